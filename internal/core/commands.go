@@ -1,0 +1,303 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/cli"
+)
+
+func (s *Server) registerCommands() {
+	s.CLI.MustRegister(
+		&cli.Command{Words: []string{"core", "show", "settings"}, Summary: "Show some core settings",
+			Usage: "Usage: core show settings\n       Show core system settings.\n", Handler: s.cmdShowSettings},
+		&cli.Command{Words: []string{"core", "show", "version"}, Summary: "Display version info",
+			Usage: "Usage: core show version\n       Shows Pleiades version information.\n", Handler: s.cmdShowVersion},
+		&cli.Command{Words: []string{"core", "show", "uptime"}, Summary: "Show uptime information",
+			Usage: "Usage: core show uptime [seconds]\n       Shows Pleiades uptime information.\n       The seconds word returns the uptime in seconds only.\n", Handler: s.cmdShowUptime},
+		&cli.Command{Words: []string{"core", "set", "verbose"}, Summary: "Set level of verbose messages",
+			Usage: "Usage: core set verbose [atleast] <level>|off\n       Sets the level of verbose messages to be displayed on this console.\n       0 or off means no messages should be displayed.\n       Equivalent to -v[v[...]] on the command line\n", Handler: s.cmdSetVerbose},
+		&cli.Command{Words: []string{"core", "set", "debug"}, Summary: "Set level of debug chattiness",
+			Usage: "Usage: core set debug [atleast] <level>|off\n       Sets the level of debug messages to be displayed.\n       0 or off means no messages should be displayed.\n       Equivalent to -d[d[...]] on the command line\n", Handler: s.cmdSetDebug},
+		&cli.Command{Words: []string{"core", "stop", "now"}, Summary: "Shut down Pleiades immediately",
+			Usage: "Usage: core stop now\n       Shuts down a running Pleiades immediately.\n", Handler: s.cmdStop("now")},
+		&cli.Command{Words: []string{"core", "stop", "gracefully"}, Summary: "Gracefully shut down Pleiades",
+			Usage: "Usage: core stop gracefully\n       Causes Pleiades to stop once current work is done.\n", Handler: s.cmdStop("gracefully")},
+		&cli.Command{Words: []string{"reload"}, Summary: "Reload configuration for a module",
+			Usage: "Usage: reload [module ...]\n       Reloads configuration files for all listed modules, or all\n       modules when none is named.\n", Handler: s.cmdReload, Complete: s.completeModule},
+		&cli.Command{Words: []string{"module", "reload"}, Summary: "Reload configuration for a module",
+			Usage: "Usage: module reload [module ...]\n       Reloads configuration files for all listed modules, or all\n       modules when none is named.\n", Handler: s.cmdReload, Complete: s.completeModule},
+		&cli.Command{Words: []string{"module", "show"}, Summary: "List modules and info",
+			Usage: "Usage: module show [like keyword]\n       Shows Pleiades modules currently in use, and usage statistics.\n", Handler: s.cmdModuleShow},
+		&cli.Command{Words: []string{"logger", "reload"}, Summary: "Reopens the log files",
+			Usage: "Usage: logger reload\n       Reloads the logger subsystem state.  Use after restarting syslogd(8) if you are using syslog logging.\n", Handler: func(ctx context.Context, a *cli.Args) error { return s.cmdReloadNamed(ctx, a, "logger") }},
+		&cli.Command{Words: []string{"logger", "rotate"}, Summary: "Rotates and reopens the log files",
+			Usage: "Usage: logger rotate\n       Rotates and Reopens the log files.\n", Handler: s.cmdLoggerRotate},
+		&cli.Command{Words: []string{"logger", "show", "channels"}, Summary: "List configured log channels",
+			Usage: "Usage: logger show channels\n       List configured logger channels.\n", Handler: s.cmdLoggerShowChannels},
+	)
+}
+
+func (s *Server) cmdShowSettings(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	st := s.Settings
+	w := a.Out
+	row := func(label, value string) { fmt.Fprintf(w, "  %-29s%s\n", label+":", value) }
+	fmt.Fprintf(w, "\nPBX Core settings\n-----------------\n")
+	row("Version", Version)
+	row("Build Options", runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH)
+	row("Verbosity", strconv.Itoa(s.Logger.VerboseLevel()))
+	row("Debug level", strconv.Itoa(s.Logger.Debug()))
+	row("System name", st.SystemName)
+	row("Entity ID", st.EID.String())
+	row("Entity ID source", st.EIDSource)
+	row("Startup time", s.Started.Format("15:04:05"))
+	row("Last reload time", s.lastReload.Format("15:04:05"))
+	row("System", fmt.Sprintf("%s/%s built with %s", runtime.GOOS, runtime.GOARCH, runtime.Version()))
+	row("#exec in config files", enabled(st.ExecIncludes))
+	row("Remote consoles", strconv.Itoa(s.ctl.Connections()))
+	fmt.Fprintf(w, "\n* Directories\n-------------\n")
+	cf := st.ConfigFile
+	if cf == "" {
+		cf = "(built-in defaults)"
+	}
+	row("Configuration file", cf)
+	row("Configuration directory", st.Dirs.Etc)
+	row("Spool directory", st.Dirs.Spool)
+	row("Log directory", st.Dirs.Log)
+	row("Run/Sockets directory", st.Dirs.Run)
+	row("PID file", st.PIDPath())
+	row("VarLib directory", st.Dirs.VarLib)
+	row("Data directory", st.Dirs.Data)
+	row("ASTDB", st.Dirs.DB)
+	fmt.Fprintln(w)
+	return nil
+}
+
+func enabled(b bool) string {
+	if b {
+		return "Enabled"
+	}
+	return "Disabled"
+}
+
+func (s *Server) cmdShowVersion(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	host, _ := os.Hostname()
+	fmt.Fprintf(a.Out, "Pleiades %s built with %s on %s running %s/%s\n", Version, runtime.Version(), host, runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+// FormatDuration renders a duration the way Asterisk's "core show uptime" does:
+// "1 hour, 2 minutes, 3 seconds".
+func FormatDuration(d time.Duration) string {
+	secs := int64(d / time.Second)
+	units := []struct {
+		name string
+		n    int64
+	}{{"year", 365 * 86400}, {"week", 7 * 86400}, {"day", 86400}, {"hour", 3600}, {"minute", 60}, {"second", 1}}
+	var parts []string
+	for _, u := range units {
+		if secs >= u.n {
+			k := secs / u.n
+			secs %= u.n
+			name := u.name
+			if k != 1 {
+				name += "s"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s", k, name))
+		}
+	}
+	if len(parts) == 0 {
+		return "<1 second"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s *Server) cmdShowUptime(_ context.Context, a *cli.Args) error {
+	now := time.Now()
+	switch {
+	case len(a.Rest) == 1 && strings.EqualFold(a.Rest[0], "seconds"):
+		fmt.Fprintf(a.Out, "System uptime: %d\nLast reload: %d\n", int64(now.Sub(s.Started).Seconds()), int64(now.Sub(s.lastReload).Seconds()))
+	case len(a.Rest) == 0:
+		fmt.Fprintf(a.Out, "System uptime: %s\nLast reload: %s\n", FormatDuration(now.Sub(s.Started)), FormatDuration(now.Sub(s.lastReload)))
+	default:
+		return cli.ErrUsage
+	}
+	return nil
+}
+
+// parseLevel reads "[atleast] <level>|off".
+func parseLevel(rest []string) (level int, atleast bool, err error) {
+	if len(rest) > 0 && strings.EqualFold(rest[0], "atleast") {
+		atleast, rest = true, rest[1:]
+	}
+	if len(rest) != 1 {
+		return 0, false, cli.ErrUsage
+	}
+	if strings.EqualFold(rest[0], "off") {
+		return 0, atleast, nil
+	}
+	n, err := strconv.Atoi(rest[0])
+	if err != nil || n < 0 {
+		return 0, false, cli.ErrUsage
+	}
+	return n, atleast, nil
+}
+
+func (s *Server) cmdSetVerbose(_ context.Context, a *cli.Args) error {
+	n, atleast, err := parseLevel(a.Rest)
+	if err != nil {
+		return err
+	}
+	old := s.Logger.VerboseLevel()
+	if a.Session != nil {
+		old = a.Session.Verbose()
+	}
+	if atleast && n < old {
+		n = old
+	}
+	if a.Session != nil {
+		a.Session.SetVerbose(n)
+	}
+	// The server's own level limits verbose messages in log files that follow it.
+	s.Logger.SetVerbose(n)
+	switch {
+	case n == old:
+		fmt.Fprintf(a.Out, "Verbosity is at least %d\n", n)
+	case n == 0:
+		fmt.Fprintf(a.Out, "Verbosity is now OFF\n")
+	default:
+		fmt.Fprintf(a.Out, "Verbosity was %d and is now %d\n", old, n)
+	}
+	return nil
+}
+
+func (s *Server) cmdSetDebug(_ context.Context, a *cli.Args) error {
+	n, atleast, err := parseLevel(a.Rest)
+	if err != nil {
+		return err
+	}
+	old := s.Logger.Debug()
+	if atleast && n < old {
+		n = old
+	}
+	s.Logger.SetDebug(n)
+	switch {
+	case n == old:
+		fmt.Fprintf(a.Out, "Core debug is still %d.\n", n)
+	case n == 0:
+		fmt.Fprintf(a.Out, "Core debug is now OFF\n")
+	default:
+		fmt.Fprintf(a.Out, "Core debug was %d and has been set to %d.\n", old, n)
+	}
+	return nil
+}
+
+func (s *Server) cmdStop(mode string) func(context.Context, *cli.Args) error {
+	return func(_ context.Context, a *cli.Args) error {
+		if len(a.Rest) != 0 {
+			return cli.ErrUsage
+		}
+		s.Stop(mode)
+		return nil
+	}
+}
+
+func (s *Server) completeModule(_ *cli.Args, _ int, word string) []string {
+	var out []string
+	for _, m := range s.Modules() {
+		if strings.HasPrefix(m.Name(), word) {
+			out = append(out, m.Name())
+		}
+	}
+	return out
+}
+
+func (s *Server) cmdReload(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) == 0 {
+		return s.reportReload(a.Out, s.Reload(ctx, ""))
+	}
+	var failed bool
+	for _, name := range a.Rest {
+		if s.reportReload(a.Out, s.Reload(ctx, name)) != nil {
+			failed = true
+		}
+	}
+	if failed {
+		return cli.ErrFailed
+	}
+	return nil
+}
+
+func (s *Server) cmdReloadNamed(ctx context.Context, a *cli.Args, name string) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	return s.reportReload(a.Out, s.Reload(ctx, name))
+}
+
+func (s *Server) reportReload(w io.Writer, err error) error {
+	if err == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "%s\n", err)
+	return cli.ErrFailed
+}
+
+func (s *Server) cmdModuleShow(_ context.Context, a *cli.Args) error {
+	like := ""
+	switch {
+	case len(a.Rest) == 2 && strings.EqualFold(a.Rest[0], "like"):
+		like = strings.ToLower(a.Rest[1])
+	case len(a.Rest) != 0:
+		return cli.ErrUsage
+	}
+	fmt.Fprintf(a.Out, "%-30s %-40.40s %-10s %-11s %13s\n", "Module", "Description", "Use Count", "Status", "Support Level")
+	n := 0
+	for _, m := range s.Modules() {
+		if like != "" && !strings.Contains(strings.ToLower(m.Name()), like) {
+			continue
+		}
+		n++
+		fmt.Fprintf(a.Out, "%-30s %-40.40s %-10d %-11s %13s\n", m.Name(), m.Description(), 0, "Running", "core")
+	}
+	fmt.Fprintf(a.Out, "%d modules loaded\n", n)
+	return nil
+}
+
+func (s *Server) cmdLoggerRotate(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	if err := s.Logger.Rotate(); err != nil {
+		fmt.Fprintf(a.Out, "Failed to rotate the log files: %s\n", err)
+		return cli.ErrFailed
+	}
+	return nil
+}
+
+func (s *Server) cmdLoggerShowChannels(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	const f = "%-35.35s %-8.8s %-10.10s %-9.9s %s\n"
+	fmt.Fprintf(a.Out, "Logger queue limit: %d\n\n", 1000)
+	fmt.Fprintf(a.Out, f, "Channel", "Type", "Formatter", "Status", "Configuration")
+	fmt.Fprintf(a.Out, f, "-------", "----", "---------", "------", "-------------")
+	for _, c := range s.Logger.Channels() {
+		fmt.Fprintf(a.Out, f, c.Name, c.Type, "default", c.Status, c.Config)
+	}
+	fmt.Fprintln(a.Out)
+	return nil
+}

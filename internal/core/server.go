@@ -1,0 +1,220 @@
+// Package core assembles the Pleiades server: settings from asterisk.conf, the Entity ID, the
+// logger, the CLI and its control socket, and the modules, loaded in dependency order (the one
+// list in modules.go), each with Load, Reload and Unload.
+//
+// Reload semantics: "reload" asks every module to re-read its configuration. A module parses
+// and checks the new configuration completely before applying any of it, so a module whose new
+// configuration fails keeps running on the old one; the error (file:line) is printed to the
+// CLI that asked and logged.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/logger"
+)
+
+// Version is the Pleiades version, set at build time with -ldflags "-X ...core.Version=...".
+var Version = "0.1.0-dev"
+
+// Module is one part of the server. Load runs once at start in list order, Reload on every
+// reload of the module, Unload at stop in reverse order.
+type Module interface {
+	// Name is what "module reload NAME" and "reload NAME" take (e.g. "logger", "res_realtime").
+	Name() string
+	// Description is the one line "module show" prints.
+	Description() string
+	Load(ctx context.Context, s *Server) error
+	// Reload re-reads the configuration; on error the running configuration stays.
+	Reload(ctx context.Context, s *Server) error
+	Unload(ctx context.Context) error
+}
+
+// Server is one running Pleiades.
+type Server struct {
+	Settings *Settings
+	Logger   *logger.Logger
+	Log      *slog.Logger
+	CLI      *cli.Registry
+	// DB is the internal database, open once the astdb module has loaded.
+	DB *astdb.DB
+
+	// Static, when set (by the realtime module), is asked for every configuration file first.
+	Static conf.StaticSource
+
+	Started    time.Time
+	lastReload time.Time
+
+	reloadMu sync.Mutex // serialises reloads
+	modules  []Module
+	loaded   []Module
+	ctl      *cli.Server
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	stopMode string
+}
+
+// New makes a server from settings; nothing runs until Start.
+func New(st *Settings, lg *logger.Logger) *Server {
+	s := &Server{
+		Settings: st,
+		Logger:   lg,
+		Log:      lg.Slog(),
+		CLI:      cli.NewRegistry(),
+		stopped:  make(chan struct{}),
+	}
+	lg.SetVerbose(st.Verbose)
+	lg.SetDebug(st.Debug)
+	return s
+}
+
+// LoadConfig reads a configuration file of the configuration directory (or, when static mode
+// maps it, from the database). A missing file gives (nil, nil): the module runs on defaults.
+func (s *Server) LoadConfig(ctx context.Context, name string) (*conf.Config, error) {
+	opts := conf.Options{ExecIncludes: s.Settings.ExecIncludes, Dir: s.Settings.Dirs.Etc}
+	base := filepath.Base(name)
+	if s.Static != nil && base != "asterisk.conf" && base != "extconfig.conf" && base != "logger.conf" {
+		cfg, mapped, err := s.Static.LoadStatic(ctx, base)
+		if err != nil {
+			return nil, err
+		}
+		if mapped {
+			return cfg, nil
+		}
+	}
+	path := s.Settings.ConfPath(name)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return conf.Load(path, opts)
+}
+
+// Start creates the directories, loads every module in order and opens the control socket.
+// A module that fails to load stops the start: the error names the module.
+func (s *Server) Start(ctx context.Context, modules []Module) error {
+	s.Started = time.Now()
+	s.lastReload = s.Started
+	d := s.Settings.Dirs
+	for _, dir := range []string{d.Run, d.Log, d.DB, d.VarLib, d.Spool} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	for _, n := range s.Settings.Notices {
+		s.Log.Info(n)
+	}
+	s.registerCommands()
+	s.modules = modules
+	for _, m := range modules {
+		if err := m.Load(ctx, s); err != nil {
+			s.Unload(ctx)
+			return fmt.Errorf("%s: %w", m.Name(), err)
+		}
+		s.loaded = append(s.loaded, m)
+		s.Log.Log(ctx, logger.Verbose(2), fmt.Sprintf("Loaded %s => (%s)", m.Name(), m.Description()))
+	}
+	s.ctl = &cli.Server{
+		Registry: s.CLI,
+		Log:      s.Log,
+		Hello:    func() string { return "Pleiades " + Version + "\n" + s.Settings.SystemName },
+		Attach: func(verbose int, write func(string)) (cli.Session, func()) {
+			return s.Logger.AttachConsole(verbose, write)
+		},
+	}
+	if err := s.ctl.Listen(s.Settings.CtlPath()); err != nil {
+		s.Unload(ctx)
+		return fmt.Errorf("control socket %s: %w", s.Settings.CtlPath(), err)
+	}
+	os.WriteFile(s.Settings.PIDPath(), fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)
+	s.Log.Info(fmt.Sprintf("Pleiades %s ready (Entity ID %s, control socket %s)", Version, s.Settings.EID, s.Settings.CtlPath()))
+	return nil
+}
+
+// Module returns the loaded module named name (".so" and case ignored), or nil.
+func (s *Server) Module(name string) Module {
+	name = strings.TrimSuffix(strings.ToLower(name), ".so")
+	for _, m := range s.loaded {
+		if strings.ToLower(m.Name()) == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// Modules returns the loaded modules in load order.
+func (s *Server) Modules() []Module { return append([]Module(nil), s.loaded...) }
+
+// Reload reloads the named module, or every module when name is "". Every module is tried;
+// the errors of those that failed (and kept their running configuration) are returned joined.
+func (s *Server) Reload(ctx context.Context, name string) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	var targets []Module
+	if name == "" {
+		targets = s.loaded
+	} else {
+		m := s.Module(name)
+		if m == nil {
+			return fmt.Errorf("no module named '%s' is loaded (see 'module show')", name)
+		}
+		targets = []Module{m}
+	}
+	var errs []error
+	for _, m := range targets {
+		if err := m.Reload(ctx, s); err != nil {
+			s.Log.Error(fmt.Sprintf("Reload of %s failed; keeping the running configuration: %s", m.Name(), oneLine(err)))
+			errs = append(errs, fmt.Errorf("%s: reload failed, running configuration kept:\n%w", m.Name(), err))
+			continue
+		}
+		s.Log.Log(ctx, logger.Verbose(3), "Reloading module '"+m.Name()+"' ("+m.Description()+")")
+	}
+	s.lastReload = time.Now()
+	return errors.Join(errs...)
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+// Unload unloads every loaded module in reverse order.
+func (s *Server) Unload(ctx context.Context) {
+	for i := len(s.loaded) - 1; i >= 0; i-- {
+		if err := s.loaded[i].Unload(ctx); err != nil {
+			s.Log.Warn(fmt.Sprintf("Unloading %s: %s", s.loaded[i].Name(), err))
+		}
+	}
+	s.loaded = nil
+}
+
+// Stop asks the server to stop ("now" or "gracefully"); Wait returns once it is asked.
+func (s *Server) Stop(mode string) {
+	s.stopOnce.Do(func() {
+		s.stopMode = mode
+		close(s.stopped)
+	})
+}
+
+// Stopping is closed when a stop was asked.
+func (s *Server) Stopping() <-chan struct{} { return s.stopped }
+
+// Shutdown closes the control socket and unloads the modules.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.Log.Log(ctx, logger.Verbose(1), "Executing last minute cleanups")
+	if s.ctl != nil {
+		s.ctl.Close()
+	}
+	s.Unload(ctx)
+	os.Remove(s.Settings.PIDPath())
+	s.Logger.Close()
+}
