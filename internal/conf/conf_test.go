@@ -395,12 +395,12 @@ func TestStatic(t *testing.T) {
 	db.AddCategory("dbcat", "db", 3).Add("exten", "s,1,NoOp", true, "db", 4)
 	src := fakeStatic{"sip.conf": db, "top.conf": db}
 
-	cfg, err := Parse("m.conf", []byte("[c]\n#include sip.conf\n[u](tpl)\n#include <local.conf>\n"),
+	_, err := Parse("m.conf", []byte("[c]\n#include sip.conf\n[u](tpl)\n#include <local.conf>\n"),
 		Options{Static: src, Dir: filepath.Join("testdata", "include")})
 	if err == nil || !strings.Contains(err.Error(), "m.conf:4: #include local.conf: file does not exist") {
 		t.Fatalf("got %v", err)
 	}
-	cfg, err = Parse("m.conf", []byte("[c]\n#include sip.conf\n[u](tpl)\n#include part2.conf\n"),
+	cfg, err := Parse("m.conf", []byte("[c]\n#include sip.conf\n[u](tpl)\n#include part2.conf\n"),
 		Options{Static: src, Dir: filepath.Join("testdata", "include")})
 	if err != nil {
 		t.Fatal(err)
@@ -504,7 +504,8 @@ func TestWriteTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Write(&strings.Builder{}); !errors.Is(err, ErrNotRepresentable) {
+	var nr *notRepresentable
+	if err := cfg.Write(&strings.Builder{}); !errors.Is(err, ErrNotRepresentable) || !errors.As(err, &nr) || !nr.stale {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -1,11 +1,76 @@
-// Package conf reads and writes Asterisk's .conf syntax.
+// Package conf reads and writes Asterisk's .conf syntax, as Asterisk's main/config.c does.
 //
-// The format: [category] headers with template options ([t](!), [c](t1,t2), [c](+)),
-// "name = value" and "name => value" assignments (which one was used is kept), "+=" appends,
-// comments (";", block ";-- ... --;", escaped "\;"), #include and #tryinclude with globs,
-// and #exec (only when Options.ExecIncludes is set). Duplicate keys are kept in order, and every
-// category and variable remembers the file and line it came from, so that every error can name
-// them.
+// # Syntax
+//
+//   - "[name]" starts a category. Options may follow the ']' immediately, in parentheses and
+//     separated by commas: "!" makes a template, a name inherits that category's variables
+//     (copied first, in option order, marked Inherited; a template may inherit in turn), and
+//     "+" appends to the existing category of that name: [t](!), [c](t1,t2), [c](+),
+//     [t2](!,t1), [c](+,t3). A category may inherit from any earlier category, template or
+//     not, like in Asterisk; the first category of that name is used.
+//   - "name = value" and "name => value" (Object) add a variable; duplicates are kept in order.
+//     White space around names and values is trimmed; values may hold '=' and be empty.
+//     "\" before a line's first character makes it part of the name ("\[x] = 1" names "[x]").
+//   - "name += text" appends text to the last variable of that name in the category (any
+//     case), or sets it when there is none.
+//   - ";" starts a comment; "\;" is a literal ';' (the backslash is dropped); ";--" opens a
+//     block comment and "--;" closes it; block comments nest and may span lines; ";---" (three
+//     dashes or more) is a plain line comment.
+//   - "#include file", "#include "file"", "#include <file>" and "#tryinclude file" read
+//     another file there; file may be a glob pattern (matches in sorted order, regular files
+//     only). "#exec command" runs command with /bin/sh and reads its standard output, only
+//     with Options.ExecIncludes. Relative names are resolved in Options.Dir, or in the
+//     directory of the top file (Asterisk's astetcdir), never in the including file's
+//     directory. Options.Static is asked first for each name as written.
+//   - Every Category and Variable records its File and Line (that of an included file for
+//     included content).
+//
+// # Errors
+//
+// Load and Parse return a nil *Config and an ErrorList holding every error of the pass (up
+// to 100), each "file:line: reason". Errors are: a header without ']' or ')', an unknown or
+// empty template name, (+) with no category to append to, a variable before any category,
+// an unterminated block comment (at the line of the outermost unclosed ";--"), an invalid
+// "\" escape, a directive without argument, a missing or unreadable #include file (a glob
+// matching nothing too, as in Asterisk; use #tryinclude), an include loop (with the chain),
+// includes nested deeper than MaxIncludeDepth, #exec while disabled or failing. After a bad
+// header its variables are skipped silently, and "no category" is reported once per run of
+// lines. What Asterisk only warns about and skips is skipped too and recorded in
+// Config.Warnings: unknown directives (so "# comment" lines), lines without '=', lines with
+// no name before '=', and text after a header (note: "[c] (!)" with a space is NOT a
+// template in Asterisk; it gets a warning).
+//
+// # Choices where Asterisk is odd
+//
+//   - "#exec" without execincludes is an error here ("#exec is not enabled (execincludes=no
+//     in asterisk.conf)"); Asterisk logs a warning and drops the line, silently losing
+//     configuration. A command that exits non-zero is an error; only its stdout is parsed
+//     (Asterisk also takes stderr), under the file name "#exec <command>".
+//   - "+=" appends the text after '=' as is and trims the result, exactly as Asterisk does:
+//     "allow+=,alaw" after "allow=ulaw" gives "ulaw,alaw", but "x += b" after "x = a" gives
+//     "a b". It matches the name in any case (Asterisk: exact case), and may change an
+//     inherited variable in place, which stays Inherited.
+//   - After an #include, the including file goes on with the category it was in before the
+//     #include, even if the included file opened others (Asterisk does the same).
+//   - Category names are not trimmed ("[ x ]" is named " x "), as in Asterisk; option items
+//     are trimmed ("(!, t1)" works here, not in Asterisk).
+//   - Options are applied in any order: "(t,+)" and "(+,t)" both add t's variables to the
+//     existing category and record t in its Inherits (Asterisk records it only for "(+,t)").
+//     "(+)" finds the first non-template category of that name, as in Asterisk, so a template
+//     cannot be appended to; "!" with "+" makes the existing category a template. Asterisk's
+//     "(+filter)" form is not supported (error); "()" means no options.
+//   - A "--;" outside any block comment is a plain ';' comment; Asterisk's counter goes
+//     negative there and the rest of the file is lost.
+//   - Lines have no length limit (Asterisk skips lines over 8 KiB); a UTF-8 BOM is skipped
+//     at the start of every file. Glob braces ({a,b}) are not supported.
+//   - Static-mode (Options.Static) configurations are copied in as a whole: their categories
+//     follow the current one, and the including file goes on in its own category.
+//
+// # Writing
+//
+// Write and String write a configuration (includes expanded) so that Parse gives it back
+// Equal; see Write for the only configurations that cannot be (ErrNotRepresentable).
+// Comments and blank lines are not kept.
 package conf
 
 import (

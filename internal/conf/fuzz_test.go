@@ -3,6 +3,7 @@ package conf
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +32,11 @@ func FuzzParse(f *testing.F) {
 		}
 		var out bytes.Buffer
 		if err := cfg.Write(&out); err != nil {
+			// The one documented limit: a template changed by (+) after it was inherited.
+			var nr *notRepresentable
+			if errors.As(err, &nr) && nr.stale {
+				return
+			}
 			t.Fatalf("Write: %v\ninput:\n%q", err, data)
 		}
 		back, err := Parse("fuzz.conf", out.Bytes(), opts)

@@ -43,13 +43,22 @@ func (c *Config) String() string {
 	return string(b)
 }
 
-type notRepresentable struct{ msg string }
+type notRepresentable struct {
+	msg string
+	// stale: inherited variables no longer match their template, which was changed by a
+	// later (+) section (the one case of a parsed configuration Write cannot represent).
+	stale bool
+}
 
 func (e *notRepresentable) Error() string { return ErrNotRepresentable.Error() + ": " + e.msg }
 func (e *notRepresentable) Unwrap() error { return ErrNotRepresentable }
 
 func unrepresentable(format string, args ...any) error {
 	return &notRepresentable{msg: fmt.Sprintf(format, args...)}
+}
+
+func staleTemplate(format string, args ...any) error {
+	return &notRepresentable{msg: fmt.Sprintf(format, args...), stale: true}
 }
 
 // section is one "[name](options)" header and the lines under it. A deferred section is
@@ -148,23 +157,23 @@ func writeCategory(buf, tail *bytes.Buffer, c *Config, first map[string]int, idx
 				bv = vars[:i]
 			}
 			if j+len(bv) > end {
-				return unrepresentable("category %q: its variables inherited from %q do not match the template", cat.Name, bname)
+				return staleTemplate("category %q: its variables inherited from %q do not match the template", cat.Name, bname)
 			}
 			for k, bvar := range bv {
 				v := vars[j+k]
 				if v.Name != bvar.Name || v.Object != bvar.Object {
-					return unrepresentable("category %q: its variables inherited from %q do not match the template", cat.Name, bname)
+					return staleTemplate("category %q: its variables inherited from %q do not match the template", cat.Name, bname)
 				}
 				bval, val := trimSpaceString(bvar.Value), trimSpaceString(v.Value)
 				if bval == val {
 					continue
 				}
 				if !strings.HasPrefix(val, bval) {
-					return unrepresentable("category %q: inherited variable %q = %q differs from the template's %q", cat.Name, v.Name, val, bval)
+					return staleTemplate("category %q: inherited variable %q = %q differs from the template's %q", cat.Name, v.Name, val, bval)
 				}
 				for _, later := range vars[j+k+1 : end] {
 					if strings.EqualFold(later.Name, v.Name) {
-						return unrepresentable("category %q: changed inherited variable %q is not the last of its name", cat.Name, v.Name)
+						return staleTemplate("category %q: changed inherited variable %q is not the last of its name", cat.Name, v.Name)
 					}
 				}
 				name, err := varName(v.Name)
@@ -195,7 +204,7 @@ func writeCategory(buf, tail *bytes.Buffer, c *Config, first map[string]int, idx
 			return unrepresentable("category %q: template %q is not defined", cat.Name, bname)
 		}
 		if b != cat && len(b.Vars) > 0 || b == cat && len(vars) > 0 {
-			return unrepresentable("category %q: inherits %q but holds none of its variables", cat.Name, bname)
+			return staleTemplate("category %q: inherits %q but holds none of its variables", cat.Name, bname)
 		}
 		if err := checkBase(cat.Name, bname); err != nil {
 			return err
