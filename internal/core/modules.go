@@ -14,6 +14,7 @@ func Modules() []Module {
 	return []Module{
 		&loggerModule{},
 		&astdbModule{},
+		&realtimeModule{},
 	}
 }
 

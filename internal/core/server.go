@@ -24,6 +24,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // Version is the Pleiades version, set at build time with -ldflags "-X ...core.Version=...".
@@ -53,6 +54,8 @@ type Server struct {
 
 	// Static, when set (by the realtime module), is asked for every configuration file first.
 	Static conf.StaticSource
+	// Realtime is the Realtime engine, set once res_realtime has loaded.
+	Realtime *realtime.Engine
 
 	Started    time.Time
 	lastReload time.Time
@@ -95,11 +98,28 @@ func (s *Server) LoadConfig(ctx context.Context, name string) (*conf.Config, err
 			return cfg, nil
 		}
 	}
+	return s.loadFileOpts(ctx, name, opts)
+}
+
+// loadFile reads a configuration file from the configuration directory only (never from a
+// database): for asterisk.conf, extconfig.conf, logger.conf and the realtime drivers' own files.
+func (s *Server) loadFile(name string) (*conf.Config, error) {
+	return s.loadFileOpts(context.Background(), name, conf.Options{ExecIncludes: s.Settings.ExecIncludes, Dir: s.Settings.Dirs.Etc})
+}
+
+func (s *Server) loadFileOpts(ctx context.Context, name string, opts conf.Options) (*conf.Config, error) {
 	path := s.Settings.ConfPath(name)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	return conf.Load(path, opts)
+	cfg, err := conf.LoadContext(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		s.Log.Warn(w.Error())
+	}
+	return cfg, nil
 }
 
 // Start creates the directories, loads every module in order and opens the control socket.

@@ -169,3 +169,17 @@ func (n *Node) MustRX(command string) string {
 	}
 	return out
 }
+
+// runBinaryEnv runs pleiades in dir with env.
+func runBinaryEnv(t *testing.T, dir string, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running pleiades %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out), 0
+}

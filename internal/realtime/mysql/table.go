@@ -1,0 +1,237 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+type table struct {
+	name       string
+	ident      string
+	cols       []column
+	byFold     map[string]int // MySQL column names are case-insensitive
+	selectList string
+}
+
+type column struct {
+	name     string
+	ident    string
+	dataType string // information_schema DATA_TYPE: varchar, int, enum, ...
+	colType  string // COLUMN_TYPE: varchar(40), enum('yes','no'), int(11) unsigned
+	length   int
+	text     bool
+}
+
+// quoteIdent quotes one identifier with backticks.
+func quoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}
+
+// quoteTable quotes a table name; "db.table" names a table in another database.
+func quoteTable(name string) string {
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		parts[i] = quoteIdent(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+const metadataSQL = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(CHARACTER_MAXIMUM_LENGTH, 0) " +
+	"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? " +
+	"ORDER BY ORDINAL_POSITION"
+
+func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error) {
+	key := c.sec.Name + "\x00" + tbl
+	d.tmu.RLock()
+	t, ok := d.tables[key]
+	d.tmu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	if tbl == "" {
+		return nil, fmt.Errorf("mysql: empty table name")
+	}
+	t = &table{name: tbl, ident: quoteTable(tbl), byFold: map[string]int{}}
+	var schema any
+	name := tbl
+	if s, n, ok := strings.Cut(tbl, "."); ok {
+		schema, name = s, n
+	}
+	what := describe("read columns of", c.sec.Name, tbl)
+	rows, err := c.db.QueryContext(ctx, metadataSQL, schema, name)
+	if err != nil {
+		return nil, d.fail(c, what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var col column
+		var length int64
+		if err := rows.Scan(&col.name, &col.dataType, &col.colType, &length); err != nil {
+			return nil, d.fail(c, what, err)
+		}
+		col.length = int(length)
+		col.ident = quoteIdent(col.name)
+		switch strings.ToLower(col.dataType) {
+		case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+			col.text = true
+		}
+		t.cols = append(t.cols, col)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.fail(c, what, err)
+	}
+	c.ok()
+	if len(t.cols) == 0 {
+		return nil, fmt.Errorf("mysql: table %q not found in database %q ([%s])", tbl, c.sec.DBName, c.sec.Name)
+	}
+	var sel strings.Builder
+	sel.WriteString("SELECT ")
+	for i, col := range t.cols {
+		if _, dup := t.byFold[strings.ToLower(col.name)]; !dup {
+			t.byFold[strings.ToLower(col.name)] = i
+		}
+		if i > 0 {
+			sel.WriteString(", ")
+		}
+		sel.WriteString(col.ident)
+	}
+	sel.WriteString(" FROM ")
+	sel.WriteString(t.ident)
+	t.selectList = sel.String()
+	d.tmu.Lock()
+	d.tables[key] = t
+	d.tmu.Unlock()
+	return t, nil
+}
+
+func (t *table) column(name string) (*column, error) {
+	if i, ok := t.byFold[strings.ToLower(name)]; ok {
+		return &t.cols[i], nil
+	}
+	return nil, fmt.Errorf("mysql: %w: %q is not a column of table %q", realtime.ErrUnknownField, name, t.name)
+}
+
+// storeValue: ';' and '^' encoded; an empty string for a non-character column (integer,
+// enum, date) becomes NULL, which strict mode would otherwise refuse.
+func (c *column) storeValue(v string) any {
+	if v == "" && !c.text {
+		return nil
+	}
+	return realtime.EncodeValue(v)
+}
+
+// where appends " WHERE a = ? AND ...". LIKE's escape character is written CHAR(92) (a
+// backslash): '\\' would be read as two characters under sql_mode NO_BACKSLASH_ESCAPES and
+// MariaDB would refuse it, while CHAR(92) is one backslash in every mode.
+func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field) error {
+	for i, f := range fields {
+		name, op, ok := realtime.SplitOp(f.Name)
+		if !ok {
+			return fmt.Errorf("mysql: operator %q in field %q is not supported", op, f.Name)
+		}
+		c, err := t.column(name)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		*args = append(*args, realtime.EncodeValue(f.Value))
+		b.WriteString(c.ident)
+		b.WriteString(" " + op + " ?")
+		if op == "LIKE" || op == "NOT LIKE" {
+			b.WriteString(" ESCAPE CHAR(92)")
+		}
+	}
+	return nil
+}
+
+// Require implements realtime.Driver; see the package documentation for the policies.
+func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime.Requirement) error {
+	c, err := d.conn(dbArg, true)
+	if err != nil {
+		return err
+	}
+	t, err := d.table(ctx, c, tbl)
+	if err != nil {
+		return err
+	}
+	policy := c.sec.Requirements
+	var missing, ddl []string
+	for _, r := range reqs {
+		col, err := t.column(r.Name)
+		if err != nil {
+			if policy == RequireWarn {
+				d.log.Warn("table requires a column that does not exist", "table", tbl, "section", c.sec.Name, "column", r.Name)
+				missing = append(missing, r.Name)
+				continue
+			}
+			ddl = append(ddl, "ALTER TABLE "+t.ident+" ADD COLUMN "+quoteIdent(r.Name)+" "+columnType(r, policy))
+			continue
+		}
+		if r.Type == realtime.TypeChar && col.text && col.length > 0 && r.Size > col.length {
+			if policy == RequireWarn {
+				d.log.Warn("column is narrower than required", "table", tbl, "column", col.name, "length", col.length, "required", r.Size)
+				continue
+			}
+			ddl = append(ddl, "ALTER TABLE "+t.ident+" MODIFY "+col.ident+" VARCHAR("+strconv.Itoa(r.Size)+")")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("mysql: %w: table %q in [%s] lacks required column(s) %s", realtime.ErrUnknownField, tbl, c.sec.Name, strings.Join(missing, ", "))
+	}
+	for _, stmt := range ddl {
+		if _, err := c.db.ExecContext(ctx, stmt); err != nil {
+			return d.fail(c, describe("alter", c.sec.Name, tbl), err)
+		}
+		d.log.Info("table changed to meet a requirement", "table", tbl, "statement", stmt)
+	}
+	if len(ddl) > 0 {
+		_ = d.Unload(ctx, c.sec.Name, tbl)
+	}
+	return nil
+}
+
+func columnType(r realtime.Requirement, policy string) string {
+	width := r.Size
+	if policy == RequireCreateChar || r.Type == realtime.TypeChar {
+		switch r.Type {
+		case realtime.TypeInteger, realtime.TypeUnsignedInteger:
+			width = max(width, 20)
+		case realtime.TypeFloat:
+			width = max(width, 32)
+		case realtime.TypeDate:
+			width = max(width, 10)
+		case realtime.TypeDateTime:
+			width = max(width, 19)
+		}
+		if width <= 0 {
+			width = 255
+		}
+		return "VARCHAR(" + strconv.Itoa(width) + ")"
+	}
+	switch r.Type {
+	case realtime.TypeInteger:
+		if r.Size > 9 {
+			return "BIGINT"
+		}
+		return "INT"
+	case realtime.TypeUnsignedInteger:
+		if r.Size > 9 {
+			return "BIGINT UNSIGNED"
+		}
+		return "INT UNSIGNED"
+	case realtime.TypeFloat:
+		return "DOUBLE"
+	case realtime.TypeDate:
+		return "DATE"
+	default:
+		return "DATETIME"
+	}
+}

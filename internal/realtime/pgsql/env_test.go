@@ -1,0 +1,190 @@
+package pgsql
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+)
+
+const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+func testDSN() string {
+	if v := os.Getenv("PLEIADES_TEST_PGSQL_DSN"); v != "" {
+		return v
+	}
+	return defaultDSN
+}
+
+// unreachable skips, or fails with CI=true.
+func unreachable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
+// parseConf reads a tiny subset of the .conf syntax ([category], key = value, ; comments),
+// enough for the driver's tests without depending on the conf parser.
+func parseConf(file, text string) *conf.Config {
+	cfg := &conf.Config{File: file}
+	var cat *conf.Category
+	for i, line := range strings.Split(text, "\n") {
+		if j := strings.IndexByte(line, ';'); j >= 0 {
+			line = line[:j]
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			cat = &conf.Category{Name: line[1 : len(line)-1], File: file, Line: i + 1}
+			cfg.Categories = append(cfg.Categories, cat)
+		default:
+			k, v, _ := strings.Cut(line, "=")
+			if cat == nil {
+				panic("parseConf: variable outside a category")
+			}
+			cat.Vars = append(cat.Vars, &conf.Variable{Name: strings.TrimSpace(k), Value: strings.TrimSpace(strings.TrimPrefix(v, ">")), File: file, Line: i + 1})
+		}
+	}
+	return cfg
+}
+
+func randName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// env is a scratch schema on the test server and a driver whose pool uses it.
+type env struct {
+	cc     *pgx.ConnConfig // the test DSN
+	schema string
+	admin  *pgx.Conn // search_path = schema
+	drv    *Driver
+	db     string // database argument for the driver
+}
+
+// newEnv creates a scratch schema, drops it at the end, and configures a driver for it with
+// the extra res_pgsql.conf lines.
+func newEnv(tb testing.TB, extra ...string) *env {
+	tb.Helper()
+	cc, err := pgx.ParseConfig(testDSN())
+	if err != nil {
+		tb.Fatalf("PLEIADES_TEST_PGSQL_DSN: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	boot, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		unreachable(tb, "PostgreSQL not reachable at %s: %v", testDSN(), err)
+	}
+	defer boot.Close(ctx)
+	e := &env{cc: cc, schema: randName("pleiades_t_"), db: cc.Database}
+	if _, err := boot.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{e.schema}.Sanitize()); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", e.schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{e.schema}.Sanitize()+" CASCADE"); err != nil {
+			tb.Errorf("drop schema %s: %v", e.schema, err)
+		}
+	})
+	ac := cc.Copy()
+	ac.RuntimeParams["search_path"] = e.schema
+	if e.admin, err = pgx.ConnectConfig(ctx, ac); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.admin.Close(context.Background()) })
+
+	e.drv = New(slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	tb.Cleanup(func() { e.drv.Close() })
+	if err := e.drv.Configure(ctx, parseConf(ConfigFile, e.confText(extra...))); err != nil {
+		tb.Fatalf("Configure: %v", err)
+	}
+	return e
+}
+
+// confText is a res_pgsql.conf for the test server and scratch schema.
+func (e *env) confText(extra ...string) string {
+	var b strings.Builder
+	b.WriteString("[general]\n")
+	fmt.Fprintf(&b, "dbhost=%s\ndbport=%d\ndbname=%s\ndbuser=%s\n", e.cc.Host, e.cc.Port, e.cc.Database, e.cc.User)
+	if e.cc.Password != "" {
+		fmt.Fprintf(&b, "dbpass=%s\n", e.cc.Password)
+	}
+	fmt.Fprintf(&b, "search_path=%s\nrequirements=warn\n", e.schema)
+	for _, l := range extra {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// exec runs SQL (several statements allowed) in the scratch schema.
+func (e *env) exec(tb testing.TB, sql string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.admin.PgConn().Exec(ctx, sql).ReadAll(); err != nil {
+		tb.Fatalf("exec %.80q: %v", sql, err)
+	}
+}
+
+// schemaDir finds ../shared/asterisk-schema next to go.mod.
+func schemaDir(tb testing.TB) string {
+	tb.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			unreachable(tb, "go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+	s := filepath.Join(dir, "..", "shared", "asterisk-schema")
+	if _, err := os.Stat(filepath.Join(s, "postgresql_config.sql")); err != nil {
+		unreachable(tb, "Asterisk schema scripts not found: %v", err)
+	}
+	return s
+}
+
+// loadAsteriskSchema runs Asterisk's whole postgresql_config.sql (every alembic migration,
+// so the tables end up exactly as an up-to-date Asterisk install has them) in the scratch
+// schema.
+func (e *env) loadAsteriskSchema(tb testing.TB) {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(schemaDir(tb), "postgresql_config.sql"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.exec(tb, string(b))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,293 @@
+package pgsql
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+// table is the cached column metadata of one table.
+type table struct {
+	name       string // as the caller spelled it
+	ident      string // quoted, possibly schema-qualified
+	cols       []column
+	byName     map[string]int // exact column name
+	byFold     map[string]int // lower-cased column name
+	selectList string         // "SELECT "c1", "c2", ... FROM t"
+}
+
+// column is one column of a table.
+type column struct {
+	name     string
+	ident    string // quoted
+	dataType string // information_schema data_type ("character varying", "integer", "USER-DEFINED")
+	udt      string // quoted schema-qualified type name, for casts
+	length   int    // character_maximum_length, 0 when none
+	text     bool   // a character type: parameters need no cast
+}
+
+// quoteTable quotes a table name; "schema.table" names a table in another schema.
+func quoteTable(name string) string {
+	return pgx.Identifier(strings.Split(name, ".")).Sanitize()
+}
+
+// metadataSQL reads the columns of the table the name resolves to on this connection (the
+// same search_path resolution the statements themselves get), from information_schema.
+const metadataSQL = `SELECT c.column_name, c.data_type, c.udt_schema, c.udt_name,
+       COALESCE(c.character_maximum_length, 0)
+  FROM information_schema.columns c
+  JOIN pg_catalog.pg_class r ON r.relname = c.table_name
+  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace AND n.nspname = c.table_schema
+ WHERE r.oid = to_regclass($1)
+ ORDER BY c.ordinal_position`
+
+// table returns the cached metadata of tbl, reading it on first use.
+func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, error) {
+	key := db.name + "\x00" + tbl
+	d.tmu.RLock()
+	t, ok := d.tables[key]
+	d.tmu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	if tbl == "" {
+		return nil, fmt.Errorf("pgsql: empty table name")
+	}
+	t = &table{name: tbl, ident: quoteTable(tbl), byName: map[string]int{}, byFold: map[string]int{}}
+	err := db.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, metadataSQL, t.ident)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var col column
+			var udtSchema, udtName string
+			if err := rows.Scan(&col.name, &col.dataType, &udtSchema, &udtName, &col.length); err != nil {
+				return err
+			}
+			col.ident = pgx.Identifier{col.name}.Sanitize()
+			col.udt = pgx.Identifier{udtSchema, udtName}.Sanitize()
+			switch col.dataType {
+			case "character varying", "character", "text":
+				col.text = true
+			}
+			t.cols = append(t.cols, col)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, d.fail(db, describe("read columns of", db.name, tbl), err)
+	}
+	if len(t.cols) == 0 {
+		return nil, fmt.Errorf("pgsql: table %q not found in database %q", tbl, db.name)
+	}
+	var sel strings.Builder
+	sel.WriteString("SELECT ")
+	for i, c := range t.cols {
+		t.byName[c.name] = i
+		if _, dup := t.byFold[strings.ToLower(c.name)]; !dup {
+			t.byFold[strings.ToLower(c.name)] = i
+		}
+		if i > 0 {
+			sel.WriteString(", ")
+		}
+		sel.WriteString(c.ident)
+	}
+	sel.WriteString(" FROM ")
+	sel.WriteString(t.ident)
+	t.selectList = sel.String()
+	d.tmu.Lock()
+	d.tables[key] = t
+	d.tmu.Unlock()
+	return t, nil
+}
+
+// column finds a column by exact name, then case-insensitively.
+func (t *table) column(name string) (*column, error) {
+	if i, ok := t.byName[name]; ok {
+		return &t.cols[i], nil
+	}
+	if i, ok := t.byFold[strings.ToLower(name)]; ok {
+		return &t.cols[i], nil
+	}
+	return nil, fmt.Errorf("pgsql: %w: %q is not a column of table %q", realtime.ErrUnknownField, name, t.name)
+}
+
+// param writes placeholder n, cast to the column's type unless the column is textual: the
+// value is always bound as text and PostgreSQL converts it exactly as it would a literal,
+// so integer, enum (yes_no_values, ...), boolean and timestamp columns all take strings.
+// The cast goes through text without a length, so an over-long value is an error, not
+// silently cut.
+func (c *column) param(b *strings.Builder, n int) {
+	b.WriteByte('$')
+	b.WriteString(strconv.Itoa(n))
+	if !c.text {
+		b.WriteString("::text::")
+		b.WriteString(c.udt)
+	}
+}
+
+// storeValue is the argument bound for a value written to c: ';' and '^' encoded, and an
+// empty string written to a non-character column becomes NULL (reading leaves both out, and
+// the empty string is not a valid integer or enum value).
+func (c *column) storeValue(v string) any {
+	if v == "" && !c.text {
+		return nil
+	}
+	return realtime.EncodeValue(v)
+}
+
+// where appends " WHERE a = $n AND ..." for fields. The first argument slot is args[skip:]:
+// skip is 1 when args[0] is a query option.
+func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field, skip int) error {
+	for i, f := range fields {
+		name, op, ok := realtime.SplitOp(f.Name)
+		if !ok {
+			return fmt.Errorf("pgsql: operator %q in field %q is not supported", op, f.Name)
+		}
+		c, err := t.column(name)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		*args = append(*args, realtime.EncodeValue(f.Value))
+		n := len(*args) - skip
+		b.WriteString(c.ident)
+		if op == "LIKE" || op == "NOT LIKE" {
+			// LIKE works on text: compare the column's text form, and make '\' the escape
+			// character whatever standard_conforming_strings says (E'' is read the same way
+			// in both settings), so that \_ and \% are literal.
+			if !c.text {
+				b.WriteString("::text")
+			}
+			b.WriteString(" " + op + " $" + strconv.Itoa(n) + ` ESCAPE E'\\'`)
+			continue
+		}
+		b.WriteString(" " + op + " ")
+		c.param(b, n)
+	}
+	return nil
+}
+
+// Require implements realtime.Driver. With requirements=warn a missing column is logged and
+// reported as an error wrapping realtime.ErrUnknownField (the table is not changed); a column
+// too narrow or of an unsuitable type is only logged. With createclose a missing column is
+// added with the closest type (VARCHAR(n), INTEGER/BIGINT, DOUBLE PRECISION, DATE, TIMESTAMP)
+// and a too-narrow character column is widened; with createchar every added column is
+// VARCHAR wide enough for the value.
+func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime.Requirement) error {
+	db, err := d.use(dbArg)
+	if err != nil {
+		return err
+	}
+	t, err := d.table(ctx, db, tbl)
+	if err != nil {
+		return err
+	}
+	policy := db.set.Requirements
+	var missing []string
+	var ddl []string
+	for _, r := range reqs {
+		c, err := t.column(r.Name)
+		if err != nil {
+			if policy == RequireWarn {
+				d.log.Warn("table requires a column that does not exist", "table", tbl, "database", db.name, "column", r.Name)
+				missing = append(missing, r.Name)
+				continue
+			}
+			ddl = append(ddl, "ALTER TABLE "+t.ident+" ADD COLUMN "+pgx.Identifier{r.Name}.Sanitize()+" "+columnType(r, policy))
+			continue
+		}
+		switch {
+		case r.Type == realtime.TypeChar && c.text && c.length > 0 && r.Size > c.length:
+			if policy == RequireWarn {
+				d.log.Warn("column is narrower than required", "table", tbl, "column", c.name, "length", c.length, "required", r.Size)
+				continue
+			}
+			ddl = append(ddl, "ALTER TABLE "+t.ident+" ALTER COLUMN "+c.ident+" TYPE VARCHAR("+strconv.Itoa(r.Size)+")")
+		case !typeFits(r, c):
+			d.log.Warn("column type does not fit the requirement", "table", tbl, "column", c.name, "type", c.dataType, "required", columnType(r, RequireCreateClose))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("pgsql: %w: table %q in database %q lacks required column(s) %s", realtime.ErrUnknownField, tbl, db.name, strings.Join(missing, ", "))
+	}
+	for _, stmt := range ddl {
+		if _, err := d.exec(ctx, db, describe("alter", db.name, tbl), stmt, nil); err != nil {
+			return err
+		}
+		d.log.Info("table changed to meet a requirement", "table", tbl, "statement", stmt)
+	}
+	if len(ddl) > 0 {
+		_ = d.Unload(ctx, dbArg, tbl)
+	}
+	return nil
+}
+
+// columnType is the type a missing column is created with.
+func columnType(r realtime.Requirement, policy string) string {
+	width := r.Size
+	if policy == RequireCreateChar || r.Type == realtime.TypeChar {
+		switch r.Type {
+		case realtime.TypeInteger, realtime.TypeUnsignedInteger:
+			width = max(width, 20)
+		case realtime.TypeFloat:
+			width = max(width, 32)
+		case realtime.TypeDate:
+			width = max(width, 10)
+		case realtime.TypeDateTime:
+			width = max(width, 19)
+		}
+		if width <= 0 {
+			return "TEXT"
+		}
+		return "VARCHAR(" + strconv.Itoa(width) + ")"
+	}
+	switch r.Type {
+	case realtime.TypeInteger, realtime.TypeUnsignedInteger:
+		if r.Size > 9 {
+			return "BIGINT"
+		}
+		return "INTEGER"
+	case realtime.TypeFloat:
+		return "DOUBLE PRECISION"
+	case realtime.TypeDate:
+		return "DATE"
+	default:
+		return "TIMESTAMP"
+	}
+}
+
+// typeFits reports whether an existing column can hold what r describes.
+func typeFits(r realtime.Requirement, c *column) bool {
+	if c.text {
+		return c.length == 0 || r.Size <= c.length
+	}
+	switch r.Type {
+	case realtime.TypeChar:
+		return true // stored through a cast; the consumer decides
+	case realtime.TypeInteger, realtime.TypeUnsignedInteger:
+		switch c.dataType {
+		case "smallint", "integer", "bigint", "numeric":
+			return true
+		}
+	case realtime.TypeFloat:
+		switch c.dataType {
+		case "smallint", "integer", "bigint", "numeric", "real", "double precision":
+			return true
+		}
+	case realtime.TypeDate, realtime.TypeDateTime:
+		return strings.HasPrefix(c.dataType, "date") || strings.HasPrefix(c.dataType, "timestamp")
+	}
+	return false
+}

@@ -1,0 +1,829 @@
+// Package sqlite is the "sqlite3" realtime driver (Asterisk's res_config_sqlite3) on
+// modernc.org/sqlite, a pure-Go SQLite.
+//
+// Configuration is Asterisk's res_config_sqlite3.conf: one [section] per database, the section
+// name being the database name extconfig.conf uses:
+//
+//	[asterisk]
+//	dbfile => /var/lib/pleiades/realtime.sqlite3
+//	requirements = warn        ; warn (default), createclose, createchar
+//	busy_timeout = 1000        ; ms to wait for a locked database (default 1000)
+//	batch = 100                ; accepted and ignored (see below)
+//	debug = no                 ; accepted; queries are logged at debug level anyway
+//	max_connections = 8        ; Pleiades: size of the connection pool (default 8)
+//
+// Where Pleiades differs from Asterisk:
+//   - Connections are pooled (database/sql) and the file is in WAL mode, so readers run in
+//     parallel and never wait for a writer; Asterisk uses one connection per database behind a
+//     lock. batch= (Asterisk wraps writes in long transactions for speed, so other processes see
+//     them late) is ignored with a notice: every write is committed when the call returns.
+//   - Values are written encoded and read decoded (realtime.EncodeValue/DecodeValue: ';' as
+//     ^3B, '^' as ^5E) as Asterisk's pgsql and odbc drivers do; Asterisk's sqlite3 does not.
+//   - Static mode sorts cat_metric DESC (Asterisk's sqlite3: ASC), like pgsql and odbc.
+//   - Every value is a bound parameter and every identifier is quoted; column metadata is read
+//     once per table (PRAGMA table_info) and a field that is not a column is an error wrapping
+//     realtime.ErrUnknownField, never sent.
+//   - LIKE uses ESCAPE '\', so `\_` and `\%` match a literal '_' and '%'.
+//   - requirements=warn reports a missing column as an error wrapping realtime.ErrUnknownField
+//     (after logging a warning); Asterisk returns -1, which its callers ignore.
+//   - A database file that cannot be opened does not fail Configure: it is reported, and every
+//     query to it fails with an error wrapping realtime.ErrUnavailable so the engine fails over.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+const (
+	driverName         = "sqlite" // database/sql name registered by modernc.org/sqlite
+	defaultBusyTimeout = 1000     // ms, as Asterisk's busy_timeout default
+	defaultMaxConns    = 8
+	maxCachedStmts     = 512
+)
+
+// Driver is the sqlite3 realtime driver. The zero value is not usable; call New.
+type Driver struct {
+	log *slog.Logger
+	mu  sync.RWMutex
+	dbs map[string]*database
+}
+
+var _ realtime.Driver = (*Driver)(nil)
+
+// New returns a driver with no database; Configure adds them.
+func New(log *slog.Logger) *Driver {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Driver{log: log, dbs: map[string]*database{}}
+}
+
+// Name returns "sqlite3", the name extconfig.conf uses.
+func (d *Driver) Name() string { return "sqlite3" }
+
+// ConfigFile returns "res_config_sqlite3.conf".
+func (d *Driver) ConfigFile() string { return "res_config_sqlite3.conf" }
+
+type settings struct {
+	name         string
+	path         string
+	requirements string
+	busyTimeout  int
+	maxConns     int
+	file         string
+	line         int
+}
+
+type database struct {
+	settings
+	db *sql.DB
+
+	metaMu sync.RWMutex
+	meta   map[string]*tableMeta // by lower-case table name
+
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt
+
+	lastErr atomic.Pointer[errRecord]
+	queries atomic.Uint64
+	errors  atomic.Uint64
+}
+
+type errRecord struct {
+	at  time.Time
+	err string
+}
+
+// Configure applies res_config_sqlite3.conf (nil: no databases). On error the running
+// configuration stays. A database whose file cannot be opened is kept (queries to it fail with
+// ErrUnavailable) and reported with a warning.
+func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
+	var want []settings
+	var errs []string
+	if cfg != nil {
+		for _, cat := range cfg.Categories {
+			if cat.Template {
+				continue
+			}
+			s := settings{name: cat.Name, requirements: "warn", busyTimeout: defaultBusyTimeout,
+				maxConns: defaultMaxConns, file: cat.File, line: cat.Line}
+			for _, v := range cat.Vars {
+				val := strings.TrimSpace(v.Value)
+				switch strings.ToLower(v.Name) {
+				case "dbfile":
+					s.path = val
+				case "requirements":
+					switch strings.ToLower(val) {
+					case "warn", "createclose", "createchar":
+						s.requirements = strings.ToLower(val)
+					default:
+						errs = append(errs, fmt.Sprintf("%s:%d: requirements=%s: want warn, createclose or createchar", v.File, v.Line, val))
+					}
+				case "busy_timeout":
+					n, err := strconv.Atoi(val)
+					if err != nil || n < 0 {
+						errs = append(errs, fmt.Sprintf("%s:%d: busy_timeout=%s: not a number of milliseconds", v.File, v.Line, val))
+					}
+					s.busyTimeout = n
+				case "max_connections":
+					n, err := strconv.Atoi(val)
+					if err != nil || n < 1 {
+						errs = append(errs, fmt.Sprintf("%s:%d: max_connections=%s: want a number >= 1", v.File, v.Line, val))
+					}
+					s.maxConns = n
+				case "batch":
+					if n, err := strconv.Atoi(val); err != nil || n != 0 {
+						d.log.Info("sqlite3: batch= is ignored: every write is committed when it returns (WAL keeps writes fast)",
+							"database", cat.Name, "at", fmt.Sprintf("%s:%d", v.File, v.Line))
+					}
+				case "debug":
+				default:
+					d.log.Warn("sqlite3: unknown setting ignored", "setting", v.Name, "at", fmt.Sprintf("%s:%d", v.File, v.Line))
+				}
+			}
+			switch {
+			case s.path == "":
+				errs = append(errs, fmt.Sprintf("%s:%d: [%s] has no dbfile", cat.File, cat.Line, cat.Name))
+			case strings.ContainsAny(s.path, "?#"):
+				errs = append(errs, fmt.Sprintf("%s:%d: [%s] dbfile %q: '?' and '#' are not supported in a file name", cat.File, cat.Line, cat.Name, s.path))
+			}
+			if s.path == ":memory:" {
+				s.maxConns = 1 // every connection would get its own database
+			}
+			want = append(want, s)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sqlite3: %s", strings.Join(errs, "; "))
+	}
+
+	d.mu.Lock()
+	old := d.dbs
+	next := make(map[string]*database, len(want))
+	for _, s := range want {
+		if o, ok := old[s.name]; ok && o.settings.path == s.path && o.busyTimeout == s.busyTimeout && o.maxConns == s.maxConns {
+			o.settings = s
+			next[s.name] = o
+			continue
+		}
+		db, err := sql.Open(driverName, dsn(s.path, s.busyTimeout))
+		if err != nil { // only for a malformed DSN
+			d.mu.Unlock()
+			return fmt.Errorf("sqlite3: %s:%d: [%s]: %w", s.file, s.line, s.name, err)
+		}
+		db.SetMaxOpenConns(s.maxConns)
+		db.SetMaxIdleConns(s.maxConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		next[s.name] = &database{settings: s, db: db, meta: map[string]*tableMeta{}, stmts: map[string]*sql.Stmt{}}
+	}
+	d.dbs = next
+	d.mu.Unlock()
+
+	for name, o := range old {
+		if next[name] != o {
+			o.close()
+		}
+	}
+	for _, db := range next {
+		if err := db.db.PingContext(ctx); err != nil {
+			err = db.fail(err)
+			d.log.Warn("sqlite3: cannot open database; queries to it fail over", "database", db.name, "dbfile", db.path, "error", err)
+		}
+	}
+	return nil
+}
+
+func dsn(path string, busyTimeout int) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	return path + "?" + q.Encode()
+}
+
+// Databases returns the configured database names (realtime.DatabaseLister).
+func (d *Driver) Databases() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]string, 0, len(d.dbs))
+	for n := range d.dbs {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// DB returns the connection pool of a configured database (for tests and benchmarks).
+func (d *Driver) DB(name string) (*sql.DB, bool) {
+	db, err := d.get(name)
+	if err != nil {
+		return nil, false
+	}
+	return db.db, true
+}
+
+// Close releases every connection.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	old := d.dbs
+	d.dbs = map[string]*database{}
+	d.mu.Unlock()
+	for _, db := range old {
+		db.close()
+	}
+	return nil
+}
+
+func (db *database) close() {
+	db.stmtMu.Lock()
+	for _, s := range db.stmts {
+		s.Close()
+	}
+	db.stmts = map[string]*sql.Stmt{}
+	db.stmtMu.Unlock()
+	db.db.Close()
+}
+
+func (d *Driver) get(name string) (*database, error) {
+	d.mu.RLock()
+	db := d.dbs[name]
+	d.mu.RUnlock()
+	if db == nil {
+		return nil, fmt.Errorf("%w: sqlite3 has no database [%s] in res_config_sqlite3.conf", realtime.ErrUnknownDatabase, name)
+	}
+	return db, nil
+}
+
+// fail classifies err: connection-level failures (cannot open, I/O error, not a database,
+// corrupt, busy or locked past busy_timeout, disk full) wrap realtime.ErrUnavailable.
+// Everything else is returned as is. The error is recorded for the status command.
+func (db *database) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	db.errors.Add(1)
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT,
+			sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_PROTOCOL:
+			err = fmt.Errorf("%w: sqlite3 [%s] %s: %w", realtime.ErrUnavailable, db.name, db.path, err)
+		default:
+			err = fmt.Errorf("sqlite3 [%s]: %w", db.name, err)
+		}
+	} else if errors.Is(err, sql.ErrConnDone) {
+		err = fmt.Errorf("%w: sqlite3 [%s]: %w", realtime.ErrUnavailable, db.name, err)
+	} else {
+		err = fmt.Errorf("sqlite3 [%s]: %w", db.name, err)
+	}
+	db.lastErr.Store(&errRecord{at: time.Now(), err: err.Error()})
+	return err
+}
+
+func (db *database) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	db.stmtMu.RLock()
+	s := db.stmts[query]
+	db.stmtMu.RUnlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := db.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, db.fail(err)
+	}
+	db.stmtMu.Lock()
+	if have := db.stmts[query]; have != nil {
+		db.stmtMu.Unlock()
+		s.Close()
+		return have, nil
+	}
+	if len(db.stmts) >= maxCachedStmts {
+		for k, old := range db.stmts {
+			old.Close()
+			delete(db.stmts, k)
+		}
+	}
+	db.stmts[query] = s
+	db.stmtMu.Unlock()
+	return s, nil
+}
+
+func (db *database) dropStmts() {
+	db.stmtMu.Lock()
+	for k, s := range db.stmts {
+		s.Close()
+		delete(db.stmts, k)
+	}
+	db.stmtMu.Unlock()
+}
+
+// Table metadata.
+
+type column struct {
+	name   string // as declared
+	quoted string // "name"
+	typ    string // declared type, upper case
+	sel    string // select expression
+}
+
+type tableMeta struct {
+	name   string
+	quoted string
+	cols   []column
+	idx    map[string]int // lower-case name -> index
+	// selectList is every column, in table order, for SELECT.
+	selectList string
+}
+
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+func (db *database) table(ctx context.Context, table string) (*tableMeta, error) {
+	key := strings.ToLower(table)
+	db.metaMu.RLock()
+	m := db.meta[key]
+	db.metaMu.RUnlock()
+	if m != nil {
+		return m, nil
+	}
+	rows, err := db.db.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?)", table)
+	if err != nil {
+		return nil, db.fail(err)
+	}
+	defer rows.Close()
+	m = &tableMeta{name: table, quoted: quoteIdent(table), idx: map[string]int{}}
+	var sel []string
+	for rows.Next() {
+		var c column
+		if err := rows.Scan(&c.name, &c.typ); err != nil {
+			return nil, db.fail(err)
+		}
+		c.typ = strings.ToUpper(strings.TrimSpace(c.typ))
+		c.quoted = quoteIdent(c.name)
+		c.sel = c.quoted
+		switch c.typ {
+		case "DATE", "DATETIME", "TIMESTAMP":
+			// modernc.org/sqlite turns these into time.Time; we want the text as stored.
+			c.sel = "CAST(" + c.quoted + " AS TEXT)"
+		}
+		m.idx[strings.ToLower(c.name)] = len(m.cols)
+		m.cols = append(m.cols, c)
+		sel = append(sel, c.sel)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.fail(err)
+	}
+	if len(m.cols) == 0 {
+		return nil, fmt.Errorf("sqlite3 [%s]: no table %q in %s", db.name, table, db.path)
+	}
+	m.selectList = strings.Join(sel, ", ")
+	db.metaMu.Lock()
+	db.meta[key] = m
+	db.metaMu.Unlock()
+	return m, nil
+}
+
+func (m *tableMeta) col(name string) (*column, error) {
+	i, ok := m.idx[strings.ToLower(name)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not a column of table %s", realtime.ErrUnknownField, name, m.name)
+	}
+	return &m.cols[i], nil
+}
+
+// where appends " WHERE a = ? AND b LIKE ? ESCAPE '\'" for fields.
+func (m *tableMeta) where(b *strings.Builder, args []any, fields []realtime.Field) ([]any, error) {
+	for i, f := range fields {
+		name, op, ok := realtime.SplitOp(f.Name)
+		if !ok {
+			return nil, fmt.Errorf("sqlite3: field %q: operator %q not allowed", f.Name, op)
+		}
+		c, err := m.col(name)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(c.quoted)
+		b.WriteByte(' ')
+		b.WriteString(op)
+		b.WriteString(" ?")
+		if strings.HasSuffix(op, "LIKE") {
+			b.WriteString(` ESCAPE '\'`)
+		}
+		args = append(args, realtime.EncodeValue(f.Value))
+	}
+	return args, nil
+}
+
+// set appends `"a" = ?, "b" = ?` for fields (plain column names only).
+func (m *tableMeta) set(b *strings.Builder, args []any, fields []realtime.Field) ([]any, error) {
+	if len(fields) == 0 {
+		return nil, errors.New("sqlite3: nothing to set")
+	}
+	for i, f := range fields {
+		c, err := m.plainCol(f.Name)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.quoted)
+		b.WriteString(" = ?")
+		args = append(args, realtime.EncodeValue(f.Value))
+	}
+	return args, nil
+}
+
+func (m *tableMeta) plainCol(name string) (*column, error) {
+	col, op, ok := realtime.SplitOp(name)
+	if !ok || op != "=" || strings.Contains(strings.TrimSpace(name), " ") {
+		return nil, fmt.Errorf("sqlite3: field %q: an operator is not allowed here", name)
+	}
+	return m.col(col)
+}
+
+func (d *Driver) prep(ctx context.Context, dbName, table string) (*database, *tableMeta, error) {
+	db, err := d.get(dbName)
+	if err != nil {
+		return nil, nil, err
+	}
+	db.queries.Add(1)
+	m, err := db.table(ctx, table)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, m, nil
+}
+
+// scanRow reads the current row of rows (columns of m, in order) into a realtime.Row, NULL and
+// empty columns left out, values decoded.
+func scanRow(rows *sql.Rows, m *tableMeta, raw []sql.RawBytes, ptrs []any) (realtime.Row, error) {
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, r := range raw {
+		if len(r) > 0 {
+			n++
+		}
+	}
+	row := make(realtime.Row, 0, n)
+	for i, r := range raw {
+		if len(r) == 0 {
+			continue
+		}
+		row = append(row, realtime.Field{Name: m.cols[i].name, Value: realtime.DecodeValue(string(r))})
+	}
+	return row, nil
+}
+
+func scanBuffers(n int) ([]sql.RawBytes, []any) {
+	raw := make([]sql.RawBytes, n)
+	ptrs := make([]any, n)
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	return raw, ptrs
+}
+
+// Load returns the first row matching fields.
+func (d *Driver) Load(ctx context.Context, dbName, table string, fields []realtime.Field) (realtime.Row, error) {
+	rows, err := d.query(ctx, dbName, table, fields, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%w: %s", realtime.ErrNotFound, table)
+	}
+	return rows[0], nil
+}
+
+// LoadMulti returns every row matching fields, ordered by the first field's column.
+func (d *Driver) LoadMulti(ctx context.Context, dbName, table string, fields []realtime.Field) ([]realtime.Row, error) {
+	return d.query(ctx, dbName, table, fields, true)
+}
+
+func (d *Driver) query(ctx context.Context, dbName, table string, fields []realtime.Field, multi bool) ([]realtime.Row, error) {
+	if len(fields) == 0 {
+		return nil, errors.New("sqlite3: a lookup needs at least one field")
+	}
+	db, m, err := d.prep(ctx, dbName, table)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.Grow(len(m.selectList) + 64)
+	b.WriteString("SELECT ")
+	b.WriteString(m.selectList)
+	b.WriteString(" FROM ")
+	b.WriteString(m.quoted)
+	args, err := m.where(&b, make([]any, 0, len(fields)), fields)
+	if err != nil {
+		return nil, err
+	}
+	if multi {
+		first, _, _ := realtime.SplitOp(fields[0].Name)
+		c, _ := m.col(first)
+		b.WriteString(" ORDER BY ")
+		b.WriteString(c.quoted)
+	} else {
+		b.WriteString(" LIMIT 1")
+	}
+	st, err := db.stmt(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, db.fail(err)
+	}
+	defer rows.Close()
+	raw, ptrs := scanBuffers(len(m.cols))
+	var out []realtime.Row
+	for rows.Next() {
+		r, err := scanRow(rows, m, raw, ptrs)
+		if err != nil {
+			return nil, db.fail(err)
+		}
+		out = append(out, r)
+		if !multi {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.fail(err)
+	}
+	if out == nil && multi {
+		out = []realtime.Row{}
+	}
+	return out, nil
+}
+
+func (d *Driver) exec(ctx context.Context, db *database, query string, args []any) (int64, error) {
+	st, err := db.stmt(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, db.fail(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.fail(err)
+	}
+	return n, nil
+}
+
+// Update sets fields on the rows where keyField = keyValue.
+func (d *Driver) Update(ctx context.Context, dbName, table, keyField, keyValue string, fields []realtime.Field) (int64, error) {
+	return d.Update2(ctx, dbName, table, []realtime.Field{{Name: keyField, Value: keyValue}}, fields)
+}
+
+// Update2 sets update on the rows matching every lookup field.
+func (d *Driver) Update2(ctx context.Context, dbName, table string, lookup, update []realtime.Field) (int64, error) {
+	if len(lookup) == 0 {
+		return 0, errors.New("sqlite3: an update needs at least one lookup field")
+	}
+	db, m, err := d.prep(ctx, dbName, table)
+	if err != nil {
+		return 0, err
+	}
+	var b strings.Builder
+	b.WriteString("UPDATE ")
+	b.WriteString(m.quoted)
+	b.WriteString(" SET ")
+	args, err := m.set(&b, make([]any, 0, len(lookup)+len(update)), update)
+	if err != nil {
+		return 0, err
+	}
+	if args, err = m.where(&b, args, lookup); err != nil {
+		return 0, err
+	}
+	return d.exec(ctx, db, b.String(), args)
+}
+
+// Store inserts one row.
+func (d *Driver) Store(ctx context.Context, dbName, table string, fields []realtime.Field) (int64, error) {
+	if len(fields) == 0 {
+		return 0, errors.New("sqlite3: nothing to store")
+	}
+	db, m, err := d.prep(ctx, dbName, table)
+	if err != nil {
+		return 0, err
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(m.quoted)
+	b.WriteString(" (")
+	args := make([]any, 0, len(fields))
+	for i, f := range fields {
+		c, err := m.plainCol(f.Name)
+		if err != nil {
+			return 0, err
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.quoted)
+		args = append(args, realtime.EncodeValue(f.Value))
+	}
+	b.WriteString(") VALUES (")
+	for i := range fields {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('?')
+	}
+	b.WriteByte(')')
+	return d.exec(ctx, db, b.String(), args)
+}
+
+// Destroy deletes the rows where keyField = keyValue and every other field matches.
+func (d *Driver) Destroy(ctx context.Context, dbName, table, keyField, keyValue string, fields []realtime.Field) (int64, error) {
+	db, m, err := d.prep(ctx, dbName, table)
+	if err != nil {
+		return 0, err
+	}
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	b.WriteString(m.quoted)
+	lookup := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
+	args, err := m.where(&b, make([]any, 0, len(lookup)), lookup)
+	if err != nil {
+		return 0, err
+	}
+	return d.exec(ctx, db, b.String(), args)
+}
+
+// Require checks that the table has the columns reqs name, and per requirements= warns about
+// (and reports) a missing one or adds it.
+func (d *Driver) Require(ctx context.Context, dbName, table string, reqs []realtime.Requirement) error {
+	db, m, err := d.prep(ctx, dbName, table)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	added := false
+	for _, r := range reqs {
+		if _, ok := m.idx[strings.ToLower(r.Name)]; ok {
+			continue // SQLite does not enforce sizes or types: nothing to check
+		}
+		typ := sqlType(r, db.requirements)
+		if db.requirements == "warn" {
+			d.log.Warn(fmt.Sprintf("sqlite3: missing column '%s' of type '%s' in %s.%s", r.Name, typ, db.name, table))
+			missing = append(missing, r.Name)
+			continue
+		}
+		q := "ALTER TABLE " + m.quoted + " ADD COLUMN " + quoteIdent(r.Name) + " " + typ
+		if _, err := db.db.ExecContext(ctx, q); err != nil {
+			return db.fail(fmt.Errorf("adding column %s to %s: %w", r.Name, table, err))
+		}
+		d.log.Info(fmt.Sprintf("sqlite3: added column '%s' of type '%s' to %s.%s", r.Name, typ, db.name, table))
+		added = true
+	}
+	if added {
+		db.forget(table)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: table %s lacks required column(s) %s", realtime.ErrUnknownField, table, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func sqlType(r realtime.Requirement, mode string) string {
+	char := "TEXT"
+	if r.Size > 0 {
+		char = fmt.Sprintf("VARCHAR(%d)", r.Size)
+	}
+	if mode == "createchar" {
+		return char
+	}
+	switch r.Type {
+	case realtime.TypeInteger, realtime.TypeUnsignedInteger:
+		return "INTEGER"
+	case realtime.TypeFloat:
+		return "REAL"
+	case realtime.TypeDate:
+		return "DATE"
+	case realtime.TypeDateTime:
+		return "DATETIME"
+	}
+	return char
+}
+
+// Unload forgets the cached column metadata (and prepared statements) of the table.
+func (d *Driver) Unload(ctx context.Context, dbName, table string) error {
+	db, err := d.get(dbName)
+	if err != nil {
+		return err
+	}
+	db.forget(table)
+	return nil
+}
+
+func (db *database) forget(table string) {
+	db.metaMu.Lock()
+	delete(db.meta, strings.ToLower(table))
+	db.metaMu.Unlock()
+	db.dropStmts()
+}
+
+// StaticLoad returns the uncommented rows of filename, ordered cat_metric DESC, var_metric
+// ASC, category, var_name. Values are returned as stored (static mode never decoded ^XX in
+// Asterisk either).
+func (d *Driver) StaticLoad(ctx context.Context, dbName, table, filename string) ([]realtime.StaticRow, error) {
+	db, m, err := d.prep(ctx, dbName, table)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []string{"cat_metric", "var_metric", "commented", "filename", "category", "var_name", "var_val"} {
+		if _, err := m.col(c); err != nil {
+			return nil, fmt.Errorf("sqlite3: %s is not a static-mode table: %w", table, err)
+		}
+	}
+	q := "SELECT cat_metric, var_metric, category, var_name, var_val FROM " + m.quoted +
+		" WHERE filename = ? AND commented = 0 ORDER BY cat_metric DESC, var_metric ASC, category, var_name"
+	st, err := db.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, filename)
+	if err != nil {
+		return nil, db.fail(err)
+	}
+	defer rows.Close()
+	out := []realtime.StaticRow{}
+	for rows.Next() {
+		var cm, vm sql.NullInt64
+		var cat, name, val sql.NullString
+		if err := rows.Scan(&cm, &vm, &cat, &name, &val); err != nil {
+			return nil, db.fail(err)
+		}
+		out = append(out, realtime.StaticRow{CatMetric: int(cm.Int64), VarMetric: int(vm.Int64),
+			Category: cat.String, Name: name.String, Value: val.String})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.fail(err)
+	}
+	return out, nil
+}
+
+// DBStatus is what `realtime show sqlite3 status` shows for one database.
+type DBStatus struct {
+	Name         string
+	Path         string
+	Requirements string
+	MaxOpen      int
+	Open         int
+	InUse        int
+	Idle         int
+	Queries      uint64
+	Errors       uint64
+	LastError    string
+	LastErrorAt  time.Time
+}
+
+// Status returns the state of every configured database, sorted by name.
+func (d *Driver) Status() []DBStatus {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]DBStatus, 0, len(d.dbs))
+	for _, db := range d.dbs {
+		st := db.db.Stats()
+		s := DBStatus{Name: db.name, Path: db.path, Requirements: db.requirements, MaxOpen: st.MaxOpenConnections,
+			Open: st.OpenConnections, InUse: st.InUse, Idle: st.Idle, Queries: db.queries.Load(), Errors: db.errors.Load()}
+		if e := db.lastErr.Load(); e != nil {
+			s.LastError, s.LastErrorAt = e.err, e.at
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b DBStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
