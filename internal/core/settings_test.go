@@ -30,7 +30,7 @@ func TestLoadSettings(t *testing.T) {
 func TestLoadSettingsErrors(t *testing.T) {
 	dir := t.TempDir()
 	for content, want := range map[string]string{
-		"[options]\nentityid = 00:00:00:00:00:00\n": "asterisk.conf:2: Entity ID",
+		"[options]\nentityid = 00:00:00:00:00:00\n": "asterisk.conf:2: entity ID",
 		"[options]\nverbose = loud\n":               "asterisk.conf:2: verbose must be a number",
 		"[directories]\nastfoodir => /x\n":          "asterisk.conf:2: unknown directory",
 	} {
