@@ -15,6 +15,8 @@ func Modules() []Module {
 		&loggerModule{},
 		&astdbModule{},
 		&realtimeModule{},
+		&stateModule{},
+		&dialplanModule{},
 	}
 }
 

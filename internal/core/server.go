@@ -23,7 +23,12 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/devstate"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
@@ -56,6 +61,13 @@ type Server struct {
 	Static conf.StaticSource
 	// Realtime is the Realtime engine, set once res_realtime has loaded.
 	Realtime *realtime.Engine
+	// The state core, set once res_state has loaded.
+	Bus      *event.Bus
+	DevState *devstate.Engine
+	MWI      *mwi.Engine
+	Hints    *hint.Engine
+	// Dialplan is the dialplan engine, set once pbx_config has loaded.
+	Dialplan *dialplan.Engine
 
 	Started    time.Time
 	lastReload time.Time

@@ -38,8 +38,10 @@ type ChannelSpec struct {
 // DefaultSettings are Asterisk's built-in defaults when logger.conf is missing.
 func DefaultSettings() *Settings {
 	s := &Settings{DateFormat: "%b %e %T", RotateStrategy: "sequential"}
+	// Debug is in the built-in console channel so that "core set debug N" shows debug lines
+	// without a logger.conf (nothing is logged at debug level until it is raised).
 	c := ChannelSpec{Name: "console", Verbose: -1}
-	c.Kinds[KindNotice], c.Kinds[KindWarning], c.Kinds[KindError] = true, true, true
+	c.Kinds[KindNotice], c.Kinds[KindWarning], c.Kinds[KindError], c.Kinds[KindDebug] = true, true, true, true
 	s.Channels = []ChannelSpec{c}
 	return s
 }

@@ -1,0 +1,331 @@
+package dialplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/pleiades-pbx/pleiades/internal/cli"
+)
+
+// Commands returns the engine's CLI commands: dialplan show, dialplan reload, console dial
+// and channel originate.
+func (e *Engine) Commands() []*cli.Command {
+	return []*cli.Command{
+		{Words: []string{"dialplan", "show"}, Summary: "Show dialplan",
+			Usage:   "Usage: dialplan show [[exten@]context]\n       Show dialplan\n",
+			Handler: e.cliShow, Complete: e.completeContext},
+		{Words: []string{"dialplan", "reload"}, Summary: "Reload extensions and *only* extensions",
+			Usage:   "Usage: dialplan reload\n       reload extensions.conf without reloading any other\n       modules.  This command does not delete global variables\n       unless clearglobalvars is set to yes in extensions.conf\n",
+			Handler: e.cliReload},
+		{Words: []string{"console", "dial"}, Summary: "Dial an extension on the console",
+			Usage:   "Usage: console dial [extension[@context]]\n       Dials a given extension (and context if specified)\n       (default s@default); the dialplan runs on channel Console/dsp until it hangs up.\n",
+			Handler: e.cliConsoleDial, Complete: e.completeContext},
+		{Words: []string{"channel", "originate"}, Summary: "Originate a call",
+			Usage: "Usage: channel originate <tech/data> application <appname> [appdata]\n" +
+				"       channel originate <tech/data> extension [exten@][context]\n" +
+				"  Originate a call: the first form runs an application, the second an extension.\n" +
+				"  Only Local/exten@context channels exist so far. The call runs in the background.\n",
+			Handler: e.cliOriginate},
+	}
+}
+
+func (e *Engine) completeContext(a *cli.Args, n int, word string) []string {
+	if n != 0 {
+		return nil
+	}
+	prefix := ""
+	if i := strings.IndexByte(word, '@'); i >= 0 {
+		prefix, word = word[:i+1], word[i+1:]
+	}
+	var out []string
+	for _, c := range e.dp.Load().order {
+		if strings.HasPrefix(c.Name, word) {
+			out = append(out, prefix+c.Name)
+		}
+	}
+	return out
+}
+
+type showCounters struct {
+	exts, prios, contexts int
+	contextExists         bool
+	extenExists           bool
+}
+
+func (e *Engine) cliShow(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) > 1 {
+		return cli.ErrUsage
+	}
+	var exten, contextName string
+	if len(a.Rest) == 1 {
+		if strings.Contains(a.Rest[0], "@") {
+			exten, contextName = ParseExtenContext(a.Rest[0])
+		} else {
+			contextName = a.Rest[0]
+		}
+	}
+	return ShowDialplan(a.Out, e.dp.Load(), exten, contextName)
+}
+
+// ShowDialplan writes `dialplan show [[exten@]context]` for dp to w in Asterisk's layout
+// (show_dialplan_helper). It returns cli.ErrFailed when the context or extension does not
+// exist (after printing why).
+func ShowDialplan(w io.Writer, dp *Dialplan, exten, contextName string) error {
+	var n showCounters
+	showHelper(w, dp, contextName, exten, &n, nil, nil)
+	if contextName != "" && !n.contextExists {
+		fmt.Fprintf(w, "There is no existence of '%s' context\n", contextName)
+		return cli.ErrFailed
+	}
+	if exten != "" && !n.extenExists {
+		if contextName != "" {
+			fmt.Fprintf(w, "There is no existence of %s@%s extension\n", exten, contextName)
+		} else {
+			fmt.Fprintf(w, "There is no existence of '%s' extension in all contexts\n", exten)
+		}
+		return cli.ErrFailed
+	}
+	fmt.Fprintf(w, "-= %d %s (%d %s) in %d %s. =-\n",
+		n.exts, plural(n.exts, "extension", "extensions"),
+		n.prios, plural(n.prios, "priority", "priorities"),
+		n.contexts, plural(n.contexts, "context", "contexts"))
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func printExt(p *Priority) string {
+	if p.Priority == PriorityHint {
+		return "hint: " + p.App
+	}
+	return fmt.Sprintf("%d. %s(%s)", p.Priority, p.App, p.Data)
+}
+
+func showExtLine(w io.Writer, col1, col2 string, p *Priority) {
+	if p.File != "" {
+		fmt.Fprintf(w, "  %-17s %-45s [%s:%d]\n", col1, col2, filepath.Base(p.File), p.Line)
+		return
+	}
+	fmt.Fprintf(w, "  %-17s %-45s [%s]\n", col1, col2, Registrar)
+}
+
+func showHelper(w io.Writer, dp *Dialplan, contextName, exten string, n *showCounters, rinclude *Include, includes []string) {
+	for _, c := range dp.order {
+		if contextName != "" && c.Name != contextName {
+			continue
+		}
+		n.contextExists = true
+		printed := false
+		header := func() {
+			n.contexts++
+			if rinclude != nil {
+				fmt.Fprintf(w, "[ Included context '%s' created by '%s' ]\n", c.Name, c.Registrar)
+			} else {
+				fmt.Fprintf(w, "[ Context '%s' created by '%s' ]\n", c.Name, c.Registrar)
+			}
+			printed = true
+		}
+		if exten == "" {
+			header()
+		}
+		for _, e := range c.exts {
+			if exten != "" && !MatchExtension(e.Name, exten) {
+				continue
+			}
+			n.extenExists = true
+			if !printed {
+				header()
+			}
+			var col1 string
+			if e.MatchCID {
+				col1 = fmt.Sprintf("'%s' (CID match '%s') => ", e.Name, e.CID)
+			} else {
+				col1 = fmt.Sprintf("'%s' =>", e.Name)
+			}
+			n.exts++
+			for i, p := range e.prios {
+				n.prios++
+				if i > 0 {
+					col1 = ""
+					if p.Label != "" {
+						col1 = "   [" + p.Label + "]"
+					}
+				}
+				showExtLine(w, col1, printExt(p), p)
+			}
+		}
+		for _, inc := range c.Includes {
+			if exten == "" {
+				fmt.Fprintf(w, "  Include =>        %-45s [%s]\n", "'"+inc.Spec+"'", Registrar)
+				continue
+			}
+			if len(includes) >= maxStack {
+				continue
+			}
+			dupe := false
+			for _, s := range includes {
+				if strings.EqualFold(s, inc.Name) {
+					dupe = true
+				}
+			}
+			if !dupe {
+				showHelper(w, dp, inc.Name, exten, n, inc, append(includes, inc.Name))
+			}
+		}
+		for _, ip := range c.IgnorePats {
+			if exten == "" || MatchExtension("_"+ip.Pattern+".", exten) {
+				fmt.Fprintf(w, "  Ignore pattern => %-45s [%s]\n", "'"+ip.Pattern+"'", Registrar)
+			}
+		}
+		if rinclude == nil {
+			for _, sw := range c.Switches {
+				fmt.Fprintf(w, "  Alt. Switch =>    %-45s [%s]\n", "'"+sw.Name+"/"+sw.Data+"'", Registrar)
+			}
+		}
+		if printed {
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func (e *Engine) cliReload(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	lp := e.loader.Load()
+	if lp == nil {
+		fmt.Fprintln(a.Out, "Dialplan reload is not available: no extensions.conf loader is set.")
+		return cli.ErrFailed
+	}
+	cfg, err := (*lp)(ctx)
+	if err != nil {
+		fmt.Fprintf(a.Out, "Dialplan not reloaded; the running dialplan stays:\n%v\n", err)
+		return cli.ErrFailed
+	}
+	if err := e.Load(cfg); err != nil {
+		fmt.Fprintf(a.Out, "Dialplan not reloaded; the running dialplan stays:\n%v\n", err)
+		return cli.ErrFailed
+	}
+	fmt.Fprintln(a.Out, "Dialplan reloaded.")
+	return nil
+}
+
+// ConsoleChannelName is the name of the channel `console dial` runs.
+const ConsoleChannelName = "Console/dsp"
+
+func (e *Engine) cliConsoleDial(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) > 1 {
+		return cli.ErrUsage
+	}
+	exten, contextName := "s", "default"
+	if len(a.Rest) == 1 {
+		x, c := ParseExtenContext(a.Rest[0])
+		if x != "" {
+			exten = x
+		}
+		if c != "" {
+			contextName = c
+		}
+	}
+	if !e.Exists(ctx, contextName, exten, 1, "") {
+		fmt.Fprintf(a.Out, "No such extension '%s' in context '%s'\n", exten, contextName)
+		return cli.ErrFailed
+	}
+	ch := NewChannel(ConsoleChannelName, contextName, exten, 1)
+	if a.Session == nil || a.Session.Verbose() < 3 {
+		ch.SetEcho(func(line string) { io.WriteString(a.Out, line) })
+	}
+	// The call's own failures (an unknown application, the loop bound) are logged on the
+	// channel; the command itself succeeded in placing the call.
+	_ = e.Run(ctx, ch)
+	return nil
+}
+
+func (e *Engine) cliOriginate(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) < 2 {
+		return cli.ErrUsage
+	}
+	tech, dest, ok := strings.Cut(a.Rest[0], "/")
+	if !ok || !strings.EqualFold(tech, "Local") {
+		fmt.Fprintf(a.Out, "Unable to request channel %s: only Local/exten@context channels are available\n", a.Rest[0])
+		return cli.ErrFailed
+	}
+	dest, _, _ = strings.Cut(dest, "/") // options such as /n
+	lexten, lcontext := ParseExtenContext(dest)
+	if lcontext == "" {
+		lcontext = "default"
+	}
+	if lexten == "" {
+		lexten = "s"
+	}
+	var run1 func(ctx context.Context, ch *Channel)
+	switch strings.ToLower(a.Rest[1]) {
+	case "application":
+		if len(a.Rest) < 3 {
+			return cli.ErrUsage
+		}
+		appName, appData := a.Rest[2], strings.Join(a.Rest[3:], " ")
+		run1 = func(ctx context.Context, ch *Channel) {
+			app := LookupApp(appName)
+			if app == nil {
+				ch.logf(slog.LevelWarn, "No such application '%s'", appName)
+				return
+			}
+			ch.verbosef(4, "Launching %s(%s) on %s", app.Name, appData, ch.Name)
+			if err := app.Exec(ctx, ch, appData); err != nil && !errors.Is(err, ErrHangup) {
+				ch.logf(slog.LevelError, "%s(%s) on %s failed: %v", app.Name, appData, ch.Name, err)
+			}
+		}
+	case "extension":
+		x, c := "s", "default"
+		if len(a.Rest) > 2 {
+			if strings.Contains(a.Rest[2], "@") {
+				xx, cc := ParseExtenContext(a.Rest[2])
+				if xx != "" {
+					x = xx
+				}
+				if cc != "" {
+					c = cc
+				}
+			} else {
+				c = a.Rest[2]
+			}
+		}
+		run1 = func(ctx context.Context, ch *Channel) {
+			ch.Context, ch.Exten, ch.Priority = c, x, 1
+			e.Run(ctx, ch)
+		}
+	default:
+		return cli.ErrUsage
+	}
+	if !e.Exists(ctx, lcontext, lexten, 1, "") {
+		fmt.Fprintf(a.Out, "No such extension/context %s@%s while calling Local channel\n", lexten, lcontext)
+		return cli.ErrFailed
+	}
+	id := e.seq.Add(1)
+	base := fmt.Sprintf("Local/%s@%s-%08x", lexten, lcontext, id)
+	ch1 := NewChannel(base+";1", "", "", 1)
+	ch2 := NewChannel(base+";2", lcontext, lexten, 1)
+	ch1.engine = e
+	ch1.UniqueID = e.newUniqueID()
+	e.bg.Add(2)
+	go func() {
+		defer e.bg.Done()
+		e.Run(e.base, ch2)
+	}()
+	go func() {
+		defer e.bg.Done()
+		run1(e.base, ch1)
+	}()
+	return nil
+}

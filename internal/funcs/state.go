@@ -1,0 +1,176 @@
+// Package funcs holds the dialplan functions over the state engines: DEVICE_STATE()
+// (func_devstate), EXTENSION_STATE() (func_extstate), HINT() (pbx.c) and VM_INFO()
+// (app_voicemail, over the cluster-wide MWI state).
+//
+// Choices:
+//   - EXTENSION_STATE() returns Asterisk's ast_extstate_str names: NOT_INUSE, INUSE, BUSY,
+//     UNAVAILABLE, RINGING, RINGINUSE, HOLDINUSE, ONHOLD, UNKNOWN. The context defaults to
+//     "default".
+//   - HINT(exten[@context][,options]) returns the hint's device list; option "n" returns the
+//     hint's presence part (Pleiades keeps no separate hint name).
+//   - VM_INFO(mailbox[@context],attribute[,folder]) knows the attributes count (new messages,
+//     or old ones with folder "Old"), exists, urgent; mailbox data (email, fullname, ...) comes
+//     from the voicemail module, which Pleiades does not have yet: those attributes give "".
+package funcs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pleiades-pbx/pleiades/internal/devstate"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/mwi"
+)
+
+// errArgs is returned for missing or wrong arguments (the dialplan logs it).
+var errArgs = errors.New("wrong arguments")
+
+// Register adds the state functions to the dialplan's registry. The lookup of a hint through
+// includes and patterns, as a call would find it, is the dialplan engine's.
+func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *mwi.Engine) {
+	dialplan.RegisterFunction(&dialplan.Function{
+		Name:     "DEVICE_STATE",
+		Synopsis: "Get or Set a device state.",
+		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {
+			dev := strings.TrimSpace(args)
+			if dev == "" {
+				return "", fmt.Errorf("DEVICE_STATE: %w: a device name is required", errArgs)
+			}
+			return ds.State(dev).String(), nil
+		},
+		Write: func(_ context.Context, _ *dialplan.Channel, args, value string) error {
+			return ds.SetCustom(strings.TrimSpace(args), strings.TrimSpace(value))
+		},
+	})
+	dialplan.RegisterFunction(&dialplan.Function{
+		Name:     "EXTENSION_STATE",
+		Synopsis: "Get an extension's state.",
+		Read: func(ctx context.Context, _ *dialplan.Channel, args string) (string, error) {
+			exten, cntx := splitExten(args)
+			if exten == "" {
+				return "", fmt.Errorf("EXTENSION_STATE: %w: an extension is required", errArgs)
+			}
+			st, ok := extensionState(ctx, dp, hints, exten, cntx)
+			if !ok {
+				return "UNKNOWN", nil
+			}
+			return ExtStateName(st), nil
+		},
+	})
+	dialplan.RegisterFunction(&dialplan.Function{
+		Name:     "HINT",
+		Synopsis: "Get the devices set for a dialplan hint.",
+		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {
+			target, opts, _ := strings.Cut(args, ",")
+			exten, cntx := splitExten(target)
+			if exten == "" {
+				return "", fmt.Errorf("HINT: %w: an extension is required", errArgs)
+			}
+			if h, ok := hints.Get(exten, cntx); ok {
+				if strings.Contains(opts, "n") {
+					return h.Presence, nil
+				}
+				return h.Devices, nil
+			}
+			if h, ok := dp.Hint(exten, cntx); ok {
+				if strings.Contains(opts, "n") {
+					return h.Presence, nil
+				}
+				return h.Devices, nil
+			}
+			return "", nil
+		},
+	})
+	dialplan.RegisterFunction(&dialplan.Function{
+		Name:     "VM_INFO",
+		Synopsis: "Returns the selected attribute from a mailbox.",
+		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {
+			parts := strings.Split(args, ",")
+			if len(parts) < 2 || strings.TrimSpace(parts[0]) == "" {
+				return "", fmt.Errorf("VM_INFO: %w: VM_INFO(mailbox[@context],attribute[,folder])", errArgs)
+			}
+			st, ok := mb.Get(strings.TrimSpace(parts[0]))
+			folder := ""
+			if len(parts) > 2 {
+				folder = strings.ToLower(strings.TrimSpace(parts[2]))
+			}
+			switch strings.ToLower(strings.TrimSpace(parts[1])) {
+			case "exists":
+				if ok {
+					return "1", nil
+				}
+				return "0", nil
+			case "count":
+				if !ok {
+					return "0", nil
+				}
+				if folder == "old" {
+					return strconv.Itoa(st.Old), nil
+				}
+				if folder == "urgent" {
+					return strconv.Itoa(st.Urgent), nil
+				}
+				return strconv.Itoa(st.New), nil
+			case "urgent":
+				if !ok {
+					return "0", nil
+				}
+				return strconv.Itoa(st.Urgent), nil
+			case "email", "fullname", "language", "locale", "pager", "password", "tz":
+				return "", nil
+			}
+			return "", fmt.Errorf("VM_INFO: %w: unknown attribute %q", errArgs, parts[1])
+		},
+	})
+}
+
+func splitExten(s string) (exten, cntx string) {
+	exten, cntx, _ = strings.Cut(strings.TrimSpace(s), "@")
+	if cntx == "" {
+		cntx = "default"
+	}
+	return exten, cntx
+}
+
+// extensionState finds the hint as a call would (the hint engine's state when it holds it,
+// else computed now from the dialplan's hint).
+func extensionState(_ context.Context, dp *dialplan.Engine, hints *hint.Engine, exten, cntx string) (devstate.ExtensionState, bool) {
+	if h, ok := hints.Get(exten, cntx); ok {
+		return h.State, true
+	}
+	h, ok := dp.Hint(exten, cntx)
+	if !ok {
+		return 0, false
+	}
+	if got, ok := hints.Get(h.Exten, h.Context); ok {
+		return got.State, true
+	}
+	return hints.Compute(hint.SplitDevices(h.Devices)), true
+}
+
+// ExtStateName is Asterisk's ast_extstate_str: the name EXTENSION_STATE() returns.
+func ExtStateName(s devstate.ExtensionState) string {
+	switch s {
+	case devstate.ExtensionNotInUse:
+		return "NOT_INUSE"
+	case devstate.ExtensionInUse:
+		return "INUSE"
+	case devstate.ExtensionBusy:
+		return "BUSY"
+	case devstate.ExtensionUnavailable:
+		return "UNAVAILABLE"
+	case devstate.ExtensionRinging:
+		return "RINGING"
+	case devstate.ExtensionInUse | devstate.ExtensionRinging:
+		return "RINGINUSE"
+	case devstate.ExtensionInUse | devstate.ExtensionOnHold:
+		return "HOLDINUSE"
+	case devstate.ExtensionOnHold:
+		return "ONHOLD"
+	}
+	return "UNKNOWN"
+}

@@ -1,0 +1,330 @@
+// Package hint keeps the dialplan's hints and their extension states (Asterisk's hint part of
+// main/pbx.c), computed from the cluster-wide device states.
+//
+// A hint names devices ("SIP/alice&Custom:mystate"); its extension state is the aggregate of
+// its devices' cluster-wide states mapped through devstate.ToExtensionState. The engine keeps
+// an index from device to hints, so a device change touches only the hints that name it, and
+// it recomputes a hint only when the devstate engine announces that a device's aggregate
+// changed (event.DeviceStateChange). Watchers subscribe per hint (exten@context) or to every
+// hint; they are told only of changes. Hints come from sources (the static dialplan, the
+// Realtime switch) that replace their whole set on every reload; watchers outlive reloads: a
+// hint that disappears tells its watchers "Removed" (-2) and keeps them, and when it comes
+// back they are told its state again.
+//
+// Watchers run on the engine's one subscription goroutine, in order; they must not block
+// (AMI, SIP and WebSocket queue on their own side).
+//
+// Lock order: Engine.nmu -> Engine.mu. nmu is held while watchers run (so they are told in
+// order); mu never is. A watcher may call Get, All and Watchers, not Sync.
+package hint
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pleiades-pbx/pleiades/internal/devstate"
+	"github.com/pleiades-pbx/pleiades/internal/event"
+)
+
+// Spec is one hint as a source defines it.
+type Spec struct {
+	Exten   string
+	Context string
+	// Devices as written: "SIP/alice&Custom:mystate".
+	Devices  string
+	Presence string
+	// Source is where it came from: "extensions.conf:12", "realtime".
+	Source string
+}
+
+// Key is how hints are named: "exten@context".
+func (s Spec) Key() string { return s.Exten + "@" + s.Context }
+
+// State is a hint with its current extension state.
+type State struct {
+	Spec
+	State devstate.ExtensionState
+}
+
+// DeviceStates is what the engine needs from the device-state engine.
+type DeviceStates interface {
+	State(device string) devstate.State
+}
+
+type entry struct {
+	spec    Spec
+	devices []string
+	state   devstate.ExtensionState
+	source  string // the source that owns it
+}
+
+type watcher struct {
+	id uint64
+	fn func(State)
+}
+
+// Engine holds the hints.
+type Engine struct {
+	log *slog.Logger
+	ds  DeviceStates
+	sub *event.Subscription
+
+	// nmu is held from computing a change until its watchers have been told, so watchers
+	// see changes in order whichever goroutine (a reload, a device change) makes them.
+	nmu      sync.Mutex
+	mu       sync.Mutex
+	hints    map[string]*entry          // by exten@context
+	sources  map[string][]Spec          // the last set of each source
+	byDevice map[string]map[string]bool // device -> hint keys
+	watchers map[string][]watcher       // by exten@context, kept across reloads
+	all      []watcher
+	nextID   uint64
+	order    []string // source priority: earlier wins a key
+}
+
+// New makes an engine that follows device changes on bus. Sources listed in order win a
+// hint key over later ones (e.g. "extensions.conf" before "realtime").
+func New(log *slog.Logger, bus *event.Bus, ds DeviceStates, sourceOrder ...string) *Engine {
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{log: log, ds: ds, hints: map[string]*entry{}, sources: map[string][]Spec{},
+		byDevice: map[string]map[string]bool{}, watchers: map[string][]watcher{}, order: sourceOrder}
+	e.sub = bus.Subscribe("hints", event.KindDeviceStateChange, e.onDevice)
+	return e
+}
+
+// Close stops following device changes.
+func (e *Engine) Close() {
+	e.sub.Close()
+	<-e.sub.Done()
+}
+
+// SplitDevices splits a hint's device list on '&'.
+func SplitDevices(devices string) []string {
+	var out []string
+	for _, d := range strings.Split(devices, "&") {
+		if d = strings.TrimSpace(d); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Compute returns the extension state of a device list now.
+func (e *Engine) Compute(devices []string) devstate.ExtensionState {
+	if len(devices) == 0 {
+		return devstate.ExtensionUnavailable
+	}
+	var a devstate.Aggregator
+	for _, d := range devices {
+		a.Add(e.ds.State(d))
+	}
+	return devstate.ToExtensionState(a.Result())
+}
+
+func (e *Engine) rank(source string) int {
+	for i, s := range e.order {
+		if s == source {
+			return i
+		}
+	}
+	return len(e.order)
+}
+
+// Sync replaces every hint of source with specs, telling watchers of hints that appear,
+// change devices or disappear.
+func (e *Engine) Sync(source string, specs []Spec) {
+	e.nmu.Lock()
+	defer e.nmu.Unlock()
+	e.mu.Lock()
+	e.sources[source] = specs
+	// Rebuild the winning spec per key over every source.
+	want := map[string]Spec{}
+	owner := map[string]string{}
+	for src, list := range e.sources {
+		for _, sp := range list {
+			k := sp.Key()
+			if o, ok := owner[k]; ok && e.rank(o) <= e.rank(src) {
+				continue
+			}
+			want[k], owner[k] = sp, src
+		}
+	}
+	var notes []State
+	var notify [][]watcher
+	for k, old := range e.hints {
+		if _, ok := want[k]; !ok {
+			e.unindex(k, old.devices)
+			delete(e.hints, k)
+			notes = append(notes, State{Spec: old.spec, State: devstate.ExtensionRemoved})
+			notify = append(notify, e.watchersOf(k))
+		}
+	}
+	for k, sp := range want {
+		old, ok := e.hints[k]
+		if ok && old.spec.Devices == sp.Devices && old.spec.Presence == sp.Presence {
+			old.spec, old.source = sp, owner[k]
+			continue
+		}
+		devs := SplitDevices(sp.Devices)
+		en := &entry{spec: sp, devices: devs, source: owner[k], state: e.Compute(devs)}
+		if ok {
+			e.unindex(k, old.devices)
+		}
+		e.hints[k] = en
+		for _, d := range devs {
+			m := e.byDevice[d]
+			if m == nil {
+				m = map[string]bool{}
+				e.byDevice[d] = m
+			}
+			m[k] = true
+		}
+		if !ok || old.state != en.state {
+			notes = append(notes, State{Spec: sp, State: en.state})
+			notify = append(notify, e.watchersOf(k))
+		}
+	}
+	e.mu.Unlock()
+	for i, n := range notes {
+		for _, w := range notify[i] {
+			w.fn(n)
+		}
+	}
+}
+
+func (e *Engine) unindex(key string, devices []string) {
+	for _, d := range devices {
+		if m := e.byDevice[d]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(e.byDevice, d)
+			}
+		}
+	}
+}
+
+// watchersOf returns the watchers of key and of every hint; e.mu is held.
+func (e *Engine) watchersOf(key string) []watcher {
+	ws := e.watchers[key]
+	if len(e.all) == 0 {
+		return ws
+	}
+	return append(append([]watcher(nil), ws...), e.all...)
+}
+
+// onDevice recomputes the hints that name the device whose aggregate changed.
+func (e *Engine) onDevice(ev event.Event) {
+	device := ev.Key()
+	e.nmu.Lock()
+	defer e.nmu.Unlock()
+	e.mu.Lock()
+	keys := e.byDevice[device]
+	if len(keys) == 0 {
+		e.mu.Unlock()
+		return
+	}
+	var notes []State
+	var notify [][]watcher
+	for k := range keys {
+		en := e.hints[k]
+		st := e.Compute(en.devices)
+		if st == en.state {
+			continue
+		}
+		en.state = st
+		notes = append(notes, State{Spec: en.spec, State: st})
+		notify = append(notify, e.watchersOf(k))
+	}
+	e.mu.Unlock()
+	for i, n := range notes {
+		e.log.Log(context.Background(), slog.LevelDebug, fmt.Sprintf("Hint %s changed to %s (device %s)", n.Key(), n.State, device))
+		for _, w := range notify[i] {
+			w.fn(n)
+		}
+	}
+}
+
+// Watch calls fn whenever the state of hint exten@context changes (and with Removed when it
+// disappears). The returned function stops it.
+func (e *Engine) Watch(exten, context string, fn func(State)) (cancel func()) {
+	key := exten + "@" + context
+	e.mu.Lock()
+	e.nextID++
+	id := e.nextID
+	e.watchers[key] = append(e.watchers[key], watcher{id, fn})
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		ws := e.watchers[key]
+		for i, w := range ws {
+			if w.id == id {
+				e.watchers[key] = append(ws[:i:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(e.watchers[key]) == 0 {
+			delete(e.watchers, key)
+		}
+	}
+}
+
+// WatchAll calls fn on every change of every hint.
+func (e *Engine) WatchAll(fn func(State)) (cancel func()) {
+	e.mu.Lock()
+	e.nextID++
+	id := e.nextID
+	e.all = append(e.all, watcher{id, fn})
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for i, w := range e.all {
+			if w.id == id {
+				e.all = append(e.all[:i:i], e.all[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// Get returns the hint exten@context with its state.
+func (e *Engine) Get(exten, context string) (State, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, ok := e.hints[exten+"@"+context]
+	if !ok {
+		return State{}, false
+	}
+	return State{Spec: en.spec, State: en.state}, true
+}
+
+// All returns every hint, sorted by context then extension.
+func (e *Engine) All() []State {
+	e.mu.Lock()
+	out := make([]State, 0, len(e.hints))
+	for _, en := range e.hints {
+		out = append(out, State{Spec: en.spec, State: en.state})
+	}
+	e.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Context != out[j].Context {
+			return out[i].Context < out[j].Context
+		}
+		return out[i].Exten < out[j].Exten
+	})
+	return out
+}
+
+// Watchers returns how many watchers follow exten@context (those of every hint not counted).
+func (e *Engine) Watchers(exten, context string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.watchers[exten+"@"+context])
+}

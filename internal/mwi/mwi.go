@@ -1,0 +1,283 @@
+// Package mwi keeps mailbox state (message waiting indication): new, old and urgent message
+// counts per mailbox@context, from this server and, through the event bus, from every server
+// of the cluster (Asterisk's MWI stasis cache and res_mwi_external).
+//
+// # Keys
+//
+// A mailbox is "mailbox@context"; a mailbox given without a context is in "default"
+// ("1234" is "1234@default").
+//
+// # The cluster-wide rule: the newest update wins
+//
+// Every server's last update of a mailbox is cached (one event.MWI per mailbox and Entity ID).
+// The mailbox's state is the most recent of them by the origin's update time (ties broken by
+// the higher Entity ID, so every server picks the same one): mailbox storage is shared, so
+// the newest count is the true one. A mailbox updated on server 1 and read on server 2 shows
+// server 1's counts on both; when server 2 then updates it, server 2's counts win everywhere.
+// Delete (MWIDelete) is an update too: it records a deletion that wins over older counts from
+// any server, so a deleted mailbox stays deleted cluster-wide until it is updated again.
+//
+// Update times come from a hybrid clock: wall time, but always after the newest update this
+// server has seen from any server, so an update made after seeing another server's update wins
+// over it even when the clocks are a little apart.
+//
+// When a server leaves, its entries go with it (the cluster purges them); the newest remaining
+// entry, if any, is what the mailbox shows then.
+//
+// # Notifications
+//
+// When a mailbox's cluster-wide state changes, the engine publishes event.MessageWaiting
+// {Mailbox, Waiting, New, Old, Urgent} on the bus (a deleted mailbox: Waiting false, zero
+// counts). SIP (NOTIFY) and AMI (MessageWaiting) subscribe to event.KindMessageWaiting, with
+// SubscribeKeys for the mailboxes they watch.
+//
+// # CLI
+//
+// "mwi show mailboxes" prints one line per mailbox with its cluster-wide counts and the Entity
+// ID of the server whose update is shown:
+//
+//	Mailbox                                    New   Old Urgent  From
+//	1234@default                                 2     5      1  02:00:00:00:00:0a (this server)
+//	1 mailbox
+//
+// "mwi show mailbox <mailbox>" prints every server's entry for one mailbox.
+//
+// # Wiring (for internal/core)
+//
+//	m := mwi.New(log, bus)                 // log *slog.Logger, bus *event.Bus
+//	cliRegistry.MustRegister(m.Commands()...)
+//	m.Update(mb, new, old, urgent) / m.Delete(mb) / m.Get(mb)   // AMI MWIUpdate, MWIDelete, MWIGet, MailboxCount
+//	m.Close()                              // before bus.Close()
+package mwi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/eid"
+	"github.com/pleiades-pbx/pleiades/internal/event"
+)
+
+// DefaultContext is the context of a mailbox named without one.
+const DefaultContext = "default"
+
+// Errors.
+var (
+	ErrNoMailbox = errors.New("mwi: no mailbox")
+	ErrNegative  = errors.New("mwi: message counts cannot be negative")
+)
+
+// Normalize returns mailbox as "mailbox@context", adding "@default" when there is no context.
+func Normalize(mailbox string) (string, error) {
+	mailbox = strings.TrimSpace(mailbox)
+	box, ctx, _ := strings.Cut(mailbox, "@")
+	if box == "" {
+		return "", ErrNoMailbox
+	}
+	if ctx == "" {
+		ctx = DefaultContext
+	}
+	return box + "@" + ctx, nil
+}
+
+// State is a mailbox's counts as one server published them.
+type State struct {
+	Mailbox string
+	New     int
+	Old     int
+	Urgent  int
+	Deleted bool      // this entry is a deletion (only in PerEID)
+	EID     eid.EID   // the server the counts come from
+	Local   bool      // EID is this server
+	Time    time.Time // when that server made the update
+}
+
+// Waiting reports whether there are new messages.
+func (s State) Waiting() bool { return s.New > 0 }
+
+// Engine keeps mailbox states.
+type Engine struct {
+	log   *slog.Logger
+	bus   *event.Bus
+	local eid.EID
+
+	clockMu sync.Mutex
+	last    time.Time        // newest update time seen or made
+	now     func() time.Time // wall clock (tests replace it)
+
+	sub *event.Subscription
+
+	// Used only by the subscription's goroutine.
+	shown map[string]event.MessageWaiting
+	buf   []event.Event
+}
+
+// New starts the engine on bus: it subscribes to the MWI events of every server.
+func New(log *slog.Logger, bus *event.Bus) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{log: log, bus: bus, local: bus.Local(), now: time.Now, shown: map[string]event.MessageWaiting{}}
+	e.sub = bus.Subscribe("mwi", event.KindMWI, e.handle)
+	return e
+}
+
+// Close stops the engine's subscription and waits for it. Call it before closing the bus.
+func (e *Engine) Close() error {
+	e.sub.Close()
+	<-e.sub.Done()
+	return nil
+}
+
+// tick returns the time for a new local update: wall time, but after every update seen.
+func (e *Engine) tick() time.Time {
+	e.clockMu.Lock()
+	defer e.clockMu.Unlock()
+	t := e.now().Round(0)
+	if !t.After(e.last) {
+		t = e.last.Add(time.Nanosecond)
+	}
+	e.last = t
+	return t
+}
+
+// observe moves the clock past a remote update's time.
+func (e *Engine) observe(t time.Time) {
+	e.clockMu.Lock()
+	if t.After(e.last) {
+		e.last = t
+	}
+	e.clockMu.Unlock()
+}
+
+// Update sets this server's counts of mailbox and publishes them (AMI MWIUpdate, voicemail).
+func (e *Engine) Update(mailbox string, newMsgs, oldMsgs, urgent int) error {
+	mb, err := Normalize(mailbox)
+	if err != nil {
+		return err
+	}
+	if newMsgs < 0 || oldMsgs < 0 || urgent < 0 {
+		return ErrNegative
+	}
+	e.bus.Publish(event.MWI{Mailbox: mb, New: newMsgs, Old: oldMsgs, Urgent: urgent, Time: e.tick(), EID: e.local})
+	return nil
+}
+
+// Delete deletes mailbox's state cluster-wide (AMI MWIDelete): it publishes a deletion that
+// wins over every older update. It reports whether the mailbox had a state.
+func (e *Engine) Delete(mailbox string) (bool, error) {
+	mb, err := Normalize(mailbox)
+	if err != nil {
+		return false, err
+	}
+	_, had := e.Get(mb)
+	e.bus.Publish(event.MWI{Mailbox: mb, Deleted: true, Time: e.tick(), EID: e.local})
+	return had, nil
+}
+
+func newer(a, b event.MWI) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.After(b.Time)
+	}
+	for i := range a.EID {
+		if a.EID[i] != b.EID[i] {
+			return a.EID[i] > b.EID[i]
+		}
+	}
+	return false
+}
+
+// newest picks the winning entry of evs.
+func newest(evs []event.Event) (event.MWI, bool) {
+	var best event.MWI
+	found := false
+	for _, ev := range evs {
+		m, ok := ev.(event.MWI)
+		if !ok {
+			continue
+		}
+		if !found || newer(m, best) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+func (e *Engine) state(m event.MWI) State {
+	return State{Mailbox: m.Mailbox, New: m.New, Old: m.Old, Urgent: m.Urgent, Deleted: m.Deleted,
+		EID: m.EID, Local: m.EID == e.local, Time: m.Time}
+}
+
+// Get returns mailbox's cluster-wide state (AMI MWIGet, MailboxCount); false when no server
+// has counts for it (or its newest update is a deletion).
+func (e *Engine) Get(mailbox string) (State, bool) {
+	mb, err := Normalize(mailbox)
+	if err != nil {
+		return State{}, false
+	}
+	var arr [8]event.Event
+	m, ok := newest(e.bus.AppendCached(arr[:0], event.KindMWI, mb))
+	if !ok || m.Deleted {
+		return State{Mailbox: mb}, false
+	}
+	return e.state(m), true
+}
+
+// PerEID returns every server's entry for mailbox, deletions included, newest first.
+func (e *Engine) PerEID(mailbox string) []State {
+	mb, err := Normalize(mailbox)
+	if err != nil {
+		return nil
+	}
+	evs := e.bus.Cached(event.KindMWI, mb)
+	sort.SliceStable(evs, func(i, j int) bool { return newer(evs[i].(event.MWI), evs[j].(event.MWI)) })
+	out := make([]State, 0, len(evs))
+	for _, ev := range evs {
+		out = append(out, e.state(ev.(event.MWI)))
+	}
+	return out
+}
+
+// Mailboxes returns the cluster-wide state of every mailbox that has one, sorted by mailbox.
+func (e *Engine) Mailboxes() []State {
+	var out []State
+	for _, mb := range e.bus.Keys(event.KindMWI) {
+		if s, ok := e.Get(mb); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// handle runs on the subscription's goroutine for every MWI (and Cleared) event of every
+// server: it recomputes the mailbox's state and announces a change.
+func (e *Engine) handle(ev event.Event) {
+	if m, ok := ev.(event.MWI); ok && m.EID != e.local {
+		e.observe(m.Time)
+	}
+	mb := ev.Key()
+	e.buf = e.bus.AppendCached(e.buf[:0], event.KindMWI, mb)
+	m, ok := newest(e.buf)
+	clear(e.buf)
+	now := event.MessageWaiting{Mailbox: mb}
+	present := ok && !m.Deleted
+	if present {
+		now = event.MessageWaiting{Mailbox: mb, Waiting: m.New > 0, New: m.New, Old: m.Old, Urgent: m.Urgent}
+	}
+	old, known := e.shown[mb]
+	if present {
+		e.shown[mb] = now
+	} else {
+		delete(e.shown, mb)
+	}
+	if (!known && !present) || (known && old == now) {
+		return
+	}
+	e.log.Debug(fmt.Sprintf("Mailbox '%s' now has %d new, %d old, %d urgent messages", mb, now.New, now.Old, now.Urgent))
+	e.bus.Publish(now)
+}
