@@ -16,6 +16,7 @@ func Modules() []Module {
 		&astdbModule{},
 		&realtimeModule{},
 		&stateModule{},
+		&clusterModule{},
 		&dialplanModule{},
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
@@ -68,6 +69,8 @@ type Server struct {
 	Hints    *hint.Engine
 	// Dialplan is the dialplan engine, set once pbx_config has loaded.
 	Dialplan *dialplan.Engine
+	// Cluster shares state with the other servers, set once res_cluster has loaded.
+	Cluster *cluster.Cluster
 
 	Started    time.Time
 	lastReload time.Time

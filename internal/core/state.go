@@ -2,11 +2,15 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan/funcodbc"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan/rtswitch"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/funcs"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
@@ -59,23 +63,64 @@ func (m *stateModule) Unload(context.Context) error {
 // dialplanModule is pbx_config: extensions.conf (from a file or, in static mode, a table),
 // the applications and functions, and the hints it defines.
 type dialplanModule struct {
-	e *dialplan.Engine
+	e      *dialplan.Engine
+	sw     *rtswitch.Switch
+	odbc   *funcodbc.Module
+	stop   chan struct{}
+	done   chan struct{}
+	server *Server
+}
+
+// realtimeHintInterval is how often hints held in realtime tables are read again, so that a
+// row added, changed or removed in the database shows in "core show hints" and reaches
+// watchers without a reload.
+const realtimeHintInterval = 5 * time.Second
+
+// syncHints gives the hint engine the dialplan's static hints and the realtime hints its
+// Realtime switches reach.
+func (m *dialplanModule) syncHints(ctx context.Context, d *dialplan.Dialplan) {
+	s := m.server
+	var specs []hint.Spec
+	for _, h := range d.Hints() {
+		specs = append(specs, hint.Spec{Exten: h.Exten, Context: h.Context, Devices: h.Devices,
+			Presence: h.Presence, Source: fmt.Sprintf("%s:%d", h.File, h.Line)})
+	}
+	s.Hints.Sync("extensions.conf", specs)
+	m.syncRealtimeHints(ctx, d)
+}
+
+func (m *dialplanModule) syncRealtimeHints(ctx context.Context, d *dialplan.Dialplan) {
+	rt, err := m.sw.DialplanHints(ctx, d)
+	if err != nil {
+		// Keep the realtime hints known so far when the database does not answer.
+		m.server.Log.Warn("Reading realtime hints: " + err.Error())
+		if len(rt) == 0 {
+			return
+		}
+	}
+	var specs []hint.Spec
+	for _, h := range rt {
+		specs = append(specs, hint.Spec{Exten: h.Exten, Context: h.Context, Devices: h.Devices,
+			Presence: h.Presence, Source: h.File})
+	}
+	m.server.Hints.Sync("realtime", specs)
 }
 
 func (*dialplanModule) Name() string        { return "pbx_config" }
 func (*dialplanModule) Description() string { return "Text Extension Configuration" }
 
 func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
+	m.server = s
 	m.e = dialplan.New(s.Log, s.DB)
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
-	m.e.OnLoad(func(d *dialplan.Dialplan) {
-		var specs []hint.Spec
-		for _, h := range d.Hints() {
-			specs = append(specs, hint.Spec{Exten: h.Exten, Context: h.Context, Devices: h.Devices,
-				Presence: h.Presence, Source: fmt.Sprintf("%s:%d", h.File, h.Line)})
-		}
-		s.Hints.Sync("extensions.conf", specs)
-	})
+	m.sw = rtswitch.New(s.Log, s.Realtime)
+	m.sw.Register()
+	m.odbc = funcodbc.New(s.Log, s.Realtime)
+	m.odbc.Register()
+	if err := m.configureODBC(ctx, s); err != nil {
+		return err
+	}
+	m.e.OnLoad(func(d *dialplan.Dialplan) { m.syncHints(context.Background(), d) })
 	load := func(ctx context.Context) (*conf.Config, error) {
 		cfg, err := s.LoadConfig(ctx, "extensions.conf")
 		if err == nil && cfg == nil {
@@ -93,10 +138,40 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 	}
 	s.Dialplan = m.e
 	s.CLI.MustRegister(m.e.Commands()...)
+	m.stop, m.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(realtimeHintInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), realtimeHintInterval)
+				m.syncRealtimeHints(ctx, m.e.Dialplan())
+				cancel()
+			}
+		}
+	}()
 	return nil
 }
 
+// configureODBC applies func_odbc.conf (after the realtime drivers, whose connections it uses).
+func (m *dialplanModule) configureODBC(ctx context.Context, s *Server) error {
+	cfg, err := s.LoadConfig(ctx, "func_odbc.conf")
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		cfg = &conf.Config{File: s.Settings.ConfPath("func_odbc.conf")}
+	}
+	return m.odbc.Configure(cfg)
+}
+
 func (m *dialplanModule) Reload(ctx context.Context, s *Server) error {
+	m.sw.Flush()
+	odbcErr := m.configureODBC(ctx, s)
 	cfg, err := s.LoadConfig(ctx, "extensions.conf")
 	if err != nil {
 		return err
@@ -104,12 +179,22 @@ func (m *dialplanModule) Reload(ctx context.Context, s *Server) error {
 	if cfg == nil {
 		cfg = &conf.Config{File: s.Settings.ConfPath("extensions.conf")}
 	}
-	return m.e.Load(cfg)
+	if err := m.e.Load(cfg); err != nil {
+		return errors.Join(err, odbcErr)
+	}
+	return odbcErr
 }
 
 func (m *dialplanModule) Unload(context.Context) error {
+	if m.stop != nil {
+		close(m.stop)
+		<-m.done
+	}
 	if m.e != nil {
 		m.e.Close()
+	}
+	if m.odbc != nil {
+		m.odbc.Close()
 	}
 	return nil
 }

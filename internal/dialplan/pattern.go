@@ -239,6 +239,18 @@ func MatchExtension(pattern, exten string) bool {
 	return extenMatch(pattern, exten, modeMatch) > 0
 }
 
+// CanMatchExtension reports whether exten matches pattern now or could with more digits
+// (Asterisk's E_CANMATCH).
+func CanMatchExtension(pattern, exten string) bool {
+	return extenMatch(pattern, exten, modeCanMatch) > 0
+}
+
+// MatchMoreExtension reports whether exten could match pattern only with more digits
+// (Asterisk's E_MATCHMORE).
+func MatchMoreExtension(pattern, exten string) bool {
+	return extenMatch(pattern, exten, modeMatchMore) > 0
+}
+
 func extenMatch(name, data string, mode matchMode) int {
 	data = stripDashes(data)
 	if !isPattern(name) {

@@ -3,6 +3,7 @@ package mwi
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 )
@@ -13,6 +14,11 @@ const (
 		"       the server whose update they come from (the newest update wins).\n"
 	usageShowMailbox = "Usage: mwi show mailbox <mailbox[@context]>\n" +
 		"       Shows every server's last update of a mailbox, newest first.\n"
+	usageUpdate = "Usage: mwi update <mailbox[@context]> <new> <old> [urgent]\n" +
+		"       Sets a mailbox's message counts on this server, as the AMI action\n" +
+		"       MWIUpdate does; every server of the cluster sees them.\n"
+	usageDelete = "Usage: mwi delete <mailbox[@context]>\n" +
+		"       Removes a mailbox's counts cluster-wide, as the AMI action MWIDelete does.\n"
 )
 
 // Commands returns "mwi show mailboxes" and "mwi show mailbox".
@@ -22,7 +28,58 @@ func (e *Engine) Commands() []*cli.Command {
 			Handler: e.cliShowMailboxes},
 		{Words: []string{"mwi", "show", "mailbox"}, Summary: "Show a mailbox's counts per server", Usage: usageShowMailbox,
 			Handler: e.cliShowMailbox},
+		{Words: []string{"mwi", "update"}, Summary: "Set a mailbox's message counts", Usage: usageUpdate,
+			Handler: e.cliUpdate},
+		{Words: []string{"mwi", "delete"}, Summary: "Remove a mailbox's message counts", Usage: usageDelete,
+			Handler: e.cliDelete},
 	}
+}
+
+func (e *Engine) cliUpdate(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 3 && len(a.Rest) != 4 {
+		return cli.ErrUsage
+	}
+	var n [3]int
+	for i, w := range a.Rest[1:] {
+		v, err := strconv.Atoi(w)
+		if err != nil || v < 0 {
+			return cli.ErrUsage
+		}
+		n[i] = v
+	}
+	mb, err := Normalize(a.Rest[0])
+	if err != nil {
+		fmt.Fprintf(a.Out, "Unable to update mailbox %s: %s\n", a.Rest[0], err)
+		return cli.ErrFailed
+	}
+	if err := e.Update(mb, n[0], n[1], n[2]); err != nil {
+		fmt.Fprintf(a.Out, "Unable to update mailbox %s: %s\n", a.Rest[0], err)
+		return cli.ErrFailed
+	}
+	fmt.Fprintf(a.Out, "Mailbox %s: %d new, %d old, %d urgent\n", mb, n[0], n[1], n[2])
+	return nil
+}
+
+func (e *Engine) cliDelete(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 1 {
+		return cli.ErrUsage
+	}
+	mb, err := Normalize(a.Rest[0])
+	if err != nil {
+		fmt.Fprintf(a.Out, "Unable to delete mailbox %s: %s\n", a.Rest[0], err)
+		return cli.ErrFailed
+	}
+	ok, err := e.Delete(mb)
+	if err != nil {
+		fmt.Fprintf(a.Out, "Unable to delete mailbox %s: %s\n", a.Rest[0], err)
+		return cli.ErrFailed
+	}
+	if !ok {
+		fmt.Fprintf(a.Out, "Mailbox %s is not known.\n", mb)
+		return cli.ErrFailed
+	}
+	fmt.Fprintf(a.Out, "Mailbox %s deleted.\n", mb)
+	return nil
 }
 
 const mailboxesFormat = "%-40.40s %5v %5v %6v  %s\n"

@@ -1,0 +1,149 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// benchPair starts two routed embedded nodes that log nothing.
+func benchPair(b *testing.B) (*node, *node) {
+	mk := func(name string, id byte, routes ...string) *node {
+		cfg := DefaultConfig()
+		cfg.NodeName, cfg.ClusterName, cfg.Listen, cfg.Routes = name, "bench", "127.0.0.1:0", routes
+		n := &node{local: newFakeLocal(), logs: &logLines{}, eid: testEID(id), name: name}
+		c, err := New(cfg, n.eid, slog.New(slog.DiscardHandler), n.local)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n.c = c
+		if err := c.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Stop(context.Background()) })
+		return n
+	}
+	a := mk("a", 1)
+	c := mk("b", 2, a.routeURL())
+	meshed(b, 5*time.Second, a, c)
+	return a, c
+}
+
+func report(b *testing.B, samples []time.Duration) {
+	slices.Sort(samples)
+	if len(samples) == 0 {
+		return
+	}
+	pct := func(p float64) float64 {
+		return float64(samples[int(float64(len(samples)-1)*p)].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(pct(0.5), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(float64(len(samples)), "samples")
+}
+
+// BenchmarkLatency measures one message at a time from node a to node b: raw NATS
+// publish→receive between the two embedded servers, and Cluster Publish→Local.Apply.
+// Run with -benchtime=10000x for a sample of 10k.
+func BenchmarkLatency(b *testing.B) {
+	b.Run("raw-nats", func(b *testing.B) {
+		a, c := benchPair(b)
+		got := make(chan struct{}, 1)
+		sub, err := c.c.nc.Subscribe("bench.raw", func(*nats.Msg) { got <- struct{}{} })
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		c.c.nc.Flush()
+		waitFor(b, 5*time.Second, "interest", func() bool {
+			a.c.nc.Publish("bench.raw", []byte("x"))
+			select {
+			case <-got:
+				return true
+			case <-time.After(10 * time.Millisecond):
+				return false
+			}
+		})
+		time.Sleep(50 * time.Millisecond)
+		for len(got) > 0 {
+			<-got
+		}
+		payload := sampleMessages()[0].encode(nil)
+		samples := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			a.c.nc.Publish("bench.raw", payload)
+			<-got
+			samples = append(samples, time.Since(t0))
+		}
+		b.StopTimer()
+		report(b, samples)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		a, c := benchPair(b)
+		got := make(chan struct{}, 1)
+		c.local.mu.Lock()
+		c.local.onApply = func(Event) { got <- struct{}{} }
+		c.local.mu.Unlock()
+		fields := []string{"INUSE"}
+		samples := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			a.c.Publish(Event{Type: TypeDeviceState, Key: "Custom:bench", Fields: fields, Time: t0})
+			<-got
+			samples = append(samples, time.Since(t0))
+		}
+		b.StopTimer()
+		report(b, samples)
+	})
+}
+
+// BenchmarkThroughput publishes b.N events on node a as fast as possible and waits until node
+// b has applied all of them (no loss allowed).
+func BenchmarkThroughput(b *testing.B) {
+	a, c := benchPair(b)
+	var applied atomic.Int64
+	done := make(chan struct{})
+	target := int64(b.N)
+	c.local.mu.Lock()
+	c.local.onApply = func(Event) {
+		if applied.Add(1) == target {
+			close(done)
+		}
+	}
+	c.local.mu.Unlock()
+	// The fake keeps every applied event: reset its log so memory stays flat.
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = "SIP/phone" + strconv.Itoa(i)
+	}
+	states := [][]string{{"INUSE"}, {"NOT_INUSE"}, {"RINGING"}}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		a.c.Publish(Event{Type: TypeDeviceState, Key: keys[i%len(keys)], Fields: states[i%len(states)]})
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		b.Fatalf("only %d of %d events applied; stats %+v", applied.Load(), b.N, c.c.Stats())
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	st := c.c.Stats()
+	if st.Gaps != 0 || st.Types[TypeDeviceState].Applied < uint64(b.N) {
+		b.Errorf("loss: %+v", st)
+	}
+	c.local.mu.Lock()
+	c.local.applied = nil
+	c.local.mu.Unlock()
+}

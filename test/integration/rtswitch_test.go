@@ -1,0 +1,58 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRealtimeSwitchAndHints runs the Realtime switch against the built-in SQLite realtime
+// database: extensions and a hint stored as rows are dialled and shown like static ones.
+func TestRealtimeSwitchAndHints(t *testing.T) {
+	dir, err := os.MkdirTemp("", "plrsw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	etc := filepath.Join(dir, "var", "pleiades", "etc")
+	os.MkdirAll(etc, 0o755)
+	os.WriteFile(filepath.Join(etc, "extensions.conf"), []byte("[default]\nswitch => Realtime/rtctx@extensions\n\n[local]\nexten => 100,1,NoOp(static)\n"), 0o644)
+	env := filteredEnv("XDG_STATE_HOME")
+	rx := func(c string) string {
+		t.Helper()
+		out, code := runBinaryEnv(t, dir, env, "-rx", c)
+		if code != 0 {
+			t.Fatalf("-rx %q: %d %s", c, code, out)
+		}
+		return out
+	}
+	if out, code := runBinaryEnv(t, dir, env); code != 0 {
+		t.Fatalf("start: %s", out)
+	}
+	defer runBinaryEnv(t, dir, env, "-rx", "core stop now")
+	rx("realtime store extensions context rtctx exten 201 priority 1 app NoOp appdata realtime-${EXTEN}")
+	rx("realtime store extensions context rtctx exten _3XX priority 1 app NoOp appdata pattern-${EXTEN}")
+	rx("realtime store extensions context rtctx exten 400 priority -1 app hint appdata Custom:rthint")
+	if out := rx("console dial 201@default"); !strings.Contains(out, `Executing [201@default:1] NoOp("Console/dsp", "realtime-201") in new stack`) {
+		t.Fatalf("exact realtime row:\n%s", out)
+	}
+	if out := rx("console dial 355@default"); !strings.Contains(out, `NoOp("Console/dsp", "pattern-355")`) {
+		t.Fatalf("pattern realtime row:\n%s", out)
+	}
+	// The realtime hint appears without a reload and follows its device.
+	rx("devstate change Custom:rthint INUSE")
+	eventually(t, 12*time.Second, func() string {
+		out := rx("core show hints")
+		if !regexp.MustCompile(`400@default\s+: Custom:rthint\s+State:InUse`).MatchString(out) {
+			return "realtime hint:\n" + out
+		}
+		return ""
+	})
+	rx("realtime store extensions context rtctx exten dial priority 1 app NoOp appdata ${EXTENSION_STATE(400@default)}")
+	if out := rx("console dial dial@default"); !strings.Contains(out, `NoOp("Console/dsp", "INUSE")`) {
+		t.Fatalf("EXTENSION_STATE of a realtime hint:\n%s", out)
+	}
+}
