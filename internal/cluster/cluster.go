@@ -104,17 +104,18 @@ type MemberEvent struct {
 
 // Cluster shares this server's events with the other servers and theirs with this one.
 type Cluster struct {
-	cfg      *Config
-	self     eid.EID
-	node     string
-	log      *slog.Logger
-	local    Local
-	started  time.Time
-	inc      uint64
-	pubTypes map[string]bool
-	subTypes map[string]bool
-	prefix   string
-	evSubj   map[string]string
+	latencyHook atomic.Pointer[func(typ string, d time.Duration)]
+	cfg         *Config
+	self        eid.EID
+	node        string
+	log         *slog.Logger
+	local       Local
+	started     time.Time
+	inc         uint64
+	pubTypes    map[string]bool
+	subTypes    map[string]bool
+	prefix      string
+	evSubj      map[string]string
 
 	stats *statsCollector
 
@@ -248,6 +249,10 @@ func (c *Cluster) NodeName() string { return c.node }
 
 // Config returns the configuration the cluster runs with.
 func (c *Cluster) Config() *Config { return c.cfg }
+
+// OnLatency sets a function told the propagation latency (origin time to receipt here) of
+// every live event received, for metrics histograms. Call it before Start.
+func (c *Cluster) OnLatency(f func(typ string, d time.Duration)) { c.latencyHook.Store(&f) }
 
 // OnMember registers a callback for joins and departures. Callbacks run one at a time, in
 // order, on the cluster's receive path: they must return quickly and must not call Stop.
@@ -603,6 +608,9 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 		ts.received.Add(1)
 		if !e.Time.IsZero() {
 			c.stats.latency.observe(now.Sub(e.Time))
+			if f := c.latencyHook.Load(); f != nil {
+				(*f)(e.Type, now.Sub(e.Time))
+			}
 		}
 		c.apply(p, e, 2*m.Seq, 0, ts)
 	case kindLeave:

@@ -28,6 +28,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/httpapi"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
@@ -71,6 +72,12 @@ type Server struct {
 	Dialplan *dialplan.Engine
 	// Cluster shares state with the other servers, set once res_cluster has loaded.
 	Cluster *cluster.Cluster
+	// HTTP is the HTTP server, set once res_http has loaded.
+	HTTP *httpapi.Server
+	// AMIStats and SIPStats report the Manager interface and the registrar for /metrics
+	// (set by their modules).
+	AMIStats func() httpapi.AMIStats
+	SIPStats func() httpapi.SIPStats
 
 	Started    time.Time
 	lastReload time.Time

@@ -91,7 +91,12 @@ type route struct {
 	mappings []Mapping // priority 1, 2, ... without gaps
 	drivers  []Driver  // resolved at Configure
 	stats    *familyStats
+	observe  *atomic.Pointer[QueryObserver]
 }
+
+// QueryObserver is told of every query a mapping answered or failed: the driver, the family
+// (or static file), how long it took and its error (nil, or ErrNotFound for "no rows").
+type QueryObserver func(driver, family string, d time.Duration, err error)
 
 type state struct {
 	families map[string]*route // lower-case family
@@ -110,7 +115,11 @@ type Engine struct {
 	stats   map[string]*familyStats // kept across reloads
 
 	fileLoader atomic.Pointer[func(ctx context.Context, name string) (*conf.Config, error)]
+	observe    atomic.Pointer[QueryObserver]
 }
+
+// OnQuery sets the observer of every query (metrics). Safe to call at any time.
+func (e *Engine) OnQuery(f QueryObserver) { e.observe.Store(&f) }
 
 // New returns an engine with no driver and no mapping.
 func New(log *slog.Logger) *Engine {
@@ -332,7 +341,7 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 	for _, n := range names {
 		ms := grouped[n]
 		slices.SortFunc(ms, func(a, b Mapping) int { return a.Priority - b.Priority })
-		r := &route{stats: e.statsFor(n)}
+		r := &route{stats: e.statsFor(n), observe: &e.observe}
 		for i, m := range ms {
 			if m.Priority != i+1 {
 				for _, skipped := range ms[i:] {
@@ -444,7 +453,13 @@ func run[T any](ctx context.Context, name string, r *route, op func(d Driver, m 
 		if i > 0 {
 			r.stats.failovers.Add(1)
 		}
+		start := time.Now()
 		v, err := op(r.drivers[i], &r.mappings[i])
+		if r.observe != nil {
+			if f := r.observe.Load(); f != nil {
+				(*f)(r.mappings[i].Driver, name, time.Since(start), err)
+			}
+		}
 		if err == nil {
 			return v, nil
 		}

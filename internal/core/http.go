@@ -1,0 +1,121 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/cluster"
+	"github.com/pleiades-pbx/pleiades/internal/httpapi"
+)
+
+// httpModule is the HTTP server: ARI-compatible REST, the event WebSocket, /metrics and the
+// BLF board (http.conf, ari.conf).
+type httpModule struct {
+	srv *httpapi.Server
+}
+
+func (*httpModule) Name() string { return "res_http" }
+func (*httpModule) Description() string {
+	return "HTTP server: REST, WebSocket events, metrics, BLF board"
+}
+
+func (m *httpModule) Load(ctx context.Context, s *Server) error {
+	deps := httpapi.Deps{
+		Bus: s.Bus, DevState: s.DevState, MWI: s.MWI, Hints: s.Hints, Realtime: s.Realtime,
+		Version: Version, NodeName: s.Settings.SystemName,
+	}
+	if s.Cluster != nil {
+		deps.Cluster = clusterMembers{s.Cluster}
+		deps.NodeName = s.Cluster.NodeName()
+		deps.Sources.ClusterEvents = func() map[string]httpapi.EventCounts {
+			out := map[string]httpapi.EventCounts{}
+			for typ, ts := range s.Cluster.Stats().Types {
+				out[typ] = httpapi.EventCounts{Sent: ts.Sent, Received: ts.Received, Dropped: ts.Dropped}
+			}
+			return out
+		}
+	}
+	deps.Sources.AMI = func() httpapi.AMIStats {
+		if s.AMIStats == nil {
+			return httpapi.AMIStats{}
+		}
+		return s.AMIStats()
+	}
+	deps.Sources.SIP = func() httpapi.SIPStats {
+		if s.SIPStats == nil {
+			return httpapi.SIPStats{}
+		}
+		return s.SIPStats()
+	}
+	m.srv = httpapi.New(s.Log, deps)
+	if err := m.configure(s); err != nil {
+		return err
+	}
+	if err := m.srv.Start(ctx); err != nil {
+		return err
+	}
+	met := m.srv.Metrics()
+	if s.Cluster != nil {
+		s.Cluster.OnLatency(func(typ string, d time.Duration) { met.ObservePropagation(typ, d) })
+	}
+	if s.Realtime != nil {
+		s.Realtime.OnQuery(met.ObserveRealtimeQuery)
+	}
+	s.HTTP = m.srv
+	s.CLI.MustRegister(m.srv.Commands()...)
+	return nil
+}
+
+func (m *httpModule) configure(s *Server) error {
+	httpCfg, err := s.loadFile("http.conf")
+	if err != nil {
+		return err
+	}
+	ariCfg, err := s.loadFile("ari.conf")
+	if err != nil {
+		return err
+	}
+	return m.srv.Configure(httpCfg, ariCfg)
+}
+
+func (m *httpModule) Reload(_ context.Context, s *Server) error { return m.configure(s) }
+
+func (m *httpModule) Unload(context.Context) error {
+	if m.srv != nil {
+		m.srv.Close()
+	}
+	return nil
+}
+
+// clusterMembers adapts the cluster to what the HTTP server shows.
+type clusterMembers struct{ c *cluster.Cluster }
+
+func member(m cluster.Member) httpapi.Member {
+	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self}
+	if len(m.Addrs) > 0 {
+		hm.Address = m.Addrs[0]
+	}
+	if !m.Synced {
+		hm.State = "syncing"
+	}
+	return hm
+}
+
+func (c clusterMembers) Members() []httpapi.Member {
+	var out []httpapi.Member
+	for _, m := range c.c.Members() {
+		out = append(out, member(m))
+	}
+	return out
+}
+
+func (c clusterMembers) OnMembershipChange(f func(httpapi.MemberEvent)) func() {
+	c.c.OnMember(func(ev cluster.MemberEvent) {
+		change := "joined"
+		if ev.Kind == cluster.MemberLeft {
+			change = "left"
+		}
+		f(httpapi.MemberEvent{Change: change, Member: member(ev.Member), Reason: ev.Reason})
+	})
+	return nil
+}

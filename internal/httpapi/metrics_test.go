@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+func TestMetricsScrape(t *testing.T) {
+	f := newFixture(t, fixtureOpts{deps: func(d *Deps) {
+		d.Sources = Sources{
+			ClusterEvents: func() map[string]EventCounts {
+				return map[string]EventCounts{"device_state": {Sent: 5, Received: 7, Dropped: 1}, "mwi": {Sent: 2}}
+			},
+			AMI: func() AMIStats { return AMIStats{Sessions: 3, Authenticated: 2, FailedLogins: 4} },
+			SIP: func() SIPStats { return SIPStats{Registrations: 12, Connections: 2} },
+			RealtimeCaches: func() map[string]realtime.CacheStats {
+				return map[string]realtime.CacheStats{"rtswitch.rows": {Entries: 4, Hits: 30, Misses: 10}}
+			},
+		}
+	}})
+	f.hints.Sync("extensions.conf", []hint.Spec{{Exten: "1", Context: "c", Devices: "Custom:m"}})
+	unwatch := f.hints.Watch("1", "c", func(hint.State) {})
+	defer unwatch()
+	f.ds.SetCustom("Custom:m", "INUSE")
+	f.mwi.Update("5", 1, 0, 0)
+	f.srv.Metrics().ObservePropagation("device_state", 3*time.Millisecond)
+	f.srv.Metrics().ObserveRealtimeQuery("pgsql", "sippeers", 2*time.Millisecond, nil)
+	f.idle(t)
+
+	_, body, hdr := f.do(t, "GET", "/metrics", "")
+	if !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
+		t.Fatalf("content type %q", hdr.Get("Content-Type"))
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, body)
+	}
+	value := func(name string, labels map[string]string) (float64, bool) {
+		fam := fams[name]
+		if fam == nil {
+			return 0, false
+		}
+	next:
+		for _, m := range fam.GetMetric() {
+			for k, v := range labels {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount()), true
+			}
+		}
+		return 0, false
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"pleiades_cluster_members", nil, 2},
+		{"pleiades_cluster_member_up", map[string]string{"name": "beta"}, 1},
+		{"pleiades_cluster_events_sent_total", map[string]string{"type": "device_state"}, 5},
+		{"pleiades_cluster_events_received_total", map[string]string{"type": "device_state"}, 7},
+		{"pleiades_cluster_events_dropped_total", map[string]string{"type": "device_state"}, 1},
+		{"pleiades_cluster_propagation_latency_seconds", map[string]string{"type": "device_state"}, 1},
+		{"pleiades_realtime_query_duration_seconds", map[string]string{"driver": "pgsql", "family": "sippeers", "result": "ok"}, 1},
+		{"pleiades_realtime_mappings", map[string]string{"kind": "family"}, 0},
+		{"pleiades_realtime_cache_hit_ratio", map[string]string{"cache": "rtswitch.rows"}, 0.75},
+		{"pleiades_realtime_cache_hits_total", map[string]string{"cache": "rtswitch.rows"}, 30},
+		{"pleiades_ami_connections", nil, 3},
+		{"pleiades_ami_authenticated_sessions", nil, 2},
+		{"pleiades_sip_registrations", nil, 12},
+		{"pleiades_sip_connections", nil, 2},
+		{"pleiades_hints", map[string]string{"state": "InUse"}, 1},
+		{"pleiades_hint_watchers", nil, 1},
+		{"pleiades_device_states", nil, 1},
+		{"pleiades_mailboxes", nil, 1},
+		{"pleiades_event_queue_depth", map[string]string{"subscription": "hints", "kind": "device_state_change"}, 0},
+		{"pleiades_event_queue_delivered_total", map[string]string{"subscription": "devstate", "kind": "device_state"}, 1},
+		{"pleiades_event_queue_dropped_total", map[string]string{"subscription": "httpapi:device_state_change"}, 0},
+		{"pleiades_event_bus_published_total", nil, -1},
+		{"pleiades_websocket_clients", nil, 0},
+		{"pleiades_http_sessions", nil, -1},
+	} {
+		got, ok := value(c.name, c.labels)
+		if !ok {
+			t.Errorf("no %s%v in the scrape", c.name, c.labels)
+			continue
+		}
+		if c.want >= 0 && got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if fams["go_goroutines"] == nil {
+		t.Error("no Go runtime metrics")
+	}
+}
+
+func TestMetricsAuthOption(t *testing.T) {
+	f := newFixture(t, fixtureOpts{httpConf: testHTTPConf + "metrics_auth = yes\n"})
+	if code, _, _ := f.do(t, "GET", "/metrics", ""); code != 401 {
+		t.Fatalf("metrics_auth=yes without credentials: %d", code)
+	}
+	f.expect(t, "GET", "/metrics", viewer, 200, nil)
+}
