@@ -46,6 +46,8 @@ type Node struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	done chan struct{}
+	// Wrap, when set, runs the server under another command, e.g. {"ip", "netns", "exec", "ns"}.
+	Wrap []string
 }
 
 // NewNode lays out a configuration directory with asterisk.conf (the given [options] lines
@@ -94,7 +96,8 @@ func (n *Node) WriteFile(name, content string) {
 func (n *Node) Start(extra ...string) {
 	n.t.Helper()
 	n.out = &bytes.Buffer{}
-	n.cmd = exec.Command(binary, append([]string{"-f", "-C", n.Conf}, extra...)...)
+	argv := append(append(append([]string(nil), n.Wrap...), binary, "-f", "-C", n.Conf), extra...)
+	n.cmd = exec.Command(argv[0], argv[1:]...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
