@@ -18,6 +18,7 @@ func Modules() []Module {
 		&stateModule{},
 		&clusterModule{},
 		&dialplanModule{},
+		&amiModule{},
 		&httpModule{},
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
@@ -74,6 +75,8 @@ type Server struct {
 	Cluster *cluster.Cluster
 	// HTTP is the HTTP server, set once res_http has loaded.
 	HTTP *httpapi.Server
+	// AMI is the Manager interface, set once manager has loaded.
+	AMI *ami.Server
 	// AMIStats and SIPStats report the Manager interface and the registrar for /metrics
 	// (set by their modules).
 	AMIStats func() httpapi.AMIStats

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 )
@@ -24,6 +26,12 @@ const (
 		"       devstate change Custom:mystate1 INUSE\n" +
 		"       devstate change Custom:mystate1 NOT_INUSE\n" +
 		"       \n"
+	usageBench = "Usage: devstate bench <changes> <devices> [prefix]\n" +
+		"       Load generator for measurements: sets <changes> states, alternating\n" +
+		"       INUSE and NOT_INUSE, over the devices Custom:<prefix>0 .. <devices>-1\n" +
+		"       (prefix \"bench\") as this server's own states, as fast as it can, and\n" +
+		"       prints the rate. The states are not stored in astdb. The last change of\n" +
+		"       every device is NOT_INUSE when <changes>/<devices> is even, else INUSE.\n"
 	usageShow = "Usage: devstate show <device>\n" +
 		"       Shows the state of a device as each server in the cluster has it\n" +
 		"       (by Entity ID), and the cluster-wide aggregate with its extension state.\n"
@@ -40,7 +48,42 @@ func (e *Engine) Commands() []*cli.Command {
 			Handler: e.cliChange, Complete: e.completeChange},
 		{Words: []string{"devstate", "show"}, Summary: "Show a device's state per server and cluster-wide", Usage: usageShow,
 			Handler: e.cliShow, Complete: e.completeDevice},
+		{Words: []string{"devstate", "bench"}, Summary: "Generate device state changes (measurements)", Usage: usageBench,
+			Handler: e.cliBench},
 	}
+}
+
+func (e *Engine) cliBench(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 2 && len(a.Rest) != 3 {
+		return cli.ErrUsage
+	}
+	changes, err1 := strconv.Atoi(a.Rest[0])
+	devices, err2 := strconv.Atoi(a.Rest[1])
+	if err1 != nil || err2 != nil || changes < 1 || devices < 1 || devices > changes {
+		return cli.ErrUsage
+	}
+	prefix := "bench"
+	if len(a.Rest) == 3 {
+		prefix = a.Rest[2]
+	}
+	names := make([]string, devices)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%s%d", CustomPrefix, prefix, i)
+	}
+	start := time.Now()
+	for i := 0; i < changes; i++ {
+		st := InUse
+		if (i/devices)%2 == 1 {
+			st = NotInUse
+		}
+		if err := e.Set(names[i%devices], st); err != nil {
+			fmt.Fprintf(a.Out, "Failed after %d changes: %v\n", i, err)
+			return cli.ErrFailed
+		}
+	}
+	d := time.Since(start)
+	fmt.Fprintf(a.Out, "Set %d states over %d devices in %s (%.0f changes/s)\n", changes, devices, d.Round(time.Microsecond), float64(changes)/d.Seconds())
+	return nil
 }
 
 func (e *Engine) cliList(_ context.Context, a *cli.Args) error {

@@ -255,10 +255,61 @@ func (e *Engine) cliOriginate(ctx context.Context, a *cli.Args) error {
 	if len(a.Rest) < 2 {
 		return cli.ErrUsage
 	}
-	tech, dest, ok := strings.Cut(a.Rest[0], "/")
-	if !ok || !strings.EqualFold(tech, "Local") {
-		fmt.Fprintf(a.Out, "Unable to request channel %s: only Local/exten@context channels are available\n", a.Rest[0])
+	o := Originate{Channel: a.Rest[0]}
+	switch strings.ToLower(a.Rest[1]) {
+	case "application":
+		if len(a.Rest) < 3 {
+			return cli.ErrUsage
+		}
+		o.App, o.Data = a.Rest[2], strings.Join(a.Rest[3:], " ")
+	case "extension":
+		o.Exten, o.Context = "s", "default"
+		if len(a.Rest) > 2 {
+			if strings.Contains(a.Rest[2], "@") {
+				xx, cc := ParseExtenContext(a.Rest[2])
+				if xx != "" {
+					o.Exten = xx
+				}
+				if cc != "" {
+					o.Context = cc
+				}
+			} else {
+				o.Context = a.Rest[2]
+			}
+		}
+	default:
+		return cli.ErrUsage
+	}
+	if _, _, err := e.Originate(ctx, o); err != nil {
+		msg := strings.TrimPrefix(err.Error(), ErrOriginate.Error()+": ")
+		fmt.Fprintf(a.Out, "%s%s\n", strings.ToUpper(msg[:1]), msg[1:])
 		return cli.ErrFailed
+	}
+	return nil
+}
+
+// Originate describes a call to start: a Local channel whose ;2 half runs the dialplan at
+// its exten@context, and whose ;1 half runs either an application (App, Data) or the
+// dialplan at Exten@Context, priority Priority (1 when 0).
+type Originate struct {
+	Channel        string // "Local/exten@context[/options]"
+	App, Data      string
+	Exten, Context string
+	Priority       int
+	// Vars are set on both halves before they run.
+	Vars map[string]string
+	// CallerID is "name <number>" or a number.
+	CallerID string
+}
+
+// ErrOriginate is wrapped by Originate's errors.
+var ErrOriginate = errors.New("originate")
+
+// Originate starts o in the background and returns the ;1 channel's name and unique ID.
+func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID string, err error) {
+	tech, dest, ok := strings.Cut(o.Channel, "/")
+	if !ok || !strings.EqualFold(tech, "Local") {
+		return "", "", fmt.Errorf("%w: unable to request channel %s: only Local/exten@context channels are available", ErrOriginate, o.Channel)
 	}
 	dest, _, _ = strings.Cut(dest, "/") // options such as /n
 	lexten, lcontext := ParseExtenContext(dest)
@@ -269,12 +320,8 @@ func (e *Engine) cliOriginate(ctx context.Context, a *cli.Args) error {
 		lexten = "s"
 	}
 	var run1 func(ctx context.Context, ch *Channel)
-	switch strings.ToLower(a.Rest[1]) {
-	case "application":
-		if len(a.Rest) < 3 {
-			return cli.ErrUsage
-		}
-		appName, appData := a.Rest[2], strings.Join(a.Rest[3:], " ")
+	if o.App != "" {
+		appName, appData := o.App, o.Data
 		run1 = func(ctx context.Context, ch *Channel) {
 			app := LookupApp(appName)
 			if app == nil {
@@ -286,31 +333,24 @@ func (e *Engine) cliOriginate(ctx context.Context, a *cli.Args) error {
 				ch.logf(slog.LevelError, "%s(%s) on %s failed: %v", app.Name, appData, ch.Name, err)
 			}
 		}
-	case "extension":
-		x, c := "s", "default"
-		if len(a.Rest) > 2 {
-			if strings.Contains(a.Rest[2], "@") {
-				xx, cc := ParseExtenContext(a.Rest[2])
-				if xx != "" {
-					x = xx
-				}
-				if cc != "" {
-					c = cc
-				}
-			} else {
-				c = a.Rest[2]
-			}
+	} else {
+		x, c, p := o.Exten, o.Context, o.Priority
+		if x == "" {
+			x = "s"
+		}
+		if c == "" {
+			c = "default"
+		}
+		if p <= 0 {
+			p = 1
 		}
 		run1 = func(ctx context.Context, ch *Channel) {
-			ch.Context, ch.Exten, ch.Priority = c, x, 1
+			ch.Context, ch.Exten, ch.Priority = c, x, p
 			e.Run(ctx, ch)
 		}
-	default:
-		return cli.ErrUsage
 	}
 	if !e.Exists(ctx, lcontext, lexten, 1, "") {
-		fmt.Fprintf(a.Out, "No such extension/context %s@%s while calling Local channel\n", lexten, lcontext)
-		return cli.ErrFailed
+		return "", "", fmt.Errorf("%w: no such extension/context %s@%s while calling Local channel", ErrOriginate, lexten, lcontext)
 	}
 	id := e.seq.Add(1)
 	base := fmt.Sprintf("Local/%s@%s-%08x", lexten, lcontext, id)
@@ -318,6 +358,19 @@ func (e *Engine) cliOriginate(ctx context.Context, a *cli.Args) error {
 	ch2 := NewChannel(base+";2", lcontext, lexten, 1)
 	ch1.engine = e
 	ch1.UniqueID = e.newUniqueID()
+	for _, ch := range []*Channel{ch1, ch2} {
+		for k, v := range o.Vars {
+			ch.SetVar(k, v)
+		}
+		if o.CallerID != "" {
+			num, nm := o.CallerID, ""
+			if i := strings.IndexByte(o.CallerID, '<'); i >= 0 {
+				nm = strings.Trim(strings.TrimSpace(o.CallerID[:i]), `"`)
+				num = strings.TrimSuffix(strings.TrimSpace(o.CallerID[i+1:]), ">")
+			}
+			ch.SetCallerID(num, nm)
+		}
+	}
 	e.bg.Add(2)
 	go func() {
 		defer e.bg.Done()
@@ -327,5 +380,5 @@ func (e *Engine) cliOriginate(ctx context.Context, a *cli.Args) error {
 		defer e.bg.Done()
 		run1(e.base, ch1)
 	}()
-	return nil
+	return ch1.Name, ch1.UniqueID, nil
 }

@@ -1,0 +1,238 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pleiades-pbx/pleiades/internal/ami"
+	"github.com/pleiades-pbx/pleiades/internal/cluster"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/httpapi"
+)
+
+// amiModule is the Manager interface (manager.conf; off unless [general] enabled=yes, as in
+// Asterisk). Its events come from the state core: DeviceStateChange and ExtensionStatus on
+// every cluster-wide change, MessageWaiting, cluster members joining and leaving, Reload.
+type amiModule struct {
+	srv    *ami.Server
+	subs   []*event.Subscription
+	cancel func()
+}
+
+func (*amiModule) Name() string        { return "manager" }
+func (*amiModule) Description() string { return "Asterisk Manager Interface" }
+
+func (m *amiModule) Load(ctx context.Context, s *Server) error {
+	m.srv = ami.New(s.Log, s.CLI, s.DB, &amiBackend{s: s})
+	m.srv.SetReloader(func(ctx context.Context) error { return m.configure(ctx, s) })
+	if err := m.configure(ctx, s); err != nil {
+		return err
+	}
+	if err := m.srv.Start(ctx); err != nil {
+		return err
+	}
+	m.subs = append(m.subs,
+		s.Bus.Subscribe("ami:devicestate", event.KindDeviceStateChange, func(ev event.Event) {
+			if e, ok := ev.(event.DeviceStateChange); ok {
+				m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State.String()))
+			}
+		}),
+		s.Bus.Subscribe("ami:mwi", event.KindMessageWaiting, func(ev event.Event) {
+			if e, ok := ev.(event.MessageWaiting); ok {
+				m.srv.Publish(ami.MessageWaitingEvent(e.Mailbox, e.New, e.Old))
+			}
+		}),
+	)
+	m.cancel = s.Hints.WatchAll(func(h hint.State) {
+		m.srv.Publish(ami.ExtensionStatusEvent(extState(h)))
+	})
+	if s.Cluster != nil {
+		s.Cluster.OnMember(func(ev cluster.MemberEvent) {
+			addr := ""
+			if len(ev.Member.Addrs) > 0 {
+				addr = ev.Member.Addrs[0]
+			}
+			if ev.Kind == cluster.MemberJoined {
+				m.srv.Publish(ami.ClusterMemberJoinEvent(ev.Member.NodeName, ev.Member.EID.String(), addr))
+			} else {
+				m.srv.Publish(ami.ClusterMemberLeaveEvent(ev.Member.NodeName, ev.Member.EID.String(), addr, ev.Reason, 0))
+			}
+		})
+	}
+	s.AMIStats = func() httpapi.AMIStats {
+		st := m.srv.Stats()
+		return httpapi.AMIStats{Sessions: st.Sessions, Authenticated: st.Authenticated, FailedLogins: st.FailedLogins}
+	}
+	s.AMI = m.srv
+	s.CLI.MustRegister(m.srv.Commands()...)
+	return nil
+}
+
+func (m *amiModule) configure(ctx context.Context, s *Server) error {
+	cfg, err := s.LoadConfig(ctx, "manager.conf")
+	if err != nil {
+		return err
+	}
+	return m.srv.Configure(cfg)
+}
+
+func (m *amiModule) Reload(ctx context.Context, s *Server) error { return m.configure(ctx, s) }
+
+func (m *amiModule) Unload(context.Context) error {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	for _, sub := range m.subs {
+		sub.Close()
+		<-sub.Done()
+	}
+	if m.srv != nil {
+		return m.srv.Close()
+	}
+	return nil
+}
+
+func extState(h hint.State) ami.ExtState {
+	return ami.ExtState{Exten: h.Exten, Context: h.Context, Hint: h.Devices, Status: int(h.State), StatusText: h.State.String()}
+}
+
+// amiBackend answers the Manager's actions from the engines.
+type amiBackend struct{ s *Server }
+
+func (b *amiBackend) Reload(ctx context.Context, module string) error {
+	if module != "" && b.s.Module(module) == nil {
+		return ami.ErrNoSuchModule
+	}
+	err := b.s.Reload(ctx, module)
+	if b.s.AMI != nil {
+		status := "0"
+		if err != nil {
+			status = "-1"
+		}
+		b.s.AMI.Publish(ami.ReloadEvent(module, status))
+	}
+	return err
+}
+
+func (b *amiBackend) Settings() ami.CoreInfo {
+	s := b.s
+	return ami.CoreInfo{Version: Version, SystemName: s.Settings.SystemName, EID: s.Settings.EID.String(),
+		RealtimeEnabled: s.Realtime != nil, HTTPEnabled: s.HTTP != nil && s.HTTP.Addr() != "",
+		StartTime: s.Started, ReloadTime: s.lastReload, FullyBooted: true}
+}
+
+func (b *amiBackend) ExtensionState(exten, context string) (ami.ExtState, bool) {
+	if h, ok := b.s.Hints.Get(exten, context); ok {
+		return extState(h), true
+	}
+	if b.s.Dialplan == nil {
+		return ami.ExtState{}, false
+	}
+	h, ok := b.s.Dialplan.Hint(exten, context)
+	if !ok {
+		return ami.ExtState{}, false
+	}
+	st := b.s.Hints.Compute(hint.SplitDevices(h.Devices))
+	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: int(st), StatusText: st.String()}, true
+}
+
+func (b *amiBackend) ExtensionStates() []ami.ExtState {
+	var out []ami.ExtState
+	for _, h := range b.s.Hints.All() {
+		out = append(out, extState(h))
+	}
+	return out
+}
+
+func (b *amiBackend) DeviceStates() []ami.DeviceState {
+	var out []ami.DeviceState
+	for _, d := range b.s.DevState.Devices() {
+		out = append(out, ami.DeviceState{Device: d, State: b.s.DevState.State(d).String()})
+	}
+	return out
+}
+
+func (b *amiBackend) Mailbox(mailbox string) (ami.MailboxInfo, bool) {
+	st, ok := b.s.MWI.Get(mailbox)
+	if !ok {
+		return ami.MailboxInfo{Mailbox: mailbox}, false
+	}
+	return ami.MailboxInfo{Mailbox: st.Mailbox, New: st.New, Old: st.Old, Urgent: st.Urgent}, true
+}
+
+func (b *amiBackend) Mailboxes() []ami.MailboxInfo {
+	var out []ami.MailboxInfo
+	for _, st := range b.s.MWI.Mailboxes() {
+		out = append(out, ami.MailboxInfo{Mailbox: st.Mailbox, New: st.New, Old: st.Old, Urgent: st.Urgent})
+	}
+	return out
+}
+
+func (b *amiBackend) MWIUpdate(mailbox string, newMsgs, oldMsgs, urgent int) error {
+	return b.s.MWI.Update(mailbox, newMsgs, oldMsgs, urgent)
+}
+
+func (b *amiBackend) MWIDelete(mailbox string) error {
+	ok, err := b.s.MWI.Delete(mailbox)
+	if err == nil && !ok {
+		return fmt.Errorf("mailbox %s not found", mailbox)
+	}
+	return err
+}
+
+// channel is the pseudo-channel Getvar/Setvar without a Channel header run functions on.
+func (b *amiBackend) channel() *dialplan.Channel {
+	return dialplan.NewChannel("AMI/manager", "default", "s", 1)
+}
+
+func (b *amiBackend) GetVar(name string) (string, bool) {
+	if fn, args, ok := splitFunc(name); ok {
+		v, err := b.channel().ReadFunction(context.Background(), fn, args)
+		return v, err == nil
+	}
+	if b.s.Dialplan == nil {
+		return "", false
+	}
+	return b.s.Dialplan.Global(name)
+}
+
+func (b *amiBackend) SetVar(name, value string) error {
+	if _, _, ok := splitFunc(name); ok {
+		return b.channel().WriteFunction(context.Background(), name, value)
+	}
+	if b.s.Dialplan == nil {
+		return errors.New("no dialplan")
+	}
+	b.s.Dialplan.SetGlobal(name, value)
+	return nil
+}
+
+func splitFunc(s string) (name, args string, ok bool) {
+	i := strings.IndexByte(s, '(')
+	if i <= 0 || !strings.HasSuffix(s, ")") {
+		return "", "", false
+	}
+	return s[:i], s[i+1 : len(s)-1], true
+}
+
+func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (ami.OriginateResult, error) {
+	if b.s.Dialplan == nil {
+		return ami.OriginateResult{}, errors.New("no dialplan")
+	}
+	vars := map[string]string{}
+	for _, f := range req.Vars {
+		vars[f.Key] = f.Value
+	}
+	name, id, err := b.s.Dialplan.Originate(ctx, dialplan.Originate{Channel: req.Channel, App: req.App, Data: req.Data,
+		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID})
+	if err != nil {
+		return ami.OriginateResult{Reason: 0}, err
+	}
+	return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: 4}, nil
+}
+
+var _ ami.Backend = (*amiBackend)(nil)
