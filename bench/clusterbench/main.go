@@ -190,9 +190,9 @@ func rawNATS(a, b *node) []time.Duration {
 }
 
 // pleiades is ARI PUT on server 1 → DeviceStateChanged on server 2's WebSocket.
-func pleiades(a, b *node) []time.Duration {
+func pleiades(a, b *node, device string) []time.Duration {
 	ctx := context.Background()
-	ws, _, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/api/events?api_key=admin:secret&types=DeviceStateChanged&device=Custom:lat", b.http), nil)
+	ws, _, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/api/events?api_key=admin:secret&types=DeviceStateChanged&device="+device, b.http), nil)
 	if err != nil {
 		fail("websocket: %v", err)
 	}
@@ -209,14 +209,14 @@ func pleiades(a, b *node) []time.Duration {
 			var ev struct {
 				DeviceState struct{ Name, State string } `json:"device_state"`
 			}
-			if json.Unmarshal(data, &ev) == nil && ev.DeviceState.Name == "Custom:lat" {
+			if json.Unmarshal(data, &ev) == nil && ev.DeviceState.Name == device {
 				events <- ev.DeviceState.State
 			}
 		}
 	}()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	put := func(state string) {
-		req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/ari/deviceStates/Custom:lat?deviceState=%s", a.http, state), nil)
+		req, _ := http.NewRequest("PUT", fmt.Sprintf("http://127.0.0.1:%d/ari/deviceStates/%s?deviceState=%s", a.http, device, state), nil)
 		req.SetBasicAuth("admin", "secret")
 		resp, err := client.Do(req)
 		if err != nil {
@@ -299,8 +299,8 @@ func main() {
 	nodes := start(3)
 	defer stop(nodes)
 	raw := rawNATS(nodes[0], nodes[1])
-	same := pleiades(nodes[1], nodes[1])
-	pl := pleiades(nodes[0], nodes[1])
+	same := pleiades(nodes[1], nodes[1], "Custom:latsame")
+	pl := pleiades(nodes[0], nodes[1], "Custom:lat")
 	took, local := sustained(nodes)
 	p := func(d []time.Duration, q float64) time.Duration { return percentile(d, q).Round(time.Microsecond) }
 	fmt.Printf("| path (%d samples each) | p50 | p99 |\n|---|---|---|\n", *n)

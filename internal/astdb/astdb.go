@@ -219,6 +219,29 @@ func (db *DB) Get(family, key string) (string, error) {
 }
 
 // Put adds or replaces family/key. The change is durable when Put returns.
+// PutMany stores every key/value of family in one transaction: one disk flush for the lot.
+func (db *DB) PutMany(family string, kv map[string]string) error {
+	if len(kv) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("astdb: put: %w", err)
+	}
+	st := tx.StmtContext(ctx, db.put)
+	for k, v := range kv {
+		if _, err := st.ExecContext(ctx, fullKey(family, k), v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("astdb: put: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("astdb: put: %w", err)
+	}
+	return nil
+}
+
 func (db *DB) Put(family, key, value string) error {
 	if _, err := db.put.ExecContext(context.Background(), fullKey(family, key), value); err != nil {
 		return fmt.Errorf("astdb: put: %w", err)

@@ -233,7 +233,14 @@ func (l *natsLogger) Fatalf(format string, v ...any) {
 	l.log.Error("NATS: " + msg)
 }
 func (l *natsLogger) Errorf(format string, v ...any) {
-	l.log.Error("NATS: " + fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	// A route to a member that is not up (yet, or any more) is retried every second and is
+	// what membership reports: a notice at verbose 3, not an error on every attempt.
+	if strings.HasPrefix(msg, "Error trying to connect to route") {
+		l.log.Log(context.Background(), logger.Verbose(3), "NATS: "+msg)
+		return
+	}
+	l.log.Error("NATS: " + msg)
 }
 func (l *natsLogger) Debugf(format string, v ...any) {
 	l.log.Log(context.Background(), logger.DebugLevel(2), "NATS: "+fmt.Sprintf(format, v...))

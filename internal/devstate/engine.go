@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
@@ -52,8 +53,13 @@ type Engine struct {
 	provMu    sync.RWMutex
 	providers map[string]Provider // by lower-cased prefix, separator included ("sip/", "custom:")
 
-	customMu sync.Mutex        // serialises SetCustom: astdb, the map and the bus agree
-	custom   map[string]string // NAME -> stored value (mirror of the astdb family)
+	customMu sync.Mutex        // serialises SetCustom: the map, the pending writes and the bus agree
+	custom   map[string]string // NAME -> value (what astdb holds once pending is written)
+	pending  map[string]string // NAME -> value not yet written to astdb
+	kick     chan struct{}     // wakes the writer
+	stopW    chan struct{}
+	stopOnce sync.Once
+	writerWG sync.WaitGroup
 
 	sub *event.Subscription
 
@@ -70,7 +76,8 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{log: log, bus: bus, local: bus.Local(), db: db,
-		providers: map[string]Provider{}, custom: map[string]string{}, last: map[string]State{}}
+		providers: map[string]Provider{}, custom: map[string]string{}, last: map[string]State{},
+		pending: map[string]string{}, kick: make(chan struct{}, 1), stopW: make(chan struct{})}
 	e.providers[strings.ToLower(CustomPrefix)] = ProviderFunc(e.customState)
 	var entries []astdb.Entry
 	if db != nil {
@@ -81,6 +88,10 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 		}
 	}
 	e.sub = bus.Subscribe("devstate", event.KindDeviceState, e.handle)
+	if db != nil {
+		e.writerWG.Add(1)
+		go e.writer()
+	}
 	for _, en := range entries {
 		name := en.Key
 		if i := strings.LastIndexByte(name, '/'); i >= 0 {
@@ -99,11 +110,52 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine's subscription and waits for it. Call it before closing the bus.
+// Close stops the engine's subscription and waits for it, and writes the Custom states not
+// yet in astdb. Call it before closing the bus and the database.
 func (e *Engine) Close() error {
 	e.sub.Close()
 	<-e.sub.Done()
+	if e.db != nil {
+		e.stopOnce.Do(func() { close(e.stopW) })
+		e.writerWG.Wait()
+	}
 	return nil
+}
+
+// persistWindow gathers Custom state writes: astdb gets every device's latest value in one
+// transaction at most this long after it was set (Asterisk's astdb likewise commits in the
+// background about once a second), so a storm of DEVICE_STATE() writes costs one disk flush
+// per window instead of one per write. Close writes what is pending.
+const persistWindow = 20 * time.Millisecond
+
+// writer stores pending Custom states in astdb.
+func (e *Engine) writer() {
+	defer e.writerWG.Done()
+	for {
+		select {
+		case <-e.kick:
+		case <-e.stopW:
+			e.flush()
+			return
+		}
+		select {
+		case <-time.After(persistWindow):
+		case <-e.stopW:
+			e.flush()
+			return
+		}
+		e.flush()
+	}
+}
+
+func (e *Engine) flush() {
+	e.customMu.Lock()
+	batch := e.pending
+	e.pending = map[string]string{}
+	e.customMu.Unlock()
+	if err := e.db.PutMany(CustomFamily, batch); err != nil {
+		e.log.Error(fmt.Sprintf("Could not store %d custom device states in astdb: %v", len(batch), err))
+	}
 }
 
 // canonical writes the Custom prefix in its one spelling; other names are kept as given
@@ -326,8 +378,10 @@ func (e *Engine) SetCustom(device, value string) error {
 	e.customMu.Lock()
 	defer e.customMu.Unlock()
 	if e.db != nil {
-		if err := e.db.Put(CustomFamily, name, st.String()); err != nil {
-			e.log.Error(fmt.Sprintf("Could not store custom device state 'Custom:%s' in astdb: %v", name, err))
+		e.pending[name] = st.String()
+		select {
+		case e.kick <- struct{}{}:
+		default:
 		}
 	}
 	e.custom[name] = st.String()
@@ -344,8 +398,10 @@ type CustomState struct {
 // CustomStates returns the Custom states stored on this server (astdb when there is one),
 // sorted by name.
 func (e *Engine) CustomStates() ([]CustomState, error) {
-	var out []CustomState
+	values := map[string]string{}
 	if e.db != nil {
+		// astdb is what "devstate list" shows in Asterisk (entries put there by hand too),
+		// with the writes not yet flushed on top.
 		entries, err := e.db.Family(CustomFamily)
 		if err != nil {
 			return nil, err
@@ -356,15 +412,24 @@ func (e *Engine) CustomStates() ([]CustomState, error) {
 				name = name[i+1:]
 			}
 			if name != "" {
-				out = append(out, CustomState{Name: name, Value: en.Value})
+				values[name] = en.Value
 			}
 		}
+		e.customMu.Lock()
+		for n, v := range e.pending {
+			values[n] = v
+		}
+		e.customMu.Unlock()
 	} else {
 		e.customMu.Lock()
 		for n, v := range e.custom {
-			out = append(out, CustomState{Name: n, Value: v})
+			values[n] = v
 		}
 		e.customMu.Unlock()
+	}
+	out := make([]CustomState, 0, len(values))
+	for n, v := range values {
+		out = append(out, CustomState{Name: n, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
