@@ -12,6 +12,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // amiModule is the Manager interface (manager.conf; off unless [general] enabled=yes, as in
@@ -28,6 +29,9 @@ func (*amiModule) Description() string { return "Asterisk Manager Interface" }
 
 func (m *amiModule) Load(ctx context.Context, s *Server) error {
 	m.srv = ami.New(s.Log, s.CLI, s.DB, &amiBackend{s: s})
+	if s.Realtime != nil {
+		m.srv.SetUserSource(realtimeManagers{s.Realtime})
+	}
 	m.srv.SetReloader(func(ctx context.Context) error { return m.configure(ctx, s) })
 	if err := m.configure(ctx, s); err != nil {
 		return err
@@ -236,3 +240,27 @@ func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (a
 }
 
 var _ ami.Backend = (*amiBackend)(nil)
+
+// realtimeManagers finds manager users in the realtime family "manager" (Asterisk's
+// manager.c: a row keyed by "name" with secret, read, write, permit, deny, ... columns) for
+// users manager.conf does not define. An unmapped family or an absent row is "no such user";
+// a database that does not answer is an error, so the login fails without saying which.
+type realtimeManagers struct{ rt *realtime.Engine }
+
+func (r realtimeManagers) ManagerUser(ctx context.Context, username string) ([]ami.Field, error) {
+	if !r.rt.Mapped("manager") {
+		return nil, ami.ErrUserNotFound
+	}
+	row, err := r.rt.Load(ctx, "manager", realtime.Field{Name: "name", Value: username})
+	if errors.Is(err, realtime.ErrNotFound) {
+		return nil, ami.ErrUserNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ami.Field, 0, len(row))
+	for _, f := range row {
+		out = append(out, ami.Field{Key: f.Name, Value: f.Value})
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // httpModule is the HTTP server: ARI-compatible REST, the event WebSocket, /metrics and the
@@ -46,6 +47,13 @@ func (m *httpModule) Load(ctx context.Context, s *Server) error {
 			return httpapi.SIPStats{}
 		}
 		return s.SIPStats()
+	}
+	deps.Sources.RealtimeCaches = func() map[string]realtime.CacheStats {
+		if s.RTSwitch == nil {
+			return nil
+		}
+		rows, patterns, hints := s.RTSwitch.CacheStats()
+		return map[string]realtime.CacheStats{"rtswitch.rows": rows, "rtswitch.patterns": patterns, "rtswitch.hints": hints}
 	}
 	m.srv = httpapi.New(s.Log, deps)
 	if err := m.configure(s); err != nil {

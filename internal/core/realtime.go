@@ -68,10 +68,13 @@ func (m *realtimeModule) configure(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	useBuiltin := m.builtin && ext == nil
-	if useBuiltin {
-		if ext, err = conf.Parse("(built-in extconfig.conf)", []byte(builtinExtconfig), conf.Options{}); err != nil {
-			return err
+	// On built-in defaults the embedded database "pleiades" always exists (with Asterisk's
+	// tables), so an extconfig.conf added to the data directory can map to it too.
+	if m.builtin {
+		if ext == nil {
+			if ext, err = conf.Parse("(built-in extconfig.conf)", []byte(builtinExtconfig), conf.Options{}); err != nil {
+				return err
+			}
 		}
 		if err := sqlite.CreateDefaultSchema(ctx, m.defaultDB(s)); err != nil {
 			return fmt.Errorf("creating the built-in realtime database %s: %w", m.defaultDB(s), err)
@@ -79,7 +82,7 @@ func (m *realtimeModule) configure(ctx context.Context, s *Server) error {
 	}
 	return m.e.Configure(ctx, ext, func(file string) (*conf.Config, error) {
 		cfg, err := s.loadFile(file)
-		if err == nil && cfg == nil && useBuiltin && file == "res_config_sqlite3.conf" {
+		if err == nil && cfg == nil && m.builtin && file == "res_config_sqlite3.conf" {
 			return conf.Parse("(built-in res_config_sqlite3.conf)", fmt.Appendf(nil, "[pleiades]\ndbfile => %s\n", m.defaultDB(s)), conf.Options{})
 		}
 		return cfg, err

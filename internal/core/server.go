@@ -27,6 +27,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan/rtswitch"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
@@ -71,6 +72,8 @@ type Server struct {
 	Hints    *hint.Engine
 	// Dialplan is the dialplan engine, set once pbx_config has loaded.
 	Dialplan *dialplan.Engine
+	// RTSwitch is the Realtime switch, set once pbx_config has loaded.
+	RTSwitch *rtswitch.Switch
 	// Cluster shares state with the other servers, set once res_cluster has loaded.
 	Cluster *cluster.Cluster
 	// HTTP is the HTTP server, set once res_http has loaded.

@@ -115,6 +115,7 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
 	m.sw = rtswitch.New(s.Log, s.Realtime)
 	m.sw.Register()
+	s.RTSwitch = m.sw
 	m.odbc = funcodbc.New(s.Log, s.Realtime)
 	m.odbc.Register()
 	if err := m.configureODBC(ctx, s); err != nil {
