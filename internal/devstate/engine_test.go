@@ -3,15 +3,15 @@ package devstate
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/golden"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
@@ -19,8 +19,6 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var (
 	serverA = eid.EID{2, 0, 0, 0, 0, 0x0a} // this server
@@ -393,24 +391,6 @@ func TestDebugLevelGate(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
-
 func TestCLIGolden(t *testing.T) {
 	db, err := astdb.Open(filepath.Join(t.TempDir(), "astdb.sqlite3"))
 	if err != nil {
@@ -440,7 +420,7 @@ func TestCLIGolden(t *testing.T) {
 	run("devstate show Custom:mystate")
 	run("devstate show Custom:nothing")
 	run("devstate show SIP/nobody")
-	golden(t, "cli.golden", out.String())
+	golden.Check(t, "cli.golden", out.String())
 
 	if got := r.Complete("devstate change Custom:m"); fmt.Sprint(got) != "[Custom:mystate]" {
 		t.Errorf("complete device: %v", got)

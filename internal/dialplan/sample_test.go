@@ -2,36 +2,16 @@ package dialplan
 
 import (
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/pleiades-pbx/pleiades/test/golden"
+
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func TestSampleLoads(t *testing.T) {
 	data := sharedFile(t, "asterisk-samples/extensions.conf.sample")
@@ -75,7 +55,7 @@ func TestSampleLoads(t *testing.T) {
 			t.Errorf("dialplan show lacks %q", want)
 		}
 	}
-	golden(t, "sample_dialplan_show.golden", out)
+	golden.Check(t, "sample_dialplan_show.golden", out)
 	if !e.Exists(context.Background(), "default", "1234", 1, "") || !e.Exists(context.Background(), "default", "5551212", 50000, "") {
 		t.Error("default includes demo includes stdexten")
 	}
@@ -101,7 +81,7 @@ exten => check,1,NoOp(Custom:mystate is ${DEVICE_STATE(Custom:mystate)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "console_dial_check.golden", out)
+	golden.Check(t, "console_dial_check.golden", out)
 	if !strings.Contains(out, `    -- Executing [check@devstate_test:1] NoOp("Console/dsp", "Custom:mystate is INUSE") in new stack`) {
 		t.Errorf("output:\n%s", out)
 	}
@@ -118,9 +98,9 @@ exten => check,1,NoOp(Custom:mystate is ${DEVICE_STATE(Custom:mystate)})
 		t.Errorf("%q %v", out, err)
 	}
 	out, _ = runCLI(t, e, "dialplan show", nil)
-	golden(t, "devstate_dialplan_show.golden", out)
+	golden.Check(t, "devstate_dialplan_show.golden", out)
 	out, _ = runCLI(t, e, "dialplan show check@devstate_test", nil)
-	golden(t, "devstate_dialplan_show_exten.golden", out)
+	golden.Check(t, "devstate_dialplan_show_exten.golden", out)
 	out, err = runCLI(t, e, "dialplan show nosuch", nil)
 	if err == nil || out != "There is no existence of 'nosuch' context\n" {
 		t.Errorf("%q", out)
@@ -134,9 +114,9 @@ exten => check,1,NoOp(Custom:mystate is ${DEVICE_STATE(Custom:mystate)})
 func TestDialplanShowIncludes(t *testing.T) {
 	e, _ := newTestEngine(t, includesConf)
 	out, _ := runCLI(t, e, "dialplan show 500@main", nil)
-	golden(t, "includes_show_exten.golden", out)
+	golden.Check(t, "includes_show_exten.golden", out)
 	out, _ = runCLI(t, e, "dialplan show main", nil)
-	golden(t, "includes_show_main.golden", out)
+	golden.Check(t, "includes_show_main.golden", out)
 }
 
 func TestDialplanReload(t *testing.T) {

@@ -3,21 +3,18 @@ package event
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/golden"
+
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/devstate/state"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var (
 	local  = eid.EID{2, 0, 0, 0, 0, 0x0a}
@@ -376,24 +373,6 @@ func TestCloseAndHandlerPublishes(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
-
 func TestCLIGolden(t *testing.T) {
 	b := NewBus(nil, local)
 	defer b.Close()
@@ -420,5 +399,5 @@ func TestCLIGolden(t *testing.T) {
 			t.Fatalf("%s: %v", line, err)
 		}
 	}
-	golden(t, "cli.golden", out.String())
+	golden.Check(t, "cli.golden", out.String())
 }

@@ -3,21 +3,18 @@ package mwi
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/golden"
+
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var (
 	serverA = eid.EID{2, 0, 0, 0, 0, 0x0a} // this server
@@ -184,24 +181,6 @@ func TestNewestUpdateWinsAcrossServers(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
-
 func TestCLIGolden(t *testing.T) {
 	f := newFixture(t)
 	r := cli.NewRegistry()
@@ -225,5 +204,5 @@ func TestCLIGolden(t *testing.T) {
 	run("mwi show mailbox 600@sales")
 	run("mwi show mailbox nothere")
 	run("mwi show mailbox")
-	golden(t, "cli.golden", out.String())
+	golden.Check(t, "cli.golden", out.String())
 }

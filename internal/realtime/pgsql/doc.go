@@ -92,7 +92,7 @@
 // With listen_channel set, the driver keeps one extra connection per database LISTENing on
 // that channel (reconnecting with backoff) and calls every OnChange callback for each
 // notification. The payload is "table:key": the table name without schema, a ':', and the
-// row's identifying value(s), several joined with '@' (see notify_trigger.sql, which
+// row's identifying value(s), several joined with '@' (see contrib/pgsql_realtime_notify.sql, which
 // installs a trigger function and triggers for sippeers (name), voicemail
 // (mailbox@context), extensions (exten@context), queues (name) and queue_members
 // (queue_name)). After every (re)connect of the listener, callbacks get ("", ""): anything

@@ -10,7 +10,7 @@ import (
 )
 
 // OnChange registers fn to be called for every change notification (see the package
-// documentation: listen_channel and notify_trigger.sql). fn gets the table and the row's key
+// documentation: listen_channel and contrib/pgsql_realtime_notify.sql). fn gets the table and the row's key
 // from a NOTIFY payload "table:key"; after the listening connection is (re)established it gets
 // ("", "") meaning "anything may have changed while nobody listened: flush everything".
 // Callbacks run one at a time on the listener's goroutine and must not block. The returned

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,7 +308,7 @@ func TestListen(t *testing.T) {
 	channel := randName("pleiades_rt_")
 	e := newEnv(t, "listen_channel="+channel)
 	e.loadAsteriskSchema(t)
-	b, err := os.ReadFile("notify_trigger.sql")
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "contrib", "pgsql_realtime_notify.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
