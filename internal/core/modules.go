@@ -19,6 +19,7 @@ func Modules() []Module {
 		&clusterModule{},
 		&dialplanModule{},
 		&amiModule{},
+		&sipModule{},
 		&httpModule{},
 	}
 }

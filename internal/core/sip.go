@@ -1,0 +1,163 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/devstate"
+	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/httpapi"
+	"github.com/pleiades-pbx/pleiades/internal/sip"
+)
+
+// sipModule is the SIP registrar and presence server (chan_sip's place) with realtime friends
+// from family sippeers. Like chan_sip without sip.conf, it does not listen when there is no
+// sip.conf (a reload that finds one still needs a restart to bind).
+type sipModule struct {
+	srv     *sip.Server
+	started bool
+}
+
+func (*sipModule) Name() string { return "chan_sip" }
+func (*sipModule) Description() string {
+	return "SIP registrar and presence (BLF, MWI), realtime friends"
+}
+
+func (m *sipModule) Load(ctx context.Context, s *Server) error {
+	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, s.Settings.SystemName)
+	m.srv.SetConfigSource(func(ctx context.Context) (*conf.Config, error) { return s.LoadConfig(ctx, "sip.conf") })
+	cfg, err := s.LoadConfig(ctx, "sip.conf")
+	if err != nil {
+		return err
+	}
+	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(func(device string) devstate.State {
+		st, ok := devstate.ParseState(m.srv.DeviceState(device))
+		if !ok {
+			return devstate.Invalid
+		}
+		return st
+	})); err != nil {
+		return err
+	}
+	s.CLI.MustRegister(m.srv.Commands()...)
+	s.SIPStats = func() httpapi.SIPStats {
+		st := m.srv.Stats()
+		return httpapi.SIPStats{Registrations: st.Peers, Connections: st.Subscriptions}
+	}
+	if cfg == nil {
+		s.Log.Info("No sip.conf: the SIP registrar is not listening")
+		return nil
+	}
+	if err := m.srv.Configure(cfg); err != nil {
+		return err
+	}
+	if err := m.srv.Start(context.Background()); err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	m.started = true
+	udp, tcp := m.srv.Addr()
+	s.Log.Info(fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp))
+	return nil
+}
+
+func (m *sipModule) Reload(ctx context.Context, s *Server) error {
+	cfg, err := s.LoadConfig(ctx, "sip.conf")
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		return nil
+	}
+	if err := m.srv.Configure(cfg); err != nil {
+		return err
+	}
+	if !m.started {
+		return fmt.Errorf("sip.conf: found on reload; restart Pleiades to start the SIP listener")
+	}
+	return nil
+}
+
+func (m *sipModule) Unload(context.Context) error {
+	if m.srv != nil && m.started {
+		m.srv.Close()
+	}
+	return nil
+}
+
+// sipDevices sets SIP/<peer> as this server's own device state, shared across the cluster.
+type sipDevices struct{ ds *devstate.Engine }
+
+func (d sipDevices) SetDevice(device, state string) {
+	st, ok := devstate.ParseState(state)
+	if !ok {
+		st = devstate.Unknown
+	}
+	d.ds.Set(device, st)
+}
+
+// sipHints finds hints as a SUBSCRIBE's extension@context would reach them (includes and
+// patterns through the dialplan) and follows their cluster-wide state.
+type sipHints struct{ s *Server }
+
+func (h sipHints) resolve(exten, context string) (hint.State, bool) {
+	if st, ok := h.s.Hints.Get(exten, context); ok {
+		return st, true
+	}
+	if h.s.Dialplan == nil {
+		return hint.State{}, false
+	}
+	dh, ok := h.s.Dialplan.Hint(exten, context)
+	if !ok {
+		return hint.State{}, false
+	}
+	if st, ok := h.s.Hints.Get(dh.Exten, dh.Context); ok {
+		return st, true
+	}
+	return hint.State{Spec: hint.Spec{Exten: dh.Exten, Context: dh.Context, Devices: dh.Devices},
+		State: h.s.Hints.Compute(hint.SplitDevices(dh.Devices))}, true
+}
+
+func (h sipHints) Lookup(exten, context string) (sip.HintInfo, bool) {
+	st, ok := h.resolve(exten, context)
+	if !ok {
+		return sip.HintInfo{}, false
+	}
+	return sip.HintInfo{Exten: exten, Context: context, State: int(st.State), Presence: st.Presence}, true
+}
+
+func (h sipHints) Watch(exten, context string, fn func(state int)) func() {
+	key := exten
+	ctx := context
+	if st, ok := h.resolve(exten, context); ok {
+		key, ctx = st.Exten, st.Context
+	}
+	return h.s.Hints.Watch(key, ctx, func(st hint.State) { fn(int(st.State)) })
+}
+
+// sipMailboxes gives the registrar the cluster-wide mailbox counts and their changes.
+type sipMailboxes struct {
+	bus *event.Bus
+	mb  *Server
+}
+
+func (m *sipMailboxes) Get(mailbox string) (newMsgs, oldMsgs, urgent int, ok bool) {
+	st, ok := m.mb.MWI.Get(mailbox)
+	if !ok {
+		return 0, 0, 0, false
+	}
+	return st.New, st.Old, st.Urgent, true
+}
+
+func (m *sipMailboxes) Watch(fn func(mailbox string, newMsgs, oldMsgs, urgent int)) func() {
+	sub := m.bus.Subscribe("sip:mwi", event.KindMessageWaiting, func(ev event.Event) {
+		if e, ok := ev.(event.MessageWaiting); ok {
+			fn(e.Mailbox, e.New, e.Old, e.Urgent)
+		}
+	})
+	return func() {
+		sub.Close()
+		<-sub.Done()
+	}
+}

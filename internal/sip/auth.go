@@ -1,0 +1,196 @@
+package sip
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+// nonceStore issues stateless nonces and tracks the nonce-counts of the ones in use.
+//
+// A nonce is base64url(issued-unix-ms[8] | random[8] | HMAC-SHA256(key, first 16 bytes)[:12]):
+// challenging a request costs no memory, so floods of unauthenticated requests cannot grow
+// anything. A nonce gets an entry in the tracking table only when a request authenticates
+// with it; the entry (24 bytes, keyed by the nonce's first 16 bytes) holds the highest
+// nonce-count accepted. Entries live in two generations that rotate every nonce lifetime: an
+// entry is kept at least until its nonce expires and at most two lifetimes, and dropping a
+// generation frees its memory at once (a Go map never shrinks). The table is bounded
+// (maxTracked); when it is full a new nonce is answered as stale.
+type nonceStore struct {
+	key        [32]byte
+	mu         sync.Mutex
+	cur, prev  map[[16]byte]nonceUse
+	rotated    time.Time
+	maxTracked int
+}
+
+type nonceUse struct {
+	nc       uint32
+	cseq     uint32
+	qop      bool
+	callHash uint64
+}
+
+const nonceRawLen = 8 + 8 + 12
+
+func newNonceStore(max int) *nonceStore {
+	n := &nonceStore{cur: map[[16]byte]nonceUse{}, prev: map[[16]byte]nonceUse{}, maxTracked: max, rotated: time.Now()}
+	if _, err := rand.Read(n.key[:]); err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func (n *nonceStore) mac(b []byte) []byte {
+	h := hmac.New(sha256.New, n.key[:])
+	h.Write(b)
+	return h.Sum(nil)[:12]
+}
+
+// issue returns a fresh nonce.
+func (n *nonceStore) issue(now time.Time) string {
+	var b [nonceRawLen]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli()))
+	_, _ = rand.Read(b[8:16])
+	copy(b[16:], n.mac(b[:16]))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// check verifies that nonce is one of ours; stale reports that it is ours but older than
+// lifetime.
+func (n *nonceStore) check(nonce string, now time.Time, lifetime time.Duration) (id [16]byte, ours, stale bool) {
+	if len(nonce) != base64.RawURLEncoding.EncodedLen(nonceRawLen) {
+		return id, false, false
+	}
+	var b [nonceRawLen]byte
+	if k, err := base64.RawURLEncoding.Decode(b[:], []byte(nonce)); err != nil || k != nonceRawLen {
+		return id, false, false
+	}
+	if !hmac.Equal(b[16:], n.mac(b[:16])) {
+		return id, false, false
+	}
+	copy(id[:], b[:16])
+	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b[:8])))
+	if now.Sub(issued) > lifetime || issued.After(now.Add(time.Minute)) {
+		return id, true, true
+	}
+	return id, true, false
+}
+
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// use records one accepted use of nonce id. Without qop a nonce serves once; with qop each
+// use needs a higher nonce-count. The same (Call-ID, CSeq, nc) again is a retransmission and
+// is accepted. It reports false for a replay (and when the table is full).
+func (n *nonceStore) use(id [16]byte, nc uint32, qop bool, callID string, cseq uint32) bool {
+	ch := fnv64(callID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := n.cur
+	u, ok := m[id]
+	if !ok {
+		if u, ok = n.prev[id]; ok {
+			m = n.prev
+		}
+	}
+	if !ok {
+		if len(n.cur)+len(n.prev) >= n.maxTracked {
+			return false
+		}
+		n.cur[id] = nonceUse{nc: nc, qop: qop, callHash: ch, cseq: cseq}
+		return true
+	}
+	if u.nc == nc && u.cseq == cseq && u.callHash == ch {
+		return true // retransmission of the request we accepted
+	}
+	if qop && u.qop && nc > u.nc {
+		m[id] = nonceUse{nc: nc, qop: true, callHash: ch, cseq: cseq}
+		return true
+	}
+	return false
+}
+
+// rotate drops the older generation once per lifetime.
+func (n *nonceStore) rotate(now time.Time, lifetime time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if now.Sub(n.rotated) < lifetime {
+		return
+	}
+	n.prev, n.cur = n.cur, make(map[[16]byte]nonceUse, len(n.cur))
+	n.rotated = now
+}
+
+func (n *nonceStore) len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.cur) + len(n.prev)
+}
+
+func md5hex(parts ...string) string {
+	h := md5.New()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{':'})
+		}
+		h.Write([]byte(p))
+	}
+	var sum [md5.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// ha1 returns md5(user:realm:secret), or md5secret when set (which Asterisk computes as
+// md5(peername:realm:secret)).
+func ha1(p *peerConfig, user, realm string) string {
+	if p.md5secret != "" {
+		return p.md5secret
+	}
+	return md5hex(user, realm, p.secret)
+}
+
+// digestResponseOK checks the response of credentials c against ha1 (RFC 2617 / RFC 7616 MD5;
+// qop auth or none).
+func digestResponseOK(c *digest.Credentials, method, h1 string) bool {
+	h2 := md5hex(method, c.URI)
+	var cands []string
+	switch strings.ToLower(c.QOP) {
+	case "":
+		cands = []string{md5hex(h1, c.Nonce, h2)}
+	case "auth":
+		for _, nc := range []string{fmt.Sprintf("%08x", c.Nc), fmt.Sprintf("%08X", c.Nc)} {
+			cands = append(cands, md5hex(h1, c.Nonce, nc, c.Cnonce, c.QOP, h2))
+		}
+	default:
+		return false
+	}
+	got := strings.ToLower(c.Response)
+	ok := 0
+	for _, want := range cands {
+		ok |= subtle.ConstantTimeCompare([]byte(got), []byte(want))
+	}
+	return ok == 1
+}
+
+// challenge builds a WWW-Authenticate value.
+func challenge(realm, nonce string, stale bool) string {
+	c := digest.Challenge{Realm: realm, Nonce: nonce, Stale: stale, Algorithm: "MD5", QOP: []string{"auth"}}
+	return c.String()
+}

@@ -1,0 +1,402 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/cli"
+)
+
+// Commands returns the SIP CLI commands.
+func (s *Server) Commands() []*cli.Command {
+	complete := func(_ *cli.Args, n int, word string) []string {
+		if n != 0 {
+			return nil
+		}
+		var out []string
+		for _, p := range s.allPeers() {
+			if strings.HasPrefix(p.name, word) {
+				out = append(out, p.name)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	return []*cli.Command{
+		{Words: []string{"sip", "show", "peers"}, Summary: "List defined SIP peers",
+			Usage:   "Usage: sip show peers [like <pattern>]\n       Lists all known SIP peers.\n",
+			Handler: s.cliShowPeers},
+		{Words: []string{"sip", "show", "peer"}, Summary: "Show details on specific SIP peer",
+			Usage:   "Usage: sip show peer <name> [load]\n       Shows all details on one SIP peer and the current status.\n       Option \"load\" forces lookup of peer in realtime storage.\n",
+			Handler: s.cliShowPeer, Complete: complete},
+		{Words: []string{"sip", "show", "subscriptions"}, Summary: "List active SIP subscriptions",
+			Usage:   "Usage: sip show subscriptions\n       Lists active SIP subscriptions.\n",
+			Handler: s.cliShowSubscriptions},
+		{Words: []string{"sip", "show", "registry"}, Summary: "List SIP registration status",
+			Usage: "Usage: sip show registry\n       Lists all registration requests and status.\n",
+			Handler: func(_ context.Context, a *cli.Args) error {
+				fmt.Fprintf(a.Out, "%-39.39s %-6.6s %-12.12s  %8.8s %-20.20s %-25.25s\n", "Host", "dnsmgr", "Username", "Refresh", "State", "Reg.Time")
+				fmt.Fprintf(a.Out, "0 SIP registrations.\n")
+				return nil
+			}},
+		{Words: []string{"sip", "prune", "realtime"}, Summary: "Prune cached Realtime users/peers",
+			Usage:   "Usage: sip prune realtime [peer] [<name>|all|like <pattern>]\n       Prunes object(s) from the cache.\n",
+			Handler: s.cliPrune, Complete: complete},
+		{Words: []string{"sip", "reload"}, Summary: "Reload SIP configuration",
+			Usage:   "Usage: sip reload\n       Reloads SIP configuration from sip.conf\n",
+			Handler: s.cliReload},
+		{Words: []string{"sip", "set", "debug"}, Summary: "Enable/Disable SIP debugging",
+			Usage:   "Usage: sip set debug {on|off|ip addr[:port]|peer peername}\n       Globally disables dumping of SIP packets,\n       or enables it either globally or for a (single)\n       IP address or registered peer.\n",
+			Handler: s.cliDebug},
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "Yes"
+	}
+	return "No"
+}
+
+// statusText is chan_sip's peer_status().
+func statusText(p *peer) (text string, monitored, online bool) {
+	cfg := p.cfg.Load()
+	if cfg.qualifyMS > 0 {
+		switch {
+		case p.status == statusOK && p.lastms > cfg.qualifyMS:
+			return fmt.Sprintf("LAGGED (%d ms)", p.lastms), true, true
+		case p.status == statusOK:
+			return fmt.Sprintf("OK (%d ms)", p.lastms), true, true
+		case p.status == statusUnreachable:
+			return "UNREACHABLE", true, false
+		}
+		return "UNKNOWN", true, false
+	}
+	return "Unmonitored", false, p.addr.IsValid()
+}
+
+func (s *Server) sortedPeers() []*peer {
+	ps := s.allPeers()
+	sort.Slice(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
+	return ps
+}
+
+func (s *Server) cliShowPeers(_ context.Context, a *cli.Args) error {
+	var like *regexp.Regexp
+	switch len(a.Rest) {
+	case 0:
+	case 2:
+		if a.Rest[0] != "like" {
+			return cli.ErrUsage
+		}
+		re, err := regexp.Compile(a.Rest[1])
+		if err != nil {
+			return cli.ErrUsage
+		}
+		like = re
+	default:
+		return cli.ErrUsage
+	}
+	rtOn := s.rt != nil && s.rt.Mapped("sippeers")
+	const format2 = "%-25.25s  %-39.39s %-3.3s %-10.10s %-10.10s %-3.3s %-8s %-11s %-32.32s %s\n"
+	const format = "%-25.25s  %-39.39s %-3.3s %-10.10s %-10.10s %-3.3s %-8d %-11s %-32.32s %s\n"
+	rtHdr := ""
+	if rtOn {
+		rtHdr = "Realtime"
+	}
+	fmt.Fprintf(a.Out, format2, "Name/username", "Host", "Dyn", "Forcerport", "Comedia", "ACL", "Port", "Status", "Description", rtHdr)
+	var total, monOn, monOff, unmonOn, unmonOff int
+	for _, p := range s.sortedPeers() {
+		cfg := p.cfg.Load()
+		if like != nil && !like.MatchString(p.name) {
+			continue
+		}
+		p.mu.Lock()
+		name := p.name
+		if cfg.defaultUser != "" {
+			name += "/" + cfg.defaultUser
+		} else if p.username != "" {
+			name += "/" + p.username
+		}
+		host, port := "(Unspecified)", 0
+		if p.addr.IsValid() {
+			host, port = p.addr.Addr().String(), int(p.addr.Port())
+		}
+		status, mon, on := statusText(p)
+		p.mu.Unlock()
+		dyn := " "
+		if cfg.dynamic {
+			dyn = "D"
+		}
+		aclMark := " "
+		if cfg.acl != nil {
+			aclMark = "A"
+		}
+		forcerport := "Yes"
+		if strings.Contains(cfg.nat, "no") {
+			forcerport = "No"
+		}
+		comedia := "No"
+		if strings.Contains(cfg.nat, "comedia") {
+			comedia = "Yes"
+		}
+		rt := ""
+		if cfg.realtime {
+			p.mu.Lock()
+			if p.cached {
+				rt = "Cached RT"
+			} else {
+				rt = "Realtime"
+			}
+			p.mu.Unlock()
+		}
+		fmt.Fprintf(a.Out, format, name, host, dyn, forcerport, comedia, aclMark, port, status, cfg.description, rt)
+		total++
+		switch {
+		case mon && on:
+			monOn++
+		case mon:
+			monOff++
+		case on:
+			unmonOn++
+		default:
+			unmonOff++
+		}
+	}
+	fmt.Fprintf(a.Out, "%d sip peers [Monitored: %d online, %d offline Unmonitored: %d online, %d offline]\n", total, monOn, monOff, unmonOn, unmonOff)
+	return nil
+}
+
+func (s *Server) cliShowPeer(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) < 1 || len(a.Rest) > 2 || (len(a.Rest) == 2 && a.Rest[1] != "load") {
+		return cli.ErrUsage
+	}
+	name := a.Rest[0]
+	s.mu.RLock()
+	p := s.peers[name]
+	s.mu.RUnlock()
+	if p == nil && len(a.Rest) == 2 {
+		var err error
+		p, err = s.findPeer(ctx, name)
+		if err != nil {
+			fmt.Fprintf(a.Out, "Realtime lookup of peer %s failed: %v\n", name, err)
+			return cli.ErrFailed
+		}
+	}
+	if p == nil {
+		fmt.Fprintf(a.Out, "Peer %s not found.\n", name)
+		return nil
+	}
+	writePeer(a.Out, p, s.set.Load())
+	return nil
+}
+
+func setOrNot(v string) string {
+	if v == "" {
+		return "<Not set>"
+	}
+	return "<Set>"
+}
+
+func writePeer(w io.Writer, p *peer, set *settings) {
+	cfg := p.cfg.Load()
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "  %-13s: %s\n", label, fmt.Sprintf(format, args...))
+	}
+	fmt.Fprintf(w, "\n\n  * Name       : %s\n", p.name)
+	line("Description", "%s", cfg.description)
+	line("Secret", "%s", setOrNot(cfg.secret))
+	line("MD5Secret", "%s", setOrNot(cfg.md5secret))
+	line("Context", "%s", cfg.context)
+	sc := cfg.subscribeContext
+	if sc == "" {
+		sc = "<Not set>"
+	}
+	line("Subscr.Cont.", "%s", sc)
+	line("Mailbox", "%s", strings.Join(cfg.mailboxes, ","))
+	line("VM Extension", "%s", cfg.vmExten)
+	line("Callerid", "%s", cfg.callerID)
+	line("Type", "%s", cfg.typ)
+	line("Dynamic", "%s", yesNo(cfg.dynamic))
+	line("ACL", "%s", yesNo(cfg.acl != nil))
+	line("AllowSubscr.", "%s", yesNo(cfg.allowSubscribe && set.allowSubscribe))
+	rt := "No"
+	p.mu.Lock()
+	if cfg.realtime {
+		rt = "Yes"
+		if p.cached {
+			rt = "Yes (Cached RT)"
+		}
+	}
+	line("Realtime peer", "%s", rt)
+	addr := "(null)"
+	if p.addr.IsValid() {
+		addr = p.addr.String()
+	}
+	line("Addr->IP", "%s", addr)
+	line("Prim.Transp.", "%s", strings.ToUpper(orDefault(p.transport, cfg.transport)))
+	line("Def. Username", "%s", orDefault(cfg.defaultUser, p.username))
+	status, _, _ := statusText(p)
+	line("Status", "%s", status)
+	line("Useragent", "%s", p.userAgent)
+	line("Reg. Contact", "%s", p.contact)
+	if !p.expires.IsZero() {
+		line("Reg. Expires", "%d s", max(0, int(time.Until(p.expires).Seconds())))
+	}
+	p.mu.Unlock()
+	line("Qualify Freq", "%d ms", cfg.qualifyFreq.Milliseconds())
+	line("Qualify", "%d ms", cfg.qualifyMS)
+	line("Keepalive", "%d ms", cfg.keepalive.Milliseconds())
+	fmt.Fprintln(w)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// extensionStateText is ast_extension_state2str.
+func extensionStateText(st int) string {
+	switch st {
+	case -100:
+		return "Unknown"
+	case -2:
+		return "Removed"
+	case -1:
+		return "Deactivated"
+	case 0:
+		return "Idle"
+	case 1:
+		return "InUse"
+	case 2:
+		return "Busy"
+	case 4:
+		return "Unavailable"
+	case 8:
+		return "Ringing"
+	case 9:
+		return "InUse&Ringing"
+	case 16:
+		return "Hold"
+	case 17:
+		return "InUse&Hold"
+	}
+	return "Unknown"
+}
+
+func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
+	const format3 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6s\n"
+	const format4 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6d\n"
+	fmt.Fprintf(a.Out, format3, "Peer", "User", "Call ID", "Extension", "Last state", "Type", "Mailbox", "Expiry")
+	subs := s.subs.snapshot()
+	sort.Slice(subs, func(i, j int) bool { return subs[i].key < subs[j].key })
+	for _, sub := range subs {
+		sub.mu.Lock()
+		left := max(0, int(time.Until(sub.expires).Seconds()))
+		st := sub.lastState
+		sub.mu.Unlock()
+		exten, mailbox, state := sub.exten, "<none>", extensionStateText(st)
+		if sub.kind == kindMWI {
+			mailbox = strings.Join(sub.mailboxes, ",")
+			exten, state = "<none>", "<none>"
+		}
+		fmt.Fprintf(a.Out, format4, sub.addr.Addr().String(), sub.peer, sub.callID, exten, state, sub.kind.String(), mailbox, left)
+	}
+	plural := "s"
+	if len(subs) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(a.Out, "%d active SIP subscription%s\n", len(subs), plural)
+	return nil
+}
+
+func (s *Server) cliPrune(_ context.Context, a *cli.Args) error {
+	args := a.Rest
+	if len(args) > 0 && args[0] == "peer" {
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		return cli.ErrUsage
+	}
+	if args[0] == "all" {
+		n := s.prune("")
+		fmt.Fprintf(a.Out, "%d peers pruned.\n", n)
+		return nil
+	}
+	if s.prune(args[0]) == 0 {
+		fmt.Fprintf(a.Out, "Peer '%s' not found.\n", args[0])
+		return nil
+	}
+	fmt.Fprintf(a.Out, "Peer '%s' pruned.\n", args[0])
+	return nil
+}
+
+func (s *Server) cliReload(ctx context.Context, a *cli.Args) error {
+	s.cfgMu.Lock()
+	src := s.source
+	s.cfgMu.Unlock()
+	if src == nil {
+		fmt.Fprintln(a.Out, "No sip.conf source is set; nothing reloaded.")
+		return cli.ErrFailed
+	}
+	cfg, err := src(ctx)
+	if err == nil {
+		err = s.Configure(cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(a.Out, "SIP reload failed, the running configuration is kept:\n%v\n", err)
+		return cli.ErrFailed
+	}
+	fmt.Fprintln(a.Out, "SIP configuration reloaded.")
+	return nil
+}
+
+func (s *Server) cliDebug(_ context.Context, a *cli.Args) error {
+	switch {
+	case len(a.Rest) == 1 && a.Rest[0] == "on":
+		s.debugAll.Store(true)
+		s.debugPeer.Store(nil)
+		fmt.Fprintln(a.Out, "SIP Debugging enabled")
+	case len(a.Rest) == 1 && a.Rest[0] == "off":
+		s.debugAll.Store(false)
+		s.debugPeer.Store(nil)
+		fmt.Fprintln(a.Out, "SIP Debugging Disabled")
+	case len(a.Rest) == 2 && a.Rest[0] == "peer":
+		s.mu.RLock()
+		p := s.peers[a.Rest[1]]
+		s.mu.RUnlock()
+		if p == nil {
+			fmt.Fprintf(a.Out, "No such peer '%s'\n", a.Rest[1])
+			return cli.ErrFailed
+		}
+		p.mu.Lock()
+		addr := p.addr
+		p.mu.Unlock()
+		if !addr.IsValid() {
+			fmt.Fprintf(a.Out, "Unable to get IP address of peer '%s'\n", a.Rest[1])
+			return cli.ErrFailed
+		}
+		ip := addr.Addr().String()
+		s.debugAll.Store(false)
+		s.debugPeer.Store(&ip)
+		fmt.Fprintf(a.Out, "SIP Debugging Enabled for IP: %s\n", ip)
+	case len(a.Rest) == 2 && a.Rest[0] == "ip":
+		ip := a.Rest[1]
+		if h, _, ok := strings.Cut(ip, ":"); ok && !strings.Contains(h, "[") {
+			ip = h
+		}
+		s.debugAll.Store(false)
+		s.debugPeer.Store(&ip)
+		fmt.Fprintf(a.Out, "SIP Debugging Enabled for IP: %s\n", ip)
+	default:
+		return cli.ErrUsage
+	}
+	return nil
+}

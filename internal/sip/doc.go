@@ -1,0 +1,165 @@
+// Package sip is Pleiades' SIP side: the parts of Asterisk's chan_sip that a PBX core needs
+// before calls — registrar with digest authentication, static and realtime peers, qualify
+// and NAT keepalive, presence (BLF dialog-info, PIDF, MWI) and the "sip ..." CLI. SIP
+// parsing, transports and transactions are github.com/emiago/sipgo; INVITE is answered
+// "501 Not Implemented" until calls come.
+//
+// # Lifecycle (for the module assembly)
+//
+//	s := sip.New(log, rtEngine, deviceStates, hints, mailboxes, systemName) // rt, ds, hints, mb may be nil
+//	s.SetConfigSource(func(ctx) (*conf.Config, error) { return load("sip.conf") }) // for "sip reload"
+//	err := s.Configure(cfg)   // parse everything, then apply; on error nothing changes
+//	err = s.Start(ctx)        // listen on udpbindaddr (and tcpbindaddr); ctx end = Close
+//	udp, tcp := s.Addr()      // the addresses actually bound (port 0 in tests)
+//	registry.Register(s.Commands()...)
+//	state := s.DeviceState("SIP/alice") // devstate provider: NOT_INUSE, UNAVAILABLE or INVALID
+//	st := s.Stats()           // counters for metrics
+//	s.Close()                 // NOTIFY terminated to subscribers, flush write-backs (≤2 s), stop
+//
+// Configure may be called again at any time (reload). It refuses, keeping everything, a
+// change of udpbindaddr/tcpbindaddr while running (a restart is needed). The state engines
+// are reached only through the narrow interfaces DeviceStates, Hints and Mailboxes defined
+// here; the lead's adapters implement them. DeviceStates.SetDevice is called only on a change,
+// never with a lock of this package held. Hints.Watch may call its callback synchronously.
+//
+// # sip.conf
+//
+// [general]: udpbindaddr (bindaddr) with optional port, bindport, tcpenable, tcpbindaddr,
+// realm (default "asterisk"), defaultexpiry (120), minexpiry (60), maxexpiry (3600),
+// subminexpiry/submaxexpiry (60/3600, chan_sip's names for subscriptions), allowsubscribe,
+// notifyringing (yes|no|notinuse, default yes), notifyhold (no), qualify, qualifyfreq (60),
+// keepalive, rtcachefriends (no), rtsavesysname (no), rtupdate (yes), ignoreregexpire (no),
+// rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
+// subscribecontext, vmexten, useragent, fromdomain. Pleiades' own: noncelifetime (30 s),
+// maxsubscriptions (100000), maxsubscriptionsperpeer (1000), maxregistrations (1000000
+// realtime peers in memory). Peers: type=friend|peer|user, host=dynamic|<ip>, port, secret,
+// md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
+// with ',' or '&'; context "default"), callerid, description, permit/deny, qualify
+// (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat;
+// templates are resolved by internal/conf. Every error of the file is collected as
+// file:line (a conf.ErrorList); keys chan_sip has but Pleiades does not act on (codecs,
+// media, call options) are accepted silently, other unknown keys are logged as warnings.
+//
+// # Choices (and where Pleiades differs from chan_sip)
+//
+// Transactions and memory. A plain sipgo server keeps every UDP non-INVITE server
+// transaction (request and response) for Timer J (32 s); at thousands of REGISTERs a second
+// that is hundreds of MB. Pleiades terminates non-INVITE server transactions as soon as the
+// final response is sent, and makes every handler safe for a retransmitted request instead:
+// a REGISTER retransmitted with the same (nonce, nc, Call-ID, CSeq) is accepted again, an
+// initial SUBSCRIBE retransmitted (same Call-ID, From tag and CSeq) gets the same 200 OK and
+// To tag, an unauthenticated one just gets a fresh challenge. INVITE transactions keep
+// sipgo's normal life (for the ACK of the 501). Messages above 16 KiB are dropped before
+// parsing (counted in Stats.Dropped); sipgo's own log records are passed on at debug level
+// 3 so that garbage on the port cannot flood the logs (sipgo's process-wide logger,
+// sip.SetDefaultLogger, is left to the assembly: a few connection-level messages use it). The UDP socket buffers are 4 MiB.
+// Bounded memory: nonces (stateless HMAC, no state per challenge; at most 2^20 tracked
+// nonce-counts, in two generations that are dropped whole), subscriptions
+// (maxsubscriptions, maxsubscriptionsperpeer: above them 503 with Retry-After), realtime
+// peers in memory (maxregistrations), write-back queue (one entry per peer). One sipgo
+// limit remains: its UDP transport remembers every distinct source address it has seen
+// (a map entry per address) for the life of the listener.
+//
+// Authentication (REGISTER and SUBSCRIBE alike). Digest MD5 (RFC 2617, RFC 7616's MD5),
+// qop="auth" offered; clients without qop are accepted and their nonce then serves once.
+// HA1 is md5(user:realm:secret), or md5secret as given (= md5(name:realm:secret)). The
+// digest username must be the peer's name or its defaultuser and the realm ours. A nonce
+// lives noncelifetime; an expired nonce with a correct response gets 401 with stale=true; a
+// nonce-count that is not above the last accepted one for that nonce is a replay: 401
+// stale=true and a security event. Every failure — wrong password, unknown peer (with
+// alwaysauthreject=yes), username or realm mismatch, unsupported algorithm, malformed
+// Authorization — gets the same 403 Forbidden and is logged at logger.LevelSecurity with
+// the reason (the reason never goes on the wire). alwaysauthreject=no answers an unknown
+// peer 404. permit/deny (chan_sip's ast_apply_ha: last matching rule wins; addr, addr/bits,
+// addr/mask) are checked against the source address before authentication: 403. A peer
+// with neither secret nor md5secret is accepted without a challenge, as in chan_sip. The
+// digest-uri is not compared with the Request-URI (chan_sip only warns). The peer is the To
+// user for REGISTER and the From user for SUBSCRIBE and OPTIONS.
+//
+// Registrar. One binding per peer (the first Contact), as chan_sip. Expires: the Contact's
+// expires parameter, else the Expires header, else defaultexpiry; 0 unregisters, as does
+// "Contact: *" with "Expires: 0" (a wildcard otherwise is 400); below minexpiry: 423 with
+// Min-Expires; above maxexpiry: capped. A REGISTER without Contact queries the binding. type=user
+// peers and peers with a static host cannot register (answered like unknown peers). The
+// binding is the source address of the REGISTER (NAT-safe, like chan_sip's force_rport)
+// with the Contact as Request-URI for requests to the peer. Device "SIP/<peer>" is
+// NOT_INUSE while the peer has an address (registered, or a static host) and is not
+// UNREACHABLE, else UNAVAILABLE; a qualify not yet answered counts as reachable.
+//
+// Realtime peers (family sippeers). A name not in sip.conf is loaded by name on REGISTER,
+// SUBSCRIBE and OPTIONS (From user) and on "sip show peer NAME load". With rtcachefriends=yes
+// it stays in memory ("Cached RT") and is used without a query until rtautoclear seconds
+// after loading; then an unregistered one leaves memory and a registered one is re-read on
+// its next request (its registration stays). With rtcachefriends=no it is re-read on every
+// request and stays in memory only while registered — unlike chan_sip, uncached realtime
+// peers are qualified, kept alive and get MWI. A peer read from its row takes the row's
+// registration (ipaddr, port, regseconds in the future, fullcontact, useragent), so nodes
+// sharing a database share registrations and a restart or prune loses none. When the
+// database fails, a peer in memory keeps serving (even a stale one); an unknown peer then
+// gets 503 with Retry-After. A row deleted from the table removes the peer from memory on
+// its next lookup; an OPTIONS from an unknown From user costs one query (as in chan_sip); a
+// cached peer keeps the [general] defaults it was built with until it is re-read. With
+// rtupdate=yes registration writes ipaddr, port, regseconds (absolute
+// expiry), defaultuser (the Contact's user), fullcontact, useragent and, with rtsavesysname,
+// regserver (the system name given to New); every qualify answer writes lastms; expiry and
+// unregistration write ipaddr ”, port 0, regseconds 0, lastms 0 and blank defaultuser,
+// fullcontact, useragent (and regserver). Writes never delay a response: they go through a
+// queue holding one pending update per peer (later fields replace earlier ones) served by two
+// workers; a failed write is logged and dropped. ignoreregexpire=yes: expiry does not clear
+// the row, and a row whose regseconds has passed still gives its address (for
+// defaultexpiry). "sip prune realtime [peer] NAME|all" drops realtime peers from memory (their
+// registration stays in the row). realtime.Cache is not used: the peer table itself is the
+// cache because each entry carries live registration and qualify state; it follows the same
+// rule (errors never evict).
+//
+// Qualify and keepalive. Peers with qualify (yes = 2000 ms) get an OPTIONS every qualifyfreq
+// at their binding (immediately on registration). No answer within the qualify time:
+// UNREACHABLE (device UNAVAILABLE), then retried every min(qualifyfreq, 10 s); any answer,
+// even an error status, is OK (lastms shown as "OK (n ms)"). chan_sip waits longer and calls
+// a late answer LAGGED; Pleiades has no LAGGED. keepalive=N (general or per peer; yes = 60)
+// sends "\r\n\r\n" over UDP, an OPTIONS over TCP, every N seconds.
+//
+// Presence. SUBSCRIBE with Event dialog (application/dialog-info+xml), presence
+// (application/pidf+xml) or message-summary (application/simple-message-summary); other
+// events: 489 with Allow-Events. The Request-URI user is looked up with Hints.Lookup in the
+// peer's subscribecontext, else [general] subscribecontext, else the peer's context: 404 when
+// there is no hint; allowsubscribe=no ([general] or peer): 403. message-summary reports the
+// peer's own mailbox= (404 without one), whatever the Request-URI, as chan_sip. 200 OK (with
+// our To tag and Expires), then a NOTIFY at once and on every change. Bodies follow chan_sip:
+// idle and unavailable "terminated", in use and busy "confirmed", ringing "early" (direction
+// recipient), hold "confirmed" with +sip.rendering=no when notifyhold=yes (in use
+// otherwise); notifyringing=no does not notify ringing, notinuse only when not in use. A
+// change that leaves the visible state unchanged sends nothing. dialog-info's version starts
+// at 0 and increments with every NOTIFY of the subscription. Subscription-State is
+// "active;expires=N"; expiry, unsubscription (Expires: 0) and shutdown send "terminated"
+// (reason timeout; noresource at shutdown). A SUBSCRIBE in an unknown dialog: 481. A NOTIFY
+// answered 481 or 5xx, or not answered (sipgo's Timer F), ends the subscription. Route sets
+// (Record-Route) are not kept: phones talk to us directly. All subscriptions to one hint
+// share one Hints.Watch; a change is fanned out in parallel (2×GOMAXPROCS senders) and
+// changes arriving during a fan-out coalesce (the latest state wins). Unsolicited MWI:
+// NOTIFY (Event message-summary, Subscription-State active, "Messages-Waiting",
+// "Message-Account: sip:<vmexten>@<fromdomain or our address>", "Voice-Message: new/old
+// (urgent/0)") to every registered peer with mailbox= on its registration and on every
+// Mailboxes.Watch change of one of its mailboxes; a peer with a message-summary subscription
+// gets it in that dialog instead.
+//
+// CLI. "sip show peers [like REGEX]" (chan_sip's columns and summary line, realtime peers marked
+// "Cached RT" or "Realtime"), "sip show peer NAME [load]", "sip show subscriptions", "sip
+// show registry" (no outbound registrations yet: always 0), "sip prune realtime [peer]
+// NAME|all", "sip reload" (through SetConfigSource; a failure keeps the running
+// configuration), "sip set debug on|off|ip ADDR|peer NAME" (SIP messages, as received and as
+// sent, at verbose level 1; peer = the peer's current IP address).
+//
+// Lock order: Server.cfgMu → Server.runMu; Server.mu → peer.devMu → peer.mu;
+// subscription.mu → Server.mu (read: the vmexten of an MWI account); Server.runMu is
+// innermost (taken under peer.mu and subscription.mu, never held while taking another lock
+// of this package). subStore.mu and
+// hintWatch.mu are innermost: Hints.Watch is called with subStore.mu held and its callback
+// takes only hintWatch.mu and starts the fan-out goroutine. DeviceStates.SetDevice runs with
+// only peer.devMu held, Mailboxes.Get with only subscription.mu; Hints.Lookup and the realtime
+// engine are called with no lock.
+//
+// Not done yet: calls (INVITE), TLS and WebSocket transports, outbound registrations
+// (register =>), DNS names in host=, SHA-256 digest, qop=auth-int, several contacts per
+// peer, Path, contactpermit/contactdeny, insecure=, negated ACL rules.
+package sip

@@ -1,0 +1,455 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
+)
+
+// ---- fakes of the state engines ----
+
+type fakeDS struct {
+	mu     sync.Mutex
+	states map[string]string
+	hist   []string
+}
+
+func newFakeDS() *fakeDS { return &fakeDS{states: map[string]string{}} }
+
+func (f *fakeDS) SetDevice(device, state string) {
+	f.mu.Lock()
+	f.states[device] = state
+	f.hist = append(f.hist, device+"="+state)
+	f.mu.Unlock()
+}
+
+func (f *fakeDS) get(device string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.states[device]
+}
+
+type fakeHints struct {
+	mu       sync.Mutex
+	states   map[string]int
+	watchers map[string]map[int]func(int)
+	next     int
+}
+
+func newFakeHints() *fakeHints {
+	return &fakeHints{states: map[string]int{}, watchers: map[string]map[int]func(int){}}
+}
+
+func (h *fakeHints) Lookup(exten, ctx string) (HintInfo, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st, ok := h.states[exten+"@"+ctx]
+	return HintInfo{Exten: exten, Context: ctx, State: st}, ok
+}
+
+func (h *fakeHints) Watch(exten, ctx string, fn func(int)) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := exten + "@" + ctx
+	if h.watchers[k] == nil {
+		h.watchers[k] = map[int]func(int){}
+	}
+	h.next++
+	id := h.next
+	h.watchers[k][id] = fn
+	return func() {
+		h.mu.Lock()
+		delete(h.watchers[k], id)
+		h.mu.Unlock()
+	}
+}
+
+func (h *fakeHints) set(exten, ctx string, st int) {
+	h.mu.Lock()
+	k := exten + "@" + ctx
+	h.states[k] = st
+	var fns []func(int)
+	for _, fn := range h.watchers[k] {
+		fns = append(fns, fn)
+	}
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn(st)
+	}
+}
+
+func (h *fakeHints) watchers_(k string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.watchers[k])
+}
+
+type fakeMB struct {
+	mu    sync.Mutex
+	boxes map[string][3]int
+	fns   []func(string, int, int, int)
+}
+
+func newFakeMB() *fakeMB { return &fakeMB{boxes: map[string][3]int{}} }
+
+func (m *fakeMB) Get(box string) (int, int, int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.boxes[box]
+	return b[0], b[1], b[2], ok
+}
+
+func (m *fakeMB) Watch(fn func(string, int, int, int)) func() {
+	m.mu.Lock()
+	m.fns = append(m.fns, fn)
+	m.mu.Unlock()
+	return func() {}
+}
+
+func (m *fakeMB) set(box string, n, o, u int) {
+	m.mu.Lock()
+	m.boxes[box] = [3]int{n, o, u}
+	fns := append([]func(string, int, int, int){}, m.fns...)
+	m.mu.Unlock()
+	for _, fn := range fns {
+		fn(box, n, o, u)
+	}
+}
+
+// ---- log capture ----
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// ---- server under test ----
+
+type env struct {
+	t     testing.TB
+	s     *Server
+	ds    *fakeDS
+	hints *fakeHints
+	mb    *fakeMB
+	rt    *realtime.Engine
+	db    string
+	log   *logBuf
+	addr  string // server UDP address
+}
+
+const baseConf = "[general]\nudpbindaddr=127.0.0.1:0\nrealm=pleiades\n"
+
+// newEnv starts a server with sip.conf text conf (its [general] must include baseConf's
+// udpbindaddr) and, when withRT, a sqlite realtime engine mapping sippeers.
+func newEnv(t testing.TB, sipconf string, withRT bool) *env {
+	t.Helper()
+	lb := &logBuf{}
+	level := slog.Level(-100) // everything: verbose, debug and sipgo records
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: level}))
+	e := &env{t: t, ds: newFakeDS(), hints: newFakeHints(), mb: newFakeMB(), log: lb}
+	if withRT {
+		e.rt, e.db = newRT(t, log)
+	}
+	e.s = New(log, e.rt, e.ds, e.hints, e.mb, "pbx1")
+	if err := e.s.Configure(parseConf(t, sipconf)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.s.Close)
+	u, _ := e.s.Addr()
+	e.addr = u.String()
+	return e
+}
+
+func newRT(t testing.TB, log *slog.Logger) (*realtime.Engine, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "rt.sqlite3")
+	ctx := context.Background()
+	if err := sqlite.CreateDefaultSchema(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	rt := realtime.New(log)
+	rt.Register(sqlite.New(log))
+	drv := fmt.Sprintf("[db]\ndbfile => %s\n", db)
+	err := rt.Configure(ctx, parseConf(t, "[settings]\nsippeers => sqlite3,db,sippeers\n"), func(file string) (*conf.Config, error) {
+		if file == "res_config_sqlite3.conf" {
+			return conf.Parse(file, []byte(drv), conf.Options{})
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt, db
+}
+
+// breakRT points the sippeers mapping at a database that cannot be opened.
+func (e *env) breakRT() {
+	e.t.Helper()
+	drv := fmt.Sprintf("[db]\ndbfile => %s\n", filepath.Join(e.t.TempDir(), "nodir", "x", "rt.sqlite3"))
+	err := e.rt.Configure(context.Background(), parseConf(e.t, "[settings]\nsippeers => sqlite3,db,sippeers\n"), func(file string) (*conf.Config, error) {
+		if file == "res_config_sqlite3.conf" {
+			return conf.Parse(file, []byte(drv), conf.Options{})
+		}
+		return nil, nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func parseConf(t testing.TB, text string) *conf.Config {
+	t.Helper()
+	cfg, err := conf.Parse("sip.conf", []byte(text), conf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func (e *env) store(fields ...string) {
+	e.t.Helper()
+	var fs []realtime.Field
+	for i := 0; i+1 < len(fields); i += 2 {
+		fs = append(fs, realtime.Field{Name: fields[i], Value: fields[i+1]})
+	}
+	if _, err := e.rt.Store(context.Background(), "sippeers", fs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) row(name string) realtime.Row {
+	e.t.Helper()
+	r, err := e.rt.Load(context.Background(), "sippeers", realtime.Field{Name: "name", Value: name})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func (e *env) cli(line string) string {
+	e.t.Helper()
+	var out bytes.Buffer
+	words := strings.Fields(line)
+	for _, c := range e.s.Commands() {
+		if len(words) >= len(c.Words) && strings.Join(words[:len(c.Words)], " ") == c.Name() {
+			a := &cli.Args{Line: line, Words: words, Rest: words[len(c.Words):], Out: &out}
+			if err := c.Handler(context.Background(), a); err != nil {
+				out.WriteString("ERR: " + err.Error())
+			}
+			return out.String()
+		}
+	}
+	e.t.Fatalf("no command %q", line)
+	return ""
+}
+
+// waitFor polls cond for up to d.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// ---- a SIP phone on sipgo ----
+
+type phone struct {
+	t        testing.TB
+	ua       *sipgo.UserAgent
+	cl       *sipgo.Client
+	addr     string
+	port     int
+	server   string
+	notifies chan *sip.Request
+	options  atomic.Int64
+	silent   atomic.Bool
+}
+
+func newPhone(t testing.TB, server string) *phone {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("testphone/1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := &phone{t: t, ua: ua, addr: conn.LocalAddr().String(), port: conn.LocalAddr().(*net.UDPAddr).Port, server: server, notifies: make(chan *sip.Request, 1000)}
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		select {
+		case ph.notifies <- req:
+		default:
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		ph.options.Add(1)
+		if ph.silent.Load() {
+			return
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	go func() { _ = srv.ServeUDP(conn) }()
+	for i := 0; ; i++ {
+		if c, _ := ua.TransportLayer().GetConnection("udp", ph.addr); c != nil {
+			break
+		}
+		if i > 500 {
+			t.Fatal("phone listener not ready")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cl, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(ph.addr), sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(ph.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph.cl = cl
+	t.Cleanup(func() { conn.Close(); ua.Close() })
+	return ph
+}
+
+func (ph *phone) serverURI() sip.Uri {
+	h, p, _ := net.SplitHostPort(ph.server)
+	port, _ := strconv.Atoi(p)
+	return sip.Uri{Scheme: "sip", Host: h, Port: port}
+}
+
+// newReq builds a request from user (From) to toUser (To and Request-URI user).
+func (ph *phone) newReq(method sip.RequestMethod, user, toUser string) *sip.Request {
+	ru := ph.serverURI()
+	ru.User = toUser
+	if method == sip.REGISTER {
+		ru.User = ""
+	}
+	req := sip.NewRequest(method, ru)
+	h, _, _ := net.SplitHostPort(ph.server)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: h}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: toUser, Host: h}, Params: sip.NewParams()}
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: ph.port}})
+	req.AppendHeader(sip.NewHeader("User-Agent", "testphone/1.0"))
+	return req
+}
+
+func (ph *phone) do(req *sip.Request) *sip.Response {
+	ph.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := ph.cl.Do(ctx, req)
+	if err != nil {
+		ph.t.Fatalf("%s: %v", req.Method, err)
+	}
+	return res
+}
+
+// auth answers the challenge in res with a digest for (user, pass), nonce-count nc.
+func authorize(t testing.TB, req *sip.Request, res *sip.Response, user, pass string, nc int) {
+	t.Helper()
+	h := res.GetHeader("WWW-Authenticate")
+	if h == nil {
+		t.Fatalf("no WWW-Authenticate in %d", res.StatusCode)
+	}
+	ch, err := digest.ParseChallenge(h.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	setAuth(t, req, ch, user, pass, nc)
+}
+
+func setAuth(t testing.TB, req *sip.Request, ch *digest.Challenge, user, pass string, nc int) {
+	t.Helper()
+	cred, err := digest.Digest(ch, digest.Options{Method: string(req.Method), URI: req.Recipient.Addr(), Username: user, Password: pass, Count: nc, Cnonce: "0a4f113b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.RemoveHeader("Authorization")
+	req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+}
+
+// nextReq prepares req to be sent again as a new transaction (new branch, CSeq+1).
+func nextReq(req *sip.Request) {
+	req.RemoveHeader("Via")
+	if c := req.CSeq(); c != nil {
+		c.SeqNo++
+	}
+}
+
+// register does REGISTER with digest; it returns the final response.
+func (ph *phone) register(user, pass string, expires int) *sip.Response {
+	ph.t.Helper()
+	req := ph.newReq(sip.REGISTER, user, user)
+	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	res := ph.do(req)
+	if res.StatusCode != 401 {
+		return res
+	}
+	authorize(ph.t, req, res, user, pass, 1)
+	nextReq(req)
+	return ph.do(req)
+}
+
+func (ph *phone) waitNotify(d time.Duration) *sip.Request {
+	ph.t.Helper()
+	select {
+	case r := <-ph.notifies:
+		return r
+	case <-time.After(d):
+		ph.t.Fatalf("no NOTIFY within %v", d)
+	}
+	return nil
+}
+
+func (ph *phone) noNotify(d time.Duration) {
+	ph.t.Helper()
+	select {
+	case r := <-ph.notifies:
+		ph.t.Fatalf("unexpected NOTIFY:\n%s", r)
+	case <-time.After(d):
+	}
+}
+
+type ctxT = context.Context
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

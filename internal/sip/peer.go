@@ -1,0 +1,592 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+// qualify status of a peer.
+const (
+	statusUnmonitored = iota
+	statusUnknown
+	statusOK
+	statusUnreachable
+)
+
+// peer is one SIP peer in memory: its configuration (replaced on reload) and its registration
+// and qualify state.
+//
+// Lock order: Server.mu → peer.devMu → peer.mu → subStore.mu. DeviceStates is called with
+// devMu held and mu released.
+type peer struct {
+	s    *Server
+	name string
+	cfg  atomic.Pointer[peerConfig]
+
+	devMu sync.Mutex // serialises device state reports
+	mu    sync.Mutex
+	// realtime
+	loaded time.Time
+	cached bool
+	stale  bool
+	gone   bool
+	// registration (addr invalid: not registered)
+	addr       netip.AddrPort
+	transport  string
+	contact    string // full Contact URI as registered
+	contactURI sip.Uri
+	expires    time.Time // zero for a static host
+	userAgent  string
+	username   string
+	regTimer   *time.Timer
+	// qualify and keepalive
+	status   int
+	lastms   int
+	qGen     int // bumps to stop a running qualify loop
+	qTimer   *time.Timer
+	kaTimer  *time.Timer
+	devState string
+}
+
+func newPeer(s *Server, cfg *peerConfig) *peer {
+	p := &peer{s: s, name: cfg.name}
+	p.cfg.Store(cfg)
+	return p
+}
+
+func (p *peer) deviceStateLocked() string {
+	if p.gone || !p.addr.IsValid() {
+		return "UNAVAILABLE"
+	}
+	if p.cfg.Load().qualifyMS > 0 && p.status == statusUnreachable {
+		return "UNAVAILABLE"
+	}
+	return "NOT_INUSE"
+}
+
+// reportDevice sends the device state when it changed.
+func (p *peer) reportDevice() {
+	if p.s.ds == nil {
+		return
+	}
+	p.devMu.Lock()
+	defer p.devMu.Unlock()
+	p.mu.Lock()
+	st := p.deviceStateLocked()
+	changed := st != p.devState
+	p.devState = st
+	p.mu.Unlock()
+	if changed {
+		p.s.ds.SetDevice("SIP/"+p.name, st)
+	}
+}
+
+// reconfigured is called after (re)configuration of a static peer: a peer with a static host
+// gets its address, and qualify restarts with the new settings.
+func (p *peer) reconfigured(running bool) {
+	cfg := p.cfg.Load()
+	p.mu.Lock()
+	if !cfg.dynamic && !cfg.realtime {
+		p.addr = netip.AddrPort{}
+		if a, err := netip.ParseAddr(cfg.host); err == nil {
+			port := cfg.port
+			if port == 0 {
+				port = defaultPort
+			}
+			p.addr = netip.AddrPortFrom(a, uint16(port))
+			p.transport = cfg.transport
+			p.contactURI = sip.Uri{Scheme: "sip", User: cfg.defaultUser, Host: a.String(), Port: port}
+			p.contact = p.contactURI.String()
+		}
+	}
+	p.mu.Unlock()
+	if running {
+		p.restartTimers()
+	}
+	p.reportDevice()
+}
+
+// destroy removes the peer for good (removed from sip.conf, pruned, deleted from the database).
+func (p *peer) destroy() {
+	p.mu.Lock()
+	p.gone = true
+	p.mu.Unlock()
+	p.stopTimers()
+	p.reportDevice()
+}
+
+func (p *peer) stopTimers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.qGen++
+	for _, t := range []*time.Timer{p.regTimer, p.qTimer, p.kaTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	p.regTimer, p.qTimer, p.kaTimer = nil, nil, nil
+}
+
+// restartTimers (re)starts qualify and keepalive for a peer with an address.
+func (p *peer) restartTimers() {
+	cfg := p.cfg.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.qGen++
+	if p.qTimer != nil {
+		p.qTimer.Stop()
+		p.qTimer = nil
+	}
+	if p.kaTimer != nil {
+		p.kaTimer.Stop()
+		p.kaTimer = nil
+	}
+	if p.gone || !p.addr.IsValid() || !p.s.isRunning() {
+		if cfg.qualifyMS == 0 {
+			p.status = statusUnmonitored
+		}
+		return
+	}
+	if cfg.qualifyMS > 0 {
+		if p.status == statusUnmonitored {
+			p.status = statusUnknown
+		}
+		gen := p.qGen
+		p.qTimer = time.AfterFunc(0, func() { p.qualify(gen) })
+	} else {
+		p.status = statusUnmonitored
+		p.lastms = 0
+	}
+	if cfg.keepalive > 0 {
+		gen := p.qGen
+		p.kaTimer = time.AfterFunc(cfg.keepalive, func() { p.keepalive(gen) })
+	}
+}
+
+// findPeer returns the peer named name: a static one, a cached realtime one, or one loaded
+// from sippeers now. (nil, nil) means no such peer. An error means the database failed and
+// nothing is in memory for that name.
+func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
+	if name == "" {
+		return nil, nil
+	}
+	s.mu.RLock()
+	p := s.peers[name]
+	s.mu.RUnlock()
+	if p != nil {
+		if !p.cfg.Load().realtime {
+			return p, nil
+		}
+		p.mu.Lock()
+		fresh := p.cached && !p.stale && !p.gone
+		p.mu.Unlock()
+		if fresh {
+			return p, nil
+		}
+	}
+	if s.rt == nil || !s.rt.Mapped("sippeers") {
+		return p, nil
+	}
+	set := s.set.Load()
+	row, err := s.rt.Load(ctx, "sippeers", realtime.Field{Name: "name", Value: name})
+	if errors.Is(err, realtime.ErrNotFound) {
+		if p != nil {
+			s.removePeer(p, "no longer in realtime")
+		}
+		return nil, nil
+	}
+	if err != nil {
+		if p != nil {
+			s.log.Warn("SIP: realtime lookup failed; using the peer in memory", "peer", name, "err", err)
+			return p, nil
+		}
+		return nil, err
+	}
+	cfg, err := peerFromRow(name, row, set)
+	if err != nil {
+		s.log.Warn("SIP: realtime peer ignored", "peer", name, "err", err)
+		return nil, nil
+	}
+	now := time.Now()
+	s.mu.Lock()
+	cur := s.peers[name]
+	if cur != nil && !cur.cfg.Load().realtime {
+		s.mu.Unlock()
+		return cur, nil
+	}
+	if cur != nil {
+		cur.cfg.Store(cfg)
+		cur.mu.Lock()
+		cur.loaded, cur.stale, cur.cached = now, false, set.rtCacheFriends
+		cur.mu.Unlock()
+		s.mu.Unlock()
+		return cur, nil
+	}
+	p = newPeer(s, cfg)
+	p.loaded, p.cached = now, set.rtCacheFriends
+	restored := p.restoreRegistration(row, set, now)
+	keep := (p.cached || restored) && s.realtimeCountLocked() < set.maxRegistrations
+	if keep {
+		s.peers[name] = p
+	}
+	s.mu.Unlock()
+	if keep && restored {
+		p.armExpiry()
+		p.restartTimers()
+		p.reportDevice()
+	}
+	return p, nil
+}
+
+func (s *Server) realtimeCountLocked() int {
+	n := 0
+	for _, p := range s.peers {
+		if p.cfg.Load().realtime {
+			n++
+		}
+	}
+	return n
+}
+
+// adopt keeps an uncached realtime peer in memory while it is registered.
+func (s *Server) adopt(p *peer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.peers[p.name]; cur != nil {
+		return cur == p
+	}
+	if s.realtimeCountLocked() >= s.set.Load().maxRegistrations {
+		return false
+	}
+	s.peers[p.name] = p
+	return true
+}
+
+func (s *Server) removePeer(p *peer, why string) {
+	s.mu.Lock()
+	if s.peers[p.name] == p {
+		delete(s.peers, p.name)
+	}
+	s.mu.Unlock()
+	p.destroy()
+	s.log.Log(context.Background(), logger.Verbose(3), "SIP: peer removed from memory", "peer", p.name, "why", why)
+}
+
+// peerFromRow builds a realtime peer's configuration from its sippeers row.
+func peerFromRow(name string, row realtime.Row, set *settings) (*peerConfig, error) {
+	fs := make([]field, 0, len(row))
+	for i, f := range row {
+		fs = append(fs, field{&conf.Variable{Name: f.Name, Value: f.Value, File: "realtime:sippeers:" + name, Line: i + 1}})
+	}
+	cfg, errs, _ := buildPeer(name, fs, set, true, "realtime:sippeers", 0)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// restoreRegistration takes the registration from the row (ipaddr, port, regseconds,
+// fullcontact, useragent) when it has not expired (or ignoreregexpire).
+func (p *peer) restoreRegistration(row realtime.Row, set *settings, now time.Time) bool {
+	ip, _ := row.Get("ipaddr")
+	port, _ := row.Get("port")
+	regs, _ := row.Get("regseconds")
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	pn, err := strconv.Atoi(port)
+	if err != nil || pn <= 0 || pn > 65535 {
+		return false
+	}
+	rs, _ := strconv.ParseInt(regs, 10, 64)
+	exp := time.Unix(rs, 0)
+	if rs <= 0 || (!exp.After(now) && !set.ignoreRegExpire) {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.addr = netip.AddrPortFrom(a.Unmap(), uint16(pn))
+	p.transport = "udp"
+	if fc, ok := row.Get("fullcontact"); ok {
+		p.contact = fc
+		var u sip.Uri
+		if sip.ParseUri(fc, &u) == nil {
+			p.contactURI = u
+			if t, ok := u.UriParams.Get("transport"); ok && (t == "tcp" || t == "TCP") {
+				p.transport = "tcp"
+			}
+		}
+	}
+	if p.contact == "" {
+		p.contactURI = sip.Uri{Scheme: "sip", User: p.name, Host: a.String(), Port: pn}
+		p.contact = p.contactURI.String()
+	}
+	p.userAgent, _ = row.Get("useragent")
+	p.username, _ = row.Get("defaultuser")
+	p.expires = exp
+	if !exp.After(now) { // ignoreregexpire: keep it for one default period
+		p.expires = now.Add(time.Duration(set.defaultExpiry) * time.Second)
+	}
+	return true
+}
+
+// armExpiry (re)arms the registration expiry timer.
+func (p *peer) armExpiry() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.regTimer != nil {
+		p.regTimer.Stop()
+		p.regTimer = nil
+	}
+	if p.expires.IsZero() || !p.addr.IsValid() {
+		return
+	}
+	exp := p.expires
+	p.regTimer = time.AfterFunc(time.Until(exp), func() { p.expire(exp) })
+}
+
+// register records a registration.
+func (p *peer) register(addr netip.AddrPort, transport string, contact sip.Uri, expires time.Time, ua, username string) {
+	p.mu.Lock()
+	p.addr, p.transport, p.contactURI = addr, transport, contact
+	p.contact = contact.String()
+	p.expires, p.userAgent, p.username = expires, ua, username
+	p.gone = false
+	p.mu.Unlock()
+	p.armExpiry()
+}
+
+// unregister clears the registration (Expires: 0, expiry, or prune).
+func (p *peer) unregister(why string, writeBack bool) {
+	cfg := p.cfg.Load()
+	p.mu.Lock()
+	wasReg := p.addr.IsValid()
+	p.addr = netip.AddrPort{}
+	p.contact, p.contactURI, p.expires, p.userAgent = "", sip.Uri{}, time.Time{}, ""
+	p.lastms = 0
+	if cfg.qualifyMS > 0 {
+		p.status = statusUnknown
+	}
+	cached := p.cached
+	p.mu.Unlock()
+	p.stopTimers()
+	p.reportDevice()
+	if !wasReg {
+		return
+	}
+	p.s.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("Unregistered SIP '%s' (%s)", p.name, why))
+	if cfg.realtime {
+		set := p.s.set.Load()
+		if writeBack && set.rtUpdate {
+			p.s.wb.enqueue(p.name, clearFields(set))
+		}
+		if !cached {
+			p.s.removePeer(p, why)
+		}
+	}
+}
+
+// expire runs when the registration timer fires.
+func (p *peer) expire(at time.Time) {
+	p.mu.Lock()
+	current := p.expires.Equal(at)
+	p.mu.Unlock()
+	if !current {
+		return
+	}
+	set := p.s.set.Load()
+	p.unregister("expired", !set.ignoreRegExpire)
+}
+
+func clearFields(set *settings) []realtime.Field {
+	fs := []realtime.Field{
+		{Name: "ipaddr", Value: ""}, {Name: "port", Value: "0"}, {Name: "regseconds", Value: "0"},
+		{Name: "defaultuser", Value: ""}, {Name: "fullcontact", Value: ""}, {Name: "useragent", Value: ""},
+		{Name: "lastms", Value: "0"},
+	}
+	if set.rtSaveSysname {
+		fs = append(fs, realtime.Field{Name: "regserver", Value: ""})
+	}
+	return fs
+}
+
+// autoclear drops cached realtime peers rtautoclear seconds after they were loaded: an
+// unregistered one leaves memory, a registered one is re-read from the database on its next
+// request (its registration stays).
+func (s *Server) autoclear(now time.Time) {
+	set := s.set.Load()
+	if set.rtAutoClear <= 0 {
+		return
+	}
+	var drop []*peer
+	s.mu.RLock()
+	for _, p := range s.peers {
+		if !p.cfg.Load().realtime {
+			continue
+		}
+		p.mu.Lock()
+		if p.cached && !p.stale && now.Sub(p.loaded) >= set.rtAutoClear {
+			if p.addr.IsValid() {
+				p.stale = true
+			} else {
+				drop = append(drop, p)
+			}
+		}
+		p.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	for _, p := range drop {
+		s.removePeer(p, "rtautoclear")
+	}
+}
+
+// prune implements "sip prune realtime": name "" prunes every realtime peer. It returns the
+// number pruned. Registrations live on in the database rows and come back on the next lookup.
+func (s *Server) prune(name string) int {
+	var drop []*peer
+	s.mu.Lock()
+	for n, p := range s.peers {
+		if !p.cfg.Load().realtime || (name != "" && n != name) {
+			continue
+		}
+		delete(s.peers, n)
+		drop = append(drop, p)
+	}
+	s.mu.Unlock()
+	for _, p := range drop {
+		p.stopTimers()
+	}
+	return len(drop)
+}
+
+// writeBack writes registration data to sippeers off the request path: one pending update
+// per peer (later fields replace earlier ones), written by two workers. A failed write is
+// logged and dropped (the registration stays in memory).
+type writeBack struct {
+	s       *Server
+	mu      sync.Mutex
+	pending map[string][]realtime.Field
+	queue   []string
+	busy    int
+	wake    chan struct{}
+}
+
+func newWriteBack(s *Server) *writeBack {
+	return &writeBack{s: s, pending: map[string][]realtime.Field{}, wake: make(chan struct{}, 1)}
+}
+
+func (w *writeBack) enqueue(name string, fs []realtime.Field) {
+	if w.s.rt == nil {
+		return
+	}
+	w.mu.Lock()
+	cur, ok := w.pending[name]
+	if !ok {
+		w.queue = append(w.queue, name)
+		w.pending[name] = fs
+	} else {
+		for _, f := range fs {
+			replaced := false
+			for i := range cur {
+				if cur[i].Name == f.Name {
+					cur[i].Value, replaced = f.Value, true
+				}
+			}
+			if !replaced {
+				cur = append(cur, f)
+			}
+		}
+		w.pending[name] = cur
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *writeBack) start(ctx context.Context, wg *sync.WaitGroup) {
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if !w.runOne() {
+					select {
+					case <-ctx.Done():
+						return
+					case <-w.wake:
+					}
+				}
+			}
+		}()
+	}
+}
+
+// runOne writes one pending update; false when there is none.
+func (w *writeBack) runOne() bool {
+	w.mu.Lock()
+	if len(w.queue) == 0 {
+		w.mu.Unlock()
+		return false
+	}
+	name := w.queue[0]
+	w.queue[0] = ""
+	w.queue = w.queue[1:]
+	if len(w.queue) == 0 {
+		w.queue = nil
+	}
+	fs := w.pending[name]
+	delete(w.pending, name)
+	w.busy++
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := w.s.rt.Update(ctx, "sippeers", "name", name, fs...)
+	cancel()
+	if err != nil {
+		w.s.log.Warn("SIP: realtime update of sippeers failed", "peer", name, "err", err)
+	}
+	w.mu.Lock()
+	w.busy--
+	w.mu.Unlock()
+	return true
+}
+
+func (w *writeBack) depth() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+// idle reports whether nothing is pending or being written.
+func (w *writeBack) idle() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) == 0 && w.busy == 0
+}
+
+// flush writes what is pending, for at most d.
+func (w *writeBack) flush(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !w.runOne() {
+			if w.idle() {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

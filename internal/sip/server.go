@@ -1,0 +1,568 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+// DeviceStates receives the state of SIP/<peer> devices ("NOT_INUSE" or "UNAVAILABLE").
+type DeviceStates interface {
+	SetDevice(device string, state string)
+}
+
+// HintInfo is a hint's current extension state.
+type HintInfo struct {
+	Exten    string
+	Context  string
+	State    int    // Asterisk extension state: 0 idle, 1 inuse, 2 busy, 4 unavailable, 8 ringing, 9, 16 hold, 17
+	Presence string // presence state name ("" or "not_set": none)
+	Subtype  string
+	Message  string
+}
+
+// Hints looks hints up and watches their extension state (cluster-wide).
+type Hints interface {
+	// Lookup finds the hint of exten in context; ok=false means there is none (404).
+	Lookup(exten, context string) (h HintInfo, ok bool)
+	// Watch calls fn on every change of that hint's state; the returned func cancels.
+	Watch(exten, context string, fn func(state int)) (cancel func())
+}
+
+// Mailboxes reports and watches mailbox counts; mailbox is "box@context".
+type Mailboxes interface {
+	Get(mailbox string) (newMsgs, oldMsgs, urgent int, ok bool)
+	Watch(fn func(mailbox string, newMsgs, oldMsgs, urgent int)) (cancel func())
+}
+
+// ErrNotStarted is returned by calls that need a running server.
+var ErrNotStarted = errors.New("sip: server not started")
+
+// Server is the SIP registrar and presence server. See the package documentation.
+type Server struct {
+	log     *slog.Logger
+	rt      *realtime.Engine
+	ds      DeviceStates
+	hints   Hints
+	mb      Mailboxes
+	sysname string
+
+	cfgMu  sync.Mutex // serialises Configure and Start
+	set    atomic.Pointer[settings]
+	source func(ctx context.Context) (*conf.Config, error)
+
+	mu    sync.RWMutex // guards peers
+	peers map[string]*peer
+
+	nonces *nonceStore
+	subs   *subStore
+	wb     *writeBack
+
+	// running state (set by Start)
+	runMu    sync.Mutex
+	running  bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	client   *sipgo.Client
+	udpConn  net.PacketConn
+	tcpLn    net.Listener
+	udpAddr  netip.AddrPort
+	tcpAddr  netip.AddrPort
+	mwiStop  func()
+	boundUDP string
+	boundTCP string
+
+	debugAll  atomic.Bool
+	debugPeer atomic.Pointer[string]
+
+	stats struct {
+		registers, authFailures, notifies, notifyFailures, dropped atomic.Uint64
+		lastFanout                                                 atomic.Int64 // ns
+	}
+}
+
+// Stats are the server's counters (for metrics and benchmarks).
+type Stats struct {
+	Registers      uint64        // REGISTER requests received
+	AuthFailures   uint64        // security events (failed authentication, ACL, replay)
+	Notifies       uint64        // NOTIFYs sent
+	NotifyFailures uint64        // NOTIFYs not sent or not answered with 2xx
+	Dropped        uint64        // oversized messages dropped
+	Peers          int           // peers in memory (static, cached and registered realtime)
+	Subscriptions  int           // active subscriptions
+	NoncesTracked  int           // nonces with a recorded nonce-count
+	WriteBacks     int           // realtime write-backs waiting (at most one per peer)
+	LastFanout     time.Duration // time to hand the last hint change's NOTIFYs to the transport
+}
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	s.mu.RLock()
+	np := len(s.peers)
+	s.mu.RUnlock()
+	return Stats{
+		Registers: s.stats.registers.Load(), AuthFailures: s.stats.authFailures.Load(),
+		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
+		Dropped: s.stats.dropped.Load(), Peers: np, Subscriptions: s.subs.len(),
+		NoncesTracked: s.nonces.len(), WriteBacks: s.wb.depth(), LastFanout: time.Duration(s.stats.lastFanout.Load()),
+	}
+}
+
+// New returns a server with chan_sip's default settings and no peer. rt may be nil (no
+// realtime peers); ds, hints and mb may be nil (no device states, every SUBSCRIBE for a hint
+// gets 404, no MWI).
+func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb Mailboxes, systemName string) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		log: log, rt: rt, ds: ds, hints: hints, mb: mb, sysname: systemName,
+		peers:  make(map[string]*peer),
+		nonces: newNonceStore(1 << 20),
+	}
+	s.set.Store(defaultSettings())
+	s.subs = newSubStore(s)
+	s.wb = newWriteBack(s)
+	return s
+}
+
+// SetConfigSource sets how "sip reload" reads sip.conf.
+func (s *Server) SetConfigSource(load func(ctx context.Context) (*conf.Config, error)) {
+	s.cfgMu.Lock()
+	s.source = load
+	s.cfgMu.Unlock()
+}
+
+// Configure parses sip.conf completely and only then applies it. On error nothing changes and
+// the error lists every bad line as file:line (a conf.ErrorList). Once started, a change of
+// udpbindaddr/tcpbindaddr is refused (it needs a restart) and nothing is applied.
+func (s *Server) Configure(cfg *conf.Config) error {
+	pc, err := parseConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	s.runMu.Lock()
+	running := s.running
+	bu, bt := s.boundUDP, s.boundTCP
+	s.runMu.Unlock()
+	if running && (pc.set.udpBind != bu || pc.set.tcpBind != bt) {
+		return fmt.Errorf("sip: udpbindaddr/tcpbindaddr changed (%s, %s -> %s, %s): a restart is needed; configuration not applied",
+			bu, orNone(bt), pc.set.udpBind, orNone(pc.set.tcpBind))
+	}
+	for _, w := range pc.warnings {
+		s.log.Warn("sip.conf: " + w)
+	}
+	s.set.Store(pc.set)
+	s.applyPeers(pc)
+	s.log.Log(context.Background(), logger.Verbose(2), fmt.Sprintf("SIP: %d static peers configured", len(pc.peers)))
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// applyPeers replaces the static peers; a peer that stays keeps its registration.
+func (s *Server) applyPeers(pc *parsedConfig) {
+	var added, removed []*peer
+	s.mu.Lock()
+	for name, p := range s.peers {
+		cfg := p.cfg.Load()
+		if cfg.realtime {
+			if _, static := pc.peers[name]; static {
+				removed = append(removed, p) // a static peer now shadows it
+				delete(s.peers, name)
+			}
+			continue
+		}
+		if _, ok := pc.peers[name]; !ok {
+			removed = append(removed, p)
+			delete(s.peers, name)
+		}
+	}
+	for _, name := range pc.order {
+		nc := pc.peers[name]
+		if p, ok := s.peers[name]; ok {
+			p.cfg.Store(nc)
+			added = append(added, p)
+			continue
+		}
+		p := newPeer(s, nc)
+		s.peers[name] = p
+		added = append(added, p)
+	}
+	s.mu.Unlock()
+	for _, p := range removed {
+		p.destroy()
+	}
+	s.runMu.Lock()
+	running := s.running
+	s.runMu.Unlock()
+	for _, p := range added {
+		p.reconfigured(running)
+	}
+}
+
+// Start listens on udpbindaddr (and tcpbindaddr when set) and serves until ctx ends or Close.
+func (s *Server) Start(ctx context.Context) error {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	// static peers with a host: device state and qualify now that we can send (runMu free:
+	// restartTimers takes it)
+	for _, p := range s.allPeers() {
+		p.reconfigured(true)
+	}
+	if s.mb != nil { // outside runMu: the callback may run at once and takes Server.mu
+		stop := s.mb.Watch(s.mailboxChanged)
+		s.runMu.Lock()
+		s.mwiStop = stop
+		s.runMu.Unlock()
+	}
+	return nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.running {
+		return errors.New("sip: already started")
+	}
+	set := s.set.Load()
+	quiet := slog.New(&quietHandler{h: s.log.Handler()})
+	parser := sip.NewParser()
+	parser.MaxMessageLength = maxMessageSize
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(set.userAgent),
+		sipgo.WithUserAgentParser(parser),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(quiet),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(quiet),
+			sip.WithTransportLayerReadFilter(s.readFilter),
+		),
+	)
+	if err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("sip: %w", err)
+	}
+	udpConn, err := net.ListenPacket("udp", set.udpBind)
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("sip: udpbindaddr %s: %w", set.udpBind, err)
+	}
+	if uc, ok := udpConn.(*net.UDPConn); ok {
+		// bursts of REGISTERs or NOTIFY answers must not overflow the default ~200 KB buffer
+		_ = uc.SetReadBuffer(4 << 20)
+		_ = uc.SetWriteBuffer(4 << 20)
+	}
+	var tcpLn net.Listener
+	if set.tcpBind != "" {
+		tcpLn, err = net.Listen("tcp", set.tcpBind)
+		if err != nil {
+			udpConn.Close()
+			ua.Close()
+			return fmt.Errorf("sip: tcpbindaddr %s: %w", set.tcpBind, err)
+		}
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(quiet))
+	if err != nil {
+		udpConn.Close()
+		ua.Close()
+		return fmt.Errorf("sip: %w", err)
+	}
+	s.ua, s.srv, s.client, s.udpConn, s.tcpLn = ua, srv, client, udpConn, tcpLn
+	s.udpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	if tcpLn != nil {
+		s.tcpAddr = tcpLn.Addr().(*net.TCPAddr).AddrPort()
+	}
+	s.boundUDP, s.boundTCP = set.udpBind, set.tcpBind
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	srv.OnRegister(s.handleRegister)
+	srv.OnSubscribe(s.handleSubscribe)
+	srv.OnOptions(s.handleOptions)
+	srv.OnInvite(s.handleInvite)
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
+	})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
+	})
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { s.reply(req, tx, 489, "Bad Event") })
+	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.reply(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
+	})
+
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); _ = srv.ServeUDP(udpConn) }()
+	if tcpLn != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = srv.ServeTCP(tcpLn) }()
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.janitor(s.ctx) }()
+	s.wb.start(s.ctx, &s.wg)
+	s.running = true
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.ctx.Done():
+		}
+	}()
+	s.log.Log(ctx, logger.Verbose(2), "SIP listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String())
+	return nil
+}
+
+// Addr returns the UDP and TCP addresses the server listens on (invalid when not listening).
+func (s *Server) Addr() (udp, tcp netip.AddrPort) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.udpAddr, s.tcpAddr
+}
+
+// Close stops listening, terminates subscriptions, flushes pending realtime write-backs
+// (at most 2 s) and stops every timer. Registrations stay in the realtime rows.
+func (s *Server) Close() {
+	s.runMu.Lock()
+	if !s.running {
+		s.runMu.Unlock()
+		return
+	}
+	s.running = false
+	stopMWI := s.mwiStop
+	s.mwiStop = nil
+	s.runMu.Unlock()
+	if stopMWI != nil {
+		stopMWI()
+	}
+	s.subs.closeAll()
+	for _, p := range s.allPeers() {
+		p.stopTimers()
+	}
+	s.wb.flush(2 * time.Second)
+	s.cancel()
+	s.udpConn.Close()
+	if s.tcpLn != nil {
+		s.tcpLn.Close()
+	}
+	s.ua.Close()
+	s.wg.Wait()
+}
+
+func (s *Server) isRunning() bool {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.running
+}
+
+// DeviceState returns the state of device "SIP/<peer>" (a devstate provider): "NOT_INUSE",
+// "UNAVAILABLE", or "INVALID" for no such peer. Only peers in memory are known (no database
+// lookup).
+func (s *Server) DeviceState(device string) string {
+	name, ok := strings.CutPrefix(device, "SIP/")
+	if !ok {
+		return "INVALID"
+	}
+	s.mu.RLock()
+	p := s.peers[name]
+	s.mu.RUnlock()
+	if p == nil {
+		return "INVALID"
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deviceStateLocked()
+}
+
+func (s *Server) allPeers() []*peer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// janitor sweeps nonces and clears cached realtime peers (rtautoclear).
+func (s *Server) janitor(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.nonces.rotate(now, s.set.Load().nonceLifetime)
+			s.autoclear(now)
+		}
+	}
+}
+
+const (
+	maxMessageSize = 16 * 1024
+	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY"
+)
+
+// readFilter is the transport hook: size limit and "sip set debug".
+func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
+	if len(data) > maxMessageSize {
+		s.stats.dropped.Add(1)
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: dropped oversized message", "from", info.RemoteAddr.String(), "bytes", len(data))
+		return nil, nil
+	}
+	if s.debugging(info.RemoteAddr.String()) {
+		s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- SIP read from %s:%s --->\n%s\n<------------->",
+			strings.ToUpper(info.Transport), info.RemoteAddr.String(), strings.TrimRight(string(data), "\r\n")))
+	}
+	return data, nil
+}
+
+func (s *Server) debugging(addr string) bool {
+	if s.debugAll.Load() {
+		return true
+	}
+	dp := s.debugPeer.Load()
+	if dp == nil || addr == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return host == *dp
+}
+
+func (s *Server) debugOut(msg sip.Message, dest string) {
+	if s.debugging(dest) {
+		s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- Transmitting to %s --->\n%s\n<------------>", dest, strings.TrimRight(msg.String(), "\r\n")))
+	}
+}
+
+// reply answers req and terminates the server transaction at once: Pleiades does not keep
+// non-INVITE server transactions for Timer J (see the package documentation).
+func (s *Server) reply(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	s.send(req, tx, res)
+}
+
+func (s *Server) send(req *sip.Request, tx sip.ServerTransaction, res *sip.Response) {
+	if res.GetHeader("Server") == nil {
+		res.AppendHeader(sip.NewHeader("Server", s.set.Load().userAgent))
+	}
+	s.debugOut(res, req.Source())
+	if err := tx.Respond(res); err != nil {
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: response not sent", "err", err, "to", req.Source())
+	}
+	if !req.IsInvite() {
+		tx.Terminate()
+	}
+}
+
+func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 501, "Not Implemented", nil)
+	res.AppendHeader(sip.NewHeader("Server", s.set.Load().userAgent))
+	s.debugOut(res, req.Source())
+	_ = tx.Respond(res)
+}
+
+// handleOptions answers OPTIONS (and loads a realtime peer named by the From user, as chan_sip
+// does, so that a cached peer appears after its first OPTIONS).
+func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if f := req.From(); f != nil && f.Address.User != "" && s.rt != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = s.findPeer(ctx, f.Address.User)
+		cancel()
+	}
+	s.reply(req, tx, 200, "OK",
+		sip.NewHeader("Allow", allowMethods),
+		sip.NewHeader("Accept", "application/sdp, application/dialog-info+xml, application/pidf+xml, application/simple-message-summary"),
+		sip.NewHeader("Allow-Events", allowEvents),
+		sip.NewHeader("Supported", "replaces, timer"))
+}
+
+func sourceAddr(req *sip.Request) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+func transportOf(req *sip.Request) string {
+	t := strings.ToLower(req.Transport())
+	if t == "" {
+		return "udp"
+	}
+	return t
+}
+
+// localHostFor returns the address this server is reachable at for remote (our bind address,
+// or, when bound to a wildcard, the source address the kernel would pick).
+func (s *Server) localHostFor(remote netip.AddrPort, transport string) (string, int) {
+	s.runMu.Lock()
+	la := s.udpAddr
+	if transport == "tcp" && s.tcpAddr.IsValid() {
+		la = s.tcpAddr
+	}
+	s.runMu.Unlock()
+	if !la.Addr().IsUnspecified() {
+		return la.Addr().String(), int(la.Port())
+	}
+	c, err := net.Dial("udp", remote.String())
+	if err != nil {
+		return "127.0.0.1", int(la.Port())
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), int(la.Port())
+}
+
+// quietHandler passes sipgo's own log records on at debug level: malformed packets must not
+// flood the logs at error level.
+type quietHandler struct{ h slog.Handler }
+
+func (q *quietHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return q.h.Enabled(ctx, logger.DebugLevel(3))
+}
+func (q *quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = logger.DebugLevel(3)
+	return q.h.Handle(ctx, r)
+}
+func (q *quietHandler) WithAttrs(a []slog.Attr) slog.Handler { return &quietHandler{q.h.WithAttrs(a)} }
+func (q *quietHandler) WithGroup(n string) slog.Handler      { return &quietHandler{q.h.WithGroup(n)} }

@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/sipphone"
+)
+
+// TestSIPRealtimeFriendAcrossTheCluster: a phone registers on server 2 as a realtime peer kept
+// in PostgreSQL, subscribes to hint 1234 and gets NOTIFYs for changes made on server 1, gets
+// MWI for an AMI MWIUpdate on server 1, and goes Unavailable everywhere when it stops answering
+// qualify.
+func TestSIPRealtimeFriendAcrossTheCluster(t *testing.T) {
+	schema := pgScratch(t)
+	routes := freePorts(t, 2)
+	sipPorts := freePorts(t, 2)
+	amiPorts := freePorts(t, 2)
+	dialplan := seedDialplan + "exten => 2000,hint,SIP/alice\nexten => sip,1,NoOp(alice is ${DEVICE_STATE(SIP/alice)})\n"
+	var n []*Node
+	for i := range 2 {
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:08:%02x\nsystemname = node%d", i+1, i+1), map[string]string{
+			"extensions.conf": dialplan,
+			"cluster.conf":    clusterConf(i, routes, ""),
+			"manager.conf":    fmt.Sprintf(managerUser, amiPorts[i]),
+			"extconfig.conf":  "[settings]\nsippeers => pgsql,test,sippeers\n",
+			"res_pgsql.conf":  "[general]\ndbhost = 127.0.0.1\ndbport = 5432\ndbname = test\ndbuser = postgres\nsearch_path = " + schema + "\n",
+			"sip.conf":        fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\nrtcachefriends = yes\nqualifyfreq = 1\n", sipPorts[i]),
+		})
+		nd.Start()
+		n = append(n, nd)
+	}
+	for _, nd := range n {
+		waitMembers(t, nd, 2)
+	}
+	n[1].MustRX(`realtime store sippeers name alice secret s3cret host dynamic type friend context devstate_test mailbox 100@default qualify 500`)
+
+	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]))
+	if res := ph.Register("alice", "wrong", 120); res.StatusCode != 403 {
+		t.Fatalf("wrong password: %d", res.StatusCode)
+	}
+	if res := ph.Register("alice", "s3cret", 120); res.StatusCode != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+	}
+	// The row's registration columns are written back.
+	row := n[1].MustRX("realtime load sippeers name alice")
+	for _, col := range []string{"ipaddr", "port", "regseconds", "fullcontact", "useragent"} {
+		if !regexp.MustCompile(`(?m)^\s*` + col + `\s+\S`).MatchString(row) {
+			t.Errorf("column %s not written back:\n%s", col, row)
+		}
+	}
+	if out := n[1].MustRX("sip show peers"); !strings.Contains(out, "alice") {
+		t.Fatalf("sip show peers:\n%s", out)
+	}
+	for _, nd := range n {
+		eventually(t, 3*time.Second, func() string {
+			if out := nd.MustRX("console dial sip@devstate_test"); !strings.Contains(out, "alice is NOT_INUSE") {
+				return "SIP/alice on " + nd.Dir + ":\n" + out
+			}
+			return ""
+		})
+	}
+
+	// BLF: the phone on server 2 follows hint 1234, changed on server 1.
+	if res := ph.Subscribe("alice", "s3cret", "1234", "dialog"); res.StatusCode != 200 {
+		t.Fatalf("subscribe: %d %s", res.StatusCode, res.Reason)
+	}
+	// next returns the next NOTIFY of one event package (an MWI NOTIFY may come between).
+	next := func(event string) (sipphone.Received, bool) {
+		for {
+			r, ok := ph.Next(3 * time.Second)
+			if !ok {
+				return r, false
+			}
+			if ev := r.Req.GetHeader("Event"); ev != nil && strings.HasPrefix(ev.Value(), event) {
+				return r, true
+			}
+		}
+	}
+	first, ok := next("dialog")
+	if !ok || !strings.Contains(string(first.Req.Body()), "terminated") {
+		t.Fatalf("first dialog NOTIFY: %v %v", ok, first.Req)
+	}
+	expect := func(state string, change string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		n[0].MustRX("devstate change Custom:mystate " + change)
+		for {
+			r, ok := next("dialog")
+			if !ok {
+				t.Fatalf("no NOTIFY %s after %s on server 1", state, change)
+			}
+			if strings.Contains(string(r.Req.Body()), "<state>"+state+"</state>") {
+				return r.At.Sub(start)
+			}
+		}
+	}
+	inuse := expect("confirmed", "INUSE")
+	idle := expect("terminated", "NOT_INUSE")
+	t.Logf("NOTIFY on server 2's phone after the change command on server 1 started: confirmed %v, terminated %v", inuse, idle)
+	if inuse > 50*time.Millisecond {
+		t.Errorf("confirmed NOTIFY took %v (> 50 ms, the command's own start included)", inuse)
+	}
+
+	// MWI from server 1's AMI reaches the phone on server 2.
+	a := dialAMI(t, amiPorts[0])
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "off")
+	a.until("Response: Success")
+	a.send("Action", "MWIUpdate", "Mailbox", "100@default", "NewMessages", "2", "OldMessages", "1")
+	a.until("Response: Success")
+	for {
+		r, ok := next("message-summary")
+		if !ok {
+			t.Fatal("no message-summary NOTIFY with Messages-Waiting: yes after MWIUpdate on server 1")
+		}
+		if strings.Contains(string(r.Req.Body()), "Messages-Waiting: yes") {
+			break
+		}
+	}
+
+	// The phone stops answering qualify: UNREACHABLE, SIP/alice Unavailable everywhere.
+	ph.Silent.Store(true)
+	for _, nd := range n {
+		eventually(t, 8*time.Second, func() string {
+			out := nd.MustRX("core show hint 2000")
+			if !strings.Contains(out, "State:Unavailable") {
+				return "hint 2000 on " + nd.Dir + ":\n" + out
+			}
+			return ""
+		})
+	}
+	if out := n[1].MustRX("sip show peer alice"); !strings.Contains(out, "UNREACHABLE") {
+		t.Fatalf("sip show peer:\n%s", out)
+	}
+	if out := n[0].MustRX("console dial sip@devstate_test"); !strings.Contains(out, "alice is UNAVAILABLE") {
+		t.Fatalf("SIP/alice on server 1 after qualify failed:\n%s", out)
+	}
+}
