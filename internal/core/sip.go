@@ -3,12 +3,16 @@ package core
 import (
 	"context"
 	"fmt"
+	"log/slog"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
+	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/sip"
 )
 
@@ -26,6 +30,9 @@ func (*sipModule) Description() string {
 }
 
 func (m *sipModule) Load(ctx context.Context, s *Server) error {
+	// sipgo's process-wide logger (a few transport-level messages) goes to Pleiades' log
+	// at debug level 3, like the rest of sipgo's records.
+	sipmsg.SetDefaultLogger(slog.New(shiftLevel{h: s.Logger.Handler(), to: logger.DebugLevel(3)}))
 	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, s.Settings.SystemName)
 	m.srv.SetConfigSource(func(ctx context.Context) (*conf.Config, error) { return s.LoadConfig(ctx, "sip.conf") })
 	cfg, err := s.LoadConfig(ctx, "sip.conf")
@@ -160,4 +167,22 @@ func (m *sipMailboxes) Watch(fn func(mailbox string, newMsgs, oldMsgs, urgent in
 		sub.Close()
 		<-sub.Done()
 	}
+}
+
+// shiftLevel logs every record of a library's logger at one level of ours.
+type shiftLevel struct {
+	h  slog.Handler
+	to slog.Level
+}
+
+func (s shiftLevel) Enabled(ctx context.Context, _ slog.Level) bool { return s.h.Enabled(ctx, s.to) }
+func (s shiftLevel) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = s.to
+	return s.h.Handle(ctx, r)
+}
+func (s shiftLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return shiftLevel{h: s.h.WithAttrs(a), to: s.to}
+}
+func (s shiftLevel) WithGroup(name string) slog.Handler {
+	return shiftLevel{h: s.h.WithGroup(name), to: s.to}
 }

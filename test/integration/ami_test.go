@@ -159,3 +159,40 @@ func TestAMIAuthAndBadInput(t *testing.T) {
 		t.Fatalf("Command: %q", p)
 	}
 }
+
+// TestAMISurvivesTenThousandHalfOpenConnections opens 10,000 TCP connections that never log
+// in, from another loopback address (127.0.0.2); a real client (127.0.0.1) still logs in and
+// gets answers, and the server stays up. The server holds at most authlimitperaddress
+// unauthenticated connections per address and closes the rest at accept.
+func TestAMISurvivesTenThousandHalfOpenConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10k connections in -short mode")
+	}
+	nodes, ports := startAMICluster(t)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	attacker := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	for i := 0; i < 10000; i++ {
+		c, err := attacker.Dial("tcp", addr)
+		if err != nil {
+			// The kernel's accept backlog can refuse some while the server sheds the rest:
+			// that is the point; keep going.
+			continue
+		}
+		conns = append(conns, c)
+	}
+	t.Logf("%d of 10000 half-open connections accepted by the kernel", len(conns))
+	b := dialAMI(t, ports[0])
+	b.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "off")
+	b.until("Response: Success", "Message: Authentication accepted")
+	b.send("Action", "Ping", "ActionID", "alive")
+	b.until("Response: Success", "Ping: Pong", "ActionID: alive")
+	if out := nodes[0].MustRX("manager show connected"); !strings.Contains(out, "admin") {
+		t.Fatalf("manager show connected:\n%s", out)
+	}
+}
