@@ -196,3 +196,22 @@ func TestAMISurvivesTenThousandHalfOpenConnections(t *testing.T) {
 		t.Fatalf("manager show connected:\n%s", out)
 	}
 }
+
+// TestAMIClusterMemberEvents: a server that leaves the cluster is announced on the other's
+// AMI as ClusterMemberLeave, and one that comes back as ClusterMemberJoin.
+func TestAMIClusterMemberEvents(t *testing.T) {
+	nodes, ports := startAMICluster(t)
+	a := dialAMI(t, ports[0])
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "system")
+	a.until("Response: Success")
+	nodes[1].MustRX("core stop gracefully")
+	p := a.until("Event: ClusterMemberLeave", "Node: node2")
+	if !strings.Contains(strings.Join(p, "\n"), "EntityID: 02:00:00:00:07:02") {
+		t.Fatalf("leave event: %q", p)
+	}
+	if err := nodes[1].Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Start()
+	a.until("Event: ClusterMemberJoin", "Node: node2")
+}
