@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -76,6 +77,7 @@ type subscription struct {
 	localPort int
 	hw        *hintWatch
 	hdrs      []sip.Header // From, To, Call-ID, Contact, Event, Content-Type of every NOTIFY
+	rawHead   [][]byte     // UDP: the NOTIFY's text before and after the Via branch (renderHead)
 
 	mu         sync.Mutex // serialises NOTIFYs of this dialog
 	subCSeq    uint32
@@ -239,7 +241,7 @@ func (s *Server) fanout(hw *hintWatch) {
 		}
 		s.subs.mu.Unlock()
 		start := time.Now()
-		workers := runtime.GOMAXPROCS(0) * 2
+		workers := runtime.GOMAXPROCS(0)
 		if workers > len(subs) {
 			workers = len(subs)
 		}
@@ -253,9 +255,25 @@ func (s *Server) fanout(hw *hintWatch) {
 			wg.Add(1)
 			go func(part []*subscription) {
 				defer wg.Done()
-				for _, sub := range part {
-					sub.notify(state, false, "", false)
+				// NOTIFYs over UDP go out 64 at a time (one sendmmsg) as they are built.
+				batch := make([]outMsg, 0, 64)
+				flush := func() {
+					if ntx := s.ntx.Load(); ntx != nil && len(batch) > 0 {
+						if failed := ntx.sendBatch(batch); failed > 0 {
+							s.stats.notifyFailures.Add(uint64(failed))
+						}
+					}
+					batch = batch[:0]
 				}
+				for _, sub := range part {
+					if p := sub.sendVia(&batch, state, false, "", false); p.tx != nil {
+						go p.settle()
+					}
+					if len(batch) == cap(batch) {
+						flush()
+					}
+				}
+				flush()
 			}(subs[lo:hi])
 		}
 		wg.Wait()
@@ -305,6 +323,18 @@ func (sub *subscription) notify(state int, terminated bool, reason string, force
 	}
 }
 
+// notifyFailed ends a subscription whose NOTIFY got no final response (status 408), a 481 or
+// a 5xx/6xx, as settle does for NOTIFYs sent through sipgo's transactions.
+func (s *Server) notifyFailed(sub *subscription, status int) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.stats.notifyFailures.Add(1)
+	if sub.st.remove(sub) {
+		s.log.Log(context.Background(), logger.Verbose(3), "SIP: subscription removed", "peer", sub.peer, "exten", sub.exten, "status", status)
+	}
+}
+
 // pendingNotify is a NOTIFY sent and not yet answered.
 type pendingNotify struct {
 	sub        *subscription
@@ -332,6 +362,30 @@ func (p pendingNotify) settle() {
 	}
 }
 
+// renderHead renders, once per dialog, the text of a NOTIFY over UDP up to its Via branch
+// and from there to its CSeq: request line, Via, Max-Forwards, User-Agent and the dialog's
+// headers, exactly as newRequest and dialogHeaders build them for sipgo.
+func (sub *subscription) renderHead(s *Server) [][]byte {
+	host, port := s.localHostFor(sub.addr, sub.transport)
+	target := sub.target.Clone()
+	var a, b strings.Builder
+	a.WriteString("NOTIFY ")
+	a.WriteString(target.String())
+	a.WriteString(" SIP/2.0\r\nVia: SIP/2.0/UDP ")
+	a.WriteString(net.JoinHostPort(host, strconv.Itoa(port)))
+	a.WriteString(";branch=")
+	b.WriteString(";rport\r\nMax-Forwards: 70\r\nUser-Agent: ")
+	b.WriteString(s.set.Load().userAgent)
+	b.WriteString("\r\n")
+	for _, h := range sub.dialogHeaders(s) {
+		b.WriteString(h.Name())
+		b.WriteString(": ")
+		b.WriteString(h.Value())
+		b.WriteString("\r\n")
+	}
+	return [][]byte{[]byte(a.String()), []byte(b.String())}
+}
+
 // dialogHeaders builds the headers every NOTIFY of the dialog repeats, once. They are shared
 // by the requests (sipgo only reads them when it writes or retransmits).
 func (sub *subscription) dialogHeaders(s *Server) []sip.Header {
@@ -347,6 +401,12 @@ func (sub *subscription) dialogHeaders(s *Server) []sip.Header {
 // send builds and sends one NOTIFY; the returned transaction (nil: nothing sent) must be
 // settled.
 func (sub *subscription) send(state int, terminated bool, reason string, force bool) pendingNotify {
+	return sub.sendVia(nil, state, terminated, reason, force)
+}
+
+// sendVia is send; a NOTIFY over UDP is appended to batch instead of being written, when batch
+// is not nil (the fan-out writes a batch with one system call per 64 messages).
+func (sub *subscription) sendVia(batch *[]outMsg, state int, terminated bool, reason string, force bool) pendingNotify {
 	s := sub.st.s
 	set := s.set.Load()
 	var body []byte
@@ -390,6 +450,41 @@ func (sub *subscription) send(state int, terminated bool, reason string, force b
 		if reason != "" {
 			subState += ";reason=" + reason
 		}
+	}
+	if ntx := s.ntx.Load(); ntx != nil && strings.EqualFold(sub.transport, "udp") {
+		// UDP: the NOTIFY is written from bytes prepared once per dialog (notifytx.go).
+		if sub.rawHead == nil {
+			sub.rawHead = sub.renderHead(s)
+		}
+		branch := sip.GenerateBranch()
+		raw := make([]byte, 0, len(sub.rawHead)+len(body)+256)
+		raw = append(raw, sub.rawHead[0]...)
+		raw = append(raw, branch...)
+		raw = append(raw, sub.rawHead[1]...)
+		raw = append(raw, "CSeq: "...)
+		raw = strconv.AppendUint(raw, uint64(sub.cseq), 10)
+		raw = append(raw, " NOTIFY\r\nSubscription-State: "...)
+		raw = append(raw, subState...)
+		raw = append(raw, "\r\nContent-Length: "...)
+		raw = strconv.AppendInt(raw, int64(len(body)), 10)
+		raw = append(raw, "\r\n\r\n"...)
+		raw = append(raw, body...)
+		if !s.isRunning() {
+			return pendingNotify{}
+		}
+		if s.debugging(sub.addr.String()) {
+			s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- Transmitting to %s --->\n%s\n<------------>", sub.addr, strings.TrimRight(string(raw), "\r\n")))
+		}
+		s.stats.notifies.Add(1)
+		if batch != nil {
+			*batch = append(*batch, outMsg{branch: branch, raw: raw, addr: sub.addr, sub: sub, terminated: terminated})
+			return pendingNotify{}
+		}
+		if err := ntx.send(branch, raw, sub.addr, sub, terminated); err != nil {
+			s.stats.notifyFailures.Add(1)
+			s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: NOTIFY not sent", "peer", sub.peer, "err", err)
+		}
+		return pendingNotify{}
 	}
 	if sub.hdrs == nil {
 		sub.hdrs = sub.dialogHeaders(s)

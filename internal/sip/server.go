@@ -82,6 +82,7 @@ type Server struct {
 	srv      *sipgo.Server
 	client   *sipgo.Client
 	udpConn  net.PacketConn
+	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
 	tcpLn    net.Listener
 	udpAddr  netip.AddrPort
 	tcpAddr  netip.AddrPort
@@ -261,7 +262,11 @@ func (s *Server) start(ctx context.Context) error {
 		sipgo.WithUserAgentParser(parser),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
-			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
+				if ntx := s.ntx.Load(); ntx != nil {
+					ntx.onResponse(res)
+				}
+			}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(quiet),
@@ -302,6 +307,7 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.ua, s.srv, s.client, s.udpConn, s.tcpLn = ua, srv, client, udpConn, tcpLn
+	s.ntx.Store(newNotifyTxs(udpConn, s.notifyFailed))
 	s.udpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
 	if tcpLn != nil {
 		s.tcpAddr = tcpLn.Addr().(*net.TCPAddr).AddrPort()
@@ -333,6 +339,8 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.janitor(s.ctx) }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.ntx.Load().run(s.ctx) }()
 	s.wb.start(s.ctx, &s.wg)
 	s.running = true
 	go func() {
@@ -447,6 +455,10 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 	if s.debugging(info.RemoteAddr.String()) {
 		s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- SIP read from %s:%s --->\n%s\n<------------->",
 			strings.ToUpper(info.Transport), info.RemoteAddr.String(), strings.TrimRight(string(data), "\r\n")))
+	}
+	// Responses to NOTIFYs sent over UDP are settled here, unparsed (notifytx.go).
+	if ntx := s.ntx.Load(); ntx != nil && ntx.rawAnswer(data) {
+		return nil, nil
 	}
 	return data, nil
 }
