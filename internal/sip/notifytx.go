@@ -199,7 +199,6 @@ func (n *notifyTxs) rawAnswer(data []byte) bool {
 	return n.answer(string(branch), status)
 }
 
-
 // run retransmits and times out until ctx ends.
 func (n *notifyTxs) run(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
