@@ -53,6 +53,11 @@
 // parsing (counted in Stats.Dropped); sipgo's own log records are passed on at debug level
 // 3 so that garbage on the port cannot flood the logs (sipgo's process-wide logger,
 // sip.SetDefaultLogger, is left to the assembly: a few connection-level messages use it). The UDP socket buffers are 4 MiB.
+// NOTIFYs over UDP bypass sipgo's client transactions (notifytx.go): a dialog's NOTIFY text
+// is rendered once and completed per change, a fan-out writes 64 per sendmmsg, responses are
+// matched by Via branch in the read filter before sipgo parses them, and retransmission
+// follows RFC 3261 (Timer E from T1 doubling to T2, Timer F at 64*T1). NOTIFYs over TCP keep
+// sipgo's transactions.
 // Bounded memory: nonces (stateless HMAC, no state per challenge; at most 2^20 tracked
 // nonce-counts, in two generations that are dropped whole), subscriptions
 // (maxsubscriptions, maxsubscriptionsperpeer: above them 503 with Retry-After), realtime
@@ -133,7 +138,7 @@
 // at 0 and increments with every NOTIFY of the subscription. Subscription-State is
 // "active;expires=N"; expiry, unsubscription (Expires: 0) and shutdown send "terminated"
 // (reason timeout; noresource at shutdown). A SUBSCRIBE in an unknown dialog: 481. A NOTIFY
-// answered 481 or 5xx, or not answered (sipgo's Timer F), ends the subscription. Route sets
+// answered 481 or 5xx, or not answered (Timer F), ends the subscription. Route sets
 // (Record-Route) are not kept: phones talk to us directly. All subscriptions to one hint
 // share one Hints.Watch; a change is fanned out in parallel (2×GOMAXPROCS senders) and
 // changes arriving during a fan-out coalesce (the latest state wins). Unsolicited MWI:
