@@ -5,17 +5,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
+	"github.com/pleiades-pbx/pleiades/test/sipphone"
 )
 
 // ---- fakes of the state engines ----
@@ -286,102 +284,29 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// ---- a SIP phone on sipgo ----
+// ---- a SIP phone (test/sipphone) with the shorthands these tests use ----
 
 type phone struct {
-	t        testing.TB
-	ua       *sipgo.UserAgent
-	cl       *sipgo.Client
-	addr     string
-	port     int
-	server   string
-	notifies chan *sip.Request
-	options  atomic.Int64
-	silent   atomic.Bool
+	*sipphone.Phone
+	t      testing.TB
+	port   int
+	server string
 }
 
 func newPhone(t testing.TB, server string) *phone {
 	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("testphone/1.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ph := &phone{t: t, ua: ua, addr: conn.LocalAddr().String(), port: conn.LocalAddr().(*net.UDPAddr).Port, server: server, notifies: make(chan *sip.Request, 1000)}
-	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
-		select {
-		case ph.notifies <- req:
-		default:
-		}
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	})
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		ph.options.Add(1)
-		if ph.silent.Load() {
-			return
-		}
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	})
-	go func() { _ = srv.ServeUDP(conn) }()
-	for i := 0; ; i++ {
-		if c, _ := ua.TransportLayer().GetConnection("udp", ph.addr); c != nil {
-			break
-		}
-		if i > 500 {
-			t.Fatal("phone listener not ready")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	cl, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(ph.addr), sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(ph.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ph.cl = cl
-	t.Cleanup(func() { conn.Close(); ua.Close() })
-	return ph
-}
-
-func (ph *phone) serverURI() sip.Uri {
-	h, p, _ := net.SplitHostPort(ph.server)
-	port, _ := strconv.Atoi(p)
-	return sip.Uri{Scheme: "sip", Host: h, Port: port}
+	p := sipphone.New(t, server)
+	return &phone{Phone: p, t: t, port: p.Port, server: server}
 }
 
 // newReq builds a request from user (From) to toUser (To and Request-URI user).
 func (ph *phone) newReq(method sip.RequestMethod, user, toUser string) *sip.Request {
-	ru := ph.serverURI()
-	ru.User = toUser
-	if method == sip.REGISTER {
-		ru.User = ""
-	}
-	req := sip.NewRequest(method, ru)
-	h, _, _ := net.SplitHostPort(ph.server)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: h}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(10))
-	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: toUser, Host: h}, Params: sip.NewParams()}
-	req.AppendHeader(from)
-	req.AppendHeader(to)
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: ph.port}})
-	req.AppendHeader(sip.NewHeader("User-Agent", "testphone/1.0"))
-	return req
+	return ph.Request(method, user, toUser)
 }
 
 func (ph *phone) do(req *sip.Request) *sip.Response {
 	ph.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	res, err := ph.cl.Do(ctx, req)
-	if err != nil {
-		ph.t.Fatalf("%s: %v", req.Method, err)
-	}
-	return res
+	return ph.Do(req)
 }
 
 // auth answers the challenge in res with a digest for (user, pass), nonce-count nc.
@@ -432,21 +357,17 @@ func (ph *phone) register(user, pass string, expires int) *sip.Response {
 
 func (ph *phone) waitNotify(d time.Duration) *sip.Request {
 	ph.t.Helper()
-	select {
-	case r := <-ph.notifies:
-		return r
-	case <-time.After(d):
+	r, ok := ph.Next(d)
+	if !ok {
 		ph.t.Fatalf("no NOTIFY within %v", d)
 	}
-	return nil
+	return r.Req
 }
 
 func (ph *phone) noNotify(d time.Duration) {
 	ph.t.Helper()
-	select {
-	case r := <-ph.notifies:
-		ph.t.Fatalf("unexpected NOTIFY:\n%s", r)
-	case <-time.After(d):
+	if r, ok := ph.Next(d); ok {
+		ph.t.Fatalf("unexpected NOTIFY:\n%s", r.Req)
 	}
 }
 

@@ -257,7 +257,7 @@ func TestSubscribeFloodBounded(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		req := ph.newReq(sip.SUBSCRIBE, "flood", "100")
 		req.AppendHeader(sip.NewHeader("Event", "dialog"))
-		res, err := ph.cl.Do(ctx, req)
+		res, err := ph.Client.Do(ctx, req)
 		if err != nil || res.StatusCode != 401 {
 			t.Fatalf("flood %d: %v %v", i, err, res)
 		}

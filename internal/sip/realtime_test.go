@@ -160,8 +160,8 @@ func TestQualifyUnreachable(t *testing.T) {
 		t.Fatalf("summary:\n%s", out)
 	}
 	// phones stop answering: UNREACHABLE, device UNAVAILABLE
-	ph.silent.Store(true)
-	ph2.silent.Store(true)
+	ph.Silent.Store(true)
+	ph2.Silent.Store(true)
 	waitFor(t, 8*time.Second, "UNAVAILABLE", func() bool {
 		return e.ds.get("SIP/q") == "UNAVAILABLE" && e.ds.get("SIP/rtq") == "UNAVAILABLE"
 	})
@@ -169,7 +169,7 @@ func TestQualifyUnreachable(t *testing.T) {
 		t.Fatalf("unreachable:\n%s", out)
 	}
 	// back
-	ph.silent.Store(false)
+	ph.Silent.Store(false)
 	waitFor(t, 8*time.Second, "back to NOT_INUSE", func() bool { return e.ds.get("SIP/q") == "NOT_INUSE" })
 	if !strings.Contains(e.log.String(), "is now UNREACHABLE") || !strings.Contains(e.log.String(), "is now Reachable") {
 		t.Fatal("status changes not logged")

@@ -19,10 +19,11 @@ import (
 // Phone is one SIP user agent on a loopback UDP port.
 type Phone struct {
 	t      testing.TB
-	ua     *sipgo.UserAgent
-	cl     *sipgo.Client
+	ua *sipgo.UserAgent
+	// Client sends the phone's requests (for tests that drive a transaction themselves).
+	Client *sipgo.Client
 	Addr   string // its own host:port
-	port   int
+	Port   int
 	Server string // the server's host:port
 	// Notifies receives every NOTIFY (answered 200 OK), with the time it arrived.
 	Notifies chan Received
@@ -40,7 +41,7 @@ type Received struct {
 // New starts a phone that talks to server (host:port); it is closed when the test ends.
 func New(t testing.TB, server string) *Phone {
 	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("pleiades-testphone/1.0"))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("testphone/1.0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func New(t testing.TB, server string) *Phone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ph := &Phone{t: t, ua: ua, Addr: conn.LocalAddr().String(), port: conn.LocalAddr().(*net.UDPAddr).Port,
+	ph := &Phone{t: t, ua: ua, Addr: conn.LocalAddr().String(), Port: conn.LocalAddr().(*net.UDPAddr).Port,
 		Server: server, Notifies: make(chan Received, 1000)}
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
 		select {
@@ -78,11 +79,11 @@ func New(t testing.TB, server string) *Phone {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	cl, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(ph.Addr), sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(ph.port))
+	cl, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(ph.Addr), sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(ph.Port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ph.cl = cl
+	ph.Client = cl
 	t.Cleanup(func() { conn.Close(); ua.Close() })
 	return ph
 }
@@ -107,8 +108,8 @@ func (ph *Phone) Request(method sip.RequestMethod, user, toUser string) *sip.Req
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: toUser, Host: h}, Params: sip.NewParams()}
 	req.AppendHeader(from)
 	req.AppendHeader(to)
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: ph.port}})
-	req.AppendHeader(sip.NewHeader("User-Agent", "pleiades-testphone/1.0"))
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: ph.Port}})
+	req.AppendHeader(sip.NewHeader("User-Agent", "testphone/1.0"))
 	return req
 }
 
@@ -117,7 +118,7 @@ func (ph *Phone) Do(req *sip.Request) *sip.Response {
 	ph.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := ph.cl.Do(ctx, req)
+	res, err := ph.Client.Do(ctx, req)
 	if err != nil {
 		ph.t.Fatalf("%s: %v", req.Method, err)
 	}
