@@ -18,7 +18,7 @@ import (
 
 // Phone is one SIP user agent on a loopback UDP port.
 type Phone struct {
-	t      testing.TB
+	t  testing.TB
 	ua *sipgo.UserAgent
 	// Client sends the phone's requests (for tests that drive a transaction themselves).
 	Client *sipgo.Client
