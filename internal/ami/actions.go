@@ -63,6 +63,19 @@ func (r *request) listStart(msg string) {
 	r.w.end()
 }
 
+// listItemLast writes "Event: name", fields, then the ActionID (the order of Asterisk's
+// MWIGet and DBGet* list items).
+func (r *request) listItemLast(name string, fields ...Field) {
+	r.w.kv("Event", name)
+	for _, f := range fields {
+		r.w.kv(f.Key, f.Value)
+	}
+	if r.id != "" {
+		r.w.kv("ActionID", r.id)
+	}
+	r.w.end()
+}
+
 // listItem writes "Event: name", the ActionID, then fields.
 func (r *request) listItem(name string, fields ...Field) {
 	r.w.kv("Event", name)
@@ -673,14 +686,8 @@ func (s *Server) actMWIGet(r *request) {
 	}
 	r.listStart("Mailboxes will follow")
 	for _, m := range mbs {
-		r.w.kv("Event", "MWIGet")
-		r.w.kv("Mailbox", m.Mailbox)
-		r.w.kvInt("OldMessages", m.Old)
-		r.w.kvInt("NewMessages", m.New)
-		if r.id != "" {
-			r.w.kv("ActionID", r.id)
-		}
-		r.w.end()
+		r.listItemLast("MWIGet", Field{"Mailbox", m.Mailbox}, Field{"OldMessages", strconv.Itoa(m.Old)},
+			Field{"NewMessages", strconv.Itoa(m.New)})
 	}
 	r.listComplete("MWIGetComplete", len(mbs))
 }
@@ -771,14 +778,7 @@ func (s *Server) actDBGet(r *request) {
 		return
 	}
 	r.listStart("Result will follow")
-	r.w.kv("Event", "DBGetResponse")
-	r.w.kv("Family", family)
-	r.w.kv("Key", key)
-	r.w.kv("Val", val)
-	if r.id != "" {
-		r.w.kv("ActionID", r.id)
-	}
-	r.w.end()
+	r.listItemLast("DBGetResponse", Field{"Family", family}, Field{"Key", key}, Field{"Val", val})
 	r.listComplete("DBGetComplete", 1)
 }
 
@@ -800,13 +800,7 @@ func (s *Server) actDBGetTree(r *request) {
 	}
 	r.listStart("Result will follow")
 	for _, e := range entries {
-		r.w.kv("Event", "DBGetTreeResponse")
-		r.w.kv("Key", e.Key)
-		r.w.kv("Val", e.Value)
-		if r.id != "" {
-			r.w.kv("ActionID", r.id)
-		}
-		r.w.end()
+		r.listItemLast("DBGetTreeResponse", Field{"Key", e.Key}, Field{"Val", e.Value})
 	}
 	r.listComplete("DBGetTreeComplete", len(entries))
 }
