@@ -5,7 +5,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -40,6 +42,17 @@ type notifyTx struct {
 	interval   time.Duration
 	next       time.Time
 	deadline   time.Time
+}
+
+// branchSeq numbers NOTIFY branches: "z9hG4bK" (RFC 3261's magic cookie), this process's
+// random prefix, then a counter, unique without a random draw per NOTIFY.
+var (
+	branchSeq    atomic.Uint64
+	branchPrefix = sip.GenerateBranchN(8) + "."
+)
+
+func (s *Server) nextBranch() string {
+	return branchPrefix + strconv.FormatUint(branchSeq.Add(1), 36)
 }
 
 const (

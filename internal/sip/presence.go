@@ -456,7 +456,7 @@ func (sub *subscription) sendVia(batch *[]outMsg, state int, terminated bool, re
 		if sub.rawHead == nil {
 			sub.rawHead = sub.renderHead(s)
 		}
-		branch := sip.GenerateBranch()
+		branch := s.nextBranch()
 		raw := make([]byte, 0, len(sub.rawHead)+len(body)+256)
 		raw = append(raw, sub.rawHead[0]...)
 		raw = append(raw, branch...)
