@@ -7,39 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
-// repoRoot walks up from the package directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// samplesDir is Asterisk's configs/samples folder, kept next to the repository. It must
-// exist in CI.
+// samplesDir is Asterisk's sample configs, kept beside the repository (required in CI).
 func samplesDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "..", "shared", "asterisk-samples")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Asterisk samples folder missing (required when CI=true): %v", err)
-		}
-		t.Skipf("Asterisk samples folder %s missing; skipping (set CI=true to make this fail)", dir)
-	}
-	return dir
+	return testenv.SharedPath(t, "asterisk-samples")
 }
 
 // notAsteriskConfig lists samples that Asterisk itself never parses: they are read by

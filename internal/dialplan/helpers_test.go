@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	_ "time/tzdata" // time-zone tests must not depend on the host
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
@@ -89,31 +91,12 @@ func runCLI(t testing.TB, e *Engine, line string, s cli.Session) (string, error)
 	return out.String(), err
 }
 
-// sharedDir finds ../shared next to the module root (the directory holding go.mod).
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
-
+// sharedFile reads a file of ../shared beside the repository (required in CI).
 func sharedFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	d := sharedDir(t)
-	data, err := os.ReadFile(filepath.Join(d, rel))
+	data, err := os.ReadFile(filepath.Join(testenv.SharedPath(t, filepath.Dir(rel)), filepath.Base(rel)))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		t.Skipf("%s not available: %v", rel, err)
+		testenv.Unavailable(t, "%s: %v", rel, err)
 	}
 	return data
 }

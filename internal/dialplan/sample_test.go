@@ -2,10 +2,11 @@ package dialplan
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 
 	"github.com/pleiades-pbx/pleiades/test/golden"
 
@@ -15,7 +16,7 @@ import (
 
 func TestSampleLoads(t *testing.T) {
 	data := sharedFile(t, "asterisk-samples/extensions.conf.sample")
-	cfg, err := conf.Parse("extensions.conf", data, conf.Options{Dir: filepath.Join(sharedDir(t), "asterisk-samples")})
+	cfg, err := conf.Parse("extensions.conf", data, conf.Options{Dir: testenv.SharedPath(t, "asterisk-samples")})
 	if err != nil {
 		t.Fatalf("conf.Parse: %v", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
@@ -26,15 +28,9 @@ func pgScratch(t *testing.T) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable in CI: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable: %v", err)
+		testenv.Unavailable(t, "PostgreSQL unreachable: %v", err)
 	}
-	dir := realtimetest.SchemaDir()
-	if dir == "" {
-		t.Fatal("../shared/asterisk-schema not found")
-	}
+	dir := testenv.SharedPath(t, "asterisk-schema")
 	create, _, err := realtimetest.Statements(dir, "postgres")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
 // The programs used.
@@ -110,10 +112,7 @@ func freePort(t *testing.T) int {
 func Start(t *testing.T) *Driver {
 	for _, p := range []string{ChromiumPath, ChromedriverPath} {
 		if _, err := os.Stat(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true and %s is missing: apt-get install -y chromium chromium-driver", p)
-			}
-			t.Skipf("%s not installed (apt-get install -y chromium chromium-driver)", p)
+			testenv.Unavailable(t, "%s not installed (apt-get install -y chromium chromium-driver)", p)
 		}
 	}
 	port := freePort(t)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	my "github.com/go-sql-driver/mysql"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -26,37 +28,6 @@ func testDSN() string {
 		return v
 	}
 	return defaultDSN
-}
-
-func unreachable(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
-
-// parseConf reads a tiny subset of the .conf syntax, enough for the driver's tests.
-func parseConf(file, text string) *conf.Config {
-	cfg := &conf.Config{File: file}
-	var cat *conf.Category
-	for i, line := range strings.Split(text, "\n") {
-		if j := strings.IndexByte(line, ';'); j >= 0 {
-			line = line[:j]
-		}
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			cat = &conf.Category{Name: line[1 : len(line)-1], File: file, Line: i + 1}
-			cfg.Categories = append(cfg.Categories, cat)
-		default:
-			k, v, _ := strings.Cut(line, "=")
-			cat.Vars = append(cat.Vars, &conf.Variable{Name: strings.TrimSpace(k), Value: strings.TrimSpace(v), File: file, Line: i + 1})
-		}
-	}
-	return cfg
 }
 
 func randName(prefix string) string {
@@ -88,7 +59,7 @@ func newEnv(tb testing.TB, extra ...string) *env {
 	}
 	defer boot.Close()
 	if err := boot.PingContext(ctx); err != nil {
-		unreachable(tb, "MySQL/MariaDB not reachable at %s: %v", testDSN(), err)
+		testenv.Unavailable(tb, "MySQL/MariaDB not reachable at %s: %v", testDSN(), err)
 	}
 	e := &env{mc: mc, dbname: randName("pleiades_t_"), section: "scratch"}
 	if _, err := boot.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(e.dbname)+" CHARACTER SET utf8mb4"); err != nil {
@@ -148,31 +119,11 @@ func (e *env) exec(tb testing.TB, q string) {
 	}
 }
 
-func schemaDir(tb testing.TB) string {
-	tb.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			unreachable(tb, "go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared", "asterisk-schema")
-	if _, err := os.Stat(filepath.Join(s, "mysql_config.sql")); err != nil {
-		unreachable(tb, "Asterisk schema scripts not found: %v", err)
-	}
-	return s
-}
-
 // loadAsteriskSchema runs Asterisk's whole mysql_config.sql (every alembic migration) in the
 // scratch database.
 func (e *env) loadAsteriskSchema(tb testing.TB) {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(schemaDir(tb), "mysql_config.sql"))
+	b, err := os.ReadFile(filepath.Join(testenv.SharedPath(tb, "asterisk-schema"), "mysql_config.sql"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -184,4 +135,13 @@ type testWriter struct{ tb testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// parseConf reads .conf text with the project's parser; text a test writes must parse.
+func parseConf(file, text string) *conf.Config {
+	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
+	if err != nil {
+		panic(fmt.Sprintf("test config %s: %v", file, err))
+	}
+	return cfg
 }

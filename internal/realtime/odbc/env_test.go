@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
@@ -46,16 +48,6 @@ func (tg target) connStr() string {
 		cs = setConnKey(cs, "0", "CommLog")
 	}
 	return cs
-}
-
-// unreachable skips, or fails with CI=true.
-func unreachable(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
 }
 
 func randName(prefix string) string {
@@ -104,7 +96,7 @@ func newScratch(t testing.TB, tg target) *scratch {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := boot.PingContext(ctx); err != nil {
-		unreachable(t, "%s test server unreachable (%s=%q): %v", tg.name, tg.envVar, base, err)
+		testenv.Unavailable(t, "%s test server unreachable (%s=%q): %v", tg.name, tg.envVar, base, err)
 	}
 	s := &scratch{tg: tg}
 	var drop string
@@ -189,49 +181,6 @@ func splitSQL(script string) []string {
 	return out
 }
 
-// parseConf reads a tiny subset of the .conf syntax ([category], key = value, key => value,
-// ; comments, \; for a literal ';'), enough for the tests without depending on a parser.
-func parseConf(file, text string) *conf.Config {
-	cfg := &conf.Config{File: file}
-	var cat *conf.Category
-	for i, line := range strings.Split(text, "\n") {
-		line = stripComment(line)
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "["):
-			name, rest, _ := strings.Cut(line[1:], "]")
-			cat = &conf.Category{Name: name, File: file, Line: i + 1, Template: strings.Contains(rest, "!")}
-			cfg.Categories = append(cfg.Categories, cat)
-		default:
-			k, v, _ := strings.Cut(line, "=")
-			obj := strings.HasPrefix(v, ">")
-			if cat == nil {
-				panic("parseConf: variable outside a category")
-			}
-			cat.Vars = append(cat.Vars, &conf.Variable{Name: strings.TrimSpace(k), Value: strings.TrimSpace(strings.TrimPrefix(v, ">")),
-				Object: obj, File: file, Line: i + 1})
-		}
-	}
-	return cfg
-}
-
-func stripComment(line string) string {
-	var b strings.Builder
-	for i := 0; i < len(line); i++ {
-		if line[i] == '\\' && i+1 < len(line) && line[i+1] == ';' {
-			b.WriteByte(';')
-			i++
-			continue
-		}
-		if line[i] == ';' {
-			break
-		}
-		b.WriteByte(line[i])
-	}
-	return b.String()
-}
-
 // confEscape writes a value for parseConf (and Asterisk's parser): ';' as "\;".
 func confEscape(v string) string { return strings.ReplaceAll(v, ";", `\;`) }
 
@@ -258,4 +207,13 @@ func tctx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// parseConf reads .conf text with the project's parser; text a test writes must parse.
+func parseConf(file, text string) *conf.Config {
+	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
+	if err != nil {
+		panic(fmt.Sprintf("test config %s: %v", file, err))
+	}
+	return cfg
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -24,42 +26,6 @@ func testDSN() string {
 		return v
 	}
 	return defaultDSN
-}
-
-// unreachable skips, or fails with CI=true.
-func unreachable(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
-
-// parseConf reads a tiny subset of the .conf syntax ([category], key = value, ; comments),
-// enough for the driver's tests without depending on the conf parser.
-func parseConf(file, text string) *conf.Config {
-	cfg := &conf.Config{File: file}
-	var cat *conf.Category
-	for i, line := range strings.Split(text, "\n") {
-		if j := strings.IndexByte(line, ';'); j >= 0 {
-			line = line[:j]
-		}
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			cat = &conf.Category{Name: line[1 : len(line)-1], File: file, Line: i + 1}
-			cfg.Categories = append(cfg.Categories, cat)
-		default:
-			k, v, _ := strings.Cut(line, "=")
-			if cat == nil {
-				panic("parseConf: variable outside a category")
-			}
-			cat.Vars = append(cat.Vars, &conf.Variable{Name: strings.TrimSpace(k), Value: strings.TrimSpace(strings.TrimPrefix(v, ">")), File: file, Line: i + 1})
-		}
-	}
-	return cfg
 }
 
 func randName(prefix string) string {
@@ -89,7 +55,7 @@ func newEnv(tb testing.TB, extra ...string) *env {
 	defer cancel()
 	boot, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		unreachable(tb, "PostgreSQL not reachable at %s: %v", testDSN(), err)
+		testenv.Unavailable(tb, "PostgreSQL not reachable at %s: %v", testDSN(), err)
 	}
 	defer boot.Close(ctx)
 	e := &env{cc: cc, schema: randName("pleiades_t_"), db: cc.Database}
@@ -149,33 +115,12 @@ func (e *env) exec(tb testing.TB, sql string) {
 	}
 }
 
-// schemaDir finds ../shared/asterisk-schema next to go.mod.
-func schemaDir(tb testing.TB) string {
-	tb.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			unreachable(tb, "go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared", "asterisk-schema")
-	if _, err := os.Stat(filepath.Join(s, "postgresql_config.sql")); err != nil {
-		unreachable(tb, "Asterisk schema scripts not found: %v", err)
-	}
-	return s
-}
-
 // loadAsteriskSchema runs Asterisk's whole postgresql_config.sql (every alembic migration,
 // so the tables end up exactly as an up-to-date Asterisk install has them) in the scratch
 // schema.
 func (e *env) loadAsteriskSchema(tb testing.TB) {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(schemaDir(tb), "postgresql_config.sql"))
+	b, err := os.ReadFile(filepath.Join(testenv.SharedPath(tb, "asterisk-schema"), "postgresql_config.sql"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -187,4 +132,13 @@ type testWriter struct{ tb testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// parseConf reads .conf text with the project's parser; text a test writes must parse.
+func parseConf(file, text string) *conf.Config {
+	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
+	if err != nil {
+		panic(fmt.Sprintf("test config %s: %v", file, err))
+	}
+	return cfg
 }

@@ -53,6 +53,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
 )
@@ -68,28 +70,9 @@ type Backend struct {
 // Tables are the tables Run creates and drops.
 var Tables = []string{"sippeers", "extensions", "voicemail", "ast_config"}
 
-// SchemaDir returns the folder holding Asterisk's table scripts, found by walking up from the
-// working directory to go.mod and then ../shared/asterisk-schema; "" when there is none.
-func SchemaDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(dir, "..", "shared", "asterisk-schema")
-			if st, err := os.Stat(s); err == nil && st.IsDir() {
-				return s
-			}
-			return ""
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// SchemaDir returns the folder holding Asterisk's table scripts (../shared/asterisk-schema
+// beside the module root), or "" when there is none.
+func SchemaDir() string { return testenv.SharedDir("asterisk-schema") }
 
 // Statements returns the statements that create the tables (Tables) for dialect, and the ones
 // that drop them again. For postgres and mysql they are read from Asterisk's scripts in dir.
@@ -206,10 +189,7 @@ func Run(t *testing.T, b Backend) {
 	}
 	dir := SchemaDir()
 	if dir == "" && b.Dialect != "sqlite" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("realtimetest: ../shared/asterisk-schema not found next to go.mod")
-		}
-		t.Skip("realtimetest: ../shared/asterisk-schema not found next to go.mod")
+		testenv.Unavailable(t, "realtimetest: ../shared/asterisk-schema not found next to go.mod")
 	}
 	create, drop, err := Statements(dir, b.Dialect)
 	if err != nil {

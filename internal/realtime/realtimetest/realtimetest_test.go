@@ -1,19 +1,14 @@
 package realtimetest
 
 import (
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
 func TestStatements(t *testing.T) {
-	dir := SchemaDir()
-	if dir == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("asterisk-schema not found")
-		}
-		t.Skip("asterisk-schema not found")
-	}
+	dir := testenv.SharedPath(t, "asterisk-schema")
 	for _, c := range []struct {
 		dialect string
 		want    []string

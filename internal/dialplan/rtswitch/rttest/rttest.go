@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+
 	my "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
@@ -53,18 +55,7 @@ var Backends = []struct {
 	New  func(t testing.TB) *Backend
 }{{"sqlite", SQLite}, {"pgsql", Postgres}, {"mysql", MySQL}}
 
-// Unreachable skips the test, or fails it when CI=true.
-func Unreachable(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
-
-// Conf builds a *conf.Config from a small .conf text ([category], name = value, name =>
-// value, ';' comments), enough for driver configurations.
+// Conf parses .conf text a test writes (it must parse).
 func Conf(file, text string) *conf.Config {
 	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
 	if err != nil {
@@ -102,7 +93,7 @@ func (b *Backend) finish(tb testing.TB) *Backend {
 	tb.Helper()
 	dir := realtimetest.SchemaDir()
 	if dir == "" && b.Dialect != "sqlite" {
-		Unreachable(tb, "../shared/asterisk-schema not found next to go.mod")
+		testenv.Unavailable(tb, "../shared/asterisk-schema not found next to go.mod")
 	}
 	create, drop, err := realtimetest.Statements(dir, b.Dialect)
 	if err != nil {
@@ -194,7 +185,7 @@ func Postgres(tb testing.TB) *Backend {
 	c := ctx(tb)
 	boot, err := pgx.ConnectConfig(c, cc)
 	if err != nil {
-		Unreachable(tb, "PostgreSQL not reachable at %s: %v", PgDSN(), err)
+		testenv.Unavailable(tb, "PostgreSQL not reachable at %s: %v", PgDSN(), err)
 	}
 	defer boot.Close(c)
 	schema := randName("pleiades_rts_")
@@ -265,7 +256,7 @@ func MySQL(tb testing.TB) *Backend {
 	}
 	defer boot.Close()
 	if err := boot.PingContext(c); err != nil {
-		Unreachable(tb, "MySQL/MariaDB not reachable at %s: %v", dsn, err)
+		testenv.Unavailable(tb, "MySQL/MariaDB not reachable at %s: %v", dsn, err)
 	}
 	dbname := randName("pleiades_rts_")
 	if _, err := boot.ExecContext(c, "CREATE DATABASE `"+dbname+"` CHARACTER SET utf8mb4"); err != nil {
