@@ -600,16 +600,26 @@ func (s *Server) actPresenceState(r *request) {
 	r.w.end()
 }
 
-func (s *Server) actMailboxCount(r *request) {
+// mailboxParam reads the Mailbox: header of MailboxCount/MailboxStatus and its counts;
+// ok is false when an error was already answered.
+func (s *Server) mailboxParam(r *request) (string, MailboxInfo, bool) {
 	mb := r.p.Get("Mailbox")
 	if mb == "" {
 		r.fail("Mailbox not specified")
-		return
+		return "", MailboxInfo{}, false
 	}
 	if !s.needBackend(r) {
-		return
+		return "", MailboxInfo{}, false
 	}
 	info, _ := s.b.Mailbox(mb)
+	return mb, info, true
+}
+
+func (s *Server) actMailboxCount(r *request) {
+	mb, info, ok := s.mailboxParam(r)
+	if !ok {
+		return
+	}
 	r.head("Success")
 	r.w.kv("Message", "Mailbox Message Count")
 	r.w.kv("Mailbox", mb)
@@ -620,15 +630,10 @@ func (s *Server) actMailboxCount(r *request) {
 }
 
 func (s *Server) actMailboxStatus(r *request) {
-	mb := r.p.Get("Mailbox")
-	if mb == "" {
-		r.fail("Mailbox not specified")
+	mb, info, ok := s.mailboxParam(r)
+	if !ok {
 		return
 	}
-	if !s.needBackend(r) {
-		return
-	}
-	info, _ := s.b.Mailbox(mb)
 	w := 0
 	if info.New > 0 {
 		w = 1
