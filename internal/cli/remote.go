@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -171,6 +172,36 @@ type conn struct {
 	w       *bufio.Writer
 	session Session
 	detach  func()
+
+	// Log lines go through a bounded queue drained by their own goroutine, so a console
+	// that reads slowly never holds up the logger (and with it every other module).
+	logq    chan string
+	dropped atomic.Int64
+}
+
+// logQueueLen bounds the log lines waiting for one remote console; past it lines are dropped
+// and the console is told how many.
+const logQueueLen = 4096
+
+func (cn *conn) queueLog(line string) {
+	select {
+	case cn.logq <- line:
+	default:
+		cn.dropped.Add(1)
+	}
+}
+
+func (cn *conn) drainLogs() {
+	for line := range cn.logq {
+		if n := cn.dropped.Swap(0); n > 0 {
+			if cn.send(FrameLog, fmt.Appendf(nil, "[%d log lines dropped: this console reads too slowly]\n", n)) != nil {
+				return
+			}
+		}
+		if cn.send(FrameLog, []byte(line)) != nil {
+			return
+		}
+	}
 }
 
 func (cn *conn) send(typ byte, p []byte) error {
@@ -204,7 +235,10 @@ func (s *Server) serve(c net.Conn) {
 	cn := &conn{c: c, w: bufio.NewWriter(c), session: &noLogSession{}}
 	defer func() {
 		if cn.detach != nil {
-			cn.detach()
+			cn.detach() // after it returns the logger calls queueLog no more
+		}
+		if cn.logq != nil {
+			close(cn.logq) // the drainer ends once the connection is closed or the queue empty
 		}
 	}()
 	hello := ""
@@ -239,9 +273,11 @@ func (s *Server) serve(c net.Conn) {
 				continue
 			}
 			if s.Attach != nil {
-				cn.session, cn.detach = s.Attach(n, func(line string) {
-					cn.send(FrameLog, []byte(line))
-				})
+				if cn.logq == nil {
+					cn.logq = make(chan string, logQueueLen)
+					go cn.drainLogs()
+				}
+				cn.session, cn.detach = s.Attach(n, cn.queueLog)
 			}
 		case FrameCommand:
 			s.busy.Add(1)
