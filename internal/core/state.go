@@ -122,15 +122,8 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	m.e.OnLoad(func(d *dialplan.Dialplan) { m.syncHints(context.Background(), d) })
-	load := func(ctx context.Context) (*conf.Config, error) {
-		cfg, err := s.LoadConfig(ctx, "extensions.conf")
-		if err == nil && cfg == nil {
-			cfg = &conf.Config{File: s.Settings.ConfPath("extensions.conf")}
-		}
-		return cfg, err
-	}
-	m.e.SetLoader(load)
-	cfg, err := load(ctx)
+	m.e.SetLoader(m.loadExtensions)
+	cfg, err := m.loadExtensions(ctx)
 	if err != nil {
 		return err
 	}
@@ -173,17 +166,21 @@ func (m *dialplanModule) configureODBC(ctx context.Context, s *Server) error {
 func (m *dialplanModule) Reload(ctx context.Context, s *Server) error {
 	m.sw.Flush()
 	odbcErr := m.configureODBC(ctx, s)
-	cfg, err := s.LoadConfig(ctx, "extensions.conf")
-	if err != nil {
-		return err
+	cfg, err := m.loadExtensions(ctx)
+	if err == nil {
+		err = m.e.Load(cfg)
 	}
-	if cfg == nil {
-		cfg = &conf.Config{File: s.Settings.ConfPath("extensions.conf")}
+	return errors.Join(err, odbcErr)
+}
+
+// loadExtensions reads extensions.conf (a file or, in static mode, a table); without one the
+// dialplan is empty.
+func (m *dialplanModule) loadExtensions(ctx context.Context) (*conf.Config, error) {
+	cfg, err := m.server.LoadConfig(ctx, "extensions.conf")
+	if err == nil && cfg == nil {
+		cfg = &conf.Config{File: m.server.Settings.ConfPath("extensions.conf")}
 	}
-	if err := m.e.Load(cfg); err != nil {
-		return errors.Join(err, odbcErr)
-	}
-	return odbcErr
+	return cfg, err
 }
 
 func (m *dialplanModule) Unload(context.Context) error {
