@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,8 +77,9 @@ type subscription struct {
 	localHost string // where the subscriber reaches us (Contact, entity)
 	localPort int
 	hw        *hintWatch
+	hwIndex   int          // in hw.subs (under subStore.mu)
 	hdrs      []sip.Header // From, To, Call-ID, Contact, Event, Content-Type of every NOTIFY
-	rawHead   [][]byte     // UDP: the NOTIFY's text before and after the Via branch (renderHead)
+	udp       udpDialog    // UDP: what every NOTIFY of the dialog repeats, prepared once (prepareUDP)
 
 	mu         sync.Mutex // serialises NOTIFYs of this dialog
 	subCSeq    uint32
@@ -95,7 +97,7 @@ type hintWatch struct {
 	key            string
 	exten, context string
 	cancel         func()
-	subs           map[*subscription]struct{}
+	subs           []*subscription // in the order they came (mostly their order in memory)
 
 	mu      sync.Mutex
 	running bool
@@ -152,12 +154,13 @@ func (st *subStore) add(sub *subscription, set *settings) bool {
 		hk := sub.exten + "@" + sub.context
 		hw := st.hints[hk]
 		if hw == nil {
-			hw = &hintWatch{key: hk, exten: sub.exten, context: sub.context, subs: map[*subscription]struct{}{}}
+			hw = &hintWatch{key: hk, exten: sub.exten, context: sub.context}
 			st.hints[hk] = hw
 			// Watch may call back at once: hintChanged never takes st.mu synchronously.
 			hw.cancel = st.s.hints.Watch(sub.exten, sub.context, func(state int) { st.s.hintChanged(hw, state) })
 		}
-		hw.subs[sub] = struct{}{}
+		sub.hwIndex = len(hw.subs)
+		hw.subs = append(hw.subs, sub)
 		sub.hw = hw
 	}
 	return true
@@ -176,7 +179,11 @@ func (st *subStore) remove(sub *subscription) bool {
 		delete(st.perPeer, sub.peer)
 	}
 	if hw := sub.hw; hw != nil {
-		delete(hw.subs, sub)
+		last := len(hw.subs) - 1
+		hw.subs[sub.hwIndex] = hw.subs[last]
+		hw.subs[sub.hwIndex].hwIndex = sub.hwIndex
+		hw.subs[last] = nil
+		hw.subs = hw.subs[:last]
 		if len(hw.subs) == 0 && st.hints[hw.key] == hw {
 			delete(st.hints, hw.key)
 			cancel = hw.cancel
@@ -235,10 +242,7 @@ func (s *Server) fanout(hw *hintWatch) {
 		hw.mu.Unlock()
 
 		s.subs.mu.Lock()
-		subs := make([]*subscription, 0, len(hw.subs))
-		for sub := range hw.subs {
-			subs = append(subs, sub)
-		}
+		subs := slices.Clone(hw.subs)
 		s.subs.mu.Unlock()
 		start := time.Now()
 		workers := runtime.GOMAXPROCS(0)
@@ -255,21 +259,20 @@ func (s *Server) fanout(hw *hintWatch) {
 			wg.Add(1)
 			go func(part []*subscription) {
 				defer wg.Done()
-				// NOTIFYs over UDP go out 64 at a time (one sendmmsg) as they are built.
-				batch := make([]outMsg, 0, 64)
+				// NOTIFYs over UDP go out batchSize at a time (one sendmmsg) as they are built.
+				batch := newNotifyBatch()
 				flush := func() {
-					if ntx := s.ntx.Load(); ntx != nil && len(batch) > 0 {
-						if failed := ntx.sendBatch(batch); failed > 0 {
+					if ntx := s.ntx.Load(); ntx != nil {
+						if failed := ntx.flush(batch); failed > 0 {
 							s.stats.notifyFailures.Add(uint64(failed))
 						}
 					}
-					batch = batch[:0]
 				}
 				for _, sub := range part {
-					if p := sub.sendVia(&batch, state, false, "", false); p.tx != nil {
+					if p := sub.sendVia(batch, state, false, "", false); p.tx != nil {
 						go p.settle()
 					}
-					if len(batch) == cap(batch) {
+					if batch.full() {
 						flush()
 					}
 				}
@@ -362,10 +365,23 @@ func (p pendingNotify) settle() {
 	}
 }
 
-// renderHead renders, once per dialog, the text of a NOTIFY over UDP up to its Via branch
-// and from there to its CSeq: request line, Via, Max-Forwards, User-Agent and the dialog's
-// headers, exactly as newRequest and dialogHeaders build them for sipgo.
-func (sub *subscription) renderHead(s *Server) [][]byte {
+// udpDialog is what every NOTIFY of a dialog over UDP repeats, prepared once: its text up to
+// the Via branch and from there to the CSeq (request line, Via, Max-Forwards, User-Agent and
+// the dialog's headers, exactly as newRequest and dialogHeaders build them for sipgo), the
+// destination, and the body's XML-escaped extension and host.
+type udpDialog struct {
+	text  []byte // head and tail, one after the other
+	cut   int    // where the head ends
+	to    *net.UDPAddr
+	exten string
+	host  string
+}
+
+func (d *udpDialog) ready() bool  { return d.text != nil }
+func (d *udpDialog) head() []byte { return d.text[:d.cut] }
+func (d *udpDialog) tail() []byte { return d.text[d.cut:] }
+
+func (sub *subscription) prepareUDP(s *Server) udpDialog {
 	host, port := s.localHostFor(sub.addr, sub.transport)
 	target := sub.target.Clone()
 	var a, b strings.Builder
@@ -383,7 +399,8 @@ func (sub *subscription) renderHead(s *Server) [][]byte {
 		b.WriteString(h.Value())
 		b.WriteString("\r\n")
 	}
-	return [][]byte{[]byte(a.String()), []byte(b.String())}
+	return udpDialog{text: []byte(a.String() + b.String()), cut: a.Len(), to: net.UDPAddrFromAddrPort(sub.addr),
+		exten: xmlEscaper.Replace(sub.exten), host: xmlEscaper.Replace(sub.localHost)}
 }
 
 // dialogHeaders builds the headers every NOTIFY of the dialog repeats, once. They are shared
@@ -405,11 +422,10 @@ func (sub *subscription) send(state int, terminated bool, reason string, force b
 }
 
 // sendVia is send; a NOTIFY over UDP is appended to batch instead of being written, when batch
-// is not nil (the fan-out writes a batch with one system call per 64 messages).
-func (sub *subscription) sendVia(batch *[]outMsg, state int, terminated bool, reason string, force bool) pendingNotify {
+// is not nil (the fan-out writes a batch with one system call per batchSize messages).
+func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool, reason string, force bool) pendingNotify {
 	s := sub.st.s
 	set := s.set.Load()
-	var body []byte
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if sub.terminated {
@@ -434,37 +450,39 @@ func (sub *subscription) sendVia(batch *[]outMsg, state int, terminated bool, re
 	if terminated {
 		sub.terminated = true
 	}
-	host := sub.localHost
-	switch sub.kind {
-	case kindDialog:
-		body = dialogInfoBody(version, sub.exten, host, state)
-	case kindPresence:
-		body = pidfBody(sub.exten, host, state)
-	case kindMWI:
-		nw, old, urg := s.mailboxCounts(sub.mailboxes)
-		body = mwiBody(nw, old, urg, s.messageAccount(sub.peer, host))
-	}
-	subState := "active;expires=" + strconv.Itoa(max(0, int(time.Until(sub.expires).Seconds()+0.5)))
-	if terminated {
-		subState = "terminated"
-		if reason != "" {
-			subState += ";reason=" + reason
-		}
-	}
+	expires := max(0, int(time.Until(sub.expires).Seconds()+0.5))
 	if ntx := s.ntx.Load(); ntx != nil && strings.EqualFold(sub.transport, "udp") {
 		// UDP: the NOTIFY is written from bytes prepared once per dialog (notifytx.go).
-		if sub.rawHead == nil {
-			sub.rawHead = sub.renderHead(s)
+		if !sub.udp.ready() {
+			sub.udp = sub.prepareUDP(s)
 		}
-		branch := s.nextBranch()
-		raw := make([]byte, 0, len(sub.rawHead)+len(body)+256)
-		raw = append(raw, sub.rawHead[0]...)
-		raw = append(raw, branch...)
-		raw = append(raw, sub.rawHead[1]...)
+		d := &sub.udp
+		var scratch [1024]byte
+		var body []byte
+		switch sub.kind {
+		case kindDialog:
+			body = appendDialogInfo(scratch[:0], version, d.exten, d.host, state)
+		case kindPresence:
+			body = appendPIDF(scratch[:0], d.exten, d.host, state)
+		case kindMWI:
+			nw, old, urg := s.mailboxCounts(sub.mailboxes)
+			body = appendMWI(scratch[:0], nw, old, urg, s.messageAccount(sub.peer, sub.localHost))
+		}
+		seq := nextBranchSeq()
+		size := len(d.text) + len(body) + len(reason) + 160
+		var raw []byte
+		if batch != nil {
+			raw = batch.buffer(size)
+		} else {
+			raw = make([]byte, 0, size)
+		}
+		raw = append(raw, d.head()...)
+		raw = appendBranch(raw, seq)
+		raw = append(raw, d.tail()...)
 		raw = append(raw, "CSeq: "...)
 		raw = strconv.AppendUint(raw, uint64(sub.cseq), 10)
 		raw = append(raw, " NOTIFY\r\nSubscription-State: "...)
-		raw = append(raw, subState...)
+		raw = appendSubState(raw, terminated, reason, expires)
 		raw = append(raw, "\r\nContent-Length: "...)
 		raw = strconv.AppendInt(raw, int64(len(body)), 10)
 		raw = append(raw, "\r\n\r\n"...)
@@ -472,20 +490,31 @@ func (sub *subscription) sendVia(batch *[]outMsg, state int, terminated bool, re
 		if !s.isRunning() {
 			return pendingNotify{}
 		}
-		if s.debugging(sub.addr.String()) {
+		if s.debugOn() && s.debugging(sub.addr.String()) {
 			s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- Transmitting to %s --->\n%s\n<------------>", sub.addr, strings.TrimRight(string(raw), "\r\n")))
 		}
 		s.stats.notifies.Add(1)
 		if batch != nil {
-			*batch = append(*batch, outMsg{branch: branch, raw: raw, addr: sub.addr, sub: sub, terminated: terminated})
+			batch.msgs = append(batch.msgs, outMsg{seq: seq, raw: batch.commit(raw), to: d.to, sub: sub, terminated: terminated})
 			return pendingNotify{}
 		}
-		if err := ntx.send(branch, raw, sub.addr, sub, terminated); err != nil {
+		if err := ntx.send(seq, raw, d.to, sub, terminated); err != nil {
 			s.stats.notifyFailures.Add(1)
 			s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: NOTIFY not sent", "peer", sub.peer, "err", err)
 		}
 		return pendingNotify{}
 	}
+	var body []byte
+	switch sub.kind {
+	case kindDialog:
+		body = dialogInfoBody(version, sub.exten, sub.localHost, state)
+	case kindPresence:
+		body = pidfBody(sub.exten, sub.localHost, state)
+	case kindMWI:
+		nw, old, urg := s.mailboxCounts(sub.mailboxes)
+		body = mwiBody(nw, old, urg, s.messageAccount(sub.peer, sub.localHost))
+	}
+	subState := string(appendSubState(nil, terminated, reason, expires))
 	if sub.hdrs == nil {
 		sub.hdrs = sub.dialogHeaders(s)
 	}
@@ -811,9 +840,14 @@ func (s *Server) sendMWI(p *peer) {
 
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
 
-// dialogInfoBody is chan_sip's dialog-info+xml (RFC 4235) for an extension state. (String
-// concatenation, not fmt: it is built once per subscriber on every hint change.)
+// dialogInfoBody is chan_sip's dialog-info+xml (RFC 4235) for an extension state.
 func dialogInfoBody(version int, exten, host string, state int) []byte {
+	return appendDialogInfo(make([]byte, 0, 400), version, xmlEscaper.Replace(exten), xmlEscaper.Replace(host), state)
+}
+
+// appendDialogInfo appends dialogInfoBody's text, exten and host already XML-escaped. (Appends,
+// not fmt: it is built once per subscriber on every hint change.)
+func appendDialogInfo(b []byte, version int, e, h string, state int) []byte {
 	statestring, hold, early := "terminated", false, false
 	switch {
 	case state < 0:
@@ -824,9 +858,6 @@ func dialogInfoBody(version int, exten, host string, state int) []byte {
 	case state&(1|2) != 0:
 		statestring = "confirmed"
 	}
-	e := xmlEscaper.Replace(exten)
-	h := xmlEscaper.Replace(host)
-	b := make([]byte, 0, 400)
 	b = append(b, "<?xml version=\"1.0\"?>\n<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\""...)
 	b = strconv.AppendInt(b, int64(version), 10)
 	b = append(b, "\" state=\"full\" entity=\"sip:"...)
@@ -854,6 +885,11 @@ func dialogInfoBody(version int, exten, host string, state int) []byte {
 
 // pidfBody is chan_sip's pidf+xml (RFC 3863) for an extension state.
 func pidfBody(exten, host string, state int) []byte {
+	return appendPIDF(make([]byte, 0, 700), xmlEscaper.Replace(exten), xmlEscaper.Replace(host), state)
+}
+
+// appendPIDF appends pidfBody's text, exten and host already XML-escaped.
+func appendPIDF(b []byte, e, h string, state int) []byte {
 	basic, activity, note := "open", "", "Ready"
 	switch {
 	case state < 0 || state == 4:
@@ -867,29 +903,64 @@ func pidfBody(exten, host string, state int) []byte {
 	case state&1 != 0:
 		activity, note = "busy", "On the phone"
 	}
-	e := xmlEscaper.Replace(exten)
-	h := xmlEscaper.Replace(host)
-	var b strings.Builder
-	b.WriteString("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n")
-	fmt.Fprintf(&b, "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:pp=\"urn:ietf:params:xml:ns:pidf:person\" xmlns:es=\"urn:ietf:params:xml:ns:pidf:rpid:status:rpid-status\" xmlns:ep=\"urn:ietf:params:xml:ns:pidf:rpid:rpid-person\" entity=\"sip:%s@%s\">\n", e, h)
-	b.WriteString("<pp:person><status>\n")
+	b = append(b, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"...)
+	b = append(b, "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:pp=\"urn:ietf:params:xml:ns:pidf:person\" xmlns:es=\"urn:ietf:params:xml:ns:pidf:rpid:status:rpid-status\" xmlns:ep=\"urn:ietf:params:xml:ns:pidf:rpid:rpid-person\" entity=\"sip:"...)
+	b = append(b, e...)
+	b = append(b, '@')
+	b = append(b, h...)
+	b = append(b, "\">\n<pp:person><status>\n"...)
 	if activity != "" {
-		fmt.Fprintf(&b, "<ep:activities><ep:%s/></ep:activities>\n", activity)
+		b = append(b, "<ep:activities><ep:"...)
+		b = append(b, activity...)
+		b = append(b, "/></ep:activities>\n"...)
 	}
-	b.WriteString("</status></pp:person>\n")
-	fmt.Fprintf(&b, "<note>%s</note>\n", note)
-	fmt.Fprintf(&b, "<tuple id=\"%s\">\n", e)
-	fmt.Fprintf(&b, "<contact priority=\"1\">sip:%s@%s</contact>\n", e, h)
-	fmt.Fprintf(&b, "<status><basic>%s</basic></status>\n", basic)
-	b.WriteString("</tuple>\n</presence>\n")
-	return []byte(b.String())
+	b = append(b, "</status></pp:person>\n<note>"...)
+	b = append(b, note...)
+	b = append(b, "</note>\n<tuple id=\""...)
+	b = append(b, e...)
+	b = append(b, "\">\n<contact priority=\"1\">sip:"...)
+	b = append(b, e...)
+	b = append(b, '@')
+	b = append(b, h...)
+	b = append(b, "</contact>\n<status><basic>"...)
+	b = append(b, basic...)
+	b = append(b, "</basic></status>\n</tuple>\n</presence>\n"...)
+	return b
 }
 
 // mwiBody is RFC 3842's application/simple-message-summary, as chan_sip writes it.
 func mwiBody(nw, old, urgent int, account string) []byte {
+	return appendMWI(nil, nw, old, urgent, account)
+}
+
+func appendMWI(b []byte, nw, old, urgent int, account string) []byte {
 	waiting := "no"
 	if nw > 0 {
 		waiting = "yes"
 	}
-	return []byte(fmt.Sprintf("Messages-Waiting: %s\r\nMessage-Account: %s\r\nVoice-Message: %d/%d (%d/%d)\r\n", waiting, account, nw, old, urgent, 0))
+	b = append(b, "Messages-Waiting: "...)
+	b = append(b, waiting...)
+	b = append(b, "\r\nMessage-Account: "...)
+	b = append(b, account...)
+	b = append(b, "\r\nVoice-Message: "...)
+	b = strconv.AppendInt(b, int64(nw), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(old), 10)
+	b = append(b, " ("...)
+	b = strconv.AppendInt(b, int64(urgent), 10)
+	b = append(b, "/0)\r\n"...)
+	return b
+}
+
+// appendSubState appends a NOTIFY's Subscription-State value.
+func appendSubState(b []byte, terminated bool, reason string, expires int) []byte {
+	if !terminated {
+		return strconv.AppendInt(append(b, "active;expires="...), int64(expires), 10)
+	}
+	b = append(b, "terminated"...)
+	if reason != "" {
+		b = append(b, ";reason="...)
+		b = append(b, reason...)
+	}
+	return b
 }

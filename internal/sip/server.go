@@ -332,7 +332,7 @@ func (s *Server) start(ctx context.Context) error {
 	})
 
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); _ = srv.ServeUDP(udpConn) }()
+	go func() { defer s.wg.Done(); _ = srv.ServeUDP(newBatchConn(udpConn, maxMessageSize, s.takeUDP)) }()
 	if tcpLn != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = srv.ServeTCP(tcpLn) }()
@@ -445,23 +445,42 @@ const (
 	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY"
 )
 
-// readFilter is the transport hook: size limit and "sip set debug".
+// readFilter is the transport hook: size limit and "sip set debug". UDP datagrams went through
+// takeUDP already (batchConn).
 func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
-	if len(data) > maxMessageSize {
-		s.stats.dropped.Add(1)
-		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: dropped oversized message", "from", info.RemoteAddr.String(), "bytes", len(data))
-		return nil, nil
+	if info.Transport == "UDP" {
+		return data, nil
 	}
-	if s.debugging(info.RemoteAddr.String()) {
-		s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- SIP read from %s:%s --->\n%s\n<------------->",
-			strings.ToUpper(info.Transport), info.RemoteAddr.String(), strings.TrimRight(string(data), "\r\n")))
-	}
-	// Responses to NOTIFYs sent over UDP are settled here, unparsed (notifytx.go).
-	if ntx := s.ntx.Load(); ntx != nil && ntx.rawAnswer(data) {
+	if s.filterIn(info.Transport, info.RemoteAddr, data) {
 		return nil, nil
 	}
 	return data, nil
 }
+
+// takeUDP is batchConn's filter for the UDP socket.
+func (s *Server) takeUDP(data []byte, from net.Addr) bool { return s.filterIn("UDP", from, data) }
+
+// filterIn drops oversized messages, prints messages for "sip set debug" and settles, unparsed,
+// the answers to NOTIFYs sent over UDP (notifytx.go); it reports whether data was consumed.
+func (s *Server) filterIn(transport string, from net.Addr, data []byte) bool {
+	if len(data) > maxMessageSize {
+		s.stats.dropped.Add(1)
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: dropped oversized message", "from", from.String(), "bytes", len(data))
+		return true
+	}
+	if s.debugOn() && s.debugging(from.String()) {
+		s.log.Log(context.Background(), logger.Verbose(1), fmt.Sprintf("\n<--- SIP read from %s:%s --->\n%s\n<------------->",
+			strings.ToUpper(transport), from.String(), strings.TrimRight(string(data), "\r\n")))
+	}
+	if ntx := s.ntx.Load(); ntx != nil && ntx.rawAnswer(data) {
+		return true
+	}
+	return false
+}
+
+// debugOn reports whether "sip set debug" is on at all (cheap: the hot paths ask it before
+// formatting an address for debugging).
+func (s *Server) debugOn() bool { return s.debugAll.Load() || s.debugPeer.Load() != nil }
 
 func (s *Server) debugging(addr string) bool {
 	if s.debugAll.Load() {

@@ -1,0 +1,69 @@
+package sip
+
+import (
+	"net"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// batchConn is the UDP listening socket as sipgo's transport reads it. Datagrams come in up to
+// readBatch at a time (recvmmsg(2) on Linux: one system call for a burst of answers to a
+// NOTIFY fan-out), and each goes through take first: the answers to our own NOTIFYs, oversized
+// datagrams and anything else take consumes never reach sipgo's parser. Writes, deadlines and
+// Close are the socket's own. ReadFrom is called by sipgo's one reading goroutine only.
+type batchConn struct {
+	net.PacketConn
+	rb   batchReader
+	take func(data []byte, from net.Addr) bool // true: consumed here
+
+	msgs       []ipv4.Message
+	bufs       [][1][]byte
+	n, next    int
+	whole, cut int // sizes: what is read whole, and one byte more to notice longer datagrams
+}
+
+const readBatch = 32
+
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// newBatchConn wraps conn; datagrams longer than maxLen are passed to take cut at maxLen+1
+// bytes (take can tell them by their length).
+func newBatchConn(conn net.PacketConn, maxLen int, take func([]byte, net.Addr) bool) *batchConn {
+	c := &batchConn{PacketConn: conn, take: take, whole: maxLen, cut: maxLen + 1}
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
+		c.rb = ipv4.NewPacketConn(conn)
+	} else {
+		c.rb = ipv6.NewPacketConn(conn)
+	}
+	c.msgs = make([]ipv4.Message, readBatch)
+	c.bufs = make([][1][]byte, readBatch)
+	for i := range c.msgs {
+		c.bufs[i][0] = make([]byte, c.cut)
+		c.msgs[i].Buffers = c.bufs[i][:]
+	}
+	return c
+}
+
+// ReadFrom returns the next datagram take did not consume.
+func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		for c.next < c.n {
+			m := &c.msgs[c.next]
+			c.next++
+			data := m.Buffers[0][:m.N]
+			if c.take(data, m.Addr) {
+				continue
+			}
+			return copy(b, data), m.Addr, nil
+		}
+		c.next, c.n = 0, 0
+		n, err := c.rb.ReadBatch(c.msgs, 0)
+		if err != nil {
+			return 0, nil, err
+		}
+		c.n = n
+	}
+}
