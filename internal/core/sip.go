@@ -51,7 +51,8 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	s.CLI.MustRegister(m.srv.Commands()...)
 	s.SIPStats = func() httpapi.SIPStats {
 		st := m.srv.Stats()
-		return httpapi.SIPStats{Registrations: st.Peers, Connections: st.Subscriptions}
+		return httpapi.SIPStats{Registrations: st.Registrations, Connections: st.Connections, Subscriptions: st.Subscriptions,
+			Notifies: st.Notifies, NotifyFailures: st.NotifyFailures, LastFanout: st.LastFanout}
 	}
 	if cfg == nil {
 		s.Log.Info("No sip.conf: the SIP registrar is not listening")

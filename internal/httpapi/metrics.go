@@ -125,6 +125,10 @@ var (
 	descAMIFailed      = prometheus.NewDesc("pleiades_ami_failed_logins_total", "Failed AMI logins.", nil, nil)
 	descSIPRegs        = prometheus.NewDesc("pleiades_sip_registrations", "Current SIP registrations (contacts).", nil, nil)
 	descSIPConns       = prometheus.NewDesc("pleiades_sip_connections", "Open SIP connections (TCP, TLS, WS).", nil, nil)
+	descSIPSubs        = prometheus.NewDesc("pleiades_sip_subscriptions", "Active SIP subscriptions (dialog, presence, message-summary).", nil, nil)
+	descSIPNotifies    = prometheus.NewDesc("pleiades_sip_notifies_total", "NOTIFYs sent.", nil, nil)
+	descSIPNotifyFail  = prometheus.NewDesc("pleiades_sip_notify_failures_total", "NOTIFYs not sent, or answered with an error or not at all.", nil, nil)
+	descSIPFanout      = prometheus.NewDesc("pleiades_sip_notify_fanout_last_seconds", "Time the last hint change took to send the NOTIFYs of every subscription to it.", nil, nil)
 	descHints          = prometheus.NewDesc("pleiades_hints", "Dialplan hints by extension state.", []string{"state"}, nil)
 	descHintWatchers   = prometheus.NewDesc("pleiades_hint_watchers", "Watchers of single hints (AMI, SIP subscriptions), summed over every hint.", nil, nil)
 	descDevices        = prometheus.NewDesc("pleiades_device_states", "Devices some server has a state for.", nil, nil)
@@ -205,6 +209,10 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		st := f()
 		gauge(descSIPRegs, float64(st.Registrations))
 		gauge(descSIPConns, float64(st.Connections))
+		gauge(descSIPSubs, float64(st.Subscriptions))
+		counter(descSIPNotifies, st.Notifies)
+		counter(descSIPNotifyFail, st.NotifyFailures)
+		gauge(descSIPFanout, st.LastFanout.Seconds())
 	}
 
 	if hs := d.Hints; hs != nil {

@@ -19,7 +19,9 @@ func TestMetricsScrape(t *testing.T) {
 				return map[string]EventCounts{"device_state": {Sent: 5, Received: 7, Dropped: 1}, "mwi": {Sent: 2}}
 			},
 			AMI: func() AMIStats { return AMIStats{Sessions: 3, Authenticated: 2, FailedLogins: 4} },
-			SIP: func() SIPStats { return SIPStats{Registrations: 12, Connections: 2} },
+			SIP: func() SIPStats {
+				return SIPStats{Registrations: 12, Connections: 2, Subscriptions: 7, Notifies: 70, NotifyFailures: 1, LastFanout: 25 * time.Millisecond}
+			},
 			RealtimeCaches: func() map[string]realtime.CacheStats {
 				return map[string]realtime.CacheStats{"rtswitch.rows": {Entries: 4, Hits: 30, Misses: 10}}
 			},
@@ -91,6 +93,10 @@ func TestMetricsScrape(t *testing.T) {
 		{"pleiades_ami_authenticated_sessions", nil, 2},
 		{"pleiades_sip_registrations", nil, 12},
 		{"pleiades_sip_connections", nil, 2},
+		{"pleiades_sip_subscriptions", nil, 7},
+		{"pleiades_sip_notifies_total", nil, 70},
+		{"pleiades_sip_notify_failures_total", nil, 1},
+		{"pleiades_sip_notify_fanout_last_seconds", nil, 0.025},
 		{"pleiades_hints", map[string]string{"state": "InUse"}, 1},
 		{"pleiades_hint_watchers", nil, 1},
 		{"pleiades_device_states", nil, 1},

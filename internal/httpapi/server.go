@@ -66,8 +66,12 @@ type AMIStats struct {
 
 // SIPStats is what /metrics shows of the SIP registrar.
 type SIPStats struct {
-	Registrations int // current registrations (contacts)
-	Connections   int // open TCP/TLS/WS connections
+	Registrations  int           // current registrations (contacts)
+	Connections    int           // open TCP/TLS/WS connections
+	Subscriptions  int           // active SUBSCRIBE dialogs
+	Notifies       uint64        // NOTIFYs sent
+	NotifyFailures uint64        // NOTIFYs not sent or answered with an error
+	LastFanout     time.Duration // time to send every NOTIFY of the last hint change
 }
 
 // Sources are read at every /metrics scrape; each may be nil (its metric families are then

@@ -96,6 +96,7 @@ type Server struct {
 	stats struct {
 		registers, authFailures, notifies, notifyFailures, dropped atomic.Uint64
 		lastFanout                                                 atomic.Int64 // ns
+		tcpConns                                                   atomic.Int64
 	}
 }
 
@@ -107,6 +108,8 @@ type Stats struct {
 	NotifyFailures uint64        // NOTIFYs not sent or not answered with 2xx
 	Dropped        uint64        // oversized messages dropped
 	Peers          int           // peers in memory (static, cached and registered realtime)
+	Registrations  int           // peers registered (a dynamic contact in force)
+	Connections    int           // TCP connections accepted and open
 	Subscriptions  int           // active subscriptions
 	NoncesTracked  int           // nonces with a recorded nonce-count
 	WriteBacks     int           // realtime write-backs waiting (at most one per peer)
@@ -117,8 +120,21 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	s.mu.RLock()
 	np := len(s.peers)
+	peers := make([]*peer, 0, np)
+	for _, p := range s.peers {
+		peers = append(peers, p)
+	}
 	s.mu.RUnlock()
+	regs := 0
+	for _, p := range peers {
+		p.mu.Lock()
+		if p.addr.IsValid() && !p.expires.IsZero() {
+			regs++
+		}
+		p.mu.Unlock()
+	}
 	return Stats{
+		Registrations: regs, Connections: int(s.stats.tcpConns.Load()),
 		Registers: s.stats.registers.Load(), AuthFailures: s.stats.authFailures.Load(),
 		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
 		Dropped: s.stats.dropped.Load(), Peers: np, Subscriptions: s.subs.len(),
@@ -335,7 +351,7 @@ func (s *Server) start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); _ = srv.ServeUDP(newBatchConn(udpConn, maxMessageSize, s.takeUDP)) }()
 	if tcpLn != nil {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = srv.ServeTCP(tcpLn) }()
+		go func() { defer s.wg.Done(); _ = srv.ServeTCP(countingListener{tcpLn, &s.stats.tcpConns}) }()
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.janitor(s.ctx) }()

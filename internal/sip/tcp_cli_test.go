@@ -76,6 +76,19 @@ func TestTCP(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("no NOTIFY over TCP")
 	}
+	// what /metrics shows: one registration, one open connection, one subscription, the NOTIFY
+	st := e.s.Stats()
+	if st.Registrations != 1 || st.Connections != 1 || st.Subscriptions != 1 || st.Notifies < 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	ua.Close() // the phone's connection closes
+	deadline := time.Now().Add(3 * time.Second)
+	for e.s.Stats().Connections != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections still %d after the phone closed", e.s.Stats().Connections)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestCLIShapes(t *testing.T) {
