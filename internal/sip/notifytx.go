@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,13 @@ type notifyTxs struct {
 	conn   net.PacketConn
 	batch  batchWriter                         // sendmmsg(2) on the same socket; nil where unavailable
 	remove func(sub *subscription, status int) // a failed NOTIFY: end the subscription
+
+	// writers are more descriptors of the same socket (dup(2)), one per fan-out worker: Go
+	// serialises the writes on one descriptor, so the workers of a fan-out would otherwise
+	// take turns (10,000 NOTIFYs on loopback: 53 ms through one descriptor, 31 ms through two).
+	// Same socket, same source address and port.
+	writers []batchWriter
+	files   []net.PacketConn
 
 	// The NOTIFYs awaiting an answer, by branch number, in shards so that the fan-out's
 	// workers and the reader answering them rarely wait for one another.
@@ -132,14 +140,51 @@ func newNotifyTxs(conn net.PacketConn, remove func(*subscription, int)) *notifyT
 	for i := range n.shards {
 		n.shards[i].m = map[uint64]*notifyTx{}
 	}
-	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
-		if ua.IP.To4() != nil {
-			n.batch = ipv4.NewPacketConn(conn)
-		} else {
-			n.batch = ipv6.NewPacketConn(conn)
+	n.batch = newBatchWriter(conn)
+	if uc, ok := conn.(*net.UDPConn); ok && n.batch != nil {
+		for range runtime.GOMAXPROCS(0) {
+			f, err := uc.File()
+			if err != nil {
+				break
+			}
+			c, err := net.FilePacketConn(f)
+			f.Close()
+			if err != nil {
+				break
+			}
+			n.files = append(n.files, c)
+			n.writers = append(n.writers, newBatchWriter(c))
 		}
 	}
 	return n
+}
+
+func newBatchWriter(conn net.PacketConn) batchWriter {
+	ua, ok := conn.LocalAddr().(*net.UDPAddr)
+	switch {
+	case !ok:
+		return nil
+	case ua.IP.To4() != nil:
+		return ipv4.NewPacketConn(conn)
+	default:
+		return ipv6.NewPacketConn(conn)
+	}
+}
+
+// writer returns fan-out worker w's descriptor of the socket.
+func (n *notifyTxs) writer(w int) batchWriter {
+	if len(n.writers) == 0 {
+		return n.batch
+	}
+	return n.writers[w%len(n.writers)]
+}
+
+// close closes the extra descriptors (the socket is closed by its owner; it stays bound
+// until every descriptor is closed).
+func (n *notifyTxs) close() {
+	for _, c := range n.files {
+		c.Close()
+	}
 }
 
 // batchWriter is what ipv4.PacketConn and ipv6.PacketConn have in common.
@@ -159,6 +204,7 @@ type outMsg struct {
 // notifyBatch collects a fan-out worker's NOTIFYs and writes them batchSize at a time. Their
 // texts and transactions live in a txBlock taken from a pool.
 type notifyBatch struct {
+	w    batchWriter // nil: the socket's own descriptor
 	msgs []outMsg
 	out  [batchSize]ipv4.Message
 	bufs [batchSize][1][]byte
@@ -217,10 +263,14 @@ func (n *notifyTxs) flush(b *notifyBatch) int {
 		sh.mu.Unlock()
 	}
 	out := b.out[:len(b.msgs)]
+	w := b.w
+	if w == nil {
+		w = n.batch
+	}
 	failed := 0
 	for i := 0; i < len(out); {
-		if n.batch != nil {
-			k, err := n.batch.WriteBatch(out[i:], 0)
+		if w != nil {
+			k, err := w.WriteBatch(out[i:], 0)
 			if err == nil && k > 0 {
 				i += k
 				continue

@@ -24,6 +24,7 @@ func newTestNotifyTxs(t *testing.T) (*notifyTxs, *net.UDPConn, *[]int) {
 	var mu sync.Mutex
 	removed := []int{}
 	n := newNotifyTxs(srv, func(_ *subscription, status int) { mu.Lock(); removed = append(removed, status); mu.Unlock() })
+	t.Cleanup(n.close)
 	return n, peer, &removed
 }
 
@@ -170,4 +171,47 @@ func TestNotifyBlockOutlivesAnsweredNeighbours(t *testing.T) {
 	if len(b.msgs) != 0 || !n.pending(seq) {
 		t.Fatal("oversized text not tracked")
 	}
+}
+
+// The fan-out's extra descriptors of the socket write from the socket's own address, and once
+// closed with it they leave the port free again (a restart binds it anew).
+func TestNotifyWritersShareTheSocket(t *testing.T) {
+	srv, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.LocalAddr().String()
+	n := newNotifyTxs(srv, func(*subscription, int) {})
+	if len(n.writers) == 0 {
+		t.Fatal("no extra descriptor")
+	}
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	for w := range len(n.writers) + 1 {
+		b := newNotifyBatch()
+		b.w = n.writer(w)
+		b.msgs = append(b.msgs, outMsg{seq: nextBranchSeq(), raw: []byte("NOTIFY " + strconv.Itoa(w)), to: peer.LocalAddr().(*net.UDPAddr), sub: &subscription{}})
+		if failed := n.flush(b); failed != 0 {
+			t.Fatalf("writer %d: %d not written", w, failed)
+		}
+		buf := make([]byte, 100)
+		peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		k, from, err := peer.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from.String() != addr || string(buf[:k]) != "NOTIFY "+strconv.Itoa(w) {
+			t.Fatalf("writer %d: %q from %s, want from %s", w, buf[:k], from, addr)
+		}
+	}
+	srv.Close()
+	n.close()
+	again, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("port still bound after close: %v", err)
+	}
+	again.Close()
 }

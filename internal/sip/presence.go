@@ -257,12 +257,17 @@ func (s *Server) fanout(hw *hintWatch) {
 				break
 			}
 			wg.Add(1)
-			go func(part []*subscription) {
+			go func(w int, part []*subscription) {
 				defer wg.Done()
-				// NOTIFYs over UDP go out batchSize at a time (one sendmmsg) as they are built.
+				// NOTIFYs over UDP go out batchSize at a time (one sendmmsg) as they are built,
+				// each worker through its own descriptor of the socket (notifyTxs.writers).
 				batch := newNotifyBatch()
+				ntx := s.ntx.Load()
+				if ntx != nil {
+					batch.w = ntx.writer(w)
+				}
 				flush := func() {
-					if ntx := s.ntx.Load(); ntx != nil {
+					if ntx != nil {
 						if failed := ntx.flush(batch); failed > 0 {
 							s.stats.notifyFailures.Add(uint64(failed))
 						}
@@ -277,7 +282,7 @@ func (s *Server) fanout(hw *hintWatch) {
 					}
 				}
 				flush()
-			}(subs[lo:hi])
+			}(w, subs[lo:hi])
 		}
 		wg.Wait()
 		s.stats.lastFanout.Store(int64(time.Since(start)))

@@ -398,6 +398,9 @@ func (s *Server) Close() {
 	}
 	s.wb.flush(2 * time.Second)
 	s.cancel()
+	if ntx := s.ntx.Load(); ntx != nil {
+		ntx.close()
+	}
 	s.udpConn.Close()
 	if s.tcpLn != nil {
 		s.tcpLn.Close()
