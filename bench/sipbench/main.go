@@ -29,6 +29,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+	"golang.org/x/net/ipv4"
 	_ "modernc.org/sqlite"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -537,6 +539,7 @@ type subClient struct {
 	arrivals []time.Time
 	want     int // version being waited for
 	okCount  atomic.Int64
+	lastSize atomic.Int64 // bytes of the last NOTIFY received
 	pending  map[string]*subTx
 }
 
@@ -609,6 +612,11 @@ func runSubscribe(srv *child, n, sockets, rounds int) {
 	})
 	fmt.Printf("established %d subscriptions (and their first NOTIFY) in %v\n", total, time.Since(t0).Round(time.Millisecond))
 	fmt.Printf("server: %s\n", srv.stats())
+	var fanouts, rawSent []time.Duration
+	raw := newRawSender(clients, notifySize(clients))
+	if raw != nil {
+		defer raw.close()
+	}
 	for r := 1; r <= rounds; r++ {
 		state := 1
 		if r%2 == 0 {
@@ -646,7 +654,26 @@ func runSubscribe(srv *child, n, sockets, rounds int) {
 			r, state, len(all), total, r, all[0].Sub(start).Round(time.Microsecond), all[len(all)/2].Sub(start).Round(time.Microsecond),
 			all[len(all)-1].Sub(start).Round(time.Microsecond), map[bool]string{true: "", false: " (INCOMPLETE)"}[ok], genCPU)
 		time.Sleep(500 * time.Millisecond)
-		fmt.Printf("         server: %s\n", srv.stats())
+		st := srv.stats()
+		fmt.Printf("         server: %s\n", st)
+		if m := lastFanoutRE.FindStringSubmatch(st); m != nil {
+			if d, err := time.ParseDuration(m[1]); err == nil {
+				fanouts = append(fanouts, d)
+			}
+		}
+		if raw != nil {
+			sent, all, got := raw.round(clients, 1000000+r, total)
+			rawSent = append(rawSent, sent)
+			fmt.Printf("         baseline: %d/%d raw NOTIFYs of %d bytes sent by two threads in %v (sendmmsg, prebuilt), all answered after %v\n",
+				got, total, raw.size, sent.Round(time.Microsecond), all.Round(time.Microsecond))
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	if len(fanouts) > 0 && len(rawSent) > 0 {
+		fm, rm := median(fanouts), median(rawSent)
+		fmt.Printf("fan-out of %d NOTIFYs over %d rounds: server median %v (min %v, max %v); raw send baseline median %v (min %v, max %v); ratio %.2f\n",
+			total, len(fanouts), fm.Round(time.Microsecond), slices.Min(fanouts).Round(time.Microsecond), slices.Max(fanouts).Round(time.Microsecond),
+			rm.Round(time.Microsecond), slices.Min(rawSent).Round(time.Microsecond), slices.Max(rawSent).Round(time.Microsecond), float64(fm)/float64(rm))
 	}
 	fmt.Printf("server after fan-out: %s\n", srv.stats())
 	if *heapProfile != "" {
@@ -700,6 +727,7 @@ func (c *subClient) readLoop(server *net.UDPAddr) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, n := range ns {
+			c.lastSize.Store(int64(n.Size))
 			c.versions[n.CallID] = n.Version
 			if n.Version == c.want {
 				c.arrivals = append(c.arrivals, at)
@@ -770,6 +798,143 @@ func (c *subClient) handle(b []byte, from *net.UDPAddr, server *net.UDPAddr) {
 			c.okCount.Add(1)
 		}
 	}
+}
+
+var lastFanoutRE = regexp.MustCompile(`last-fanout=([0-9.]+[a-zµ]+)`)
+
+func median(ds []time.Duration) time.Duration {
+	c := slices.Clone(ds)
+	slices.Sort(c)
+	return c[len(c)/2]
+}
+
+// notifySize is the size of the last NOTIFY the subscribers got from the server.
+func notifySize(clients []*subClient) int {
+	for _, c := range clients {
+		if n := c.lastSize.Load(); n > 0 {
+			return int(n)
+		}
+	}
+	return 800
+}
+
+// rawSender is the fan-out's baseline, measured in the same run: NOTIFY-shaped datagrams of the
+// server's NOTIFY size, prebuilt, written to the same subscriber sockets by two threads, each
+// with its own descriptor of one socket and sendmmsg 64 at a time (what the server does, minus
+// building and tracking). The subscribers answer them as they answer the server; a reader
+// drains the answers as the server's does.
+type rawSender struct {
+	conn    *net.UDPConn
+	writers []*ipv4.PacketConn
+	files   []net.PacketConn
+	size    int
+}
+
+func newRawSender(clients []*subClient, size int) *rawSender {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		return nil
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	_ = conn.SetWriteBuffer(4 << 20)
+	r := &rawSender{conn: conn, size: size}
+	for range 2 {
+		f, err := conn.File()
+		if err != nil {
+			break
+		}
+		c, err := net.FilePacketConn(f)
+		f.Close()
+		if err != nil {
+			break
+		}
+		r.files = append(r.files, c)
+		r.writers = append(r.writers, ipv4.NewPacketConn(c))
+	}
+	go func() { // drain the answers
+		pc := ipv4.NewPacketConn(conn)
+		ms := make([]ipv4.Message, 32)
+		for i := range ms {
+			ms[i].Buffers = [][]byte{make([]byte, 2048)}
+		}
+		for {
+			if _, err := pc.ReadBatch(ms, 0); err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *rawSender) close() {
+	for _, f := range r.files {
+		f.Close()
+	}
+	r.conn.Close()
+}
+
+// round sends total raw NOTIFYs with dialog-info version v spread over the clients' sockets;
+// it returns the time to hand them all to the kernel and the time until all were answered.
+func (r *rawSender) round(clients []*subClient, v, total int) (time.Duration, time.Duration, int) {
+	msgs := make([]ipv4.Message, total)
+	for i := range msgs {
+		c := clients[i%len(clients)]
+		head := fmt.Sprintf("NOTIFY sip:blf@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK.raw%d.%d;rport\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:100@127.0.0.1>;tag=raw\r\nTo: <sip:blf@127.0.0.1>;tag=raw%d\r\nCall-ID: raw-%d\r\nCSeq: %d NOTIFY\r\n"+
+			"Event: dialog\r\nContent-Type: application/dialog-info+xml\r\nSubscription-State: active;expires=3600\r\n",
+			c.local, r.conn.LocalAddr(), v, i, i, i, v)
+		body := fmt.Sprintf("<?xml version=\"1.0\"?>\n<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\"%d\" state=\"full\" entity=\"sip:100@127.0.0.1\">\n", v)
+		pad := max(0, r.size-len(head)-len(body)-60)
+		body += "<!--" + strings.Repeat("x", pad) + "-->\n</dialog-info>\n"
+		text := head + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		msgs[i] = ipv4.Message{Buffers: [][]byte{[]byte(text)}, Addr: c.conn.LocalAddr()}
+	}
+	for _, c := range clients {
+		c.mu.Lock()
+		c.want, c.arrivals = v, c.arrivals[:0]
+		c.mu.Unlock()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := (total + len(r.writers) - 1) / len(r.writers)
+	for w, pc := range r.writers {
+		part := msgs[min(w*per, total):min((w+1)*per, total)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < len(part); {
+				k, err := pc.WriteBatch(part[i:min(i+64, len(part))], 0)
+				if err != nil {
+					return
+				}
+				i += k
+			}
+		}()
+	}
+	wg.Wait()
+	sent := time.Since(start)
+	got := 0
+	waitUntil(10*time.Second, func() bool {
+		got = 0
+		for _, c := range clients {
+			c.mu.Lock()
+			got += len(c.arrivals)
+			c.mu.Unlock()
+		}
+		return got >= total
+	})
+	var last time.Time
+	for _, c := range clients {
+		c.mu.Lock()
+		for _, a := range c.arrivals {
+			if a.After(last) {
+				last = a
+			}
+		}
+		c.mu.Unlock()
+	}
+	return sent, last.Sub(start), got
 }
 
 // cpuMS is this process's user+system CPU time.

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -42,6 +43,53 @@ func FuzzNonce(f *testing.F) {
 			if id2, ours2, _ := n.check(nonce, time.Now(), time.Minute); !ours2 || id2 != id {
 				t.Fatal("unstable check")
 			}
+		}
+	})
+}
+
+// FuzzRawAnswer: whatever a peer sends to the UDP socket, the check for answers to our
+// NOTIFYs (made before sipgo parses anything) never panics, and settles only a NOTIFY we sent.
+func FuzzRawAnswer(f *testing.F) {
+	seq := nextBranchSeq()
+	branch := string(appendBranch(nil, seq))
+	for _, seed := range []string{
+		"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=" + branch + ";rport=5060\r\nCSeq: 2 NOTIFY\r\nContent-Length: 0\r\n\r\n",
+		"SIP/2.0 481 Gone\r\nv: SIP/2.0/UDP h;branch=" + branch + ",SIP/2.0/UDP x;branch=z\r\nCSeq: 2 NOTIFY\r\n\r\n",
+		"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=" + branchPrefix + "zzzzzzzzzzzzzzzz\r\nCSeq: 1 NOTIFY\r\n",
+		"SIP/2.0 100 \r\n\nVia:branch=\r\n NOTIFY\r\n",
+		"REGISTER sip:x SIP/2.0\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := &notifyTxs{remove: func(*subscription, int) {}}
+		for i := range n.shards {
+			n.shards[i].m = map[uint64]*notifyTx{}
+		}
+		sh := n.shard(seq)
+		sh.m[seq] = &notifyTx{sub: &subscription{}}
+		if n.rawAnswer(data) && !bytes.Contains(data, []byte(branch)) {
+			t.Fatalf("settled our NOTIFY with an answer that does not name its branch: %q", data)
+		}
+	})
+}
+
+// FuzzParseBranch: only our own prefix followed by a base-36 number up to 2^64-1 is ours, and
+// it prints back to the same text.
+func FuzzParseBranch(f *testing.F) {
+	f.Add([]byte(appendBranch(nil, 12345)))
+	f.Add([]byte(branchPrefix + "3w5e11264sgsf"))
+	f.Add([]byte(branchPrefix + "3w5e11264sgsg"))
+	f.Add([]byte("z9hG4bK.other"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, ok := parseBranch(b)
+		if !ok {
+			return
+		}
+		back := appendBranch(nil, seq)
+		// leading zeros parse to the same number
+		if !bytes.Equal(back, b) && !bytes.HasPrefix(b[len(branchPrefix):], []byte("0")) {
+			t.Fatalf("%q -> %d -> %q", b, seq, back)
 		}
 	})
 }

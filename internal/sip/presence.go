@@ -103,6 +103,7 @@ type hintWatch struct {
 	running bool
 	pending bool
 	state   int
+	since   time.Time // when the oldest change not yet fanned out came
 }
 
 // subStore holds the subscriptions, bounded by maxsubscriptions and maxsubscriptionsperpeer.
@@ -219,6 +220,9 @@ func (st *subStore) closeAll() {
 // hintChanged is the Hints.Watch callback.
 func (s *Server) hintChanged(hw *hintWatch, state int) {
 	hw.mu.Lock()
+	if !hw.pending {
+		hw.since = time.Now()
+	}
 	hw.state, hw.pending = state, true
 	if hw.running {
 		hw.mu.Unlock()
@@ -237,14 +241,13 @@ func (s *Server) fanout(hw *hintWatch) {
 			hw.mu.Unlock()
 			return
 		}
-		state := hw.state
+		state, start := hw.state, hw.since
 		hw.pending = false
 		hw.mu.Unlock()
 
 		s.subs.mu.Lock()
 		subs := slices.Clone(hw.subs)
 		s.subs.mu.Unlock()
-		start := time.Now()
 		workers := runtime.GOMAXPROCS(0)
 		if workers > len(subs) {
 			workers = len(subs)

@@ -113,7 +113,7 @@ type Stats struct {
 	Subscriptions  int           // active subscriptions
 	NoncesTracked  int           // nonces with a recorded nonce-count
 	WriteBacks     int           // realtime write-backs waiting (at most one per peer)
-	LastFanout     time.Duration // time to hand the last hint change's NOTIFYs to the transport
+	LastFanout     time.Duration // from the last hint change to its last NOTIFY handed to the transport
 }
 
 // Stats returns the current counters.

@@ -17,6 +17,7 @@ import (
 type Notify struct {
 	CallID  string
 	Version int // the dialog-info version, -1 when the body has none
+	Size    int // bytes
 }
 
 const batch = 64
@@ -48,7 +49,7 @@ func Serve(conn *net.UDPConn, notified func(at time.Time, ns []Notify), other fu
 				continue
 			}
 			start := len(slab)
-			var nt Notify
+			nt := Notify{Size: len(b)}
 			slab, nt.CallID, nt.Version = AnswerNotify(slab, b)
 			replies = append(replies, ipv4.Message{Buffers: [][]byte{slab[start:]}, Addr: from})
 			got = append(got, nt)
