@@ -59,10 +59,22 @@ func (k subKind) contentType() string {
 
 // subscription is one SUBSCRIBE dialog (RFC 6665) in which this server is the notifier.
 type subscription struct {
-	st        *subStore
+	// What every NOTIFY reads or writes comes first and together: a fan-out walks tens of
+	// thousands of subscriptions, and each cache line it touches per subscription is a miss.
+	st         *subStore
+	mu         sync.Mutex // serialises NOTIFYs of this dialog
+	kind       subKind
+	overUDP    bool
+	terminated bool
+	lastState  int // effective extension state last notified (-100: none)
+	cseq       uint32
+	subCSeq    uint32
+	version    int
+	expires    time.Time
+	udp        udpDialog // UDP: what every NOTIFY of the dialog repeats, prepared once (prepareUDP)
+
 	key       string
 	peer      string
-	kind      subKind
 	exten     string
 	context   string
 	mailboxes []string
@@ -79,16 +91,7 @@ type subscription struct {
 	hw        *hintWatch
 	hwIndex   int          // in hw.subs (under subStore.mu)
 	hdrs      []sip.Header // From, To, Call-ID, Contact, Event, Content-Type of every NOTIFY
-	udp       udpDialog    // UDP: what every NOTIFY of the dialog repeats, prepared once (prepareUDP)
-
-	mu         sync.Mutex // serialises NOTIFYs of this dialog
-	subCSeq    uint32
-	cseq       uint32
-	version    int
-	expires    time.Time
-	timer      *time.Timer
-	lastState  int // effective extension state last notified (-100: none)
-	terminated bool
+	timer     *time.Timer
 }
 
 // hintWatch is one Hints.Watch shared by every subscription to a hint. A change is fanned
@@ -459,7 +462,7 @@ func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool,
 		sub.terminated = true
 	}
 	expires := max(0, int(time.Until(sub.expires).Seconds()+0.5))
-	if ntx := s.ntx.Load(); ntx != nil && strings.EqualFold(sub.transport, "udp") {
+	if ntx := s.ntx.Load(); ntx != nil && sub.overUDP {
 		// UDP: the NOTIFY is written from bytes prepared once per dialog (notifytx.go).
 		if !sub.udp.ready() {
 			sub.udp = sub.prepareUDP(s)
@@ -651,6 +654,7 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		addr: src, transport: transportOf(req), subCSeq: cseq.SeqNo, lastState: -100,
 		expires: time.Now().Add(time.Duration(expires) * time.Second),
 	}
+	sub.overUDP = strings.EqualFold(sub.transport, "udp")
 	sub.localHost, sub.localPort = s.localHostFor(src, sub.transport)
 	initial := 0
 	switch kind {
