@@ -54,10 +54,16 @@
 // 3 so that garbage on the port cannot flood the logs (sipgo's process-wide logger,
 // sip.SetDefaultLogger, is left to the assembly: a few connection-level messages use it). The UDP socket buffers are 4 MiB.
 // NOTIFYs over UDP bypass sipgo's client transactions (notifytx.go): a dialog's NOTIFY text
-// is rendered once and completed per change, a fan-out writes 64 per sendmmsg, responses are
-// matched by Via branch in the read filter before sipgo parses them, and retransmission
-// follows RFC 3261 (Timer E from T1 doubling to T2, Timer F at 64*T1). NOTIFYs over TCP keep
-// sipgo's transactions.
+// is rendered once and completed per change; a fan-out splits the subscriptions over
+// GOMAXPROCS workers, each writing 64 NOTIFYs per sendmmsg through its own dup(2) of the
+// listening socket (same source address and port; Go serialises writes on one descriptor);
+// texts and transactions live in pooled blocks that return to the pool only when every
+// NOTIFY of the block is settled; branches are this process's prefix and a counter. The
+// socket is read 32 datagrams per recvmmsg (listeners.go), and answers to our NOTIFYs are
+// matched by Via branch there, before sipgo parses anything; retransmission follows RFC 3261
+// (Timer E from T1 doubling to T2, Timer F at 64*T1). NOTIFYs over TCP keep sipgo's
+// transactions. Stats.LastFanout (pleiades_sip_notify_fanout_last_seconds) is the time from
+// a hint change reaching this module to its last NOTIFY handed to the kernel.
 // Bounded memory: nonces (stateless HMAC, no state per challenge; at most 2^20 tracked
 // nonce-counts, in two generations that are dropped whole), subscriptions
 // (maxsubscriptions, maxsubscriptionsperpeer: above them 503 with Retry-After), realtime
