@@ -10,25 +10,15 @@ cd "$(dirname "$0")/.."
 n=${1:-10000} devices=${2:-1000} window=${3:-200}
 go build -o bin/pleiades ./cmd/pleiades
 go build -o bin/amibench ./bench/amibench
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-r1=$(port) r2=$(port) a1=$(port) a2=$(port)
+. bench/lib.sh
+r1=$(free_port) r2=$(free_port) a1=$(free_port) a2=$(free_port)
 dirs=() pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${dirs[@]}"; }
 trap cleanup EXIT
 for i in 1 2; do
-  d=$(mktemp -d /tmp/plami.XXXX); dirs+=("$d"); mkdir -p "$d/etc"
+  d=$(mktemp -d /tmp/plami.XXXX); dirs+=("$d")
   if [ $i = 1 ]; then listen=$r1 route=$r2 ami=$a1; else listen=$r2 route=$r1 ami=$a2; fi
-  cat > "$d/etc/asterisk.conf" <<CONF
-[directories]
-astetcdir => $d/etc
-astvarlibdir => $d/lib
-astdbdir => $d/lib
-astrundir => $d/run
-astlogdir => $d/log
-[options]
-entityid = 02:00:00:00:0c:0$i
-systemname = amibench$i
-CONF
+  asterisk_conf "$d" "amibench$i" "entityid = 02:00:00:00:0c:0$i"
   printf '[general]\nnode_name = amibench%s\nlisten = 127.0.0.1:%s\nroutes = 127.0.0.1:%s\n' $i $listen $route > "$d/etc/cluster.conf"
   printf '[general]\nenabled = yes\nbindaddr = 127.0.0.1\nport = %s\n[bench]\nsecret = bench\nread = all\nwrite = all\neventqueuesize = 1000000\n' $ami > "$d/etc/manager.conf"
   printf '[logfiles]\nconsole => error\n' > "$d/etc/logger.conf"

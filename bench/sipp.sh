@@ -18,24 +18,14 @@ peers=${1:-10000} rate=${2:-6000} secs=${3:-30} subs=${4:-10000} rounds=${5:-10}
 command -v sipp >/dev/null || { echo "sipp missing (Debian: apt-get install sip-tester)" >&2; exit 1; }
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing (Debian: apt-get install sqlite3)" >&2; exit 1; }
 go build -o bin/pleiades ./cmd/pleiades
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-sp=$(port) hp=$(port)
+. bench/lib.sh
+sp=$(free_port) hp=$(free_port)
 d=$(mktemp -d /tmp/plsipp.XXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$d"; }
 trap cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT
-mkdir -p "$d/etc"
-cat > "$d/etc/asterisk.conf" <<CONF
-[directories]
-astetcdir => $d/etc
-astvarlibdir => $d/lib
-astdbdir => $d/lib
-astrundir => $d/run
-astlogdir => $d/log
-[options]
-systemname = sippbench
-CONF
+asterisk_conf "$d" sippbench
 printf '[logfiles]\nconsole => error\n' > "$d/etc/logger.conf"
 printf '[settings]\nsippeers => sqlite3,bench,sippeers\n' > "$d/etc/extconfig.conf"
 printf '[bench]\ndbfile => %s/rt.sqlite3\n' "$d" > "$d/etc/res_config_sqlite3.conf"

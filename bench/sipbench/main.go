@@ -47,6 +47,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
 	psip "github.com/pleiades-pbx/pleiades/internal/sip"
+	"github.com/pleiades-pbx/pleiades/internal/udpbatch"
 	"github.com/pleiades-pbx/pleiades/test/sipload"
 )
 
@@ -825,7 +826,7 @@ func notifySize(clients []*subClient) int {
 // drains the answers as the server's does.
 type rawSender struct {
 	conn    *net.UDPConn
-	writers []*ipv4.PacketConn
+	writers []udpbatch.Conn
 	files   []net.PacketConn
 	size    int
 }
@@ -839,18 +840,9 @@ func newRawSender(clients []*subClient, size int) *rawSender {
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
 	r := &rawSender{conn: conn, size: size}
-	for range 2 {
-		f, err := conn.File()
-		if err != nil {
-			break
-		}
-		c, err := net.FilePacketConn(f)
-		f.Close()
-		if err != nil {
-			break
-		}
+	for _, c := range udpbatch.Dup(conn, 2) {
 		r.files = append(r.files, c)
-		r.writers = append(r.writers, ipv4.NewPacketConn(c))
+		r.writers = append(r.writers, udpbatch.For(c))
 	}
 	go func() { // drain the answers
 		pc := ipv4.NewPacketConn(conn)

@@ -5,7 +5,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+
+	"github.com/pleiades-pbx/pleiades/internal/udpbatch"
 )
 
 // batchConn is the UDP listening socket as sipgo's transport reads it. Datagrams come in up to
@@ -30,15 +31,12 @@ type batchReader interface {
 	ReadBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
+// newBatchConn's conn must be a UDP socket.
+
 // newBatchConn wraps conn; datagrams longer than maxLen are passed to take cut at maxLen+1
 // bytes (take can tell them by their length).
 func newBatchConn(conn net.PacketConn, maxLen int, take func([]byte, net.Addr) bool) *batchConn {
-	c := &batchConn{PacketConn: conn, take: take, whole: maxLen, cut: maxLen + 1}
-	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
-		c.rb = ipv4.NewPacketConn(conn)
-	} else {
-		c.rb = ipv6.NewPacketConn(conn)
-	}
+	c := &batchConn{PacketConn: conn, rb: udpbatch.For(conn), take: take, whole: maxLen, cut: maxLen + 1}
 	c.msgs = make([]ipv4.Message, readBatch)
 	c.bufs = make([][1][]byte, readBatch)
 	for i := range c.msgs {

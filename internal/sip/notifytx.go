@@ -12,7 +12,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+
+	"github.com/pleiades-pbx/pleiades/internal/udpbatch"
 )
 
 // notifyTxs is a light client-transaction layer for NOTIFY over UDP. A hint change fans out
@@ -140,35 +141,16 @@ func newNotifyTxs(conn net.PacketConn, remove func(*subscription, int)) *notifyT
 	for i := range n.shards {
 		n.shards[i].m = map[uint64]*notifyTx{}
 	}
-	n.batch = newBatchWriter(conn)
-	if uc, ok := conn.(*net.UDPConn); ok && n.batch != nil {
-		for range runtime.GOMAXPROCS(0) {
-			f, err := uc.File()
-			if err != nil {
-				break
+	if b := udpbatch.For(conn); b != nil {
+		n.batch = b
+		if uc, ok := conn.(*net.UDPConn); ok {
+			for _, c := range udpbatch.Dup(uc, runtime.GOMAXPROCS(0)) {
+				n.files = append(n.files, c)
+				n.writers = append(n.writers, udpbatch.For(c))
 			}
-			c, err := net.FilePacketConn(f)
-			f.Close()
-			if err != nil {
-				break
-			}
-			n.files = append(n.files, c)
-			n.writers = append(n.writers, newBatchWriter(c))
 		}
 	}
 	return n
-}
-
-func newBatchWriter(conn net.PacketConn) batchWriter {
-	ua, ok := conn.LocalAddr().(*net.UDPAddr)
-	switch {
-	case !ok:
-		return nil
-	case ua.IP.To4() != nil:
-		return ipv4.NewPacketConn(conn)
-	default:
-		return ipv6.NewPacketConn(conn)
-	}
 }
 
 // writer returns fan-out worker w's descriptor of the socket.
@@ -187,7 +169,7 @@ func (n *notifyTxs) close() {
 	}
 }
 
-// batchWriter is what ipv4.PacketConn and ipv6.PacketConn have in common.
+// batchWriter writes batches of messages (udpbatch.Conn).
 type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
