@@ -541,8 +541,8 @@ func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool,
 	}
 	s.debugOut(req, sub.addr.String())
 	// No per-NOTIFY timer: sipgo's Timer F (64*T1 = 32 s) ends an unanswered transaction.
+	s.stats.notifies.Add(1) // before the write: a subscriber may have it before TransactionRequest returns
 	tx, err := s.client.TransactionRequest(s.ctx, req)
-	s.stats.notifies.Add(1)
 	if err != nil {
 		s.stats.notifyFailures.Add(1)
 		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: NOTIFY not sent", "peer", sub.peer, "err", err)
@@ -838,12 +838,12 @@ func (s *Server) sendMWI(p *peer) {
 	body := mwiBody(nw, old, urg, s.messageAccount(p.name, host))
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
+	s.stats.notifies.Add(1)
 	_, err := s.request(ctx, sip.NOTIFY, addr, transport, uri, p.name, []sip.Header{
 		sip.NewHeader("Event", "message-summary"),
 		sip.NewHeader("Subscription-State", "active"),
 		sip.NewHeader("Content-Type", "application/simple-message-summary"),
 	}, body)
-	s.stats.notifies.Add(1)
 	if err != nil {
 		s.stats.notifyFailures.Add(1)
 		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: MWI NOTIFY failed", "peer", p.name, "err", err)
