@@ -42,7 +42,7 @@ func BenchmarkLoad(b *testing.B) {
 	})
 	c, _ := e.drv.conn(e.section, false)
 	t, _ := e.drv.table(ctx, c, "sippeers")
-	q := t.selectList + " WHERE `name` = ? LIMIT 1"
+	q := t.Select + " WHERE `name` = ? LIMIT 1"
 	direct := func(b *testing.B, query func(ctx context.Context, args ...any) (*sql.Rows, error)) {
 		vals := make([]sql.NullString, len(t.cols))
 		ptrs := make([]any, len(vals))

@@ -320,7 +320,7 @@ func (d *Driver) selectRows(ctx context.Context, dbArg, tbl string, fields []rea
 	}
 	args := make([]any, 0, len(fields))
 	var b strings.Builder
-	b.WriteString(t.selectList)
+	b.WriteString(t.Select)
 	if err := t.where(&b, &args, fields); err != nil {
 		return nil, err
 	}

@@ -7,14 +7,14 @@ import (
 	"strings"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
 type table struct {
-	name       string
-	ident      string
-	cols       []column
-	byFold     map[string]int // MySQL column names are case-insensitive
-	selectList string
+	name  string
+	ident string
+	cols  []column
+	sqltable.Columns
 }
 
 type column struct {
@@ -55,7 +55,7 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 	if tbl == "" {
 		return nil, fmt.Errorf("mysql: empty table name")
 	}
-	t = &table{name: tbl, ident: quoteTable(tbl), byFold: map[string]int{}}
+	t = &table{name: tbl, ident: quoteTable(tbl)}
 	var schema any
 	name := tbl
 	if s, n, ok := strings.Cut(tbl, "."); ok {
@@ -88,20 +88,11 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 	if len(t.cols) == 0 {
 		return nil, fmt.Errorf("mysql: table %q not found in database %q ([%s])", tbl, c.sec.DBName, c.sec.Name)
 	}
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
+	names, idents := make([]string, len(t.cols)), make([]string, len(t.cols))
 	for i, col := range t.cols {
-		if _, dup := t.byFold[strings.ToLower(col.name)]; !dup {
-			t.byFold[strings.ToLower(col.name)] = i
-		}
-		if i > 0 {
-			sel.WriteString(", ")
-		}
-		sel.WriteString(col.ident)
+		names[i], idents[i] = col.name, col.ident
 	}
-	sel.WriteString(" FROM ")
-	sel.WriteString(t.ident)
-	t.selectList = sel.String()
+	t.Columns = sqltable.New(t.ident, names, idents) // MySQL column names are case-insensitive
 	d.tmu.Lock()
 	d.tables[key] = t
 	d.tmu.Unlock()
@@ -109,7 +100,7 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 }
 
 func (t *table) column(name string) (*column, error) {
-	if i, ok := t.byFold[strings.ToLower(name)]; ok {
+	if i, ok := t.Find(name); ok {
 		return &t.cols[i], nil
 	}
 	return nil, fmt.Errorf("mysql: %w: %q is not a column of table %q", realtime.ErrUnknownField, name, t.name)
@@ -128,28 +119,23 @@ func (c *column) storeValue(v string) any {
 // backslash): '\\' would be read as two characters under sql_mode NO_BACKSLASH_ESCAPES and
 // MariaDB would refuse it, while CHAR(92) is one backslash in every mode.
 func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field) error {
-	for i, f := range fields {
-		name, op, ok := realtime.SplitOp(f.Name)
-		if !ok {
-			return fmt.Errorf("mysql: operator %q in field %q is not supported", op, f.Name)
-		}
-		c, err := t.column(name)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			b.WriteString(" WHERE ")
-		} else {
-			b.WriteString(" AND ")
-		}
-		*args = append(*args, realtime.EncodeValue(f.Value))
-		b.WriteString(c.ident)
+	return sqltable.Where(b, "mysql", fields, t.index, func(i int, op, value string) {
+		*args = append(*args, value)
+		b.WriteString(t.cols[i].ident)
 		b.WriteString(" " + op + " ?")
 		if op == "LIKE" || op == "NOT LIKE" {
 			b.WriteString(" ESCAPE CHAR(92)")
 		}
+	})
+}
+
+// index finds a column for sqltable.Where.
+func (t *table) index(name string) (int, error) {
+	if i, ok := t.Find(name); ok {
+		return i, nil
 	}
-	return nil
+	_, err := t.column(name)
+	return 0, err
 }
 
 // Require implements realtime.Driver; see the package documentation for the policies.

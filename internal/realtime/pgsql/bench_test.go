@@ -42,7 +42,7 @@ func BenchmarkLoad(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		db, _ := e.drv.database(e.db)
 		t, _ := e.drv.table(ctx, db, "sippeers")
-		sql := t.selectList + ` WHERE "name" = $1 LIMIT 1`
+		sql := t.Select + ` WHERE "name" = $1 LIMIT 1`
 		cc := e.cc.Copy()
 		cc.RuntimeParams["search_path"] = e.schema
 		c, err := pgx.ConnectConfig(ctx, cc)

@@ -286,8 +286,8 @@ func (d *Driver) selectRows(ctx context.Context, op, dbArg, tbl string, fields [
 	args := make([]any, 1, len(fields)+1)
 	args[0] = textResults
 	var b strings.Builder
-	b.Grow(len(t.selectList) + 64)
-	b.WriteString(t.selectList)
+	b.Grow(len(t.Select) + 64)
+	b.WriteString(t.Select)
 	if err := t.where(&b, &args, fields, 1); err != nil {
 		return nil, err
 	}

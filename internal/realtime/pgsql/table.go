@@ -9,16 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
 // table is the cached column metadata of one table.
 type table struct {
-	name       string // as the caller spelled it
-	ident      string // quoted, possibly schema-qualified
-	cols       []column
-	byName     map[string]int // exact column name
-	byFold     map[string]int // lower-cased column name
-	selectList string         // "SELECT "c1", "c2", ... FROM t"
+	name  string // as the caller spelled it
+	ident string // quoted, possibly schema-qualified
+	cols  []column
+	sqltable.Columns
 }
 
 // column is one column of a table.
@@ -58,7 +57,7 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 	if tbl == "" {
 		return nil, fmt.Errorf("pgsql: empty table name")
 	}
-	t = &table{name: tbl, ident: quoteTable(tbl), byName: map[string]int{}, byFold: map[string]int{}}
+	t = &table{name: tbl, ident: quoteTable(tbl)}
 	err := db.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, metadataSQL, t.ident)
 		if err != nil {
@@ -87,21 +86,11 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 	if len(t.cols) == 0 {
 		return nil, fmt.Errorf("pgsql: table %q not found in database %q", tbl, db.name)
 	}
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
+	names, idents := make([]string, len(t.cols)), make([]string, len(t.cols))
 	for i, c := range t.cols {
-		t.byName[c.name] = i
-		if _, dup := t.byFold[strings.ToLower(c.name)]; !dup {
-			t.byFold[strings.ToLower(c.name)] = i
-		}
-		if i > 0 {
-			sel.WriteString(", ")
-		}
-		sel.WriteString(c.ident)
+		names[i], idents[i] = c.name, c.ident
 	}
-	sel.WriteString(" FROM ")
-	sel.WriteString(t.ident)
-	t.selectList = sel.String()
+	t.Columns = sqltable.New(t.ident, names, idents)
 	d.tmu.Lock()
 	d.tables[key] = t
 	d.tmu.Unlock()
@@ -110,10 +99,7 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 
 // column finds a column by exact name, then case-insensitively.
 func (t *table) column(name string) (*column, error) {
-	if i, ok := t.byName[name]; ok {
-		return &t.cols[i], nil
-	}
-	if i, ok := t.byFold[strings.ToLower(name)]; ok {
+	if i, ok := t.Find(name); ok {
 		return &t.cols[i], nil
 	}
 	return nil, fmt.Errorf("pgsql: %w: %q is not a column of table %q", realtime.ErrUnknownField, name, t.name)
@@ -146,21 +132,9 @@ func (c *column) storeValue(v string) any {
 // where appends " WHERE a = $n AND ..." for fields. The first argument slot is args[skip:]:
 // skip is 1 when args[0] is a query option.
 func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field, skip int) error {
-	for i, f := range fields {
-		name, op, ok := realtime.SplitOp(f.Name)
-		if !ok {
-			return fmt.Errorf("pgsql: operator %q in field %q is not supported", op, f.Name)
-		}
-		c, err := t.column(name)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			b.WriteString(" WHERE ")
-		} else {
-			b.WriteString(" AND ")
-		}
-		*args = append(*args, realtime.EncodeValue(f.Value))
+	return sqltable.Where(b, "pgsql", fields, t.index, func(i int, op, value string) {
+		c := &t.cols[i]
+		*args = append(*args, value)
 		n := len(*args) - skip
 		b.WriteString(c.ident)
 		if op == "LIKE" || op == "NOT LIKE" {
@@ -171,12 +145,20 @@ func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field, 
 				b.WriteString("::text")
 			}
 			b.WriteString(" " + op + " $" + strconv.Itoa(n) + ` ESCAPE E'\\'`)
-			continue
+			return
 		}
 		b.WriteString(" " + op + " ")
 		c.param(b, n)
+	})
+}
+
+// index finds a column for sqltable.Where.
+func (t *table) index(name string) (int, error) {
+	if i, ok := t.Find(name); ok {
+		return i, nil
 	}
-	return nil
+	_, err := t.column(name)
+	return 0, err
 }
 
 // Require implements realtime.Driver. With requirements=warn a missing column is logged and
