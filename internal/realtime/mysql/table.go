@@ -185,19 +185,9 @@ func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime
 }
 
 func columnType(r realtime.Requirement, policy string) string {
-	width := r.Size
 	if policy == RequireCreateChar || r.Type == realtime.TypeChar {
-		switch r.Type {
-		case realtime.TypeInteger, realtime.TypeUnsignedInteger:
-			width = max(width, 20)
-		case realtime.TypeFloat:
-			width = max(width, 32)
-		case realtime.TypeDate:
-			width = max(width, 10)
-		case realtime.TypeDateTime:
-			width = max(width, 19)
-		}
-		if width <= 0 {
+		width := sqltable.CharWidth(r)
+		if width == 0 {
 			width = 255
 		}
 		return "VARCHAR(" + strconv.Itoa(width) + ")"

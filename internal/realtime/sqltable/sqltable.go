@@ -1,8 +1,9 @@
 // Package sqltable is what the SQL realtime drivers (mysql, pgsql) share about a table: its
 // columns found by name the way Asterisk's drivers find them (the exact spelling first, then
 // ignoring case; of two columns whose names differ only in case, the first wins), the SELECT
-// list of all of them, and the WHERE clause of realtime lookup fields. How a condition is
-// written (placeholders, casts, LIKE's escape character) stays with each driver.
+// list of all of them, the WHERE clause of realtime lookup fields, and the width of a
+// character column created for a requirement. How a condition is written (placeholders,
+// casts, LIKE's escape character) and DDL syntax stay with each driver.
 package sqltable
 
 import (
@@ -74,4 +75,22 @@ func Where(b *strings.Builder, driver string, fields []realtime.Field, find func
 		cond(col, op, realtime.EncodeValue(f.Value))
 	}
 	return nil
+}
+
+// CharWidth is the width of a character column that holds what r describes: r's size, at least
+// the length of the text form of a number (20), a float (32), a date (10) or a date and time
+// (19); 0 when r gives no size for character data.
+func CharWidth(r realtime.Requirement) int {
+	width := r.Size
+	switch r.Type {
+	case realtime.TypeInteger, realtime.TypeUnsignedInteger:
+		width = max(width, 20)
+	case realtime.TypeFloat:
+		width = max(width, 32)
+	case realtime.TypeDate:
+		width = max(width, 10)
+	case realtime.TypeDateTime:
+		width = max(width, 19)
+	}
+	return max(width, 0)
 }

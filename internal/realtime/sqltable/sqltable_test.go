@@ -58,3 +58,22 @@ func TestWhere(t *testing.T) {
 		t.Fatalf("bad operator: %v", err)
 	}
 }
+
+func TestCharWidth(t *testing.T) {
+	for _, tc := range []struct {
+		r    realtime.Requirement
+		want int
+	}{
+		{realtime.Requirement{Type: realtime.TypeChar, Size: 40}, 40},
+		{realtime.Requirement{Type: realtime.TypeChar}, 0},
+		{realtime.Requirement{Type: realtime.TypeInteger, Size: 5}, 20},
+		{realtime.Requirement{Type: realtime.TypeUnsignedInteger, Size: 30}, 30},
+		{realtime.Requirement{Type: realtime.TypeFloat}, 32},
+		{realtime.Requirement{Type: realtime.TypeDate}, 10},
+		{realtime.Requirement{Type: realtime.TypeDateTime}, 19},
+	} {
+		if got := CharWidth(tc.r); got != tc.want {
+			t.Errorf("CharWidth(%+v) = %d, want %d", tc.r, got, tc.want)
+		}
+	}
+}
