@@ -321,7 +321,7 @@ func (d *Driver) selectRows(ctx context.Context, dbArg, tbl string, fields []rea
 	args := make([]any, 0, len(fields))
 	var b strings.Builder
 	b.WriteString(t.Select)
-	if err := t.where(&b, &args, fields); err != nil {
+	if err := t.Where(&b, &args, 0, fields, t); err != nil {
 		return nil, err
 	}
 	if one {
@@ -409,27 +409,11 @@ func (d *Driver) update(ctx context.Context, dbArg, tbl string, lookup, update [
 	if err != nil {
 		return 0, err
 	}
-	args := make([]any, 0, len(lookup)+len(update))
-	var b strings.Builder
-	b.WriteString("UPDATE ")
-	b.WriteString(t.ident)
-	b.WriteString(" SET ")
-	for i, f := range update {
-		cl, err := t.column(f.Name)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(cl.ident)
-		b.WriteString(" = ?")
-		args = append(args, cl.storeValue(f.Value))
-	}
-	if err := t.where(&b, &args, lookup); err != nil {
+	q, args, err := t.Update(t, lookup, update)
+	if err != nil {
 		return 0, err
 	}
-	return d.exec(ctx, c, describe("update", c.sec.Name, tbl), b.String(), args)
+	return d.exec(ctx, c, describe("update", c.sec.Name, tbl), q, args)
 }
 
 // Store implements realtime.Driver.
@@ -445,20 +429,10 @@ func (d *Driver) Store(ctx context.Context, dbArg, tbl string, fields []realtime
 	if err != nil {
 		return 0, err
 	}
-	args := make([]any, 0, len(fields))
-	var cols strings.Builder
-	for i, f := range fields {
-		cl, err := t.column(f.Name)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			cols.WriteString(", ")
-		}
-		cols.WriteString(cl.ident)
-		args = append(args, cl.storeValue(f.Value))
+	q, args, err := t.Insert(t, fields)
+	if err != nil {
+		return 0, err
 	}
-	q := "INSERT INTO " + t.ident + " (" + cols.String() + ") VALUES (?" + strings.Repeat(", ?", len(fields)-1) + ")"
 	return d.exec(ctx, c, describe("store into", c.sec.Name, tbl), q, args)
 }
 
@@ -473,14 +447,11 @@ func (d *Driver) Destroy(ctx context.Context, dbArg, tbl, keyField, keyValue str
 		return 0, err
 	}
 	lookup := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
-	var args []any
-	var b strings.Builder
-	b.WriteString("DELETE FROM ")
-	b.WriteString(t.ident)
-	if err := t.where(&b, &args, lookup); err != nil {
+	q, args, err := t.Delete(t, lookup)
+	if err != nil {
 		return 0, err
 	}
-	return d.exec(ctx, c, describe("destroy in", c.sec.Name, tbl), b.String(), args)
+	return d.exec(ctx, c, describe("destroy in", c.sec.Name, tbl), q, args)
 }
 
 // StaticLoad implements realtime.Driver.

@@ -92,7 +92,7 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 	for i, col := range t.cols {
 		names[i], idents[i] = col.name, col.ident
 	}
-	t.Columns = sqltable.New(t.ident, names, idents) // MySQL column names are case-insensitive
+	t.Columns = sqltable.New("mysql", tbl, t.ident, names, idents) // MySQL column names are case-insensitive
 	d.tmu.Lock()
 	d.tables[key] = t
 	d.tmu.Unlock()
@@ -100,10 +100,11 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 }
 
 func (t *table) column(name string) (*column, error) {
-	if i, ok := t.Find(name); ok {
-		return &t.cols[i], nil
+	i, err := t.Index(name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("mysql: %w: %q is not a column of table %q", realtime.ErrUnknownField, name, t.name)
+	return &t.cols[i], nil
 }
 
 // storeValue: ';' and '^' encoded; an empty string for a non-character column (integer,
@@ -115,28 +116,23 @@ func (c *column) storeValue(v string) any {
 	return realtime.EncodeValue(v)
 }
 
-// where appends " WHERE a = ? AND ...". LIKE's escape character is written CHAR(92) (a
-// backslash): '\\' would be read as two characters under sql_mode NO_BACKSLASH_ESCAPES and
-// MariaDB would refuse it, while CHAR(92) is one backslash in every mode.
-func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field) error {
-	return sqltable.Where(b, "mysql", fields, t.index, func(i int, op, value string) {
-		*args = append(*args, value)
-		b.WriteString(t.cols[i].ident)
-		b.WriteString(" " + op + " ?")
-		if op == "LIKE" || op == "NOT LIKE" {
-			b.WriteString(" ESCAPE CHAR(92)")
-		}
-	})
+// Cond implements sqltable.Dialect: "<col> <op> ?". LIKE's escape character is written
+// CHAR(92) (a backslash): '\\' would be read as two characters under sql_mode
+// NO_BACKSLASH_ESCAPES and MariaDB would refuse it, while CHAR(92) is one backslash in every
+// mode.
+func (t *table) Cond(b *strings.Builder, col int, op string, _ int) {
+	b.WriteString(t.cols[col].ident)
+	b.WriteString(" " + op + " ?")
+	if op == "LIKE" || op == "NOT LIKE" {
+		b.WriteString(" ESCAPE CHAR(92)")
+	}
 }
 
-// index finds a column for sqltable.Where.
-func (t *table) index(name string) (int, error) {
-	if i, ok := t.Find(name); ok {
-		return i, nil
-	}
-	_, err := t.column(name)
-	return 0, err
-}
+// Param implements sqltable.Dialect.
+func (t *table) Param(b *strings.Builder, _, _ int) { b.WriteByte('?') }
+
+// Value implements sqltable.Dialect.
+func (t *table) Value(col int, v string) any { return t.cols[col].storeValue(v) }
 
 // Require implements realtime.Driver; see the package documentation for the policies.
 func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime.Requirement) error {

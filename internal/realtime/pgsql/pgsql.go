@@ -288,7 +288,7 @@ func (d *Driver) selectRows(ctx context.Context, op, dbArg, tbl string, fields [
 	var b strings.Builder
 	b.Grow(len(t.Select) + 64)
 	b.WriteString(t.Select)
-	if err := t.where(&b, &args, fields, 1); err != nil {
+	if err := t.Where(&b, &args, 1, fields, t); err != nil {
 		return nil, err
 	}
 	if one {
@@ -366,28 +366,11 @@ func (d *Driver) update(ctx context.Context, dbArg, tbl string, lookup, update [
 	if err != nil {
 		return 0, err
 	}
-	args := make([]any, 0, len(lookup)+len(update))
-	var b strings.Builder
-	b.WriteString("UPDATE ")
-	b.WriteString(t.ident)
-	b.WriteString(" SET ")
-	for i, f := range update {
-		c, err := t.column(f.Name)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		args = append(args, c.storeValue(f.Value))
-		b.WriteString(c.ident)
-		b.WriteString(" = ")
-		c.param(&b, len(args))
-	}
-	if err := t.where(&b, &args, lookup, 0); err != nil {
+	q, args, err := t.Update(t, lookup, update)
+	if err != nil {
 		return 0, err
 	}
-	return d.exec(ctx, db, describe("update", db.name, tbl), b.String(), args)
+	return d.exec(ctx, db, describe("update", db.name, tbl), q, args)
 }
 
 // Store implements realtime.Driver.
@@ -403,23 +386,11 @@ func (d *Driver) Store(ctx context.Context, dbArg, tbl string, fields []realtime
 	if err != nil {
 		return 0, err
 	}
-	args := make([]any, 0, len(fields))
-	var cols, vals strings.Builder
-	for i, f := range fields {
-		c, err := t.column(f.Name)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			cols.WriteString(", ")
-			vals.WriteString(", ")
-		}
-		args = append(args, c.storeValue(f.Value))
-		cols.WriteString(c.ident)
-		c.param(&vals, len(args))
+	q, args, err := t.Insert(t, fields)
+	if err != nil {
+		return 0, err
 	}
-	sql := "INSERT INTO " + t.ident + " (" + cols.String() + ") VALUES (" + vals.String() + ")"
-	return d.exec(ctx, db, describe("store into", db.name, tbl), sql, args)
+	return d.exec(ctx, db, describe("store into", db.name, tbl), q, args)
 }
 
 // Destroy implements realtime.Driver.
@@ -433,14 +404,11 @@ func (d *Driver) Destroy(ctx context.Context, dbArg, tbl, keyField, keyValue str
 		return 0, err
 	}
 	lookup := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
-	var args []any
-	var b strings.Builder
-	b.WriteString("DELETE FROM ")
-	b.WriteString(t.ident)
-	if err := t.where(&b, &args, lookup, 0); err != nil {
+	q, args, err := t.Delete(t, lookup)
+	if err != nil {
 		return 0, err
 	}
-	return d.exec(ctx, db, describe("destroy in", db.name, tbl), b.String(), args)
+	return d.exec(ctx, db, describe("destroy in", db.name, tbl), q, args)
 }
 
 // StaticLoad implements realtime.Driver.

@@ -90,7 +90,7 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 	for i, c := range t.cols {
 		names[i], idents[i] = c.name, c.ident
 	}
-	t.Columns = sqltable.New(t.ident, names, idents)
+	t.Columns = sqltable.New("pgsql", tbl, t.ident, names, idents)
 	d.tmu.Lock()
 	d.tables[key] = t
 	d.tmu.Unlock()
@@ -99,10 +99,11 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 
 // column finds a column by exact name, then case-insensitively.
 func (t *table) column(name string) (*column, error) {
-	if i, ok := t.Find(name); ok {
-		return &t.cols[i], nil
+	i, err := t.Index(name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("pgsql: %w: %q is not a column of table %q", realtime.ErrUnknownField, name, t.name)
+	return &t.cols[i], nil
 }
 
 // param writes placeholder n, cast to the column's type unless the column is textual: the
@@ -129,37 +130,29 @@ func (c *column) storeValue(v string) any {
 	return realtime.EncodeValue(v)
 }
 
-// where appends " WHERE a = $n AND ..." for fields. The first argument slot is args[skip:]:
-// skip is 1 when args[0] is a query option.
-func (t *table) where(b *strings.Builder, args *[]any, fields []realtime.Field, skip int) error {
-	return sqltable.Where(b, "pgsql", fields, t.index, func(i int, op, value string) {
-		c := &t.cols[i]
-		*args = append(*args, value)
-		n := len(*args) - skip
-		b.WriteString(c.ident)
-		if op == "LIKE" || op == "NOT LIKE" {
-			// LIKE works on text: compare the column's text form, and make '\' the escape
-			// character whatever standard_conforming_strings says (E'' is read the same way
-			// in both settings), so that \_ and \% are literal.
-			if !c.text {
-				b.WriteString("::text")
-			}
-			b.WriteString(" " + op + " $" + strconv.Itoa(n) + ` ESCAPE E'\\'`)
-			return
+// Cond implements sqltable.Dialect: "<col> <op> $n", cast as param casts it.
+func (t *table) Cond(b *strings.Builder, col int, op string, n int) {
+	c := &t.cols[col]
+	b.WriteString(c.ident)
+	if op == "LIKE" || op == "NOT LIKE" {
+		// LIKE works on text: compare the column's text form, and make '\' the escape
+		// character whatever standard_conforming_strings says (E'' is read the same way
+		// in both settings), so that \_ and \% are literal.
+		if !c.text {
+			b.WriteString("::text")
 		}
-		b.WriteString(" " + op + " ")
-		c.param(b, n)
-	})
+		b.WriteString(" " + op + " $" + strconv.Itoa(n) + ` ESCAPE E'\\'`)
+		return
+	}
+	b.WriteString(" " + op + " ")
+	c.param(b, n)
 }
 
-// index finds a column for sqltable.Where.
-func (t *table) index(name string) (int, error) {
-	if i, ok := t.Find(name); ok {
-		return i, nil
-	}
-	_, err := t.column(name)
-	return 0, err
-}
+// Param implements sqltable.Dialect.
+func (t *table) Param(b *strings.Builder, col, n int) { t.cols[col].param(b, n) }
+
+// Value implements sqltable.Dialect.
+func (t *table) Value(col int, v string) any { return t.cols[col].storeValue(v) }
 
 // Require implements realtime.Driver. With requirements=warn a missing column is logged and
 // reported as an error wrapping realtime.ErrUnknownField (the table is not changed); a column

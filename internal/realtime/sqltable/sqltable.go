@@ -13,17 +13,36 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
-// Columns indexes the columns of one table.
+// Columns indexes the columns of one table and builds its statements.
 type Columns struct {
+	driver string   // for errors: "mysql", "pgsql"
+	table  string   // as the caller spelled it
+	ident  string   // quoted
+	idents []string // quoted column names, in table order
 	byName map[string]int
 	byFold map[string]int
 	// Select is "SELECT <ident>, <ident>, ... FROM <table>", every column in table order.
 	Select string
 }
 
-// New indexes columns names (idents: the same names quoted for SQL) of table (quoted).
-func New(table string, names, idents []string) Columns {
-	c := Columns{byName: make(map[string]int, len(names)), byFold: make(map[string]int, len(names))}
+// Dialect is how a driver writes what differs between databases. Columns are given by index,
+// placeholders by argument number (1-based, after any leading arguments that are not
+// parameters).
+type Dialect interface {
+	// Cond writes the condition "<column> <op> <placeholder n>", with any cast and LIKE's
+	// escape clause.
+	Cond(b *strings.Builder, col int, op string, n int)
+	// Param writes the placeholder of argument n, a value for column col.
+	Param(b *strings.Builder, col int, n int)
+	// Value is the argument bound for value written to column col.
+	Value(col int, value string) any
+}
+
+// New indexes columns names (idents: the same names quoted for SQL) of table (tableIdent:
+// quoted) for driver.
+func New(driver, table, tableIdent string, names, idents []string) Columns {
+	c := Columns{driver: driver, table: table, ident: tableIdent, idents: idents,
+		byName: make(map[string]int, len(names)), byFold: make(map[string]int, len(names))}
 	var sel strings.Builder
 	sel.WriteString("SELECT ")
 	for i, n := range names {
@@ -39,7 +58,7 @@ func New(table string, names, idents []string) Columns {
 		sel.WriteString(idents[i])
 	}
 	sel.WriteString(" FROM ")
-	sel.WriteString(table)
+	sel.WriteString(tableIdent)
 	c.Select = sel.String()
 	return c
 }
@@ -53,17 +72,24 @@ func (c *Columns) Find(name string) (int, bool) {
 	return i, ok
 }
 
-// Where appends " WHERE <cond> AND <cond> ..." for fields (nothing when there are none). A
-// field's name may end in an operator (realtime.SplitOp); find resolves the column name (its
-// error is returned as it is), and cond writes the condition for that column, operator and the
-// field's value as stored (realtime.EncodeValue). driver names the driver in errors.
-func Where(b *strings.Builder, driver string, fields []realtime.Field, find func(name string) (int, error), cond func(col int, op, value string)) error {
+// Index is Find with an error wrapping realtime.ErrUnknownField.
+func (c *Columns) Index(name string) (int, error) {
+	if i, ok := c.Find(name); ok {
+		return i, nil
+	}
+	return 0, fmt.Errorf("%s: %w: %q is not a column of table %q", c.driver, realtime.ErrUnknownField, name, c.table)
+}
+
+// Where appends " WHERE <cond> AND <cond> ..." for fields (nothing when there are none) and
+// their values as stored (realtime.EncodeValue) to args; placeholder numbers start after the
+// first skip arguments. A field's name may end in an operator (realtime.SplitOp).
+func (c *Columns) Where(b *strings.Builder, args *[]any, skip int, fields []realtime.Field, d Dialect) error {
 	for i, f := range fields {
 		name, op, ok := realtime.SplitOp(f.Name)
 		if !ok {
-			return fmt.Errorf("%s: operator %q in field %q is not supported", driver, op, f.Name)
+			return fmt.Errorf("%s: operator %q in field %q is not supported", c.driver, op, f.Name)
 		}
-		col, err := find(name)
+		col, err := c.Index(name)
 		if err != nil {
 			return err
 		}
@@ -72,9 +98,68 @@ func Where(b *strings.Builder, driver string, fields []realtime.Field, find func
 		} else {
 			b.WriteString(" AND ")
 		}
-		cond(col, op, realtime.EncodeValue(f.Value))
+		*args = append(*args, realtime.EncodeValue(f.Value))
+		d.Cond(b, col, op, len(*args)-skip)
 	}
 	return nil
+}
+
+// Update is "UPDATE <table> SET <col> = <param>, ... WHERE ..." and its arguments.
+func (c *Columns) Update(d Dialect, lookup, update []realtime.Field) (string, []any, error) {
+	args := make([]any, 0, len(lookup)+len(update))
+	var b strings.Builder
+	b.WriteString("UPDATE ")
+	b.WriteString(c.ident)
+	b.WriteString(" SET ")
+	for i, f := range update {
+		col, err := c.Index(f.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		args = append(args, d.Value(col, f.Value))
+		b.WriteString(c.idents[col])
+		b.WriteString(" = ")
+		d.Param(&b, col, len(args))
+	}
+	if err := c.Where(&b, &args, 0, lookup, d); err != nil {
+		return "", nil, err
+	}
+	return b.String(), args, nil
+}
+
+// Insert is "INSERT INTO <table> (<col>, ...) VALUES (<param>, ...)" and its arguments.
+func (c *Columns) Insert(d Dialect, fields []realtime.Field) (string, []any, error) {
+	args := make([]any, 0, len(fields))
+	var cols, vals strings.Builder
+	for i, f := range fields {
+		col, err := c.Index(f.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		if i > 0 {
+			cols.WriteString(", ")
+			vals.WriteString(", ")
+		}
+		args = append(args, d.Value(col, f.Value))
+		cols.WriteString(c.idents[col])
+		d.Param(&vals, col, len(args))
+	}
+	return "INSERT INTO " + c.ident + " (" + cols.String() + ") VALUES (" + vals.String() + ")", args, nil
+}
+
+// Delete is "DELETE FROM <table> WHERE ..." and its arguments.
+func (c *Columns) Delete(d Dialect, lookup []realtime.Field) (string, []any, error) {
+	var args []any
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	b.WriteString(c.ident)
+	if err := c.Where(&b, &args, 0, lookup, d); err != nil {
+		return "", nil, err
+	}
+	return b.String(), args, nil
 }
 
 // CharWidth is the width of a character column that holds what r describes: r's size, at least

@@ -2,15 +2,26 @@ package sqltable
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
+var names = []string{"name", "Name", "ipaddr", "IPADDR2", "port"}
+
+func idents() []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = `"` + n + `"`
+	}
+	return out
+}
+
 func TestFind(t *testing.T) {
-	c := New(`"t"`, []string{"name", "Name", "ipaddr", "IPADDR2"}, []string{`"name"`, `"Name"`, `"ipaddr"`, `"IPADDR2"`})
-	if c.Select != `SELECT "name", "Name", "ipaddr", "IPADDR2" FROM "t"` {
+	c := New("x", "t", `"t"`, names, idents())
+	if c.Select != `SELECT "name", "Name", "ipaddr", "IPADDR2", "port" FROM "t"` {
 		t.Fatalf("select %q", c.Select)
 	}
 	for _, tc := range []struct {
@@ -19,43 +30,64 @@ func TestFind(t *testing.T) {
 		ok   bool
 	}{
 		{"name", 0, true}, {"Name", 1, true}, {"NAME", 0, true}, // exact spelling first, then the first folded
-		{"IPAddr", 2, true}, {"ipaddr2", 3, true}, {"port", 0, false},
+		{"IPAddr", 2, true}, {"ipaddr2", 3, true}, {"regseconds", 0, false},
 	} {
 		if i, ok := c.Find(tc.name); ok != tc.ok || (ok && i != tc.want) {
 			t.Errorf("Find(%q) = %d, %v; want %d, %v", tc.name, i, ok, tc.want, tc.ok)
 		}
 	}
+	if _, err := c.Index("regseconds"); !errors.Is(err, realtime.ErrUnknownField) || err.Error() != `x: realtime: unknown field: "regseconds" is not a column of table "t"` {
+		t.Fatalf("Index: %v", err)
+	}
 }
 
-func TestWhere(t *testing.T) {
-	c := New("t", []string{"name", "port"}, []string{"name", "port"})
-	find := func(n string) (int, error) {
-		if i, ok := c.Find(n); ok {
-			return i, nil
-		}
-		return 0, realtime.ErrUnknownField
+// dollar is a dialect with numbered placeholders, a cast for column 4 (port) and its own
+// argument form.
+type dollar struct{}
+
+func (dollar) Cond(b *strings.Builder, col int, op string, n int) {
+	b.WriteString(names[col] + " " + op + " $" + strconv.Itoa(n))
+}
+func (dollar) Param(b *strings.Builder, col int, n int) {
+	b.WriteString("$" + strconv.Itoa(n))
+	if col == 4 {
+		b.WriteString("::int")
 	}
+}
+func (dollar) Value(col int, v string) any { return "v:" + v }
+
+func TestStatements(t *testing.T) {
+	c := New("x", "t", "t", names, names)
+	var d dollar
 	var b strings.Builder
-	var got []string
-	cond := func(col int, op, v string) {
-		b.WriteString([]string{"name", "port"}[col] + " " + op + " ?")
-		got = append(got, v)
-	}
-	if err := Where(&b, "x", []realtime.Field{{Name: "name LIKE", Value: "a;b%"}, {Name: "port >", Value: "5060"}}, find, cond); err != nil {
+	args := []any{"option"}
+	if err := c.Where(&b, &args, 1, []realtime.Field{{Name: "name LIKE", Value: "a;b%"}, {Name: "port >", Value: "5060"}}, d); err != nil {
 		t.Fatal(err)
 	}
-	if b.String() != " WHERE name LIKE ? AND port > ?" || got[0] != realtime.EncodeValue("a;b%") || got[1] != "5060" {
-		t.Fatalf("%q %q", b.String(), got)
+	if b.String() != " WHERE name LIKE $1 AND port > $2" || len(args) != 3 || args[1] != realtime.EncodeValue("a;b%") || args[2] != "5060" {
+		t.Fatalf("where %q %q", b.String(), args)
+	}
+	q, a, err := c.Update(d, []realtime.Field{{Name: "name", Value: "alice"}}, []realtime.Field{{Name: "ipaddr", Value: "10.0.0.1"}, {Name: "PORT", Value: "5062"}})
+	if err != nil || q != "UPDATE t SET ipaddr = $1, port = $2::int WHERE name = $3" || len(a) != 3 || a[0] != "v:10.0.0.1" || a[2] != "alice" {
+		t.Fatalf("update %q %q %v", q, a, err)
+	}
+	q, a, err = c.Insert(d, []realtime.Field{{Name: "name", Value: "bob"}, {Name: "port", Value: "5060"}})
+	if err != nil || q != "INSERT INTO t (name, port) VALUES ($1, $2::int)" || len(a) != 2 || a[1] != "v:5060" {
+		t.Fatalf("insert %q %q %v", q, a, err)
+	}
+	q, a, err = c.Delete(d, []realtime.Field{{Name: "name", Value: "bob"}, {Name: "port !=", Value: "1"}})
+	if err != nil || q != "DELETE FROM t WHERE name = $1 AND port != $2" || len(a) != 2 {
+		t.Fatalf("delete %q %q %v", q, a, err)
+	}
+	if _, _, err := c.Update(d, []realtime.Field{{Name: "name", Value: "x"}}, []realtime.Field{{Name: "mailbox", Value: "1"}}); !errors.Is(err, realtime.ErrUnknownField) {
+		t.Fatalf("unknown column in SET: %v", err)
+	}
+	if _, _, err := c.Delete(d, []realtime.Field{{Name: "name; DROP", Value: "1"}}); err == nil || !strings.HasPrefix(err.Error(), "x: operator") {
+		t.Fatalf("bad operator: %v", err)
 	}
 	b.Reset()
-	if err := Where(&b, "x", nil, find, cond); err != nil || b.Len() != 0 {
+	if err := c.Where(&b, &args, 0, nil, d); err != nil || b.Len() != 0 {
 		t.Fatalf("no fields: %q %v", b.String(), err)
-	}
-	if err := Where(&b, "x", []realtime.Field{{Name: "mailbox", Value: "1"}}, find, cond); !errors.Is(err, realtime.ErrUnknownField) {
-		t.Fatalf("unknown column: %v", err)
-	}
-	if err := Where(&b, "x", []realtime.Field{{Name: "name; DROP", Value: "1"}}, find, cond); err == nil || !strings.HasPrefix(err.Error(), "x: operator") {
-		t.Fatalf("bad operator: %v", err)
 	}
 }
 
