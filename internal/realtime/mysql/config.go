@@ -5,9 +5,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 )
 
 // ConfigFile is the name of the driver's configuration file (Asterisk's res_config_mysql).
@@ -15,9 +15,9 @@ const ConfigFile = "res_config_mysql.conf"
 
 // Requirements policies (requirements= in every section).
 const (
-	RequireWarn        = "warn"
-	RequireCreateClose = "createclose"
-	RequireCreateChar  = "createchar"
+	RequireWarn        = sqlpool.RequireWarn
+	RequireCreateClose = sqlpool.RequireCreateClose
+	RequireCreateChar  = sqlpool.RequireCreateChar
 )
 
 // Section is one [name] section of res_config_mysql.conf: one connection (pool).
@@ -31,25 +31,19 @@ type Section struct {
 	Socket  string // dbsock, default /tmp/mysql.sock
 	Charset string // dbcharset; empty: the server's default is left alone
 
-	Requirements string // warn (default), createclose, createchar
-
-	// Pleiades' own options.
-	MaxConns       int           // max_connections: pool size, default 8
-	ConnectTimeout time.Duration // connect_timeout (seconds), default 3
-	NegativeCache  time.Duration // negative_connection_cache (seconds), default 1
+	// requirements= and Pleiades' own pool options: max_connections, connect_timeout,
+	// negative_connection_cache.
+	sqlpool.Settings
 }
 
 func defaultSection(name string) Section {
 	return Section{
-		Name:           name,
-		Port:           3306,
-		DBName:         "asterisk",
-		User:           "asterisk",
-		Socket:         "/tmp/mysql.sock",
-		Requirements:   RequireWarn,
-		MaxConns:       8,
-		ConnectTimeout: 3 * time.Second,
-		NegativeCache:  time.Second,
+		Name:     name,
+		Port:     3306,
+		DBName:   "asterisk",
+		User:     "asterisk",
+		Socket:   "/tmp/mysql.sock",
+		Settings: sqlpool.Defaults(),
 	}
 }
 
@@ -119,36 +113,13 @@ func ParseConfig(cfg *conf.Config) (sections map[string]Section, warnings []stri
 					continue
 				}
 				s.Charset = val
-			case "requirements":
-				switch strings.ToLower(val) {
-				case RequireWarn, RequireCreateClose, RequireCreateChar:
-					s.Requirements = strings.ToLower(val)
-				default:
-					bad(v, "requirements: %q is not one of warn, createclose, createchar", val)
-				}
-			case "max_connections":
-				n, err := strconv.Atoi(val)
-				if err != nil || n < 1 || n > 10000 {
-					bad(v, "max_connections: invalid pool size %q (want 1-10000)", val)
-					continue
-				}
-				s.MaxConns = n
-			case "connect_timeout":
-				d, ok := parseSeconds(val)
-				if !ok || d <= 0 {
-					bad(v, "connect_timeout: invalid number of seconds %q", val)
-					continue
-				}
-				s.ConnectTimeout = d
-			case "negative_connection_cache":
-				d, ok := parseSeconds(val)
-				if !ok || d < 0 {
-					bad(v, "negative_connection_cache: invalid number of seconds %q", val)
-					continue
-				}
-				s.NegativeCache = d
 			default:
-				warnings = append(warnings, fmt.Sprintf("%s:%d: [%s] unknown option %q ignored", at(v.File), v.Line, cat.Name, v.Name))
+				key := strings.ToLower(strings.TrimSpace(v.Name))
+				if known, err := s.Set(key, val); err != nil {
+					bad(v, "%v", err)
+				} else if !known {
+					warnings = append(warnings, fmt.Sprintf("%s:%d: [%s] unknown option %q ignored", at(v.File), v.Line, cat.Name, v.Name))
+				}
 			}
 		}
 		sections[cat.Name] = s
@@ -157,14 +128,6 @@ func ParseConfig(cfg *conf.Config) (sections map[string]Section, warnings []stri
 		return sections, warnings, errs
 	}
 	return sections, warnings, nil
-}
-
-func parseSeconds(s string) (time.Duration, bool) {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != f || f > 1e6 {
-		return 0, false
-	}
-	return time.Duration(f * float64(time.Second)), true
 }
 
 // network returns the go-sql-driver network and address.

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 )
 
 // ConfigFile is the name of the driver's configuration file (Asterisk's res_config_pgsql).
@@ -14,9 +14,9 @@ const ConfigFile = "res_pgsql.conf"
 
 // Requirements policies (requirements= in res_pgsql.conf).
 const (
-	RequireWarn        = "warn"
-	RequireCreateClose = "createclose"
-	RequireCreateChar  = "createchar"
+	RequireWarn        = sqlpool.RequireWarn
+	RequireCreateClose = sqlpool.RequireCreateClose
+	RequireCreateChar  = sqlpool.RequireCreateChar
 )
 
 // Settings is the parsed [general] section of res_pgsql.conf. The zero value is not useful:
@@ -30,17 +30,14 @@ type Settings struct {
 	AppName string // dbappname (alias appname): PostgreSQL application_name
 	Socket  string // dbsock (alias socket): directory of the socket file, default /tmp
 
-	Requirements string // warn (default), createclose, createchar
+	// requirements= and Pleiades' own pool options: max_connections (per database),
+	// connect_timeout, negative_connection_cache.
+	sqlpool.Settings
 	// OrderMulti is order_multi_row_results_by_initial_column (default yes): LoadMulti orders
 	// its rows by the first lookup field.
 	OrderMulti bool
 
 	// Pleiades' own options.
-	MaxConns       int           // max_connections: pool size per database, default 8
-	ConnectTimeout time.Duration // connect_timeout (seconds), default 3
-	// NegativeCache is negative_connection_cache (seconds, default 1): after a failed connect
-	// to a database, calls fail at once with ErrUnavailable for that long instead of dialing.
-	NegativeCache time.Duration
 	SearchPath    string // search_path: set on every pooled connection; empty: the server's
 	ListenChannel string // listen_channel: LISTEN for table:key notifications; empty: off
 }
@@ -48,15 +45,12 @@ type Settings struct {
 // defaults returns Asterisk's defaults (res_config_pgsql.c parse_config) plus Pleiades' own.
 func defaults() Settings {
 	return Settings{
-		Port:           5432,
-		DBName:         "asterisk",
-		User:           "asterisk",
-		Socket:         "/tmp",
-		Requirements:   RequireWarn,
-		OrderMulti:     true,
-		MaxConns:       8,
-		ConnectTimeout: 3 * time.Second,
-		NegativeCache:  time.Second,
+		Port:       5432,
+		DBName:     "asterisk",
+		User:       "asterisk",
+		Socket:     "/tmp",
+		Settings:   sqlpool.Defaults(),
+		OrderMulti: true,
 	}
 }
 
@@ -140,13 +134,6 @@ func ParseConfig(cfg *conf.Config) (s Settings, warnings []string, err error) {
 			s.AppName = val
 		case "dbsock":
 			s.Socket = val
-		case "requirements":
-			switch strings.ToLower(val) {
-			case RequireWarn, RequireCreateClose, RequireCreateChar:
-				s.Requirements = strings.ToLower(val)
-			default:
-				bad(v, "requirements: %q is not one of warn, createclose, createchar", val)
-			}
 		case "order_multi":
 			b, ok := parseBool(val)
 			if !ok {
@@ -154,27 +141,10 @@ func ParseConfig(cfg *conf.Config) (s Settings, warnings []string, err error) {
 				continue
 			}
 			s.OrderMulti = b
-		case "max_connections":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > 10000 {
-				bad(v, "max_connections: invalid pool size %q (want 1-10000)", val)
-				continue
+		case "requirements", "max_connections", "connect_timeout", "negative_connection_cache":
+			if _, err := s.Set(key, val); err != nil {
+				bad(v, "%v", err)
 			}
-			s.MaxConns = n
-		case "connect_timeout":
-			d, ok := parseSeconds(val)
-			if !ok || d <= 0 {
-				bad(v, "connect_timeout: invalid number of seconds %q", val)
-				continue
-			}
-			s.ConnectTimeout = d
-		case "negative_connection_cache":
-			d, ok := parseSeconds(val)
-			if !ok || d < 0 {
-				bad(v, "negative_connection_cache: invalid number of seconds %q", val)
-				continue
-			}
-			s.NegativeCache = d
 		case "search_path":
 			s.SearchPath = val
 		case "listen_channel":
@@ -207,14 +177,6 @@ func parseBool(s string) (v, ok bool) {
 		return false, true
 	}
 	return false, false
-}
-
-func parseSeconds(s string) (time.Duration, bool) {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != f || f > 1e6 {
-		return 0, false
-	}
-	return time.Duration(f * float64(time.Second)), true
 }
 
 // connString builds a libpq keyword/value connection string for database dbname.

@@ -1,0 +1,78 @@
+// Package sqlpool holds the settings res_config_mysql.conf and res_pgsql.conf share: Asterisk's
+// requirements= policy, and Pleiades' connection pool options (max_connections,
+// connect_timeout, negative_connection_cache), with their defaults and their parsing.
+package sqlpool
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Requirements policies (requirements=).
+const (
+	RequireWarn        = "warn"        // a missing column is an error, a narrow one a warning
+	RequireCreateClose = "createclose" // missing columns are added with the closest type
+	RequireCreateChar  = "createchar"  // missing columns are added as VARCHAR
+)
+
+// Settings are the shared settings of one connection (a section of res_config_mysql.conf, or
+// res_pgsql.conf's [general]).
+type Settings struct {
+	Requirements   string        // requirements=: warn (default), createclose, createchar
+	MaxConns       int           // max_connections: pool size, default 8
+	ConnectTimeout time.Duration // connect_timeout (seconds), default 3
+	// NegativeCache is negative_connection_cache (seconds, default 1): after a failed connect,
+	// calls fail at once with realtime.ErrUnavailable for that long instead of dialing.
+	NegativeCache time.Duration
+}
+
+// Defaults are the settings when the file says nothing.
+func Defaults() Settings {
+	return Settings{Requirements: RequireWarn, MaxConns: 8, ConnectTimeout: 3 * time.Second, NegativeCache: time.Second}
+}
+
+// Set applies key = val when key (lower case) is one of these settings and reports whether it
+// was; err says what is wrong with val (the setting is then unchanged).
+func (s *Settings) Set(key, val string) (known bool, err error) {
+	switch key {
+	case "requirements":
+		switch strings.ToLower(val) {
+		case RequireWarn, RequireCreateClose, RequireCreateChar:
+			s.Requirements = strings.ToLower(val)
+			return true, nil
+		}
+		return true, fmt.Errorf("requirements: %q is not one of warn, createclose, createchar", val)
+	case "max_connections":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > 10000 {
+			return true, fmt.Errorf("max_connections: invalid pool size %q (want 1-10000)", val)
+		}
+		s.MaxConns = n
+	case "connect_timeout":
+		d, ok := Seconds(val)
+		if !ok || d <= 0 {
+			return true, fmt.Errorf("connect_timeout: invalid number of seconds %q", val)
+		}
+		s.ConnectTimeout = d
+	case "negative_connection_cache":
+		d, ok := Seconds(val)
+		if !ok || d < 0 {
+			return true, fmt.Errorf("negative_connection_cache: invalid number of seconds %q", val)
+		}
+		s.NegativeCache = d
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// Seconds parses a (possibly fractional) number of seconds, at most a million.
+func Seconds(s string) (time.Duration, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != f || f > 1e6 {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}
