@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 )
 
 // Commands returns "realtime show mysql status [section]" and Asterisk's own spelling
@@ -96,7 +97,7 @@ func writeStatus(w io.Writer, c *conn) bool {
 	}
 	ok := !since.IsZero()
 	if ok {
-		fmt.Fprintf(w, "%s: Connected to %s%s for %s.\n", c.sec.Name, c.sec.describe(), creds, uptime(time.Since(since)))
+		fmt.Fprintf(w, "%s: Connected to %s%s for %s.\n", c.sec.Name, c.sec.describe(), creds, sqlpool.Uptime(time.Since(since)))
 	} else {
 		fmt.Fprintf(w, "%s: Unable to connect to %s%s\n", c.sec.Name, c.sec.describe(), creds)
 	}
@@ -109,26 +110,4 @@ func writeStatus(w io.Writer, c *conn) bool {
 		st.OpenConnections, st.Idle, st.InUse, st.MaxOpenConnections, c.calls.Load(), st.WaitCount,
 		st.WaitDuration.Round(time.Millisecond), last)
 	return ok
-}
-
-// uptime formats a duration as Asterisk's status commands do.
-func uptime(d time.Duration) string {
-	sec := int64(d / time.Second)
-	const (
-		minute = 60
-		hour   = 60 * minute
-		day    = 24 * hour
-		year   = 365 * day
-	)
-	switch {
-	case sec > year:
-		return fmt.Sprintf("%d years, %d days, %d hours, %d minutes, %d seconds", sec/year, sec%year/day, sec%day/hour, sec%hour/minute, sec%minute)
-	case sec > day:
-		return fmt.Sprintf("%d days, %d hours, %d minutes, %d seconds", sec/day, sec%day/hour, sec%hour/minute, sec%minute)
-	case sec > hour:
-		return fmt.Sprintf("%d hours, %d minutes, %d seconds", sec/hour, sec%hour/minute, sec%minute)
-	case sec > minute:
-		return fmt.Sprintf("%d minutes, %d seconds", sec/minute, sec%minute)
-	}
-	return fmt.Sprintf("%d seconds", sec)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 )
 
 // Commands returns the driver's CLI commands: "realtime show pgsql status".
@@ -71,7 +72,7 @@ func writeStatus(w io.Writer, db *database) bool {
 	}
 	ok := !st.Since.IsZero()
 	if ok {
-		fmt.Fprintf(w, "Connected to %s%s for %s.\n", s.describe(db.name), creds, Uptime(time.Since(st.Since)))
+		fmt.Fprintf(w, "Connected to %s%s for %s.\n", s.describe(db.name), creds, sqlpool.Uptime(time.Since(st.Since)))
 	} else {
 		fmt.Fprintf(w, "Unable to connect %s%s\n", s.describe(db.name), creds)
 	}
@@ -84,33 +85,10 @@ func writeStatus(w io.Writer, db *database) bool {
 	if db.listener != nil {
 		ls := db.listener.stats()
 		if ls.Listening {
-			fmt.Fprintf(w, "  Listening on channel %s for %s, %d notifications received.\n", ls.Channel, Uptime(time.Since(ls.Since)), ls.Received)
+			fmt.Fprintf(w, "  Listening on channel %s for %s, %d notifications received.\n", ls.Channel, sqlpool.Uptime(time.Since(ls.Since)), ls.Received)
 		} else {
 			fmt.Fprintf(w, "  Not listening on channel %s (last error: %v).\n", ls.Channel, ls.LastErr)
 		}
 	}
 	return ok
-}
-
-// Uptime formats a duration as Asterisk's status commands do: "3 days, 2 hours, 5 minutes,
-// 1 seconds", dropping leading zero units.
-func Uptime(d time.Duration) string {
-	sec := int64(d / time.Second)
-	const (
-		minute = 60
-		hour   = 60 * minute
-		day    = 24 * hour
-		year   = 365 * day
-	)
-	switch {
-	case sec > year:
-		return fmt.Sprintf("%d years, %d days, %d hours, %d minutes, %d seconds", sec/year, sec%year/day, sec%day/hour, sec%hour/minute, sec%minute)
-	case sec > day:
-		return fmt.Sprintf("%d days, %d hours, %d minutes, %d seconds", sec/day, sec%day/hour, sec%hour/minute, sec%minute)
-	case sec > hour:
-		return fmt.Sprintf("%d hours, %d minutes, %d seconds", sec/hour, sec%hour/minute, sec%minute)
-	case sec > minute:
-		return fmt.Sprintf("%d minutes, %d seconds", sec/minute, sec%minute)
-	}
-	return fmt.Sprintf("%d seconds", sec)
 }

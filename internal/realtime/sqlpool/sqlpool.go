@@ -1,6 +1,8 @@
-// Package sqlpool holds the settings res_config_mysql.conf and res_pgsql.conf share: Asterisk's
-// requirements= policy, and Pleiades' connection pool options (max_connections,
-// connect_timeout, negative_connection_cache), with their defaults and their parsing.
+// Package sqlpool holds what the mysql and pgsql drivers share about a connection: the settings
+// of res_config_mysql.conf and res_pgsql.conf that are the same (Asterisk's requirements=
+// policy, and Pleiades' pool options max_connections, connect_timeout,
+// negative_connection_cache) with their defaults and parsing, and how their status commands
+// print how long a connection has been up.
 package sqlpool
 
 import (
@@ -75,4 +77,27 @@ func Seconds(s string) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(f * float64(time.Second)), true
+}
+
+// Uptime formats a duration as Asterisk's status commands do: "3 days, 2 hours, 5 minutes,
+// 1 seconds", dropping leading zero units.
+func Uptime(d time.Duration) string {
+	sec := int64(d / time.Second)
+	const (
+		minute = 60
+		hour   = 60 * minute
+		day    = 24 * hour
+		year   = 365 * day
+	)
+	switch {
+	case sec > year:
+		return fmt.Sprintf("%d years, %d days, %d hours, %d minutes, %d seconds", sec/year, sec%year/day, sec%day/hour, sec%hour/minute, sec%minute)
+	case sec > day:
+		return fmt.Sprintf("%d days, %d hours, %d minutes, %d seconds", sec/day, sec%day/hour, sec%hour/minute, sec%minute)
+	case sec > hour:
+		return fmt.Sprintf("%d hours, %d minutes, %d seconds", sec/hour, sec%hour/minute, sec%minute)
+	case sec > minute:
+		return fmt.Sprintf("%d minutes, %d seconds", sec/minute, sec%minute)
+	}
+	return fmt.Sprintf("%d seconds", sec)
 }

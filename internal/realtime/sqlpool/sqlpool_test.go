@@ -32,3 +32,17 @@ func TestSet(t *testing.T) {
 		}
 	}
 }
+
+func TestUptime(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		90061 * time.Second:           "1 days, 1 hours, 1 minutes, 1 seconds",
+		59 * time.Second:              "59 seconds",
+		61 * time.Second:              "1 minutes, 1 seconds",
+		3601 * time.Second:            "1 hours, 0 minutes, 1 seconds",
+		(366*86400 + 5) * time.Second: "1 years, 1 days, 0 hours, 0 minutes, 5 seconds",
+	} {
+		if got := Uptime(d); got != want {
+			t.Errorf("Uptime(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
