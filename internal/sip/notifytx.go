@@ -20,8 +20,10 @@ import (
 // one NOTIFY per subscriber; through sipgo's client transactions each costs a transaction
 // object, its goroutines and timers (about 22 µs of CPU per NOTIFY round trip, so 10,000
 // subscribers took 150-200 ms). Here a NOTIFY is written from bytes prepared once per dialog
-// (subscription.renderHead) straight to the listening socket, and remembered by its Via branch; the 2xx (or error) response, which sipgo's
-// transaction layer finds no transaction for, is handed to onResponse. Retransmission follows
+// (subscription.prepareUDP) straight to the listening socket, and remembered by the number in
+// its Via branch; its response is settled by rawAnswer as the socket is read (batchConn),
+// before sipgo parses anything (onResponse takes any that reach sipgo's transaction layer
+// all the same). Retransmission follows
 // RFC 3261's non-INVITE client transaction over UDP: Timer E from T1 (500 ms) doubling to T2
 // (4 s), Timer F at 64*T1 (32 s). The outcome is what sipgo's transactions gave: no final
 // response (timeout), 481 or a 5xx/6xx ends the subscription; anything else keeps it.
