@@ -29,7 +29,7 @@ func init() {
 		{Name: "While", Synopsis: "Start a while loop", Exec: appWhile},
 		{Name: "EndWhile", Synopsis: "End a while loop", Exec: appEndWhile},
 		{Name: "ExitWhile", Synopsis: "End a While loop", Exec: appExitWhile},
-		{Name: "ContinueWhile", Synopsis: "Restart a While loop", Exec: appContinueWhile},
+		{Name: "ContinueWhile", Synopsis: "Restart a While loop", Exec: appEndWhile},
 		{Name: "Wait", Synopsis: "Waits for some time", Exec: appWait},
 	} {
 		RegisterApp(a)
@@ -388,6 +388,8 @@ func appWhile(ctx context.Context, ch *Channel, data string) error {
 	return nil
 }
 
+// appEndWhile goes back to the innermost While, which tests its condition again; ContinueWhile
+// does exactly the same (as in Asterisk).
 func appEndWhile(ctx context.Context, ch *Channel, data string) error {
 	if len(ch.whiles) == 0 {
 		ch.logf(slog.LevelWarn, "Not in a While Loop!")
@@ -413,17 +415,6 @@ func appExitWhile(ctx context.Context, ch *Channel, data string) error {
 		return errors.New("exitwhile without endwhile")
 	}
 	ch.Priority = end + 1
-	ch.jumped = true
-	return nil
-}
-
-func appContinueWhile(ctx context.Context, ch *Channel, data string) error {
-	if len(ch.whiles) == 0 {
-		ch.logf(slog.LevelWarn, "Not in a While Loop!")
-		return nil
-	}
-	w := ch.whiles[len(ch.whiles)-1]
-	ch.Context, ch.Exten, ch.Priority = w.context, w.exten, w.priority
 	ch.jumped = true
 	return nil
 }
