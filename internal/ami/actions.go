@@ -764,17 +764,24 @@ func (s *Server) needDB(r *request) bool {
 	return true
 }
 
-func (s *Server) actDBGet(r *request) {
-	family, key := r.p.Get("Family"), r.p.Get("Key")
+// dbEntry reads Family and Key (both required) and checks that the database is there; it
+// answers the error itself. Asterisk's messages end with a period except DBPut's (stop ".").
+func (s *Server) dbEntry(r *request, stop string) (family, key string, ok bool) {
+	family, key = r.p.Get("Family"), r.p.Get("Key")
 	if family == "" {
-		r.fail("No family specified.")
-		return
+		r.fail("No family specified" + stop)
+		return "", "", false
 	}
 	if key == "" {
-		r.fail("No key specified.")
-		return
+		r.fail("No key specified" + stop)
+		return "", "", false
 	}
-	if !s.needDB(r) {
+	return family, key, s.needDB(r)
+}
+
+func (s *Server) actDBGet(r *request) {
+	family, key, ok := s.dbEntry(r, ".")
+	if !ok {
 		return
 	}
 	val, err := s.db.Get(family, key)
@@ -811,16 +818,8 @@ func (s *Server) actDBGetTree(r *request) {
 }
 
 func (s *Server) actDBPut(r *request) {
-	family, key := r.p.Get("Family"), r.p.Get("Key")
-	if family == "" {
-		r.fail("No family specified")
-		return
-	}
-	if key == "" {
-		r.fail("No key specified")
-		return
-	}
-	if !s.needDB(r) {
+	family, key, ok := s.dbEntry(r, "")
+	if !ok {
 		return
 	}
 	if err := s.db.Put(family, key, r.p.Get("Val")); err != nil {
@@ -831,16 +830,8 @@ func (s *Server) actDBPut(r *request) {
 }
 
 func (s *Server) actDBDel(r *request) {
-	family, key := r.p.Get("Family"), r.p.Get("Key")
-	if family == "" {
-		r.fail("No family specified.")
-		return
-	}
-	if key == "" {
-		r.fail("No key specified.")
-		return
-	}
-	if !s.needDB(r) {
+	family, key, ok := s.dbEntry(r, ".")
+	if !ok {
 		return
 	}
 	if err := s.db.Del(family, key); err != nil {
@@ -859,15 +850,11 @@ func (s *Server) actDBDelTree(r *request) {
 	if !s.needDB(r) {
 		return
 	}
-	n, err := s.db.DelTree(family, key)
-	switch {
-	case err != nil:
+	if n, err := s.db.DelTree(family, key); err != nil || n == 0 {
 		r.fail("Database entry not found")
-	case n == 0:
-		r.fail("Database entry not found")
-	default:
-		r.ack("Key tree deleted successfully")
+		return
 	}
+	r.ack("Key tree deleted successfully")
 }
 
 // privilegedFuncs are functions whose reading needs the system write class (Asterisk's
