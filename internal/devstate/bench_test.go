@@ -26,21 +26,8 @@ func benchNames(n int) []string {
 func BenchmarkSetToSubscriber(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
-			bus := event.NewBus(nil, serverA)
-			defer bus.Close()
-			eng, err := New(nil, bus, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Close()
-			var got atomic.Int64
-			bus.Subscribe("bench", event.KindDeviceStateChange, func(event.Event) { got.Add(1) })
-			names := benchNames(n)
-			for _, d := range names {
-				eng.Set(d, NotInUse)
-			}
+			bus, eng, got, names := benchSetup(b, n)
 			ctx := context.Background()
-			bus.WaitIdle(ctx)
 			before := stats(bus)
 			got.Store(0)
 			b.ReportAllocs()
@@ -110,21 +97,8 @@ func BenchmarkMemoryPerDevice(b *testing.B) {
 func BenchmarkSetToSubscriberPaced(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
-			bus := event.NewBus(nil, serverA)
-			defer bus.Close()
-			eng, err := New(nil, bus, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Close()
-			var got atomic.Int64
-			bus.Subscribe("bench", event.KindDeviceStateChange, func(event.Event) { got.Add(1) })
-			names := benchNames(n)
-			for _, d := range names {
-				eng.Set(d, NotInUse)
-			}
+			bus, eng, got, names := benchSetup(b, n)
 			ctx := context.Background()
-			bus.WaitIdle(ctx)
 			got.Store(0)
 			b.ResetTimer()
 			for i := range b.N {
@@ -142,4 +116,24 @@ func BenchmarkSetToSubscriberPaced(b *testing.B) {
 			b.ReportMetric(float64(got.Load())/float64(b.N), "notified/op")
 		})
 	}
+}
+
+// benchSetup is a bus with the engine and a counting subscriber, and n devices at NOT_INUSE
+// (settled).
+func benchSetup(b *testing.B, n int) (*event.Bus, *Engine, *atomic.Int64, []string) {
+	bus := event.NewBus(nil, serverA)
+	b.Cleanup(bus.Close)
+	eng, err := New(nil, bus, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close() })
+	got := new(atomic.Int64)
+	bus.Subscribe("bench", event.KindDeviceStateChange, func(event.Event) { got.Add(1) })
+	names := benchNames(n)
+	for _, d := range names {
+		eng.Set(d, NotInUse)
+	}
+	bus.WaitIdle(context.Background())
+	return bus, eng, got, names
 }
