@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,11 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 
 	my "github.com/go-sql-driver/mysql"
-
-	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
 const defaultDSN = "root@tcp(127.0.0.1:3306)/test"
@@ -82,9 +80,9 @@ func newEnv(tb testing.TB, extra ...string) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.admin.Close() })
-	e.drv = New(slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	e.drv = New(realtimetest.Logger(tb))
 	tb.Cleanup(func() { e.drv.Close() })
-	if err := e.drv.Configure(ctx, parseConf(ConfigFile, e.confText(extra...))); err != nil {
+	if err := e.drv.Configure(ctx, realtimetest.Conf(ConfigFile, e.confText(extra...))); err != nil {
 		tb.Fatalf("Configure: %v", err)
 	}
 	return e
@@ -128,20 +126,4 @@ func (e *env) loadAsteriskSchema(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	e.exec(tb, string(b))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// parseConf reads .conf text with the project's parser; text a test writes must parse.
-func parseConf(file, text string) *conf.Config {
-	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
-	if err != nil {
-		panic(fmt.Sprintf("test config %s: %v", file, err))
-	}
-	return cfg
 }

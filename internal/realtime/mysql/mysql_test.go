@@ -64,7 +64,7 @@ func TestConfig(t *testing.T) {
 		{"unknown key warns", "[a]\ndbflavour=x\n", nil, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s, _, err := ParseConfig(parseConf(ConfigFile, c.text))
+			s, _, err := ParseConfig(realtimetest.Conf(ConfigFile, c.text))
 			if c.err == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -172,7 +172,7 @@ func TestAsteriskSchema(t *testing.T) {
 	d2 := New(nil)
 	d2.sessionVars = map[string]string{"sql_mode": "'STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES'"}
 	defer d2.Close()
-	if err := d2.Configure(ctx, parseConf(ConfigFile, e.confText())); err != nil {
+	if err := d2.Configure(ctx, realtimetest.Conf(ConfigFile, e.confText())); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := d2.LoadMulti(ctx, db, "extensions", F("exten LIKE", `2\_1`, "context", "rtctx"))
@@ -216,7 +216,7 @@ func TestReadWriteSplit(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
 	text := e.confText() + strings.Replace(e.confText(), "["+e.section+"]", "[writer]", 1)
-	if err := e.drv.Configure(ctx, parseConf(ConfigFile, text)); err != nil {
+	if err := e.drv.Configure(ctx, realtimetest.Conf(ConfigFile, text)); err != nil {
 		t.Fatal(err)
 	}
 	e.exec(t, "CREATE TABLE rw (name VARCHAR(10), v INT)")
@@ -274,7 +274,7 @@ func TestUnavailable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := New(nil)
 			defer d.Close()
-			if err := d.Configure(ctx, parseConf(ConfigFile, c.conf)); err != nil {
+			if err := d.Configure(ctx, realtimetest.Conf(ConfigFile, c.conf)); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -101,7 +102,7 @@ cache_size => 5
 		{name: "all errors reported", text: "[a]\ndsn => a\nlogging => x\n[b]\ndsn => b\nisolation => y\n", wantErr: "res_odbc.conf:6: [b] isolation:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			pc, _, err := parseConfig(parseConf("res_odbc.conf", c.text))
+			pc, _, err := parseConfig(realtimetest.Conf("res_odbc.conf", c.text))
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, c.wantErr)
@@ -123,7 +124,7 @@ cache_size => 5
 }
 
 func TestParseConfigWarnings(t *testing.T) {
-	_, warns, err := parseConfig(parseConf("res_odbc.conf", "[a]\ndsn => a\nfrobnicate => 1\n"))
+	_, warns, err := parseConfig(realtimetest.Conf("res_odbc.conf", "[a]\ndsn => a\nfrobnicate => 1\n"))
 	if err != nil || len(warns) != 1 || !strings.Contains(warns[0], `res_odbc.conf:3: [a] unknown key "frobnicate"`) {
 		t.Errorf("warns %q err %v", warns, err)
 	}
@@ -131,7 +132,7 @@ func TestParseConfigWarnings(t *testing.T) {
 
 func TestConfigureKeepsRunningConfigOnError(t *testing.T) {
 	d := newDriver(t, "[a]\ndsn => a\n")
-	if err := d.Configure(context.Background(), parseConf("res_odbc.conf", "[b]\ndsn => b\nmax_connections => -1\n")); err == nil {
+	if err := d.Configure(context.Background(), realtimetest.Conf("res_odbc.conf", "[b]\ndsn => b\nmax_connections => -1\n")); err == nil {
 		t.Fatal("no error")
 	}
 	if _, err := d.conn("a"); err != nil {
@@ -147,7 +148,7 @@ func TestConfigureReload(t *testing.T) {
 	a1, _ := d.conn("a")
 	b1, _ := d.conn("b")
 	// Same settings on other lines: kept. Changed settings: replaced.
-	if err := d.Configure(context.Background(), parseConf("res_odbc.conf", "\n[a]\ndsn => a\n[b]\ndsn => b\nmax_connections => 4\n")); err != nil {
+	if err := d.Configure(context.Background(), realtimetest.Conf("res_odbc.conf", "\n[a]\ndsn => a\n[b]\ndsn => b\nmax_connections => 4\n")); err != nil {
 		t.Fatal(err)
 	}
 	a2, _ := d.conn("A")

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,9 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
-
-	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
 // Connection strings of the test servers (DSN-less: no odbc.ini needed). The driver names are
@@ -196,7 +194,7 @@ func testLogger() *slog.Logger {
 func newDriver(t testing.TB, text string) *Driver {
 	t.Helper()
 	d := New(testLogger())
-	if err := d.Configure(context.Background(), parseConf("res_odbc.conf", text)); err != nil {
+	if err := d.Configure(context.Background(), realtimetest.Conf("res_odbc.conf", text)); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
@@ -207,13 +205,4 @@ func tctx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// parseConf reads .conf text with the project's parser; text a test writes must parse.
-func parseConf(file, text string) *conf.Config {
-	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
-	if err != nil {
-		panic(fmt.Sprintf("test config %s: %v", file, err))
-	}
-	return cfg
 }

@@ -5,18 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
 const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -82,9 +80,9 @@ func newEnv(tb testing.TB, extra ...string) *env {
 	}
 	tb.Cleanup(func() { e.admin.Close(context.Background()) })
 
-	e.drv = New(slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	e.drv = New(realtimetest.Logger(tb))
 	tb.Cleanup(func() { e.drv.Close() })
-	if err := e.drv.Configure(ctx, parseConf(ConfigFile, e.confText(extra...))); err != nil {
+	if err := e.drv.Configure(ctx, realtimetest.Conf(ConfigFile, e.confText(extra...))); err != nil {
 		tb.Fatalf("Configure: %v", err)
 	}
 	return e
@@ -125,20 +123,4 @@ func (e *env) loadAsteriskSchema(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	e.exec(tb, string(b))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// parseConf reads .conf text with the project's parser; text a test writes must parse.
-func parseConf(file, text string) *conf.Config {
-	cfg, err := conf.Parse(file, []byte(text), conf.Options{})
-	if err != nil {
-		panic(fmt.Sprintf("test config %s: %v", file, err))
-	}
-	return cfg
 }

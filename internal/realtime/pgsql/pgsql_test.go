@@ -79,7 +79,7 @@ func TestConfig(t *testing.T) {
 		{"unknown key is a warning", "[general]\ndbflavour=vanilla\n", nil, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s, _, err := ParseConfig(parseConf(ConfigFile, c.text))
+			s, _, err := ParseConfig(realtimetest.Conf(ConfigFile, c.text))
 			if c.err == nil {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -99,7 +99,7 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
-	_, warn, _ := ParseConfig(parseConf(ConfigFile, "[general]\ndbflavour=x\n[other]\n"))
+	_, warn, _ := ParseConfig(realtimetest.Conf(ConfigFile, "[general]\ndbflavour=x\n[other]\n"))
 	if len(warn) != 2 {
 		t.Errorf("warnings = %q, want 2", warn)
 	}
@@ -273,7 +273,7 @@ func TestUnavailable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := New(nil)
 			defer d.Close()
-			if err := d.Configure(ctx, parseConf(ConfigFile, c.conf)); err != nil {
+			if err := d.Configure(ctx, realtimetest.Conf(ConfigFile, c.conf)); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
@@ -398,7 +398,7 @@ func TestStatus(t *testing.T) {
 	// Unreachable.
 	d := New(nil)
 	defer d.Close()
-	_ = d.Configure(ctxT(t), parseConf(ConfigFile, "[general]\ndbhost=127.0.0.1\ndbport=1\ndbname=x\ndbuser=u\n"))
+	_ = d.Configure(ctxT(t), realtimetest.Conf(ConfigFile, "[general]\ndbhost=127.0.0.1\ndbport=1\ndbname=x\ndbuser=u\n"))
 	out.Reset()
 	err := d.status(ctxT(t), &cli.Args{Out: &out})
 	if !errors.Is(err, cli.ErrFailed) || !strings.HasPrefix(out.String(), "Unable to connect x@127.0.0.1, port 1 with username u\n") ||
@@ -440,21 +440,21 @@ func TestReconfigure(t *testing.T) {
 	}
 	// Same settings: pools kept.
 	db1, _ := e.drv.database(e.db)
-	if err := e.drv.Configure(ctx, parseConf(ConfigFile, e.confText())); err != nil {
+	if err := e.drv.Configure(ctx, realtimetest.Conf(ConfigFile, e.confText())); err != nil {
 		t.Fatal(err)
 	}
 	if db2, _ := e.drv.database(e.db); db2 != db1 {
 		t.Errorf("pool replaced on an unchanged reload")
 	}
 	// A bad file keeps the running configuration.
-	if err := e.drv.Configure(ctx, parseConf(ConfigFile, "[general]\ndbport=x\n")); err == nil {
+	if err := e.drv.Configure(ctx, realtimetest.Conf(ConfigFile, "[general]\ndbport=x\n")); err == nil {
 		t.Errorf("bad config accepted")
 	}
 	if _, err := e.drv.Load(ctx, e.db, "rc", F("name", "a")); err != nil {
 		t.Errorf("after failed reload: %v", err)
 	}
 	// Changed settings: new pool.
-	if err := e.drv.Configure(ctx, parseConf(ConfigFile, e.confText("max_connections=2"))); err != nil {
+	if err := e.drv.Configure(ctx, realtimetest.Conf(ConfigFile, e.confText("max_connections=2"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.drv.Load(ctx, e.db, "rc", F("name", "a")); err != nil {
