@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,11 +99,19 @@ func TestSIPRealtimeFriendAcrossTheCluster(t *testing.T) {
 			}
 		}
 	}
-	inuse := expect("confirmed", "INUSE")
-	idle := expect("terminated", "NOT_INUSE")
+	// Five changes each way: the time includes starting the CLI process on a machine that runs
+	// the other test packages at the same time, so one sample says more about the scheduler
+	// than about the server; the median of five is held to the 50 ms.
+	var inuse, idle []time.Duration
+	for range 5 {
+		inuse = append(inuse, expect("confirmed", "INUSE"))
+		idle = append(idle, expect("terminated", "NOT_INUSE"))
+	}
 	t.Logf("NOTIFY on server 2's phone after the change command on server 1 started: confirmed %v, terminated %v", inuse, idle)
-	if inuse > 50*time.Millisecond {
-		t.Errorf("confirmed NOTIFY took %v (> 50 ms, the command's own start included)", inuse)
+	slices.Sort(inuse)
+	slices.Sort(idle)
+	if inuse[2] > 50*time.Millisecond || idle[2] > 50*time.Millisecond {
+		t.Errorf("median NOTIFY time: confirmed %v, terminated %v (> 50 ms, the command's own start included)", inuse[2], idle[2])
 	}
 
 	// MWI from server 1's AMI reaches the phone on server 2.
