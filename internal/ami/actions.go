@@ -18,6 +18,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // request is one action being answered.
@@ -521,14 +522,14 @@ func (s *Server) actExtensionState(r *request) {
 	}
 	st, ok := s.b.ExtensionState(exten, context)
 	if !ok {
-		st = ExtState{Status: -1, StatusText: "Unknown"}
+		st = ExtState{Status: state.ExtDeactivated, StatusText: "Unknown"} // Asterisk: -1, "Unknown"
 	}
 	r.head("Success")
 	r.w.kv("Message", "Extension Status")
 	r.w.kv("Exten", exten)
 	r.w.kv("Context", context)
 	r.w.kv("Hint", st.Hint)
-	r.w.kvInt("Status", st.Status)
+	r.w.kvInt("Status", int(st.Status))
 	r.w.kv("StatusText", st.StatusText)
 	r.w.end()
 }
@@ -554,7 +555,7 @@ func (s *Server) actExtensionStateList(r *request) {
 			hint = "None"
 		}
 		r.listItem("ExtensionStatus", Field{"Exten", st.Exten}, Field{"Context", st.Context}, Field{"Hint", hint},
-			Field{"Status", strconv.Itoa(st.Status)}, Field{"StatusText", st.StatusText})
+			Field{"Status", strconv.Itoa(int(st.Status))}, Field{"StatusText", st.StatusText})
 	}
 	r.listComplete("ExtensionStateListComplete", n)
 }
@@ -566,7 +567,7 @@ func (s *Server) actDeviceStateList(r *request) {
 	states := s.b.DeviceStates()
 	r.listStart("Device State Changes will follow")
 	for _, d := range states {
-		r.listItem("DeviceStateChange", Field{"Device", d.Device}, Field{"State", d.State})
+		r.listItem("DeviceStateChange", Field{"Device", d.Device}, Field{"State", d.State.String()})
 	}
 	r.listComplete("DeviceStateListComplete", len(states))
 }

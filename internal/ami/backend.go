@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // Field is one "Key: Value" line of an event or a realtime row.
@@ -57,15 +59,15 @@ type CoreInfo struct {
 // ExtState is one hint's extension state.
 type ExtState struct {
 	Exten, Context string
-	Hint           string // the hint's device list ("SIP/alice&Custom:x")
-	Status         int    // Asterisk's extension state number (0 Idle, 1 InUse, ... -1, -2)
-	StatusText     string // "Idle", "InUse", ...
+	Hint           string          // the hint's device list ("SIP/alice&Custom:x")
+	Status         state.Extension // sent as Asterisk's number (0 Idle, 1 InUse, ... -1, -2)
+	StatusText     string          // "Idle", "InUse", ...
 }
 
 // DeviceState is one device's cluster-wide state.
 type DeviceState struct {
 	Device string
-	State  string // "INUSE", "NOT_INUSE", ...
+	State  state.Device
 }
 
 // MailboxInfo is one mailbox's counts. Mailbox is "mailbox@context".
@@ -150,8 +152,8 @@ type UserSource interface {
 // Asterisk 22 (spec/ami.md); the server adds Privilege, Timestamp and SystemName.
 
 // DeviceStateChangeEvent is "DeviceStateChange" (class call): Device, State ("INUSE").
-func DeviceStateChangeEvent(device, state string) Event {
-	return Event{Name: "DeviceStateChange", Class: ClassCall, Fields: []Field{{"Device", device}, {"State", state}}}
+func DeviceStateChangeEvent(device string, st state.Device) Event {
+	return Event{Name: "DeviceStateChange", Class: ClassCall, Fields: []Field{{"Device", device}, {"State", st.String()}}}
 }
 
 // ExtensionStatusEvent is "ExtensionStatus" (class call): Exten, Context, Hint, Status,
@@ -159,7 +161,7 @@ func DeviceStateChangeEvent(device, state string) Event {
 func ExtensionStatusEvent(s ExtState) Event {
 	return Event{Name: "ExtensionStatus", Class: ClassCall, Fields: []Field{
 		{"Exten", s.Exten}, {"Context", s.Context}, {"Hint", s.Hint},
-		{"Status", strconv.Itoa(s.Status)}, {"StatusText", s.StatusText}}}
+		{"Status", strconv.Itoa(int(s.Status))}, {"StatusText", s.StatusText}}}
 }
 
 // MessageWaitingEvent is "MessageWaiting" (class call): Mailbox, Waiting, New, Old. Waiting

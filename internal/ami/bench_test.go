@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // fanout publishes n DeviceStateChange events to k logged-in clients and checks that every
@@ -91,7 +93,7 @@ func BenchmarkPublishNoListener(b *testing.B) {
 		c := dial(b, e.addr)
 		c.login("admin", "adminpw", "Events: system")
 	}
-	ev := DeviceStateChangeEvent("Custom:x", "INUSE")
+	ev := DeviceStateChangeEvent("Custom:x", state.InUse)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e.srv.Publish(ev)

@@ -13,7 +13,7 @@
 //	err := srv.Configure(managerConf)                  // parse + validate all, then apply
 //	err = srv.Start(ctx)                               // listen when [general] enabled=yes
 //	reg.MustRegister(srv.Commands()...)                // manager show connected/users/user/commands/queues, manager reload
-//	srv.Publish(ami.DeviceStateChangeEvent(dev, "INUSE"))
+//	srv.Publish(ami.DeviceStateChangeEvent(dev, state.InUse))
 //	srv.Addr(); srv.Stats(); srv.Close()
 //
 // Configure collects every error of manager.conf (file:line, as a conf.ErrorList) and then

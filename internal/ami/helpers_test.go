@@ -17,6 +17,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // fakeBackend is a Backend with fixed core settings and in-memory state.
@@ -38,9 +39,9 @@ func newFakeBackend() *fakeBackend {
 		devices:   map[string]string{"Custom:mystate": "NOT_INUSE", "SIP/alice": "INUSE"},
 		mailboxes: map[string]MailboxInfo{"100@default": {Mailbox: "100@default", New: 3, Old: 2, Urgent: 1}},
 		hints: []ExtState{
-			{Exten: "1234", Context: "devstate_test", Hint: "Custom:mystate", Status: 0, StatusText: "Idle"},
-			{Exten: "_X.", Context: "pattern", Hint: "SIP/x", Status: 0, StatusText: "Idle"},
-			{Exten: "200", Context: "default", Hint: "SIP/alice", Status: 1, StatusText: "InUse"},
+			{Exten: "1234", Context: "devstate_test", Hint: "Custom:mystate", Status: state.ExtNotInUse, StatusText: "Idle"},
+			{Exten: "_X.", Context: "pattern", Hint: "SIP/x", Status: state.ExtNotInUse, StatusText: "Idle"},
+			{Exten: "200", Context: "default", Hint: "SIP/alice", Status: state.ExtInUse, StatusText: "InUse"},
 		},
 	}
 }
@@ -88,7 +89,8 @@ func (f *fakeBackend) DeviceStates() []DeviceState {
 	defer f.mu.Unlock()
 	var out []DeviceState
 	for d, s := range f.devices {
-		out = append(out, DeviceState{d, s})
+		st, _ := state.ParseDevice(s)
+		out = append(out, DeviceState{d, st})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
 	return out
@@ -155,7 +157,8 @@ func (f *fakeBackend) SetVar(name, value string) error {
 		srv := f.srv
 		f.mu.Unlock()
 		if srv != nil {
-			srv.Publish(DeviceStateChangeEvent(dev, value))
+			st, _ := state.ParseDevice(value)
+			srv.Publish(DeviceStateChangeEvent(dev, st))
 		}
 		return nil
 	}

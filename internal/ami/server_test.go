@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 func TestBannerAndPing(t *testing.T) {
@@ -448,9 +449,9 @@ func TestEventFiltering(t *testing.T) {
 	masked.login("admin", "adminpw", "Events: system") // only system
 
 	evs := []Event{
-		DeviceStateChangeEvent("SIP/alice", "INUSE"),                               // filtered: excluded by !Device: SIP/
+		DeviceStateChangeEvent("SIP/alice", state.InUse),                           // filtered: excluded by !Device: SIP/
 		ReloadEvent("", "0"),                                                       // system: not for reader, not for filtered
-		DeviceStateChangeEvent("Custom:a", "INUSE"),                                // everyone with call
+		DeviceStateChangeEvent("Custom:a", state.InUse),                            // everyone with call
 		{Name: "UserEvent", Class: ClassUser, Fields: []Field{{"UserEvent", "x"}}}, // filtered: by name()
 		MessageWaitingEvent("100@default", 1, 0),                                   // call; filtered drops it (no include matches)
 		{Name: "Marker", Class: ClassSystem | ClassCall},                           // needs both classes
@@ -600,7 +601,7 @@ func TestManyLoggedInSessions(t *testing.T) {
 	if got := e.srv.Stats().Authenticated; got != n {
 		t.Fatalf("%d logged in", got)
 	}
-	e.srv.Publish(DeviceStateChangeEvent("Custom:all", "BUSY"))
+	e.srv.Publish(DeviceStateChangeEvent("Custom:all", state.Busy))
 	for _, c := range clients {
 		want(t, c.readEvent("DeviceStateChange"), "Device", "Custom:all")
 	}

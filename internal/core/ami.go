@@ -42,7 +42,7 @@ func (m *amiModule) Load(ctx context.Context, s *Server) error {
 	m.subs = append(m.subs,
 		s.Bus.Subscribe("ami:devicestate", event.KindDeviceStateChange, func(ev event.Event) {
 			if e, ok := ev.(event.DeviceStateChange); ok {
-				m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State.String()))
+				m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State))
 			}
 		}),
 		s.Bus.Subscribe("ami:mwi", event.KindMessageWaiting, func(ev event.Event) {
@@ -101,7 +101,7 @@ func (m *amiModule) Unload(context.Context) error {
 }
 
 func extState(h hint.State) ami.ExtState {
-	return ami.ExtState{Exten: h.Exten, Context: h.Context, Hint: h.Devices, Status: int(h.State), StatusText: h.State.String()}
+	return ami.ExtState{Exten: h.Exten, Context: h.Context, Hint: h.Devices, Status: h.State, StatusText: h.State.String()}
 }
 
 // amiBackend answers the Manager's actions from the engines.
@@ -141,7 +141,7 @@ func (b *amiBackend) ExtensionState(exten, context string) (ami.ExtState, bool) 
 		return ami.ExtState{}, false
 	}
 	st := b.s.Hints.Compute(hint.SplitDevices(h.Devices))
-	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: int(st), StatusText: st.String()}, true
+	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: st, StatusText: st.String()}, true
 }
 
 func (b *amiBackend) ExtensionStates() []ami.ExtState {
@@ -155,7 +155,7 @@ func (b *amiBackend) ExtensionStates() []ami.ExtState {
 func (b *amiBackend) DeviceStates() []ami.DeviceState {
 	var out []ami.DeviceState
 	for _, d := range b.s.DevState.Devices() {
-		out = append(out, ami.DeviceState{Device: d, State: b.s.DevState.State(d).String()})
+		out = append(out, ami.DeviceState{Device: d, State: b.s.DevState.State(d)})
 	}
 	return out
 }

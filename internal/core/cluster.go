@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
-	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // clusterModule shares device state and MWI with the other servers over NATS (res_corosync's
@@ -179,9 +179,9 @@ func (l *clusterLocal) Apply(e cluster.Event) {
 			l.bus.Clear(k, e.Key, e.EID)
 			return
 		}
-		st, ok := devstate.ParseState(e.Fields[0])
+		st, ok := state.ParseDevice(e.Fields[0])
 		if !ok {
-			st = devstate.Unknown
+			st = state.Unknown
 		}
 		l.bus.Publish(event.DeviceState{Device: e.Key, State: st, EID: e.EID})
 		return

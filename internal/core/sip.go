@@ -14,6 +14,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/sip"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // sipModule is the SIP registrar and presence server (chan_sip's place) with realtime friends
@@ -39,10 +40,10 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(func(device string) devstate.State {
-		st, ok := devstate.ParseState(m.srv.DeviceState(device))
+	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(func(device string) state.Device {
+		st, ok := state.ParseDevice(m.srv.DeviceState(device))
 		if !ok {
-			return devstate.Invalid
+			return state.Invalid
 		}
 		return st
 	})); err != nil {
@@ -97,10 +98,10 @@ func (m *sipModule) Unload(context.Context) error {
 // sipDevices sets SIP/<peer> as this server's own device state, shared across the cluster.
 type sipDevices struct{ ds *devstate.Engine }
 
-func (d sipDevices) SetDevice(device, state string) {
-	st, ok := devstate.ParseState(state)
+func (d sipDevices) SetDevice(device, name string) {
+	st, ok := state.ParseDevice(name)
 	if !ok {
-		st = devstate.Unknown
+		st = state.Unknown
 	}
 	d.ds.Set(device, st)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 func benchNames(n int) []string {
@@ -34,9 +35,9 @@ func BenchmarkSetToSubscriber(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for i := range b.N {
-				st := InUse
+				st := state.InUse
 				if (i/n)%2 == 1 {
-					st = NotInUse
+					st = state.NotInUse
 				}
 				eng.Set(names[i%n], st)
 			}
@@ -79,8 +80,8 @@ func BenchmarkMemoryPerDevice(b *testing.B) {
 		}
 		h0 := heap()
 		for _, d := range names {
-			eng.Set(d, InUse)
-			bus.Publish(event.DeviceState{Device: d, State: NotInUse, EID: serverB})
+			eng.Set(d, state.InUse)
+			bus.Publish(event.DeviceState{Device: d, State: state.NotInUse, EID: serverB})
 		}
 		bus.WaitIdle(context.Background())
 		h1 := heap()
@@ -102,9 +103,9 @@ func BenchmarkSetToSubscriberPaced(b *testing.B) {
 			got.Store(0)
 			b.ResetTimer()
 			for i := range b.N {
-				st := InUse
+				st := state.InUse
 				if (i/n)%2 == 1 {
-					st = NotInUse
+					st = state.NotInUse
 				}
 				eng.Set(names[i%n], st)
 				if i%256 == 255 {
@@ -132,7 +133,7 @@ func benchSetup(b *testing.B, n int) (*event.Bus, *Engine, *atomic.Int64, []stri
 	bus.Subscribe("bench", event.KindDeviceStateChange, func(event.Event) { got.Add(1) })
 	names := benchNames(n)
 	for _, d := range names {
-		eng.Set(d, NotInUse)
+		eng.Set(d, state.NotInUse)
 	}
 	bus.WaitIdle(context.Background())
 	return bus, eng, got, names

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // Usage texts; "devstate list" and "devstate change" are Asterisk's (funcs/func_devstate.c).
@@ -72,9 +73,9 @@ func (e *Engine) cliBench(_ context.Context, a *cli.Args) error {
 	}
 	start := time.Now()
 	for i := 0; i < changes; i++ {
-		st := InUse
+		st := state.InUse
 		if (i/devices)%2 == 1 {
-			st = NotInUse
+			st = state.NotInUse
 		}
 		if err := e.Set(names[i%devices], st); err != nil {
 			fmt.Fprintf(a.Out, "Failed after %d changes: %v\n", i, err)
@@ -120,7 +121,7 @@ func (e *Engine) cliChange(_ context.Context, a *cli.Args) error {
 	}
 	// Asterisk refuses any value it does not know (and, by a quirk, UNKNOWN itself);
 	// Pleiades accepts UNKNOWN, which its completion offers.
-	if _, ok := ParseState(val); !ok {
+	if _, ok := state.ParseDevice(val); !ok {
 		return cli.ErrUsage
 	}
 	fmt.Fprintf(a.Out, "Changing %s to %s\n", name, val)
@@ -138,7 +139,7 @@ func (e *Engine) completeChange(_ *cli.Args, n int, word string) []string {
 			}
 		}
 	case 1:
-		for _, s := range []State{Unknown, NotInUse, InUse, Busy, Unavailable, Ringing, RingInUse, OnHold} {
+		for _, s := range []state.Device{state.Unknown, state.NotInUse, state.InUse, state.Busy, state.Unavailable, state.Ringing, state.RingInUse, state.OnHold} {
 			if strings.HasPrefix(s.String(), strings.ToUpper(word)) {
 				out = append(out, s.String())
 			}
@@ -190,7 +191,7 @@ func (e *Engine) cliShow(_ context.Context, a *cli.Args) error {
 	case len(per) > 1:
 		from = fmt.Sprintf("aggregate of %d servers", len(per))
 	}
-	x := ToExtensionState(st)
+	x := st.Extension()
 	fmt.Fprintf(w, "Cluster-wide: %s (%s), %s\n", st, st.Text(), from)
 	fmt.Fprintf(w, "Extension state: %s (%d)\n", x, int(x))
 	return nil

@@ -4,25 +4,27 @@ import (
 	"math/rand/v2"
 	"testing"
 	"testing/quick"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // Every pair of the nine states through the aggregation rule, and every aggregate through the
 // device -> extension state map.
 func TestAggregatePairsAndExtensionState(t *testing.T) {
 	const (
-		UNK  = Unknown
-		NOT  = NotInUse
-		USE  = InUse
-		BSY  = Busy
-		INV  = Invalid
-		UNA  = Unavailable
-		RNG  = Ringing
-		RIU  = RingInUse
-		HOLD = OnHold
+		UNK  = state.Unknown
+		NOT  = state.NotInUse
+		USE  = state.InUse
+		BSY  = state.Busy
+		INV  = state.Invalid
+		UNA  = state.Unavailable
+		RNG  = state.Ringing
+		RIU  = state.RingInUse
+		HOLD = state.OnHold
 	)
 	// want[a][b], rows and columns in value order:
 	// UNKNOWN NOT_INUSE INUSE BUSY INVALID UNAVAILABLE RINGING RINGINUSE ONHOLD
-	want := [NumStates][NumStates]State{
+	want := [state.DeviceCount][state.DeviceCount]state.Device{
 		UNK:  {UNK, NOT, USE, BSY, UNK, UNA, RNG, RIU, HOLD},
 		NOT:  {NOT, NOT, USE, BSY, NOT, NOT, RNG, RIU, HOLD},
 		USE:  {USE, USE, USE, BSY, USE, USE, RIU, RIU, USE},
@@ -33,28 +35,28 @@ func TestAggregatePairsAndExtensionState(t *testing.T) {
 		RIU:  {RIU, RIU, RIU, RIU, RIU, RIU, RIU, RIU, RIU},
 		HOLD: {HOLD, HOLD, USE, BSY, HOLD, HOLD, RIU, RIU, HOLD},
 	}
-	ext := map[State]struct {
-		x    ExtensionState
+	ext := map[state.Device]struct {
+		x    state.Extension
 		n    int
 		text string
 	}{
-		UNK:  {ExtensionNotInUse, 0, "Idle"},
-		NOT:  {ExtensionNotInUse, 0, "Idle"},
-		USE:  {ExtensionInUse, 1, "InUse"},
-		BSY:  {ExtensionBusy, 2, "Busy"},
-		INV:  {ExtensionUnavailable, 4, "Unavailable"},
-		UNA:  {ExtensionUnavailable, 4, "Unavailable"},
-		RNG:  {ExtensionRinging, 8, "Ringing"},
-		RIU:  {ExtensionInUse | ExtensionRinging, 9, "InUse&Ringing"},
-		HOLD: {ExtensionOnHold, 16, "Hold"},
+		UNK:  {state.ExtNotInUse, 0, "Idle"},
+		NOT:  {state.ExtNotInUse, 0, "Idle"},
+		USE:  {state.ExtInUse, 1, "InUse"},
+		BSY:  {state.ExtBusy, 2, "Busy"},
+		INV:  {state.ExtUnavailable, 4, "Unavailable"},
+		UNA:  {state.ExtUnavailable, 4, "Unavailable"},
+		RNG:  {state.ExtRinging, 8, "Ringing"},
+		RIU:  {state.ExtInUse | state.ExtRinging, 9, "InUse&Ringing"},
+		HOLD: {state.ExtOnHold, 16, "Hold"},
 	}
-	for _, a := range States() {
-		for _, b := range States() {
+	for _, a := range state.Devices() {
+		for _, b := range state.Devices() {
 			got := Aggregate(a, b)
 			if got != want[a][b] {
 				t.Errorf("Aggregate(%v, %v) = %v, want %v", a, b, got, want[a][b])
 			}
-			x := ToExtensionState(got)
+			x := got.Extension()
 			w := ext[got]
 			if x != w.x || int(x) != w.n || x.String() != w.text {
 				t.Errorf("ToExtensionState(%v) = %d %q, want %d %q", got, int(x), x, w.n, w.text)
@@ -63,10 +65,10 @@ func TestAggregatePairsAndExtensionState(t *testing.T) {
 	}
 	// The spec's examples.
 	for _, c := range []struct {
-		in   []State
-		want State
+		in   []state.Device
+		want state.Device
 	}{
-		{[]State{NOT, USE}, USE}, {[]State{UNA, NOT}, NOT}, {[]State{RNG, HOLD}, RIU}, {[]State{UNK}, UNK},
+		{[]state.Device{NOT, USE}, USE}, {[]state.Device{UNA, NOT}, NOT}, {[]state.Device{RNG, HOLD}, RIU}, {[]state.Device{UNK}, UNK},
 		{nil, INV},
 	} {
 		if got := Aggregate(c.in...); got != c.want {
@@ -74,72 +76,31 @@ func TestAggregatePairsAndExtensionState(t *testing.T) {
 		}
 	}
 	var a Aggregator
-	if a.Len() != 0 || a.Result() != Invalid {
+	if a.Len() != 0 || a.Result() != state.Invalid {
 		t.Error("empty aggregator")
 	}
-	a.Add(State(200))
-	if a.Result() != Unknown {
+	a.Add(state.Device(200))
+	if a.Result() != state.Unknown {
 		t.Errorf("out-of-range state aggregates as %v", a.Result())
-	}
-}
-
-func TestExtensionStateTexts(t *testing.T) {
-	for x, want := range map[ExtensionState]string{
-		-2: "Removed", -1: "Deactivated", 0: "Idle", 1: "InUse", 2: "Busy", 4: "Unavailable",
-		8: "Ringing", 9: "InUse&Ringing", 16: "Hold", 17: "InUse&Hold", 3: "Unknown",
-	} {
-		if x.String() != want {
-			t.Errorf("ExtensionState(%d) = %q, want %q", int(x), x, want)
-		}
-	}
-}
-
-func TestStateNamesAndTexts(t *testing.T) {
-	names := "UNKNOWN NOT_INUSE INUSE BUSY INVALID UNAVAILABLE RINGING RINGINUSE ONHOLD"
-	texts := []string{"Unknown", "Not in use", "In use", "Busy", "Invalid", "Unavailable", "Ringing", "Ring+Inuse", "On Hold"}
-	got := ""
-	for i, s := range States() {
-		if i > 0 {
-			got += " "
-		}
-		got += s.String()
-		if s.Text() != texts[i] {
-			t.Errorf("%v.Text() = %q, want %q", s, s.Text(), texts[i])
-		}
-		if p, ok := ParseState(s.String()); !ok || p != s {
-			t.Errorf("ParseState(%q) = %v, %v", s, p, ok)
-		}
-	}
-	if got != names {
-		t.Errorf("names %q", got)
-	}
-	if s, ok := ParseState("inuse"); !ok || s != InUse {
-		t.Error("ParseState is not case-insensitive")
-	}
-	if s, ok := ParseState("bogus"); ok || s != Unknown {
-		t.Error("ParseState(bogus)")
-	}
-	if State(42).String() != "UNKNOWN" || State(42).Text() != "Unknown" || State(42).Valid() {
-		t.Error("out-of-range state")
 	}
 }
 
 // closedForm is the rule stated without order: RINGINUSE if some state is RINGINUSE or (some
 // is RINGING and some is INUSE/BUSY/ONHOLD), else the highest ranked state.
-func closedForm(states []State) State {
+func closedForm(states []state.Device) state.Device {
 	if len(states) == 0 {
-		return Invalid
+		return state.Invalid
 	}
-	ringing, inuse, best := false, false, Invalid
+	ringing, inuse, best := false, false, state.Invalid
 	for _, s := range states {
-		ringing = ringing || s == Ringing
-		inuse = inuse || s == InUse || s == Busy || s == OnHold
+		ringing = ringing || s == state.Ringing
+		inuse = inuse || s == state.InUse || s == state.Busy || s == state.OnHold
 		if rank[s] > rank[best] {
 			best = s
 		}
 	}
 	if ringing && inuse {
-		return RingInUse
+		return state.RingInUse
 	}
 	return best
 }
@@ -147,9 +108,9 @@ func closedForm(states []State) State {
 // The aggregate does not depend on the order of the states.
 func TestAggregateOrderIndependent(t *testing.T) {
 	f := func(raw []uint8, seed uint64) bool {
-		states := make([]State, len(raw)%16)
+		states := make([]state.Device, len(raw)%16)
 		for i := range states {
-			states[i] = State(raw[i] % NumStates)
+			states[i] = state.Device(raw[i] % state.DeviceCount)
 		}
 		want := Aggregate(states...)
 		if want != closedForm(states) {

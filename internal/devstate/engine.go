@@ -14,6 +14,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // CustomFamily is the astdb family that keeps Custom device states (as in Asterisk).
@@ -34,14 +35,14 @@ var (
 // cached state for (Asterisk's devstate provider callback / channel tech devicestate).
 type Provider interface {
 	// DeviceState returns the state of device, the full name with its prefix ("SIP/alice").
-	DeviceState(device string) State
+	DeviceState(device string) state.Device
 }
 
 // ProviderFunc adapts a function to Provider.
-type ProviderFunc func(device string) State
+type ProviderFunc func(device string) state.Device
 
 // DeviceState calls f.
-func (f ProviderFunc) DeviceState(device string) State { return f(device) }
+func (f ProviderFunc) DeviceState(device string) state.Device { return f(device) }
 
 // Engine keeps this server's device states and the cluster-wide aggregates.
 type Engine struct {
@@ -64,7 +65,7 @@ type Engine struct {
 	sub *event.Subscription
 
 	// Used only by the subscription's goroutine.
-	last map[string]State // last announced aggregate per device
+	last map[string]state.Device // last announced aggregate per device
 	buf  []event.Event
 }
 
@@ -76,7 +77,7 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{log: log, bus: bus, local: bus.Local(), db: db,
-		providers: map[string]Provider{}, custom: map[string]string{}, last: map[string]State{},
+		providers: map[string]Provider{}, custom: map[string]string{}, last: map[string]state.Device{},
 		pending: map[string]string{}, kick: make(chan struct{}, 1), stopW: make(chan struct{})}
 	e.providers[strings.ToLower(CustomPrefix)] = ProviderFunc(e.customState)
 	var entries []astdb.Entry
@@ -101,7 +102,7 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 			continue
 		}
 		e.custom[name] = en.Value
-		st, ok := ParseState(en.Value)
+		st, ok := state.ParseDevice(en.Value)
 		if !ok {
 			e.log.Warn(fmt.Sprintf("Custom device state 'Custom:%s' in astdb has invalid value '%s': using UNKNOWN", name, en.Value))
 		}
@@ -221,19 +222,19 @@ func (e *Engine) provider(device string) Provider {
 }
 
 // fallback is the state of a device no server has a state for.
-func (e *Engine) fallback(device string) State {
+func (e *Engine) fallback(device string) state.Device {
 	if p := e.provider(device); p != nil {
 		if s := p.DeviceState(device); s.Valid() {
 			return s
 		}
-		return Unknown
+		return state.Unknown
 	}
-	return Invalid
+	return state.Invalid
 }
 
 // Set sets this server's state of device and publishes it (with this server's Entity ID).
 // Setting the state the device already has does nothing.
-func (e *Engine) Set(device string, s State) error {
+func (e *Engine) Set(device string, s state.Device) error {
 	if device == "" {
 		return ErrNoDevice
 	}
@@ -253,7 +254,7 @@ func (e *Engine) Forget(device string) bool {
 // State returns the cluster-wide state of device: the aggregate of every server's state, or,
 // when no server has one, what the device's provider says (UNKNOWN for a never-set Custom
 // device), or INVALID when no provider knows the prefix.
-func (e *Engine) State(device string) State {
+func (e *Engine) State(device string) state.Device {
 	device = canonical(device)
 	var arr [8]event.Event
 	evs := e.bus.AppendCached(arr[:0], event.KindDeviceState, device)
@@ -270,7 +271,7 @@ func (e *Engine) State(device string) State {
 // Contribution is one server's state of a device.
 type Contribution struct {
 	EID   eid.EID
-	State State
+	State state.Device
 	Local bool // EID is this server
 }
 
@@ -307,7 +308,7 @@ func (e *Engine) handle(ev event.Event) {
 		a.Add(ds.State)
 	}
 	clear(e.buf)
-	var st State
+	var st state.Device
 	if a.Len() == 0 {
 		st = e.fallback(device)
 	} else {
@@ -346,15 +347,15 @@ func customName(device string) (string, bool) {
 	return device[len(CustomPrefix):], true
 }
 
-func (e *Engine) customState(device string) State {
+func (e *Engine) customState(device string) state.Device {
 	name, _ := customName(device)
 	e.customMu.Lock()
 	v, ok := e.custom[name]
 	e.customMu.Unlock()
 	if !ok {
-		return Unknown
+		return state.Unknown
 	}
-	s, _ := ParseState(v)
+	s, _ := state.ParseDevice(v)
 	return s
 }
 
@@ -371,7 +372,7 @@ func (e *Engine) SetCustom(device, value string) error {
 	if name == "" {
 		return ErrNoCustomName
 	}
-	st, ok := ParseState(value)
+	st, ok := state.ParseDevice(value)
 	if !ok {
 		e.log.Warn(fmt.Sprintf("DEVICE_STATE function given invalid state value '%s' for 'Custom:%s': setting UNKNOWN", value, name))
 	}

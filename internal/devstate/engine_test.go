@@ -18,6 +18,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 var (
@@ -102,31 +103,31 @@ func (f *fixture) idle() {
 	}
 }
 
-func (f *fixture) remote(from eid.EID, device string, s State) {
+func (f *fixture) remote(from eid.EID, device string, s state.Device) {
 	f.bus.Publish(event.DeviceState{Device: device, State: s, EID: from})
 }
 
 // The cross-server table of the spec's reference run: A is this server, B another.
 func TestClusterAggregation(t *testing.T) {
 	for _, c := range []struct {
-		a, b State
-		want State
+		a, b state.Device
+		want state.Device
 		ext  string
 	}{
-		{InUse, NotInUse, InUse, "InUse"},
-		{Ringing, InUse, RingInUse, "InUse&Ringing"},
-		{OnHold, NotInUse, OnHold, "Hold"},
-		{Busy, InUse, Busy, "Busy"},
-		{Unavailable, NotInUse, NotInUse, "Idle"},
-		{Unavailable, Unavailable, Unavailable, "Unavailable"},
-		{Invalid, NotInUse, NotInUse, "Idle"},
+		{state.InUse, state.NotInUse, state.InUse, "InUse"},
+		{state.Ringing, state.InUse, state.RingInUse, "InUse&Ringing"},
+		{state.OnHold, state.NotInUse, state.OnHold, "Hold"},
+		{state.Busy, state.InUse, state.Busy, "Busy"},
+		{state.Unavailable, state.NotInUse, state.NotInUse, "Idle"},
+		{state.Unavailable, state.Unavailable, state.Unavailable, "Unavailable"},
+		{state.Invalid, state.NotInUse, state.NotInUse, "Idle"},
 		// The reference run shows NOT_INUSE here: Asterisk 22 refuses to set UNKNOWN (both the
 		// CLI and DEVICE_STATE() reject the value), so the earlier state stayed. The rule itself
 		// gives UNKNOWN, which a hint shows as Idle all the same.
-		{Unknown, Unknown, Unknown, "Idle"},
-		{Ringing, NotInUse, Ringing, "Ringing"},
-		{OnHold, InUse, InUse, "InUse"},
-		{OnHold, Ringing, RingInUse, "InUse&Ringing"},
+		{state.Unknown, state.Unknown, state.Unknown, "Idle"},
+		{state.Ringing, state.NotInUse, state.Ringing, "Ringing"},
+		{state.OnHold, state.InUse, state.InUse, "InUse"},
+		{state.OnHold, state.Ringing, state.RingInUse, "InUse&Ringing"},
 	} {
 		f := newFixture(t, nil)
 		if err := f.eng.Set("Custom:mystate", c.a); err != nil {
@@ -135,37 +136,37 @@ func TestClusterAggregation(t *testing.T) {
 		f.remote(serverB, "Custom:mystate", c.b)
 		f.idle()
 		got := f.eng.State("Custom:mystate")
-		if got != c.want || ToExtensionState(got).String() != c.ext {
-			t.Errorf("A %v + B %v = %v / %v, want %v / %s", c.a, c.b, got, ToExtensionState(got), c.want, c.ext)
+		if got != c.want || got.Extension().String() != c.ext {
+			t.Errorf("A %v + B %v = %v / %v, want %v / %s", c.a, c.b, got, got.Extension(), c.want, c.ext)
 		}
 	}
 }
 
 func TestChangeOnlyWhenAggregateChanges(t *testing.T) {
 	f := newFixture(t, nil)
-	f.eng.Set("SIP/alice", NotInUse)
+	f.eng.Set("SIP/alice", state.NotInUse)
 	f.idle()
 	if got := f.ch.take(); got != "SIP/alice=NOT_INUSE" {
 		t.Fatalf("first state: %q", got)
 	}
-	f.remote(serverB, "SIP/alice", Unavailable) // NOT_INUSE still wins
-	f.remote(serverC, "SIP/alice", NotInUse)
-	f.eng.Set("SIP/alice", NotInUse) // repeated
+	f.remote(serverB, "SIP/alice", state.Unavailable) // NOT_INUSE still wins
+	f.remote(serverC, "SIP/alice", state.NotInUse)
+	f.eng.Set("SIP/alice", state.NotInUse) // repeated
 	f.idle()
 	if got := f.ch.take(); got != "" {
 		t.Fatalf("changes without an aggregate change: %q", got)
 	}
-	f.remote(serverB, "SIP/alice", InUse)
+	f.remote(serverB, "SIP/alice", state.InUse)
 	f.idle()
-	f.remote(serverC, "SIP/alice", Ringing)
+	f.remote(serverC, "SIP/alice", state.Ringing)
 	f.idle()
-	f.eng.Set("SIP/alice", Busy) // still RINGINUSE
+	f.eng.Set("SIP/alice", state.Busy) // still RINGINUSE
 	f.idle()
 	if got := f.ch.take(); got != "SIP/alice=INUSE SIP/alice=RINGINUSE" {
 		t.Fatalf("changes %q", got)
 	}
 	per := f.eng.PerEID("SIP/alice")
-	if len(per) != 3 || !per[0].Local || per[0].State != Busy || per[1].EID != serverB || per[2].EID != serverC {
+	if len(per) != 3 || !per[0].Local || per[0].State != state.Busy || per[1].EID != serverB || per[2].EID != serverC {
 		t.Fatalf("PerEID = %+v", per)
 	}
 }
@@ -174,12 +175,12 @@ func TestChangeOnlyWhenAggregateChanges(t *testing.T) {
 // INUSE does not stay lit.
 func TestPurgeRecomputes(t *testing.T) {
 	f := newFixture(t, nil)
-	f.eng.Set("Custom:mystate", NotInUse)
-	f.remote(serverB, "Custom:mystate", InUse)
-	f.remote(serverB, "Custom:onlyb", InUse)
-	f.remote(serverB, "SIP/bob", Ringing)
+	f.eng.Set("Custom:mystate", state.NotInUse)
+	f.remote(serverB, "Custom:mystate", state.InUse)
+	f.remote(serverB, "Custom:onlyb", state.InUse)
+	f.remote(serverB, "SIP/bob", state.Ringing)
 	f.idle()
-	if s := f.eng.State("Custom:mystate"); s != InUse {
+	if s := f.eng.State("Custom:mystate"); s != state.InUse {
 		t.Fatalf("before purge: %v", s)
 	}
 	f.ch.take()
@@ -188,15 +189,15 @@ func TestPurgeRecomputes(t *testing.T) {
 		t.Fatalf("purged %v", counts)
 	}
 	f.idle()
-	if s := f.eng.State("Custom:mystate"); s != NotInUse {
+	if s := f.eng.State("Custom:mystate"); s != state.NotInUse {
 		t.Errorf("after purge: %v", s)
 	}
 	// Nobody has a state for these any more: the provider answers (Custom: never set here ->
 	// UNKNOWN, a hint shows Idle); SIP/ has no provider on this server -> INVALID.
-	if s := f.eng.State("Custom:onlyb"); s != Unknown {
+	if s := f.eng.State("Custom:onlyb"); s != state.Unknown {
 		t.Errorf("Custom:onlyb after purge: %v", s)
 	}
-	if s := f.eng.State("SIP/bob"); s != Invalid {
+	if s := f.eng.State("SIP/bob"); s != state.Invalid {
 		t.Errorf("SIP/bob after purge: %v", s)
 	}
 	got := strings.Fields(f.ch.take())
@@ -210,7 +211,7 @@ func TestPurgeRecomputes(t *testing.T) {
 		}
 	}
 	// Coming back: the device is announced again.
-	f.remote(serverB, "Custom:onlyb", Busy)
+	f.remote(serverB, "Custom:onlyb", state.Busy)
 	f.idle()
 	if got := f.ch.take(); got != "Custom:onlyb=BUSY" {
 		t.Errorf("after return: %q", got)
@@ -219,49 +220,49 @@ func TestPurgeRecomputes(t *testing.T) {
 
 func TestProvidersAndUnknownDevices(t *testing.T) {
 	f := newFixture(t, nil)
-	if s := f.eng.State("Custom:never"); s != Unknown {
+	if s := f.eng.State("Custom:never"); s != state.Unknown {
 		t.Errorf("never-set Custom: %v", s)
 	}
-	if s := f.eng.State("custom:never"); s != Unknown {
+	if s := f.eng.State("custom:never"); s != state.Unknown {
 		t.Errorf("never-set custom: %v", s)
 	}
 	for _, d := range []string{"SIP/alice", "Nope:x", "plainname", ""} {
-		if s := f.eng.State(d); s != Invalid {
+		if s := f.eng.State(d); s != state.Invalid {
 			t.Errorf("%q without provider: %v", d, s)
 		}
 	}
 	asked := ""
-	if err := f.eng.RegisterProvider("SIP/", ProviderFunc(func(d string) State { asked = d; return Unavailable })); err != nil {
+	if err := f.eng.RegisterProvider("SIP/", ProviderFunc(func(d string) state.Device { asked = d; return state.Unavailable })); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.eng.RegisterProvider("sip/", ProviderFunc(func(string) State { return Busy })); err == nil {
+	if err := f.eng.RegisterProvider("sip/", ProviderFunc(func(string) state.Device { return state.Busy })); err == nil {
 		t.Error("second provider for SIP/ accepted")
 	}
 	for _, bad := range []string{"", "SIP", "a/b/", "Custom"} {
-		if err := f.eng.RegisterProvider(bad, ProviderFunc(func(string) State { return Busy })); err == nil {
+		if err := f.eng.RegisterProvider(bad, ProviderFunc(func(string) state.Device { return state.Busy })); err == nil {
 			t.Errorf("prefix %q accepted", bad)
 		}
 	}
-	if s := f.eng.State("SIP/alice"); s != Unavailable || asked != "SIP/alice" {
+	if s := f.eng.State("SIP/alice"); s != state.Unavailable || asked != "SIP/alice" {
 		t.Errorf("provider: %v (asked %q)", s, asked)
 	}
 	// A cached state beats the provider.
-	f.eng.Set("SIP/alice", InUse)
-	if s := f.eng.State("SIP/alice"); s != InUse {
+	f.eng.Set("SIP/alice", state.InUse)
+	if s := f.eng.State("SIP/alice"); s != state.InUse {
 		t.Errorf("cached: %v", s)
 	}
 	f.eng.UnregisterProvider("SIP/")
-	if s := f.eng.State("SIP/carol"); s != Invalid {
+	if s := f.eng.State("SIP/carol"); s != state.Invalid {
 		t.Errorf("after unregister: %v", s)
 	}
-	if err := f.eng.Set("", InUse); err == nil {
+	if err := f.eng.Set("", state.InUse); err == nil {
 		t.Error("Set of empty device accepted")
 	}
-	if err := f.eng.Set("SIP/x", State(9)); err == nil {
+	if err := f.eng.Set("SIP/x", state.Device(9)); err == nil {
 		t.Error("Set of invalid state accepted")
 	}
-	f.eng.Set("SIP/gone", InUse)
-	if !f.eng.Forget("SIP/gone") || f.eng.State("SIP/gone") != Invalid {
+	f.eng.Set("SIP/gone", state.InUse)
+	if !f.eng.Forget("SIP/gone") || f.eng.State("SIP/gone") != state.Invalid {
 		t.Error("Forget")
 	}
 }
@@ -277,13 +278,13 @@ func TestSetCustom(t *testing.T) {
 	if err := f.eng.SetCustom("custom:lamp", "busy"); err != nil {
 		t.Fatal(err)
 	}
-	if s := f.eng.State("Custom:lamp"); s != Busy {
+	if s := f.eng.State("Custom:lamp"); s != state.Busy {
 		t.Errorf("Custom:lamp = %v", s)
 	}
 	if err := f.eng.SetCustom("Custom:lamp", "sparkly"); err != nil {
 		t.Fatal(err)
 	}
-	if s := f.eng.State("Custom:lamp"); s != Unknown {
+	if s := f.eng.State("Custom:lamp"); s != state.Unknown {
 		t.Errorf("after bad value: %v", s)
 	}
 	if !strings.Contains(f.log.text(), "DEVICE_STATE function given invalid state value 'sparkly' for 'Custom:lamp': setting UNKNOWN") {
@@ -318,11 +319,11 @@ func TestCustomPersistence(t *testing.T) {
 	}
 	g := newFixture(t, db)
 	g.idle()
-	if s := g.eng.State("Custom:mystate"); s != InUse {
+	if s := g.eng.State("Custom:mystate"); s != state.InUse {
 		t.Errorf("restored Custom:mystate = %v", s)
 	}
 	per := g.eng.PerEID("Custom:lamp")
-	if len(per) != 1 || !per[0].Local || per[0].State != Ringing {
+	if len(per) != 1 || !per[0].Local || per[0].State != state.Ringing {
 		t.Errorf("restored lamp: %+v", per)
 	}
 	// What the cluster sends a joining server includes them.
@@ -337,9 +338,9 @@ func TestCustomPersistence(t *testing.T) {
 // With debug on, each aggregation names which server contributed which state.
 func TestDebugLogNamesContributions(t *testing.T) {
 	f := newFixture(t, nil)
-	f.eng.Set("Custom:mystate", InUse)
+	f.eng.Set("Custom:mystate", state.InUse)
 	f.idle()
-	f.remote(serverB, "Custom:mystate", NotInUse)
+	f.remote(serverB, "Custom:mystate", state.NotInUse)
 	f.idle()
 	text := f.log.text()
 	lvl := int(logger.DebugLevel(1))
@@ -378,13 +379,13 @@ func TestDebugLevelGate(t *testing.T) {
 	}
 	defer eng.Close()
 	ctx := context.Background()
-	eng.Set("Custom:x", InUse)
+	eng.Set("Custom:x", state.InUse)
 	bus.WaitIdle(ctx)
 	if txt := g.text(); txt != "" {
 		t.Fatalf("debug lines at debug 0: %q", txt)
 	}
 	lg.SetDebug(1)
-	eng.Set("Custom:x", Busy)
+	eng.Set("Custom:x", state.Busy)
 	bus.WaitIdle(ctx)
 	if txt := g.text(); !strings.Contains(txt, "Aggregate state for device 'Custom:x' has changed to 'Busy'") {
 		t.Fatalf("no debug lines at debug 1: %q", txt)
@@ -414,8 +415,8 @@ func TestCLIGolden(t *testing.T) {
 	run("devstate change Custom:mystate SPARKLY")
 	run("devstate change Custom:mystate")
 	run("devstate list")
-	f.remote(serverB, "Custom:mystate", NotInUse)
-	f.remote(serverC, "Custom:mystate", Ringing)
+	f.remote(serverB, "Custom:mystate", state.NotInUse)
+	f.remote(serverC, "Custom:mystate", state.Ringing)
 	f.idle()
 	run("devstate show Custom:mystate")
 	run("devstate show Custom:nothing")

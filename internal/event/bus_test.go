@@ -12,8 +12,8 @@ import (
 	"github.com/pleiades-pbx/pleiades/test/golden"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
-	"github.com/pleiades-pbx/pleiades/internal/devstate/state"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 var (
@@ -121,7 +121,7 @@ func TestCoalescingStalledSubscriber(t *testing.T) {
 		defer close(done)
 		for i := range rounds {
 			for k := range keys {
-				b.Publish(DeviceState{Device: fmt.Sprintf("SIP/%d", k), State: state.State(2 - i%2), EID: remote}) // ends with NOT_INUSE
+				b.Publish(DeviceState{Device: fmt.Sprintf("SIP/%d", k), State: state.Device(2 - i%2), EID: remote}) // ends with NOT_INUSE
 			}
 		}
 		// The final state of every key: INUSE.
@@ -144,7 +144,7 @@ func TestCoalescingStalledSubscriber(t *testing.T) {
 	}
 	close(release)
 	waitIdle(t, b)
-	final := map[string]state.State{}
+	final := map[string]state.Device{}
 	for _, ev := range rec.events() {
 		final[ev.Key()] = ev.(DeviceState).State
 	}

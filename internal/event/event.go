@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pleiades-pbx/pleiades/internal/devstate/state"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // Kind is an event type.
@@ -69,7 +69,7 @@ type Event interface {
 // EID). Cached per (Device, EID).
 type DeviceState struct {
 	Device string
-	State  state.State
+	State  state.Device
 	EID    eid.EID
 }
 
@@ -100,7 +100,7 @@ func (e MWI) Origin() eid.EID { return e.EID }
 // what hints, AMI, SIP presence and WebSocket clients subscribe to.
 type DeviceStateChange struct {
 	Device string
-	State  state.State
+	State  state.Device
 }
 
 func (e DeviceStateChange) Kind() Kind  { return KindDeviceStateChange }

@@ -24,6 +24,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // errArgs is returned for missing or wrong arguments (the dialplan logs it).
@@ -58,7 +59,7 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			if !ok {
 				return "UNKNOWN", nil
 			}
-			return ExtStateName(st), nil
+			return st.Name(), nil
 		},
 	})
 	dialplan.RegisterFunction(&dialplan.Function{
@@ -138,7 +139,7 @@ func splitExten(s string) (exten, cntx string) {
 
 // extensionState finds the hint as a call would (the hint engine's state when it holds it,
 // else computed now from the dialplan's hint).
-func extensionState(_ context.Context, dp *dialplan.Engine, hints *hint.Engine, exten, cntx string) (devstate.ExtensionState, bool) {
+func extensionState(_ context.Context, dp *dialplan.Engine, hints *hint.Engine, exten, cntx string) (state.Extension, bool) {
 	if h, ok := hints.Get(exten, cntx); ok {
 		return h.State, true
 	}
@@ -150,27 +151,4 @@ func extensionState(_ context.Context, dp *dialplan.Engine, hints *hint.Engine, 
 		return got.State, true
 	}
 	return hints.Compute(hint.SplitDevices(h.Devices)), true
-}
-
-// ExtStateName is Asterisk's ast_extstate_str: the name EXTENSION_STATE() returns.
-func ExtStateName(s devstate.ExtensionState) string {
-	switch s {
-	case devstate.ExtensionNotInUse:
-		return "NOT_INUSE"
-	case devstate.ExtensionInUse:
-		return "INUSE"
-	case devstate.ExtensionBusy:
-		return "BUSY"
-	case devstate.ExtensionUnavailable:
-		return "UNAVAILABLE"
-	case devstate.ExtensionRinging:
-		return "RINGING"
-	case devstate.ExtensionInUse | devstate.ExtensionRinging:
-		return "RINGINUSE"
-	case devstate.ExtensionInUse | devstate.ExtensionOnHold:
-		return "HOLDINUSE"
-	case devstate.ExtensionOnHold:
-		return "ONHOLD"
-	}
-	return "UNKNOWN"
 }

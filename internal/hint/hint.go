@@ -2,7 +2,7 @@
 // main/pbx.c), computed from the cluster-wide device states.
 //
 // A hint names devices ("SIP/alice&Custom:mystate"); its extension state is the aggregate of
-// its devices' cluster-wide states mapped through devstate.ToExtensionState. The engine keeps
+// its devices' cluster-wide states mapped through state.Device.Extension. The engine keeps
 // an index from device to hints, so a device change touches only the hints that name it, and
 // it recomputes a hint only when the devstate engine announces that a device's aggregate
 // changed (event.DeviceStateChange). Watchers subscribe per hint (exten@context) or to every
@@ -28,6 +28,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // Spec is one hint as a source defines it.
@@ -47,18 +48,18 @@ func (s Spec) Key() string { return s.Exten + "@" + s.Context }
 // State is a hint with its current extension state.
 type State struct {
 	Spec
-	State devstate.ExtensionState
+	State state.Extension
 }
 
 // DeviceStates is what the engine needs from the device-state engine.
 type DeviceStates interface {
-	State(device string) devstate.State
+	State(device string) state.Device
 }
 
 type entry struct {
 	spec    Spec
 	devices []string
-	state   devstate.ExtensionState
+	state   state.Extension
 	source  string // the source that owns it
 }
 
@@ -116,15 +117,15 @@ func SplitDevices(devices string) []string {
 }
 
 // Compute returns the extension state of a device list now.
-func (e *Engine) Compute(devices []string) devstate.ExtensionState {
+func (e *Engine) Compute(devices []string) state.Extension {
 	if len(devices) == 0 {
-		return devstate.ExtensionUnavailable
+		return state.ExtUnavailable
 	}
 	var a devstate.Aggregator
 	for _, d := range devices {
 		a.Add(e.ds.State(d))
 	}
-	return devstate.ToExtensionState(a.Result())
+	return a.Result().Extension()
 }
 
 func (e *Engine) rank(source string) int {
@@ -161,7 +162,7 @@ func (e *Engine) Sync(source string, specs []Spec) {
 		if _, ok := want[k]; !ok {
 			e.unindex(k, old.devices)
 			delete(e.hints, k)
-			notes = append(notes, State{Spec: old.spec, State: devstate.ExtensionRemoved})
+			notes = append(notes, State{Spec: old.spec, State: state.ExtRemoved})
 			notify = append(notify, e.watchersOf(k))
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 var local = eid.EID{2, 0, 0, 0, 0, 1}
@@ -70,16 +71,16 @@ func TestHintFollowsItsDevices(t *testing.T) {
 	var rec, all recorder
 	f.e.Watch("1234", "test", rec.watch)
 	f.e.WatchAll(all.watch)
-	if h, _ := f.e.Get("1234", "test"); h.State != devstate.ExtensionNotInUse {
+	if h, _ := f.e.Get("1234", "test"); h.State != state.ExtNotInUse {
 		t.Fatalf("initial %v", h.State)
 	}
-	f.ds.Set("Custom:a", devstate.InUse)
+	f.ds.Set("Custom:a", state.InUse)
 	f.idle(t)
-	f.ds.Set("Custom:b", devstate.Ringing)
+	f.ds.Set("Custom:b", state.Ringing)
 	f.idle(t)
-	f.ds.Set("Custom:other", devstate.Busy)
+	f.ds.Set("Custom:other", state.Busy)
 	f.idle(t)
-	f.ds.Set("Custom:a", devstate.NotInUse)
+	f.ds.Set("Custom:a", state.NotInUse)
 	f.idle(t)
 	if got, want := rec.String(), "1234@test=InUse 1234@test=InUse&Ringing 1234@test=Ringing"; got != want {
 		t.Fatalf("watcher got %q, want %q", got, want)
@@ -98,7 +99,7 @@ func TestReloadKeepsWatchers(t *testing.T) {
 	var rec recorder
 	cancel := f.e.Watch("1", "c", rec.watch)
 	f.e.Sync("extensions.conf", nil) // the hint disappears
-	f.ds.Set("Custom:x", devstate.InUse)
+	f.ds.Set("Custom:x", state.InUse)
 	f.idle(t)
 	f.e.Sync("extensions.conf", []Spec{{Exten: "1", Context: "c", Devices: "Custom:x"}}) // and returns
 	f.e.Sync("extensions.conf", []Spec{{Exten: "1", Context: "c", Devices: "Custom:x&Custom:y"}})
@@ -110,9 +111,9 @@ func TestReloadKeepsWatchers(t *testing.T) {
 		t.Fatal("cancel did not remove the watcher")
 	}
 	// The changed device list is indexed: y matters now, and only y and x.
-	f.ds.Set("Custom:y", devstate.Busy)
+	f.ds.Set("Custom:y", state.Busy)
 	f.idle(t)
-	if h, _ := f.e.Get("1", "c"); h.State != devstate.ExtensionBusy|devstate.ExtensionInUse && h.State != devstate.ExtensionBusy {
+	if h, _ := f.e.Get("1", "c"); h.State != state.ExtBusy|state.ExtInUse && h.State != state.ExtBusy {
 		t.Fatalf("state after device list change: %v", h.State)
 	}
 }
@@ -143,7 +144,7 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("empty: %q", out.String())
 	}
 	f.e.Sync("extensions.conf", []Spec{{Exten: "1234", Context: "devstate_test", Devices: "Custom:mystate"}})
-	f.ds.Set("Custom:mystate", devstate.InUse)
+	f.ds.Set("Custom:mystate", state.InUse)
 	f.idle(t)
 	out.Reset()
 	r.Run(context.Background(), "core show hints", &out, nil)
@@ -185,7 +186,7 @@ func benchHints(b *testing.B, n int) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	states := []devstate.State{devstate.InUse, devstate.NotInUse}
+	states := []state.Device{state.InUse, state.NotInUse}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

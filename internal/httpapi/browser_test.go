@@ -8,6 +8,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 	"github.com/pleiades-pbx/pleiades/test/webdriver"
 )
 
@@ -25,12 +26,12 @@ func TestBrowserBLFBoard(t *testing.T) {
 		{Exten: "103", Context: "office", Devices: "SIP/dave"},
 		{Exten: "200", Context: "office", Devices: "Custom:frontdesk"},
 	})
-	f.ds.RegisterProvider("SIP/", devstate.ProviderFunc(func(string) devstate.State { return devstate.Unavailable }))
-	f.ds.Set("SIP/alice", devstate.NotInUse)
-	f.bus.Publish(event.DeviceState{Device: "SIP/bob", State: devstate.Ringing, EID: remoteEID})
-	f.ds.Set("SIP/carol", devstate.OnHold)
-	f.ds.Set("SIP/dave", devstate.NotInUse)
-	f.bus.Publish(event.DeviceState{Device: "SIP/dave", State: devstate.InUse, EID: remoteEID})
+	f.ds.RegisterProvider("SIP/", devstate.ProviderFunc(func(string) state.Device { return state.Unavailable }))
+	f.ds.Set("SIP/alice", state.NotInUse)
+	f.bus.Publish(event.DeviceState{Device: "SIP/bob", State: state.Ringing, EID: remoteEID})
+	f.ds.Set("SIP/carol", state.OnHold)
+	f.ds.Set("SIP/dave", state.NotInUse)
+	f.bus.Publish(event.DeviceState{Device: "SIP/dave", State: state.InUse, EID: remoteEID})
 	f.ds.SetCustom("Custom:frontdesk", "BUSY")
 	f.idle(t)
 

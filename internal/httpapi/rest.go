@@ -15,6 +15,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // StasisPrefix is the prefix of ARI's own controllable devices.
@@ -115,7 +116,7 @@ func (s *Server) listDeviceStates(w http.ResponseWriter, r *http.Request) {
 // known reports whether some server has a state for device or a provider answers for it.
 func (s *Server) known(device string) bool {
 	ds := s.deps.DevState
-	return len(ds.PerEID(device)) > 0 || ds.State(device) != devstate.Invalid
+	return len(ds.PerEID(device)) > 0 || ds.State(device) != state.Invalid
 }
 
 func (s *Server) getDeviceState(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +154,7 @@ func (s *Server) putDeviceState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "Missing required parameter 'deviceState'")
 		return
 	}
-	st, ok := devstate.ParseState(strings.TrimSpace(q.Get("deviceState")))
+	st, ok := state.ParseDevice(strings.TrimSpace(q.Get("deviceState")))
 	if !ok {
 		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("Invalid deviceState %q: want one of NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD, UNKNOWN", q.Get("deviceState")))
 		return
@@ -218,7 +219,7 @@ func (s *Server) deleteDeviceState(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// Without DeleteCustom the astdb entry stays (as UNKNOWN); the state is gone from
 		// the cluster.
-		if err := ds.SetCustom(canon, devstate.Unknown.String()); err != nil {
+		if err := ds.SetCustom(canon, state.Unknown.String()); err != nil {
 			writeError(w, r, http.StatusInternalServerError, err.Error())
 			return
 		}
@@ -232,25 +233,25 @@ func (s *Server) deleteDeviceState(w http.ResponseWriter, r *http.Request) {
 type stasisDevices struct {
 	ds *devstate.Engine
 	mu sync.Mutex
-	m  map[string]devstate.State
+	m  map[string]state.Device
 }
 
 func newStasisDevices(ds *devstate.Engine) *stasisDevices {
-	return &stasisDevices{ds: ds, m: map[string]devstate.State{}}
+	return &stasisDevices{ds: ds, m: map[string]state.Device{}}
 }
 
 // DeviceState is the Stasis: provider: a device no server has a state for is UNKNOWN (like a
 // never-set Custom device).
-func (p *stasisDevices) DeviceState(device string) devstate.State {
+func (p *stasisDevices) DeviceState(device string) state.Device {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if st, ok := p.m[device]; ok {
 		return st
 	}
-	return devstate.Unknown
+	return state.Unknown
 }
 
-func (p *stasisDevices) set(device string, st devstate.State) error {
+func (p *stasisDevices) set(device string, st state.Device) error {
 	p.mu.Lock()
 	p.m[device] = st
 	p.mu.Unlock()

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
-	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 func TestAuth(t *testing.T) {
@@ -62,7 +62,7 @@ func TestDeviceStates(t *testing.T) {
 	if ds != (DeviceState{"Custom:x", "INUSE"}) {
 		t.Fatalf("GET after PUT: %+v", ds)
 	}
-	if f.ds.State("Custom:x") != devstate.InUse {
+	if f.ds.State("Custom:x") != state.InUse {
 		t.Fatal("engine not changed")
 	}
 	// Stasis: devices are ARI's own.
@@ -73,7 +73,7 @@ func TestDeviceStates(t *testing.T) {
 	}
 	// A device some other server has a state for is listed too; names with '/' work escaped
 	// and unescaped.
-	f.bus.Publish(event.DeviceState{Device: "SIP/alice", State: devstate.Busy, EID: remoteEID})
+	f.bus.Publish(event.DeviceState{Device: "SIP/alice", State: state.Busy, EID: remoteEID})
 	f.idle(t)
 	f.expect(t, "GET", "/ari/deviceStates/SIP%2Falice", admin, 200, &ds)
 	f.expect(t, "GET", "/ari/deviceStates/SIP/alice", admin, 200, &ds)
@@ -168,7 +168,7 @@ func TestHintsMembersMappings(t *testing.T) {
 		{Exten: "200", Context: "office", Devices: "SIP/alice&Custom:a"},
 	})
 	f.ds.SetCustom("Custom:mystate", "INUSE")
-	f.bus.Publish(event.DeviceState{Device: "Custom:mystate", State: devstate.NotInUse, EID: remoteEID})
+	f.bus.Publish(event.DeviceState{Device: "Custom:mystate", State: state.NotInUse, EID: remoteEID})
 	f.idle(t)
 	var hs []Hint
 	f.expect(t, "GET", "/api/hints", viewer, 200, &hs)
