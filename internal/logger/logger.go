@@ -93,7 +93,9 @@ type Entry struct {
 	Time  time.Time
 	Kind  Kind
 	Level int // verbose or debug level; 0 otherwise
-	// Source is "file.go:line" of the caller, when known.
+	// Source is "file.go:line function" of the caller, when known (Asterisk's
+	// "chan_sip.c:28337 handle_request_register", the shape log readers such as fail2ban's
+	// asterisk filter expect before the message).
 	Source string
 	Msg    string
 }
@@ -111,7 +113,7 @@ func (e *Entry) ConsoleLine() string {
 	if e.Kind == KindVerbose {
 		return verbosePrefix(e.Level) + e.Msg + "\n"
 	}
-	return fmt.Sprintf("[%s] %s[%d]: %s %s\n", e.Time.Format("Jan  2 15:04:05"), e.Kind, os.Getpid(), e.Source, e.Msg)
+	return fmt.Sprintf("[%s] %s[%d]: %s: %s\n", e.Time.Format("Jan  2 15:04:05"), e.Kind, os.Getpid(), e.Source, e.Msg)
 }
 
 func verbosePrefix(level int) string {
@@ -256,7 +258,7 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	if r.PC != 0 {
 		fs := runtime.CallersFrames([]uintptr{r.PC})
 		f, _ := fs.Next()
-		e.Source = fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+		e.Source = fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, f.Function[strings.LastIndexByte(f.Function, '/')+1:])
 	}
 	if len(h.attrs) > 0 || r.NumAttrs() > 0 {
 		var b strings.Builder
