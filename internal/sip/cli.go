@@ -37,6 +37,9 @@ func (s *Server) Commands() []*cli.Command {
 		{Words: []string{"sip", "show", "subscriptions"}, Summary: "List active SIP subscriptions",
 			Usage:   "Usage: sip show subscriptions\n       Lists active SIP subscriptions.\n",
 			Handler: s.cliShowSubscriptions},
+		{Words: []string{"sip", "show", "settings"}, Summary: "Show SIP global settings",
+			Usage:   "Usage: sip show settings\n       Provides detailed list of the configuration of the SIP channel.\n",
+			Handler: s.cliShowSettings},
 		{Words: []string{"sip", "show", "registry"}, Summary: "List SIP registration status",
 			Usage: "Usage: sip show registry\n       Lists all registration requests and status.\n",
 			Handler: func(_ context.Context, a *cli.Args) error {
@@ -398,5 +401,84 @@ func (s *Server) cliDebug(_ context.Context, a *cli.Args) error {
 	default:
 		return cli.ErrUsage
 	}
+	return nil
+}
+
+// cliShowSettings is chan_sip's "sip show settings", for the settings Pleiades has (and its own
+// limits, under the same headings).
+func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	set := s.set.Load()
+	udp, tcp := s.Addr()
+	line := func(label string, format string, args ...any) {
+		fmt.Fprintf(a.Out, "  %-24s"+format+"\n", append([]any{label}, args...)...)
+	}
+	secs := func(d time.Duration) string { return fmt.Sprintf("%d secs", int(d/time.Second)) }
+	listening := func(bind string, at bool) string {
+		switch {
+		case bind == "":
+			return "Disabled"
+		case !at:
+			return bind + " (not listening)"
+		}
+		return bind
+	}
+	fmt.Fprintf(a.Out, "\n\nGlobal Settings:\n----------------\n")
+	line("UDP Bindaddress:", "%s", listening(set.udpBind, udp.IsValid()))
+	line("TCP SIP Bindaddress:", "%s", listening(set.tcpBind, tcp.IsValid()))
+	line("TLS SIP Bindaddress:", "Disabled")
+	line("Allow unknown access:", "%s", yesNo(set.allowGuest))
+	line("Allow subscriptions:", "%s", yesNo(set.allowSubscribe))
+	line("Our auth realm", "%s", set.realm)
+	line("Always auth rejects:", "%s", yesNo(set.alwaysAuthReject))
+	line("User Agent:", "%s", set.userAgent)
+	line("TCP auth limit:", "%d", set.tcpAuthLimit)
+	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
+	line("TCP idle timeout:", "%s", secs(set.tcpIdle()))
+	if set.maxAuthFailures > 0 {
+		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
+	} else {
+		line("Max auth failures:", "Unlimited")
+	}
+	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
+	if s.rt != nil && s.rt.Mapped("sippeers") {
+		line("SIP realtime:", "Enabled")
+	} else {
+		line("SIP realtime:", "Disabled")
+	}
+	line("Qualify Freq :", "%d ms", int(set.qualifyFreq/time.Millisecond))
+	fmt.Fprintf(a.Out, "\nGlobal Signalling Settings:\n---------------------------\n")
+	line("Reg. min duration", "%d secs", set.minExpiry)
+	line("Reg. max duration:", "%d secs", set.maxExpiry)
+	line("Reg. default duration:", "%d secs", set.defaultExpiry)
+	line("Sub. min duration", "%d secs", set.subMinExpiry)
+	line("Sub. max duration:", "%d secs", set.subMaxExpiry)
+	ring := yesNo(set.notifyRinging != ringingNo)
+	if set.notifyRinging == ringingNotInUse {
+		ring += " (when not in use)"
+	}
+	line("Notify ringing state:", "%s", ring)
+	line("Notify hold state:", "%s", yesNo(set.notifyHold))
+	fmt.Fprintf(a.Out, "\nDefault Settings:\n-----------------\n")
+	line("Context:", "%s", set.context)
+	line("Qualify:", "%d", set.qualify)
+	line("Keepalive:", "%d", int(set.keepalive/time.Second))
+	line("Voice Mail Extension:", "%s", set.vmExten)
+	if set.rtCacheFriends || s.rt != nil {
+		fmt.Fprintf(a.Out, "\nRealtime SIP Settings:\n----------------------\n")
+		line("Realtime Peers:", "%s", yesNo(s.rt != nil && s.rt.Mapped("sippeers")))
+		line("Cache Friends:", "%s", yesNo(set.rtCacheFriends))
+		line("Update:", "%s", yesNo(set.rtUpdate))
+		line("Ignore Reg. Expire:", "%s", yesNo(set.ignoreRegExpire))
+		line("Save sys. name:", "%s", yesNo(set.rtSaveSysname))
+		if set.rtAutoClear > 0 {
+			line("Auto Clear:", "%d (Enabled)", int(set.rtAutoClear/time.Second))
+		} else {
+			line("Auto Clear:", "%d (Disabled)", 0)
+		}
+	}
+	fmt.Fprintf(a.Out, "\n")
 	return nil
 }

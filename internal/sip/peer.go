@@ -209,14 +209,14 @@ func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
 	}
 	if err != nil {
 		if p != nil {
-			s.log.Warn("SIP: realtime lookup failed; using the peer in memory", "peer", name, "err", err)
+			s.log.Warn("SIP: realtime lookup failed; using the peer in memory", "peer", logValue(name), "err", err)
 			return p, nil
 		}
 		return nil, err
 	}
 	cfg, err := peerFromRow(name, row, set)
 	if err != nil {
-		s.log.Warn("SIP: realtime peer ignored", "peer", name, "err", err)
+		s.log.Warn("SIP: realtime peer ignored", "peer", logValue(name), "err", err)
 		return nil, nil
 	}
 	now := time.Now()

@@ -69,6 +69,7 @@ type Server struct {
 	peers map[string]*peer
 
 	nonces *nonceStore
+	guard  *authGuard
 	subs   *subStore
 	wb     *writeBack
 
@@ -83,7 +84,9 @@ type Server struct {
 	client   *sipgo.Client
 	udpConn  net.PacketConn
 	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
-	tcpLn    net.Listener
+	tcpL     *tcpListener
+	// listenTCP opens the TCP listener (tests replace it to inject accept errors)
+	listenTCP func(ctx context.Context, addr string) (net.Listener, error)
 	udpAddr  netip.AddrPort
 	tcpAddr  netip.AddrPort
 	mwiStop  func()
@@ -94,7 +97,7 @@ type Server struct {
 	debugPeer atomic.Pointer[string]
 
 	stats struct {
-		registers, authFailures, notifies, notifyFailures, dropped atomic.Uint64
+		registers, authFailures, notifies, notifyFailures, dropped, blocked atomic.Uint64
 		lastFanout                                                 atomic.Int64 // ns
 		tcpConns                                                   atomic.Int64
 	}
@@ -107,6 +110,7 @@ type Stats struct {
 	Notifies       uint64        // NOTIFYs sent
 	NotifyFailures uint64        // NOTIFYs not sent or not answered with 2xx
 	Dropped        uint64        // oversized messages dropped
+	Blocked        uint64        // requests refused because their address failed maxauthfailures times
 	Peers          int           // peers in memory (static, cached and registered realtime)
 	Registrations  int           // peers registered (a dynamic contact in force)
 	Connections    int           // TCP connections accepted and open
@@ -137,7 +141,7 @@ func (s *Server) Stats() Stats {
 		Registrations: regs, Connections: int(s.stats.tcpConns.Load()),
 		Registers: s.stats.registers.Load(), AuthFailures: s.stats.authFailures.Load(),
 		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
-		Dropped: s.stats.dropped.Load(), Peers: np, Subscriptions: s.subs.len(),
+		Dropped: s.stats.dropped.Load(), Blocked: s.stats.blocked.Load(), Peers: np, Subscriptions: s.subs.len(),
 		NoncesTracked: s.nonces.len(), WriteBacks: s.wb.depth(), LastFanout: time.Duration(s.stats.lastFanout.Load()),
 	}
 }
@@ -153,6 +157,7 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 		log: log, rt: rt, ds: ds, hints: hints, mb: mb, sysname: systemName,
 		peers:  make(map[string]*peer),
 		nonces: newNonceStore(1 << 20),
+		guard:  newAuthGuard(maxGuarded),
 	}
 	s.set.Store(defaultSettings())
 	s.subs = newSubStore(s)
@@ -309,7 +314,14 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	var tcpLn net.Listener
 	if set.tcpBind != "" {
-		tcpLn, err = net.Listen("tcp", set.tcpBind)
+		listen := s.listenTCP
+		if listen == nil {
+			listen = func(ctx context.Context, addr string) (net.Listener, error) {
+				var lc net.ListenConfig
+				return lc.Listen(ctx, "tcp", addr)
+			}
+		}
+		tcpLn, err = listen(ctx, set.tcpBind)
 		if err != nil {
 			udpConn.Close()
 			ua.Close()
@@ -322,7 +334,11 @@ func (s *Server) start(ctx context.Context) error {
 		ua.Close()
 		return fmt.Errorf("sip: %w", err)
 	}
-	s.ua, s.srv, s.client, s.udpConn, s.tcpLn = ua, srv, client, udpConn, tcpLn
+	s.ua, s.srv, s.client, s.udpConn = ua, srv, client, udpConn
+	s.tcpL = nil
+	if tcpLn != nil {
+		s.tcpL = newTCPListener(s, tcpLn, &s.stats.tcpConns)
+	}
 	s.ntx.Store(newNotifyTxs(udpConn, s.notifyFailed))
 	s.udpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
 	if tcpLn != nil {
@@ -349,9 +365,9 @@ func (s *Server) start(ctx context.Context) error {
 
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = srv.ServeUDP(newBatchConn(udpConn, maxMessageSize, s.takeUDP)) }()
-	if tcpLn != nil {
+	if tl := s.tcpL; tl != nil {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = srv.ServeTCP(countingListener{tcpLn, &s.stats.tcpConns}) }()
+		go func() { defer s.wg.Done(); _ = srv.ServeTCP(tl) }()
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.janitor(s.ctx) }()
@@ -402,8 +418,8 @@ func (s *Server) Close() {
 		ntx.close()
 	}
 	s.udpConn.Close()
-	if s.tcpLn != nil {
-		s.tcpLn.Close()
+	if s.tcpL != nil {
+		s.tcpL.Close()
 	}
 	s.ua.Close()
 	s.wg.Wait()
@@ -453,7 +469,12 @@ func (s *Server) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.nonces.rotate(now, s.set.Load().nonceLifetime)
+			set := s.set.Load()
+			s.nonces.rotate(now, set.nonceLifetime)
+			s.guard.sweep(now, set)
+			if s.tcpL != nil {
+				s.tcpL.sweep(now, set)
+			}
 			s.autoclear(now)
 		}
 	}
