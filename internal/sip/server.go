@@ -74,32 +74,32 @@ type Server struct {
 	wb     *writeBack
 
 	// running state (set by Start)
-	runMu    sync.Mutex
-	running  bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	ua       *sipgo.UserAgent
-	srv      *sipgo.Server
-	client   *sipgo.Client
-	udpConn  net.PacketConn
-	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
-	tcpL     *tcpListener
+	runMu   sync.Mutex
+	running bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	udpConn net.PacketConn
+	ntx     atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
+	tcpL    *tcpListener
 	// listenTCP opens the TCP listener (tests replace it to inject accept errors)
 	listenTCP func(ctx context.Context, addr string) (net.Listener, error)
-	udpAddr  netip.AddrPort
-	tcpAddr  netip.AddrPort
-	mwiStop  func()
-	boundUDP string
-	boundTCP string
+	udpAddr   netip.AddrPort
+	tcpAddr   netip.AddrPort
+	mwiStop   func()
+	boundUDP  string
+	boundTCP  string
 
 	debugAll  atomic.Bool
 	debugPeer atomic.Pointer[string]
 
 	stats struct {
 		registers, authFailures, notifies, notifyFailures, dropped, blocked atomic.Uint64
-		lastFanout                                                 atomic.Int64 // ns
-		tcpConns                                                   atomic.Int64
+		lastFanout                                                          atomic.Int64 // ns
+		tcpConns                                                            atomic.Int64
 	}
 }
 
