@@ -436,7 +436,7 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 	line("User Agent:", "%s", set.userAgent)
 	line("TCP auth limit:", "%d", set.tcpAuthLimit)
 	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
-	line("TCP idle timeout:", "%s", secs(set.tcpIdle()))
+	line("TCP idle timeout:", "%s", secs(set.tcpIdle))
 	if set.maxAuthFailures > 0 {
 		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
 	} else {

@@ -79,13 +79,14 @@ type settings struct {
 	maxAuthFailures  int           // per source address within authFailWindow; 0 = no limit
 	authFailWindow   time.Duration
 	authBlockTime    time.Duration
+	// tcpIdle is how long an authenticated TCP connection may carry nothing before it is
+	// closed: max(maxexpiry, submaxexpiry) + 60 s, for a client that keeps a registration or
+	// a subscription alive sends a request within the longest expiry it can be granted.
+	tcpIdle time.Duration
 }
 
-// tcpIdle is how long an authenticated TCP connection may carry nothing before it is closed:
-// a client that keeps a registration or a subscription alive sends a request within the
-// longest expiry it can be granted.
-func (s *settings) tcpIdle() time.Duration {
-	return time.Duration(max(s.maxExpiry, s.subMaxExpiry))*time.Second + tcpIdleMargin
+func (s *settings) setTCPIdle() {
+	s.tcpIdle = time.Duration(max(s.maxExpiry, s.subMaxExpiry))*time.Second + tcpIdleMargin
 }
 
 func defaultSettings() *settings {
@@ -115,6 +116,7 @@ func defaultSettings() *settings {
 		maxAuthFailures:  defaultMaxAuthFail,
 		authFailWindow:   defaultAuthFailWin,
 		authBlockTime:    defaultAuthBlockTime,
+		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 	}
 }
 
@@ -514,6 +516,7 @@ func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	s.setTCPIdle()
 	return pc, nil
 }
 

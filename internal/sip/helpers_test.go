@@ -163,6 +163,12 @@ const baseConf = "[general]\nudpbindaddr=127.0.0.1:0\nrealm=pleiades\n"
 // udpbindaddr) and, when withRT, a sqlite realtime engine mapping sippeers.
 func newEnv(t testing.TB, sipconf string, withRT bool) *env {
 	t.Helper()
+	return newEnvWith(t, sipconf, withRT, nil)
+}
+
+// newEnvWith is newEnv; before calls before the server starts.
+func newEnvWith(t testing.TB, sipconf string, withRT bool, before func(*Server)) *env {
+	t.Helper()
 	lb := &logBuf{}
 	level := slog.Level(-100) // everything: verbose, debug and sipgo records
 	if _, bench := t.(*testing.B); bench {
@@ -176,6 +182,9 @@ func newEnv(t testing.TB, sipconf string, withRT bool) *env {
 	e.s = New(log, e.rt, e.ds, e.hints, e.mb, "pbx1")
 	if err := e.s.Configure(parseConf(t, sipconf)); err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(e.s)
 	}
 	if err := e.s.Start(context.Background()); err != nil {
 		t.Fatal(err)

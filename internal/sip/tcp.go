@@ -23,7 +23,7 @@ import (
 // not yet carried a successfully authenticated request are open at once (a connection beyond
 // that is closed as soon as it is accepted), and such a connection is closed tcpauthtimeout
 // after it was accepted. An authenticated connection on which nothing arrives for
-// settings.tcpIdle is closed too. The janitor enforces both every second (sweep).
+// settings.tcpIdle (max(maxexpiry, submaxexpiry) + 60 s) is closed too. The janitor enforces both every second (sweep).
 type tcpListener struct {
 	net.Listener
 	s      *Server
@@ -157,7 +157,7 @@ func (l *tcpListener) authenticated(src string) {
 // sweep closes the connections over tcpauthtimeout (unauthenticated) or idle for tcpIdle.
 func (l *tcpListener) sweep(now time.Time, set *settings) {
 	var drop []*tcpConn
-	idle := set.tcpIdle()
+	idle := set.tcpIdle
 	l.mu.Lock()
 	for _, tc := range l.conns {
 		if tc.auth {
