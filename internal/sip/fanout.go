@@ -22,7 +22,11 @@ func (s *Server) hintChanged(hw *hintWatch, state int) {
 	}
 	hw.running = true
 	hw.mu.Unlock()
-	go s.fanout(hw)
+	if !s.spawn(func() { s.fanout(hw) }) { // closing: the next Start's changes fan out
+		hw.mu.Lock()
+		hw.running = false
+		hw.mu.Unlock()
+	}
 }
 
 func (s *Server) fanout(hw *hintWatch) {
@@ -70,7 +74,7 @@ func (s *Server) fanout(hw *hintWatch) {
 				}
 				for _, sub := range part {
 					if p := sub.sendVia(batch, state, false, "", false); p.tx != nil {
-						go p.settle()
+						p.settleLater()
 					}
 					if batch.full() {
 						flush()

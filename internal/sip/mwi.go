@@ -63,14 +63,14 @@ func (s *Server) mailboxChanged(mailbox string, _, _, _ int) {
 			}
 		}
 	}
-	go func() {
+	s.spawn(func() {
 		for _, sub := range subs {
 			sub.notify(0, false, "", true)
 		}
 		for _, p := range targets {
 			s.sendMWI(p)
 		}
-	}()
+	})
 }
 
 // sendMWI sends an unsolicited message-summary NOTIFY to a registered peer with mailbox=

@@ -54,7 +54,7 @@ func (sub *subscription) currentState() int {
 // change (initial NOTIFY, refresh).
 func (sub *subscription) notify(state int, terminated bool, reason string, force bool) {
 	if p := sub.send(state, terminated, reason, force); p.tx != nil {
-		go p.settle()
+		p.settleLater()
 	}
 }
 
@@ -75,6 +75,13 @@ type pendingNotify struct {
 	sub        *subscription
 	tx         sip.ClientTransaction
 	terminated bool
+}
+
+// settleLater settles p in a goroutine Close waits for (closing: the transaction just ends).
+func (p pendingNotify) settleLater() {
+	if !p.sub.st.s.spawn(p.settle) {
+		p.tx.Terminate()
+	}
 }
 
 // settle waits for the answer: 481, 5xx or none (sipgo's Timer F, 32 s) ends the subscription.

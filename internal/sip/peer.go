@@ -164,14 +164,14 @@ func (p *peer) restartTimers() {
 			p.status = statusUnknown
 		}
 		gen := p.qGen
-		p.qTimer = time.AfterFunc(0, func() { p.qualify(gen) })
+		p.qTimer = p.s.afterFunc(0, func() { p.qualify(gen) })
 	} else {
 		p.status = statusUnmonitored
 		p.lastms = 0
 	}
 	if cfg.keepalive > 0 {
 		gen := p.qGen
-		p.kaTimer = time.AfterFunc(cfg.keepalive, func() { p.keepalive(gen) })
+		p.kaTimer = p.s.afterFunc(cfg.keepalive, func() { p.keepalive(gen) })
 	}
 }
 
@@ -355,7 +355,7 @@ func (p *peer) armExpiry() {
 		return
 	}
 	exp := p.expires
-	p.regTimer = time.AfterFunc(time.Until(exp), func() { p.expire(exp) })
+	p.regTimer = p.s.afterFunc(time.Until(exp), func() { p.expire(exp) })
 }
 
 // register records a registration.

@@ -342,7 +342,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.reportDevice()
 	if !wasReg && len(cfg.mailboxes) > 0 {
-		go s.sendMWI(p)
+		s.spawn(func() { s.sendMWI(p) })
 	}
 }
 

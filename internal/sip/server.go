@@ -78,7 +78,8 @@ type Server struct {
 	running bool
 	ctx     context.Context
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // listeners, janitor, NOTIFY retransmissions, write-back workers
+	tasks   tasks          // every other goroutine (tasks.go)
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
 	client  *sipgo.Client
@@ -247,7 +248,8 @@ func (s *Server) applyPeers(pc *parsedConfig) {
 	}
 }
 
-// Start listens on udpbindaddr (and tcpbindaddr when set) and serves until ctx ends or Close.
+// Start listens on udpbindaddr (and tcpbindaddr when set) and serves until Close. ctx bounds
+// the start only (binding the sockets), not the server's life.
 func (s *Server) Start(ctx context.Context) error {
 	s.cfgMu.Lock()
 	defer s.cfgMu.Unlock()
@@ -302,7 +304,8 @@ func (s *Server) start(ctx context.Context) error {
 		ua.Close()
 		return fmt.Errorf("sip: %w", err)
 	}
-	udpConn, err := net.ListenPacket("udp", set.udpBind)
+	var lc net.ListenConfig
+	udpConn, err := lc.ListenPacket(ctx, "udp", set.udpBind)
 	if err != nil {
 		ua.Close()
 		return fmt.Errorf("sip: udpbindaddr %s: %w", set.udpBind, err)
@@ -316,10 +319,7 @@ func (s *Server) start(ctx context.Context) error {
 	if set.tcpBind != "" {
 		listen := s.listenTCP
 		if listen == nil {
-			listen = func(ctx context.Context, addr string) (net.Listener, error) {
-				var lc net.ListenConfig
-				return lc.Listen(ctx, "tcp", addr)
-			}
+			listen = func(ctx context.Context, addr string) (net.Listener, error) { return lc.Listen(ctx, "tcp", addr) }
 		}
 		tcpLn, err = listen(ctx, set.tcpBind)
 		if err != nil {
@@ -374,14 +374,8 @@ func (s *Server) start(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.ntx.Load().run(s.ctx) }()
 	s.wb.start(s.ctx, &s.wg)
+	s.tasks.open()
 	s.running = true
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.ctx.Done():
-		}
-	}()
 	s.log.Log(ctx, logger.Verbose(2), "SIP listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String())
 	return nil
 }
@@ -394,7 +388,8 @@ func (s *Server) Addr() (udp, tcp netip.AddrPort) {
 }
 
 // Close stops listening, terminates subscriptions, flushes pending realtime write-backs
-// (at most 2 s) and stops every timer. Registrations stay in the realtime rows.
+// (at most 2 s), stops every timer and returns when every goroutine of the server has ended.
+// Registrations stay in memory and in the realtime rows; Start may be called again.
 func (s *Server) Close() {
 	s.runMu.Lock()
 	if !s.running {
@@ -422,6 +417,7 @@ func (s *Server) Close() {
 		s.tcpL.Close()
 	}
 	s.ua.Close()
+	s.tasks.close()
 	s.wg.Wait()
 }
 

@@ -229,5 +229,5 @@ func (sub *subscription) armLocked() {
 		sub.timer.Stop()
 	}
 	at := sub.expires
-	sub.timer = time.AfterFunc(time.Until(at), func() { sub.expire(at) })
+	sub.timer = sub.st.s.afterFunc(time.Until(at), func() { sub.expire(at) })
 }
