@@ -19,10 +19,10 @@ import (
 
 // sipModule is the SIP registrar and presence server (chan_sip's place) with realtime friends
 // from family sippeers. Like chan_sip without sip.conf, it does not listen when there is no
-// sip.conf (a reload that finds one still needs a restart to bind).
+// sip.conf; a reload that finds one starts it, and one that changes the bind addresses moves
+// the listeners (sip.Server.Configure).
 type sipModule struct {
-	srv     *sip.Server
-	started bool
+	srv *sip.Server
 }
 
 func (*sipModule) Name() string { return "chan_sip" }
@@ -62,10 +62,9 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if err := m.srv.Configure(cfg); err != nil {
 		return err
 	}
-	if err := m.srv.Start(context.Background()); err != nil {
+	if err := m.srv.Start(ctx); err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
-	m.started = true
 	udp, tcp := m.srv.Addr()
 	s.Log.Info(fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp))
 	return nil
@@ -82,14 +81,18 @@ func (m *sipModule) Reload(ctx context.Context, s *Server) error {
 	if err := m.srv.Configure(cfg); err != nil {
 		return err
 	}
-	if !m.started {
-		return fmt.Errorf("sip.conf: found on reload; restart Pleiades to start the SIP listener")
+	if !m.srv.Running() {
+		if err := m.srv.Start(ctx); err != nil {
+			return fmt.Errorf("sip: %w", err)
+		}
+		udp, tcp := m.srv.Addr()
+		s.Log.Info(fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp))
 	}
 	return nil
 }
 
 func (m *sipModule) Unload(context.Context) error {
-	if m.srv != nil && m.started {
+	if m.srv != nil {
 		m.srv.Close()
 	}
 	return nil

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -349,15 +350,30 @@ func (s *Server) cliReload(ctx context.Context, a *cli.Args) error {
 		fmt.Fprintln(a.Out, "No sip.conf source is set; nothing reloaded.")
 		return cli.ErrFailed
 	}
+	s.runMu.Lock()
+	wasUDP, wasTCP := s.udpAddr, s.tcpAddr
+	s.runMu.Unlock()
 	cfg, err := src(ctx)
+	if err == nil && cfg == nil {
+		err = errors.New("sip.conf not found")
+	}
 	if err == nil {
 		err = s.Configure(cfg)
 	}
+	if err == nil && !s.isRunning() {
+		// no sip.conf when the server started: it listens from now on
+		if err = s.Start(ctx); err != nil {
+			err = fmt.Errorf("configuration applied, but SIP is not listening: %w", err)
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(a.Out, "SIP reload failed, the running configuration is kept:\n%v\n", err)
+		fmt.Fprintf(a.Out, "SIP reload failed:\n%v\n", err)
 		return cli.ErrFailed
 	}
 	fmt.Fprintln(a.Out, "SIP configuration reloaded.")
+	if udp, tcp := s.Addr(); udp != wasUDP || tcp != wasTCP {
+		fmt.Fprintf(a.Out, "SIP now listening on udp %s, tcp %s.\n", udp, orNone(addrOrEmpty(tcp)))
+	}
 	return nil
 }
 

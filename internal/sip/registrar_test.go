@@ -273,9 +273,15 @@ func TestConfigErrorsKeepRunning(t *testing.T) {
 	if out := e.cli("sip show peers"); !strings.Contains(out, "alice") || strings.Contains(out, "\nx ") {
 		t.Fatalf("running config not kept:\n%s", out)
 	}
-	// a bind change is refused while running
-	if err := e.s.Configure(parseConf(t, "[general]\nudpbindaddr=127.0.0.1:5\n")); err == nil {
-		t.Fatal("bind change accepted")
+	// a bind change to an address that cannot be bound is refused; the old listener stays
+	if err := e.s.Configure(parseConf(t, "[general]\nudpbindaddr=192.0.2.1:5060\n")); err == nil || !strings.Contains(err.Error(), "configuration not applied") {
+		t.Fatalf("bind change to an address not on this host: %v", err)
+	}
+	if udp, _ := e.s.Addr(); udp.String() != e.addr {
+		t.Fatalf("listener moved to %s after a failed bind change", udp)
+	}
+	if out := e.cli("sip show peers"); !strings.Contains(out, "alice") {
+		t.Fatalf("running config not kept after a failed bind change:\n%s", out)
 	}
 	// a good reload replaces the peers, through "sip reload"
 	e.s.SetConfigSource(func(ctx2 ctxT) (*conf.Config, error) {

@@ -74,18 +74,19 @@ type Server struct {
 	wb     *writeBack
 
 	// running state (set by Start)
-	runMu   sync.Mutex
-	running bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // listeners, janitor, NOTIFY retransmissions, write-back workers
-	tasks   tasks          // every other goroutine (tasks.go)
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	client  *sipgo.Client
-	udpConn net.PacketConn
-	ntx     atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
-	tcpL    *tcpListener
+	runMu    sync.Mutex
+	running  bool
+	stopping bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // listeners, janitor, NOTIFY retransmissions, write-back workers
+	tasks    tasks          // every other goroutine (tasks.go)
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	client   *sipgo.Client
+	udpConn  net.PacketConn
+	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
+	tcpL     *tcpListener
 	// listenTCP opens the TCP listener (tests replace it to inject accept errors)
 	listenTCP func(ctx context.Context, addr string) (net.Listener, error)
 	udpAddr   netip.AddrPort
@@ -175,7 +176,8 @@ func (s *Server) SetConfigSource(load func(ctx context.Context) (*conf.Config, e
 
 // Configure parses sip.conf completely and only then applies it. On error nothing changes and
 // the error lists every bad line as file:line (a conf.ErrorList). Once started, a change of
-// udpbindaddr/tcpbindaddr is refused (it needs a restart) and nothing is applied.
+// udpbindaddr/tcpbindaddr (or TCP turned on or off) moves the listeners (moveListeners); when
+// the new addresses cannot be bound, the old ones are bound again and nothing is applied.
 func (s *Server) Configure(cfg *conf.Config) error {
 	pc, err := parseConfig(cfg)
 	if err != nil {
@@ -188,8 +190,9 @@ func (s *Server) Configure(cfg *conf.Config) error {
 	bu, bt := s.boundUDP, s.boundTCP
 	s.runMu.Unlock()
 	if running && (pc.set.udpBind != bu || pc.set.tcpBind != bt) {
-		return fmt.Errorf("sip: udpbindaddr/tcpbindaddr changed (%s, %s -> %s, %s): a restart is needed; configuration not applied",
-			bu, orNone(bt), pc.set.udpBind, orNone(pc.set.tcpBind))
+		if err := s.moveListeners(pc.set); err != nil {
+			return err
+		}
 	}
 	for _, w := range pc.warnings {
 		s.log.Warn("sip.conf: " + w)
@@ -248,11 +251,63 @@ func (s *Server) applyPeers(pc *parsedConfig) {
 	}
 }
 
+// moveListeners stops the server (subscriptions end with reason deactivated, so that the
+// subscribers subscribe again at once; registrations stay) and starts it on set's addresses.
+// When they cannot be bound it starts again on the old ones and says so; only when those fail
+// too is the server left stopped. cfgMu is held.
+func (s *Server) moveListeners(set *settings) error {
+	old := s.set.Load()
+	// the old listeners are bound again where they were (a configured port 0 is the port
+	// the kernel chose)
+	back := *old
+	s.runMu.Lock()
+	back.udpBind = s.udpAddr.String()
+	if s.tcpAddr.IsValid() {
+		back.tcpBind = s.tcpAddr.String()
+	}
+	s.runMu.Unlock()
+	s.stop("deactivated")
+	s.set.Store(set) // start binds what the settings say
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.startLocked(ctx)
+	if err == nil {
+		udp, tcp := s.Addr()
+		s.log.Info(fmt.Sprintf("SIP listeners moved: now on udp %s, tcp %s", udp, orNone(addrOrEmpty(tcp))))
+		return nil
+	}
+	s.set.Store(&back)
+	err2 := s.startLocked(ctx)
+	s.set.Store(old)
+	s.runMu.Lock()
+	s.boundUDP, s.boundTCP = old.udpBind, old.tcpBind // as configured, for the next reload
+	s.runMu.Unlock()
+	if err2 != nil {
+		return fmt.Errorf("%v; binding the old addresses again failed too (%v): SIP is not listening", err, err2)
+	}
+	return fmt.Errorf("%v; still listening on udp %s, tcp %s; configuration not applied", err, old.udpBind, orNone(old.tcpBind))
+}
+
+func addrOrEmpty(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// Running reports whether the server listens (Start succeeded and Close has not run).
+func (s *Server) Running() bool { return s.isRunning() }
+
 // Start listens on udpbindaddr (and tcpbindaddr when set) and serves until Close. ctx bounds
 // the start only (binding the sockets), not the server's life.
 func (s *Server) Start(ctx context.Context) error {
 	s.cfgMu.Lock()
 	defer s.cfgMu.Unlock()
+	return s.startLocked(ctx)
+}
+
+// startLocked is Start with cfgMu held.
+func (s *Server) startLocked(ctx context.Context) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
@@ -340,7 +395,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.tcpL = newTCPListener(s, tcpLn, &s.stats.tcpConns)
 	}
 	s.ntx.Store(newNotifyTxs(udpConn, s.notifyFailed))
-	s.udpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	s.udpAddr, s.tcpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort(), netip.AddrPort{}
 	if tcpLn != nil {
 		s.tcpAddr = tcpLn.Addr().(*net.TCPAddr).AddrPort()
 	}
@@ -390,20 +445,28 @@ func (s *Server) Addr() (udp, tcp netip.AddrPort) {
 // Close stops listening, terminates subscriptions, flushes pending realtime write-backs
 // (at most 2 s), stops every timer and returns when every goroutine of the server has ended.
 // Registrations stay in memory and in the realtime rows; Start may be called again.
-func (s *Server) Close() {
+func (s *Server) Close() { s.stop("noresource") }
+
+// stop is Close; subscriptions end with a NOTIFY "terminated;reason=<reason>", sent while the
+// transports still run.
+func (s *Server) stop(reason string) {
 	s.runMu.Lock()
-	if !s.running {
+	if !s.running || s.stopping {
 		s.runMu.Unlock()
 		return
 	}
-	s.running = false
+	s.stopping = true
 	stopMWI := s.mwiStop
 	s.mwiStop = nil
 	s.runMu.Unlock()
 	if stopMWI != nil {
 		stopMWI()
 	}
-	s.subs.closeAll()
+	s.subs.closeAll(reason)
+	s.runMu.Lock()
+	s.running, s.stopping = false, false
+	s.udpAddr, s.tcpAddr = netip.AddrPort{}, netip.AddrPort{}
+	s.runMu.Unlock()
 	for _, p := range s.allPeers() {
 		p.stopTimers()
 	}

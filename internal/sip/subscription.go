@@ -199,14 +199,16 @@ func (st *subStore) remove(sub *subscription) bool {
 	return true
 }
 
-// closeAll terminates every subscription (server shutdown), without waiting for answers.
-func (st *subStore) closeAll() {
+// closeAll terminates every subscription (server shutdown: reason noresource; listeners moved
+// by a reload: deactivated, which invites the subscriber to subscribe again at once), without
+// waiting for answers.
+func (st *subStore) closeAll(reason string) {
 	st.mu.Lock()
 	st.closed = true
 	st.mu.Unlock()
 	for _, sub := range st.snapshot() {
 		if st.remove(sub) {
-			sub.notify(sub.currentState(), true, "noresource", false)
+			sub.notify(sub.currentState(), true, reason, false)
 		}
 	}
 	st.mu.Lock()
