@@ -65,9 +65,17 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if err := m.srv.Start(ctx); err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
-	udp, tcp := m.srv.Addr()
-	s.Log.Info(fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp))
+	s.Log.Info(m.listening())
 	return nil
+}
+
+// listening says where SIP listens.
+func (m *sipModule) listening() string {
+	udp, tcp := m.srv.Addr()
+	if !tcp.IsValid() {
+		return fmt.Sprintf("SIP listening on udp %s (no TCP)", udp)
+	}
+	return fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp)
 }
 
 func (m *sipModule) Reload(ctx context.Context, s *Server) error {
@@ -85,8 +93,7 @@ func (m *sipModule) Reload(ctx context.Context, s *Server) error {
 		if err := m.srv.Start(ctx); err != nil {
 			return fmt.Errorf("sip: %w", err)
 		}
-		udp, tcp := m.srv.Addr()
-		s.Log.Info(fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp))
+		s.Log.Info(m.listening())
 	}
 	return nil
 }
