@@ -40,13 +40,7 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(func(device string) state.Device {
-		st, ok := state.ParseDevice(m.srv.DeviceState(device))
-		if !ok {
-			return state.Invalid
-		}
-		return st
-	})); err != nil {
+	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(m.srv.DeviceState)); err != nil {
 		return err
 	}
 	s.CLI.MustRegister(m.srv.Commands()...)
@@ -108,13 +102,7 @@ func (m *sipModule) Unload(context.Context) error {
 // sipDevices sets SIP/<peer> as this server's own device state, shared across the cluster.
 type sipDevices struct{ ds *devstate.Engine }
 
-func (d sipDevices) SetDevice(device, name string) {
-	st, ok := state.ParseDevice(name)
-	if !ok {
-		st = state.Unknown
-	}
-	d.ds.Set(device, st)
-}
+func (d sipDevices) SetDevice(device string, st state.Device) { d.ds.Set(device, st) }
 
 // sipHints finds hints as a SUBSCRIBE's extension@context would reach them (includes and
 // patterns through the dialplan) and follows their cluster-wide state.
@@ -143,16 +131,16 @@ func (h sipHints) Lookup(exten, context string) (sip.HintInfo, bool) {
 	if !ok {
 		return sip.HintInfo{}, false
 	}
-	return sip.HintInfo{Exten: exten, Context: context, State: int(st.State), Presence: st.Presence}, true
+	return sip.HintInfo{Exten: exten, Context: context, State: st.State, Presence: st.Presence}, true
 }
 
-func (h sipHints) Watch(exten, context string, fn func(state int)) func() {
+func (h sipHints) Watch(exten, context string, fn func(state.Extension)) func() {
 	key := exten
 	ctx := context
 	if st, ok := h.resolve(exten, context); ok {
 		key, ctx = st.Exten, st.Context
 	}
-	return h.s.Hints.Watch(key, ctx, func(st hint.State) { fn(int(st.State)) })
+	return h.s.Hints.Watch(key, ctx, func(st hint.State) { fn(st.State) })
 }
 
 // sipMailboxes gives the registrar the cluster-wide mailbox counts and their changes.

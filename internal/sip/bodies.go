@@ -3,6 +3,8 @@ package sip
 import (
 	"strconv"
 	"strings"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // NOTIFY bodies: dialog-info+xml, pidf+xml and simple-message-summary as chan_sip writes them.
@@ -10,21 +12,20 @@ import (
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
 
 // dialogInfoBody is chan_sip's dialog-info+xml (RFC 4235) for an extension state.
-func dialogInfoBody(version int, exten, host string, state int) []byte {
-	return appendDialogInfo(make([]byte, 0, 400), version, xmlEscaper.Replace(exten), xmlEscaper.Replace(host), state)
+func dialogInfoBody(version int, exten, host string, st state.Extension) []byte {
+	return appendDialogInfo(make([]byte, 0, 400), version, xmlEscaper.Replace(exten), xmlEscaper.Replace(host), st)
 }
 
 // appendDialogInfo appends dialogInfoBody's text, exten and host already XML-escaped. (Appends,
 // not fmt: it is built once per subscriber on every hint change.)
-func appendDialogInfo(b []byte, version int, e, h string, state int) []byte {
+func appendDialogInfo(b []byte, version int, e, h string, st state.Extension) []byte {
 	statestring, hold, early := "terminated", false, false
-	switch {
-	case state < 0:
-	case state&8 != 0:
+	switch { // removed and deactivated hints have no flags: terminated
+	case st.Has(state.ExtRinging):
 		statestring, early = "early", true
-	case state&16 != 0:
+	case st.Has(state.ExtOnHold):
 		statestring, hold = "confirmed", true
-	case state&(1|2) != 0:
+	case st.Has(state.ExtInUse), st.Has(state.ExtBusy):
 		statestring = "confirmed"
 	}
 	b = append(b, "<?xml version=\"1.0\"?>\n<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\""...)
@@ -53,23 +54,23 @@ func appendDialogInfo(b []byte, version int, e, h string, state int) []byte {
 }
 
 // pidfBody is chan_sip's pidf+xml (RFC 3863) for an extension state.
-func pidfBody(exten, host string, state int) []byte {
-	return appendPIDF(make([]byte, 0, 700), xmlEscaper.Replace(exten), xmlEscaper.Replace(host), state)
+func pidfBody(exten, host string, st state.Extension) []byte {
+	return appendPIDF(make([]byte, 0, 700), xmlEscaper.Replace(exten), xmlEscaper.Replace(host), st)
 }
 
 // appendPIDF appends pidfBody's text, exten and host already XML-escaped.
-func appendPIDF(b []byte, e, h string, state int) []byte {
+func appendPIDF(b []byte, e, h string, st state.Extension) []byte {
 	basic, activity, note := "open", "", "Ready"
 	switch {
-	case state < 0 || state == 4:
+	case st == state.ExtRemoved, st == state.ExtDeactivated, st == state.ExtUnavailable:
 		basic, activity, note = "closed", "away", "Unavailable"
-	case state&8 != 0:
+	case st.Has(state.ExtRinging):
 		activity, note = "busy", "Ringing"
-	case state&16 != 0:
+	case st.Has(state.ExtOnHold):
 		basic, activity, note = "closed", "busy", "On hold"
-	case state&2 != 0:
+	case st.Has(state.ExtBusy):
 		basic, activity, note = "closed", "busy", "On the phone"
-	case state&1 != 0:
+	case st.Has(state.ExtInUse):
 		activity, note = "busy", "On the phone"
 	}
 	b = append(b, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"...)

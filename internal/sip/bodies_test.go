@@ -6,14 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden NOTIFY bodies under testdata/notify")
 
 // extension states as the hint engine reports them (Asterisk's enum ast_extension_states)
 var goldenStates = []struct {
-	name  string
-	state int
+	name string
+	st   state.Extension
 }{
 	{"removed", -2}, {"deactivated", -1}, {"idle", 0}, {"inuse", 1}, {"busy", 2},
 	{"unavailable", 4}, {"ringing", 8}, {"ringinuse", 9}, {"hold", 16}, {"holdinuse", 17},
@@ -46,17 +48,17 @@ func TestNotifyBodiesGolden(t *testing.T) {
 		}
 	}
 	e, h := xmlEscaper.Replace(exten), xmlEscaper.Replace(host)
-	for _, st := range goldenStates {
-		d := dialogInfoBody(7, exten, host, st.state)
-		if a := appendDialogInfo(nil, 7, e, h, st.state); string(a) != string(d) {
-			t.Errorf("dialog-info %s: the two paths differ", st.name)
+	for _, gs := range goldenStates {
+		d := dialogInfoBody(7, exten, host, gs.st)
+		if a := appendDialogInfo(nil, 7, e, h, gs.st); string(a) != string(d) {
+			t.Errorf("dialog-info %s: the two paths differ", gs.name)
 		}
-		check("dialog-"+st.name+".xml", d)
-		p := pidfBody(exten, host, st.state)
-		if a := appendPIDF(nil, e, h, st.state); string(a) != string(p) {
-			t.Errorf("pidf %s: the two paths differ", st.name)
+		check("dialog-"+gs.name+".xml", d)
+		p := pidfBody(exten, host, gs.st)
+		if a := appendPIDF(nil, e, h, gs.st); string(a) != string(p) {
+			t.Errorf("pidf %s: the two paths differ", gs.name)
 		}
-		check("pidf-"+st.name+".xml", p)
+		check("pidf-"+gs.name+".xml", p)
 	}
 	for _, c := range [][3]int{{0, 0, 0}, {2, 5, 1}} {
 		name := fmt.Sprintf("mwi-%d-%d-%d.txt", c[0], c[1], c[2])
@@ -86,9 +88,9 @@ func TestEffectiveStateGolden(t *testing.T) {
 	}{{"no", ringingNo}, {"yes", ringingYes}, {"notinuse", ringingNotInUse}} {
 		for _, hold := range []bool{false, true} {
 			set := &settings{notifyRinging: ring.v, notifyHold: hold}
-			for _, st := range goldenStates {
-				eff, skip := effectiveState(st.state, set)
-				out = fmt.Appendf(out, "notifyringing=%s notifyhold=%v %s(%d) -> %d skip=%v\n", ring.name, hold, st.name, st.state, eff, skip)
+			for _, gs := range goldenStates {
+				eff, skip := effectiveState(gs.st, set)
+				out = fmt.Appendf(out, "notifyringing=%s notifyhold=%v %s(%d) -> %d skip=%v\n", ring.name, hold, gs.name, gs.st, eff, skip)
 			}
 		}
 	}

@@ -266,35 +266,6 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// extensionStateText is ast_extension_state2str.
-func extensionStateText(st int) string {
-	switch st {
-	case -100:
-		return "Unknown"
-	case -2:
-		return "Removed"
-	case -1:
-		return "Deactivated"
-	case 0:
-		return "Idle"
-	case 1:
-		return "InUse"
-	case 2:
-		return "Busy"
-	case 4:
-		return "Unavailable"
-	case 8:
-		return "Ringing"
-	case 9:
-		return "InUse&Ringing"
-	case 16:
-		return "Hold"
-	case 17:
-		return "InUse&Hold"
-	}
-	return "Unknown"
-}
-
 func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
 	const format3 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6s\n"
 	const format4 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6d\n"
@@ -306,7 +277,7 @@ func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
 		left := max(0, int(time.Until(sub.expires).Seconds()))
 		st := sub.lastState
 		sub.mu.Unlock()
-		exten, mailbox, state := sub.exten, "<none>", extensionStateText(st)
+		exten, mailbox, state := sub.exten, "<none>", st.String()
 		if sub.kind == kindMWI {
 			mailbox = strings.Join(sub.mailboxes, ",")
 			exten, state = "<none>", "<none>"

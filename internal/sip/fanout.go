@@ -5,17 +5,19 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // The NOTIFY fan-out of one hint change to every subscription that watches it.
 
 // hintChanged is the Hints.Watch callback.
-func (s *Server) hintChanged(hw *hintWatch, state int) {
+func (s *Server) hintChanged(hw *hintWatch, st state.Extension) {
 	hw.mu.Lock()
 	if !hw.pending {
 		hw.since = time.Now()
 	}
-	hw.state, hw.pending = state, true
+	hw.state, hw.pending = st, true
 	if hw.running {
 		hw.mu.Unlock()
 		return
@@ -37,7 +39,7 @@ func (s *Server) fanout(hw *hintWatch) {
 			hw.mu.Unlock()
 			return
 		}
-		state, start := hw.state, hw.since
+		st, start := hw.state, hw.since
 		hw.pending = false
 		hw.mu.Unlock()
 
@@ -73,7 +75,7 @@ func (s *Server) fanout(hw *hintWatch) {
 					}
 				}
 				for _, sub := range part {
-					if p := sub.sendVia(batch, state, false, "", false); p.tx != nil {
+					if p := sub.sendVia(batch, st, false, "", false); p.tx != nil {
 						p.settleLater()
 					}
 					if batch.full() {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // gatedMB is a Mailboxes whose Get waits for a gate once it is armed (a slow state engine).
@@ -80,7 +82,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatal("the end of Start's ctx stopped the server")
 	}
 	for i := range 5 { // fan-outs
-		hints.set("100", "blf", i%2)
+		hints.set("100", "blf", state.Extension(i%2))
 	}
 	// an MWI change whose counts the state engine is slow to give
 	gate := make(chan struct{})

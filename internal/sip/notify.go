@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/logger"
@@ -18,33 +20,29 @@ import (
 
 // effectiveState applies notifyringing and notifyhold; skip reports that this state is not
 // notified at all (ringing with notifyringing=no).
-func effectiveState(state int, set *settings) (int, bool) {
-	if state < 0 {
-		return state, false
-	}
-	ringing := state&8 != 0
-	if ringing {
+func effectiveState(st state.Extension, set *settings) (state.Extension, bool) {
+	if st.Has(state.ExtRinging) {
 		switch {
-		case set.notifyRinging == ringingNo && state == 8:
-			return state, true
-		case set.notifyRinging == ringingNo, set.notifyRinging == ringingNotInUse && state&1 != 0:
-			state &^= 8
-			if state == 0 {
-				state = 1
+		case set.notifyRinging == ringingNo && st == state.ExtRinging:
+			return st, true
+		case set.notifyRinging == ringingNo, set.notifyRinging == ringingNotInUse && st.Has(state.ExtInUse):
+			st &^= state.ExtRinging
+			if st == state.ExtNotInUse {
+				st = state.ExtInUse
 			}
 		}
 	}
-	if state&16 != 0 && !set.notifyHold {
-		state = (state &^ 16) | 1
+	if st.Has(state.ExtOnHold) && !set.notifyHold {
+		st = st&^state.ExtOnHold | state.ExtInUse
 	}
-	return state, false
+	return st, false
 }
 
-func (sub *subscription) currentState() int {
+func (sub *subscription) currentState() state.Extension {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if sub.lastState == -100 {
-		return 4
+	if sub.lastState == notNotified {
+		return state.ExtUnavailable
 	}
 	return sub.lastState
 }
@@ -52,8 +50,8 @@ func (sub *subscription) currentState() int {
 // notify sends one NOTIFY in the dialog and settles its transaction in the background.
 // terminated ends the subscription (reason given); force sends even when the state did not
 // change (initial NOTIFY, refresh).
-func (sub *subscription) notify(state int, terminated bool, reason string, force bool) {
-	if p := sub.send(state, terminated, reason, force); p.tx != nil {
+func (sub *subscription) notify(st state.Extension, terminated bool, reason string, force bool) {
+	if p := sub.send(st, terminated, reason, force); p.tx != nil {
 		p.settleLater()
 	}
 }
@@ -156,13 +154,13 @@ func (sub *subscription) dialogHeaders(s *Server) []sip.Header {
 
 // send builds and sends one NOTIFY; the returned transaction (nil: nothing sent) must be
 // settled.
-func (sub *subscription) send(state int, terminated bool, reason string, force bool) pendingNotify {
-	return sub.sendVia(nil, state, terminated, reason, force)
+func (sub *subscription) send(st state.Extension, terminated bool, reason string, force bool) pendingNotify {
+	return sub.sendVia(nil, st, terminated, reason, force)
 }
 
 // sendVia is send; a NOTIFY over UDP is appended to batch instead of being written, when batch
 // is not nil (the fan-out writes a batch with one system call per batchSize messages).
-func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool, reason string, force bool) pendingNotify {
+func (sub *subscription) sendVia(batch *notifyBatch, st state.Extension, terminated bool, reason string, force bool) pendingNotify {
 	s := sub.st.s
 	set := s.set.Load()
 	sub.mu.Lock()
@@ -171,16 +169,16 @@ func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool,
 		return pendingNotify{}
 	}
 	if sub.kind != kindMWI {
-		eff, skip := effectiveState(state, set)
+		eff, skip := effectiveState(st, set)
 		if (skip || eff == sub.lastState) && !force && !terminated {
 			return pendingNotify{}
 		}
 		if !skip {
 			sub.lastState = eff
 		}
-		state = sub.lastState
-		if state == -100 {
-			state = 0
+		st = sub.lastState
+		if st == notNotified {
+			st = state.ExtNotInUse
 		}
 	}
 	sub.cseq++
@@ -200,9 +198,9 @@ func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool,
 		var body []byte
 		switch sub.kind {
 		case kindDialog:
-			body = appendDialogInfo(scratch[:0], version, d.exten, d.host, state)
+			body = appendDialogInfo(scratch[:0], version, d.exten, d.host, st)
 		case kindPresence:
-			body = appendPIDF(scratch[:0], d.exten, d.host, state)
+			body = appendPIDF(scratch[:0], d.exten, d.host, st)
 		case kindMWI:
 			nw, old, urg := s.mailboxCounts(sub.mailboxes)
 			body = appendMWI(scratch[:0], nw, old, urg, s.messageAccount(sub.peer, sub.localHost))
@@ -246,9 +244,9 @@ func (sub *subscription) sendVia(batch *notifyBatch, state int, terminated bool,
 	var body []byte
 	switch sub.kind {
 	case kindDialog:
-		body = dialogInfoBody(version, sub.exten, sub.localHost, state)
+		body = dialogInfoBody(version, sub.exten, sub.localHost, st)
 	case kindPresence:
-		body = pidfBody(sub.exten, sub.localHost, state)
+		body = pidfBody(sub.exten, sub.localHost, st)
 	case kindMWI:
 		nw, old, urg := s.mailboxCounts(sub.mailboxes)
 		body = mwiBody(nw, old, urg, s.messageAccount(sub.peer, sub.localHost))

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -57,7 +59,8 @@ type peer struct {
 	qGen     int // bumps to stop a running qualify loop
 	qTimer   *time.Timer
 	kaTimer  *time.Timer
-	devState string
+	devState state.Device // last reported (reported: whether any was)
+	reported bool
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
@@ -66,14 +69,14 @@ func newPeer(s *Server, cfg *peerConfig) *peer {
 	return p
 }
 
-func (p *peer) deviceStateLocked() string {
+func (p *peer) deviceStateLocked() state.Device {
 	if p.gone || !p.addr.IsValid() {
-		return "UNAVAILABLE"
+		return state.Unavailable
 	}
 	if p.cfg.Load().qualifyMS > 0 && p.status == statusUnreachable {
-		return "UNAVAILABLE"
+		return state.Unavailable
 	}
-	return "NOT_INUSE"
+	return state.NotInUse
 }
 
 // reportDevice sends the device state when it changed.
@@ -85,8 +88,8 @@ func (p *peer) reportDevice() {
 	defer p.devMu.Unlock()
 	p.mu.Lock()
 	st := p.deviceStateLocked()
-	changed := st != p.devState
-	p.devState = st
+	changed := st != p.devState || !p.reported
+	p.devState, p.reported = st, true
 	p.mu.Unlock()
 	if changed {
 		p.s.ds.SetDevice("SIP/"+p.name, st)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
+
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
@@ -20,16 +22,16 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
-// DeviceStates receives the state of SIP/<peer> devices ("NOT_INUSE" or "UNAVAILABLE").
+// DeviceStates receives the state of SIP/<peer> devices (state.NotInUse or state.Unavailable).
 type DeviceStates interface {
-	SetDevice(device string, state string)
+	SetDevice(device string, st state.Device)
 }
 
 // HintInfo is a hint's current extension state.
 type HintInfo struct {
 	Exten    string
 	Context  string
-	State    int    // Asterisk extension state: 0 idle, 1 inuse, 2 busy, 4 unavailable, 8 ringing, 9, 16 hold, 17
+	State    state.Extension
 	Presence string // presence state name ("" or "not_set": none)
 	Subtype  string
 	Message  string
@@ -40,7 +42,7 @@ type Hints interface {
 	// Lookup finds the hint of exten in context; ok=false means there is none (404).
 	Lookup(exten, context string) (h HintInfo, ok bool)
 	// Watch calls fn on every change of that hint's state; the returned func cancels.
-	Watch(exten, context string, fn func(state int)) (cancel func())
+	Watch(exten, context string, fn func(st state.Extension)) (cancel func())
 }
 
 // Mailboxes reports and watches mailbox counts; mailbox is "box@context".
@@ -490,19 +492,19 @@ func (s *Server) isRunning() bool {
 	return s.running
 }
 
-// DeviceState returns the state of device "SIP/<peer>" (a devstate provider): "NOT_INUSE",
-// "UNAVAILABLE", or "INVALID" for no such peer. Only peers in memory are known (no database
+// DeviceState returns the state of device "SIP/<peer>" (a devstate provider): state.NotInUse,
+// state.Unavailable, or state.Invalid for no such peer. Only peers in memory are known (no database
 // lookup).
-func (s *Server) DeviceState(device string) string {
+func (s *Server) DeviceState(device string) state.Device {
 	name, ok := strings.CutPrefix(device, "SIP/")
 	if !ok {
-		return "INVALID"
+		return state.Invalid
 	}
 	s.mu.RLock()
 	p := s.peers[name]
 	s.mu.RUnlock()
 	if p == nil {
-		return "INVALID"
+		return state.Invalid
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
+
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -92,12 +94,12 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		st: s.subs, key: key, peer: p.name, kind: kind, exten: req.Recipient.User,
 		callID: cid.Value(), remoteTag: fromTag, localTag: sip.GenerateTagN(16),
 		remoteURI: *from.Address.Clone(), localURI: *to.Address.Clone(), target: *contact.Address.Clone(),
-		addr: src, transport: transportOf(req), subCSeq: cseq.SeqNo, lastState: -100,
+		addr: src, transport: transportOf(req), subCSeq: cseq.SeqNo, lastState: notNotified,
 		expires: time.Now().Add(time.Duration(expires) * time.Second),
 	}
 	sub.overUDP = strings.EqualFold(sub.transport, "udp")
 	sub.localHost, sub.localPort = s.localHostFor(src, sub.transport)
-	initial := 0
+	initial := state.ExtNotInUse
 	switch kind {
 	case kindDialog, kindPresence:
 		sub.context = cfg.subscribeContext

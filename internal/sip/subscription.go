@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
+
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -51,6 +53,9 @@ func (k subKind) contentType() string {
 	return "application/dialog-info+xml"
 }
 
+// notNotified is a subscription's lastState before its first NOTIFY.
+const notNotified state.Extension = -100
+
 // subscription is one SUBSCRIBE dialog (RFC 6665) in which this server is the notifier.
 type subscription struct {
 	// What every NOTIFY reads or writes comes first and together: a fan-out walks tens of
@@ -60,7 +65,7 @@ type subscription struct {
 	kind       subKind
 	overUDP    bool
 	terminated bool
-	lastState  int // effective extension state last notified (-100: none)
+	lastState  state.Extension // effective extension state last notified (notNotified: none)
 	cseq       uint32
 	subCSeq    uint32
 	version    int
@@ -99,7 +104,7 @@ type hintWatch struct {
 	mu      sync.Mutex
 	running bool
 	pending bool
-	state   int
+	state   state.Extension
 	since   time.Time // when the oldest change not yet fanned out came
 }
 
@@ -155,7 +160,7 @@ func (st *subStore) add(sub *subscription, set *settings) bool {
 			hw = &hintWatch{key: hk, exten: sub.exten, context: sub.context}
 			st.hints[hk] = hw
 			// Watch may call back at once: hintChanged never takes st.mu synchronously.
-			hw.cancel = st.s.hints.Watch(sub.exten, sub.context, func(state int) { st.s.hintChanged(hw, state) })
+			hw.cancel = st.s.hints.Watch(sub.exten, sub.context, func(x state.Extension) { st.s.hintChanged(hw, x) })
 		}
 		sub.hwIndex = len(hw.subs)
 		hw.subs = append(hw.subs, sub)
