@@ -21,32 +21,35 @@ var goldenStates = []struct {
 	{"unavailable", 4}, {"ringing", 8}, {"ringinuse", 9}, {"hold", 16}, {"holdinuse", 17},
 }
 
+// checkGolden compares got with testdata/notify/name (or writes it, with -update).
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "notify", name)
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s:\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
 // TestNotifyBodiesGolden pins the NOTIFY bodies (dialog-info, PIDF, message-summary) byte for
 // byte: both the sipgo path (dialogInfoBody, pidfBody, mwiBody) and the prepared UDP path
 // (the append functions with pre-escaped values) must give the files under testdata/notify.
 // Regenerate with: go test -run TestNotifyBodiesGolden ./internal/sip/ -update
 func TestNotifyBodiesGolden(t *testing.T) {
 	const exten, host = "100&<x>", "192.0.2.1"
-	check := func(name string, got []byte) {
-		t.Helper()
-		path := filepath.Join("testdata", "notify", name)
-		if *updateGolden {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s:\ngot:\n%s\nwant:\n%s", name, got, want)
-		}
-	}
+	check := func(name string, got []byte) { t.Helper(); checkGolden(t, name, got) }
 	e, h := xmlEscaper.Replace(exten), xmlEscaper.Replace(host)
 	for _, gs := range goldenStates {
 		d := dialogInfoBody(7, exten, host, gs.st)
@@ -94,18 +97,5 @@ func TestEffectiveStateGolden(t *testing.T) {
 			}
 		}
 	}
-	path := filepath.Join("testdata", "notify", "effective-states.txt")
-	if *updateGolden {
-		if err := os.WriteFile(path, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(out) != string(want) {
-		t.Errorf("effective states:\ngot:\n%s\nwant:\n%s", out, want)
-	}
+	checkGolden(t, "effective-states.txt", out)
 }

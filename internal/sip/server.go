@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -514,11 +516,7 @@ func (s *Server) DeviceState(device string) state.Device {
 func (s *Server) allPeers() []*peer {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*peer, 0, len(s.peers))
-	for _, p := range s.peers {
-		out = append(out, p)
-	}
-	return out
+	return slices.Collect(maps.Values(s.peers))
 }
 
 // janitor sweeps nonces and clears cached realtime peers (rtautoclear).

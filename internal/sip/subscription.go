@@ -1,7 +1,9 @@
 package sip
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -137,11 +139,7 @@ func (st *subStore) len() int {
 func (st *subStore) snapshot() []*subscription {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := make([]*subscription, 0, len(st.byKey))
-	for _, sub := range st.byKey {
-		out = append(out, sub)
-	}
-	return out
+	return slices.Collect(maps.Values(st.byKey))
 }
 
 // add stores sub unless a limit is reached.

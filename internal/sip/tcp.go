@@ -35,11 +35,28 @@ type tcpListener struct {
 	conns  map[string]*tcpConn // by remote address, as sipgo names a request's source
 	unauth int
 
-	errMu      sync.Mutex
-	errLogged  time.Time
-	errPending int
-	refLogged  time.Time
-	refPending int
+	acceptErrs, refusals everyTen
+}
+
+// everyTen lets a line through at most once every acceptLogEvery and counts the ones held back.
+type everyTen struct {
+	mu      sync.Mutex
+	logged  time.Time
+	pending int
+}
+
+// due counts one event; it returns how many happened since the last line when a line is due
+// now (0: not yet).
+func (e *everyTen) due(now time.Time) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pending++
+	if now.Sub(e.logged) < acceptLogEvery {
+		return 0
+	}
+	n := e.pending
+	e.pending, e.logged = 0, now
+	return n
 }
 
 // tcpConn is one accepted connection.
@@ -109,31 +126,15 @@ func (l *tcpListener) admit(c net.Conn) *tcpConn {
 }
 
 func (l *tcpListener) acceptFailed(err error, delay time.Duration) {
-	l.errMu.Lock()
-	now := time.Now()
-	l.errPending++
-	if now.Sub(l.errLogged) < acceptLogEvery {
-		l.errMu.Unlock()
-		return
+	if n := l.acceptErrs.due(time.Now()); n > 0 {
+		l.s.log.Warn("SIP: TCP accept failed; retrying", "err", err, "errors", n, "retry", delay)
 	}
-	n := l.errPending
-	l.errPending, l.errLogged = 0, now
-	l.errMu.Unlock()
-	l.s.log.Warn("SIP: TCP accept failed; retrying", "err", err, "errors", n, "retry", delay)
 }
 
 func (l *tcpListener) refused(from net.Addr, limit int) {
-	l.errMu.Lock()
-	now := time.Now()
-	l.refPending++
-	if now.Sub(l.refLogged) < acceptLogEvery {
-		l.errMu.Unlock()
-		return
+	if n := l.refusals.due(time.Now()); n > 0 {
+		l.s.log.Warn("SIP: TCP connection refused: tcpauthlimit reached", "from", from.String(), "limit", limit, "refused", n)
 	}
-	n := l.refPending
-	l.refPending, l.refLogged = 0, now
-	l.errMu.Unlock()
-	l.s.log.Warn("SIP: TCP connection refused: tcpauthlimit reached", "from", from.String(), "limit", limit, "refused", n)
 }
 
 // Close stops Accept and closes the listening socket (connections stay to sipgo's transport).
