@@ -98,16 +98,3 @@ func (g *authGuard) sweepLocked(now time.Time, set *settings) {
 	}
 	g.n.Store(int64(len(g.recs)))
 }
-
-// blockedCount returns how many addresses are blocked now.
-func (g *authGuard) blockedCount(now time.Time) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, r := range g.recs {
-		if now.Before(r.blockedUntil) {
-			n++
-		}
-	}
-	return n
-}

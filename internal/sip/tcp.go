@@ -176,13 +176,6 @@ func (l *tcpListener) sweep(now time.Time, set *settings) {
 	}
 }
 
-// counts returns the open and the unauthenticated connections.
-func (l *tcpListener) counts() (open, unauth int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns), l.unauth
-}
-
 func (c *tcpConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
