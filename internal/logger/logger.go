@@ -93,9 +93,9 @@ type Entry struct {
 	Time  time.Time
 	Kind  Kind
 	Level int // verbose or debug level; 0 otherwise
-	// Source is "file.go:line function" of the caller, when known (Asterisk's
-	// "chan_sip.c:28337 handle_request_register", the shape log readers such as fail2ban's
-	// asterisk filter expect before the message).
+	// Source is "file.go:line function" of the caller, when known: Asterisk's
+	// "manager.c:2324 authenticate", which log readers such as fail2ban's asterisk filter
+	// expect before the message.
 	Source string
 	Msg    string
 }
@@ -113,7 +113,7 @@ func (e *Entry) ConsoleLine() string {
 	if e.Kind == KindVerbose {
 		return verbosePrefix(e.Level) + e.Msg + "\n"
 	}
-	return fmt.Sprintf("[%s] %s[%d]: %s: %s\n", e.Time.Format("Jan  2 15:04:05"), e.Kind, os.Getpid(), e.Source, e.Msg)
+	return fmt.Sprintf("[%s] %s[%d]: %s %s\n", e.Time.Format("Jan  2 15:04:05"), e.Kind, os.Getpid(), e.Source, e.Msg)
 }
 
 func verbosePrefix(level int) string {
@@ -258,7 +258,7 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	if r.PC != 0 {
 		fs := runtime.CallersFrames([]uintptr{r.PC})
 		f, _ := fs.Next()
-		e.Source = fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, f.Function[strings.LastIndexByte(f.Function, '/')+1:])
+		e.Source = fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, funcName(f.Function))
 	}
 	if len(h.attrs) > 0 || r.NumAttrs() > 0 {
 		var b strings.Builder
@@ -296,4 +296,16 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	n := *h
 	n.groups += name + "."
 	return &n
+}
+
+// funcName is a function's name without its package path: "(*Server).actLogin".
+func funcName(full string) string {
+	name := full[strings.LastIndexByte(full, '/')+1:]
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	if name == "" {
+		return "?"
+	}
+	return name
 }
