@@ -47,6 +47,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
 	psip "github.com/pleiades-pbx/pleiades/internal/sip"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 	"github.com/pleiades-pbx/pleiades/internal/udpbatch"
 	"github.com/pleiades-pbx/pleiades/test/sipload"
 )
@@ -103,8 +104,8 @@ func main() {
 
 type fakeHints struct {
 	mu    sync.Mutex
-	state map[string]int
-	fns   map[string][]func(int)
+	state map[string]state.Extension
+	fns   map[string][]func(state.Extension)
 }
 
 func (h *fakeHints) Lookup(exten, ctx string) (psip.HintInfo, bool) {
@@ -114,7 +115,7 @@ func (h *fakeHints) Lookup(exten, ctx string) (psip.HintInfo, bool) {
 	return psip.HintInfo{Exten: exten, Context: ctx, State: st}, ok
 }
 
-func (h *fakeHints) Watch(exten, ctx string, fn func(int)) func() {
+func (h *fakeHints) Watch(exten, ctx string, fn func(state.Extension)) func() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := exten + "@" + ctx
@@ -122,11 +123,11 @@ func (h *fakeHints) Watch(exten, ctx string, fn func(int)) func() {
 	return func() {}
 }
 
-func (h *fakeHints) set(exten, ctx string, st int) {
+func (h *fakeHints) set(exten, ctx string, st state.Extension) {
 	h.mu.Lock()
 	k := exten + "@" + ctx
 	h.state[k] = st
-	fns := append([]func(int){}, h.fns[k]...)
+	fns := append([]func(state.Extension){}, h.fns[k]...)
 	h.mu.Unlock()
 	for _, fn := range fns {
 		fn(st)
@@ -135,7 +136,7 @@ func (h *fakeHints) set(exten, ctx string, st int) {
 
 type nopDS struct{ n atomic.Int64 }
 
-func (d *nopDS) SetDevice(string, string) { d.n.Add(1) }
+func (d *nopDS) SetDevice(string, state.Device) { d.n.Add(1) }
 
 func serverMain(args []string) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
@@ -184,7 +185,7 @@ func serverMain(args []string) {
 	}); err != nil {
 		fatal(err)
 	}
-	hints := &fakeHints{state: map[string]int{"100@blf": 0}, fns: map[string][]func(int){}}
+	hints := &fakeHints{state: map[string]state.Extension{"100@blf": state.ExtNotInUse}, fns: map[string][]func(state.Extension){}}
 	ds := &nopDS{}
 	s := psip.New(log, rt, ds, hints, nil, "bench")
 	sipconf := fmt.Sprintf("[general]\nudpbindaddr=127.0.0.1:0\nrealm=%s\nrtcachefriends=yes\nrtautoclear=no\nmaxexpiry=3600\n"+
@@ -214,7 +215,7 @@ func serverMain(args []string) {
 				st.Notifies, st.NotifyFailures, st.LastFanout.Round(time.Microsecond))
 		case "state":
 			n, _ := strconv.Atoi(f[1])
-			hints.set("100", "blf", n)
+			hints.set("100", "blf", state.Extension(n))
 			fmt.Println("OK")
 		case "heap":
 			f, err := os.Create(f[1])

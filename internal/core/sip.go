@@ -19,10 +19,10 @@ import (
 
 // sipModule is the SIP registrar and presence server (chan_sip's place) with realtime friends
 // from family sippeers. Like chan_sip without sip.conf, it does not listen when there is no
-// sip.conf (a reload that finds one still needs a restart to bind).
+// sip.conf; a reload that finds one starts it, and one that changes the bind addresses moves
+// the listeners (sip.Server.Configure).
 type sipModule struct {
-	srv     *sip.Server
-	started bool
+	srv *sip.Server
 }
 
 func (*sipModule) Name() string { return "chan_sip" }
@@ -40,13 +40,7 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(func(device string) state.Device {
-		st, ok := state.ParseDevice(m.srv.DeviceState(device))
-		if !ok {
-			return state.Invalid
-		}
-		return st
-	})); err != nil {
+	if err := s.DevState.RegisterProvider("SIP/", devstate.ProviderFunc(m.srv.DeviceState)); err != nil {
 		return err
 	}
 	s.CLI.MustRegister(m.srv.Commands()...)
@@ -62,13 +56,20 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if err := m.srv.Configure(cfg); err != nil {
 		return err
 	}
-	if err := m.srv.Start(context.Background()); err != nil {
+	if err := m.srv.Start(ctx); err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
-	m.started = true
-	udp, tcp := m.srv.Addr()
-	s.Log.Info(fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp))
+	s.Log.Info(m.listening())
 	return nil
+}
+
+// listening says where SIP listens.
+func (m *sipModule) listening() string {
+	udp, tcp := m.srv.Addr()
+	if !tcp.IsValid() {
+		return fmt.Sprintf("SIP listening on udp %s (no TCP)", udp)
+	}
+	return fmt.Sprintf("SIP listening on udp %s tcp %s", udp, tcp)
 }
 
 func (m *sipModule) Reload(ctx context.Context, s *Server) error {
@@ -82,14 +83,17 @@ func (m *sipModule) Reload(ctx context.Context, s *Server) error {
 	if err := m.srv.Configure(cfg); err != nil {
 		return err
 	}
-	if !m.started {
-		return fmt.Errorf("sip.conf: found on reload; restart Pleiades to start the SIP listener")
+	if !m.srv.Running() {
+		if err := m.srv.Start(ctx); err != nil {
+			return fmt.Errorf("sip: %w", err)
+		}
+		s.Log.Info(m.listening())
 	}
 	return nil
 }
 
 func (m *sipModule) Unload(context.Context) error {
-	if m.srv != nil && m.started {
+	if m.srv != nil {
 		m.srv.Close()
 	}
 	return nil
@@ -98,13 +102,7 @@ func (m *sipModule) Unload(context.Context) error {
 // sipDevices sets SIP/<peer> as this server's own device state, shared across the cluster.
 type sipDevices struct{ ds *devstate.Engine }
 
-func (d sipDevices) SetDevice(device, name string) {
-	st, ok := state.ParseDevice(name)
-	if !ok {
-		st = state.Unknown
-	}
-	d.ds.Set(device, st)
-}
+func (d sipDevices) SetDevice(device string, st state.Device) { d.ds.Set(device, st) }
 
 // sipHints finds hints as a SUBSCRIBE's extension@context would reach them (includes and
 // patterns through the dialplan) and follows their cluster-wide state.
@@ -133,16 +131,16 @@ func (h sipHints) Lookup(exten, context string) (sip.HintInfo, bool) {
 	if !ok {
 		return sip.HintInfo{}, false
 	}
-	return sip.HintInfo{Exten: exten, Context: context, State: int(st.State), Presence: st.Presence}, true
+	return sip.HintInfo{Exten: exten, Context: context, State: st.State, Presence: st.Presence}, true
 }
 
-func (h sipHints) Watch(exten, context string, fn func(state int)) func() {
+func (h sipHints) Watch(exten, context string, fn func(state.Extension)) func() {
 	key := exten
 	ctx := context
 	if st, ok := h.resolve(exten, context); ok {
 		key, ctx = st.Exten, st.Context
 	}
-	return h.s.Hints.Watch(key, ctx, func(st hint.State) { fn(int(st.State)) })
+	return h.s.Hints.Watch(key, ctx, func(st hint.State) { fn(st.State) })
 }
 
 // sipMailboxes gives the registrar the cluster-wide mailbox counts and their changes.

@@ -93,7 +93,9 @@ type Entry struct {
 	Time  time.Time
 	Kind  Kind
 	Level int // verbose or debug level; 0 otherwise
-	// Source is "file.go:line" of the caller, when known.
+	// Source is "file.go:line function" of the caller, when known: Asterisk's
+	// "manager.c:2324 authenticate", which log readers such as fail2ban's asterisk filter
+	// expect before the message.
 	Source string
 	Msg    string
 }
@@ -256,7 +258,7 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	if r.PC != 0 {
 		fs := runtime.CallersFrames([]uintptr{r.PC})
 		f, _ := fs.Next()
-		e.Source = fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+		e.Source = fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, funcName(f.Function))
 	}
 	if len(h.attrs) > 0 || r.NumAttrs() > 0 {
 		var b strings.Builder
@@ -294,4 +296,16 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	n := *h
 	n.groups += name + "."
 	return &n
+}
+
+// funcName is a function's name without its package path: "(*Server).actLogin".
+func funcName(full string) string {
+	name := full[strings.LastIndexByte(full, '/')+1:]
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	if name == "" {
+		return "?"
+	}
+	return name
 }

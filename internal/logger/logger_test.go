@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -144,5 +145,26 @@ func TestFormatTime(t *testing.T) {
 		if got := formatTime(tm, f); got != want {
 			t.Errorf("formatTime(%q) = %q, want %q", f, got, want)
 		}
+	}
+}
+
+// TestLineShape: file lines carry Asterisk's "file:line function: message" after the level,
+// what fail2ban's asterisk filter reads before the message.
+func TestLineShape(t *testing.T) {
+	dir := t.TempDir()
+	l := New()
+	cfg, _ := conf.Parse("logger.conf", []byte("[logfiles]\nmessages => notice\n"), conf.Options{})
+	s, err := ParseSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Configure(s, dir); err != nil {
+		t.Fatal(err)
+	}
+	l.Slog().Info("Registration from 'x' failed")
+	b, _ := os.ReadFile(filepath.Join(dir, "messages"))
+	file := regexp.MustCompile(`^\[[^\]]+\] NOTICE\[\d+\] logger_test\.go:\d+ TestLineShape: Registration from 'x' failed\n$`)
+	if !file.Match(b) {
+		t.Errorf("file line %q", b)
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
 
@@ -36,10 +38,10 @@ type nonceStore struct {
 }
 
 type nonceUse struct {
-	nc       uint32
-	cseq     uint32
-	qop      bool
-	callHash uint64
+	nc   uint32
+	qop  bool
+	dead bool   // a wrong response was given with this nonce: it serves no more
+	req  uint64 // fingerprint of the request accepted last with it (requestFingerprint)
 }
 
 const nonceRawLen = 8 + 8 + 12
@@ -88,41 +90,65 @@ func (n *nonceStore) check(nonce string, now time.Time, lifetime time.Duration) 
 	return id, true, false
 }
 
-func fnv64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
+// lookupLocked finds the entry of id and the generation holding it.
+func (n *nonceStore) lookupLocked(id [16]byte) (nonceUse, map[[16]byte]nonceUse, bool) {
+	if u, ok := n.cur[id]; ok {
+		return u, n.cur, true
 	}
-	return h
+	if u, ok := n.prev[id]; ok {
+		return u, n.prev, true
+	}
+	return nonceUse{}, nil, false
 }
 
-// use records one accepted use of nonce id. Without qop a nonce serves once; with qop each
-// use needs a higher nonce-count. The same (Call-ID, CSeq, nc) again is a retransmission and
-// is accepted. It reports false for a replay (and when the table is full).
-func (n *nonceStore) use(id [16]byte, nc uint32, qop bool, callID string, cseq uint32) bool {
-	ch := fnv64(callID)
+// isDead reports whether a wrong response was given with nonce id: its responses are then
+// not even checked (a fresh challenge), so one nonce gives a guesser one verdict.
+func (n *nonceStore) isDead(id [16]byte) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	m := n.cur
-	u, ok := m[id]
+	u, _, ok := n.lookupLocked(id)
+	return ok && u.dead
+}
+
+// kill marks nonce id dead (after a wrong response). When the table is full the nonce is not
+// recorded; the per-address limit still holds.
+func (n *nonceStore) kill(id [16]byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	u, m, ok := n.lookupLocked(id)
 	if !ok {
-		if u, ok = n.prev[id]; ok {
-			m = n.prev
+		if len(n.cur)+len(n.prev) >= n.maxTracked {
+			return
 		}
+		m = n.cur
 	}
+	u.dead = true
+	m[id] = u
+}
+
+// use records one accepted use of nonce id by a request with fingerprint req. Without qop a
+// nonce serves one request; with qop each use needs a higher nonce-count. The same nonce-count
+// again is accepted only for the very request accepted with it (a retransmission: same
+// fingerprint); anything else is a replay. It reports false for a replay, for a dead nonce
+// and when the table is full.
+func (n *nonceStore) use(id [16]byte, nc uint32, qop bool, req uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	u, m, ok := n.lookupLocked(id)
 	if !ok {
 		if len(n.cur)+len(n.prev) >= n.maxTracked {
 			return false
 		}
-		n.cur[id] = nonceUse{nc: nc, qop: qop, callHash: ch, cseq: cseq}
+		n.cur[id] = nonceUse{nc: nc, qop: qop, req: req}
 		return true
 	}
-	if u.nc == nc && u.cseq == cseq && u.callHash == ch {
+	switch {
+	case u.dead:
+		return false
+	case u.nc == nc && u.req == req:
 		return true // retransmission of the request we accepted
-	}
-	if qop && u.qop && nc > u.nc {
-		m[id] = nonceUse{nc: nc, qop: true, callHash: ch, cseq: cseq}
+	case qop && u.qop && nc > u.nc:
+		m[id] = nonceUse{nc: nc, qop: true, req: req}
 		return true
 	}
 	return false
@@ -193,4 +219,58 @@ func digestResponseOK(c *digest.Credentials, method, h1 string) bool {
 func challenge(realm, nonce string, stale bool) string {
 	c := digest.Challenge{Realm: realm, Nonce: nonce, Stale: stale, Algorithm: "MD5", QOP: []string{"auth"}}
 	return c.String()
+}
+
+var fingerprintSeed = maphash.MakeSeed()
+
+// requestFingerprint hashes what a handler reads from a request: Request-URI, From, To,
+// Call-ID, CSeq, the top Via's branch, every Contact, Expires, Event and User-Agent. A
+// retransmission has the same fingerprint; a captured request replayed with another Contact or
+// Expires (or any of these changed) does not.
+func requestFingerprint(req *sip.Request) uint64 {
+	var h maphash.Hash
+	h.SetSeed(fingerprintSeed)
+	sep := func() { _ = h.WriteByte(0) }
+	str := func(s string) { _, _ = h.WriteString(s); sep() }
+	num := func(n uint64) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], n)
+		_, _ = h.Write(b[:])
+	}
+	str(string(req.Method))
+	str(req.Recipient.User)
+	str(req.Recipient.Host)
+	num(uint64(req.Recipient.Port))
+	if f := req.From(); f != nil {
+		str(f.Address.User)
+		str(f.Address.Host)
+		tag, _ := f.Params.Get("tag")
+		str(tag)
+	}
+	if t := req.To(); t != nil {
+		str(t.Address.User)
+		str(t.Address.Host)
+	}
+	if c := req.CallID(); c != nil {
+		str(c.Value())
+	}
+	if c := req.CSeq(); c != nil {
+		num(uint64(c.SeqNo))
+		str(string(c.MethodName))
+	}
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		str(b)
+	}
+	for _, c := range req.GetHeaders("Contact") {
+		str(c.Value())
+	}
+	for _, name := range [...]string{"Expires", "Event", "User-Agent"} {
+		if x := req.GetHeader(name); x != nil {
+			str(x.Value())
+		} else {
+			sep()
+		}
+	}
+	return h.Sum64()
 }

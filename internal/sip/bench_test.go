@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
 	"github.com/pleiades-pbx/pleiades/test/sipload"
 )
 
@@ -181,7 +182,7 @@ func BenchmarkNotifyFanout10k(b *testing.B) {
 		mu.Lock()
 		want, got = i, 0
 		mu.Unlock()
-		e.hints.set("100", "blf", i%2)
+		e.hints.set("100", "blf", state.Extension(i%2))
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):

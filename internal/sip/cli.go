@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -37,6 +38,9 @@ func (s *Server) Commands() []*cli.Command {
 		{Words: []string{"sip", "show", "subscriptions"}, Summary: "List active SIP subscriptions",
 			Usage:   "Usage: sip show subscriptions\n       Lists active SIP subscriptions.\n",
 			Handler: s.cliShowSubscriptions},
+		{Words: []string{"sip", "show", "settings"}, Summary: "Show SIP global settings",
+			Usage:   "Usage: sip show settings\n       Provides detailed list of the configuration of the SIP channel.\n",
+			Handler: s.cliShowSettings},
 		{Words: []string{"sip", "show", "registry"}, Summary: "List SIP registration status",
 			Usage: "Usage: sip show registry\n       Lists all registration requests and status.\n",
 			Handler: func(_ context.Context, a *cli.Args) error {
@@ -262,35 +266,6 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// extensionStateText is ast_extension_state2str.
-func extensionStateText(st int) string {
-	switch st {
-	case -100:
-		return "Unknown"
-	case -2:
-		return "Removed"
-	case -1:
-		return "Deactivated"
-	case 0:
-		return "Idle"
-	case 1:
-		return "InUse"
-	case 2:
-		return "Busy"
-	case 4:
-		return "Unavailable"
-	case 8:
-		return "Ringing"
-	case 9:
-		return "InUse&Ringing"
-	case 16:
-		return "Hold"
-	case 17:
-		return "InUse&Hold"
-	}
-	return "Unknown"
-}
-
 func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
 	const format3 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6s\n"
 	const format4 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6d\n"
@@ -302,7 +277,7 @@ func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
 		left := max(0, int(time.Until(sub.expires).Seconds()))
 		st := sub.lastState
 		sub.mu.Unlock()
-		exten, mailbox, state := sub.exten, "<none>", extensionStateText(st)
+		exten, mailbox, state := sub.exten, "<none>", st.String()
 		if sub.kind == kindMWI {
 			mailbox = strings.Join(sub.mailboxes, ",")
 			exten, state = "<none>", "<none>"
@@ -346,15 +321,30 @@ func (s *Server) cliReload(ctx context.Context, a *cli.Args) error {
 		fmt.Fprintln(a.Out, "No sip.conf source is set; nothing reloaded.")
 		return cli.ErrFailed
 	}
+	s.runMu.Lock()
+	wasUDP, wasTCP := s.udpAddr, s.tcpAddr
+	s.runMu.Unlock()
 	cfg, err := src(ctx)
+	if err == nil && cfg == nil {
+		err = errors.New("sip.conf not found")
+	}
 	if err == nil {
 		err = s.Configure(cfg)
 	}
+	if err == nil && !s.isRunning() {
+		// no sip.conf when the server started: it listens from now on
+		if err = s.Start(ctx); err != nil {
+			err = fmt.Errorf("configuration applied, but SIP is not listening: %w", err)
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(a.Out, "SIP reload failed, the running configuration is kept:\n%v\n", err)
+		fmt.Fprintf(a.Out, "SIP reload failed:\n%v\n", err)
 		return cli.ErrFailed
 	}
 	fmt.Fprintln(a.Out, "SIP configuration reloaded.")
+	if udp, tcp := s.Addr(); udp != wasUDP || tcp != wasTCP {
+		fmt.Fprintf(a.Out, "SIP now listening on udp %s, tcp %s.\n", udp, orNone(addrOrEmpty(tcp)))
+	}
 	return nil
 }
 
@@ -398,5 +388,84 @@ func (s *Server) cliDebug(_ context.Context, a *cli.Args) error {
 	default:
 		return cli.ErrUsage
 	}
+	return nil
+}
+
+// cliShowSettings is chan_sip's "sip show settings", for the settings Pleiades has (and its own
+// limits, under the same headings).
+func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	set := s.set.Load()
+	udp, tcp := s.Addr()
+	line := func(label string, format string, args ...any) {
+		fmt.Fprintf(a.Out, "  %-24s"+format+"\n", append([]any{label}, args...)...)
+	}
+	secs := func(d time.Duration) string { return fmt.Sprintf("%d secs", int(d/time.Second)) }
+	listening := func(bind string, at bool) string {
+		switch {
+		case bind == "":
+			return "Disabled"
+		case !at:
+			return bind + " (not listening)"
+		}
+		return bind
+	}
+	fmt.Fprintf(a.Out, "\n\nGlobal Settings:\n----------------\n")
+	line("UDP Bindaddress:", "%s", listening(set.udpBind, udp.IsValid()))
+	line("TCP SIP Bindaddress:", "%s", listening(set.tcpBind, tcp.IsValid()))
+	line("TLS SIP Bindaddress:", "Disabled")
+	line("Allow unknown access:", "%s", yesNo(set.allowGuest))
+	line("Allow subscriptions:", "%s", yesNo(set.allowSubscribe))
+	line("Our auth realm", "%s", set.realm)
+	line("Always auth rejects:", "%s", yesNo(set.alwaysAuthReject))
+	line("User Agent:", "%s", set.userAgent)
+	line("TCP auth limit:", "%d", set.tcpAuthLimit)
+	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
+	line("TCP idle timeout:", "%s", secs(set.tcpIdle))
+	if set.maxAuthFailures > 0 {
+		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
+	} else {
+		line("Max auth failures:", "Unlimited")
+	}
+	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
+	if s.rt != nil && s.rt.Mapped("sippeers") {
+		line("SIP realtime:", "Enabled")
+	} else {
+		line("SIP realtime:", "Disabled")
+	}
+	line("Qualify Freq :", "%d ms", int(set.qualifyFreq/time.Millisecond))
+	fmt.Fprintf(a.Out, "\nGlobal Signalling Settings:\n---------------------------\n")
+	line("Reg. min duration", "%d secs", set.minExpiry)
+	line("Reg. max duration:", "%d secs", set.maxExpiry)
+	line("Reg. default duration:", "%d secs", set.defaultExpiry)
+	line("Sub. min duration", "%d secs", set.subMinExpiry)
+	line("Sub. max duration:", "%d secs", set.subMaxExpiry)
+	ring := yesNo(set.notifyRinging != ringingNo)
+	if set.notifyRinging == ringingNotInUse {
+		ring += " (when not in use)"
+	}
+	line("Notify ringing state:", "%s", ring)
+	line("Notify hold state:", "%s", yesNo(set.notifyHold))
+	fmt.Fprintf(a.Out, "\nDefault Settings:\n-----------------\n")
+	line("Context:", "%s", set.context)
+	line("Qualify:", "%d", set.qualify)
+	line("Keepalive:", "%d", int(set.keepalive/time.Second))
+	line("Voice Mail Extension:", "%s", set.vmExten)
+	if set.rtCacheFriends || s.rt != nil {
+		fmt.Fprintf(a.Out, "\nRealtime SIP Settings:\n----------------------\n")
+		line("Realtime Peers:", "%s", yesNo(s.rt != nil && s.rt.Mapped("sippeers")))
+		line("Cache Friends:", "%s", yesNo(set.rtCacheFriends))
+		line("Update:", "%s", yesNo(set.rtUpdate))
+		line("Ignore Reg. Expire:", "%s", yesNo(set.ignoreRegExpire))
+		line("Save sys. name:", "%s", yesNo(set.rtSaveSysname))
+		if set.rtAutoClear > 0 {
+			line("Auto Clear:", "%d (Enabled)", int(set.rtAutoClear/time.Second))
+		} else {
+			line("Auto Clear:", "%d (Disabled)", 0)
+		}
+	}
+	fmt.Fprintf(a.Out, "\n")
 	return nil
 }

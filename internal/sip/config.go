@@ -28,6 +28,12 @@ const (
 	defaultMaxSubsPeer   = 1000             // Pleiades
 	defaultMaxRegs       = 1000000          // Pleiades: registered realtime peers kept in memory
 	unreachableRetry     = 10 * time.Second // chan_sip DEFAULT_FREQ_NOTOK
+	defaultTCPAuthLimit  = 100              // chan_sip DEFAULT_AUTHLIMIT
+	defaultTCPAuthTime   = 30 * time.Second // chan_sip DEFAULT_AUTHTIMEOUT
+	defaultMaxAuthFail   = 10               // Pleiades: failed authentications per address...
+	defaultAuthFailWin   = 30 * time.Second // ...within this window...
+	defaultAuthBlockTime = 60 * time.Second // ...refuse that address for this long
+	tcpIdleMargin        = 60 * time.Second // Pleiades: see tcpIdle
 )
 
 // notifyRinging values.
@@ -68,6 +74,19 @@ type settings struct {
 	maxRegistrations int
 	allowGuest       bool
 	fromDomain       string
+	tcpAuthLimit     int           // unauthenticated TCP connections open at once
+	tcpAuthTimeout   time.Duration // a TCP connection must authenticate a request within this
+	maxAuthFailures  int           // per source address within authFailWindow; 0 = no limit
+	authFailWindow   time.Duration
+	authBlockTime    time.Duration
+	// tcpIdle is how long an authenticated TCP connection may carry nothing before it is
+	// closed: max(maxexpiry, submaxexpiry) + 60 s, for a client that keeps a registration or
+	// a subscription alive sends a request within the longest expiry it can be granted.
+	tcpIdle time.Duration
+}
+
+func (s *settings) setTCPIdle() {
+	s.tcpIdle = time.Duration(max(s.maxExpiry, s.subMaxExpiry))*time.Second + tcpIdleMargin
 }
 
 func defaultSettings() *settings {
@@ -92,6 +111,12 @@ func defaultSettings() *settings {
 		maxSubscriptions: defaultMaxSubs,
 		maxSubsPerPeer:   defaultMaxSubsPeer,
 		maxRegistrations: defaultMaxRegs,
+		tcpAuthLimit:     defaultTCPAuthLimit,
+		tcpAuthTimeout:   defaultTCPAuthTime,
+		maxAuthFailures:  defaultMaxAuthFail,
+		authFailWindow:   defaultAuthFailWin,
+		authBlockTime:    defaultAuthBlockTime,
+		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 	}
 }
 
@@ -172,8 +197,8 @@ var ignoredGeneral = map[string]bool{
 	"mohsuggest": true, "useragent": false, "compactheaders": true, "session-timers": true,
 	"registertimeout": true, "registerattempts": true, "mwi_from": true, "buggymwi": true,
 	"subscribemwi": true, "accountcode": true, "amaflags": true, "parkinglot": true,
-	"callerid": true, "sipdebug": true, "recordhistory": true, "dumphistory": true, "tcpauthtimeout": true,
-	"tcpauthlimit": true, "match_auth_username": true, "rtpkeepalive": true, "autoframing": true,
+	"callerid": true, "sipdebug": true, "recordhistory": true, "dumphistory": true,
+	"match_auth_username": true, "rtpkeepalive": true, "autoframing": true,
 	"g726nonstandard": true, "icesupport": true, "preferred_codec_only": true, "faxdetect": true,
 	"textsupport": true, "auth_options_requests": true, "register": true, "mwi": true,
 	"authfailureevents": true, "shrinkcallerid": true, "dynamic_exclude_static": true,
@@ -417,6 +442,16 @@ func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
 				default:
 					secs(&s.rtAutoClear, 1)
 				}
+			case "tcpauthlimit":
+				intv(&s.tcpAuthLimit, 1)
+			case "tcpauthtimeout":
+				secs(&s.tcpAuthTimeout, 1)
+			case "maxauthfailures":
+				intv(&s.maxAuthFailures, 0)
+			case "authfailurewindow":
+				secs(&s.authFailWindow, 1)
+			case "authblocktime":
+				secs(&s.authBlockTime, 1)
 			case "alwaysauthreject":
 				boolv(&s.alwaysAuthReject)
 			case "context":
@@ -481,6 +516,7 @@ func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	s.setTCPIdle()
 	return pc, nil
 }
 

@@ -9,15 +9,27 @@
 //	s := sip.New(log, rtEngine, deviceStates, hints, mailboxes, systemName) // rt, ds, hints, mb may be nil
 //	s.SetConfigSource(func(ctx) (*conf.Config, error) { return load("sip.conf") }) // for "sip reload"
 //	err := s.Configure(cfg)   // parse everything, then apply; on error nothing changes
-//	err = s.Start(ctx)        // listen on udpbindaddr (and tcpbindaddr); ctx end = Close
+//	err = s.Start(ctx)        // listen on udpbindaddr (and tcpbindaddr); ctx bounds the start only
 //	udp, tcp := s.Addr()      // the addresses actually bound (port 0 in tests)
 //	registry.Register(s.Commands()...)
 //	state := s.DeviceState("SIP/alice") // devstate provider: NOT_INUSE, UNAVAILABLE or INVALID
 //	st := s.Stats()           // counters for metrics
 //	s.Close()                 // NOTIFY terminated to subscribers, flush write-backs (≤2 s), stop
 //
-// Configure may be called again at any time (reload). It refuses, keeping everything, a
-// change of udpbindaddr/tcpbindaddr while running (a restart is needed). The state engines
+// Configure may be called again at any time (reload). A change of udpbindaddr/tcpbindaddr
+// (TCP turned on or off included) while running moves the listeners: the server stops
+// (subscriptions end with a NOTIFY "terminated;reason=deactivated", which invites the phone
+// to subscribe again at once; registrations stay) and starts on the new addresses; when they
+// cannot be bound it binds the old ones again and Configure fails with "configuration not
+// applied". "sip reload" on a server that had no sip.conf starts it (Start). Close may be
+// followed by Start again.
+//
+// Goroutines. Everything the server starts is owned: the listeners, the janitor, the NOTIFY
+// retransmitter and the write-back workers (a WaitGroup), and every other goroutine — hint
+// fan-outs, the settling of NOTIFY transactions, MWI sends, timer callbacks (qualify,
+// keepalive, registration and subscription expiry) — through Server.spawn and
+// Server.afterFunc (tasks.go), which refuse to start anything once Close has begun. Close
+// returns when all of them have ended. The state engines
 // are reached only through the narrow interfaces DeviceStates, Hints and Mailboxes defined
 // here; the lead's adapters implement them. DeviceStates.SetDevice is called only on a change,
 // never with a lock of this package held. Hints.Watch may call its callback synchronously.
@@ -30,7 +42,9 @@
 // notifyringing (yes|no|notinuse, default yes), notifyhold (no), qualify, qualifyfreq (60),
 // keepalive, rtcachefriends (no), rtsavesysname (no), rtupdate (yes), ignoreregexpire (no),
 // rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
-// subscribecontext, vmexten, useragent, fromdomain. Pleiades' own: noncelifetime (30 s),
+// subscribecontext, vmexten, useragent, fromdomain, tcpauthlimit (100), tcpauthtimeout (30).
+// Pleiades' own: noncelifetime (30 s), maxauthfailures (10; 0 = no limit), authfailurewindow
+// (30 s), authblocktime (60 s),
 // maxsubscriptions (100000), maxsubscriptionsperpeer (1000), maxregistrations (1000000
 // realtime peers in memory). Peers: type=friend|peer|user, host=dynamic|<ip>, port, secret,
 // md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
@@ -46,7 +60,8 @@
 // transaction (request and response) for Timer J (32 s); at thousands of REGISTERs a second
 // that is hundreds of MB. Pleiades terminates non-INVITE server transactions as soon as the
 // final response is sent, and makes every handler safe for a retransmitted request instead:
-// a REGISTER retransmitted with the same (nonce, nc, Call-ID, CSeq) is accepted again, an
+// a REGISTER retransmitted unchanged (same nonce, nc and fingerprint, see Authentication) is
+// processed again with the same result, an
 // initial SUBSCRIBE retransmitted (same Call-ID, From tag and CSeq) gets the same 200 OK and
 // To tag, an unauthenticated one just gets a fresh challenge. INVITE transactions keep
 // sipgo's normal life (for the ACK of the 501). Messages above 16 KiB are dropped before
@@ -72,20 +87,62 @@
 // (a map entry per address) for the life of the listener.
 //
 // Authentication (REGISTER and SUBSCRIBE alike). Digest MD5 (RFC 2617, RFC 7616's MD5),
-// qop="auth" offered; clients without qop are accepted and their nonce then serves once.
-// HA1 is md5(user:realm:secret), or md5secret as given (= md5(name:realm:secret)). The
-// digest username must be the peer's name or its defaultuser and the realm ours. A nonce
-// lives noncelifetime; an expired nonce with a correct response gets 401 with stale=true; a
-// nonce-count that is not above the last accepted one for that nonce is a replay: 401
-// stale=true and a security event. Every failure — wrong password, unknown peer (with
-// alwaysauthreject=yes), username or realm mismatch, unsupported algorithm, malformed
-// Authorization — gets the same 403 Forbidden and is logged at logger.LevelSecurity with
-// the reason (the reason never goes on the wire). alwaysauthreject=no answers an unknown
-// peer 404. permit/deny (chan_sip's ast_apply_ha: last matching rule wins; addr, addr/bits,
-// addr/mask) are checked against the source address before authentication: 403. A peer
+// qop="auth" offered; clients without qop are accepted and their nonce then serves one
+// request. HA1 is md5(user:realm:secret), or md5secret as given (= md5(name:realm:secret)).
+// The digest username must be the peer's name or its defaultuser and the realm ours. A nonce
+// lives noncelifetime; an expired nonce with a correct response gets 401 with stale=true
+// (real phones answer that with a new nonce). With qop each request needs a nonce-count
+// above the last accepted one for that nonce (phones reuse a nonce with an increasing nc).
+// The same nonce-count again is accepted only for the very request accepted with it, a
+// retransmission: the server keeps a fingerprint of what a handler reads (Request-URI, From,
+// To, Call-ID, CSeq, top Via branch, every Contact, Expires, Event, User-Agent); a captured
+// request replayed with any of these changed (another Contact, Expires: 0) is a replay: 401
+// stale=true and a security event, nothing applied. A wrong response kills its nonce: a
+// later response with it is not checked but answered with a fresh challenge (not stale), so
+// one challenge gives a guesser one verdict. maxauthfailures failures from one source
+// address (IP, any port) within authfailurewindow block that address for authblocktime:
+// every REGISTER and SUBSCRIBE from it is answered 403 Forbidden without looking at its
+// credentials, a good one too (as the AMI login limit); a success does not clear the count
+// (phones behind one NAT share the address), the block is logged once (NOTICE and security)
+// and counted in Stats.Blocked. The table of addresses is bounded (100,000, swept every
+// second). Every failure — wrong password, unknown peer, peer refused by its ACL, peer that
+// may not register (type=user or a static host), username or realm mismatch, unsupported
+// algorithm, malformed Authorization — gets the same 403 Forbidden (the reason never goes
+// on the wire). alwaysauthreject=yes (the default, as in chan_sip): a name that does not
+// exist, is refused by its ACL or may not register is answered exactly as a known one with a
+// wrong password — a challenge, then 403 for the credentials (with the same MD5 work) — so
+// nobody can tell names apart; its failure is logged when the credentials come.
+// alwaysauthreject=no: an unknown peer gets 404 and a peer refused by its ACL or that may
+// not register 403 at once, logged then. permit/deny (chan_sip's ast_apply_ha: last matching
+// rule wins; addr, addr/bits, addr/mask) are checked against the source address. A peer
 // with neither secret nor md5secret is accepted without a challenge, as in chan_sip. The
 // digest-uri is not compared with the Request-URI (chan_sip only warns). The peer is the To
 // user for REGISTER and the From user for SUBSCRIBE and OPTIONS.
+//
+// Log lines. Every failed authentication is logged at NOTICE in Asterisk's words, which
+// fail2ban's stock asterisk filter reads: REGISTER as chan_sip, "Registration from '<To>'
+// failed for '<ip:port>' - <reason>" with reason "Wrong password", "No matching peer found",
+// "Username/auth name mismatch", "Device does not match ACL" or "Peer is not supposed to
+// register"; other methods (SUBSCRIBE, and INVITE when calls come) as res_pjsip, "Request
+// '<method>' from '<From>' failed for '<ip:port>' (callid: <Call-ID>) - <reason>" with "Failed
+// to authenticate", "No matching endpoint found" or "Not match Endpoint ACL" (chan_sip's own
+// line for them names no address). The same failure is a security event on the security
+// channel: `SIP authentication failed from=<ip:port> peer="<name>" reason="..."` (also
+// "authentication replay", "subscription refused"), the address first. Values from the
+// network reach a log line only escaped (logsafe.go): control characters, bytes outside
+// ASCII, quotes, backslash and parentheses as \xNN (in key=value fields also space and '='),
+// so a client can neither start a line nor make one name another address.
+//
+// TCP. The listener handed to sipgo retries every accept error (EMFILE, ENFILE, ECONNABORTED,
+// ...) after a pause from 5 ms doubling to 1 s and logs it (at most a line every 10 s); only
+// Close ends it (sipgo's own Serve gave up at the first error). As in chan_sip, at most
+// tcpauthlimit connections that have not yet carried a successfully authenticated REGISTER or
+// SUBSCRIBE are open at once (a connection beyond that is closed as soon as it is accepted),
+// and such a connection is closed tcpauthtimeout seconds after it was accepted. An
+// authenticated connection on which nothing arrives for max(maxexpiry, submaxexpiry) + 60 s
+// is closed: a phone that keeps its registration or subscription alive sends a request (or
+// a keepalive) within that time. Stats.Connections (pleiades_sip_connections) counts the
+// connections accepted and open.
 //
 // Registrar. One binding per peer (the first Contact), as chan_sip. Expires: the Contact's
 // expires parameter, else the Expires header, else defaultexpiry; 0 unregisters, as does
@@ -156,16 +213,20 @@
 //
 // CLI. "sip show peers [like REGEX]" (chan_sip's columns and summary line, realtime peers marked
 // "Cached RT" or "Realtime"), "sip show peer NAME [load]", "sip show subscriptions", "sip
-// show registry" (no outbound registrations yet: always 0), "sip prune realtime [peer]
-// NAME|all", "sip reload" (through SetConfigSource; a failure keeps the running
-// configuration), "sip set debug on|off|ip ADDR|peer NAME" (SIP messages, as received and as
-// sent, at verbose level 1; peer = the peer's current IP address).
+// show registry" (no outbound registrations yet: always 0), "sip show settings" (chan_sip's
+// layout, for the settings Pleiades has, with the TCP and guessing limits), "sip prune
+// realtime [peer] NAME|all", "sip reload" (through SetConfigSource; starts a server that had
+// no sip.conf, moves listeners, prints "SIP now listening on ..." when they changed; a
+// failure or a missing sip.conf fails the command and keeps the running configuration),
+// "sip set debug on|off|ip ADDR|peer NAME" (SIP messages, as received and as sent, at verbose
+// level 1; peer = the peer's current IP address).
 //
 // Lock order: Server.cfgMu → Server.runMu; Server.mu → peer.devMu → peer.mu;
 // subscription.mu → Server.mu (read: the vmexten of an MWI account); Server.runMu is
 // innermost (taken under peer.mu and subscription.mu, never held while taking another lock
 // of this package). subStore.mu and
-// hintWatch.mu are innermost: Hints.Watch is called with subStore.mu held and its callback
+// hintWatch.mu are innermost (as are nonceStore.mu, authGuard.mu, tcpListener.mu and
+// tasks.mu): Hints.Watch is called with subStore.mu held and its callback
 // takes only hintWatch.mu and starts the fan-out goroutine. DeviceStates.SetDevice runs with
 // only peer.devMu held, Mailboxes.Get with only subscription.mu; Hints.Lookup and the realtime
 // engine are called with no lock.

@@ -2,6 +2,8 @@ package sip
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +94,45 @@ func FuzzParseBranch(f *testing.F) {
 			t.Fatalf("%q -> %d -> %q", b, seq, back)
 		}
 	})
+}
+
+// FuzzLogText: whatever a client sends, an escaped value has no byte a log reader could take
+// for the end of a line, a quote or a field of its own, and the escaping can be read back.
+func FuzzLogText(f *testing.F) {
+	for _, seed := range []string{"alice", "evil from=10.9.8.7", "x' failed for '10.9.8.7:5060' - Wrong password", "a\r\nb\x1b[2J", "\xff\xfe(callid: x)", `\x41`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		text, value := logText(s), logValue(s)
+		for _, out := range []string{text, value[1 : len(value)-1]} {
+			for i := 0; i < len(out); i++ {
+				c := out[i]
+				if c < 0x20 || c >= 0x7f || c == '\'' || c == '"' || c == '(' || c == ')' {
+					t.Fatalf("%q escaped to %q: byte %q left", s, out, c)
+				}
+			}
+		}
+		if strings.ContainsAny(value[1:len(value)-1], " =") {
+			t.Fatalf("%q as a value %q keeps a space or '='", s, value)
+		}
+		if got := unescapeLog(text); got != s {
+			t.Fatalf("%q escaped to %q reads back as %q", s, text, got)
+		}
+	})
+}
+
+// unescapeLog reads escapeLog's output back (only \xNN sequences are escapes).
+func unescapeLog(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 	"github.com/pleiades-pbx/pleiades/test/sipphone"
 )
 
@@ -33,10 +34,10 @@ type fakeDS struct {
 
 func newFakeDS() *fakeDS { return &fakeDS{states: map[string]string{}} }
 
-func (f *fakeDS) SetDevice(device, state string) {
+func (f *fakeDS) SetDevice(device string, st state.Device) {
 	f.mu.Lock()
-	f.states[device] = state
-	f.hist = append(f.hist, device+"="+state)
+	f.states[device] = st.String()
+	f.hist = append(f.hist, device+"="+st.String())
 	f.mu.Unlock()
 }
 
@@ -48,13 +49,13 @@ func (f *fakeDS) get(device string) string {
 
 type fakeHints struct {
 	mu       sync.Mutex
-	states   map[string]int
-	watchers map[string]map[int]func(int)
+	states   map[string]state.Extension
+	watchers map[string]map[int]func(state.Extension)
 	next     int
 }
 
 func newFakeHints() *fakeHints {
-	return &fakeHints{states: map[string]int{}, watchers: map[string]map[int]func(int){}}
+	return &fakeHints{states: map[string]state.Extension{}, watchers: map[string]map[int]func(state.Extension){}}
 }
 
 func (h *fakeHints) Lookup(exten, ctx string) (HintInfo, bool) {
@@ -64,12 +65,12 @@ func (h *fakeHints) Lookup(exten, ctx string) (HintInfo, bool) {
 	return HintInfo{Exten: exten, Context: ctx, State: st}, ok
 }
 
-func (h *fakeHints) Watch(exten, ctx string, fn func(int)) func() {
+func (h *fakeHints) Watch(exten, ctx string, fn func(state.Extension)) func() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := exten + "@" + ctx
 	if h.watchers[k] == nil {
-		h.watchers[k] = map[int]func(int){}
+		h.watchers[k] = map[int]func(state.Extension){}
 	}
 	h.next++
 	id := h.next
@@ -81,11 +82,11 @@ func (h *fakeHints) Watch(exten, ctx string, fn func(int)) func() {
 	}
 }
 
-func (h *fakeHints) set(exten, ctx string, st int) {
+func (h *fakeHints) set(exten, ctx string, st state.Extension) {
 	h.mu.Lock()
 	k := exten + "@" + ctx
 	h.states[k] = st
-	var fns []func(int)
+	var fns []func(state.Extension)
 	for _, fn := range h.watchers[k] {
 		fns = append(fns, fn)
 	}
@@ -163,6 +164,12 @@ const baseConf = "[general]\nudpbindaddr=127.0.0.1:0\nrealm=pleiades\n"
 // udpbindaddr) and, when withRT, a sqlite realtime engine mapping sippeers.
 func newEnv(t testing.TB, sipconf string, withRT bool) *env {
 	t.Helper()
+	return newEnvWith(t, sipconf, withRT, nil)
+}
+
+// newEnvWith is newEnv; before calls before the server starts.
+func newEnvWith(t testing.TB, sipconf string, withRT bool, before func(*Server)) *env {
+	t.Helper()
 	lb := &logBuf{}
 	level := slog.Level(-100) // everything: verbose, debug and sipgo records
 	if _, bench := t.(*testing.B); bench {
@@ -176,6 +183,9 @@ func newEnv(t testing.TB, sipconf string, withRT bool) *env {
 	e.s = New(log, e.rt, e.ds, e.hints, e.mb, "pbx1")
 	if err := e.s.Configure(parseConf(t, sipconf)); err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(e.s)
 	}
 	if err := e.s.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"net"
-	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 
@@ -65,33 +64,4 @@ func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		c.n = n
 	}
-}
-
-// countingListener counts the TCP connections it accepted that are still open (for
-// /metrics: pleiades_sip_connections).
-type countingListener struct {
-	net.Listener
-	open *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.open.Add(1)
-	return &countedConn{Conn: c, open: l.open}, nil
-}
-
-type countedConn struct {
-	net.Conn
-	open   *atomic.Int64
-	closed atomic.Bool
-}
-
-func (c *countedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.open.Add(-1)
-	}
-	return c.Conn.Close()
 }

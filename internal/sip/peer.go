@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/state"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -57,7 +59,8 @@ type peer struct {
 	qGen     int // bumps to stop a running qualify loop
 	qTimer   *time.Timer
 	kaTimer  *time.Timer
-	devState string
+	devState state.Device // last reported (reported: whether any was)
+	reported bool
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
@@ -66,14 +69,14 @@ func newPeer(s *Server, cfg *peerConfig) *peer {
 	return p
 }
 
-func (p *peer) deviceStateLocked() string {
+func (p *peer) deviceStateLocked() state.Device {
 	if p.gone || !p.addr.IsValid() {
-		return "UNAVAILABLE"
+		return state.Unavailable
 	}
 	if p.cfg.Load().qualifyMS > 0 && p.status == statusUnreachable {
-		return "UNAVAILABLE"
+		return state.Unavailable
 	}
-	return "NOT_INUSE"
+	return state.NotInUse
 }
 
 // reportDevice sends the device state when it changed.
@@ -85,8 +88,8 @@ func (p *peer) reportDevice() {
 	defer p.devMu.Unlock()
 	p.mu.Lock()
 	st := p.deviceStateLocked()
-	changed := st != p.devState
-	p.devState = st
+	changed := st != p.devState || !p.reported
+	p.devState, p.reported = st, true
 	p.mu.Unlock()
 	if changed {
 		p.s.ds.SetDevice("SIP/"+p.name, st)
@@ -164,14 +167,14 @@ func (p *peer) restartTimers() {
 			p.status = statusUnknown
 		}
 		gen := p.qGen
-		p.qTimer = time.AfterFunc(0, func() { p.qualify(gen) })
+		p.qTimer = p.s.afterFunc(0, func() { p.qualify(gen) })
 	} else {
 		p.status = statusUnmonitored
 		p.lastms = 0
 	}
 	if cfg.keepalive > 0 {
 		gen := p.qGen
-		p.kaTimer = time.AfterFunc(cfg.keepalive, func() { p.keepalive(gen) })
+		p.kaTimer = p.s.afterFunc(cfg.keepalive, func() { p.keepalive(gen) })
 	}
 }
 
@@ -209,14 +212,14 @@ func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
 	}
 	if err != nil {
 		if p != nil {
-			s.log.Warn("SIP: realtime lookup failed; using the peer in memory", "peer", name, "err", err)
+			s.log.Warn("SIP: realtime lookup failed; using the peer in memory", "peer", logValue(name), "err", err)
 			return p, nil
 		}
 		return nil, err
 	}
 	cfg, err := peerFromRow(name, row, set)
 	if err != nil {
-		s.log.Warn("SIP: realtime peer ignored", "peer", name, "err", err)
+		s.log.Warn("SIP: realtime peer ignored", "peer", logValue(name), "err", err)
 		return nil, nil
 	}
 	now := time.Now()
@@ -355,7 +358,7 @@ func (p *peer) armExpiry() {
 		return
 	}
 	exp := p.expires
-	p.regTimer = time.AfterFunc(time.Until(exp), func() { p.expire(exp) })
+	p.regTimer = p.s.afterFunc(time.Until(exp), func() { p.expire(exp) })
 }
 
 // register records a registration.

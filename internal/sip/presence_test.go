@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // subscribe sends an authenticated SUBSCRIBE; it returns the request (for refreshes) and the
@@ -86,7 +88,7 @@ func TestSubscribeDialog(t *testing.T) {
 		t.Fatal(n.GetHeader("Event"))
 	}
 	for i, c := range []struct {
-		state int
+		state state.Extension
 		want  string
 	}{{1, "confirmed"}, {8, "early"}, {0, "terminated"}, {16, "confirmed"}} {
 		e.hints.set("100", "blf", c.state)

@@ -58,7 +58,7 @@ func (p *peer) qualify(gen int) {
 	if !ok && next > unreachableRetry {
 		next = unreachableRetry
 	}
-	p.qTimer = time.AfterFunc(next, func() { p.qualify(gen) })
+	p.qTimer = p.s.afterFunc(next, func() { p.qualify(gen) })
 	status, lastms := p.status, p.lastms
 	p.mu.Unlock()
 	if old != status {
@@ -88,7 +88,7 @@ func (p *peer) keepalive(gen int) {
 		return
 	}
 	addr, transport, uri := p.addr, p.transport, p.contactURI
-	p.kaTimer = time.AfterFunc(cfg.keepalive, func() { p.keepalive(gen) })
+	p.kaTimer = p.s.afterFunc(cfg.keepalive, func() { p.keepalive(gen) })
 	p.mu.Unlock()
 	if transport == "tcp" {
 		ctx, cancel := context.WithTimeout(p.s.ctx, 2*time.Second)

@@ -15,10 +15,74 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
-// security logs a security event (failed authentication, ACL refusal, replay).
+// security logs a security event (failed authentication, ACL refusal, replay) on the security
+// channel. The source address comes first and the peer name, from the request, is escaped
+// (logValue): see the package documentation, "Log lines".
 func (s *Server) security(event, peer string, src netip.AddrPort, reason string) {
 	s.stats.authFailures.Add(1)
-	s.log.Log(context.Background(), logger.LevelSecurity, "SIP "+event, "peer", peer, "from", src.String(), "reason", reason)
+	s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("SIP %s from=%s peer=%s reason=%q", event, src, logValue(peer), reason))
+}
+
+// Why an authentication failed, in chan_sip's words (the NOTICE line that fail2ban reads)
+// and as the security event says it.
+type authFailure struct {
+	notice   string // chan_sip's reason: "Registration from '...' failed for '...' - <notice>"
+	security string
+}
+
+var (
+	failWrongPassword = authFailure{"Wrong password", "wrong password"}
+	failNoPeer        = authFailure{"No matching peer found", "no such peer"}
+	failUserMismatch  = authFailure{"Username/auth name mismatch", "username mismatch"}
+	failACL           = authFailure{"Device does not match ACL", "permit/deny"}
+	failNotDynamic    = authFailure{"Peer is not supposed to register", "not host=dynamic"}
+)
+
+// pjsipReason is what res_pjsip says for a failure of another request than REGISTER (its
+// "Request 'SUBSCRIBE' from ... failed for ..." line, which fail2ban's asterisk filter reads;
+// chan_sip's line for those names no address).
+func (f authFailure) pjsipReason() string {
+	switch f {
+	case failNoPeer, failNotDynamic:
+		return "No matching endpoint found"
+	case failACL:
+		return "Not match Endpoint ACL"
+	}
+	return "Failed to authenticate"
+}
+
+// authFailed logs a failed authentication at NOTICE in Asterisk's words (REGISTER: chan_sip's
+// "Registration from '<To>' failed for '<addr>' - <reason>"; other methods: res_pjsip's
+// "Request '<method>' from '<From>' failed for '<addr>' (callid: <Call-ID>) - <reason>"), and as
+// a security event; counted makes it count towards maxauthfailures for the address.
+func (s *Server) authFailed(req *sip.Request, name string, src netip.AddrPort, f authFailure, counted bool) {
+	if req.Method == sip.REGISTER {
+		to := ""
+		if h := req.To(); h != nil {
+			to = h.Value()
+		}
+		s.log.Info(fmt.Sprintf("Registration from '%s' failed for '%s' - %s", logText(to), src, f.notice))
+	} else {
+		from, callID := "", ""
+		if h := req.From(); h != nil {
+			from = h.Value()
+		}
+		if h := req.CallID(); h != nil {
+			callID = h.Value()
+		}
+		s.log.Info(fmt.Sprintf("Request '%s' from '%s' failed for '%s' (callid: %s) - %s", req.Method, logText(from), src, logText(callID), f.pjsipReason()))
+	}
+	s.security("authentication failed", name, src, f.security)
+	if !counted {
+		return
+	}
+	set := s.set.Load()
+	if s.guard.failed(src.Addr(), time.Now(), set) {
+		msg := fmt.Sprintf("SIP: %d failed authentications from %s within %v; requests from this address refused for %v",
+			set.maxAuthFailures, src.Addr(), set.authFailWindow, set.authBlockTime)
+		s.log.Info(msg)
+		s.log.Log(context.Background(), logger.LevelSecurity, msg)
+	}
 }
 
 // authResult is what authenticate decided.
@@ -29,10 +93,13 @@ const (
 	authReplied            // a response was sent; stop
 )
 
-// authenticate checks the digest credentials of req for peer p (nil: no such peer, which is
-// treated exactly like a wrong password when alwaysauthreject is on). Every failure gets the
-// same 403 Forbidden, so a client learns nothing about which part was wrong.
-func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, p *peer, name string, src netip.AddrPort) authResult {
+// authenticate checks the digest credentials of req for peer p. p nil means the request must
+// fail exactly as a wrong password does (no such peer with alwaysauthreject, or a peer refused
+// by its ACL): a challenge first, then 403 Forbidden, and why is only logged (as absent).
+// Every failure gets the same 403 Forbidden, so a client learns nothing about which part was
+// wrong; a nonce given with a wrong response dies (the next response with it is not checked:
+// a fresh challenge), and the failure counts for the source address (maxauthfailures).
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, p *peer, name string, src netip.AddrPort, absent authFailure) authResult {
 	set := s.set.Load()
 	var cfg *peerConfig
 	if p != nil {
@@ -48,50 +115,46 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, p *pee
 	}
 	cred, err := digest.ParseCredentials(h.Value())
 	if err != nil {
-		s.security("authentication failed", name, src, "malformed Authorization header")
+		s.authFailed(req, name, src, failWrongPassword, true)
 		s.reply(req, tx, 403, "Forbidden")
 		return authReplied
 	}
 	now := time.Now()
 	nonceID, ours, stale := s.nonces.check(cred.Nonce, now, set.nonceLifetime)
-	if !ours {
-		// not our nonce (another server, a restart, a forgery): a fresh challenge
+	if !ours || s.nonces.isDead(nonceID) {
+		// not our nonce (another server, a restart, a forgery), or one that a wrong response
+		// killed: a fresh challenge, the response unchecked
 		s.challenge(req, tx, set, false)
 		return authReplied
 	}
-	fail := func(reason string) authResult {
-		s.security("authentication failed", name, src, reason)
+	fail := func(f authFailure) authResult {
+		s.nonces.kill(nonceID)
+		s.authFailed(req, name, src, f, true)
 		s.reply(req, tx, 403, "Forbidden")
 		return authReplied
 	}
 	if cfg == nil {
-		return fail("no such peer")
+		// as much work as a real check, so that time does not tell names apart
+		_ = digestResponseOK(cred, string(req.Method), md5hex(cred.Username, set.realm, cred.Nonce))
+		return fail(absent)
 	}
 	if cred.Username != name && (cfg.defaultUser == "" || cred.Username != cfg.defaultUser) {
-		return fail("username mismatch")
+		return fail(failUserMismatch)
 	}
 	if cred.Realm != set.realm {
-		return fail("wrong realm")
+		return fail(failWrongPassword)
 	}
 	if a := strings.ToUpper(cred.Algorithm); a != "" && a != "MD5" {
-		return fail("unsupported algorithm " + cred.Algorithm)
+		return fail(failWrongPassword)
 	}
 	if !digestResponseOK(cred, string(req.Method), ha1(cfg, cred.Username, set.realm)) {
-		return fail("wrong password")
+		return fail(failWrongPassword)
 	}
 	if stale {
 		s.challenge(req, tx, set, true)
 		return authReplied
 	}
-	callID := ""
-	if c := req.CallID(); c != nil {
-		callID = c.Value()
-	}
-	var cseq uint32
-	if c := req.CSeq(); c != nil {
-		cseq = c.SeqNo
-	}
-	if !s.nonces.use(nonceID, uint32(cred.Nc), cred.QOP != "", callID, cseq) {
+	if !s.nonces.use(nonceID, uint32(cred.Nc), cred.QOP != "", requestFingerprint(req)) {
 		s.security("authentication replay", name, src, "nonce-count "+strconv.Itoa(cred.Nc)+" already used")
 		s.challenge(req, tx, set, true)
 		return authReplied
@@ -108,37 +171,47 @@ func (s *Server) challenge(req *sip.Request, tx sip.ServerTransaction, set *sett
 // returns nil after replying.
 func (s *Server) peerForRequest(req *sip.Request, tx sip.ServerTransaction, name string, src netip.AddrPort, register bool) *peer {
 	set := s.set.Load()
+	if s.guard.blocked(src.Addr(), time.Now()) {
+		s.stats.blocked.Add(1)
+		s.reply(req, tx, 403, "Forbidden")
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	p, err := s.findPeer(ctx, name)
 	cancel()
 	if err != nil {
-		s.log.Warn("SIP: peer lookup failed", "peer", name, "err", err)
+		s.log.Warn("SIP: peer lookup failed", "peer", logValue(name), "err", err)
 		s.reply(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return nil
 	}
+	why := failNoPeer
 	if p != nil {
 		cfg := p.cfg.Load()
-		if register && (cfg.typ == typeUser || !cfg.dynamic) {
-			p = nil // cannot register: treated like an unknown peer
+		switch {
+		case register && (cfg.typ == typeUser || !cfg.dynamic):
+			p, why = nil, failNotDynamic // cannot register: treated like an unknown peer
+		case !cfg.acl.allowed(src.Addr()):
+			p, why = nil, failACL
 		}
 	}
 	if p == nil {
-		if !set.alwaysAuthReject {
-			s.security("request from unknown peer", name, src, "no such peer")
-			s.reply(req, tx, 404, "Not Found")
+		if set.alwaysAuthReject {
+			// a name that is refused answers exactly as one that does not exist
+			s.authenticate(req, tx, nil, name, src, why) // always replies (401, then 403)
 			return nil
 		}
-		s.authenticate(req, tx, nil, name, src) // always replies (401, then 403)
+		s.authFailed(req, name, src, why, false)
+		if why == failNoPeer {
+			s.reply(req, tx, 404, "Not Found")
+		} else {
+			s.reply(req, tx, 403, "Forbidden")
+		}
 		return nil
 	}
-	if !p.cfg.Load().acl.allowed(src.Addr()) {
-		s.security("request refused by ACL", name, src, "permit/deny")
-		s.reply(req, tx, 403, "Forbidden")
+	if s.authenticate(req, tx, p, name, src, failNoPeer) != authOK {
 		return nil
 	}
-	if s.authenticate(req, tx, p, name, src) != authOK {
-		return nil
-	}
+	s.authenticated(req)
 	return p
 }
 
@@ -269,7 +342,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.reportDevice()
 	if !wasReg && len(cfg.mailboxes) > 0 {
-		go s.sendMWI(p)
+		s.spawn(func() { s.sendMWI(p) })
 	}
 }
 

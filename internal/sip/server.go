@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/state"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -20,16 +24,16 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
-// DeviceStates receives the state of SIP/<peer> devices ("NOT_INUSE" or "UNAVAILABLE").
+// DeviceStates receives the state of SIP/<peer> devices (state.NotInUse or state.Unavailable).
 type DeviceStates interface {
-	SetDevice(device string, state string)
+	SetDevice(device string, st state.Device)
 }
 
 // HintInfo is a hint's current extension state.
 type HintInfo struct {
 	Exten    string
 	Context  string
-	State    int    // Asterisk extension state: 0 idle, 1 inuse, 2 busy, 4 unavailable, 8 ringing, 9, 16 hold, 17
+	State    state.Extension
 	Presence string // presence state name ("" or "not_set": none)
 	Subtype  string
 	Message  string
@@ -40,7 +44,7 @@ type Hints interface {
 	// Lookup finds the hint of exten in context; ok=false means there is none (404).
 	Lookup(exten, context string) (h HintInfo, ok bool)
 	// Watch calls fn on every change of that hint's state; the returned func cancels.
-	Watch(exten, context string, fn func(state int)) (cancel func())
+	Watch(exten, context string, fn func(st state.Extension)) (cancel func())
 }
 
 // Mailboxes reports and watches mailbox counts; mailbox is "box@context".
@@ -69,34 +73,39 @@ type Server struct {
 	peers map[string]*peer
 
 	nonces *nonceStore
+	guard  *authGuard
 	subs   *subStore
 	wb     *writeBack
 
 	// running state (set by Start)
 	runMu    sync.Mutex
 	running  bool
+	stopping bool
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // listeners, janitor, NOTIFY retransmissions, write-back workers
+	tasks    tasks          // every other goroutine (tasks.go)
 	ua       *sipgo.UserAgent
 	srv      *sipgo.Server
 	client   *sipgo.Client
 	udpConn  net.PacketConn
 	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
-	tcpLn    net.Listener
-	udpAddr  netip.AddrPort
-	tcpAddr  netip.AddrPort
-	mwiStop  func()
-	boundUDP string
-	boundTCP string
+	tcpL     *tcpListener
+	// listenTCP opens the TCP listener (tests replace it to inject accept errors)
+	listenTCP func(ctx context.Context, addr string) (net.Listener, error)
+	udpAddr   netip.AddrPort
+	tcpAddr   netip.AddrPort
+	mwiStop   func()
+	boundUDP  string
+	boundTCP  string
 
 	debugAll  atomic.Bool
 	debugPeer atomic.Pointer[string]
 
 	stats struct {
-		registers, authFailures, notifies, notifyFailures, dropped atomic.Uint64
-		lastFanout                                                 atomic.Int64 // ns
-		tcpConns                                                   atomic.Int64
+		registers, authFailures, notifies, notifyFailures, dropped, blocked atomic.Uint64
+		lastFanout                                                          atomic.Int64 // ns
+		tcpConns                                                            atomic.Int64
 	}
 }
 
@@ -107,6 +116,7 @@ type Stats struct {
 	Notifies       uint64        // NOTIFYs sent
 	NotifyFailures uint64        // NOTIFYs not sent or not answered with 2xx
 	Dropped        uint64        // oversized messages dropped
+	Blocked        uint64        // requests refused because their address failed maxauthfailures times
 	Peers          int           // peers in memory (static, cached and registered realtime)
 	Registrations  int           // peers registered (a dynamic contact in force)
 	Connections    int           // TCP connections accepted and open
@@ -137,7 +147,7 @@ func (s *Server) Stats() Stats {
 		Registrations: regs, Connections: int(s.stats.tcpConns.Load()),
 		Registers: s.stats.registers.Load(), AuthFailures: s.stats.authFailures.Load(),
 		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
-		Dropped: s.stats.dropped.Load(), Peers: np, Subscriptions: s.subs.len(),
+		Dropped: s.stats.dropped.Load(), Blocked: s.stats.blocked.Load(), Peers: np, Subscriptions: s.subs.len(),
 		NoncesTracked: s.nonces.len(), WriteBacks: s.wb.depth(), LastFanout: time.Duration(s.stats.lastFanout.Load()),
 	}
 }
@@ -153,6 +163,7 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 		log: log, rt: rt, ds: ds, hints: hints, mb: mb, sysname: systemName,
 		peers:  make(map[string]*peer),
 		nonces: newNonceStore(1 << 20),
+		guard:  newAuthGuard(maxGuarded),
 	}
 	s.set.Store(defaultSettings())
 	s.subs = newSubStore(s)
@@ -169,7 +180,8 @@ func (s *Server) SetConfigSource(load func(ctx context.Context) (*conf.Config, e
 
 // Configure parses sip.conf completely and only then applies it. On error nothing changes and
 // the error lists every bad line as file:line (a conf.ErrorList). Once started, a change of
-// udpbindaddr/tcpbindaddr is refused (it needs a restart) and nothing is applied.
+// udpbindaddr/tcpbindaddr (or TCP turned on or off) moves the listeners (moveListeners); when
+// the new addresses cannot be bound, the old ones are bound again and nothing is applied.
 func (s *Server) Configure(cfg *conf.Config) error {
 	pc, err := parseConfig(cfg)
 	if err != nil {
@@ -182,8 +194,9 @@ func (s *Server) Configure(cfg *conf.Config) error {
 	bu, bt := s.boundUDP, s.boundTCP
 	s.runMu.Unlock()
 	if running && (pc.set.udpBind != bu || pc.set.tcpBind != bt) {
-		return fmt.Errorf("sip: udpbindaddr/tcpbindaddr changed (%s, %s -> %s, %s): a restart is needed; configuration not applied",
-			bu, orNone(bt), pc.set.udpBind, orNone(pc.set.tcpBind))
+		if err := s.moveListeners(pc.set); err != nil {
+			return err
+		}
 	}
 	for _, w := range pc.warnings {
 		s.log.Warn("sip.conf: " + w)
@@ -242,10 +255,63 @@ func (s *Server) applyPeers(pc *parsedConfig) {
 	}
 }
 
-// Start listens on udpbindaddr (and tcpbindaddr when set) and serves until ctx ends or Close.
+// moveListeners stops the server (subscriptions end with reason deactivated, so that the
+// subscribers subscribe again at once; registrations stay) and starts it on set's addresses.
+// When they cannot be bound it starts again on the old ones and says so; only when those fail
+// too is the server left stopped. cfgMu is held.
+func (s *Server) moveListeners(set *settings) error {
+	old := s.set.Load()
+	// the old listeners are bound again where they were (a configured port 0 is the port
+	// the kernel chose)
+	back := *old
+	s.runMu.Lock()
+	back.udpBind = s.udpAddr.String()
+	if s.tcpAddr.IsValid() {
+		back.tcpBind = s.tcpAddr.String()
+	}
+	s.runMu.Unlock()
+	s.stop("deactivated")
+	s.set.Store(set) // start binds what the settings say
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.startLocked(ctx)
+	if err == nil {
+		udp, tcp := s.Addr()
+		s.log.Info(fmt.Sprintf("SIP listeners moved: now on udp %s, tcp %s", udp, orNone(addrOrEmpty(tcp))))
+		return nil
+	}
+	s.set.Store(&back)
+	err2 := s.startLocked(ctx)
+	s.set.Store(old)
+	s.runMu.Lock()
+	s.boundUDP, s.boundTCP = old.udpBind, old.tcpBind // as configured, for the next reload
+	s.runMu.Unlock()
+	if err2 != nil {
+		return fmt.Errorf("%v; binding the old addresses again failed too (%v): SIP is not listening", err, err2)
+	}
+	return fmt.Errorf("%v; still listening on udp %s, tcp %s; configuration not applied", err, old.udpBind, orNone(old.tcpBind))
+}
+
+func addrOrEmpty(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// Running reports whether the server listens (Start succeeded and Close has not run).
+func (s *Server) Running() bool { return s.isRunning() }
+
+// Start listens on udpbindaddr (and tcpbindaddr when set) and serves until Close. ctx bounds
+// the start only (binding the sockets), not the server's life.
 func (s *Server) Start(ctx context.Context) error {
 	s.cfgMu.Lock()
 	defer s.cfgMu.Unlock()
+	return s.startLocked(ctx)
+}
+
+// startLocked is Start with cfgMu held.
+func (s *Server) startLocked(ctx context.Context) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
@@ -297,7 +363,8 @@ func (s *Server) start(ctx context.Context) error {
 		ua.Close()
 		return fmt.Errorf("sip: %w", err)
 	}
-	udpConn, err := net.ListenPacket("udp", set.udpBind)
+	var lc net.ListenConfig
+	udpConn, err := lc.ListenPacket(ctx, "udp", set.udpBind)
 	if err != nil {
 		ua.Close()
 		return fmt.Errorf("sip: udpbindaddr %s: %w", set.udpBind, err)
@@ -309,7 +376,11 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	var tcpLn net.Listener
 	if set.tcpBind != "" {
-		tcpLn, err = net.Listen("tcp", set.tcpBind)
+		listen := s.listenTCP
+		if listen == nil {
+			listen = func(ctx context.Context, addr string) (net.Listener, error) { return lc.Listen(ctx, "tcp", addr) }
+		}
+		tcpLn, err = listen(ctx, set.tcpBind)
 		if err != nil {
 			udpConn.Close()
 			ua.Close()
@@ -322,9 +393,13 @@ func (s *Server) start(ctx context.Context) error {
 		ua.Close()
 		return fmt.Errorf("sip: %w", err)
 	}
-	s.ua, s.srv, s.client, s.udpConn, s.tcpLn = ua, srv, client, udpConn, tcpLn
+	s.ua, s.srv, s.client, s.udpConn = ua, srv, client, udpConn
+	s.tcpL = nil
+	if tcpLn != nil {
+		s.tcpL = newTCPListener(s, tcpLn, &s.stats.tcpConns)
+	}
 	s.ntx.Store(newNotifyTxs(udpConn, s.notifyFailed))
-	s.udpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	s.udpAddr, s.tcpAddr = udpConn.LocalAddr().(*net.UDPAddr).AddrPort(), netip.AddrPort{}
 	if tcpLn != nil {
 		s.tcpAddr = tcpLn.Addr().(*net.TCPAddr).AddrPort()
 	}
@@ -349,23 +424,17 @@ func (s *Server) start(ctx context.Context) error {
 
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = srv.ServeUDP(newBatchConn(udpConn, maxMessageSize, s.takeUDP)) }()
-	if tcpLn != nil {
+	if tl := s.tcpL; tl != nil {
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = srv.ServeTCP(countingListener{tcpLn, &s.stats.tcpConns}) }()
+		go func() { defer s.wg.Done(); _ = srv.ServeTCP(tl) }()
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.janitor(s.ctx) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.ntx.Load().run(s.ctx) }()
 	s.wb.start(s.ctx, &s.wg)
+	s.tasks.open()
 	s.running = true
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.ctx.Done():
-		}
-	}()
 	s.log.Log(ctx, logger.Verbose(2), "SIP listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String())
 	return nil
 }
@@ -378,21 +447,30 @@ func (s *Server) Addr() (udp, tcp netip.AddrPort) {
 }
 
 // Close stops listening, terminates subscriptions, flushes pending realtime write-backs
-// (at most 2 s) and stops every timer. Registrations stay in the realtime rows.
-func (s *Server) Close() {
+// (at most 2 s), stops every timer and returns when every goroutine of the server has ended.
+// Registrations stay in memory and in the realtime rows; Start may be called again.
+func (s *Server) Close() { s.stop("noresource") }
+
+// stop is Close; subscriptions end with a NOTIFY "terminated;reason=<reason>", sent while the
+// transports still run.
+func (s *Server) stop(reason string) {
 	s.runMu.Lock()
-	if !s.running {
+	if !s.running || s.stopping {
 		s.runMu.Unlock()
 		return
 	}
-	s.running = false
+	s.stopping = true
 	stopMWI := s.mwiStop
 	s.mwiStop = nil
 	s.runMu.Unlock()
 	if stopMWI != nil {
 		stopMWI()
 	}
-	s.subs.closeAll()
+	s.subs.closeAll(reason)
+	s.runMu.Lock()
+	s.running, s.stopping = false, false
+	s.udpAddr, s.tcpAddr = netip.AddrPort{}, netip.AddrPort{}
+	s.runMu.Unlock()
 	for _, p := range s.allPeers() {
 		p.stopTimers()
 	}
@@ -402,10 +480,11 @@ func (s *Server) Close() {
 		ntx.close()
 	}
 	s.udpConn.Close()
-	if s.tcpLn != nil {
-		s.tcpLn.Close()
+	if s.tcpL != nil {
+		s.tcpL.Close()
 	}
 	s.ua.Close()
+	s.tasks.close()
 	s.wg.Wait()
 }
 
@@ -415,19 +494,19 @@ func (s *Server) isRunning() bool {
 	return s.running
 }
 
-// DeviceState returns the state of device "SIP/<peer>" (a devstate provider): "NOT_INUSE",
-// "UNAVAILABLE", or "INVALID" for no such peer. Only peers in memory are known (no database
+// DeviceState returns the state of device "SIP/<peer>" (a devstate provider): state.NotInUse,
+// state.Unavailable, or state.Invalid for no such peer. Only peers in memory are known (no database
 // lookup).
-func (s *Server) DeviceState(device string) string {
+func (s *Server) DeviceState(device string) state.Device {
 	name, ok := strings.CutPrefix(device, "SIP/")
 	if !ok {
-		return "INVALID"
+		return state.Invalid
 	}
 	s.mu.RLock()
 	p := s.peers[name]
 	s.mu.RUnlock()
 	if p == nil {
-		return "INVALID"
+		return state.Invalid
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -437,11 +516,7 @@ func (s *Server) DeviceState(device string) string {
 func (s *Server) allPeers() []*peer {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*peer, 0, len(s.peers))
-	for _, p := range s.peers {
-		out = append(out, p)
-	}
-	return out
+	return slices.Collect(maps.Values(s.peers))
 }
 
 // janitor sweeps nonces and clears cached realtime peers (rtautoclear).
@@ -453,7 +528,12 @@ func (s *Server) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.nonces.rotate(now, s.set.Load().nonceLifetime)
+			set := s.set.Load()
+			s.nonces.rotate(now, set.nonceLifetime)
+			s.guard.sweep(now, set)
+			if s.tcpL != nil {
+				s.tcpL.sweep(now, set)
+			}
 			s.autoclear(now)
 		}
 	}

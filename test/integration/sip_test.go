@@ -2,6 +2,10 @@ package integration
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -147,4 +151,107 @@ func TestSIPRealtimeFriendAcrossTheCluster(t *testing.T) {
 	if out := n[0].MustRX("console dial sip@devstate_test"); !strings.Contains(out, "alice is UNAVAILABLE") {
 		t.Fatalf("SIP/alice on server 1 after qualify failed:\n%s", out)
 	}
+}
+
+// TestSIPReloadOpensAndMovesListeners: a server started without sip.conf listens once
+// "sip reload" finds one, and a changed udpbindaddr/tcpbindaddr moves the listeners; the
+// command says where SIP listens and never claims a reload that did not happen.
+func TestSIPReloadOpensAndMovesListeners(t *testing.T) {
+	ports := freePorts(t, 3)
+	n := NewNode(t, "", nil)
+	n.Start()
+	if out, code := n.RX("sip reload"); code == 0 || !strings.Contains(out, "sip.conf not found") {
+		t.Fatalf("sip reload without sip.conf exited %d:\n%s", code, out)
+	}
+	peer := "[alice]\ntype=friend\nhost=dynamic\nsecret=s3cret\n"
+	n.WriteFile("sip.conf", fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n", ports[0])+peer)
+	out := n.MustRX("sip reload")
+	if !strings.Contains(out, fmt.Sprintf("SIP now listening on udp 127.0.0.1:%d", ports[0])) {
+		t.Fatalf("sip reload with a new sip.conf:\n%s", out)
+	}
+	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	if res := ph.Register("alice", "s3cret", 120); res.StatusCode != 200 {
+		t.Fatalf("register after sip.conf was added: %d", res.StatusCode)
+	}
+	n.WriteFile("sip.conf", fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\ntcpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n", ports[1], ports[2])+peer)
+	out = n.MustRX("sip reload")
+	if !strings.Contains(out, fmt.Sprintf("SIP now listening on udp 127.0.0.1:%d, tcp 127.0.0.1:%d", ports[1], ports[2])) {
+		t.Fatalf("sip reload with new bind addresses:\n%s", out)
+	}
+	moved := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", ports[1]))
+	if res := moved.Register("alice", "s3cret", 120); res.StatusCode != 200 {
+		t.Fatalf("register at the new address: %d", res.StatusCode)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports[2]), time.Second); err != nil {
+		t.Fatalf("TCP listener after reload: %v", err)
+	} else {
+		c.Close()
+	}
+	if settings := n.MustRX("sip show settings"); !strings.Contains(settings, fmt.Sprintf("UDP Bindaddress:        127.0.0.1:%d", ports[1])) {
+		t.Fatalf("sip show settings:\n%s", settings)
+	}
+}
+
+// TestSIPAuthFailuresFail2ban: with Asterisk's sample logger.conf line for the messages log,
+// every failed SIP authentication is a NOTICE in Asterisk's words, which the stock fail2ban
+// asterisk filter counts against the right address: a wrong password, an unknown name, a
+// peer refused by its ACL (REGISTER, chan_sip's "Registration from ... failed for ...") and a
+// SUBSCRIBE with a wrong password (res_pjsip's "Request 'SUBSCRIBE' from ... failed for ...").
+func TestSIPAuthFailuresFail2ban(t *testing.T) {
+	filter := "/etc/fail2ban/filter.d/asterisk.conf"
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil || fileMissing(filter) {
+		if os.Getenv("CI") != "" {
+			t.Fatal("fail2ban-regex or its asterisk filter missing (Debian package fail2ban)")
+		}
+		t.Skip("fail2ban not installed")
+	}
+	port := freePorts(t, 1)[0]
+	n := NewNode(t, "", map[string]string{
+		"logger.conf": "[logfiles]\nconsole => notice,warning,error\nmessages.log => notice,warning,error\n",
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n", port) +
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=s3cret\n[carol]\ntype=friend\nhost=dynamic\nsecret=c\ndeny=0.0.0.0/0\npermit=10.0.0.0/8\n",
+	})
+	n.Start()
+	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", port))
+	for _, c := range []struct{ user, pass string }{{"alice", "wrong"}, {"nobody", "x"}, {"carol", "c"}} {
+		if res := ph.Register(c.user, c.pass, 120); res.StatusCode != 403 {
+			t.Fatalf("REGISTER %s: %d", c.user, res.StatusCode)
+		}
+	}
+	if res := ph.Subscribe("alice", "wrong", "100", "dialog"); res.StatusCode != 403 {
+		t.Fatalf("SUBSCRIBE with a wrong password: %d", res.StatusCode)
+	}
+	log := filepath.Join(n.Dir, "log", "messages.log")
+	var text string
+	eventually(t, 3*time.Second, func() string {
+		b, _ := os.ReadFile(log)
+		text = string(b)
+		if strings.Count(text, "failed for '127.0.0.1:") < 4 {
+			return "failure lines in messages.log:\n" + text
+		}
+		return ""
+	})
+	for _, want := range []string{
+		"Registration from '<sip:alice@127.0.0.1>' failed for '127.0.0.1:", "' - Wrong password",
+		"Registration from '<sip:nobody@127.0.0.1>' failed for '127.0.0.1:", "' - No matching peer found",
+		"Registration from '<sip:carol@127.0.0.1>' failed for '127.0.0.1:", "' - Device does not match ACL",
+		"Request 'SUBSCRIBE' from '<sip:alice@127.0.0.1>", ") - Failed to authenticate",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("messages.log lacks %q:\n%s", want, text)
+		}
+	}
+	out, err := exec.Command(bin, "-o", "ip", log, filter).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); len(got) != 4 || len(slices.Compact(slices.Clone(got))) != 1 || got[0] != "127.0.0.1" {
+		t.Fatalf("fail2ban's asterisk filter found %v, want 127.0.0.1 four times\n%s", got, text)
+	}
+}
+
+func fileMissing(path string) bool {
+	_, err := os.Stat(path)
+	return err != nil
 }
