@@ -190,11 +190,11 @@ func (b *amiBackend) MWIDelete(mailbox string) error {
 
 // channel is the pseudo-channel Getvar/Setvar without a Channel header run functions on.
 func (b *amiBackend) channel() *dialplan.Channel {
-	return dialplan.NewChannel("AMI/manager", "default", "s", 1)
+	return b.s.Dialplan.NewChannel("AMI/manager", "default", "s", 1)
 }
 
 func (b *amiBackend) GetVar(name string) (string, bool) {
-	if fn, args, ok := splitFunc(name); ok {
+	if fn, args, ok := splitFunc(name); ok && b.s.Dialplan != nil {
 		v, err := b.channel().ReadFunction(context.Background(), fn, args)
 		return v, err == nil
 	}
@@ -205,7 +205,7 @@ func (b *amiBackend) GetVar(name string) (string, bool) {
 }
 
 func (b *amiBackend) SetVar(name, value string) error {
-	if _, _, ok := splitFunc(name); ok {
+	if _, _, ok := splitFunc(name); ok && b.s.Dialplan != nil {
 		return b.channel().WriteFunction(context.Background(), name, value)
 	}
 	if b.s.Dialplan == nil {
