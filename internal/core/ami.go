@@ -188,31 +188,52 @@ func (b *amiBackend) MWIDelete(mailbox string) error {
 	return err
 }
 
-// channel is the pseudo-channel Getvar/Setvar without a Channel header run functions on.
-func (b *amiBackend) channel() *dialplan.Channel {
-	return b.s.Dialplan.NewChannel("AMI/manager", "default", "s", 1)
+// channel is the pseudo-channel Getvar/Setvar without a Channel header run functions on;
+// for a user without the system class it inhibits escalations.
+func (b *amiBackend) channel(privileged bool) *dialplan.Channel {
+	ch := b.s.Dialplan.NewChannel("AMI/manager", "default", "s", 1)
+	if !privileged {
+		ch.InhibitEscalations()
+	}
+	return ch
 }
 
-func (b *amiBackend) GetVar(name string) (string, bool) {
-	if fn, args, ok := splitFunc(name); ok && b.s.Dialplan != nil {
-		v, err := b.channel().ReadFunction(context.Background(), fn, args)
-		return v, err == nil
+// forbidden turns the dialplan's refusal into the Manager's.
+func forbidden(err error) error {
+	if errors.Is(err, dialplan.ErrEscalation) {
+		return fmt.Errorf("%w: %w", ami.ErrForbidden, err)
 	}
+	return err
+}
+
+func (b *amiBackend) GetVar(name string, privileged bool) (string, error) {
 	if b.s.Dialplan == nil {
-		return "", false
+		return "", errors.New("no dialplan")
 	}
-	return b.s.Dialplan.Global(name)
+	if fn, args, ok := splitFunc(name); ok {
+		v, err := b.channel(privileged).ReadFunction(context.Background(), fn, args)
+		return v, forbidden(err)
+	}
+	v, _ := b.s.Dialplan.Global(name)
+	return v, nil
 }
 
-func (b *amiBackend) SetVar(name, value string) error {
-	if _, _, ok := splitFunc(name); ok && b.s.Dialplan != nil {
-		return b.channel().WriteFunction(context.Background(), name, value)
-	}
+func (b *amiBackend) SetVar(name, value string, privileged bool) error {
 	if b.s.Dialplan == nil {
 		return errors.New("no dialplan")
 	}
+	if _, _, ok := splitFunc(name); ok {
+		return forbidden(b.channel(privileged).WriteFunction(context.Background(), name, value))
+	}
 	b.s.Dialplan.SetGlobal(name, value)
 	return nil
+}
+
+func (b *amiBackend) CheckOriginate(req ami.OriginateRequest) error {
+	if req.Privileged || req.App == "" || b.s.Dialplan == nil {
+		return nil
+	}
+	return forbidden(b.s.Dialplan.CheckExternal(req.App, req.Data))
 }
 
 func splitFunc(s string) (name, args string, ok bool) {
@@ -232,9 +253,10 @@ func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (a
 		vars[f.Key] = f.Value
 	}
 	name, id, err := b.s.Dialplan.Originate(ctx, dialplan.Originate{Channel: req.Channel, App: req.App, Data: req.Data,
-		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID})
+		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID,
+		InhibitEscalations: !req.Privileged})
 	if err != nil {
-		return ami.OriginateResult{Reason: 0}, err
+		return ami.OriginateResult{Reason: 0}, forbidden(err)
 	}
 	return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: 4}, nil
 }

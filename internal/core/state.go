@@ -112,6 +112,7 @@ func (*dialplanModule) Description() string { return "Text Extension Configurati
 func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 	m.server = s
 	m.e = dialplan.New(s.Log, s.DB)
+	m.e.SetLiveDangerously(s.Settings.LiveDangerously)
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
 	m.sw = rtswitch.New(s.Log, s.Realtime)
 	m.sw.Register(m.e)
