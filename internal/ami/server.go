@@ -71,6 +71,8 @@ type Server struct {
 	failMu sync.Mutex
 	fails  map[netip.Addr]*failRecord
 
+	secLimit secLimiter
+
 	nextID  atomic.Uint64
 	sysName atomic.Pointer[string]
 
@@ -80,6 +82,8 @@ type Server struct {
 	slowKicked   atomic.Uint64
 	eventsLost   atomic.Uint64 // events queued to sessions that were then cut off
 	failedLogins atomic.Uint64
+	secDropped   atomic.Uint64 // security events dropped by the per-address rate limit
+	preLoginCut  atomic.Uint64 // connections closed for MaxRefusedBeforeLogin
 
 	reloader ReloadFunc // guarded by mu
 
@@ -548,6 +552,8 @@ type Stats struct {
 	SlowClientsCut                           uint64 // sessions cut off because their queue overflowed
 	EventsLost                               uint64 // events still queued for sessions cut off
 	FailedLogins                             uint64
+	SecurityEventsDropped                    uint64 // over SecurityEventBurst/SecurityEventRate per address
+	RefusedBeforeLoginCut                    uint64 // connections closed after MaxRefusedBeforeLogin refusals
 }
 
 // Stats returns the server's counters.
@@ -561,5 +567,7 @@ func (s *Server) Stats() Stats {
 	st.SlowClientsCut = s.slowKicked.Load()
 	st.EventsLost = s.eventsLost.Load()
 	st.FailedLogins = s.failedLogins.Load()
+	st.SecurityEventsDropped = s.secDropped.Load()
+	st.RefusedBeforeLoginCut = s.preLoginCut.Load()
 	return st
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlite"
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
 // escalationUsers are manager users with one write class each (and "operator" with every
@@ -358,5 +361,65 @@ func TestAMIEscalationAttack(t *testing.T) {
 	}
 	if out := nd2.MustRX("realtime load sippeers name carol"); !strings.Contains(out, "hijacked") {
 		t.Errorf("carol's row with live_dangerously=yes:\n%s", out)
+	}
+}
+
+// fail2banHosts runs Debian's fail2ban-regex with its stock asterisk filter over a log file
+// and returns the host of every line it matched.
+func fail2banHosts(t *testing.T, logfile string) []string {
+	t.Helper()
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		testenv.Unavailable(t, "fail2ban-regex is not installed (Debian package fail2ban)")
+	}
+	filter := "/etc/fail2ban/filter.d/asterisk.conf"
+	if _, err := os.Stat(filter); err != nil {
+		testenv.Unavailable(t, "%s: %v", filter, err)
+	}
+	out, err := exec.Command(bin, "-o", "ip", logfile, filter).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// sampleLogger is the logfiles part of Asterisk's sample logger.conf.
+const sampleLogger = "[logfiles]\nconsole => notice,warning,error\nmessages.log => notice,warning,error\n"
+
+// TestAMIFailedLoginsBannedByFail2ban: with Asterisk's sample logger.conf, every failed AMI
+// login (wrong secret, unknown user, refused by the ACL) is a NOTICE line fail2ban's stock
+// asterisk filter matches with the client's address; a user name that tries to name another
+// address (quotes, a line break) does not get that address banned.
+func TestAMIFailedLoginsBannedByFail2ban(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"logger.conf": sampleLogger,
+		"manager.conf": fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nport = %d\n\n[admin]\nsecret = pw\nread = all\nwrite = all\n\n"+
+			"[denied]\nsecret = pw\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.0.0.0/8\n", port),
+	})
+	nd.Start()
+	for _, u := range []struct{ user, secret string }{
+		{"admin", "wrong"},
+		{"ghost", "x"},
+		{"denied", "pw"},
+		{"x' from '10.9.8.7", "x"},
+		{"y\r[Jan  1 00:00:00] NOTICE[1] manager.c: 10.9.8.7 failed to authenticate as 'z'", "x"},
+	} {
+		a := dialAMI(t, port)
+		a.send("Action", "Login", "Username", u.user, "Secret", u.secret)
+		a.until("Message: Authentication failed")
+	}
+	logfile := filepath.Join(nd.Dir, "log", "messages.log")
+	data, _ := os.ReadFile(logfile)
+	hosts := fail2banHosts(t, logfile)
+	// admin 1, ghost 2 (nonexistent user + failed), denied 1 (the ACL line has its own
+	// wording), each forged name 2.
+	if len(hosts) != 8 {
+		t.Errorf("fail2ban matched %d lines (%q), want 8, in:\n%s", len(hosts), hosts, data)
+	}
+	for _, h := range hosts {
+		if h != "127.0.0.1" {
+			t.Errorf("fail2ban would ban %s:\n%s", h, data)
+		}
 	}
 }
