@@ -2,6 +2,7 @@ package ami
 
 import (
 	"fmt"
+	"github.com/pleiades-pbx/pleiades/internal/netaccept/netaccepttest"
 	"net"
 	"strings"
 	"testing"
@@ -131,5 +132,36 @@ func TestFailedLoginLogLines(t *testing.T) {
 		if !e.logs.contains(line) {
 			t.Errorf("displayconnects by default: no %q", line)
 		}
+	}
+}
+
+// Injected accept errors (EMFILE): the Manager keeps accepting once they pass and logs them
+// once, not once each.
+func TestAcceptErrorsRetriedAndLogged(t *testing.T) {
+	e := startServer(t, testConf, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.mu.Lock()
+	e.srv.stopListenerLocked()
+	e.srv.startListenerLocked(netaccepttest.Failing(ln, 8))
+	e.srv.mu.Unlock()
+	c := dial(t, ln.Addr().String())
+	c.login("admin", "adminpw", "Events: off")
+	want(t, c.action("Action: Ping"), "Ping", "Pong")
+	var errs, again int
+	e.logs.mu.Lock()
+	for _, l := range e.logs.lines {
+		if strings.Contains(l, "Manager accept error on") && strings.Contains(l, "too many open files") {
+			errs++
+		}
+		if strings.Contains(l, "Manager accepts connections again") {
+			again++
+		}
+	}
+	e.logs.mu.Unlock()
+	if errs != 1 || again != 1 {
+		t.Errorf("%d error lines, %d recovery lines; want 1 and 1", errs, again)
 	}
 }

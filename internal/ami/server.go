@@ -17,6 +17,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 )
 
 // Version is the AMI protocol version in the banner and CoreSettings' AMIversion: that of
@@ -256,36 +257,7 @@ func (s *Server) Close() error {
 
 func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) {
 	defer s.acceptWG.Done()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				// EMFILE and the like: back off as net/http does.
-				if delay == 0 {
-					delay = 5 * time.Millisecond
-				} else if delay *= 2; delay > time.Second {
-					delay = time.Second
-				}
-				s.log.Warn(fmt.Sprintf("Manager accept error: %v; retrying in %v", err, delay))
-				select {
-				case <-time.After(delay):
-				case <-done:
-					return
-				}
-				continue
-			}
-			return
-		}
-		delay = 0
-		s.admit(c)
-	}
+	netaccept.Serve(ln, done, s.log, "Manager", s.admit)
 }
 
 // admit starts a session for c unless the unauthenticated limits are reached, in which case

@@ -120,6 +120,14 @@ func TestMetricsScrape(t *testing.T) {
 	if fams["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")
 	}
+	// Descriptor use (the process collector): open descriptors below the limit, both > 0.
+	open, max := fams["process_open_fds"], fams["process_max_fds"]
+	if open == nil || max == nil {
+		t.Fatal("no process_open_fds / process_max_fds")
+	}
+	if o, m := open.GetMetric()[0].GetGauge().GetValue(), max.GetMetric()[0].GetGauge().GetValue(); o <= 0 || m <= 0 || o >= m {
+		t.Errorf("process_open_fds %v, process_max_fds %v", o, m)
+	}
 }
 
 func TestMetricsAuthOption(t *testing.T) {

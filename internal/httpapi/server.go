@@ -20,6 +20,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
@@ -117,6 +118,8 @@ type Server struct {
 	opts     serverOptions
 	cancelCl func()
 	done     chan struct{} // closed by Close
+
+	wrapListener func(net.Listener) net.Listener // tests: inject accept errors
 }
 
 // New makes a server (not listening) with the default, disabled configuration. It registers
@@ -301,6 +304,9 @@ func (s *Server) listen(name, addr string, secure bool, opts serverOptions) (*bi
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %s listen on %s: %w", name, addr, err)
 	}
+	if s.wrapListener != nil {
+		ln = s.wrapListener(ln)
+	}
 	b := &binding{s: s, name: name, addr: addr, ln: ln, stop: make(chan struct{})}
 	if secure {
 		b.tls = &tls.Config{GetConfigForClient: s.tlsConfig}
@@ -432,47 +438,33 @@ func (b *binding) current() *frontListener {
 
 func (b *binding) acceptLoop() {
 	defer b.wg.Done()
+	netaccept.Serve(b.ln, b.stop, b.s.log, strings.ToUpper(b.name), b.admit)
+}
+
+// admit enforces sessionlimit and hands c to the current http.Server.
+func (b *binding) admit(c net.Conn) {
+	limit := int64(b.s.cfg.Load().sessionLimit)
+	if b.sessions.Add(1) > limit {
+		b.sessions.Add(-1)
+		b.s.metrics.sessionsRejected.Inc()
+		c.Close()
+		return
+	}
+	b.s.metrics.sessions.Inc()
+	var conn net.Conn = &countedConn{Conn: c, b: b}
+	if b.tls != nil {
+		conn = tls.Server(conn, b.tls)
+	}
 	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			select {
-			case <-b.stop:
-				return
-			case <-time.After(50 * time.Millisecond): // e.g. EMFILE: back off
-			}
-			continue
-		}
-		limit := int64(b.s.cfg.Load().sessionLimit)
-		if b.sessions.Add(1) > limit {
-			b.sessions.Add(-1)
-			b.s.metrics.sessionsRejected.Inc()
-			c.Close()
-			continue
-		}
-		b.s.metrics.sessions.Inc()
-		var conn net.Conn = &countedConn{Conn: c, b: b}
-		if b.tls != nil {
-			conn = tls.Server(conn, b.tls)
-		}
-	handoff:
-		for {
-			f := b.current()
-			select {
-			case f.conns <- conn:
-				break handoff
-			case <-f.closed:
-				// swapped meanwhile: hand it to the new server
-			case <-b.stop:
-				conn.Close()
-				return
-			}
+		f := b.current()
+		select {
+		case f.conns <- conn:
+			return
+		case <-f.closed:
+			// swapped meanwhile: hand it to the new server
+		case <-b.stop:
+			conn.Close()
+			return
 		}
 	}
 }
