@@ -13,12 +13,15 @@ import (
 
 // Defaults of http.conf and ari.conf (Asterisk's, where Asterisk has the option).
 const (
-	DefaultPort              = 8088
-	DefaultTLSPort           = 8089
-	DefaultSessionLimit      = 100
-	DefaultSessionInactivity = 30 * time.Second
-	DefaultSessionKeepAlive  = 15 * time.Second
-	DefaultAuthRealm         = "Asterisk REST Interface"
+	DefaultPort         = 8088
+	DefaultTLSPort      = 8089
+	DefaultSessionLimit = 100
+	// DefaultSessionLimitPerAddress is http.conf sessionlimit_per_address (Pleiades): open
+	// connections from one client address.
+	DefaultSessionLimitPerAddress = 50
+	DefaultSessionInactivity      = 30 * time.Second
+	DefaultSessionKeepAlive       = 15 * time.Second
+	DefaultAuthRealm              = "Asterisk REST Interface"
 	// DefaultWriteTimeout is ari.conf websocket_write_timeout: how long one WebSocket write
 	// may block before the client is dropped (Asterisk's 100 ms).
 	DefaultWriteTimeout = 100 * time.Millisecond
@@ -30,31 +33,32 @@ const (
 // settings is one parsed http.conf + ari.conf.
 type settings struct {
 	// http.conf [general]
-	enabled        bool
-	bindAddr       string // host:port; "" when disabled
-	prefix         string // "" or "/name"
-	serverName     string
-	serverNameSet  bool
-	sessionLimit   int
-	inactivity     time.Duration
-	keepAlive      time.Duration // 0: no persistent connections
-	redirects      []redirect
-	tlsEnabled     bool
-	tlsBindAddr    string
-	tlsCertFile    string
-	tlsKeyFile     string
-	tlsMinVersion  uint16
-	cert           *tls.Certificate
-	metricsAuth    bool // Pleiades: /metrics needs an ARI user
-	board          bool // Pleiades: serve the BLF board
-	ariEnabled     bool // ari.conf [general] enabled
-	pretty         bool
-	allowedOrigins []string
-	authRealm      string
-	writeTimeout   time.Duration
-	queueLen       int
-	users          map[string]*user // by name (case-sensitive, as in Asterisk)
-	warnings       []string
+	enabled             bool
+	bindAddr            string // host:port; "" when disabled
+	prefix              string // "" or "/name"
+	serverName          string
+	serverNameSet       bool
+	sessionLimit        int
+	sessionLimitPerAddr int // 0: no limit
+	inactivity          time.Duration
+	keepAlive           time.Duration // 0: no persistent connections
+	redirects           []redirect
+	tlsEnabled          bool
+	tlsBindAddr         string
+	tlsCertFile         string
+	tlsKeyFile          string
+	tlsMinVersion       uint16
+	cert                *tls.Certificate
+	metricsAuth         bool // Pleiades: /metrics needs an ARI user
+	board               bool // Pleiades: serve the BLF board
+	ariEnabled          bool // ari.conf [general] enabled
+	pretty              bool
+	allowedOrigins      []string
+	authRealm           string
+	writeTimeout        time.Duration
+	queueLen            int
+	users               map[string]*user // by name (case-sensitive, as in Asterisk)
+	warnings            []string
 }
 
 type redirect struct{ from, to string }
@@ -69,15 +73,16 @@ type user struct {
 
 func defaultSettings() *settings {
 	return &settings{
-		sessionLimit: DefaultSessionLimit,
-		inactivity:   DefaultSessionInactivity,
-		keepAlive:    DefaultSessionKeepAlive,
-		board:        true,
-		ariEnabled:   true,
-		authRealm:    DefaultAuthRealm,
-		writeTimeout: DefaultWriteTimeout,
-		queueLen:     DefaultQueueLen,
-		users:        map[string]*user{},
+		sessionLimit:        DefaultSessionLimit,
+		sessionLimitPerAddr: DefaultSessionLimitPerAddress,
+		inactivity:          DefaultSessionInactivity,
+		keepAlive:           DefaultSessionKeepAlive,
+		board:               true,
+		ariEnabled:          true,
+		authRealm:           DefaultAuthRealm,
+		writeTimeout:        DefaultWriteTimeout,
+		queueLen:            DefaultQueueLen,
+		users:               map[string]*user{},
 	}
 }
 
@@ -188,6 +193,13 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 						continue
 					}
 					s.sessionLimit = n
+				case "sessionlimit_per_address":
+					n, err := strconv.Atoi(val)
+					if err != nil || n < 0 {
+						bad(v, "sessionlimit_per_address: %q is not an integer >= 0", val)
+						continue
+					}
+					s.sessionLimitPerAddr = n
 				case "session_inactivity":
 					millis(v, &s.inactivity, 1)
 				case "session_keep_alive":

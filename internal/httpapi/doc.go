@@ -34,8 +34,8 @@
 //   - Configuration: http.conf [general] enabled (default no), bindaddr (required when enabled,
 //     as in Asterisk; a port written there is ignored), bindport (default 8088; 0 = any free
 //     port, for tests), prefix, servername (default "Pleiades/<version>"; empty: no Server
-//     header), sessionlimit (default 100: connections over it are closed at once),
-//     session_inactivity (ms, default 30000: time to read a request's headers),
+//     header), sessionlimit (default 100, see "Slow clients" below), session_inactivity (ms,
+//     default 30000: time to read a request's headers),
 //     session_keep_alive (ms, default 15000; 0: no persistent connections), redirect = <from>
 //     <to> (302), tlsenable, tlsbindaddr (default bindaddr:8089), tlscertfile, tlsprivatekey
 //     (default: the certificate file), tlsdisablev1/v11/v12 (minimum TLS version; v1 off by
@@ -112,6 +112,21 @@
 //     every 10 s and reconnects with backoff. Lamps carry data-key="exten@context" and
 //     data-state="<state text>" for tests and scripts. The layout is a CSS grid that goes to
 //     two columns on a phone.
+//
+// # Slow clients (slowloris) and accept errors
+//
+// A connection counts against the limits from accept to close (a WebSocket included).
+// sessionlimit_per_address (Pleiades, default 50; 0: none) bounds the connections of one
+// client address: more are closed at once. When sessionlimit is reached, a new connection
+// evicts the connection that has waited longest without a request in progress (its headers
+// still arriving, or idle between keep-alive requests); one that is being answered or is a
+// WebSocket is never evicted, and the new connection is closed at once only when all are.
+// So clients that trickle their headers (100 of them from 100 addresses, reconnecting as
+// soon as they are cut) cannot lock others out: a request that arrives at once is served.
+// Asterisk closes every connection over sessionlimit instead. Counted in
+// pleiades_http_sessions_rejected_total and pleiades_http_sessions_evicted_total. The accept
+// loop (internal/netaccept) survives descriptor exhaustion: it retries with a backoff of
+// 5 ms doubling to 1 s and logs rarely.
 //
 // # Wiring (for internal/core)
 //

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,7 +308,8 @@ func (s *Server) listen(name, addr string, secure bool, opts serverOptions) (*bi
 	if s.wrapListener != nil {
 		ln = s.wrapListener(ln)
 	}
-	b := &binding{s: s, name: name, addr: addr, ln: ln, stop: make(chan struct{})}
+	b := &binding{s: s, name: name, addr: addr, ln: ln, stop: make(chan struct{}),
+		conns: map[net.Conn]*countedConn{}, perAddr: map[netip.Addr]int{}}
 	if secure {
 		b.tls = &tls.Config{GetConfigForClient: s.tlsConfig}
 	}
@@ -362,9 +364,12 @@ type binding struct {
 	front *frontListener
 	srvs  []*http.Server // every server started, for close
 
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	sessions atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	connsMu sync.Mutex                // guards conns and perAddr (sessions.go)
+	conns   map[net.Conn]*countedConn // by the conn handed to the http.Server
+	perAddr map[netip.Addr]int        // open connections per client address
 }
 
 type frontListener struct {
@@ -399,6 +404,7 @@ func (b *binding) start(srv *http.Server) {
 // swap makes srv serve the binding's new connections; the previous server finishes the
 // connections it has.
 func (b *binding) swap(srv *http.Server) {
+	b.track(srv)
 	f := &frontListener{addr: b.ln.Addr(), conns: make(chan net.Conn), closed: make(chan struct{})}
 	b.mu.Lock()
 	old := b.front
@@ -441,19 +447,12 @@ func (b *binding) acceptLoop() {
 	netaccept.Serve(b.ln, b.stop, b.s.log, strings.ToUpper(b.name), b.admit)
 }
 
-// admit enforces sessionlimit and hands c to the current http.Server.
+// admit enforces the session limits (sessions.go) and hands c to the current http.Server.
 func (b *binding) admit(c net.Conn) {
-	limit := int64(b.s.cfg.Load().sessionLimit)
-	if b.sessions.Add(1) > limit {
-		b.sessions.Add(-1)
-		b.s.metrics.sessionsRejected.Inc()
+	conn := b.register(c)
+	if conn == nil {
 		c.Close()
 		return
-	}
-	b.s.metrics.sessions.Inc()
-	var conn net.Conn = &countedConn{Conn: c, b: b}
-	if b.tls != nil {
-		conn = tls.Server(conn, b.tls)
 	}
 	for {
 		f := b.current()
@@ -489,21 +488,6 @@ func (b *binding) close() {
 	b.wg.Wait()
 }
 
-// countedConn gives its session back to the binding when closed (once).
-type countedConn struct {
-	net.Conn
-	b    *binding
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.b.sessions.Add(-1)
-		c.b.s.metrics.sessions.Dec()
-	})
-	return c.Conn.Close()
-}
-
 // serveHTTP is the root handler: Server header, redirects, prefix, then the routes.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.cfg.Load()
@@ -534,6 +518,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "" {
 		r.URL.Path = "/"
+	}
+	if cc, ok := r.Context().Value(countedConnKey{}).(*countedConn); ok {
+		cc.busy.Add(1)
+		defer cc.done()
 	}
 	s.handler.ServeHTTP(w, r)
 }
