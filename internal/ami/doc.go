@@ -165,5 +165,6 @@
 //
 // Server.mu before Server.smu; Server.pubMu before session.mu and before Server.smu (a
 // successful login queues its response and joins the published set under pubMu);
-// Server.smu and session.mu are never held together; Server.failMu is a leaf.
+// Server.smu and session.mu are never held together; the login limiter's and the security
+// event limiter's locks are leaves.
 package ami

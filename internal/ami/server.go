@@ -17,6 +17,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/loginlimit"
 	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 )
 
@@ -69,8 +70,7 @@ type Server struct {
 
 	pubMu sync.Mutex // serialises Publish: every session sees events in one order
 
-	failMu sync.Mutex
-	fails  map[netip.Addr]*failRecord
+	logins loginlimit.Limiter // failed logins per address
 
 	secLimit secLimiter
 
@@ -98,12 +98,6 @@ func (s *Server) clock() time.Time { return time.Now().Add(time.Duration(s.clock
 
 type userSourceBox struct{ us UserSource }
 
-type failRecord struct {
-	count        int
-	windowStart  time.Time
-	blockedUntil time.Time
-}
-
 // New returns a server; it listens once Configure enabled it and Start ran. reg, db and b
 // may be nil (the actions needing them then answer errors).
 func New(log *slog.Logger, reg *cli.Registry, db *astdb.DB, b Backend) *Server {
@@ -114,7 +108,7 @@ func New(log *slog.Logger, reg *cli.Registry, db *astdb.DB, b Backend) *Server {
 		log: log, reg: reg, db: db, b: b,
 		sessions:     map[uint64]*session{},
 		unauthByAddr: map[netip.Addr]int{},
-		fails:        map[netip.Addr]*failRecord{},
+		logins:       loginlimit.Limiter{Max: MaxLoginFailures, Window: LoginFailureWindow, Block: LoginBlockTime},
 		failDelay:    FailedLoginDelay,
 		loggedIn:     map[string]int{},
 	}
@@ -386,53 +380,15 @@ func (s *Server) findUser(ctx context.Context, name string) (*user, error) {
 }
 
 // loginBlocked reports whether ip is refused logins now.
-func (s *Server) loginBlocked(ip netip.Addr) bool {
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	r := s.fails[ip]
-	return r != nil && s.clock().Before(r.blockedUntil)
-}
+func (s *Server) loginBlocked(ip netip.Addr) bool { return s.logins.Blocked(ip, s.clock()) }
 
 // loginFailed records a failure from ip; it returns true when ip just became blocked.
 func (s *Server) loginFailed(ip netip.Addr) bool {
 	s.failedLogins.Add(1)
-	now := s.clock()
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	if len(s.fails) > 10000 {
-		for a, r := range s.fails {
-			if now.Sub(r.windowStart) > LoginFailureWindow && now.After(r.blockedUntil) {
-				delete(s.fails, a)
-			}
-		}
-	}
-	r := s.fails[ip]
-	if r == nil || now.Sub(r.windowStart) > LoginFailureWindow {
-		r = &failRecord{windowStart: now, blockedUntil: timeOr(r)}
-		s.fails[ip] = r
-	}
-	r.count++
-	if r.count >= MaxLoginFailures && !now.Before(r.blockedUntil) {
-		r.blockedUntil = now.Add(LoginBlockTime)
-		r.count = 0
-		r.windowStart = now
-		return true
-	}
-	return false
+	return s.logins.Failed(ip, s.clock())
 }
 
-func timeOr(r *failRecord) time.Time {
-	if r == nil {
-		return time.Time{}
-	}
-	return r.blockedUntil
-}
-
-func (s *Server) loginSucceeded(ip netip.Addr) {
-	s.failMu.Lock()
-	delete(s.fails, ip)
-	s.failMu.Unlock()
-}
+func (s *Server) loginSucceeded(ip netip.Addr) { s.logins.Succeeded(ip) }
 
 // Publish sends ev to every logged-in session whose read classes, event mask and event
 // filters let it through. It never blocks on a client: an event is queued (after

@@ -130,7 +130,10 @@ func TestReconfigureRebinds(t *testing.T) {
 	if f.srv.Addr() != addr {
 		t.Fatal("moved")
 	}
-	resp, err := http.Get(f.base + "/metrics")
+	// A new client: the default one may still hold a keep-alive connection of the old
+	// http.Server, which answers with keep-alive (the test was flaky for that reason).
+	fresh := &http.Client{Transport: &http.Transport{}}
+	resp, err := fresh.Get(f.base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/loginlimit"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
@@ -120,7 +121,17 @@ type Server struct {
 	cancelCl func()
 	done     chan struct{} // closed by Close
 
-	wrapListener func(net.Listener) net.Listener // tests: inject accept errors
+	logins loginlimit.Limiter // failed authentications per client address
+
+	wrapListener func(net.Listener) net.Listener  // tests: inject accept errors
+	clock        atomic.Pointer[func() time.Time] // tests: move time forward
+}
+
+func (s *Server) now() time.Time {
+	if f := s.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // New makes a server (not listening) with the default, disabled configuration. It registers
@@ -132,7 +143,8 @@ func New(log *slog.Logger, deps Deps) *Server {
 	if deps.NodeName == "" {
 		deps.NodeName = hostName()
 	}
-	s := &Server{log: log, deps: deps, done: make(chan struct{})}
+	s := &Server{log: log, deps: deps, done: make(chan struct{}),
+		logins: loginlimit.Limiter{Max: MaxAuthFailures, Window: AuthFailureWindow, Block: AuthBlockTime}}
 	st, _ := parseSettings(nil, nil, deps.Version)
 	s.cfg.Store(st)
 	s.opts = st.serverOptions()
