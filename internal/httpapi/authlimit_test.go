@@ -56,3 +56,35 @@ func TestAuthFailuresLoggedAndThrottled(t *testing.T) {
 		t.Errorf("%d failure lines", n)
 	}
 }
+
+// Device and mailbox names are bounded (600 KB names were stored in astdb); DELETE removes
+// the Custom state PUT stored.
+func TestDeviceNameBoundAndDelete(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	long := "Custom:" + strings.Repeat("x", 600<<10)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		var e errorBody
+		f.expect(t, m, "/ari/deviceStates/"+long+"?deviceState=INUSE", admin, 400, &e)
+		if e.Message != "Device name too long (at most 256 bytes)" {
+			t.Errorf("%s: %q", m, e.Message)
+		}
+	}
+	f.expect(t, "PUT", "/ari/mailboxes/"+strings.Repeat("9", MaxNameLength+1)+"?oldMessages=0&newMessages=1", admin, 400, nil)
+	edge := "Custom:" + strings.Repeat("y", MaxNameLength-len("Custom:"))
+	f.expect(t, "PUT", "/ari/deviceStates/"+edge+"?deviceState=INUSE", admin, 204, nil)
+	f.expect(t, "PUT", "/ari/deviceStates/"+edge+"x?deviceState=INUSE", admin, 400, nil)
+	f.idle(t)
+	if cs, _ := f.ds.CustomStates(); len(cs) != 1 {
+		t.Fatalf("stored: %+v", cs)
+	}
+	f.expect(t, "DELETE", "/ari/deviceStates/"+edge, admin, 204, nil)
+	f.idle(t)
+	if cs, _ := f.ds.CustomStates(); len(cs) != 0 {
+		t.Errorf("DELETE left %+v", cs)
+	}
+	var d DeviceState
+	f.expect(t, "GET", "/ari/deviceStates/"+edge, admin, 200, &d)
+	if d.State != "UNKNOWN" {
+		t.Errorf("after DELETE: %+v", d)
+	}
+}

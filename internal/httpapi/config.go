@@ -134,7 +134,7 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 	var bindHost string
 	var bindHostVar, tlsCertVar *conf.Variable
 	port := DefaultPort
-	var tlsBind *conf.Variable
+	var tlsBind, metricsAuthVar *conf.Variable
 	if httpCfg != nil {
 		for _, cat := range httpCfg.Categories {
 			if cat.Template {
@@ -236,6 +236,7 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 					warn(v.File, v.Line, "%s: Go's TLS stack chooses its cipher suites: ignored", v.Name)
 				case "metrics_auth":
 					boolean(v, &s.metricsAuth)
+					metricsAuthVar = v
 				case "board":
 					boolean(v, &s.board)
 				default:
@@ -294,6 +295,17 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 			} else {
 				s.cert = &cert
 			}
+		}
+	}
+	// /metrics: unless metrics_auth says otherwise, it needs an ARI user when a listener is
+	// reachable from other hosts (bindaddr or tlsbindaddr not a loopback address).
+	if s.enabled {
+		exposed := !loopback(s.bindAddr) || (s.tlsEnabled && !loopback(s.tlsBindAddr))
+		switch {
+		case metricsAuthVar == nil:
+			s.metricsAuth = exposed
+		case exposed && !s.metricsAuth:
+			warn(metricsAuthVar.File, metricsAuthVar.Line, "metrics_auth=no: /metrics is open to every host that reaches %s", s.bindAddr)
 		}
 	}
 
@@ -406,4 +418,15 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 		s.warnings = append(s.warnings, "ari.conf has no user: every REST and WebSocket request will be refused (401)")
 	}
 	return s, nil
+}
+
+// loopback reports whether the host of addr ("host:port") is a loopback address ("" and
+// 0.0.0.0, every interface, are not).
+func loopback(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -177,12 +177,6 @@ func (s *Server) putDeviceState(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// customDeleter is what a devstate engine offers when it can remove a Custom state from astdb
-// (not yet in internal/devstate: see the package doc).
-type customDeleter interface {
-	DeleteCustom(device string) error
-}
-
 func (s *Server) deleteDeviceState(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if name == "" {
@@ -211,19 +205,9 @@ func (s *Server) deleteDeviceState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "Device not found")
 		return
 	}
-	if d, ok := any(ds).(customDeleter); ok {
-		if err := d.DeleteCustom(canon); err != nil {
-			writeError(w, r, http.StatusInternalServerError, err.Error())
-			return
-		}
-	} else {
-		// Without DeleteCustom the astdb entry stays (as UNKNOWN); the state is gone from
-		// the cluster.
-		if err := ds.SetCustom(canon, state.Unknown.String()); err != nil {
-			writeError(w, r, http.StatusInternalServerError, err.Error())
-			return
-		}
-		ds.Forget(canon)
+	if err := ds.DeleteCustom(canon); err != nil {
+		writeError(w, r, http.StatusInternalServerError, err.Error())
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

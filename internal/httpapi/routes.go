@@ -49,15 +49,15 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(pattern, s.guard(level, true, h))
 	}
 	api("GET /ari/deviceStates", readable, s.listDeviceStates)
-	api("GET /ari/deviceStates/{name...}", readable, s.getDeviceState)
-	api("PUT /ari/deviceStates/{name...}", writable, s.putDeviceState)
-	api("POST /ari/deviceStates/{name...}", writable, s.putDeviceState) // Asterisk takes POST too
-	api("DELETE /ari/deviceStates/{name...}", writable, s.deleteDeviceState)
+	api("GET /ari/deviceStates/{name...}", readable, named("Device", s.getDeviceState))
+	api("PUT /ari/deviceStates/{name...}", writable, named("Device", s.putDeviceState))
+	api("POST /ari/deviceStates/{name...}", writable, named("Device", s.putDeviceState)) // Asterisk takes POST too
+	api("DELETE /ari/deviceStates/{name...}", writable, named("Device", s.deleteDeviceState))
 	api("GET /ari/mailboxes", readable, s.listMailboxes)
-	api("GET /ari/mailboxes/{name...}", readable, s.getMailbox)
-	api("PUT /ari/mailboxes/{name...}", writable, s.putMailbox)
-	api("POST /ari/mailboxes/{name...}", writable, s.putMailbox)
-	api("DELETE /ari/mailboxes/{name...}", writable, s.deleteMailbox)
+	api("GET /ari/mailboxes/{name...}", readable, named("Mailbox", s.getMailbox))
+	api("PUT /ari/mailboxes/{name...}", writable, named("Mailbox", s.putMailbox))
+	api("POST /ari/mailboxes/{name...}", writable, named("Mailbox", s.putMailbox))
+	api("DELETE /ari/mailboxes/{name...}", writable, named("Mailbox", s.deleteMailbox))
 	api("GET /ari/events", readable, s.hub.serveARI)
 	api("GET /api/events", readable, s.hub.serveAPI)
 	api("GET /api/hints", readable, s.listHints)
@@ -75,6 +75,21 @@ func (s *Server) routes() http.Handler {
 		writeError(w, r, http.StatusNotFound, "Not Found")
 	})
 	return mux
+}
+
+// MaxNameLength bounds a device or mailbox name in a URI (bytes, after unescaping): longer
+// names are answered 400 and never stored (astdb kept 600 KB names before).
+const MaxNameLength = 256
+
+// named refuses a {name} longer than MaxNameLength; kind is "Device" or "Mailbox".
+func named(kind string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(r.PathValue("name")) > MaxNameLength {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%s name too long (at most %d bytes)", kind, MaxNameLength))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // guard applies ari.conf: ARI enabled (for the REST routes), CORS, authentication and
