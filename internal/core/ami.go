@@ -188,44 +188,62 @@ func (b *amiBackend) MWIDelete(mailbox string) error {
 	return err
 }
 
-// channel is the pseudo-channel Getvar/Setvar without a Channel header run functions on;
-// for a user without the system class it inhibits escalations.
-func (b *amiBackend) channel(privileged bool) *dialplan.Channel {
-	ch := b.s.Dialplan.NewChannel("AMI/manager", "default", "s", 1)
+// forbidden turns the dialplan's refusal into the Manager's.
+func forbidden(err error) error { return refusal(err, ami.ErrForbidden) }
+
+// refusal wraps as, a front end's own refusal, around an error of the dialplan that refused
+// something escalating.
+func refusal(err, as error) error {
+	if errors.Is(err, dialplan.ErrEscalation) {
+		return fmt.Errorf("%w: %w", as, err)
+	}
+	return err
+}
+
+func (b *amiBackend) GetVar(name string, privileged bool) (string, error) {
+	v, err := dialplanVars{b.s, "AMI/manager"}.get(name, privileged)
+	return v, forbidden(err)
+}
+
+func (b *amiBackend) SetVar(name, value string, privileged bool) error {
+	return forbidden(dialplanVars{b.s, "AMI/manager"}.set(name, value, privileged))
+}
+
+// dialplanVars reads and writes globals and functions for a front end (AMI Getvar/Setvar,
+// ARI's /asterisk/variable): a function runs on a pseudo-channel named channel, which
+// inhibits escalations unless the caller is privileged.
+type dialplanVars struct {
+	s       *Server
+	channel string
+}
+
+func (v dialplanVars) newChannel(privileged bool) *dialplan.Channel {
+	ch := v.s.Dialplan.NewChannel(v.channel, "default", "s", 1)
 	if !privileged {
 		ch.InhibitEscalations()
 	}
 	return ch
 }
 
-// forbidden turns the dialplan's refusal into the Manager's.
-func forbidden(err error) error {
-	if errors.Is(err, dialplan.ErrEscalation) {
-		return fmt.Errorf("%w: %w", ami.ErrForbidden, err)
-	}
-	return err
-}
-
-func (b *amiBackend) GetVar(name string, privileged bool) (string, error) {
-	if b.s.Dialplan == nil {
+func (v dialplanVars) get(name string, privileged bool) (string, error) {
+	if v.s.Dialplan == nil {
 		return "", errors.New("no dialplan")
 	}
 	if fn, args, ok := splitFunc(name); ok {
-		v, err := b.channel(privileged).ReadFunction(context.Background(), fn, args)
-		return v, forbidden(err)
+		return v.newChannel(privileged).ReadFunction(context.Background(), fn, args)
 	}
-	v, _ := b.s.Dialplan.Global(name)
-	return v, nil
+	val, _ := v.s.Dialplan.Global(name)
+	return val, nil
 }
 
-func (b *amiBackend) SetVar(name, value string, privileged bool) error {
-	if b.s.Dialplan == nil {
+func (v dialplanVars) set(name, value string, privileged bool) error {
+	if v.s.Dialplan == nil {
 		return errors.New("no dialplan")
 	}
 	if _, _, ok := splitFunc(name); ok {
-		return forbidden(b.channel(privileged).WriteFunction(context.Background(), name, value))
+		return v.newChannel(privileged).WriteFunction(context.Background(), name, value)
 	}
-	b.s.Dialplan.SetGlobal(name, value)
+	v.s.Dialplan.SetGlobal(name, value)
 	return nil
 }
 

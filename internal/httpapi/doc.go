@@ -14,6 +14,8 @@
 //	GET    /ari/mailboxes/{name}             404 "Mailbox not found"
 //	PUT    /ari/mailboxes/{name}?oldMessages=&newMessages=[&urgentMessages=]   204
 //	DELETE /ari/mailboxes/{name}             204; 404
+//	GET    /ari/asterisk/variable?variable=NAME             {value}: a global or a function
+//	POST   /ari/asterisk/variable?variable=NAME&value=V     204
 //	GET    /ari/events?app=NAME[&filters]    WebSocket (app required, as in ARI)
 //	GET    /api/events[?app=NAME][&filters]  WebSocket (app optional)
 //	GET    /api/hints[?context=C][&exten=PREFIX]
@@ -124,6 +126,17 @@
 //     every 10 s and reconnects with backoff. Lamps carry data-key="exten@context" and
 //     data-state="<state text>" for tests and scripts. The layout is a CSS grid that goes to
 //     two columns on a phone.
+//
+// # Dialplan variables and privilege escalation
+//
+// /ari/asterisk/variable reads and writes globals and dialplan functions through
+// Deps.Variables (the core runs them on a channel that inhibits escalations: an HTTP user is
+// never privileged, as every ARI request in Asterisk runs with escalations inhibited). A
+// function that escalates (REALTIME*, DB*, func_odbc's...) is answered 403 ("NAME escalates
+// privileges: refused to HTTP users (asterisk.conf live_dangerously=no)"; Asterisk answers
+// 204 and sets nothing) unless asterisk.conf has live_dangerously=yes. A function that fails
+// otherwise reads as "", as AMI's Getvar. Nothing else of the HTTP API evaluates dialplan
+// functions.
 //
 // # Slow clients (slowloris) and accept errors
 //

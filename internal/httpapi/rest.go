@@ -347,6 +347,59 @@ func (s *Server) deleteMailbox(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// ---- asterisk/variable ----
+
+// variableName reads ?variable= (required) and checks that Variables is wired.
+func (s *Server) variableName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.deps.Variables == nil {
+		writeError(w, r, http.StatusServiceUnavailable, "Dialplan variables are not available")
+		return "", false
+	}
+	name := r.URL.Query().Get("variable")
+	if name == "" {
+		writeError(w, r, http.StatusBadRequest, "Variable name is required")
+		return "", false
+	}
+	return name, true
+}
+
+// variableError answers a refusal 403 (Pleiades: Asterisk answers 204 and sets nothing).
+func variableError(w http.ResponseWriter, r *http.Request, name string, err error) {
+	if errors.Is(err, ErrForbidden) {
+		writeError(w, r, http.StatusForbidden, fmt.Sprintf("%s escalates privileges: refused to HTTP users (asterisk.conf live_dangerously=no)", name))
+		return
+	}
+	writeError(w, r, http.StatusBadRequest, err.Error())
+}
+
+// getVariable is ARI's GET /asterisk/variable?variable=NAME: a global variable, or a
+// function's value ("" when it fails, as AMI's Getvar).
+func (s *Server) getVariable(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.variableName(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.deps.Variables.GetVar(name)
+	if errors.Is(err, ErrForbidden) {
+		variableError(w, r, name, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]string{"value": v})
+}
+
+// setVariable is ARI's POST /asterisk/variable?variable=NAME&value=V.
+func (s *Server) setVariable(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.variableName(w, r)
+	if !ok {
+		return
+	}
+	if err := s.deps.Variables.SetVar(name, r.URL.Query().Get("value")); err != nil {
+		variableError(w, r, name, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // ---- hints, cluster, realtime ----
 
 // nodeNames maps EIDs to member names.

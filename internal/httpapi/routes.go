@@ -58,6 +58,8 @@ func (s *Server) routes() http.Handler {
 	api("PUT /ari/mailboxes/{name...}", writable, named("Mailbox", s.putMailbox))
 	api("POST /ari/mailboxes/{name...}", writable, named("Mailbox", s.putMailbox))
 	api("DELETE /ari/mailboxes/{name...}", writable, named("Mailbox", s.deleteMailbox))
+	api("GET /ari/asterisk/variable", readable, s.getVariable)
+	api("POST /ari/asterisk/variable", writable, s.setVariable)
 	api("GET /ari/events", readable, s.hub.serveARI)
 	api("GET /api/events", readable, s.hub.serveAPI)
 	api("GET /api/hints", readable, s.listHints)

@@ -56,6 +56,17 @@ type Cluster interface {
 	OnMembershipChange(func(MemberEvent)) (cancel func())
 }
 
+// Variables reads and writes dialplan global variables and functions ("DEVICE_STATE(x)")
+// for ARI's /asterisk/variable. An HTTP user acts as an external origin: a function that
+// escalates privileges is refused with an error wrapping ErrForbidden.
+type Variables interface {
+	GetVar(name string) (string, error)
+	SetVar(name, value string) error
+}
+
+// ErrForbidden is what Variables wraps when the dialplan refuses a function that escalates.
+var ErrForbidden = errors.New("httpapi: privilege escalation refused")
+
 // EventCounts are the cumulative counts of one cluster event type ("device_state", "mwi").
 type EventCounts struct {
 	Sent, Received, Dropped uint64
@@ -94,7 +105,10 @@ type Deps struct {
 	Hints    *hint.Engine     // nil: /api/hints answers 503, no ExtensionStatus events
 	Realtime *realtime.Engine // nil: /api/realtime/mappings answers 503
 	Cluster  Cluster          // nil: a single server; /api/cluster/members lists only this one
-	Sources  Sources
+	// Variables are the dialplan's globals and functions (/ari/asterisk/variable); nil:
+	// that resource answers 503.
+	Variables Variables
+	Sources   Sources
 	// Version is shown in the default Server header ("Pleiades/<Version>").
 	Version string
 	// NodeName names this server when Cluster is nil (default: the host name).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,17 +47,20 @@ write = system,call,reporting,originate
 
 // startEscalationNode starts a server whose realtime families sippeers and manager are in a
 // SQLite file holding carol (a SIP peer, secret carolpw), with the users above; it returns
-// the node and its AMI port.
-func startEscalationNode(t *testing.T, liveDangerously bool) (*Node, int) {
+// the node, its AMI port and the base URL of its HTTP server (user ariadmin, password pw).
+func startEscalationNode(t *testing.T, liveDangerously bool) (nd *Node, amiPort int, httpBase string) {
 	t.Helper()
-	port := freePorts(t, 1)[0]
+	ports := freePorts(t, 2)
+	port := ports[0]
 	options := ""
 	if liveDangerously {
 		options = "live_dangerously = yes"
 	}
-	nd := NewNode(t, options, map[string]string{
+	nd = NewNode(t, options, map[string]string{
 		"manager.conf":   fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nport = %d\n", port) + escalationUsers,
 		"extconfig.conf": "[settings]\nsippeers => sqlite3,rt,sippeers\nmanager => sqlite3,rt,manager\n",
+		"http.conf":      fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", ports[1]),
+		"ari.conf":       "[ariadmin]\ntype = user\npassword = pw\n",
 		"extensions.conf": "[default]\nexten => s,1,NoOp()\n\n[ami]\n" +
 			"exten => store,1,Set(REALTIME_STORE(sippeers,name,secret)=${K},fromdialplan)\n",
 	})
@@ -82,7 +86,7 @@ func startEscalationNode(t *testing.T, liveDangerously bool) (*Node, int) {
 		}
 	}
 	nd.Start()
-	return nd, port
+	return nd, port, fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 }
 
 // amiLogin opens an AMI session as user.
@@ -123,8 +127,7 @@ func field(p []string, key string) string {
 func TestAMIEscalationTable(t *testing.T) {
 	for _, live := range []bool{false, true} {
 		t.Run(fmt.Sprintf("live_dangerously=%v", live), func(t *testing.T) {
-			nd, port := startEscalationNode(t, live)
-			_ = nd
+			_, port, httpBase := startEscalationNode(t, live)
 			sys := amiLogin(t, port, "sys", "pw")
 			// Checks through the sys user (who may use everything): the effects.
 			rtField := func(name, col string) string {
@@ -286,6 +289,51 @@ func TestAMIEscalationTable(t *testing.T) {
 					}
 				}
 			}
+			// ARI's /asterisk/variable: an HTTP user is never privileged.
+			for _, c := range cases {
+				n++
+				k := fmt.Sprintf("k%d", n)
+				allowed := !c.escalates || live
+				method, query := "GET", ""
+				if c.read != nil {
+					query = "variable=" + url.QueryEscape(c.read(k))
+				} else {
+					v, val := c.write(k)
+					method, query = "POST", "variable="+url.QueryEscape(v)+"&value="+url.QueryEscape(val)
+				}
+				t.Run(fmt.Sprintf("%s-%s/ari/HTTP", c.fn, method), func(t *testing.T) {
+					if c.setup != nil {
+						c.setup(k)
+					}
+					code, body := request(t, method, httpBase+"/ari/asterisk/variable?"+query, "ariadmin", "pw")
+					if !allowed {
+						if code != 403 || !strings.Contains(body, "escalates privileges") {
+							t.Fatalf("want 403: %d %s", code, body)
+						}
+						if c.effect != nil {
+							time.Sleep(50 * time.Millisecond)
+							if c.effect(k) {
+								t.Fatal("refused, but the change happened")
+							}
+						}
+						return
+					}
+					if method == "GET" && (code != 200 || !strings.Contains(body, c.readWant(k))) {
+						t.Fatalf("GET: %d %s, want %q", code, body, c.readWant(k))
+					}
+					if method == "POST" && code != 204 {
+						t.Fatalf("POST: %d %s", code, body)
+					}
+					if c.effect != nil {
+						eventually(t, 5*time.Second, func() string {
+							if !c.effect(k) {
+								return "allowed, but nothing changed"
+							}
+							return ""
+						})
+					}
+				})
+			}
 			// An Originate to an extension runs the operator's dialplan: its REALTIME_STORE
 			// works for any user with the originate class.
 			o := amiLogin(t, port, "originator", "pw")
@@ -318,7 +366,7 @@ func TestAMIEscalationAttack(t *testing.T) {
 		o.action("Action", "Originate", "Channel", "Local/s@default", "Application", "Set",
 			"Data", "REALTIME_STORE(manager,name,secret,read,write)=evil2,evilpw,all,all")
 	}
-	nd, port := startEscalationNode(t, false)
+	nd, port, _ := startEscalationNode(t, false)
 	attack(port)
 	r := amiLogin(t, port, "reporter", "pw")
 	for _, v := range []string{"REALTIME_FIELD(manager,name,wallboard,secret)", "REALTIME(sippeers,name,carol)",
@@ -347,7 +395,7 @@ func TestAMIEscalationAttack(t *testing.T) {
 	}
 
 	// What the attack did before: live_dangerously=yes lets it through.
-	nd2, port2 := startEscalationNode(t, true)
+	nd2, port2, _ := startEscalationNode(t, true)
 	attack(port2)
 	eventually(t, 5*time.Second, func() string {
 		if out, _ := nd2.RX("realtime load manager name evil2"); !strings.Contains(out, "evilpw") {
