@@ -434,13 +434,17 @@ func fail2banHosts(t *testing.T, logfile string) []string {
 // sampleLogger is the logfiles part of Asterisk's sample logger.conf.
 const sampleLogger = "[logfiles]\nconsole => notice,warning,error\nmessages.log => notice,warning,error\n"
 
-// TestAMIFailedLoginsBannedByFail2ban: with Asterisk's sample logger.conf, every failed AMI
-// login (wrong secret, unknown user, refused by the ACL) is a NOTICE line fail2ban's stock
-// asterisk filter matches with the client's address; a user name that tries to name another
-// address (quotes, a line break) does not get that address banned.
-func TestAMIFailedLoginsBannedByFail2ban(t *testing.T) {
-	port := freePorts(t, 1)[0]
+// TestFailedLoginsBannedByFail2ban: with Asterisk's sample logger.conf, every failed AMI
+// login (wrong secret, unknown user, refused by the ACL) and every failed HTTP (ARI)
+// authentication is a NOTICE line fail2ban's stock asterisk filter matches with the client's
+// address; a user name that tries to name another address (quotes, a line break) does not
+// get that address banned.
+func TestFailedLoginsBannedByFail2ban(t *testing.T) {
+	ports := freePorts(t, 2)
+	port := ports[0]
 	nd := NewNode(t, "", map[string]string{
+		"http.conf":   fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", ports[1]),
+		"ari.conf":    "[ariuser]\ntype = user\npassword = pw\n",
 		"logger.conf": sampleLogger,
 		"manager.conf": fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nport = %d\n\n[admin]\nsecret = pw\nread = all\nwrite = all\n\n"+
 			"[denied]\nsecret = pw\ndeny = 0.0.0.0/0.0.0.0\npermit = 10.0.0.0/8\n", port),
@@ -457,13 +461,22 @@ func TestAMIFailedLoginsBannedByFail2ban(t *testing.T) {
 		a.send("Action", "Login", "Username", u.user, "Secret", u.secret)
 		a.until("Message: Authentication failed")
 	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	for _, user := range []string{"ariuser", "x' from '10.9.8.7", "y\n[Jan  1 00.00.00] NOTICE[1] manager.c 10.9.8.7 failed to authenticate as 'z'"} {
+		if code, _ := request(t, "GET", base+"/ari/deviceStates", user, "wrong"); code != 401 {
+			t.Fatalf("HTTP as %q: %d", user, code)
+		}
+	}
+	if code, _ := request(t, "GET", base+"/ari/deviceStates", "ariuser", "pw"); code != 200 {
+		t.Fatalf("HTTP with the right password: %d", code)
+	}
 	logfile := filepath.Join(nd.Dir, "log", "messages.log")
 	data, _ := os.ReadFile(logfile)
 	hosts := fail2banHosts(t, logfile)
-	// admin 1, ghost 2 (nonexistent user + failed), denied 1 (the ACL line has its own
-	// wording), each forged name 2.
-	if len(hosts) != 8 {
-		t.Errorf("fail2ban matched %d lines (%q), want 8, in:\n%s", len(hosts), hosts, data)
+	// AMI: admin 1, ghost 2 (nonexistent user + failed), denied 1 (the ACL line has its
+	// own wording), each forged name 2; HTTP: one line each.
+	if len(hosts) != 11 {
+		t.Errorf("fail2ban matched %d lines (%q), want 11, in:\n%s", len(hosts), hosts, data)
 	}
 	for _, h := range hosts {
 		if h != "127.0.0.1" {
