@@ -61,11 +61,17 @@ func New(log *slog.Logger, db *astdb.DB) *Engine {
 	return e
 }
 
-// Close hangs up the channels started in the background (channel originate) and waits for
-// them to end.
+// Close hangs up the channels started in the background (channel originate), waits for
+// them to end, and drops what was registered on the engine (the module unloads; the
+// built-ins stay).
 func (e *Engine) Close() {
 	e.cancel()
 	e.bg.Wait()
+	e.reg.mu.Lock()
+	clear(e.reg.apps)
+	clear(e.reg.funcs)
+	clear(e.reg.switches)
+	e.reg.mu.Unlock()
 }
 
 // SetLiveDangerously is asterisk.conf's live_dangerously: with on, functions and

@@ -58,6 +58,13 @@ func TestEnginesDoNotShareRegistrations(t *testing.T) {
 	if e1.LookupApp("Set") == nil || e1.LookupFunction("LEN") == nil {
 		t.Error("unregistering removed a built-in")
 	}
+	// Unloading (Close) drops what was registered on the engine.
+	e2.RegisterFunction(&Function{Name: "ALSO", Read: func(context.Context, *Channel, string) (string, error) { return "", nil }})
+	e2.RegisterSwitch("S2", &testSwitch{})
+	e2.Close()
+	if e2.LookupFunction("ALSO") != nil || e2.LookupSwitch("S2") != nil || e2.LookupFunction("LEN") == nil {
+		t.Error("Close: registrations kept, or a built-in lost")
+	}
 }
 
 // escalationEngine registers one function per escalation flag and an escalating app on a
