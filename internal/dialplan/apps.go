@@ -34,7 +34,7 @@ func init() {
 		{Name: "ContinueWhile", Synopsis: "Restart a While loop", Exec: appEndWhile},
 		{Name: "Wait", Synopsis: "Waits for some time", Exec: appWait},
 	} {
-		builtins.addApp(a)
+		builtins.apps.put(a.Name, a)
 	}
 }
 

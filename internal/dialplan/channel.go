@@ -217,7 +217,7 @@ func (ch *Channel) LookupFunction(name string) *Function {
 	if ch.engine != nil {
 		return ch.engine.LookupFunction(name)
 	}
-	return builtins.function(name)
+	return builtins.funcs.get(name)
 }
 
 // LookupApp returns the application named name as the channel sees it.
@@ -225,7 +225,7 @@ func (ch *Channel) LookupApp(name string) *App {
 	if ch.engine != nil {
 		return ch.engine.LookupApp(name)
 	}
-	return builtins.app(name)
+	return builtins.apps.get(name)
 }
 
 // ExecApp runs app with data on the channel. Every application is started through it (the

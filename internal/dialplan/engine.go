@@ -55,7 +55,7 @@ func New(log *slog.Logger, db *astdb.DB) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: log, db: db, globals: map[string]string{}, reg: newRegistry()}
+	e := &Engine{log: log, db: db, globals: map[string]string{}, reg: &registry{}}
 	e.dp.Store(&Dialplan{contexts: map[string]*Context{}, Settings: Settings{AutoFallthrough: true, UsersContext: "default"}})
 	e.base, e.cancel = context.WithCancel(context.Background())
 	return e
@@ -67,11 +67,9 @@ func New(log *slog.Logger, db *astdb.DB) *Engine {
 func (e *Engine) Close() {
 	e.cancel()
 	e.bg.Wait()
-	e.reg.mu.Lock()
-	clear(e.reg.apps)
-	clear(e.reg.funcs)
-	clear(e.reg.switches)
-	e.reg.mu.Unlock()
+	e.reg.apps.clear()
+	e.reg.funcs.clear()
+	e.reg.switches.clear()
 }
 
 // SetLiveDangerously is asterisk.conf's live_dangerously: with on, functions and

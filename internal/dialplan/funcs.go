@@ -42,7 +42,7 @@ func init() {
 		}},
 		{Name: "RAND", Synopsis: "Choose a random number in a range", Read: fnRand},
 	} {
-		builtins.addFunction(f)
+		builtins.funcs.put(f.Name, f)
 	}
 }
 

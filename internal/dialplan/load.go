@@ -20,7 +20,7 @@ const maxStack = 512
 // An application is warned about when it is not a built-in one (Engine.Load also knows the
 // engine's own).
 func Build(cfg *conf.Config, globals func(name string) (string, bool)) (*Dialplan, conf.ErrorList) {
-	return build(cfg, globals, func(app string) bool { return builtins.app(app) != nil })
+	return build(cfg, globals, func(app string) bool { return builtins.apps.get(app) != nil })
 }
 
 // build is Build with hasApp telling which applications exist.

@@ -76,141 +76,122 @@ type Switch interface {
 // ErrHangup is returned by an application to end the call (Hangup()).
 var ErrHangup = errors.New("dialplan: hangup")
 
-// registry holds applications, functions and switches by lower-case name. It is safe for
-// concurrent use.
-type registry struct {
-	mu       sync.RWMutex
-	apps     map[string]*App
-	funcs    map[string]*Function
-	switches map[string]Switch
+// table holds one kind of registered thing by lower-case name. It is safe for concurrent
+// use.
+type table[T comparable] struct {
+	mu sync.RWMutex
+	m  map[string]T
 }
 
-func newRegistry() *registry {
-	return &registry{apps: map[string]*App{}, funcs: map[string]*Function{}, switches: map[string]Switch{}}
+func (t *table[T]) put(name string, v T) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]T{}
+	}
+	t.m[strings.ToLower(name)] = v
+	t.mu.Unlock()
+}
+
+func (t *table[T]) del(name string) {
+	t.mu.Lock()
+	delete(t.m, strings.ToLower(name))
+	t.mu.Unlock()
+}
+
+func (t *table[T]) get(name string) T {
+	t.mu.RLock()
+	v := t.m[strings.ToLower(name)]
+	t.mu.RUnlock()
+	return v
+}
+
+func (t *table[T]) clear() {
+	t.mu.Lock()
+	clear(t.m)
+	t.mu.Unlock()
+}
+
+// lookup returns the engine's own entry of name, else the built-in one.
+func lookup[T comparable](own, builtin *table[T], name string) T {
+	var zero T
+	if v := own.get(name); v != zero {
+		return v
+	}
+	return builtin.get(name)
+}
+
+// merged lists the built-ins and the engine's own entries (the engine's win), sorted by name.
+func merged[T comparable](builtin, own *table[T], name func(T) string) []T {
+	seen := map[string]T{}
+	for _, t := range []*table[T]{builtin, own} {
+		t.mu.RLock()
+		for k, v := range t.m {
+			seen[k] = v
+		}
+		t.mu.RUnlock()
+	}
+	out := make([]T, 0, len(seen))
+	for _, v := range seen {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return name(out[i]) < name(out[j]) })
+	return out
+}
+
+// registry holds applications, functions and switches.
+type registry struct {
+	apps     table[*App]
+	funcs    table[*Function]
+	switches table[Switch]
 }
 
 // builtins are this package's own applications and functions, added by its init functions
 // and never changed afterwards. Every engine sees them; what an engine registers itself
 // comes first (and may replace one of them for that engine only).
-var builtins = newRegistry()
-
-func (r *registry) addApp(a *App) {
-	r.mu.Lock()
-	r.apps[strings.ToLower(a.Name)] = a
-	r.mu.Unlock()
-}
-
-func (r *registry) addFunction(f *Function) {
-	r.mu.Lock()
-	r.funcs[strings.ToLower(f.Name)] = f
-	r.mu.Unlock()
-}
-
-func (r *registry) app(name string) *App {
-	r.mu.RLock()
-	a := r.apps[strings.ToLower(name)]
-	r.mu.RUnlock()
-	return a
-}
-
-func (r *registry) function(name string) *Function {
-	r.mu.RLock()
-	f := r.funcs[strings.ToLower(name)]
-	r.mu.RUnlock()
-	return f
-}
+var builtins = &registry{}
 
 // RegisterApp adds (or replaces) an application of this engine; names are case-insensitive.
-func (e *Engine) RegisterApp(a *App) { e.reg.addApp(a) }
+func (e *Engine) RegisterApp(a *App) { e.reg.apps.put(a.Name, a) }
 
 // UnregisterApp removes an application the engine registered (built-ins stay).
-func (e *Engine) UnregisterApp(name string) {
-	e.reg.mu.Lock()
-	delete(e.reg.apps, strings.ToLower(name))
-	e.reg.mu.Unlock()
-}
+func (e *Engine) UnregisterApp(name string) { e.reg.apps.del(name) }
 
 // LookupApp returns the application named name (any case): the engine's own, else the
 // built-in one, else nil.
-func (e *Engine) LookupApp(name string) *App {
-	if a := e.reg.app(name); a != nil {
-		return a
-	}
-	return builtins.app(name)
-}
+func (e *Engine) LookupApp(name string) *App { return lookup(&e.reg.apps, &builtins.apps, name) }
 
 // Apps returns the applications the engine knows, sorted by name.
 func (e *Engine) Apps() []*App {
-	seen := map[string]*App{}
-	for _, r := range []*registry{builtins, e.reg} {
-		r.mu.RLock()
-		for k, a := range r.apps {
-			seen[k] = a
-		}
-		r.mu.RUnlock()
-	}
-	out := make([]*App, 0, len(seen))
-	for _, a := range seen {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return merged(&builtins.apps, &e.reg.apps, func(a *App) string { return a.Name })
 }
 
 // RegisterFunction adds (or replaces) a dialplan function of this engine; names are
 // case-insensitive.
-func (e *Engine) RegisterFunction(f *Function) { e.reg.addFunction(f) }
+func (e *Engine) RegisterFunction(f *Function) { e.reg.funcs.put(f.Name, f) }
 
 // UnregisterFunction removes a function the engine registered (built-ins stay).
-func (e *Engine) UnregisterFunction(name string) {
-	e.reg.mu.Lock()
-	delete(e.reg.funcs, strings.ToLower(name))
-	e.reg.mu.Unlock()
-}
+func (e *Engine) UnregisterFunction(name string) { e.reg.funcs.del(name) }
 
 // LookupFunction returns the function named name (any case): the engine's own, else the
 // built-in one, else nil.
 func (e *Engine) LookupFunction(name string) *Function {
-	if f := e.reg.function(name); f != nil {
-		return f
-	}
-	return builtins.function(name)
+	return lookup(&e.reg.funcs, &builtins.funcs, name)
 }
 
 // Functions returns the functions the engine knows, sorted by name.
 func (e *Engine) Functions() []*Function {
-	seen := map[string]*Function{}
-	for _, r := range []*registry{builtins, e.reg} {
-		r.mu.RLock()
-		for k, f := range r.funcs {
-			seen[k] = f
-		}
-		r.mu.RUnlock()
-	}
-	out := make([]*Function, 0, len(seen))
-	for _, f := range seen {
-		out = append(out, f)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return merged(&builtins.funcs, &e.reg.funcs, func(f *Function) string { return f.Name })
 }
 
 // RegisterSwitch adds (or, with s nil, removes) the switch type used by "switch => name/..."
 // in this engine's dialplan. Names are case-insensitive.
 func (e *Engine) RegisterSwitch(name string, s Switch) {
-	e.reg.mu.Lock()
 	if s == nil {
-		delete(e.reg.switches, strings.ToLower(name))
+		e.reg.switches.del(name)
 	} else {
-		e.reg.switches[strings.ToLower(name)] = s
+		e.reg.switches.put(name, s)
 	}
-	e.reg.mu.Unlock()
 }
 
 // LookupSwitch returns the switch registered as name, or nil.
-func (e *Engine) LookupSwitch(name string) Switch {
-	e.reg.mu.RLock()
-	s := e.reg.switches[strings.ToLower(name)]
-	e.reg.mu.RUnlock()
-	return s
-}
+func (e *Engine) LookupSwitch(name string) Switch { return e.reg.switches.get(name) }

@@ -122,6 +122,14 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 			bad(v, "%s: %q is not a boolean (yes/no)", v.Name, val)
 		}
 	}
+	atLeast := func(v *conf.Variable, dst *int, min int, what string) {
+		n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+		if err != nil || n < min {
+			bad(v, "%s: %q is not %s", v.Name, strings.TrimSpace(v.Value), what)
+			return
+		}
+		*dst = n
+	}
 	millis := func(v *conf.Variable, dst *time.Duration, min int) {
 		n, err := strconv.Atoi(strings.TrimSpace(v.Value))
 		if err != nil || n < min {
@@ -187,19 +195,9 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 				case "servername":
 					s.serverName, s.serverNameSet = val, true
 				case "sessionlimit":
-					n, err := strconv.Atoi(val)
-					if err != nil || n < 1 {
-						bad(v, "sessionlimit: %q is not a positive integer", val)
-						continue
-					}
-					s.sessionLimit = n
+					atLeast(v, &s.sessionLimit, 1, "a positive integer")
 				case "sessionlimit_per_address":
-					n, err := strconv.Atoi(val)
-					if err != nil || n < 0 {
-						bad(v, "sessionlimit_per_address: %q is not an integer >= 0", val)
-						continue
-					}
-					s.sessionLimitPerAddr = n
+					atLeast(v, &s.sessionLimitPerAddr, 0, "an integer >= 0")
 				case "session_inactivity":
 					millis(v, &s.inactivity, 1)
 				case "session_keep_alive":

@@ -159,6 +159,26 @@ func TestAMIEscalationTable(t *testing.T) {
 				readWant  func(k string) string // what a read returns
 				effect    func(k string) bool   // did the write (or destructive read) happen?
 			}
+			// noEffect checks that a refused call changed nothing; hasEffect that an allowed
+			// one did.
+			noEffect := func(t *testing.T, c fcase, k string) {
+				if c.effect != nil {
+					time.Sleep(50 * time.Millisecond)
+					if c.effect(k) {
+						t.Fatal("refused, but the change happened")
+					}
+				}
+			}
+			hasEffect := func(t *testing.T, c fcase, k string) {
+				if c.effect != nil {
+					eventually(t, 5*time.Second, func() string {
+						if !c.effect(k) {
+							return "allowed, but nothing changed"
+						}
+						return ""
+					})
+				}
+			}
 			cases := []fcase{
 				{fn: "REALTIME", escalates: true,
 					read:     func(string) string { return "REALTIME(sippeers,name,carol)" },
@@ -261,12 +281,7 @@ func TestAMIEscalationTable(t *testing.T) {
 								if resp != "Error" || msg != want {
 									t.Fatalf("want %q: %q", want, p)
 								}
-								if c.effect != nil {
-									time.Sleep(50 * time.Millisecond)
-									if c.effect(k) {
-										t.Fatal("refused, but the change happened")
-									}
-								}
+								noEffect(t, c, k)
 								return
 							}
 							if resp != "Success" {
@@ -277,13 +292,8 @@ func TestAMIEscalationTable(t *testing.T) {
 							}
 							// An Originate's Data is given to the application as it is (not substituted,
 							// as in Asterisk): a read there has no effect to wait for.
-							if c.effect != nil && !(action == "Originate" && c.read != nil) {
-								eventually(t, 5*time.Second, func() string {
-									if !c.effect(k) {
-										return "allowed, but nothing changed"
-									}
-									return ""
-								})
+							if !(action == "Originate" && c.read != nil) {
+								hasEffect(t, c, k)
 							}
 						})
 					}
@@ -310,12 +320,7 @@ func TestAMIEscalationTable(t *testing.T) {
 						if code != 403 || !strings.Contains(body, "escalates privileges") {
 							t.Fatalf("want 403: %d %s", code, body)
 						}
-						if c.effect != nil {
-							time.Sleep(50 * time.Millisecond)
-							if c.effect(k) {
-								t.Fatal("refused, but the change happened")
-							}
-						}
+						noEffect(t, c, k)
 						return
 					}
 					if method == "GET" && (code != 200 || !strings.Contains(body, c.readWant(k))) {
@@ -324,14 +329,7 @@ func TestAMIEscalationTable(t *testing.T) {
 					if method == "POST" && code != 204 {
 						t.Fatalf("POST: %d %s", code, body)
 					}
-					if c.effect != nil {
-						eventually(t, 5*time.Second, func() string {
-							if !c.effect(k) {
-								return "allowed, but nothing changed"
-							}
-							return ""
-						})
-					}
+					hasEffect(t, c, k)
 				})
 			}
 			// An Originate to an extension runs the operator's dialplan: its REALTIME_STORE
