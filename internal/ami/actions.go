@@ -267,7 +267,7 @@ func (s *Server) actLogin(r *request) {
 	u, err := s.findUser(s.ctx, username)
 	if err != nil {
 		if !errors.Is(err, ErrUserNotFound) {
-			s.log.Warn(fmt.Sprintf("Manager user lookup for '%s' failed: %v", username, err))
+			s.log.Warn(fmt.Sprintf("Manager user lookup for '%s' failed: %s", quoted, logesc.Escape(err.Error())))
 		}
 		s.securityEvent(ss, "InvalidAccountID", "Error", 1, username)
 		s.log.Info(fmt.Sprintf("%s tried to authenticate with nonexistent user '%s'", ip, quoted))

@@ -87,7 +87,7 @@ func (ss *session) enqueueEvent(b []byte) {
 		ss.mu.Unlock()
 		ss.srv.slowKicked.Add(1)
 		ss.srv.log.Warn(fmt.Sprintf("Manager '%s' from %s: event queue full (%d events), disconnecting slow client",
-			ss.username, ss.remote.Addr(), n))
+			logesc.Escape(ss.username), ss.remote.Addr(), n))
 		ss.abort("event queue overflow")
 		return
 	}

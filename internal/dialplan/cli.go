@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/logesc"
 )
 
 // Commands returns the engine's CLI commands: dialplan show, dialplan reload, console dial
@@ -339,7 +340,8 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 				ch.logf(slog.LevelWarn, "No such application '%s'", appName)
 				return
 			}
-			ch.verbosef(4, "Launching %s(%s) on %s", app.Name, appData, ch.Name)
+			// The data may come from outside (an AMI Originate): escaped in the log line.
+			ch.verbosef(4, "Launching %s(%s) on %s", app.Name, logesc.Escape(appData), ch.Name)
 			if err := ch.ExecApp(ctx, app, appData); err != nil && !errors.Is(err, ErrHangup) {
 				ch.logf(slog.LevelError, "%s(%s) on %s failed: %v", app.Name, appData, ch.Name, err)
 			}
