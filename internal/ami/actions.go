@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/logesc"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/state"
 )
@@ -157,12 +158,14 @@ func (s *Server) process(r *request) {
 	name := r.p.GetNonEmpty("Action")
 	if name == "" {
 		r.fail("Missing action in request")
+		r.refusedBeforeLogin()
 		return
 	}
 	lname := strings.ToLower(name)
 	if !r.wasAuthed && lname != "login" && lname != "logoff" && lname != "challenge" {
 		s.securityEvent(ss, "RequestNotAllowed", "Error", 1, "", Field{"RequestType", "Action: " + name})
 		r.fail("Permission denied")
+		r.refusedBeforeLogin()
 		return
 	}
 	a := actions[lname]
@@ -176,6 +179,23 @@ func (s *Server) process(r *request) {
 		return
 	}
 	a.fn(s, r)
+}
+
+// refusedBeforeLogin counts a refused request of a connection that has not logged in; the
+// MaxRefusedBeforeLogin-th closes the connection once its answer is written.
+func (r *request) refusedBeforeLogin() {
+	ss := r.s
+	if r.wasAuthed || ss.authed.Load() {
+		return
+	}
+	ss.refused++
+	if ss.refused < MaxRefusedBeforeLogin {
+		return
+	}
+	ss.srv.preLoginCut.Add(1)
+	ss.srv.log.Info(fmt.Sprintf("Manager connection from %s closed: %d requests refused before login", ss.remote.Addr(), ss.refused))
+	r.close = true
+	r.after = func() { ss.finish("refused before login") }
 }
 
 func (s *Server) actLogoff(r *request) {
@@ -212,10 +232,11 @@ func (s *Server) actLogin(r *request) {
 		return
 	}
 	username := r.p.Get("Username")
+	quoted := logesc.Escape(username) // for log lines: the name is the client's text
 	ip := ss.remote.Addr()
 	failed := func() {
 		if s.loginFailed(ip) {
-			s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("%s: %d failed manager logins within %v; logins from this address refused for %v",
+			s.log.Info(fmt.Sprintf("%s: %d failed manager logins within %v; logins from this address refused for %v",
 				ip, MaxLoginFailures, LoginFailureWindow, LoginBlockTime))
 		}
 		if s.failDelay > 0 {
@@ -229,7 +250,7 @@ func (s *Server) actLogin(r *request) {
 		r.after = func() { ss.finish("authentication failed") }
 	}
 	if s.loginBlocked(ip) {
-		s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("%s: manager login as '%s' refused: too many failed logins", ip, username))
+		s.log.Info(fmt.Sprintf("%s: manager login as '%s' refused: too many failed logins", ip, quoted))
 		s.failedLogins.Add(1)
 		if s.failDelay > 0 {
 			time.Sleep(s.failDelay)
@@ -246,11 +267,11 @@ func (s *Server) actLogin(r *request) {
 	u, err := s.findUser(s.ctx, username)
 	if err != nil {
 		if !errors.Is(err, ErrUserNotFound) {
-			s.log.Warn(fmt.Sprintf("Manager user lookup for '%s' failed: %v", username, err))
+			s.log.Warn(fmt.Sprintf("Manager user lookup for '%s' failed: %s", quoted, logesc.Escape(err.Error())))
 		}
 		s.securityEvent(ss, "InvalidAccountID", "Error", 1, username)
-		s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("%s tried to authenticate with nonexistent user '%s'", ip, username))
-		s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("%s failed to authenticate as '%s'", ip, username))
+		s.log.Info(fmt.Sprintf("%s tried to authenticate with nonexistent user '%s'", ip, quoted))
+		s.log.Info(fmt.Sprintf("%s failed to authenticate as '%s'", ip, quoted))
 		failed()
 		return
 	}
@@ -258,7 +279,7 @@ func (s *Server) actLogin(r *request) {
 	switch {
 	case !u.acl.allows(ip):
 		s.securityEvent(ss, "FailedACL", "Error", 1, username)
-		s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("%s failed to pass IP ACL as '%s'", ip, username))
+		s.log.Info(fmt.Sprintf("%s failed to pass IP ACL as '%s'", ip, quoted))
 	case strings.EqualFold(r.p.Get("AuthType"), "MD5"):
 		key := r.p.Get("Key")
 		ss.mu.Lock()
@@ -282,7 +303,7 @@ func (s *Server) actLogin(r *request) {
 		}
 	}
 	if !ok {
-		s.log.Log(context.Background(), logger.LevelSecurity, fmt.Sprintf("%s failed to authenticate as '%s'", ip, username))
+		s.log.Info(fmt.Sprintf("%s failed to authenticate as '%s'", ip, quoted))
 		failed()
 		return
 	}
@@ -321,7 +342,7 @@ func (s *Server) actLogin(r *request) {
 	ss.sendEvents.Store(uint32(mask))
 	ss.authed.Store(true)
 	if u.displayConnects {
-		s.log.Log(context.Background(), logger.Verbose(2), fmt.Sprintf("Manager '%s' logged on from %s", username, ip))
+		s.log.Log(context.Background(), logger.Verbose(2), fmt.Sprintf("Manager '%s' logged on from %s", quoted, ip))
 	}
 	s.securityEvent(ss, "SuccessfulAuth", "Informational", 1, username, Field{"UsingPassword", "1"})
 	r.ack("Authentication accepted")
@@ -858,30 +879,14 @@ func (s *Server) actDBDelTree(r *request) {
 	r.ack("Key tree deleted successfully")
 }
 
-// privilegedFuncs are functions whose reading needs the system write class (Asterisk's
-// read_escalates functions and live_dangerously checks).
-var privilegedFuncs = map[string]bool{"SHELL": true, "FILE": true, "FILE_COUNT_LINE": true,
-	"FILE_FORMAT": true, "CURL": true, "ODBC": true, "EVAL": true}
-
-func funcName(v string) (string, bool) {
-	if !strings.HasSuffix(v, ")") {
-		return "", false
-	}
-	i := strings.IndexByte(v, '(')
-	if i < 0 {
-		return "", false
-	}
-	return strings.ToUpper(strings.TrimSpace(v[:i])), true
-}
+// privileged reports whether the session's user may use functions and applications that
+// escalate (the system write class, as Asterisk's manager asks for System, Exec, SHELL...).
+func (r *request) privileged() bool { return r.s.writePerm&ClassSystem != 0 }
 
 func (s *Server) actGetvar(r *request) {
 	name := r.p.Get("Variable")
 	if name == "" {
 		r.fail("No variable specified")
-		return
-	}
-	if fn, ok := funcName(name); ok && (privilegedFuncs[fn] || strings.HasPrefix(fn, "ODBC_")) && r.s.writePerm&ClassSystem == 0 {
-		r.fail("GetVar Access Forbidden: Variable")
 		return
 	}
 	if r.p.Get("Channel") != "" {
@@ -891,7 +896,12 @@ func (s *Server) actGetvar(r *request) {
 	if !s.needBackend(r) {
 		return
 	}
-	val, _ := s.b.GetVar(name)
+	// As in Asterisk, a function that fails reads as "": only a refusal is an error.
+	val, err := s.b.GetVar(name, r.privileged())
+	if errors.Is(err, ErrForbidden) {
+		r.fail("GetVar Access Forbidden: Variable")
+		return
+	}
 	r.head("Success")
 	r.w.kv("Variable", name)
 	r.w.kv("Value", val)
@@ -908,14 +918,10 @@ func (s *Server) actSetvar(r *request) {
 		r.fail("No such channel")
 		return
 	}
-	if fn, ok := funcName(name); ok && (privilegedFuncs[fn] || strings.HasPrefix(fn, "ODBC_")) && r.s.writePerm&ClassSystem == 0 {
-		r.fail("Variable not set")
-		return
-	}
 	if !s.needBackend(r) {
 		return
 	}
-	if err := s.b.SetVar(name, r.p.Get("Value")); err != nil {
+	if err := s.b.SetVar(name, r.p.Get("Value"), r.privileged()); err != nil {
 		r.fail("Variable not set")
 		return
 	}
@@ -953,17 +959,17 @@ func (s *Server) actOriginate(r *request) {
 		r.fail("Invalid channel")
 		return
 	}
-	if req.App != "" {
-		if fn := strings.ToUpper(req.App); (fn == "SYSTEM" || fn == "TRYSYSTEM" || fn == "EXEC" || fn == "EXECIF") && r.s.writePerm&ClassSystem == 0 {
-			r.fail("Originate Access Forbidden: app or data blacklisted")
-			return
-		}
-	} else if req.Exten == "" || req.Context == "" || req.Priority == 0 {
+	if req.App == "" && (req.Exten == "" || req.Context == "" || req.Priority == 0) {
 		r.fail("Originate with 'Exten' requires 'Context' and 'Priority'")
 		return
 	}
 	req.Vars = append(append([]Field(nil), r.s.setvars...), p.Variables()...)
+	req.Privileged = r.privileged()
 	if !s.needBackend(r) {
+		return
+	}
+	if err := s.b.CheckOriginate(req); errors.Is(err, ErrForbidden) {
+		r.fail("Originate Access Forbidden: app or data blacklisted")
 		return
 	}
 	if !req.Async {

@@ -31,6 +31,13 @@ var (
 	ErrReloadInProgress     = errors.New("ami: a reload is in progress")
 )
 
+// ErrForbidden is returned by a Backend for a function or application that escalates
+// privileges (the dialplan's own property of each) asked for by a user who may not have it:
+// one without the system write class, unless asterisk.conf sets live_dangerously=yes. The
+// actions answer Asterisk's "GetVar Access Forbidden: Variable", "Variable not set" and
+// "Originate Access Forbidden: app or data blacklisted".
+var ErrForbidden = errors.New("ami: privilege escalation refused")
+
 // ErrUserNotFound is returned by a UserSource for an unknown user.
 var ErrUserNotFound = errors.New("ami: no such manager user")
 
@@ -89,6 +96,9 @@ type OriginateRequest struct {
 	Account  string
 	Vars     []Field // the user's setvar= then the action's Variable: lines
 	Async    bool
+	// Privileged is true when the user holds the system write class: App and Data may then
+	// escalate (see ErrForbidden).
+	Privileged bool
 }
 
 // OriginateResult is what an originate attempt gave.
@@ -121,13 +131,21 @@ type Backend interface {
 	MWIUpdate(mailbox string, newMsgs, oldMsgs, urgent int) error
 	// MWIDelete forgets a mailbox.
 	MWIDelete(mailbox string) error
-	// GetVar reads a global variable or a function ("DEVICE_STATE(Custom:x)").
-	GetVar(name string) (string, bool)
-	// SetVar sets a global variable or writes a function ("DEVICE_STATE(Custom:x)").
-	SetVar(name, value string) error
+	// GetVar reads a global variable or a function ("DEVICE_STATE(Custom:x)") for a user;
+	// privileged is true when the user holds the system write class. A function whose read
+	// escalates answers ErrForbidden to an unprivileged user; an unknown variable is "".
+	GetVar(name string, privileged bool) (string, error)
+	// SetVar sets a global variable or writes a function ("DEVICE_STATE(Custom:x)"); a
+	// function whose write escalates answers ErrForbidden to an unprivileged user.
+	SetVar(name, value string, privileged bool) error
+	// CheckOriginate is asked before an Originate is acknowledged: ErrForbidden when
+	// req.App, or a function or application its Data names, escalates and req.Privileged
+	// is false; nil otherwise.
+	CheckOriginate(req OriginateRequest) error
 	// Originate places a call. With req.Async false it returns when the call was answered
 	// or failed (at most req.Timeout); with Async true the server calls it in its own
-	// goroutine and publishes OriginateResponse with the result.
+	// goroutine and publishes OriginateResponse with the result. The application of an
+	// unprivileged request runs with escalations refused, wherever it meets them.
 	Originate(ctx context.Context, req OriginateRequest) (OriginateResult, error)
 }
 

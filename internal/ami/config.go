@@ -61,6 +61,7 @@ type user struct {
 func defaultSettings() *settings {
 	return &settings{
 		bindAddr:           net.JoinHostPort("0.0.0.0", strconv.Itoa(DefaultPort)),
+		displayConnects:    true, // as in Asterisk
 		allowMultipleLogin: true,
 		authTimeout:        DefaultAuthTimeout,
 		authLimit:          DefaultAuthLimit,

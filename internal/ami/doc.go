@@ -51,11 +51,34 @@
 //     from one address, every Login from that address is refused for LoginBlockTime (30 s),
 //     even with the right secret; a successful login clears the address's record. Each
 //     failure is answered after FailedLoginDelay (1 s, as Asterisk's sleep(1)) with
-//     "Authentication failed" and the connection is closed. Failures are logged at
-//     logger.LevelSecurity ("<ip> failed to authenticate as '<user>'", plus Asterisk's
-//     "tried to authenticate with nonexistent user" / "failed to pass IP ACL as" lines) and
-//     published as security events.
+//     "Authentication failed" and the connection is closed.
+//   - Requests before login: a connection that has not logged in is closed at its
+//     MaxRefusedBeforeLogin-th (5th) refused request (any action but Login, Challenge and
+//     Logoff, a packet without an action or one that does not parse), after that answer.
+//     Asterisk has no such limit: there one client could have every security listener
+//     flooded with RequestNotAllowed events.
+//   - Failure security events (Severity Error: RequestNotAllowed, InvalidAccountID,
+//     InvalidPassword, ChallengeResponseFailed, FailedACL, SessionLimit) are rate-limited
+//     per source address: SecurityEventBurst (20) at once, then SecurityEventRate (2) a
+//     second; the rest are dropped, counted (Stats.SecurityEventsDropped) and noted once a
+//     minute per address at NOTICE. SuccessfulAuth is never dropped.
 //
+// # Log lines
+//
+// Every authentication failure is logged at NOTICE in manager.c's wording, which fail2ban's
+// stock asterisk filter bans on: "<ip> failed to authenticate as '<user>'" (wrong secret,
+// wrong MD5 key, and after the two below), "<ip> tried to authenticate with nonexistent user
+// '<user>'", "<ip> failed to pass IP ACL as '<user>'". The address block and the
+// pre-login cut are NOTICE lines of Pleiades' own wording. Every security event is also
+// written to the security log channel as Asterisk's res_security_log does
+// (SecurityEvent="InvalidPassword",EventTV="...",...,RemoteAddress="IPV4/TCP/ip/port",...).
+// A user name is the client's text: it is escaped (internal/logesc) in every log line, so
+// that neither a quote nor a line break in it can make a filter read another address.
+// displayconnects defaults to yes, as in Asterisk: "Manager 'admin' logged on from
+// 127.0.0.1", "... logged off from ...", "... kicked from ..." (queue overflow or write
+// stall, whose reason is logged at WARNING when it happens), "Connect attempt from '<ip>'
+// unable to authenticate", "Client from <ip>, failed to authenticate in N seconds" (verbose 2).
+
 // # Event fan-out
 //
 // Publish formats an event once and hands it to every logged-in session whose read classes
@@ -112,7 +135,20 @@
 // MWIUpdate, MWIDelete (mailbox or /regex/), DBGet, DBGetTree, DBPut, DBDel, DBDelTree,
 // Getvar, Setvar (globals and functions such as DEVICE_STATE(Custom:x), through the
 // Backend; Channel: gets "No such channel"), Originate (Async: ack then an OriginateResponse
-// event; otherwise the response waits for the attempt) and UserEvent. Write classes per
+// event; otherwise the response waits for the attempt) and UserEvent.
+//
+// Privilege escalation: the Manager keeps no list of dangerous functions. Getvar, Setvar
+// and Originate pass the user's privilege (the system write class) to the Backend, and the
+// dialplan decides with each function's and application's own property (see package
+// dialplan): a function that escalates (REALTIME*, DB*, func_odbc's, ...) read through
+// Getvar or written through Setvar, or an Originate whose Application, or a function or
+// application named in its Data, escalates, is refused to a user without the system class
+// (ErrForbidden: "GetVar Access Forbidden: Variable", "Variable not set", "Originate Access
+// Forbidden: app or data blacklisted"), unless asterisk.conf sets live_dangerously=yes.
+// An Originate's application runs on a channel that refuses escalations wherever it meets
+// one; an Originate to Exten/Context runs the operator's dialplan unrestricted. Asterisk
+// refuses fewer (its Getvar/Setvar let any user call REALTIME_STORE or REALTIME), and
+// refuses escalations to system users too where Pleiades lets them through. Write classes per
 // action are Asterisk's (ListCommands shows them). Unknown actions get "Invalid/unknown
 // command: X. Use Action: ListCommands to show available commands.".
 //
@@ -129,5 +165,6 @@
 //
 // Server.mu before Server.smu; Server.pubMu before session.mu and before Server.smu (a
 // successful login queues its response and joins the published set under pubMu);
-// Server.smu and session.mu are never held together; Server.failMu is a leaf.
+// Server.smu and session.mu are never held together; the login limiter's and the security
+// event limiter's locks are leaves.
 package ami

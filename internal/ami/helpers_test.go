@@ -132,21 +132,47 @@ func (f *fakeBackend) MWIDelete(mb string) error {
 	return nil
 }
 
-func (f *fakeBackend) GetVar(name string) (string, bool) {
+// fakeEscalating are the functions and applications the fake backend treats as escalating,
+// as the dialplan marks its own.
+var fakeEscalating = []string{"SHELL(", "REALTIME(", "REALTIME_STORE(", "DB(", "SYSTEM(", "EXECIF("}
+
+func fakeEscalates(s string) bool {
+	s = strings.ToUpper(s)
+	for _, e := range fakeEscalating {
+		if strings.Contains(s, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeBackend) GetVar(name string, privileged bool) (string, error) {
+	if !privileged && fakeEscalates(name) {
+		return "", ErrForbidden
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if strings.HasPrefix(name, "DEVICE_STATE(") && strings.HasSuffix(name, ")") {
 		s, ok := f.devices[name[len("DEVICE_STATE("):len(name)-1]]
 		if !ok {
-			return "UNKNOWN", true
+			return "UNKNOWN", nil
 		}
-		return s, true
+		return s, nil
 	}
-	v, ok := f.vars[name]
-	return v, ok
+	return f.vars[name], nil
 }
 
-func (f *fakeBackend) SetVar(name, value string) error {
+func (f *fakeBackend) CheckOriginate(req OriginateRequest) error {
+	if !req.Privileged && req.App != "" && fakeEscalates(req.App+"("+req.Data) {
+		return ErrForbidden
+	}
+	return nil
+}
+
+func (f *fakeBackend) SetVar(name, value string, privileged bool) error {
+	if !privileged && fakeEscalates(name) {
+		return ErrForbidden
+	}
 	if strings.HasPrefix(name, "DEVICE_STATE(") && strings.HasSuffix(name, ")") {
 		dev := name[len("DEVICE_STATE(") : len(name)-1]
 		if !strings.HasPrefix(dev, "Custom:") {

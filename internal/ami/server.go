@@ -17,6 +17,8 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/loginlimit"
+	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 )
 
 // Version is the AMI protocol version in the banner and CoreSettings' AMIversion: that of
@@ -68,8 +70,9 @@ type Server struct {
 
 	pubMu sync.Mutex // serialises Publish: every session sees events in one order
 
-	failMu sync.Mutex
-	fails  map[netip.Addr]*failRecord
+	logins loginlimit.Limiter // failed logins per address
+
+	secLimit secLimiter
 
 	nextID  atomic.Uint64
 	sysName atomic.Pointer[string]
@@ -80,6 +83,8 @@ type Server struct {
 	slowKicked   atomic.Uint64
 	eventsLost   atomic.Uint64 // events queued to sessions that were then cut off
 	failedLogins atomic.Uint64
+	secDropped   atomic.Uint64 // security events dropped by the per-address rate limit
+	preLoginCut  atomic.Uint64 // connections closed for MaxRefusedBeforeLogin
 
 	reloader ReloadFunc // guarded by mu
 
@@ -93,12 +98,6 @@ func (s *Server) clock() time.Time { return time.Now().Add(time.Duration(s.clock
 
 type userSourceBox struct{ us UserSource }
 
-type failRecord struct {
-	count        int
-	windowStart  time.Time
-	blockedUntil time.Time
-}
-
 // New returns a server; it listens once Configure enabled it and Start ran. reg, db and b
 // may be nil (the actions needing them then answer errors).
 func New(log *slog.Logger, reg *cli.Registry, db *astdb.DB, b Backend) *Server {
@@ -109,7 +108,7 @@ func New(log *slog.Logger, reg *cli.Registry, db *astdb.DB, b Backend) *Server {
 		log: log, reg: reg, db: db, b: b,
 		sessions:     map[uint64]*session{},
 		unauthByAddr: map[netip.Addr]int{},
-		fails:        map[netip.Addr]*failRecord{},
+		logins:       loginlimit.Limiter{Max: MaxLoginFailures, Window: LoginFailureWindow, Block: LoginBlockTime},
 		failDelay:    FailedLoginDelay,
 		loggedIn:     map[string]int{},
 	}
@@ -252,36 +251,7 @@ func (s *Server) Close() error {
 
 func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) {
 	defer s.acceptWG.Done()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				// EMFILE and the like: back off as net/http does.
-				if delay == 0 {
-					delay = 5 * time.Millisecond
-				} else if delay *= 2; delay > time.Second {
-					delay = time.Second
-				}
-				s.log.Warn(fmt.Sprintf("Manager accept error: %v; retrying in %v", err, delay))
-				select {
-				case <-time.After(delay):
-				case <-done:
-					return
-				}
-				continue
-			}
-			return
-		}
-		delay = 0
-		s.admit(c)
-	}
+	netaccept.Serve(ln, done, s.log, "Manager", s.admit)
 }
 
 // admit starts a session for c unless the unauthenticated limits are reached, in which case
@@ -410,53 +380,15 @@ func (s *Server) findUser(ctx context.Context, name string) (*user, error) {
 }
 
 // loginBlocked reports whether ip is refused logins now.
-func (s *Server) loginBlocked(ip netip.Addr) bool {
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	r := s.fails[ip]
-	return r != nil && s.clock().Before(r.blockedUntil)
-}
+func (s *Server) loginBlocked(ip netip.Addr) bool { return s.logins.Blocked(ip, s.clock()) }
 
 // loginFailed records a failure from ip; it returns true when ip just became blocked.
 func (s *Server) loginFailed(ip netip.Addr) bool {
 	s.failedLogins.Add(1)
-	now := s.clock()
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	if len(s.fails) > 10000 {
-		for a, r := range s.fails {
-			if now.Sub(r.windowStart) > LoginFailureWindow && now.After(r.blockedUntil) {
-				delete(s.fails, a)
-			}
-		}
-	}
-	r := s.fails[ip]
-	if r == nil || now.Sub(r.windowStart) > LoginFailureWindow {
-		r = &failRecord{windowStart: now, blockedUntil: timeOr(r)}
-		s.fails[ip] = r
-	}
-	r.count++
-	if r.count >= MaxLoginFailures && !now.Before(r.blockedUntil) {
-		r.blockedUntil = now.Add(LoginBlockTime)
-		r.count = 0
-		r.windowStart = now
-		return true
-	}
-	return false
+	return s.logins.Failed(ip, s.clock())
 }
 
-func timeOr(r *failRecord) time.Time {
-	if r == nil {
-		return time.Time{}
-	}
-	return r.blockedUntil
-}
-
-func (s *Server) loginSucceeded(ip netip.Addr) {
-	s.failMu.Lock()
-	delete(s.fails, ip)
-	s.failMu.Unlock()
-}
+func (s *Server) loginSucceeded(ip netip.Addr) { s.logins.Succeeded(ip) }
 
 // Publish sends ev to every logged-in session whose read classes, event mask and event
 // filters let it through. It never blocks on a client: an event is queued (after
@@ -548,6 +480,8 @@ type Stats struct {
 	SlowClientsCut                           uint64 // sessions cut off because their queue overflowed
 	EventsLost                               uint64 // events still queued for sessions cut off
 	FailedLogins                             uint64
+	SecurityEventsDropped                    uint64 // over SecurityEventBurst/SecurityEventRate per address
+	RefusedBeforeLoginCut                    uint64 // connections closed after MaxRefusedBeforeLogin refusals
 }
 
 // Stats returns the server's counters.
@@ -561,5 +495,7 @@ func (s *Server) Stats() Stats {
 	st.SlowClientsCut = s.slowKicked.Load()
 	st.EventsLost = s.eventsLost.Load()
 	st.FailedLogins = s.failedLogins.Load()
+	st.SecurityEventsDropped = s.secDropped.Load()
+	st.RefusedBeforeLoginCut = s.preLoginCut.Load()
 	return st
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/logesc"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 )
 
@@ -30,6 +31,7 @@ type session struct {
 	cfg    *settings // configuration at connect time (authtimeout, queue size)
 
 	countedUnauth bool // guarded by Server.smu
+	refused       int  // requests refused before login; owned by run
 	claimed       bool // counted in Server.loggedIn; set by run before the session ends
 
 	// Set by run before the session is published, read-only afterwards.
@@ -85,7 +87,7 @@ func (ss *session) enqueueEvent(b []byte) {
 		ss.mu.Unlock()
 		ss.srv.slowKicked.Add(1)
 		ss.srv.log.Warn(fmt.Sprintf("Manager '%s' from %s: event queue full (%d events), disconnecting slow client",
-			ss.username, ss.remote.Addr(), n))
+			logesc.Escape(ss.username), ss.remote.Addr(), n))
 		ss.abort("event queue overflow")
 		return
 	}
@@ -235,7 +237,9 @@ func (ss *session) run() {
 		}
 		req := &request{s: ss, p: p, id: p.Get("ActionID")}
 		if err != nil {
+			req.wasAuthed = ss.authed.Load()
 			req.fail(parseErrorMessage(err))
+			req.refusedBeforeLogin()
 		} else {
 			s.process(req)
 		}
@@ -276,11 +280,12 @@ func (ss *session) logEnd() {
 	ss.mu.Unlock()
 	if ss.authed.Load() {
 		if ss.displayConnects() {
+			// manager.c's wording; why a client was kicked is logged when it happens.
 			verb := "logged off"
 			if reason == "event queue overflow" || reason == "write timeout" {
-				verb = "kicked (" + reason + ")"
+				verb = "kicked"
 			}
-			s.log.Log(context.Background(), logger.Verbose(2), fmt.Sprintf("Manager '%s' %s from %s", ss.username, verb, ss.remote.Addr()))
+			s.log.Log(context.Background(), logger.Verbose(2), fmt.Sprintf("Manager '%s' %s from %s", logesc.Escape(ss.username), verb, ss.remote.Addr()))
 		}
 		return
 	}

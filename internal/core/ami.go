@@ -188,31 +188,70 @@ func (b *amiBackend) MWIDelete(mailbox string) error {
 	return err
 }
 
-// channel is the pseudo-channel Getvar/Setvar without a Channel header run functions on.
-func (b *amiBackend) channel() *dialplan.Channel {
-	return dialplan.NewChannel("AMI/manager", "default", "s", 1)
+// forbidden turns the dialplan's refusal into the Manager's.
+func forbidden(err error) error { return refusal(err, ami.ErrForbidden) }
+
+// refusal wraps as, a front end's own refusal, around an error of the dialplan that refused
+// something escalating.
+func refusal(err, as error) error {
+	if errors.Is(err, dialplan.ErrEscalation) {
+		return fmt.Errorf("%w: %w", as, err)
+	}
+	return err
 }
 
-func (b *amiBackend) GetVar(name string) (string, bool) {
+func (b *amiBackend) GetVar(name string, privileged bool) (string, error) {
+	v, err := dialplanVars{b.s, "AMI/manager"}.get(name, privileged)
+	return v, forbidden(err)
+}
+
+func (b *amiBackend) SetVar(name, value string, privileged bool) error {
+	return forbidden(dialplanVars{b.s, "AMI/manager"}.set(name, value, privileged))
+}
+
+// dialplanVars reads and writes globals and functions for a front end (AMI Getvar/Setvar,
+// ARI's /asterisk/variable): a function runs on a pseudo-channel named channel, which
+// inhibits escalations unless the caller is privileged.
+type dialplanVars struct {
+	s       *Server
+	channel string
+}
+
+func (v dialplanVars) newChannel(privileged bool) *dialplan.Channel {
+	ch := v.s.Dialplan.NewChannel(v.channel, "default", "s", 1)
+	if !privileged {
+		ch.InhibitEscalations()
+	}
+	return ch
+}
+
+func (v dialplanVars) get(name string, privileged bool) (string, error) {
+	if v.s.Dialplan == nil {
+		return "", errors.New("no dialplan")
+	}
 	if fn, args, ok := splitFunc(name); ok {
-		v, err := b.channel().ReadFunction(context.Background(), fn, args)
-		return v, err == nil
+		return v.newChannel(privileged).ReadFunction(context.Background(), fn, args)
 	}
-	if b.s.Dialplan == nil {
-		return "", false
-	}
-	return b.s.Dialplan.Global(name)
+	val, _ := v.s.Dialplan.Global(name)
+	return val, nil
 }
 
-func (b *amiBackend) SetVar(name, value string) error {
-	if _, _, ok := splitFunc(name); ok {
-		return b.channel().WriteFunction(context.Background(), name, value)
-	}
-	if b.s.Dialplan == nil {
+func (v dialplanVars) set(name, value string, privileged bool) error {
+	if v.s.Dialplan == nil {
 		return errors.New("no dialplan")
 	}
-	b.s.Dialplan.SetGlobal(name, value)
+	if _, _, ok := splitFunc(name); ok {
+		return v.newChannel(privileged).WriteFunction(context.Background(), name, value)
+	}
+	v.s.Dialplan.SetGlobal(name, value)
 	return nil
+}
+
+func (b *amiBackend) CheckOriginate(req ami.OriginateRequest) error {
+	if req.Privileged || req.App == "" || b.s.Dialplan == nil {
+		return nil
+	}
+	return forbidden(b.s.Dialplan.CheckExternal(req.App, req.Data))
 }
 
 func splitFunc(s string) (name, args string, ok bool) {
@@ -232,9 +271,10 @@ func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (a
 		vars[f.Key] = f.Value
 	}
 	name, id, err := b.s.Dialplan.Originate(ctx, dialplan.Originate{Channel: req.Channel, App: req.App, Data: req.Data,
-		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID})
+		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID,
+		InhibitEscalations: !req.Privileged})
 	if err != nil {
-		return ami.OriginateResult{Reason: 0}, err
+		return ami.OriginateResult{Reason: 0}, forbidden(err)
 	}
 	return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: 4}, nil
 }

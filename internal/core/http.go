@@ -55,6 +55,7 @@ func (m *httpModule) Load(ctx context.Context, s *Server) error {
 		rows, patterns, hints := s.RTSwitch.CacheStats()
 		return map[string]realtime.CacheStats{"rtswitch.rows": rows, "rtswitch.patterns": patterns, "rtswitch.hints": hints}
 	}
+	deps.Variables = httpVars{s}
 	m.srv = httpapi.New(s.Log, deps)
 	if err := m.configure(s); err != nil {
 		return err
@@ -126,4 +127,18 @@ func (c clusterMembers) OnMembershipChange(f func(httpapi.MemberEvent)) func() {
 		f(httpapi.MemberEvent{Change: change, Member: member(ev.Member), Reason: ev.Reason})
 	})
 	return nil
+}
+
+// httpVars are ARI's /asterisk/variable: an HTTP user is never privileged (as every ARI
+// request in Asterisk runs with escalations inhibited), so functions that escalate are
+// refused unless live_dangerously.
+type httpVars struct{ s *Server }
+
+func (h httpVars) GetVar(name string) (string, error) {
+	v, err := dialplanVars{h.s, "HTTP/ari"}.get(name, false)
+	return v, refusal(err, httpapi.ErrForbidden)
+}
+
+func (h httpVars) SetVar(name, value string) error {
+	return refusal(dialplanVars{h.s, "HTTP/ari"}.set(name, value, false), httpapi.ErrForbidden)
 }

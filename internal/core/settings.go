@@ -28,6 +28,9 @@ type Settings struct {
 	Verbose      int
 	Debug        int
 	ExecIncludes bool
+	// LiveDangerously is [options] live_dangerously (default no): yes lets AMI and HTTP
+	// users call dialplan functions and applications that escalate privileges.
+	LiveDangerously bool
 	// Notices are remarks to log once the logger runs (options accepted but not used).
 	Notices []string
 }
@@ -82,7 +85,7 @@ var ignoredOptions = map[string]bool{
 	"cache_record_files": true, "record_cache_dir": true, "transmit_silence": true,
 	"transcode_via_sln": true, "runuser": true, "rungroup": true, "lightbackground": true,
 	"forceblackbackground": true, "defaultlanguage": true, "documentation_language": true,
-	"hideconnect": true, "lockconfdir": true, "stdexten": true, "live_dangerously": true,
+	"hideconnect": true, "lockconfdir": true, "stdexten": true,
 	"rtp_use_dynamic": true, "rtp_pt_dynamic": true, "disable_remote_console_shell": true,
 	"sounds_search_custom_dir": true, "channel_storage_backend": true, "debug_module": true,
 	"verbose_module": true, "pbx_realtime_stats": true, "transmit_silence_during_record": true,
@@ -184,6 +187,8 @@ func (s *Settings) apply(cfg *conf.Config) error {
 				}
 			case "execincludes":
 				s.ExecIncludes = conf.IsTrue(v.Value)
+			case "live_dangerously":
+				s.LiveDangerously = conf.IsTrue(v.Value)
 			default:
 				if ignoredOptions[name] {
 					s.Notices = append(s.Notices, fmt.Sprintf("%s:%d: option %s is accepted but not used by Pleiades", v.File, v.Line, v.Name))

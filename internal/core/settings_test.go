@@ -11,12 +11,12 @@ import (
 func TestLoadSettings(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "asterisk.conf")
-	os.WriteFile(path, []byte("[directories]\nastrundir => /tmp/x/run\nastmoddir => /usr/lib/asterisk/modules\n[options]\nentityid = 02:00:00:00:00:07\nsystemname = pbx7\nverbose = 3\ndebug = 1\nexecincludes = yes\nmaxcalls = 10\n"), 0o644)
+	os.WriteFile(path, []byte("[directories]\nastrundir => /tmp/x/run\nastmoddir => /usr/lib/asterisk/modules\n[options]\nentityid = 02:00:00:00:00:07\nsystemname = pbx7\nverbose = 3\ndebug = 1\nexecincludes = yes\nmaxcalls = 10\nlive_dangerously = yes\n"), 0o644)
 	s, err := LoadSettings(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.EID.String() != "02:00:00:00:00:07" || s.EIDSource != path+":5" || s.SystemName != "pbx7" || s.Verbose != 3 || s.Debug != 1 || !s.ExecIncludes {
+	if s.EID.String() != "02:00:00:00:00:07" || s.EIDSource != path+":5" || s.SystemName != "pbx7" || s.Verbose != 3 || s.Debug != 1 || !s.ExecIncludes || !s.LiveDangerously {
 		t.Fatalf("settings %+v", s)
 	}
 	if s.Dirs.Run != "/tmp/x/run" || s.Dirs.Etc != dir || s.CtlPath() != "/tmp/x/run/pleiades.ctl" {

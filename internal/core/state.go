@@ -112,12 +112,13 @@ func (*dialplanModule) Description() string { return "Text Extension Configurati
 func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 	m.server = s
 	m.e = dialplan.New(s.Log, s.DB)
+	m.e.SetLiveDangerously(s.Settings.LiveDangerously)
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
 	m.sw = rtswitch.New(s.Log, s.Realtime)
-	m.sw.Register()
+	m.sw.Register(m.e)
 	s.RTSwitch = m.sw
 	m.odbc = funcodbc.New(s.Log, s.Realtime)
-	m.odbc.Register()
+	m.odbc.Register(m.e)
 	if err := m.configureODBC(ctx, s); err != nil {
 		return err
 	}

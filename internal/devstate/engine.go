@@ -154,9 +154,47 @@ func (e *Engine) flush() {
 	batch := e.pending
 	e.pending = map[string]string{}
 	e.customMu.Unlock()
+	for name, v := range batch {
+		if v != deletedCustom {
+			continue
+		}
+		delete(batch, name)
+		if err := e.db.Del(CustomFamily, name); err != nil && !errors.Is(err, astdb.ErrNotFound) {
+			e.log.Error(fmt.Sprintf("Could not delete custom device state '%s' from astdb: %v", name, err))
+		}
+	}
 	if err := e.db.PutMany(CustomFamily, batch); err != nil {
 		e.log.Error(fmt.Sprintf("Could not store %d custom device states in astdb: %v", len(batch), err))
 	}
+}
+
+// deletedCustom marks a Custom state DeleteCustom removed, in Engine.pending (no state
+// name holds a NUL).
+const deletedCustom = "\x00"
+
+// DeleteCustom removes the Custom state this server set for device ("Custom:NAME"): its astdb
+// entry (with the next batch of writes) and this server's state in the cluster, so that the
+// aggregate falls back to the other servers' states or UNKNOWN. Errors as SetCustom's.
+func (e *Engine) DeleteCustom(device string) error {
+	name, ok := customName(device)
+	if !ok {
+		return ErrNotCustom
+	}
+	if name == "" {
+		return ErrNoCustomName
+	}
+	e.customMu.Lock()
+	defer e.customMu.Unlock()
+	delete(e.custom, name)
+	if e.db != nil {
+		e.pending[name] = deletedCustom
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
+	e.Forget(CustomPrefix + name)
+	return nil
 }
 
 // canonical writes the Custom prefix in its one spelling; other names are kept as given
@@ -418,7 +456,11 @@ func (e *Engine) CustomStates() ([]CustomState, error) {
 		}
 		e.customMu.Lock()
 		for n, v := range e.pending {
-			values[n] = v
+			if v == deletedCustom {
+				delete(values, n)
+			} else {
+				values[n] = v
+			}
 		}
 		e.customMu.Unlock()
 	} else {

@@ -3,6 +3,7 @@ package devstate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -428,5 +429,44 @@ func TestCLIGolden(t *testing.T) {
 	}
 	if got := r.Complete("devstate change Custom:mystate RING"); fmt.Sprint(got) != "[RINGING RINGINUSE]" {
 		t.Errorf("complete state: %v", got)
+	}
+}
+
+// DeleteCustom removes what SetCustom stored: the astdb entry goes (so it does not come back
+// at the next start), and this server's state with it.
+func TestDeleteCustom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "astdb.sqlite3")
+	db, err := astdb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := newFixture(t, db)
+	f.eng.SetCustom("Custom:gone", "INUSE")
+	f.eng.SetCustom("Custom:kept", "BUSY")
+	f.idle()
+	if err := f.eng.DeleteCustom("custom:gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.DeleteCustom("SIP/x"); !errors.Is(err, ErrNotCustom) {
+		t.Errorf("DeleteCustom(SIP/x) = %v", err)
+	}
+	f.idle()
+	if s := f.eng.State("Custom:gone"); s != state.Unknown {
+		t.Errorf("after delete: %v", s)
+	}
+	if per := f.eng.PerEID("Custom:gone"); len(per) != 0 {
+		t.Errorf("this server still has a state: %+v", per)
+	}
+	cs, _ := f.eng.CustomStates()
+	if len(cs) != 1 || cs[0].Name != "kept" {
+		t.Errorf("CustomStates = %+v", cs)
+	}
+	f.eng.Close()
+	if _, err := db.Get(CustomFamily, "gone"); !errors.Is(err, astdb.ErrNotFound) {
+		t.Errorf("astdb still has it: %v", err)
+	}
+	if v, _ := db.Get(CustomFamily, "kept"); v != "BUSY" {
+		t.Errorf("kept = %q", v)
 	}
 }

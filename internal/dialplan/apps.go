@@ -25,14 +25,16 @@ func init() {
 		{Name: "Gosub", Synopsis: "Jump to label, saving return address", Exec: appGosub},
 		{Name: "GosubIf", Synopsis: "Conditionally jump to label, saving return address", Exec: appGosubIf},
 		{Name: "Return", Synopsis: "Return from gosub routine", Exec: appReturn},
-		{Name: "ExecIf", Synopsis: "Executes dialplan application, conditionally", Exec: appExecIf},
+		// ExecIf runs an application its data names: it escalates (Asterisk's manager
+		// refuses every "exec" application to an Originate without the system class).
+		{Name: "ExecIf", Synopsis: "Executes dialplan application, conditionally", Exec: appExecIf, Escalates: true},
 		{Name: "While", Synopsis: "Start a while loop", Exec: appWhile},
 		{Name: "EndWhile", Synopsis: "End a while loop", Exec: appEndWhile},
 		{Name: "ExitWhile", Synopsis: "End a While loop", Exec: appExitWhile},
 		{Name: "ContinueWhile", Synopsis: "Restart a While loop", Exec: appEndWhile},
 		{Name: "Wait", Synopsis: "Waits for some time", Exec: appWait},
 	} {
-		RegisterApp(a)
+		builtins.apps.put(a.Name, a)
 	}
 }
 
@@ -326,12 +328,12 @@ func appExecIf(ctx context.Context, ch *Channel, data string) error {
 		return nil
 	}
 	name, args := splitAppData(branch)
-	app := LookupApp(name)
+	app := ch.LookupApp(name)
 	if app == nil {
 		ch.logf(slog.LevelWarn, "Could not find application! (%s)", name)
 		return fmt.Errorf("no application %q", name)
 	}
-	return app.Exec(ctx, ch, args)
+	return ch.ExecApp(ctx, app, args)
 }
 
 func (ch *Channel) findApp(ctx context.Context, prio int) (string, bool) {

@@ -2,9 +2,13 @@ package dialplan
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +33,7 @@ type Channel struct {
 	steps   int
 	echo    func(line string)
 	state   string
+	inhibit atomic.Bool // escalations refused (an external, unprivileged origin)
 }
 
 // State returns the channel state: "Ring" until Answer(), then "Up".
@@ -186,15 +191,75 @@ func (ch *Channel) Substitute(ctx context.Context, s string) (string, error) {
 	return substitute(ctx, s, ch.env())
 }
 
+// ErrEscalation is wrapped by the errors of a function or application refused to a channel
+// that inhibits escalations.
+var ErrEscalation = errors.New("dialplan: privilege escalation refused to an external origin")
+
+// InhibitEscalations marks the channel as acting for an external, unprivileged origin (an
+// AMI user without the system class, an HTTP user, the application an AMI Originate
+// names; Asterisk's thread-local "inhibit escalations" of manager and HTTP threads): from
+// now on every function read or written and every application run on it is checked, and
+// those that escalate are refused unless the engine lives dangerously. It cannot be undone.
+func (ch *Channel) InhibitEscalations() { ch.inhibit.Store(true) }
+
+// EscalationsInhibited reports whether InhibitEscalations was called.
+func (ch *Channel) EscalationsInhibited() bool { return ch.inhibit.Load() }
+
+// escalationRefused is the one test of the escalation policy: something that escalates
+// may not run on ch.
+func (ch *Channel) escalationRefused() bool {
+	return ch.inhibit.Load() && (ch.engine == nil || !ch.engine.LiveDangerously())
+}
+
+// LookupFunction returns the function named name as the channel sees it: its engine's,
+// else the built-in one.
+func (ch *Channel) LookupFunction(name string) *Function {
+	if ch.engine != nil {
+		return ch.engine.LookupFunction(name)
+	}
+	return builtins.funcs.get(name)
+}
+
+// LookupApp returns the application named name as the channel sees it.
+func (ch *Channel) LookupApp(name string) *App {
+	if ch.engine != nil {
+		return ch.engine.LookupApp(name)
+	}
+	return builtins.apps.get(name)
+}
+
+// ExecApp runs app with data on the channel. Every application is started through it (the
+// executor, ExecIf, Originate, switches), so that one that escalates is refused to a
+// channel that inhibits escalations.
+func (ch *Channel) ExecApp(ctx context.Context, app *App, data string) error {
+	if app.Escalates && ch.escalationRefused() {
+		msg := fmt.Sprintf("Dangerous application %s blocked on channel '%s'", app.Name, ch.Name)
+		ch.Log(slog.LevelError, msg)
+		return fmt.Errorf("%w: %s", ErrEscalation, msg)
+	}
+	return app.Exec(ctx, ch, data)
+}
+
+// refuse logs and returns the error of a function refused in direction dir ("read" or
+// "write"), in Asterisk's wording.
+func (ch *Channel) refuse(f *Function, dir string) error {
+	msg := "Dangerous function " + f.Name + " " + dir + " blocked"
+	ch.Log(slog.LevelError, msg)
+	return &FunctionError{Name: f.Name, Msg: msg, Err: ErrEscalation}
+}
+
 // ReadFunction calls a dialplan function's Read.
 func (ch *Channel) ReadFunction(ctx context.Context, name, args string) (string, error) {
 	name = strings.TrimSpace(name)
-	f := LookupFunction(name)
+	f := ch.LookupFunction(name)
 	if f == nil {
 		return "", &FunctionError{Name: name, Msg: "Function " + name + " not registered"}
 	}
 	if f.Read == nil {
 		return "", &FunctionError{Name: name, Msg: "Function " + name + " cannot be read"}
+	}
+	if f.Escalates&EscalatesRead != 0 && ch.escalationRefused() {
+		return "", ch.refuse(f, "read")
 	}
 	return f.Read(ctx, ch, args)
 }
@@ -205,23 +270,29 @@ func (ch *Channel) WriteFunction(ctx context.Context, call, value string) error 
 	if !ok {
 		return &FunctionError{Name: call, Msg: "Function '" + call + "' is malformed"}
 	}
-	f := LookupFunction(name)
+	f := ch.LookupFunction(name)
 	if f == nil {
 		return &FunctionError{Name: name, Msg: "Function " + name + " not registered"}
 	}
 	if f.Write == nil {
 		return &FunctionError{Name: name, Msg: "Function " + name + " cannot be written to"}
 	}
+	if f.Escalates&EscalatesWrite != 0 && ch.escalationRefused() {
+		return ch.refuse(f, "write")
+	}
 	return f.Write(ctx, ch, args, value)
 }
 
-// FunctionError is a failed function call.
+// FunctionError is a failed function call. Err, when set, is what it wraps (ErrEscalation).
 type FunctionError struct {
 	Name string
 	Msg  string
+	Err  error
 }
 
 func (e *FunctionError) Error() string { return e.Msg }
+
+func (e *FunctionError) Unwrap() error { return e.Err }
 
 // splitCall splits "NAME(args)" into NAME and args (up to the last ')').
 func splitCall(s string) (name, args string, ok bool) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
+	"github.com/pleiades-pbx/pleiades/internal/logesc"
 )
 
 // Commands returns the engine's CLI commands: dialplan show, dialplan reload, console dial
@@ -300,6 +301,12 @@ type Originate struct {
 	Vars map[string]string
 	// CallerID is "name <number>" or a number.
 	CallerID string
+	// InhibitEscalations places the call for an external, unprivileged origin (an AMI
+	// user without the system class): App and Data are checked by CheckExternal before
+	// anything starts, and the ;1 half that runs App inhibits escalations. A call to
+	// Exten@Context runs the operator's dialplan and is not restricted (as in Asterisk,
+	// where only the manager's own thread is).
+	InhibitEscalations bool
 }
 
 // ErrOriginate is wrapped by Originate's errors.
@@ -321,15 +328,21 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 	}
 	var run1 func(ctx context.Context, ch *Channel)
 	if o.App != "" {
+		if o.InhibitEscalations {
+			if err := e.CheckExternal(o.App, o.Data); err != nil {
+				return "", "", fmt.Errorf("%w: %w", ErrOriginate, err)
+			}
+		}
 		appName, appData := o.App, o.Data
 		run1 = func(ctx context.Context, ch *Channel) {
-			app := LookupApp(appName)
+			app := ch.LookupApp(appName)
 			if app == nil {
 				ch.logf(slog.LevelWarn, "No such application '%s'", appName)
 				return
 			}
-			ch.verbosef(4, "Launching %s(%s) on %s", app.Name, appData, ch.Name)
-			if err := app.Exec(ctx, ch, appData); err != nil && !errors.Is(err, ErrHangup) {
+			// The data may come from outside (an AMI Originate): escaped in the log line.
+			ch.verbosef(4, "Launching %s(%s) on %s", app.Name, logesc.Escape(appData), ch.Name)
+			if err := ch.ExecApp(ctx, app, appData); err != nil && !errors.Is(err, ErrHangup) {
 				ch.logf(slog.LevelError, "%s(%s) on %s failed: %v", app.Name, appData, ch.Name, err)
 			}
 		}
@@ -358,6 +371,9 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 	ch2 := NewChannel(base+";2", lcontext, lexten, 1)
 	ch1.engine = e
 	ch1.UniqueID = e.newUniqueID()
+	if o.InhibitEscalations && o.App != "" {
+		ch1.InhibitEscalations()
+	}
 	for _, ch := range []*Channel{ch1, ch2} {
 		for k, v := range o.Vars {
 			ch.SetVar(k, v)
@@ -381,4 +397,56 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 		run1(e.base, ch1)
 	}()
 	return ch1.Name, ch1.UniqueID, nil
+}
+
+// CheckExternal is the early answer to an external, unprivileged origin that wants to run
+// app with data (an AMI Originate's Application and Data): nil, or an error wrapping
+// ErrEscalation when the application escalates, or when the data names (NAME followed by
+// '(') a function or application that escalates. The channel that runs the application
+// still checks every function and application as it meets them. With live_dangerously
+// everything passes.
+func (e *Engine) CheckExternal(app, data string) error {
+	if e.LiveDangerously() {
+		return nil
+	}
+	if a := e.LookupApp(app); a != nil && a.Escalates {
+		return fmt.Errorf("%w: application %s", ErrEscalation, a.Name)
+	}
+	if name, ok := e.escalatingName(data); ok {
+		return fmt.Errorf("%w: %s in the data", ErrEscalation, name)
+	}
+	return nil
+}
+
+// escalatingName finds the first NAME( in s that names a function or application that
+// escalates.
+func (e *Engine) escalatingName(s string) (string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '(' {
+			continue
+		}
+		end := i
+		for end > 0 && (s[end-1] == ' ' || s[end-1] == '\t') {
+			end--
+		}
+		start := end
+		for start > 0 && isNameByte(s[start-1]) {
+			start--
+		}
+		if start == end {
+			continue
+		}
+		name := s[start:end]
+		if f := e.LookupFunction(name); f != nil && f.Escalates != 0 {
+			return f.Name, true
+		}
+		if a := e.LookupApp(name); a != nil && a.Escalates {
+			return a.Name, true
+		}
+	}
+	return "", false
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

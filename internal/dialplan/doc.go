@@ -13,14 +13,22 @@
 //	e.OnLoad(func(*dialplan.Dialplan))  // called after every successful Load (hint engine)
 //	e.Close()                           // hang up background (originated) channels, wait
 //
-//	dialplan.RegisterApp(&dialplan.App{Name, Synopsis, Exec func(ctx, ch *Channel, data string) error})
-//	dialplan.RegisterFunction(&dialplan.Function{Name, Synopsis,
+//	e.RegisterApp(&dialplan.App{Name, Synopsis, Exec func(ctx, ch *Channel, data string) error,
+//	        Escalates bool})
+//	e.RegisterFunction(&dialplan.Function{Name, Synopsis,
 //	        Read func(ctx, ch *Channel, args string) (string, error),
-//	        Write func(ctx, ch *Channel, args, value string) error})
-//	dialplan.RegisterSwitch(name string, s dialplan.Switch)     // nil s unregisters
+//	        Write func(ctx, ch *Channel, args, value string) error,
+//	        Escalates dialplan.EscalatesRead|EscalatesWrite})
+//	e.RegisterSwitch(name string, s dialplan.Switch)      // nil s unregisters
+//	e.UnregisterApp(name); e.UnregisterFunction(name)
+//	e.LookupApp / LookupFunction / LookupSwitch(name); e.Apps(); e.Functions()
+//	e.SetLiveDangerously(on bool)        // asterisk.conf live_dangerously
 //
 //	ch := dialplan.NewChannel(name, context, exten string, priority int) *Channel
+//	ch := e.NewChannel(...)             // bound to e without running (AMI's Getvar/Setvar)
+//	ch.InhibitEscalations()             // the channel acts for an external, unprivileged origin
 //	err := e.Run(ctx, ch)               // synchronous; nil on a normal end of call
+//	err := e.CheckExternal(app, data)   // early answer for an external origin's app and data
 //
 //	e.Exists / CanMatch / MatchMore(ctx, context, exten string, priority int, callerID string) bool
 //	e.FindPriority(ctx, context, exten, priorityOrLabel, callerID string) (int, bool)
@@ -28,12 +36,41 @@
 //	e.Hints() []Hint;  e.Hint(exten, context string) (Hint, bool)
 //	e.Global(name) / e.SetGlobal(name, value)
 //
-// Registries are package-level (like Asterisk's), safe for concurrent use, and names are
-// case-insensitive. Applications and functions live in this package rather than in
-// internal/apps and internal/funcs: they need the Channel and the executor's jump state, and
-// other packages (devstate's DEVICE_STATE(), hint's EXTENSION_STATE()/HINT(), realtime's
-// REALTIME() and its switch) add theirs through the public registries without an import
-// cycle.
+// # Registries
+//
+// This package's own applications and functions are built-ins, registered once at init
+// and seen by every engine. Everything else is registered on an engine (Engine.Register*):
+// internal/funcs' DEVICE_STATE(), EXTENSION_STATE(), HINT(), VM_INFO(), rtswitch's REALTIME*
+// and switch, func_odbc's functions. They close over one server's engines, so they belong
+// to that server's dialplan engine: two engines in one process (tests) do not see each
+// other's, and they go with the engine when the module unloads. An engine's own entry
+// shadows a built-in of the same name for that engine only. Lookups are safe for
+// concurrent use and names are case-insensitive. Applications and functions live here
+// rather than in internal/apps: they need the Channel and the executor's jump state.
+//
+// # Privilege escalation (Asterisk's AST-2014-006 protection, tightened)
+//
+// A function may escalate on read, on write or both (Function.Escalates), an application
+// may escalate (App.Escalates: it runs a shell command or an application its data names).
+// A channel that acts for an external, unprivileged origin is marked with
+// InhibitEscalations (Asterisk marks the manager's and HTTP server's threads instead): the
+// AMI's pseudo-channel for Getvar/Setvar of a user without the system write class, the
+// half of an AMI Originate that runs the user's Application (Originate.InhibitEscalations),
+// the HTTP API's. Every function read or written and every application run on such a
+// channel goes through one check (ReadFunction, WriteFunction, ExecApp), wherever it is
+// met: in substituted data, in Set/MSet/SET(), in ExecIf. A refused function logs
+// Asterisk's ERROR "Dangerous function NAME read blocked" (or write) and fails with an
+// error wrapping ErrEscalation; a refused application logs "Dangerous application NAME
+// blocked on channel 'X'". Engine.CheckExternal gives the early answer for an Originate:
+// the application, or any NAME( of its data, that escalates. asterisk.conf
+// live_dangerously=yes (Engine.SetLiveDangerously; default no) lifts all of it. A call
+// that an external origin sends to an extension runs the operator's dialplan and is not
+// restricted; a remote console's `channel originate` is not restricted either.
+//
+// Built-ins that escalate: DB (both), DB_DELETE (read), DB_EXISTS (read: it copies the
+// value into DB_RESULT; Asterisk does not mark it), ExecIf. Where Asterisk marks fewer
+// (REALTIME, REALTIME_STORE, REALTIME_FIELD, REALTIME_HASH, func_odbc's functions), the
+// registering package says why it marks them.
 //
 // # Structure and speed
 //

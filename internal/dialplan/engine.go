@@ -37,6 +37,9 @@ type Engine struct {
 	globalsMu sync.RWMutex
 	globals   map[string]string
 
+	reg             *registry // this engine's applications, functions and switches
+	liveDangerously atomic.Bool
+
 	// MaxSteps is the per-channel bound on priorities executed without a wait; 0 means
 	// DefaultMaxSteps. Set it before running channels.
 	MaxSteps int
@@ -52,17 +55,47 @@ func New(log *slog.Logger, db *astdb.DB) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: log, db: db, globals: map[string]string{}}
+	e := &Engine{log: log, db: db, globals: map[string]string{}, reg: &registry{}}
 	e.dp.Store(&Dialplan{contexts: map[string]*Context{}, Settings: Settings{AutoFallthrough: true, UsersContext: "default"}})
 	e.base, e.cancel = context.WithCancel(context.Background())
 	return e
 }
 
-// Close hangs up the channels started in the background (channel originate) and waits for
-// them to end.
+// Close hangs up the channels started in the background (channel originate), waits for
+// them to end, and drops what was registered on the engine (the module unloads; the
+// built-ins stay).
 func (e *Engine) Close() {
 	e.cancel()
 	e.bg.Wait()
+	e.reg.apps.clear()
+	e.reg.funcs.clear()
+	e.reg.switches.clear()
+}
+
+// SetLiveDangerously is asterisk.conf's live_dangerously: with on, functions and
+// applications that escalate privileges are allowed even to channels that inhibit
+// escalations (external origins). The default is off, as in Asterisk; turning it on logs
+// Asterisk's warning.
+func (e *Engine) SetLiveDangerously(on bool) {
+	was := e.liveDangerously.Swap(on)
+	switch {
+	case on && !was:
+		e.log.Warn("Privilege escalation protection disabled! (asterisk.conf live_dangerously=yes: AMI and HTTP users may call every dialplan function and application)")
+	case !on && was:
+		e.log.Info("Privilege escalation protection enabled.")
+	}
+}
+
+// LiveDangerously reports whether SetLiveDangerously turned the protection off.
+func (e *Engine) LiveDangerously() bool { return e.liveDangerously.Load() }
+
+// NewChannel returns a channel bound to this engine (its functions and applications are
+// the engine's), starting at context/exten/priority; it need not be Run.
+func (e *Engine) NewChannel(name, context, exten string, priority int) *Channel {
+	ch := NewChannel(name, context, exten, priority)
+	ch.engine = e
+	ch.UniqueID = e.newUniqueID()
+	return ch
 }
 
 // DB returns the astdb handle given to New (maybe nil).
@@ -113,7 +146,7 @@ func (e *Engine) load(cfg *conf.Config) (conf.ErrorList, error) {
 	}
 	e.loadMu.Lock()
 	defer e.loadMu.Unlock()
-	dp, warns := Build(cfg, e.Global)
+	dp, warns := build(cfg, e.Global, func(app string) bool { return e.LookupApp(app) != nil })
 	for _, w := range warns {
 		e.log.Warn(w.Error())
 	}
@@ -171,10 +204,10 @@ func (e *Engine) Hint(exten, contextName string) (Hint, bool) {
 
 func (e *Engine) find(ctx context.Context, ch *Channel, contextName, exten string, prio int, label, callerID string, mode matchMode) (Found, bool) {
 	q := queryPool.Get().(*query)
-	*q = query{log: e.log, ch: ch, now: e.Now(), visited: q.visited[:0]}
+	*q = query{e: e, log: e.log, ch: ch, now: e.Now(), visited: q.visited[:0]}
 	f, ok := e.dp.Load().find(ctx, q, contextName, exten, prio, label, callerID, mode)
 	clear(q.visited)
-	q.ctx, q.ch, q.dp = nil, nil, nil
+	q.ctx, q.ch, q.dp, q.e = nil, nil, nil, nil
 	queryPool.Put(q)
 	return f, ok
 }

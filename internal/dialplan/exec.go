@@ -87,13 +87,13 @@ func (e *Engine) execPriority(ctx context.Context, ch *Channel, p *Priority) err
 			data = s
 		}
 	}
-	app := LookupApp(p.App)
+	app := e.LookupApp(p.App)
 	if app == nil {
 		ch.logf(slog.LevelWarn, "No application '%s' for extension (%s, %s, %d)", p.App, ch.Context, ch.Exten, ch.Priority)
 		return ErrNoApp
 	}
 	ch.verbosef(3, "Executing [%s@%s:%d] %s(\"%s\", \"%s\") in new stack", ch.Exten, ch.Context, ch.Priority, app.Name, ch.Name, data)
-	return app.Exec(ctx, ch, data)
+	return ch.ExecApp(ctx, app, data)
 }
 
 // noPriority is what happens when the channel's location does not exist: an unknown

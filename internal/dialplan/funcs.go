@@ -28,9 +28,12 @@ func init() {
 		{Name: "TOLOWER", Synopsis: "Convert string to all lowercase letters", Read: func(_ context.Context, _ *Channel, a string) (string, error) { return strings.ToLower(a), nil }},
 		{Name: "GLOBAL", Synopsis: "Gets or sets the global variable specified", Read: fnGlobalRead, Write: fnGlobalWrite},
 		{Name: "LOCAL", Synopsis: "Manage variables local to the gosub stack frame", Read: fnLocalRead, Write: fnLocalWrite},
-		{Name: "DB", Synopsis: "Read from or write to the Asterisk database", Read: fnDBRead, Write: fnDBWrite},
-		{Name: "DB_EXISTS", Synopsis: "Check to see if a key exists in the Asterisk database", Read: fnDBExists},
-		{Name: "DB_DELETE", Synopsis: "Return a value from the database and delete it", Read: fnDBDelete},
+		// The astdb functions read and change data the Manager's own DB actions keep for
+		// the system class: DB both ways and DB_DELETE's read as in Asterisk; DB_EXISTS,
+		// which copies the value into DB_RESULT, as well (Asterisk: not marked).
+		{Name: "DB", Synopsis: "Read from or write to the Asterisk database", Read: fnDBRead, Write: fnDBWrite, Escalates: EscalatesBoth},
+		{Name: "DB_EXISTS", Synopsis: "Check to see if a key exists in the Asterisk database", Read: fnDBExists, Escalates: EscalatesRead},
+		{Name: "DB_DELETE", Synopsis: "Return a value from the database and delete it", Read: fnDBDelete, Escalates: EscalatesRead},
 		{Name: "CALLERID", Synopsis: "Gets or sets Caller*ID data on the channel", Read: fnCallerIDRead, Write: fnCallerIDWrite},
 		{Name: "SET", Synopsis: "SET assigns a value to a channel variable", Read: fnSet},
 		{Name: "STRFTIME", Synopsis: "Returns the current date/time in the specified format", Read: fnStrftime},
@@ -39,7 +42,7 @@ func init() {
 		}},
 		{Name: "RAND", Synopsis: "Choose a random number in a range", Read: fnRand},
 	} {
-		RegisterFunction(f)
+		builtins.funcs.put(f.Name, f)
 	}
 }
 

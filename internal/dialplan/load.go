@@ -17,8 +17,15 @@ const maxStack = 512
 // Asterisk it skips what it cannot use and reports each problem, with its file and line, in
 // warnings. globals, when not nil, is the global variable table used to substitute ${...} in
 // extension names, includes and switches (the [globals] section is applied to it first).
+// An application is warned about when it is not a built-in one (Engine.Load also knows the
+// engine's own).
 func Build(cfg *conf.Config, globals func(name string) (string, bool)) (*Dialplan, conf.ErrorList) {
-	b := &builder{dp: &Dialplan{contexts: map[string]*Context{}}, globals: globals}
+	return build(cfg, globals, func(app string) bool { return builtins.apps.get(app) != nil })
+}
+
+// build is Build with hasApp telling which applications exist.
+func build(cfg *conf.Config, globals func(name string) (string, bool), hasApp func(string) bool) (*Dialplan, conf.ErrorList) {
+	b := &builder{dp: &Dialplan{contexts: map[string]*Context{}}, globals: globals, hasApp: hasApp}
 	b.dp.Settings.AutoFallthrough = true
 	b.dp.Settings.UsersContext = "default"
 	if cfg == nil {
@@ -64,6 +71,7 @@ type builder struct {
 	warns        conf.ErrorList
 	globals      func(string) (string, bool)
 	localGlobals [][2]string
+	hasApp       func(string) bool
 }
 
 func (b *builder) warnf(file string, line int, format string, args ...any) {
@@ -286,7 +294,7 @@ func (b *builder) exten(c *Context, ext, rest string, lastPri int, v *conf.Varia
 		b.warnf(v.File, v.Line, "Unable to register extension '%s' priority %d in '%s', already in use", name, ipri, c.Name)
 		return ipri, true
 	}
-	if ipri != PriorityHint && app != "" && LookupApp(app) == nil {
+	if ipri != PriorityHint && app != "" && !b.hasApp(app) {
 		b.warnf(v.File, v.Line, "Unknown application '%s' in extension '%s' priority %d of context '%s' (the call will hang up there)", app, name, ipri, c.Name)
 	}
 	return ipri, true

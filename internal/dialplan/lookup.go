@@ -23,6 +23,7 @@ type Found struct {
 
 // query is one search through contexts (Asterisk's pbx_find_info).
 type query struct {
+	e       *Engine // whose switches a lookup asks
 	ctx     context.Context
 	dp      *Dialplan
 	now     time.Time
@@ -135,7 +136,10 @@ func (c *Context) findOwn(exten string, prio int, label, cid string, mode matchM
 }
 
 func (q *query) trySwitch(c *Context, ref *SwitchRef, exten string, prio int, cid string, mode matchMode) bool {
-	sw := LookupSwitch(ref.Name)
+	var sw Switch
+	if q.e != nil {
+		sw = q.e.LookupSwitch(ref.Name)
+	}
 	if sw == nil {
 		if q.log != nil {
 			q.log.Warn("No such switch '" + ref.Name + "'")

@@ -217,8 +217,6 @@ func (ch *Channel) strPriority() string { v, _ := ch.lookupVar("PRIORITY"); retu
 
 func TestSwitch(t *testing.T) {
 	sw := &testSwitch{exts: map[string]bool{"777": true, "100": true}}
-	RegisterSwitch("Testswitch", sw)
-	defer RegisterSwitch("Testswitch", nil)
 	e, _ := newTestEngine(t, `
 [c]
 exten => 100,1,NoOp(static wins)
@@ -229,6 +227,7 @@ include => inc
 exten => 777,1,NoOp(include loses to the switch)
 exten => 888,1,NoOp(include)
 `)
+	e.RegisterSwitch("Testswitch", sw)
 	ctx := context.Background()
 	f, ok := e.Find(ctx, "c", "100", 1, "")
 	if !ok || f.Priority == nil || f.Priority.Data != "static wins" {

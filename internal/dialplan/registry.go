@@ -16,6 +16,36 @@ type App struct {
 	Name     string
 	Synopsis string
 	Exec     func(ctx context.Context, ch *Channel, data string) error
+	// Escalates marks an application that reaches beyond the dialplan on the word of its
+	// data: it runs a shell command or another application named in the data (System,
+	// Exec, ExecIf, AGI...). A channel running for an external, unprivileged origin may not
+	// run it (see Channel.InhibitEscalations).
+	Escalates bool
+}
+
+// Escalation says which directions of a dialplan function give more than the dialplan
+// itself allows an outsider: reading secrets or arbitrary rows, writing configuration or
+// stored data (Asterisk's AST_CFE_READ, AST_CFE_WRITE, AST_CFE_BOTH).
+type Escalation uint8
+
+// The escalation flags.
+const (
+	EscalatesRead  Escalation = 1 << iota // reading the function escalates
+	EscalatesWrite                        // writing the function escalates
+	EscalatesBoth  = EscalatesRead | EscalatesWrite
+)
+
+// String names the flags as Asterisk's enum does ("none", "read", "write", "both").
+func (e Escalation) String() string {
+	switch e {
+	case 0:
+		return "none"
+	case EscalatesRead:
+		return "read"
+	case EscalatesWrite:
+		return "write"
+	}
+	return "both"
 }
 
 // Function is a dialplan function: ${NAME(args)} calls Read, Set(NAME(args)=value) calls
@@ -25,6 +55,9 @@ type Function struct {
 	Synopsis string
 	Read     func(ctx context.Context, ch *Channel, args string) (string, error)
 	Write    func(ctx context.Context, ch *Channel, args, value string) error
+	// Escalates says whether reading and/or writing the function is refused to a channel
+	// running for an external, unprivileged origin (see Channel.InhibitEscalations).
+	Escalates Escalation
 }
 
 // Switch is an alternative switch (switch => Name/data): a source of extensions outside the
@@ -43,97 +76,122 @@ type Switch interface {
 // ErrHangup is returned by an application to end the call (Hangup()).
 var ErrHangup = errors.New("dialplan: hangup")
 
-var registry = struct {
-	sync.RWMutex
-	apps     map[string]*App
-	funcs    map[string]*Function
-	switches map[string]Switch
-}{apps: map[string]*App{}, funcs: map[string]*Function{}, switches: map[string]Switch{}}
-
-// RegisterApp adds (or replaces) an application; names are case-insensitive.
-func RegisterApp(a *App) {
-	registry.Lock()
-	registry.apps[strings.ToLower(a.Name)] = a
-	registry.Unlock()
+// table holds one kind of registered thing by lower-case name. It is safe for concurrent
+// use.
+type table[T comparable] struct {
+	mu sync.RWMutex
+	m  map[string]T
 }
 
-// UnregisterApp removes an application.
-func UnregisterApp(name string) {
-	registry.Lock()
-	delete(registry.apps, strings.ToLower(name))
-	registry.Unlock()
-}
-
-// LookupApp returns the application named name (any case), or nil.
-func LookupApp(name string) *App {
-	registry.RLock()
-	a := registry.apps[strings.ToLower(name)]
-	registry.RUnlock()
-	return a
-}
-
-// Apps returns the registered applications sorted by name.
-func Apps() []*App {
-	registry.RLock()
-	out := make([]*App, 0, len(registry.apps))
-	for _, a := range registry.apps {
-		out = append(out, a)
+func (t *table[T]) put(name string, v T) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]T{}
 	}
-	registry.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	t.m[strings.ToLower(name)] = v
+	t.mu.Unlock()
+}
+
+func (t *table[T]) del(name string) {
+	t.mu.Lock()
+	delete(t.m, strings.ToLower(name))
+	t.mu.Unlock()
+}
+
+func (t *table[T]) get(name string) T {
+	t.mu.RLock()
+	v := t.m[strings.ToLower(name)]
+	t.mu.RUnlock()
+	return v
+}
+
+func (t *table[T]) clear() {
+	t.mu.Lock()
+	clear(t.m)
+	t.mu.Unlock()
+}
+
+// lookup returns the engine's own entry of name, else the built-in one.
+func lookup[T comparable](own, builtin *table[T], name string) T {
+	var zero T
+	if v := own.get(name); v != zero {
+		return v
+	}
+	return builtin.get(name)
+}
+
+// merged lists the built-ins and the engine's own entries (the engine's win), sorted by name.
+func merged[T comparable](builtin, own *table[T], name func(T) string) []T {
+	seen := map[string]T{}
+	for _, t := range []*table[T]{builtin, own} {
+		t.mu.RLock()
+		for k, v := range t.m {
+			seen[k] = v
+		}
+		t.mu.RUnlock()
+	}
+	out := make([]T, 0, len(seen))
+	for _, v := range seen {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return name(out[i]) < name(out[j]) })
 	return out
 }
 
-// RegisterFunction adds (or replaces) a dialplan function; names are case-insensitive.
-func RegisterFunction(f *Function) {
-	registry.Lock()
-	registry.funcs[strings.ToLower(f.Name)] = f
-	registry.Unlock()
+// registry holds applications, functions and switches.
+type registry struct {
+	apps     table[*App]
+	funcs    table[*Function]
+	switches table[Switch]
 }
 
-// UnregisterFunction removes a function.
-func UnregisterFunction(name string) {
-	registry.Lock()
-	delete(registry.funcs, strings.ToLower(name))
-	registry.Unlock()
+// builtins are this package's own applications and functions, added by its init functions
+// and never changed afterwards. Every engine sees them; what an engine registers itself
+// comes first (and may replace one of them for that engine only).
+var builtins = &registry{}
+
+// RegisterApp adds (or replaces) an application of this engine; names are case-insensitive.
+func (e *Engine) RegisterApp(a *App) { e.reg.apps.put(a.Name, a) }
+
+// UnregisterApp removes an application the engine registered (built-ins stay).
+func (e *Engine) UnregisterApp(name string) { e.reg.apps.del(name) }
+
+// LookupApp returns the application named name (any case): the engine's own, else the
+// built-in one, else nil.
+func (e *Engine) LookupApp(name string) *App { return lookup(&e.reg.apps, &builtins.apps, name) }
+
+// Apps returns the applications the engine knows, sorted by name.
+func (e *Engine) Apps() []*App {
+	return merged(&builtins.apps, &e.reg.apps, func(a *App) string { return a.Name })
 }
 
-// LookupFunction returns the function named name (any case), or nil.
-func LookupFunction(name string) *Function {
-	registry.RLock()
-	f := registry.funcs[strings.ToLower(name)]
-	registry.RUnlock()
-	return f
+// RegisterFunction adds (or replaces) a dialplan function of this engine; names are
+// case-insensitive.
+func (e *Engine) RegisterFunction(f *Function) { e.reg.funcs.put(f.Name, f) }
+
+// UnregisterFunction removes a function the engine registered (built-ins stay).
+func (e *Engine) UnregisterFunction(name string) { e.reg.funcs.del(name) }
+
+// LookupFunction returns the function named name (any case): the engine's own, else the
+// built-in one, else nil.
+func (e *Engine) LookupFunction(name string) *Function {
+	return lookup(&e.reg.funcs, &builtins.funcs, name)
 }
 
-// Functions returns the registered functions sorted by name.
-func Functions() []*Function {
-	registry.RLock()
-	out := make([]*Function, 0, len(registry.funcs))
-	for _, f := range registry.funcs {
-		out = append(out, f)
-	}
-	registry.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+// Functions returns the functions the engine knows, sorted by name.
+func (e *Engine) Functions() []*Function {
+	return merged(&builtins.funcs, &e.reg.funcs, func(f *Function) string { return f.Name })
 }
 
-// RegisterSwitch adds (or, with s nil, removes) the switch type used by "switch => name/...".
-// Names are case-insensitive.
-func RegisterSwitch(name string, s Switch) {
-	registry.Lock()
+// RegisterSwitch adds (or, with s nil, removes) the switch type used by "switch => name/..."
+// in this engine's dialplan. Names are case-insensitive.
+func (e *Engine) RegisterSwitch(name string, s Switch) {
 	if s == nil {
-		delete(registry.switches, strings.ToLower(name))
+		e.reg.switches.del(name)
 	} else {
-		registry.switches[strings.ToLower(name)] = s
+		e.reg.switches.put(name, s)
 	}
-	registry.Unlock()
 }
 
 // LookupSwitch returns the switch registered as name, or nil.
-func LookupSwitch(name string) Switch {
-	registry.RLock()
-	s := registry.switches[strings.ToLower(name)]
-	registry.RUnlock()
-	return s
-}
+func (e *Engine) LookupSwitch(name string) Switch { return e.reg.switches.get(name) }

@@ -65,9 +65,6 @@ func TestSampleLoads(t *testing.T) {
 // The devstate_test walkthrough (seeds/000): console dial check@devstate_test logs the
 // Executing line in Asterisk's shape, and -rx style consoles get it on their output.
 func TestConsoleDialGolden(t *testing.T) {
-	RegisterFunction(&Function{Name: "DEVICE_STATE", Read: func(context.Context, *Channel, string) (string, error) { return "INUSE", nil },
-		Write: func(context.Context, *Channel, string, string) error { return nil }})
-	defer UnregisterFunction("DEVICE_STATE")
 	e, sink := newTestEngine(t, `
 [devstate_test]
 
@@ -78,6 +75,8 @@ exten => set_not_inuse,1,Set(DEVICE_STATE(Custom:mystate)=NOT_INUSE)
 
 exten => check,1,NoOp(Custom:mystate is ${DEVICE_STATE(Custom:mystate)})
 `)
+	e.RegisterFunction(&Function{Name: "DEVICE_STATE", Read: func(context.Context, *Channel, string) (string, error) { return "INUSE", nil },
+		Write: func(context.Context, *Channel, string, string) error { return nil }})
 	out, err := runCLI(t, e, "console dial check@devstate_test", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -30,10 +30,11 @@ import (
 // errArgs is returned for missing or wrong arguments (the dialplan logs it).
 var errArgs = errors.New("wrong arguments")
 
-// Register adds the state functions to the dialplan's registry. The lookup of a hint through
+// Register adds the state functions to the dialplan engine dp (none of them escalates:
+// DEVICE_STATE's write sets Custom: states, which the Manager's Setvar and ARI offer anyway). The lookup of a hint through
 // includes and patterns, as a call would find it, is the dialplan engine's.
 func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *mwi.Engine) {
-	dialplan.RegisterFunction(&dialplan.Function{
+	dp.RegisterFunction(&dialplan.Function{
 		Name:     "DEVICE_STATE",
 		Synopsis: "Get or Set a device state.",
 		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {
@@ -47,7 +48,7 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			return ds.SetCustom(strings.TrimSpace(args), strings.TrimSpace(value))
 		},
 	})
-	dialplan.RegisterFunction(&dialplan.Function{
+	dp.RegisterFunction(&dialplan.Function{
 		Name:     "EXTENSION_STATE",
 		Synopsis: "Get an extension's state.",
 		Read: func(ctx context.Context, _ *dialplan.Channel, args string) (string, error) {
@@ -62,7 +63,7 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			return st.Name(), nil
 		},
 	})
-	dialplan.RegisterFunction(&dialplan.Function{
+	dp.RegisterFunction(&dialplan.Function{
 		Name:     "HINT",
 		Synopsis: "Get the devices set for a dialplan hint.",
 		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {
@@ -86,7 +87,7 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			return "", nil
 		},
 	})
-	dialplan.RegisterFunction(&dialplan.Function{
+	dp.RegisterFunction(&dialplan.Function{
 		Name:     "VM_INFO",
 		Synopsis: "Returns the selected attribute from a mailbox.",
 		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {

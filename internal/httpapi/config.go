@@ -13,12 +13,15 @@ import (
 
 // Defaults of http.conf and ari.conf (Asterisk's, where Asterisk has the option).
 const (
-	DefaultPort              = 8088
-	DefaultTLSPort           = 8089
-	DefaultSessionLimit      = 100
-	DefaultSessionInactivity = 30 * time.Second
-	DefaultSessionKeepAlive  = 15 * time.Second
-	DefaultAuthRealm         = "Asterisk REST Interface"
+	DefaultPort         = 8088
+	DefaultTLSPort      = 8089
+	DefaultSessionLimit = 100
+	// DefaultSessionLimitPerAddress is http.conf sessionlimit_per_address (Pleiades): open
+	// connections from one client address.
+	DefaultSessionLimitPerAddress = 50
+	DefaultSessionInactivity      = 30 * time.Second
+	DefaultSessionKeepAlive       = 15 * time.Second
+	DefaultAuthRealm              = "Asterisk REST Interface"
 	// DefaultWriteTimeout is ari.conf websocket_write_timeout: how long one WebSocket write
 	// may block before the client is dropped (Asterisk's 100 ms).
 	DefaultWriteTimeout = 100 * time.Millisecond
@@ -30,31 +33,32 @@ const (
 // settings is one parsed http.conf + ari.conf.
 type settings struct {
 	// http.conf [general]
-	enabled        bool
-	bindAddr       string // host:port; "" when disabled
-	prefix         string // "" or "/name"
-	serverName     string
-	serverNameSet  bool
-	sessionLimit   int
-	inactivity     time.Duration
-	keepAlive      time.Duration // 0: no persistent connections
-	redirects      []redirect
-	tlsEnabled     bool
-	tlsBindAddr    string
-	tlsCertFile    string
-	tlsKeyFile     string
-	tlsMinVersion  uint16
-	cert           *tls.Certificate
-	metricsAuth    bool // Pleiades: /metrics needs an ARI user
-	board          bool // Pleiades: serve the BLF board
-	ariEnabled     bool // ari.conf [general] enabled
-	pretty         bool
-	allowedOrigins []string
-	authRealm      string
-	writeTimeout   time.Duration
-	queueLen       int
-	users          map[string]*user // by name (case-sensitive, as in Asterisk)
-	warnings       []string
+	enabled             bool
+	bindAddr            string // host:port; "" when disabled
+	prefix              string // "" or "/name"
+	serverName          string
+	serverNameSet       bool
+	sessionLimit        int
+	sessionLimitPerAddr int // 0: no limit
+	inactivity          time.Duration
+	keepAlive           time.Duration // 0: no persistent connections
+	redirects           []redirect
+	tlsEnabled          bool
+	tlsBindAddr         string
+	tlsCertFile         string
+	tlsKeyFile          string
+	tlsMinVersion       uint16
+	cert                *tls.Certificate
+	metricsAuth         bool // Pleiades: /metrics needs an ARI user
+	board               bool // Pleiades: serve the BLF board
+	ariEnabled          bool // ari.conf [general] enabled
+	pretty              bool
+	allowedOrigins      []string
+	authRealm           string
+	writeTimeout        time.Duration
+	queueLen            int
+	users               map[string]*user // by name (case-sensitive, as in Asterisk)
+	warnings            []string
 }
 
 type redirect struct{ from, to string }
@@ -69,15 +73,16 @@ type user struct {
 
 func defaultSettings() *settings {
 	return &settings{
-		sessionLimit: DefaultSessionLimit,
-		inactivity:   DefaultSessionInactivity,
-		keepAlive:    DefaultSessionKeepAlive,
-		board:        true,
-		ariEnabled:   true,
-		authRealm:    DefaultAuthRealm,
-		writeTimeout: DefaultWriteTimeout,
-		queueLen:     DefaultQueueLen,
-		users:        map[string]*user{},
+		sessionLimit:        DefaultSessionLimit,
+		sessionLimitPerAddr: DefaultSessionLimitPerAddress,
+		inactivity:          DefaultSessionInactivity,
+		keepAlive:           DefaultSessionKeepAlive,
+		board:               true,
+		ariEnabled:          true,
+		authRealm:           DefaultAuthRealm,
+		writeTimeout:        DefaultWriteTimeout,
+		queueLen:            DefaultQueueLen,
+		users:               map[string]*user{},
 	}
 }
 
@@ -117,6 +122,14 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 			bad(v, "%s: %q is not a boolean (yes/no)", v.Name, val)
 		}
 	}
+	atLeast := func(v *conf.Variable, dst *int, min int, what string) {
+		n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+		if err != nil || n < min {
+			bad(v, "%s: %q is not %s", v.Name, strings.TrimSpace(v.Value), what)
+			return
+		}
+		*dst = n
+	}
 	millis := func(v *conf.Variable, dst *time.Duration, min int) {
 		n, err := strconv.Atoi(strings.TrimSpace(v.Value))
 		if err != nil || n < min {
@@ -129,7 +142,7 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 	var bindHost string
 	var bindHostVar, tlsCertVar *conf.Variable
 	port := DefaultPort
-	var tlsBind *conf.Variable
+	var tlsBind, metricsAuthVar *conf.Variable
 	if httpCfg != nil {
 		for _, cat := range httpCfg.Categories {
 			if cat.Template {
@@ -182,12 +195,9 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 				case "servername":
 					s.serverName, s.serverNameSet = val, true
 				case "sessionlimit":
-					n, err := strconv.Atoi(val)
-					if err != nil || n < 1 {
-						bad(v, "sessionlimit: %q is not a positive integer", val)
-						continue
-					}
-					s.sessionLimit = n
+					atLeast(v, &s.sessionLimit, 1, "a positive integer")
+				case "sessionlimit_per_address":
+					atLeast(v, &s.sessionLimitPerAddr, 0, "an integer >= 0")
 				case "session_inactivity":
 					millis(v, &s.inactivity, 1)
 				case "session_keep_alive":
@@ -224,6 +234,7 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 					warn(v.File, v.Line, "%s: Go's TLS stack chooses its cipher suites: ignored", v.Name)
 				case "metrics_auth":
 					boolean(v, &s.metricsAuth)
+					metricsAuthVar = v
 				case "board":
 					boolean(v, &s.board)
 				default:
@@ -282,6 +293,17 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 			} else {
 				s.cert = &cert
 			}
+		}
+	}
+	// /metrics: unless metrics_auth says otherwise, it needs an ARI user when a listener is
+	// reachable from other hosts (bindaddr or tlsbindaddr not a loopback address).
+	if s.enabled {
+		exposed := !loopback(s.bindAddr) || (s.tlsEnabled && !loopback(s.tlsBindAddr))
+		switch {
+		case metricsAuthVar == nil:
+			s.metricsAuth = exposed
+		case exposed && !s.metricsAuth:
+			warn(metricsAuthVar.File, metricsAuthVar.Line, "metrics_auth=no: /metrics is open to every host that reaches %s", s.bindAddr)
 		}
 	}
 
@@ -394,4 +416,15 @@ func parseSettings(httpCfg, ariCfg *conf.Config, version string) (*settings, err
 		s.warnings = append(s.warnings, "ari.conf has no user: every REST and WebSocket request will be refused (401)")
 	}
 	return s, nil
+}
+
+// loopback reports whether the host of addr ("host:port") is a loopback address ("" and
+// 0.0.0.0, every interface, are not).
+func loopback(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

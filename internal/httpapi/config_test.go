@@ -130,7 +130,10 @@ func TestReconfigureRebinds(t *testing.T) {
 	if f.srv.Addr() != addr {
 		t.Fatal("moved")
 	}
-	resp, err := http.Get(f.base + "/metrics")
+	// A new client: the default one may still hold a keep-alive connection of the old
+	// http.Server, which answers with keep-alive (the test was flaky for that reason).
+	fresh := &http.Client{Transport: &http.Transport{}}
+	resp, err := fresh.Get(f.base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +153,9 @@ func TestReconfigureRebinds(t *testing.T) {
 
 func TestSessionLimit(t *testing.T) {
 	f := newFixture(t, fixtureOpts{httpConf: testHTTPConf + "sessionlimit = 1\n"})
-	c1, err := net.Dial("tcp", f.srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
+	// A connection in use (a WebSocket: never evicted) holds the only session.
+	ws := f.dial(t, "/api/events", admin)
+	f.waitClients(t, 1)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c2, err := net.Dial("tcp", f.srv.Addr())
@@ -171,7 +172,7 @@ func TestSessionLimit(t *testing.T) {
 			t.Fatal("second connection not refused")
 		}
 	}
-	c1.Close()
+	ws.CloseNow()
 	// After the first goes away a new one is served.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for {
@@ -186,6 +187,22 @@ func TestSessionLimit(t *testing.T) {
 			t.Fatal("not served after the first connection closed")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// A connection that only waits (no request yet) makes room for a new one.
+	idle, err := net.Dial("tcp", f.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(50 * time.Millisecond)
+	resp, err := client.Get(f.base + "/metrics")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("with an idle connection at the limit: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the idle connection was not evicted: %v", err)
 	}
 }
 

@@ -14,6 +14,8 @@
 //	GET    /ari/mailboxes/{name}             404 "Mailbox not found"
 //	PUT    /ari/mailboxes/{name}?oldMessages=&newMessages=[&urgentMessages=]   204
 //	DELETE /ari/mailboxes/{name}             204; 404
+//	GET    /ari/asterisk/variable?variable=NAME             {value}: a global or a function
+//	POST   /ari/asterisk/variable?variable=NAME&value=V     204
 //	GET    /ari/events?app=NAME[&filters]    WebSocket (app required, as in ARI)
 //	GET    /api/events[?app=NAME][&filters]  WebSocket (app optional)
 //	GET    /api/hints[?context=C][&exten=PREFIX]
@@ -22,10 +24,13 @@
 //	GET    /metrics                          Prometheus text format
 //	GET    /board/                           the BLF board (embedded web/ files)
 //
-// Device and mailbox names may be sent escaped ("SIP%2Falice") or not ("SIP/alice"). PUT
-// and DELETE also answer POST for PUT, as Asterisk does. Errors are ARI's {"message": "..."}
+// Device and mailbox names may be sent escaped ("SIP%2Falice") or not ("SIP/alice"); they
+// are at most MaxNameLength (256) bytes, longer ones are answered 400 ("Device name too
+// long (at most 256 bytes)") and never stored. PUT and DELETE also answer POST for PUT, as
+// Asterisk does. Errors are ARI's {"message": "..."}
 // with 400 (bad or missing parameter), 401 (no or wrong credentials, with WWW-Authenticate:
-// Basic realm="<auth_realm>"), 403 (read_only user changing state), 404, 409 ("Uncontrolled
+// Basic realm="<auth_realm>"), 403 (read_only user changing state), 404, 429 (too many failed
+// authentications from the address, with Retry-After), 409 ("Uncontrolled
 // device specified": PUT/DELETE of a device that is neither Custom: nor Stasis:), 503 (an
 // engine not wired: Deps.MWI, Hints or Realtime nil).
 //
@@ -34,13 +39,15 @@
 //   - Configuration: http.conf [general] enabled (default no), bindaddr (required when enabled,
 //     as in Asterisk; a port written there is ignored), bindport (default 8088; 0 = any free
 //     port, for tests), prefix, servername (default "Pleiades/<version>"; empty: no Server
-//     header), sessionlimit (default 100: connections over it are closed at once),
-//     session_inactivity (ms, default 30000: time to read a request's headers),
+//     header), sessionlimit (default 100, see "Slow clients" below), session_inactivity (ms,
+//     default 30000: time to read a request's headers),
 //     session_keep_alive (ms, default 15000; 0: no persistent connections), redirect = <from>
 //     <to> (302), tlsenable, tlsbindaddr (default bindaddr:8089), tlscertfile, tlsprivatekey
 //     (default: the certificate file), tlsdisablev1/v11/v12 (minimum TLS version; v1 off by
-//     default). Pleiades additions: metrics_auth (default no: /metrics needs no credentials,
-//     like res_prometheus without auth), board (default yes). Not supported, a warning each:
+//     default). Pleiades additions: metrics_auth (/metrics needs an ARI user; default: yes
+//     when bindaddr or tlsbindaddr is not a loopback address, no on a loopback-only server,
+//     like res_prometheus without auth; an explicit no on an exposed server is warned
+//     about), sessionlimit_per_address (see below), board (default yes). Not supported, a warning each:
 //     enable_static, enable_status, tlscipher, tlsservercipherorder (Go chooses), [post_mappings],
 //     type=restriction categories (per-URI ACLs); unknown options and categories warn too.
 //   - ari.conf: [general] enabled (default yes; no: /ari and /api answer 404), pretty,
@@ -62,7 +69,15 @@
 //     requests). Users, realm, prefix, CORS, TLS certificate and queue settings apply to the
 //     next request or connection.
 //   - Authentication is HTTP Basic, or ARI's api_key=user:password query parameter (browsers
-//     cannot set headers on a WebSocket). With no user configured every request to /ari and
+//     cannot set headers on a WebSocket). Every failure (wrong password, unknown user, an
+//     Authorization that is not Basic) is logged at NOTICE in manager.c's wording, so that
+//     fail2ban's asterisk filter bans on it: "<ip> failed to authenticate as '<user>' (HTTP
+//     GET /ari/...)", user name and path escaped (internal/logesc); Asterisk logs only
+//     "Invalid userid/password" without an address. After MaxAuthFailures (5) failures
+//     within AuthFailureWindow (30 s) from one address, every request with credentials from
+//     it is answered 429 for AuthBlockTime (30 s), even with the right password
+//     (internal/loginlimit, as the Manager's Login); requests without credentials do not
+//     count. With no user configured every request to /ari and
 //     /api is refused (as in Asterisk; a warning says so). A request carrying
 //     X-Requested-With gets its 401 without WWW-Authenticate, so that the board's fetches do
 //     not raise the browser's login dialog. The board's files need no credentials (they hold
@@ -77,9 +92,8 @@
 //     with DEVICE_STATE() and "devstate change"). Stasis: devices are ARI's own: this package
 //     registers a devstate provider for "Stasis:" and publishes their states as this server's
 //     (they are not persisted; Asterisk keeps them in astdb). DELETE of a Stasis: device
-//     removes it (its state falls back to UNKNOWN); DELETE of a Custom: device uses
-//     DeleteCustom when the devstate engine has it, else sets UNKNOWN (kept in astdb) and
-//     forgets this server's state.
+//     removes it (its state falls back to UNKNOWN); DELETE of a Custom: device is
+//     devstate.Engine.DeleteCustom: its astdb entry and this server's state are removed.
 //   - Mailboxes: names without "@context" are in "default" (mwi.Normalize). PUT may also
 //     carry urgentMessages (Pleiades). DELETE is mwi.Engine.Delete (cluster-wide).
 //   - WebSocket stream: every message is one JSON object with "type", "timestamp" (ARI's
@@ -112,6 +126,32 @@
 //     every 10 s and reconnects with backoff. Lamps carry data-key="exten@context" and
 //     data-state="<state text>" for tests and scripts. The layout is a CSS grid that goes to
 //     two columns on a phone.
+//
+// # Dialplan variables and privilege escalation
+//
+// /ari/asterisk/variable reads and writes globals and dialplan functions through
+// Deps.Variables (the core runs them on a channel that inhibits escalations: an HTTP user is
+// never privileged, as every ARI request in Asterisk runs with escalations inhibited). A
+// function that escalates (REALTIME*, DB*, func_odbc's...) is answered 403 ("NAME escalates
+// privileges: refused to HTTP users (asterisk.conf live_dangerously=no)"; Asterisk answers
+// 204 and sets nothing) unless asterisk.conf has live_dangerously=yes. A function that fails
+// otherwise reads as "", as AMI's Getvar. Nothing else of the HTTP API evaluates dialplan
+// functions.
+//
+// # Slow clients (slowloris) and accept errors
+//
+// A connection counts against the limits from accept to close (a WebSocket included).
+// sessionlimit_per_address (Pleiades, default 50; 0: none) bounds the connections of one
+// client address: more are closed at once. When sessionlimit is reached, a new connection
+// evicts the connection that has waited longest without a request in progress (its headers
+// still arriving, or idle between keep-alive requests); one that is being answered or is a
+// WebSocket is never evicted, and the new connection is closed at once only when all are.
+// So clients that trickle their headers (100 of them from 100 addresses, reconnecting as
+// soon as they are cut) cannot lock others out: a request that arrives at once is served.
+// Asterisk closes every connection over sessionlimit instead. Counted in
+// pleiades_http_sessions_rejected_total and pleiades_http_sessions_evicted_total. The accept
+// loop (internal/netaccept) survives descriptor exhaustion: it retries with a backoff of
+// 5 ms doubling to 1 s and logs rarely.
 //
 // # Wiring (for internal/core)
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -104,6 +105,7 @@ type fixtureOpts struct {
 	httpConf, ariConf string
 	deps              func(*Deps)
 	before            func(*Server) // before Start
+	log               *slog.Logger
 }
 
 func parseConf(t testing.TB, name, text string) *conf.Config {
@@ -139,7 +141,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.deps != nil {
 		o.deps(&deps)
 	}
-	srv := New(nil, deps)
+	srv := New(o.log, deps)
 	if err := srv.Configure(parseConf(t, "http.conf", o.httpConf), parseConf(t, "ari.conf", o.ariConf)); err != nil {
 		t.Fatal(err)
 	}
@@ -206,3 +208,25 @@ func (f *fixture) expect(t testing.TB, method, path, auth string, status int, v 
 
 const admin = "admin:secret"
 const viewer = "viewer:look"
+
+// testLog collects what the server logs.
+type testLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *testLog) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.Level(-100)}))
+}

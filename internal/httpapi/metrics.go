@@ -19,6 +19,7 @@ type Metrics struct {
 
 	sessions         prometheus.Gauge
 	sessionsRejected prometheus.Counter
+	sessionsEvicted  prometheus.Counter
 	requests         *prometheus.CounterVec
 	authFailures     prometheus.Counter
 	wsClients        prometheus.Gauge
@@ -68,7 +69,9 @@ func newMetrics(s *Server) *Metrics {
 	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "pleiades_http_sessions",
 		Help: "Open HTTP connections (sessionlimit bounds them)."})
 	m.sessionsRejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "pleiades_http_sessions_rejected_total",
-		Help: "HTTP connections closed at once because sessionlimit was reached."})
+		Help: "HTTP connections closed at once: sessionlimit reached with no connection to evict, or sessionlimit_per_address reached."})
+	m.sessionsEvicted = prometheus.NewCounter(prometheus.CounterOpts{Name: "pleiades_http_sessions_evicted_total",
+		Help: "HTTP connections closed to make room at sessionlimit: the one waiting longest without a request in progress."})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pleiades_http_requests_total",
 		Help: "REST, WebSocket and metrics requests by method."}, []string{"method"})
 	m.authFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "pleiades_http_auth_failures_total",
@@ -87,7 +90,7 @@ func newMetrics(s *Server) *Metrics {
 	m.realtimeQuery = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pleiades_realtime_query_duration_seconds",
 		Help:    "Realtime call latency by driver, family and result (ok, error).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"driver", "family", "result"})
-	m.reg.MustRegister(m.sessions, m.sessionsRejected, m.requests, m.authFailures, m.wsClients, m.wsSent,
+	m.reg.MustRegister(m.sessions, m.sessionsRejected, m.sessionsEvicted, m.requests, m.authFailures, m.wsClients, m.wsSent,
 		m.wsDropped, m.memberChanges, m.propagation, m.realtimeQuery,
 		&scrapeCollector{s: s},
 		collectors.NewGoCollector(),

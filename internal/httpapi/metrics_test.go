@@ -120,12 +120,60 @@ func TestMetricsScrape(t *testing.T) {
 	if fams["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")
 	}
+	// Descriptor use (the process collector): open descriptors below the limit, both > 0.
+	open, max := fams["process_open_fds"], fams["process_max_fds"]
+	if open == nil || max == nil {
+		t.Fatal("no process_open_fds / process_max_fds")
+	}
+	if o, m := open.GetMetric()[0].GetGauge().GetValue(), max.GetMetric()[0].GetGauge().GetValue(); o <= 0 || m <= 0 || o >= m {
+		t.Errorf("process_open_fds %v, process_max_fds %v", o, m)
+	}
 }
 
 func TestMetricsAuthOption(t *testing.T) {
 	f := newFixture(t, fixtureOpts{httpConf: testHTTPConf + "metrics_auth = yes\n"})
 	if code, _, _ := f.do(t, "GET", "/metrics", ""); code != 401 {
 		t.Fatalf("metrics_auth=yes without credentials: %d", code)
+	}
+	f.expect(t, "GET", "/metrics", viewer, 200, nil)
+}
+
+// Without metrics_auth, /metrics is open only on a loopback listener: bound to every
+// interface (or any other address) it needs an ARI user, unless metrics_auth=no says so
+// (with a warning).
+func TestMetricsAuthDefault(t *testing.T) {
+	for _, tc := range []struct {
+		conf     string
+		auth     bool
+		warnings int
+	}{
+		{"[general]\nenabled=yes\nbindaddr=127.0.0.1\n", false, 0},
+		{"[general]\nenabled=yes\nbindaddr=::1\n", false, 0},
+		{"[general]\nenabled=yes\nbindaddr=0.0.0.0\n", true, 0},
+		{"[general]\nenabled=yes\nbindaddr=::\n", true, 0},
+		{"[general]\nenabled=yes\nbindaddr=192.0.2.10\n", true, 0},
+		{"[general]\nenabled=yes\nbindaddr=0.0.0.0\nmetrics_auth=no\n", false, 1},
+		{"[general]\nenabled=yes\nbindaddr=127.0.0.1\nmetrics_auth=yes\n", true, 0},
+	} {
+		st, err := parseSettings(parseConf(t, "http.conf", tc.conf), nil, "")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.conf, err)
+		}
+		n := 0
+		for _, w := range st.warnings {
+			if strings.Contains(w, "metrics_auth") {
+				n++
+			}
+		}
+		if st.metricsAuth != tc.auth || n != tc.warnings {
+			t.Errorf("%q: metricsAuth %v, warnings %q", tc.conf, st.metricsAuth, st.warnings)
+		}
+	}
+	// A server on every interface: the scrape needs a user.
+	f := newFixture(t, fixtureOpts{httpConf: "[general]\nenabled=yes\nbindaddr=0.0.0.0\nbindport=0\n"})
+	f.base = strings.Replace(f.base, "0.0.0.0", "127.0.0.1", 1)
+	if code, _, _ := f.do(t, "GET", "/metrics", ""); code != 401 {
+		t.Fatalf("exposed /metrics without credentials: %d", code)
 	}
 	f.expect(t, "GET", "/metrics", viewer, 200, nil)
 }

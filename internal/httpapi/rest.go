@@ -177,12 +177,6 @@ func (s *Server) putDeviceState(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// customDeleter is what a devstate engine offers when it can remove a Custom state from astdb
-// (not yet in internal/devstate: see the package doc).
-type customDeleter interface {
-	DeleteCustom(device string) error
-}
-
 func (s *Server) deleteDeviceState(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if name == "" {
@@ -211,19 +205,9 @@ func (s *Server) deleteDeviceState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "Device not found")
 		return
 	}
-	if d, ok := any(ds).(customDeleter); ok {
-		if err := d.DeleteCustom(canon); err != nil {
-			writeError(w, r, http.StatusInternalServerError, err.Error())
-			return
-		}
-	} else {
-		// Without DeleteCustom the astdb entry stays (as UNKNOWN); the state is gone from
-		// the cluster.
-		if err := ds.SetCustom(canon, state.Unknown.String()); err != nil {
-			writeError(w, r, http.StatusInternalServerError, err.Error())
-			return
-		}
-		ds.Forget(canon)
+	if err := ds.DeleteCustom(canon); err != nil {
+		writeError(w, r, http.StatusInternalServerError, err.Error())
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -358,6 +342,59 @@ func (s *Server) deleteMailbox(w http.ResponseWriter, r *http.Request) {
 	}
 	if !had {
 		writeError(w, r, http.StatusNotFound, "Mailbox not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- asterisk/variable ----
+
+// variableName reads ?variable= (required) and checks that Variables is wired.
+func (s *Server) variableName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.deps.Variables == nil {
+		writeError(w, r, http.StatusServiceUnavailable, "Dialplan variables are not available")
+		return "", false
+	}
+	name := r.URL.Query().Get("variable")
+	if name == "" {
+		writeError(w, r, http.StatusBadRequest, "Variable name is required")
+		return "", false
+	}
+	return name, true
+}
+
+// variableError answers a refusal 403 (Pleiades: Asterisk answers 204 and sets nothing).
+func variableError(w http.ResponseWriter, r *http.Request, name string, err error) {
+	if errors.Is(err, ErrForbidden) {
+		writeError(w, r, http.StatusForbidden, fmt.Sprintf("%s escalates privileges: refused to HTTP users (asterisk.conf live_dangerously=no)", name))
+		return
+	}
+	writeError(w, r, http.StatusBadRequest, err.Error())
+}
+
+// getVariable is ARI's GET /asterisk/variable?variable=NAME: a global variable, or a
+// function's value ("" when it fails, as AMI's Getvar).
+func (s *Server) getVariable(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.variableName(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.deps.Variables.GetVar(name)
+	if errors.Is(err, ErrForbidden) {
+		variableError(w, r, name, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]string{"value": v})
+}
+
+// setVariable is ARI's POST /asterisk/variable?variable=NAME&value=V.
+func (s *Server) setVariable(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.variableName(w, r)
+	if !ok {
+		return
+	}
+	if err := s.deps.Variables.SetVar(name, r.URL.Query().Get("value")); err != nil {
+		variableError(w, r, name, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -3,9 +3,24 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/logesc"
+)
+
+// Failed authentications per client address (as the Manager's failed logins): after
+// MaxAuthFailures within AuthFailureWindow, every request with credentials from that address
+// is answered 429 for AuthBlockTime, even with the right password.
+const (
+	MaxAuthFailures   = 5
+	AuthFailureWindow = 30 * time.Second
+	AuthBlockTime     = 30 * time.Second
 )
 
 // route describes one URI for "http show status".
@@ -34,15 +49,17 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(pattern, s.guard(level, true, h))
 	}
 	api("GET /ari/deviceStates", readable, s.listDeviceStates)
-	api("GET /ari/deviceStates/{name...}", readable, s.getDeviceState)
-	api("PUT /ari/deviceStates/{name...}", writable, s.putDeviceState)
-	api("POST /ari/deviceStates/{name...}", writable, s.putDeviceState) // Asterisk takes POST too
-	api("DELETE /ari/deviceStates/{name...}", writable, s.deleteDeviceState)
+	api("GET /ari/deviceStates/{name...}", readable, named("Device", s.getDeviceState))
+	api("PUT /ari/deviceStates/{name...}", writable, named("Device", s.putDeviceState))
+	api("POST /ari/deviceStates/{name...}", writable, named("Device", s.putDeviceState)) // Asterisk takes POST too
+	api("DELETE /ari/deviceStates/{name...}", writable, named("Device", s.deleteDeviceState))
 	api("GET /ari/mailboxes", readable, s.listMailboxes)
-	api("GET /ari/mailboxes/{name...}", readable, s.getMailbox)
-	api("PUT /ari/mailboxes/{name...}", writable, s.putMailbox)
-	api("POST /ari/mailboxes/{name...}", writable, s.putMailbox)
-	api("DELETE /ari/mailboxes/{name...}", writable, s.deleteMailbox)
+	api("GET /ari/mailboxes/{name...}", readable, named("Mailbox", s.getMailbox))
+	api("PUT /ari/mailboxes/{name...}", writable, named("Mailbox", s.putMailbox))
+	api("POST /ari/mailboxes/{name...}", writable, named("Mailbox", s.putMailbox))
+	api("DELETE /ari/mailboxes/{name...}", writable, named("Mailbox", s.deleteMailbox))
+	api("GET /ari/asterisk/variable", readable, s.getVariable)
+	api("POST /ari/asterisk/variable", writable, s.setVariable)
 	api("GET /ari/events", readable, s.hub.serveARI)
 	api("GET /api/events", readable, s.hub.serveAPI)
 	api("GET /api/hints", readable, s.listHints)
@@ -60,6 +77,21 @@ func (s *Server) routes() http.Handler {
 		writeError(w, r, http.StatusNotFound, "Not Found")
 	})
 	return mux
+}
+
+// MaxNameLength bounds a device or mailbox name in a URI (bytes, after unescaping): longer
+// names are answered 400 and never stored (astdb kept 600 KB names before).
+const MaxNameLength = 256
+
+// named refuses a {name} longer than MaxNameLength; kind is "Device" or "Mailbox".
+func named(kind string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(r.PathValue("name")) > MaxNameLength {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%s name too long (at most %d bytes)", kind, MaxNameLength))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // guard applies ari.conf: ARI enabled (for the REST routes), CORS, authentication and
@@ -83,7 +115,10 @@ func (s *Server) guard(level int, ari bool, h http.HandlerFunc) http.Handler {
 			h(w, r)
 			return
 		}
-		u := s.authenticate(r, st)
+		u, refused := s.authorize(w, r, st)
+		if refused {
+			return
+		}
 		if u == nil {
 			// X-Requested-With: the browser's own login dialog is not wanted (the board asks).
 			if r.Header.Get("X-Requested-With") == "" {
@@ -100,26 +135,59 @@ func (s *Server) guard(level int, ari bool, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// authenticate returns the user named by Basic credentials or by ARI's api_key=user:password
-// query parameter, or nil.
-func (s *Server) authenticate(r *http.Request, st *settings) *user {
-	name, pw, ok := r.BasicAuth()
-	if !ok {
-		key := r.URL.Query().Get("api_key")
-		if key == "" {
-			return nil
-		}
-		name, pw, ok = strings.Cut(key, ":")
-		if !ok {
-			return nil
-		}
+// authorize answers a request that needs a user: it refuses it at once (429, refused true)
+// when its address is blocked for failed authentications; else it returns the user the
+// credentials name, or nil (no credentials, or wrong ones: logged and counted).
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, st *settings) (u *user, refused bool) {
+	ip := remoteIP(r)
+	now := s.now()
+	name, pw, given := credentials(r)
+	if !given {
+		return nil, false
 	}
-	u := st.users[name]
-	if u == nil || !u.checkPassword(pw) {
-		s.metrics.authFailures.Inc()
-		return nil
+	if s.logins.Blocked(ip, now) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(AuthBlockTime/time.Second)))
+		writeError(w, r, http.StatusTooManyRequests, "Too many failed authentications from this address; try again later")
+		return nil, true
 	}
-	return u
+	u = st.users[name]
+	if u != nil && u.checkPassword(pw) {
+		s.logins.Succeeded(ip)
+		return u, false
+	}
+	s.metrics.authFailures.Inc()
+	// manager.c's wording, which fail2ban's asterisk filter bans on; the name is escaped.
+	s.log.Info(fmt.Sprintf("%s failed to authenticate as '%s' (HTTP %s %s)", ip, logesc.Escape(name), r.Method, logesc.Escape(r.URL.Path)))
+	if s.logins.Failed(ip, now) {
+		s.log.Info(fmt.Sprintf("%s: %d failed HTTP authentications within %v; requests from this address refused for %v",
+			ip, MaxAuthFailures, AuthFailureWindow, AuthBlockTime))
+	}
+	return nil, false
+}
+
+// credentials returns the user name and password of Basic credentials or of ARI's
+// api_key=user:password query parameter; given is false when the request carries neither.
+func credentials(r *http.Request) (name, pw string, given bool) {
+	if name, pw, ok := r.BasicAuth(); ok {
+		return name, pw, true
+	}
+	if r.Header.Get("Authorization") != "" {
+		return "", "", true // not Basic, or malformed: a failure
+	}
+	key := r.URL.Query().Get("api_key")
+	if key == "" {
+		return "", "", false
+	}
+	name, pw, _ = strings.Cut(key, ":")
+	return name, pw, true
+}
+
+func remoteIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // cors answers allowed_origins.

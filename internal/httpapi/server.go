@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,9 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/loginlimit"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
@@ -52,6 +55,17 @@ type Cluster interface {
 	Members() []Member
 	OnMembershipChange(func(MemberEvent)) (cancel func())
 }
+
+// Variables reads and writes dialplan global variables and functions ("DEVICE_STATE(x)")
+// for ARI's /asterisk/variable. An HTTP user acts as an external origin: a function that
+// escalates privileges is refused with an error wrapping ErrForbidden.
+type Variables interface {
+	GetVar(name string) (string, error)
+	SetVar(name, value string) error
+}
+
+// ErrForbidden is what Variables wraps when the dialplan refuses a function that escalates.
+var ErrForbidden = errors.New("httpapi: privilege escalation refused")
 
 // EventCounts are the cumulative counts of one cluster event type ("device_state", "mwi").
 type EventCounts struct {
@@ -91,7 +105,10 @@ type Deps struct {
 	Hints    *hint.Engine     // nil: /api/hints answers 503, no ExtensionStatus events
 	Realtime *realtime.Engine // nil: /api/realtime/mappings answers 503
 	Cluster  Cluster          // nil: a single server; /api/cluster/members lists only this one
-	Sources  Sources
+	// Variables are the dialplan's globals and functions (/ari/asterisk/variable); nil:
+	// that resource answers 503.
+	Variables Variables
+	Sources   Sources
 	// Version is shown in the default Server header ("Pleiades/<Version>").
 	Version string
 	// NodeName names this server when Cluster is nil (default: the host name).
@@ -117,6 +134,18 @@ type Server struct {
 	opts     serverOptions
 	cancelCl func()
 	done     chan struct{} // closed by Close
+
+	logins loginlimit.Limiter // failed authentications per client address
+
+	wrapListener func(net.Listener) net.Listener  // tests: inject accept errors
+	clock        atomic.Pointer[func() time.Time] // tests: move time forward
+}
+
+func (s *Server) now() time.Time {
+	if f := s.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // New makes a server (not listening) with the default, disabled configuration. It registers
@@ -128,7 +157,8 @@ func New(log *slog.Logger, deps Deps) *Server {
 	if deps.NodeName == "" {
 		deps.NodeName = hostName()
 	}
-	s := &Server{log: log, deps: deps, done: make(chan struct{})}
+	s := &Server{log: log, deps: deps, done: make(chan struct{}),
+		logins: loginlimit.Limiter{Max: MaxAuthFailures, Window: AuthFailureWindow, Block: AuthBlockTime}}
 	st, _ := parseSettings(nil, nil, deps.Version)
 	s.cfg.Store(st)
 	s.opts = st.serverOptions()
@@ -301,7 +331,11 @@ func (s *Server) listen(name, addr string, secure bool, opts serverOptions) (*bi
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %s listen on %s: %w", name, addr, err)
 	}
-	b := &binding{s: s, name: name, addr: addr, ln: ln, stop: make(chan struct{})}
+	if s.wrapListener != nil {
+		ln = s.wrapListener(ln)
+	}
+	b := &binding{s: s, name: name, addr: addr, ln: ln, stop: make(chan struct{}),
+		conns: map[net.Conn]*countedConn{}, perAddr: map[netip.Addr]int{}}
 	if secure {
 		b.tls = &tls.Config{GetConfigForClient: s.tlsConfig}
 	}
@@ -356,9 +390,12 @@ type binding struct {
 	front *frontListener
 	srvs  []*http.Server // every server started, for close
 
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	sessions atomic.Int64
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	connsMu sync.Mutex                // guards conns and perAddr (sessions.go)
+	conns   map[net.Conn]*countedConn // by the conn handed to the http.Server
+	perAddr map[netip.Addr]int        // open connections per client address
 }
 
 type frontListener struct {
@@ -393,6 +430,7 @@ func (b *binding) start(srv *http.Server) {
 // swap makes srv serve the binding's new connections; the previous server finishes the
 // connections it has.
 func (b *binding) swap(srv *http.Server) {
+	b.track(srv)
 	f := &frontListener{addr: b.ln.Addr(), conns: make(chan net.Conn), closed: make(chan struct{})}
 	b.mu.Lock()
 	old := b.front
@@ -432,47 +470,26 @@ func (b *binding) current() *frontListener {
 
 func (b *binding) acceptLoop() {
 	defer b.wg.Done()
+	netaccept.Serve(b.ln, b.stop, b.s.log, strings.ToUpper(b.name), b.admit)
+}
+
+// admit enforces the session limits (sessions.go) and hands c to the current http.Server.
+func (b *binding) admit(c net.Conn) {
+	conn := b.register(c)
+	if conn == nil {
+		c.Close()
+		return
+	}
 	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			select {
-			case <-b.stop:
-				return
-			case <-time.After(50 * time.Millisecond): // e.g. EMFILE: back off
-			}
-			continue
-		}
-		limit := int64(b.s.cfg.Load().sessionLimit)
-		if b.sessions.Add(1) > limit {
-			b.sessions.Add(-1)
-			b.s.metrics.sessionsRejected.Inc()
-			c.Close()
-			continue
-		}
-		b.s.metrics.sessions.Inc()
-		var conn net.Conn = &countedConn{Conn: c, b: b}
-		if b.tls != nil {
-			conn = tls.Server(conn, b.tls)
-		}
-	handoff:
-		for {
-			f := b.current()
-			select {
-			case f.conns <- conn:
-				break handoff
-			case <-f.closed:
-				// swapped meanwhile: hand it to the new server
-			case <-b.stop:
-				conn.Close()
-				return
-			}
+		f := b.current()
+		select {
+		case f.conns <- conn:
+			return
+		case <-f.closed:
+			// swapped meanwhile: hand it to the new server
+		case <-b.stop:
+			conn.Close()
+			return
 		}
 	}
 }
@@ -495,21 +512,6 @@ func (b *binding) close() {
 		}
 	}
 	b.wg.Wait()
-}
-
-// countedConn gives its session back to the binding when closed (once).
-type countedConn struct {
-	net.Conn
-	b    *binding
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.b.sessions.Add(-1)
-		c.b.s.metrics.sessions.Dec()
-	})
-	return c.Conn.Close()
 }
 
 // serveHTTP is the root handler: Server header, redirects, prefix, then the routes.
@@ -542,6 +544,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "" {
 		r.URL.Path = "/"
+	}
+	if cc, ok := r.Context().Value(countedConnKey{}).(*countedConn); ok {
+		cc.busy.Add(1)
+		defer cc.done()
 	}
 	s.handler.ServeHTTP(w, r)
 }

@@ -118,6 +118,11 @@ func TestFileChannelsAndRotate(t *testing.T) {
 	if !strings.Contains(string(b), "NOTICE[") || !strings.Contains(string(b), "first") || !strings.Contains(string(b), "two") || strings.Contains(string(b), "three") {
 		t.Fatalf("file: %q", b)
 	}
+	// Asterisk's "NOTICE[pid]: file:line function: message", as fail2ban's asterisk filter
+	// reads it (log_prefix: [^:]+:\d*(?:(?: in)? [^:]+:)? before the message).
+	if !regexp.MustCompile(`\] NOTICE\[\d+\]:? logger_test\.go:\d+ TestFileChannelsAndRotate: first\n`).Match(b) {
+		t.Fatalf("file line shape: %q", b)
+	}
 	if err := l.Rotate(); err != nil {
 		t.Fatal(err)
 	}

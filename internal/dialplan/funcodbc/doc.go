@@ -6,10 +6,10 @@
 // # Wiring (for internal/core)
 //
 //	m := funcodbc.New(log *slog.Logger, rt *realtime.Engine)
-//	m.Register()                     // SQL_ESC, SQL_ESC_BACKSLASHES, ODBC_FETCH, ODBCFinish
+//	m.Register(e *dialplan.Engine)   // SQL_ESC, SQL_ESC_BACKSLASHES, ODBC_FETCH, ODBCFinish on e
 //	err := m.Configure(cfg *conf.Config) // func_odbc.conf; after the realtime drivers are configured
 //	m.Functions() []string           // the functions the file defines
-//	m.Close()                        // unregister everything
+//	m.Close()                        // unregister everything from e
 //
 // # func_odbc.conf
 //

@@ -55,6 +55,7 @@ type query struct {
 type Module struct {
 	log *slog.Logger
 	rt  *realtime.Engine
+	e   *dialplan.Engine // where the functions are registered (Register)
 
 	mu      sync.Mutex // serialises Configure/Close
 	queries atomic.Pointer[map[string]*query]
@@ -76,17 +77,23 @@ func New(log *slog.Logger, rt *realtime.Engine) *Module {
 	return m
 }
 
-// Register registers SQL_ESC, SQL_ESC_BACKSLASHES, ODBC_FETCH and ODBCFinish.
-func (m *Module) Register() {
-	dialplan.RegisterFunction(&dialplan.Function{Name: "SQL_ESC", Synopsis: "Escapes single ticks for use in SQL statements.",
+// Register registers SQL_ESC, SQL_ESC_BACKSLASHES, ODBC_FETCH and ODBCFinish on the dialplan
+// engine e, where Configure then registers the functions of func_odbc.conf. Call it once,
+// before Configure.
+func (m *Module) Register(e *dialplan.Engine) {
+	m.mu.Lock()
+	m.e = e
+	m.mu.Unlock()
+	e.RegisterFunction(&dialplan.Function{Name: "SQL_ESC", Synopsis: "Escapes single ticks for use in SQL statements.",
 		Read: func(_ context.Context, _ *dialplan.Channel, a string) (string, error) { return EscapeSQL(a), nil }})
-	dialplan.RegisterFunction(&dialplan.Function{Name: "SQL_ESC_BACKSLASHES", Synopsis: "Escapes backslashes for use in SQL statements.",
+	e.RegisterFunction(&dialplan.Function{Name: "SQL_ESC_BACKSLASHES", Synopsis: "Escapes backslashes for use in SQL statements.",
 		Read: func(_ context.Context, _ *dialplan.Channel, a string) (string, error) {
 			return EscapeBackslashes(a), nil
 		}})
-	dialplan.RegisterFunction(&dialplan.Function{Name: "ODBC_FETCH", Synopsis: "Fetch a row from a multirow query.",
-		Read: m.fetch})
-	dialplan.RegisterApp(&dialplan.App{Name: "ODBCFinish", Synopsis: "Clear the resultset of a successful multirow query.",
+	// ODBC_FETCH reads rows a func_odbc query returned (escalates like them).
+	e.RegisterFunction(&dialplan.Function{Name: "ODBC_FETCH", Synopsis: "Fetch a row from a multirow query.",
+		Read: m.fetch, Escalates: dialplan.EscalatesRead})
+	e.RegisterApp(&dialplan.App{Name: "ODBCFinish", Synopsis: "Clear the resultset of a successful multirow query.",
 		Exec: func(_ context.Context, ch *dialplan.Channel, data string) error {
 			m.results.drop(ch, strings.TrimSpace(data))
 			return nil
@@ -97,15 +104,18 @@ func (m *Module) Register() {
 func (m *Module) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for name := range *m.queries.Load() {
-		dialplan.UnregisterFunction(name)
+	if m.e == nil {
+		return
+	}
+	for _, q := range *m.queries.Load() {
+		m.e.UnregisterFunction(q.name)
 	}
 	empty := map[string]*query{}
 	m.queries.Store(&empty)
 	for _, n := range []string{"SQL_ESC", "SQL_ESC_BACKSLASHES", "ODBC_FETCH"} {
-		dialplan.UnregisterFunction(n)
+		m.e.UnregisterFunction(n)
 	}
-	dialplan.UnregisterApp("ODBCFinish")
+	m.e.UnregisterApp("ODBCFinish")
 }
 
 // Functions returns the names of the functions the running configuration defines, sorted.
@@ -132,6 +142,9 @@ func EscapeBackslashes(s string) string { return strings.ReplaceAll(s, `\`, `\\`
 func (m *Module) Configure(cfg *conf.Config) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.e == nil {
+		return errors.New("func_odbc: Configure before Register")
+	}
 	next := map[string]*query{}
 	var errs []error
 	if cfg != nil {
@@ -161,7 +174,7 @@ func (m *Module) Configure(cfg *conf.Config) error {
 		if _, ours := cur[key]; ours {
 			continue
 		}
-		if f := dialplan.LookupFunction(q.name); f != nil {
+		if f := m.e.LookupFunction(q.name); f != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: [%s]: a function named %s already exists", q.file, q.line, q.section, q.name))
 		}
 	}
@@ -170,11 +183,14 @@ func (m *Module) Configure(cfg *conf.Config) error {
 	}
 	for key, q := range cur {
 		if _, keep := next[key]; !keep {
-			dialplan.UnregisterFunction(q.name)
+			m.e.UnregisterFunction(q.name)
 		}
 	}
 	for _, q := range next {
-		f := &dialplan.Function{Name: q.name, Synopsis: q.synopsis}
+		// The operator's SQL may read or change anything the connection reaches (secrets
+		// among them): both directions escalate (Asterisk marks none, and its manager
+		// refuses "ODBC" in an Originate's data to users without the system class).
+		f := &dialplan.Function{Name: q.name, Synopsis: q.synopsis, Escalates: dialplan.EscalatesBoth}
 		name := q.name
 		if q.readSQL != "" {
 			f.Read = func(ctx context.Context, ch *dialplan.Channel, args string) (string, error) {
@@ -186,7 +202,7 @@ func (m *Module) Configure(cfg *conf.Config) error {
 				return m.write(ctx, ch, name, args, value)
 			}
 		}
-		dialplan.RegisterFunction(f)
+		m.e.RegisterFunction(f)
 	}
 	m.queries.Store(&next)
 	return nil
@@ -411,7 +427,7 @@ func argVars(args []string) [][2]string {
 // read runs readsql: the first row as a comma-separated list (multirow: a result id).
 func (m *Module) read(ctx context.Context, ch *dialplan.Channel, name, argText string) (string, error) {
 	if ch == nil {
-		ch = dialplan.NewChannel("func_odbc", "", "", 1)
+		ch = m.e.NewChannel("func_odbc", "", "", 1)
 	}
 	q, err := m.lookup(name)
 	if err != nil {
@@ -534,7 +550,7 @@ func (m *Module) each(ctx context.Context, hs []handle, fn func(h handle) error)
 // write runs writesql, and insertsql when writesql changed no row.
 func (m *Module) write(ctx context.Context, ch *dialplan.Channel, name, argText, value string) error {
 	if ch == nil {
-		ch = dialplan.NewChannel("func_odbc", "", "", 1)
+		ch = m.e.NewChannel("func_odbc", "", "", 1)
 	}
 	q, err := m.lookup(name)
 	if err != nil {

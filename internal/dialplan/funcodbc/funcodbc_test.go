@@ -34,7 +34,9 @@ func setup(t *testing.T, b *rttest.Backend, dsn, text string) *Module {
 	t.Helper()
 	b.Exec(t, "CREATE TABLE presence (id VARCHAR(40) PRIMARY KEY, location VARCHAR(80), note VARCHAR(80))")
 	m := New(rttest.Log(t), b.Engine)
-	m.Register()
+	e := dialplan.New(rttest.Log(t), nil)
+	t.Cleanup(e.Close)
+	m.Register(e)
 	t.Cleanup(m.Close)
 	if err := m.Configure(parse(t, strings.ReplaceAll(text, "DSN", dsn))); err != nil {
 		t.Fatal(err)
@@ -84,8 +86,8 @@ func backends(t *testing.T, fn func(t *testing.T, b *rttest.Backend, dsn string)
 func TestReadWriteInsertMultirow(t *testing.T) {
 	backends(t, func(t *testing.T, b *rttest.Backend, dsn string) {
 		c := tctx(t)
-		setup(t, b, dsn, sample)
-		ch := dialplan.NewChannel("Test/1", "x", "s", 1)
+		m := setup(t, b, dsn, sample)
+		ch := m.e.NewChannel("Test/1", "x", "s", 1)
 		ch.SetVar("ARG1", "outer")
 		read := func(call string) string {
 			t.Helper()
@@ -165,7 +167,7 @@ func TestReadWriteInsertMultirow(t *testing.T) {
 			t.Error("same id twice")
 		}
 		read("ODBC_FETCH(" + id2 + ")")
-		if app := dialplan.LookupApp("ODBCFinish"); app == nil {
+		if app := m.e.LookupApp("ODBCFinish"); app == nil {
 			t.Fatal("ODBCFinish not registered")
 		} else if err := app.Exec(c, ch, id2); err != nil {
 			t.Fatal(err)
@@ -198,9 +200,7 @@ func TestReadWriteInsertMultirow(t *testing.T) {
 
 func TestDialplan(t *testing.T) {
 	b := rttest.SQLite(t)
-	setup(t, b, "asterisk", sample)
-	e := dialplan.New(rttest.Log(t), nil)
-	t.Cleanup(e.Close)
+	e := setup(t, b, "asterisk", sample).e
 	cfg := parse(t, `
 [t]
 exten => s,1,Set(ODBC_PRESENCE(${CALLERID(num)})=${EXTEN}-room)
@@ -238,7 +238,7 @@ func TestResultsFreedWithChannel(t *testing.T) {
 	b.Exec(t, "INSERT INTO presence (id, location) VALUES ('a', 'b')")
 	c := tctx(t)
 	func() {
-		ch := dialplan.NewChannel("Test/1", "x", "s", 1)
+		ch := m.e.NewChannel("Test/1", "x", "s", 1)
 		if _, err := ch.ReadFunction(c, "ODBC_LIST", ""); err != nil {
 			t.Fatal(err)
 		}
@@ -289,17 +289,17 @@ func TestConfigErrorsAndReload(t *testing.T) {
 	if err := m.Configure(parse(t, "[PRESENCE]\ndsn=asterisk\nreadsql=SELECT 1\n[NEW]\nprefix=X\ndsn=asterisk\nreadsql=SELECT 2\n")); err != nil {
 		t.Fatal(err)
 	}
-	if dialplan.LookupFunction("ODBC_LIST") != nil || dialplan.LookupFunction("MY_FIRST2") != nil {
+	if m.e.LookupFunction("ODBC_LIST") != nil || m.e.LookupFunction("MY_FIRST2") != nil {
 		t.Error("dropped functions still registered")
 	}
-	if dialplan.LookupFunction("X_NEW") == nil || dialplan.LookupFunction("ODBC_PRESENCE") == nil {
+	if m.e.LookupFunction("X_NEW") == nil || m.e.LookupFunction("ODBC_PRESENCE") == nil {
 		t.Error("functions missing after reload")
 	}
-	if f := dialplan.LookupFunction("ODBC_PRESENCE"); f.Write != nil {
+	if f := m.e.LookupFunction("ODBC_PRESENCE"); f.Write != nil {
 		t.Error("ODBC_PRESENCE kept its writesql")
 	}
 	m.Close()
-	if dialplan.LookupFunction("X_NEW") != nil || dialplan.LookupFunction("SQL_ESC") != nil {
+	if m.e.LookupFunction("X_NEW") != nil || m.e.LookupFunction("SQL_ESC") != nil {
 		t.Error("Close left functions registered")
 	}
 }

@@ -5,8 +5,9 @@
 //
 //	sw := rtswitch.New(log *slog.Logger, rt *realtime.Engine) // 1-second cache
 //	sw.SetCacheTTL(d)     // optional; d <= 0 turns the cache off
-//	sw.Register()         // switch "Realtime" + REALTIME, REALTIME_STORE, REALTIME_DESTROY,
-//	                      // REALTIME_FIELD, REALTIME_HASH (RegisterFunctions(rt) alone for those)
+//	sw.Register(e)        // on the dialplan engine e: switch "Realtime" + REALTIME, REALTIME_STORE,
+//	                      // REALTIME_DESTROY, REALTIME_FIELD, REALTIME_HASH (RegisterFunctions(e, rt)
+//	                      // alone for those); sw.Unregister(e) removes them
 //	sw.Flush()            // after a realtime reload / a change of the table's columns
 //	sw.DialplanHints(ctx, dp *dialplan.Dialplan) ([]dialplan.Hint, error) // core show hints
 //	sw.Hints(ctx, dbContext, family string) ([]dialplan.Hint, error)

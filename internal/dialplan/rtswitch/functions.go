@@ -19,25 +19,30 @@ const maxStoreFields = 30
 var functionNames = []string{"REALTIME", "REALTIME_STORE", "REALTIME_DESTROY", "REALTIME_FIELD", "REALTIME_HASH"}
 
 // RegisterFunctions registers REALTIME, REALTIME_STORE, REALTIME_DESTROY, REALTIME_FIELD and
-// REALTIME_HASH (Asterisk's func_realtime) over rt.
-func RegisterFunctions(rt *realtime.Engine) {
+// REALTIME_HASH (Asterisk's func_realtime) over rt on the dialplan engine e.
+//
+// Every one of them escalates in the directions it has (Asterisk marks only
+// REALTIME_DESTROY's read): they read and change any mapped family, among them the SIP
+// peers' and manager users' secrets, so an external, unprivileged origin (AMI without the
+// system class, HTTP) may not call them.
+func RegisterFunctions(e *dialplan.Engine, rt *realtime.Engine) {
 	f := &funcs{rt: rt}
-	dialplan.RegisterFunction(&dialplan.Function{Name: "REALTIME", Synopsis: "RealTime Read/Write Functions.",
-		Read: f.read, Write: f.write})
-	dialplan.RegisterFunction(&dialplan.Function{Name: "REALTIME_STORE", Synopsis: "RealTime Store Function.",
-		Write: f.store})
-	dialplan.RegisterFunction(&dialplan.Function{Name: "REALTIME_DESTROY", Synopsis: "RealTime Destroy Function.",
-		Read: f.readDestroy, Write: f.writeDestroy})
-	dialplan.RegisterFunction(&dialplan.Function{Name: "REALTIME_FIELD", Synopsis: "RealTime query function.",
-		Read: f.field, Write: f.write})
-	dialplan.RegisterFunction(&dialplan.Function{Name: "REALTIME_HASH", Synopsis: "RealTime query function.",
-		Read: f.hash})
+	e.RegisterFunction(&dialplan.Function{Name: "REALTIME", Synopsis: "RealTime Read/Write Functions.",
+		Read: f.read, Write: f.write, Escalates: dialplan.EscalatesBoth})
+	e.RegisterFunction(&dialplan.Function{Name: "REALTIME_STORE", Synopsis: "RealTime Store Function.",
+		Write: f.store, Escalates: dialplan.EscalatesWrite})
+	e.RegisterFunction(&dialplan.Function{Name: "REALTIME_DESTROY", Synopsis: "RealTime Destroy Function.",
+		Read: f.readDestroy, Write: f.writeDestroy, Escalates: dialplan.EscalatesBoth})
+	e.RegisterFunction(&dialplan.Function{Name: "REALTIME_FIELD", Synopsis: "RealTime query function.",
+		Read: f.field, Write: f.write, Escalates: dialplan.EscalatesBoth})
+	e.RegisterFunction(&dialplan.Function{Name: "REALTIME_HASH", Synopsis: "RealTime query function.",
+		Read: f.hash, Escalates: dialplan.EscalatesRead})
 }
 
-// UnregisterFunctions removes the functions RegisterFunctions added.
-func UnregisterFunctions() {
+// UnregisterFunctions removes the functions RegisterFunctions added to e.
+func UnregisterFunctions(e *dialplan.Engine) {
 	for _, n := range functionNames {
-		dialplan.UnregisterFunction(n)
+		e.UnregisterFunction(n)
 	}
 }
 

@@ -104,16 +104,17 @@ func (s *Switch) CacheStats() (rows, patterns, hints realtime.CacheStats) {
 }
 
 // Register registers the switch as "Realtime" and the REALTIME, REALTIME_STORE,
-// REALTIME_DESTROY, REALTIME_FIELD and REALTIME_HASH dialplan functions over the same engine.
-func (s *Switch) Register() {
-	dialplan.RegisterSwitch(Name, s)
-	RegisterFunctions(s.rt)
+// REALTIME_DESTROY, REALTIME_FIELD and REALTIME_HASH dialplan functions over the same
+// realtime engine on the dialplan engine e.
+func (s *Switch) Register(e *dialplan.Engine) {
+	e.RegisterSwitch(Name, s)
+	RegisterFunctions(e, s.rt)
 }
 
-// Unregister removes what Register registered.
-func (s *Switch) Unregister() {
-	dialplan.RegisterSwitch(Name, nil)
-	UnregisterFunctions()
+// Unregister removes from e what Register registered.
+func (s *Switch) Unregister(e *dialplan.Engine) {
+	e.RegisterSwitch(Name, nil)
+	UnregisterFunctions(e)
 }
 
 // Spec is a parsed switch data string: [[db_context@]family][/options].
@@ -202,7 +203,7 @@ func (s *Switch) Exec(ctx context.Context, ch *dialplan.Channel, context, exten 
 		ch.Log(slog.LevelWarn, fmt.Sprintf("No application specified for realtime extension '%s' in context '%s'", exten, context))
 		return fmt.Errorf("no application for realtime extension '%s' in context '%s'", exten, context)
 	}
-	app := dialplan.LookupApp(strings.TrimSpace(appName))
+	app := ch.LookupApp(strings.TrimSpace(appName))
 	if app == nil {
 		ch.Log(slog.LevelInfo, fmt.Sprintf("No such application '%s' for extension '%s' in context '%s'", appName, exten, context))
 		return fmt.Errorf("%w: '%s' (realtime extension '%s' in context '%s')", dialplan.ErrNoApp, appName, exten, context)
@@ -215,7 +216,7 @@ func (s *Switch) Exec(ctx context.Context, ch *dialplan.Channel, context, exten 
 		}
 	}
 	ch.Verbose(3, fmt.Sprintf("Executing [%s@%s:%d] %s(\"%s\", \"%s\") in new stack", ch.Exten, ch.Context, ch.Priority, app.Name, ch.Name, appdata))
-	return app.Exec(ctx, ch, appdata)
+	return ch.ExecApp(ctx, app, appdata)
 }
 
 // Row returns the row a call to exten@context at priority would execute (nil when there is

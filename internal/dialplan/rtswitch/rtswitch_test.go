@@ -293,8 +293,6 @@ func TestHints(t *testing.T) {
 		row(t, b, "rtctx", "204", 0, "NoOp", "not a hint")
 		row(t, b, "rtctx", "_9XX", dialplan.PriorityHint, "hint", "PJSIP/pattern")
 		s := rtswitch.New(rttest.Log(t), b.Engine)
-		s.Register()
-		t.Cleanup(s.Unregister)
 
 		hs, err := s.Hints(c, "rtctx", "")
 		if err != nil {
@@ -333,6 +331,7 @@ include => more
 [more]
 switch => Realtime/rtctx@extensions
 `)
+		s.Register(e)
 		h, ok, err = s.LookupHint(c, e, "from-internal", "202")
 		if err != nil || !ok || h.Devices != "PJSIP/bob" || h.Context != "more" {
 			t.Errorf("LookupHint 202: %+v %v %v", h, ok, err)
@@ -396,8 +395,6 @@ func TestDialplanRun(t *testing.T) {
 	forEach(t, func(t *testing.T, b *rttest.Backend) {
 		c := tctx(t)
 		s := rtswitch.New(rttest.Log(t), b.Engine)
-		s.Register()
-		t.Cleanup(s.Unregister)
 		row(t, b, "rtctx", "201", 1, "Set", "FOO=${EXTEN}-${CALLERID(num)}")
 		row(t, b, "rtctx", "201", 2, "Goto", "static,s,1")
 		row(t, b, "rtctx", "_3XX", 1, "Set", "PAT=${EXTEN}")
@@ -413,6 +410,7 @@ switch => Realtime/rtctx@extensions
 exten => s,1,Set(STATIC=${FOO})
  same => n,Goto(from-internal,back,1)
 `)
+		s.Register(e)
 		ch := dialplan.NewChannel("Test/1", "from-internal", "201", 1)
 		ch.SetCallerID("5551212", "Alice")
 		if err := e.Run(c, ch); err != nil {
@@ -487,9 +485,10 @@ func TestParseSpec(t *testing.T) {
 func TestFunctions(t *testing.T) {
 	forEach(t, func(t *testing.T, b *rttest.Backend) {
 		c := tctx(t)
-		rtswitch.RegisterFunctions(b.Engine)
-		t.Cleanup(rtswitch.UnregisterFunctions)
-		ch := dialplan.NewChannel("Test/1", "x", "s", 1)
+		e := dialplan.New(rttest.Log(t), nil)
+		t.Cleanup(e.Close)
+		rtswitch.RegisterFunctions(e, b.Engine)
+		ch := e.NewChannel("Test/1", "x", "s", 1)
 		read := func(call string) string {
 			t.Helper()
 			name, args, _ := strings.Cut(call, "(")
