@@ -269,7 +269,7 @@ func remote(st *core.Settings, o *options, stdout, stderr io.Writer) int {
 		}
 		return status
 	}
-	version, system, _ := strings.Cut(cl.Hello, "\n")
+	version, system := cl.Version, cl.System
 	fmt.Fprintf(stdout, "Connected to %s currently running on %s\n", version, system)
 	verbose := st.Verbose
 	if o.verbose > 0 {
