@@ -3,6 +3,7 @@ package main
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -19,7 +20,14 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"-V"}, options{version: true}},
 		{[]string{"-r", "-v"}, options{remote: true, verbose: 1}},
 		{[]string{"-g", "-f"}, options{foreground: true}},
+		{[]string{"--timeout=5", "-rx", "x"}, options{remote: true, exec: "x", hasExec: true, timeout: 5 * time.Second}},
+		{[]string{"-r", "--timeout", "0"}, options{remote: true, timeout: -1}},
 	} {
+		if tc.want.timeout == 0 {
+			tc.want.timeout = DefaultTimeout
+		} else if tc.want.timeout < 0 {
+			tc.want.timeout = 0
+		}
 		got, err := parseArgs(tc.args)
 		if err != nil {
 			t.Errorf("%q: %v", tc.args, err)

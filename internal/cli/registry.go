@@ -42,6 +42,10 @@ type Command struct {
 	// Complete, if set, offers completions for argument number n (0-based, after Words) that
 	// starts with word.
 	Complete func(a *Args, n int, word string) []string
+	// Streams marks a command that runs until something outside it ends it (console dial
+	// runs a call): the control socket tells the client so when it starts, and
+	// `pleiades -rx` then waits for it without the deadline of its --timeout.
+	Streams bool
 }
 
 // Name returns the command's words joined by spaces.

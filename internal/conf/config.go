@@ -17,9 +17,20 @@
 //     block comment and "--;" closes it; block comments nest and may span lines; ";---" (three
 //     dashes or more) is a plain line comment.
 //   - "#include file", "#include "file"", "#include <file>" and "#tryinclude file" read
-//     another file there; file may be a glob pattern (matches in sorted order, regular files
-//     only). "#exec command" runs command with /bin/sh and reads its standard output, only
-//     with Options.ExecIncludes. Relative names are resolved in Options.Dir, or in the
+//     another file there; file may be a glob pattern (matches in sorted order). "#exec
+//     command" runs command with /bin/sh and reads its standard output, only with
+//     Options.ExecIncludes.
+//   - Categories across includes, as Asterisk's config_text_file_load: an included file (or
+//     #exec output) starts in the current category, the one last opened or appended to with
+//     (+) anywhere so far (usually the including file's, but after an earlier #include that
+//     opened categories, the last of those); the files of a glob follow one another as one
+//     file, each starting in the category the one before ended in; after an #include the
+//     including file goes on in its own category. So with "[m]" then "#include d/*.conf",
+//     d/1.conf opening "[one]" and d/2.conf holding only "b=2", b belongs to [one].
+//   - Only regular files are read: an #include of a device (/dev/zero), a FIFO, a socket or
+//     a directory (named or matched by a glob) is skipped with a warning naming the
+//     #include's file:line, as Asterisk skips it; such a file loaded as the top file is an
+//     error. A FIFO is never opened for a blocking read. Relative names are resolved in Options.Dir, or in the
 //     directory of the top file (Asterisk's astetcdir), never in the including file's
 //     directory. Options.Static is asked first for each name as written.
 //   - Every Category and Variable records its File and Line (that of an included file for
@@ -50,8 +61,6 @@
 //     "allow+=,alaw" after "allow=ulaw" gives "ulaw,alaw", but "x += b" after "x = a" gives
 //     "a b". It matches the name in any case (Asterisk: exact case), and may change an
 //     inherited variable in place, which stays Inherited.
-//   - After an #include, the including file goes on with the category it was in before the
-//     #include, even if the included file opened others (Asterisk does the same).
 //   - Category names are not trimmed ("[ x ]" is named " x "), as in Asterisk; option items
 //     are trimmed ("(!, t1)" works here, not in Asterisk).
 //   - Options are applied in any order: "(t,+)" and "(+,t)" both add t's variables to the

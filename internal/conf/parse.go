@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // MaxIncludeDepth is how deeply #include, #tryinclude and #exec may nest (Asterisk's
@@ -52,7 +54,7 @@ func LoadContext(ctx context.Context, path string, opts Options) (*Config, error
 	if l.dir == "" {
 		l.dir = filepath.Dir(full)
 	}
-	data, err := os.ReadFile(full)
+	data, err := readRegular(full)
 	if err != nil {
 		return nil, ErrorList{{File: full, Msg: ioReason(err)}}
 	}
@@ -88,6 +90,9 @@ type loader struct {
 	cfg   *Config
 	errs  ErrorList
 	stack []string // files being read, outermost first, for loop detection
+	// current is Asterisk's cfg->current: the category last opened or appended to with (+),
+	// in whatever file. An included file starts in it.
+	current *Category
 
 	byName  map[string][]*Category // lower-cased name -> categories of that name, in order
 	names   map[string]string      // interned variable names
@@ -166,9 +171,10 @@ func (fs *fileState) string(b []byte, owned bool) string {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// parseFile parses one file's content. cat is the category current where it is included:
-// an included file goes on adding to it, as in Asterisk.
-func (l *loader) parseFile(name string, data []byte, cat *Category, skip bool) {
+// parseFile parses one file's content, starting in category cat (nil at the top, else the
+// category current where it is included), and returns the category it ended in, which the
+// next file of a glob starts in.
+func (l *loader) parseFile(name string, data []byte, cat *Category, skip bool) (*Category, bool) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	data = data[:len(data):len(data)]
 	fs := &fileState{name: name, data: data, str: string(data), cat: cat, skip: skip}
@@ -201,6 +207,7 @@ func (l *loader) parseFile(name string, data []byte, cat *Category, skip bool) {
 	if len(fs.starts) > 0 {
 		l.errorf(name, fs.starts[0], "unterminated block comment (;-- without --;)")
 	}
+	return fs.cat, fs.skip
 }
 
 // uncomment removes comments from line, following Asterisk: ";" starts a comment to the end
@@ -410,6 +417,7 @@ func (l *loader) header(fs *fileState, text []byte, owned bool) {
 		l.cfg.Categories = append(l.cfg.Categories, cat)
 	}
 	fs.cat, fs.skip = cat, false
+	l.current = cat
 }
 
 func (l *loader) newVar() *Variable {
@@ -545,6 +553,7 @@ func (l *loader) directive(fs *fileState, text []byte, owned bool) {
 					key := lower(c.Name)
 					l.byName[key] = append(l.byName[key], c)
 					l.cfg.Categories = append(l.cfg.Categories, c)
+					l.current = c
 				}
 			}
 			return
@@ -562,11 +571,7 @@ func (l *loader) directive(fs *fileState, text []byte, owned bool) {
 			return
 		}
 		sort.Strings(matches)
-		for _, m := range matches {
-			if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
-				files = append(files, m)
-			}
-		}
+		files = matches
 	} else {
 		files = []string{path}
 	}
@@ -576,23 +581,53 @@ func (l *loader) directive(fs *fileState, text []byte, owned bool) {
 		}
 		return
 	}
+	// As Asterisk: the first file starts in the current category, and the files of a glob
+	// follow one another as one file would (each starts where the one before ended). The
+	// including file goes on in its own category afterwards.
+	cat, skip := l.current, fs.skip && l.current == nil
 	for _, f := range files {
 		if loop := l.loop(f); loop != "" {
 			l.errorf(fs.name, fs.line, "#%s %s: include loop: %s", kind, arg, loop)
 			continue
 		}
-		data, err := os.ReadFile(f)
+		data, err := readRegular(f)
 		if err != nil {
-			if kind == "tryinclude" && errors.Is(err, iofs.ErrNotExist) {
-				continue
+			switch {
+			case errors.Is(err, errNotRegular):
+				// A device (/dev/zero), FIFO, socket or directory: Asterisk skips it too.
+				l.warnf(fs.name, fs.line, "#%s %s: %s is not a regular file, ignored", kind, arg, f)
+			case kind == "tryinclude" && errors.Is(err, iofs.ErrNotExist):
+			default:
+				l.errorf(fs.name, fs.line, "#%s %s: %s", kind, arg, ioReason(err))
 			}
-			l.errorf(fs.name, fs.line, "#%s %s: %s", kind, arg, ioReason(err))
 			continue
 		}
 		l.push(f)
-		l.parseFile(f, data, fs.cat, fs.skip)
+		cat, skip = l.parseFile(f, data, cat, skip)
 		l.stack = l.stack[:len(l.stack)-1]
 	}
+}
+
+// errNotRegular is returned by readRegular for a file that is not a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// readRegular reads a regular file. Anything else (a device such as /dev/zero, which never
+// ends; a FIFO, which blocks until a writer comes; a directory) gives errNotRegular without
+// reading: the file is opened without blocking and checked before any read.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &iofs.PathError{Op: "open", Path: path, Err: errNotRegular}
+	}
+	return io.ReadAll(f)
 }
 
 // loop returns the chain "a -> b -> a" when reading f would start an include loop.
@@ -631,9 +666,11 @@ func (l *loader) exec(fs *fileState, command string) {
 		l.errorf(fs.name, fs.line, "#exec %s: %v%s", command, err, msg)
 		return
 	}
+	// #exec is an #include of the command's output (as in Asterisk): it starts in the
+	// current category.
 	name := "#exec " + command
 	l.stack = append(l.stack, name)
-	l.parseFile(name, out, fs.cat, fs.skip)
+	l.parseFile(name, out, l.current, fs.skip && l.current == nil)
 	l.stack = l.stack[:len(l.stack)-1]
 }
 

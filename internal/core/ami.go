@@ -126,7 +126,7 @@ func (b *amiBackend) Settings() ami.CoreInfo {
 	s := b.s
 	return ami.CoreInfo{Version: Version, SystemName: s.Settings.SystemName, EID: s.Settings.EID.String(),
 		RealtimeEnabled: s.Realtime != nil, HTTPEnabled: s.HTTP != nil && s.HTTP.Addr() != "",
-		StartTime: s.Started, ReloadTime: s.lastReload, FullyBooted: true}
+		StartTime: s.Started, ReloadTime: s.LastReload(), FullyBooted: true}
 }
 
 func (b *amiBackend) ExtensionState(exten, context string) (ami.ExtState, bool) {

@@ -26,9 +26,19 @@ func (s *Server) registerCommands() {
 		&cli.Command{Words: []string{"core", "set", "debug"}, Summary: "Set level of debug chattiness",
 			Usage: "Usage: core set debug [atleast] <level>|off\n       Sets the level of debug messages to be displayed.\n       0 or off means no messages should be displayed.\n       Equivalent to -d[d[...]] on the command line\n", Handler: s.cmdSetDebug},
 		&cli.Command{Words: []string{"core", "stop", "now"}, Summary: "Shut down Pleiades immediately",
-			Usage: "Usage: core stop now\n       Shuts down a running Pleiades immediately.\n", Handler: s.cmdStop("now")},
+			Usage: "Usage: core stop now\n       Shuts down a running Pleiades immediately, hanging up all active calls .\n", Handler: s.cmdStop(StopNow, false)},
 		&cli.Command{Words: []string{"core", "stop", "gracefully"}, Summary: "Gracefully shut down Pleiades",
-			Usage: "Usage: core stop gracefully\n       Causes Pleiades to stop once current work is done.\n", Handler: s.cmdStop("gracefully")},
+			Usage: "Usage: core stop gracefully\n       Causes Pleiades to not accept new calls, and exit when all\n       active calls have terminated normally.\n", Handler: s.cmdStop(StopGracefully, false)},
+		&cli.Command{Words: []string{"core", "stop", "when", "convenient"}, Summary: "Shut down Pleiades at empty call volume",
+			Usage: "Usage: core stop when convenient\n       Causes Pleiades to perform a shutdown when all active calls have ended.\n", Handler: s.cmdStop(StopWhenConvenient, false)},
+		&cli.Command{Words: []string{"core", "restart", "now"}, Summary: "Restart Pleiades immediately",
+			Usage: "Usage: core restart now\n       Causes Pleiades to hangup all calls and exec() itself performing a cold\n       restart.\n", Handler: s.cmdStop(StopNow, true)},
+		&cli.Command{Words: []string{"core", "restart", "gracefully"}, Summary: "Restart Pleiades gracefully",
+			Usage: "Usage: core restart gracefully\n       Causes Pleiades to stop accepting new calls and exec() itself performing a cold\n       restart when all active calls have ended.\n", Handler: s.cmdStop(StopGracefully, true)},
+		&cli.Command{Words: []string{"core", "restart", "when", "convenient"}, Summary: "Restart Pleiades at empty call volume",
+			Usage: "Usage: core restart when convenient\n       Causes Pleiades to perform a cold restart when all active calls have ended.\n", Handler: s.cmdStop(StopWhenConvenient, true)},
+		&cli.Command{Words: []string{"core", "abort", "shutdown"}, Summary: "Cancel a running shutdown",
+			Usage: "Usage: core abort shutdown\n       Causes Pleiades to abort an executing shutdown or restart, and resume normal\n       call operations.\n", Handler: s.cmdAbortShutdown},
 		&cli.Command{Words: []string{"reload"}, Summary: "Reload configuration for a module",
 			Usage: "Usage: reload [module ...]\n       Reloads configuration files for all listed modules, or all\n       modules when none is named.\n", Handler: s.cmdReload, Complete: s.completeModule},
 		&cli.Command{Words: []string{"module", "reload"}, Summary: "Reload configuration for a module",
@@ -60,7 +70,7 @@ func (s *Server) cmdShowSettings(_ context.Context, a *cli.Args) error {
 	row("Entity ID", st.EID.String())
 	row("Entity ID source", st.EIDSource)
 	row("Startup time", s.Started.Format("15:04:05"))
-	row("Last reload time", s.lastReload.Format("15:04:05"))
+	row("Last reload time", s.LastReload().Format("15:04:05"))
 	row("System", fmt.Sprintf("%s/%s built with %s", runtime.GOOS, runtime.GOARCH, runtime.Version()))
 	row("#exec in config files", enabled(st.ExecIncludes))
 	row("Remote consoles", strconv.Itoa(s.ctl.Connections()))
@@ -128,9 +138,9 @@ func (s *Server) cmdShowUptime(_ context.Context, a *cli.Args) error {
 	now := time.Now()
 	switch {
 	case len(a.Rest) == 1 && strings.EqualFold(a.Rest[0], "seconds"):
-		fmt.Fprintf(a.Out, "System uptime: %d\nLast reload: %d\n", int64(now.Sub(s.Started).Seconds()), int64(now.Sub(s.lastReload).Seconds()))
+		fmt.Fprintf(a.Out, "System uptime: %d\nLast reload: %d\n", int64(now.Sub(s.Started).Seconds()), int64(now.Sub(s.LastReload()).Seconds()))
 	case len(a.Rest) == 0:
-		fmt.Fprintf(a.Out, "System uptime: %s\nLast reload: %s\n", FormatDuration(now.Sub(s.Started)), FormatDuration(now.Sub(s.lastReload)))
+		fmt.Fprintf(a.Out, "System uptime: %s\nLast reload: %s\n", FormatDuration(now.Sub(s.Started)), FormatDuration(now.Sub(s.LastReload())))
 	default:
 		return cli.ErrUsage
 	}
@@ -204,14 +214,49 @@ func (s *Server) cmdSetDebug(_ context.Context, a *cli.Args) error {
 	return nil
 }
 
-func (s *Server) cmdStop(mode string) func(context.Context, *cli.Args) error {
+func (s *Server) cmdStop(mode StopMode, restart bool) func(context.Context, *cli.Args) error {
 	return func(_ context.Context, a *cli.Args) error {
 		if len(a.Rest) != 0 {
 			return cli.ErrUsage
 		}
-		s.Stop(mode)
+		what := "shutdown"
+		if restart {
+			what = "restart"
+		}
+		if mode == StopWhenConvenient {
+			// Asterisk prints this to the CLI that asked.
+			fmt.Fprintf(a.Out, "Waiting for inactivity to perform %s\n", map[bool]string{false: "halt", true: "restart"}[restart])
+		}
+		if !s.Stop(mode, restart) {
+			fmt.Fprintf(a.Out, "Ignoring Pleiades %s request, already in progress.\n", what)
+			return nil
+		}
+		if mode == StopGracefully {
+			if n := s.ActiveCalls(); n > 0 {
+				fmt.Fprintf(a.Out, "New calls are refused; Pleiades will %s when the %d active %s ended.\n", map[bool]string{false: "stop", true: "restart"}[restart], n, plural(n, "call has", "calls have"))
+			}
+		}
 		return nil
 	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func (s *Server) cmdAbortShutdown(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	if s.AbortShutdown() {
+		fmt.Fprintln(a.Out, "Shutdown cancelled; new calls are accepted.")
+	} else {
+		fmt.Fprintln(a.Out, "No shutdown or restart is waiting to be cancelled.")
+	}
+	return nil
 }
 
 func (s *Server) completeModule(_ *cli.Args, _ int, word string) []string {

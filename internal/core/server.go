@@ -6,6 +6,22 @@
 // and checks the new configuration completely before applying any of it, so a module whose new
 // configuration fails keeps running on the old one; the error (file:line) is printed to the
 // CLI that asked and logged.
+//
+// The run directory (rundir.go): created with mode 0750 when missing, refused when group or
+// others may write to it or another user owns it; one server per run directory, held by a
+// lock from the start of Start (before any module loads or any other file is touched) to
+// the end of Shutdown; the pid file is written without following a symbolic link.
+//
+// Stopping (stop.go), as Asterisk's commands: "core stop now" (and SIGTERM, SIGINT)
+// refuses new calls, hangs up the active ones (the dialplan's background channels and the
+// CLI commands still running are cancelled) and stops; "core stop gracefully" refuses new
+// calls and stops once the active ones have ended; "core stop when convenient" stops once no
+// call is active, new calls accepted meanwhile; "core restart ..." does the same and then
+// the binary executes itself again (same pid, same arguments); "core abort shutdown" cancels
+// a stop that waits. The less patient request wins. Calls are counted by CallCounters: today
+// the dialplan engine (console dial and originated channels), which Start adds; a channel
+// driver will add itself. Unlike Asterisk, "now" does not wait up to 15 s for channels to die
+// before it stops: the dialplan's channels end when their context is cancelled.
 package core
 
 import (
@@ -18,6 +34,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
@@ -85,17 +102,18 @@ type Server struct {
 	AMIStats func() httpapi.AMIStats
 	SIPStats func() httpapi.SIPStats
 
+	// Started is when Start began; it is set before anything reads it.
 	Started    time.Time
-	lastReload time.Time
+	lastReload atomic.Int64 // UnixNano of the last reload (or of the start)
 
 	reloadMu sync.Mutex // serialises reloads
 	modules  []Module
 	loaded   []Module
 	ctl      *cli.Server
+	lock     *os.File // the run directory's lock, held from Start to Shutdown
+	pidFile  bool     // the pid file is ours to remove
 
-	stopOnce sync.Once
-	stopped  chan struct{}
-	stopMode string
+	stop stopper
 }
 
 // New makes a server from settings; nothing runs until Start.
@@ -105,7 +123,7 @@ func New(st *Settings, lg *logger.Logger) *Server {
 		Logger:   lg,
 		Log:      lg.Slog(),
 		CLI:      cli.NewRegistry(),
-		stopped:  make(chan struct{}),
+		stop:     stopper{stopped: make(chan struct{})},
 	}
 	lg.SetVerbose(st.Verbose)
 	lg.SetDebug(st.Debug)
@@ -150,14 +168,28 @@ func (s *Server) loadFileOpts(ctx context.Context, name string, opts conf.Option
 	return cfg, nil
 }
 
-// Start creates the directories, loads every module in order and opens the control socket.
-// A module that fails to load stops the start: the error names the module.
+// LastReload returns when the configuration was last reloaded (the start time until then).
+func (s *Server) LastReload() time.Time { return time.Unix(0, s.lastReload.Load()) }
+
+// Start creates the directories, takes the run directory (see rundir.go), loads every module
+// in order and opens the control socket. It refuses to start, before it touches any other
+// file, when another server runs with the same run directory. A module that fails to load
+// stops the start: the error names the module.
 func (s *Server) Start(ctx context.Context, modules []Module) error {
 	s.Started = time.Now()
-	s.lastReload = s.Started
+	s.lastReload.Store(s.Started.UnixNano())
+	if err := s.takeRunDir(); err != nil {
+		return err
+	}
 	d := s.Settings.Dirs
-	for _, dir := range []string{d.Run, d.Log, d.DB, d.VarLib, d.Spool} {
+	dirs := []string{d.Log, d.DB, d.VarLib, d.Spool}
+	if s.Settings.ConfigFile == "" {
+		// Built-in defaults: the configuration directory is where the user adds files.
+		dirs = append(dirs, d.Etc)
+	}
+	for _, dir := range dirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.releaseRunDir()
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
@@ -169,10 +201,15 @@ func (s *Server) Start(ctx context.Context, modules []Module) error {
 	for _, m := range modules {
 		if err := m.Load(ctx, s); err != nil {
 			s.Unload(ctx)
+			s.releaseRunDir()
 			return fmt.Errorf("%s: %w", m.Name(), err)
 		}
 		s.loaded = append(s.loaded, m)
 		s.Log.Log(ctx, logger.Verbose(2), fmt.Sprintf("Loaded %s => (%s)", m.Name(), m.Description()))
+	}
+	if s.Dialplan != nil {
+		// The dialplan's console and originated channels are the calls a stop waits for.
+		s.AddCallCounter(s.Dialplan)
 	}
 	s.ctl = &cli.Server{
 		Registry: s.CLI,
@@ -184,9 +221,9 @@ func (s *Server) Start(ctx context.Context, modules []Module) error {
 	}
 	if err := s.ctl.Listen(s.Settings.CtlPath()); err != nil {
 		s.Unload(ctx)
+		s.releaseRunDir()
 		return fmt.Errorf("control socket %s: %w", s.Settings.CtlPath(), err)
 	}
-	os.WriteFile(s.Settings.PIDPath(), fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644)
 	s.Log.Info(fmt.Sprintf("Pleiades %s ready (Entity ID %s, control socket %s)", Version, s.Settings.EID, s.Settings.CtlPath()))
 	return nil
 }
@@ -229,7 +266,7 @@ func (s *Server) Reload(ctx context.Context, name string) error {
 		}
 		s.Log.Log(ctx, logger.Verbose(3), "Reloading module '"+m.Name()+"' ("+m.Description()+")")
 	}
-	s.lastReload = time.Now()
+	s.lastReload.Store(time.Now().UnixNano())
 	return errors.Join(errs...)
 }
 
@@ -245,24 +282,53 @@ func (s *Server) Unload(ctx context.Context) {
 	s.loaded = nil
 }
 
-// Stop asks the server to stop ("now" or "gracefully"); Wait returns once it is asked.
-func (s *Server) Stop(mode string) {
-	s.stopOnce.Do(func() {
-		s.stopMode = mode
-		close(s.stopped)
-	})
+// takeRunDir creates and checks the run directory, takes its lock and writes the pid file.
+func (s *Server) takeRunDir() error {
+	run := s.Settings.Dirs.Run
+	if err := os.MkdirAll(run, RunDirMode); err != nil {
+		return fmt.Errorf("creating %s: %w", run, err)
+	}
+	if err := checkRunDir(run); err != nil {
+		return err
+	}
+	lock, err := lockRunDir(s.Settings)
+	if err != nil {
+		return err
+	}
+	s.lock = lock
+	if pid, ok := cli.Answers(s.Settings.CtlPath(), 200*time.Millisecond); ok {
+		// A server that does not lock (an older one) answers on the socket.
+		s.releaseRunDir()
+		return fmt.Errorf("another Pleiades server (pid %d) is already running on %s", pid, s.Settings.CtlPath())
+	}
+	if err := writePIDFile(s.Settings.PIDPath()); err != nil {
+		s.releaseRunDir()
+		return fmt.Errorf("pid file %s: %w", s.Settings.PIDPath(), err)
+	}
+	s.pidFile = true
+	return nil
 }
 
-// Stopping is closed when a stop was asked.
-func (s *Server) Stopping() <-chan struct{} { return s.stopped }
+// releaseRunDir removes the pid file and lets the run directory go.
+func (s *Server) releaseRunDir() {
+	if s.pidFile {
+		os.Remove(s.Settings.PIDPath())
+		s.pidFile = false
+	}
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
 
-// Shutdown closes the control socket and unloads the modules.
+// Shutdown closes the control socket (hanging up the commands still running), unloads the
+// modules and releases the run directory.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.Log.Log(ctx, logger.Verbose(1), "Executing last minute cleanups")
 	if s.ctl != nil {
 		s.ctl.Close()
 	}
 	s.Unload(ctx)
-	os.Remove(s.Settings.PIDPath())
+	s.releaseRunDir()
 	s.Logger.Close()
 }

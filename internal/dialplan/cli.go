@@ -25,7 +25,7 @@ func (e *Engine) Commands() []*cli.Command {
 			Handler: e.cliReload},
 		{Words: []string{"console", "dial"}, Summary: "Dial an extension on the console",
 			Usage:   "Usage: console dial [extension[@context]]\n       Dials a given extension (and context if specified)\n       (default s@default); the dialplan runs on channel Console/dsp until it hangs up.\n",
-			Handler: e.cliConsoleDial, Complete: e.completeContext},
+			Handler: e.cliConsoleDial, Complete: e.completeContext, Streams: true},
 		{Words: []string{"channel", "originate"}, Summary: "Originate a call",
 			Usage: "Usage: channel originate <tech/data> application <appname> [appdata]\n" +
 				"       channel originate <tech/data> extension [exten@][context]\n" +
@@ -242,6 +242,12 @@ func (e *Engine) cliConsoleDial(ctx context.Context, a *cli.Args) error {
 		fmt.Fprintf(a.Out, "No such extension '%s' in context '%s'\n", exten, contextName)
 		return cli.ErrFailed
 	}
+	done, err := e.admit(1)
+	if err != nil {
+		fmt.Fprintf(a.Out, "Unable to dial: %s\n", err)
+		return cli.ErrFailed
+	}
+	defer done()
 	ch := NewChannel(ConsoleChannelName, contextName, exten, 1)
 	if a.Session == nil || a.Session.Verbose() < 3 {
 		ch.SetEcho(func(line string) { io.WriteString(a.Out, line) })
@@ -387,13 +393,19 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 			ch.SetCallerID(num, nm)
 		}
 	}
+	done, err := e.admit(2)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrOriginate, err)
+	}
 	e.bg.Add(2)
 	go func() {
 		defer e.bg.Done()
+		defer done()
 		e.Run(e.base, ch2)
 	}()
 	go func() {
 		defer e.bg.Done()
+		defer done()
 		run1(e.base, ch1)
 	}()
 	return ch1.Name, ch1.UniqueID, nil

@@ -152,6 +152,10 @@
 //     starts the two halves of a Local channel in the background ("Local/x@c-0000000N;1"
 //     runs the application or extension, ";2" runs x@c) and returns at once. Only Local
 //     channels exist so far; the halves are not bridged (there is no media yet).
+//   - The engine counts its running channels (ActiveCalls: console dial, each half of an
+//     originated call) and, while the server shuts down gracefully, refuses new ones
+//     (RefuseNewCalls; console dial and Originate fail with ErrRefused): it is the server's
+//     CallCounter (internal/core), what `core stop gracefully` waits on.
 //   - Functions that fail (unknown function, bad arguments) expand to "" and are logged as a
 //     warning naming the priority's file:line.
 //

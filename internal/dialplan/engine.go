@@ -45,6 +45,7 @@ type Engine struct {
 	MaxSteps int
 
 	seq    atomic.Uint64
+	calls  calls
 	base   context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
