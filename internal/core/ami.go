@@ -130,18 +130,11 @@ func (b *amiBackend) Settings() ami.CoreInfo {
 }
 
 func (b *amiBackend) ExtensionState(exten, context string) (ami.ExtState, bool) {
-	if h, ok := b.s.Hints.Get(exten, context); ok {
-		return extState(h), true
-	}
-	if b.s.Dialplan == nil {
-		return ami.ExtState{}, false
-	}
-	h, ok := b.s.Dialplan.Hint(exten, context)
+	h, ok := b.s.Hints.Resolve(exten, context)
 	if !ok {
 		return ami.ExtState{}, false
 	}
-	st := b.s.Hints.Compute(hint.SplitDevices(h.Devices))
-	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: st, StatusText: st.String()}, true
+	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: h.State, StatusText: h.State.String()}, true
 }
 
 func (b *amiBackend) ExtensionStates() []ami.ExtState {

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
@@ -70,9 +71,13 @@ type watcher struct {
 
 // Engine holds the hints.
 type Engine struct {
-	log *slog.Logger
-	ds  DeviceStates
-	sub *event.Subscription
+	log    *slog.Logger
+	ds     DeviceStates
+	sub    *event.Subscription
+	finder atomic.Pointer[finderBox]
+
+	pollMu  sync.Mutex
+	pollers map[*Poller]struct{}
 
 	// nmu is held from computing a change until its watchers have been told, so watchers
 	// see changes in order whichever goroutine (a reload, a device change) makes them.
@@ -94,13 +99,23 @@ func New(log *slog.Logger, bus *event.Bus, ds DeviceStates, sourceOrder ...strin
 		log = slog.Default()
 	}
 	e := &Engine{log: log, ds: ds, hints: map[string]*entry{}, sources: map[string][]Spec{},
-		byDevice: map[string]map[string]bool{}, watchers: map[string][]watcher{}, order: sourceOrder}
+		byDevice: map[string]map[string]bool{}, watchers: map[string][]watcher{}, order: sourceOrder,
+		pollers: map[*Poller]struct{}{}}
 	e.sub = bus.Subscribe("hints", event.KindDeviceStateChange, e.onDevice)
 	return e
 }
 
-// Close stops following device changes.
+// Close stops the pollers and following device changes, and waits for their goroutines.
 func (e *Engine) Close() {
+	e.pollMu.Lock()
+	ps := make([]*Poller, 0, len(e.pollers))
+	for p := range e.pollers {
+		ps = append(ps, p)
+	}
+	e.pollMu.Unlock()
+	for _, p := range ps {
+		p.Close()
+	}
 	e.sub.Close()
 	<-e.sub.Done()
 }
