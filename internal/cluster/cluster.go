@@ -306,7 +306,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 
 // Stop announces this server's departure, purges every other member's events from Local
 // (a stopped cluster keeps no remote state), and shuts the transport down. ctx bounds the
-// wait for the leave message to go out and for snapshot senders to end.
+// wait for the leave message to go out and for snapshot senders to finish sending; Stop
+// returns once every goroutine of the cluster has ended (a sender cut off by the closed
+// connection ends at once).
 func (c *Cluster) Stop(ctx context.Context) {
 	if !c.state.CompareAndSwap(stateRunning, stateStopped) {
 		return
@@ -332,6 +334,7 @@ func (c *Cluster) Stop(ctx context.Context) {
 	}
 	c.procMu.Unlock()
 	c.closeTransport()
+	<-done // senders still running after ctx ended find the connection closed
 }
 
 // flush waits until the server has everything sent so far (nats.go wants a deadline: 10 s
