@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan/expr"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
@@ -222,7 +222,7 @@ func (v dialplanVars) get(name string, privileged bool) (string, error) {
 	if v.s.Dialplan == nil {
 		return "", errors.New("no dialplan")
 	}
-	if fn, args, ok := splitFunc(name); ok {
+	if fn, args, ok := expr.FunctionCall(name); ok {
 		return v.newChannel(privileged).ReadFunction(context.Background(), fn, args)
 	}
 	val, _ := v.s.Dialplan.Global(name)
@@ -233,7 +233,7 @@ func (v dialplanVars) set(name, value string, privileged bool) error {
 	if v.s.Dialplan == nil {
 		return errors.New("no dialplan")
 	}
-	if _, _, ok := splitFunc(name); ok {
+	if _, _, ok := expr.FunctionCall(name); ok {
 		return v.newChannel(privileged).WriteFunction(context.Background(), name, value)
 	}
 	v.s.Dialplan.SetGlobal(name, value)
@@ -245,14 +245,6 @@ func (b *amiBackend) CheckOriginate(req ami.OriginateRequest) error {
 		return nil
 	}
 	return forbidden(b.s.Dialplan.CheckExternal(req.App, req.Data))
-}
-
-func splitFunc(s string) (name, args string, ok bool) {
-	i := strings.IndexByte(s, '(')
-	if i <= 0 || !strings.HasSuffix(s, ")") {
-		return "", "", false
-	}
-	return s[:i], s[i+1 : len(s)-1], true
 }
 
 func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (ami.OriginateResult, error) {
