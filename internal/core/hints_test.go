@@ -37,7 +37,10 @@ func TestHintResolutionIsOne(t *testing.T) {
 	}
 	hints := hint.New(nil, bus, ds, hintsStatic, hintsRealtime)
 	defer hints.Close()
-	mb := mwi.New(nil, bus)
+	mb, err := mwi.New(nil, bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer mb.Close()
 	dp := dialplan.New(nil, nil)
 	defer dp.Close()

@@ -37,7 +37,13 @@ func (m *stateModule) Load(_ context.Context, s *Server) error {
 		return err
 	}
 	m.ds = ds
-	m.mb = mwi.New(s.Log, m.bus)
+	mb, err := mwi.New(s.Log, m.bus, s.DB)
+	if err != nil {
+		m.ds.Close()
+		m.bus.Close()
+		return err
+	}
+	m.mb = mb
 	m.hints = hint.New(s.Log, m.bus, m.ds, hintsStatic, hintsRealtime)
 	s.Bus, s.DevState, s.MWI, s.Hints = m.bus, m.ds, m.mb, m.hints
 	s.CLI.MustRegister(m.bus.Commands()...)

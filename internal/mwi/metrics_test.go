@@ -14,7 +14,10 @@ import (
 func TestCollector(t *testing.T) {
 	bus := event.NewBus(nil, eid.EID{2, 0, 0, 0, 0, 1})
 	defer bus.Close()
-	e := New(nil, bus)
+	e, err := New(nil, bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer e.Close()
 	e.Update("1", 1, 0, 0)
 	e.Update("2@other", 0, 3, 0)
