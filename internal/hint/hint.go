@@ -14,6 +14,12 @@
 // Watchers run on the engine's one subscription goroutine, in order; they must not block
 // (AMI, SIP and WebSocket queue on their own side).
 //
+// Resolve finds the hint a SUBSCRIBE, AMI ExtensionState or EXTENSION_STATE() reaches from
+// exten@context (the one resolution; the dialplan's lookup through includes and patterns is
+// its Finder, set by the dialplan module). Poll keeps a source's hints in step with a loader on
+// a timer (the realtime hints); pollers are the engine's and end with Close. Collector gives
+// the engine's metrics (hints by state, watchers).
+//
 // Lock order: Engine.nmu -> Engine.mu. nmu is held while watchers run (so they are told in
 // order); mu never is. A watcher may call Get, All and Watchers, not Sync.
 package hint

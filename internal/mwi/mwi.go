@@ -62,6 +62,8 @@
 //	cliRegistry.MustRegister(m.Commands()...)
 //	m.Update(mb, new, old, urgent) / m.Delete(mb) / m.Get(mb)   // AMI MWIUpdate, MWIDelete, MWIGet, MailboxCount
 //	m.Close()                              // before bus.Close() and db.Close()
+//	registry.MustRegister(m.Collector())   // pleiades_mailboxes
+//	cluster.NewBridge(bus, ..., mwi.WireCodec{})  // the mwi payload between servers
 package mwi
 
 import (
