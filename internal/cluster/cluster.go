@@ -104,20 +104,20 @@ type MemberEvent struct {
 
 // Cluster shares this server's events with the other servers and theirs with this one.
 type Cluster struct {
-	latencyHook atomic.Pointer[func(typ string, d time.Duration)]
-	cfg         *Config
-	self        eid.EID
-	node        string
-	log         *slog.Logger
-	local       Local
-	started     time.Time
-	inc         uint64
-	pubTypes    map[string]bool
-	subTypes    map[string]bool
-	prefix      string
-	evSubj      map[string]string
+	cfg      *Config
+	self     eid.EID
+	node     string
+	log      *slog.Logger
+	local    Local
+	started  time.Time
+	inc      uint64
+	pubTypes map[string]bool
+	subTypes map[string]bool
+	prefix   string
+	evSubj   map[string]string
 
-	stats *statsCollector
+	stats   *statsCollector
+	metrics *metrics
 
 	// transport (set by Start)
 	srv    *server.Server
@@ -241,6 +241,7 @@ func New(cfg *Config, self eid.EID, log *slog.Logger, l Local) (*Cluster, error)
 		c.evSubj[t] = c.prefix + ".ev." + t
 	}
 	c.stats = newStatsCollector()
+	c.metrics = newMetrics()
 	return c, nil
 }
 
@@ -249,10 +250,6 @@ func (c *Cluster) NodeName() string { return c.node }
 
 // Config returns the configuration the cluster runs with.
 func (c *Cluster) Config() *Config { return c.cfg }
-
-// OnLatency sets a function told the propagation latency (origin time to receipt here) of
-// every live event received, for metrics histograms. Call it before Start.
-func (c *Cluster) OnLatency(f func(typ string, d time.Duration)) { c.latencyHook.Store(&f) }
 
 // OnMember registers a callback for joins and departures. Callbacks run one at a time, in
 // order, on the cluster's receive path: they must return quickly and must not call Stop.
@@ -309,7 +306,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 
 // Stop announces this server's departure, purges every other member's events from Local
 // (a stopped cluster keeps no remote state), and shuts the transport down. ctx bounds the
-// wait for the leave message to go out and for snapshot senders to end.
+// wait for the leave message to go out and for snapshot senders to finish sending; Stop
+// returns once every goroutine of the cluster has ended (a sender cut off by the closed
+// connection ends at once).
 func (c *Cluster) Stop(ctx context.Context) {
 	if !c.state.CompareAndSwap(stateRunning, stateStopped) {
 		return
@@ -335,6 +334,7 @@ func (c *Cluster) Stop(ctx context.Context) {
 	}
 	c.procMu.Unlock()
 	c.closeTransport()
+	<-done // senders still running after ctx ended find the connection closed
 }
 
 // flush waits until the server has everything sent so far (nats.go wants a deadline: 10 s
@@ -608,9 +608,7 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 		ts.received.Add(1)
 		if !e.Time.IsZero() {
 			c.stats.latency.observe(now.Sub(e.Time))
-			if f := c.latencyHook.Load(); f != nil {
-				(*f)(e.Type, now.Sub(e.Time))
-			}
+			c.metrics.observePropagation(e.Type, now.Sub(e.Time))
 		}
 		c.apply(p, e, 2*m.Seq, 0, ts)
 	case kindLeave:
@@ -690,6 +688,7 @@ func (c *Cluster) lose(p *peer, reason string) {
 }
 
 func (c *Cluster) notify(ev MemberEvent) {
+	c.metrics.memberChanges.WithLabelValues(ev.Kind.String()).Inc()
 	c.cbMu.RLock()
 	cbs := slices.Clone(c.callbacks)
 	c.cbMu.RUnlock()

@@ -6,13 +6,16 @@
 //
 //	cfg, err := cluster.ParseConfig(confTree, isCorosync) // conf.ErrorList, every error file:line
 //	cfg.SystemName, cfg.Version = settings.SystemName, core.Version
-//	c, err := cluster.New(cfg, settings.EntityID, log, local) // local implements cluster.Local
+//	br, err := cluster.NewBridge(bus, devstate.WireCodec{}, mwi.WireCodec{}) // the bus as Local
+//	c, err := cluster.New(cfg, settings.EntityID, log, br)    // or any other cluster.Local
+//	br.Forward(c)                                             // this server's events go out
 //	c.OnMember(func(ev cluster.MemberEvent) { ... })          // before Start (AMI events later)
 //	err = c.Start(ctx)                                        // embedded server up, subscribed, first heartbeat out
 //	registry.MustRegister(c.Commands()...)
 //	c.Publish(ev)   // for every locally originated device_state / mwi change
 //	c.Members(); c.Stats(); c.DuplicateEID()
-//	c.Stop(ctx)     // announces leaving, purges remote events from Local, shuts NATS down
+//	registry.MustRegister(c.Collector())                      // Prometheus metrics
+//	br.Close(); c.Stop(ctx) // announces leaving, purges remote events from Local, shuts NATS down
 //
 // Reconfiguration is not supported: a change of cluster.conf needs a restart. For reload,
 // parse the new file with ParseConfig (which refuses a bad file with every error) and compare
@@ -132,7 +135,15 @@
 // returns per-type counters (sent, received, from sync, applied, dropped, not published),
 // the receive latency (now - Event.Time: mean, max and p50/p90/p99 from power-of-two
 // buckets), and counters of joins, departures, syncs, gaps, drops and errors;
-// `cluster show stats` prints them.
+// `cluster show stats` prints them. Collector gives the Prometheus metrics: members and their
+// health, events by type, membership changes and the propagation latency histogram.
+//
+// # The bus bridge
+//
+// Bridge is the Local of a server: it applies remote events to the event bus, snapshots this
+// server's cached events and purges a departed member's. What an event type carries is the
+// business of the engine that owns it, through a Codec: devstate.WireCodec (the state's name)
+// and mwi.WireCodec (new, old, urgent and the update's time); the bridge only moves them.
 //
 // # Concurrency
 //

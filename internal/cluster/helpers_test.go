@@ -24,6 +24,8 @@ type fakeLocal struct {
 	applied []Event
 	purges  []string // "typ eid n"
 	onApply func(Event)
+	// onSnapshot, when set, runs at the start of every Snapshot (outside the lock).
+	onSnapshot func()
 }
 
 func newFakeLocal() *fakeLocal {
@@ -33,6 +35,12 @@ func newFakeLocal() *fakeLocal {
 func rkey(typ, key string, e eid.EID) string { return typ + "|" + key + "|" + e.String() }
 
 func (f *fakeLocal) Snapshot(typ string) []Event {
+	f.mu.Lock()
+	hook := f.onSnapshot
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []Event

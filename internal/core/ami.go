@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan/expr"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
@@ -130,18 +130,11 @@ func (b *amiBackend) Settings() ami.CoreInfo {
 }
 
 func (b *amiBackend) ExtensionState(exten, context string) (ami.ExtState, bool) {
-	if h, ok := b.s.Hints.Get(exten, context); ok {
-		return extState(h), true
-	}
-	if b.s.Dialplan == nil {
-		return ami.ExtState{}, false
-	}
-	h, ok := b.s.Dialplan.Hint(exten, context)
+	h, ok := b.s.Hints.Resolve(exten, context)
 	if !ok {
 		return ami.ExtState{}, false
 	}
-	st := b.s.Hints.Compute(hint.SplitDevices(h.Devices))
-	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: st, StatusText: st.String()}, true
+	return ami.ExtState{Exten: exten, Context: context, Hint: h.Devices, Status: h.State, StatusText: h.State.String()}, true
 }
 
 func (b *amiBackend) ExtensionStates() []ami.ExtState {
@@ -229,7 +222,7 @@ func (v dialplanVars) get(name string, privileged bool) (string, error) {
 	if v.s.Dialplan == nil {
 		return "", errors.New("no dialplan")
 	}
-	if fn, args, ok := splitFunc(name); ok {
+	if fn, args, ok := expr.FunctionCall(name); ok {
 		return v.newChannel(privileged).ReadFunction(context.Background(), fn, args)
 	}
 	val, _ := v.s.Dialplan.Global(name)
@@ -240,7 +233,7 @@ func (v dialplanVars) set(name, value string, privileged bool) error {
 	if v.s.Dialplan == nil {
 		return errors.New("no dialplan")
 	}
-	if _, _, ok := splitFunc(name); ok {
+	if _, _, ok := expr.FunctionCall(name); ok {
 		return v.newChannel(privileged).WriteFunction(context.Background(), name, value)
 	}
 	v.s.Dialplan.SetGlobal(name, value)
@@ -252,14 +245,6 @@ func (b *amiBackend) CheckOriginate(req ami.OriginateRequest) error {
 		return nil
 	}
 	return forbidden(b.s.Dialplan.CheckExternal(req.App, req.Data))
-}
-
-func splitFunc(s string) (name, args string, ok bool) {
-	i := strings.IndexByte(s, '(')
-	if i <= 0 || !strings.HasSuffix(s, ")") {
-		return "", "", false
-	}
-	return s[:i], s[i+1 : len(s)-1], true
 }
 
 func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (ami.OriginateResult, error) {

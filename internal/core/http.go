@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
@@ -28,13 +27,6 @@ func (m *httpModule) Load(ctx context.Context, s *Server) error {
 	if s.Cluster != nil {
 		deps.Cluster = clusterMembers{s.Cluster}
 		deps.NodeName = s.Cluster.NodeName()
-		deps.Sources.ClusterEvents = func() map[string]httpapi.EventCounts {
-			out := map[string]httpapi.EventCounts{}
-			for typ, ts := range s.Cluster.Stats().Types {
-				out[typ] = httpapi.EventCounts{Sent: ts.Sent, Received: ts.Received, Dropped: ts.Dropped}
-			}
-			return out
-		}
 	}
 	deps.Sources.AMI = func() httpapi.AMIStats {
 		if s.AMIStats == nil {
@@ -48,31 +40,37 @@ func (m *httpModule) Load(ctx context.Context, s *Server) error {
 		}
 		return s.SIPStats()
 	}
-	deps.Sources.RealtimeCaches = func() map[string]realtime.CacheStats {
-		if s.RTSwitch == nil {
-			return nil
-		}
-		rows, patterns, hints := s.RTSwitch.CacheStats()
-		return map[string]realtime.CacheStats{"rtswitch.rows": rows, "rtswitch.patterns": patterns, "rtswitch.hints": hints}
-	}
 	deps.Variables = httpVars{s}
 	m.srv = httpapi.New(s.Log, deps)
+	m.registerCollectors(s)
 	if err := m.configure(s); err != nil {
 		return err
 	}
 	if err := m.srv.Start(ctx); err != nil {
 		return err
 	}
-	met := m.srv.Metrics()
-	if s.Cluster != nil {
-		s.Cluster.OnLatency(func(typ string, d time.Duration) { met.ObservePropagation(typ, d) })
-	}
-	if s.Realtime != nil {
-		s.Realtime.OnQuery(met.ObserveRealtimeQuery)
-	}
 	s.HTTP = m.srv
 	s.CLI.MustRegister(m.srv.Commands()...)
 	return nil
+}
+
+// registerCollectors puts the state core's metrics on the registry /metrics serves: each
+// package has its own collector (AMI's and SIP's counters come through Deps.Sources).
+func (m *httpModule) registerCollectors(s *Server) {
+	reg := m.srv.Metrics().Registry()
+	reg.MustRegister(s.Bus.Collector(), s.DevState.Collector(), s.MWI.Collector(), s.Hints.Collector())
+	if s.Cluster != nil {
+		reg.MustRegister(s.Cluster.Collector())
+	}
+	if s.Realtime != nil {
+		reg.MustRegister(s.Realtime.Collector())
+	}
+	if sw := s.RTSwitch; sw != nil {
+		reg.MustRegister(realtime.CacheCollector(func() map[string]realtime.CacheStats {
+			rows, patterns, hints := sw.CacheStats()
+			return map[string]realtime.CacheStats{"rtswitch.rows": rows, "rtswitch.patterns": patterns, "rtswitch.hints": hints}
+		}))
+	}
 }
 
 func (m *httpModule) configure(s *Server) error {

@@ -135,7 +135,7 @@ func New(st *Settings, lg *logger.Logger) *Server {
 func (s *Server) LoadConfig(ctx context.Context, name string) (*conf.Config, error) {
 	opts := conf.Options{ExecIncludes: s.Settings.ExecIncludes, Dir: s.Settings.Dirs.Etc}
 	base := filepath.Base(name)
-	if s.Static != nil && base != "asterisk.conf" && base != "extconfig.conf" && base != "logger.conf" {
+	if s.Static != nil && !realtime.NeverStatic(base) {
 		cfg, mapped, err := s.Static.LoadStatic(ctx, base)
 		if err != nil {
 			return nil, err

@@ -104,30 +104,12 @@ type sipDevices struct{ ds *devstate.Engine }
 
 func (d sipDevices) SetDevice(device string, st state.Device) { d.ds.Set(device, st) }
 
-// sipHints finds hints as a SUBSCRIBE's extension@context would reach them (includes and
-// patterns through the dialplan) and follows their cluster-wide state.
+// sipHints follows the hints a SUBSCRIBE's extension@context reaches (hint.Engine.Resolve)
+// and their cluster-wide state.
 type sipHints struct{ s *Server }
 
-func (h sipHints) resolve(exten, context string) (hint.State, bool) {
-	if st, ok := h.s.Hints.Get(exten, context); ok {
-		return st, true
-	}
-	if h.s.Dialplan == nil {
-		return hint.State{}, false
-	}
-	dh, ok := h.s.Dialplan.Hint(exten, context)
-	if !ok {
-		return hint.State{}, false
-	}
-	if st, ok := h.s.Hints.Get(dh.Exten, dh.Context); ok {
-		return st, true
-	}
-	return hint.State{Spec: hint.Spec{Exten: dh.Exten, Context: dh.Context, Devices: dh.Devices},
-		State: h.s.Hints.Compute(hint.SplitDevices(dh.Devices))}, true
-}
-
 func (h sipHints) Lookup(exten, context string) (sip.HintInfo, bool) {
-	st, ok := h.resolve(exten, context)
+	st, ok := h.s.Hints.Resolve(exten, context)
 	if !ok {
 		return sip.HintInfo{}, false
 	}
@@ -137,7 +119,7 @@ func (h sipHints) Lookup(exten, context string) (sip.HintInfo, bool) {
 func (h sipHints) Watch(exten, context string, fn func(state.Extension)) func() {
 	key := exten
 	ctx := context
-	if st, ok := h.resolve(exten, context); ok {
+	if st, ok := h.s.Hints.Resolve(exten, context); ok {
 		key, ctx = st.Exten, st.Context
 	}
 	return h.s.Hints.Watch(key, ctx, func(st hint.State) { fn(st.State) })

@@ -37,8 +37,14 @@ func (m *stateModule) Load(_ context.Context, s *Server) error {
 		return err
 	}
 	m.ds = ds
-	m.mb = mwi.New(s.Log, m.bus)
-	m.hints = hint.New(s.Log, m.bus, m.ds, "extensions.conf", "realtime")
+	mb, err := mwi.New(s.Log, m.bus, s.DB)
+	if err != nil {
+		m.ds.Close()
+		m.bus.Close()
+		return err
+	}
+	m.mb = mb
+	m.hints = hint.New(s.Log, m.bus, m.ds, hintsStatic, hintsRealtime)
 	s.Bus, s.DevState, s.MWI, s.Hints = m.bus, m.ds, m.mb, m.hints
 	s.CLI.MustRegister(m.bus.Commands()...)
 	s.CLI.MustRegister(m.ds.Commands()...)
@@ -60,15 +66,20 @@ func (m *stateModule) Unload(context.Context) error {
 	return nil
 }
 
+// The hint sources, in the order that wins a hint key.
+const (
+	hintsStatic   = "extensions.conf"
+	hintsRealtime = "realtime"
+)
+
 // dialplanModule is pbx_config: extensions.conf (from a file or, in static mode, a table),
 // the applications and functions, and the hints it defines.
 type dialplanModule struct {
-	e      *dialplan.Engine
-	sw     *rtswitch.Switch
-	odbc   *funcodbc.Module
-	stop   chan struct{}
-	done   chan struct{}
-	server *Server
+	e       *dialplan.Engine
+	sw      *rtswitch.Switch
+	odbc    *funcodbc.Module
+	rtHints *hint.Poller
+	server  *Server
 }
 
 // realtimeHintInterval is how often hints held in realtime tables are read again, so that a
@@ -76,41 +87,48 @@ type dialplanModule struct {
 // watchers without a reload.
 const realtimeHintInterval = 5 * time.Second
 
-// syncHints gives the hint engine the dialplan's static hints and the realtime hints its
-// Realtime switches reach.
-func (m *dialplanModule) syncHints(ctx context.Context, d *dialplan.Dialplan) {
-	s := m.server
-	var specs []hint.Spec
-	for _, h := range d.Hints() {
+// hintSpecs gives the hint engine the dialplan's hints; where names the source line.
+func hintSpecs(hs []dialplan.Hint, where func(dialplan.Hint) string) []hint.Spec {
+	specs := make([]hint.Spec, 0, len(hs))
+	for _, h := range hs {
 		specs = append(specs, hint.Spec{Exten: h.Exten, Context: h.Context, Devices: h.Devices,
-			Presence: h.Presence, Source: fmt.Sprintf("%s:%d", h.File, h.Line)})
+			Presence: h.Presence, Source: where(h)})
 	}
-	s.Hints.Sync("extensions.conf", specs)
-	m.syncRealtimeHints(ctx, d)
+	return specs
 }
 
-func (m *dialplanModule) syncRealtimeHints(ctx context.Context, d *dialplan.Dialplan) {
+func fileLine(h dialplan.Hint) string { return fmt.Sprintf("%s:%d", h.File, h.Line) }
+func fileOnly(h dialplan.Hint) string { return h.File }
+
+// realtimeHints reads the realtime hints the running dialplan's Realtime switches reach.
+func (m *dialplanModule) realtimeHints(ctx context.Context) ([]hint.Spec, error) {
+	d := m.e.Dialplan()
+	if d == nil {
+		return nil, nil
+	}
 	rt, err := m.sw.DialplanHints(ctx, d)
-	if err != nil {
-		// Keep the realtime hints known so far when the database does not answer.
-		m.server.Log.Warn("Reading realtime hints: " + err.Error())
-		if len(rt) == 0 {
-			return
-		}
+	return hintSpecs(rt, fileOnly), err
+}
+
+// findHint is the hint engine's Finder: the dialplan's lookup through includes and patterns.
+func (m *dialplanModule) findHint(exten, context string) (hint.Spec, bool) {
+	h, ok := m.e.Hint(exten, context)
+	if !ok {
+		return hint.Spec{}, false
 	}
-	var specs []hint.Spec
-	for _, h := range rt {
-		specs = append(specs, hint.Spec{Exten: h.Exten, Context: h.Context, Devices: h.Devices,
-			Presence: h.Presence, Source: h.File})
-	}
-	m.server.Hints.Sync("realtime", specs)
+	return hint.Spec{Exten: h.Exten, Context: h.Context, Devices: h.Devices, Presence: h.Presence, Source: fileLine(h)}, true
 }
 
 func (*dialplanModule) Name() string        { return "pbx_config" }
 func (*dialplanModule) Description() string { return "Text Extension Configuration" }
 
-func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
+func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	m.server = s
+	defer func() {
+		if err != nil {
+			m.Unload(ctx) // a module that fails to load is not unloaded by the server
+		}
+	}()
 	m.e = dialplan.New(s.Log, s.DB)
 	m.e.SetLiveDangerously(s.Settings.LiveDangerously)
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
@@ -122,7 +140,12 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 	if err := m.configureODBC(ctx, s); err != nil {
 		return err
 	}
-	m.e.OnLoad(func(d *dialplan.Dialplan) { m.syncHints(context.Background(), d) })
+	m.rtHints = s.Hints.Poll(hintsRealtime, realtimeHintInterval, m.realtimeHints)
+	m.e.OnLoad(func(d *dialplan.Dialplan) {
+		s.Hints.Sync(hintsStatic, hintSpecs(d.Hints(), fileLine))
+		m.rtHints.Now(context.Background())
+	})
+	s.Hints.SetFinder(m.findHint)
 	m.e.SetLoader(m.loadExtensions)
 	cfg, err := m.loadExtensions(ctx)
 	if err != nil {
@@ -133,22 +156,6 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) error {
 	}
 	s.Dialplan = m.e
 	s.CLI.MustRegister(m.e.Commands()...)
-	m.stop, m.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(m.done)
-		t := time.NewTicker(realtimeHintInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), realtimeHintInterval)
-				m.syncRealtimeHints(ctx, m.e.Dialplan())
-				cancel()
-			}
-		}
-	}()
 	return nil
 }
 
@@ -185,9 +192,11 @@ func (m *dialplanModule) loadExtensions(ctx context.Context) (*conf.Config, erro
 }
 
 func (m *dialplanModule) Unload(context.Context) error {
-	if m.stop != nil {
-		close(m.stop)
-		<-m.done
+	if m.server != nil && m.server.Hints != nil {
+		m.server.Hints.SetFinder(nil)
+	}
+	if m.rtHints != nil {
+		m.rtHints.Close()
 	}
 	if m.e != nil {
 		m.e.Close()

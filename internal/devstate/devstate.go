@@ -43,6 +43,8 @@
 //	cliRegistry.MustRegister(eng.Commands()...)   // devstate list, devstate change, devstate show
 //	eng.RegisterProvider("SIP/", p)          // by the SIP module; "Custom:" is built in
 //	eng.Close()                              // before bus.Close() and db.Close()
+//	registry.MustRegister(eng.Collector())   // pleiades_device_states
+//	cluster.NewBridge(bus, devstate.WireCodec{}, ...) // the device_state payload between servers
 //
 // Consumers of the cluster-wide state subscribe to event.KindDeviceStateChange on the bus
 // (SubscribeKeys for the devices of a hint) and read Engine.State for the current value.

@@ -54,13 +54,9 @@ type Engine struct {
 	provMu    sync.RWMutex
 	providers map[string]Provider // by lower-cased prefix, separator included ("sip/", "custom:")
 
-	customMu sync.Mutex        // serialises SetCustom: the map, the pending writes and the bus agree
-	custom   map[string]string // NAME -> value (what astdb holds once pending is written)
-	pending  map[string]string // NAME -> value not yet written to astdb
-	kick     chan struct{}     // wakes the writer
-	stopW    chan struct{}
-	stopOnce sync.Once
-	writerWG sync.WaitGroup
+	customMu sync.Mutex         // serialises SetCustom: the map, the astdb writes and the bus agree
+	custom   map[string]string  // NAME -> value (what astdb holds once the writer has written it)
+	writer   *astdb.WriteBehind // nil without a database
 
 	sub *event.Subscription
 
@@ -77,8 +73,7 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{log: log, bus: bus, local: bus.Local(), db: db,
-		providers: map[string]Provider{}, custom: map[string]string{}, last: map[string]state.Device{},
-		pending: map[string]string{}, kick: make(chan struct{}, 1), stopW: make(chan struct{})}
+		providers: map[string]Provider{}, custom: map[string]string{}, last: map[string]state.Device{}}
 	e.providers[strings.ToLower(CustomPrefix)] = ProviderFunc(e.customState)
 	var entries []astdb.Entry
 	if db != nil {
@@ -90,8 +85,9 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 	}
 	e.sub = bus.Subscribe("devstate", event.KindDeviceState, e.handle)
 	if db != nil {
-		e.writerWG.Add(1)
-		go e.writer()
+		e.writer = db.NewWriteBehind(CustomFamily, persistWindow, func(n int, err error) {
+			e.log.Error(fmt.Sprintf("Could not store %d custom device states in astdb: %v", n, err))
+		})
 	}
 	for _, en := range entries {
 		name := en.Key
@@ -116,9 +112,8 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 func (e *Engine) Close() error {
 	e.sub.Close()
 	<-e.sub.Done()
-	if e.db != nil {
-		e.stopOnce.Do(func() { close(e.stopW) })
-		e.writerWG.Wait()
+	if e.writer != nil {
+		e.writer.Close()
 	}
 	return nil
 }
@@ -128,49 +123,6 @@ func (e *Engine) Close() error {
 // background about once a second), so a storm of DEVICE_STATE() writes costs one disk flush
 // per window instead of one per write. Close writes what is pending.
 const persistWindow = 20 * time.Millisecond
-
-// writer stores pending Custom states in astdb.
-func (e *Engine) writer() {
-	defer e.writerWG.Done()
-	for {
-		select {
-		case <-e.kick:
-		case <-e.stopW:
-			e.flush()
-			return
-		}
-		select {
-		case <-time.After(persistWindow):
-		case <-e.stopW:
-			e.flush()
-			return
-		}
-		e.flush()
-	}
-}
-
-func (e *Engine) flush() {
-	e.customMu.Lock()
-	batch := e.pending
-	e.pending = map[string]string{}
-	e.customMu.Unlock()
-	for name, v := range batch {
-		if v != deletedCustom {
-			continue
-		}
-		delete(batch, name)
-		if err := e.db.Del(CustomFamily, name); err != nil && !errors.Is(err, astdb.ErrNotFound) {
-			e.log.Error(fmt.Sprintf("Could not delete custom device state '%s' from astdb: %v", name, err))
-		}
-	}
-	if err := e.db.PutMany(CustomFamily, batch); err != nil {
-		e.log.Error(fmt.Sprintf("Could not store %d custom device states in astdb: %v", len(batch), err))
-	}
-}
-
-// deletedCustom marks a Custom state DeleteCustom removed, in Engine.pending (no state
-// name holds a NUL).
-const deletedCustom = "\x00"
 
 // DeleteCustom removes the Custom state this server set for device ("Custom:NAME"): its astdb
 // entry (with the next batch of writes) and this server's state in the cluster, so that the
@@ -186,12 +138,8 @@ func (e *Engine) DeleteCustom(device string) error {
 	e.customMu.Lock()
 	defer e.customMu.Unlock()
 	delete(e.custom, name)
-	if e.db != nil {
-		e.pending[name] = deletedCustom
-		select {
-		case e.kick <- struct{}{}:
-		default:
-		}
+	if e.writer != nil {
+		e.writer.Del(name)
 	}
 	e.Forget(CustomPrefix + name)
 	return nil
@@ -416,12 +364,8 @@ func (e *Engine) SetCustom(device, value string) error {
 	}
 	e.customMu.Lock()
 	defer e.customMu.Unlock()
-	if e.db != nil {
-		e.pending[name] = st.String()
-		select {
-		case e.kick <- struct{}{}:
-		default:
-		}
+	if e.writer != nil {
+		e.writer.Put(name, st.String())
 	}
 	e.custom[name] = st.String()
 	e.bus.Publish(event.DeviceState{Device: CustomPrefix + name, State: st, EID: e.local})
@@ -441,7 +385,7 @@ func (e *Engine) CustomStates() ([]CustomState, error) {
 	if e.db != nil {
 		// astdb is what "devstate list" shows in Asterisk (entries put there by hand too),
 		// with the writes not yet flushed on top.
-		entries, err := e.db.Family(CustomFamily)
+		entries, err := e.writer.Family()
 		if err != nil {
 			return nil, err
 		}
@@ -454,15 +398,6 @@ func (e *Engine) CustomStates() ([]CustomState, error) {
 				values[name] = en.Value
 			}
 		}
-		e.customMu.Lock()
-		for n, v := range e.pending {
-			if v == deletedCustom {
-				delete(values, n)
-			} else {
-				values[n] = v
-			}
-		}
-		e.customMu.Unlock()
 	} else {
 		e.customMu.Lock()
 		for n, v := range e.custom {

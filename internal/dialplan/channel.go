@@ -266,7 +266,8 @@ func (ch *Channel) ReadFunction(ctx context.Context, name, args string) (string,
 
 // WriteFunction calls a dialplan function's Write: name is "NAME(args)".
 func (ch *Channel) WriteFunction(ctx context.Context, call, value string) error {
-	name, args, ok := splitCall(call)
+	name, args, ok := splitFunc(call)
+	name = strings.TrimSpace(name)
 	if !ok {
 		return &FunctionError{Name: call, Msg: "Function '" + call + "' is malformed"}
 	}
@@ -293,17 +294,3 @@ type FunctionError struct {
 func (e *FunctionError) Error() string { return e.Msg }
 
 func (e *FunctionError) Unwrap() error { return e.Err }
-
-// splitCall splits "NAME(args)" into NAME and args (up to the last ')').
-func splitCall(s string) (name, args string, ok bool) {
-	i := strings.IndexByte(s, '(')
-	if i < 0 {
-		return "", "", false
-	}
-	name, args = strings.TrimSpace(s[:i]), s[i+1:]
-	j := strings.LastIndexByte(args, ')')
-	if j < 0 {
-		return "", "", false
-	}
-	return name, args[:j], true
-}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pleiades-pbx/pleiades/internal/callerid"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/logesc"
 )
@@ -305,7 +306,7 @@ type Originate struct {
 	Priority       int
 	// Vars are set on both halves before they run.
 	Vars map[string]string
-	// CallerID is "name <number>" or a number.
+	// CallerID is a Caller ID string: `"Name" <number>`, a number or a name (callerid.Split).
 	CallerID string
 	// InhibitEscalations places the call for an external, unprivileged origin (an AMI
 	// user without the system class): App and Data are checked by CheckExternal before
@@ -385,11 +386,7 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 			ch.SetVar(k, v)
 		}
 		if o.CallerID != "" {
-			num, nm := o.CallerID, ""
-			if i := strings.IndexByte(o.CallerID, '<'); i >= 0 {
-				nm = strings.Trim(strings.TrimSpace(o.CallerID[:i]), `"`)
-				num = strings.TrimSuffix(strings.TrimSpace(o.CallerID[i+1:]), ">")
-			}
+			nm, num := callerid.Split(o.CallerID)
 			ch.SetCallerID(num, nm)
 		}
 	}

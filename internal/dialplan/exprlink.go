@@ -7,4 +7,5 @@ var (
 	substitute   = expr.Substitute
 	splitArgs    = expr.SplitArgs
 	splitAppData = expr.SplitAppData
+	splitFunc    = expr.SplitFunction
 )

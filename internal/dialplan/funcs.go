@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/callerid"
 )
 
 func init() {
@@ -351,28 +352,12 @@ func fnCallerIDWrite(_ context.Context, ch *Channel, a, v string) error {
 	case "name":
 		name = v
 	case "all":
-		name, num = parseCallerID(v)
+		name, num = callerid.Split(v)
 	default:
 		return fmt.Errorf("unknown callerid data type '%s'", item)
 	}
 	ch.SetCallerID(num, name)
 	return nil
-}
-
-// parseCallerID splits `"Name" <num>` (ast_callerid_split, roughly).
-func parseCallerID(s string) (name, num string) {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			num = strings.TrimSpace(s[i+1 : i+j])
-			name = strings.Trim(strings.TrimSpace(s[:i]), `"`)
-			return name, num
-		}
-	}
-	if strings.Trim(s, "0123456789+*#") == "" {
-		return "", s
-	}
-	return strings.Trim(s, `"`), ""
 }
 
 func fnSet(ctx context.Context, ch *Channel, a string) (string, error) {

@@ -49,5 +49,6 @@
 //	bus := event.NewBus(log, localEID)      // log *slog.Logger, localEID eid.EID
 //	cliRegistry.MustRegister(bus.Commands()...)
 //	... devstate.New(log, bus, db), mwi.New(log, bus) ...
+//	registry.MustRegister(bus.Collector())  // queue and bus metrics (pleiades_event_*)
 //	bus.Close()                             // last, after the modules that subscribe; waits for subscriber goroutines
 package event

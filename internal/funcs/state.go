@@ -24,15 +24,15 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
-	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // errArgs is returned for missing or wrong arguments (the dialplan logs it).
 var errArgs = errors.New("wrong arguments")
 
 // Register adds the state functions to the dialplan engine dp (none of them escalates:
-// DEVICE_STATE's write sets Custom: states, which the Manager's Setvar and ARI offer anyway). The lookup of a hint through
-// includes and patterns, as a call would find it, is the dialplan engine's.
+// DEVICE_STATE's write sets Custom: states, which the Manager's Setvar and ARI offer anyway).
+// EXTENSION_STATE() and HINT() find a hint as a call would, through includes and patterns
+// (hint.Engine.Resolve, with the dialplan's lookup as its Finder).
 func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *mwi.Engine) {
 	dp.RegisterFunction(&dialplan.Function{
 		Name:     "DEVICE_STATE",
@@ -51,16 +51,16 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 	dp.RegisterFunction(&dialplan.Function{
 		Name:     "EXTENSION_STATE",
 		Synopsis: "Get an extension's state.",
-		Read: func(ctx context.Context, _ *dialplan.Channel, args string) (string, error) {
+		Read: func(_ context.Context, _ *dialplan.Channel, args string) (string, error) {
 			exten, cntx := splitExten(args)
 			if exten == "" {
 				return "", fmt.Errorf("EXTENSION_STATE: %w: an extension is required", errArgs)
 			}
-			st, ok := extensionState(ctx, dp, hints, exten, cntx)
+			h, ok := hints.Resolve(exten, cntx)
 			if !ok {
 				return "UNKNOWN", nil
 			}
-			return st.Name(), nil
+			return h.State.Name(), nil
 		},
 	})
 	dp.RegisterFunction(&dialplan.Function{
@@ -72,19 +72,14 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			if exten == "" {
 				return "", fmt.Errorf("HINT: %w: an extension is required", errArgs)
 			}
-			if h, ok := hints.Get(exten, cntx); ok {
-				if strings.Contains(opts, "n") {
-					return h.Presence, nil
-				}
-				return h.Devices, nil
+			h, ok := hints.Resolve(exten, cntx)
+			if !ok {
+				return "", nil
 			}
-			if h, ok := dp.Hint(exten, cntx); ok {
-				if strings.Contains(opts, "n") {
-					return h.Presence, nil
-				}
-				return h.Devices, nil
+			if strings.Contains(opts, "n") {
+				return h.Presence, nil
 			}
-			return "", nil
+			return h.Devices, nil
 		},
 	})
 	dp.RegisterFunction(&dialplan.Function{
@@ -136,20 +131,4 @@ func splitExten(s string) (exten, cntx string) {
 		cntx = "default"
 	}
 	return exten, cntx
-}
-
-// extensionState finds the hint as a call would (the hint engine's state when it holds it,
-// else computed now from the dialplan's hint).
-func extensionState(_ context.Context, dp *dialplan.Engine, hints *hint.Engine, exten, cntx string) (state.Extension, bool) {
-	if h, ok := hints.Get(exten, cntx); ok {
-		return h.State, true
-	}
-	h, ok := dp.Hint(exten, cntx)
-	if !ok {
-		return 0, false
-	}
-	if got, ok := hints.Get(h.Exten, h.Context); ok {
-		return got.State, true
-	}
-	return hints.Compute(hint.SplitDevices(h.Devices)), true
 }

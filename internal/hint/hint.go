@@ -14,6 +14,12 @@
 // Watchers run on the engine's one subscription goroutine, in order; they must not block
 // (AMI, SIP and WebSocket queue on their own side).
 //
+// Resolve finds the hint a SUBSCRIBE, AMI ExtensionState or EXTENSION_STATE() reaches from
+// exten@context (the one resolution; the dialplan's lookup through includes and patterns is
+// its Finder, set by the dialplan module). Poll keeps a source's hints in step with a loader on
+// a timer (the realtime hints); pollers are the engine's and end with Close. Collector gives
+// the engine's metrics (hints by state, watchers).
+//
 // Lock order: Engine.nmu -> Engine.mu. nmu is held while watchers run (so they are told in
 // order); mu never is. A watcher may call Get, All and Watchers, not Sync.
 package hint
@@ -25,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
@@ -70,9 +77,13 @@ type watcher struct {
 
 // Engine holds the hints.
 type Engine struct {
-	log *slog.Logger
-	ds  DeviceStates
-	sub *event.Subscription
+	log    *slog.Logger
+	ds     DeviceStates
+	sub    *event.Subscription
+	finder atomic.Pointer[finderBox]
+
+	pollMu  sync.Mutex
+	pollers map[*Poller]struct{}
 
 	// nmu is held from computing a change until its watchers have been told, so watchers
 	// see changes in order whichever goroutine (a reload, a device change) makes them.
@@ -94,13 +105,23 @@ func New(log *slog.Logger, bus *event.Bus, ds DeviceStates, sourceOrder ...strin
 		log = slog.Default()
 	}
 	e := &Engine{log: log, ds: ds, hints: map[string]*entry{}, sources: map[string][]Spec{},
-		byDevice: map[string]map[string]bool{}, watchers: map[string][]watcher{}, order: sourceOrder}
+		byDevice: map[string]map[string]bool{}, watchers: map[string][]watcher{}, order: sourceOrder,
+		pollers: map[*Poller]struct{}{}}
 	e.sub = bus.Subscribe("hints", event.KindDeviceStateChange, e.onDevice)
 	return e
 }
 
-// Close stops following device changes.
+// Close stops the pollers and following device changes, and waits for their goroutines.
 func (e *Engine) Close() {
+	e.pollMu.Lock()
+	ps := make([]*Poller, 0, len(e.pollers))
+	for p := range e.pollers {
+		ps = append(ps, p)
+	}
+	e.pollMu.Unlock()
+	for _, p := range ps {
+		p.Close()
+	}
 	e.sub.Close()
 	<-e.sub.Done()
 }

@@ -113,12 +113,10 @@
 //     pleiades_websocket_clients_dropped_total. Nobody else waits for a slow client. Upstream
 //     the bus coalesces per device (latest state wins) before the hub.
 //   - Metrics use a registry of this server's own (not the global one), with Go and process
-//     collectors. Counters kept by other modules are read at scrape time (Deps.Sources, a
-//     func each; the cluster's, AMI's, SIP's and the realtime caches'), and the engines'
-//     state (members, realtime Status and Mappings, hints and watchers, bus queue stats)
-//     likewise. Latencies are pushed: Metrics.ObservePropagation(type, d) for the cluster,
-//     Metrics.ObserveRealtimeQuery(driver, family, d, err) for realtime. Families are listed
-//     in the project README.
+//     collectors and this server's own HTTP and WebSocket counters. AMI's and SIP's counters
+//     are read at scrape time (Deps.Sources, a func each). The event bus, devstate, mwi,
+//     hint, cluster and realtime packages each have a Collector that the server assembly
+//     registers on Metrics.Registry. Families are listed in the project README.
 //   - The board (web/index.html, board.css, board.js; embed, no build step, no framework)
 //     opens /api/events, then loads /api/hints and /api/cluster/members; ExtensionStatus
 //     events repaint a lamp; DeviceStateChanged and ClusterMember events trigger a debounced

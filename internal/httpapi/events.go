@@ -260,7 +260,6 @@ func (h *hub) onHint(st hint.State) {
 }
 
 func (h *hub) onMember(ev MemberEvent) {
-	h.s.metrics.memberChanges.WithLabelValues(ev.Change).Inc()
 	if h.n.Load() == 0 {
 		return
 	}

@@ -130,7 +130,10 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mwi.New(nil, bus)
+	m, err := mwi.New(nil, bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := hint.New(nil, bus, ds, "extensions.conf", "realtime")
 	rt := realtime.New(nil)
 	fc := &fakeCluster{members: []Member{

@@ -67,11 +67,6 @@ type Variables interface {
 // ErrForbidden is what Variables wraps when the dialplan refuses a function that escalates.
 var ErrForbidden = errors.New("httpapi: privilege escalation refused")
 
-// EventCounts are the cumulative counts of one cluster event type ("device_state", "mwi").
-type EventCounts struct {
-	Sent, Received, Dropped uint64
-}
-
 // AMIStats is what /metrics shows of the Manager interface.
 type AMIStats struct {
 	Sessions, Authenticated int
@@ -89,12 +84,11 @@ type SIPStats struct {
 }
 
 // Sources are read at every /metrics scrape; each may be nil (its metric families are then
-// left out).
+// left out). The state core's packages register collectors of their own on the registry
+// (Metrics.Registry).
 type Sources struct {
-	ClusterEvents  func() map[string]EventCounts         // by event type
-	AMI            func() AMIStats                       // ami.Server.Stats adapted
-	SIP            func() SIPStats                       // the SIP module's counters
-	RealtimeCaches func() map[string]realtime.CacheStats // by cache name ("rtswitch.rows", ...)
+	AMI func() AMIStats // ami.Server.Stats adapted
+	SIP func() SIPStats // the SIP module's counters
 }
 
 // Deps are the engines the server reads and changes. Bus and DevState are required.

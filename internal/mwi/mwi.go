@@ -24,6 +24,20 @@
 // When a server leaves, its entries go with it (the cluster purges them); the newest remaining
 // entry, if any, is what the mailbox shows then.
 //
+// # Persistence
+//
+// With a database, this server's counts survive a restart, as with Asterisk's
+// res_mwi_external: every Update (AMI MWIUpdate, ARI PUT /ari/mailboxes, CLI "mwi update") is
+// written behind (within 20 ms, in batches) to the astdb family mwi_external/mailboxes, key
+// mailbox@context, value Asterisk's JSON object set {"msgs_new":"2","msgs_old":"5"} plus
+// "msgs_urgent" (when not 0) and "pleiades_updated" (the update's time; Asterisk ignores
+// both); Delete (MWIDelete, "mwi delete") removes the key. When the engine starts it publishes
+// every stored mailbox again as this server's, with its stored time, so the other servers of
+// the cluster see it again (through the join sync) and a newer update made elsewhere while
+// this server was down still wins. A value it cannot read is skipped with a warning; a
+// mailbox stored by Asterisk (no time) counts as updated at start. Only this server's own
+// updates are stored: other servers keep theirs.
+//
 // # Notifications
 //
 // When a mailbox's cluster-wide state changes, the engine publishes event.MessageWaiting
@@ -44,10 +58,12 @@
 //
 // # Wiring (for internal/core)
 //
-//	m := mwi.New(log, bus)                 // log *slog.Logger, bus *event.Bus
+//	m, err := mwi.New(log, bus, db)        // log *slog.Logger, bus *event.Bus, db *astdb.DB (nil: no persistence)
 //	cliRegistry.MustRegister(m.Commands()...)
 //	m.Update(mb, new, old, urgent) / m.Delete(mb) / m.Get(mb)   // AMI MWIUpdate, MWIDelete, MWIGet, MailboxCount
-//	m.Close()                              // before bus.Close()
+//	m.Close()                              // before bus.Close() and db.Close()
+//	registry.MustRegister(m.Collector())   // pleiades_mailboxes
+//	cluster.NewBridge(bus, ..., mwi.WireCodec{})  // the mwi payload between servers
 package mwi
 
 import (
@@ -59,6 +75,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 )
@@ -105,6 +122,11 @@ type Engine struct {
 	log   *slog.Logger
 	bus   *event.Bus
 	local eid.EID
+	db    *astdb.DB
+
+	// updateMu orders this server's updates: the bus and astdb see them in one order.
+	updateMu sync.Mutex
+	writer   *astdb.WriteBehind // nil without a database
 
 	clockMu sync.Mutex
 	last    time.Time        // newest update time seen or made
@@ -117,20 +139,35 @@ type Engine struct {
 	buf   []event.Event
 }
 
-// New starts the engine on bus: it subscribes to the MWI events of every server.
-func New(log *slog.Logger, bus *event.Bus) *Engine {
+// New starts the engine on bus: it subscribes to the MWI events of every server and, with a
+// database (nil: no persistence), publishes the counts this server kept there as its own.
+func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: log, bus: bus, local: bus.Local(), now: time.Now, shown: map[string]event.MessageWaiting{}}
+	e := &Engine{log: log, bus: bus, local: bus.Local(), db: db, now: time.Now, shown: map[string]event.MessageWaiting{}}
 	e.sub = bus.Subscribe("mwi", event.KindMWI, e.handle)
-	return e
+	if db != nil {
+		if err := e.restore(); err != nil {
+			e.sub.Close()
+			<-e.sub.Done()
+			return nil, err
+		}
+		e.writer = db.NewWriteBehind(Family, persistWindow, func(n int, err error) {
+			e.log.Error(fmt.Sprintf("Could not store %d mailboxes in astdb: %v", n, err))
+		})
+	}
+	return e, nil
 }
 
-// Close stops the engine's subscription and waits for it. Call it before closing the bus.
+// Close stops the engine's subscription and waits for it, and writes the counts not yet in
+// astdb. Call it before closing the bus and the database.
 func (e *Engine) Close() error {
 	e.sub.Close()
 	<-e.sub.Done()
+	if e.writer != nil {
+		e.writer.Close()
+	}
 	return nil
 }
 
@@ -164,7 +201,13 @@ func (e *Engine) Update(mailbox string, newMsgs, oldMsgs, urgent int) error {
 	if newMsgs < 0 || oldMsgs < 0 || urgent < 0 {
 		return ErrNegative
 	}
-	e.bus.Publish(event.MWI{Mailbox: mb, New: newMsgs, Old: oldMsgs, Urgent: urgent, Time: e.tick(), EID: e.local})
+	e.updateMu.Lock()
+	defer e.updateMu.Unlock()
+	m := event.MWI{Mailbox: mb, New: newMsgs, Old: oldMsgs, Urgent: urgent, Time: e.tick(), EID: e.local}
+	e.bus.Publish(m)
+	if e.writer != nil {
+		e.writer.Put(mb, encodeStored(m))
+	}
 	return nil
 }
 
@@ -176,7 +219,12 @@ func (e *Engine) Delete(mailbox string) (bool, error) {
 		return false, err
 	}
 	_, had := e.Get(mb)
+	e.updateMu.Lock()
+	defer e.updateMu.Unlock()
 	e.bus.Publish(event.MWI{Mailbox: mb, Deleted: true, Time: e.tick(), EID: e.local})
+	if e.writer != nil {
+		e.writer.Del(mb)
+	}
 	return had, nil
 }
 

@@ -39,7 +39,11 @@ func newFixture(t *testing.T) *fixture {
 		f.got = append(f.got, fmt.Sprintf("%s:%v:%d/%d/%d", mw.Mailbox, mw.Waiting, mw.New, mw.Old, mw.Urgent))
 		f.mu.Unlock()
 	})
-	f.m = New(nil, f.bus)
+	m, err := New(nil, f.bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m = m
 	f.m.now = func() time.Time { return f.now }
 	t.Cleanup(func() {
 		f.m.Close()

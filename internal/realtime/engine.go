@@ -178,9 +178,6 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// Files that can never come from a database.
-var neverMapped = map[string]bool{"asterisk.conf": true, "extconfig.conf": true, "logger.conf": true}
-
 // ParseMapping parses the value of one extconfig.conf line: driver,database[,table[,priority]].
 // The database part may be double-quoted (an LDAP DN contains commas).
 func ParseMapping(name, value, file string, line int) ([]Mapping, error) {
@@ -189,7 +186,7 @@ func ParseMapping(name, value, file string, line int) ([]Mapping, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%s: mapping without a name", where)
 	}
-	if neverMapped[strings.ToLower(name)] {
+	if NeverStatic(name) {
 		return nil, fmt.Errorf("%s: %s cannot be loaded from a database", where, name)
 	}
 	parts, err := splitQuoted(value)

@@ -12,6 +12,16 @@ import (
 
 var _ conf.StaticSource = (*Engine)(nil)
 
+// neverStatic are the files that never come from a database, as in Asterisk: asterisk.conf
+// and logger.conf are read before any database is reachable, and extconfig.conf says where
+// the databases are.
+var neverStatic = map[string]bool{"asterisk.conf": true, "extconfig.conf": true, "logger.conf": true}
+
+// NeverStatic reports whether the configuration file name (a path or a base name, any case)
+// is one that is always read from the configuration directory: extconfig.conf refuses a
+// mapping for it, static mode never maps it, and the server assembly reads it from its file.
+func NeverStatic(name string) bool { return neverStatic[strings.ToLower(filepath.Base(name))] }
+
 type includeStackKey struct{}
 
 // includeStack returns the files being loaded in ctx (static mode #include chain).
@@ -22,7 +32,7 @@ func includeStack(ctx context.Context) []string {
 
 func (e *Engine) staticRoute(filename string) (*route, string) {
 	st := e.st.Load()
-	if neverMapped[strings.ToLower(filepath.Base(filename))] {
+	if NeverStatic(filename) {
 		return nil, ""
 	}
 	if r := st.static[filename]; r != nil {

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/pleiades-pbx/pleiades/test/webdriver"
 )
 
@@ -96,16 +93,7 @@ func TestWebAPIAcrossTheCluster(t *testing.T) {
 		t.Fatalf("members: %d %s", code, body)
 	}
 	// Metrics parse with Prometheus' own text parser.
-	resp, err := http.Get(base[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	families := metricFamilies(t, base[1]+"/metrics")
 	var names []string
 	for name := range families {
 		names = append(names, name)

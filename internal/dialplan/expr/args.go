@@ -123,3 +123,51 @@ func SplitAppData(s string) (app, data string) {
 	}
 	return strings.TrimSpace(app), data
 }
+
+// EscapeCommas puts a '\' before every '\' and ',' of s (Asterisk's
+// ast_str_set_escapecommas), so that SplitArgs reads the value back as one argument when it
+// holds no quotes, brackets or "${": the inverse used by REALTIME_HASH, func_odbc's results
+// and every other list of values meant for HASH() or ARRAY().
+func EscapeCommas(s string) string {
+	if !strings.ContainsAny(s, `\,`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' || s[i] == ',' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// SplitFunction splits a function reference "NAME(args)" as Asterisk's func_args does: name
+// is the text before the first '(', args the text between it and the last ')'. ok is false
+// when s has no '(' (name is then all of s, args "") or no ')' after it (args then runs to the
+// end of s, which is what Asterisk calls the function with, after a warning). Blanks are kept.
+// This is the one parser of "NAME(args)": ${NAME(args)}, Set(NAME(args)=v), AMI Getvar and
+// Setvar.
+func SplitFunction(s string) (name, args string, ok bool) {
+	open := strings.IndexByte(s, '(')
+	if open < 0 {
+		return s, "", false
+	}
+	name, args = s[:open], s[open+1:]
+	if c := strings.LastIndexByte(args, ')'); c >= 0 {
+		return name, args[:c], true
+	}
+	return name, args, false
+}
+
+// FunctionCall reports whether s, given where a variable name is expected (AMI Getvar and
+// Setvar), calls a function: it ends in ')' (Asterisk's test) and has a name before its first
+// '('. name and args are SplitFunction's.
+func FunctionCall(s string) (name, args string, ok bool) {
+	if !strings.HasSuffix(s, ")") {
+		return "", "", false
+	}
+	name, args, ok = SplitFunction(s)
+	return name, args, ok && name != ""
+}

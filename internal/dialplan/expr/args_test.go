@@ -2,6 +2,8 @@ package expr
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +76,71 @@ func TestSplitAppData(t *testing.T) {
 		if app != tc.app || data != tc.data {
 			t.Errorf("SplitAppData(%q) = %q, %q; want %q, %q", tc.in, app, data, tc.app, tc.data)
 		}
+	}
+}
+
+func TestSplitFunction(t *testing.T) {
+	for _, c := range []struct {
+		in, name, args string
+		ok             bool
+	}{
+		{"CUT(a,b,c)", "CUT", "a,b,c", true},
+		{"DB(fam/key)", "DB", "fam/key", true},
+		{"F(a(b)c)", "F", "a(b)c", true}, // to the last ')'
+		{"F(a)b", "F", "a", true},        // what follows the last ')' is dropped
+		{" F (x) ", " F ", "x", true},    // blanks kept: callers trim
+		{"F(", "F", "", false},           // no ')': args to the end
+		{"F(abc", "F", "abc", false},
+		{"PLAIN", "PLAIN", "", false},
+		{"(x)", "", "x", true},
+		{"", "", "", false},
+	} {
+		name, args, ok := SplitFunction(c.in)
+		if name != c.name || args != c.args || ok != c.ok {
+			t.Errorf("SplitFunction(%q) = %q, %q, %v; want %q, %q, %v", c.in, name, args, ok, c.name, c.args, c.ok)
+		}
+	}
+}
+
+func TestFunctionCall(t *testing.T) {
+	for _, c := range []struct {
+		in, name, args string
+		ok             bool
+	}{
+		{"DB(a/b)", "DB", "a/b", true},
+		{"VAR", "", "", false},
+		{"F(a)b", "", "", false}, // must end in ')'
+		{"(x)", "", "x", false},  // must have a name
+		{"x)", "", "", false},
+		{"SHELL(ls)", "SHELL", "ls", true},
+	} {
+		name, args, ok := FunctionCall(c.in)
+		if ok != c.ok || (ok && (name != c.name || args != c.args)) {
+			t.Errorf("FunctionCall(%q) = %q, %q, %v; want %q, %q, %v", c.in, name, args, ok, c.name, c.args, c.ok)
+		}
+	}
+}
+
+func TestEscapeCommas(t *testing.T) {
+	for in, want := range map[string]string{
+		"":           "",
+		"plain":      "plain",
+		"a,b":        `a\,b`,
+		`c:\dir`:     `c:\\dir`,
+		`Bob\, Jr,x`: `Bob\\\, Jr\,x`,
+		"trailing,":  `trailing\,`,
+	} {
+		if got := EscapeCommas(in); got != want {
+			t.Errorf("EscapeCommas(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// SplitArgs reads a list of escaped values back.
+	vals := []string{"a,b", `c\d`, "", "e"}
+	var esc []string
+	for _, v := range vals {
+		esc = append(esc, EscapeCommas(v))
+	}
+	if got := SplitArgs(strings.Join(esc, ","), ','); !slices.Equal(got, vals) {
+		t.Errorf("round trip: %q", got)
 	}
 }

@@ -55,3 +55,50 @@ func FuzzSubstitute(f *testing.F) {
 		_, _ = SplitAppData(s)
 	})
 }
+
+// FuzzSplitFunction: no input makes SplitFunction panic, and what it returns is s cut at its
+// first '(' and last ')'.
+func FuzzSplitFunction(f *testing.F) {
+	for _, s := range []string{"CUT(a,b,c)", "F(a(b)c)", "F(", "PLAIN", "(x)", "DB(a/b)x", ")(", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, args, ok := SplitFunction(s)
+		switch {
+		case !strings.Contains(s, "("):
+			if ok || name != s || args != "" {
+				t.Fatalf("SplitFunction(%q) = %q, %q, %v", s, name, args, ok)
+			}
+		case ok:
+			if !strings.HasPrefix(s, name+"("+args+")") || strings.Contains(name, "(") || strings.Contains(s[len(name)+len(args)+2:], ")") {
+				t.Fatalf("SplitFunction(%q) = %q, %q", s, name, args)
+			}
+		default:
+			if s != name+"("+args || strings.Contains(args, ")") {
+				t.Fatalf("SplitFunction(%q) = %q, %q (no ')')", s, name, args)
+			}
+		}
+		if fn, fa, fok := FunctionCall(s); fok && (fn != name || fa != args || !ok || !strings.HasSuffix(s, ")") || fn == "") {
+			t.Fatalf("FunctionCall(%q) = %q, %q", s, fn, fa)
+		}
+	})
+}
+
+// FuzzEscapeCommas: a list of values escaped with EscapeCommas and joined with ',' splits back
+// into the same values (values without quotes, brackets or "${", as Asterisk's escaping
+// assumes).
+func FuzzEscapeCommas(f *testing.F) {
+	f.Add("a,b", `c\d`)
+	f.Add("", ",")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		for _, v := range []string{a, b} {
+			if strings.ContainsAny(v, `"()[]{}$`) {
+				return
+			}
+		}
+		got := SplitArgs(EscapeCommas(a)+","+EscapeCommas(b), ',')
+		if len(got) != 2 || got[0] != a || got[1] != b {
+			t.Fatalf("round trip of %q, %q: %q", a, b, got)
+		}
+	})
+}

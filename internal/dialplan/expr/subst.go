@@ -177,7 +177,7 @@ func (st *substituter) reference(dst []byte, body string) []byte {
 	name, offset, length, isFunc := parseVariableName(body)
 	var val string
 	if isFunc {
-		fname, args := splitFunction(name)
+		fname, args, _ := SplitFunction(name)
 		if st.env == nil {
 			st.report(fmt.Errorf("%w: unknown function %s()", ErrFunction, fname))
 			return dst
@@ -262,20 +262,6 @@ func scanInt(s string) (int, string, bool) {
 		n = -n
 	}
 	return n, s[i:], true
-}
-
-// splitFunction splits "NAME(args)" into NAME and the text between the
-// first '(' and the last ')' (the rest of the string if there is none).
-func splitFunction(s string) (name, args string) {
-	open := strings.IndexByte(s, '(')
-	if open < 0 {
-		return s, ""
-	}
-	name, args = s[:open], s[open+1:]
-	if c := strings.LastIndexByte(args, ')'); c >= 0 {
-		args = args[:c]
-	}
-	return name, args
 }
 
 // substring applies Asterisk's ${VAR:offset:length} rules, in bytes. A

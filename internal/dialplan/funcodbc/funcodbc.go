@@ -475,7 +475,7 @@ func (m *Module) read(ctx context.Context, ch *dialplan.Channel, name, argText s
 		if c == "" {
 			c = "field" + strconv.Itoa(i)
 		}
-		names[i] = escapeCommas(c)
+		names[i] = expr.EscapeCommas(c)
 	}
 	fields := strings.Join(names, ",")
 	lines := make([]string, len(rows))
@@ -508,24 +508,10 @@ func formatRow(r []*string, escape bool) string {
 			continue
 		}
 		if escape {
-			b.WriteString(escapeCommas(*v))
+			b.WriteString(expr.EscapeCommas(*v))
 		} else {
 			b.WriteString(*v)
 		}
-	}
-	return b.String()
-}
-
-func escapeCommas(s string) string {
-	if !strings.ContainsAny(s, `\,`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' || s[i] == ',' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
 	}
 	return b.String()
 }

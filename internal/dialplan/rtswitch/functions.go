@@ -200,25 +200,10 @@ func (f *funcs) hash(ctx context.Context, ch *dialplan.Channel, s string) (strin
 	names := make([]string, len(row))
 	vals := make([]string, len(row))
 	for i, fv := range row {
-		names[i], vals[i] = EscapeCommas(fv.Name), EscapeCommas(fv.Value)
+		names[i], vals[i] = expr.EscapeCommas(fv.Name), expr.EscapeCommas(fv.Value)
 	}
 	if ch != nil {
 		ch.SetVar("~ODBCFIELDS~", strings.Join(names, ","))
 	}
 	return strings.Join(vals, ","), nil
-}
-
-// EscapeCommas puts a '\' before every '\' and ',' (Asterisk's ast_str_set_escapecommas).
-func EscapeCommas(s string) string {
-	if !strings.ContainsAny(s, `\,`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' || s[i] == ',' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
