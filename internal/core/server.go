@@ -228,22 +228,28 @@ func (s *Server) Start(ctx context.Context, modules []Module) error {
 	return nil
 }
 
-// Module returns the loaded module named name (".so" and case ignored), or nil.
+// Module returns the loaded module a name means, or nil: a Pleiades module's own name, or the
+// name of an Asterisk module it answers for (see asteriskModules; ".so" and case ignored).
 func (s *Server) Module(name string) Module {
-	name = strings.TrimSuffix(strings.ToLower(name), ".so")
-	for _, m := range s.loaded {
-		if strings.ToLower(m.Name()) == name {
-			return m
-		}
-	}
-	return nil
+	m, _ := s.resolve(name)
+	return m
 }
 
 // Modules returns the loaded modules in load order.
 func (s *Server) Modules() []Module { return append([]Module(nil), s.loaded...) }
 
-// Reload reloads the named module, or every module when name is "". Every module is tried;
-// the errors of those that failed (and kept their running configuration) are returned joined.
+// Errors of Reload for a named module.
+var (
+	// ErrNoSuchModule: no loaded module answers to the name.
+	ErrNoSuchModule = errors.New("no such module")
+	// ErrReloadNotSupported: the name is an Asterisk module that cannot be reloaded in
+	// Asterisk (res_realtime.so, func_devstate.so, ...); nothing is reloaded.
+	ErrReloadNotSupported = errors.New("the module does not support reloads")
+)
+
+// Reload reloads the named module (see Module), or every module when name is "". Every
+// module is tried; the errors of those that failed (and kept their running configuration)
+// are returned joined.
 func (s *Server) Reload(ctx context.Context, name string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -251,9 +257,12 @@ func (s *Server) Reload(ctx context.Context, name string) error {
 	if name == "" {
 		targets = s.loaded
 	} else {
-		m := s.Module(name)
-		if m == nil {
-			return fmt.Errorf("no module named '%s' is loaded (see 'module show')", name)
+		m, alias := s.resolve(name)
+		switch {
+		case m == nil:
+			return fmt.Errorf("%w: no module named '%s' is loaded (see 'module show')", ErrNoSuchModule, name)
+		case alias != nil && !alias.reloads:
+			return fmt.Errorf("%w: '%s' (Asterisk's %s cannot be reloaded; 'module reload %s' reloads what it stands for)", ErrReloadNotSupported, name, alias.name, m.Name())
 		}
 		targets = []Module{m}
 	}

@@ -83,6 +83,21 @@ func (s *Server) ActiveCalls() int {
 	return n
 }
 
+// ProcessedCalls is the number of calls started since the server started, over every
+// CallCounter that counts them (a ProcessedCalls method, as the dialplan engine's).
+func (s *Server) ProcessedCalls() int {
+	s.stop.mu.Lock()
+	calls := append([]CallCounter(nil), s.stop.calls...)
+	s.stop.mu.Unlock()
+	n := 0
+	for _, c := range calls {
+		if p, ok := c.(interface{ ProcessedCalls() int }); ok {
+			n += p.ProcessedCalls()
+		}
+	}
+	return n
+}
+
 func (st *stopper) refuse(refuse bool) {
 	for _, c := range st.calls {
 		c.RefuseNewCalls(refuse)
