@@ -172,7 +172,7 @@ func (d *Driver) status(ctx context.Context, a *cli.Args) error {
 		}
 	}
 	if failed {
-		return cli.ErrFailed
+		return cli.ErrCommandFailed // res_config_pgsql: CLI_FAILURE after "Unable to connect"
 	}
 	return nil
 }

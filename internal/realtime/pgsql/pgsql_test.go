@@ -408,7 +408,7 @@ func TestStatus(t *testing.T) {
 	_ = d.Configure(ctxT(t), realtimetest.Conf(ConfigFile, "[general]\ndbhost=127.0.0.1\ndbport=1\ndbname=x\ndbuser=u\n"))
 	out.Reset()
 	err := d.status(ctxT(t), &cli.Args{Out: &out})
-	if !errors.Is(err, cli.ErrFailed) || !strings.HasPrefix(out.String(), "Unable to connect x@127.0.0.1, port 1 with username u\n") ||
+	if !errors.Is(err, cli.ErrCommandFailed) || !strings.HasPrefix(out.String(), "Unable to connect x@127.0.0.1, port 1 with username u\n") ||
 		!strings.Contains(out.String(), "last error: failed to connect") {
 		t.Errorf("status: %v\n%s", err, out.String())
 	}
