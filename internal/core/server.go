@@ -12,6 +12,15 @@
 // lock from the start of Start (before any module loads or any other file is touched) to
 // the end of Shutdown; the pid file is written without following a symbolic link.
 //
+// Module names (modules.go): every module also answers to the names of the Asterisk 20
+// modules it stands in for (asteriskModules: chan_sip.so, http, extconfig,
+// res_config_pgsql.so, ...). "module show" lists those names with Asterisk's description,
+// support level and columns (and a Pleiades module under its own name when no Asterisk name
+// is its own); a realtime driver's modules are "Running" when Asterisk would have loaded
+// them (realtime.Engine.Loaded). "module reload NAME" prints Asterisk's line for each name;
+// a name Asterisk cannot reload is not reloaded ("does not support reloads"), any other
+// reloads the Pleiades module behind it.
+//
 // Stopping (stop.go), as Asterisk's commands: "core stop now" (and SIGTERM, SIGINT)
 // refuses new calls, hangs up the active ones (the dialplan's background channels and the
 // CLI commands still running are cancelled) and stops; "core stop gracefully" refuses new

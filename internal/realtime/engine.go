@@ -30,6 +30,12 @@
 //     that file is mapped, otherwise through the file loader (SetFileLoader); include loops are
 //     an error. A mapped file with no row loads as an empty configuration, with a warning.
 //   - Multi-valued columns: see SplitList, EncodeValue and DecodeValue (every driver encodes).
+//
+// The database field of a mapping is passed to the driver as is, and each driver reads it as
+// Asterisk's does: pgsql ignores it (res_pgsql.conf's dbname), mysql and sqlite3 take it as a
+// section of their file, odbc as a connection of res_odbc.conf. "core show config mappings"
+// is Asterisk's: the engines Asterisk would have loaded (see Loaded), each with its mappings
+// newest line first.
 package realtime
 
 import (
