@@ -141,7 +141,7 @@ func listsOwnName(m Module) bool {
 func (s *Server) resolve(name string) (m Module, alias *asteriskModule) {
 	want := baseName(name)
 	for _, m := range s.loaded {
-		if strings.ToLower(m.Name()) == strings.ToLower(name) {
+		if strings.EqualFold(m.Name(), name) {
 			return m, nil
 		}
 	}
