@@ -4,7 +4,8 @@
 //	pleiades -c            run in the foreground with a console on this terminal
 //	pleiades               start a server in the background and return once it answers
 //	pleiades -r            remote console to the running server (reconnects for 30 s when it goes away)
-//	pleiades -rx "cmd"     run one command on the running server, print its output
+//	pleiades -rx "cmd"     run one command on the running server, print its output; exit
+//	                       status 0, 1 when it failed, 2 when there is no such command
 //	pleiades --timeout=N   how long -r and -rx wait for the server (seconds, default 30, 0: no limit)
 //	pleiades -C file       use this asterisk.conf
 //	pleiades -v / -d       raise verbose / debug level (repeatable: -vvv)

@@ -3,9 +3,19 @@
 //
 // Commands are multi-word ("core show settings"); the longest registered command whose words
 // prefix the input runs, with the remaining words as arguments. Output and error shapes follow
-// Asterisk's: an unknown command prints "No such command '<line>' (type 'core show help <line>'
-// for other possible commands)", a handler that returns ErrUsage makes the registry print the
-// command's usage text, and both count as a failure for `pleiades -rx`.
+// Asterisk's ast_cli_command_full:
+//
+//   - an unknown command prints "No such command '<line>' (type 'core show help <best>' for
+//     other possible commands)", <best> being the line's words up to the first one at which no
+//     command of that length shares the words before it (Asterisk's find_best);
+//   - a handler that returns ErrUsage makes the registry print the command's usage text;
+//   - a handler that returns ErrCommandFailed (Asterisk's CLI_FAILURE), or an error of its
+//     own, is followed by "Command '<line>' failed.";
+//   - a handler that returns ErrFailed has printed why it failed, as Asterisk does where its
+//     command still returns CLI_SUCCESS (no "failed" line).
+//
+// Every one of these counts as a failure for `pleiades -rx` (exit status 1, or 2 for an
+// unknown command), where Asterisk's `asterisk -rx` exits 0 whatever the command did.
 package cli
 
 import (
@@ -26,8 +36,13 @@ var ErrUsage = errors.New("cli: show usage")
 var ErrNoSuchCommand = errors.New("cli: no such command")
 
 // ErrFailed is returned by a handler that already printed why it failed and only needs the
-// run to count as failed.
+// run to count as failed: where Asterisk prints the same message and returns CLI_SUCCESS, so
+// no "Command '...' failed." line follows.
 var ErrFailed = errors.New("cli: command failed")
+
+// ErrCommandFailed is Asterisk's CLI_FAILURE: the handler printed why it failed (or nothing)
+// and the registry adds Asterisk's "Command '<line>' failed." line; the run counts as failed.
+var ErrCommandFailed = errors.New("cli: command failed (CLI_FAILURE)")
 
 // Command is one CLI command.
 type Command struct {
@@ -182,8 +197,7 @@ func (r *Registry) Run(ctx context.Context, line string, out io.Writer, s Sessio
 	}
 	c := r.Find(words)
 	if c == nil {
-		joined := strings.Join(words, " ")
-		fmt.Fprintf(out, "No such command '%s' (type 'core show help %s' for other possible commands)\n", joined, joined)
+		fmt.Fprintf(out, "No such command '%s' (type 'core show help %s' for other possible commands)\n", strings.TrimSpace(line), r.findBest(words))
 		return ErrNoSuchCommand
 	}
 	a := &Args{Line: line, Words: words, Rest: words[len(c.Words):], Out: out, Session: s}
@@ -197,10 +211,36 @@ func (r *Registry) Run(ctx context.Context, line string, out io.Writer, s Sessio
 			io.WriteString(out, "\n")
 		}
 	case errors.Is(err, ErrFailed):
+	case errors.Is(err, ErrCommandFailed):
+		fmt.Fprintf(out, "Command '%s' failed.\n", strings.TrimSpace(line))
 	default:
 		fmt.Fprintf(out, "%s\n", err)
+		fmt.Fprintf(out, "Command '%s' failed.\n", strings.TrimSpace(line))
 	}
 	return err
+}
+
+// findBest is Asterisk's find_best: the words of an unknown command line up to and including
+// the first one at which no command of that many words shares the words before it.
+func (r *Registry) findBest(words []string) string {
+	for k := 1; k <= len(words); k++ {
+		if !r.near(words[:k]) {
+			return strings.Join(words[:k], " ")
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// near reports whether a command has exactly len(prefix) words and shares all but the last.
+func (r *Registry) near(prefix []string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, c := range r.cmds {
+		if len(c.Words) == len(prefix) && hasPrefixFold(prefix[:len(prefix)-1], c.Words[:len(prefix)-1]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Registry) help(a *Args) error {

@@ -52,6 +52,13 @@ func TestRunPicksLongestCommandAndPassesRest(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	r, _ := newTestRegistry(t)
+	r.MustRegister(
+		&Command{Words: []string{"cli", "failure"}, Handler: func(_ context.Context, a *Args) error {
+			a.Out.Write([]byte("it failed\n"))
+			return ErrCommandFailed
+		}},
+		&Command{Words: []string{"broken"}, Handler: func(context.Context, *Args) error { return errors.New("broken: no database") }},
+	)
 	for _, tc := range []struct {
 		line, want string
 		err        error
@@ -60,11 +67,22 @@ func TestRunErrors(t *testing.T) {
 		{"database put x", "Usage: database put <family> <key> <value>\n", ErrUsage},
 		{"core show nothing", "Usage: core show <thing>\n", ErrUsage},
 		{"fail", "it failed\n", ErrFailed},
+		// Asterisk's CLI_FAILURE: the raw line, as typed (quotes and all), in its "failed" line.
+		{`  cli failure "x  y"  `, "it failed\nCommand 'cli failure \"x  y\"' failed.\n", ErrCommandFailed},
+		{"broken", "broken: no database\nCommand 'broken' failed.\n", nil},
+		// find_best: the words up to the first at which no command of that length shares
+		// the words before it ("bogus word": no two-word command starts with "bogus").
+		{"bogus word more", "No such command 'bogus word more' (type 'core show help bogus word' for other possible commands)\n", ErrNoSuchCommand},
+		{"database get x y", "No such command 'database get x y' (type 'core show help database get x' for other possible commands)\n", ErrNoSuchCommand},
 		{"   ", "", nil},
 	} {
 		var out bytes.Buffer
 		err := r.Run(context.Background(), tc.line, &out, nil)
-		if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
+		if tc.line == "broken" {
+			if err == nil || err.Error() != "broken: no database" {
+				t.Errorf("%q: err %v", tc.line, err)
+			}
+		} else if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 			t.Errorf("%q: err %v, want %v", tc.line, err, tc.err)
 		}
 		if out.String() != tc.want {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,11 +41,19 @@ func (s *Server) registerCommands() {
 		&cli.Command{Words: []string{"core", "abort", "shutdown"}, Summary: "Cancel a running shutdown",
 			Usage: "Usage: core abort shutdown\n       Causes Pleiades to abort an executing shutdown or restart, and resume normal\n       call operations.\n", Handler: s.cmdAbortShutdown},
 		&cli.Command{Words: []string{"reload"}, Summary: "Reload configuration for a module",
-			Usage: "Usage: reload [module ...]\n       Reloads configuration files for all listed modules, or all\n       modules when none is named.\n", Handler: s.cmdReload, Complete: s.completeModule},
+			Usage: "Usage: reload [module ...]\n       Same as 'module reload'.\n", Handler: s.cmdReload, Complete: s.completeModule},
 		&cli.Command{Words: []string{"module", "reload"}, Summary: "Reload configuration for a module",
-			Usage: "Usage: module reload [module ...]\n       Reloads configuration files for all listed modules, or all\n       modules when none is named.\n", Handler: s.cmdReload, Complete: s.completeModule},
+			Usage: "Usage: module reload [module ...]\n       Reloads configuration files for all listed modules which support\n       reloading, or for all supported modules if none are listed.\n", Handler: s.cmdReload, Complete: s.completeModule},
+		&cli.Command{Words: []string{"core", "reload"}, Summary: "Global reload",
+			Usage: "Usage: core reload\n       Execute a global reload.\n", Handler: s.cmdCoreReload},
 		&cli.Command{Words: []string{"module", "show"}, Summary: "List modules and info",
-			Usage: "Usage: module show [like keyword]\n       Shows Pleiades modules currently in use, and usage statistics.\n", Handler: s.cmdModuleShow},
+			Usage: "Usage: module show [like keyword]\n       Shows Pleiades modules currently in use, and usage statistics.\n", Handler: s.cmdModuleShow, Complete: s.completeModuleShow},
+		&cli.Command{Words: []string{"core", "show", "channels", "count"}, Summary: "Display information on channels",
+			Usage: "Usage: core show channels count\n       Shows the channel and call counts: channels up, calls up and calls\n       processed since start.\n", Handler: s.cmdShowChannelsCount},
+		&cli.Command{Words: []string{"core", "show", "calls"}, Summary: "Display information on calls",
+			Usage: "Usage: core show calls [uptime [seconds]]\n       Lists number of currently active calls and total number of calls\n       processed through PBX since last restart. If 'uptime' is specified\n       the system uptime is also displayed. If 'seconds' is specified in\n       addition to 'uptime', the system uptime is displayed in seconds.\n", Handler: s.cmdShowCalls},
+		&cli.Command{Words: []string{"core", "show", "sysinfo"}, Summary: "Show System Information",
+			Usage: "Usage: core show sysinfo\n       List current system information.\n", Handler: s.cmdShowSysinfo},
 		&cli.Command{Words: []string{"logger", "reload"}, Summary: "Reopens the log files",
 			Usage: "Usage: logger reload\n       Reloads the logger subsystem state.  Use after restarting syslogd(8) if you are using syslog logging.\n", Handler: func(ctx context.Context, a *cli.Args) error { return s.cmdReloadNamed(ctx, a, "logger") }},
 		&cli.Command{Words: []string{"logger", "rotate"}, Summary: "Rotates and reopens the log files",
@@ -259,23 +268,50 @@ func (s *Server) cmdAbortShutdown(_ context.Context, a *cli.Args) error {
 	return nil
 }
 
-func (s *Server) completeModule(_ *cli.Args, _ int, word string) []string {
+// moduleNames is every name "module reload" takes: the Pleiades modules' own and the
+// Asterisk modules they answer for.
+func (s *Server) moduleNames() []string {
 	var out []string
 	for _, m := range s.Modules() {
-		if strings.HasPrefix(m.Name(), word) {
-			out = append(out, m.Name())
+		out = append(out, m.Name())
+		for _, a := range asteriskModules[m.Name()] {
+			if baseName(a.name) != baseName(m.Name()) {
+				out = append(out, a.name)
+			}
 		}
 	}
 	return out
 }
 
+func (s *Server) completeModule(_ *cli.Args, _ int, word string) []string {
+	var out []string
+	for _, n := range s.moduleNames() {
+		if strings.HasPrefix(n, word) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (s *Server) completeModuleShow(_ *cli.Args, n int, word string) []string {
+	if n == 0 && strings.HasPrefix("like", word) {
+		return []string{"like"}
+	}
+	if n == 1 {
+		return s.completeModule(nil, 0, word)
+	}
+	return nil
+}
+
+// cmdReload is "module reload" (and "reload"): with names, Asterisk's line per name
+// (main/cli.c handle_reload); a failure also prints why, and the run fails.
 func (s *Server) cmdReload(ctx context.Context, a *cli.Args) error {
 	if len(a.Rest) == 0 {
 		return s.reportReload(a.Out, s.Reload(ctx, ""))
 	}
 	var failed bool
 	for _, name := range a.Rest {
-		if s.reportReload(a.Out, s.Reload(ctx, name)) != nil {
+		if !s.reloadOne(ctx, a.Out, name) {
 			failed = true
 		}
 	}
@@ -283,6 +319,41 @@ func (s *Server) cmdReload(ctx context.Context, a *cli.Args) error {
 		return cli.ErrFailed
 	}
 	return nil
+}
+
+// reloadOne reloads one named module and prints Asterisk's line for the result.
+func (s *Server) reloadOne(ctx context.Context, w io.Writer, name string) bool {
+	err := s.Reload(ctx, name)
+	switch {
+	case errors.Is(err, ErrNoSuchModule):
+		fmt.Fprintf(w, "No such module '%s'\n", name)
+		return false
+	case errors.Is(err, ErrReloadNotSupported):
+		fmt.Fprintf(w, "The module '%s' does not support reloads\n", name)
+		return false
+	case err != nil:
+		fmt.Fprintf(w, "The module '%s' reported a reload failure\n%s\n", name, err)
+		return false
+	}
+	if _, alias := s.resolve(name); alias != nil && alias.driver != "" && s.Realtime != nil && !s.Realtime.Loaded(alias.driver) {
+		file := "its configuration file"
+		if d, ok := s.Realtime.Driver(alias.driver); ok {
+			file = d.ConfigFile()
+		}
+		fmt.Fprintf(w, "The module '%s' was not properly initialized: %s does not exist.\n", name, file)
+		return false
+	}
+	fmt.Fprintf(w, "Module '%s' reloaded successfully.\n", name)
+	return true
+}
+
+// cmdCoreReload is "core reload": a global reload (Asterisk prints nothing; a module whose
+// new configuration fails prints why and the run fails).
+func (s *Server) cmdCoreReload(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	return s.reportReload(a.Out, s.Reload(ctx, ""))
 }
 
 func (s *Server) cmdReloadNamed(ctx context.Context, a *cli.Args, name string) error {
@@ -300,6 +371,8 @@ func (s *Server) reportReload(w io.Writer, err error) error {
 	return cli.ErrFailed
 }
 
+// cmdModuleShow is main/cli.c's handle_modlist: every name a loaded module answers to (see
+// moduleRows) containing the keyword, case-insensitively.
 func (s *Server) cmdModuleShow(_ context.Context, a *cli.Args) error {
 	like := ""
 	switch {
@@ -308,14 +381,15 @@ func (s *Server) cmdModuleShow(_ context.Context, a *cli.Args) error {
 	case len(a.Rest) != 0:
 		return cli.ErrUsage
 	}
-	fmt.Fprintf(a.Out, "%-30s %-40.40s %-10s %-11s %13s\n", "Module", "Description", "Use Count", "Status", "Support Level")
+	const format = "%-30s %-40.40s %-10s %-11s %13s\n"
+	fmt.Fprintf(a.Out, format, "Module", "Description", "Use Count", "Status", "Support Level")
 	n := 0
-	for _, m := range s.Modules() {
-		if like != "" && !strings.Contains(strings.ToLower(m.Name()), like) {
+	for _, r := range s.moduleRows() {
+		if !strings.Contains(strings.ToLower(r.name), like) {
 			continue
 		}
 		n++
-		fmt.Fprintf(a.Out, "%-30s %-40.40s %-10d %-11s %13s\n", m.Name(), m.Description(), 0, "Running", "core")
+		fmt.Fprintf(a.Out, format, r.name, r.description, "0", r.status, r.support)
 	}
 	fmt.Fprintf(a.Out, "%d modules loaded\n", n)
 	return nil

@@ -12,6 +12,15 @@
 // lock from the start of Start (before any module loads or any other file is touched) to
 // the end of Shutdown; the pid file is written without following a symbolic link.
 //
+// Module names (modules.go): every module also answers to the names of the Asterisk 20
+// modules it stands in for (asteriskModules: chan_sip.so, http, extconfig,
+// res_config_pgsql.so, ...). "module show" lists those names with Asterisk's description,
+// support level and columns (and a Pleiades module under its own name when no Asterisk name
+// is its own); a realtime driver's modules are "Running" when Asterisk would have loaded
+// them (realtime.Engine.Loaded). "module reload NAME" prints Asterisk's line for each name;
+// a name Asterisk cannot reload is not reloaded ("does not support reloads"), any other
+// reloads the Pleiades module behind it.
+//
 // Stopping (stop.go), as Asterisk's commands: "core stop now" (and SIGTERM, SIGINT)
 // refuses new calls, hangs up the active ones (the dialplan's background channels and the
 // CLI commands still running are cancelled) and stops; "core stop gracefully" refuses new
@@ -228,22 +237,28 @@ func (s *Server) Start(ctx context.Context, modules []Module) error {
 	return nil
 }
 
-// Module returns the loaded module named name (".so" and case ignored), or nil.
+// Module returns the loaded module a name means, or nil: a Pleiades module's own name, or the
+// name of an Asterisk module it answers for (see asteriskModules; ".so" and case ignored).
 func (s *Server) Module(name string) Module {
-	name = strings.TrimSuffix(strings.ToLower(name), ".so")
-	for _, m := range s.loaded {
-		if strings.ToLower(m.Name()) == name {
-			return m
-		}
-	}
-	return nil
+	m, _ := s.resolve(name)
+	return m
 }
 
 // Modules returns the loaded modules in load order.
 func (s *Server) Modules() []Module { return append([]Module(nil), s.loaded...) }
 
-// Reload reloads the named module, or every module when name is "". Every module is tried;
-// the errors of those that failed (and kept their running configuration) are returned joined.
+// Errors of Reload for a named module.
+var (
+	// ErrNoSuchModule: no loaded module answers to the name.
+	ErrNoSuchModule = errors.New("no such module")
+	// ErrReloadNotSupported: the name is an Asterisk module that cannot be reloaded in
+	// Asterisk (res_realtime.so, func_devstate.so, ...); nothing is reloaded.
+	ErrReloadNotSupported = errors.New("the module does not support reloads")
+)
+
+// Reload reloads the named module (see Module), or every module when name is "". Every
+// module is tried; the errors of those that failed (and kept their running configuration)
+// are returned joined.
 func (s *Server) Reload(ctx context.Context, name string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -251,9 +266,12 @@ func (s *Server) Reload(ctx context.Context, name string) error {
 	if name == "" {
 		targets = s.loaded
 	} else {
-		m := s.Module(name)
-		if m == nil {
-			return fmt.Errorf("no module named '%s' is loaded (see 'module show')", name)
+		m, alias := s.resolve(name)
+		switch {
+		case m == nil:
+			return fmt.Errorf("%w: no module named '%s' is loaded (see 'module show')", ErrNoSuchModule, name)
+		case alias != nil && !alias.reloads:
+			return fmt.Errorf("%w: '%s' (Asterisk's %s cannot be reloaded; 'module reload %s' reloads what it stands for)", ErrReloadNotSupported, name, alias.name, m.Name())
 		}
 		targets = []Module{m}
 	}

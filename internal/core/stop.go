@@ -71,14 +71,30 @@ func (s *Server) AddCallCounter(c CallCounter) {
 	}
 }
 
+// callCounters returns the CallCounters added so far.
+func (s *Server) callCounters() []CallCounter {
+	s.stop.mu.Lock()
+	defer s.stop.mu.Unlock()
+	return append([]CallCounter(nil), s.stop.calls...)
+}
+
 // ActiveCalls is the number of calls up, over every CallCounter.
 func (s *Server) ActiveCalls() int {
-	s.stop.mu.Lock()
-	calls := append([]CallCounter(nil), s.stop.calls...)
-	s.stop.mu.Unlock()
 	n := 0
-	for _, c := range calls {
+	for _, c := range s.callCounters() {
 		n += c.ActiveCalls()
+	}
+	return n
+}
+
+// ProcessedCalls is the number of calls started since the server started, over every
+// CallCounter that counts them (a ProcessedCalls method, as the dialplan engine's).
+func (s *Server) ProcessedCalls() int {
+	n := 0
+	for _, c := range s.callCounters() {
+		if p, ok := c.(interface{ ProcessedCalls() int }); ok {
+			n += p.ProcessedCalls()
+		}
 	}
 	return n
 }

@@ -13,12 +13,17 @@ var ErrRefused = errors.New("new calls are refused: Pleiades is shutting down")
 // refuses new ones while the server shuts down; the engine is the server's CallCounter
 // (internal/core).
 type calls struct {
-	active atomic.Int64
-	refuse atomic.Bool
+	active    atomic.Int64
+	processed atomic.Int64 // channels admitted since the engine was made
+	refuse    atomic.Bool
 }
 
 // ActiveCalls returns how many channels are running.
 func (e *Engine) ActiveCalls() int { return int(e.calls.active.Load()) }
+
+// ProcessedCalls returns how many channels have been started since the engine was made
+// (Asterisk's "calls processed").
+func (e *Engine) ProcessedCalls() int { return int(e.calls.processed.Load()) }
 
 // RefuseNewCalls makes console dial and Originate refuse new calls (true) or accept them
 // again (false).
@@ -31,5 +36,6 @@ func (e *Engine) admit(n int) (done func(), err error) {
 		return nil, ErrRefused
 	}
 	e.calls.active.Add(int64(n))
+	e.calls.processed.Add(int64(n))
 	return func() { e.calls.active.Add(-1) }, nil
 }

@@ -24,6 +24,9 @@ func TestActiveCallsAndRefusal(t *testing.T) {
 	if n := e.ActiveCalls(); n != 2 {
 		t.Fatalf("%d active calls during an originated call, want its two halves", n)
 	}
+	if n := e.ProcessedCalls(); n != 2 {
+		t.Fatalf("%d calls processed after one originated call, want its two halves", n)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for e.ActiveCalls() != 0 {
 		if time.Now().After(deadline) {
@@ -42,8 +45,8 @@ func TestActiveCallsAndRefusal(t *testing.T) {
 	if err := reg.Run(context.Background(), "console dial", &out, nil); !errors.Is(err, cli.ErrFailed) || out.String() != "Unable to dial: new calls are refused: Pleiades is shutting down\n" {
 		t.Fatalf("console dial while refusing: %v %q", err, out.String())
 	}
-	if e.ActiveCalls() != 0 {
-		t.Fatalf("refused calls counted: %d", e.ActiveCalls())
+	if e.ActiveCalls() != 0 || e.ProcessedCalls() != 2 {
+		t.Fatalf("refused calls counted: %d active, %d processed", e.ActiveCalls(), e.ProcessedCalls())
 	}
 	e.RefuseNewCalls(false)
 	out.Reset()

@@ -75,14 +75,14 @@ func (e *Engine) cliShow(ctx context.Context, a *cli.Args) error {
 }
 
 // ShowDialplan writes `dialplan show [[exten@]context]` for dp to w in Asterisk's layout
-// (show_dialplan_helper). It returns cli.ErrFailed when the context or extension does not
-// exist (after printing why).
+// (show_dialplan_helper). It returns cli.ErrCommandFailed, Asterisk's CLI_FAILURE, when the
+// context or extension does not exist (after printing why).
 func ShowDialplan(w io.Writer, dp *Dialplan, exten, contextName string) error {
 	var n showCounters
 	showHelper(w, dp, contextName, exten, &n, nil, nil)
 	if contextName != "" && !n.contextExists {
 		fmt.Fprintf(w, "There is no existence of '%s' context\n", contextName)
-		return cli.ErrFailed
+		return cli.ErrCommandFailed
 	}
 	if exten != "" && !n.extenExists {
 		if contextName != "" {
@@ -90,7 +90,7 @@ func ShowDialplan(w io.Writer, dp *Dialplan, exten, contextName string) error {
 		} else {
 			fmt.Fprintf(w, "There is no existence of '%s' extension in all contexts\n", exten)
 		}
-		return cli.ErrFailed
+		return cli.ErrCommandFailed
 	}
 	fmt.Fprintf(w, "-= %d %s (%d %s) in %d %s. =-\n",
 		n.exts, plural(n.exts, "extension", "extensions"),

@@ -102,11 +102,11 @@ exten => check,1,NoOp(Custom:mystate is ${DEVICE_STATE(Custom:mystate)})
 	out, _ = runCLI(t, e, "dialplan show check@devstate_test", nil)
 	golden.Check(t, "devstate_dialplan_show_exten.golden", out)
 	out, err = runCLI(t, e, "dialplan show nosuch", nil)
-	if err == nil || out != "There is no existence of 'nosuch' context\n" {
+	if err == nil || out != "There is no existence of 'nosuch' context\nCommand 'dialplan show nosuch' failed.\n" {
 		t.Errorf("%q", out)
 	}
 	out, err = runCLI(t, e, "dialplan show 999@devstate_test", nil)
-	if err == nil || out != "There is no existence of 999@devstate_test extension\n" {
+	if err == nil || out != "There is no existence of 999@devstate_test extension\nCommand 'dialplan show 999@devstate_test' failed.\n" {
 		t.Errorf("%q", out)
 	}
 }

@@ -393,7 +393,7 @@ func TestCLIGolden(t *testing.T) {
 		waitIdle(t, b) // one at a time: high-water marks of 1
 	}
 	var out bytes.Buffer
-	for _, line := range []string{"event show queues", "event show cache"} {
+	for _, line := range []string{"event show queues", "event show cache", "core show taskprocessors", "core show taskprocessors like HINT:", "core show taskprocessors like nothing"} {
 		fmt.Fprintf(&out, "> %s\n", line)
 		if err := r.Run(context.Background(), line, &out, nil); err != nil {
 			t.Fatalf("%s: %v", line, err)

@@ -34,8 +34,9 @@
 // ("coalesced": the latest state wins, states are idempotent), and a key that is not waiting
 // is still queued so that no key loses its latest state; past MaxPending events are dropped
 // and counted (and logged). Depth, high-water mark, delivered, coalesced and dropped counts
-// are in Stats and in the CLI command "event show queues"; "event show cache" counts the
-// cache per type and origin.
+// are in Stats and in the CLI command "event show queues" (and, in Asterisk 20's task
+// processor columns, "core show taskprocessors": see WriteTaskprocessors); "event show cache"
+// counts the cache per type and origin.
 //
 // # Lock order
 //

@@ -208,7 +208,7 @@ func (e *Engine) cliStore(ctx context.Context, a *cli.Args) error {
 	if err != nil {
 		e.log.Warn("realtime store failed", "family", a.Rest[0], "error", err)
 		io.WriteString(a.Out, msgStoreFail)
-		return cli.ErrFailed
+		return cli.ErrCommandFailed
 	}
 	io.WriteString(a.Out, "Stored RealTime record.\n")
 	return nil
@@ -226,29 +226,35 @@ func (e *Engine) report(a *cli.Args, op string, n int64, err error, fail, ok str
 	if err != nil {
 		e.log.Warn("realtime "+op+" failed", "family", a.Rest[0], "error", err)
 		io.WriteString(a.Out, fail)
-		return cli.ErrFailed
+		return cli.ErrCommandFailed
 	}
 	fmt.Fprintf(a.Out, ok, n, ess(n))
 	return nil
 }
 
+// cliMappings is main/config.c's handle_cli_core_show_config_mappings: every loaded engine
+// (see Loaded) with the mappings that use it, newest line first (Asterisk prepends each
+// mapping to its list).
 func (e *Engine) cliMappings(ctx context.Context, a *cli.Args) error {
 	if len(a.Rest) != 0 {
 		return cli.ErrUsage
 	}
-	drivers := e.Drivers()
-	if len(drivers) == 0 {
+	var loaded []Driver
+	for _, d := range e.Drivers() {
+		if e.Loaded(d.Name()) {
+			loaded = append(loaded, d)
+		}
+	}
+	if len(loaded) == 0 {
 		io.WriteString(a.Out, "No config mappings found.\n")
 		return nil
 	}
-	static, fams := e.Mappings()
-	for _, d := range drivers {
-		fmt.Fprintf(a.Out, "\nConfig Engine: %s\n", d.Name())
-		for _, list := range [][]Mapping{static, fams} {
-			for _, m := range list {
-				if strings.EqualFold(m.Driver, d.Name()) {
-					fmt.Fprintf(a.Out, "===> %s (db=%s, table=%s)\n", m.Name, m.Database, m.Table)
-				}
+	lines := e.st.Load().lines
+	for _, d := range loaded {
+		fmt.Fprintf(a.Out, "Config Engine: %s\n", d.Name())
+		for i := len(lines) - 1; i >= 0; i-- {
+			if m := lines[i]; strings.EqualFold(m.Driver, d.Name()) {
+				fmt.Fprintf(a.Out, "===> %s (db=%s, table=%s)\n", m.Name, m.Database, m.Table)
 			}
 		}
 	}

@@ -30,6 +30,12 @@
 //     that file is mapped, otherwise through the file loader (SetFileLoader); include loops are
 //     an error. A mapped file with no row loads as an empty configuration, with a warning.
 //   - Multi-valued columns: see SplitList, EncodeValue and DecodeValue (every driver encodes).
+//
+// The database field of a mapping is passed to the driver as is, and each driver reads it as
+// Asterisk's does: pgsql ignores it (res_pgsql.conf's dbname), mysql and sqlite3 take it as a
+// section of their file, odbc as a connection of res_odbc.conf. "core show config mappings"
+// is Asterisk's: the engines Asterisk would have loaded (see Loaded), each with its mappings
+// newest line first.
 package realtime
 
 import (
@@ -101,6 +107,7 @@ type QueryObserver func(driver, family string, d time.Duration, err error)
 type state struct {
 	families map[string]*route // lower-case family
 	static   map[string]*route // file name as written
+	lines    []Mapping         // every mapping in force, in extconfig.conf order
 }
 
 // Engine routes realtime calls to drivers. It is safe for concurrent use.
@@ -109,6 +116,7 @@ type Engine struct {
 
 	mu      sync.Mutex // serialises Register/Configure
 	drivers map[string]Driver
+	hasConf map[string]bool // driver name -> its configuration file existed at its last Configure
 	st      atomic.Pointer[state]
 
 	statsMu sync.Mutex
@@ -126,7 +134,7 @@ func New(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{log: log, drivers: map[string]Driver{}, stats: map[string]*familyStats{}}
+	e := &Engine{log: log, drivers: map[string]Driver{}, hasConf: map[string]bool{}, stats: map[string]*familyStats{}}
 	e.st.Store(&state{families: map[string]*route{}, static: map[string]*route{}})
 	e.SetFileLoader(func(ctx context.Context, name string) (*conf.Config, error) {
 		return conf.LoadContext(ctx, name, conf.Options{Static: e})
@@ -276,7 +284,9 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("realtime: driver %s (%s): %w", n, d.ConfigFile(), err))
+				continue
 			}
+			e.hasConf[n] = cfg != nil
 		}
 	}
 
@@ -286,7 +296,8 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 		prio int
 	}
 	byKey := map[key]Mapping{}
-	var order []key
+	var order []key     // keys by first appearance
+	var lineOrder []key // keys by the line now in force for them
 	if ext != nil {
 		for _, cat := range ext.Categories {
 			if cat.Template || !strings.EqualFold(cat.Name, "settings") {
@@ -316,7 +327,10 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 					}
 					if _, dup := byKey[k]; !dup {
 						order = append(order, k)
+					} else {
+						lineOrder = slices.DeleteFunc(lineOrder, func(o key) bool { return o == k })
 					}
+					lineOrder = append(lineOrder, k)
 					byKey[k] = m
 				}
 			}
@@ -327,6 +341,7 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 	}
 
 	next := &state{families: map[string]*route{}, static: map[string]*route{}}
+	inForce := map[key]bool{}
 	grouped := map[string][]Mapping{}
 	var names []string
 	for _, k := range order {
@@ -349,6 +364,7 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 			}
 			r.mappings = append(r.mappings, m)
 			r.drivers = append(r.drivers, e.drivers[m.Driver])
+			inForce[key{n, m.Priority}] = true
 		}
 		if len(r.mappings) == 0 {
 			continue
@@ -357,6 +373,11 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 			next.static[n] = r
 		} else {
 			next.families[n] = r
+		}
+	}
+	for _, k := range lineOrder {
+		if inForce[key{k.name, k.prio}] {
+			next.lines = append(next.lines, byKey[k])
 		}
 	}
 	e.st.Store(next)
@@ -405,6 +426,21 @@ func (e *Engine) Mappings() (static, families []Mapping) {
 	slices.SortFunc(static, cmp)
 	slices.SortFunc(families, cmp)
 	return static, families
+}
+
+// Loaded reports whether the driver named name is loaded as Asterisk's module for it would
+// be: sqlite3 always (res_config_sqlite3 loads without its file), the others only when their
+// configuration file existed at the last Configure (res_config_pgsql declines without
+// res_pgsql.conf, res_config_odbc needs res_odbc, which declines without res_odbc.conf;
+// res_config_mysql, not built by Asterisk by default, is shown with its file). "core show
+// config mappings" lists the loaded engines and "module show" their modules as Running.
+func (e *Engine) Loaded(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.drivers[name]; !ok {
+		return false
+	}
+	return name == "sqlite3" || e.hasConf[name]
 }
 
 // Mapped reports whether family has at least one mapping (Asterisk's ast_check_realtime).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,16 +14,129 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 )
 
-// Commands returns the driver's CLI commands: "realtime show pgsql status".
+// Commands returns the driver's CLI commands: "realtime show pgsql status" and "realtime
+// show pgsql cache".
 func (d *Driver) Commands() []*cli.Command {
 	return []*cli.Command{{
 		Words:   []string{"realtime", "show", "pgsql", "status"},
 		Summary: "Shows connection information for the PostgreSQL RealTime driver",
 		Usage: "Usage: realtime show pgsql status\n" +
-			"       Shows connection information for the PostgreSQL RealTime driver:\n" +
-			"       one line per database in use, with its pool and LISTEN state.\n",
+			"       Shows connection information for the PostgreSQL RealTime driver,\n" +
+			"       with its pool and LISTEN state.\n",
 		Handler: d.status,
+	}, {
+		Words:   []string{"realtime", "show", "pgsql", "cache"},
+		Summary: "Shows cached tables within the PostgreSQL realtime driver",
+		Usage: "Usage: realtime show pgsql cache [<table>]\n" +
+			"       Shows table cache for the PostgreSQL RealTime driver\n",
+		Handler:  d.cache,
+		Complete: d.completeCached,
 	}}
+}
+
+// cached returns the cached tables by name, sorted.
+func (d *Driver) cached() []*table {
+	d.tmu.RLock()
+	out := make([]*table, 0, len(d.tables))
+	for _, t := range d.tables {
+		out = append(out, t)
+	}
+	d.tmu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (d *Driver) completeCached(_ *cli.Args, n int, word string) []string {
+	if n != 0 {
+		return nil
+	}
+	var out []string
+	for _, t := range d.cached() {
+		if strings.HasPrefix(strings.ToLower(t.name), strings.ToLower(word)) {
+			out = append(out, t.name)
+		}
+	}
+	return out
+}
+
+// catalogSQL reads a table's columns as res_config_pgsql's find_table does: the type's name,
+// attlen (or, for variable-length types, atttypmod-4, the declared length) and NOT NULL.
+const catalogSQL = `SELECT a.attname, t.typname, a.attlen, a.atttypmod, a.attnotnull
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum`
+
+// cache is res_config_pgsql's "realtime show pgsql cache [<table>]".
+func (d *Driver) cache(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) > 1 {
+		return cli.ErrUsage
+	}
+	tables := d.cached()
+	if len(a.Rest) == 0 {
+		for _, t := range tables {
+			fmt.Fprintf(a.Out, "%s\n", t.name)
+		}
+		return nil
+	}
+	var t *table
+	for _, c := range tables {
+		if strings.EqualFold(c.name, a.Rest[0]) {
+			t = c
+			break
+		}
+	}
+	if t == nil {
+		fmt.Fprintf(a.Out, "No such table '%s'\n", a.Rest[0])
+		return nil
+	}
+	db, err := d.use("")
+	if err != nil {
+		fmt.Fprintf(a.Out, "Unable to read the columns of table '%s': %v\n", a.Rest[0], err)
+		return cli.ErrFailed
+	}
+	type col struct {
+		name, typ      string
+		length, typmod int
+		notNull        bool
+	}
+	var cols []col
+	err = db.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, catalogSQL, t.ident)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c col
+			var attlen int16
+			var typmod int32
+			if err := rows.Scan(&c.name, &c.typ, &attlen, &typmod, &c.notNull); err != nil {
+				return err
+			}
+			c.length, c.typmod = int(attlen), int(typmod)
+			cols = append(cols, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		fmt.Fprintf(a.Out, "Unable to read the columns of table '%s': %v\n", a.Rest[0], d.fail(db, describe("read columns of", db.name, t.name), err))
+		return cli.ErrFailed
+	}
+	fmt.Fprintf(a.Out, "Columns for Table Cache '%s':\n", a.Rest[0])
+	fmt.Fprintf(a.Out, "%-20.20s %-20.20s %-3.3s %-8.8s\n", "Name", "Type", "Len", "Nullable")
+	for _, c := range cols {
+		n := c.length
+		if n == -1 {
+			n = c.typmod - 4
+		}
+		nullable := ""
+		if c.notNull {
+			nullable = "NOT NULL"
+		}
+		fmt.Fprintf(a.Out, "%-20.20s %-20.20s %3d %-8.8s\n", c.name, c.typ, n, nullable)
+	}
+	return nil
 }
 
 func (d *Driver) status(ctx context.Context, a *cli.Args) error {
@@ -58,7 +172,7 @@ func (d *Driver) status(ctx context.Context, a *cli.Args) error {
 		}
 	}
 	if failed {
-		return cli.ErrFailed
+		return cli.ErrCommandFailed // res_config_pgsql: CLI_FAILURE after "Unable to connect"
 	}
 	return nil
 }

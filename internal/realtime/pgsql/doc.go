@@ -9,7 +9,7 @@
 //	[general]
 //	dbhost=127.0.0.1        ; alias hostname; empty: the Unix socket in dbsock
 //	dbport=5432             ; alias port
-//	dbname=asterisk         ; the default database
+//	dbname=asterisk         ; the database of every mapping
 //	dbuser=asterisk         ; alias user
 //	dbpass=secret           ; alias password
 //	dbappname=pleiades      ; alias appname: application_name
@@ -17,7 +17,7 @@
 //	requirements=warn       ; warn | createclose | createchar
 //	order_multi_row_results_by_initial_column=yes
 //	; Pleiades' own:
-//	max_connections=8            ; pool size per database
+//	max_connections=8            ; pool size
 //	connect_timeout=3            ; seconds
 //	negative_connection_cache=1  ; seconds to fail fast after a failed connect
 //	search_path=asterisk,public  ; set on every pooled connection
@@ -31,11 +31,10 @@
 //
 // # Databases
 //
-// Asterisk's pgsql driver has a single connection and ignores the database argument of
-// extconfig.conf mappings. Pleiades gives it a meaning: it names a PostgreSQL database on
-// the same server, reached with [general]'s host and credentials, with one pool per
-// database name, created on first use. An empty argument or "general" (what many Asterisk
-// installs write) means dbname. A database that does not exist is an error wrapping
+// As in Asterisk's res_config_pgsql, the database field of an extconfig.conf mapping is
+// ignored: every mapping uses the one database of res_pgsql.conf (dbname on dbhost), so
+// "sippeers => pgsql,asterisk,sippeers" (the sample's wording) works whatever dbname says.
+// A dbname that does not exist on the server is an error wrapping
 // realtime.ErrUnknownDatabase. Table names may be schema-qualified ("asterisk.sippeers").
 //
 // # Queries
@@ -68,16 +67,16 @@
 //
 // # Connections and errors
 //
-// Asterisk serialises every query through one connection; Pleiades pools (max_connections
-// per database) and shows the gain in BenchmarkLoadParallel. The pool is this package's own
+// Asterisk serialises every query through one connection; Pleiades pools (max_connections)
+// and shows the gain in BenchmarkLoadParallel. The pool is this package's own
 // (pool.go): pgxpool needs github.com/jackc/puddle/v2, which the module does not require.
 // Connections use pgx's statement cache, so each distinct statement is prepared once per
 // connection. A connection idle for over 30 s is pinged before reuse.
 //
 // Connection failures (dial, authentication, a lost connection, server shutdown, too many
 // connections, a deadline) wrap realtime.ErrUnavailable, so the engine fails over; after
-// one, calls to that database fail at once for negative_connection_cache. SQL errors (a
-// missing table, a bad enum value) are plain errors naming the table and database.
+// one, calls fail at once for negative_connection_cache. SQL errors (a missing table, a bad
+// enum value) are plain errors naming the table and database.
 //
 // # Requirements
 //
@@ -89,20 +88,22 @@
 //
 // # Change notifications (LISTEN)
 //
-// With listen_channel set, the driver keeps one extra connection per database LISTENing on
-// that channel (reconnecting with backoff) and calls every OnChange callback for each
+// With listen_channel set, the driver keeps one extra connection LISTENing on that channel (reconnecting with backoff) and calls every OnChange callback for each
 // notification. The payload is "table:key": the table name without schema, a ':', and the
 // row's identifying value(s), several joined with '@' (see contrib/pgsql_realtime_notify.sql, which
 // installs a trigger function and triggers for sippeers (name), voicemail
 // (mailbox@context), extensions (exten@context), queues (name) and queue_members
 // (queue_name)). After every (re)connect of the listener, callbacks get ("", ""): anything
-// may have changed while nobody listened. The default database starts listening at
-// Configure; other databases when their pool is created.
+// may have changed while nobody listened. Listening starts at Configure.
 //
 // # CLI
 //
-// "realtime show pgsql status" prints Asterisk's line per database in use ("Connected to
+// "realtime show pgsql status" prints Asterisk's line ("Connected to
 // asterisk@127.0.0.1, port 5432 with username asterisk for 5 minutes, 3 seconds.", or
 // "Unable to connect ...") followed by the pool figures (total, idle, in use, max, acquires,
-// acquires that waited, connects, last error) and the LISTEN state.
+// acquires that waited, connects, last error) and the LISTEN state. "realtime show pgsql
+// cache [table]" is Asterisk's: the tables whose columns are cached, one per line (sorted by
+// name; Asterisk lists them in the order they were first used), or one table's columns as
+// PostgreSQL's catalog has them (name, type name, length: attlen, or atttypmod-4 for
+// variable-length types, and NOT NULL), or "No such table '<table>'" when it is not cached.
 package pgsql

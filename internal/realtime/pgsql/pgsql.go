@@ -131,14 +131,11 @@ func (d *Driver) Close() error {
 	return nil
 }
 
-// dbName maps the extconfig database argument to a PostgreSQL database name: empty or
-// "general" (what most Asterisk installs write, since Asterisk ignores the argument) mean
-// the dbname of res_pgsql.conf; anything else is a database name on the same server.
-func (d *Driver) dbName(s *Settings, db string) string {
-	if db == "" || strings.EqualFold(db, "general") {
-		return s.DBName
-	}
-	return db
+// dbName maps the database field of an extconfig.conf mapping to a PostgreSQL database: as
+// in Asterisk's res_config_pgsql, which ignores it, always the dbname of res_pgsql.conf.
+// ("sippeers => pgsql,asterisk,sippeers", the sample's wording, works whatever dbname says.)
+func (d *Driver) dbName(s *Settings, _ string) string {
+	return s.DBName
 }
 
 // database returns (creating on first use) the pool for database name.

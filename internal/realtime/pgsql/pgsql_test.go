@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
+	"github.com/pleiades-pbx/pleiades/test/golden"
 )
 
 func ctxT(tb testing.TB) context.Context {
@@ -292,8 +294,13 @@ func TestUnavailable(t *testing.T) {
 			}
 		})
 	}
-	// A database that does not exist on the server.
-	_, err := e.drv.Load(ctx, "pleiades_no_such_db", "sippeers", F("name", "x"))
+	// A dbname that does not exist on the server.
+	nodb := New(nil)
+	defer nodb.Close()
+	if err := nodb.Configure(ctx, realtimetest.Conf(ConfigFile, strings.Replace(e.confText(), "dbname="+e.cc.Database+"\n", "dbname=pleiades_no_such_db\n", 1))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := nodb.Load(ctx, "", "sippeers", F("name", "x"))
 	if !errors.Is(err, realtime.ErrUnknownDatabase) {
 		t.Errorf("unknown database: %v", err)
 	}
@@ -401,7 +408,7 @@ func TestStatus(t *testing.T) {
 	_ = d.Configure(ctxT(t), realtimetest.Conf(ConfigFile, "[general]\ndbhost=127.0.0.1\ndbport=1\ndbname=x\ndbuser=u\n"))
 	out.Reset()
 	err := d.status(ctxT(t), &cli.Args{Out: &out})
-	if !errors.Is(err, cli.ErrFailed) || !strings.HasPrefix(out.String(), "Unable to connect x@127.0.0.1, port 1 with username u\n") ||
+	if !errors.Is(err, cli.ErrCommandFailed) || !strings.HasPrefix(out.String(), "Unable to connect x@127.0.0.1, port 1 with username u\n") ||
 		!strings.Contains(out.String(), "last error: failed to connect") {
 		t.Errorf("status: %v\n%s", err, out.String())
 	}
@@ -463,4 +470,61 @@ func TestReconfigure(t *testing.T) {
 	if db3, _ := e.drv.database(e.db); db3 == db1 || db3.pool.max != 2 {
 		t.Errorf("pool not replaced")
 	}
+}
+
+// The database field of a mapping is ignored, as res_config_pgsql ignores it: every call goes
+// to res_pgsql.conf's dbname, so "sippeers => pgsql,asterisk,sippeers" (the sample's wording)
+// works with dbname=test, even though no database "asterisk" exists.
+func TestDatabaseFieldIsIgnored(t *testing.T) {
+	e := newEnv(t)
+	e.loadAsteriskSchema(t)
+	ctx := context.Background()
+	if _, err := e.drv.Store(ctx, "asterisk", "sippeers", F("name", "alice", "context", "phones")); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []string{"asterisk", "pleiades_no_such_db", "general", "", e.cc.Database} {
+		row, err := e.drv.Load(ctx, db, "sippeers", F("name", "alice"))
+		if err != nil {
+			t.Fatalf("database field %q: %v", db, err)
+		}
+		if v, _ := row.Get("context"); v != "phones" {
+			t.Fatalf("database field %q: %v", db, row)
+		}
+	}
+	e.drv.mu.RLock()
+	n := len(e.drv.dbs)
+	e.drv.mu.RUnlock()
+	if n != 1 {
+		t.Errorf("%d pools for one res_pgsql.conf, want 1", n)
+	}
+}
+
+// "realtime show pgsql cache [table]" prints what res_config_pgsql prints: the cached tables,
+// then one table's columns with PostgreSQL's type names and lengths (attlen, or atttypmod-4).
+func TestCacheCLIGolden(t *testing.T) {
+	e := newEnv(t)
+	e.exec(t, `CREATE TYPE yn AS ENUM ('yes', 'no');
+CREATE TABLE peers (id SERIAL PRIMARY KEY, name VARCHAR(40) NOT NULL, port INTEGER, nat yn,
+  note TEXT, regseconds BIGINT, seen TIMESTAMP, ok BOOLEAN, code CHAR(3));
+CREATE TABLE aliases (name VARCHAR(10))`)
+	r := cli.NewRegistry()
+	r.MustRegister(e.drv.Commands()...)
+	var out bytes.Buffer
+	run := func(line string) {
+		fmt.Fprintf(&out, "> %s\n", line)
+		if err := r.Run(ctxT(t), line, &out, nil); err != nil {
+			fmt.Fprintf(&out, "[%v]\n", err)
+		}
+	}
+	run("realtime show pgsql cache")
+	for _, tbl := range []string{"peers", "aliases"} {
+		if _, err := e.drv.LoadMulti(ctxT(t), "", tbl, F("name", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("realtime show pgsql cache")
+	run("realtime show pgsql cache peers")
+	run("realtime show pgsql cache PEERS")
+	run("realtime show pgsql cache nosuch")
+	golden.Check(t, "cache.golden", out.String())
 }
