@@ -34,7 +34,13 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	// sipgo's process-wide logger (a few transport-level messages) goes to Pleiades' log
 	// at debug level 3, like the rest of sipgo's records.
 	sipmsg.SetDefaultLogger(slog.New(shiftLevel{h: s.Logger.Handler(), to: logger.DebugLevel(3)}))
-	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, s.Settings.SystemName)
+	// chan_sip reads Asterisk's system name, empty without systemname= (not the host name
+	// Pleiades falls back to): the default realm and what rtsavesysname writes.
+	sysname := ""
+	if s.Settings.SystemNameSet {
+		sysname = s.Settings.SystemName
+	}
+	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, sysname)
 	m.srv.SetConfigSource(func(ctx context.Context) (*conf.Config, error) { return s.LoadConfig(ctx, "sip.conf") })
 	cfg, err := s.LoadConfig(ctx, "sip.conf")
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // Defaults of the [general] options (chan_sip's, unless noted).
 const (
 	defaultPort          = 5060
-	defaultRealm         = "asterisk"
+	defaultRealm         = "asterisk" // without a system name (chan_sip DEFAULT_REALM)
 	defaultExpiry        = 120
 	defaultMinExpiry     = 60
 	defaultMaxExpiry     = 3600
@@ -89,10 +89,16 @@ func (s *settings) setTCPIdle() {
 	s.tcpIdle = time.Duration(max(s.maxExpiry, s.subMaxExpiry))*time.Second + tcpIdleMargin
 }
 
-func defaultSettings() *settings {
+// defaultSettings are chan_sip's defaults for a server whose asterisk.conf sets systemname
+// sysname ("": none): the realm is the system name, else "asterisk".
+func defaultSettings(sysname string) *settings {
+	realm := defaultRealm
+	if sysname != "" {
+		realm = sysname
+	}
 	return &settings{
 		udpBind:          net.JoinHostPort("0.0.0.0", strconv.Itoa(defaultPort)),
-		realm:            defaultRealm,
+		realm:            realm,
 		defaultExpiry:    defaultExpiry,
 		minExpiry:        defaultMinExpiry,
 		maxExpiry:        defaultMaxExpiry,
@@ -289,10 +295,10 @@ func parseMailboxes(v string) []string {
 	return out
 }
 
-// parseConfig parses sip.conf completely; it changes nothing. Every error of the file is
-// collected (conf.ErrorList).
-func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
-	pc := &parsedConfig{set: defaultSettings(), peers: map[string]*peerConfig{}}
+// parseConfig parses sip.conf completely for a server with system name sysname; it changes
+// nothing. Every error of the file is collected (conf.ErrorList).
+func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
+	pc := &parsedConfig{set: defaultSettings(sysname), peers: map[string]*peerConfig{}}
 	var errs conf.ErrorList
 	add := func(e *conf.Error) { errs = append(errs, e) }
 	if cfg == nil {

@@ -37,7 +37,8 @@
 // # sip.conf
 //
 // [general]: udpbindaddr (bindaddr) with optional port, bindport, tcpenable, tcpbindaddr,
-// realm (default "asterisk"), defaultexpiry (120), minexpiry (60), maxexpiry (3600),
+// realm (default: asterisk.conf's systemname when it is set, else "asterisk", as chan_sip),
+// defaultexpiry (120), minexpiry (60), maxexpiry (3600),
 // subminexpiry/submaxexpiry (60/3600, chan_sip's names for subscriptions), allowsubscribe,
 // notifyringing (yes|no|notinuse, default yes), notifyhold (no), qualify, qualifyfreq (60),
 // keepalive, rtcachefriends (no), rtsavesysname (no), rtupdate (yes), ignoreregexpire (no),

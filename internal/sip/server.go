@@ -154,7 +154,8 @@ func (s *Server) Stats() Stats {
 
 // New returns a server with chan_sip's default settings and no peer. rt may be nil (no
 // realtime peers); ds, hints and mb may be nil (no device states, every SUBSCRIBE for a hint
-// gets 404, no MWI).
+// gets 404, no MWI). systemName is asterisk.conf's systemname as Asterisk has it ("" when not
+// set): the default realm and what rtsavesysname writes.
 func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb Mailboxes, systemName string) *Server {
 	if log == nil {
 		log = slog.Default()
@@ -165,7 +166,7 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 		nonces: newNonceStore(1 << 20),
 		guard:  newAuthGuard(maxGuarded),
 	}
-	s.set.Store(defaultSettings())
+	s.set.Store(defaultSettings(systemName))
 	s.subs = newSubStore(s)
 	s.wb = newWriteBack(s)
 	return s
@@ -183,7 +184,7 @@ func (s *Server) SetConfigSource(load func(ctx context.Context) (*conf.Config, e
 // udpbindaddr/tcpbindaddr (or TCP turned on or off) moves the listeners (moveListeners); when
 // the new addresses cannot be bound, the old ones are bound again and nothing is applied.
 func (s *Server) Configure(cfg *conf.Config) error {
-	pc, err := parseConfig(cfg)
+	pc, err := parseConfig(cfg, s.sysname)
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}

@@ -1,0 +1,82 @@
+package integration
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/sipphone"
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+)
+
+// SIP where Pleiades was compared side by side with chan_sip of Asterisk 20 (issue 14).
+
+func md5hex(parts ...string) string {
+	sum := md5.Sum([]byte(strings.Join(parts, ":")))
+	return hex.EncodeToString(sum[:])
+}
+
+// sipp runs a scenario of test/sipp against addr with the users file text users; it fails the
+// test when sipp fails (a missing sipp: skipped, a failure when CI=true).
+func sipp(t *testing.T, addr, scenario, users string, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	dir, err := filepath.Abs("../sipp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	csv := filepath.Join(work, "users.csv")
+	if err := os.WriteFile(csv, []byte("SEQUENTIAL\n"+users), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	argv := append([]string{addr, "-sf", filepath.Join(dir, scenario), "-inf", csv, "-i", "127.0.0.1", "-t", "u1",
+		"-nostdin", "-timeout", "15s", "-timeout_error", "-trace_err"}, args...)
+	cmd := exec.CommandContext(ctx, bin, argv...)
+	cmd.Dir = work
+	if out, err := cmd.CombinedOutput(); err != nil {
+		logs, _ := filepath.Glob(filepath.Join(work, "*_errors.log"))
+		for _, f := range logs {
+			b, _ := os.ReadFile(f)
+			out = append(out, b...)
+		}
+		t.Fatalf("sipp %s: %v\n%s", scenario, err, out)
+	}
+}
+
+// TestSIPRealmIsTheSystemName: asterisk.conf sets systemname and sip.conf no realm=: as with
+// chan_sip the digest realm is the system name, so a peer whose md5secret was made with it
+// registers (401, 200), with sipp as with a sipgo phone.
+func TestSIPRealmIsTheSystemName(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	n := NewNode(t, "systemname = pbx-east", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\n", port) +
+			"[bob]\ntype=friend\nhost=dynamic\nmd5secret=" + md5hex("bob", "pbx-east", "builder") + "\n",
+	})
+	n.Start()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ph := sipphone.New(t, addr)
+	res := ph.Do(ph.Request("REGISTER", "bob", "bob"))
+	if h := res.GetHeader("WWW-Authenticate"); res.StatusCode != 401 || h == nil || !strings.Contains(h.Value(), `realm="pbx-east"`) {
+		t.Fatalf("challenge: %d %v", res.StatusCode, h)
+	}
+	if res := ph.Register("bob", "builder", 120); res.StatusCode != 200 {
+		t.Fatalf("md5secret made with the system name: %d %s", res.StatusCode, res.Reason)
+	}
+	sipp(t, addr, "register.xml", "bob;[authentication username=bob password=builder]\n", "-m", "1")
+	if out := n.MustRX("sip show settings"); !strings.Contains(out, "  Our auth realm          pbx-east\n") {
+		t.Fatalf("sip show settings:\n%s", out)
+	}
+}
