@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sort"
@@ -74,6 +75,8 @@ type settings struct {
 	maxRegistrations int
 	allowGuest       bool
 	fromDomain       string
+	nat              natFlags      // [general] nat=, which peers without their own inherit
+	callCounter      bool          // [general] callcounter: every peer's call-limit is "unlimited"
 	tcpAuthLimit     int           // unauthenticated TCP connections open at once
 	tcpAuthTimeout   time.Duration // a TCP connection must authenticate a request within this
 	maxAuthFailures  int           // per source address within authFailWindow; 0 = no limit
@@ -123,7 +126,71 @@ func defaultSettings(sysname string) *settings {
 		authFailWindow:   defaultAuthFailWin,
 		authBlockTime:    defaultAuthBlockTime,
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
+		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
 	}
+}
+
+// natFlags are chan_sip's NAT flags from nat=. Pleiades' registrar always answers and binds at
+// the source address (as with force_rport); the flags are shown by "sip show peers" and "sip
+// show users", as chan_sip shows them.
+type natFlags struct {
+	forceRport, comedia, autoRport, autoComedia bool
+}
+
+// parseNAT applies the words of a nat= value to f, which holds what earlier nat= lines of the
+// same section set (zero for the first: one nat= line replaces all four flags, as chan_sip's
+// sip_parse_nat_option). It returns the words it does not know (ignored, as chan_sip does).
+func parseNAT(f natFlags, v string) (natFlags, []string) {
+	var unknown []string
+	for _, w := range strings.Split(v, ",") {
+		w = strings.TrimSpace(w)
+		switch {
+		case conf.IsFalse(w):
+			return natFlags{}, unknown // "no" with anything else makes no sense
+		case strings.EqualFold(w, "yes"): // deprecated: force_rport,comedia
+			return natFlags{forceRport: true, comedia: true}, unknown
+		case strings.EqualFold(w, "force_rport"):
+			if !f.autoRport {
+				f.forceRport = true
+			}
+		case strings.EqualFold(w, "comedia"):
+			if !f.autoComedia {
+				f.comedia = true
+			}
+		case strings.EqualFold(w, "auto_force_rport"):
+			f.autoRport, f.forceRport = true, false
+		case strings.EqualFold(w, "auto_comedia"):
+			f.autoComedia, f.comedia = true, false
+		default:
+			unknown = append(unknown, w)
+		}
+	}
+	return f, unknown
+}
+
+// rportText is chan_sip's force_rport_string: "Auto (Yes)"/"Auto (No)" with auto_force_rport
+// (whether the peer's last request came through a NAT), else "Yes"/"No".
+func (f natFlags) rportText(natDetected bool) string {
+	if f.autoRport {
+		return "Auto (" + yesNo(natDetected) + ")"
+	}
+	return yesNo(f.forceRport)
+}
+
+// comediaText is chan_sip's comedia_string.
+func (f natFlags) comediaText(natDetected bool) string {
+	if f.autoComedia {
+		return "Auto (" + yesNo(natDetected) + ")"
+	}
+	return yesNo(f.comedia)
+}
+
+// forcesRport is chan_sip's SIP_NAT_FORCE_RPORT flag of a peer ("sip show users").
+func (f natFlags) forcesRport(natDetected bool) bool {
+	if f.autoRport {
+		return natDetected
+	}
+	return f.forceRport
 }
 
 // peerType is chan_sip's type=.
@@ -167,7 +234,9 @@ type peerConfig struct {
 	allowSubscribe   bool
 	vmExten          string
 	transport        string
-	nat              string
+	nat              natFlags
+	accountCode      string
+	callLimit        int // call-limit (callcounter=yes: unlimited, shown as 2147483647)
 	realtime         bool
 	file             string
 	line             int
@@ -190,10 +259,10 @@ func confErr(v *conf.Variable, format string, args ...any) *conf.Error {
 // ignoredGeneral are chan_sip [general] keys Pleiades accepts without acting on them (media,
 // codecs and calls come later). Anything else unknown is reported as a warning.
 var ignoredGeneral = map[string]bool{
-	"allow": true, "disallow": true, "language": true, "dtmfmode": true, "nat": true,
+	"allow": true, "disallow": true, "language": true, "dtmfmode": true,
 	"directmedia": true, "canreinvite": true, "srvlookup": true, "bindport": false,
 	"transport": true, "videosupport": true, "rtptimeout": true, "rtpholdtimeout": true,
-	"callcounter": true, "callevents": true, "sdpsession": true, "sdpowner": true,
+	"callevents": true, "sdpsession": true, "sdpowner": true,
 	"externip": true, "externaddr": true, "localnet": true, "jbenable": true, "relaxdtmf": true,
 	"trustrpid": true, "sendrpid": true, "t38pt_udptl": true, "tos_sip": true, "tos_audio": true,
 	"tos_video": true, "cos_sip": true, "cos_audio": true, "cos_video": true, "maxcallbitrate": true,
@@ -215,8 +284,8 @@ var ignoredGeneral = map[string]bool{
 var ignoredPeer = map[string]bool{
 	"allow": true, "disallow": true, "language": true, "dtmfmode": true, "directmedia": true,
 	"canreinvite": true, "insecure": true, "trustrpid": true, "sendrpid": true, "callgroup": true,
-	"pickupgroup": true, "namedcallgroup": true, "namedpickupgroup": true, "accountcode": true,
-	"amaflags": true, "call-limit": true, "callcounter": true, "busylevel": true, "videosupport": true,
+	"pickupgroup": true, "namedcallgroup": true, "namedpickupgroup": true,
+	"amaflags": true, "busylevel": true, "videosupport": true,
 	"textsupport": true, "progressinband": true, "promiscredir": true, "useclientcode": true,
 	"setvar": true, "fromuser": true, "fromdomain": true, "outboundproxy": true, "regexten": true,
 	"rtptimeout": true, "rtpholdtimeout": true, "rtpkeepalive": true, "t38pt_udptl": true,
@@ -307,7 +376,7 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 	s := pc.set
 	var bindPort = defaultPort
 	var udpBindVar *conf.Variable
-	tcpEnable := false
+	tcpEnable, natSeen := false, false
 	if g := cfg.Category("general"); g != nil {
 		// bindport first: udpbindaddr without a port uses it.
 		for _, v := range g.Vars {
@@ -472,6 +541,18 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				s.fromDomain = val
 			case "allowguest":
 				boolv(&s.allowGuest)
+			case "nat":
+				var unknown []string
+				if !natSeen {
+					s.nat = natFlags{}
+				}
+				natSeen = true
+				s.nat, unknown = parseNAT(s.nat, val)
+				for _, w := range unknown {
+					pc.warnings = append(pc.warnings, fmt.Sprintf("%s:%d: nat: %q is not no, force_rport, comedia, auto_force_rport or auto_comedia; ignored", v.File, v.Line, w))
+				}
+			case "callcounter":
+				boolv(&s.callCounter)
 			case "noncelifetime":
 				secs(&s.nonceLifetime, 1)
 			case "maxsubscriptions":
@@ -552,6 +633,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		allowSubscribe: s.allowSubscribe,
 		vmExten:        s.vmExten,
 		transport:      "udp",
+		nat:            s.nat,
 		realtime:       realtime,
 		file:           file,
 		line:           line,
@@ -559,6 +641,10 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 	var errs conf.ErrorList
 	var warns []string
 	var aclb aclBuilder
+	natSeen := false
+	if s.callCounter {
+		p.callLimit = math.MaxInt32
+	}
 	add := func(v *conf.Variable, format string, args ...any) { errs = append(errs, confErr(v, format, args...)) }
 	for _, f := range fs {
 		v := f.v
@@ -673,7 +759,29 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 				p.transport = t
 			}
 		case "nat":
-			p.nat = val
+			if !natSeen {
+				p.nat = natFlags{}
+			}
+			natSeen = true
+			var unknown []string
+			p.nat, unknown = parseNAT(p.nat, val)
+			for _, w := range unknown {
+				warns = append(warns, fmt.Sprintf("%s:%d: peer %s: nat: %q is not no, force_rport, comedia, auto_force_rport or auto_comedia; ignored", v.File, v.Line, p.name, w))
+			}
+		case "accountcode":
+			p.accountCode = val
+		case "callcounter":
+			p.callLimit = 0
+			if conf.IsTrue(val) {
+				p.callLimit = math.MaxInt32
+			}
+		case "call-limit":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				add(v, "call-limit: %q is not a number", v.Value)
+				continue
+			}
+			p.callLimit = max(n, 0)
 		default:
 			if !ignoredPeer[name] && !realtime {
 				warns = append(warns, fmt.Sprintf("%s:%d: [%s] %s is not a Pleiades peer option; ignored", v.File, v.Line, p.name, v.Name))
@@ -681,7 +789,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		}
 	}
 	p.acl = aclb.build()
-	if !p.dynamic && p.host == "" && !realtime {
+	if !p.dynamic && p.host == "" && !realtime && p.typ != typeUser { // a user only calls in: no host needed
 		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: no host= (use host=dynamic for a registering peer)", p.name)})
 	}
 	if p.realtime && p.host == "" {

@@ -43,15 +43,18 @@
 // notifyringing (yes|no|notinuse, default yes), notifyhold (no), qualify, qualifyfreq (60),
 // keepalive, rtcachefriends (no), rtsavesysname (no), rtupdate (yes), ignoreregexpire (no),
 // rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
-// subscribecontext, vmexten, useragent, fromdomain, tcpauthlimit (100), tcpauthtimeout (30).
+// subscribecontext, vmexten, useragent, fromdomain, tcpauthlimit (100), tcpauthtimeout (30),
+// nat (auto_force_rport; read as chan_sip's sip_parse_nat_option, shown by the CLI: the
+// registrar always binds at the source address), callcounter.
 // Pleiades' own: noncelifetime (30 s), maxauthfailures (10; 0 = no limit), authfailurewindow
 // (30 s), authblocktime (60 s),
 // maxsubscriptions (100000), maxsubscriptionsperpeer (1000), maxregistrations (1000000
 // realtime peers in memory). Peers: type=friend|peer|user, host=dynamic|<ip>, port, secret,
 // md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
 // with ',' or '&'; context "default"), callerid, description, permit/deny, qualify
-// (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat;
-// templates are resolved by internal/conf. Every error of the file is collected as
+// (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat,
+// accountcode, call-limit, callcounter (the last three shown by the CLI; there are no calls
+// yet); a type=user needs no host=. Templates are resolved by internal/conf. Every error of the file is collected as
 // file:line (a conf.ErrorList); keys chan_sip has but Pleiades does not act on (codecs,
 // media, call options) are accepted silently, other unknown keys are logged as warnings.
 //
@@ -197,7 +200,12 @@
 // our To tag and Expires), then a NOTIFY at once and on every change. Bodies follow chan_sip:
 // idle and unavailable "terminated", in use and busy "confirmed", ringing "early" (direction
 // recipient), hold "confirmed" with +sip.rendering=no when notifyhold=yes (in use
-// otherwise); notifyringing=no does not notify ringing, notinuse only when not in use. A
+// otherwise); notifyringing=no does not notify ringing, notinuse only when not in use. As in
+// chan_sip, the dialog-info entity (and a held dialog's target) is the SUBSCRIBE's To URI
+// without its parameters (port kept), the PIDF entity the subscriber's From URI and its
+// contact the To URI; the dialog and tuple id is the extension (the Request-URI user), which
+// is also the user of our Contact in the 200 OK and every NOTIFY of the dialog; the NOTIFY's
+// Request-URI is the subscriber's Contact as it gave it. A
 // change that leaves the visible state unchanged sends nothing. dialog-info's version starts
 // at 0 and increments with every NOTIFY of the subscription. Subscription-State is
 // "active;expires=N"; expiry, unsubscription (Expires: 0) and shutdown send "terminated"
@@ -212,8 +220,19 @@
 // Mailboxes.Watch change of one of its mailboxes; a peer with a message-summary subscription
 // gets it in that dialog instead.
 //
-// CLI. "sip show peers [like REGEX]" (chan_sip's columns and summary line, realtime peers marked
-// "Cached RT" or "Realtime"), "sip show peer NAME [load]", "sip show subscriptions", "sip
+// CLI, in the layouts of Asterisk 20's chan_sip (the golden files under testdata/cli). "sip
+// show peers [like REGEX]" (friends and peers sorted by name: name/username cut at 25
+// columns, " D " and " A " in 3-column fields, Forcerport and Comedia as chan_sip's
+// force_rport_string, "Auto (No)" by default and "Auto (Yes)" once the peer's last request
+// came through a NAT — its source address differs from its Via — Port 0 without an address,
+// the summary line; with sippeers mapped a last column "Cached RT" — Pleiades also lists
+// uncached realtime peers while they are registered, marked "Realtime", which chan_sip does
+// not list), "sip show users [like REGEX]" (friends and users, with the secret as chan_sip
+// shows it), "sip show inuse [all]" (0/0/0: no calls yet; call-limit or N/A), "sip show
+// channels" (no calls yet: the header and "0 active SIP dialogs"), "sip show peer NAME
+// [load]", "sip show subscriptions" (address, the peer's username or callerid number or
+// "(None)", Call-ID, exten@context cut at 15 columns or "--" for MWI, last state, type,
+// mailboxes, the Expires granted), "sip
 // show registry" (no outbound registrations yet: always 0), "sip show settings" (chan_sip's
 // layout, for the settings Pleiades has, with the TCP and guessing limits), "sip prune
 // realtime [peer] NAME|all", "sip reload" (through SetConfigSource; starts a server that had

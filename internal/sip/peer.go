@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,10 @@ type peer struct {
 	expires    time.Time // zero for a static host
 	userAgent  string
 	username   string
-	regTimer   *time.Timer
+	// natDetected: the last authenticated request came from another address than its Via
+	// says (chan_sip's natdetected, for nat=auto_force_rport and auto_comedia)
+	natDetected bool
+	regTimer    *time.Timer
 	// qualify and keepalive
 	status   int
 	lastms   int
@@ -94,6 +98,34 @@ func (p *peer) reportDevice() {
 	if changed {
 		p.s.ds.SetDevice("SIP/"+p.name, st)
 	}
+}
+
+// subscriptionUser is the user chan_sip shows for a subscription of this peer: its username
+// (defaultuser, else the user of its registered Contact), else its callerid number, else
+// "(None)".
+func (p *peer) subscriptionUser(cfg *peerConfig) string {
+	p.mu.Lock()
+	u := orDefault(cfg.defaultUser, p.username)
+	p.mu.Unlock()
+	if u == "" {
+		u = callerIDNumber(cfg.callerID)
+	}
+	return orDefault(u, "(None)")
+}
+
+// callerIDNumber is the number of a callerid= value ("Name <100>" or "100"), as Asterisk's
+// ast_callerid_split: a value without <> is a number only when it looks like one.
+func callerIDNumber(cid string) string {
+	if i := strings.LastIndexByte(cid, '<'); i >= 0 {
+		if j := strings.IndexByte(cid[i:], '>'); j > 0 {
+			return strings.TrimSpace(cid[i+1 : i+j])
+		}
+	}
+	cid = strings.TrimSpace(strings.Trim(strings.TrimSpace(cid), `"`))
+	if cid == "" || strings.Trim(cid, "0123456789+*#-(). ") != "" {
+		return ""
+	}
+	return cid
 }
 
 // reconfigured is called after (re)configuration of a static peer: a peer with a static host

@@ -212,7 +212,23 @@ func (s *Server) peerForRequest(req *sip.Request, tx sip.ServerTransaction, name
 		return nil
 	}
 	s.authenticated(req)
+	nat := behindNAT(req, src)
+	p.mu.Lock()
+	p.natDetected = nat
+	p.mu.Unlock()
 	return p
+}
+
+// behindNAT is chan_sip's check_for_nat: the request came from another IP address than its top
+// Via's sent-by says. A sent-by that is a name counts as another address (no DNS here; chan_sip
+// resolves it).
+func behindNAT(req *sip.Request, src netip.AddrPort) bool {
+	via := req.Via()
+	if via == nil {
+		return false
+	}
+	a, err := netip.ParseAddr(strings.Trim(via.Host, "[]"))
+	return err != nil || a.Unmap() != src.Addr()
 }
 
 // handleRegister is the registrar (RFC 3261 section 10; one binding per peer, as chan_sip).
