@@ -460,17 +460,24 @@ func (s *Server) cliDebug(_ context.Context, a *cli.Args) error {
 	return nil
 }
 
-// cliShowSettings is chan_sip's "sip show settings", for the settings Pleiades has (and its own
-// limits, under the same headings).
+// cliShowSettings is chan_sip's "sip show settings": its sections and labels in its order
+// (the labels at column 2, values at column 26), with chan_sip's lines for what Pleiades does
+// (registration, subscriptions, authentication, NAT flags, realtime) and for the call and media
+// features it does not have yet only where "No" or "Disabled" is the true answer; lines that
+// would show a made-up value (codecs, RTP and session timers, QoS, jitterbuffer, T.38) are
+// left out. Pleiades' own limits follow under "Pleiades Settings:", before chan_sip's closing
+// "----".
 func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 	if len(a.Rest) != 0 {
 		return cli.ErrUsage
 	}
 	set := s.set.Load()
 	udp, tcp := s.Addr()
+	rtPeers := s.rt != nil && s.rt.Mapped("sippeers")
 	line := func(label string, format string, args ...any) {
 		fmt.Fprintf(a.Out, "  %-24s"+format+"\n", append([]any{label}, args...)...)
 	}
+	head := func(title, rule string) { fmt.Fprintf(a.Out, "\n%s\n%s\n", title, rule) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%d secs", int(d/time.Second)) }
 	listening := func(bind string, at bool) string {
 		switch {
@@ -481,31 +488,38 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 		}
 		return bind
 	}
-	fmt.Fprintf(a.Out, "\n\nGlobal Settings:\n----------------\n")
+	fmt.Fprintf(a.Out, "\n")
+	head("Global Settings:", "----------------")
 	line("UDP Bindaddress:", "%s", listening(set.udpBind, udp.IsValid()))
 	line("TCP SIP Bindaddress:", "%s", listening(set.tcpBind, tcp.IsValid()))
 	line("TLS SIP Bindaddress:", "Disabled")
+	line("RTP Bindaddress:", "Disabled")
+	line("Videosupport:", "No")
+	line("Textsupport:", "No")
+	line("AutoCreate Peer:", "Off")
+	line("Match Auth Username:", "No")
 	line("Allow unknown access:", "%s", yesNo(set.allowGuest))
 	line("Allow subscriptions:", "%s", yesNo(set.allowSubscribe))
+	line("Enable call counters:", "%s", yesNo(set.callCounter))
+	line("SIP domain support:", "No")
+	line("Path support :", "No")
+	line("Realm. auth:", "No")
 	line("Our auth realm", "%s", set.realm)
+	line("Use domains as realms:", "No")
 	line("Always auth rejects:", "%s", yesNo(set.alwaysAuthReject))
 	line("User Agent:", "%s", set.userAgent)
-	line("TCP auth limit:", "%d", set.tcpAuthLimit)
-	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
-	line("TCP idle timeout:", "%s", secs(set.tcpIdle))
-	if set.maxAuthFailures > 0 {
-		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
-	} else {
-		line("Max auth failures:", "Unlimited")
-	}
-	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
-	if s.rt != nil && s.rt.Mapped("sippeers") {
+	line("From: Domain:", "%s", set.fromDomain)
+	if rtPeers {
 		line("SIP realtime:", "Enabled")
 	} else {
 		line("SIP realtime:", "Disabled")
 	}
 	line("Qualify Freq :", "%d ms", int(set.qualifyFreq/time.Millisecond))
-	fmt.Fprintf(a.Out, "\nGlobal Signalling Settings:\n---------------------------\n")
+	head("Network Settings:", "---------------------------")
+	line("SIP address remapping:", "Disabled, no localnet list")
+	line("Externhost:", "<none>")
+	head("Global Signalling Settings:", "---------------------------")
+	line("Symmetric RTP:", "%s", set.nat.comediaText(false))
 	line("Reg. min duration", "%d secs", set.minExpiry)
 	line("Reg. max duration:", "%d secs", set.maxExpiry)
 	line("Reg. default duration:", "%d secs", set.defaultExpiry)
@@ -516,25 +530,48 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 		ring += " (when not in use)"
 	}
 	line("Notify ringing state:", "%s", ring)
+	if set.notifyRinging != ringingNo {
+		fmt.Fprintf(a.Out, "    %-22s%s\n", "Include CID:", "No")
+	}
 	line("Notify hold state:", "%s", yesNo(set.notifyHold))
-	fmt.Fprintf(a.Out, "\nDefault Settings:\n-----------------\n")
+	line("Timer T1:", "%d", int(timerT1/time.Millisecond))
+	line("Timer B:", "%d", int(timerF/time.Millisecond))
+	line("Max forwards:", "%d", 70)
+	head("Default Settings:", "-----------------")
+	line("Allowed transports:", "UDP")
+	fmt.Fprintf(a.Out, "  Outbound transport:\t  %s\n", "UDP") // sic: chan_sip's tab
 	line("Context:", "%s", set.context)
+	line("Force rport:", "%s", set.nat.rportText(false))
 	line("Qualify:", "%d", set.qualify)
 	line("Keepalive:", "%d", int(set.keepalive/time.Second))
 	line("Voice Mail Extension:", "%s", set.vmExten)
-	if set.rtCacheFriends || s.rt != nil {
-		fmt.Fprintf(a.Out, "\nRealtime SIP Settings:\n----------------------\n")
-		line("Realtime Peers:", "%s", yesNo(s.rt != nil && s.rt.Mapped("sippeers")))
+	if rtPeers {
+		head("Realtime SIP Settings:", "----------------------")
+		line("Realtime Peers:", "%s", yesNo(rtPeers))
+		line("Realtime Regs:", "No")
 		line("Cache Friends:", "%s", yesNo(set.rtCacheFriends))
 		line("Update:", "%s", yesNo(set.rtUpdate))
 		line("Ignore Reg. Expire:", "%s", yesNo(set.ignoreRegExpire))
 		line("Save sys. name:", "%s", yesNo(set.rtSaveSysname))
+		line("Save path header:", "No")
 		if set.rtAutoClear > 0 {
 			line("Auto Clear:", "%d (Enabled)", int(set.rtAutoClear/time.Second))
 		} else {
 			line("Auto Clear:", "%d (Disabled)", 0)
 		}
 	}
-	fmt.Fprintf(a.Out, "\n")
+	head("Pleiades Settings:", "------------------")
+	line("TCP auth limit:", "%d", set.tcpAuthLimit)
+	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
+	line("TCP idle timeout:", "%s", secs(set.tcpIdle))
+	if set.maxAuthFailures > 0 {
+		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
+	} else {
+		line("Max auth failures:", "Unlimited")
+	}
+	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
+	line("Max subscriptions:", "%d (%d per peer)", set.maxSubscriptions, set.maxSubsPerPeer)
+	line("Max RT registrations:", "%d", set.maxRegistrations)
+	fmt.Fprintf(a.Out, "\n----\n")
 	return nil
 }

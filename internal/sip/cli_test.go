@@ -145,3 +145,12 @@ func TestCLISubscriptionsGolden(t *testing.T) {
 	}
 	golden.Check(t, "cli/sip-show-subscriptions.txt", e.cli("sip show subscriptions"))
 }
+
+// TestCLISettingsGolden pins "sip show settings": chan_sip's sections, labels and columns,
+// Pleiades' own limits in a section of their own before chan_sip's closing "----".
+func TestCLISettingsGolden(t *testing.T) {
+	e := newEnv(t, baseConf+"tcpbindaddr=127.0.0.1:0\nnat=force_rport,comedia\nnotifyringing=notinuse\nqualify=yes\ncallcounter=yes\nvmexten=*97\n", false)
+	golden.Check(t, "cli/sip-show-settings.txt", e.cli("sip show settings"))
+	rt := newEnv(t, baseConf+"rtcachefriends=yes\nrtautoclear=300\nnotifyringing=no\n", true)
+	golden.Check(t, "cli/sip-show-settings-realtime.txt", rt.cli("sip show settings"))
+}

@@ -234,7 +234,8 @@
 // "(None)", Call-ID, exten@context cut at 15 columns or "--" for MWI, last state, type,
 // mailboxes, the Expires granted), "sip
 // show registry" (no outbound registrations yet: always 0), "sip show settings" (chan_sip's
-// layout, for the settings Pleiades has, with the TCP and guessing limits), "sip prune
+// sections, labels and columns for the settings Pleiades has, "No"/"Disabled" for the call
+// and media features it has not, Pleiades' own limits under "Pleiades Settings:"), "sip prune
 // realtime [peer] NAME|all", "sip reload" (through SetConfigSource; starts a server that had
 // no sip.conf, moves listeners, prints "SIP now listening on ..." when they changed; a
 // failure or a missing sip.conf fails the command and keeps the running configuration),
