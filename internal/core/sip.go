@@ -25,10 +25,9 @@ type sipModule struct {
 	srv *sip.Server
 }
 
-func (*sipModule) Name() string { return "chan_sip" }
-func (*sipModule) Description() string {
-	return "SIP registrar and presence (BLF, MWI), realtime friends"
-}
+// Name and Description are chan_sip's ("module reload chan_sip", "module show like chan_sip").
+func (*sipModule) Name() string        { return "chan_sip" }
+func (*sipModule) Description() string { return "Session Initiation Protocol (SIP)" }
 
 func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	// sipgo's process-wide logger (a few transport-level messages) goes to Pleiades' log

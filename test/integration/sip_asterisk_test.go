@@ -80,3 +80,21 @@ func TestSIPRealmIsTheSystemName(t *testing.T) {
 		t.Fatalf("sip show settings:\n%s", out)
 	}
 }
+
+// TestSIPModuleIsChanSip: the SIP module is chan_sip with chan_sip's description, and
+// "module reload chan_sip" reloads sip.conf.
+func TestSIPModuleIsChanSip(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	general := fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\n", port)
+	n := NewNode(t, "", map[string]string{"sip.conf": general})
+	n.Start()
+	out := n.MustRX("module show like chan_sip")
+	if !strings.Contains(out, "\nchan_sip") || !strings.Contains(out, "Session Initiation Protocol (SIP)") || !strings.Contains(out, "1 modules loaded") {
+		t.Fatalf("module show like chan_sip:\n%s", out)
+	}
+	n.WriteFile("sip.conf", general+"[carol]\ntype=friend\nhost=dynamic\n")
+	n.MustRX("module reload chan_sip")
+	if out := n.MustRX("sip show peers"); !strings.Contains(out, "carol") {
+		t.Fatalf("after module reload chan_sip:\n%s", out)
+	}
+}
