@@ -57,7 +57,9 @@ type settings struct {
 	notifyRinging    int
 	notifyHold       bool
 	qualifyFreq      time.Duration
-	qualify          int // default qualify ms for peers (0 = off)
+	qualify          int           // default qualify ms for peers (0 = off)
+	qualifyGap       time.Duration // at start, qualifyPeers peers are qualified every qualifyGap
+	qualifyPeers     int
 	keepalive        time.Duration
 	rtCacheFriends   bool
 	rtSaveSysname    bool
@@ -110,6 +112,8 @@ func defaultSettings(sysname string) *settings {
 		allowSubscribe:   true,
 		notifyRinging:    ringingYes,
 		qualifyFreq:      defaultQualifyFreq,
+		qualifyGap:       100 * time.Millisecond, // chan_sip DEFAULT_QUALIFY_GAP
+		qualifyPeers:     1,                      // chan_sip DEFAULT_QUALIFY_PEERS
 		rtUpdate:         true,
 		rtAutoClear:      defaultRtAutoClear,
 		alwaysAuthReject: true,
@@ -480,6 +484,12 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				boolv(&s.notifyHold)
 			case "qualifyfreq":
 				secs(&s.qualifyFreq, 1)
+			case "qualifygap":
+				ms := 0
+				intv(&ms, 0)
+				s.qualifyGap = time.Duration(ms) * time.Millisecond
+			case "qualifypeers":
+				intv(&s.qualifyPeers, 1)
 			case "qualify":
 				ms, ok := parseQualify(val)
 				if !ok {

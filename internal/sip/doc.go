@@ -8,6 +8,7 @@
 //
 //	s := sip.New(log, rtEngine, deviceStates, hints, mailboxes, systemName) // rt, ds, hints, mb may be nil
 //	s.SetConfigSource(func(ctx) (*conf.Config, error) { return load("sip.conf") }) // for "sip reload"
+//	s.SetDB(astdb)            // optional: registrations outlive a restart (SIP/Registry)
 //	err := s.Configure(cfg)   // parse everything, then apply; on error nothing changes
 //	err = s.Start(ctx)        // listen on udpbindaddr (and tcpbindaddr); ctx bounds the start only
 //	udp, tcp := s.Addr()      // the addresses actually bound (port 0 in tests)
@@ -41,8 +42,8 @@
 // defaultexpiry (120), minexpiry (60), maxexpiry (3600),
 // subminexpiry/submaxexpiry (60/3600, chan_sip's names for subscriptions), allowsubscribe,
 // notifyringing (yes|no|notinuse, default yes), notifyhold (no), qualify, qualifyfreq (60),
-// keepalive, rtcachefriends (no), rtsavesysname (no), rtupdate (yes), ignoreregexpire (no),
-// rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
+// qualifygap (100 ms), qualifypeers (1), keepalive, rtcachefriends (no), rtsavesysname (no),
+// rtupdate (yes), ignoreregexpire (no), rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
 // subscribecontext, vmexten, useragent, fromdomain, tcpauthlimit (100), tcpauthtimeout (30),
 // nat (auto_force_rport; read as chan_sip's sip_parse_nat_option, shown by the CLI: the
 // registrar always binds at the source address), callcounter.
@@ -158,6 +159,25 @@
 // NOT_INUSE while the peer has an address (registered, or a static host) and is not
 // UNREACHABLE, else UNAVAILABLE; a qualify not yet answered counts as reachable.
 //
+// Registrations outlive a restart (SetDB, the internal database, before the first
+// Configure). As chan_sip, every registration of a static peer is written to astdb,
+// SIP/Registry/<peer> = "addr:port:expiry:username:contact" (chan_sip's value: the source
+// address, the seconds granted, the peer's username, the Contact URI), and deleted when the
+// peer unregisters or expires (not on expiry with ignoreregexpire). chan_sip's value holds no
+// time, so Pleiades also writes SIP/RegistryExpires/<peer> (absolute expiry, Unix seconds).
+// The writes leave the REGISTER path: the latest change per peer is kept and they are flushed
+// 500 ms after the first, one transaction per family (a failed write is logged, the
+// registration stays in memory), and on Close. When Configure creates a dynamic static peer
+// (at start, or a peer new in a reload) it takes the registration kept for it: one that
+// expired while the server was down is dropped (kept for defaultexpiry with
+// ignoreregexpire), one without Pleiades' expiry (written by an Asterisk) lasts its expiry
+// from now. The transport is the Contact's transport=, else the peer's; the User-Agent is not
+// kept (chan_sip keeps none either). A restored peer is NOT_INUSE, is qualified (staggered,
+// below) and gets MWI on changes like any registered peer. Realtime peers keep their
+// registration in their row (rtupdate=yes) and take it when they are loaded (below); with
+// rtupdate=no it is not kept (chan_sip then uses astdb for them too). Entries of peers no
+// longer in sip.conf are left alone, as chan_sip leaves them.
+//
 // Realtime peers (family sippeers). A name not in sip.conf is loaded by name on REGISTER,
 // SUBSCRIBE and OPTIONS (From user) and on "sip show peer NAME load". With rtcachefriends=yes
 // it stays in memory ("Cached RT") and is used without a query until rtautoclear seconds
@@ -185,7 +205,9 @@
 // rule (errors never evict).
 //
 // Qualify and keepalive. Peers with qualify (yes = 2000 ms) get an OPTIONS every qualifyfreq
-// at their binding (immediately on registration). No answer within the qualify time:
+// at their binding (immediately on registration; when the server starts, staggered as
+// chan_sip's sip_poke_all_peers: qualifypeers (1) peers, then the next ones qualifygap (100
+// ms) later, and so on). No answer within the qualify time:
 // UNREACHABLE (device UNAVAILABLE), then retried every min(qualifyfreq, 10 s); any answer,
 // even an error status, is OK (lastms shown as "OK (n ms)"). chan_sip waits longer and calls
 // a late answer LAGGED; Pleiades has no LAGGED. keepalive=N (general or per peer; yes = 60)
@@ -246,7 +268,7 @@
 // subscription.mu → Server.mu (read: the vmexten of an MWI account); Server.runMu is
 // innermost (taken under peer.mu and subscription.mu, never held while taking another lock
 // of this package). subStore.mu and
-// hintWatch.mu are innermost (as are nonceStore.mu, authGuard.mu, tcpListener.mu and
+// hintWatch.mu are innermost (as are nonceStore.mu, authGuard.mu, tcpListener.mu, regStore.mu and
 // tasks.mu): Hints.Watch is called with subStore.mu held and its callback
 // takes only hintWatch.mu and starts the fan-out goroutine. DeviceStates.SetDevice runs with
 // only peer.devMu held, Mailboxes.Get with only subscription.mu; Hints.Lookup and the realtime

@@ -129,8 +129,9 @@ func callerIDNumber(cid string) string {
 }
 
 // reconfigured is called after (re)configuration of a static peer: a peer with a static host
-// gets its address, and qualify restarts with the new settings.
-func (p *peer) reconfigured(running bool) {
+// gets its address, and qualify restarts with the new settings (its first OPTIONS after
+// firstQualify).
+func (p *peer) reconfigured(running bool, firstQualify time.Duration) {
 	cfg := p.cfg.Load()
 	p.mu.Lock()
 	if !cfg.dynamic && !cfg.realtime {
@@ -148,7 +149,7 @@ func (p *peer) reconfigured(running bool) {
 	}
 	p.mu.Unlock()
 	if running {
-		p.restartTimers()
+		p.restartTimersAfter(firstQualify)
 	}
 	p.reportDevice()
 }
@@ -174,8 +175,32 @@ func (p *peer) stopTimers() {
 	p.regTimer, p.qTimer, p.kaTimer = nil, nil, nil
 }
 
-// restartTimers (re)starts qualify and keepalive for a peer with an address.
-func (p *peer) restartTimers() {
+// restartTimers (re)starts qualify (at once) and keepalive for a peer with an address.
+func (p *peer) restartTimers() { p.restartTimersAfter(0) }
+
+// pokeSchedule staggers the first qualify of every peer when the server starts, as chan_sip's
+// sip_poke_all_peers: qualifypeers peers at once, the next ones qualifygap later, and so on.
+type pokeSchedule struct {
+	n  int
+	at time.Duration
+}
+
+func (ps *pokeSchedule) next(cfg *peerConfig, set *settings) time.Duration {
+	if cfg.qualifyMS == 0 {
+		return 0
+	}
+	if ps.n == set.qualifyPeers {
+		ps.at += set.qualifyGap
+		ps.n = 0
+	} else {
+		ps.n++
+	}
+	return ps.at
+}
+
+// restartTimersAfter (re)starts qualify (the first OPTIONS after first) and keepalive for a
+// peer with an address.
+func (p *peer) restartTimersAfter(first time.Duration) {
 	cfg := p.cfg.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -199,7 +224,7 @@ func (p *peer) restartTimers() {
 			p.status = statusUnknown
 		}
 		gen := p.qGen
-		p.qTimer = p.s.afterFunc(0, func() { p.qualify(gen) })
+		p.qTimer = p.s.afterFunc(first, func() { p.qualify(gen) })
 	} else {
 		p.status = statusUnmonitored
 		p.lastms = 0
@@ -423,6 +448,9 @@ func (p *peer) unregister(why string, writeBack bool) {
 		return
 	}
 	p.s.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("Unregistered SIP '%s' (%s)", p.name, why))
+	if !cfg.realtime && writeBack {
+		p.s.reg.del(p.name)
+	}
 	if cfg.realtime {
 		set := p.s.set.Load()
 		if writeBack && set.rtUpdate {

@@ -329,6 +329,9 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.register(src, transport, *c.Address.Clone(), exp, ua, c.Address.User)
+	if !cfg.realtime && s.reg.enabled() {
+		s.reg.put(name, savedReg{addr: src, expiry: expires, username: orDefault(cfg.defaultUser, c.Address.User), contact: c.Address.String()}, exp)
+	}
 	if cfg.realtime {
 		if set.rtUpdate {
 			fs := []realtime.Field{

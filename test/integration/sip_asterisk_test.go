@@ -98,3 +98,93 @@ func TestSIPModuleIsChanSip(t *testing.T) {
 		t.Fatalf("after module reload chan_sip:\n%s", out)
 	}
 }
+
+// TestSIPRegistrationsSurviveARestart: a static peer's registration is kept in astdb as
+// chan_sip keeps it (/SIP/Registry/<peer> = addr:port:expiry:username:contact) and a realtime
+// peer's in its row; after a restart, without registering again, sip show peers shows the
+// contact, SIP/alice is Not in use (hint Idle), the contact is qualified, MWI reaches both
+// phones, and a BLF subscription gets its NOTIFYs.
+func TestSIPRegistrationsSurviveARestart(t *testing.T) {
+	schema := pgScratch(t)
+	ports := freePorts(t, 2)
+	sipPort, amiPort := ports[0], ports[1]
+	n := NewNode(t, "", map[string]string{
+		"extensions.conf": seedDialplan + "exten => 2000,hint,SIP/alice\n",
+		"manager.conf":    fmt.Sprintf(managerUser, amiPort),
+		"extconfig.conf":  "[settings]\nsippeers => pgsql,test,sippeers\n",
+		"res_pgsql.conf":  "[general]\ndbhost = 127.0.0.1\ndbport = 5432\ndbname = test\ndbuser = postgres\nsearch_path = " + schema + "\n",
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\nrtcachefriends = yes\nqualifyfreq = 1\n", sipPort) +
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=s3cret\ncontext=devstate_test\nsubscribecontext=devstate_test\nmailbox=100@default\nqualify=yes\n",
+	})
+	n.Start()
+	n.MustRX("realtime store sippeers name rtbob secret b0b host dynamic type friend context devstate_test mailbox 200@default")
+	addr := fmt.Sprintf("127.0.0.1:%d", sipPort)
+	alice, bob := sipphone.New(t, addr), sipphone.New(t, addr)
+	if res := alice.Register("alice", "s3cret", 600); res.StatusCode != 200 {
+		t.Fatalf("register alice: %d", res.StatusCode)
+	}
+	if res := bob.Register("rtbob", "b0b", 600); res.StatusCode != 200 {
+		t.Fatalf("register rtbob: %d", res.StatusCode)
+	}
+	want := fmt.Sprintf("127.0.0.1:%d:600:alice:sip:alice@127.0.0.1:%d", alice.Port, alice.Port)
+	eventually(t, 3*time.Second, func() string {
+		if out, _ := n.RX("database get SIP/Registry alice"); !strings.Contains(out, "Value: "+want) {
+			return "SIP/Registry/alice:\n" + out
+		}
+		return ""
+	})
+	n.MustRX("core stop now")
+	if err := n.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+
+	peers := n.MustRX("sip show peers")
+	if !strings.Contains(peers, fmt.Sprintf("alice/alice               127.0.0.1                                D  Auto (No)  No             %d ", alice.Port)) {
+		t.Fatalf("sip show peers after the restart:\n%s", peers)
+	}
+	if out := n.MustRX("sip show peer rtbob load"); !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d", bob.Port)) {
+		t.Fatalf("rtbob after the restart:\n%s", out)
+	}
+	if out := n.MustRX("core show hint 2000"); !strings.Contains(out, "State:Idle") {
+		t.Fatalf("hint on SIP/alice after the restart:\n%s", out)
+	}
+	eventually(t, 5*time.Second, func() string {
+		if out := n.MustRX("sip show peer alice"); !strings.Contains(out, "OK (") {
+			return "alice not qualified after the restart:\n" + out
+		}
+		return ""
+	})
+	a := dialAMI(t, amiPort)
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "off")
+	a.until("Response: Success")
+	for _, c := range []struct {
+		ph      *sipphone.Phone
+		mailbox string
+	}{{alice, "100@default"}, {bob, "200@default"}} {
+		a.send("Action", "MWIUpdate", "Mailbox", c.mailbox, "NewMessages", "2", "OldMessages", "1")
+		a.until("Response: Success")
+		for {
+			r, ok := c.ph.Next(3 * time.Second)
+			if !ok {
+				t.Fatalf("no MWI NOTIFY for %s after the restart", c.mailbox)
+			}
+			if ev := r.Req.GetHeader("Event"); ev != nil && ev.Value() == "message-summary" && strings.Contains(string(r.Req.Body()), "Messages-Waiting: yes") {
+				break
+			}
+		}
+	}
+	if res := alice.Subscribe("alice", "s3cret", "1234", "dialog"); res.StatusCode != 200 {
+		t.Fatalf("subscribe: %d", res.StatusCode)
+	}
+	n.MustRX("devstate change Custom:mystate INUSE")
+	for {
+		r, ok := alice.Next(3 * time.Second)
+		if !ok {
+			t.Fatal("no BLF NOTIFY after the restart")
+		}
+		if strings.Contains(string(r.Req.Body()), "<state>confirmed</state>") {
+			break
+		}
+	}
+}
