@@ -33,8 +33,8 @@ func cliPeersEnv(t *testing.T, withRT bool, general string) *env {
 	reg := func(name, addr, user string, nat bool) *peer {
 		p := e.s.peers[name]
 		ap := netip.MustParseAddrPort(addr)
-		p.register(ap, "udp", sip.Uri{Scheme: "sip", User: user, Host: ap.Addr().String(), Port: int(ap.Port())},
-			time.Now().Add(time.Hour), "testphone/1.0", user)
+		u := sip.Uri{Scheme: "sip", User: user, Host: ap.Addr().String(), Port: int(ap.Port())}
+		p.register(ap, "udp", u, u.String(), time.Now().Add(time.Hour), "testphone/1.0", user)
 		p.mu.Lock()
 		p.natDetected = nat
 		p.mu.Unlock()

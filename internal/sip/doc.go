@@ -165,13 +165,17 @@
 // address, the seconds granted, the peer's username, the Contact URI), and deleted when the
 // peer unregisters or expires (not on expiry with ignoreregexpire). chan_sip's value holds no
 // time, so Pleiades also writes SIP/RegistryExpires/<peer> (absolute expiry, Unix seconds).
-// The writes leave the REGISTER path: the latest change per peer is kept and they are flushed
-// 500 ms after the first, one transaction per family (a failed write is logged, the
-// registration stays in memory), and on Close. When Configure creates a dynamic static peer
-// (at start, or a peer new in a reload) it takes the registration kept for it: one that
-// expired while the server was down is dropped (kept for defaultexpiry with
-// ignoreregexpire), one without Pleiades' expiry (written by an Asterisk) lasts its expiry
-// from now. The transport is the Contact's transport=, else the peer's; the User-Agent is not
+// The writes leave the REGISTER path and are few: the chan_sip value is written when it
+// changes, the expiry when it moved by more than half the expiry granted since it was last
+// written (so a re-registration storm of unchanged bindings writes next to nothing); the
+// latest change per peer is kept and flushed 500 ms after the first, one transaction per
+// family (a failed write is logged, the registration stays in memory), and on Close. When
+// Configure creates a dynamic static peer (at start, or a peer new in a reload) it takes the
+// registration kept for it until the kept expiry plus half the expiry granted (the most the
+// kept expiry can lag: never shorter than the phone's registration, at most half an expiry
+// longer): one that expired while the server was down is dropped (kept for defaultexpiry
+// with ignoreregexpire), one without Pleiades' expiry (written by an Asterisk) lasts its
+// expiry from now, as chan_sip restores every entry. The transport is the Contact's transport=, else the peer's; the User-Agent is not
 // kept (chan_sip keeps none either). A restored peer is NOT_INUSE, is qualified (staggered,
 // below) and gets MWI on changes like any registered peer. Realtime peers keep their
 // registration in their row (rtupdate=yes) and take it when they are loaded (below); with

@@ -418,11 +418,11 @@ func (p *peer) armExpiry() {
 	p.regTimer = p.s.afterFunc(time.Until(exp), func() { p.expire(exp) })
 }
 
-// register records a registration.
-func (p *peer) register(addr netip.AddrPort, transport string, contact sip.Uri, expires time.Time, ua, username string) {
+// register records a registration (contact is contactURI as text).
+func (p *peer) register(addr netip.AddrPort, transport string, contactURI sip.Uri, contact string, expires time.Time, ua, username string) {
 	p.mu.Lock()
-	p.addr, p.transport, p.contactURI = addr, transport, contact
-	p.contact = contact.String()
+	p.addr, p.transport, p.contactURI = addr, transport, contactURI
+	p.contact = contact
 	p.expires, p.userAgent, p.username = expires, ua, username
 	p.gone = false
 	p.mu.Unlock()

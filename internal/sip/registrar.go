@@ -318,9 +318,10 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	cfg := p.cfg.Load()
 	now := time.Now()
 	exp := now.Add(time.Duration(expires) * time.Second)
+	contact := c.Address.String()
 	p.mu.Lock()
 	wasReg := p.addr.IsValid()
-	sameBinding := wasReg && p.addr == src && p.contact == c.Address.String()
+	sameBinding := wasReg && p.addr == src && p.contact == contact
 	p.mu.Unlock()
 	transport := transportOf(req)
 	if cfg.realtime && !s.adopt(p) {
@@ -328,9 +329,9 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
 		return
 	}
-	p.register(src, transport, *c.Address.Clone(), exp, ua, c.Address.User)
+	p.register(src, transport, *c.Address.Clone(), contact, exp, ua, c.Address.User)
 	if !cfg.realtime && s.reg.enabled() {
-		s.reg.put(name, savedReg{addr: src, expiry: expires, username: orDefault(cfg.defaultUser, c.Address.User), contact: c.Address.String()}, exp)
+		s.reg.put(name, savedReg{addr: src, expiry: expires, username: orDefault(cfg.defaultUser, c.Address.User), contact: contact}, exp)
 	}
 	if cfg.realtime {
 		if set.rtUpdate {
@@ -339,7 +340,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 				{Name: "port", Value: strconv.Itoa(int(src.Port()))},
 				{Name: "regseconds", Value: strconv.FormatInt(exp.Unix(), 10)},
 				{Name: "defaultuser", Value: c.Address.User},
-				{Name: "fullcontact", Value: c.Address.String()},
+				{Name: "fullcontact", Value: contact},
 				{Name: "useragent", Value: truncate(ua, 20)},
 			}
 			if set.rtSaveSysname && s.sysname != "" {

@@ -20,6 +20,13 @@ import (
 // "addr:port:expiry:username:contact" (expiry the seconds granted). chan_sip's value has no
 // time, so Pleiades adds family SIP/RegistryExpires (the absolute expiry, Unix seconds) to
 // drop what expired while it was down.
+//
+// Writes are kept off the REGISTER path and few: the chan_sip value is written only when it
+// changes, and the expiry only when it moved by more than half the expiry granted since it was
+// last written. The expiry kept therefore lags the real one by at most half the expiry granted,
+// and a restored registration lasts until the kept expiry plus that half: never shorter than
+// the phone's own registration, at most half an expiry longer (chan_sip restores every entry
+// for its whole expiry from the start).
 
 const (
 	registryFamily  = "SIP/Registry"
@@ -102,39 +109,63 @@ func parseSavedReg(v string) (savedReg, error) {
 }
 
 // regStore writes registrations to the DB behind the requests: one pending change per peer
-// (the latest wins), flushed every registryFlush in one transaction per family, and on Close.
+// (the latest wins), flushed registryFlush after the first in one transaction per family, and
+// on Close.
 type regStore struct {
 	s       *Server
 	db      DB // set before the first Configure; nil: nothing kept
 	mu      sync.Mutex
-	pending map[string]*savedChange
+	pending map[string]savedChange
+	kept    map[string]savedChange // what was last written (or read) per peer
 	wake    chan struct{}
 }
 
-// savedChange is a pending write: a registration (del false) or its removal.
+// savedChange is a registration to keep (del false) or its removal.
 type savedChange struct {
 	reg     savedReg
 	expires int64 // Unix seconds
+	value   bool  // the chan_sip value changed (else only the expiry is written)
 	del     bool
 }
 
 func newRegStore(s *Server) *regStore {
-	return &regStore{s: s, pending: map[string]*savedChange{}, wake: make(chan struct{}, 1)}
+	return &regStore{s: s, pending: map[string]savedChange{}, kept: map[string]savedChange{}, wake: make(chan struct{}, 1)}
 }
 
 func (r *regStore) enabled() bool { return r.db != nil }
 
+// put keeps a registration unless what is kept already serves a restart (see above).
 func (r *regStore) put(peer string, reg savedReg, expires time.Time) {
-	r.record(peer, &savedChange{reg: reg, expires: expires.Unix()})
+	if r.db == nil {
+		return
+	}
+	c := savedChange{reg: reg, expires: expires.Unix(), value: true}
+	r.mu.Lock()
+	if k, ok := r.kept[peer]; ok && k.reg == reg {
+		if c.expires-k.expires <= int64(reg.expiry/2) {
+			r.mu.Unlock()
+			return
+		}
+		c.value = false
+	}
+	if p, ok := r.pending[peer]; ok && p.value {
+		c.value = true
+	}
+	r.kept[peer] = c
+	r.queueLocked(peer, c)
 }
 
-func (r *regStore) del(peer string) { r.record(peer, &savedChange{del: true}) }
-
-func (r *regStore) record(peer string, c *savedChange) {
+func (r *regStore) del(peer string) {
 	if r.db == nil {
 		return
 	}
 	r.mu.Lock()
+	delete(r.kept, peer)
+	r.queueLocked(peer, savedChange{del: true})
+}
+
+// queueLocked records c for peer and unlocks r.mu.
+func (r *regStore) queueLocked(peer string, c savedChange) {
 	first := len(r.pending) == 0
 	r.pending[peer] = c
 	r.mu.Unlock()
@@ -169,7 +200,7 @@ func (r *regStore) flush() {
 	r.mu.Lock()
 	batch := r.pending
 	if len(batch) > 0 {
-		r.pending = map[string]*savedChange{}
+		r.pending = map[string]savedChange{}
 	}
 	r.mu.Unlock()
 	if len(batch) == 0 || r.db == nil {
@@ -186,7 +217,9 @@ func (r *regStore) flush() {
 			}
 			continue
 		}
-		regs[peer] = c.reg.String()
+		if c.value {
+			regs[peer] = c.reg.String()
+		}
 		exps[peer] = strconv.FormatInt(c.expires, 10)
 	}
 	if err := r.db.PutMany(registryFamily, regs); err != nil {
@@ -229,10 +262,11 @@ func (r *regStore) saved() (map[string]savedReg, map[string]time.Time) {
 	return regs, at
 }
 
-// restoreSaved gives new static dynamic peers the registration kept for them: one that
-// expired while the server was down is dropped (kept for a default period with
-// ignoreregexpire), one without Pleiades' expiry (written by Asterisk) lasts its expiry from
-// now. Qualify starts when the server starts (Start's staggered qualify).
+// restoreSaved gives new static dynamic peers the registration kept for them, until the kept
+// expiry plus half the expiry granted (the most it can lag): one that expired while the server
+// was down is dropped (kept for a default period with ignoreregexpire), one without Pleiades'
+// expiry (written by Asterisk) lasts its expiry from now. Qualify starts when the server starts
+// (Start's staggered qualify).
 func (s *Server) restoreSaved(peers []*peer, set *settings) {
 	if !s.reg.enabled() || len(peers) == 0 {
 		return
@@ -245,7 +279,8 @@ func (s *Server) restoreSaved(peers []*peer, set *settings) {
 		if !ok || !cfg.dynamic || cfg.typ == typeUser || cfg.realtime {
 			continue
 		}
-		exp, known := at[p.name]
+		kept, known := at[p.name]
+		exp := kept.Add(time.Duration(reg.expiry/2) * time.Second)
 		switch {
 		case !known:
 			exp = now.Add(time.Duration(reg.expiry) * time.Second)
@@ -255,6 +290,11 @@ func (s *Server) restoreSaved(peers []*peer, set *settings) {
 			s.reg.del(p.name)
 			s.log.Log(context.Background(), logger.DebugLevel(2), "SIP: registration in astdb expired", "peer", p.name)
 			continue
+		}
+		if known {
+			s.reg.mu.Lock()
+			s.reg.kept[p.name] = savedChange{reg: reg, expires: kept.Unix(), value: true}
+			s.reg.mu.Unlock()
 		}
 		p.restore(reg, exp)
 		s.log.Log(context.Background(), logger.DebugLevel(2), fmt.Sprintf("SIP Seeding peer from astdb: '%s' at %s@%s until %s",
@@ -274,5 +314,5 @@ func (p *peer) restore(reg savedReg, exp time.Time) {
 	if t, ok := u.UriParams.Get("transport"); ok && (strings.EqualFold(t, "tcp") || strings.EqualFold(t, "udp")) {
 		transport = strings.ToLower(t)
 	}
-	p.register(reg.addr, transport, u, exp, "", reg.username)
+	p.register(reg.addr, transport, u, u.String(), exp, "", reg.username)
 }

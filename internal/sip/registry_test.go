@@ -2,7 +2,6 @@ package sip
 
 import (
 	"errors"
-	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -61,10 +60,10 @@ func (m *memDB) get(k string) string {
 	return m.data[k]
 }
 
-func (m *memDB) snapshot() map[string]string {
+func (m *memDB) putCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return maps.Clone(m.data)
+	return m.puts
 }
 
 func TestSavedRegValue(t *testing.T) {
@@ -117,14 +116,14 @@ func FuzzSavedReg(f *testing.F) {
 
 const regConf = baseConf + "[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\nqualify=yes\nmailbox=100\n" +
 	"[bob]\ntype=friend\nhost=dynamic\nsecret=builder\n[carol]\ntype=friend\nhost=dynamic\nsecret=c\n" +
-	"[dave]\ntype=friend\nhost=dynamic\nsecret=d\n[static]\ntype=peer\nhost=192.0.2.10\n"
+	"[dave]\ntype=friend\nhost=dynamic\nsecret=d\n[erin]\ntype=friend\nhost=dynamic\nsecret=e\n[static]\ntype=peer\nhost=192.0.2.10\n"
 
 // TestRegistrationsInAstdb: a registration is written to astdb as chan_sip writes it
 // (SIP/Registry/<peer> = addr:port:expiry:username:contact) with Pleiades' absolute expiry,
-// batched; unregistering deletes it. A server started on that database has the peer
-// registered again (sip show peers, device NOT_INUSE, qualify, MWI to the contact) without a
-// new REGISTER; an entry that expired meanwhile is dropped, one written by Asterisk (no
-// expiry of ours) lasts its expiry from the start.
+// batched; a refresh that changes nothing writes nothing; unregistering deletes it. A server
+// started on that database has the peer registered again (sip show peers, device NOT_INUSE,
+// qualify, MWI to the contact) without a new REGISTER; an entry that expired meanwhile is
+// dropped, one written by Asterisk (no expiry of ours) lasts its expiry from the start.
 func TestRegistrationsInAstdb(t *testing.T) {
 	db := newMemDB()
 	e := newEnvDB(t, regConf, db)
@@ -144,8 +143,17 @@ func TestRegistrationsInAstdb(t *testing.T) {
 	if exp < before.Unix()+599 || exp > time.Now().Unix()+601 {
 		t.Fatalf("SIP/RegistryExpires/alice = %d", exp)
 	}
-	if db.puts > 2*2 { // three registrations within one flush: one transaction per family (two flushes at worst)
-		t.Fatalf("%d PutMany for three registrations", db.puts)
+	if n := db.putCount(); n > 2*2 { // three registrations within one flush: one transaction per family (two flushes at worst)
+		t.Fatalf("%d PutMany for three registrations", n)
+	}
+	// a refresh that changes nothing but moves the expiry by less than half of it writes nothing
+	puts := db.putCount()
+	if res := ph.register("bob", "builder", 600); res.StatusCode != 200 {
+		t.Fatal(res.StatusCode)
+	}
+	time.Sleep(2 * registryFlush)
+	if n := db.putCount(); n != puts {
+		t.Fatalf("a refresh wrote to astdb: %d PutMany, %d before", n, puts)
 	}
 	// carol unregisters: her entries go
 	if res := ph.register("carol", "c", 0); res.StatusCode != 200 {
@@ -154,8 +162,11 @@ func TestRegistrationsInAstdb(t *testing.T) {
 	waitFor(t, 3*time.Second, "carol deleted", func() bool { return db.get("SIP/Registry/carol") == "" && db.get("SIP/RegistryExpires/carol") == "" })
 	e.s.Close()
 
-	// bob's entry expired while the server was down; dave's was written by Asterisk
-	db.data["SIP/RegistryExpires/bob"] = strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	// bob's entry expired while the server was down, even counting the half expiry the kept
+	// expiry may lag; erin's kept expiry passed less than that ago; dave's was written by Asterisk
+	db.data["SIP/RegistryExpires/bob"] = strconv.FormatInt(time.Now().Add(-301*time.Second).Unix(), 10)
+	db.data["SIP/Registry/erin"] = "192.0.2.55:5060:600:erin:sip:erin@192.0.2.55"
+	db.data["SIP/RegistryExpires/erin"] = strconv.FormatInt(time.Now().Add(-100*time.Second).Unix(), 10)
 	db.data["SIP/Registry/dave"] = "192.0.2.44:5070:300:dave:sip:dave@192.0.2.44:5070;transport=tcp"
 	db.data["SIP/Registry/static"] = "192.0.2.99:5060:300:x:sip:x@192.0.2.99" // not a dynamic peer: ignored
 	db.data["SIP/Registry/nobody"] = "192.0.2.98:5060:300:x:sip:x@192.0.2.98" // no such peer: left alone
@@ -181,6 +192,9 @@ func TestRegistrationsInAstdb(t *testing.T) {
 	}
 	if out := e2.cli("sip show peer dave"); !strings.Contains(out, "Prim.Transp. : TCP") || !regexpMatch(`Reg. Expires : (29\d|300) s`, out) {
 		t.Fatalf("dave (Asterisk's entry):\n%s", out)
+	}
+	if out := e2.cli("sip show peer erin"); !regexpMatch(`Reg. Expires : (19\d|200) s`, out) {
+		t.Fatalf("erin (kept expiry passed 100 s ago, 600 s granted):\n%s", out)
 	}
 	if out := e2.cli("sip show peer alice"); !strings.Contains(out, "Reg. Contact : "+contact) {
 		t.Fatalf("alice:\n%s", out)
