@@ -33,6 +33,9 @@ type Settings struct {
 	LiveDangerously bool
 	// Notices are remarks to log once the logger runs (options accepted but not used).
 	Notices []string
+	// SystemNameSet says that systemname came from asterisk.conf; otherwise SystemName is the
+	// host name and Asterisk's system name (ast_config_AST_SYSTEM_NAME) would be empty.
+	SystemNameSet bool
 }
 
 // DefaultDataDir is where a server with no asterisk.conf keeps its state:
@@ -173,7 +176,7 @@ func (s *Settings) apply(cfg *conf.Config) error {
 				}
 				s.EID, s.EIDSource = e, fmt.Sprintf("%s:%d", v.File, v.Line)
 			case "systemname":
-				s.SystemName = v.Value
+				s.SystemName, s.SystemNameSet = v.Value, v.Value != ""
 			case "verbose", "debug":
 				n, err := strconv.Atoi(v.Value)
 				if err != nil || n < 0 {

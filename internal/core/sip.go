@@ -2,11 +2,13 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
+	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
@@ -25,17 +27,25 @@ type sipModule struct {
 	srv *sip.Server
 }
 
-func (*sipModule) Name() string { return "chan_sip" }
-func (*sipModule) Description() string {
-	return "SIP registrar and presence (BLF, MWI), realtime friends"
-}
+// Name and Description are chan_sip's ("module reload chan_sip", "module show like chan_sip").
+func (*sipModule) Name() string        { return "chan_sip" }
+func (*sipModule) Description() string { return "Session Initiation Protocol (SIP)" }
 
 func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	// sipgo's process-wide logger (a few transport-level messages) goes to Pleiades' log
 	// at debug level 3, like the rest of sipgo's records.
 	sipmsg.SetDefaultLogger(slog.New(shiftLevel{h: s.Logger.Handler(), to: logger.DebugLevel(3)}))
-	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, s.Settings.SystemName)
+	// chan_sip reads Asterisk's system name, empty without systemname= (not the host name
+	// Pleiades falls back to): the default realm and what rtsavesysname writes.
+	sysname := ""
+	if s.Settings.SystemNameSet {
+		sysname = s.Settings.SystemName
+	}
+	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, sysname)
 	m.srv.SetConfigSource(func(ctx context.Context) (*conf.Config, error) { return s.LoadConfig(ctx, "sip.conf") })
+	if s.DB != nil {
+		m.srv.SetDB(sipDB{s.DB}) // registrations outlive a restart (SIP/Registry, as chan_sip)
+	}
 	cfg, err := s.LoadConfig(ctx, "sip.conf")
 	if err != nil {
 		return err
@@ -95,6 +105,30 @@ func (m *sipModule) Reload(ctx context.Context, s *Server) error {
 func (m *sipModule) Unload(context.Context) error {
 	if m.srv != nil {
 		m.srv.Close()
+	}
+	return nil
+}
+
+// sipDB is the internal database as the SIP module keeps registrations in it.
+type sipDB struct{ db *astdb.DB }
+
+func (d sipDB) Family(family string) (map[string]string, error) {
+	es, err := d.db.Family(family)
+	if err != nil {
+		return nil, err
+	}
+	kv := make(map[string]string, len(es))
+	for _, e := range es {
+		kv[e.Key] = e.Value
+	}
+	return kv, nil
+}
+
+func (d sipDB) PutMany(family string, kv map[string]string) error { return d.db.PutMany(family, kv) }
+
+func (d sipDB) Del(family, key string) error {
+	if err := d.db.Del(family, key); err != nil && !errors.Is(err, astdb.ErrNotFound) {
+		return err
 	}
 	return nil
 }

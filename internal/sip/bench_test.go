@@ -3,6 +3,7 @@ package sip
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/state"
 	"github.com/pleiades-pbx/pleiades/test/sipload"
 )
@@ -71,6 +73,45 @@ func BenchmarkRegisterDigest(b *testing.B) {
 	for i := 0; i < peers; i++ {
 		e.store("name", fmt.Sprintf("b%04d", i), "secret", "pw", "host", "dynamic")
 	}
+	benchRegister(b, e, peers)
+}
+
+// BenchmarkRegisterDigestStatic is BenchmarkRegisterDigest for 1000 peers of sip.conf, their
+// registrations kept in memory only, and kept in an astdb file too (SetDB).
+func BenchmarkRegisterDigestStatic(b *testing.B) {
+	const peers = 1000
+	var conf strings.Builder
+	conf.WriteString(baseConf)
+	for i := 0; i < peers; i++ {
+		fmt.Fprintf(&conf, "[b%04d]\ntype=friend\nhost=dynamic\nsecret=pw\n", i)
+	}
+	b.Run("memory", func(b *testing.B) { benchRegister(b, newEnv(b, conf.String(), false), peers) })
+	b.Run("astdb", func(b *testing.B) {
+		db, err := astdb.Open(filepath.Join(b.TempDir(), astdb.FileName))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		benchRegister(b, newEnvDB(b, conf.String(), benchDB{db}), peers)
+	})
+}
+
+// benchDB is core's adapter of the astdb, for the benchmark.
+type benchDB struct{ db *astdb.DB }
+
+func (d benchDB) Family(f string) (map[string]string, error) {
+	es, err := d.db.Family(f)
+	kv := map[string]string{}
+	for _, e := range es {
+		kv[e.Key] = e.Value
+	}
+	return kv, err
+}
+func (d benchDB) PutMany(f string, kv map[string]string) error { return d.db.PutMany(f, kv) }
+func (d benchDB) Del(f, k string) error                        { _ = d.db.Del(f, k); return nil }
+
+// benchRegister registers peers b0000... with password "pw", 8 clients in parallel.
+func benchRegister(b *testing.B, e *env, peers int) {
 	var next atomic.Int64
 	b.SetParallelism(4)
 	b.ResetTimer()
@@ -79,7 +120,7 @@ func BenchmarkRegisterDigest(b *testing.B) {
 		c := newRawClient(b, e.addr)
 		for pb.Next() {
 			i := next.Add(1)
-			name := fmt.Sprintf("b%04d", i%peers)
+			name := fmt.Sprintf("b%04d", i%int64(peers))
 			callID := "c" + strconv.FormatInt(i, 10)
 			c.register(name, "pw", callID, 1, "")
 			m, err := c.read(2 * time.Second)

@@ -11,14 +11,16 @@ import (
 
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
 
-// dialogInfoBody is chan_sip's dialog-info+xml (RFC 4235) for an extension state.
-func dialogInfoBody(version int, exten, host string, st state.Extension) []byte {
-	return appendDialogInfo(make([]byte, 0, 400), version, xmlEscaper.Replace(exten), xmlEscaper.Replace(host), st)
+// dialogInfoBody is chan_sip's dialog-info+xml (RFC 4235) for an extension state: entity (and
+// the target of a held dialog) is the SUBSCRIBE's To URI without its parameters, the dialog id
+// the extension.
+func dialogInfoBody(version int, exten, entity string, st state.Extension) []byte {
+	return appendDialogInfo(make([]byte, 0, 400), version, xmlEscaper.Replace(exten), xmlEscaper.Replace(entity), st)
 }
 
-// appendDialogInfo appends dialogInfoBody's text, exten and host already XML-escaped. (Appends,
-// not fmt: it is built once per subscriber on every hint change.)
-func appendDialogInfo(b []byte, version int, e, h string, st state.Extension) []byte {
+// appendDialogInfo appends dialogInfoBody's text, exten and entity already XML-escaped.
+// (Appends, not fmt: it is built once per subscriber on every hint change.)
+func appendDialogInfo(b []byte, version int, e, entity string, st state.Extension) []byte {
 	statestring, hold, early := "terminated", false, false
 	switch { // removed and deactivated hints have no flags: terminated
 	case st.Has(state.ExtRinging):
@@ -30,10 +32,8 @@ func appendDialogInfo(b []byte, version int, e, h string, st state.Extension) []
 	}
 	b = append(b, "<?xml version=\"1.0\"?>\n<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\""...)
 	b = strconv.AppendInt(b, int64(version), 10)
-	b = append(b, "\" state=\"full\" entity=\"sip:"...)
-	b = append(b, e...)
-	b = append(b, '@')
-	b = append(b, h...)
+	b = append(b, "\" state=\"full\" entity=\""...)
+	b = append(b, entity...)
 	b = append(b, "\">\n<dialog id=\""...)
 	b = append(b, e...)
 	if early {
@@ -43,23 +43,23 @@ func appendDialogInfo(b []byte, version int, e, h string, st state.Extension) []
 	b = append(b, statestring...)
 	b = append(b, "</state>\n"...)
 	if hold {
-		b = append(b, "<local>\n<target uri=\"sip:"...)
-		b = append(b, e...)
-		b = append(b, '@')
-		b = append(b, h...)
+		b = append(b, "<local>\n<target uri=\""...)
+		b = append(b, entity...)
 		b = append(b, "\">\n<param pname=\"+sip.rendering\" pvalue=\"no\"/>\n</target>\n</local>\n"...)
 	}
 	b = append(b, "</dialog>\n</dialog-info>\n"...)
 	return b
 }
 
-// pidfBody is chan_sip's pidf+xml (RFC 3863) for an extension state.
-func pidfBody(exten, host string, st state.Extension) []byte {
-	return appendPIDF(make([]byte, 0, 700), xmlEscaper.Replace(exten), xmlEscaper.Replace(host), st)
+// pidfBody is chan_sip's pidf+xml (RFC 3863) for an extension state: entity is the
+// subscriber's From URI, contact the SUBSCRIBE's To URI (both without their parameters), the
+// tuple id the extension.
+func pidfBody(exten, entity, contact string, st state.Extension) []byte {
+	return appendPIDF(make([]byte, 0, 700), xmlEscaper.Replace(exten), xmlEscaper.Replace(entity), xmlEscaper.Replace(contact), st)
 }
 
-// appendPIDF appends pidfBody's text, exten and host already XML-escaped.
-func appendPIDF(b []byte, e, h string, st state.Extension) []byte {
+// appendPIDF appends pidfBody's text, exten, entity and contact already XML-escaped.
+func appendPIDF(b []byte, e, entity, contact string, st state.Extension) []byte {
 	basic, activity, note := "open", "", "Ready"
 	switch {
 	case st == state.ExtRemoved, st == state.ExtDeactivated, st == state.ExtUnavailable:
@@ -74,10 +74,8 @@ func appendPIDF(b []byte, e, h string, st state.Extension) []byte {
 		activity, note = "busy", "On the phone"
 	}
 	b = append(b, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"...)
-	b = append(b, "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:pp=\"urn:ietf:params:xml:ns:pidf:person\" xmlns:es=\"urn:ietf:params:xml:ns:pidf:rpid:status:rpid-status\" xmlns:ep=\"urn:ietf:params:xml:ns:pidf:rpid:rpid-person\" entity=\"sip:"...)
-	b = append(b, e...)
-	b = append(b, '@')
-	b = append(b, h...)
+	b = append(b, "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:pp=\"urn:ietf:params:xml:ns:pidf:person\" xmlns:es=\"urn:ietf:params:xml:ns:pidf:rpid:status:rpid-status\" xmlns:ep=\"urn:ietf:params:xml:ns:pidf:rpid:rpid-person\" entity=\""...)
+	b = append(b, entity...)
 	b = append(b, "\">\n<pp:person><status>\n"...)
 	if activity != "" {
 		b = append(b, "<ep:activities><ep:"...)
@@ -88,10 +86,8 @@ func appendPIDF(b []byte, e, h string, st state.Extension) []byte {
 	b = append(b, note...)
 	b = append(b, "</note>\n<tuple id=\""...)
 	b = append(b, e...)
-	b = append(b, "\">\n<contact priority=\"1\">sip:"...)
-	b = append(b, e...)
-	b = append(b, '@')
-	b = append(b, h...)
+	b = append(b, "\">\n<contact priority=\"1\">"...)
+	b = append(b, contact...)
 	b = append(b, "</contact>\n<status><basic>"...)
 	b = append(b, basic...)
 	b = append(b, "</basic></status>\n</tuple>\n</presence>\n"...)

@@ -1,16 +1,12 @@
 package sip
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/state"
+	"github.com/pleiades-pbx/pleiades/test/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden NOTIFY bodies under testdata/notify")
 
 // extension states as the hint engine reports them (Asterisk's enum ast_extension_states)
 var goldenStates = []struct {
@@ -24,23 +20,7 @@ var goldenStates = []struct {
 // checkGolden compares got with testdata/notify/name (or writes it, with -update).
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "notify", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s:\ngot:\n%s\nwant:\n%s", name, got, want)
-	}
+	golden.Check(t, "notify/"+name, string(got))
 }
 
 // TestNotifyBodiesGolden pins the NOTIFY bodies (dialog-info, PIDF, message-summary) byte for
@@ -48,17 +28,18 @@ func checkGolden(t *testing.T, name string, got []byte) {
 // (the append functions with pre-escaped values) must give the files under testdata/notify.
 // Regenerate with: go test -run TestNotifyBodiesGolden ./internal/sip/ -update
 func TestNotifyBodiesGolden(t *testing.T) {
-	const exten, host = "100&<x>", "192.0.2.1"
+	// the extension, the SUBSCRIBE's To URI and the subscriber's From URI (without parameters)
+	const exten, to, from = "100&<x>", "sip:100&<x>@192.0.2.1:5060", "sip:alice@192.0.2.9"
 	check := func(name string, got []byte) { t.Helper(); checkGolden(t, name, got) }
-	e, h := xmlEscaper.Replace(exten), xmlEscaper.Replace(host)
+	e, et, ef := xmlEscaper.Replace(exten), xmlEscaper.Replace(to), xmlEscaper.Replace(from)
 	for _, gs := range goldenStates {
-		d := dialogInfoBody(7, exten, host, gs.st)
-		if a := appendDialogInfo(nil, 7, e, h, gs.st); string(a) != string(d) {
+		d := dialogInfoBody(7, exten, to, gs.st)
+		if a := appendDialogInfo(nil, 7, e, et, gs.st); string(a) != string(d) {
 			t.Errorf("dialog-info %s: the two paths differ", gs.name)
 		}
 		check("dialog-"+gs.name+".xml", d)
-		p := pidfBody(exten, host, gs.st)
-		if a := appendPIDF(nil, e, h, gs.st); string(a) != string(p) {
+		p := pidfBody(exten, from, to, gs.st)
+		if a := appendPIDF(nil, e, ef, et, gs.st); string(a) != string(p) {
 			t.Errorf("pidf %s: the two paths differ", gs.name)
 		}
 		check("pidf-"+gs.name+".xml", p)

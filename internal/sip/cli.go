@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,11 +31,20 @@ func (s *Server) Commands() []*cli.Command {
 	}
 	return []*cli.Command{
 		{Words: []string{"sip", "show", "peers"}, Summary: "List defined SIP peers",
-			Usage:   "Usage: sip show peers [like <pattern>]\n       Lists all known SIP peers.\n",
+			Usage:   "Usage: sip show peers [like <pattern>]\n       Lists all known SIP peers.\n       Optional regular expression pattern is used to filter the peer list.\n",
 			Handler: s.cliShowPeers},
 		{Words: []string{"sip", "show", "peer"}, Summary: "Show details on specific SIP peer",
 			Usage:   "Usage: sip show peer <name> [load]\n       Shows all details on one SIP peer and the current status.\n       Option \"load\" forces lookup of peer in realtime storage.\n",
 			Handler: s.cliShowPeer, Complete: complete},
+		{Words: []string{"sip", "show", "users"}, Summary: "List defined SIP users",
+			Usage:   "Usage: sip show users [like <pattern>]\n       Lists all known SIP users.\n       Optional regular expression pattern is used to filter the user list.\n",
+			Handler: s.cliShowUsers},
+		{Words: []string{"sip", "show", "inuse"}, Summary: "List all inuse/limits",
+			Usage:   "Usage: sip show inuse [all]\n       List all SIP devices usage counters and limits.\n       Add option \"all\" to show all devices, not only those with a limit.\n",
+			Handler: s.cliShowInuse},
+		{Words: []string{"sip", "show", "channels"}, Summary: "List active SIP channels or subscriptions",
+			Usage:   "Usage: sip show channels\n       Lists all currently active SIP calls (dialogs).\n",
+			Handler: s.cliShowChannels},
 		{Words: []string{"sip", "show", "subscriptions"}, Summary: "List active SIP subscriptions",
 			Usage:   "Usage: sip show subscriptions\n       Lists active SIP subscriptions.\n",
 			Handler: s.cliShowSubscriptions},
@@ -90,76 +100,73 @@ func (s *Server) sortedPeers() []*peer {
 	return ps
 }
 
-func (s *Server) cliShowPeers(_ context.Context, a *cli.Args) error {
-	var like *regexp.Regexp
-	switch len(a.Rest) {
+// likeArgs reads the optional "like <regex>" of sip show peers/users (POSIX extended, as
+// chan_sip's regcomp; Go's syntax in practice).
+func likeArgs(rest []string) (*regexp.Regexp, error) {
+	switch len(rest) {
 	case 0:
+		return nil, nil
 	case 2:
-		if a.Rest[0] != "like" {
-			return cli.ErrUsage
+		if rest[0] != "like" {
+			return nil, cli.ErrUsage
 		}
-		re, err := regexp.Compile(a.Rest[1])
+		re, err := regexp.Compile(rest[1])
 		if err != nil {
-			return cli.ErrUsage
+			return nil, cli.ErrUsage
 		}
-		like = re
-	default:
-		return cli.ErrUsage
+		return re, nil
+	}
+	return nil, cli.ErrUsage
+}
+
+// cliShowPeers is chan_sip's "sip show peers" (Asterisk 20's _sip_show_peers): peers (type
+// friend and peer) sorted by name, in its columns.
+func (s *Server) cliShowPeers(_ context.Context, a *cli.Args) error {
+	like, err := likeArgs(a.Rest)
+	if err != nil {
+		return err
 	}
 	rtOn := s.rt != nil && s.rt.Mapped("sippeers")
-	const format2 = "%-25.25s  %-39.39s %-3.3s %-10.10s %-10.10s %-3.3s %-8s %-11s %-32.32s %s\n"
-	const format = "%-25.25s  %-39.39s %-3.3s %-10.10s %-10.10s %-3.3s %-8d %-11s %-32.32s %s\n"
+	const format = "%-25.25s %-39.39s %-3.3s %-10.10s %-10.10s %-3.3s %-8s %-11s %-32.32s %s\n"
 	rtHdr := ""
 	if rtOn {
 		rtHdr = "Realtime"
 	}
-	fmt.Fprintf(a.Out, format2, "Name/username", "Host", "Dyn", "Forcerport", "Comedia", "ACL", "Port", "Status", "Description", rtHdr)
+	fmt.Fprintf(a.Out, format, "Name/username", "Host", "Dyn", "Forcerport", "Comedia", "ACL", "Port", "Status", "Description", rtHdr)
 	var total, monOn, monOff, unmonOn, unmonOff int
 	for _, p := range s.sortedPeers() {
 		cfg := p.cfg.Load()
-		if like != nil && !like.MatchString(p.name) {
+		if cfg.typ == typeUser || (like != nil && !like.MatchString(p.name)) {
 			continue
 		}
 		p.mu.Lock()
 		name := p.name
-		if cfg.defaultUser != "" {
-			name += "/" + cfg.defaultUser
-		} else if p.username != "" {
-			name += "/" + p.username
+		if u := orDefault(cfg.defaultUser, p.username); u != "" {
+			name += "/" + u
 		}
-		host, port := "(Unspecified)", 0
+		host, port := "(Unspecified)", "0"
 		if p.addr.IsValid() {
-			host, port = p.addr.Addr().String(), int(p.addr.Port())
+			host, port = p.addr.Addr().String(), strconv.Itoa(int(p.addr.Port()))
 		}
 		status, mon, on := statusText(p)
+		natDetected, cached := p.natDetected, p.cached
 		p.mu.Unlock()
-		dyn := " "
+		dyn, aclMark := "   ", "   "
 		if cfg.dynamic {
-			dyn = "D"
+			dyn = " D "
 		}
-		aclMark := " "
 		if cfg.acl != nil {
-			aclMark = "A"
-		}
-		forcerport := "Yes"
-		if strings.Contains(cfg.nat, "no") {
-			forcerport = "No"
-		}
-		comedia := "No"
-		if strings.Contains(cfg.nat, "comedia") {
-			comedia = "Yes"
+			aclMark = " A "
 		}
 		rt := ""
-		if cfg.realtime {
-			p.mu.Lock()
-			if p.cached {
+		if rtOn && cfg.realtime {
+			rt = "Realtime" // Pleiades keeps uncached realtime peers while registered
+			if cached {
 				rt = "Cached RT"
-			} else {
-				rt = "Realtime"
 			}
-			p.mu.Unlock()
 		}
-		fmt.Fprintf(a.Out, format, name, host, dyn, forcerport, comedia, aclMark, port, status, cfg.description, rt)
+		fmt.Fprintf(a.Out, format, name, host, dyn, cfg.nat.rportText(natDetected), cfg.nat.comediaText(natDetected),
+			aclMark, port, status, cfg.description, rt)
 		total++
 		switch {
 		case mon && on:
@@ -174,6 +181,67 @@ func (s *Server) cliShowPeers(_ context.Context, a *cli.Args) error {
 	}
 	fmt.Fprintf(a.Out, "%d sip peers [Monitored: %d online, %d offline Unmonitored: %d online, %d offline]\n", total, monOn, monOff, unmonOn, unmonOff)
 	return nil
+}
+
+// cliShowUsers is chan_sip's "sip show users": the peers of type friend and user. As in chan_sip
+// the secret is shown.
+func (s *Server) cliShowUsers(_ context.Context, a *cli.Args) error {
+	like, err := likeArgs(a.Rest)
+	if err != nil {
+		return err
+	}
+	const format = "%-25.25s  %-15.15s  %-15.15s  %-15.15s  %-5.5s%-10.10s\n"
+	fmt.Fprintf(a.Out, format, "Username", "Secret", "Accountcode", "Def.Context", "ACL", "Forcerport")
+	for _, p := range s.sortedPeers() {
+		cfg := p.cfg.Load()
+		if cfg.typ == typePeer || (like != nil && !like.MatchString(p.name)) {
+			continue
+		}
+		p.mu.Lock()
+		natDetected := p.natDetected
+		p.mu.Unlock()
+		fmt.Fprintf(a.Out, format, p.name, cfg.secret, cfg.accountCode, cfg.context, yesNo(cfg.acl != nil), yesNo(cfg.nat.forcesRport(natDetected)))
+	}
+	return nil
+}
+
+// cliShowInuse is chan_sip's "sip show inuse [all]": calls in use/ringing/on hold per peer and
+// its call-limit (peers without one only with "all"). There are no calls yet: 0/0/0.
+func (s *Server) cliShowInuse(_ context.Context, a *cli.Args) error {
+	all := len(a.Rest) == 1 && a.Rest[0] == "all"
+	const format = "%-25.25s %-15.15s %-15.15s \n"
+	fmt.Fprintf(a.Out, format, "* Peer name", "In use", "Limit")
+	for _, p := range s.sortedPeers() {
+		cfg := p.cfg.Load()
+		limit := "N/A"
+		if cfg.callLimit > 0 {
+			limit = strconv.Itoa(cfg.callLimit)
+		}
+		if all || cfg.callLimit > 0 {
+			fmt.Fprintf(a.Out, format, p.name, "0/0/0", limit)
+		}
+	}
+	return nil
+}
+
+// cliShowChannels is chan_sip's "sip show channels": the dialogs that are calls. There are no
+// calls yet, so it is the header and "0 active SIP dialogs".
+func (s *Server) cliShowChannels(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	const format2 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-7.7s  %-15.15s %-10.10s %-10.10s\n"
+	fmt.Fprintf(a.Out, format2, "Peer", "User/ANR", "Call ID", "Format", "Hold", "Last Message", "Expiry", "Peer")
+	fmt.Fprintf(a.Out, "%d active SIP %s%s\n", 0, "dialog", ess(0))
+	return nil
+}
+
+// ess is Asterisk's ESS(): "s" unless n is 1.
+func ess(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (s *Server) cliShowPeer(ctx context.Context, a *cli.Args) error {
@@ -266,7 +334,13 @@ func orDefault(v, def string) string {
 	return v
 }
 
+// cliShowSubscriptions is chan_sip's "sip show subscriptions": the subscriber's address, its
+// user, the Call-ID, exten@context (cut at 15 columns, as chan_sip's), the last state told,
+// the type, the mailboxes of an MWI subscription and the Expires granted.
 func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
 	const format3 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6s\n"
 	const format4 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-13.13s  %-15.15s %-10.10s %-6.6d\n"
 	fmt.Fprintf(a.Out, format3, "Peer", "User", "Call ID", "Extension", "Last state", "Type", "Mailbox", "Expiry")
@@ -274,21 +348,16 @@ func (s *Server) cliShowSubscriptions(_ context.Context, a *cli.Args) error {
 	sort.Slice(subs, func(i, j int) bool { return subs[i].key < subs[j].key })
 	for _, sub := range subs {
 		sub.mu.Lock()
-		left := max(0, int(time.Until(sub.expires).Seconds()))
-		st := sub.lastState
+		granted, st := sub.granted, sub.lastState
 		sub.mu.Unlock()
-		exten, mailbox, state := sub.exten, "<none>", st.String()
+		exten, mailbox, state := sub.exten+"@"+sub.context, "<none>", st.String()
 		if sub.kind == kindMWI {
 			mailbox = strings.Join(sub.mailboxes, ",")
-			exten, state = "<none>", "<none>"
+			exten, state = "--", "<none>"
 		}
-		fmt.Fprintf(a.Out, format4, sub.addr.Addr().String(), sub.peer, sub.callID, exten, state, sub.kind.String(), mailbox, left)
+		fmt.Fprintf(a.Out, format4, sub.addr.Addr().String(), sub.user, sub.callID, exten, state, sub.kind.String(), mailbox, granted)
 	}
-	plural := "s"
-	if len(subs) == 1 {
-		plural = ""
-	}
-	fmt.Fprintf(a.Out, "%d active SIP subscription%s\n", len(subs), plural)
+	fmt.Fprintf(a.Out, "%d active SIP subscription%s\n", len(subs), ess(len(subs)))
 	return nil
 }
 
@@ -391,17 +460,24 @@ func (s *Server) cliDebug(_ context.Context, a *cli.Args) error {
 	return nil
 }
 
-// cliShowSettings is chan_sip's "sip show settings", for the settings Pleiades has (and its own
-// limits, under the same headings).
+// cliShowSettings is chan_sip's "sip show settings": its sections and labels in its order
+// (the labels at column 2, values at column 26), with chan_sip's lines for what Pleiades does
+// (registration, subscriptions, authentication, NAT flags, realtime) and for the call and media
+// features it does not have yet only where "No" or "Disabled" is the true answer; lines that
+// would show a made-up value (codecs, RTP and session timers, QoS, jitterbuffer, T.38) are
+// left out. Pleiades' own limits follow under "Pleiades Settings:", before chan_sip's closing
+// "----".
 func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 	if len(a.Rest) != 0 {
 		return cli.ErrUsage
 	}
 	set := s.set.Load()
 	udp, tcp := s.Addr()
+	rtPeers := s.rt != nil && s.rt.Mapped("sippeers")
 	line := func(label string, format string, args ...any) {
 		fmt.Fprintf(a.Out, "  %-24s"+format+"\n", append([]any{label}, args...)...)
 	}
+	head := func(title, rule string) { fmt.Fprintf(a.Out, "\n%s\n%s\n", title, rule) }
 	secs := func(d time.Duration) string { return fmt.Sprintf("%d secs", int(d/time.Second)) }
 	listening := func(bind string, at bool) string {
 		switch {
@@ -412,31 +488,38 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 		}
 		return bind
 	}
-	fmt.Fprintf(a.Out, "\n\nGlobal Settings:\n----------------\n")
+	fmt.Fprintf(a.Out, "\n")
+	head("Global Settings:", "----------------")
 	line("UDP Bindaddress:", "%s", listening(set.udpBind, udp.IsValid()))
 	line("TCP SIP Bindaddress:", "%s", listening(set.tcpBind, tcp.IsValid()))
 	line("TLS SIP Bindaddress:", "Disabled")
+	line("RTP Bindaddress:", "Disabled")
+	line("Videosupport:", "No")
+	line("Textsupport:", "No")
+	line("AutoCreate Peer:", "Off")
+	line("Match Auth Username:", "No")
 	line("Allow unknown access:", "%s", yesNo(set.allowGuest))
 	line("Allow subscriptions:", "%s", yesNo(set.allowSubscribe))
+	line("Enable call counters:", "%s", yesNo(set.callCounter))
+	line("SIP domain support:", "No")
+	line("Path support :", "No")
+	line("Realm. auth:", "No")
 	line("Our auth realm", "%s", set.realm)
+	line("Use domains as realms:", "No")
 	line("Always auth rejects:", "%s", yesNo(set.alwaysAuthReject))
 	line("User Agent:", "%s", set.userAgent)
-	line("TCP auth limit:", "%d", set.tcpAuthLimit)
-	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
-	line("TCP idle timeout:", "%s", secs(set.tcpIdle))
-	if set.maxAuthFailures > 0 {
-		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
-	} else {
-		line("Max auth failures:", "Unlimited")
-	}
-	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
-	if s.rt != nil && s.rt.Mapped("sippeers") {
+	line("From: Domain:", "%s", set.fromDomain)
+	if rtPeers {
 		line("SIP realtime:", "Enabled")
 	} else {
 		line("SIP realtime:", "Disabled")
 	}
 	line("Qualify Freq :", "%d ms", int(set.qualifyFreq/time.Millisecond))
-	fmt.Fprintf(a.Out, "\nGlobal Signalling Settings:\n---------------------------\n")
+	head("Network Settings:", "---------------------------")
+	line("SIP address remapping:", "Disabled, no localnet list")
+	line("Externhost:", "<none>")
+	head("Global Signalling Settings:", "---------------------------")
+	line("Symmetric RTP:", "%s", set.nat.comediaText(false))
 	line("Reg. min duration", "%d secs", set.minExpiry)
 	line("Reg. max duration:", "%d secs", set.maxExpiry)
 	line("Reg. default duration:", "%d secs", set.defaultExpiry)
@@ -447,25 +530,48 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 		ring += " (when not in use)"
 	}
 	line("Notify ringing state:", "%s", ring)
+	if set.notifyRinging != ringingNo {
+		fmt.Fprintf(a.Out, "    %-22s%s\n", "Include CID:", "No")
+	}
 	line("Notify hold state:", "%s", yesNo(set.notifyHold))
-	fmt.Fprintf(a.Out, "\nDefault Settings:\n-----------------\n")
+	line("Timer T1:", "%d", int(timerT1/time.Millisecond))
+	line("Timer B:", "%d", int(timerF/time.Millisecond))
+	line("Max forwards:", "%d", 70)
+	head("Default Settings:", "-----------------")
+	line("Allowed transports:", "UDP")
+	fmt.Fprintf(a.Out, "  Outbound transport:\t  %s\n", "UDP") // sic: chan_sip's tab
 	line("Context:", "%s", set.context)
+	line("Force rport:", "%s", set.nat.rportText(false))
 	line("Qualify:", "%d", set.qualify)
 	line("Keepalive:", "%d", int(set.keepalive/time.Second))
 	line("Voice Mail Extension:", "%s", set.vmExten)
-	if set.rtCacheFriends || s.rt != nil {
-		fmt.Fprintf(a.Out, "\nRealtime SIP Settings:\n----------------------\n")
-		line("Realtime Peers:", "%s", yesNo(s.rt != nil && s.rt.Mapped("sippeers")))
+	if rtPeers {
+		head("Realtime SIP Settings:", "----------------------")
+		line("Realtime Peers:", "%s", yesNo(rtPeers))
+		line("Realtime Regs:", "No")
 		line("Cache Friends:", "%s", yesNo(set.rtCacheFriends))
 		line("Update:", "%s", yesNo(set.rtUpdate))
 		line("Ignore Reg. Expire:", "%s", yesNo(set.ignoreRegExpire))
 		line("Save sys. name:", "%s", yesNo(set.rtSaveSysname))
+		line("Save path header:", "No")
 		if set.rtAutoClear > 0 {
 			line("Auto Clear:", "%d (Enabled)", int(set.rtAutoClear/time.Second))
 		} else {
 			line("Auto Clear:", "%d (Disabled)", 0)
 		}
 	}
-	fmt.Fprintf(a.Out, "\n")
+	head("Pleiades Settings:", "------------------")
+	line("TCP auth limit:", "%d", set.tcpAuthLimit)
+	line("TCP auth timeout:", "%s", secs(set.tcpAuthTimeout))
+	line("TCP idle timeout:", "%s", secs(set.tcpIdle))
+	if set.maxAuthFailures > 0 {
+		line("Max auth failures:", "%d in %s, then blocked %s", set.maxAuthFailures, secs(set.authFailWindow), secs(set.authBlockTime))
+	} else {
+		line("Max auth failures:", "Unlimited")
+	}
+	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
+	line("Max subscriptions:", "%d (%d per peer)", set.maxSubscriptions, set.maxSubsPerPeer)
+	line("Max RT registrations:", "%d", set.maxRegistrations)
+	fmt.Fprintf(a.Out, "\n----\n")
 	return nil
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sort"
@@ -16,7 +17,7 @@ import (
 // Defaults of the [general] options (chan_sip's, unless noted).
 const (
 	defaultPort          = 5060
-	defaultRealm         = "asterisk"
+	defaultRealm         = "asterisk" // without a system name (chan_sip DEFAULT_REALM)
 	defaultExpiry        = 120
 	defaultMinExpiry     = 60
 	defaultMaxExpiry     = 3600
@@ -56,7 +57,9 @@ type settings struct {
 	notifyRinging    int
 	notifyHold       bool
 	qualifyFreq      time.Duration
-	qualify          int // default qualify ms for peers (0 = off)
+	qualify          int           // default qualify ms for peers (0 = off)
+	qualifyGap       time.Duration // at start, qualifyPeers peers are qualified every qualifyGap
+	qualifyPeers     int
 	keepalive        time.Duration
 	rtCacheFriends   bool
 	rtSaveSysname    bool
@@ -74,6 +77,8 @@ type settings struct {
 	maxRegistrations int
 	allowGuest       bool
 	fromDomain       string
+	nat              natFlags      // [general] nat=, which peers without their own inherit
+	callCounter      bool          // [general] callcounter: every peer's call-limit is "unlimited"
 	tcpAuthLimit     int           // unauthenticated TCP connections open at once
 	tcpAuthTimeout   time.Duration // a TCP connection must authenticate a request within this
 	maxAuthFailures  int           // per source address within authFailWindow; 0 = no limit
@@ -89,10 +94,16 @@ func (s *settings) setTCPIdle() {
 	s.tcpIdle = time.Duration(max(s.maxExpiry, s.subMaxExpiry))*time.Second + tcpIdleMargin
 }
 
-func defaultSettings() *settings {
+// defaultSettings are chan_sip's defaults for a server whose asterisk.conf sets systemname
+// sysname ("": none): the realm is the system name, else "asterisk".
+func defaultSettings(sysname string) *settings {
+	realm := defaultRealm
+	if sysname != "" {
+		realm = sysname
+	}
 	return &settings{
 		udpBind:          net.JoinHostPort("0.0.0.0", strconv.Itoa(defaultPort)),
-		realm:            defaultRealm,
+		realm:            realm,
 		defaultExpiry:    defaultExpiry,
 		minExpiry:        defaultMinExpiry,
 		maxExpiry:        defaultMaxExpiry,
@@ -101,6 +112,8 @@ func defaultSettings() *settings {
 		allowSubscribe:   true,
 		notifyRinging:    ringingYes,
 		qualifyFreq:      defaultQualifyFreq,
+		qualifyGap:       100 * time.Millisecond, // chan_sip DEFAULT_QUALIFY_GAP
+		qualifyPeers:     1,                      // chan_sip DEFAULT_QUALIFY_PEERS
 		rtUpdate:         true,
 		rtAutoClear:      defaultRtAutoClear,
 		alwaysAuthReject: true,
@@ -117,7 +130,71 @@ func defaultSettings() *settings {
 		authFailWindow:   defaultAuthFailWin,
 		authBlockTime:    defaultAuthBlockTime,
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
+		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
 	}
+}
+
+// natFlags are chan_sip's NAT flags from nat=. Pleiades' registrar always answers and binds at
+// the source address (as with force_rport); the flags are shown by "sip show peers" and "sip
+// show users", as chan_sip shows them.
+type natFlags struct {
+	forceRport, comedia, autoRport, autoComedia bool
+}
+
+// parseNAT applies the words of a nat= value to f, which holds what earlier nat= lines of the
+// same section set (zero for the first: one nat= line replaces all four flags, as chan_sip's
+// sip_parse_nat_option). It returns the words it does not know (ignored, as chan_sip does).
+func parseNAT(f natFlags, v string) (natFlags, []string) {
+	var unknown []string
+	for _, w := range strings.Split(v, ",") {
+		w = strings.TrimSpace(w)
+		switch {
+		case conf.IsFalse(w):
+			return natFlags{}, unknown // "no" with anything else makes no sense
+		case strings.EqualFold(w, "yes"): // deprecated: force_rport,comedia
+			return natFlags{forceRport: true, comedia: true}, unknown
+		case strings.EqualFold(w, "force_rport"):
+			if !f.autoRport {
+				f.forceRport = true
+			}
+		case strings.EqualFold(w, "comedia"):
+			if !f.autoComedia {
+				f.comedia = true
+			}
+		case strings.EqualFold(w, "auto_force_rport"):
+			f.autoRport, f.forceRport = true, false
+		case strings.EqualFold(w, "auto_comedia"):
+			f.autoComedia, f.comedia = true, false
+		default:
+			unknown = append(unknown, w)
+		}
+	}
+	return f, unknown
+}
+
+// rportText is chan_sip's force_rport_string: "Auto (Yes)"/"Auto (No)" with auto_force_rport
+// (whether the peer's last request came through a NAT), else "Yes"/"No".
+func (f natFlags) rportText(natDetected bool) string {
+	if f.autoRport {
+		return "Auto (" + yesNo(natDetected) + ")"
+	}
+	return yesNo(f.forceRport)
+}
+
+// comediaText is chan_sip's comedia_string.
+func (f natFlags) comediaText(natDetected bool) string {
+	if f.autoComedia {
+		return "Auto (" + yesNo(natDetected) + ")"
+	}
+	return yesNo(f.comedia)
+}
+
+// forcesRport is chan_sip's SIP_NAT_FORCE_RPORT flag of a peer ("sip show users").
+func (f natFlags) forcesRport(natDetected bool) bool {
+	if f.autoRport {
+		return natDetected
+	}
+	return f.forceRport
 }
 
 // peerType is chan_sip's type=.
@@ -161,7 +238,9 @@ type peerConfig struct {
 	allowSubscribe   bool
 	vmExten          string
 	transport        string
-	nat              string
+	nat              natFlags
+	accountCode      string
+	callLimit        int // call-limit (callcounter=yes: unlimited, shown as 2147483647)
 	realtime         bool
 	file             string
 	line             int
@@ -184,10 +263,10 @@ func confErr(v *conf.Variable, format string, args ...any) *conf.Error {
 // ignoredGeneral are chan_sip [general] keys Pleiades accepts without acting on them (media,
 // codecs and calls come later). Anything else unknown is reported as a warning.
 var ignoredGeneral = map[string]bool{
-	"allow": true, "disallow": true, "language": true, "dtmfmode": true, "nat": true,
+	"allow": true, "disallow": true, "language": true, "dtmfmode": true,
 	"directmedia": true, "canreinvite": true, "srvlookup": true, "bindport": false,
 	"transport": true, "videosupport": true, "rtptimeout": true, "rtpholdtimeout": true,
-	"callcounter": true, "callevents": true, "sdpsession": true, "sdpowner": true,
+	"callevents": true, "sdpsession": true, "sdpowner": true,
 	"externip": true, "externaddr": true, "localnet": true, "jbenable": true, "relaxdtmf": true,
 	"trustrpid": true, "sendrpid": true, "t38pt_udptl": true, "tos_sip": true, "tos_audio": true,
 	"tos_video": true, "cos_sip": true, "cos_audio": true, "cos_video": true, "maxcallbitrate": true,
@@ -209,8 +288,8 @@ var ignoredGeneral = map[string]bool{
 var ignoredPeer = map[string]bool{
 	"allow": true, "disallow": true, "language": true, "dtmfmode": true, "directmedia": true,
 	"canreinvite": true, "insecure": true, "trustrpid": true, "sendrpid": true, "callgroup": true,
-	"pickupgroup": true, "namedcallgroup": true, "namedpickupgroup": true, "accountcode": true,
-	"amaflags": true, "call-limit": true, "callcounter": true, "busylevel": true, "videosupport": true,
+	"pickupgroup": true, "namedcallgroup": true, "namedpickupgroup": true,
+	"amaflags": true, "busylevel": true, "videosupport": true,
 	"textsupport": true, "progressinband": true, "promiscredir": true, "useclientcode": true,
 	"setvar": true, "fromuser": true, "fromdomain": true, "outboundproxy": true, "regexten": true,
 	"rtptimeout": true, "rtpholdtimeout": true, "rtpkeepalive": true, "t38pt_udptl": true,
@@ -289,10 +368,10 @@ func parseMailboxes(v string) []string {
 	return out
 }
 
-// parseConfig parses sip.conf completely; it changes nothing. Every error of the file is
-// collected (conf.ErrorList).
-func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
-	pc := &parsedConfig{set: defaultSettings(), peers: map[string]*peerConfig{}}
+// parseConfig parses sip.conf completely for a server with system name sysname; it changes
+// nothing. Every error of the file is collected (conf.ErrorList).
+func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
+	pc := &parsedConfig{set: defaultSettings(sysname), peers: map[string]*peerConfig{}}
 	var errs conf.ErrorList
 	add := func(e *conf.Error) { errs = append(errs, e) }
 	if cfg == nil {
@@ -301,7 +380,7 @@ func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
 	s := pc.set
 	var bindPort = defaultPort
 	var udpBindVar *conf.Variable
-	tcpEnable := false
+	tcpEnable, natSeen := false, false
 	if g := cfg.Category("general"); g != nil {
 		// bindport first: udpbindaddr without a port uses it.
 		for _, v := range g.Vars {
@@ -405,6 +484,12 @@ func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
 				boolv(&s.notifyHold)
 			case "qualifyfreq":
 				secs(&s.qualifyFreq, 1)
+			case "qualifygap":
+				ms := 0
+				intv(&ms, 0)
+				s.qualifyGap = time.Duration(ms) * time.Millisecond
+			case "qualifypeers":
+				intv(&s.qualifyPeers, 1)
 			case "qualify":
 				ms, ok := parseQualify(val)
 				if !ok {
@@ -466,6 +551,18 @@ func parseConfig(cfg *conf.Config) (*parsedConfig, error) {
 				s.fromDomain = val
 			case "allowguest":
 				boolv(&s.allowGuest)
+			case "nat":
+				var unknown []string
+				if !natSeen {
+					s.nat = natFlags{}
+				}
+				natSeen = true
+				s.nat, unknown = parseNAT(s.nat, val)
+				for _, w := range unknown {
+					pc.warnings = append(pc.warnings, fmt.Sprintf("%s:%d: nat: %q is not no, force_rport, comedia, auto_force_rport or auto_comedia; ignored", v.File, v.Line, w))
+				}
+			case "callcounter":
+				boolv(&s.callCounter)
 			case "noncelifetime":
 				secs(&s.nonceLifetime, 1)
 			case "maxsubscriptions":
@@ -546,6 +643,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		allowSubscribe: s.allowSubscribe,
 		vmExten:        s.vmExten,
 		transport:      "udp",
+		nat:            s.nat,
 		realtime:       realtime,
 		file:           file,
 		line:           line,
@@ -553,6 +651,10 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 	var errs conf.ErrorList
 	var warns []string
 	var aclb aclBuilder
+	natSeen := false
+	if s.callCounter {
+		p.callLimit = math.MaxInt32
+	}
 	add := func(v *conf.Variable, format string, args ...any) { errs = append(errs, confErr(v, format, args...)) }
 	for _, f := range fs {
 		v := f.v
@@ -667,7 +769,29 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 				p.transport = t
 			}
 		case "nat":
-			p.nat = val
+			if !natSeen {
+				p.nat = natFlags{}
+			}
+			natSeen = true
+			var unknown []string
+			p.nat, unknown = parseNAT(p.nat, val)
+			for _, w := range unknown {
+				warns = append(warns, fmt.Sprintf("%s:%d: peer %s: nat: %q is not no, force_rport, comedia, auto_force_rport or auto_comedia; ignored", v.File, v.Line, p.name, w))
+			}
+		case "accountcode":
+			p.accountCode = val
+		case "callcounter":
+			p.callLimit = 0
+			if conf.IsTrue(val) {
+				p.callLimit = math.MaxInt32
+			}
+		case "call-limit":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				add(v, "call-limit: %q is not a number", v.Value)
+				continue
+			}
+			p.callLimit = max(n, 0)
 		default:
 			if !ignoredPeer[name] && !realtime {
 				warns = append(warns, fmt.Sprintf("%s:%d: [%s] %s is not a Pleiades peer option; ignored", v.File, v.Line, p.name, v.Name))
@@ -675,7 +799,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		}
 	}
 	p.acl = aclb.build()
-	if !p.dynamic && p.host == "" && !realtime {
+	if !p.dynamic && p.host == "" && !realtime && p.typ != typeUser { // a user only calls in: no host needed
 		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: no host= (use host=dynamic for a registering peer)", p.name)})
 	}
 	if p.realtime && p.host == "" {

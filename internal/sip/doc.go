@@ -8,6 +8,7 @@
 //
 //	s := sip.New(log, rtEngine, deviceStates, hints, mailboxes, systemName) // rt, ds, hints, mb may be nil
 //	s.SetConfigSource(func(ctx) (*conf.Config, error) { return load("sip.conf") }) // for "sip reload"
+//	s.SetDB(astdb)            // optional: registrations outlive a restart (SIP/Registry)
 //	err := s.Configure(cfg)   // parse everything, then apply; on error nothing changes
 //	err = s.Start(ctx)        // listen on udpbindaddr (and tcpbindaddr); ctx bounds the start only
 //	udp, tcp := s.Addr()      // the addresses actually bound (port 0 in tests)
@@ -37,20 +38,24 @@
 // # sip.conf
 //
 // [general]: udpbindaddr (bindaddr) with optional port, bindport, tcpenable, tcpbindaddr,
-// realm (default "asterisk"), defaultexpiry (120), minexpiry (60), maxexpiry (3600),
+// realm (default: asterisk.conf's systemname when it is set, else "asterisk", as chan_sip),
+// defaultexpiry (120), minexpiry (60), maxexpiry (3600),
 // subminexpiry/submaxexpiry (60/3600, chan_sip's names for subscriptions), allowsubscribe,
 // notifyringing (yes|no|notinuse, default yes), notifyhold (no), qualify, qualifyfreq (60),
-// keepalive, rtcachefriends (no), rtsavesysname (no), rtupdate (yes), ignoreregexpire (no),
-// rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
-// subscribecontext, vmexten, useragent, fromdomain, tcpauthlimit (100), tcpauthtimeout (30).
+// qualifygap (100 ms), qualifypeers (1), keepalive, rtcachefriends (no), rtsavesysname (no),
+// rtupdate (yes), ignoreregexpire (no), rtautoclear (yes = 120 s, no, or seconds), alwaysauthreject (yes), context,
+// subscribecontext, vmexten, useragent, fromdomain, tcpauthlimit (100), tcpauthtimeout (30),
+// nat (auto_force_rport; read as chan_sip's sip_parse_nat_option, shown by the CLI: the
+// registrar always binds at the source address), callcounter.
 // Pleiades' own: noncelifetime (30 s), maxauthfailures (10; 0 = no limit), authfailurewindow
 // (30 s), authblocktime (60 s),
 // maxsubscriptions (100000), maxsubscriptionsperpeer (1000), maxregistrations (1000000
 // realtime peers in memory). Peers: type=friend|peer|user, host=dynamic|<ip>, port, secret,
 // md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
 // with ',' or '&'; context "default"), callerid, description, permit/deny, qualify
-// (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat;
-// templates are resolved by internal/conf. Every error of the file is collected as
+// (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat,
+// accountcode, call-limit, callcounter (the last three shown by the CLI; there are no calls
+// yet); a type=user needs no host=. Templates are resolved by internal/conf. Every error of the file is collected as
 // file:line (a conf.ErrorList); keys chan_sip has but Pleiades does not act on (codecs,
 // media, call options) are accepted silently, other unknown keys are logged as warnings.
 //
@@ -154,6 +159,29 @@
 // NOT_INUSE while the peer has an address (registered, or a static host) and is not
 // UNREACHABLE, else UNAVAILABLE; a qualify not yet answered counts as reachable.
 //
+// Registrations outlive a restart (SetDB, the internal database, before the first
+// Configure). As chan_sip, every registration of a static peer is written to astdb,
+// SIP/Registry/<peer> = "addr:port:expiry:username:contact" (chan_sip's value: the source
+// address, the seconds granted, the peer's username, the Contact URI), and deleted when the
+// peer unregisters or expires (not on expiry with ignoreregexpire). chan_sip's value holds no
+// time, so Pleiades also writes SIP/RegistryExpires/<peer> (absolute expiry, Unix seconds).
+// The writes leave the REGISTER path and are few: the chan_sip value is written when it
+// changes, the expiry when it moved by more than half the expiry granted since it was last
+// written (so a re-registration storm of unchanged bindings writes next to nothing); the
+// latest change per peer is kept and flushed 500 ms after the first, one transaction per
+// family (a failed write is logged, the registration stays in memory), and on Close. When
+// Configure creates a dynamic static peer (at start, or a peer new in a reload) it takes the
+// registration kept for it until the kept expiry plus half the expiry granted (the most the
+// kept expiry can lag: never shorter than the phone's registration, at most half an expiry
+// longer): one that expired while the server was down is dropped (kept for defaultexpiry
+// with ignoreregexpire), one without Pleiades' expiry (written by an Asterisk) lasts its
+// expiry from now, as chan_sip restores every entry. The transport is the Contact's transport=, else the peer's; the User-Agent is not
+// kept (chan_sip keeps none either). A restored peer is NOT_INUSE, is qualified (staggered,
+// below) and gets MWI on changes like any registered peer. Realtime peers keep their
+// registration in their row (rtupdate=yes) and take it when they are loaded (below); with
+// rtupdate=no it is not kept (chan_sip then uses astdb for them too). Entries of peers no
+// longer in sip.conf are left alone, as chan_sip leaves them.
+//
 // Realtime peers (family sippeers). A name not in sip.conf is loaded by name on REGISTER,
 // SUBSCRIBE and OPTIONS (From user) and on "sip show peer NAME load". With rtcachefriends=yes
 // it stays in memory ("Cached RT") and is used without a query until rtautoclear seconds
@@ -181,7 +209,9 @@
 // rule (errors never evict).
 //
 // Qualify and keepalive. Peers with qualify (yes = 2000 ms) get an OPTIONS every qualifyfreq
-// at their binding (immediately on registration). No answer within the qualify time:
+// at their binding (immediately on registration; when the server starts, staggered as
+// chan_sip's sip_poke_all_peers: qualifypeers (1) peers, then the next ones qualifygap (100
+// ms) later, and so on). No answer within the qualify time:
 // UNREACHABLE (device UNAVAILABLE), then retried every min(qualifyfreq, 10 s); any answer,
 // even an error status, is OK (lastms shown as "OK (n ms)"). chan_sip waits longer and calls
 // a late answer LAGGED; Pleiades has no LAGGED. keepalive=N (general or per peer; yes = 60)
@@ -196,7 +226,12 @@
 // our To tag and Expires), then a NOTIFY at once and on every change. Bodies follow chan_sip:
 // idle and unavailable "terminated", in use and busy "confirmed", ringing "early" (direction
 // recipient), hold "confirmed" with +sip.rendering=no when notifyhold=yes (in use
-// otherwise); notifyringing=no does not notify ringing, notinuse only when not in use. A
+// otherwise); notifyringing=no does not notify ringing, notinuse only when not in use. As in
+// chan_sip, the dialog-info entity (and a held dialog's target) is the SUBSCRIBE's To URI
+// without its parameters (port kept), the PIDF entity the subscriber's From URI and its
+// contact the To URI; the dialog and tuple id is the extension (the Request-URI user), which
+// is also the user of our Contact in the 200 OK and every NOTIFY of the dialog; the NOTIFY's
+// Request-URI is the subscriber's Contact as it gave it. A
 // change that leaves the visible state unchanged sends nothing. dialog-info's version starts
 // at 0 and increments with every NOTIFY of the subscription. Subscription-State is
 // "active;expires=N"; expiry, unsubscription (Expires: 0) and shutdown send "terminated"
@@ -211,10 +246,22 @@
 // Mailboxes.Watch change of one of its mailboxes; a peer with a message-summary subscription
 // gets it in that dialog instead.
 //
-// CLI. "sip show peers [like REGEX]" (chan_sip's columns and summary line, realtime peers marked
-// "Cached RT" or "Realtime"), "sip show peer NAME [load]", "sip show subscriptions", "sip
+// CLI, in the layouts of Asterisk 20's chan_sip (the golden files under testdata/cli). "sip
+// show peers [like REGEX]" (friends and peers sorted by name: name/username cut at 25
+// columns, " D " and " A " in 3-column fields, Forcerport and Comedia as chan_sip's
+// force_rport_string, "Auto (No)" by default and "Auto (Yes)" once the peer's last request
+// came through a NAT — its source address differs from its Via — Port 0 without an address,
+// the summary line; with sippeers mapped a last column "Cached RT" — Pleiades also lists
+// uncached realtime peers while they are registered, marked "Realtime", which chan_sip does
+// not list), "sip show users [like REGEX]" (friends and users, with the secret as chan_sip
+// shows it), "sip show inuse [all]" (0/0/0: no calls yet; call-limit or N/A), "sip show
+// channels" (no calls yet: the header and "0 active SIP dialogs"), "sip show peer NAME
+// [load]", "sip show subscriptions" (address, the peer's username or callerid number or
+// "(None)", Call-ID, exten@context cut at 15 columns or "--" for MWI, last state, type,
+// mailboxes, the Expires granted), "sip
 // show registry" (no outbound registrations yet: always 0), "sip show settings" (chan_sip's
-// layout, for the settings Pleiades has, with the TCP and guessing limits), "sip prune
+// sections, labels and columns for the settings Pleiades has, "No"/"Disabled" for the call
+// and media features it has not, Pleiades' own limits under "Pleiades Settings:"), "sip prune
 // realtime [peer] NAME|all", "sip reload" (through SetConfigSource; starts a server that had
 // no sip.conf, moves listeners, prints "SIP now listening on ..." when they changed; a
 // failure or a missing sip.conf fails the command and keeps the running configuration),
@@ -225,7 +272,7 @@
 // subscription.mu → Server.mu (read: the vmexten of an MWI account); Server.runMu is
 // innermost (taken under peer.mu and subscription.mu, never held while taking another lock
 // of this package). subStore.mu and
-// hintWatch.mu are innermost (as are nonceStore.mu, authGuard.mu, tcpListener.mu and
+// hintWatch.mu are innermost (as are nonceStore.mu, authGuard.mu, tcpListener.mu, regStore.mu and
 // tasks.mu): Hints.Watch is called with subStore.mu held and its callback
 // takes only hintWatch.mu and starts the fan-out goroutine. DeviceStates.SetDevice runs with
 // only peer.devMu held, Mailboxes.Get with only subscription.mu; Hints.Lookup and the realtime

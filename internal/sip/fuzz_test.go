@@ -25,7 +25,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		pc, err := parseConfig(cfg)
+		pc, err := parseConfig(cfg, "")
 		if err == nil && pc.set == nil {
 			t.Fatal("no settings")
 		}

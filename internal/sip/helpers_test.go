@@ -170,6 +170,23 @@ func newEnv(t testing.TB, sipconf string, withRT bool) *env {
 // newEnvWith is newEnv; before calls before the server starts.
 func newEnvWith(t testing.TB, sipconf string, withRT bool, before func(*Server)) *env {
 	t.Helper()
+	return newEnvSys(t, sipconf, withRT, before, "pbx1")
+}
+
+// newEnvSys is newEnvWith for a server given sysname as asterisk.conf's systemname.
+func newEnvSys(t testing.TB, sipconf string, withRT bool, before func(*Server), sysname string) *env {
+	t.Helper()
+	return newEnvFull(t, sipconf, withRT, before, sysname, nil)
+}
+
+// newEnvDB is newEnv for a server that keeps registrations in db.
+func newEnvDB(t testing.TB, sipconf string, db DB) *env {
+	t.Helper()
+	return newEnvFull(t, sipconf, false, nil, "pbx1", db)
+}
+
+func newEnvFull(t testing.TB, sipconf string, withRT bool, before func(*Server), sysname string, db DB) *env {
+	t.Helper()
 	lb := &logBuf{}
 	level := slog.Level(-100) // everything: verbose, debug and sipgo records
 	if _, bench := t.(*testing.B); bench {
@@ -180,7 +197,10 @@ func newEnvWith(t testing.TB, sipconf string, withRT bool, before func(*Server))
 	if withRT {
 		e.rt, e.db = newRT(t, log)
 	}
-	e.s = New(log, e.rt, e.ds, e.hints, e.mb, "pbx1")
+	e.s = New(log, e.rt, e.ds, e.hints, e.mb, sysname)
+	if db != nil {
+		e.s.SetDB(db)
+	}
 	if err := e.s.Configure(parseConf(t, sipconf)); err != nil {
 		t.Fatal(err)
 	}

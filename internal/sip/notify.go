@@ -105,13 +105,14 @@ func (p pendingNotify) settle() {
 // udpDialog is what every NOTIFY of a dialog over UDP repeats, prepared once: its text up to
 // the Via branch and from there to the CSeq (request line, Via, Max-Forwards, User-Agent and
 // the dialog's headers, exactly as newRequest and dialogHeaders build them for sipgo), the
-// destination, and the body's XML-escaped extension and host.
+// destination, and the body's XML-escaped extension and URIs.
 type udpDialog struct {
 	text  []byte // head and tail, one after the other
 	cut   int    // where the head ends
 	to    *net.UDPAddr
 	exten string
-	host  string
+	toURI string // the SUBSCRIBE's To URI (dialog-info entity, PIDF contact)
+	from  string // the subscriber's From URI (PIDF entity)
 }
 
 func (d *udpDialog) ready() bool  { return d.text != nil }
@@ -137,7 +138,14 @@ func (sub *subscription) prepareUDP(s *Server) udpDialog {
 		b.WriteString("\r\n")
 	}
 	return udpDialog{text: []byte(a.String() + b.String()), cut: a.Len(), to: net.UDPAddrFromAddrPort(sub.addr),
-		exten: xmlEscaper.Replace(sub.exten), host: xmlEscaper.Replace(sub.localHost)}
+		exten: xmlEscaper.Replace(sub.exten), toURI: xmlEscaper.Replace(bareURI(sub.localURI)), from: xmlEscaper.Replace(bareURI(sub.remoteURI))}
+}
+
+// bareURI is a URI without its parameters and headers, as chan_sip's remove_uri_parameters
+// gives the To and From of a SUBSCRIBE for the NOTIFY bodies (port kept).
+func bareURI(u sip.Uri) string {
+	u.UriParams, u.Headers = nil, nil
+	return u.String()
 }
 
 // dialogHeaders builds the headers every NOTIFY of the dialog repeats, once. They are shared
@@ -148,7 +156,7 @@ func (sub *subscription) dialogHeaders(s *Server) []sip.Header {
 	to := &sip.ToHeader{Address: *sub.remoteURI.Clone(), Params: sip.NewParams()}
 	to.Params.Add("tag", sub.remoteTag)
 	callID := sip.CallIDHeader(sub.callID)
-	return []sip.Header{from, to, &callID, s.contactHeader(sub.localHost, sub.localPort, sub.transport),
+	return []sip.Header{from, to, &callID, s.contactHeader(sub.exten, sub.localHost, sub.localPort, sub.transport),
 		sip.NewHeader("Event", sub.kind.event()), sip.NewHeader("Content-Type", sub.kind.contentType())}
 }
 
@@ -198,9 +206,9 @@ func (sub *subscription) sendVia(batch *notifyBatch, st state.Extension, termina
 		var body []byte
 		switch sub.kind {
 		case kindDialog:
-			body = appendDialogInfo(scratch[:0], version, d.exten, d.host, st)
+			body = appendDialogInfo(scratch[:0], version, d.exten, d.toURI, st)
 		case kindPresence:
-			body = appendPIDF(scratch[:0], d.exten, d.host, st)
+			body = appendPIDF(scratch[:0], d.exten, d.from, d.toURI, st)
 		case kindMWI:
 			nw, old, urg := s.mailboxCounts(sub.mailboxes)
 			body = appendMWI(scratch[:0], nw, old, urg, s.messageAccount(sub.peer, sub.localHost))
@@ -244,9 +252,9 @@ func (sub *subscription) sendVia(batch *notifyBatch, st state.Extension, termina
 	var body []byte
 	switch sub.kind {
 	case kindDialog:
-		body = dialogInfoBody(version, sub.exten, sub.localHost, st)
+		body = dialogInfoBody(version, sub.exten, bareURI(sub.localURI), st)
 	case kindPresence:
-		body = pidfBody(sub.exten, sub.localHost, st)
+		body = pidfBody(sub.exten, bareURI(sub.remoteURI), bareURI(sub.localURI), st)
 	case kindMWI:
 		nw, old, urg := s.mailboxCounts(sub.mailboxes)
 		body = mwiBody(nw, old, urg, s.messageAccount(sub.peer, sub.localHost))

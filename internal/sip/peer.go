@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,10 @@ type peer struct {
 	expires    time.Time // zero for a static host
 	userAgent  string
 	username   string
-	regTimer   *time.Timer
+	// natDetected: the last authenticated request came from another address than its Via
+	// says (chan_sip's natdetected, for nat=auto_force_rport and auto_comedia)
+	natDetected bool
+	regTimer    *time.Timer
 	// qualify and keepalive
 	status   int
 	lastms   int
@@ -96,9 +100,38 @@ func (p *peer) reportDevice() {
 	}
 }
 
+// subscriptionUser is the user chan_sip shows for a subscription of this peer: its username
+// (defaultuser, else the user of its registered Contact), else its callerid number, else
+// "(None)".
+func (p *peer) subscriptionUser(cfg *peerConfig) string {
+	p.mu.Lock()
+	u := orDefault(cfg.defaultUser, p.username)
+	p.mu.Unlock()
+	if u == "" {
+		u = callerIDNumber(cfg.callerID)
+	}
+	return orDefault(u, "(None)")
+}
+
+// callerIDNumber is the number of a callerid= value ("Name <100>" or "100"), as Asterisk's
+// ast_callerid_split: a value without <> is a number only when it looks like one.
+func callerIDNumber(cid string) string {
+	if i := strings.LastIndexByte(cid, '<'); i >= 0 {
+		if j := strings.IndexByte(cid[i:], '>'); j > 0 {
+			return strings.TrimSpace(cid[i+1 : i+j])
+		}
+	}
+	cid = strings.TrimSpace(strings.Trim(strings.TrimSpace(cid), `"`))
+	if cid == "" || strings.Trim(cid, "0123456789+*#-(). ") != "" {
+		return ""
+	}
+	return cid
+}
+
 // reconfigured is called after (re)configuration of a static peer: a peer with a static host
-// gets its address, and qualify restarts with the new settings.
-func (p *peer) reconfigured(running bool) {
+// gets its address, and qualify restarts with the new settings (its first OPTIONS after
+// firstQualify).
+func (p *peer) reconfigured(running bool, firstQualify time.Duration) {
 	cfg := p.cfg.Load()
 	p.mu.Lock()
 	if !cfg.dynamic && !cfg.realtime {
@@ -116,7 +149,7 @@ func (p *peer) reconfigured(running bool) {
 	}
 	p.mu.Unlock()
 	if running {
-		p.restartTimers()
+		p.restartTimersAfter(firstQualify)
 	}
 	p.reportDevice()
 }
@@ -142,8 +175,32 @@ func (p *peer) stopTimers() {
 	p.regTimer, p.qTimer, p.kaTimer = nil, nil, nil
 }
 
-// restartTimers (re)starts qualify and keepalive for a peer with an address.
-func (p *peer) restartTimers() {
+// restartTimers (re)starts qualify (at once) and keepalive for a peer with an address.
+func (p *peer) restartTimers() { p.restartTimersAfter(0) }
+
+// pokeSchedule staggers the first qualify of every peer when the server starts, as chan_sip's
+// sip_poke_all_peers: qualifypeers peers at once, the next ones qualifygap later, and so on.
+type pokeSchedule struct {
+	n  int
+	at time.Duration
+}
+
+func (ps *pokeSchedule) next(cfg *peerConfig, set *settings) time.Duration {
+	if cfg.qualifyMS == 0 {
+		return 0
+	}
+	if ps.n == set.qualifyPeers {
+		ps.at += set.qualifyGap
+		ps.n = 0
+	} else {
+		ps.n++
+	}
+	return ps.at
+}
+
+// restartTimersAfter (re)starts qualify (the first OPTIONS after first) and keepalive for a
+// peer with an address.
+func (p *peer) restartTimersAfter(first time.Duration) {
 	cfg := p.cfg.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -167,7 +224,7 @@ func (p *peer) restartTimers() {
 			p.status = statusUnknown
 		}
 		gen := p.qGen
-		p.qTimer = p.s.afterFunc(0, func() { p.qualify(gen) })
+		p.qTimer = p.s.afterFunc(first, func() { p.qualify(gen) })
 	} else {
 		p.status = statusUnmonitored
 		p.lastms = 0
@@ -361,11 +418,11 @@ func (p *peer) armExpiry() {
 	p.regTimer = p.s.afterFunc(time.Until(exp), func() { p.expire(exp) })
 }
 
-// register records a registration.
-func (p *peer) register(addr netip.AddrPort, transport string, contact sip.Uri, expires time.Time, ua, username string) {
+// register records a registration (contact is contactURI as text).
+func (p *peer) register(addr netip.AddrPort, transport string, contactURI sip.Uri, contact string, expires time.Time, ua, username string) {
 	p.mu.Lock()
-	p.addr, p.transport, p.contactURI = addr, transport, contact
-	p.contact = contact.String()
+	p.addr, p.transport, p.contactURI = addr, transport, contactURI
+	p.contact = contact
 	p.expires, p.userAgent, p.username = expires, ua, username
 	p.gone = false
 	p.mu.Unlock()
@@ -391,6 +448,9 @@ func (p *peer) unregister(why string, writeBack bool) {
 		return
 	}
 	p.s.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("Unregistered SIP '%s' (%s)", p.name, why))
+	if !cfg.realtime && writeBack {
+		p.s.reg.del(p.name)
+	}
 	if cfg.realtime {
 		set := p.s.set.Load()
 		if writeBack && set.rtUpdate {

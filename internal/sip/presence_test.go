@@ -102,7 +102,8 @@ func TestSubscribeDialog(t *testing.T) {
 	ph.noNotify(300 * time.Millisecond)
 
 	out := e.cli("sip show subscriptions")
-	if !strings.Contains(out, "alice") || !strings.Contains(out, "100") || !strings.Contains(out, "dialog-info+xml") || !strings.Contains(out, "1 active SIP subscription\n") {
+	// alice has not registered and has no callerid: chan_sip's user column says (None)
+	if !strings.Contains(out, "(None)") || !strings.Contains(out, "100@blf") || !strings.Contains(out, "dialog-info+xml") || !strings.Contains(out, "1 active SIP subscription\n") {
 		t.Fatalf("show subscriptions:\n%s", out)
 	}
 	// refresh: 200 and a NOTIFY with the current state
@@ -282,5 +283,70 @@ func TestSubscribeFloodBounded(t *testing.T) {
 	}
 	if ok != 20 || refused != 10 || e.s.subs.len() != 20 {
 		t.Fatalf("ok=%d refused=%d subs=%d", ok, refused, e.s.subs.len())
+	}
+}
+
+// TestNotifyAsChanSip: what chan_sip puts in a BLF NOTIFY besides the state. The
+// dialog-info entity (and a held dialog's target) is the SUBSCRIBE's To URI without its
+// parameters, port kept; the PIDF entity is the subscriber's From URI and its contact the To
+// URI; the Request-URI is the subscriber's Contact as given (port kept, 5060 too); the
+// Contact user of the 200 OK and of every NOTIFY is the extension. "sip show subscriptions"
+// shows exten@context cut at 15 columns, the peer's username and the Expires granted (as C's
+// %-6.6d prints it: six digits).
+func TestNotifyAsChanSip(t *testing.T) {
+	conf := strings.Replace(presConf, "subscribecontext=blf\n", "subscribecontext=devstate_test\n", 1)
+	e := newEnv(t, strings.Replace(conf, "[general]\n", "[general]\nnotifyhold=yes\n", 1), false)
+	e.hints.set("1234", "devstate_test", state.ExtOnHold)
+	ph := newPhone(t, e.addr)
+	if res := ph.register("alice", "wonderland", 600); res.StatusCode != 200 {
+		t.Fatalf("register: %d", res.StatusCode)
+	}
+	_, srvPort, _ := strings.Cut(e.addr, ":")
+	sub := func(event string, contactPort int) (*sip.Response, *sip.Request) {
+		req := ph.newReq(sip.SUBSCRIBE, "alice", "1234")
+		req.To().Address.Port, _ = strconv.Atoi(srvPort)
+		req.To().Address.UriParams = sip.HeaderParams{{K: "user", V: "phone"}}
+		req.Contact().Address.Port = contactPort
+		req.AppendHeader(sip.NewHeader("Event", event))
+		req.AppendHeader(sip.NewHeader("Expires", "600"))
+		res := ph.do(req)
+		authorize(t, req, res, "alice", "wonderland", 1)
+		nextReq(req)
+		res = ph.do(req)
+		if res.StatusCode != 200 {
+			t.Fatalf("SUBSCRIBE %s: %d", event, res.StatusCode)
+		}
+		return res, ph.waitNotify(2 * time.Second)
+	}
+	to := "sip:1234@127.0.0.1:" + srvPort
+	res, n := sub("dialog", ph.port)
+	if c := res.Contact(); c == nil || c.Address.User != "1234" {
+		t.Fatalf("200 OK Contact: %v", res.Contact())
+	}
+	if c := n.Contact(); c == nil || c.Address.User != "1234" {
+		t.Fatalf("NOTIFY Contact: %v", n.Contact())
+	}
+	if got, want := n.Recipient.String(), "sip:alice@127.0.0.1:"+strconv.Itoa(ph.port); got != want {
+		t.Fatalf("NOTIFY Request-URI %s, want %s", got, want)
+	}
+	body := string(n.Body())
+	for _, want := range []string{`entity="` + to + `">`, `<dialog id="1234">`, `<target uri="` + to + `">`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dialog-info lacks %q:\n%s", want, body)
+		}
+	}
+	_, n = sub("presence", 5060) // the Contact's port 5060 stays in the Request-URI too
+	if got := n.Recipient.String(); got != "sip:alice@127.0.0.1:5060" {
+		t.Fatalf("NOTIFY Request-URI %s", got)
+	}
+	body = string(n.Body())
+	for _, want := range []string{`entity="sip:alice@127.0.0.1">`, `<tuple id="1234">`, `<contact priority="1">` + to + `</contact>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("pidf lacks %q:\n%s", want, body)
+		}
+	}
+	out := e.cli("sip show subscriptions")
+	if !regexp.MustCompile(`(?m)^127\.0\.0\.1        alice            \S+\s+1234@devstate_t  Hold           dialog-info\+xml <none>     000600\n`).MatchString(out) {
+		t.Fatalf("sip show subscriptions:\n%s", out)
 	}
 }

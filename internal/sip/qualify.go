@@ -117,7 +117,7 @@ func (s *Server) request(ctx context.Context, method sip.RequestMethod, addr net
 	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@" + host)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 102, MethodName: method})
-	req.AppendHeader(s.contactHeader(host, port, transport))
+	req.AppendHeader(s.contactHeader("asterisk", host, port, transport))
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
@@ -142,8 +142,10 @@ func (s *Server) newRequest(method sip.RequestMethod, addr netip.AddrPort, trans
 	return req
 }
 
-func (s *Server) contactHeader(host string, port int, transport string) *sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", User: "asterisk", Host: host, Port: port, UriParams: sip.NewParams()}
+// contactHeader is our Contact: user is the extension in a subscription's dialog (chan_sip's
+// build_contact uses the dialog's exten), "asterisk" for the requests of qualify and MWI.
+func (s *Server) contactHeader(user, host string, port int, transport string) *sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: user, Host: host, Port: port, UriParams: sip.NewParams()}
 	if transport == "tcp" {
 		u.UriParams.Add("transport", "tcp")
 	}

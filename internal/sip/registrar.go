@@ -212,7 +212,23 @@ func (s *Server) peerForRequest(req *sip.Request, tx sip.ServerTransaction, name
 		return nil
 	}
 	s.authenticated(req)
+	nat := behindNAT(req, src)
+	p.mu.Lock()
+	p.natDetected = nat
+	p.mu.Unlock()
 	return p
+}
+
+// behindNAT is chan_sip's check_for_nat: the request came from another IP address than its top
+// Via's sent-by says. A sent-by that is a name counts as another address (no DNS here; chan_sip
+// resolves it).
+func behindNAT(req *sip.Request, src netip.AddrPort) bool {
+	via := req.Via()
+	if via == nil {
+		return false
+	}
+	a, err := netip.ParseAddr(strings.Trim(via.Host, "[]"))
+	return err != nil || a.Unmap() != src.Addr()
 }
 
 // handleRegister is the registrar (RFC 3261 section 10; one binding per peer, as chan_sip).
@@ -302,9 +318,10 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	cfg := p.cfg.Load()
 	now := time.Now()
 	exp := now.Add(time.Duration(expires) * time.Second)
+	contact := c.Address.String()
 	p.mu.Lock()
 	wasReg := p.addr.IsValid()
-	sameBinding := wasReg && p.addr == src && p.contact == c.Address.String()
+	sameBinding := wasReg && p.addr == src && p.contact == contact
 	p.mu.Unlock()
 	transport := transportOf(req)
 	if cfg.realtime && !s.adopt(p) {
@@ -312,7 +329,10 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
 		return
 	}
-	p.register(src, transport, *c.Address.Clone(), exp, ua, c.Address.User)
+	p.register(src, transport, *c.Address.Clone(), contact, exp, ua, c.Address.User)
+	if !cfg.realtime && s.reg.enabled() {
+		s.reg.put(name, savedReg{addr: src, expiry: expires, username: orDefault(cfg.defaultUser, c.Address.User), contact: contact}, exp)
+	}
 	if cfg.realtime {
 		if set.rtUpdate {
 			fs := []realtime.Field{
@@ -320,7 +340,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 				{Name: "port", Value: strconv.Itoa(int(src.Port()))},
 				{Name: "regseconds", Value: strconv.FormatInt(exp.Unix(), 10)},
 				{Name: "defaultuser", Value: c.Address.User},
-				{Name: "fullcontact", Value: c.Address.String()},
+				{Name: "fullcontact", Value: contact},
 				{Name: "useragent", Value: truncate(ua, 20)},
 			}
 			if set.rtSaveSysname && s.sysname != "" {

@@ -349,7 +349,7 @@ func TestMalformedInput(t *testing.T) {
 }
 
 func TestParseBindAndDefaults(t *testing.T) {
-	pc, err := parseConfig(parseConf(t, "[general]\nbindport=5070\nudpbindaddr=192.0.2.1\ntcpenable=yes\nrtautoclear=yes\nqualify=yes\n[p](!)\ntype=friend\nhost=dynamic\nqualify=300\n[q](p)\nsecret=s\n"))
+	pc, err := parseConfig(parseConf(t, "[general]\nbindport=5070\nudpbindaddr=192.0.2.1\ntcpenable=yes\nrtautoclear=yes\nqualify=yes\n[p](!)\ntype=friend\nhost=dynamic\nqualify=300\n[q](p)\nsecret=s\n"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,8 +363,39 @@ func TestParseBindAndDefaults(t *testing.T) {
 	if _, ok := pc.peers["p"]; ok {
 		t.Fatal("template became a peer")
 	}
-	if d := defaultSettings(); d.udpBind != "0.0.0.0:5060" || d.defaultExpiry != 120 || d.minExpiry != 60 || d.maxExpiry != 3600 || !d.rtUpdate {
+	if d := defaultSettings(""); d.udpBind != "0.0.0.0:5060" || d.defaultExpiry != 120 || d.minExpiry != 60 || d.maxExpiry != 3600 || !d.rtUpdate {
 		t.Fatalf("defaults %+v", d)
 	}
 	_ = strconv.Itoa
+}
+
+// TestRealmIsTheSystemName: with no realm= in sip.conf, the digest realm is asterisk.conf's
+// systemname (chan_sip: S_OR(ast_config_AST_SYSTEM_NAME, "asterisk")), so an md5secret made
+// with the system name registers (401, 200); realm= still wins, and without a system name the
+// realm is "asterisk".
+func TestRealmIsTheSystemName(t *testing.T) {
+	for _, tc := range []struct {
+		sysname, realmLine, want string
+	}{
+		{"pbx1", "", "pbx1"},
+		{"pbx1", "realm=pleiades\n", "pleiades"},
+		{"", "", "asterisk"},
+	} {
+		conf := "[general]\nudpbindaddr=127.0.0.1:0\n" + tc.realmLine +
+			"[bob]\ntype=friend\nhost=dynamic\nmd5secret=" + md5hex("bob", tc.want, "builder") + "\n"
+		e := newEnvSys(t, conf, false, nil, tc.sysname)
+		ph := newPhone(t, e.addr)
+		req := ph.newReq(sip.REGISTER, "bob", "bob")
+		req.AppendHeader(sip.NewHeader("Expires", "120"))
+		res := ph.do(req)
+		if res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), `realm="`+tc.want+`"`) {
+			t.Fatalf("system name %q, %q: challenge %d %v", tc.sysname, tc.realmLine, res.StatusCode, res.GetHeader("WWW-Authenticate"))
+		}
+		if res := ph.register("bob", "builder", 120); res.StatusCode != 200 {
+			t.Fatalf("system name %q, %q: md5secret made with realm %q: %d", tc.sysname, tc.realmLine, tc.want, res.StatusCode)
+		}
+		if out := e.cli("sip show settings"); !strings.Contains(out, "  Our auth realm          "+tc.want+"\n") {
+			t.Fatalf("sip show settings:\n%s", out)
+		}
+	}
 }

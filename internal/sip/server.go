@@ -76,6 +76,7 @@ type Server struct {
 	guard  *authGuard
 	subs   *subStore
 	wb     *writeBack
+	reg    *regStore // registrations kept in astdb (registry.go)
 
 	// running state (set by Start)
 	runMu    sync.Mutex
@@ -154,7 +155,8 @@ func (s *Server) Stats() Stats {
 
 // New returns a server with chan_sip's default settings and no peer. rt may be nil (no
 // realtime peers); ds, hints and mb may be nil (no device states, every SUBSCRIBE for a hint
-// gets 404, no MWI).
+// gets 404, no MWI). systemName is asterisk.conf's systemname as Asterisk has it ("" when not
+// set): the default realm and what rtsavesysname writes.
 func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb Mailboxes, systemName string) *Server {
 	if log == nil {
 		log = slog.Default()
@@ -165,9 +167,10 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 		nonces: newNonceStore(1 << 20),
 		guard:  newAuthGuard(maxGuarded),
 	}
-	s.set.Store(defaultSettings())
+	s.set.Store(defaultSettings(systemName))
 	s.subs = newSubStore(s)
 	s.wb = newWriteBack(s)
+	s.reg = newRegStore(s)
 	return s
 }
 
@@ -183,7 +186,7 @@ func (s *Server) SetConfigSource(load func(ctx context.Context) (*conf.Config, e
 // udpbindaddr/tcpbindaddr (or TCP turned on or off) moves the listeners (moveListeners); when
 // the new addresses cannot be bound, the old ones are bound again and nothing is applied.
 func (s *Server) Configure(cfg *conf.Config) error {
-	pc, err := parseConfig(cfg)
+	pc, err := parseConfig(cfg, s.sysname)
 	if err != nil {
 		return fmt.Errorf("sip: %w", err)
 	}
@@ -216,7 +219,7 @@ func orNone(s string) string {
 
 // applyPeers replaces the static peers; a peer that stays keeps its registration.
 func (s *Server) applyPeers(pc *parsedConfig) {
-	var added, removed []*peer
+	var added, removed, created []*peer
 	s.mu.Lock()
 	for name, p := range s.peers {
 		cfg := p.cfg.Load()
@@ -242,16 +245,18 @@ func (s *Server) applyPeers(pc *parsedConfig) {
 		p := newPeer(s, nc)
 		s.peers[name] = p
 		added = append(added, p)
+		created = append(created, p)
 	}
 	s.mu.Unlock()
 	for _, p := range removed {
 		p.destroy()
 	}
+	s.restoreSaved(created, pc.set) // registrations kept in astdb (at start: every peer)
 	s.runMu.Lock()
 	running := s.running
 	s.runMu.Unlock()
 	for _, p := range added {
-		p.reconfigured(running)
+		p.reconfigured(running, 0)
 	}
 }
 
@@ -315,10 +320,14 @@ func (s *Server) startLocked(ctx context.Context) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
-	// static peers with a host: device state and qualify now that we can send (runMu free:
-	// restartTimers takes it)
+	// every peer with an address: its registration's expiry (Close stopped the timers), device
+	// state, and qualify now that we can send, staggered as chan_sip's sip_poke_all_peers
+	// (runMu free: restartTimers takes it)
+	set := s.set.Load()
+	var poke pokeSchedule
 	for _, p := range s.allPeers() {
-		p.reconfigured(true)
+		p.armExpiry()
+		p.reconfigured(true, poke.next(p.cfg.Load(), set))
 	}
 	if s.mb != nil { // outside runMu: the callback may run at once and takes Server.mu
 		stop := s.mb.Watch(s.mailboxChanged)
@@ -432,6 +441,8 @@ func (s *Server) start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.janitor(s.ctx) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.ntx.Load().run(s.ctx) }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.reg.run(s.ctx) }()
 	s.wb.start(s.ctx, &s.wg)
 	s.tasks.open()
 	s.running = true
@@ -447,8 +458,9 @@ func (s *Server) Addr() (udp, tcp netip.AddrPort) {
 }
 
 // Close stops listening, terminates subscriptions, flushes pending realtime write-backs
-// (at most 2 s), stops every timer and returns when every goroutine of the server has ended.
-// Registrations stay in memory and in the realtime rows; Start may be called again.
+// (at most 2 s) and registrations to astdb, stops every timer and returns when every goroutine
+// of the server has ended. Registrations stay in memory, in astdb and in the realtime rows;
+// Start may be called again.
 func (s *Server) Close() { s.stop("noresource") }
 
 // stop is Close; subscriptions end with a NOTIFY "terminated;reason=<reason>", sent while the
@@ -486,6 +498,7 @@ func (s *Server) stop(reason string) {
 	s.ua.Close()
 	s.tasks.close()
 	s.wg.Wait()
+	s.reg.flush()
 }
 
 func (s *Server) isRunning() bool {

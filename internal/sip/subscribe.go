@@ -91,7 +91,7 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	sub := &subscription{
-		st: s.subs, key: key, peer: p.name, kind: kind, exten: req.Recipient.User,
+		st: s.subs, key: key, peer: p.name, user: p.subscriptionUser(cfg), granted: expires, kind: kind, exten: req.Recipient.User,
 		callID: cid.Value(), remoteTag: fromTag, localTag: sip.GenerateTagN(16),
 		remoteURI: *from.Address.Clone(), localURI: *to.Address.Clone(), target: *contact.Address.Clone(),
 		addr: src, transport: transportOf(req), subCSeq: cseq.SeqNo, lastState: notNotified,
@@ -154,7 +154,7 @@ func (s *Server) replySubscribe(req *sip.Request, tx sip.ServerTransaction, sub 
 	if to := res.To(); to != nil {
 		to.Params.Add("tag", sub.localTag)
 	}
-	res.AppendHeader(s.contactHeader(sub.localHost, sub.localPort, sub.transport))
+	res.AppendHeader(s.contactHeader(sub.exten, sub.localHost, sub.localPort, sub.transport))
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	s.send(req, tx, res)
 }
@@ -172,6 +172,7 @@ func (s *Server) refreshSubscription(req *sip.Request, tx sip.ServerTransaction,
 	sub.subCSeq = cseq
 	if !retrans && expires > 0 {
 		sub.expires = time.Now().Add(time.Duration(expires) * time.Second)
+		sub.granted = expires
 		sub.armLocked()
 	}
 	left := int(time.Until(sub.expires).Seconds() + 0.5)

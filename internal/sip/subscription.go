@@ -76,6 +76,8 @@ type subscription struct {
 
 	key       string
 	peer      string
+	user      string // "sip show subscriptions": the peer's username or callerid number
+	granted   int    // the Expires last granted, in seconds ("sip show subscriptions")
 	exten     string
 	context   string
 	mailboxes []string

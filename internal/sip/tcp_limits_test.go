@@ -198,7 +198,7 @@ func TestTCPIdleTimeout(t *testing.T) {
 		t.Fatal("idle authenticated connection not closed")
 	}
 	waitFor(t, 2*time.Second, "no connection", func() bool { return e.s.Stats().Connections == 0 })
-	if d := defaultSettings().tcpIdle; d != 3660*time.Second {
+	if d := defaultSettings("").tcpIdle; d != 3660*time.Second {
 		t.Fatalf("default tcpIdle %v", d)
 	}
 }
