@@ -103,6 +103,8 @@ func TestReplayedRegisterIsRefused(t *testing.T) {
 	if res := c.exchange(t, captured); res.StatusCode != 200 {
 		t.Fatalf("retransmission: %d", res.StatusCode)
 	}
+	// The device state follows the 200 OK on the registrar's goroutine.
+	waitFor(t, 2*time.Second, "alice NOT_INUSE", func() bool { return e.ds.get("SIP/alice") == "NOT_INUSE" })
 	binding := func() string {
 		p := e.s.peers["alice"]
 		p.mu.Lock()
@@ -114,8 +116,20 @@ func TestReplayedRegisterIsRefused(t *testing.T) {
 	moved.contact = "<sip:alice@127.0.0.1:6666>"
 	gone := reg
 	gone.expires = "0"
+	// With the captured Via branch, a replay that arrives while the transaction still lives
+	// is answered from its stored response (sipgo), one that arrives later reaches the
+	// registrar; either way nothing moves. With a new branch it always reaches the
+	// registrar, which must refuse the reused nonce count.
 	for name, r := range map[string]rawRegister{"new Contact": moved, "Expires: 0": gone} {
 		res := c.exchange(t, r.bytes(c))
+		if res.StatusCode != 200 && (res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), "stale=true")) {
+			t.Fatalf("replay with %s and the captured branch: %d %v", name, res.StatusCode, res.GetHeader("WWW-Authenticate"))
+		}
+		if got := binding(); got != before {
+			t.Fatalf("replay with %s and the captured branch moved the binding: %q -> %q", name, before, got)
+		}
+		r.branch = "replay" + strconv.Itoa(len(name))
+		res = c.exchange(t, r.bytes(c))
 		if res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), "stale=true") {
 			t.Fatalf("replay with %s: %d %v", name, res.StatusCode, res.GetHeader("WWW-Authenticate"))
 		}
