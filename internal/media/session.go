@@ -143,7 +143,7 @@ type txState struct {
 }
 
 type counters struct {
-	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+	rxPackets, rxBytes, txPackets, txBytes  atomic.Uint64
 	relayed, transcoded, strangers, dropped atomic.Uint64
 	rtcpRx                                  atomic.Uint64
 	lost                                    atomic.Int64

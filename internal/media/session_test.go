@@ -416,8 +416,8 @@ func TestReceiveStatistics(t *testing.T) {
 	binary.BigEndian.PutUint16(rr[2:], 7)
 	binary.BigEndian.PutUint32(rr[4:], p.ssrc)
 	binary.BigEndian.PutUint32(rr[8:], ours)
-	binary.BigEndian.PutUint32(rr[12:], 5)     // fraction 0, cumulative lost 5
-	binary.BigEndian.PutUint32(rr[20:], 80)    // jitter 80 samples = 10 ms
+	binary.BigEndian.PutUint32(rr[12:], 5)  // fraction 0, cumulative lost 5
+	binary.BigEndian.PutUint32(rr[20:], 80) // jitter 80 samples = 10 ms
 	rtcp := netip.AddrPortFrom(to.Addr(), to.Port()+1)
 	if _, err := p.conn.WriteToUDPAddrPort(rr, rtcp); err != nil {
 		t.Fatal(err)
