@@ -88,7 +88,7 @@ func (h *hist) merge(o *hist) {
 
 // Quantiles in µs.
 type Quantiles struct {
-	N                       uint64
+	N                        uint64
 	P50, P90, P99, P999, Max float64
 }
 
@@ -570,4 +570,3 @@ func loadavg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
