@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 )
 
 // Errors.
@@ -26,6 +24,7 @@ var (
 // Engine owns the RTP port range and the sessions made from it.
 type Engine struct {
 	log *slog.Logger
+	tr  transport
 
 	mu       sync.Mutex
 	cfg      Config
@@ -57,7 +56,7 @@ func NewEngine(cfg Config, log *slog.Logger) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = fillConfig(cfg)
-	return &Engine{log: log, cfg: cfg, used: map[int]bool{}, sessions: map[*Session]struct{}{}}
+	return &Engine{log: log, tr: newTransport(), cfg: cfg, used: map[int]bool{}, sessions: map[*Session]struct{}{}}
 }
 
 func fillConfig(cfg Config) Config {
@@ -111,9 +110,14 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
-// Close closes every session; NewSession fails from then on.
+// Close closes every session and stops the engine's goroutines; NewSession fails from
+// then on.
 func (e *Engine) Close() error {
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
 	e.closed = true
 	list := make([]*Session, 0, len(e.sessions))
 	for s := range e.sessions {
@@ -123,6 +127,7 @@ func (e *Engine) Close() error {
 	for _, s := range list {
 		s.Close()
 	}
+	e.tr.shutdown()
 	return nil
 }
 
@@ -143,14 +148,14 @@ func (e *Engine) NewSession(opts SessionOptions) (*Session, error) {
 	e.ids++
 	s := newSession(e, cfg, opts, rtp, rtcp, port, e.ids)
 	e.sessions[s] = struct{}{}
+	e.tr.start(s)
 	e.mu.Unlock()
-	s.start()
 	return s, nil
 }
 
 // bindLocked finds a free pair as Asterisk does: a random even start in the range, then
 // up by 2 (wrapping) until both sockets bind.
-func (e *Engine) bindLocked(cfg Config, ip netip.Addr) (*net.UDPConn, *net.UDPConn, int, error) {
+func (e *Engine) bindLocked(cfg Config, ip netip.Addr) (sock, sock, int, error) {
 	lo := cfg.RTPStart + cfg.RTPStart%2
 	hi := cfg.RTPEnd
 	if hi < lo {
@@ -161,34 +166,26 @@ func (e *Engine) bindLocked(cfg Config, ip netip.Addr) (*net.UDPConn, *net.UDPCo
 		ip = netip.IPv4Unspecified()
 	}
 	ip = ip.Unmap()
-	network := "udp4"
-	if ip.Is6() {
-		network = "udp6"
-	}
 	first := rand.IntN(n)
 	for i := range n {
 		port := lo + 2*((first+i)%n)
 		if e.used[port] {
 			continue
 		}
-		rtp, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		rtp, err := e.tr.bind(ip, port, cfg.Checksums)
 		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EACCES) {
+			if addrInUse(err) {
 				continue
 			}
 			return nil, nil, 0, fmt.Errorf("media: bind %s: %w", netip.AddrPortFrom(ip, uint16(port)), err)
 		}
-		rtcp, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
+		rtcp, err := e.tr.bind(ip, port+1, cfg.Checksums)
 		if err != nil {
-			rtp.Close()
-			if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EACCES) {
+			rtp.close()
+			if addrInUse(err) {
 				continue
 			}
 			return nil, nil, 0, fmt.Errorf("media: bind %s: %w", netip.AddrPortFrom(ip, uint16(port+1)), err)
-		}
-		if !cfg.Checksums {
-			noChecksums(rtp)
-			noChecksums(rtcp)
 		}
 		e.used[port] = true
 		return rtp, rtcp, port, nil

@@ -44,7 +44,7 @@ func countMediaGoroutines() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "media.(*Session).read") {
+		if strings.Contains(g, "internal/media.readLoop") || strings.Contains(g, "internal/media.(*reactor).run") {
 			n++
 		}
 	}

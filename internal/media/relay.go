@@ -144,7 +144,7 @@ func (d *Session) forward(src *Session, p []byte, hl int, in Codec, event bool, 
 	binary.BigEndian.PutUint16(p[2:], outSeq)
 	binary.BigEndian.PutUint32(p[4:], outTS)
 	binary.BigEndian.PutUint32(p[8:], t.ssrc)
-	_, err := d.conn.WriteToUDPAddrPort(p, t.dest)
+	err := d.rtpS.sendTo(p, t.dest)
 	if s := outSeq - t.seq; s != 0 && s < 0x8000 {
 		t.seq = outSeq
 	}
@@ -207,7 +207,7 @@ func (s *Session) sendLocal(buf []byte, plen int, pt uint8, marker, newSpurt boo
 		s.txMu.Unlock()
 		return nil // held: the time passes, nothing is sent
 	}
-	_, err := s.conn.WriteToUDPAddrPort(buf[:rtpHeader+plen], t.dest)
+	err := s.rtpS.sendTo(buf[:rtpHeader+plen], t.dest)
 	s.txMu.Unlock()
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -335,5 +336,29 @@ func TestEcho(t *testing.T) {
 	defer cancel()
 	if _, err := s.Echo(ctx, ""); err != context.DeadlineExceeded {
 		t.Fatalf("Echo: %v", err)
+	}
+}
+
+// The portable transport (a goroutine per socket, used where there is no reactor) relays
+// and closes as the reactor does.
+func TestRelayOnPortableTransport(t *testing.T) {
+	useNetTransport = true
+	defer func() { useNetTransport = false }()
+	e := newEngine(t, testConfig())
+	if _, ok := e.tr.(*netTransport); !ok {
+		t.Fatalf("transport %T", e.tr)
+	}
+	c := newCall(t, e, sdp.PCMU, sdp.PCMA, 101, 101)
+	c.a.audio(loopback(c.sa), 0, payload(160, 0), 10, 0)
+	checkStream(t, c.b.recvN(10, time.Second), 10, 8)
+	c.b.audio(loopback(c.sb), 8, payload(160, 0), 10, 0)
+	checkStream(t, c.a.recvN(10, time.Second), 10, 0)
+	rr := make([]byte, 8)
+	rr[0], rr[1], rr[3] = 0x80, 201, 1
+	c.a.conn.WriteToUDPAddrPort(rr, netip.AddrPortFrom(loopback(c.sa).Addr(), loopback(c.sa).Port()+1))
+	waitFor(t, "RTCP", func() bool { return c.sa.Stats().RTCPPackets == 1 })
+	e.Close()
+	if n := countMediaGoroutines(); n != 0 {
+		t.Fatalf("%d goroutines left", n)
 	}
 }

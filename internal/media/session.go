@@ -2,12 +2,10 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -43,11 +41,10 @@ type Session struct {
 	id    uint64
 	cfg   Config
 	opts  SessionOptions
-	conn  *net.UDPConn
-	rtcp  *net.UDPConn
+	rtpS  sock
+	rtcpS sock
 	port  int
 	local netip.AddrPort
-	wg    sync.WaitGroup
 	done  chan struct{}
 	once  sync.Once
 	shut  atomic.Bool
@@ -161,14 +158,13 @@ func (t *totals) add(c *counters) {
 	t.dropped += c.dropped.Load()
 }
 
-func newSession(e *Engine, cfg Config, opts SessionOptions, conn, rtcp *net.UDPConn, port int, id uint64) *Session {
+func newSession(e *Engine, cfg Config, opts SessionOptions, rtp, rtcp sock, port int, id uint64) *Session {
 	if opts.DTMFPT == 0 || opts.DTMFPT > 127 {
 		opts.DTMFPT = sdp.TelephoneEvent.PT
 	}
-	la := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	s := &Session{
-		e: e, id: id, cfg: cfg, opts: opts, conn: conn, rtcp: rtcp, port: port,
-		local: netip.AddrPortFrom(la.Addr().Unmap(), la.Port()),
+		e: e, id: id, cfg: cfg, opts: opts, rtpS: rtp, rtcpS: rtcp, port: port,
+		local: rtp.localAddr(),
 		done:  make(chan struct{}),
 	}
 	name := opts.Name
@@ -188,12 +184,6 @@ func newSession(e *Engine, cfg Config, opts SessionOptions, conn, rtcp *net.UDPC
 		s.rx.learnStart = s.rx.epoch
 	}
 	return s
-}
-
-func (s *Session) start() {
-	s.wg.Add(2)
-	go s.readRTP()
-	go s.readRTCP()
 }
 
 // LocalAddr is the session's RTP address (its IP is the bound one: 0.0.0.0 when bound to
@@ -325,28 +315,14 @@ func (s *Session) Close() error {
 		s.e.bridgeMu.Lock()
 		s.unbridgeLocked()
 		s.e.bridgeMu.Unlock()
-		s.conn.Close()
-		s.rtcp.Close()
-		s.wg.Wait()
+		s.e.tr.stop(s) // no packet of s is being handled after this
+		s.txMu.Lock()  // nor sent: senders check shut under txMu
+		s.rtpS.close()
+		s.rtcpS.close()
+		s.txMu.Unlock()
 		s.e.release(s)
 	})
 	return nil
-}
-
-// readRTP is the session's reading goroutine.
-func (s *Session) readRTP() {
-	defer s.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if s.shut.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		s.handle(buf[:n], from, time.Now())
-	}
 }
 
 // RTP header layout.
@@ -572,22 +548,11 @@ func (r *rxState) lostNow() int64 {
 	return expected - r.received
 }
 
-// readRTCP reads the RTCP port: reports are counted and the peer's view of our stream (the
-// report block about our SSRC: cumulative loss, jitter) is kept for Stats.
-func (s *Session) readRTCP() {
-	defer s.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := s.rtcp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if s.shut.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		s.ctr.rtcpRx.Add(1)
-		s.rtcpReports(buf[:n])
-	}
+// rtcpPacket counts an RTCP packet received and reads its reports: the peer's view of our
+// stream (the report block about our SSRC: cumulative loss, jitter) is kept for Stats.
+func (s *Session) rtcpPacket(p []byte) {
+	s.ctr.rtcpRx.Add(1)
+	s.rtcpReports(p)
 }
 
 // rtcpReports walks a compound RTCP packet for SR/RR report blocks about our stream.
