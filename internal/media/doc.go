@@ -108,18 +108,29 @@
 //
 // # Concurrency
 //
-// Every session has two goroutines, reading its RTP and its RTCP socket; they are the
-// only goroutines the package starts, and Close (or Engine.Close) stops and waits for
-// them. Play, Echo and SendDTMF run on the caller's goroutine. A packet is processed on
-// the goroutine of the socket it arrived on: receive state (strictrtp, statistics, DTMF
-// detection) belongs to that goroutine alone; the send state of a session (destination,
-// codec, SSRC, sequence, timestamps) is under its txMu, taken by whoever sends on it (the
-// bridged peer's reader, Play, SendDTMF, its own reader to move the destination). Counters
-// are atomics, read by Stats without locks. OnDTMF runs on the reader: it must not block
-// and must not call Close.
+// On Linux an engine reads every socket through GOMAXPROCS epoll sets ("reactors"), each
+// served by one goroutine that parks in the Go runtime's poller (the epoll descriptor is
+// itself pollable): one wake-up serves every socket ready at that moment, a packet costs one
+// recvfrom and one sendto, and a session costs no goroutine (about 5 KB of memory per
+// call instead of 33 KB with a goroutine per socket). Sessions are spread over the
+// reactors in turn. Elsewhere — or with PLEIADES_RTP_TRANSPORT=goroutines in the
+// environment, a diagnostic switch — each socket has its own reading goroutine. These are
+// the only goroutines the package starts: Session.Close stops reading its sockets before
+// it closes them, and Engine.Close stops the reactors; Engine.Close must be called. Play,
+// Echo and SendDTMF run on the caller's goroutine.
 //
-// Locks, in the order they may be taken: Engine.bridgeMu (Bridge, Unbridge, Echo, Close)
-// → Engine.mu (pool, sessions) → Session.mu (remote description, learned source) →
-// Session.txMu → Session.dtmfMu. No lock is held across a blocking wait; the reader of
-// session A takes B.txMu (never A's locks) to forward to B.
+// A packet is processed where it was read: receive state (strictrtp, statistics, DTMF
+// detection) belongs to the session's reader alone; the send state of a session
+// (destination, codec, SSRC, sequence, timestamps, the socket's write side) is under its
+// txMu, taken by whoever sends on it (the bridged peer's reader, Play, SendDTMF, its own
+// reader to move the destination). Counters are atomics, read by Stats without locks.
+// OnDTMF runs on the reader: it must not block and must not call Close.
+//
+// Locks, in the order they may be taken: Engine.bridgeMu (Bridge, Unbridge, Echo; Close
+// takes it alone) → Engine.mu (pool, sessions; held while a new session registers with a
+// reactor) → reactor.mu (its sockets; held while it handles the packets of one wake-up) →
+// Session.mu (remote description, learned source) → Session.txMu → Session.dtmfMu.
+// Session.Close takes bridgeMu, then the reactor's mu, then its own txMu, one after the
+// other. No lock is held across a blocking wait; the reader of session A takes B.txMu to
+// forward to B.
 package media
