@@ -126,8 +126,8 @@
 // reader to move the destination). Counters are atomics, read by Stats without locks.
 // OnDTMF runs on the reader: it must not block and must not call Close.
 //
-// Locks, in the order they may be taken: Engine.bridgeMu (Bridge, Unbridge, Echo; Close
-// takes it alone) → Engine.mu (pool, sessions; held while a new session registers with a
+// Locks: Engine.bridgeMu (Bridge, Unbridge, Echo, Close) is never held while another lock
+// is taken. The others, in the order they may be taken: Engine.mu (pool, sessions; held while a new session registers with a
 // reactor) → reactor.mu (its sockets; held while it handles the packets of one wake-up) →
 // Session.mu (remote description, learned source) → Session.txMu → Session.dtmfMu.
 // Session.Close takes bridgeMu, then the reactor's mu, then its own txMu, one after the
