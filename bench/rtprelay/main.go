@@ -123,11 +123,11 @@ func (h *hist) quantiles() Quantiles {
 }
 
 type shard struct {
-	caller, echo   *net.UDPConn
-	cb, eb         udpbatch.Conn
-	rt, ow, back   hist
-	sent, rtRecv   atomic.Uint64
-	owRecv, echoed atomic.Uint64
+	caller, echo *net.UDPConn
+	cb, eb       udpbatch.Conn
+	rt, ow, back hist
+	sent, rtRecv atomic.Uint64
+	owRecv       atomic.Uint64
 }
 
 // GenResult is what the generator reports for one run.

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/media/sdp"
 )
 
@@ -443,7 +445,7 @@ func (s *Session) restartLearning(now time.Time) {
 	r.strict = strictLearn
 	r.learnStart = now
 	s.locked.Store(false)
-	s.log.Log(nil, slog.LevelDebug-4, "strict RTP learning after remote address set", "remote", r.sdpAddr)
+	s.log.Log(context.Background(), logger.Verbose(4), "strict RTP learning after remote address set", "remote", r.sdpAddr)
 }
 
 // accept is strictrtp (Asterisk's res_rtp_asterisk): while learning, the known source and
@@ -463,13 +465,13 @@ func (s *Session) accept(from netip.AddrPort, seq uint16, now time.Time) bool {
 		if now.Sub(r.learnStart) > s.cfg.LearningTimeout {
 			r.strict = strictClosed
 			s.locked.Store(true)
-			s.log.Log(nil, slog.LevelDebug-4, "strict RTP learning complete, locking on source", "source", from)
+			s.log.Log(context.Background(), logger.Verbose(4), "strict RTP learning complete, locking on source", "source", from)
 		}
 		return true
 	}
 	if r.sdpAddr.IsValid() && from == r.sdpAddr {
 		s.setSource(from)
-		s.log.Log(nil, slog.LevelDebug-4, "strict RTP switching to RTP target address as source", "source", from)
+		s.log.Log(context.Background(), logger.Verbose(4), "strict RTP switching to RTP target address as source", "source", from)
 		return true
 	}
 	if from != r.cand {
@@ -492,7 +494,7 @@ func (s *Session) accept(from netip.AddrPort, seq uint16, now time.Time) bool {
 	}
 	r.cand, r.candCount = netip.AddrPort{}, 0
 	s.setSource(from)
-	s.log.Log(nil, slog.LevelDebug-4, "strict RTP switching source address", "source", from)
+	s.log.Log(context.Background(), logger.Verbose(4), "strict RTP switching source address", "source", from)
 	return true
 }
 
