@@ -86,21 +86,28 @@ func (s *Session) Play(ctx context.Context, clip *sound.Clip, stop string) (byte
 		if err := s.sendLocal(buf, frame, codec.PT(), off == 0, off == 0, uint32(frame), time.Now()); err != nil {
 			return 0, err
 		}
-	wait:
-		for {
-			select {
-			case <-tick.C:
-				break wait
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			case <-s.done:
-				return 0, ErrClosed
-			case ev := <-sub:
-				if ev.End && strings.IndexByte(stop, ev.Digit) >= 0 {
-					return ev.Digit, nil
-				}
-			}
+		if d, err := s.waitStop(ctx, tick.C, sub, stop); d != 0 || err != nil {
+			return d, err
 		}
 	}
 	return 0, nil
+}
+
+// waitStop waits until tick fires (nil: never), returning 0, nil then; or until ctx ends,
+// the session closes (ErrClosed) or the peer ends a DTMF digit found in stop (the digit).
+func (s *Session) waitStop(ctx context.Context, tick <-chan time.Time, sub <-chan DTMF, stop string) (byte, error) {
+	for {
+		select {
+		case <-tick:
+			return 0, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.done:
+			return 0, ErrClosed
+		case ev := <-sub:
+			if ev.End && strings.IndexByte(stop, ev.Digit) >= 0 {
+				return ev.Digit, nil
+			}
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -92,18 +91,7 @@ func (s *Session) Echo(ctx context.Context, stop string) (byte, error) {
 		}
 		e.bridgeMu.Unlock()
 	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-s.done:
-			return 0, ErrClosed
-		case ev := <-sub:
-			if ev.End && strings.IndexByte(stop, ev.Digit) >= 0 {
-				return ev.Digit, nil
-			}
-		}
-	}
+	return s.waitStop(ctx, nil, sub, stop)
 }
 
 // forward sends a packet that src received (p: header and payload, hl: header length) out
