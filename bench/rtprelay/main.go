@@ -45,6 +45,7 @@ var (
 	duration  = flag.Duration("duration", 20*time.Second, "measured time per run")
 	warmup    = flag.Duration("warmup", 2*time.Second, "traffic before measuring")
 	shards    = flag.Int("shards", 4, "generator socket pairs")
+	slot      = flag.Duration("slot", 250*time.Microsecond, "generator pacing slot: the calls are spread over the 20 ms in slots this long, a slot's packets sent with one sendmmsg")
 	gen       = flag.Bool("gen", false, "run as the load generator (internal)")
 	rtpStart  = flag.Int("rtpstart", 10000, "relay port range start")
 	rtpEnd    = flag.Int("rtpend", 20000, "relay port range end")
@@ -244,25 +245,22 @@ func listen() *net.UDPConn {
 }
 
 // sendLoop sends shard k's calls (call i belongs to shard i%K): each call every 20 ms, the
-// calls of a shard spread over the 20 ms in 1 ms slots, a slot's packets in one sendmmsg.
+// calls of a shard spread over the 20 ms in slots, a slot's packets in one sendmmsg.
 func sendLoop(s *shard, k, nshards int, targets []netip.AddrPort, total time.Duration, from, to *atomic.Int64) {
+	nslots := max(int(20*time.Millisecond / *slot), 1)
 	var calls []int
 	for i := k; i < len(targets); i += nshards {
 		calls = append(calls, i)
 	}
-	slots := make([][]int, 20)
+	slots := make([][]int, nslots)
 	for j, i := range calls {
-		slots[j%20] = append(slots[j%20], i)
+		slots[j%nslots] = append(slots[j%nslots], i)
 	}
-	bufs := make([][]byte, len(calls))
 	seq := make([]uint16, len(targets))
 	msgs := make([]ipv4.Message, 0, 256)
-	for j := range bufs {
-		bufs[j] = make([]byte, pktLen)
-	}
 	bufOf := map[int][]byte{}
-	for j, i := range calls {
-		b := bufs[j]
+	for _, i := range calls {
+		b := make([]byte, pktLen)
 		b[0], b[1] = 0x80, 8
 		binary.BigEndian.PutUint32(b[8:], uint32(i)+1)
 		for x := 28; x < pktLen; x++ {
@@ -274,9 +272,10 @@ func sendLoop(s *shard, k, nshards int, targets []netip.AddrPort, total time.Dur
 	for i, t := range targets {
 		addrs[i] = net.UDPAddrFromAddrPort(t)
 	}
+	step := 20 * time.Millisecond / time.Duration(nslots)
 	start := time.Now()
 	for m := 0; ; m++ {
-		at := start.Add(time.Duration(m) * time.Millisecond)
+		at := start.Add(time.Duration(m) * step)
 		if at.Sub(start) >= total {
 			return
 		}
@@ -285,7 +284,7 @@ func sendLoop(s *shard, k, nshards int, targets []netip.AddrPort, total time.Dur
 		}
 		msgs = msgs[:0]
 		now := nowNS()
-		for _, i := range slots[m%20] {
+		for _, i := range slots[m%nslots] {
 			b := bufOf[i]
 			seq[i]++
 			binary.BigEndian.PutUint16(b[2:], seq[i])
@@ -433,7 +432,7 @@ func relay() {
 	if err != nil {
 		panic(err)
 	}
-	cmd := exec.Command(exe, "-gen", "-shards", strconv.Itoa(*shards))
+	cmd := exec.Command(exe, "-gen", "-shards", strconv.Itoa(*shards), "-slot", slot.String())
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
