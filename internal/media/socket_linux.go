@@ -116,6 +116,11 @@ func (t *reactorTransport) closeAll() {
 // runtime wait until the epoll descriptor is readable.
 func (r *reactor) poll(uintptr) bool {
 	n, err := syscall.EpollWait(r.epfd, r.events, 0)
+	for err == syscall.EINTR {
+		// Interrupted with events possibly pending: with no new edge the runtime would not
+		// wake us for them.
+		n, err = syscall.EpollWait(r.epfd, r.events, 0)
+	}
 	if err != nil || n <= 0 {
 		r.n = 0
 		return false
