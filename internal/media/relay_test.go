@@ -85,6 +85,8 @@ func TestRelaySameCodecBothWays(t *testing.T) {
 	if !bytes.Equal(back[5].Payload, pb) {
 		t.Fatal("payload changed")
 	}
+	// The counters move just after each send.
+	waitFor(t, "40 relayed", func() bool { return e.Stats().Relayed == 40 })
 	st := e.Stats()
 	if st.Relayed != 40 || st.Transcoded != 0 || st.Strangers != 0 || st.Sessions != 2 || st.PortsInUse != 4 {
 		t.Fatalf("engine stats %+v", st)
@@ -131,6 +133,7 @@ func TestRelayTranscodesULawALaw(t *testing.T) {
 	if DecodeSample(PCMU, back[0].Payload[10]) != DecodeSample(PCMU, ulawToAlawBack(alaw[10])) {
 		t.Fatal("A-law → µ-law mismatch")
 	}
+	waitFor(t, "10 relayed", func() bool { return e.Stats().Relayed == 10 })
 	if st := e.Stats(); st.Transcoded != 10 || st.Relayed != 10 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -358,7 +361,5 @@ func TestRelayOnPortableTransport(t *testing.T) {
 	c.a.conn.WriteToUDPAddrPort(rr, netip.AddrPortFrom(loopback(c.sa).Addr(), loopback(c.sa).Port()+1))
 	waitFor(t, "RTCP", func() bool { return c.sa.Stats().RTCPPackets == 1 })
 	e.Close()
-	if n := countMediaGoroutines(); n != 0 {
-		t.Fatalf("%d goroutines left", n)
-	}
+	waitFor(t, "no goroutine left", func() bool { return countMediaGoroutines() == 0 })
 }
