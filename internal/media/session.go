@@ -577,7 +577,10 @@ func (s *Session) rtcpReports(p []byte) {
 				continue
 			}
 			blocks = pkt[28:]
-		case 201: // RR
+		case 201: // RR: header, SSRC
+			if len(pkt) < 8 {
+				continue
+			}
 			blocks = pkt[8:]
 		default:
 			continue
