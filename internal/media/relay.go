@@ -150,15 +150,15 @@ func (d *Session) forward(src *Session, p []byte, hl int, in Codec, event bool, 
 }
 
 // spurtTS is the timestamp of a packet starting a new run from a new producer: the last
-// one's plus the time since it (at least min samples), so the peer's jitter buffer sees
+// one's plus the time since it (at least `least` samples), so the peer's jitter buffer sees
 // real time pass.
-func (t *txState) spurtTS(now time.Time, min uint32) uint32 {
+func (t *txState) spurtTS(now time.Time, least uint32) uint32 {
 	if !t.sent {
 		return t.ts
 	}
-	adv := uint32(now.Sub(t.lastAt) * 8000 / time.Second)
-	if adv < min {
-		adv = min
+	adv := uint32(min(now.Sub(t.lastAt)/sampleTime, 1<<30))
+	if adv < least {
+		adv = least
 	}
 	return t.ts + adv
 }

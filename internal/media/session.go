@@ -239,7 +239,8 @@ func (s *Session) SetRemote(n sdp.Negotiated) error {
 }
 
 // Peer describes the other end as this session sees it, for directmedia: the address its
-// SDP gave, the source strictrtp accepted (invalid until one is), and the codecs.
+// SDP gave, the source its packets come from (the one strictrtp accepted; with
+// strictrtp=no the last packet's; invalid until a packet came), and the codecs.
 type Peer struct {
 	SDPAddr netip.AddrPort
 	Source  netip.AddrPort
@@ -327,10 +328,11 @@ func (s *Session) Close() error {
 	return nil
 }
 
-// RTP header layout.
+// RTP header layout; sampleTime is one sample at 8 kHz.
 const (
-	rtpHeader = 12
-	maxCSRC   = 15
+	sampleTime = time.Second / 8000
+	rtpHeader  = 12
+	maxCSRC    = 15
 )
 
 // handle processes one received datagram. It allocates nothing.
@@ -376,11 +378,11 @@ func (s *Session) handle(p []byte, from netip.AddrPort, now time.Time) {
 		c.strangers.Add(1)
 		return
 	}
+	if r.strict == strictOpen && from != r.source {
+		s.setSource(from) // strictrtp=no: the source is the last packet's
+	}
 	if s.opts.Symmetric {
 		src := r.source
-		if r.strict == strictOpen {
-			src = from
-		}
 		if src.IsValid() && src != r.dest {
 			r.dest = src
 			s.txMu.Lock()
@@ -532,7 +534,7 @@ func (s *Session) rxStats(seq uint16, ts, ssrc uint32, audio bool, now time.Time
 	if !audio {
 		return
 	}
-	arrival := uint32(now.Sub(r.epoch) * 8000 / time.Second)
+	arrival := uint32(now.Sub(r.epoch) / sampleTime)
 	transit := int32(arrival - ts)
 	if r.haveTrans {
 		d := float64(transit - r.transit)

@@ -38,6 +38,10 @@ func TestStrictLearningAndSymmetricRTP(t *testing.T) {
 	if st := sa.Stats(); st.Strangers != uint64(cfg.Probation-1) || st.StrictSource != nat.addr() {
 		t.Fatalf("stats %+v", st)
 	}
+	// directmedia asks where the phone really is.
+	if p, ok := sa.Peer(); !ok || p.Source != nat.addr() || p.SDPAddr != sdpAddr.addr() || p.Codec != PCMU || p.DTMFPT != 101 || p.Ptime != 20 {
+		t.Fatalf("Peer() = %+v, %v", p, ok)
+	}
 	// Symmetric RTP: the far end's packets go to where the phone's come from.
 	far.audio(loopback(sb), 0, payload(160, 0), 3, 0)
 	if n := len(nat.recvN(3, 300*time.Millisecond)); n != 3 {
@@ -105,6 +109,9 @@ func TestStrictModes(t *testing.T) {
 			src.audio(loopback(sa), 0, payload(160, 0), 10, 0) // back to back
 			if n := len(far.recvN(10, 200*time.Millisecond)); n != tt.want {
 				t.Fatalf("relayed %d of a 10-packet burst, want %d", n, tt.want)
+			}
+			if p, _ := sa.Peer(); tt.want > 0 && p.Source != src.addr() {
+				t.Fatalf("Peer().Source = %v, want %v", p.Source, src.addr())
 			}
 		})
 	}
