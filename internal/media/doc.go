@@ -86,7 +86,8 @@
 // packet (TestRelayPathAllocatesNothing, BenchmarkRelay*), no goroutine or timer is made
 // per packet, and a packet of the same codec is not decoded. Events pass through with
 // their original timing; to a leg without telephone-event they are dropped (Pleiades does
-// not generate inband tones).
+// not generate inband tones). Packets keep their packetization: a 30 ms leg sends 30 ms
+// packets to a 20 ms leg (phones take it; Asterisk would repacketize).
 //
 // # DTMF
 //

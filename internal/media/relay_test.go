@@ -3,7 +3,9 @@ package media
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -362,4 +364,37 @@ func TestRelayOnPortableTransport(t *testing.T) {
 	waitFor(t, "RTCP", func() bool { return c.sa.Stats().RTCPPackets == 1 })
 	e.Close()
 	waitFor(t, "no goroutine left", func() bool { return countMediaGoroutines() == 0 })
+}
+
+// A leg bound to IPv6 relays to a leg on IPv4 and back.
+func TestRelayIPv6ToIPv4(t *testing.T) {
+	c6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no IPv6 loopback: %v", err)
+		}
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { c6.Close() })
+	e := newEngine(t, testConfig())
+	a6 := &phone{t: t, conn: c6, ssrc: 1, seq: 1, ts: 1}
+	b4 := newPhone(t)
+	sa := openSession(t, e, SessionOptions{LocalIP: netip.IPv6Loopback()})
+	sb := openSession(t, e, SessionOptions{})
+	if !sa.LocalAddr().Addr().Is6() {
+		t.Fatalf("bound to %v", sa.LocalAddr())
+	}
+	sa.SetRemote(negotiated(a6.addr(), sdp.PCMU, 101))
+	sb.SetRemote(negotiated(b4.addr(), sdp.PCMU, 101))
+	if err := Bridge(sa, sb); err != nil {
+		t.Fatal(err)
+	}
+	a6.audio(sa.LocalAddr(), 0, payload(160, 0), 5, 0)
+	checkStream(t, b4.recvN(5, time.Second), 5, 0)
+	b4.audio(loopback(sb), 0, payload(160, 0), 5, 0)
+	got := a6.recvN(5, time.Second)
+	checkStream(t, got, 5, 0)
+	if p, _ := sa.Peer(); p.Source != a6.addr() {
+		t.Fatalf("source %v, want %v", p.Source, a6.addr())
+	}
 }
