@@ -52,8 +52,8 @@ type reactor struct {
 	rc     syscall.RawConn
 	pollFn func(uintptr) bool // r.poll, made once: no closure per wait
 
-	mu    sync.Mutex // guards socks; held while the packets of one wait are handled
-	socks map[int32]reactorEntry
+	mu    sync.Mutex     // guards socks; held while the packets of one wait are handled
+	socks []reactorEntry // indexed by descriptor
 
 	// Used by run alone.
 	n      int
@@ -94,7 +94,7 @@ func newReactorTransport(n int) (*reactorTransport, error) {
 			t.closeAll()
 			return nil, err
 		}
-		r := &reactor{epfd: epfd, f: f, rc: rc, socks: map[int32]reactorEntry{},
+		r := &reactor{epfd: epfd, f: f, rc: rc,
 			events: make([]syscall.EpollEvent, 256), buf: make([]byte, 1500)}
 		r.pollFn = r.poll
 		t.rs = append(t.rs, r)
@@ -135,13 +135,15 @@ func (r *reactor) run(wg *sync.WaitGroup) {
 		if err := r.rc.Read(r.pollFn); err != nil {
 			return // closed
 		}
+		// One clock reading per wake-up: the packets were all there when epoll said so.
+		now := time.Now()
 		r.mu.Lock()
 		for i := range r.n {
 			ev := &r.events[i]
-			e, ok := r.socks[ev.Fd]
-			if !ok {
+			if int(ev.Fd) >= len(r.socks) || r.socks[ev.Fd].s == nil {
 				continue
 			}
+			e := r.socks[ev.Fd]
 			// One read per readiness: a socket with more waiting is reported again.
 			n, from, ok := r.recv(int(ev.Fd))
 			if !ok {
@@ -150,7 +152,7 @@ func (r *reactor) run(wg *sync.WaitGroup) {
 			if e.rtcp {
 				e.s.rtcpPacket(r.buf[:n])
 			} else {
-				e.s.handle(r.buf[:n], from, time.Now())
+				e.s.handle(r.buf[:n], from, now)
 			}
 		}
 		r.mu.Unlock()
@@ -227,7 +229,10 @@ func (t *reactorTransport) start(s *Session) {
 		if e.rtcp {
 			fd = s.rtcpS.(*rawSock).fd
 		}
-		r.socks[int32(fd)] = e
+		if fd >= len(r.socks) {
+			r.socks = append(r.socks, make([]reactorEntry, fd+1-len(r.socks))...)
+		}
+		r.socks[fd] = e
 		syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)})
 	}
 	r.mu.Unlock()
@@ -245,7 +250,9 @@ func (t *reactorTransport) stop(s *Session) {
 	for _, sk := range []sock{s.rtpS, s.rtcpS} {
 		fd := sk.(*rawSock).fd
 		syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
-		delete(r.socks, int32(fd))
+		if fd < len(r.socks) {
+			r.socks[fd] = reactorEntry{}
+		}
 	}
 	r.mu.Unlock()
 }
