@@ -332,7 +332,6 @@ func (s *Session) Close() error {
 const (
 	sampleTime = time.Second / 8000
 	rtpHeader  = 12
-	maxCSRC    = 15
 )
 
 // handle processes one received datagram. It allocates nothing.
