@@ -20,6 +20,7 @@
 //	s.Stats()                                      // sip show channelstats
 //	s.Peer()                                       // the peer's address and codec, for directmedia
 //	s.Close()                                      // ports back in the pool at once
+//	eng.Stats(), eng.Collector()                   // counters; Prometheus metrics pleiades_rtp_*
 //
 // # Libraries
 //
