@@ -57,7 +57,7 @@
 //     Logoff, a packet without an action or one that does not parse), after that answer.
 //     Asterisk has no such limit: there one client could have every security listener
 //     flooded with RequestNotAllowed events.
-//   - Failure security events (Severity Error: RequestNotAllowed, InvalidAccountID,
+//   - Failure security events (Severity Error: RequestNotAllowed, RequestBadFormat, InvalidAccountID,
 //     InvalidPassword, ChallengeResponseFailed, FailedACL, SessionLimit) are rate-limited
 //     per source address: SecurityEventBurst (20) at once, then SecurityEventRate (2) a
 //     second; the rest are dropped, counted (Stats.SecurityEventsDropped) and noted once a
@@ -118,12 +118,22 @@
 // the secret: plain (InvalidPassword) or MD5 after Challenge (Key = hex md5(challenge +
 // secret); ChallengeResponseFailed), then allowmultiplelogin=no ("Login Already In Use",
 // SessionLimit; Asterisk checks it before the secret, which tells anyone who is logged
-// in). Success publishes SuccessfulAuth, answers "Authentication
-// accepted" and, when the Backend reports FullyBooted and the session receives system
-// events, a FullyBooted event. Before login only Login, Challenge and Logoff are allowed
-// ("Permission denied" and RequestNotAllowed otherwise). Security events carry Asterisk's
-// fields in its order: EventTV, Severity, Service (AMI), EventVersion, AccountID, SessionID,
-// LocalAddress, RemoteAddress ("IPV4/TCP/127.0.0.1/5038"), the event's own fields, SessionTV.
+// in). Success answers "Authentication accepted", then, when the Backend
+// reports FullyBooted and the session receives system events, a FullyBooted event, then
+// SuccessfulAuth, which the session that logged in receives too (when it reads the security
+// class), as in Asterisk. Before login only Login, Challenge and Logoff are allowed
+// ("Permission denied" and RequestNotAllowed otherwise). A packet without an action
+// ("Missing action in request"; RequestType "Action: NONE") and, once logged in, an unknown
+// action get RequestBadFormat; a known action the user's write classes do not cover gets
+// RequestNotAllowed; these follow the request's response, as Asterisk's reach the session
+// after the answer. Security events carry Asterisk's fields in its order (security_events.c:
+// required fields, then optional ones): EventTV, Severity, Service (AMI), EventVersion,
+// AccountID, SessionID, LocalAddress, RemoteAddress ("IPV4/TCP/127.0.0.1/5038"), the event's
+// own fields, SessionTV (connect time, then login time, as Asterisk restarts it at login);
+// RequestBadFormat, whose AccountID is optional, has it last, after SessionTV. RequestType
+// is "Action: NAME" cut to 63 bytes (Asterisk's buffer). SuccessfulAuth says UsingPassword:
+// 1, the truth (a secret or an MD5 key was checked); Asterisk's manager leaves the field
+// unset and sends 0.
 //
 // # Actions
 //
