@@ -57,9 +57,9 @@
 //     Logoff, a packet without an action or one that does not parse), after that answer.
 //     Asterisk has no such limit: there one client could have every security listener
 //     flooded with RequestNotAllowed events.
-//   - Failure security events (Severity Error: RequestNotAllowed, RequestBadFormat, InvalidAccountID,
-//     InvalidPassword, ChallengeResponseFailed, FailedACL, SessionLimit) are rate-limited
-//     per source address: SecurityEventBurst (20) at once, then SecurityEventRate (2) a
+//   - Failure security events (Severity Error: RequestNotAllowed, RequestBadFormat,
+//     InvalidAccountID, InvalidPassword, ChallengeResponseFailed, FailedACL, SessionLimit)
+//     are rate-limited per source address: SecurityEventBurst (20) at once, then SecurityEventRate (2) a
 //     second; the rest are dropped, counted (Stats.SecurityEventsDropped) and noted once a
 //     minute per address at NOTICE. SuccessfulAuth is never dropped.
 //
