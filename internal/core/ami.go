@@ -17,7 +17,9 @@ import (
 
 // amiModule is the Manager interface (manager.conf; off unless [general] enabled=yes, as in
 // Asterisk). Its events come from the state core: DeviceStateChange and ExtensionStatus on
-// every cluster-wide change, MessageWaiting, cluster members joining and leaving, Reload.
+// every cluster-wide change (both through the hint engine, so that a device's
+// ExtensionStatus events always precede its DeviceStateChange), MessageWaiting, cluster
+// members joining and leaving, Reload.
 type amiModule struct {
 	srv    *ami.Server
 	subs   []*event.Subscription
@@ -40,20 +42,22 @@ func (m *amiModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	m.subs = append(m.subs,
-		s.Bus.Subscribe("ami:devicestate", event.KindDeviceStateChange, func(ev event.Event) {
-			if e, ok := ev.(event.DeviceStateChange); ok {
-				m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State))
-			}
-		}),
 		s.Bus.Subscribe("ami:mwi", event.KindMessageWaiting, func(ev event.Event) {
 			if e, ok := ev.(event.MessageWaiting); ok {
 				m.srv.Publish(ami.MessageWaitingEvent(e.Mailbox, e.New, e.Old))
 			}
 		}),
 	)
-	m.cancel = s.Hints.WatchAll(func(h hint.State) {
+	// ExtensionStatus and DeviceStateChange come from one ordered path, the hint engine's:
+	// a device change's ExtensionStatus events first, then its DeviceStateChange, as Asterisk
+	// sends them (two subscriptions would race).
+	stopHints := s.Hints.WatchAll(func(h hint.State) {
 		m.srv.Publish(ami.ExtensionStatusEvent(extState(h)))
 	})
+	stopDevices := s.Hints.WatchDevices(func(e event.DeviceStateChange) {
+		m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State))
+	})
+	m.cancel = func() { stopDevices(); stopHints() }
 	if s.Cluster != nil {
 		s.Cluster.OnMember(func(ev cluster.MemberEvent) {
 			addr := ""
