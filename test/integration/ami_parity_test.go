@@ -64,3 +64,44 @@ func TestAMIExtensionStatusBeforeDeviceStateChange(t *testing.T) {
 		t.Errorf("DeviceStateChange before ExtensionStatus in %d of 100 changes", wrong)
 	}
 }
+
+// Setvar DEVICE_STATE(Custom:x) with a value that is not a state name, or UNKNOWN, answers
+// "Variable not set" and changes nothing (no event, the state stays), as Asterisk 20.
+func TestAMISetvarDeviceStateRefusesInvalidValues(t *testing.T) {
+	_, port := startAMINode(t, seedDialplan)
+	a := dialAMI(t, port)
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "call")
+	a.until("Response: Success")
+	set := func(value string) []string {
+		id := "set-" + value
+		a.send("Action", "Setvar", "Variable", "DEVICE_STATE(Custom:mystate)", "Value", value, "ActionID", id)
+		for {
+			p := a.read()
+			if field(p, "ActionID") == id {
+				return p
+			}
+			if field(p, "Event") == "DeviceStateChange" && field(p, "State") != "INUSE" && field(p, "State") != "NOT_INUSE" {
+				t.Fatalf("state changed to %s", field(p, "State"))
+			}
+		}
+	}
+	if p := set("INUSE"); field(p, "Response") != "Success" || field(p, "Message") != "Variable Set" {
+		t.Fatalf("INUSE: %q", p)
+	}
+	a.until("Event: DeviceStateChange", "State: INUSE")
+	for _, v := range []string{"bogus", "UNKNOWN", "unknown", ""} {
+		p := set(v)
+		if strings.Join(p, "|") != "Response: Error|ActionID: set-"+v+"|Message: Variable not set" {
+			t.Fatalf("%q: %q", v, p)
+		}
+	}
+	p := a.action("Action", "Getvar", "Variable", "DEVICE_STATE(Custom:mystate)")
+	if field(p, "Value") != "INUSE" {
+		t.Fatalf("state after refused writes: %q", p)
+	}
+	// The next event is the next good write's, nothing in between.
+	if p := set("NOT_INUSE"); field(p, "Response") != "Success" {
+		t.Fatalf("NOT_INUSE: %q", p)
+	}
+	a.until("Event: DeviceStateChange", "State: NOT_INUSE")
+}
