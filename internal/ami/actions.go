@@ -972,7 +972,9 @@ func (s *Server) actOriginate(r *request) {
 			r.fail("Invalid timeout")
 			return
 		}
-		req.Timeout = time.Duration(n) * time.Millisecond
+		if n > 0 { // 0 or less: the default (Asterisk: no timeout at all)
+			req.Timeout = time.Duration(n) * time.Millisecond
+		}
 	}
 	if !strings.Contains(req.Channel, "/") {
 		r.fail("Invalid channel")

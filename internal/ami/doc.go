@@ -144,8 +144,19 @@
 // PresenceBackend), MailboxCount, MailboxStatus (Waiting is 1 whenever New > 0), MWIGet,
 // MWIUpdate, MWIDelete (mailbox or /regex/), DBGet, DBGetTree, DBPut, DBDel, DBDelTree,
 // Getvar, Setvar (globals and functions such as DEVICE_STATE(Custom:x), through the
-// Backend; Channel: gets "No such channel"), Originate (Async: ack then an OriginateResponse
-// event; otherwise the response waits for the attempt) and UserEvent.
+// Backend; Channel: gets "No such channel"), Originate and UserEvent.
+//
+// Originate succeeds only when the far end answers, as in Asterisk (the dialplan's Local
+// channel: its ;2 half runs Answer()); Timeout (ms, default 30000; 0 or less is the default,
+// where Asterisk waits without limit) bounds the wait. Without Async the response waits for
+// the outcome: "Originate successfully queued", or "Originate failed" when the far end hung
+// up or ended without answering, ran Busy() or Congestion(), or did not answer in time. With
+// Async the action is acknowledged at once and an OriginateResponse event follows: Response
+// Success and Reason 4 with the ;1 channel's name and Uniqueid, or Response Failure with
+// Asterisk's reason (0 failed or hung up, 3 no answer within Timeout, 5 busy, 8 congestion),
+// the requested channel and Uniqueid "<unknown>". Asterisk's "failed" extension (run in the
+// Originate's Context when a call to Exten fails) and Originate's ChannelId, Codecs,
+// EarlyMedia and PreDialGoSub are not supported.
 //
 // Privilege escalation: the Manager keeps no list of dangerous functions. Getvar, Setvar
 // and Originate pass the user's privilege (the system write class) to the Backend, and the

@@ -259,13 +259,25 @@ func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (a
 	for _, f := range req.Vars {
 		vars[f.Key] = f.Value
 	}
+	dialled := make(chan dialplan.DialResult, 1)
 	name, id, err := b.s.Dialplan.Originate(ctx, dialplan.Originate{Channel: req.Channel, App: req.App, Data: req.Data,
 		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID,
-		InhibitEscalations: !req.Privileged})
+		InhibitEscalations: !req.Privileged, Timeout: req.Timeout,
+		Dialled: func(r dialplan.DialResult) { dialled <- r }})
 	if err != nil {
-		return ami.OriginateResult{Reason: 0}, forbidden(err)
+		return ami.OriginateResult{Reason: int(dialplan.DialFailed)}, forbidden(err)
 	}
-	return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: 4}, nil
+	// Asterisk's Originate answers (or sends OriginateResponse) once the dial has an
+	// outcome: success only when the far end answered.
+	select {
+	case r := <-dialled:
+		if r != dialplan.DialAnswered {
+			return ami.OriginateResult{Reason: int(r)}, fmt.Errorf("%w: %s: %s", ami.ErrNotAnswered, req.Channel, r)
+		}
+		return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: int(r)}, nil
+	case <-ctx.Done():
+		return ami.OriginateResult{Reason: int(dialplan.DialFailed)}, ctx.Err()
+	}
 }
 
 var _ ami.Backend = (*amiBackend)(nil)

@@ -1,19 +1,27 @@
 package integration
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
+
+var updateAMI = flag.Bool("update-ami", false, "rewrite testdata/ami_*.golden from the running binary")
 
 // Side by side with Asterisk 20 (issue 14): AMI behaviour pinned against the real binary.
 
 // startAMINode starts one server with the Manager interface on (user admin, secret amp111)
-// and the given dialplan; it returns its AMI port.
+// and the given dialplan (systemname pbx1, so events say SystemName: pbx1 on any host); it
+// returns its AMI port.
 func startAMINode(t *testing.T, dialplan string) (*Node, int) {
 	t.Helper()
 	port := freePorts(t, 1)[0]
-	nd := NewNode(t, "", map[string]string{
+	nd := NewNode(t, "systemname = pbx1", map[string]string{
 		"extensions.conf": dialplan,
 		"manager.conf":    fmt.Sprintf(managerUser, port),
 	})
@@ -104,4 +112,139 @@ func TestAMISetvarDeviceStateRefusesInvalidValues(t *testing.T) {
 		t.Fatalf("NOT_INUSE: %q", p)
 	}
 	a.until("Event: DeviceStateChange", "State: NOT_INUSE")
+}
+
+// originateDialplan is the far end of the Originate transcript: one extension per way a dial
+// ends.
+const originateDialplan = `[far]
+exten => answer,1,Answer()
+ same => n,Wait(1)
+exten => hangup,1,Hangup()
+exten => fallthrough,1,NoOp()
+exten => noanswer,1,Ringing()
+ same => n,Wait(30)
+exten => busy,1,Busy()
+exten => congestion,1,Congestion()
+
+[dest]
+exten => 100,1,Set(GLOBAL(RAN_${WHO})=exten)
+`
+
+// amiTranscript sends each request (kv pairs) on a and returns the requests and what came
+// back, as the AMI unit goldens show them: the response, and with until set the packets up
+// to the one holding that line.
+type amiStep struct {
+	req   []string
+	until string
+}
+
+func amiTranscript(a *amiConn, steps []amiStep) string {
+	var out strings.Builder
+	for _, st := range steps {
+		out.WriteString(">>>\n")
+		for i := 0; i+1 < len(st.req); i += 2 {
+			out.WriteString(st.req[i] + ": " + st.req[i+1] + "\n")
+		}
+		out.WriteString("<<<\n")
+		a.send(st.req...)
+		p := a.read()
+		out.WriteString(strings.Join(p, "\n") + "\n\n")
+		for st.until != "" && !strings.Contains("\n"+strings.Join(p, "\n")+"\n", "\n"+st.until+"\n") {
+			p = a.read()
+			out.WriteString(strings.Join(p, "\n") + "\n\n")
+		}
+	}
+	return out.String()
+}
+
+var originateVolatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(?m)^Channel: (Local/[^-\n]*)-[0-9a-f]{8};1$`), "Channel: $1-<n>;1"},
+	{regexp.MustCompile(`(?m)^Uniqueid: [0-9]+\.[0-9]+$`), "Uniqueid: <id>"},
+}
+
+// checkGolden compares got with testdata/name (rewritten with -update-ami).
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	file := filepath.Join("testdata", name)
+	if *updateAMI {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update-ami)", err)
+	}
+	if got != string(want) {
+		t.Errorf("transcript differs from %s:\n--- got\n%s\n--- want\n%s", file, got, want)
+	}
+}
+
+// Originate succeeds only when the far end answers, as in Asterisk 20: synchronously
+// "Originate successfully queued" or "Originate failed"; asynchronously an OriginateResponse
+// with Response Success and Reason 4, or Failure with Asterisk's reason (0 the far end hung up
+// or ended without answering, 3 no answer within Timeout, 5 Busy(), 8 Congestion()), the
+// requested channel and Uniqueid <unknown>. The application or extension runs only after an
+// answer.
+func TestAMIOriginateAnsweredOrNot(t *testing.T) {
+	_, port := startAMINode(t, originateDialplan)
+	a := dialAMI(t, port)
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "off")
+	a.until("Response: Success")
+	originate := func(exten, id string, extra ...string) []string {
+		req := []string{"Action", "Originate", "Channel", "Local/" + exten + "@far"}
+		if len(extra) > 0 && extra[0] == "exten" {
+			req = append(req, "Context", "dest", "Exten", "100", "Priority", "1", "Variable", "WHO="+id)
+			extra = extra[1:]
+		} else {
+			req = append(req, "Application", "Set", "Data", "GLOBAL(RAN_"+id+")=app")
+		}
+		return append(append(req, extra...), "ActionID", id)
+	}
+	var steps []amiStep
+	for _, c := range []struct{ exten, how string }{
+		{"answer", "app"}, {"answer", "exten"}, {"hangup", "app"}, {"fallthrough", "exten"}, {"noanswer", "app"}, {"busy", "exten"}, {"congestion", "app"},
+	} {
+		id := "sync-" + c.exten + "-" + c.how
+		extra := []string{"Timeout", "500"}
+		if c.how == "exten" {
+			extra = append([]string{"exten"}, extra...)
+		}
+		steps = append(steps, amiStep{req: originate(c.exten, id, extra...)})
+	}
+	steps = append(steps, amiStep{req: []string{"Action", "Events", "EventMask", "call", "ActionID", "events"}})
+	for _, c := range []struct{ exten, how string }{
+		{"answer", "app"}, {"answer", "exten"}, {"hangup", "app"}, {"fallthrough", "exten"}, {"noanswer", "exten"}, {"busy", "app"}, {"congestion", "exten"},
+	} {
+		id := "async-" + c.exten + "-" + c.how
+		extra := []string{"Timeout", "500", "Async", "true", "CallerID", `"Bob" <200>`}
+		if c.how == "exten" {
+			extra = append([]string{"exten"}, extra...)
+		}
+		steps = append(steps, amiStep{req: originate(c.exten, id, extra...), until: "Event: OriginateResponse"})
+	}
+	got := amiTranscript(a, steps)
+	for _, v := range originateVolatile {
+		got = v.re.ReplaceAllString(got, v.with)
+	}
+	checkGolden(t, "ami_originate.golden", got)
+
+	// The ;1 half ran where the far end answered, and nowhere else.
+	a.send("Action", "Events", "EventMask", "off", "ActionID", "off")
+	a.until("ActionID: off")
+	time.Sleep(300 * time.Millisecond)
+	for _, prefix := range []string{"sync-", "async-"} {
+		for _, c := range []struct{ id, want string }{
+			{"answer-app", "app"}, {"answer-exten", "exten"}, {"hangup-app", ""}, {"fallthrough-exten", ""},
+			{"noanswer-app", ""}, {"noanswer-exten", ""}, {"busy-exten", ""}, {"busy-app", ""}, {"congestion-app", ""}, {"congestion-exten", ""},
+		} {
+			if p := a.action("Action", "Getvar", "Variable", "RAN_"+prefix+c.id); field(p, "Value") != c.want {
+				t.Errorf("RAN_%s%s = %q, want %q", prefix, c.id, field(p, "Value"), c.want)
+			}
+		}
+	}
 }
