@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,16 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
-// syncBuffer is a log sink safe for the channel's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type stateFixture struct {
 	bus  *event.Bus
 	ds   *devstate.Engine
 	dp   *dialplan.Engine
-	logs *syncBuffer
+	logs *bytes.Buffer // written by the dialplan engine, only on the goroutine running a channel
 }
 
 func newStateFixture(t *testing.T) *stateFixture {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	bus := event.NewBus(nil, eid.EID{2, 0, 0, 0, 0, 1})
 	ds, err := devstate.New(nil, bus, nil)

@@ -1,17 +1,15 @@
 package integration
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/golden"
 )
 
-var updateAMI = flag.Bool("update-ami", false, "rewrite testdata/ami_*.golden from the running binary")
 
 // Side by side with Asterisk 20 (issue 14): AMI behaviour pinned against the real binary.
 
@@ -165,25 +163,6 @@ var originateVolatile = []struct {
 	{regexp.MustCompile(`(?m)^Uniqueid: [0-9]+\.[0-9]+$`), "Uniqueid: <id>"},
 }
 
-// checkGolden compares got with testdata/name (rewritten with -update-ami).
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *updateAMI {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update-ami)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s:\n--- got\n%s\n--- want\n%s", file, got, want)
-	}
-}
-
 // Originate succeeds only when the far end answers, as in Asterisk 20: synchronously
 // "Originate successfully queued" or "Originate failed"; asynchronously an OriginateResponse
 // with Response Success and Reason 4, or Failure with Asterisk's reason (0 the far end hung up
@@ -231,7 +210,7 @@ func TestAMIOriginateAnsweredOrNot(t *testing.T) {
 	for _, v := range originateVolatile {
 		got = v.re.ReplaceAllString(got, v.with)
 	}
-	checkGolden(t, "ami_originate.golden", got)
+	golden.Check(t, "ami_originate.golden", got)
 
 	// The ;1 half ran where the far end answered, and nowhere else.
 	a.send("Action", "Events", "EventMask", "off", "ActionID", "off")
