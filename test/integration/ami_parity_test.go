@@ -10,7 +10,6 @@ import (
 	"github.com/pleiades-pbx/pleiades/test/golden"
 )
 
-
 // Side by side with Asterisk 20 (issue 14): AMI behaviour pinned against the real binary.
 
 // startAMINode starts one server with the Manager interface on (user admin, secret amp111)
