@@ -35,7 +35,10 @@ func newStateFixture(t *testing.T) *stateFixture {
 		t.Fatal(err)
 	}
 	hints := hint.New(nil, bus, ds)
-	mb := mwi.New(nil, bus)
+	mb, err := mwi.New(nil, bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dp := dialplan.New(log, nil)
 	Register(dp, ds, hints, mb)
 	t.Cleanup(func() { dp.Close(); hints.Close(); mb.Close(); ds.Close(); bus.Close() })

@@ -29,6 +29,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // errArgs is returned for missing or wrong arguments (the dialplan logs it).
