@@ -151,30 +151,44 @@ func init() {
 	})
 }
 
+// then adds fn to what runs once the response was queued. The security events about a
+// request go out that way, after its response, as Asterisk's reach the session after the
+// action's answer.
+func (r *request) then(fn func()) {
+	prev := r.after
+	if prev == nil {
+		r.after = fn
+		return
+	}
+	r.after = func() { prev(); fn() }
+}
+
 // process answers one request (Asterisk's process_message).
 func (s *Server) process(r *request) {
 	ss := r.s
 	r.wasAuthed = ss.authed.Load()
 	name := r.p.GetNonEmpty("Action")
 	if name == "" {
+		r.then(func() { s.securityEvent(ss, "RequestBadFormat", "Error", 1, ss.username, requestType("NONE")) })
 		r.fail("Missing action in request")
 		r.refusedBeforeLogin()
 		return
 	}
 	lname := strings.ToLower(name)
 	if !r.wasAuthed && lname != "login" && lname != "logoff" && lname != "challenge" {
-		s.securityEvent(ss, "RequestNotAllowed", "Error", 1, "", Field{"RequestType", "Action: " + name})
+		r.then(func() { s.securityEvent(ss, "RequestNotAllowed", "Error", 1, "", requestType(name)) })
 		r.fail("Permission denied")
 		r.refusedBeforeLogin()
 		return
 	}
 	a := actions[lname]
 	if a == nil {
+		r.then(func() { s.securityEvent(ss, "RequestBadFormat", "Error", 1, ss.username, requestType(name)) })
 		r.fail("Invalid/unknown command: " + name + ". Use Action: ListCommands to show available commands.")
 		return
 	}
 	if a.authority != 0 && ss.writePerm&a.authority == 0 {
-		s.securityEvent(ss, "RequestNotAllowed", "Error", 1, ss.username, Field{"RequestType", "Action: " + name})
+		r.then(func() { s.securityEvent(ss, "RequestNotAllowed", "Error", 1, ss.username, requestType(name)) })
 		r.fail("Permission denied")
 		return
 	}
@@ -195,7 +209,7 @@ func (r *request) refusedBeforeLogin() {
 	ss.srv.preLoginCut.Add(1)
 	ss.srv.log.Info(fmt.Sprintf("Manager connection from %s closed: %d requests refused before login", ss.remote.Addr(), ss.refused))
 	r.close = true
-	r.after = func() { ss.finish("refused before login") }
+	r.then(func() { ss.finish("refused before login") })
 }
 
 func (s *Server) actLogoff(r *request) {
@@ -344,7 +358,6 @@ func (s *Server) actLogin(r *request) {
 	if u.displayConnects {
 		s.log.Log(context.Background(), logger.Verbose(2), fmt.Sprintf("Manager '%s' logged on from %s", quoted, ip))
 	}
-	s.securityEvent(ss, "SuccessfulAuth", "Informational", 1, username, Field{"UsingPassword", "1"})
 	r.ack("Authentication accepted")
 	if mask&ClassSystem != 0 && s.b != nil {
 		if info := s.b.Settings(); info.FullyBooted {
@@ -359,6 +372,12 @@ func (s *Server) actLogin(r *request) {
 		}
 	}
 	r.login = true
+	// Published once the session has joined the published set, after the response and
+	// FullyBooted: the session that logged in gets its own SuccessfulAuth (when it reads the
+	// security class), as in Asterisk, where the event reaches the sessions asynchronously.
+	r.then(func() {
+		s.securityEvent(ss, "SuccessfulAuth", "Informational", 1, username, Field{"UsingPassword", "1"})
+	})
 }
 
 func sinceOr0(now, t time.Time) time.Duration {
@@ -953,7 +972,9 @@ func (s *Server) actOriginate(r *request) {
 			r.fail("Invalid timeout")
 			return
 		}
-		req.Timeout = time.Duration(n) * time.Millisecond
+		if n > 0 { // 0 or less: the default (Asterisk: no timeout at all)
+			req.Timeout = time.Duration(n) * time.Millisecond
+		}
 	}
 	if !strings.Contains(req.Channel, "/") {
 		r.fail("Invalid channel")

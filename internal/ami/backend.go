@@ -103,11 +103,17 @@ type OriginateRequest struct {
 
 // OriginateResult is what an originate attempt gave.
 type OriginateResult struct {
-	Channel  string // the channel's name ("" when none was created)
-	Uniqueid string
-	// Reason is Asterisk's reason code: 4 answered, 5 busy, 8 congestion, 3 no answer, 0/1 failure.
+	Channel  string // the channel's name ("" when none was answered: the event then names the requested one)
+	Uniqueid string // "" when none was answered ("<unknown>")
+	// Reason is Asterisk's originate reason: 4 answered; 0 failed (the far end hung up or
+	// ended without answering, or the call could not be placed), 3 no answer within the
+	// timeout, 5 busy, 8 congestion.
 	Reason int
 }
+
+// ErrNotAnswered is wrapped by a Backend's Originate error for a call whose far end did not
+// answer (OriginateResult.Reason says how it ended).
+var ErrNotAnswered = errors.New("ami: originate not answered")
 
 // Backend is what the server needs from the rest of Pleiades. The lead writes an adapter
 // over the state engines; a nil Backend makes the state actions answer errors.
@@ -142,10 +148,11 @@ type Backend interface {
 	// req.App, or a function or application its Data names, escalates and req.Privileged
 	// is false; nil otherwise.
 	CheckOriginate(req OriginateRequest) error
-	// Originate places a call. With req.Async false it returns when the call was answered
-	// or failed (at most req.Timeout); with Async true the server calls it in its own
-	// goroutine and publishes OriginateResponse with the result. The application of an
-	// unprivileged request runs with escalations refused, wherever it meets them.
+	// Originate places a call and returns when its far end answered (nil error, Reason 4)
+	// or the call failed (an error, wrapping ErrNotAnswered when the far end did not
+	// answer, with Reason set), at most req.Timeout after; with Async the server calls it in
+	// its own goroutine and publishes OriginateResponse with the result. The application of
+	// an unprivileged request runs with escalations refused, wherever it meets them.
 	Originate(ctx context.Context, req OriginateRequest) (OriginateResult, error)
 }
 

@@ -57,9 +57,9 @@
 //     Logoff, a packet without an action or one that does not parse), after that answer.
 //     Asterisk has no such limit: there one client could have every security listener
 //     flooded with RequestNotAllowed events.
-//   - Failure security events (Severity Error: RequestNotAllowed, InvalidAccountID,
-//     InvalidPassword, ChallengeResponseFailed, FailedACL, SessionLimit) are rate-limited
-//     per source address: SecurityEventBurst (20) at once, then SecurityEventRate (2) a
+//   - Failure security events (Severity Error: RequestNotAllowed, RequestBadFormat,
+//     InvalidAccountID, InvalidPassword, ChallengeResponseFailed, FailedACL, SessionLimit)
+//     are rate-limited per source address: SecurityEventBurst (20) at once, then SecurityEventRate (2) a
 //     second; the rest are dropped, counted (Stats.SecurityEventsDropped) and noted once a
 //     minute per address at NOTICE. SuccessfulAuth is never dropped.
 //
@@ -118,12 +118,22 @@
 // the secret: plain (InvalidPassword) or MD5 after Challenge (Key = hex md5(challenge +
 // secret); ChallengeResponseFailed), then allowmultiplelogin=no ("Login Already In Use",
 // SessionLimit; Asterisk checks it before the secret, which tells anyone who is logged
-// in). Success publishes SuccessfulAuth, answers "Authentication
-// accepted" and, when the Backend reports FullyBooted and the session receives system
-// events, a FullyBooted event. Before login only Login, Challenge and Logoff are allowed
-// ("Permission denied" and RequestNotAllowed otherwise). Security events carry Asterisk's
-// fields in its order: EventTV, Severity, Service (AMI), EventVersion, AccountID, SessionID,
-// LocalAddress, RemoteAddress ("IPV4/TCP/127.0.0.1/5038"), the event's own fields, SessionTV.
+// in). Success answers "Authentication accepted", then, when the Backend
+// reports FullyBooted and the session receives system events, a FullyBooted event, then
+// SuccessfulAuth, which the session that logged in receives too (when it reads the security
+// class), as in Asterisk. Before login only Login, Challenge and Logoff are allowed
+// ("Permission denied" and RequestNotAllowed otherwise). A packet without an action
+// ("Missing action in request"; RequestType "Action: NONE") and, once logged in, an unknown
+// action get RequestBadFormat; a known action the user's write classes do not cover gets
+// RequestNotAllowed; these follow the request's response, as Asterisk's reach the session
+// after the answer. Security events carry Asterisk's fields in its order (security_events.c:
+// required fields, then optional ones): EventTV, Severity, Service (AMI), EventVersion,
+// AccountID, SessionID, LocalAddress, RemoteAddress ("IPV4/TCP/127.0.0.1/5038"), the event's
+// own fields, SessionTV (connect time, then login time, as Asterisk restarts it at login);
+// RequestBadFormat, whose AccountID is optional, has it last, after SessionTV. RequestType
+// is "Action: NAME" cut to 63 bytes (Asterisk's buffer). SuccessfulAuth says UsingPassword:
+// 1, the truth (a secret or an MD5 key was checked); Asterisk's manager leaves the field
+// unset and sends 0.
 //
 // # Actions
 //
@@ -134,8 +144,19 @@
 // PresenceBackend), MailboxCount, MailboxStatus (Waiting is 1 whenever New > 0), MWIGet,
 // MWIUpdate, MWIDelete (mailbox or /regex/), DBGet, DBGetTree, DBPut, DBDel, DBDelTree,
 // Getvar, Setvar (globals and functions such as DEVICE_STATE(Custom:x), through the
-// Backend; Channel: gets "No such channel"), Originate (Async: ack then an OriginateResponse
-// event; otherwise the response waits for the attempt) and UserEvent.
+// Backend; Channel: gets "No such channel"), Originate and UserEvent.
+//
+// Originate succeeds only when the far end answers, as in Asterisk (the dialplan's Local
+// channel: its ;2 half runs Answer()); Timeout (ms, default 30000; 0 or less is the default,
+// where Asterisk waits without limit) bounds the wait. Without Async the response waits for
+// the outcome: "Originate successfully queued", or "Originate failed" when the far end hung
+// up or ended without answering, ran Busy() or Congestion(), or did not answer in time. With
+// Async the action is acknowledged at once and an OriginateResponse event follows: Response
+// Success and Reason 4 with the ;1 channel's name and Uniqueid, or Response Failure with
+// Asterisk's reason (0 failed or hung up, 3 no answer within Timeout, 5 busy, 8 congestion),
+// the requested channel and Uniqueid "<unknown>". Asterisk's "failed" extension (run in the
+// Originate's Context when a call to Exten fails) and Originate's ChannelId, Codecs,
+// EarlyMedia and PreDialGoSub are not supported.
 //
 // Privilege escalation: the Manager keeps no list of dangerous functions. Getvar, Setvar
 // and Originate pass the user's privilege (the system write class) to the Backend, and the

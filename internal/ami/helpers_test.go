@@ -201,6 +201,12 @@ func (f *fakeBackend) Originate(ctx context.Context, req OriginateRequest) (Orig
 	if !strings.HasPrefix(req.Channel, "Local/") {
 		return OriginateResult{}, errors.New("unsupported technology")
 	}
+	// The far end's extension says how the dial ends (a real dialplan's Hangup(), Busy(),
+	// Congestion(), or no Answer() within the timeout); anything else answers.
+	exten, _, _ := strings.Cut(strings.TrimPrefix(req.Channel, "Local/"), "@")
+	if r, ok := map[string]int{"hangup": 0, "noanswer": 3, "busy": 5, "congestion": 8}[exten]; ok {
+		return OriginateResult{Reason: r}, fmt.Errorf("%w: %s", ErrNotAnswered, req.Channel)
+	}
 	return OriginateResult{Channel: req.Channel + "-00000001;1", Uniqueid: "1700000000.1", Reason: 4}, nil
 }
 

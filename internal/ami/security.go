@@ -39,6 +39,23 @@ func securityAddr(ap netip.AddrPort) string {
 	return fam + "/TCP/" + ap.Addr().Unmap().String() + "/" + strconv.Itoa(int(ap.Port()))
 }
 
+// maxRequestType is the longest RequestType value: Asterisk formats "Action: NAME" into a
+// 64-byte buffer, so a longer one is cut to 63 bytes.
+const maxRequestType = 63
+
+// requestType is the RequestType field of RequestNotAllowed and RequestBadFormat for action.
+func requestType(action string) Field {
+	v := "Action: " + action
+	if len(v) > maxRequestType {
+		v = v[:maxRequestType]
+	}
+	return Field{"RequestType", v}
+}
+
+// accountLast are the security events whose AccountID is one of their optional fields, which
+// Asterisk sends after the required ones and SessionTV.
+var accountLast = map[string]bool{"RequestBadFormat": true}
+
 // securityEvent publishes an Asterisk security event (class security) about ss: the common
 // fields (EventTV, Severity, Service, EventVersion, AccountID, SessionID, LocalAddress,
 // RemoteAddress), the event's own required fields, then SessionTV, as Asterisk's
@@ -56,13 +73,20 @@ func (s *Server) securityEvent(ss *session, name, severity string, version int, 
 		Field{"Severity", severity},
 		Field{"Service", "AMI"},
 		Field{"EventVersion", strconv.Itoa(version)},
-		Field{"AccountID", account},
+	)
+	if !accountLast[name] {
+		f = append(f, Field{"AccountID", account})
+	}
+	f = append(f,
 		Field{"SessionID", fmt.Sprintf("0x%x", ss.id)},
 		Field{"LocalAddress", securityAddr(ss.local)},
 		Field{"RemoteAddress", securityAddr(ss.remote)},
 	)
 	f = append(f, extra...)
-	f = append(f, Field{"SessionTV", ss.start.Format(iso8601)})
+	f = append(f, Field{"SessionTV", ss.sessionTV().Format(iso8601)})
+	if accountLast[name] {
+		f = append(f, Field{"AccountID", account})
+	}
 	var b strings.Builder
 	b.WriteString(`SecurityEvent="` + name + `"`)
 	for _, x := range f {

@@ -165,3 +165,65 @@ func TestAcceptErrorsRetriedAndLogged(t *testing.T) {
 		t.Errorf("%d error lines, %d recovery lines; want 1 and 1", errs, again)
 	}
 }
+
+// RequestBadFormat (manager.c's report_req_bad_format): a packet without an action
+// ("Action: NONE"), before login too, and an unknown action of a logged-in session; before
+// login an unknown action is RequestNotAllowed, as in Asterisk. AccountID is one of its
+// optional fields: after SessionTV, empty before login.
+func TestRequestBadFormat(t *testing.T) {
+	e := startServer(t, testConf, nil)
+	sec := dial(t, e.addr)
+	sec.login("security", "securitypw")
+	sec.readEvent("SuccessfulAuth")
+	keys := func(p *Packet) string {
+		var k []string
+		for _, l := range p.Lines {
+			key, _, _ := strings.Cut(l, ":")
+			k = append(k, key)
+		}
+		return strings.Join(k, ",")
+	}
+	const badFormat = "Event,Privilege,EventTV,Severity,Service,EventVersion,SessionID,LocalAddress,RemoteAddress,RequestType,SessionTV,AccountID"
+
+	c := dial(t, e.addr)
+	want(t, c.action("Foo: bar"), "Response", "Error", "Message", "Missing action in request")
+	p := sec.read()
+	if got := keys(p); got != badFormat {
+		t.Fatalf("RequestBadFormat fields: %s (%q)", got, p.Lines)
+	}
+	want(t, p, "Event", "RequestBadFormat", "Severity", "Error", "EventVersion", "1", "RequestType", "Action: NONE", "AccountID", "")
+	want(t, c.action("Action: Nope"), "Message", "Permission denied")
+	want(t, sec.read(), "Event", "RequestNotAllowed", "RequestType", "Action: Nope", "AccountID", "")
+
+	c.login("reader", "readerpw", "Events: off")
+	sec.readEvent("SuccessfulAuth")
+	want(t, c.action("Action: Nope"), "Message", "Invalid/unknown command: Nope. Use Action: ListCommands to show available commands.")
+	p = sec.read()
+	want(t, p, "Event", "RequestBadFormat", "RequestType", "Action: Nope", "AccountID", "reader")
+	if got := keys(p); got != badFormat {
+		t.Fatalf("RequestBadFormat fields: %s", got)
+	}
+	want(t, c.action("ActionID: x"), "Message", "Missing action in request", "ActionID", "x")
+	want(t, sec.read(), "Event", "RequestBadFormat", "RequestType", "Action: NONE", "AccountID", "reader")
+	// A known action the user may not run stays RequestNotAllowed.
+	want(t, c.action("Action: DBPut"), "Message", "Permission denied")
+	want(t, sec.read(), "Event", "RequestNotAllowed", "RequestType", "Action: DBPut", "AccountID", "reader")
+}
+
+// The session that logs in gets its own SuccessfulAuth (read=security), after the response
+// and FullyBooted; its SessionTV is the login time.
+func TestSuccessfulAuthToItself(t *testing.T) {
+	e := startServer(t, testConf, nil)
+	e.b.booted = true
+	c := dial(t, e.addr)
+	time.Sleep(20 * time.Millisecond)
+	before := time.Now()
+	want(t, c.action("Action: Login", "Username: admin", "Secret: adminpw"), "Response", "Success")
+	want(t, c.read(), "Event", "FullyBooted")
+	p := c.read()
+	want(t, p, "Event", "SuccessfulAuth", "Privilege", "security,all", "AccountID", "admin", "UsingPassword", "1")
+	tv, err := time.Parse(iso8601, p.Get("SessionTV"))
+	if err != nil || tv.Before(before.Truncate(time.Millisecond)) {
+		t.Errorf("SessionTV %q is not the login time (after %v): %v", p.Get("SessionTV"), before, err)
+	}
+}

@@ -47,6 +47,8 @@ func TestLoginPlainAndFullyBooted(t *testing.T) {
 	if p.Lines[2] != "Uptime: "+p.Get("Uptime") || p.Lines[3] != "LastReload: "+p.Get("LastReload") || p.Lines[4] != "Status: Fully Booted" {
 		t.Errorf("FullyBooted order: %q", p.Lines)
 	}
+	// Then its own SuccessfulAuth (admin reads security), as in Asterisk.
+	want(t, c.read(), "Event", "SuccessfulAuth", "AccountID", "admin")
 	// Already authenticated.
 	p = c.action("Action: Login", "Username: admin", "Secret: adminpw")
 	want(t, p, "Response", "Success", "Message", "Already authenticated")
@@ -93,8 +95,6 @@ func TestBadPasswordSecurityEventAndRateLimit(t *testing.T) {
 	e := startServer(t, testConf, nil)
 	sec := dial(t, e.addr)
 	sec.login("security", "securitypw")
-	// SuccessfulAuth of the security session itself is published before it joins: the
-	// next login's is the first it sees.
 	for i := 0; i < MaxLoginFailures; i++ {
 		c := dial(t, e.addr)
 		p := c.action("Action: Login", "Username: admin", "Secret: wrong", "ActionID: x")
@@ -304,6 +304,7 @@ func TestConfigureErrorsKeepRunningConfig(t *testing.T) {
 	}
 	c := dial(t, addr)
 	c.login("admin", "adminpw")
+	c.readEvent("SuccessfulAuth")
 
 	// A good reload with another port rebinds; the logged-in session stays.
 	cfg, _ = conf.Parse("manager.conf", []byte(strings.Replace(testConf, "[admin]", "[general](+)\ntimestampevents=yes\n[admin]", 1)), conf.Options{})

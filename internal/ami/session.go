@@ -74,6 +74,17 @@ func newSession(s *Server, c net.Conn, cfg *settings, remote netip.AddrPort) *se
 	return ss
 }
 
+// sessionTV is the SessionTV of the session's security events: when it connected, and from
+// its login on when it logged in (Asterisk restarts sessionstart_tv at login).
+func (ss *session) sessionTV() time.Time {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.loginTime.IsZero() {
+		return ss.loginTime
+	}
+	return ss.start
+}
+
 // enqueueEvent queues an event without ever blocking. When the session already holds its
 // queue size of events (or MaxQueuedBytes), the session is cut off.
 func (ss *session) enqueueEvent(b []byte) {

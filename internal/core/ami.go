@@ -17,7 +17,9 @@ import (
 
 // amiModule is the Manager interface (manager.conf; off unless [general] enabled=yes, as in
 // Asterisk). Its events come from the state core: DeviceStateChange and ExtensionStatus on
-// every cluster-wide change, MessageWaiting, cluster members joining and leaving, Reload.
+// every cluster-wide change (both through the hint engine, so that a device's
+// ExtensionStatus events always precede its DeviceStateChange), MessageWaiting, cluster
+// members joining and leaving, Reload.
 type amiModule struct {
 	srv    *ami.Server
 	subs   []*event.Subscription
@@ -40,20 +42,22 @@ func (m *amiModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	m.subs = append(m.subs,
-		s.Bus.Subscribe("ami:devicestate", event.KindDeviceStateChange, func(ev event.Event) {
-			if e, ok := ev.(event.DeviceStateChange); ok {
-				m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State))
-			}
-		}),
 		s.Bus.Subscribe("ami:mwi", event.KindMessageWaiting, func(ev event.Event) {
 			if e, ok := ev.(event.MessageWaiting); ok {
 				m.srv.Publish(ami.MessageWaitingEvent(e.Mailbox, e.New, e.Old))
 			}
 		}),
 	)
-	m.cancel = s.Hints.WatchAll(func(h hint.State) {
+	// ExtensionStatus and DeviceStateChange come from one ordered path, the hint engine's:
+	// a device change's ExtensionStatus events first, then its DeviceStateChange, as Asterisk
+	// sends them (two subscriptions would race).
+	stopHints := s.Hints.WatchAll(func(h hint.State) {
 		m.srv.Publish(ami.ExtensionStatusEvent(extState(h)))
 	})
+	stopDevices := s.Hints.WatchDevices(func(e event.DeviceStateChange) {
+		m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State))
+	})
+	m.cancel = func() { stopDevices(); stopHints() }
 	if s.Cluster != nil {
 		s.Cluster.OnMember(func(ev cluster.MemberEvent) {
 			addr := ""
@@ -255,13 +259,25 @@ func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (a
 	for _, f := range req.Vars {
 		vars[f.Key] = f.Value
 	}
+	dialled := make(chan dialplan.DialResult, 1)
 	name, id, err := b.s.Dialplan.Originate(ctx, dialplan.Originate{Channel: req.Channel, App: req.App, Data: req.Data,
 		Exten: req.Exten, Context: req.Context, Priority: req.Priority, Vars: vars, CallerID: req.CallerID,
-		InhibitEscalations: !req.Privileged})
+		InhibitEscalations: !req.Privileged, Timeout: req.Timeout,
+		Dialled: func(r dialplan.DialResult) { dialled <- r }})
 	if err != nil {
-		return ami.OriginateResult{Reason: 0}, forbidden(err)
+		return ami.OriginateResult{Reason: int(dialplan.DialFailed)}, forbidden(err)
 	}
-	return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: 4}, nil
+	// Asterisk's Originate answers (or sends OriginateResponse) once the dial has an
+	// outcome: success only when the far end answered.
+	select {
+	case r := <-dialled:
+		if r != dialplan.DialAnswered {
+			return ami.OriginateResult{Reason: int(r)}, fmt.Errorf("%w: %s: %s", ami.ErrNotAnswered, req.Channel, r)
+		}
+		return ami.OriginateResult{Channel: name, Uniqueid: id, Reason: int(r)}, nil
+	case <-ctx.Done():
+		return ami.OriginateResult{Reason: int(dialplan.DialFailed)}, ctx.Err()
+	}
 }
 
 var _ ami.Backend = (*amiBackend)(nil)

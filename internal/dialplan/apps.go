@@ -82,10 +82,9 @@ func splitTop(s string, sep byte) (before, after string, found bool) {
 }
 
 func appAnswer(ctx context.Context, ch *Channel, data string) error {
-	// No media yet: answering only marks the channel up.
-	ch.mu.Lock()
-	ch.state = "Up"
-	ch.mu.Unlock()
+	// No media yet: answering marks the channel up and tells the dial waiting for it (the
+	// ;2 half of an originated Local channel).
+	ch.answer()
 	return nil
 }
 

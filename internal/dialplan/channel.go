@@ -33,10 +33,12 @@ type Channel struct {
 	steps   int
 	echo    func(line string)
 	state   string
+	dial    *dialWatch  // the dial waiting for this channel to answer (an originate's ;2 half)
 	inhibit atomic.Bool // escalations refused (an external, unprivileged origin)
 }
 
-// State returns the channel state: "Ring" until Answer(), then "Up".
+// State returns the channel state: "Ring" until Answer(), then "Up" ("Ringing" after
+// Ringing(), "Busy" after Busy() or Congestion() before an answer).
 func (ch *Channel) State() string {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/callerid"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
@@ -314,12 +316,26 @@ type Originate struct {
 	// Exten@Context runs the operator's dialplan and is not restricted (as in Asterisk,
 	// where only the manager's own thread is).
 	InhibitEscalations bool
+	// Timeout is how long the ;2 half's dialplan has to answer (DefaultOriginateTimeout
+	// when 0); then the dial gives up (DialNoAnswer) and hangs the ;2 half up.
+	Timeout time.Duration
+	// Dialled, when set, is called once with the dial's outcome, on another goroutine:
+	// DialAnswered when the ;2 half answers (Answer()), and only then does the ;1 half
+	// start; DialBusy, DialCongestion when it runs Busy() or Congestion(); DialFailed when
+	// its dialplan ends without answering; DialNoAnswer when Timeout passes first.
+	Dialled func(DialResult)
 }
 
 // ErrOriginate is wrapped by Originate's errors.
 var ErrOriginate = errors.New("originate")
 
-// Originate starts o in the background and returns the ;1 channel's name and unique ID.
+// Originate starts o in the background and returns the ;1 channel's name and unique ID. As
+// Asterisk dials the Local channel and runs the application or extension on the ;1 half
+// only once the far end answers, the ;2 half runs its dialplan first and the ;1 half starts
+// when that answers (o.Dialled tells the outcome); a dial that fails (no answer within
+// o.Timeout, Busy(), Congestion(), the dialplan ending unanswered) never starts the ;1 half
+// and hangs the ;2 half up. After the answer the halves run independently (no media, no
+// bridge).
 func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID string, err error) {
 	tech, dest, ok := strings.Cut(o.Channel, "/")
 	if !ok || !strings.EqualFold(tech, "Local") {
@@ -394,16 +410,44 @@ func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID str
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrOriginate, err)
 	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultOriginateTimeout
+	}
+	ctx2, hangup2 := context.WithCancel(e.base)
+	start1 := make(chan bool, 1)
+	var timer atomic.Pointer[time.Timer]
+	ch2.dial = &dialWatch{fn: func(r DialResult) {
+		if t := timer.Load(); t != nil {
+			t.Stop()
+		}
+		if r == DialAnswered {
+			ch1.mu.Lock()
+			ch1.state = "Up"
+			ch1.mu.Unlock()
+		} else {
+			hangup2() // the dial hangs the ;1 leg up, and with it the ;2 half
+		}
+		start1 <- r == DialAnswered
+		if o.Dialled != nil {
+			o.Dialled(r)
+		}
+	}}
+	timer.Store(time.AfterFunc(timeout, func() { ch2.dial.report(DialNoAnswer) }))
 	e.bg.Add(2)
 	go func() {
 		defer e.bg.Done()
 		defer done()
-		e.Run(e.base, ch2)
+		defer hangup2()
+		e.Run(ctx2, ch2)
+		ch2.dial.report(DialFailed) // ended without answering (nothing when it answered)
 	}()
 	go func() {
 		defer e.bg.Done()
 		defer done()
-		run1(e.base, ch1)
+		if <-start1 {
+			run1(e.base, ch1)
+		}
 	}()
 	return ch1.Name, ch1.UniqueID, nil
 }

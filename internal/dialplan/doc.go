@@ -149,9 +149,19 @@
 //     session below verbose 3), the channel's log lines are also written to the command's
 //     output, so `pleiades -rx "console dial check@devstate_test"` prints the Executing lines.
 //   - `channel originate Local/exten@context application App data|extension exten@context`
-//     starts the two halves of a Local channel in the background ("Local/x@c-0000000N;1"
-//     runs the application or extension, ";2" runs x@c) and returns at once. Only Local
-//     channels exist so far; the halves are not bridged (there is no media yet).
+//     (and Engine.Originate) starts a Local channel in the background and returns at once:
+//     ";2" runs x@c, and "Local/x@c-0000000N;1" runs the application or extension once ;2
+//     answers (Answer()), as Asterisk dials the channel first. The dial fails, and ;1 never
+//     runs, when ;2's dialplan ends without answering (DialFailed, Asterisk's reason 0),
+//     runs Busy() (DialBusy, 5) or Congestion() (DialCongestion, 8), or does not answer
+//     within Originate.Timeout (default 30 s; DialNoAnswer, 3); a failed dial hangs ;2 up.
+//     Originate.Dialled tells the outcome (the AMI's Originate waits for it). Only Local
+//     channels exist so far; after the answer the halves are not bridged and run
+//     independently (there is no media yet): one ending does not hang the other up.
+//   - Busy([timeout]) and Congestion([timeout]) make an unanswered channel Busy (HANGUPCAUSE
+//     17 or 34) and end the call after timeout seconds, or at once without one (Asterisk
+//     waits for the caller to hang up, which the dial of an originate does at once; a
+//     channel here has no caller that could). Ringing() makes it Ringing.
 //   - The engine counts its running channels (ActiveCalls: console dial, each half of an
 //     originated call) and, while the server shuts down gracefully, refuses new ones
 //     (RefuseNewCalls; console dial and Originate fail with ErrRefused): it is the server's
@@ -163,5 +173,5 @@
 // GLOBAL, LOCAL, DB, DB_EXISTS (sets DB_RESULT), DB_DELETE, CALLERID(num|name|all), SET,
 // STRFTIME, EPOCH, RAND. Applications: Answer, Hangup, NoOp, Verbose, Log, Set, MSet, Goto,
 // GotoIf, GotoIfTime, Gosub, GosubIf, Return, ExecIf, While, EndWhile, ExitWhile,
-// ContinueWhile, Wait.
+// ContinueWhile, Wait, Busy, Congestion, Ringing.
 package dialplan

@@ -210,7 +210,7 @@ func TestCheckExternal(t *testing.T) {
 func TestOriginateInhibitsEscalations(t *testing.T) {
 	e, calls := escalationEngine(t, `
 [c]
-exten => s,1,NoOp()
+exten => s,1,Answer()
 exten => dp,1,Set(F_WRITE(x)=1)
 `)
 	inhibited := make(chan bool, 1)

@@ -145,7 +145,8 @@ func TestDialplanReload(t *testing.T) {
 func TestOriginate(t *testing.T) {
 	e, sink := newTestEngine(t, `
 [o]
-exten => 100,1,Set(GLOBAL(RAN100)=${CHANNEL})
+exten => 100,1,Answer()
+ same => n,Set(GLOBAL(RAN100)=${CHANNEL})
 exten => 200,1,Set(GLOBAL(RAN200)=${CHANNEL})
 `)
 	out, err := runCLI(t, e, "channel originate Local/100@o application NoOp hello", nil)

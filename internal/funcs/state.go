@@ -3,6 +3,11 @@
 // (app_voicemail, over the cluster-wide MWI state).
 //
 // Choices:
+//   - DEVICE_STATE(Custom:x)=value refuses a value that is not a device state name, and
+//     UNKNOWN, as Asterisk's func_devstate does (its ast_devstate_val reads both as UNKNOWN):
+//     the write fails with "DEVICE_STATE function given invalid state value 'v'" (Set() logs
+//     it at ERROR, the Manager's Setvar answers "Variable not set") and the state is left as
+//     it was. The CLI's `devstate change` still accepts UNKNOWN (package devstate).
 //   - EXTENSION_STATE() returns Asterisk's ast_extstate_str names: NOT_INUSE, INUSE, BUSY,
 //     UNAVAILABLE, RINGING, RINGINUSE, HOLDINUSE, ONHOLD, UNKNOWN. The context defaults to
 //     "default".
@@ -24,6 +29,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
 // errArgs is returned for missing or wrong arguments (the dialplan logs it).
@@ -45,7 +51,7 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			return ds.State(dev).String(), nil
 		},
 		Write: func(_ context.Context, _ *dialplan.Channel, args, value string) error {
-			return ds.SetCustom(strings.TrimSpace(args), strings.TrimSpace(value))
+			return writeDeviceState(ds, strings.TrimSpace(args), strings.TrimSpace(value))
 		},
 	})
 	dp.RegisterFunction(&dialplan.Function{
@@ -123,6 +129,20 @@ func Register(dp *dialplan.Engine, ds *devstate.Engine, hints *hint.Engine, mb *
 			return "", fmt.Errorf("VM_INFO: %w: unknown attribute %q", errArgs, parts[1])
 		},
 	})
+}
+
+// writeDeviceState is DEVICE_STATE(device)=value, with func_devstate's checks in its order: a
+// device other than "Custom:NAME" (devstate.ErrNotCustom, ErrNoCustomName), then a value that
+// is not a state name, or is UNKNOWN (Asterisk's ast_devstate_val answers UNKNOWN for both),
+// refused: the state is left as it was.
+func writeDeviceState(ds *devstate.Engine, device, value string) error {
+	if len(device) <= len(devstate.CustomPrefix) || !strings.EqualFold(device[:len(devstate.CustomPrefix)], devstate.CustomPrefix) {
+		return ds.SetCustom(device, value)
+	}
+	if st, ok := state.ParseDevice(value); !ok || st == state.Unknown {
+		return fmt.Errorf("DEVICE_STATE function given invalid state value '%s'", value)
+	}
+	return ds.SetCustom(device, value)
 }
 
 func splitExten(s string) (exten, cntx string) {

@@ -12,7 +12,9 @@
 // back they are told its state again.
 //
 // Watchers run on the engine's one subscription goroutine, in order; they must not block
-// (AMI, SIP and WebSocket queue on their own side).
+// (AMI, SIP and WebSocket queue on their own side). Device watchers (WatchDevices) are told
+// of every device change after the hint watchers it made: one ordered path for a front end
+// that reports both.
 //
 // Resolve finds the hint a SUBSCRIBE, AMI ExtensionState or EXTENSION_STATE() reaches from
 // exten@context (the one resolution; the dialplan's lookup through includes and patterns is
@@ -75,6 +77,11 @@ type watcher struct {
 	fn func(State)
 }
 
+type deviceWatcher struct {
+	id uint64
+	fn func(event.DeviceStateChange)
+}
+
 // Engine holds the hints.
 type Engine struct {
 	log    *slog.Logger
@@ -94,6 +101,7 @@ type Engine struct {
 	byDevice map[string]map[string]bool // device -> hint keys
 	watchers map[string][]watcher       // by exten@context, kept across reloads
 	all      []watcher
+	devices  []deviceWatcher // told of every device change after the hints' watchers
 	nextID   uint64
 	order    []string // source priority: earlier wins a key
 }
@@ -246,9 +254,11 @@ func (e *Engine) onDevice(ev event.Event) {
 	e.nmu.Lock()
 	defer e.nmu.Unlock()
 	e.mu.Lock()
+	devWatchers := e.devices
 	keys := e.byDevice[device]
 	if len(keys) == 0 {
 		e.mu.Unlock()
+		tellDevice(devWatchers, ev)
 		return
 	}
 	var notes []State
@@ -268,6 +278,37 @@ func (e *Engine) onDevice(ev event.Event) {
 		e.log.Log(context.Background(), slog.LevelDebug, fmt.Sprintf("Hint %s changed to %s (device %s)", n.Key(), n.State, device))
 		for _, w := range notify[i] {
 			w.fn(n)
+		}
+	}
+	tellDevice(devWatchers, ev)
+}
+
+func tellDevice(ws []deviceWatcher, ev event.Event) {
+	if dc, ok := ev.(event.DeviceStateChange); ok {
+		for _, w := range ws {
+			w.fn(dc)
+		}
+	}
+}
+
+// WatchDevices calls fn with every device change the engine follows, on the engine's
+// goroutine, after the watchers of the hints that change told of them: a front end that
+// reports both gets each device's hint changes before the device change (AMI: ExtensionStatus
+// before DeviceStateChange, as Asterisk sends them). The returned function stops it.
+func (e *Engine) WatchDevices(fn func(event.DeviceStateChange)) (cancel func()) {
+	e.mu.Lock()
+	e.nextID++
+	id := e.nextID
+	e.devices = append(e.devices[:len(e.devices):len(e.devices)], deviceWatcher{id, fn})
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for i, w := range e.devices {
+			if w.id == id {
+				e.devices = append(e.devices[:i:i], e.devices[i+1:]...)
+				return
+			}
 		}
 	}
 }

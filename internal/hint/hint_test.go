@@ -205,3 +205,36 @@ func benchHints(b *testing.B, n int) {
 func BenchmarkChange1kHints(b *testing.B)   { benchHints(b, 1000) }
 func BenchmarkChange10kHints(b *testing.B)  { benchHints(b, 10000) }
 func BenchmarkChange100kHints(b *testing.B) { benchHints(b, 100000) }
+
+// WatchDevices is told of every device change (with or without hints) after the hint
+// watchers the change made, on one goroutine: the order a front end reporting both needs.
+func TestWatchDevicesAfterHintWatchers(t *testing.T) {
+	f := newFixture(t)
+	f.e.Sync("extensions.conf", []Spec{
+		{Exten: "1234", Context: "test", Devices: "Custom:a"},
+		{Exten: "1235", Context: "test", Devices: "Custom:a&Custom:b"},
+	})
+	var rec recorder
+	f.e.WatchAll(rec.watch)
+	cancel := f.e.WatchDevices(func(ev event.DeviceStateChange) {
+		rec.mu.Lock()
+		rec.got = append(rec.got, "dev:"+ev.Device+"="+ev.State.String())
+		rec.mu.Unlock()
+	})
+	f.ds.Set("Custom:a", state.InUse)
+	f.idle(t)
+	f.ds.Set("Custom:nohint", state.Busy)
+	f.idle(t)
+	f.ds.Set("Custom:b", state.InUse) // 1235 stays InUse: no hint change
+	f.idle(t)
+	want := "1234@test=InUse 1235@test=InUse dev:Custom:a=INUSE dev:Custom:nohint=BUSY dev:Custom:b=INUSE"
+	if got := rec.String(); got != strings.Replace(want, "1234@test=InUse 1235@test=InUse", "1235@test=InUse 1234@test=InUse", 1) && got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	cancel()
+	f.ds.Set("Custom:b", state.NotInUse)
+	f.idle(t)
+	if got := rec.String(); strings.Contains(got, "dev:Custom:b=NOT_INUSE") {
+		t.Fatalf("told after cancel: %q", got)
+	}
+}

@@ -64,6 +64,14 @@ async function eventList(c, events, action, complete) {
   const ext = await waitFor(ev2, (e) => get(e, 'Event') === 'ExtensionStatus' && get(e, 'Exten') === '1234' && get(e, 'Status') === '1', 5000);
   check('ExtensionStatus InUse on server 2', ext && get(ext, 'StatusText') === 'InUse', JSON.stringify(ext || ev2.slice(-5)));
 
+  // As Asterisk 20: a value that is not a device state (or UNKNOWN) is refused, nothing changes.
+  for (const v of ['bogus', 'UNKNOWN']) {
+    const bad = await c1.action({ Action: 'Setvar', Variable: 'DEVICE_STATE(Custom:mystate)', Value: v }, true);
+    check('Setvar DEVICE_STATE ' + v + ' refused', get(bad, 'Response') === 'Error' && get(bad, 'Message') === 'Variable not set', JSON.stringify(bad));
+  }
+  const still = await c1.action({ Action: 'Getvar', Variable: 'DEVICE_STATE(Custom:mystate)' }, true);
+  check('state unchanged after refused writes', get(still, 'Value') === 'INUSE', JSON.stringify(still));
+
   const list = await eventList(c2, ev2, { Action: 'ExtensionStateList' }, 'ExtensionStateListComplete');
   const item = list.items.find((e) => get(e, 'Exten') === '1234' && get(e, 'Context') === 'devstate_test');
   check('ExtensionStateList on server 2', list.done && item && get(item, 'StatusText') === 'InUse' && get(list.done, 'ListItems') === String(list.items.length),

@@ -61,7 +61,8 @@ func startEscalationNode(t *testing.T, liveDangerously bool) (nd *Node, amiPort 
 		"extconfig.conf": "[settings]\nsippeers => sqlite3,rt,sippeers\nmanager => sqlite3,rt,manager\n",
 		"http.conf":      fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", ports[1]),
 		"ari.conf":       "[ariadmin]\ntype = user\npassword = pw\n",
-		"extensions.conf": "[default]\nexten => s,1,NoOp()\n\n[ami]\n" +
+		// s@default answers: an Originate's application runs once the far end answered.
+		"extensions.conf": "[default]\nexten => s,1,Answer()\n\n[ami]\n" +
 			"exten => store,1,Set(REALTIME_STORE(sippeers,name,secret)=${K},fromdialplan)\n",
 	})
 	dbfile := filepath.Join(nd.Dir, "rt.sqlite3")
