@@ -55,9 +55,6 @@ func (e *Engine) cmdShowHint(_ context.Context, a *cli.Args) error {
 		if !strings.HasPrefix(h.Exten, exten) || (hasCtx && !strings.HasPrefix(h.Context, ctx)) {
 			continue
 		}
-		if n == 0 {
-			fmt.Fprintf(a.Out, "\n    -= Registered Asterisk Dial Plan Hints =-\n")
-		}
 		e.line(a.Out, h)
 		n++
 	}
@@ -65,11 +62,12 @@ func (e *Engine) cmdShowHint(_ context.Context, a *cli.Args) error {
 		fmt.Fprintf(a.Out, "No hints matching extension %s\n", want)
 		return cli.ErrFailed
 	}
+	// Asterisk's handle_show_hint: the hint lines alone, then this count line.
 	s := "s"
 	if n == 1 {
 		s = ""
 	}
-	fmt.Fprintf(a.Out, "----------------\n- %d hint%s matched\n", n, s)
+	fmt.Fprintf(a.Out, "%d hint%s matching extension %s\n", n, s, want)
 	return nil
 }
 
