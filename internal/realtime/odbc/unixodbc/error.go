@@ -57,6 +57,9 @@ func (e *Error) connLost() bool {
 // Is makes a lost connection match driver.ErrBadConn, so database/sql retries on a new one.
 func (e *Error) Is(target error) bool { return target == driver.ErrBadConn && e.connLost() }
 
+// oneLine keeps a driver's message on one line (psqlODBC ends the server's with ";\n...").
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
 // diag reads the diagnostic records of handle h after a failed call of api.
 func (l *lib) diag(api string, htype int, h uintptr) *Error {
 	e := &Error{APIName: api, Return: -1}
@@ -80,7 +83,7 @@ func (l *lib) diag(api string, htype int, h uintptr) *Error {
 		e.Diag = append(e.Diag, DiagRecord{
 			State:       decodeUTF16(state[:5]),
 			NativeError: int(native),
-			Message:     strings.TrimSpace(decodeUTF16(msg[:m])),
+			Message:     oneLine.Replace(strings.TrimSpace(decodeUTF16(msg[:m]))),
 		})
 	}
 	return e
