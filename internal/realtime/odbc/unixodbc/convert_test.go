@@ -37,7 +37,7 @@ func TestConvert(t *testing.T) {
 		{sqlWLongVarchar, wchar("a\x00b"), "a\x00b"}, // a NUL inside data is data
 		{sqlChar, nil, ""},
 		{sqlVarchar, []byte{0x3d, 0xd8, 'x', 0}, "\uFFFDx"}, // unpaired surrogate
-		{sqlVarchar, []byte{'a', 0, 'b'}, "a"},            // odd byte count: the half unit is dropped
+		{sqlVarchar, []byte{'a', 0, 'b'}, "a"},              // odd byte count: the half unit is dropped
 		{sqlUnknownType, wchar("?"), "?"},
 		{sqlBit, []byte{1}, true},
 		{sqlBit, []byte{0}, false},
