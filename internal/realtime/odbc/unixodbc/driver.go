@@ -66,8 +66,10 @@ type conn struct {
 	bad bool
 	tx  bool
 
-	sbuf  []uint16 // the statement text as UTF-16, reused
-	out16 int16    // an output argument
+	sbuf  []uint16     // the statement text as UTF-16, reused
+	out16 int16        // an output argument
+	names []cachedName // column names of recent result sets (colName)
+	scr   *scratch     // where results are read
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,11 +55,24 @@ func cTypeFor(sqlType int16) int16 {
 type rows struct {
 	hs   *handle
 	cols []column
-	buf  []byte // SQLGetData target, reused (8-byte aligned: it also holds structs)
+	s    *scratch // the connection's
+}
+
+// scratch is the memory a connection reads results into, shared by its result sets (database/sql
+// never reads two of them at once: each Next holds the connection).
+type scratch struct {
+	buf  []byte // SQLGetData target (8-byte aligned: it also holds structs)
 	ind  int
 	acc  []byte // accumulates a long value
 	name []uint16
 	n16  int16
+}
+
+func newScratch() *scratch {
+	return &scratch{
+		buf:  unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(make([]uint64, readChunk/8)))), readChunk),
+		name: make([]uint16, 256),
+	}
 }
 
 var _ driver.Rows = (*rows)(nil)
@@ -67,24 +81,47 @@ const readChunk = 4096 // bytes per SQLGetData call
 
 func newRows(hs *handle) (*rows, error) {
 	l := hs.c.l
-	r := &rows{hs: hs, name: make([]uint16, 256)}
-	if err := l.check(l.call(l.numResultCols, hs.h, ptr(&r.n16)), "SQLNumResultCols", sqlHandleStmt, hs.h); err != nil {
+	if hs.c.scr == nil {
+		hs.c.scr = newScratch()
+	}
+	r := &rows{hs: hs, s: hs.c.scr}
+	if err := l.check(l.call(l.numResultCols, hs.h, ptr(&r.s.n16)), "SQLNumResultCols", sqlHandleStmt, hs.h); err != nil {
 		return nil, err
 	}
-	r.cols = make([]column, max(r.n16, 0))
+	r.cols = make([]column, max(r.s.n16, 0))
 	for i := range r.cols {
 		c := &r.cols[i]
-		ret := l.call(l.describeCol, hs.h, uintptr(i+1), ptr(&r.name[0]), uintptr(len(r.name)), ptr(&r.n16),
+		ret := l.call(l.describeCol, hs.h, uintptr(i+1), ptr(&r.s.name[0]), uintptr(len(r.s.name)), ptr(&r.s.n16),
 			ptr(&c.sqlType), ptr(&c.size), ptr(&c.digits), ptr(&c.nullable))
 		if err := l.check(ret, "SQLDescribeCol", sqlHandleStmt, hs.h); err != nil {
 			return nil, err
 		}
-		nl := min(max(int(r.n16), 0), len(r.name)-1)
-		c.name = decodeUTF16(r.name[:nl])
+		nl := min(max(int(r.s.n16), 0), len(r.s.name)-1)
+		c.name = hs.c.colName(i, r.s.name[:nl])
 		c.ctype = cTypeFor(c.sqlType)
 	}
-	r.buf = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(make([]uint64, readChunk/8)))), readChunk)
 	return r, nil
+}
+
+// colName returns column i's name; the names of the previous result set are kept, so that a
+// connection that runs the same statements again does not build its column names again.
+func (c *conn) colName(i int, u []uint16) string {
+	if i < len(c.names) && slices.Equal(c.names[i].u, u) {
+		return c.names[i].s
+	}
+	s := decodeUTF16(u)
+	if i < 1024 {
+		if i >= len(c.names) {
+			c.names = append(c.names, make([]cachedName, i+1-len(c.names))...)
+		}
+		c.names[i] = cachedName{u: append(c.names[i].u[:0], u...), s: s}
+	}
+	return s
+}
+
+type cachedName struct {
+	u []uint16
+	s string
 }
 
 func (r *rows) Columns() []string {
@@ -132,21 +169,21 @@ func (r *rows) Next(dest []driver.Value) error {
 func (r *rows) get(i int) (driver.Value, error) {
 	l := r.hs.c.l
 	c := &r.cols[i]
-	r.acc = r.acc[:0]
+	r.s.acc = r.s.acc[:0]
 	for part := 0; ; part++ {
-		ret := l.call(l.getData, r.hs.h, uintptr(i+1), uintptr(c.ctype), uintptr(unsafe.Pointer(&r.buf[0])),
-			uintptr(len(r.buf)), uintptr(unsafe.Pointer(&r.ind)))
+		ret := l.call(l.getData, r.hs.h, uintptr(i+1), uintptr(c.ctype), uintptr(unsafe.Pointer(&r.s.buf[0])),
+			uintptr(len(r.s.buf)), uintptr(unsafe.Pointer(&r.s.ind)))
 		if ret == sqlNoData { // every part read
 			break
 		}
 		if err := l.check(ret, "SQLGetData", sqlHandleStmt, r.hs.h); err != nil {
 			return nil, fmt.Errorf("column %q: %w", c.name, err)
 		}
-		if r.ind == sqlNullData {
+		if r.s.ind == sqlNullData {
 			return nil, nil
 		}
 		if !variable(c.ctype) {
-			return convert(c, r.buf[:fixedSize(c.ctype)])
+			return convert(c, r.s.buf[:fixedSize(c.ctype)])
 		}
 		term := 0 // the terminating NUL character data gets
 		switch c.ctype {
@@ -155,24 +192,24 @@ func (r *rows) get(i int) (driver.Value, error) {
 		case sqlCChar:
 			term = 1
 		}
-		avail := len(r.buf) - term
-		n := r.ind
+		avail := len(r.s.buf) - term
+		n := r.s.ind
 		if ret == sqlSuccess || (n != sqlNoTotal && n <= avail) { // the last (or only) part
 			if n < 0 || n > avail {
 				n = avail
 			}
 			if part == 0 {
-				return convert(c, r.buf[:n])
+				return convert(c, r.s.buf[:n])
 			}
-			r.acc = append(r.acc, r.buf[:n]...)
+			r.s.acc = append(r.s.acc, r.s.buf[:n]...)
 			break
 		}
 		if c.ctype == sqlCWChar {
 			avail &^= 1
 		}
-		r.acc = append(r.acc, r.buf[:avail]...)
+		r.s.acc = append(r.s.acc, r.s.buf[:avail]...)
 	}
-	return convert(c, r.acc)
+	return convert(c, r.s.acc)
 }
 
 func variable(ctype int16) bool {
@@ -209,11 +246,7 @@ func convert(c *column, b []byte) (driver.Value, error) {
 	}
 	switch c.ctype {
 	case sqlCWChar:
-		u := make([]uint16, len(b)/2)
-		for i := range u {
-			u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-		}
-		return decodeUTF16Full(u), nil
+		return decodeUTF16LE(b), nil
 	case sqlCChar:
 		s := strings.TrimRight(string(b), "\x00")
 		switch c.sqlType {
@@ -277,26 +310,6 @@ func trimDecimal(s string) string {
 		return "0"
 	}
 	return s
-}
-
-// decodeUTF16Full is decodeUTF16 for data, where a NUL is a character like any other.
-func decodeUTF16Full(u []uint16) string {
-	for _, c := range u {
-		if c == 0 {
-			var sb strings.Builder
-			for i, start := 0, 0; i <= len(u); i++ {
-				if i == len(u) || u[i] == 0 {
-					sb.WriteString(decodeUTF16(u[start:i]))
-					if i < len(u) {
-						sb.WriteByte(0)
-					}
-					start = i + 1
-				}
-			}
-			return sb.String()
-		}
-	}
-	return decodeUTF16(u)
 }
 
 func le16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
