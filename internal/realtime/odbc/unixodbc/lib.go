@@ -1,7 +1,6 @@
 package unixodbc
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -121,4 +120,3 @@ func (l *lib) call(fn uintptr, args ...uintptr) int16 {
 
 func ok(ret int16) bool { return ret == sqlSuccess || ret == sqlSuccessWithInfo }
 
-var errNoLibrary = errors.New("odbc: driver manager not loaded")
