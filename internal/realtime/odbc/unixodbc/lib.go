@@ -119,4 +119,3 @@ func (l *lib) call(fn uintptr, args ...uintptr) int16 {
 }
 
 func ok(ret int16) bool { return ret == sqlSuccess || ret == sqlSuccessWithInfo }
-
