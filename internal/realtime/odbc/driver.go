@@ -55,8 +55,8 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 		}
 		d.log.Info("odbc: environment variable set from [ENV]", "name", v.Name)
 	}
-	if len(pc.Conns) > 0 {
-		if err := unixodbc.Load(); err != nil { // after [ENV]: it may name odbcinst.ini's directory; e.g. "odbc: libodbc.so.2 not found (install ...)"
+	if len(pc.Conns) > 0 { // after [ENV], which may set ODBCSYSINI
+		if err := unixodbc.Load(); err != nil { // "odbc: libodbc.so.2 not found (install ...)"
 			return err
 		}
 	}
