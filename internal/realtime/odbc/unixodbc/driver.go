@@ -120,6 +120,9 @@ func (c *conn) noteErr(err error) error {
 // CheckNamedValue accepts what database/sql's default converter makes; it is here so that
 // nil, []byte and time.Time need no second conversion.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if nv.Name != "" {
+		return fmt.Errorf("odbc: named parameter %q: ODBC has only positional ones (?)", nv.Name)
+	}
 	v, err := driver.DefaultParameterConverter.ConvertValue(nv.Value)
 	if err != nil {
 		return err

@@ -310,3 +310,15 @@ func TestCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestNamedParameterRefused: ODBC markers are positional; a named argument is an error, not
+// silently bound by position.
+func TestNamedParameterRefused(t *testing.T) {
+	forServers(t, func(t *testing.T, name string, db *sql.DB) {
+		var s string
+		err := db.QueryRow("SELECT ?", sql.Named("x", "a")).Scan(&s)
+		if err == nil || !strings.Contains(err.Error(), "named parameter") {
+			t.Errorf("named parameter: %v", err)
+		}
+	})
+}

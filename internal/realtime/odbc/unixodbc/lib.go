@@ -33,7 +33,7 @@ type lib struct {
 
 	allocHandle, freeHandle, setEnvAttr, setConnectAttr, driverConnect, disconnect  uintptr
 	execDirect, bindParameter, numResultCols, describeCol, fetch, getData, rowCount uintptr
-	moreResults, closeCursor, getDiagRec, endTran, cancel                           uintptr
+	getDiagRec, endTran, cancel                                                     uintptr
 }
 
 var (
@@ -85,7 +85,6 @@ func loadLib(name string) (*lib, error) {
 		{&l.execDirect, "SQLExecDirectW"}, {&l.bindParameter, "SQLBindParameter"},
 		{&l.numResultCols, "SQLNumResultCols"}, {&l.describeCol, "SQLDescribeColW"},
 		{&l.fetch, "SQLFetch"}, {&l.getData, "SQLGetData"}, {&l.rowCount, "SQLRowCount"},
-		{&l.moreResults, "SQLMoreResults"}, {&l.closeCursor, "SQLCloseCursor"},
 		{&l.getDiagRec, "SQLGetDiagRecW"}, {&l.endTran, "SQLEndTran"}, {&l.cancel, "SQLCancel"},
 	} {
 		p, err := purego.Dlsym(h, s.name)
