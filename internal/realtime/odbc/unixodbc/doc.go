@@ -44,8 +44,9 @@
 //     levels map to SQL_ATTR_TXN_ISOLATION and read-only to SQL_ATTR_ACCESS_MODE.
 //   - A cancelled context sends SQLCancel to the running statement. SQLDriverConnect cannot be
 //     interrupted; callers that need a connect timeout run it in a goroutine.
-//   - An error whose SQLSTATE is of class 08 (connection exception) marks the connection
-//     broken and matches driver.ErrBadConn, so database/sql drops it and retries elsewhere.
+//   - An error whose SQLSTATE is of class 08 (connection exception), or PostgreSQL's 57P01-57P03
+//     (session ended by the server), marks the connection broken and matches driver.ErrBadConn,
+//     so database/sql drops it and retries elsewhere.
 //
 // Memory handed to the driver manager is on the Go heap (which does not move) for as long as
 // the driver manager may use it: bound parameters live until their statement handle is freed.

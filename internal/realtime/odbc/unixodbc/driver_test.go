@@ -322,3 +322,40 @@ func TestNamedParameterRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestLostConnection: a connection the server dropped reports an error matching
+// driver.ErrBadConn, and the pool does not hand it out again.
+func TestLostConnection(t *testing.T) {
+	forServers(t, func(t *testing.T, name string, db *sql.DB) {
+		ctx := context.Background()
+		c1, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c1.Close()
+		idQuery, kill := "SELECT pg_backend_pid()", "SELECT pg_terminate_backend(CAST(? AS integer))"
+		if name == "mysql" {
+			idQuery, kill = "SELECT CONNECTION_ID()", "KILL ?"
+		}
+		var id int64
+		if err := c1.QueryRowContext(ctx, idQuery).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, kill, id); err != nil {
+			t.Fatal(err)
+		}
+		var one int
+		err = c1.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		if !errors.Is(err, driver.ErrBadConn) {
+			var oe *Error
+			errors.As(err, &oe)
+			t.Fatalf("query on a killed connection: %v (%#v), want an error matching driver.ErrBadConn", err, oe)
+		}
+		c1.Close()
+		for i := 0; i < 3; i++ {
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("pool after a lost connection: %v", err)
+			}
+		}
+	})
+}

@@ -25,8 +25,8 @@ type DiagRecord struct {
 
 func (r *DiagRecord) String() string { return "{" + r.State + "} " + r.Message }
 
-// Error is a failed ODBC call with its diagnostic records. An error whose SQLSTATE is of class
-// 08 (connection exception) matches driver.ErrBadConn with errors.Is.
+// Error is a failed ODBC call with its diagnostic records. An error that says the connection is
+// gone (SQLSTATE class 08, PostgreSQL's 57P0x) matches driver.ErrBadConn with errors.Is.
 type Error struct {
 	APIName string
 	Return  int // the SQLRETURN
@@ -44,10 +44,12 @@ func (e *Error) Error() string {
 	return e.APIName + ": " + strings.Join(ss, "; ")
 }
 
-// connLost reports whether a record says the connection is gone.
+// connLost reports whether a record says the connection is gone: SQLSTATE class 08, or
+// PostgreSQL's 57P01-57P03 (the server shut the session down: administrator command, crash
+// shutdown, cannot connect now), which psqlODBC passes on as they are.
 func (e *Error) connLost() bool {
 	for _, d := range e.Diag {
-		if strings.HasPrefix(d.State, "08") {
+		if strings.HasPrefix(d.State, "08") || strings.HasPrefix(d.State, "57P0") {
 			return true
 		}
 	}
