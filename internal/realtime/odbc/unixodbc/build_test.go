@@ -11,17 +11,19 @@ import (
 // TestLibraryMissing: with the driver manager absent, connecting fails with one line naming
 // the library and the Debian package that brings it.
 func TestLibraryMissing(t *testing.T) {
-	t.Setenv(LibraryEnv, "libodbc-pleiades-missing.so.9")
-	want := "odbc: libodbc-pleiades-missing.so.9 not found (install Debian package unixodbc)"
-	if err := Load(); err == nil || err.Error() != want {
-		t.Fatalf("Load() = %v, want %q", err, want)
-	}
-	_, err := Driver{}.Open("Driver=PostgreSQL Unicode;Server=127.0.0.1;")
-	if err == nil || err.Error() != want {
-		t.Fatalf("Open = %v, want %q", err, want)
-	}
-	if _, ok := err.(*LoadError); !ok {
-		t.Errorf("Open error is %T, want *LoadError", err)
+	for _, lib := range []string{"libodbc-pleiades-missing.so.9", "/nonexistent/libodbc.so.2"} {
+		t.Setenv(LibraryEnv, lib)
+		want := "odbc: " + lib + " not found (install Debian package unixodbc)"
+		if err := Load(); err == nil || err.Error() != want {
+			t.Fatalf("Load() = %v, want %q", err, want)
+		}
+		_, err := Driver{}.Open("Driver=PostgreSQL Unicode;Server=127.0.0.1;")
+		if err == nil || err.Error() != want {
+			t.Fatalf("Open = %v, want %q", err, want)
+		}
+		if _, ok := err.(*LoadError); !ok {
+			t.Errorf("Open error is %T, want *LoadError", err)
+		}
 	}
 }
 

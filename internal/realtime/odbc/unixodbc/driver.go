@@ -50,6 +50,10 @@ func (k Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	c.sbuf = append(appendUTF16(c.sbuf, k.ConnStr), 0)
+	if len(c.sbuf) > 32767 { // SQLSMALLINT
+		l.call(l.freeHandle, sqlHandleDbc, c.h)
+		return nil, errors.New("odbc: connection string longer than 32766 characters")
+	}
 	ret := l.call(l.driverConnect, c.h, 0, ptr(&c.sbuf[0]), uintptr(len(c.sbuf)-1), 0, 0, ptr(&c.out16), sqlDriverNoPrompt)
 	if err := l.check(ret, "SQLDriverConnect", sqlHandleDbc, c.h); err != nil {
 		l.call(l.freeHandle, sqlHandleDbc, c.h)

@@ -71,8 +71,10 @@ func loadLib(name string) (*lib, error) {
 	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		msg := err.Error()
+		// "libodbc.so.2: cannot open shared object file: ..." is the library itself; a library
+		// it needs that is missing is named first instead, and said as it is.
 		return nil, &LoadError{Library: name, Detail: msg,
-			missing: strings.Contains(msg, "No such file") || strings.Contains(msg, "cannot open shared object")}
+			missing: strings.HasPrefix(msg, name+": cannot open shared object file")}
 	}
 	l := &lib{name: name}
 	for _, s := range []struct {
