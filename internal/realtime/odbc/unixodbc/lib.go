@@ -113,7 +113,8 @@ func loadLib(name string) (*lib, error) {
 	return l, nil
 }
 
-// call calls the C function fn and returns its SQLRETURN.
+// call calls the C function fn and returns its SQLRETURN. (purego.SyscallN's arguments
+// escape, by its go:uintptrescapes: one small allocation per call, whatever the wrapper.)
 func (l *lib) call(fn uintptr, args ...uintptr) int16 {
 	r, _, _ := purego.SyscallN(fn, args...)
 	return int16(r)
