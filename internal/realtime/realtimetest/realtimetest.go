@@ -103,7 +103,11 @@ func Statements(dir, dialect string) (create, drop []string, err error) {
 	default:
 		return nil, nil, fmt.Errorf("realtimetest: unknown dialect %q", dialect)
 	}
-	create = append(create, astConfigDDL(dialect))
+	astConfig, err := astConfigDDL(dialect)
+	if err != nil {
+		return nil, nil, err
+	}
+	create = append(create, astConfig...)
 	tables = Tables
 	for i := len(tables) - 1; i >= 0; i-- {
 		drop = append(drop, "DROP TABLE IF EXISTS "+tables[i])
@@ -155,24 +159,32 @@ func extract(script string, tables []string) (stmts, types []string, err error) 
 	return stmts, types, nil
 }
 
-func astConfigDDL(dialect string) string {
-	id := "id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL"
-	switch dialect {
-	case "postgres":
-		id = "id SERIAL PRIMARY KEY"
-	case "mysql":
-		id = "id INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY"
+// astConfigDDL returns the statements that make the static-mode table: for PostgreSQL and
+// MySQL the DDL the project ships to users (contrib/ast_config.<dialect>.sql), so the
+// conformance suite proves it; for SQLite the server's own schema.
+func astConfigDDL(dialect string) ([]string, error) {
+	if dialect == "sqlite" {
+		return sqlite.SchemaStatements("ast_config"), nil
 	}
-	return `CREATE TABLE ast_config (
-    ` + id + `,
-    cat_metric INTEGER NOT NULL DEFAULT 0,
-    var_metric INTEGER NOT NULL DEFAULT 0,
-    commented INTEGER NOT NULL DEFAULT 0,
-    filename VARCHAR(128) NOT NULL DEFAULT '',
-    category VARCHAR(128) NOT NULL DEFAULT 'default',
-    var_name VARCHAR(128) NOT NULL DEFAULT '',
-    var_val VARCHAR(128) NOT NULL DEFAULT ''
-)`
+	name := map[string]string{"postgres": "postgresql", "mysql": "mysql"}[dialect]
+	file := filepath.Join(testenv.RepoDir(), "contrib", "ast_config."+name+".sql")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var stmts []string
+	for _, raw := range strings.Split(string(b), ";") {
+		var lines []string
+		for _, l := range strings.Split(raw, "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+				lines = append(lines, l)
+			}
+		}
+		if s := strings.TrimSpace(strings.Join(lines, "\n")); s != "" {
+			stmts = append(stmts, s)
+		}
+	}
+	return stmts, nil
 }
 
 type suite struct {
