@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/sipphone"
 )
 
 // mwiDeviceDialplan adds to the seed a hint on a mailbox's MWI: device and a DEVICE_STATE()
@@ -16,17 +18,21 @@ exten => 8100,hint,MWI:100@default
 exten => check,1,NoOp(MWI:100@default is ${DEVICE_STATE(MWI:100@default)})
 `
 
-// startMWIDeviceCluster starts two clustered servers with AMI and the MWI: hint.
-func startMWIDeviceCluster(t *testing.T) ([]*Node, []int) {
+// startMWIDeviceCluster starts two clustered servers with AMI, SIP (peer alice, context
+// mwi_test) and the MWI: hint; it returns them, their AMI ports and their SIP ports.
+func startMWIDeviceCluster(t *testing.T) ([]*Node, []int, []int) {
 	t.Helper()
 	routes := freePorts(t, 2)
 	amiPorts := freePorts(t, 2)
+	sipPorts := freePorts(t, 2)
 	var nodes []*Node
 	for i := range 2 {
 		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:0e:%02x\nsystemname = node%d", i+1, i+1), map[string]string{
 			"extensions.conf": mwiDeviceDialplan,
 			"cluster.conf":    clusterConf(i, routes, ""),
 			"manager.conf":    fmt.Sprintf(managerUser, amiPorts[i]),
+			"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\n\n", sipPorts[i]) +
+				"[alice]\ntype = friend\nhost = dynamic\nsecret = s3cret\ncontext = mwi_test\n",
 		})
 		nd.Start()
 		nodes = append(nodes, nd)
@@ -34,7 +40,7 @@ func startMWIDeviceCluster(t *testing.T) ([]*Node, []int) {
 	for _, nd := range nodes {
 		waitMembers(t, nd, 2)
 	}
-	return nodes, amiPorts
+	return nodes, amiPorts, sipPorts
 }
 
 func amiLoginEvents(t *testing.T, port int, events string) *amiConn {
@@ -101,14 +107,36 @@ func mwiDeviceState(t *testing.T, nd *Node, want string) {
 // TestMWIDeviceClusterWide: an MWIUpdate on server 1 turns MWI:100@default INUSE on server 2
 // (AMI DeviceStateChange after the hint's ExtensionStatus, the hint InUse, DEVICE_STATE()),
 // back to NOT_INUSE with no new messages and when the mailbox is deleted; a restarted server
-// has its restored mailbox's device from its first command.
+// has its restored mailbox's device from its first command. A phone on server 2 watching the
+// hint (BLF) gets NOTIFY confirmed and terminated.
 func TestMWIDeviceClusterWide(t *testing.T) {
-	nodes, ports := startMWIDeviceCluster(t)
+	nodes, ports, sipPorts := startMWIDeviceCluster(t)
 	// Never updated: INVALID, the hint Unavailable (as Asterisk).
 	if out := nodes[1].MustRX("console dial check@mwi_test"); !strings.Contains(out, "MWI:100@default is INVALID") {
 		t.Fatalf("before any update:\n%s", out)
 	}
 	mwiHint(t, nodes[1], "Unavailable")
+
+	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]))
+	if res := ph.Register("alice", "s3cret", 120); res.StatusCode != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+	}
+	if res := ph.Subscribe("alice", "s3cret", "8100", "dialog"); res.StatusCode != 200 {
+		t.Fatalf("subscribe to 8100: %d %s", res.StatusCode, res.Reason)
+	}
+	blf := func(state string) {
+		t.Helper()
+		for {
+			r, ok := ph.Next(5 * time.Second)
+			if !ok {
+				t.Fatalf("no dialog NOTIFY <state>%s</state> for 8100", state)
+			}
+			if ev := r.Req.GetHeader("Event"); ev != nil && strings.HasPrefix(ev.Value(), "dialog") && strings.Contains(string(r.Req.Body()), "<state>"+state+"</state>") {
+				return
+			}
+		}
+	}
+	blf("terminated")
 
 	a1 := amiLoginEvents(t, ports[0], "off")
 	a2 := amiLoginEvents(t, ports[1], "call")
@@ -120,6 +148,7 @@ func TestMWIDeviceClusterWide(t *testing.T) {
 
 	update(2, "u1")
 	mwiDeviceChange(t, a2, "INUSE", "1")
+	blf("confirmed")
 	for _, nd := range nodes {
 		mwiHint(t, nd, "InUse")
 		mwiDeviceState(t, nd, "INUSE")
@@ -127,6 +156,7 @@ func TestMWIDeviceClusterWide(t *testing.T) {
 
 	update(0, "u2")
 	mwiDeviceChange(t, a2, "NOT_INUSE", "0")
+	blf("terminated")
 	for _, nd := range nodes {
 		mwiHint(t, nd, "Idle")
 		mwiDeviceState(t, nd, "NOT_INUSE")
