@@ -84,6 +84,9 @@ func TestMWIDeviceFollowsTheMailbox(t *testing.T) {
 	step("0 new", func() { f.m.Update("100", 0, 0, 0) }, state.NotInUse)
 	step("1 new", func() { f.m.Update("100", 1, 0, 0) }, state.InUse)
 	step("deleted", func() { f.m.Delete("100") }, state.NotInUse)
+	// A mailbox only another server had counts for: its lamp goes off when that server leaves.
+	step("remote 5 new", func() { f.remote("100@default", 5, 0, 0, t0.Add(3*time.Hour)) }, state.InUse)
+	step("remote left again", func() { f.bus.Purge(serverB) }, state.NotInUse)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -94,7 +97,7 @@ func TestMWIDeviceFollowsTheMailbox(t *testing.T) {
 		}
 		got = append(got, c.State.String())
 	}
-	want := "INUSE NOT_INUSE INUSE NOT_INUSE INUSE NOT_INUSE INUSE NOT_INUSE"
+	want := "INUSE NOT_INUSE INUSE NOT_INUSE INUSE NOT_INUSE INUSE NOT_INUSE INUSE NOT_INUSE"
 	if s := strings.Join(got, " "); s != want {
 		t.Fatalf("DeviceStateChange sequence %q, want %q", s, want)
 	}
