@@ -64,6 +64,10 @@
 // was, so a lamp lit for a deleted mailbox stays lit until the next update; Pleiades turns it
 // off. A mailbox that was never updated has no device (INVALID, as in Asterisk).
 //
+// The device is named after the mailbox as normalized here: "MWIUpdate Mailbox: 100" sets
+// MWI:100@default. Asterisk's res_mwi_external publishes such a mailbox without a context, so
+// there it is MWI:100; a hint written with the context ("MWI:100@default") works on both.
+//
 // At start, New publishes the mailboxes kept in astdb and returns only once their devices are
 // set (and the device aggregates announced), so a restarted server shows restored MWI:
 // devices from its first command on, as Asterisk's res_mwi_devstate does when it loads.
