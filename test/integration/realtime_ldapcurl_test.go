@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -50,6 +51,13 @@ additionalFilter = (objectClass=AsteriskSIPUser)
 // its registration is written back to the entry, and a password changed in the directory is
 // used after "sip prune realtime".
 func TestLDAPSIPFriend(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "\n"+ldapSIPSection+"```\n") {
+		t.Errorf("the README's res_ldap.conf [sip] section is not the one this test proves:\n%s", ldapSIPSection)
+	}
 	srv := ldaptest.Start(t)
 	base := srv.AddOU(t, "phones")
 	adm := srv.Admin(t)
