@@ -76,11 +76,12 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 	return nil
 }
 
-// Close closes every idle connection.
+// Close closes every connection (those in use as their requests end) and forgets the
+// configuration.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if st := d.st.Load(); st != nil {
+	if st := d.st.Swap(nil); st != nil {
 		st.pool.close()
 	}
 	return nil

@@ -20,8 +20,9 @@ import (
 type pool struct {
 	set  Settings
 	sem  chan struct{}
-	mu   sync.Mutex
-	idle []*goldap.Conn
+	mu     sync.Mutex
+	idle   []*goldap.Conn
+	closed bool // after a reload or Close: connections coming back are closed
 
 	// for the status command
 	connects, failures atomic.Uint64
@@ -61,13 +62,13 @@ func (p *pool) get(ctx context.Context) (*goldap.Conn, error) {
 
 // put gives c back (bad: close it instead).
 func (p *pool) put(c *goldap.Conn, bad bool) {
-	if bad || c.IsClosing() {
+	p.mu.Lock()
+	if bad || p.closed || c.IsClosing() {
 		c.Close()
 	} else {
-		p.mu.Lock()
 		p.idle = append(p.idle, c)
-		p.mu.Unlock()
 	}
+	p.mu.Unlock()
 	<-p.sem
 }
 
@@ -78,6 +79,7 @@ func (p *pool) close() {
 		c.Close()
 	}
 	p.idle = nil
+	p.closed = true
 }
 
 func (p *pool) dial(ctx context.Context) (*goldap.Conn, error) {
