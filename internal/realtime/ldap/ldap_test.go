@@ -368,3 +368,39 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTLS: ldaps:// URLs and StartTLS, verified against tls_cacert; without the CA the
+// handshake fails (so it did happen), unless tls_verify = no.
+func TestTLS(t *testing.T) {
+	srv := ldaptest.StartWith(t, ldaptest.Options{TLS: true})
+	base := srv.AddOU(t, "tls")
+	ctx := context.Background()
+	F := realtimetest.F
+	for _, c := range []struct {
+		name, url, extra string
+		ok               bool
+	}{
+		{"ldaps", srv.LDAPS, "tls_cacert = " + srv.CAFile + "\n", true},
+		{"starttls", srv.URL, "starttls = yes\ntls_cacert = " + srv.CAFile + "\n", true},
+		{"ldaps unknown CA", srv.LDAPS, "timeout = 2\n", false},
+		{"starttls unknown CA", srv.URL, "starttls = yes\ntimeout = 2\n", false},
+		{"starttls no verify", srv.URL, "starttls = yes\ntls_verify = no\n", true},
+	} {
+		d := newDriver(t, general(c.url, base, c.extra)+tables)
+		name := strings.ReplaceAll(c.name, " ", "-")
+		_, err := d.Store(ctx, base, "sippeers", F("name", name, "secret", "tls"))
+		if c.ok != (err == nil) {
+			t.Errorf("%s: Store: %v", c.name, err)
+			continue
+		}
+		if !c.ok {
+			if !errors.Is(err, realtime.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("%s: %v, want ErrUnavailable naming the certificate", c.name, err)
+			}
+			continue
+		}
+		if r, err := d.Load(ctx, base, "sippeers", F("name", name)); err != nil || len(r) == 0 {
+			t.Errorf("%s: Load: %v, %v", c.name, r, err)
+		}
+	}
+}

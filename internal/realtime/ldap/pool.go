@@ -18,8 +18,8 @@ import (
 // pool holds up to Settings.PoolSize bound connections; a connection that saw a network error
 // is closed rather than returned.
 type pool struct {
-	set  Settings
-	sem  chan struct{}
+	set    Settings
+	sem    chan struct{}
 	mu     sync.Mutex
 	idle   []*goldap.Conn
 	closed bool // after a reload or Close: connections coming back are closed

@@ -7,7 +7,14 @@
 package ldaptest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -35,11 +42,23 @@ var Slapd = "/usr/sbin/slapd"
 type Server struct {
 	URL  string
 	Addr string
-	cmd  *exec.Cmd
+	// With StartTLS: LDAPS is the ldaps:// URL and CAFile the PEM of the CA that signed the
+	// server's certificate (for 127.0.0.1); StartTLS works on URL too.
+	LDAPS  string
+	CAFile string
+	cmd    *exec.Cmd
+}
+
+// Options change what Start runs.
+type Options struct {
+	TLS bool // a certificate for 127.0.0.1, StartTLS on URL and an ldaps:// listener
 }
 
 // Start runs a slapd for the test and stops it at the end.
-func Start(tb testing.TB) *Server {
+func Start(tb testing.TB) *Server { return StartWith(tb, Options{}) }
+
+// StartWith runs a slapd with options.
+func StartWith(tb testing.TB, o Options) *Server {
 	tb.Helper()
 	if _, err := os.Stat(Slapd); err != nil {
 		testenv.Unavailable(tb, "ldaptest: %s not installed (Debian package slapd)", Slapd)
@@ -67,6 +86,12 @@ directory %s
 index objectClass eq
 index cn eq,sub
 `, filepath.Join(schema, "asterisk.ldap-schema"), filepath.Join(dir, "slapd.pid"), Suffix, AdminDN, Pass, filepath.Join(dir, "db"))
+	var caFile string
+	if o.TLS {
+		var certFile, keyFile string
+		caFile, certFile, keyFile = writeCert(tb, dir)
+		conf = fmt.Sprintf("TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n", caFile, certFile, keyFile) + conf
+	}
 	confPath := filepath.Join(dir, "slapd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
@@ -78,8 +103,18 @@ index cn eq,sub
 			tb.Fatal(err)
 		}
 		addr := l.Addr().String()
+		l2, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		addr2 := l2.Addr().String()
 		l.Close()
-		cmd := exec.Command(Slapd, "-f", confPath, "-h", "ldap://"+addr+"/", "-d", "0")
+		l2.Close()
+		urls := "ldap://" + addr + "/"
+		if o.TLS {
+			urls += " ldaps://" + addr2 + "/"
+		}
+		cmd := exec.Command(Slapd, "-f", confPath, "-h", urls, "-d", "0")
 		out, err := os.Create(filepath.Join(dir, fmt.Sprintf("slapd%d.log", attempt)))
 		if err != nil {
 			tb.Fatal(err)
@@ -101,6 +136,9 @@ index cn eq,sub
 			if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 				c.Close()
 				s = &Server{URL: "ldap://" + addr, Addr: addr, cmd: cmd}
+				if o.TLS {
+					s.LDAPS, s.CAFile = "ldaps://"+addr2, caFile
+				}
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -174,4 +212,50 @@ func (s *Server) Thaw(tb testing.TB) {
 	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// writeCert writes a CA and a certificate for 127.0.0.1 signed by it, as PEM files.
+func writeCert(tb testing.TB, dir string) (caFile, certFile, keyFile string) {
+	tb.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ldaptest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", keyDER)
 }
