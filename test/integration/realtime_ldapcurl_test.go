@@ -123,8 +123,9 @@ func TestLDAPSIPFriend(t *testing.T) {
 }
 
 // TestCurlSIPFriendAndSwitch: a web service answering res_config_curl's requests (curltest,
-// over SQLite) serves a realtime SIP friend that registers with digest, and the extensions of
-// a Realtime switch that a call runs through.
+// over SQLite) serves a realtime SIP friend that registers with digest, extensions.conf itself
+// (static mode), and the extensions of the Realtime switch that file names, which a call runs
+// through.
 func TestCurlSIPFriendAndSwitch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "svc.sqlite3")
 	back := sqlite.New(realtimetest.Logger(t))
@@ -141,7 +142,7 @@ func TestCurlSIPFriendAndSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	for _, q := range sqlite.SchemaStatements("sippeers", "extensions") {
+	for _, q := range sqlite.SchemaStatements("sippeers", "extensions", "ast_config") {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -160,12 +161,19 @@ func TestCurlSIPFriendAndSwitch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, r := range []string{
+		"0, 0, 0, 'extensions.conf', 'default', 'switch', 'Realtime/rtctx@extensions'",
+		"0, 1, 0, 'extensions.conf', 'default', 'exten', '100,1,NoOp(static-from-the-web)'",
+	} {
+		if _, err := raw.Exec("INSERT INTO ast_config (cat_metric, var_metric, commented, filename, category, var_name, var_val) VALUES (" + r + ")"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sipPort := freePorts(t, 1)[0]
 	n := NewNode(t, "entityid = 02:00:00:00:20:02", map[string]string{
-		"extconfig.conf":  fmt.Sprintf("[settings]\nsippeers => curl,%[1]s/sippeers\nextensions => curl,%[1]s/extensions\n", svc.URL),
-		"res_curl.conf":   "[globals]\nconntimeout => 2\nhttptimeout => 5\n",
-		"sip.conf":        fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n", sipPort),
-		"extensions.conf": "[default]\nswitch => Realtime/rtctx@extensions\n",
+		"extconfig.conf": fmt.Sprintf("[settings]\nextensions.conf => curl,%[1]s/ast_config\nsippeers => curl,%[1]s/sippeers\nextensions => curl,%[1]s/extensions\n", svc.URL),
+		"res_curl.conf":  "[globals]\nconntimeout => 2\nhttptimeout => 5\n",
+		"sip.conf":       fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n", sipPort),
 	})
 	n.Start()
 	if out := n.MustRX("core show config mappings"); !strings.Contains(out, "Config Engine: curl\n") || !strings.Contains(out, "===> sippeers (db="+svc.URL+"/sippeers, table=sippeers)") {
@@ -191,6 +199,9 @@ func TestCurlSIPFriendAndSwitch(t *testing.T) {
 	}
 	if out := n.MustRX("console dial 355@default"); !strings.Contains(out, `NoOp("Console/dsp", "pattern-355")`) {
 		t.Errorf("pattern realtime extension:\n%s", out)
+	}
+	if out := n.MustRX("console dial 100@default"); !strings.Contains(out, `NoOp("Console/dsp", "static-from-the-web")`) {
+		t.Errorf("extension of the static-mode extensions.conf:\n%s", out)
 	}
 	if out := n.MustRX("realtime show curl status"); !strings.Contains(out, svc.URL+"/sippeers: ") {
 		t.Errorf("realtime show curl status:\n%s", out)
