@@ -45,7 +45,7 @@ func TestFilter(t *testing.T) {
 			t.Errorf("filter(%v) = %s does not compile: %v", c.fields, got, err)
 		}
 	}
-	if _, _, err := s.filter([]realtime.Field{{"uid", "x"}}, true); !errors.Is(err, realtime.ErrUnknownField) {
+	if _, _, err := s.filter([]realtime.Field{{Name: "uid", Value: "x"}}, true); !errors.Is(err, realtime.ErrUnknownField) {
 		t.Errorf("unmapped column: %v", err)
 	}
 	if _, _, err := s.filter([]realtime.Field{{"port >", "1"}}, false); err == nil {
@@ -86,7 +86,7 @@ func FuzzFilter(f *testing.F) {
 	s := testSchema()
 	f.Fuzz(func(t *testing.T, v string, op uint8) {
 		o := ops[int(op)%len(ops)]
-		flt, _, err := s.filter([]realtime.Field{{"name" + o, v}, {"context", v}}, true)
+		flt, _, err := s.filter([]realtime.Field{{Name: "name" + o, Value: v}, {Name: "context", Value: v}}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
