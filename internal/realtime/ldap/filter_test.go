@@ -24,17 +24,17 @@ func TestFilter(t *testing.T) {
 		want   string
 		checks int
 	}{
-		{[]realtime.Field{{"name", "alice"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=alice))", 0},
-		{[]realtime.Field{{"name", "*)(uid=*"}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=\2a\29\28uid=\2a))`, 0},
-		{[]realtime.Field{{"name", `a\b;c`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=a\5cb^3Bc))`, 0},
-		{[]realtime.Field{{"name LIKE", `al%`}, {"context", "x"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=al*)(AstAccountContext=x))", 1},
-		{[]realtime.Field{{"name LIKE", `%*)(x%`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=*\2a\29\28x*))`, 1},
-		{[]realtime.Field{{"name LIKE", `\_a_b%%`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=_a*b*))`, 1},
-		{[]realtime.Field{{"name LIKE", `plain`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=plain))`, 1},
-		{[]realtime.Field{{"name LIKE", `%`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=*))`, 1},
-		{[]realtime.Field{{"port >", "5060"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(AstAccountPort=*))", 1},
-		{[]realtime.Field{{"port !=", "5060"}, {"secret", ""}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(!(AstAccountPort=5060))(!(AstAccountSecret=*)))", 0},
-		{[]realtime.Field{{"fullcontact", "sip:x"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(AstAccountFullContact=sip:x))", 0},
+		{[]realtime.Field{{Name: "name", Value: "alice"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=alice))", 0},
+		{[]realtime.Field{{Name: "name", Value: "*)(uid=*"}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=\2a\29\28uid=\2a))`, 0},
+		{[]realtime.Field{{Name: "name", Value: `a\b;c`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=a\5cb^3Bc))`, 0},
+		{[]realtime.Field{{Name: "name LIKE", Value: `al%`}, {Name: "context", Value: "x"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=al*)(AstAccountContext=x))", 1},
+		{[]realtime.Field{{Name: "name LIKE", Value: `%*)(x%`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=*\2a\29\28x*))`, 1},
+		{[]realtime.Field{{Name: "name LIKE", Value: `\_a_b%%`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=_a*b*))`, 1},
+		{[]realtime.Field{{Name: "name LIKE", Value: `plain`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=plain))`, 1},
+		{[]realtime.Field{{Name: "name LIKE", Value: `%`}}, `(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(cn=*))`, 1},
+		{[]realtime.Field{{Name: "port >", Value: "5060"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(AstAccountPort=*))", 1},
+		{[]realtime.Field{{Name: "port !=", Value: "5060"}, {Name: "secret", Value: ""}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(!(AstAccountPort=5060))(!(AstAccountSecret=*)))", 0},
+		{[]realtime.Field{{Name: "fullcontact", Value: "sip:x"}}, "(&(objectClass=AsteriskSIPUser)(!(pwdAccountLockedTime=*))(AstAccountFullContact=sip:x))", 0},
 	} {
 		got, checks, err := s.filter(c.fields, true)
 		if err != nil || got != c.want || len(checks) != c.checks {
@@ -48,7 +48,7 @@ func TestFilter(t *testing.T) {
 	if _, _, err := s.filter([]realtime.Field{{Name: "uid", Value: "x"}}, true); !errors.Is(err, realtime.ErrUnknownField) {
 		t.Errorf("unmapped column: %v", err)
 	}
-	if _, _, err := s.filter([]realtime.Field{{"port >", "1"}}, false); err == nil {
+	if _, _, err := s.filter([]realtime.Field{{Name: "port >", Value: "1"}}, false); err == nil {
 		t.Error("operator where none is allowed: no error")
 	}
 }
