@@ -441,3 +441,39 @@ func TestLoadedWhenMapped(t *testing.T) {
 		t.Error("curl not loaded with a mapping")
 	}
 }
+
+// TestEngineOnBadService: through the engine, a 500 fails over to the next mapping; garbage is
+// the service's answer and is returned as an error (never rows, never "no entry").
+func TestEngineOnBadService(t *testing.T) {
+	url, _, raw := service(t)
+	for _, q := range sqlite.SchemaStatements("sippeers") {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec("INSERT INTO sippeers (name, secret) VALUES ('bob', 'fromtwo')"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		status int
+		reply  string
+		ok     bool
+	}{{500, "Internal Server Error", true}, {502, "", true}, {200, "<html><body>login</body></html>", false}} {
+		bad := httptest.NewServer(&recorder{status: c.status, reply: c.reply})
+		e := realtime.New(realtimetest.Logger(t))
+		e.Register(curl.New(realtimetest.Logger(t)))
+		ext := realtimetest.Conf("extconfig.conf", "[settings]\nsippeers => curl,"+bad.URL+"/sippeers,sippeers,1\nsippeers => curl,"+url+"/sippeers,sippeers,2\n")
+		if err := e.Configure(context.Background(), ext, nil); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.Load(context.Background(), "sippeers", realtime.Field{Name: "name", Value: "bob"})
+		if c.ok {
+			if v, _ := r.Get("secret"); err != nil || v != "fromtwo" {
+				t.Errorf("%d: %v, %v; want priority 2's row", c.status, r, err)
+			}
+		} else if !errors.Is(err, curl.ErrMalformed) || errors.Is(err, realtime.ErrNotFound) {
+			t.Errorf("%d %q: %v, %v; want ErrMalformed", c.status, c.reply, r, err)
+		}
+		bad.Close()
+	}
+}
