@@ -1,6 +1,7 @@
 package curl_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/pem"
@@ -12,11 +13,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/curl"
@@ -475,5 +478,25 @@ func TestEngineOnBadService(t *testing.T) {
 			t.Errorf("%d %q: %v, %v; want ErrMalformed", c.status, c.reply, r, err)
 		}
 		bad.Close()
+	}
+}
+
+func TestStatus(t *testing.T) {
+	srv := httptest.NewServer(&recorder{status: 500})
+	defer srv.Close()
+	d := curl.New(realtimetest.Logger(t))
+	r := cli.NewRegistry()
+	r.MustRegister(d.Commands()...)
+	var out bytes.Buffer
+	if err := r.Run(context.Background(), "realtime show curl status", &out, nil); err != nil ||
+		out.String() != "conntimeout 5s, httptimeout 10s, ssl_verifypeer yes, keep-alive connections per host 16\nNo URL used yet.\n" {
+		t.Errorf("before: %v\n%s", err, out.String())
+	}
+	d.Load(context.Background(), srv.URL+"/sippeers", "sippeers", realtimetest.F("name", "x"))
+	out.Reset()
+	r.Run(context.Background(), "realtime show curl status", &out, nil)
+	want := regexp.MustCompile(regexp.QuoteMeta(srv.URL+"/sippeers") + `: 1 requests, 1 errors \(1 unreachable\), mean \S+\n  last error \S+ \S+: curl: single .*HTTP 500`)
+	if !want.MatchString(out.String()) {
+		t.Errorf("after a 500:\n%s", out.String())
 	}
 }

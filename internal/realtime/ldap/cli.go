@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
@@ -38,8 +39,8 @@ func (d *Driver) status(ctx context.Context, a *cli.Args) error {
 		if st.cfg.User != "" {
 			user = " with username " + st.cfg.User
 		}
-		since := time.Since(time.Unix(0, p.since.Load())).Round(time.Second)
-		fmt.Fprintf(a.Out, "Connected to '%s', baseDN %s%s for %s.\n", *u, st.cfg.BaseDN, user, since)
+		since := time.Since(time.Unix(0, p.since.Load()))
+		fmt.Fprintf(a.Out, "Connected to '%s', baseDN %s%s for %s.\n", *u, st.cfg.BaseDN, user, uptime(since))
 	}
 	p.mu.Lock()
 	idle := len(p.idle)
@@ -49,4 +50,24 @@ func (d *Driver) status(ctx context.Context, a *cli.Args) error {
 		fmt.Fprintf(a.Out, "Last error: %s\n", *e)
 	}
 	return nil
+}
+
+// uptime renders d as res_config_ldap does: the largest unit first, down to seconds.
+func uptime(d time.Duration) string {
+	sec := int64(d / time.Second)
+	units := []struct {
+		n    int64
+		name string
+	}{{31536000, "years"}, {86400, "days"}, {3600, "hours"}, {60, "minutes"}}
+	var b strings.Builder
+	started := false
+	for _, u := range units {
+		if sec >= u.n || started {
+			fmt.Fprintf(&b, "%d %s, ", sec/u.n, u.name)
+			sec %= u.n
+			started = true
+		}
+	}
+	fmt.Fprintf(&b, "%d seconds", sec)
+	return b.String()
 }

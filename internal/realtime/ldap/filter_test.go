@@ -3,6 +3,7 @@ package ldap
 import (
 	"errors"
 	"testing"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -102,4 +103,18 @@ func FuzzFilter(f *testing.F) {
 			t.Fatalf("%q %s: %d conditions in %s", v, o, len(p.Children), flt)
 		}
 	})
+}
+
+func TestUptime(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Second:                    "5 seconds",
+		61 * time.Second:                   "1 minutes, 1 seconds",
+		3600 * time.Second:                 "1 hours, 0 minutes, 0 seconds",
+		(86400 + 3) * time.Second:          "1 days, 0 hours, 0 minutes, 3 seconds",
+		(2*31536000 + 86400) * time.Second: "2 years, 1 days, 0 hours, 0 minutes, 0 seconds",
+	} {
+		if got := uptime(d); got != want {
+			t.Errorf("uptime(%s) = %q, want %q", d, got, want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package ldap_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/ldap"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/ldap/ldaptest"
@@ -402,5 +404,26 @@ func TestTLS(t *testing.T) {
 		if r, err := d.Load(ctx, base, "sippeers", F("name", name)); err != nil || len(r) == 0 {
 			t.Errorf("%s: Load: %v, %v", c.name, r, err)
 		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	srv := ldaptest.Start(t)
+	base := srv.AddOU(t, "st")
+	d := newDriver(t, general(srv.URL, base, "")+tables)
+	r := cli.NewRegistry()
+	r.MustRegister(d.Commands()...)
+	var out bytes.Buffer
+	if err := r.Run(context.Background(), "realtime show ldap status", &out, nil); err != nil || !strings.HasPrefix(out.String(), "No connection active.\n") {
+		t.Errorf("before a query: %v\n%s", err, out.String())
+	}
+	if _, err := d.Load(context.Background(), base, "sippeers", realtimetest.F("name", "x")); !errors.Is(err, realtime.ErrNotFound) {
+		t.Fatal(err)
+	}
+	out.Reset()
+	want := regexp.MustCompile(`^Connected to '` + regexp.QuoteMeta(srv.URL) + `', baseDN ` + regexp.QuoteMeta(base) +
+		` with username ` + regexp.QuoteMeta(ldaptest.AdminDN) + ` for \d+ seconds\.\nPool: 0 of 4 in use, 1 idle; 1 connects, 0 failed\.\n$`)
+	if err := r.Run(context.Background(), "realtime show ldap status", &out, nil); err != nil || !want.MatchString(out.String()) {
+		t.Errorf("status: %v\n%s", err, out.String())
 	}
 }
