@@ -329,6 +329,16 @@ type renamed struct {
 
 func (r renamed) Name() string { return r.name }
 
+// TestURLsInOrder: with several url values the first that answers is used.
+func TestURLsInOrder(t *testing.T) {
+	srv := ldaptest.Start(t)
+	base := srv.AddOU(t, "urls")
+	d := newDriver(t, general("ldap://127.0.0.1:1 "+srv.URL, base, "timeout = 2\n")+tables)
+	if _, err := d.Load(context.Background(), base, "sippeers", realtimetest.F("name", "x")); !errors.Is(err, realtime.ErrNotFound) {
+		t.Errorf("second URL not used: %v", err)
+	}
+}
+
 func TestServerDown(t *testing.T) {
 	d := newDriver(t, general("ldap://127.0.0.1:1", "dc=x", "timeout = 1\n")+tables)
 	_, err := d.Load(context.Background(), "dc=x", "sippeers", realtimetest.F("name", "bob"))
