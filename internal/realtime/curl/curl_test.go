@@ -314,7 +314,7 @@ func TestTimeoutFailover(t *testing.T) {
 	e.Register(d)
 	ext := realtimetest.Conf("extconfig.conf", "[settings]\nsippeers => curl,"+hang.URL+"/sippeers,sippeers,1\nsippeers => curl,"+url+"/sippeers,sippeers,2\n")
 	err := e.Configure(context.Background(), ext, func(string) (*conf.Config, error) {
-		return realtimetest.Conf("res_curl.conf", "[globals]\nhttptimeout => 0.3\n"), nil
+		return realtimetest.Conf("res_curl.conf", "[globals]\nhttptimeout => 2\n"), nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -264,7 +264,7 @@ func TestStopsAnswering(t *testing.T) {
 	hung := ldaptest.Start(t)
 	good := ldaptest.Start(t)
 	hbase, gbase := hung.AddOU(t, "rt"), good.AddOU(t, "rt")
-	hd := newDriver(t, general(hung.URL, hbase, "timeout = 0.5\n")+tables)
+	hd := newDriver(t, general(hung.URL, hbase, "timeout = 2\n")+tables)
 	gd := newDriver(t, general(good.URL, gbase, "")+tables)
 	ctx := context.Background()
 	F := realtimetest.F
