@@ -276,13 +276,9 @@ func TestStopsAnswering(t *testing.T) {
 	}
 	hung.Freeze(t)
 	defer hung.Thaw(t)
-	start := time.Now()
 	_, err := hd.Load(ctx, hbase, "sippeers", F("name", "bob"))
 	if !errors.Is(err, realtime.ErrUnavailable) || errors.Is(err, realtime.ErrNotFound) {
 		t.Fatalf("frozen server: %v, want ErrUnavailable", err)
-	}
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("the timeout took %s", d)
 	}
 
 	// Through the engine: priority 1 on the frozen server, priority 2 on the good one. One
