@@ -7,6 +7,7 @@
 package ldaptest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -205,6 +206,33 @@ func (s *Server) Freeze(tb testing.TB) {
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		tb.Fatal(err)
 	}
+	// The signal is delivered asynchronously: wait until the kernel shows every thread
+	// stopped, so that no request sent from now on is answered.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if s.stopped(tb) {
+			return
+		}
+	}
+	tb.Fatal("ldaptest: slapd did not stop")
+}
+
+func (s *Server) stopped(tb testing.TB) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", s.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		tb.Fatalf("ldaptest: no threads of slapd in /proc: %v", err)
+	}
+	for _, stat := range tasks {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Thaw resumes a frozen server.
