@@ -13,23 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	odbcdrv "github.com/alexbrainman/odbc"
-
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/odbc/unixodbc"
 )
 
-// odbcDriver is the database/sql driver of github.com/alexbrainman/odbc. Its environment handle
-// is a package global of that module, so it is taken from a sql.DB it registered.
-var odbcDriver = func() driver.Driver {
-	db, err := sql.Open("odbc", "")
-	if err != nil {
-		panic(err)
-	}
-	defer db.Close()
-	return db.Driver()
-}()
-
-var _ driver.Driver = (*odbcdrv.Driver)(nil)
+// odbcDriver is the cgo-free database/sql driver over unixODBC's libodbc.so.2, loaded at run
+// time (package unixodbc); it also registers itself with database/sql as "odbc".
+var odbcDriver driver.Driver = unixodbc.Driver{}
 
 // timeNow is the clock of the negative connection cache (tests replace it).
 var timeNow = time.Now
@@ -321,7 +311,7 @@ func isConnError(err error) bool {
 	if errors.Is(err, realtime.ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
 		return true
 	}
-	var oe *odbcdrv.Error
+	var oe *unixodbc.Error
 	if errors.As(err, &oe) {
 		for _, d := range oe.Diag {
 			if strings.HasPrefix(d.State, "08") {

@@ -1,5 +1,7 @@
 // Package odbc is the "odbc" realtime driver: Asterisk's res_odbc + res_config_odbc, over
-// database/sql and github.com/alexbrainman/odbc (cgo, unixODBC).
+// database/sql and package unixodbc (unixODBC's libodbc.so.2 loaded at run time, no cgo). A
+// res_odbc.conf with an enabled connection fails to load where the library is missing, with
+// one line: "odbc: libodbc.so.2 not found (install Debian package unixodbc)".
 //
 // # Configuration: res_odbc.conf
 //

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/odbc/unixodbc"
 )
 
 // Driver is the "odbc" realtime driver. It is safe for concurrent use.
@@ -53,6 +54,11 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 			return &conf.Error{File: v.File, Line: v.Line, Msg: fmt.Sprintf("[ENV] %s: %v", v.Name, err)}
 		}
 		d.log.Info("odbc: environment variable set from [ENV]", "name", v.Name)
+	}
+	if len(pc.Conns) > 0 { // after [ENV], which may set ODBCSYSINI
+		if err := unixodbc.Load(); err != nil { // "odbc: libodbc.so.2 not found (install ...)"
+			return err
+		}
 	}
 
 	d.mu.Lock()
