@@ -48,6 +48,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -96,6 +97,9 @@ type Server struct {
 	DevState *devstate.Engine
 	MWI      *mwi.Engine
 	Hints    *hint.Engine
+	// Channels holds the server's call legs and channel drivers (one per server, made by
+	// New): the dialplan's Dial(), the SIP driver, AMI and the CLI share it.
+	Channels *channel.Registry
 	// Dialplan is the dialplan engine, set once pbx_config has loaded.
 	Dialplan *dialplan.Engine
 	// RTSwitch is the Realtime switch, set once pbx_config has loaded.
@@ -132,6 +136,7 @@ func New(st *Settings, lg *logger.Logger) *Server {
 		Logger:   lg,
 		Log:      lg.Slog(),
 		CLI:      cli.NewRegistry(),
+		Channels: channel.NewRegistry(lg.Slog()),
 		stop:     stopper{stopped: make(chan struct{})},
 	}
 	lg.SetVerbose(st.Verbose)

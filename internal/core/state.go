@@ -154,8 +154,11 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	if err := m.e.Load(cfg); err != nil {
 		return err
 	}
+	m.e.SetChannels(s.Channels)
+	m.e.SetSoundsDir(s.soundsDir())
 	s.Dialplan = m.e
 	s.CLI.MustRegister(m.e.Commands()...)
+	s.CLI.MustRegister(m.e.ChannelCommands()...)
 	return nil
 }
 

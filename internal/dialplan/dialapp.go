@@ -167,6 +167,8 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 			continue
 		}
 		out.SetConnected(cnum, cname)
+		// What Asterisk shows for an outgoing leg in "core show channels" and AMI.
+		out.SetApplication("AppDial", "(Outgoing Line)")
 		outs = append(outs, &outLeg{ch: out, number: number})
 	}
 	if len(outs) == 0 {

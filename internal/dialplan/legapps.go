@@ -60,14 +60,6 @@ func appProgress(ctx context.Context, ch *Channel, data string) error {
 	return nil
 }
 
-// answerUnlessUp answers a leg that is not up (Playback, Read).
-func answerUnlessUp(ctx context.Context, ch *Channel) error {
-	if ch.leg == nil || ch.leg.State() == channel.Up {
-		return nil
-	}
-	return ch.leg.Answer(ctx)
-}
-
 func (ch *Channel) language() string {
 	if ch.leg != nil {
 		if l := ch.leg.Snapshot().Language; l != "" {
