@@ -169,6 +169,9 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 		out.SetConnected(cnum, cname)
 		// What Asterisk shows for an outgoing leg in "core show channels" and AMI.
 		out.SetApplication("AppDial", "(Outgoing Line)")
+		// app_dial: the outgoing leg inherits the caller's extension.
+		os := out.Snapshot()
+		out.SetLocation(os.Context, ch.Exten, os.Priority)
 		outs = append(outs, &outLeg{ch: out, number: number})
 	}
 	if len(outs) == 0 {
