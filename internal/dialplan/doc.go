@@ -164,9 +164,13 @@
 //     runs, when ;2's dialplan ends without answering (DialFailed, Asterisk's reason 0),
 //     runs Busy() (DialBusy, 5) or Congestion() (DialCongestion, 8), or does not answer
 //     within Originate.Timeout (default 30 s; DialNoAnswer, 3); a failed dial hangs ;2 up.
-//     Originate.Dialled tells the outcome (the AMI's Originate waits for it). Only Local
-//     channels exist so far; after the answer the halves are not bridged and run
-//     independently (there is no media yet): one ending does not hang the other up.
+//     Originate.Dialled tells the outcome (the AMI's Originate waits for it). After the
+//     answer the Local halves are not bridged and run independently (Local channels carry
+//     no media): one ending does not hang the other up. Any other technology the registry
+//     has ("channel originate SIP/alice extension 100@ctx", AMI Originate) is requested and
+//     called as pbx_outgoing does: on the answer within the timeout the application or the
+//     extension runs on the leg (then hung up with its cause); busy (5), congestion (8), no
+//     answer (3) or a failure (0) is reported through Dialled and the leg hung up.
 //   - Busy([timeout]) and Congestion([timeout]) make an unanswered channel Busy (HANGUPCAUSE
 //     17 or 34) and end the call after timeout seconds, or at once without one (Asterisk
 //     waits for the caller to hang up, which the dial of an originate does at once; a

@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -491,4 +492,56 @@ func ExampleDialStatusOfCause() {
 	// SUBSCRIBER_ABSENT CHANUNAVAIL
 	// NO_ANSWER NOANSWER
 	// NORMAL_CLEARING NOANSWER
+}
+
+// Originate to a technology's channel: it is called; once it answers the extension (or the
+// application) runs on it; busy and unanswered legs are reported and hung up.
+func TestOriginateLeg(t *testing.T) {
+	env := newLegEnv(t, "[c]\nexten => 1,1,Set(GLOBAL(O)=${CHANNEL}|${CALLERID(num)})\n", false)
+	env.drv.Peers["bob"] = func(t *channeltest.Tech) { t.Ring(); t.AnswerFar() }
+	env.drv.Peers["busy"] = func(t *channeltest.Tech) { t.Busy() }
+	env.drv.Peers["mute"] = func(t *channeltest.Tech) { t.Ring() }
+	for _, tc := range []struct {
+		dest string
+		app  string
+		want DialResult
+	}{
+		{"SIP/bob", "", DialAnswered},
+		{"SIP/bob", "Set", DialAnswered},
+		{"SIP/busy", "", DialBusy},
+		{"SIP/mute", "", DialNoAnswer},
+	} {
+		res := make(chan DialResult, 1)
+		o := Originate{Channel: tc.dest, Context: "c", Exten: "1", CallerID: `"Op" <555>`, Timeout: 300 * time.Millisecond,
+			Dialled: func(r DialResult) { res <- r }}
+		if tc.app != "" {
+			o.App, o.Data = "Set", "GLOBAL(A)=app"
+		}
+		name, id, err := env.e.Originate(t.Context(), o)
+		if err != nil || !strings.HasPrefix(name, tc.dest+"-") || id == "" {
+			t.Fatalf("%s: %q %q %v", tc.dest, name, id, err)
+		}
+		select {
+		case r := <-res:
+			if r != tc.want {
+				t.Fatalf("%s: %s, want %s", tc.dest, r, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no dial result", tc.dest)
+		}
+		waitFor(t, "the call's end", func() bool { return env.reg.Count() == 0 && env.e.ActiveCalls() == 0 })
+	}
+	if o, _ := env.e.Global("O"); !strings.HasPrefix(o, "SIP/bob-") || !strings.HasSuffix(o, "|555") {
+		t.Fatalf("the extension ran with %q", o)
+	}
+	if a, _ := env.e.Global("A"); a != "app" {
+		t.Fatalf("the application did not run: %q", a)
+	}
+	env.drv.Refuse = map[string]channel.Cause{"absent": channel.CauseSubscriberAbsent}
+	if _, _, err := env.e.Originate(t.Context(), Originate{Channel: "SIP/absent", Context: "c", Exten: "1"}); !errors.Is(err, ErrOriginate) {
+		t.Fatalf("originate to a refused leg: %v", err)
+	}
+	if env.e.ActiveCalls() != 0 || env.e.ProcessedCalls() != 4 {
+		t.Fatalf("after a refused originate: %d active, %d processed", env.e.ActiveCalls(), env.e.ProcessedCalls())
+	}
 }
