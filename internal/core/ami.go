@@ -62,11 +62,14 @@ func (m *amiModule) Load(ctx context.Context, s *Server) error {
 	})
 	// Channel events (Newchannel, Dial*, Bridge*, Hangup, DTMF...) in the order the channel
 	// layer publishes them.
-	stopChannels := s.Channels.Subscribe(func(e channel.Event) {
-		if ev, ok := ami.ChannelEvent(e); ok {
-			m.srv.Publish(ev)
-		}
-	})
+	stopChannels := func() {}
+	if s.Channels != nil {
+		stopChannels = s.Channels.Subscribe(func(e channel.Event) {
+			if ev, ok := ami.ChannelEvent(e); ok {
+				m.srv.Publish(ev)
+			}
+		})
+	}
 	m.cancel = func() { stopChannels(); stopDevices(); stopHints() }
 	if s.Cluster != nil {
 		s.Cluster.OnMember(func(ev cluster.MemberEvent) {
@@ -325,6 +328,9 @@ func (b *amiBackend) channelStatus(ch *channel.Channel) ami.ChannelStatus {
 
 func (b *amiBackend) Channels() []ami.ChannelStatus {
 	var out []ami.ChannelStatus
+	if b.s.Channels == nil {
+		return nil
+	}
 	for _, ch := range b.s.Channels.List() {
 		out = append(out, b.channelStatus(ch))
 	}
@@ -332,6 +338,9 @@ func (b *amiBackend) Channels() []ami.ChannelStatus {
 }
 
 func (b *amiBackend) ChannelStatus(name string) (ami.ChannelStatus, bool) {
+	if b.s.Channels == nil {
+		return ami.ChannelStatus{}, false
+	}
 	ch := b.s.Channels.Get(name)
 	if ch == nil {
 		return ami.ChannelStatus{}, false
@@ -340,6 +349,9 @@ func (b *amiBackend) ChannelStatus(name string) (ami.ChannelStatus, bool) {
 }
 
 func (b *amiBackend) HangupChannel(name string, cause channel.Cause) bool {
+	if b.s.Channels == nil {
+		return false
+	}
 	ch := b.s.Channels.Get(name)
 	if ch == nil {
 		return false

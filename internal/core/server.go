@@ -59,6 +59,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -97,9 +98,6 @@ type Server struct {
 	DevState *devstate.Engine
 	MWI      *mwi.Engine
 	Hints    *hint.Engine
-	// Channels holds the server's call legs and channel drivers (one per server, made by
-	// New): the dialplan's Dial(), the SIP driver, AMI and the CLI share it.
-	Channels *channel.Registry
 	// Dialplan is the dialplan engine, set once pbx_config has loaded.
 	Dialplan *dialplan.Engine
 	// RTSwitch is the Realtime switch, set once pbx_config has loaded.
@@ -110,6 +108,13 @@ type Server struct {
 	HTTP *httpapi.Server
 	// AMI is the Manager interface, set once manager has loaded.
 	AMI *ami.Server
+	// Channels holds the server's channels and channel drivers, Media is the RTP engine of
+	// rtp.conf; whichever module needs them first makes them (chan_sip's does when nil).
+	Channels *channel.Registry
+	Media    *media.Engine
+	// CallHandler runs an incoming call's channel (the dialplan's module sets it); while it
+	// is nil an incoming call is refused as an unknown extension (404).
+	CallHandler func(*channel.Channel)
 	// AMIStats and SIPStats report the Manager interface and the registrar for /metrics
 	// (set by their modules).
 	AMIStats func() httpapi.AMIStats
@@ -136,7 +141,6 @@ func New(st *Settings, lg *logger.Logger) *Server {
 		Logger:   lg,
 		Log:      lg.Slog(),
 		CLI:      cli.NewRegistry(),
-		Channels: channel.NewRegistry(lg.Slog()),
 		stop:     stopper{stopped: make(chan struct{})},
 	}
 	lg.SetVerbose(st.Verbose)

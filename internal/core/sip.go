@@ -43,7 +43,6 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	}
 	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, sysname)
 	m.srv.SetConfigSource(func(ctx context.Context) (*conf.Config, error) { return s.LoadConfig(ctx, "sip.conf") })
-	wireSIPCalls(m.srv, s)
 	if s.DB != nil {
 		m.srv.SetDB(sipDB{s.DB}) // registrations outlive a restart (SIP/Registry, as chan_sip)
 	}

@@ -86,16 +86,15 @@ func (ch *Channel) legValue(name string) (string, bool) {
 	return "", false
 }
 
-// Handler returns the function a channel technology gives each incoming call (the SIP
-// server's INVITE handler): it runs the dialplan on the leg in a goroutine of its own and
-// returns at once. The goroutine ends with the call; Close waits for it.
+// Handler returns the function a channel technology calls for each incoming call, on the
+// call's own goroutine (the SIP server's INVITE handler): it runs the dialplan on the leg
+// until the call ends and hangs the leg up (RunChannel with the engine's context, which
+// Close cancels; Close waits for it).
 func (e *Engine) Handler() func(*channel.Channel) {
 	return func(leg *channel.Channel) {
 		e.bg.Add(1)
-		go func() {
-			defer e.bg.Done()
-			e.RunChannel(e.base, leg)
-		}()
+		defer e.bg.Done()
+		e.RunChannel(e.base, leg)
 	}
 }
 

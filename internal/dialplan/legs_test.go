@@ -545,3 +545,27 @@ func TestOriginateLeg(t *testing.T) {
 		t.Fatalf("after a refused originate: %d active, %d processed", env.e.ActiveCalls(), env.e.ProcessedCalls())
 	}
 }
+
+// Handler runs the call on the technology's goroutine and returns when it has ended (the
+// SIP server hangs the leg up after its handler returns).
+func TestHandlerIsSynchronous(t *testing.T) {
+	env := newLegEnv(t, "[c]\nexten => 1,1,Wait(30)\n", false)
+	leg, tech := channeltest.NewIncoming(t, env.reg, channeltest.Options{Peer: "alice", Context: "c", Exten: "1"})
+	returned := make(chan struct{})
+	go func() { env.e.Handler()(leg); close(returned) }()
+	waitFor(t, "Wait", func() bool { return leg.Snapshot().Application == "Wait" })
+	select {
+	case <-returned:
+		t.Fatal("the handler returned while the call runs")
+	case <-time.After(50 * time.Millisecond):
+	}
+	tech.HangUpFar(channel.CauseNormalClearing)
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler did not return after the hangup")
+	}
+	if env.reg.Count() != 0 {
+		t.Fatal("the leg is still registered")
+	}
+}
