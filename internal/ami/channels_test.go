@@ -163,7 +163,7 @@ func TestAMIDialEvents(t *testing.T) {
 	c := dial(t, env.addr)
 	c.login("admin", "pw")
 	drv.Peers["bob"] = func(t *channeltest.Tech) {
-		t.Channel().SetState(channel.Ringing)
+		t.Ring()
 		t.AnswerFar()
 	}
 	leg, tech := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "alice", Context: "from-sip", Exten: "200", CallerID: [2]string{"100", "Alice"}})

@@ -128,7 +128,7 @@ func indicateFailure(ctx context.Context, ch *Channel, data string, result DialR
 // appRinging is Ringing(): a channel not yet answered is Ringing (its dial goes on waiting).
 func appRinging(ctx context.Context, ch *Channel, data string) error {
 	if ch.leg != nil {
-		ch.leg.Indicate(channel.CondRinging)
+		indicateRinging(ch.leg)
 		return nil
 	}
 	ch.mu.Lock()

@@ -200,7 +200,7 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 		return num.status(lines), nil, nil
 	}
 	if opts.ringback && ch.leg != nil {
-		ch.leg.Indicate(channel.CondRinging)
+		indicateRinging(ch.leg)
 	}
 	dialEnd := func(o *outLeg, status string) {
 		reg.Publish(channel.Event{Kind: channel.EventDialEnd, Channel: ch.callerSnapshot(), Dest: o.ch.Snapshot(), DialStatus: status})
@@ -298,7 +298,7 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 			case channel.FrameRinging:
 				ch.verbosef(3, "%s is ringing", o.ch.Name())
 				if !sentRinging && ch.leg != nil {
-					ch.leg.Indicate(channel.CondRinging)
+					indicateRinging(ch.leg)
 					sentRinging = true
 				}
 			case channel.FrameProgress:

@@ -351,3 +351,19 @@ func (ch *Channel) readDigits(ctx context.Context, prompt string, maxDigits int,
 		}
 	}
 }
+
+// indicateRinging sends ringing to the far end of an incoming leg (SIP 180) without
+// changing its state: Asterisk's ast_indicate(AST_CONTROL_RINGING) leaves the caller in
+// Ring (only an outgoing leg whose far end rings becomes Ringing), so an answered Dial
+// publishes a single Newstate Ringing, the callee's. channel.Channel.Indicate would move the
+// leg to Ringing, hence the technology is asked directly (the dialplan owns the leg).
+func indicateRinging(leg *channel.Channel) {
+	select {
+	case <-leg.Done():
+		return
+	default:
+	}
+	if t := leg.Tech(); t != nil {
+		t.Indicate(channel.CondRinging)
+	}
+}

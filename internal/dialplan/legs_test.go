@@ -319,12 +319,15 @@ func TestDialFirstAnswerWins(t *testing.T) {
 func TestDialEventOrder(t *testing.T) {
 	env := newLegEnv(t, "[c]\nexten => 1,1,Dial(SIP/bob)\n", false)
 	env.drv.Peers["bob"] = func(t *channeltest.Tech) {
-		t.Channel().SetState(channel.Ringing)
+		t.Ring() // 180: bob Ringing, ringing passed to the caller, who stays in Ring
 		time.Sleep(10 * time.Millisecond)
 		t.AnswerFar()
 	}
 	leg, tech, done := env.call(t, "c", "1", nil)
 	waitFor(t, "the bridge", func() bool { return leg.Bridge() != nil })
+	if !slices.Contains(tech.Indications(), channel.CondRinging) {
+		t.Fatalf("ringing not indicated to the caller: %v", tech.Indications())
+	}
 	bob := env.drv.Techs("bob")[0].Channel()
 	tech.HangUpFar(channel.CauseNormalClearing)
 	waitDone(t, done)
