@@ -287,3 +287,41 @@ func TestAMIHangupAction(t *testing.T) {
 	p = c.response("Action: Status", "Channel: SIP/nobody-00000001")
 	want(t, p, "Response", "Error", "Message", "No such channel")
 }
+
+// The events without a Dial: their names, classes and the fields after the snapshot.
+func TestChannelEventShapes(t *testing.T) {
+	snap := channel.Snapshot{Name: "SIP/alice-00000001", State: channel.Up, CallerNum: "100", Language: "en",
+		Context: "c", Exten: "1", Priority: 2, UniqueID: "1.1", LinkedID: "1.1"}
+	for _, tc := range []struct {
+		ev    channel.Event
+		name  string
+		class Class
+		extra string
+	}{
+		{channel.Event{Kind: channel.EventNewCallerID, Channel: snap}, "NewCallerid", ClassCall, "CID-CallingPres=0 (Presentation Allowed, Not Screened)"},
+		{channel.Event{Kind: channel.EventDTMFBegin, Channel: snap, Digit: '5', Direction: "Received"}, "DTMFBegin", ClassDTMF, "Digit=5 Direction=Received"},
+		{channel.Event{Kind: channel.EventDTMFEnd, Channel: snap, Digit: '#', Duration: 120 * time.Millisecond, Direction: "Sent"}, "DTMFEnd", ClassDTMF, "Digit=# DurationMs=120 Direction=Sent"},
+		{channel.Event{Kind: channel.EventHangup, Channel: snap, Cause: channel.CauseUserBusy}, "Hangup", ClassCall, "Cause=17 Cause-txt=User busy"},
+		{channel.Event{Kind: channel.EventHangupRequest, Channel: snap, Cause: channel.CauseNormalClearing}, "SoftHangupRequest", ClassCall, "Cause=32"},
+		{channel.Event{Kind: channel.EventHold, Channel: snap}, "Hold", ClassCall, ""},
+	} {
+		ev, ok := ChannelEvent(tc.ev)
+		if !ok || ev.Name != tc.name || ev.Class != tc.class {
+			t.Fatalf("%v: %q %v %v", tc.ev.Kind, ev.Name, ev.Class, ok)
+		}
+		var keys, extra []string
+		for i, f := range ev.Fields {
+			if i < 14 {
+				keys = append(keys, f.Key)
+			} else {
+				extra = append(extra, f.Key+"="+f.Value)
+			}
+		}
+		if strings.Join(keys, " ") != "Channel ChannelState ChannelStateDesc CallerIDNum CallerIDName ConnectedLineNum ConnectedLineName Language AccountCode Context Exten Priority Uniqueid Linkedid" {
+			t.Fatalf("%s snapshot fields: %v", tc.name, keys)
+		}
+		if strings.Join(extra, " ") != tc.extra {
+			t.Fatalf("%s: %q, want %q", tc.name, strings.Join(extra, " "), tc.extra)
+		}
+	}
+}

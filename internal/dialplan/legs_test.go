@@ -572,3 +572,16 @@ func TestHandlerIsSynchronous(t *testing.T) {
 		t.Fatal("the leg is still registered")
 	}
 }
+
+// CALLERID() written on a leg changes the leg's caller ID (NewCallerid).
+func TestCallerIDWriteOnLeg(t *testing.T) {
+	env := newLegEnv(t, "[c]\nexten => 1,1,Set(CALLERID(all)=\"Bob B\" <555>)\n same => n,Set(GLOBAL(C)=${CALLERID(num)}/${CALLERID(name)})\n", false)
+	_, _, done := env.call(t, "c", "1", nil)
+	waitDone(t, done)
+	if c, _ := env.e.Global("C"); c != "555/Bob B" {
+		t.Fatalf("caller ID after the write: %q", c)
+	}
+	if !slices.ContainsFunc(env.log.lines(), func(l string) bool { return strings.HasPrefix(l, "NewCallerid SIP/alice-") }) {
+		t.Fatalf("no NewCallerid:\n%s", strings.Join(env.log.lines(), "\n"))
+	}
+}
