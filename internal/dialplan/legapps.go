@@ -27,17 +27,21 @@ func init() {
 	}
 }
 
-// legFailure is Busy([timeout]) and Congestion([timeout]) on a real leg (app_dial's
-// indicate_busy/indicate_congestion): the condition is indicated (SIP 486/503 before an
-// answer), an unanswered leg becomes Busy, HANGUPCAUSE is set, then the application waits
-// for the hangup or the timeout.
+// legFailure is Busy([timeout]) and Congestion([timeout]) on a real leg: the condition is
+// indicated and HANGUPCAUSE set (17 or 34). An unanswered leg becomes Busy and the call
+// ends at once (the indication was its final response, SIP 486/503, after which chan_sip
+// hangs the channel up); an answered one waits for the hangup or the timeout (the caller
+// hears the tone).
 func legFailure(ctx context.Context, ch *Channel, data string, cond channel.Condition, cause channel.Cause) error {
 	ch.leg.Indicate(cond)
-	if ch.leg.State() != channel.Up {
-		ch.leg.SetState(channel.Busy)
-	}
 	ch.SetVar("HANGUPCAUSE", strconv.Itoa(int(cause)))
 	ch.endCause = cause
+	if ch.leg.State() != channel.Up {
+		// Before an answer the indication is the call's final response (SIP 486/503):
+		// chan_sip hangs the channel up right after sending it, so the call ends here.
+		ch.leg.SetState(channel.Busy)
+		return ErrHangup
+	}
 	ch.ResetSteps()
 	secs, err := strconv.ParseFloat(strings.TrimSpace(data), 64)
 	if err != nil || secs <= 0 {

@@ -142,6 +142,8 @@ exten => end,1,NoOp()
 exten => hangup17,1,Hangup(17)
 exten => busy,1,Busy()
 exten => congestion,1,Congestion()
+exten => answeredbusy,1,Answer()
+ same => n,Busy()
 exten => dialbusy,1,Dial(SIP/busybob)
 exten => dialcong,1,Dial(SIP/congbob)
 exten => dialabsent,1,Dial(SIP/absent)
@@ -159,10 +161,10 @@ exten => h,1,Set(GLOBAL(H)=${HANGUPCAUSE})
 	}{
 		{context: "c", exten: "end", want: channel.CauseNormalClearing},
 		{context: "c", exten: "hangup17", want: channel.CauseUserBusy},
-		{context: "c", exten: "busy", want: channel.CauseUserBusy, indicated: channel.CondBusy,
-			far: func(t *channeltest.Tech) { t.HangUpFar(channel.CauseUserBusy) }},
-		{context: "c", exten: "congestion", want: channel.CauseCongestion, indicated: channel.CondCongestion,
-			far: func(t *channeltest.Tech) { t.HangUpFar(channel.CauseCongestion) }},
+		{context: "c", exten: "busy", want: channel.CauseUserBusy},
+		{context: "c", exten: "congestion", want: channel.CauseCongestion},
+		{context: "c", exten: "answeredbusy", want: channel.CauseNormalClearing, indicated: channel.CondBusy,
+			far: func(t *channeltest.Tech) { t.HangUpFar(channel.CauseNormalClearing) }},
 		{context: "c", exten: "dialbusy", want: channel.CauseUserBusy},
 		{context: "c", exten: "dialcong", want: channel.CauseCongestion},
 		{context: "c", exten: "dialabsent", want: channel.CauseCongestion},
@@ -189,6 +191,16 @@ exten => h,1,Set(GLOBAL(H)=${HANGUPCAUSE})
 			waitDone(t, done)
 			if c := tech.WaitHangup(5 * time.Second); c != tc.want {
 				t.Fatalf("hung up with %d %s, want %d %s", c, c.Name(), tc.want, tc.want.Name())
+			}
+			switch tc.exten {
+			case "busy":
+				if !slices.Contains(tech.Indications(), channel.CondBusy) {
+					t.Fatalf("busy not indicated: %v", tech.Indications())
+				}
+			case "congestion":
+				if !slices.Contains(tech.Indications(), channel.CondCongestion) {
+					t.Fatalf("congestion not indicated: %v", tech.Indications())
+				}
 			}
 			if tc.context == "withh" {
 				if h, _ := env.e.Global("H"); h != "21" {
