@@ -224,7 +224,9 @@
 //     collects DTMF the technology queued as frames (RFC 4733), the prompt stopped by the
 //     first digit, '#' ending the input, READSTATUS as app_read. SendDTMF() sends each digit
 //     through the technology (RFC 4733), 'w'/'W' pausing. Busy()/Congestion() indicate the
-//     condition (SIP 486/503) and wait for the hangup (or their timeout); Ringing() and
+//     condition: before an answer that is the final response (SIP 486/503) and the call
+//     ends with cause 17/34 (chan_sip hangs up after it); after one they wait for the
+//     hangup or their timeout; Ringing() and
 //     Progress() indicate 180/183; Answer() answers through the technology.
 //   - On a console or Local channel (no leg) Playback only checks the files exist, Read
 //     fails (READSTATUS ERROR), Echo waits, and Dial waits for the answered callee to hang
