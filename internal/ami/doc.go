@@ -182,6 +182,25 @@
 // itself publishes security events (class security) and OriginateResponse and UserEvent.
 // [general] disabledevents drops events by name before anything else.
 //
+// # Channels
+//
+// ChannelEvent turns a channel.Event (internal/channel: the core subscribes to the server's
+// registry and publishes each) into Asterisk 20's event: Newchannel, Newstate, NewCallerid,
+// DialBegin/DialEnd (the caller's snapshot, then the callee's prefixed "Dest", DialString or
+// DialStatus), BridgeEnter/BridgeLeave (the bridge's Bridge* fields, then the channel's),
+// Hangup (Cause, Cause-txt), DTMFBegin/DTMFEnd (class dtmf; DurationMs), Hold/Unhold; the
+// snapshot fields in manager_channels.c's order, empty caller ID as "<unknown>". A
+// channel's RequestHangup is Asterisk's soft hangup (CLI "channel request hangup", the
+// Hangup action): it is sent as SoftHangupRequest with Cause 32 (AST_SOFTHANGUP_EXPLICIT),
+// as Asterisk does; HangupRequest (a far-end hangup) is the technology's to publish.
+//
+// A Backend that also implements ChannelBackend (Channels, ChannelStatus, HangupChannel)
+// answers the actions Hangup (Channel: a name, or /regex/ with ChannelHungup list items;
+// Cause 0-127), CoreShowChannels (CoreShowChannel items: snapshot, Application,
+// ApplicationData, Duration, BridgeId) and Status (Status items with Asterisk's fields,
+// Variables: a,b and AllVariables: true; StatusComplete with ListItems and Items). Without
+// one they answer "Not available: no channels".
+//
 // # Lock order
 //
 // Server.mu before Server.smu; Server.pubMu before session.mu and before Server.smu (a

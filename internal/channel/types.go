@@ -50,6 +50,7 @@ const (
 	CauseSubscriberAbsent         Cause = 20  // SUBSCRIBER_ABSENT (peer not registered)
 	CauseCallRejected             Cause = 21  // CALL_REJECTED (403, 603)
 	CauseNumberChanged            Cause = 22  // NUMBER_CHANGED (410)
+	CauseAnsweredElsewhere        Cause = 26  // ANSWERED_ELSEWHERE: another leg of the Dial answered
 	CauseDestinationOutOfOrder    Cause = 27  // DESTINATION_OUT_OF_ORDER (502)
 	CauseInvalidNumberFormat      Cause = 28  // INVALID_NUMBER_FORMAT (484)
 	CauseFacilityRejected         Cause = 29  // FACILITY_REJECTED (501)
@@ -75,6 +76,7 @@ var causeTexts = map[Cause][2]string{
 	CauseSubscriberAbsent:         {"SUBSCRIBER_ABSENT", "Subscriber absent"},
 	CauseCallRejected:             {"CALL_REJECTED", "Call Rejected"},
 	CauseNumberChanged:            {"NUMBER_CHANGED", "Number changed"},
+	CauseAnsweredElsewhere:        {"ANSWERED_ELSEWHERE", "Answered elsewhere"},
 	CauseDestinationOutOfOrder:    {"DESTINATION_OUT_OF_ORDER", "Destination out of order"},
 	CauseInvalidNumberFormat:      {"INVALID_NUMBER_FORMAT", "Invalid number format"},
 	CauseFacilityRejected:         {"FACILITY_REJECTED", "Facility rejected"},

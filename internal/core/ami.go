@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan/expr"
@@ -57,7 +60,17 @@ func (m *amiModule) Load(ctx context.Context, s *Server) error {
 	stopDevices := s.Hints.WatchDevices(func(e event.DeviceStateChange) {
 		m.srv.Publish(ami.DeviceStateChangeEvent(e.Device, e.State))
 	})
-	m.cancel = func() { stopDevices(); stopHints() }
+	// Channel events (Newchannel, Dial*, Bridge*, Hangup, DTMF...) in the order the channel
+	// layer publishes them.
+	stopChannels := func() {}
+	if s.Channels != nil {
+		stopChannels = s.Channels.Subscribe(func(e channel.Event) {
+			if ev, ok := ami.ChannelEvent(e); ok {
+				m.srv.Publish(ev)
+			}
+		})
+	}
+	m.cancel = func() { stopChannels(); stopDevices(); stopHints() }
 	if s.Cluster != nil {
 		s.Cluster.OnMember(func(ev cluster.MemberEvent) {
 			addr := ""
@@ -280,7 +293,75 @@ func (b *amiBackend) Originate(ctx context.Context, req ami.OriginateRequest) (a
 	}
 }
 
-var _ ami.Backend = (*amiBackend)(nil)
+var (
+	_ ami.Backend        = (*amiBackend)(nil)
+	_ ami.ChannelBackend = (*amiBackend)(nil)
+)
+
+func (b *amiBackend) channelStatus(ch *channel.Channel) ami.ChannelStatus {
+	snap := ch.Snapshot()
+	st := ami.ChannelStatus{Snapshot: snap}
+	st.Type, _, _ = strings.Cut(snap.Name, "/")
+	if br := ch.Bridge(); br != nil {
+		st.BridgeID = br.ID()
+	}
+	if m := ch.Media(); m != nil {
+		if p, ok := m.Peer(); ok {
+			st.Format = p.Codec.String()
+		}
+	}
+	if d := b.s.Dialplan; d != nil {
+		if dch := d.LegChannel(snap.Name); dch != nil {
+			vars := dch.Vars()
+			names := make([]string, 0, len(vars))
+			for k := range vars {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				st.Variables = append(st.Variables, ami.Field{Key: k, Value: vars[k]})
+			}
+		}
+	}
+	return st
+}
+
+func (b *amiBackend) Channels() []ami.ChannelStatus {
+	var out []ami.ChannelStatus
+	if b.s.Channels == nil {
+		return nil
+	}
+	for _, ch := range b.s.Channels.List() {
+		out = append(out, b.channelStatus(ch))
+	}
+	return out
+}
+
+func (b *amiBackend) ChannelStatus(name string) (ami.ChannelStatus, bool) {
+	if b.s.Channels == nil {
+		return ami.ChannelStatus{}, false
+	}
+	ch := b.s.Channels.Get(name)
+	if ch == nil {
+		return ami.ChannelStatus{}, false
+	}
+	return b.channelStatus(ch), true
+}
+
+func (b *amiBackend) HangupChannel(name string, cause channel.Cause) bool {
+	if b.s.Channels == nil {
+		return false
+	}
+	ch := b.s.Channels.Get(name)
+	if ch == nil {
+		return false
+	}
+	if cause == 0 {
+		cause = channel.CauseNormalClearing
+	}
+	ch.RequestHangup(cause)
+	return true
+}
 
 // realtimeManagers finds manager users in the realtime family "manager" (Asterisk's
 // manager.c: a row keyed by "name" with secret, read, write, permit, deny, ... columns) for

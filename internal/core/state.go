@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
@@ -154,8 +155,17 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	if err := m.e.Load(cfg); err != nil {
 		return err
 	}
+	if s.Channels == nil {
+		s.Channels = channel.NewRegistry(s.Log)
+	}
+	m.e.SetChannels(s.Channels)
+	m.e.SetSoundsDir(s.soundsDir())
+	// Every incoming call leg (the SIP server's INVITE handler, on the call's goroutine)
+	// runs the dialplan until it ends.
+	s.CallHandler = m.e.Handler()
 	s.Dialplan = m.e
 	s.CLI.MustRegister(m.e.Commands()...)
+	s.CLI.MustRegister(m.e.ChannelCommands()...)
 	return nil
 }
 

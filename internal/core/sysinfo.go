@@ -60,15 +60,19 @@ func ess(n int) string {
 	return "s"
 }
 
-// cmdShowChannelsCount is "core show channels count". The channels are the calls counted by
-// every CallCounter (today the dialplan's console and originated channels), so the first two
-// lines give the same number.
+// cmdShowChannelsCount is "core show channels count". The channels are the real call legs
+// (incoming and outgoing) and the dialplan's console and Local channels; the calls are the
+// channels running a dialplan (every CallCounter's), as Asterisk counts its PBX threads.
 func (s *Server) cmdShowChannelsCount(_ context.Context, a *cli.Args) error {
 	if len(a.Rest) != 0 {
 		return cli.ErrUsage
 	}
 	active := s.ActiveCalls()
-	fmt.Fprintf(a.Out, "%d active channel%s\n", active, ess(active))
+	chans := active
+	if s.Dialplan != nil {
+		chans = s.Dialplan.ActiveChannels()
+	}
+	fmt.Fprintf(a.Out, "%d active channel%s\n", chans, ess(chans))
 	writeCalls(a.Out, active, s.ProcessedCalls())
 	return nil
 }

@@ -82,6 +82,13 @@ func splitTop(s string, sep byte) (before, after string, found bool) {
 }
 
 func appAnswer(ctx context.Context, ch *Channel, data string) error {
+	if ch.leg != nil {
+		// A real leg: the technology answers (SIP 200 OK) and the leg goes Up.
+		if err := ch.leg.Answer(ctx); err != nil {
+			return ErrHangup
+		}
+		return nil
+	}
 	// No media yet: answering marks the channel up and tells the dial waiting for it (the
 	// ;2 half of an originated Local channel).
 	ch.answer()

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 )
 
 // Channel is a call leg running the dialplan. Its location (Context, Exten, Priority) is
@@ -22,24 +24,29 @@ type Channel struct {
 	Exten    string
 	Priority int
 
-	mu      sync.Mutex
-	vars    map[string]string
-	cidNum  string
-	cidName string
-	engine  *Engine
-	frames  []*gosubFrame
-	whiles  []whileFrame
-	jumped  bool
-	steps   int
-	echo    func(line string)
-	state   string
-	dial    *dialWatch  // the dial waiting for this channel to answer (an originate's ;2 half)
-	inhibit atomic.Bool // escalations refused (an external, unprivileged origin)
+	mu       sync.Mutex
+	vars     map[string]string
+	cidNum   string
+	cidName  string
+	engine   *Engine
+	frames   []*gosubFrame
+	whiles   []whileFrame
+	jumped   bool
+	steps    int
+	echo     func(line string)
+	state    string
+	dial     *dialWatch       // the dial waiting for this channel to answer (an originate's ;2 half)
+	leg      *channel.Channel // the real call leg (RunChannel), nil for console and Local channels
+	endCause channel.Cause    // the cause the dialplan's end gives the leg (0: HANGUPCAUSE or normal)
+	inhibit  atomic.Bool      // escalations refused (an external, unprivileged origin)
 }
 
 // State returns the channel state: "Ring" until Answer(), then "Up" ("Ringing" after
 // Ringing(), "Busy" after Busy() or Congestion() before an answer).
 func (ch *Channel) State() string {
+	if ch.leg != nil {
+		return ch.leg.State().String()
+	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.state == "" {
@@ -77,6 +84,10 @@ func (ch *Channel) SetEcho(fn func(line string)) { ch.echo = fn }
 
 // SetCallerID sets the Caller ID number and name.
 func (ch *Channel) SetCallerID(num, name string) {
+	if ch.leg != nil {
+		ch.leg.SetCallerID(num, name)
+		return
+	}
 	ch.mu.Lock()
 	ch.cidNum, ch.cidName = num, name
 	ch.mu.Unlock()
@@ -84,6 +95,10 @@ func (ch *Channel) SetCallerID(num, name string) {
 
 // CallerID returns the Caller ID number and name.
 func (ch *Channel) CallerID() (num, name string) {
+	if ch.leg != nil {
+		s := ch.leg.Snapshot()
+		return s.CallerNum, s.CallerName
+	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	return ch.cidNum, ch.cidName
@@ -154,6 +169,9 @@ func (ch *Channel) lookupVar(name string) (string, bool) {
 		return ch.UniqueID, true
 	}
 	if v, ok := ch.Var(name); ok {
+		return v, true
+	}
+	if v, ok := ch.legValue(name); ok {
 		return v, true
 	}
 	if ch.engine != nil {

@@ -33,7 +33,8 @@ func (e *Engine) Commands() []*cli.Command {
 			Usage: "Usage: channel originate <tech/data> application <appname> [appdata]\n" +
 				"       channel originate <tech/data> extension [exten@][context]\n" +
 				"  Originate a call: the first form runs an application, the second an extension.\n" +
-				"  Only Local/exten@context channels exist so far. The call runs in the background.\n",
+				"  <tech/data> is Local/exten@context or a channel technology's (SIP/alice), called\n" +
+				"  first; the call runs in the background.\n",
 			Handler: e.cliOriginate},
 	}
 }
@@ -337,6 +338,9 @@ var ErrOriginate = errors.New("originate")
 // and hangs the ;2 half up. After the answer the halves run independently (no media, no
 // bridge).
 func (e *Engine) Originate(ctx context.Context, o Originate) (name, uniqueID string, err error) {
+	if !isLocal(o.Channel) && e.Channels() != nil {
+		return e.originateLeg(ctx, o)
+	}
 	tech, dest, ok := strings.Cut(o.Channel, "/")
 	if !ok || !strings.EqualFold(tech, "Local") {
 		return "", "", fmt.Errorf("%w: unable to request channel %s: only Local/exten@context channels are available", ErrOriginate, o.Channel)

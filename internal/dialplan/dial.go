@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 )
 
 // DialResult is how the dial of an originated channel ended: Asterisk's originate reason
@@ -66,9 +68,15 @@ func (d *dialWatch) report(r DialResult) {
 func init() {
 	for _, a := range []*App{
 		{Name: "Busy", Synopsis: "Indicate the Busy condition", Exec: func(ctx context.Context, ch *Channel, data string) error {
+			if ch.leg != nil {
+				return legFailure(ctx, ch, data, channel.CondBusy, channel.CauseUserBusy)
+			}
 			return indicateFailure(ctx, ch, data, DialBusy, "17")
 		}},
 		{Name: "Congestion", Synopsis: "Indicate the Congestion condition", Exec: func(ctx context.Context, ch *Channel, data string) error {
+			if ch.leg != nil {
+				return legFailure(ctx, ch, data, channel.CondCongestion, channel.CauseCongestion)
+			}
 			return indicateFailure(ctx, ch, data, DialCongestion, "34")
 		}},
 		{Name: "Ringing", Synopsis: "Indicate ringing tone", Exec: appRinging},
@@ -119,6 +127,10 @@ func indicateFailure(ctx context.Context, ch *Channel, data string, result DialR
 
 // appRinging is Ringing(): a channel not yet answered is Ringing (its dial goes on waiting).
 func appRinging(ctx context.Context, ch *Channel, data string) error {
+	if ch.leg != nil {
+		indicateRinging(ch.leg)
+		return nil
+	}
 	ch.mu.Lock()
 	if ch.state != "Up" {
 		ch.state = "Ringing"

@@ -30,6 +30,15 @@
 //	err := e.Run(ctx, ch)               // synchronous; nil on a normal end of call
 //	err := e.CheckExternal(app, data)   // early answer for an external origin's app and data
 //
+//	e.SetChannels(reg *channel.Registry) // the server's call legs: Dial() requests through it
+//	e.SetSoundsDir(dir string)           // astdatadir/sounds for Playback() and Read()
+//	h := e.Handler() func(*channel.Channel) // give to a channel technology: each incoming
+//	                                     // leg runs the dialplan in its own goroutine
+//	err := e.RunChannel(ctx, leg)        // the same, synchronously (ErrRefused while stopping)
+//	e.ChannelCommands() []*cli.Command   // core show channels, core show channel, channel request hangup
+//	e.LegChannel(name) *Channel          // the dialplan side of a running leg (its variables)
+//	e.ActiveChannels() int               // legs + console/Local channels ("N active channels")
+//
 //	e.Exists / CanMatch / MatchMore(ctx, context, exten string, priority int, callerID string) bool
 //	e.FindPriority(ctx, context, exten, priorityOrLabel, callerID string) (int, bool)
 //	e.Find(ctx, context, exten string, priority int, callerID string) (Found, bool)
@@ -155,9 +164,13 @@
 //     runs, when ;2's dialplan ends without answering (DialFailed, Asterisk's reason 0),
 //     runs Busy() (DialBusy, 5) or Congestion() (DialCongestion, 8), or does not answer
 //     within Originate.Timeout (default 30 s; DialNoAnswer, 3); a failed dial hangs ;2 up.
-//     Originate.Dialled tells the outcome (the AMI's Originate waits for it). Only Local
-//     channels exist so far; after the answer the halves are not bridged and run
-//     independently (there is no media yet): one ending does not hang the other up.
+//     Originate.Dialled tells the outcome (the AMI's Originate waits for it). After the
+//     answer the Local halves are not bridged and run independently (Local channels carry
+//     no media): one ending does not hang the other up. Any other technology the registry
+//     has ("channel originate SIP/alice extension 100@ctx", AMI Originate) is requested and
+//     called as pbx_outgoing does: on the answer within the timeout the application or the
+//     extension runs on the leg (then hung up with its cause); busy (5), congestion (8), no
+//     answer (3) or a failure (0) is reported through Dialled and the leg hung up.
 //   - Busy([timeout]) and Congestion([timeout]) make an unanswered channel Busy (HANGUPCAUSE
 //     17 or 34) and end the call after timeout seconds, or at once without one (Asterisk
 //     waits for the caller to hang up, which the dial of an originate does at once; a
@@ -169,9 +182,60 @@
 //   - Functions that fail (unknown function, bad arguments) expand to "" and are logged as a
 //     warning naming the priority's file:line.
 //
+// # Real call legs (RunChannel)
+//
+// A call leg of internal/channel (a SIP call) runs the same executor through a Channel
+// bound to it (Channel.Leg): its name and unique ID are the leg's, CALLERID() reads and
+// writes the leg's caller ID (NewCallerid), the location and application are copied to the
+// leg before each priority (core show channels, AMI), and a variable the dialplan does not
+// have is looked up as a string value the technology attached to the leg (SIPCALLID,
+// leg.Set("SIPCALLID", id)). The leg's hangup (far end BYE/CANCEL, a soft hangup) cancels
+// the running application's context. Choices where Asterisk spreads the work elsewhere:
+//
+//   - Counting: each leg running the dialplan is a call (ActiveCalls, refused with
+//     NORMAL_CIRCUIT_CONGESTION, SIP 503, while the server stops); outgoing legs Dial made
+//     are channels but not calls, as Asterisk counts PBX threads.
+//   - A start extension that does not exist is refused before the dialplan as chan_sip does
+//     (UNALLOCATED, 404; INVALID_NUMBER_FORMAT, 484, when more digits could match); an empty
+//     extension starts at "s" (pbx.c).
+//   - The cause of the hangup: the far end's; else Hangup(cause) or HANGUPCAUSE; BUSY
+//     (17) or congestion (34) after a Dial that failed so when the dialplan falls through
+//     (pbx.c's autofallthrough, without its 10 s wait); UNALLOCATED for an invalid
+//     extension with no "i"; else NORMAL_CLEARING. The "h" extension runs first, with
+//     HANGUPCAUSE set.
+//   - Dial(Tech/a&Tech/b[,timeout[,options]]) is app_dial's: legs requested through the
+//     registry (a refused request counts by its cause), DialBegin per leg before its Call,
+//     the callee's ringing passed once to the caller (r: at once instead), progress passed
+//     as progress; the first answer wins: DialEnd CANCEL for the others, then DialEnd
+//     ANSWER, the others hung up with ANSWERED_ELSEWHERE (26), the caller answered and both
+//     joined in a channel.Bridge (RTP relayed by internal/media) until one hangs up: the
+//     callee is hung up with the caller's cause; a callee hangup ends the call unless g.
+//     DIALSTATUS: ANSWER; CANCEL when the caller hangs up; NOANSWER at the timeout or when
+//     every leg ended without a busy/congestion/unavailable cause; else BUSY, CONGESTION or
+//     CHANUNAVAIL when all failed so (app_dial's handle_cause and precedence;
+//     DialStatusOfCause is ast_hangup_cause_to_dial_status); CHANUNAVAIL when no leg could
+//     be requested. DIALEDPEERNAME, DIALEDPEERNUMBER and HANGUPCAUSE are set. Outgoing legs
+//     show AppDial((Outgoing Line)) and inherit the caller's extension. Early media is not
+//     bridged before the answer; the options other than r and g are ignored.
+//   - Playback(f1&f2[,skip|noanswer]) answers first (unless noanswer; skip does nothing on
+//     a leg not up) and plays each file with media.Session.PlayFile from the sounds
+//     directory (sounds/<lang>/name.<fmt>, then sounds/name.<fmt>: wav, sln, ulaw, alaw...);
+//     PLAYBACKSTATUS SUCCESS or FAILED. Echo() echoes audio and DTMF until '#'. Read()
+//     collects DTMF the technology queued as frames (RFC 4733), the prompt stopped by the
+//     first digit, '#' ending the input, READSTATUS as app_read. SendDTMF() sends each digit
+//     through the technology (RFC 4733), 'w'/'W' pausing. Busy()/Congestion() indicate the
+//     condition: before an answer that is the final response (SIP 486/503) and the call
+//     ends with cause 17/34 (chan_sip hangs up after it); after one they wait for the
+//     hangup or their timeout; Ringing() and
+//     Progress() indicate 180/183; Answer() answers through the technology.
+//   - On a console or Local channel (no leg) Playback only checks the files exist, Read
+//     fails (READSTATUS ERROR), Echo waits, and Dial waits for the answered callee to hang
+//     up (there is no media to bridge).
+//
 // Functions: LEN, IF, IFTIME, ISNULL, EXISTS, CUT, FIELDQTY, FILTER, REGEX, TOUPPER, TOLOWER,
 // GLOBAL, LOCAL, DB, DB_EXISTS (sets DB_RESULT), DB_DELETE, CALLERID(num|name|all), SET,
 // STRFTIME, EPOCH, RAND. Applications: Answer, Hangup, NoOp, Verbose, Log, Set, MSet, Goto,
 // GotoIf, GotoIfTime, Gosub, GosubIf, Return, ExecIf, While, EndWhile, ExitWhile,
-// ContinueWhile, Wait, Busy, Congestion, Ringing.
+// ContinueWhile, Wait, Busy, Congestion, Ringing, Progress, Playback, Echo, SendDTMF, Read,
+// Dial.
 package dialplan

@@ -46,6 +46,7 @@ type Engine struct {
 
 	seq    atomic.Uint64
 	calls  calls
+	legs   legs // real call legs running the dialplan (RunChannel)
 	base   context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup

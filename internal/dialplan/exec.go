@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 )
 
@@ -52,6 +53,9 @@ func (e *Engine) Run(ctx context.Context, ch *Channel) error {
 			return nil
 		}
 		ch.jumped = false
+		if ch.leg != nil {
+			ch.leg.SetLocation(ch.Context, ch.Exten, ch.Priority)
+		}
 		var err error
 		if f.Priority == nil {
 			err = f.Switch.Exec(ctx, ch, f.Context, ch.Exten, ch.Priority, cid, f.SwitchData)
@@ -93,6 +97,9 @@ func (e *Engine) execPriority(ctx context.Context, ch *Channel, p *Priority) err
 		return ErrNoApp
 	}
 	ch.verbosef(3, "Executing [%s@%s:%d] %s(\"%s\", \"%s\") in new stack", ch.Exten, ch.Context, ch.Priority, app.Name, ch.Name, data)
+	if ch.leg != nil {
+		ch.leg.SetApplication(app.Name, data)
+	}
 	return ch.ExecApp(ctx, app, data)
 }
 
@@ -113,6 +120,7 @@ func (e *Engine) noPriority(ctx context.Context, ch *Channel, cid string) (cont 
 			return true
 		}
 		ch.logf(slog.LevelWarn, "Channel '%s' sent to invalid extension but no invalid handler: context,exten,priority=%s,%s,%d", ch.Name, ch.Context, ch.Exten, ch.Priority)
+		ch.endCause = channel.CauseUnallocated
 		return false
 	}
 	status, ok := ch.Var("DIALSTATUS")
@@ -126,6 +134,14 @@ func (e *Engine) noPriority(ctx context.Context, ch *Channel, cid string) (cont 
 		return false
 	}
 	ch.verbosef(3, "Auto fallthrough, channel '%s' status is '%s'", ch.Name, status)
+	// Asterisk indicates busy or congestion to an unanswered caller whose last Dial failed
+	// that way (pbx.c's autofallthrough): the call ends with that cause.
+	switch status {
+	case "BUSY":
+		ch.endCause = channel.CauseUserBusy
+	case "CONGESTION", "CHANUNAVAIL":
+		ch.endCause = channel.CauseCongestion
+	}
 	return false
 }
 

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,6 +47,11 @@ func TestMonitoringCommandsAsAsterisk(t *testing.T) {
 		"module reload extconfig":   "Module 'extconfig' reloaded successfully.\n",
 		"core reload":               "",
 		"core show channels count":  "0 active channels\n0 active calls\n0 calls processed\n",
+		"core show channels": fmt.Sprintf("%-64s %-32s %-7s %-30s\n", "Channel", "Location", "State", "Application(Data)") +
+			"0 active channels\n0 active calls\n0 calls processed\n",
+		"core show channels concise":                "",
+		"channel request hangup SIP/alice-00000001": "SIP/alice-00000001 is not a known channel\n",
+		"core show channel SIP/alice-00000001":      "SIP/alice-00000001 is not a known channel\n",
 	} {
 		if out := n.MustRX(cmd); out != want {
 			t.Errorf("%s: %q, want %q", cmd, out, want)
