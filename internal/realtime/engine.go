@@ -78,13 +78,27 @@ type Status struct {
 	Queries, Errors, Failovers uint64
 	LastError                  string
 	LastErrorAt                time.Time
+	// Live is true when a mapping's driver is listening for changes now (pgsql with
+	// listen_channel); otherwise cached objects of the family follow only their TTL and
+	// explicit invalidations.
+	Live bool
+	// Notifications counts changes the database announced, LastNotification the newest;
+	// Invalidations the explicit ones (here or from another server); Flushes the times the
+	// change listener (re)connected and every cached object of the family was dropped.
+	Notifications, Invalidations, Flushes uint64
+	LastNotification                      time.Time
+	// LastChange is when the newest change of any source was heard, LastSource its source.
+	LastChange time.Time
+	LastSource string
 }
 
 type familyStats struct {
-	queries, errors, failovers atomic.Uint64
-	mu                         sync.Mutex
-	lastErr                    string
-	lastErrAt                  time.Time
+	queries, errors, failovers        atomic.Uint64
+	notified, invalidated, flushes    atomic.Uint64
+	mu                                sync.Mutex
+	lastErr                           string
+	lastErrAt, lastNotify, lastChange time.Time
+	lastSource                        string
 }
 
 func (s *familyStats) fail(err error) {
@@ -124,6 +138,8 @@ type Engine struct {
 
 	fileLoader atomic.Pointer[func(ctx context.Context, name string) (*conf.Config, error)]
 	observe    atomic.Pointer[QueryObserver]
+
+	feed changeFeed // see changes.go
 }
 
 // OnQuery sets the observer of every query (metrics). Safe to call at any time.
@@ -147,6 +163,7 @@ func (e *Engine) Register(d Driver) {
 	e.mu.Lock()
 	e.drivers[d.Name()] = d
 	e.mu.Unlock()
+	e.watchDriver(d)
 }
 
 // Driver returns the registered driver named name.
@@ -451,14 +468,20 @@ func (e *Engine) Mapped(family string) bool {
 
 // Status returns the counters of every family and static file used since start, sorted.
 func (e *Engine) Status() []Status {
+	routes := e.st.Load().families
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
 	out := make([]Status, 0, len(e.stats))
 	for n, s := range e.stats {
-		st := Status{Family: n, Queries: s.queries.Load(), Errors: s.errors.Load(), Failovers: s.failovers.Load()}
+		st := Status{Family: n, Queries: s.queries.Load(), Errors: s.errors.Load(), Failovers: s.failovers.Load(),
+			Notifications: s.notified.Load(), Invalidations: s.invalidated.Load(), Flushes: s.flushes.Load()}
 		s.mu.Lock()
 		st.LastError, st.LastErrorAt = s.lastErr, s.lastErrAt
+		st.LastNotification, st.LastChange, st.LastSource = s.lastNotify, s.lastChange, s.lastSource
 		s.mu.Unlock()
+		if r := routes[n]; r != nil {
+			st.Live = r.live()
+		}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Family, b.Family) })
