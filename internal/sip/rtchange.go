@@ -1,0 +1,123 @@
+package sip
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
+)
+
+// rtFollow keeps realtime peers in step with the realtime engine's change feed (family
+// sippeers): a changed row marks its peer stale and re-reads it in the background, so that
+// a deleted (or now invalid) row drops the peer, its registration and its device state at
+// once, and a changed one is in force at the peer's next request; a flush (the change
+// listener reconnected, or "realtime invalidate sippeers") does that for every realtime peer.
+type rtFollow struct {
+	// changes counts changes heard; findPeer compares it around its query, so that a row
+	// read before a change and stored after it stays stale.
+	changes atomic.Uint64
+	cancel  func()
+
+	mu      sync.Mutex
+	pending map[string]struct{}
+	busy    bool
+}
+
+// followRealtime subscribes the server to changes of sippeers (New calls it).
+func (s *Server) followRealtime() {
+	if s.rt == nil {
+		return
+	}
+	s.rtf.pending = map[string]struct{}{}
+	s.rtf.cancel = s.rt.Subscribe("sippeers", s.realtimeChanged)
+}
+
+// realtimeChanged is the change feed's callback: it must not block.
+func (s *Server) realtimeChanged(c realtime.Change) {
+	s.rtf.changes.Add(1)
+	var hit []*peer
+	s.mu.RLock()
+	if c.Key == "" {
+		for _, p := range s.peers {
+			if p.cfg.Load().realtime {
+				hit = append(hit, p)
+			}
+		}
+	} else if p := s.peers[c.Key]; p != nil && p.cfg.Load().realtime {
+		hit = append(hit, p)
+	}
+	s.mu.RUnlock()
+	if len(hit) == 0 {
+		return
+	}
+	s.rtf.mu.Lock()
+	for _, p := range hit {
+		p.mu.Lock()
+		p.stale = true
+		p.mu.Unlock()
+		s.rtf.pending[p.name] = struct{}{}
+	}
+	start := !s.rtf.busy
+	s.rtf.busy = true
+	s.rtf.mu.Unlock()
+	if start && !s.spawn(s.recheckPending) {
+		s.rtf.mu.Lock()
+		s.rtf.busy = false
+		s.rtf.mu.Unlock()
+	}
+}
+
+// recheckPending re-reads the peers whose rows changed, one at a time, until none is left.
+func (s *Server) recheckPending() {
+	for {
+		s.rtf.mu.Lock()
+		names := make([]string, 0, len(s.rtf.pending))
+		for n := range s.rtf.pending {
+			names = append(names, n)
+		}
+		clear(s.rtf.pending)
+		if len(names) == 0 {
+			s.rtf.busy = false
+			s.rtf.mu.Unlock()
+			return
+		}
+		s.rtf.mu.Unlock()
+		slices.Sort(names)
+		for _, n := range names {
+			s.recheckPeer(n)
+		}
+	}
+}
+
+// recheckPeer re-reads one stale realtime peer: findPeer drops it when its row is gone or
+// invalid and otherwise takes the new row, keeping the registration; timers restart with the
+// new settings and a registered peer whose mailboxes changed gets their counts.
+func (s *Server) recheckPeer(name string) {
+	s.mu.RLock()
+	p := s.peers[name]
+	s.mu.RUnlock()
+	if p == nil {
+		return
+	}
+	old := p.cfg.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	np, err := s.findPeer(ctx, name)
+	if err != nil || np != p {
+		return
+	}
+	cfg := p.cfg.Load()
+	if cfg == old {
+		return
+	}
+	p.reconfigured(s.isRunning(), 0)
+	p.mu.Lock()
+	registered := p.addr.IsValid()
+	p.mu.Unlock()
+	if registered && !slices.Equal(old.mailboxes, cfg.mailboxes) {
+		s.sendMWI(p)
+	}
+}
