@@ -79,7 +79,9 @@ type dialplanModule struct {
 	sw      *rtswitch.Switch
 	odbc    *funcodbc.Module
 	rtHints *hint.Poller
-	server  *Server
+	// rtCancel ends the switch's subscription to realtime changes
+	rtCancel func()
+	server   *Server
 }
 
 // realtimeHintInterval is how often hints held in realtime tables are read again, so that a
@@ -134,6 +136,9 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
 	m.sw = rtswitch.New(s.Log, s.Realtime)
 	m.sw.Register(m.e)
+	if s.Realtime != nil {
+		m.rtCancel = s.Realtime.Subscribe("", m.sw.Changed) // rows changed: drop cached lookups
+	}
 	s.RTSwitch = m.sw
 	m.odbc = funcodbc.New(s.Log, s.Realtime)
 	m.odbc.Register(m.e)
@@ -197,6 +202,9 @@ func (m *dialplanModule) Unload(context.Context) error {
 	}
 	if m.rtHints != nil {
 		m.rtHints.Close()
+	}
+	if m.rtCancel != nil {
+		m.rtCancel()
 	}
 	if m.e != nil {
 		m.e.Close()

@@ -93,6 +93,22 @@ func (s *Switch) Flush() {
 	s.cidMu.Unlock()
 }
 
+// Changed drops what the caches hold for the family of c; it is the switch's subscriber to the
+// realtime change feed (realtime.Engine.Subscribe("", sw.Changed)). A pattern or hint answer
+// depends on every row of its context and an exact answer on rows of other extens (a pattern
+// row, a cidmatch), so a change of one row drops the whole family, whatever its key: the
+// next lookup reads the table again.
+func (s *Switch) Changed(c realtime.Change) {
+	cs := s.caches.Load()
+	if cs == nil {
+		return
+	}
+	fam := strings.ToLower(c.Family)
+	cs.rows.InvalidateFamily(fam)
+	cs.patterns.InvalidateFamily(fam)
+	cs.hints.InvalidateFamily(fam)
+}
+
 // CacheStats returns the counters of the row, pattern and hint caches (zero when the cache is
 // off).
 func (s *Switch) CacheStats() (rows, patterns, hints realtime.CacheStats) {
