@@ -20,10 +20,17 @@ import (
 const (
 	TypeDeviceState = "device_state"
 	TypeMWI         = "mwi"
+	// TypeRealtime carries explicit realtime invalidations ("realtime invalidate" on one
+	// server, applied by every server). Unlike the state types it is a signal: nothing of it
+	// is kept, synced to a joining server or purged when a server leaves.
+	TypeRealtime = "realtime"
 )
 
 // knownTypes lists the shareable event types in the order the CLI shows them.
-var knownTypes = []string{TypeDeviceState, TypeMWI}
+var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime}
+
+// isSignal reports whether events of type t are one-shot signals rather than state.
+func isSignal(t string) bool { return t == TypeRealtime }
 
 // KnownTypes returns the event types that can be shared.
 func KnownTypes() []string { return slices.Clone(knownTypes) }
