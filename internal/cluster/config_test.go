@@ -51,7 +51,7 @@ subscribe_event=device_state
 [mwi]
 type = event_channel
 publish_event = mwi
-`, pub: stateTypes, sub: []string{TypeDeviceState},
+`, pub: KnownTypes(), sub: []string{TypeDeviceState, TypeRealtime},
 			check: func(t *testing.T, c *Config) {
 				if c.NodeName != "pbx-a" || c.Listen != "10.0.0.1:6222" || !slices.Equal(c.Routes, []string{"10.0.0.2:6222", "10.0.0.3:6222"}) ||
 					c.ClientListen != "127.0.0.1:4223" || c.HeartbeatInterval != 250*time.Millisecond || c.MemberTimeout != time.Second || c.DefaultChannels {
@@ -67,7 +67,7 @@ type=event_channel
 publish_event = device_state,mwi
 subscribe_event = MWI
 subscribe_event = device_state
-`, pub: stateTypes, sub: stateTypes},
+`, pub: KnownTypes(), sub: KnownTypes()},
 		{name: "external", text: `
 [general]
 mode = external
@@ -92,7 +92,7 @@ cluster_name = pbx-prod
 			}},
 		{name: "share nothing", text: "[none]\ntype=event_channel\n", pub: nil, sub: nil},
 		{name: "template sections are skipped", text: "[tpl](!)\ntype=event_channel\n[ch](tpl)\npublish_event=mwi\n",
-			check: func(*testing.T, *Config) {}, pub: []string{TypeMWI}},
+			check: func(*testing.T, *Config) {}, pub: []string{TypeMWI, TypeRealtime}},
 		{name: "res_corosync.conf sample (all commented)", corosync: true, text: "[general]\n;publish_event = mwi\n",
 			pub: KnownTypes(), sub: KnownTypes()},
 		{name: "res_corosync.conf one per line", corosync: true, text: `
@@ -101,7 +101,7 @@ publish_event = mwi
 subscribe_event = mwi
 publish_event = device_state
 subscribe_event = device_state
-`, pub: stateTypes, sub: stateTypes,
+`, pub: KnownTypes(), sub: KnownTypes(),
 			check: func(t *testing.T, c *Config) {
 				if len(c.Channels) != 1 || c.Channels[0].Name != "general" || !c.Corosync || c.DefaultChannels {
 					t.Errorf("%+v", c.Channels)
@@ -112,7 +112,13 @@ subscribe_event = device_state
 publish_event = device_state,mwi
 subscribe_event = device_state
 listen = 0.0.0.0:6222
-`, pub: stateTypes, sub: []string{TypeDeviceState}},
+`, pub: KnownTypes(), sub: []string{TypeDeviceState, TypeRealtime}},
+		{name: "realtime named: only where named", text: `
+[ds]
+type = event_channel
+publish_event = device_state,realtime
+subscribe_event = device_state
+`, pub: []string{TypeDeviceState, TypeRealtime}, sub: []string{TypeDeviceState}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseCfg(t, "cluster.conf", tc.text, tc.corosync)
@@ -207,6 +213,3 @@ func TestNilConfig(t *testing.T) {
 		t.Errorf("%+v %v", c, err)
 	}
 }
-
-// stateTypes are the types a configuration that names device_state and mwi shares.
-var stateTypes = []string{TypeDeviceState, TypeMWI}
