@@ -31,6 +31,27 @@
 //     an error. A mapped file with no row loads as an empty configuration, with a warning.
 //   - Multi-valued columns: see SplitList, EncodeValue and DecodeValue (every driver encodes).
 //
+// Change feed (changes.go). Caches subscribe (Engine.Subscribe) per family and learn of every
+// change this server hears, as (family, key) — key "" meaning any row:
+//
+//   - from a driver that notifies (Notifier: pgsql with listen_channel and the triggers of
+//     contrib/pgsql_realtime_notify.sql), each server hearing its own database. The payload's
+//     table is matched against the table of every mapping served by that driver (schema
+//     ignored), so "sipfriends" reaches sippeers and sipusers. When the listener
+//     (re)connects, every family the driver serves is flushed — changes made while nobody
+//     listened are unknown — and the reconnect is logged (a WARNING; the first connect is
+//     an INFO line).
+//   - from an explicit invalidation (Invalidate: "realtime invalidate <family> [key]", AMI
+//     RealtimeInvalidate, POST /api/realtime/invalidate/...), for the drivers that cannot
+//     notify; OnInvalidate hands it to the cluster, and ApplyRemote applies one made on
+//     another server (never published again).
+//
+// Subscribers run on the goroutine that heard the change and must not block. Per family,
+// Status counts notifications (and the last one's time), invalidations and flushes, and says
+// whether the family is live (a driver listening now) or TTL-only; "realtime show status"
+// and /api/realtime/mappings show it. There is no per-row ordering guarantee between sources:
+// a cache that re-reads after a change (sip) reads the committed row, which is what matters.
+//
 // The database field of a mapping is passed to the driver as is, and each driver reads it as
 // Asterisk's does: pgsql ignores it (res_pgsql.conf's dbname), mysql and sqlite3 take it as a
 // section of their file, odbc as a connection of res_odbc.conf. "core show config mappings"
