@@ -16,14 +16,34 @@ import (
 // once, and a changed one is in force at the peer's next request; a flush (the change
 // listener reconnected, or "realtime invalidate sippeers") does that for every realtime peer.
 type rtFollow struct {
-	// changes counts changes heard; findPeer compares it around its query, so that a row
-	// read before a change and stored after it stays stale.
-	changes atomic.Uint64
+	// flushes counts changes of the whole family and keyed those of the names hashed to each
+	// slot; findPeer compares a name's stamp around its query, so that a row read before a
+	// change and stored after it stays stale (a slot shared with another name costs at most
+	// one needless re-read; a global counter would make every query overlapping anyone's
+	// registration write-back re-read).
+	flushes atomic.Uint64
+	keyed   [256]atomic.Uint64
 	cancel  func()
 
 	mu      sync.Mutex
 	pending map[string]struct{}
 	busy    bool
+}
+
+// rtStamp is the change counters that concern one name.
+type rtStamp struct{ flushes, keyed uint64 }
+
+func rtSlot(name string) uint8 {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return uint8(h)
+}
+
+// stamp returns the counters of name now.
+func (f *rtFollow) stamp(name string) rtStamp {
+	return rtStamp{f.flushes.Load(), f.keyed[rtSlot(name)].Load()}
 }
 
 // followRealtime subscribes the server to changes of sippeers (New calls it).
@@ -37,7 +57,11 @@ func (s *Server) followRealtime() {
 
 // realtimeChanged is the change feed's callback: it must not block.
 func (s *Server) realtimeChanged(c realtime.Change) {
-	s.rtf.changes.Add(1)
+	if c.Key == "" {
+		s.rtf.flushes.Add(1)
+	} else {
+		s.rtf.keyed[rtSlot(c.Key)].Add(1)
+	}
 	var hit []*peer
 	s.mu.RLock()
 	if c.Key == "" {
@@ -93,8 +117,8 @@ func (s *Server) recheckPending() {
 }
 
 // recheckPeer re-reads one stale realtime peer: findPeer drops it when its row is gone or
-// invalid and otherwise takes the new row, keeping the registration; timers restart with the
-// new settings and a registered peer whose mailboxes changed gets their counts.
+// invalid and otherwise takes the new row, keeping the registration; qualify restarts when its
+// settings changed and a registered peer whose mailboxes changed gets their counts.
 func (s *Server) recheckPeer(name string) {
 	s.mu.RLock()
 	p := s.peers[name]
@@ -113,7 +137,11 @@ func (s *Server) recheckPeer(name string) {
 	if cfg == old {
 		return
 	}
-	p.reconfigured(s.isRunning(), 0)
+	// A registration's own write-back notifies too: restart qualify only when it changed.
+	if old.qualifyMS != cfg.qualifyMS || old.keepalive != cfg.keepalive {
+		p.restartTimers()
+	}
+	p.reportDevice()
 	p.mu.Lock()
 	registered := p.addr.IsValid()
 	p.mu.Unlock()

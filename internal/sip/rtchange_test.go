@@ -79,3 +79,48 @@ func (s *Server) peer(name string) *peer {
 	defer s.mu.RUnlock()
 	return s.peers[name]
 }
+
+// A change that makes the row an invalid peer drops it like a deletion; a change of mailbox
+// sends the registered peer the counts of its new mailbox.
+func TestRealtimeChangeInvalidAndMailbox(t *testing.T) {
+	e := newEnv(t, baseConf+"rtcachefriends=yes\n", true)
+	e.store("name", "carol", "secret", "pw", "host", "dynamic", "type", "friend", "mailbox", "1@default")
+	e.store("name", "dave", "secret", "pw", "host", "dynamic", "type", "friend")
+	e.mb.set("2@default", 3, 0, 0)
+	ph := newPhone(t, e.addr)
+	for _, n := range []string{"carol", "dave"} {
+		if res := ph.register(n, "pw", 300); res.StatusCode != 200 {
+			t.Fatal(n, res.StatusCode)
+		}
+	}
+	waitFor(t, 2*time.Second, "write-back", func() bool { return e.s.wb.idle() })
+	for { // MWI of carol's registration (mailbox 1@default)
+		if _, ok := ph.Next(300 * time.Millisecond); !ok {
+			break
+		}
+	}
+	if _, err := e.rt.Update(t.Context(), "sippeers", "name", "carol", realtime.Field{Name: "mailbox", Value: "2@default"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.Invalidate("sippeers", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	n := ph.waitNotify(2 * time.Second)
+	if n == nil || !strings.Contains(string(n.Body()), "Messages-Waiting: yes") {
+		t.Fatalf("no MWI for the new mailbox: %v", n)
+	}
+
+	if _, err := e.rt.Update(t.Context(), "sippeers", "name", "dave", realtime.Field{Name: "type", Value: "bogus"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.Invalidate("sippeers", "dave"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "invalid peer dropped", func() bool { return e.s.peer("dave") == nil })
+	if e.ds.get("SIP/dave") != "UNAVAILABLE" {
+		t.Fatalf("device of the invalid peer: %s", e.ds.get("SIP/dave"))
+	}
+	if e.s.peer("carol") == nil {
+		t.Fatal("carol dropped")
+	}
+}
