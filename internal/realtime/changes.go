@@ -227,13 +227,15 @@ func (e *Engine) driverChanged(driver, table, key string) {
 		e.feed.seen[driver] = true
 		e.feed.mu.Unlock()
 		fams := strings.Join(hit, ", ")
-		if fams == "" {
-			fams = "no family"
-		}
-		if again {
+		switch {
+		case again && fams != "":
 			e.log.Warn(fmt.Sprintf("realtime: %s change listener reconnected; flushing cached %s (changes made while it was down are unknown)", driver, fams))
-		} else {
+		case again:
+			e.log.Warn(fmt.Sprintf("realtime: %s change listener reconnected (no family mapped to it)", driver))
+		case fams != "":
 			e.log.Info(fmt.Sprintf("realtime: %s change listener connected; flushing cached %s", driver, fams))
+		default:
+			e.log.Info(fmt.Sprintf("realtime: %s change listener connected", driver))
 		}
 		for _, n := range hit {
 			e.dispatch(Change{Family: n, Source: SourceReconnect, At: now})

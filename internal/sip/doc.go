@@ -214,7 +214,10 @@
 // its device state (UNAVAILABLE) without waiting for a request. A flush (the listener
 // reconnected, or an invalidation without key) does the same for every realtime peer in
 // memory. A change heard while a query for the peer was running leaves the peer stale, so
-// an old row read before a COMMIT never wins over it.
+// an old row read before a COMMIT never wins over it. With PostgreSQL triggers installed, a
+// registration's own write-back (rtupdate) notifies too: it costs one re-read of that row on
+// each server holding the peer, and changes nothing else (qualify restarts only when its
+// settings changed).
 //
 // Qualify and keepalive. Peers with qualify (yes = 2000 ms) get an OPTIONS every qualifyfreq
 // at their binding (immediately on registration; when the server starts, staggered as
