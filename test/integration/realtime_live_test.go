@@ -182,6 +182,20 @@ func TestRealtimeLivePgsqlCluster(t *testing.T) {
 	}
 	t.Logf("Realtime switch: the changed row was used %v after the old one was cached (the switch's TTL is 1 s)", time.Since(cachedAt))
 
+	// A hint row added to the table shows at once (realtime hints are otherwise polled every 5 s).
+	if out := n[0].MustRX("core show hints"); strings.Contains(out, "Custom:live") {
+		t.Fatalf("hint before it was added:\n%s", out)
+	}
+	pgExec(t, db, "INSERT INTO extensions (context, exten, priority, app, appdata) VALUES ('rtctx', '600', -1, 'hint', 'Custom:live')")
+	added := time.Now()
+	eventually(t, 2*time.Second, func() string {
+		if out := n[0].MustRX("core show hints"); !regexp.MustCompile(`600@default\s+: Custom:live`).MatchString(out) {
+			return "realtime hint not shown:\n" + out
+		}
+		return ""
+	})
+	t.Logf("a hint row added to extensions showed in core show hints %v after the INSERT", time.Since(added))
+
 	// DELETE: the peer is gone and SIP/alice is UNAVAILABLE on both servers.
 	pgExec(t, db, "DELETE FROM sippeers WHERE name = 'alice'")
 	deleted := time.Now()

@@ -40,6 +40,8 @@ type Switch struct {
 	hasCID map[string]bool // lower-case family -> table has a cidmatch column
 
 	warned sync.Map // family -> struct{}: "not mapped" logged once
+
+	hintFamilies sync.Map // lower-case family -> struct{}: hint rows were read from it
 }
 
 type caches struct {
@@ -97,16 +99,20 @@ func (s *Switch) Flush() {
 // realtime change feed (realtime.Engine.Subscribe("", sw.Changed)). A pattern or hint answer
 // depends on every row of its context and an exact answer on rows of other extens (a pattern
 // row, a cidmatch), so a change of one row drops the whole family, whatever its key: the
-// next lookup reads the table again.
-func (s *Switch) Changed(c realtime.Change) {
+// next lookup reads the table again. It reports whether the family is one the switch has read
+// hints from (the server then reads its realtime hints again at once rather than at the next
+// poll).
+func (s *Switch) Changed(c realtime.Change) (hints bool) {
+	fam := strings.ToLower(c.Family)
+	_, hints = s.hintFamilies.Load(fam)
 	cs := s.caches.Load()
 	if cs == nil {
-		return
+		return hints
 	}
-	fam := strings.ToLower(c.Family)
 	cs.rows.InvalidateFamily(fam)
 	cs.patterns.InvalidateFamily(fam)
 	cs.hints.InvalidateFamily(fam)
+	return hints
 }
 
 // CacheStats returns the counters of the row, pattern and hint caches (zero when the cache is

@@ -601,7 +601,8 @@ func TestCacheFollowsChanges(t *testing.T) {
 		row(t, b, "rtctx", "201", 1, "NoOp", "old")
 		s := rtswitch.New(rttest.Log(t), b.Engine)
 		s.SetCacheTTL(time.Hour)
-		cancel := b.Engine.Subscribe("", s.Changed)
+		hintFamily := make(chan bool, 4)
+		cancel := b.Engine.Subscribe("", func(c realtime.Change) { hintFamily <- s.Changed(c) })
 		defer cancel()
 		if must(t)(s.Exists(c, "rtctx", "202", 1, "", "")) {
 			t.Fatal("202 exists before it was added")
@@ -615,6 +616,19 @@ func TestCacheFollowsChanges(t *testing.T) {
 		}
 		if !must(t)(s.Exists(c, "rtctx", "202", 1, "", "")) {
 			t.Error("202 not found after the invalidation")
+		}
+		if <-hintFamily {
+			t.Error("Changed: hints read from a family the switch read no hint from")
+		}
+		// Once hints were read from the family, Changed says so (the server reads them again).
+		if _, err := s.Hints(c, "rtctx", "extensions"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Engine.Invalidate("extensions", ""); err != nil {
+			t.Fatal(err)
+		}
+		if !<-hintFamily {
+			t.Error("Changed: the family holds hints the switch read")
 		}
 	})
 }
