@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -183,5 +185,31 @@ func TestCLIInvalidate(t *testing.T) {
 	out, _ = run("realtime show status")
 	if !strings.Contains(out, "TTL only") || !strings.Contains(out, "Invalidations") {
 		t.Errorf("status:\n%s", out)
+	}
+}
+
+func TestChangeMetrics(t *testing.T) {
+	e := realtime.New(nil)
+	nd := &notifyDriver{countDriver: countDriver{name: "notes"}, listening: true}
+	e.Register(nd)
+	if err := e.Configure(context.Background(), parse(t, "extconfig.conf", "[settings]\nsippeers => notes,db,sippeers\nx.conf => notes,db,t\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	c := e.Collector()
+	nd.send("sippeers", "alice")
+	nd.send("", "")
+	e.Invalidate("sippeers", "bob")
+	want := `
+# HELP pleiades_realtime_changes_total Changes heard by family and source (notify: the database said so; reconnect: the change listener came back and the family was flushed; invalidate: realtime invalidate here or on another server).
+# TYPE pleiades_realtime_changes_total counter
+pleiades_realtime_changes_total{family="sippeers",source="invalidate"} 1
+pleiades_realtime_changes_total{family="sippeers",source="notify"} 1
+pleiades_realtime_changes_total{family="sippeers",source="reconnect"} 1
+# HELP pleiades_realtime_live 1 when a driver of the family listens for database changes now, 0 when cached objects follow only their TTL and explicit invalidations.
+# TYPE pleiades_realtime_live gauge
+pleiades_realtime_live{family="sippeers"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pleiades_realtime_changes_total", "pleiades_realtime_live"); err != nil {
+		t.Error(err)
 	}
 }
