@@ -60,7 +60,7 @@ func (s *Switch) hintRows(ctx context.Context, family, dbctx string) ([]realtime
 	if c == nil {
 		return load(ctx)
 	}
-	return c.hints.GetOrLoad(ctx, strings.ToLower(family), cacheKey("H", dbctx), load)
+	return c.hints.GetOrLoad(ctx, s.cachedFamily(family), cacheKey("H", dbctx), load)
 }
 
 // hintOf returns the device list and presence provider of a hint row.

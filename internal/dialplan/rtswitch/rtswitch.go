@@ -42,6 +42,18 @@ type Switch struct {
 	warned sync.Map // family -> struct{}: "not mapped" logged once
 
 	hintFamilies sync.Map // lower-case family -> struct{}: hint rows were read from it
+	families     sync.Map // lower-case family -> struct{}: something of it was cached
+}
+
+// cachedFamily returns the cache's name of family (lower-case) and notes that the caches
+// hold something of it, so that Changed skips the families they never held (a realtime
+// peer's every registration write-back notifies sippeers).
+func (s *Switch) cachedFamily(family string) string {
+	fam := strings.ToLower(family)
+	if _, ok := s.families.Load(fam); !ok {
+		s.families.Store(fam, struct{}{})
+	}
+	return fam
 }
 
 type caches struct {
@@ -106,7 +118,7 @@ func (s *Switch) Changed(c realtime.Change) (hints bool) {
 	fam := strings.ToLower(c.Family)
 	_, hints = s.hintFamilies.Load(fam)
 	cs := s.caches.Load()
-	if cs == nil {
+	if _, held := s.families.Load(fam); !held || cs == nil {
 		return hints
 	}
 	cs.rows.InvalidateFamily(fam)
@@ -394,7 +406,7 @@ func (s *Switch) direct(ctx context.Context, m mode, family, dbctx, exten, prio 
 	if c == nil {
 		return load(ctx)
 	}
-	return c.rows.GetOrLoad(ctx, strings.ToLower(family), cacheKey(kind, dbctx, exten, prio), load)
+	return c.rows.GetOrLoad(ctx, s.cachedFamily(family), cacheKey(kind, dbctx, exten, prio), load)
 }
 
 func cacheKey(parts ...string) string {
@@ -436,7 +448,7 @@ func (s *Switch) patterns(ctx context.Context, family, dbctx, prio string) ([]pa
 	if c == nil {
 		return load(ctx)
 	}
-	return c.patterns.GetOrLoad(ctx, strings.ToLower(family), cacheKey("P", dbctx, prio), load)
+	return c.patterns.GetOrLoad(ctx, s.cachedFamily(family), cacheKey("P", dbctx, prio), load)
 }
 
 // matchPattern matches one pattern row against the dialled number with the dialplan's matcher.
