@@ -77,15 +77,24 @@ func (s *Server) realtimeChanged(c realtime.Change) {
 	if len(hit) == 0 {
 		return
 	}
-	s.rtf.mu.Lock()
+	names := make([]string, 0, len(hit))
 	for _, p := range hit {
 		p.mu.Lock()
 		p.stale = true
+		registered := p.addr.IsValid()
 		p.mu.Unlock()
-		s.rtf.pending[p.name] = struct{}{}
+		// On a flush an unregistered peer is only re-read at its next request: its device is
+		// UNAVAILABLE already, and a flush must not cost one query per cached peer at once.
+		if c.Key != "" || registered {
+			names = append(names, p.name)
+		}
 	}
-	start := !s.rtf.busy
-	s.rtf.busy = true
+	s.rtf.mu.Lock() // never held with another lock
+	for _, n := range names {
+		s.rtf.pending[n] = struct{}{}
+	}
+	start := !s.rtf.busy && len(s.rtf.pending) > 0
+	s.rtf.busy = s.rtf.busy || start
 	s.rtf.mu.Unlock()
 	if start && !s.spawn(s.recheckPending) {
 		s.rtf.mu.Lock()
