@@ -212,8 +212,9 @@
 // context, ACLs and mailbox are in force at its next request and it stays registered; a
 // deleted row, or one that is no longer a valid peer, drops the peer, its registration and
 // its device state (UNAVAILABLE) without waiting for a request. A flush (the listener
-// reconnected, or an invalidation without key) does the same for every realtime peer in
-// memory. A change heard while a query for the peer was running leaves the peer stale, so
+// reconnected, or an invalidation without key) marks every realtime peer in memory stale and
+// re-reads the registered ones at once (one at a time), the others at their next request.
+// A change heard while a query for the peer was running leaves the peer stale, so
 // an old row read before a COMMIT never wins over it. With PostgreSQL triggers installed, a
 // registration's own write-back (rtupdate) notifies too: it costs one re-read of that row on
 // each server holding the peer, and changes nothing else (qualify restarts only when its
