@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/callerid"
 	"github.com/pleiades-pbx/pleiades/internal/logesc"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/state"
@@ -1044,7 +1045,7 @@ func originateResponse(actionID string, req OriginateRequest, res OriginateResul
 	if uid == "" {
 		uid = "<unknown>"
 	}
-	num, name := splitCallerID(req.CallerID)
+	name, num := callerid.Split(req.CallerID)
 	f = append(f, Field{"Reason", strconv.Itoa(res.Reason)}, Field{"Uniqueid", uid},
 		Field{"CallerIDNum", orUnknown(num)}, Field{"CallerIDName", orUnknown(name)})
 	return Event{Name: "OriginateResponse", Class: ClassCall, Fields: f}
@@ -1055,22 +1056,6 @@ func orUnknown(s string) string {
 		return "<unknown>"
 	}
 	return s
-}
-
-// splitCallerID splits `"Name" <num>` (or a bare number) like ast_callerid_parse.
-func splitCallerID(cid string) (num, name string) {
-	cid = strings.TrimSpace(cid)
-	if i := strings.IndexByte(cid, '<'); i >= 0 {
-		if j := strings.IndexByte(cid[i:], '>'); j > 0 {
-			num = strings.TrimSpace(cid[i+1 : i+j])
-		}
-		name = strings.Trim(strings.TrimSpace(cid[:i]), `"`)
-		return num, name
-	}
-	if strings.Trim(cid, "0123456789+*#-() ") == "" {
-		return cid, ""
-	}
-	return "", cid
 }
 
 func (s *Server) actUserEvent(r *request) {

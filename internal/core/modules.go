@@ -102,6 +102,8 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "res_config_mysql.so", description: "MySQL RealTime Configuration Driver", support: "extended", reloads: true, driver: "mysql"},
 		{name: "res_config_odbc.so", description: "Realtime ODBC configuration", support: "core", reloads: true, driver: "odbc"},
 		{name: "res_odbc.so", description: "ODBC resource", support: "core", reloads: true, driver: "odbc"},
+		{name: "res_config_curl.so", description: "Realtime Curl configuration", support: "core", reloads: true, driver: "curl"},
+		{name: "res_config_ldap.so", description: "LDAP realtime interface", support: "extended", reloads: true, driver: "ldap"},
 	},
 	"res_state":   {{name: "func_devstate.so", description: "Gets or sets a device state in the dialplan", support: "core"}},
 	"res_cluster": {{name: "res_corosync.so", description: "Corosync", support: "extended"}},

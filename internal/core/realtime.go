@@ -7,6 +7,8 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/curl"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/ldap"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/mysql"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/odbc"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/pgsql"
@@ -33,7 +35,7 @@ type realtimeModule struct {
 
 func (*realtimeModule) Name() string { return "res_realtime" }
 func (*realtimeModule) Description() string {
-	return "Realtime Data Lookup/Rewrite (sqlite3, pgsql, mysql, odbc)"
+	return "Realtime Data Lookup/Rewrite (sqlite3, pgsql, mysql, odbc, curl, ldap)"
 }
 
 func (m *realtimeModule) Load(ctx context.Context, s *Server) error {
@@ -42,6 +44,8 @@ func (m *realtimeModule) Load(ctx context.Context, s *Server) error {
 	m.e.Register(pgsql.New(s.Log))
 	m.e.Register(mysql.New(s.Log))
 	m.e.Register(odbc.New(s.Log))
+	m.e.Register(curl.New(s.Log))
+	m.e.Register(ldap.New(s.Log))
 	m.e.SetFileLoader(func(ctx context.Context, name string) (*conf.Config, error) {
 		return conf.LoadContext(ctx, s.Settings.ConfPath(name), conf.Options{
 			Dir: s.Settings.Dirs.Etc, ExecIncludes: s.Settings.ExecIncludes, Static: m.e,

@@ -35,7 +35,9 @@ const (
 		"       every device is NOT_INUSE when <changes>/<devices> is even, else INUSE.\n"
 	usageShow = "Usage: devstate show <device>\n" +
 		"       Shows the state of a device as each server in the cluster has it\n" +
-		"       (by Entity ID), and the cluster-wide aggregate with its extension state.\n"
+		"       (by Entity ID), and the cluster-wide aggregate with its extension state.\n" +
+		"       An MWI:<mailbox> device is derived by every server from the mailbox's\n" +
+		"       cluster-wide counts, so it shows this server's entry only.\n"
 )
 
 const rule = "---------------------------------------------------------------------\n"
@@ -184,6 +186,10 @@ func (e *Engine) cliShow(_ context.Context, a *cli.Args) error {
 	st := e.State(device)
 	from := "aggregate of 1 server"
 	switch {
+	case Derived(device) && len(per) == 0:
+		from = "no counts for mailbox '" + device[len(MWIPrefix):] + "'"
+	case Derived(device):
+		from = "derived on this server from mailbox '" + device[len(MWIPrefix):] + "' (not shared)"
 	case len(per) == 0 && e.provider(device) != nil:
 		from = "from its provider '" + prefixOf(device) + "'"
 	case len(per) == 0:

@@ -37,6 +37,25 @@
 // "devstate change". They persist in the astdb family CustomDevstate (key NAME, value the state
 // name) and are published again, as this server's states, when the Engine starts.
 //
+// # MWI: devices
+//
+// "MWI:mailbox@context" (e.g. "MWI:100@default") is INUSE while the mailbox has new messages
+// and NOT_INUSE otherwise, as Asterisk's res_mwi_devstate sets it; package mwi publishes it.
+// It is derived, not aggregated: each server publishes it as its own state from the
+// mailbox's cluster-wide counts (which the cluster already shares, newest update winning),
+// and WireCodec never sends it. Two other ways were weighed and refused:
+//   - only the server that took the MWIUpdate publishes it, and the cluster aggregates: the
+//     aggregate keeps the highest state of any server, so server 1's INUSE would survive
+//     server 2's newer update to 0 new messages (the mailbox rule is "newest wins", the
+//     device rule "highest wins"; they disagree);
+//   - every server derives it and shares it too: every server's copy would be counted in
+//     every aggregate ("devstate show" listing N equal entries), and while an update spreads
+//     a lagging server's old copy would hold the aggregate back.
+//
+// So the aggregate of an MWI: device has exactly one entry, this server's, and it follows the
+// mailbox on every server as soon as the mailbox's counts arrive there. A device never derived
+// has no provider and reads INVALID, as in Asterisk.
+//
 // # Wiring (for internal/core)
 //
 //	eng, err := devstate.New(log, bus, db)   // log *slog.Logger, bus *event.Bus, db *astdb.DB (nil: no persistence)

@@ -23,6 +23,11 @@ const CustomFamily = "CustomDevstate"
 // CustomPrefix is the prefix of the devices this package provides itself.
 const CustomPrefix = "Custom:"
 
+// MWIPrefix is the prefix of the message waiting devices, "MWI:mailbox@context", that package
+// mwi derives on every server from the mailbox's cluster-wide counts (Asterisk's
+// res_mwi_devstate). They are not shared between servers (see Derived).
+const MWIPrefix = "MWI:"
+
 // Errors of SetCustom and Set.
 var (
 	ErrNotCustom    = errors.New("devstate: only 'Custom:' device states can be set")

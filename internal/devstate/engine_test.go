@@ -422,6 +422,10 @@ func TestCLIGolden(t *testing.T) {
 	run("devstate show Custom:mystate")
 	run("devstate show Custom:nothing")
 	run("devstate show SIP/nobody")
+	f.eng.Set("MWI:100@default", state.InUse) // as package mwi does
+	f.idle()
+	run("devstate show MWI:100@default")
+	run("devstate show MWI:200@default")
 	golden.Check(t, "cli.golden", out.String())
 
 	if got := r.Complete("devstate change Custom:m"); fmt.Sprint(got) != "[Custom:mystate]" {

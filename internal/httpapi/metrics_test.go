@@ -84,10 +84,10 @@ func TestMetricsScrape(t *testing.T) {
 		{"pleiades_sip_notify_fanout_last_seconds", nil, 0.025},
 		{"pleiades_hints", map[string]string{"state": "InUse"}, 1},
 		{"pleiades_hint_watchers", nil, 1},
-		{"pleiades_device_states", nil, 1},
+		{"pleiades_device_states", nil, 2}, // Custom:m and the mailbox's MWI:5@default
 		{"pleiades_mailboxes", nil, 1},
 		{"pleiades_event_queue_depth", map[string]string{"subscription": "hints", "kind": "device_state_change"}, 0},
-		{"pleiades_event_queue_delivered_total", map[string]string{"subscription": "devstate", "kind": "device_state"}, 1},
+		{"pleiades_event_queue_delivered_total", map[string]string{"subscription": "devstate", "kind": "device_state"}, 2},
 		{"pleiades_event_queue_dropped_total", map[string]string{"subscription": "httpapi:device_state_change"}, 0},
 		{"pleiades_event_bus_published_total", nil, -1},
 		{"pleiades_websocket_clients", nil, 0},

@@ -45,6 +45,33 @@
 // counts). SIP (NOTIFY) and AMI (MessageWaiting) subscribe to event.KindMessageWaiting, with
 // SubscribeKeys for the mailboxes they watch.
 //
+// # MWI: devices
+//
+// With every such change the engine also sets device "MWI:mailbox@context" (Device) as this
+// server's state, right after the MessageWaiting: INUSE while the mailbox has new messages,
+// NOT_INUSE otherwise (DeviceState), as Asterisk's res_mwi_devstate does. So a hint such as
+// "exten => 8100,hint,MWI:100@default" lights, AMI sends DeviceStateChange, and
+// DEVICE_STATE(MWI:100@default) reads it, on every server of the cluster.
+//
+// Each server derives the device from the mailbox's cluster-wide state, and the device is not
+// shared (devstate.Derived; the package doc of devstate says why the alternatives were
+// refused): an MWIUpdate on server 1 reaches server 2 as mwi, and server 2 sets its own
+// MWI:100@default from it. A device's aggregate thus has one entry on each server and follows
+// the "newest update wins" rule of the mailbox, whichever server the update came from.
+//
+// A deleted mailbox (MWIDelete, or the only server that had counts for it left) turns the
+// device NOT_INUSE. Asterisk differs here: it ignores the deletion and leaves the device as it
+// was, so a lamp lit for a deleted mailbox stays lit until the next update; Pleiades turns it
+// off. A mailbox that was never updated has no device (INVALID, as in Asterisk).
+//
+// The device is named after the mailbox as normalized here: "MWIUpdate Mailbox: 100" sets
+// MWI:100@default. Asterisk's res_mwi_external publishes such a mailbox without a context, so
+// there it is MWI:100; a hint written with the context ("MWI:100@default") works on both.
+//
+// At start, New publishes the mailboxes kept in astdb and returns only once their devices are
+// set (and the device aggregates announced), so a restarted server shows restored MWI:
+// devices from its first command on, as Asterisk's res_mwi_devstate does when it loads.
+//
 // # CLI
 //
 // "mwi show mailboxes" prints one line per mailbox with its cluster-wide counts and the Entity
@@ -148,10 +175,14 @@ func New(log *slog.Logger, bus *event.Bus, db *astdb.DB) (*Engine, error) {
 	e := &Engine{log: log, bus: bus, local: bus.Local(), db: db, now: time.Now, shown: map[string]event.MessageWaiting{}}
 	e.sub = bus.Subscribe("mwi", event.KindMWI, e.handle)
 	if db != nil {
-		if err := e.restore(); err != nil {
+		n, err := e.restore()
+		if err != nil {
 			e.sub.Close()
 			<-e.sub.Done()
 			return nil, err
+		}
+		if n > 0 {
+			e.settle()
 		}
 		e.writer = db.NewWriteBehind(Family, persistWindow, func(n int, err error) {
 			e.log.Error(fmt.Sprintf("Could not store %d mailboxes in astdb: %v", n, err))
@@ -328,4 +359,5 @@ func (e *Engine) handle(ev event.Event) {
 	}
 	e.log.Debug(fmt.Sprintf("Mailbox '%s' now has %d new, %d old, %d urgent messages", mb, now.New, now.Old, now.Urgent))
 	e.bus.Publish(now)
+	e.publishDevice(now)
 }

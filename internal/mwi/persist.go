@@ -69,18 +69,19 @@ func decodeStored(s string) (newMsgs, oldMsgs, urgent int, updated time.Time, ok
 }
 
 // restore publishes the mailboxes kept in astdb as this server's counts, with the time of
-// their update (now for entries without one, e.g. written by Asterisk).
-func (e *Engine) restore() error {
+// their update (now for entries without one, e.g. written by Asterisk), and returns how many.
+func (e *Engine) restore() (int, error) {
 	entries, err := e.db.Family(Family)
 	if err != nil {
-		return fmt.Errorf("mwi: reading %s from astdb: %w", Family, err)
+		return 0, fmt.Errorf("mwi: reading %s from astdb: %w", Family, err)
 	}
+	n := 0
 	for _, en := range entries {
 		mb, err := Normalize(en.Key)
 		if err != nil {
 			continue
 		}
-		n, o, u, t, ok := decodeStored(en.Value)
+		nw, o, u, t, ok := decodeStored(en.Value)
 		if !ok {
 			e.log.Warn(fmt.Sprintf("Mailbox '%s' in astdb family %s has invalid counts '%s': ignored", en.Key, Family, en.Value))
 			continue
@@ -90,7 +91,8 @@ func (e *Engine) restore() error {
 		} else {
 			e.observe(t)
 		}
-		e.bus.Publish(event.MWI{Mailbox: mb, New: n, Old: o, Urgent: u, Time: t, EID: e.local})
+		e.bus.Publish(event.MWI{Mailbox: mb, New: nw, Old: o, Urgent: u, Time: t, EID: e.local})
+		n++
 	}
-	return nil
+	return n, nil
 }

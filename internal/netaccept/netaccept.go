@@ -30,20 +30,11 @@ const (
 // starts what serves the connection and returns), until ln is closed or stop is closed. name
 // says whose listener it is in log lines ("Manager", "HTTP").
 func Serve(ln net.Listener, stop <-chan struct{}, log *slog.Logger, name string, handle func(net.Conn)) {
-	var (
-		delay    time.Duration
-		lastLog  time.Time
-		unlogged int // errors not in a log line yet
-		run      int // errors since the last accepted connection
-	)
+	r := Retrier{Log: log, Name: name}
 	for {
 		c, err := ln.Accept()
 		if err == nil {
-			if run > 1 {
-				log.Warn(fmt.Sprintf("%s accepts connections again on %s after %d accept errors", name, ln.Addr(), run))
-				unlogged = 0
-			}
-			delay, run = 0, 0
+			r.Accepted(ln)
 			handle(c)
 			continue
 		}
@@ -55,23 +46,7 @@ func Serve(ln net.Listener, stop <-chan struct{}, log *slog.Logger, name string,
 			return
 		default:
 		}
-		run++
-		if delay == 0 {
-			delay = MinDelay
-		} else if delay *= 2; delay > MaxDelay {
-			delay = MaxDelay
-		}
-		if now := time.Now(); now.Sub(lastLog) >= LogInterval {
-			more := ""
-			if unlogged > 0 {
-				more = fmt.Sprintf(" (%d more since the last report)", unlogged)
-			}
-			log.Warn(fmt.Sprintf("%s accept error on %s: %v%s; retrying with backoff up to %v", name, ln.Addr(), err, more, MaxDelay))
-			lastLog, unlogged = now, 0
-		} else {
-			unlogged++
-		}
-		t := time.NewTimer(delay)
+		t := time.NewTimer(r.Failed(ln, err))
 		select {
 		case <-t.C:
 		case <-stop:
@@ -79,4 +54,49 @@ func Serve(ln net.Listener, stop <-chan struct{}, log *slog.Logger, name string,
 			return
 		}
 	}
+}
+
+// Retrier is the backoff and the rare log lines of one accept loop, for loops that cannot
+// use Serve (a net.Listener wrapper whose Accept must not fail, as sipgo's transport needs).
+// It is used by the loop's one goroutine.
+type Retrier struct {
+	Log  *slog.Logger
+	Name string // whose listener, in log lines
+
+	delay    time.Duration
+	lastLog  time.Time
+	unlogged int // errors not in a log line yet
+	run      int // errors since the last accepted connection
+}
+
+// Accepted records an accepted connection: the backoff starts again, and a line says the
+// listener recovered when more than one error came before.
+func (r *Retrier) Accepted(ln net.Listener) {
+	if r.run > 1 {
+		r.Log.Warn(fmt.Sprintf("%s accepts connections again on %s after %d accept errors", r.Name, ln.Addr(), r.run))
+		r.unlogged = 0
+	}
+	r.delay, r.run = 0, 0
+}
+
+// Failed records an accept error, logs it when a line is due, and returns how long to wait
+// before the next Accept.
+func (r *Retrier) Failed(ln net.Listener, err error) time.Duration {
+	r.run++
+	if r.delay == 0 {
+		r.delay = MinDelay
+	} else if r.delay *= 2; r.delay > MaxDelay {
+		r.delay = MaxDelay
+	}
+	if now := time.Now(); now.Sub(r.lastLog) >= LogInterval {
+		more := ""
+		if r.unlogged > 0 {
+			more = fmt.Sprintf(" (%d more since the last report)", r.unlogged)
+		}
+		r.Log.Warn(fmt.Sprintf("%s accept error on %s: %v%s; retrying with backoff up to %v", r.Name, ln.Addr(), err, more, MaxDelay))
+		r.lastLog, r.unlogged = now, 0
+	} else {
+		r.unlogged++
+	}
+	return r.delay
 }

@@ -470,15 +470,28 @@ func (e *Engine) Mappings() (static, families []Mapping) {
 // be: sqlite3 always (res_config_sqlite3 loads without its file), the others only when their
 // configuration file existed at the last Configure (res_config_pgsql declines without
 // res_pgsql.conf, res_config_odbc needs res_odbc, which declines without res_odbc.conf;
-// res_config_mysql, not built by Asterisk by default, is shown with its file). "core show
+// res_config_mysql, not built by Asterisk by default, is shown with its file), and a driver
+// whose LoadsWhenMapped() says so also while a mapping names it (curl: res_config_curl needs
+// no file; shown only when used, so a server without curl mappings lists what it did). "core show
 // config mappings" lists the loaded engines and "module show" their modules as Running.
 func (e *Engine) Loaded(name string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.drivers[name]; !ok {
+	d, ok := e.drivers[name]
+	if !ok {
 		return false
 	}
-	return name == "sqlite3" || e.hasConf[name]
+	if name == "sqlite3" || e.hasConf[name] {
+		return true
+	}
+	if l, ok := d.(interface{ LoadsWhenMapped() bool }); ok && l.LoadsWhenMapped() {
+		for _, m := range e.st.Load().lines {
+			if m.Driver == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Mapped reports whether family has at least one mapping (Asterisk's ast_check_realtime).

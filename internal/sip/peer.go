@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/pleiades-pbx/pleiades/internal/callerid"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
@@ -108,24 +108,9 @@ func (p *peer) subscriptionUser(cfg *peerConfig) string {
 	u := orDefault(cfg.defaultUser, p.username)
 	p.mu.Unlock()
 	if u == "" {
-		u = callerIDNumber(cfg.callerID)
+		_, u = callerid.Split(cfg.callerID)
 	}
 	return orDefault(u, "(None)")
-}
-
-// callerIDNumber is the number of a callerid= value ("Name <100>" or "100"), as Asterisk's
-// ast_callerid_split: a value without <> is a number only when it looks like one.
-func callerIDNumber(cid string) string {
-	if i := strings.LastIndexByte(cid, '<'); i >= 0 {
-		if j := strings.IndexByte(cid[i:], '>'); j > 0 {
-			return strings.TrimSpace(cid[i+1 : i+j])
-		}
-	}
-	cid = strings.TrimSpace(strings.Trim(strings.TrimSpace(cid), `"`))
-	if cid == "" || strings.Trim(cid, "0123456789+*#-(). ") != "" {
-		return ""
-	}
-	return cid
 }
 
 // reconfigured is called after (re)configuration of a static peer: a peer with a static host

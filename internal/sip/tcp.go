@@ -11,13 +11,13 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/netaccept"
 )
 
 // tcpListener is the TCP listening socket as sipgo's transport serves it. sipgo's Serve
 // returns at the first error of Accept, so Accept here never gives up: an error (EMFILE,
-// ENFILE, ECONNABORTED, ENOBUFS, ...) is retried after a pause that starts at 5 ms and doubles
-// up to 1 s, and is logged (the first at once, then at most one line every 10 s with the
-// count); only Close ends it.
+// ENFILE, ECONNABORTED, ENOBUFS, ...) is retried with the backoff and the rare log lines of
+// every accept loop (netaccept.Retrier); only Close ends it.
 //
 // It also keeps chan_sip's limits on TCP sessions: at most tcpauthlimit connections that have
 // not yet carried a successfully authenticated request are open at once (a connection beyond
@@ -35,10 +35,11 @@ type tcpListener struct {
 	conns  map[string]*tcpConn // by remote address, as sipgo names a request's source
 	unauth int
 
-	acceptErrs, refusals everyTen
+	retry    netaccept.Retrier // used by sipgo's one accepting goroutine
+	refusals everyTen
 }
 
-// everyTen lets a line through at most once every acceptLogEvery and counts the ones held back.
+// everyTen lets a line through at most once every refusalLogEvery and counts the ones held back.
 type everyTen struct {
 	mu      sync.Mutex
 	logged  time.Time
@@ -51,7 +52,7 @@ func (e *everyTen) due(now time.Time) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.pending++
-	if now.Sub(e.logged) < acceptLogEvery {
+	if now.Sub(e.logged) < refusalLogEvery {
 		return 0
 	}
 	n := e.pending
@@ -70,35 +71,32 @@ type tcpConn struct {
 	closed   atomic.Bool
 }
 
-const (
-	acceptRetryMin = 5 * time.Millisecond
-	acceptRetryMax = time.Second
-	acceptLogEvery = 10 * time.Second
-)
+// refusalLogEvery spaces the lines about connections refused at tcpauthlimit.
+const refusalLogEvery = 10 * time.Second
 
 func newTCPListener(s *Server, ln net.Listener, open *atomic.Int64) *tcpListener {
-	return &tcpListener{Listener: ln, s: s, done: make(chan struct{}), open: open, conns: map[string]*tcpConn{}}
+	return &tcpListener{Listener: ln, s: s, done: make(chan struct{}), open: open, conns: map[string]*tcpConn{},
+		retry: netaccept.Retrier{Log: s.log, Name: "SIP TCP"}}
 }
 
 // Accept returns the next connection within the limits; it returns an error only after Close.
 func (l *tcpListener) Accept() (net.Conn, error) {
-	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			if l.closed.Load() {
 				return nil, net.ErrClosed
 			}
-			delay = min(max(2*delay, acceptRetryMin), acceptRetryMax)
-			l.acceptFailed(err, delay)
+			t := time.NewTimer(l.retry.Failed(l.Listener, err))
 			select {
-			case <-time.After(delay):
+			case <-t.C:
 				continue
 			case <-l.done:
+				t.Stop()
 				return nil, net.ErrClosed
 			}
 		}
-		delay = 0
+		l.retry.Accepted(l.Listener)
 		if tc := l.admit(c); tc != nil {
 			return tc, nil
 		}
@@ -123,12 +121,6 @@ func (l *tcpListener) admit(c net.Conn) *tcpConn {
 	l.mu.Unlock()
 	l.open.Add(1)
 	return tc
-}
-
-func (l *tcpListener) acceptFailed(err error, delay time.Duration) {
-	if n := l.acceptErrs.due(time.Now()); n > 0 {
-		l.s.log.Warn("SIP: TCP accept failed; retrying", "err", err, "errors", n, "retry", delay)
-	}
 }
 
 func (l *tcpListener) refused(from net.Addr, limit int) {

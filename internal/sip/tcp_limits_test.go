@@ -134,7 +134,7 @@ func TestTCPAcceptRetries(t *testing.T) {
 	if fl.fail.Load() >= 0 {
 		t.Fatalf("the accept errors were not all seen: %d left", fl.fail.Load())
 	}
-	if !strings.Contains(e.log.String(), "SIP: TCP accept failed; retrying") || !strings.Contains(e.log.String(), "too many open files") {
+	if !strings.Contains(e.log.String(), "SIP TCP accept error on") || !strings.Contains(e.log.String(), "too many open files") {
 		t.Fatalf("accept errors not logged:\n%s", e.log.String())
 	}
 }

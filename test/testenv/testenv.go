@@ -21,20 +21,15 @@ func Unavailable(tb testing.TB, format string, args ...any) {
 	tb.Skip(msg)
 }
 
-// SharedDir returns ../shared/rel next to the module root (the directory holding go.mod,
-// found from the working directory up), or "" when it does not exist.
-func SharedDir(rel string) string {
+// RepoDir returns the directory that holds go.mod (the repository's root), or "".
+func RepoDir() string {
 	dir, err := os.Getwd()
 	if err != nil {
 		return ""
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", rel)
-			if _, err := os.Stat(p); err != nil {
-				return ""
-			}
-			return p
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -42,6 +37,20 @@ func SharedDir(rel string) string {
 		}
 		dir = parent
 	}
+}
+
+// SharedDir returns ../shared/rel next to the module root (the directory holding go.mod,
+// found from the working directory up), or "" when it does not exist.
+func SharedDir(rel string) string {
+	dir := RepoDir()
+	if dir == "" {
+		return ""
+	}
+	p := filepath.Join(dir, "..", "shared", rel)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 // SharedPath is SharedDir for a test: a missing path is Unavailable.
