@@ -57,22 +57,26 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS pleiades_realtime_notify ON sippeers;
-CREATE TRIGGER pleiades_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON sippeers
-    FOR EACH ROW EXECUTE PROCEDURE pleiades_realtime_notify('name');
-
-DROP TRIGGER IF EXISTS pleiades_realtime_notify ON voicemail;
-CREATE TRIGGER pleiades_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON voicemail
-    FOR EACH ROW EXECUTE PROCEDURE pleiades_realtime_notify('mailbox', 'context');
-
-DROP TRIGGER IF EXISTS pleiades_realtime_notify ON extensions;
-CREATE TRIGGER pleiades_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON extensions
-    FOR EACH ROW EXECUTE PROCEDURE pleiades_realtime_notify('exten', 'context');
-
-DROP TRIGGER IF EXISTS pleiades_realtime_notify ON queues;
-CREATE TRIGGER pleiades_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON queues
-    FOR EACH ROW EXECUTE PROCEDURE pleiades_realtime_notify('name');
-
-DROP TRIGGER IF EXISTS pleiades_realtime_notify ON queue_members;
-CREATE TRIGGER pleiades_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON queue_members
-    FOR EACH ROW EXECUTE PROCEDURE pleiades_realtime_notify('queue_name');
+-- One trigger per table, on the tables that exist in the search path (a table added later:
+-- run the script again).
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('sippeers', '''name'''),
+        ('voicemail', '''mailbox'', ''context'''),
+        ('extensions', '''exten'', ''context'''),
+        ('queues', '''name'''),
+        ('queue_members', '''queue_name''')) AS v(tbl, keys)
+    LOOP
+        IF to_regclass(t.tbl) IS NULL THEN
+            RAISE NOTICE 'pleiades_realtime_notify: no table %, skipped', t.tbl;
+            CONTINUE;
+        END IF;
+        EXECUTE format('DROP TRIGGER IF EXISTS pleiades_realtime_notify ON %I', t.tbl);
+        EXECUTE format('CREATE TRIGGER pleiades_realtime_notify AFTER INSERT OR UPDATE OR DELETE ON %I '
+            'FOR EACH ROW EXECUTE PROCEDURE pleiades_realtime_notify(%s)', t.tbl, t.keys);
+    END LOOP;
+END
+$$;

@@ -143,6 +143,7 @@ func init() {
 		{"Setvar", ClassCall, "Sets a channel variable or function value.", (*Server).actSetvar},
 		{"Originate", ClassOriginate, "Originate a call.", (*Server).actOriginate},
 		{"UserEvent", ClassUser, "Send an arbitrary event.", (*Server).actUserEvent},
+		{"RealtimeInvalidate", ClassConfig | ClassSystem, "Drop cached realtime objects on every server.", (*Server).actRealtimeInvalidate},
 	} {
 		actions[strings.ToLower(a.name)] = a
 		actionOrder = append(actionOrder, a)
@@ -1073,4 +1074,25 @@ func (s *Server) actUserEvent(r *request) {
 	}
 	r.ack("Event Sent")
 	r.after = func() { s.Publish(Event{Name: "UserEvent", Class: ClassUser, Fields: fields}) }
+}
+
+// actRealtimeInvalidate is Pleiades' own action (no Asterisk counterpart): "realtime
+// invalidate Family [Key]" for provisioning systems whose database cannot notify. Family is
+// required; without Key every cached object of the family is dropped.
+func (s *Server) actRealtimeInvalidate(r *request) {
+	family := r.p.Get("Family")
+	if family == "" {
+		r.fail("Missing Family parameter in request")
+		return
+	}
+	rb, ok := s.b.(RealtimeBackend)
+	if !ok || s.b == nil {
+		r.fail("Realtime is not available")
+		return
+	}
+	if err := rb.RealtimeInvalidate(family, r.p.Get("Key")); err != nil {
+		r.fail(fmt.Sprintf("Family %s is not mapped in extconfig.conf", family))
+		return
+	}
+	r.ack("Invalidated")
 }

@@ -164,6 +164,14 @@ type PresenceBackend interface {
 	PresenceState(provider string) (state, subtype, message string, ok bool)
 }
 
+// RealtimeBackend is implemented by a Backend with a realtime engine; without it the
+// RealtimeInvalidate action answers an error.
+type RealtimeBackend interface {
+	// RealtimeInvalidate drops the cached objects of family (key: one row, "": every row)
+	// on this server and every server of the cluster; an error for a family not mapped.
+	RealtimeInvalidate(family, key string) error
+}
+
 // UserSource finds manager users that manager.conf does not define, e.g. in realtime family
 // "manager" (the lead wires it to the realtime engine). A row is the user's options as
 // ordered (name, value) pairs with manager.conf's option names (secret, read, write, permit,

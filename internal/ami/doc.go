@@ -144,7 +144,10 @@
 // PresenceBackend), MailboxCount, MailboxStatus (Waiting is 1 whenever New > 0), MWIGet,
 // MWIUpdate, MWIDelete (mailbox or /regex/), DBGet, DBGetTree, DBPut, DBDel, DBDelTree,
 // Getvar, Setvar (globals and functions such as DEVICE_STATE(Custom:x), through the
-// Backend; Channel: gets "No such channel"), Originate and UserEvent.
+// Backend; Channel: gets "No such channel"), Originate and UserEvent; and Pleiades' own
+// RealtimeInvalidate (Family, optional Key; class system or config, like Reload; only with a
+// Backend implementing RealtimeBackend): "realtime invalidate" for provisioning systems whose
+// database cannot notify, applied by every server of the cluster.
 //
 // Originate succeeds only when the far end answers, as in Asterisk (the dialplan's Local
 // channel: its ;2 half runs Answer()); Timeout (ms, default 30000; 0 or less is the default,

@@ -29,7 +29,8 @@ type fakeBackend struct {
 	mailboxes map[string]MailboxInfo
 	reloads   []string
 	originate []OriginateRequest
-	srv       *Server // when set, SetVar on DEVICE_STATE publishes DeviceStateChange
+	invalid   []string // RealtimeInvalidate calls, "family|key"
+	srv       *Server  // when set, SetVar on DEVICE_STATE publishes DeviceStateChange
 	booted    bool
 }
 
@@ -122,6 +123,16 @@ func (f *fakeBackend) MWIUpdate(mb string, n, o, u int) error {
 	if srv != nil {
 		srv.Publish(MessageWaitingEvent(mb, n, o))
 	}
+	return nil
+}
+
+func (f *fakeBackend) RealtimeInvalidate(family, key string) error {
+	if family != "sippeers" {
+		return errors.New("not mapped")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invalid = append(f.invalid, family+"|"+key)
 	return nil
 }
 

@@ -20,13 +20,14 @@ import (
 
 // Event is one state change shared between servers.
 type Event struct {
-	// Type is the event type: TypeDeviceState or TypeMWI.
+	// Type is the event type: TypeDeviceState, TypeMWI or TypeRealtime.
 	Type string
 	// Key names the state: a device ("Custom:mystate") or a mailbox ("1234@default").
 	Key string
 	// Fields is the type-specific payload:
 	//   - device_state: [state name], e.g. ["INUSE"] (devstate's DEVICE_STATE() names);
-	//   - mwi: [new, old, urgent] message counts in decimal, e.g. ["2", "5", "0"].
+	//   - mwi: [new, old, urgent] message counts in decimal, e.g. ["2", "5", "0"];
+	//   - realtime: Key is the family, Fields [row key] ("" for every row), e.g. ["alice"].
 	// A receiver must accept and ignore fields after the ones it knows, so a type can grow.
 	// No fields at all means the key was removed on its origin (e.g. MWIDelete): Apply must
 	// forget the (Key, EID) entry.
@@ -674,7 +675,7 @@ func (c *Cluster) lose(p *peer, reason string) {
 	mem := *p.m
 	c.viewMu.Unlock()
 	for _, t := range knownTypes {
-		if !c.subTypes[t] {
+		if !c.subTypes[t] || isSignal(t) {
 			continue
 		}
 		n := c.local.Purge(t, p.m.EID)
@@ -726,7 +727,7 @@ func (c *Cluster) DuplicateEID() (node string, seen time.Time, ok bool) {
 
 // requestSync asks p for every event it originated of the types this server subscribes to.
 func (c *Cluster) requestSync(p *peer) {
-	types := c.cfg.SubscribedTypes()
+	types := slices.DeleteFunc(c.cfg.SubscribedTypes(), isSignal)
 	if len(types) == 0 {
 		// Nothing to take from anyone: the member is as synced as it will get.
 		c.viewMu.Lock()

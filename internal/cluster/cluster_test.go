@@ -444,3 +444,31 @@ func TestPortsInUse(t *testing.T) {
 		}
 	}
 }
+
+// A realtime invalidation is a signal: applied by the other servers as it comes, never part
+// of a join's sync, and not purged (or logged as cleared) when its origin leaves.
+func TestRealtimeSignal(t *testing.T) {
+	a := newNode(t, "a", 1).start(t)
+	b := newNode(t, "b", 2, withRoutes(a.routeURL())).start(t)
+	meshed(t, 5*time.Second, a, b)
+	a.set(TypeRealtime, "sippeers", "alice")
+	waitFor(t, time.Second, "b applies a's invalidation", func() bool {
+		return b.local.state(TypeRealtime, "sippeers", a.eid) == "alice"
+	})
+	a.set(TypeRealtime, "sippeers", "bob")
+	waitFor(t, time.Second, "b applies the next one of the same family", func() bool {
+		return b.local.state(TypeRealtime, "sippeers", a.eid) == "bob"
+	})
+	// A newcomer asks for state, not for signals: a's "own" realtime entry is not sent.
+	c := newNode(t, "c", 3, withRoutes(a.routeURL())).start(t)
+	meshed(t, 5*time.Second, a, b, c)
+	waitFor(t, 2*time.Second, "c synced with a", func() bool { return c.synced(a.eid) })
+	if s := c.local.state(TypeRealtime, "sippeers", a.eid); s != "" {
+		t.Errorf("c got a signal through sync: %q", s)
+	}
+	a.c.Stop(t.Context())
+	waitFor(t, 5*time.Second, "b sees a leave", func() bool { return !b.hasMember(a.eid) })
+	if b.logs.has("events of type realtime") {
+		t.Error("a signal type was purged")
+	}
+}

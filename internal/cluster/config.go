@@ -20,10 +20,17 @@ import (
 const (
 	TypeDeviceState = "device_state"
 	TypeMWI         = "mwi"
+	// TypeRealtime carries explicit realtime invalidations ("realtime invalidate" on one
+	// server, applied by every server). Unlike the state types it is a signal: nothing of it
+	// is kept, synced to a joining server or purged when a server leaves.
+	TypeRealtime = "realtime"
 )
 
 // knownTypes lists the shareable event types in the order the CLI shows them.
-var knownTypes = []string{TypeDeviceState, TypeMWI}
+var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime}
+
+// isSignal reports whether events of type t are one-shot signals rather than state.
+func isSignal(t string) bool { return t == TypeRealtime }
 
 // KnownTypes returns the event types that can be shared.
 func KnownTypes() []string { return slices.Clone(knownTypes) }
@@ -104,24 +111,30 @@ func (c *Config) setDefaultChannels(file string, line int) {
 	c.Channels = []Channel{{Name: "default", Publish: KnownTypes(), Subscribe: KnownTypes(), File: file, Line: line}}
 }
 
-// Publishes reports whether events of type typ are sent to the cluster.
+// Publishes reports whether events of type typ are sent to the cluster. A signal type that
+// no channel names (a cluster.conf or res_corosync.conf written before it existed) is sent
+// whenever some other type is.
 func (c *Config) Publishes(typ string) bool {
-	for _, ch := range c.Channels {
-		if slices.Contains(ch.Publish, typ) {
-			return true
-		}
-	}
-	return false
+	return c.shares(typ, func(ch *Channel) []string { return ch.Publish })
 }
 
-// Subscribes reports whether events of type typ are taken from the cluster.
+// Subscribes reports whether events of type typ are taken from the cluster (a signal type no
+// channel names: whenever some other type is).
 func (c *Config) Subscribes(typ string) bool {
-	for _, ch := range c.Channels {
-		if slices.Contains(ch.Subscribe, typ) {
+	return c.shares(typ, func(ch *Channel) []string { return ch.Subscribe })
+}
+
+func (c *Config) shares(typ string, list func(*Channel) []string) bool {
+	named, any := false, false
+	for i := range c.Channels {
+		ch := &c.Channels[i]
+		if slices.Contains(list(ch), typ) {
 			return true
 		}
+		named = named || slices.Contains(ch.Publish, typ) || slices.Contains(ch.Subscribe, typ)
+		any = any || len(list(ch)) > 0
 	}
-	return false
+	return isSignal(typ) && !named && any
 }
 
 // PublishedTypes returns the published types in KnownTypes order.

@@ -51,10 +51,17 @@
 // tls_key, a scalar key given twice. Nothing is declined silently (Asterisk 22's res_corosync
 // declines a comma list without a word).
 //
-// No event channel at all means: publish and subscribe both device_state and mwi (a channel
+// No event channel at all means: publish and subscribe device_state, mwi and realtime (a channel
 // named "default"). A cluster is set up to share state, and Asterisk's "share nothing unless
 // told" default is the commonest cause of "the cluster does not work". To share nothing,
 // configure a channel with no publish_event/subscribe_event lines.
+//
+// The realtime type (explicit realtime invalidations: "realtime invalidate" on one server is
+// applied by every server) is a signal, not state: it is never part of a join's sync and
+// nothing of it is purged. When no channel names it, it is published whenever any type is
+// published and taken whenever any type is subscribed to, so a cluster.conf or
+// res_corosync.conf written for device_state and mwi keeps caches in step without a change;
+// name it in a channel to control it like the others.
 //
 // # Transport
 //

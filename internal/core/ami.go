@@ -198,6 +198,14 @@ func (b *amiBackend) MWIDelete(mailbox string) error {
 	return err
 }
 
+// RealtimeInvalidate implements ami.RealtimeBackend.
+func (b *amiBackend) RealtimeInvalidate(family, key string) error {
+	if b.s.Realtime == nil {
+		return realtime.ErrNoMapping
+	}
+	return b.s.Realtime.Invalidate(family, key)
+}
+
 // forbidden turns the dialplan's refusal into the Manager's.
 func forbidden(err error) error { return refusal(err, ami.ErrForbidden) }
 

@@ -8,7 +8,9 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
+	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // clusterModule shares device state and MWI with the other servers over NATS (res_corosync's
@@ -18,6 +20,38 @@ type clusterModule struct {
 	c      *cluster.Cluster
 	bridge *cluster.Bridge
 	file   string
+	server *Server
+}
+
+// realtimeLocal is the bridge plus realtime invalidations from other servers, which are
+// signals for the realtime engine, not bus state: nothing to snapshot or purge.
+type realtimeLocal struct {
+	*cluster.Bridge
+	rt *realtime.Engine
+}
+
+func (l realtimeLocal) Snapshot(typ string) []cluster.Event {
+	if typ == cluster.TypeRealtime {
+		return nil
+	}
+	return l.Bridge.Snapshot(typ)
+}
+
+func (l realtimeLocal) Apply(e cluster.Event) {
+	if e.Type != cluster.TypeRealtime {
+		l.Bridge.Apply(e)
+		return
+	}
+	if len(e.Fields) > 0 { // no fields: a sync's "gone", meaningless for a signal
+		l.rt.ApplyRemote(e.Key, e.Fields[0])
+	}
+}
+
+func (l realtimeLocal) Purge(typ string, origin eid.EID) int {
+	if typ == cluster.TypeRealtime {
+		return 0
+	}
+	return l.Bridge.Purge(typ, origin)
 }
 
 func (*clusterModule) Name() string { return "res_cluster" }
@@ -48,6 +82,7 @@ func (m *clusterModule) readConfig(s *Server) (*cluster.Config, error) {
 }
 
 func (m *clusterModule) Load(ctx context.Context, s *Server) error {
+	m.server = s
 	cfg, err := m.readConfig(s)
 	if err != nil {
 		return err
@@ -57,7 +92,11 @@ func (m *clusterModule) Load(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	c, err := cluster.New(cfg, s.Settings.EID, s.Log, br)
+	var local cluster.Local = br
+	if s.Realtime != nil {
+		local = realtimeLocal{Bridge: br, rt: s.Realtime}
+	}
+	c, err := cluster.New(cfg, s.Settings.EID, s.Log, local)
 	if err != nil {
 		return err
 	}
@@ -71,6 +110,12 @@ func (m *clusterModule) Load(ctx context.Context, s *Server) error {
 	}
 	m.c, m.bridge = c, br
 	s.Cluster = c
+	if s.Realtime != nil {
+		// "realtime invalidate" (CLI, AMI, HTTP) here is applied by every server.
+		s.Realtime.OnInvalidate(func(ch realtime.Change) {
+			c.Publish(cluster.Event{Type: cluster.TypeRealtime, Key: ch.Family, Fields: []string{ch.Key}, Time: ch.At})
+		})
+	}
 	s.CLI.MustRegister(c.Commands()...)
 	return nil
 }
@@ -96,6 +141,9 @@ func orDefault(s, def string) string {
 }
 
 func (m *clusterModule) Unload(ctx context.Context) error {
+	if m.c != nil && m.server != nil && m.server.Realtime != nil {
+		m.server.Realtime.OnInvalidate(nil)
+	}
 	if m.bridge != nil {
 		m.bridge.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
@@ -16,6 +17,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/funcs"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // stateModule is the state core: the event bus, device states (Custom: devices kept in astdb),
@@ -80,7 +82,11 @@ type dialplanModule struct {
 	sw      *rtswitch.Switch
 	odbc    *funcodbc.Module
 	rtHints *hint.Poller
-	server  *Server
+	// rtCancel ends the switch's subscription to realtime changes; hintKick is set while a
+	// read of realtime hints asked by a change is pending
+	rtCancel func()
+	hintKick atomic.Bool
+	server   *Server
 }
 
 // realtimeHintInterval is how often hints held in realtime tables are read again, so that a
@@ -142,6 +148,18 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 		return err
 	}
 	m.rtHints = s.Hints.Poll(hintsRealtime, realtimeHintInterval, m.realtimeHints)
+	if s.Realtime != nil {
+		// Rows changed: drop the switch's cached lookups, and read realtime hints again now
+		// when the family holds some (one read at a time; changes meanwhile ask for one more).
+		m.rtCancel = s.Realtime.Subscribe("", func(c realtime.Change) {
+			if m.sw.Changed(c) && m.hintKick.CompareAndSwap(false, true) {
+				go func() {
+					m.hintKick.Store(false)
+					m.rtHints.Now(context.Background())
+				}()
+			}
+		})
+	}
 	m.e.OnLoad(func(d *dialplan.Dialplan) {
 		s.Hints.Sync(hintsStatic, hintSpecs(d.Hints(), fileLine))
 		m.rtHints.Now(context.Background())
@@ -204,6 +222,9 @@ func (m *dialplanModule) loadExtensions(ctx context.Context) (*conf.Config, erro
 func (m *dialplanModule) Unload(context.Context) error {
 	if m.server != nil && m.server.Hints != nil {
 		m.server.Hints.SetFinder(nil)
+	}
+	if m.rtCancel != nil {
+		m.rtCancel()
 	}
 	if m.rtHints != nil {
 		m.rtHints.Close()

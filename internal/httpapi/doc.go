@@ -20,7 +20,8 @@
 //	GET    /api/events[?app=NAME][&filters]  WebSocket (app optional)
 //	GET    /api/hints[?context=C][&exten=PREFIX]
 //	GET    /api/cluster/members
-//	GET    /api/realtime/mappings
+//	GET    /api/realtime/mappings            mappings, and per family counters and changes: live|ttl
+//	POST   /api/realtime/invalidate/{family}[/{key}]   204; 404 family not mapped ("realtime invalidate")
 //	GET    /metrics                          Prometheus text format
 //	GET    /board/                           the BLF board (embedded web/ files)
 //

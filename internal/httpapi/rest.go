@@ -93,6 +93,14 @@ type RealtimeStatus struct {
 	Failovers   uint64 `json:"failovers"`
 	LastError   string `json:"last_error,omitempty"`
 	LastErrorAt string `json:"last_error_at,omitempty"`
+	// Changes is "live" when a driver of the family listens for database changes now
+	// (pgsql listen_channel), else "ttl" (cached objects follow their TTL and explicit
+	// invalidations only).
+	Changes          string `json:"changes"`
+	Notifications    uint64 `json:"notifications"`
+	LastNotification string `json:"last_notification,omitempty"`
+	Invalidations    uint64 `json:"invalidations"`
+	Flushes          uint64 `json:"flushes"`
 }
 
 // RealtimeMappings is the body of GET /api/realtime/mappings.
@@ -494,7 +502,34 @@ func (s *Server) listMappings(w http.ResponseWriter, r *http.Request) {
 		if !st.LastErrorAt.IsZero() {
 			rs.LastErrorAt = st.LastErrorAt.UTC().Format(time.RFC3339Nano)
 		}
+		rs.Changes, rs.Notifications, rs.Invalidations, rs.Flushes = "ttl", st.Notifications, st.Invalidations, st.Flushes
+		if st.Live {
+			rs.Changes = "live"
+		}
+		if !st.LastNotification.IsZero() {
+			rs.LastNotification = st.LastNotification.UTC().Format(time.RFC3339Nano)
+		}
 		out.Status = append(out.Status, rs)
 	}
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+// invalidateRealtime is POST /api/realtime/invalidate/{family}[/{key}]: "realtime
+// invalidate" over HTTP, applied by every server of the cluster. 204 on success, 404 for a
+// family extconfig.conf does not map.
+func (s *Server) invalidateRealtime(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Realtime == nil {
+		writeError(w, r, http.StatusServiceUnavailable, "Realtime is not available")
+		return
+	}
+	family, key := r.PathValue("family"), r.PathValue("key")
+	if len(family) > MaxNameLength || len(key) > MaxNameLength {
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("Family or key too long (at most %d bytes)", MaxNameLength))
+		return
+	}
+	if err := s.deps.Realtime.Invalidate(family, key); err != nil {
+		writeError(w, r, http.StatusNotFound, "Family not mapped in extconfig.conf")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -65,6 +65,8 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/hints", readable, s.listHints)
 	api("GET /api/cluster/members", readable, s.listMembers)
 	api("GET /api/realtime/mappings", readable, s.listMappings)
+	api("POST /api/realtime/invalidate/{family}", writable, s.invalidateRealtime)
+	api("POST /api/realtime/invalidate/{family}/{key...}", writable, s.invalidateRealtime)
 	api("OPTIONS /ari/", open, s.preflight)
 	api("OPTIONS /api/", open, s.preflight)
 	mux.Handle("GET /metrics", s.guard(open, false, s.serveMetrics))

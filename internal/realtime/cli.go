@@ -105,8 +105,21 @@ func (e *Engine) Commands() []*cli.Command {
 			Words:   []string{"realtime", "show", "status"},
 			Summary: "Show RealTime query counters per family",
 			Usage: "Usage: realtime show status\n" +
-				"       Shows, per family and static file, the queries, errors and failovers since start and the last error.\n",
+				"       Shows, per family and static file, the queries, errors and failovers since start and the last error,\n" +
+				"       then per family whether cached objects follow database changes live (a driver listening for\n" +
+				"       notifications) or only their TTL, with the changes heard.\n",
 			Handler: e.cliStatus,
+		},
+		{
+			Words:   []string{"realtime", "invalidate"},
+			Summary: "Drop cached RealTime objects on every server",
+			Usage: "Usage: realtime invalidate <family> [<key>]\n" +
+				"       Tells every cache of the family (SIP realtime peers, the Realtime switch, ...) on this server\n" +
+				"       and on every server of the cluster that the row <key> changed, or with no key that any row did.\n" +
+				"       The key is the row's identifying value: the name for sippeers, exten@context for extensions,\n" +
+				"       mailbox@context for voicemail.\n",
+			Handler:  e.cliInvalidate,
+			Complete: e.completeFamily,
 		},
 		{
 			Words:   []string{"core", "show", "config", "mappings"},
@@ -279,6 +292,47 @@ func (e *Engine) cliStatus(ctx context.Context, a *cli.Args) error {
 			last = s.LastErrorAt.Format("2006-01-02 15:04:05") + " " + s.LastError
 		}
 		fmt.Fprintf(a.Out, f, s.Family, fmt.Sprint(s.Queries), fmt.Sprint(s.Errors), fmt.Sprint(s.Failovers), last)
+	}
+	var fams []Status
+	for _, s := range st {
+		if e.Mapped(s.Family) {
+			fams = append(fams, s)
+		}
+	}
+	if len(fams) == 0 {
+		return nil
+	}
+	const g = "%-20s %-9s %13s  %-19s  %13s %8s\n"
+	fmt.Fprintf(a.Out, "\n"+g, "Family", "Changes", "Notifications", "Last notification", "Invalidations", "Flushes")
+	for _, s := range fams {
+		mode, last := "TTL only", "-"
+		if s.Live {
+			mode = "live"
+		}
+		if !s.LastNotification.IsZero() {
+			last = s.LastNotification.Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(a.Out, g, s.Family, mode, fmt.Sprint(s.Notifications), last, fmt.Sprint(s.Invalidations), fmt.Sprint(s.Flushes))
+	}
+	return nil
+}
+
+func (e *Engine) cliInvalidate(ctx context.Context, a *cli.Args) error {
+	if len(a.Rest) < 1 || len(a.Rest) > 2 {
+		return cli.ErrUsage
+	}
+	key := ""
+	if len(a.Rest) == 2 {
+		key = a.Rest[1]
+	}
+	if err := e.Invalidate(a.Rest[0], key); err != nil {
+		fmt.Fprintf(a.Out, "Family '%s' is not mapped in extconfig.conf.\n", a.Rest[0])
+		return cli.ErrFailed
+	}
+	if key == "" {
+		fmt.Fprintf(a.Out, "Invalidated every cached object of %s.\n", a.Rest[0])
+	} else {
+		fmt.Fprintf(a.Out, "Invalidated %s %s.\n", a.Rest[0], key)
 	}
 	return nil
 }

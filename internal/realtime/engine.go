@@ -31,6 +31,27 @@
 //     an error. A mapped file with no row loads as an empty configuration, with a warning.
 //   - Multi-valued columns: see SplitList, EncodeValue and DecodeValue (every driver encodes).
 //
+// Change feed (changes.go). Caches subscribe (Engine.Subscribe) per family and learn of every
+// change this server hears, as (family, key) — key "" meaning any row:
+//
+//   - from a driver that notifies (Notifier: pgsql with listen_channel and the triggers of
+//     contrib/pgsql_realtime_notify.sql), each server hearing its own database. The payload's
+//     table is matched against the table of every mapping served by that driver (schema
+//     ignored), so "sipfriends" reaches sippeers and sipusers. When the listener
+//     (re)connects, every family the driver serves is flushed — changes made while nobody
+//     listened are unknown — and the reconnect is logged (a WARNING; the first connect is
+//     an INFO line).
+//   - from an explicit invalidation (Invalidate: "realtime invalidate <family> [key]", AMI
+//     RealtimeInvalidate, POST /api/realtime/invalidate/...), for the drivers that cannot
+//     notify; OnInvalidate hands it to the cluster, and ApplyRemote applies one made on
+//     another server (never published again).
+//
+// Subscribers run on the goroutine that heard the change and must not block. Per family,
+// Status counts notifications (and the last one's time), invalidations and flushes, and says
+// whether the family is live (a driver listening now) or TTL-only; "realtime show status"
+// and /api/realtime/mappings show it. There is no per-row ordering guarantee between sources:
+// a cache that re-reads after a change (sip) reads the committed row, which is what matters.
+//
 // The database field of a mapping is passed to the driver as is, and each driver reads it as
 // Asterisk's does: pgsql ignores it (res_pgsql.conf's dbname), mysql and sqlite3 take it as a
 // section of their file, odbc as a connection of res_odbc.conf. "core show config mappings"
@@ -78,13 +99,27 @@ type Status struct {
 	Queries, Errors, Failovers uint64
 	LastError                  string
 	LastErrorAt                time.Time
+	// Live is true when a mapping's driver is listening for changes now (pgsql with
+	// listen_channel); otherwise cached objects of the family follow only their TTL and
+	// explicit invalidations.
+	Live bool
+	// Notifications counts changes the database announced, LastNotification the newest;
+	// Invalidations the explicit ones (here or from another server); Flushes the times the
+	// change listener (re)connected and every cached object of the family was dropped.
+	Notifications, Invalidations, Flushes uint64
+	LastNotification                      time.Time
+	// LastChange is when the newest change of any source was heard, LastSource its source.
+	LastChange time.Time
+	LastSource string
 }
 
 type familyStats struct {
-	queries, errors, failovers atomic.Uint64
-	mu                         sync.Mutex
-	lastErr                    string
-	lastErrAt                  time.Time
+	queries, errors, failovers        atomic.Uint64
+	notified, invalidated, flushes    atomic.Uint64
+	mu                                sync.Mutex
+	lastErr                           string
+	lastErrAt, lastNotify, lastChange time.Time
+	lastSource                        string
 }
 
 func (s *familyStats) fail(err error) {
@@ -124,6 +159,8 @@ type Engine struct {
 
 	fileLoader atomic.Pointer[func(ctx context.Context, name string) (*conf.Config, error)]
 	observe    atomic.Pointer[QueryObserver]
+
+	feed changeFeed // see changes.go
 }
 
 // OnQuery sets the observer of every query (metrics). Safe to call at any time.
@@ -147,6 +184,7 @@ func (e *Engine) Register(d Driver) {
 	e.mu.Lock()
 	e.drivers[d.Name()] = d
 	e.mu.Unlock()
+	e.watchDriver(d)
 }
 
 // Driver returns the registered driver named name.
@@ -464,14 +502,20 @@ func (e *Engine) Mapped(family string) bool {
 
 // Status returns the counters of every family and static file used since start, sorted.
 func (e *Engine) Status() []Status {
+	routes := e.st.Load().families
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
 	out := make([]Status, 0, len(e.stats))
 	for n, s := range e.stats {
-		st := Status{Family: n, Queries: s.queries.Load(), Errors: s.errors.Load(), Failovers: s.failovers.Load()}
+		st := Status{Family: n, Queries: s.queries.Load(), Errors: s.errors.Load(), Failovers: s.failovers.Load(),
+			Notifications: s.notified.Load(), Invalidations: s.invalidated.Load(), Flushes: s.flushes.Load()}
 		s.mu.Lock()
 		st.LastError, st.LastErrorAt = s.lastErr, s.lastErrAt
+		st.LastNotification, st.LastChange, st.LastSource = s.lastNotify, s.lastChange, s.lastSource
 		s.mu.Unlock()
+		if r := routes[n]; r != nil {
+			st.Live = r.live()
+		}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Family, b.Family) })

@@ -11,6 +11,8 @@ var (
 	descQueries      = prometheus.NewDesc("pleiades_realtime_queries_total", "Realtime calls by family (driver: its priority-1 mapping).", []string{"family", "driver"}, nil)
 	descErrors       = prometheus.NewDesc("pleiades_realtime_errors_total", "Realtime calls that failed (not counting 'not found'), by family.", []string{"family", "driver"}, nil)
 	descFailovers    = prometheus.NewDesc("pleiades_realtime_failovers_total", "Realtime calls that moved on to the next mapping, by family.", []string{"family", "driver"}, nil)
+	descChanges      = prometheus.NewDesc("pleiades_realtime_changes_total", "Changes heard by family and source (notify: the database said so; reconnect: the change listener came back and the family was flushed; invalidate: realtime invalidate here or on another server).", []string{"family", "source"}, nil)
+	descLive         = prometheus.NewDesc("pleiades_realtime_live", "1 when a driver of the family listens for database changes now, 0 when cached objects follow only their TTL and explicit invalidations.", []string{"family"}, nil)
 	descMappings     = prometheus.NewDesc("pleiades_realtime_mappings", "extconfig.conf mappings in force, by kind (family, static).", []string{"kind"}, nil)
 	descCacheHits    = prometheus.NewDesc("pleiades_realtime_cache_hits_total", "Realtime cache lookups answered from the cache.", []string{"cache"}, nil)
 	descCacheMisses  = prometheus.NewDesc("pleiades_realtime_cache_misses_total", "Realtime cache lookups that missed.", []string{"cache"}, nil)
@@ -45,7 +47,7 @@ func (c *collector) observe(driver, family string, d time.Duration, err error) {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descErrors, descFailovers, descMappings} {
+	for _, d := range []*prometheus.Desc{descQueries, descErrors, descFailovers, descMappings, descChanges, descLive} {
 		ch <- d
 	}
 	c.query.Describe(ch)
@@ -66,6 +68,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(st.Queries), st.Family, drv)
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(st.Errors), st.Family, drv)
 		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(st.Failovers), st.Family, drv)
+		if !c.e.Mapped(st.Family) {
+			continue // a static file
+		}
+		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(st.Notifications), st.Family, "notify")
+		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(st.Flushes), st.Family, "reconnect")
+		ch <- prometheus.MustNewConstMetric(descChanges, prometheus.CounterValue, float64(st.Invalidations), st.Family, "invalidate")
+		live := 0.0
+		if st.Live {
+			live = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, live, st.Family)
 	}
 	c.query.Collect(ch)
 }

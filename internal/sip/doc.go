@@ -206,7 +206,19 @@
 // defaultexpiry). "sip prune realtime [peer] NAME|all" drops realtime peers from memory (their
 // registration stays in the row). realtime.Cache is not used: the peer table itself is the
 // cache because each entry carries live registration and qualify state; it follows the same
-// rule (errors never evict).
+// rule (errors never evict). Realtime peers follow the realtime engine's change feed for
+// sippeers (rtchange.go; PostgreSQL NOTIFY, "realtime invalidate", the cluster): a changed
+// row marks its peer stale and re-reads it at once in the background, so its auth data,
+// context, ACLs and mailbox are in force at its next request and it stays registered; a
+// deleted row, or one that is no longer a valid peer, drops the peer, its registration and
+// its device state (UNAVAILABLE) without waiting for a request. A flush (the listener
+// reconnected, or an invalidation without key) marks every realtime peer in memory stale and
+// re-reads the registered ones at once (one at a time), the others at their next request.
+// A change heard while a query for the peer was running leaves the peer stale, so
+// an old row read before a COMMIT never wins over it. With PostgreSQL triggers installed, a
+// registration's own write-back (rtupdate) notifies too: it costs one re-read of that row on
+// each server holding the peer, and changes nothing else (qualify restarts only when its
+// settings changed).
 //
 // Qualify and keepalive. Peers with qualify (yes = 2000 ms) get an OPTIONS every qualifyfreq
 // at their binding (immediately on registration; when the server starts, staggered as

@@ -245,6 +245,7 @@ func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
 		return p, nil
 	}
 	set := s.set.Load()
+	changes := s.rtf.stamp(name) // a change heard during the query leaves the peer stale
 	row, err := s.rt.Load(ctx, "sippeers", realtime.Field{Name: "name", Value: name})
 	if errors.Is(err, realtime.ErrNotFound) {
 		if p != nil {
@@ -262,6 +263,9 @@ func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
 	cfg, err := peerFromRow(name, row, set)
 	if err != nil {
 		s.log.Warn("SIP: realtime peer ignored", "peer", logValue(name), "err", err)
+		if p != nil {
+			s.removePeer(p, "invalid realtime row")
+		}
 		return nil, nil
 	}
 	now := time.Now()
@@ -274,13 +278,13 @@ func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
 	if cur != nil {
 		cur.cfg.Store(cfg)
 		cur.mu.Lock()
-		cur.loaded, cur.stale, cur.cached = now, false, set.rtCacheFriends
+		cur.loaded, cur.stale, cur.cached = now, s.rtf.stamp(name) != changes, set.rtCacheFriends
 		cur.mu.Unlock()
 		s.mu.Unlock()
 		return cur, nil
 	}
 	p = newPeer(s, cfg)
-	p.loaded, p.cached = now, set.rtCacheFriends
+	p.loaded, p.cached, p.stale = now, set.rtCacheFriends, s.rtf.stamp(name) != changes
 	restored := p.restoreRegistration(row, set, now)
 	keep := (p.cached || restored) && s.realtimeCountLocked() < set.maxRegistrations
 	if keep {

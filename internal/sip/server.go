@@ -77,6 +77,7 @@ type Server struct {
 	subs   *subStore
 	wb     *writeBack
 	reg    *regStore // registrations kept in astdb (registry.go)
+	rtf    rtFollow  // realtime peers follow sippeers changes (rtchange.go)
 
 	// running state (set by Start)
 	runMu    sync.Mutex
@@ -171,6 +172,7 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 	s.subs = newSubStore(s)
 	s.wb = newWriteBack(s)
 	s.reg = newRegStore(s)
+	s.followRealtime()
 	return s
 }
 

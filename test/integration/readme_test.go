@@ -72,8 +72,16 @@ func TestReadmeCommands(t *testing.T) {
 		switch {
 		case len(args) == 0 || (len(args) == 1 && strings.HasPrefix(args[0], "-c")):
 			stop()
-			if out, code := runBinaryEnv(t, dir, env); code != 0 {
-				t.Fatalf("README start %q: %s", l, out)
+			// A server stopped by the README's previous "core stop now" may still hold the
+			// run directory for a moment after its control socket is gone.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				out, code := runBinaryEnv(t, dir, env)
+				if code == 0 {
+					break
+				}
+				if !strings.Contains(out, "run directory") || time.Now().After(deadline) {
+					t.Fatalf("README start %q: %s", l, out)
+				}
 			}
 		case args[0] == "-r":
 			continue

@@ -26,6 +26,7 @@ import (
 
 // hintRows returns the hint rows of dbctx (priority <= 0), cached like every lookup.
 func (s *Switch) hintRows(ctx context.Context, family, dbctx string) ([]realtime.Row, error) {
+	s.hintFamilies.Store(strings.ToLower(family), struct{}{})
 	load := func(ctx context.Context) ([]realtime.Row, error) {
 		rows, err := s.rt.LoadMulti(ctx, family,
 			realtime.Field{Name: "context", Value: dbctx},
@@ -59,7 +60,7 @@ func (s *Switch) hintRows(ctx context.Context, family, dbctx string) ([]realtime
 	if c == nil {
 		return load(ctx)
 	}
-	return c.hints.GetOrLoad(ctx, strings.ToLower(family), cacheKey("H", dbctx), load)
+	return c.hints.GetOrLoad(ctx, s.cachedFamily(family), cacheKey("H", dbctx), load)
 }
 
 // hintOf returns the device list and presence provider of a hint row.

@@ -40,6 +40,20 @@ type Switch struct {
 	hasCID map[string]bool // lower-case family -> table has a cidmatch column
 
 	warned sync.Map // family -> struct{}: "not mapped" logged once
+
+	hintFamilies sync.Map // lower-case family -> struct{}: hint rows were read from it
+	families     sync.Map // lower-case family -> struct{}: something of it was cached
+}
+
+// cachedFamily returns the cache's name of family (lower-case) and notes that the caches
+// hold something of it, so that Changed skips the families they never held (a realtime
+// peer's every registration write-back notifies sippeers).
+func (s *Switch) cachedFamily(family string) string {
+	fam := strings.ToLower(family)
+	if _, ok := s.families.Load(fam); !ok {
+		s.families.Store(fam, struct{}{})
+	}
+	return fam
 }
 
 type caches struct {
@@ -91,6 +105,26 @@ func (s *Switch) Flush() {
 	s.cidMu.Lock()
 	s.hasCID = map[string]bool{}
 	s.cidMu.Unlock()
+}
+
+// Changed drops what the caches hold for the family of c; it is the switch's subscriber to the
+// realtime change feed (realtime.Engine.Subscribe("", sw.Changed)). A pattern or hint answer
+// depends on every row of its context and an exact answer on rows of other extens (a pattern
+// row, a cidmatch), so a change of one row drops the whole family, whatever its key: the
+// next lookup reads the table again. It reports whether the family is one the switch has read
+// hints from (the server then reads its realtime hints again at once rather than at the next
+// poll).
+func (s *Switch) Changed(c realtime.Change) (hints bool) {
+	fam := strings.ToLower(c.Family)
+	_, hints = s.hintFamilies.Load(fam)
+	cs := s.caches.Load()
+	if _, held := s.families.Load(fam); !held || cs == nil {
+		return hints
+	}
+	cs.rows.InvalidateFamily(fam)
+	cs.patterns.InvalidateFamily(fam)
+	cs.hints.InvalidateFamily(fam)
+	return hints
 }
 
 // CacheStats returns the counters of the row, pattern and hint caches (zero when the cache is
@@ -372,7 +406,7 @@ func (s *Switch) direct(ctx context.Context, m mode, family, dbctx, exten, prio 
 	if c == nil {
 		return load(ctx)
 	}
-	return c.rows.GetOrLoad(ctx, strings.ToLower(family), cacheKey(kind, dbctx, exten, prio), load)
+	return c.rows.GetOrLoad(ctx, s.cachedFamily(family), cacheKey(kind, dbctx, exten, prio), load)
 }
 
 func cacheKey(parts ...string) string {
@@ -414,7 +448,7 @@ func (s *Switch) patterns(ctx context.Context, family, dbctx, prio string) ([]pa
 	if c == nil {
 		return load(ctx)
 	}
-	return c.patterns.GetOrLoad(ctx, strings.ToLower(family), cacheKey("P", dbctx, prio), load)
+	return c.patterns.GetOrLoad(ctx, s.cachedFamily(family), cacheKey("P", dbctx, prio), load)
 }
 
 // matchPattern matches one pattern row against the dialled number with the dialplan's matcher.

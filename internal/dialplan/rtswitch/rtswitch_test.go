@@ -592,3 +592,43 @@ func splitEscaped(s string) []string {
 	}
 	return append(out, cur.String())
 }
+
+// A change of the family (a NOTIFY or an explicit invalidation, through the engine's change
+// feed) drops cached answers at once, whatever the TTL.
+func TestCacheFollowsChanges(t *testing.T) {
+	forEach(t, func(t *testing.T, b *rttest.Backend) {
+		c := tctx(t)
+		row(t, b, "rtctx", "201", 1, "NoOp", "old")
+		s := rtswitch.New(rttest.Log(t), b.Engine)
+		s.SetCacheTTL(time.Hour)
+		hintFamily := make(chan bool, 4)
+		cancel := b.Engine.Subscribe("", func(c realtime.Change) { hintFamily <- s.Changed(c) })
+		defer cancel()
+		if must(t)(s.Exists(c, "rtctx", "202", 1, "", "")) {
+			t.Fatal("202 exists before it was added")
+		}
+		row(t, b, "rtctx", "202", 1, "NoOp", "new")
+		if must(t)(s.Exists(c, "rtctx", "202", 1, "", "")) {
+			t.Fatal("cached 'no row' not used: the test proves nothing")
+		}
+		if err := b.Engine.Invalidate("extensions", "202@rtctx"); err != nil {
+			t.Fatal(err)
+		}
+		if !must(t)(s.Exists(c, "rtctx", "202", 1, "", "")) {
+			t.Error("202 not found after the invalidation")
+		}
+		if <-hintFamily {
+			t.Error("Changed: hints read from a family the switch read no hint from")
+		}
+		// Once hints were read from the family, Changed says so (the server reads them again).
+		if _, err := s.Hints(c, "rtctx", "extensions"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Engine.Invalidate("extensions", ""); err != nil {
+			t.Fatal(err)
+		}
+		if !<-hintFamily {
+			t.Error("Changed: the family holds hints the switch read")
+		}
+	})
+}

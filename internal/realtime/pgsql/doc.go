@@ -94,7 +94,10 @@
 // installs a trigger function and triggers for sippeers (name), voicemail
 // (mailbox@context), extensions (exten@context), queues (name) and queue_members
 // (queue_name)). After every (re)connect of the listener, callbacks get ("", ""): anything
-// may have changed while nobody listened. Listening starts at Configure.
+// may have changed while nobody listened. Listening starts at Configure. The realtime engine
+// subscribes at Register (realtime.Notifier; Listening says whether a LISTEN connection is up)
+// and turns each notification into a change of the families mapped to that table, which
+// every cache of the server follows.
 //
 // # CLI
 //

@@ -138,3 +138,20 @@ func (l *listener) stats() listenerStats {
 	defer l.mu.Unlock()
 	return listenerStats{l.channel, l.listening, l.since, l.received, l.lastErr}
 }
+
+// Listening reports whether a LISTEN connection is up now (realtime.Notifier: families
+// mapped to this driver are "live" in realtime show status).
+func (d *Driver) Listening() bool {
+	d.mu.RLock()
+	dbs := make([]*database, 0, len(d.dbs))
+	for _, db := range d.dbs {
+		dbs = append(dbs, db)
+	}
+	d.mu.RUnlock()
+	for _, db := range dbs {
+		if db.listener != nil && db.listener.stats().Listening {
+			return true
+		}
+	}
+	return false
+}
