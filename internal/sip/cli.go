@@ -206,7 +206,7 @@ func (s *Server) cliShowUsers(_ context.Context, a *cli.Args) error {
 }
 
 // cliShowInuse is chan_sip's "sip show inuse [all]": calls in use/ringing/on hold per peer and
-// its call-limit (peers without one only with "all"). There are no calls yet: 0/0/0.
+// its call-limit (peers without one only with "all").
 func (s *Server) cliShowInuse(_ context.Context, a *cli.Args) error {
 	all := len(a.Rest) == 1 && a.Rest[0] == "all"
 	const format = "%-25.25s %-15.15s %-15.15s \n"
@@ -218,22 +218,56 @@ func (s *Server) cliShowInuse(_ context.Context, a *cli.Args) error {
 			limit = strconv.Itoa(cfg.callLimit)
 		}
 		if all || cfg.callLimit > 0 {
-			fmt.Fprintf(a.Out, format, p.name, "0/0/0", limit)
+			p.mu.Lock()
+			use := fmt.Sprintf("%d/%d/%d", p.inUse, p.inRinging, p.onHold)
+			p.mu.Unlock()
+			fmt.Fprintf(a.Out, format, p.name, use, limit)
 		}
 	}
 	return nil
 }
 
-// cliShowChannels is chan_sip's "sip show channels": the dialogs that are calls. There are no
-// calls yet, so it is the header and "0 active SIP dialogs".
+// cliShowChannels is chan_sip's "sip show channels": the dialogs that are calls, oldest
+// first: the peer's address, its name (a guest: its caller number), the Call-ID, the
+// negotiated codec, hold, the last SIP message, and the peer ("<guest>").
 func (s *Server) cliShowChannels(_ context.Context, a *cli.Args) error {
 	if len(a.Rest) != 0 {
 		return cli.ErrUsage
 	}
 	const format2 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-7.7s  %-15.15s %-10.10s %-10.10s\n"
+	const format = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-3.3s %-3.3s  %-15.15s %-10.10s %-10.10s\n"
 	fmt.Fprintf(a.Out, format2, "Peer", "User/ANR", "Call ID", "Format", "Hold", "Last Message", "Expiry", "Peer")
-	fmt.Fprintf(a.Out, "%d active SIP %s%s\n", 0, "dialog", ess(0))
+	cs := s.allCalls()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].created.Before(cs[j].created) })
+	for _, c := range cs {
+		c.mu.Lock()
+		codec := "(nothing)"
+		if c.neg.Codec.Name != "" {
+			codec = "(" + codecName(c.neg.Codec.Name) + ")"
+		}
+		hold, last := yesNo(c.hold), c.lastMsg
+		c.mu.Unlock()
+		user, related := c.peerName, "<guest>"
+		if c.p != nil {
+			related = c.p.name
+		} else if c.ch != nil {
+			user = orDefault(c.ch.Snapshot().CallerNum, "(None)")
+		}
+		fmt.Fprintf(a.Out, format, c.addr.Addr().String(), user, c.callID, codec, hold, "", last, "", related)
+	}
+	fmt.Fprintf(a.Out, "%d active SIP %s%s\n", len(cs), "dialog", ess(len(cs)))
 	return nil
+}
+
+// codecName is Asterisk's name of a codec ("ulaw", "alaw").
+func codecName(enc string) string {
+	switch strings.ToUpper(enc) {
+	case "PCMU":
+		return "ulaw"
+	case "PCMA":
+		return "alaw"
+	}
+	return strings.ToLower(enc)
 }
 
 // ess is Asterisk's ESS(): "s" unless n is 1.

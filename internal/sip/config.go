@@ -240,7 +240,10 @@ type peerConfig struct {
 	transport        string
 	nat              natFlags
 	accountCode      string
-	callLimit        int // call-limit (callcounter=yes: unlimited, shown as 2147483647)
+	callLimit        int  // call-limit (callcounter=yes: unlimited, shown as 2147483647)
+	busyLevel        int  // busylevel: in-use calls from which the device is BUSY (0: none)
+	insecurePort     bool // insecure=port: an INVITE matches the peer by IP address alone
+	insecureInvite   bool // insecure=invite: an INVITE is not challenged
 	realtime         bool
 	file             string
 	line             int
@@ -784,6 +787,28 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 			p.callLimit = 0
 			if conf.IsTrue(val) {
 				p.callLimit = math.MaxInt32
+			}
+		case "busylevel":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				add(v, "busylevel: %q is not a number", v.Value)
+				continue
+			}
+			p.busyLevel = max(n, 0)
+		case "insecure":
+			p.insecurePort, p.insecureInvite = false, false
+			for _, w := range strings.Split(val, ",") {
+				switch strings.ToLower(strings.TrimSpace(w)) {
+				case "port":
+					p.insecurePort = true
+				case "invite":
+					p.insecureInvite = true
+				case "very", "yes": // deprecated spellings of port,invite
+					p.insecurePort, p.insecureInvite = true, true
+				case "no", "":
+				default:
+					warns = append(warns, fmt.Sprintf("%s:%d: peer %s: insecure: %q is not port or invite; ignored", v.File, v.Line, p.name, w))
+				}
 			}
 		case "call-limit":
 			n, err := strconv.Atoi(val)
