@@ -58,6 +58,7 @@ type call struct {
 	transport string
 	created   time.Time
 	stop      chan struct{} // closed at release: ends retransmissions and response readers
+	finalC    chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
 
 	mu         sync.Mutex
 	localTag   string
@@ -84,8 +85,8 @@ type call struct {
 	// counted towards the peer's counters
 	cRinging, cInUse, cHold bool
 	// outgoing
-	oinv *sip.Request
-	otx  sip.ClientTransaction
+	oinv  *sip.Request
+	otx   sip.ClientTransaction
 	exten string
 }
 
@@ -98,7 +99,7 @@ type pendingOK struct {
 
 func (s *Server) newCall(p *peer, name string, outgoing bool, addr netip.AddrPort, transport string) *call {
 	c := &call{s: s, p: p, peerName: name, outgoing: outgoing, addr: addr, transport: transport,
-		created: time.Now(), stop: make(chan struct{}), localTag: sip.GenerateTagN(16),
+		created: time.Now(), stop: make(chan struct{}), finalC: make(chan struct{}), localTag: sip.GenerateTagN(16),
 		cseq: uint32(rand.IntN(10000)) + 100, sdpID: uint64(rand.Int64N(1 << 40)), sdpVer: 1}
 	return c
 }
@@ -335,9 +336,7 @@ func (c *call) contact() *sip.ContactHeader {
 func (c *call) responseLocked(req *sip.Request, code int, reason string, body []byte) *sip.Response {
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if to := res.To(); to != nil && code > 100 {
-		if _, ok := to.Params.Get("tag"); !ok {
-			to.Params.Add("tag", c.localTag)
-		}
+		to.Params.Add("tag", c.localTag) // replaces the one sipgo makes up
 	}
 	if code > 100 && code < 300 {
 		res.AppendHeader(c.contact())
@@ -369,6 +368,14 @@ func (c *call) requestLocked(method sip.RequestMethod, cseq uint32) *sip.Request
 	}
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
 	return req
+}
+
+// markFinalLocked records that the INVITE has its final response (c.mu held).
+func (c *call) markFinalLocked() {
+	if !c.final {
+		c.final = true
+		close(c.finalC)
+	}
 }
 
 func (c *call) note(dir, what string) {
@@ -405,7 +412,8 @@ func (c *call) Answer(ctx context.Context) error {
 		c.mu.Unlock()
 		return channel.ErrHungUp
 	}
-	c.final, c.confirmed = true, true
+	c.markFinalLocked()
+	c.confirmed = true
 	res := c.responseLocked(c.inv, 200, "OK", c.answerSDPLocked(false))
 	c.addSessionTimer(c.inv, res)
 	req, tx := c.inv, c.itx
@@ -504,11 +512,11 @@ func (c *call) Indicate(cond channel.Condition) error {
 		res = c.responseLocked(c.inv, 183, "Session Progress", c.answerSDPLocked(false))
 		c.note("Tx", "183 Session Progress")
 	case channel.CondBusy:
-		c.final = true
+		c.markFinalLocked()
 		res = c.responseLocked(c.inv, 486, "Busy Here", nil)
 		c.note("Tx", "486 Busy Here")
 	case channel.CondCongestion:
-		c.final = true
+		c.markFinalLocked()
 		res = c.responseLocked(c.inv, 503, "Service Unavailable", nil)
 		c.note("Tx", "503 Service Unavailable")
 	default:
@@ -539,7 +547,7 @@ func (c *call) Hangup(cause channel.Cause) {
 	switch {
 	case c.remoteGone:
 	case !c.outgoing && !c.final && c.inv != nil:
-		c.final = true
+		c.markFinalLocked()
 		code, reason := causeStatus(cause)
 		res = c.responseLocked(c.inv, code, reason, nil)
 		req, tx = c.inv, c.itx

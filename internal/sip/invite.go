@@ -136,7 +136,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnCancel(func(*sip.Request) {
 		// sipgo answered the CANCEL 200 and the INVITE 487
 		c.mu.Lock()
-		c.final = true
+		c.markFinalLocked()
 		c.note("Rx", "CANCEL")
 		c.mu.Unlock()
 		c.remoteHangup(channel.CauseNormalClearing)
@@ -149,6 +149,17 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ch.Hangup(channel.CauseNormalClearing)
 	}) {
 		ch.Hangup(channel.CauseCongestion)
+	}
+	// sipgo ends the transaction when this handler returns: wait for the final response
+	select {
+	case <-c.finalC:
+	case <-tx.Done():
+		c.mu.Lock()
+		final := c.final
+		c.mu.Unlock()
+		if !final {
+			c.remoteHangup(channel.CauseNoUserResponse)
+		}
 	}
 }
 

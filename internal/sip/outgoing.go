@@ -236,7 +236,8 @@ func (c *call) response(res *sip.Response) {
 			c.s.sendACK(ack, c.addr)
 			return
 		}
-		c.final, c.confirmed = true, true
+		c.markFinalLocked()
+		c.confirmed = true
 		ack := c.ackLocked(res)
 		c.mu.Unlock()
 		c.s.sendACK(ack, c.addr)
@@ -248,7 +249,7 @@ func (c *call) response(res *sip.Response) {
 		c.setCounts(false, true, false)
 		c.ch.Queue(channel.Frame{Kind: channel.FrameAnswer})
 	default:
-		c.final = true
+		c.markFinalLocked()
 		c.remoteGone = true
 		c.mu.Unlock()
 		cause := statusCause(code)

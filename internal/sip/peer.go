@@ -59,15 +59,15 @@ type peer struct {
 	natDetected bool
 	regTimer    *time.Timer
 	// qualify and keepalive
-	status   int
-	lastms   int
-	qGen     int // bumps to stop a running qualify loop
-	qTimer   *time.Timer
-	kaTimer  *time.Timer
+	status  int
+	lastms  int
+	qGen    int // bumps to stop a running qualify loop
+	qTimer  *time.Timer
+	kaTimer *time.Timer
 	// calls (call.go): in use (ringing included), ringing, on hold, as chan_sip's counters
 	inUse, inRinging, onHold int
 	devState                 state.Device // last reported (reported: whether any was)
-	reported bool
+	reported                 bool
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
