@@ -48,6 +48,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
@@ -58,6 +59,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -106,6 +108,13 @@ type Server struct {
 	HTTP *httpapi.Server
 	// AMI is the Manager interface, set once manager has loaded.
 	AMI *ami.Server
+	// Channels holds the server's channels and channel drivers, Media is the RTP engine of
+	// rtp.conf; whichever module needs them first makes them (chan_sip's does when nil).
+	Channels *channel.Registry
+	Media    *media.Engine
+	// CallHandler runs an incoming call's channel (the dialplan's module sets it); while it
+	// is nil an incoming call is refused as an unknown extension (404).
+	CallHandler func(*channel.Channel)
 	// AMIStats and SIPStats report the Manager interface and the registrar for /metrics
 	// (set by their modules).
 	AMIStats func() httpapi.AMIStats
