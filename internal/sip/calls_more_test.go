@@ -1,0 +1,300 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+)
+
+// uas is a Go SIP phone that registers and answers INVITEs its own way (bob for the Dial
+// tests): answer runs on each INVITE and must not return before the final response.
+type uas struct {
+	t       *testing.T
+	ua      *sipgo.UserAgent
+	cl      *sipgo.Client
+	addr    string
+	port    int
+	invites atomic.Int32
+	cancels atomic.Int32
+	byes    atomic.Int32
+}
+
+func newUAS(t *testing.T, answer func(u *uas, req *sip.Request, tx sip.ServerTransaction)) *uas {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("testuas/1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &uas{t: t, ua: ua, addr: conn.LocalAddr().String(), port: conn.LocalAddr().(*net.UDPAddr).Port}
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.invites.Add(1)
+		tx.OnCancel(func(*sip.Request) { u.cancels.Add(1) })
+		answer(u, req, tx)
+	})
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.byes.Add(1)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	go func() { _ = srv.ServeUDP(conn) }()
+	for i := 0; ; i++ {
+		if c, _ := ua.TransportLayer().GetConnection("udp", u.addr); c != nil {
+			break
+		}
+		if i > 500 {
+			t.Fatal("uas listener not ready")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	u.cl, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(u.addr), sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(u.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); ua.Close() })
+	return u
+}
+
+// register registers user at server.
+func (u *uas) register(server, user, pass string) {
+	u.t.Helper()
+	h, p, _ := net.SplitHostPort(server)
+	port, _ := strconv.Atoi(p)
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: h, Port: port})
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: h}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: h}})
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: u.port}})
+	req.AppendHeader(sip.NewHeader("Expires", "300"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := u.cl.Do(ctx, req)
+	if err == nil && res.StatusCode == 401 {
+		req.RemoveHeader("Via")
+		res, err = u.cl.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: pass})
+	}
+	if err != nil || res.StatusCode != 200 {
+		u.t.Fatalf("register %s: %v %v", user, res, err)
+	}
+}
+
+const answerSDP = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+
+// ring sends 180 and waits for the transaction to end (CANCEL: sipgo answers 487).
+func ring(_ *uas, req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
+	<-tx.Done()
+}
+
+// busy answers 486.
+func busy(_ *uas, req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+}
+
+// answer rings, then answers with a PCMA answer.
+func answer(_ *uas, req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
+	res := sip.NewResponseFromRequest(req, 200, "OK", []byte(fmt.Sprintf(answerSDP, 41000)))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: req.Recipient.Port}})
+	_ = tx.Respond(res)
+}
+
+const dialConf = baseConf + "[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=from-alice\n" +
+	"[carol]\ntype=friend\nhost=dynamic\nsecret=carol\n" +
+	"[bob]\ntype=friend\nhost=dynamic\nsecret=builder\ncall-limit=1\n"
+
+// TestDialCancelOnNoAnswer: Dial gives up on a ringing bob: CANCEL to bob (his INVITE gets
+// 487), NO_ANSWER → 480 to alice; bob RINGING → NOT_INUSE.
+func TestDialCancelOnNoAnswer(t *testing.T) {
+	ce := newCallEnv(t, dialConf, func(ce *callEnv, ch *channel.Channel) { dialBobFor(ce, ch, 700*time.Millisecond) })
+	bob := newUAS(t, ring)
+	bob.register(ce.addr, "bob", "builder")
+	base := len(sipGoroutines()) // the server's and bob's own
+	ph := newPhone(t, ce.addr)
+	res := ph.DoAuth(ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000)), "alice", "wonderland")
+	if res.StatusCode != 480 {
+		t.Fatalf("alice got %d, want 480", res.StatusCode)
+	}
+	waitFor(t, 3*time.Second, "bob cancelled", func() bool { return bob.cancels.Load() == 1 })
+	ce.clean(t)
+	if h := strings.Join(ce.deviceHist("SIP/bob"), " "); !strings.HasSuffix(h, "NOT_INUSE RINGING NOT_INUSE") {
+		t.Errorf("SIP/bob: %s", h)
+	}
+	noLeak(t, base)
+}
+
+// TestDialBusy: bob answers 486: USER_BUSY, 486 to alice. A second caller while bob (at his
+// call-limit of 1) rings is refused without an INVITE to bob: 486 too.
+func TestDialBusy(t *testing.T) {
+	ce := newCallEnv(t, dialConf, dialBob)
+	bob := newUAS(t, busy)
+	bob.register(ce.addr, "bob", "builder")
+	ph := newPhone(t, ce.addr)
+	res := ph.DoAuth(ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000)), "alice", "wonderland")
+	if res.StatusCode != 486 {
+		t.Fatalf("busy bob: alice got %d, want 486", res.StatusCode)
+	}
+	ce.clean(t)
+
+	bob2 := newUAS(t, ring)
+	bob2.register(ce.addr, "bob", "builder")
+	tx, r := ph.inviteTx(t, ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000)), "alice", "wonderland")
+	defer tx.Terminate()
+	if r.StatusCode != 180 {
+		t.Fatalf("first call: %d", r.StatusCode)
+	}
+	waitFor(t, 2*time.Second, "bob ringing", func() bool { return ce.ds.get("SIP/bob") == "RINGING" })
+	res = ph.DoAuth(ph.invite("carol", "200", fmt.Sprintf(offerPCMU, 40002)), "carol", "carol")
+	if res.StatusCode != 486 {
+		t.Fatalf("bob at call-limit: carol got %d, want 486", res.StatusCode)
+	}
+	if n := bob2.invites.Load(); n != 1 {
+		t.Errorf("bob got %d INVITEs, want 1", n)
+	}
+	ce.s.hangupAll()
+	ce.clean(t)
+}
+
+// TestDialAnswerHoldBye: bob answers (Go UAS), the legs are bridged; alice puts the call on
+// hold with a re-INVITE sendonly (200 recvonly; SIP/alice ONHOLD), takes it off (sendrecv;
+// INUSE), then hangs up with BYE: bob gets BYE, everything is released.
+func TestDialAnswerHoldBye(t *testing.T) {
+	ce := newCallEnv(t, dialConf, dialBob)
+	bob := newUAS(t, answer)
+	bob.register(ce.addr, "bob", "builder")
+	base := len(sipGoroutines()) // the server's and bob's own
+	ph := newPhone(t, ce.addr)
+	if res := ph.register("alice", "wonderland", 300); res.StatusCode != 200 {
+		t.Fatal(res.StatusCode)
+	}
+	inv := ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000))
+	tx, res := ph.inviteTx(t, inv, "alice", "wonderland")
+	for res.StatusCode < 200 {
+		select {
+		case res = <-tx.Responses():
+		case <-time.After(5 * time.Second):
+			t.Fatal("no 200")
+		}
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("alice got %d", res.StatusCode)
+	}
+	tx.Terminate()
+	if !strings.Contains(string(res.Body()), "PCMU") {
+		t.Errorf("answer:\n%s", res.Body())
+	}
+	toTag, _ := res.To().Params.Get("tag")
+	cseq := inv.CSeq().SeqNo
+	dlg := func(m sip.RequestMethod, seq uint32, body string) *sip.Request {
+		req := ph.newReq(m, "alice", "200")
+		req.From().Params.Add("tag", func() string { v, _ := inv.From().Params.Get("tag"); return v }())
+		req.To().Params.Add("tag", toTag)
+		req.RemoveHeader("Call-ID")
+		cid := sip.CallIDHeader(inv.CallID().Value())
+		req.AppendHeader(&cid)
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: m})
+		if body != "" {
+			req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			req.SetBody([]byte(body))
+		}
+		return req
+	}
+	ack := dlg(sip.ACK, cseq, "")
+	if err := ph.Client.WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "alice in use", func() bool { return ce.ds.get("SIP/alice") == "INUSE" })
+	if ce.ds.get("SIP/bob") != "BUSY" { // bob's one call is his call-limit
+		t.Errorf("SIP/bob %s", ce.ds.get("SIP/bob"))
+	}
+	hold := strings.Replace(fmt.Sprintf(offerPCMU, 40000), "a=rtpmap:0", "a=sendonly\r\na=rtpmap:0", 1)
+	r := ph.do(dlg(sip.INVITE, cseq+1, hold))
+	if r.StatusCode != 200 || !strings.Contains(string(r.Body()), "a=recvonly") {
+		t.Fatalf("hold: %d\n%s", r.StatusCode, r.Body())
+	}
+	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+1, ""))
+	waitFor(t, 2*time.Second, "alice on hold", func() bool { return ce.ds.get("SIP/alice") == "ONHOLD" })
+	r = ph.do(dlg(sip.INVITE, cseq+2, fmt.Sprintf(offerPCMU, 40000)))
+	if r.StatusCode != 200 || !strings.Contains(string(r.Body()), "a=sendrecv") {
+		t.Fatalf("unhold: %d\n%s", r.StatusCode, r.Body())
+	}
+	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+2, ""))
+	waitFor(t, 2*time.Second, "alice off hold", func() bool { return ce.ds.get("SIP/alice") == "INUSE" })
+	if out := ce.cli("sip show channels"); !strings.Contains(out, "2 active SIP dialogs") || !strings.Contains(out, "(ulaw)") || !strings.Contains(out, "(alaw)") {
+		t.Errorf("sip show channels:\n%s", out)
+	}
+	if r := ph.do(dlg(sip.BYE, cseq+3, "")); r.StatusCode != 200 {
+		t.Fatalf("BYE: %d", r.StatusCode)
+	}
+	waitFor(t, 3*time.Second, "bob got BYE", func() bool { return bob.byes.Load() == 1 })
+	ce.clean(t)
+	if a, b := ce.ds.get("SIP/alice"), ce.ds.get("SIP/bob"); a != "NOT_INUSE" || b != "NOT_INUSE" {
+		t.Errorf("after the call: alice %s, bob %s", a, b)
+	}
+	noLeak(t, base)
+}
+
+// dialBobFor is dialBob with a Dial timeout.
+func dialBobFor(ce *callEnv, ch *channel.Channel, timeout time.Duration) {
+	ctx := context.Background()
+	out, err := ce.reg.Request(ctx, "SIP/bob", ch)
+	if err != nil {
+		ch.Hangup(channel.CauseOf(err))
+		return
+	}
+	_ = out.Tech().Call(ctx)
+	select {
+	case <-out.Done():
+		out.Hangup(out.Cause())
+		ch.Hangup(out.Cause())
+	case <-time.After(timeout):
+		out.Hangup(channel.CauseNoAnswer)
+		ch.Hangup(channel.CauseNoAnswer)
+	}
+}
+
+// TestSippCallTCP: alice calls over TCP; the call is answered and echoed, BYE ends it.
+func TestSippCallTCP(t *testing.T) {
+	sippPath(t)
+	ce := newCallEnv(t, strings.Replace(callConf, "realm=pleiades\n", "realm=pleiades\ntcpenable=yes\ntcpbindaddr=127.0.0.1:0\n", 1), echoAnswer)
+	_, tcp := ce.s.Addr()
+	runSipp(t, tcp.String(), "call-alice.xml", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", strconv.Itoa(freePort(t)&^1), "-t", "t1")
+	ce.clean(t)
+	ce.mu.Lock()
+	defer ce.mu.Unlock()
+	if len(ce.legs) != 1 || ce.legs[0].Stats().RxPackets == 0 || ce.legs[0].Stats().TxPackets == 0 {
+		t.Errorf("no echo over the TCP call")
+	}
+}
+
+// noLeak waits for the package's goroutines to be back to base (the call's retransmitters,
+// response readers and BYE senders ended).
+func noLeak(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sipGoroutines()) > base && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := sipGoroutines(); len(g) > base {
+		t.Errorf("%d goroutines, %d before the call:\n%s", len(g), base, strings.Join(g, "\n\n"))
+	}
+}
