@@ -30,7 +30,7 @@ const callConf = baseConf + "[alice]\ntype=friend\nhost=dynamic\nsecret=wonderla
 	"[bob]\ntype=friend\nhost=dynamic\nsecret=builder\n"
 
 // newCallEnv starts a server whose calls run handler (nil: the Dial handler to SIP/bob).
-func newCallEnv(t *testing.T, conf string, handler func(ce *callEnv, ch *channel.Channel)) *callEnv {
+func newCallEnv(t testing.TB, conf string, handler func(ce *callEnv, ch *channel.Channel)) *callEnv {
 	t.Helper()
 	ce := &callEnv{reg: channel.NewRegistry(nil)}
 	cfg := media.DefaultConfig()
@@ -127,7 +127,7 @@ func dialBob(ce *callEnv, ch *channel.Channel) {
 }
 
 // clean checks that nothing of the calls is left: channels, dialogs, RTP ports, counters.
-func (ce *callEnv) clean(t *testing.T) {
+func (ce *callEnv) clean(t testing.TB) {
 	t.Helper()
 	waitFor(t, 5*time.Second, "channels, dialogs and ports released", func() bool {
 		return ce.reg.Count() == 0 && len(ce.s.allCalls()) == 0 && ce.eng.Stats().PortsInUse == 0
@@ -403,4 +403,36 @@ func TestCauseStatusTable(t *testing.T) {
 			t.Errorf("%d: %s, want %s", code, got.Name(), want.Name())
 		}
 	}
+}
+
+// FuzzInviteSDP: whatever body an INVITE carries, the server answers it (488 for an offer it
+// cannot take, 404 from the handler for one it can) and keeps no channel, dialog or port.
+func FuzzInviteSDP(f *testing.F) {
+	for _, seed := range []string{
+		fmt.Sprintf(offerPCMU, 40000),
+		"v=0\r\no=broken\r\nm=audio notaport RTP/AVP x\r\n",
+		"v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0 8\r\na=inactive\r\n",
+		"v=0\r\nm=audio 1 RTP/AVP 0\r\nc=IN IP6 ::1\r\n",
+		"",
+	} {
+		f.Add(seed)
+	}
+	ce := newCallEnv(f, baseConf+"[alice]\ntype=friend\nhost=dynamic\ninsecure=invite\n", func(_ *callEnv, ch *channel.Channel) {
+		ch.Hangup(channel.CauseUnallocated)
+	})
+	ph := newPhone(f, ce.addr)
+	f.Fuzz(func(t *testing.T, body string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := ph.Client.Do(ctx, ph.invite("alice", "200", body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch res.StatusCode {
+		case 404, 488:
+		default:
+			t.Fatalf("%d for\n%q", res.StatusCode, body)
+		}
+		ce.clean(t)
+	})
 }
