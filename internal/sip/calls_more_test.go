@@ -242,6 +242,9 @@ func TestDialAnswerHoldBye(t *testing.T) {
 	if out := ce.cli("sip show channels"); !strings.Contains(out, "2 active SIP dialogs") || !strings.Contains(out, "(ulaw)") || !strings.Contains(out, "(alaw)") {
 		t.Errorf("sip show channels:\n%s", out)
 	}
+	if out := ce.cli("sip show channelstats"); !strings.Contains(out, "2 active SIP channels") || !strings.Contains(out, "Recv: Pack") {
+		t.Errorf("sip show channelstats:\n%s", out)
+	}
 	if r := ph.do(dlg(sip.BYE, cseq+3, "")); r.StatusCode != 200 {
 		t.Fatalf("BYE: %d", r.StatusCode)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -435,4 +436,29 @@ func FuzzInviteSDP(f *testing.F) {
 		}
 		ce.clean(t)
 	})
+}
+
+// TestDeviceStateFromCounters is chan_sip's sip_devicestate over the per-peer counters.
+func TestDeviceStateFromCounters(t *testing.T) {
+	for _, c := range []struct {
+		limit, busy, inUse, ringing, hold int
+		want                              string
+	}{
+		{0, 0, 0, 0, 0, "NOT_INUSE"},
+		{0, 0, 1, 1, 0, "RINGING"},
+		{0, 0, 2, 1, 0, "RINGINUSE"},
+		{0, 0, 1, 0, 0, "INUSE"},
+		{0, 0, 2, 1, 1, "ONHOLD"},
+		{2, 0, 2, 0, 0, "BUSY"},
+		{3, 0, 2, 0, 0, "INUSE"},
+		{0, 2, 2, 0, 0, "BUSY"},
+		{1, 0, 1, 1, 0, "RINGING"},
+	} {
+		p := newPeer(nil, &peerConfig{name: "x", callLimit: c.limit, busyLevel: c.busy})
+		p.addr = netip.MustParseAddrPort("127.0.0.1:5060")
+		p.inUse, p.inRinging, p.onHold = c.inUse, c.ringing, c.hold
+		if got := p.deviceStateLocked().String(); got != c.want {
+			t.Errorf("%+v: %s", c, got)
+		}
+	}
 }

@@ -128,9 +128,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if p != nil {
 		opts.AccountCode = p.cfg.Load().accountCode
 	}
-	s.addDialog(c)
 	ch := cc.reg.New(opts)
 	c.ch = ch
+	s.addDialog(c) // after c.ch is set: a BYE or CANCEL finds the channel
 	ch.Set("SIPCALLID", c.callID)
 	ch.SetLocation(dpContext, exten, 1)
 	tx.OnCancel(func(*sip.Request) {
