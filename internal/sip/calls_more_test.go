@@ -301,3 +301,27 @@ func noLeak(t *testing.T, base int) {
 		t.Errorf("%d goroutines, %d before the call:\n%s", len(g), base, strings.Join(g, "\n\n"))
 	}
 }
+
+// TestSippDialTCP: bob registers over TCP (sipp, which then closes its connection) and is
+// called at his Contact over a new TCP connection; alice calls over UDP.
+func TestSippDialTCP(t *testing.T) {
+	sippPath(t)
+	ce := newCallEnv(t, strings.Replace(callConf, "realm=pleiades\n", "realm=pleiades\ntcpenable=yes\ntcpbindaddr=127.0.0.1:0\n", 1), dialBob)
+	_, tcp := ce.s.Addr()
+	bobPort := freePort(t)
+	runSippCSV(t, tcp.String(), "register.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-t", "t1")
+	waitFor(t, 2*time.Second, "bob registered", func() bool { return ce.ds.get("SIP/bob") == "NOT_INUSE" })
+	bobDone := make(chan struct{})
+	go func() {
+		defer close(bobDone)
+		runSipp(t, tcp.String(), "call-bob.xml", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", strconv.Itoa(freePort(t)&^1), "-rtp_echo", "-t", "t1")
+	}()
+	time.Sleep(300 * time.Millisecond)
+	runSipp(t, ce.addr, "call-alice.xml", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", strconv.Itoa(freePort(t)&^1))
+	select {
+	case <-bobDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob's sipp did not finish")
+	}
+	ce.clean(t)
+}

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -62,6 +63,9 @@ func (d sipDriver) Request(ctx context.Context, reg *channel.Registry, data stri
 	}
 	if transport == "" {
 		transport = "udp"
+	}
+	if transport == "tcp" {
+		addr = s.tcpTarget(addr, target)
 	}
 	c := s.newCall(p, p.name, true, addr, transport)
 	c.callID = sip.GenerateTagN(24) + "@" + func() string { h, _ := s.localHostFor(addr, transport); return h }()
@@ -328,4 +332,21 @@ func (s *Server) sendACK(ack *sip.Request, addr interface{ String() string }) {
 	if err := s.client.WriteRequest(ack); err != nil {
 		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: ACK not sent", "err", err)
 	}
+}
+
+// tcpTarget is where a call to a peer registered over TCP goes: the connection it
+// registered on while it is open (phones keep it), else its Contact's address.
+func (s *Server) tcpTarget(addr netip.AddrPort, contact sip.Uri) netip.AddrPort {
+	if c, _ := s.ua.TransportLayer().GetConnection("tcp", addr.String()); c != nil {
+		return addr
+	}
+	ip, err := netip.ParseAddr(contact.Host)
+	if err != nil {
+		return addr
+	}
+	port := contact.Port
+	if port == 0 {
+		port = defaultPort
+	}
+	return netip.AddrPortFrom(ip, uint16(port))
 }
