@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -325,3 +326,19 @@ func TestSippDialTCP(t *testing.T) {
 	}
 	ce.clean(t)
 }
+
+// TestTCPTarget: with no open connection from the registration, a TCP call goes to the
+// Contact's address.
+func TestTCPTarget(t *testing.T) {
+	e := newEnv(t, baseConf, false)
+	reg := mustAddrPort("127.0.0.1:40001")
+	got := e.s.tcpTarget(reg, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: 5099})
+	if got.String() != "127.0.0.1:5099" {
+		t.Errorf("got %s", got)
+	}
+	if got := e.s.tcpTarget(reg, sip.Uri{Scheme: "sip", Host: "phone.example"}); got != reg {
+		t.Errorf("a name in the Contact: got %s", got)
+	}
+}
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
