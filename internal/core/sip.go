@@ -141,6 +141,7 @@ func (m *sipModule) setupCalls(ctx context.Context, s *Server) error {
 		m.eng = media.NewEngine(cfg, s.Log)
 		s.Media = m.eng
 	}
+	s.AddCallCounter(m.srv) // a stop waits for the SIP calls and refuses new ones
 	m.srv.SetCalls(s.Channels, s.Media, func(ch *channel.Channel) {
 		if h := s.CallHandler; h != nil {
 			h(ch)

@@ -36,6 +36,18 @@ func (s *Server) SetCalls(reg *channel.Registry, eng *media.Engine, handler func
 	reg.RegisterDriver(sipDriver{s})
 }
 
+// ActiveCalls returns how many calls (SIP dialogs with a channel) are up: the core's
+// CallCounter, which a "core stop gracefully" waits for.
+func (s *Server) ActiveCalls() int {
+	s.dlgMu.Lock()
+	defer s.dlgMu.Unlock()
+	return len(s.dialogs)
+}
+
+// RefuseNewCalls makes new INVITEs get 503 Service Unavailable (a stop in progress), as
+// chan_sip while Asterisk shuts down.
+func (s *Server) RefuseNewCalls(refuse bool) { s.refuseCalls.Store(refuse) }
+
 // ourCodecs are the codecs Pleiades offers and accepts (chan_sip's allow=ulaw,alaw with
 // RFC 4733 events).
 var ourCodecs = []sdp.Codec{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}

@@ -342,3 +342,24 @@ func TestTCPTarget(t *testing.T) {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestRefuseNewCalls: while a stop refuses new calls an INVITE gets 503; ActiveCalls counts
+// the calls up.
+func TestRefuseNewCalls(t *testing.T) {
+	ce := newCallEnv(t, callConf, ringForever)
+	ph := newPhone(t, ce.addr)
+	tx, r := ph.inviteTx(t, ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000)), "alice", "wonderland")
+	defer tx.Terminate()
+	if r.StatusCode != 180 || ce.s.ActiveCalls() != 1 {
+		t.Fatalf("%d, %d calls", r.StatusCode, ce.s.ActiveCalls())
+	}
+	ce.s.RefuseNewCalls(true)
+	if res := ph.do(ph.invite("carol", "200", fmt.Sprintf(offerPCMU, 40002))); res.StatusCode != 503 {
+		t.Errorf("while refusing: %d", res.StatusCode)
+	}
+	ce.s.hangupAll()
+	ce.clean(t)
+	if ce.s.ActiveCalls() != 0 {
+		t.Error("calls left")
+	}
+}

@@ -31,6 +31,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 501, "Not Implemented")
 		return
 	}
+	if s.refuseCalls.Load() {
+		s.reply(req, tx, 503, "Service Unavailable")
+		return
+	}
 	src, ok := sourceAddr(req)
 	from := req.From()
 	if !ok || from == nil || req.CallID() == nil || req.CSeq() == nil {

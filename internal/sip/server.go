@@ -100,9 +100,10 @@ type Server struct {
 	boundUDP  string
 	boundTCP  string
 
-	callCfg atomic.Pointer[calls] // SetCalls (call.go)
-	dlgMu   sync.Mutex            // guards dialogs
-	dialogs map[string]*call      // calls by Call-ID|our tag
+	callCfg     atomic.Pointer[calls] // SetCalls (call.go)
+	refuseCalls atomic.Bool           // RefuseNewCalls
+	dlgMu       sync.Mutex            // guards dialogs
+	dialogs     map[string]*call      // calls by Call-ID|our tag
 
 	debugAll  atomic.Bool
 	debugPeer atomic.Pointer[string]
