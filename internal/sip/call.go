@@ -48,9 +48,17 @@ func (s *Server) ActiveCalls() int {
 // chan_sip while Asterisk shuts down.
 func (s *Server) RefuseNewCalls(refuse bool) { s.refuseCalls.Store(refuse) }
 
-// ourCodecs are the codecs Pleiades offers and accepts (chan_sip's allow=ulaw,alaw with
-// RFC 4733 events).
-var ourCodecs = []sdp.Codec{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}
+// codecs are the codecs the call offers and accepts: the peer's allow/disallow (a guest:
+// [general]'s) with RFC 4733 events.
+func (c *call) codecs() []sdp.Codec {
+	var cs []sdp.Codec
+	if c.p != nil {
+		cs = c.p.cfg.Load().codecs
+	} else {
+		cs = c.s.set.Load().codecs
+	}
+	return append(append([]sdp.Codec(nil), cs...), sdp.TelephoneEvent)
+}
 
 // call is one SIP call leg: an INVITE dialog (chan_sip's sip_pvt) and the channel.Tech of its
 // channel.

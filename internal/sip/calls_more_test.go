@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/media/sdp"
 )
 
 // uas is a Go SIP phone that registers and answers INVITEs its own way (bob for the Dial
@@ -362,4 +363,61 @@ func TestRefuseNewCalls(t *testing.T) {
 	if ce.s.ActiveCalls() != 0 {
 		t.Error("calls left")
 	}
+}
+
+func TestApplyAllow(t *testing.T) {
+	names := func(cs []sdp.Codec) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	def := []sdp.Codec{sdp.PCMU, sdp.PCMA}
+	for _, c := range []struct {
+		lines []string // "+x" allow, "-x" disallow
+		want  string
+	}{
+		{nil, "PCMU,PCMA"},
+		{[]string{"-all", "+alaw"}, "PCMA"},
+		{[]string{"-all", "+alaw,ulaw"}, "PCMA,PCMU"},
+		{[]string{"-ulaw"}, "PCMA"},
+		{[]string{"-all", "+gsm,g729"}, ""},
+		{[]string{"-all", "+all", "-!alaw"}, "PCMU,PCMA"},
+	} {
+		cs := def
+		for _, l := range c.lines {
+			cs = applyAllow(cs, l[1:], l[0] == '+')
+		}
+		if got := names(cs); got != c.want {
+			t.Errorf("%v: %s, want %s", c.lines, got, c.want)
+		}
+	}
+}
+
+// TestAllowDisallow: alice allows A-law only (a µ-law offer: 488); bob allows µ-law only (our
+// INVITE offers PCMU and telephone-event, nothing else).
+func TestAllowDisallow(t *testing.T) {
+	conf := baseConf + "[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ndisallow=all\nallow=alaw\n" +
+		"[bob]\ntype=friend\nhost=dynamic\nsecret=builder\ndisallow=all\nallow=ulaw\n"
+	ce := newCallEnv(t, conf, func(ce *callEnv, ch *channel.Channel) { dialBobFor(ce, ch, 2*time.Second) })
+	var offer atomic.Value
+	bob := newUAS(t, func(_ *uas, req *sip.Request, tx sip.ServerTransaction) {
+		offer.Store(string(req.Body()))
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+	})
+	bob.register(ce.addr, "bob", "builder")
+	ph := newPhone(t, ce.addr)
+	if res := ph.DoAuth(ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000)), "alice", "wonderland"); res.StatusCode != 488 {
+		t.Errorf("µ-law offer to an A-law peer: %d, want 488", res.StatusCode)
+	}
+	pcma := strings.NewReplacer("RTP/AVP 0 101", "RTP/AVP 8 101", "rtpmap:0 PCMU", "rtpmap:8 PCMA").Replace(fmt.Sprintf(offerPCMU, 40000))
+	if res := ph.DoAuth(ph.invite("alice", "200", pcma), "alice", "wonderland"); res.StatusCode != 486 {
+		t.Errorf("A-law offer: %d, want bob's 486", res.StatusCode)
+	}
+	got, _ := offer.Load().(string)
+	if !strings.Contains(got, "m=audio ") || !strings.Contains(got, " RTP/AVP 0 101\r\n") {
+		t.Errorf("offer to bob:\n%s", got)
+	}
+	ce.clean(t)
 }

@@ -289,7 +289,8 @@
 // chan_sip's NOTICE "Failed to authenticate device <From>" and a security event, and counts
 // for maxauthfailures. insecure=invite skips the challenge. Then call-limit (486 Busy Here
 // when the peer has that many calls), the SDP offer (internal/media/sdp: 488 when it is
-// malformed, has no audio or no codec in common with PCMU/PCMA; a delayed offer — an INVITE
+// malformed, has no audio or no codec in common with the peer's allow/disallow — of which
+// Pleiades carries ulaw and alaw, in the peer's order; other names change nothing; a delayed offer — an INVITE
 // without SDP — is refused with 488 too, not taken yet), an RTP session from the engine's
 // port pool (503 when none is free), 100 Trying, and a channel named as Asterisk names it
 // ("SIP/alice-00000001", a guest "SIP/<address>-..."), Device "SIP/<peer>", caller ID from
@@ -317,7 +318,8 @@
 // The driver "SIP" (outgoing.go) takes "peer", "peer/exten" or "exten@peer": a peer that
 // does not exist, is not registered or is unreachable by qualify is refused with cause 20
 // (SUBSCRIBER_ABSENT: Dial's CHANUNAVAIL, chan_sip's "cause 20"). Call sends the INVITE to
-// the registered Contact (or host=) with our offer (PCMU, PCMA, telephone-event 101);
+// the registered Contact (or host=; over TCP, the Contact's address once the connection it
+// registered on is gone) with our offer (the peer's allowed codecs, telephone-event 101);
 // 100 → FrameProceeding, 180 → FrameRinging, 183 → FrameProgress (its SDP applied: early
 // media), 2xx → ACK (retransmitted 2xx ACKed again) and FrameAnswer; an error response →
 // its cause by chan_sip's hangup_sip2cause (486/600 USER_BUSY with FrameBusy, 503 CONGESTION
@@ -336,7 +338,9 @@
 //
 // "sip show channels" lists the calls' dialogs as chan_sip: address, peer (a guest: its
 // caller number), Call-ID, negotiated codec ("(ulaw)"), hold, the last message ("Rx: ACK"),
-// and the peer ("<guest>").
+// and the peer ("<guest>"); "sip show channelstats" their RTP counters. The server is a
+// core CallCounter: ActiveCalls counts the dialogs, RefuseNewCalls(true) answers new
+// INVITEs 503 while a stop is under way.
 //
 // Why sipgo's transactions with our own dialog table, and not sipgo's dialog caches or
 // github.com/emiago/diago: a call here is a channel.Channel of Pleiades' own (its Tech,
@@ -354,8 +358,8 @@
 // handler returns, so handleInvite stays until the INVITE has its final response.
 //
 // Not done yet: calls' delayed offer (INVITE without SDP), music on hold for CondHold,
-// Record-Route/route sets, our own session refresh, T.38, directmedia, allow/disallow per
-// peer (PCMU and PCMA always), TLS and WebSocket transports, outbound registrations
+// Record-Route/route sets, our own session refresh, T.38, directmedia, codecs other than
+// G.711, TLS and WebSocket transports, outbound registrations
 // (register =>), DNS names in host=, SHA-256 digest, qop=auth-int, several contacts per
 // peer, Path, contactpermit/contactdeny, negated ACL rules.
 package sip

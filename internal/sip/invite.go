@@ -71,13 +71,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 488, "Not Acceptable Here")
 		return
 	}
-	neg, err := sdp.Negotiate(offer, ourCodecs)
+	c := s.newCall(p, name, false, src, transportOf(req))
+	neg, err := sdp.Negotiate(offer, c.codecs())
 	if err != nil {
 		s.log.Info(fmt.Sprintf("No compatible codecs, not accepting this offer! (call from '%s', %v)", logText(from.Value()), err))
 		s.reply(req, tx, 488, "Not Acceptable Here")
 		return
 	}
-	c := s.newCall(p, name, false, src, transportOf(req))
 	c.callID = req.CallID().Value()
 	c.key = dialogKey(c.callID, c.localTag)
 	c.inv, c.itx = req, tx
@@ -298,7 +298,7 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		offer, err := sdp.Parse(body)
 		var neg sdp.Negotiated
 		if err == nil {
-			neg, err = sdp.Negotiate(offer, ourCodecs)
+			neg, err = sdp.Negotiate(offer, c.codecs())
 		}
 		if err != nil {
 			c.mu.Unlock()

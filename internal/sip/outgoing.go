@@ -103,7 +103,7 @@ func (c *call) offerSDPLocked(bump bool) []byte {
 	if bump {
 		c.sdpVer++
 	}
-	return sdp.Offer(sdp.Local{Addr: c.localRTP(), SessionID: c.sdpID, Version: c.sdpVer, Username: "root"}, ourCodecs)
+	return sdp.Offer(sdp.Local{Addr: c.localRTP(), SessionID: c.sdpID, Version: c.sdpVer, Username: "root"}, c.codecs())
 }
 
 // call sends the INVITE of an outgoing channel. A peer at its call-limit (or busylevel) is
@@ -289,7 +289,7 @@ func (c *call) applyAnswerLocked(body []byte) error {
 	if err != nil {
 		return err
 	}
-	n, err := sdp.Negotiate(d, ourCodecs)
+	n, err := sdp.Negotiate(d, c.codecs())
 	if err != nil {
 		return err
 	}
