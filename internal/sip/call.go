@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -434,7 +435,13 @@ func (c *call) Answer(ctx context.Context) error {
 	}
 	c.markFinalLocked()
 	c.confirmed = true
-	res := c.responseLocked(c.inv, 200, "OK", c.answerSDPLocked(false))
+	var body []byte
+	if c.offer == nil {
+		body = c.offerSDPLocked(false) // a delayed offer: ours, the answer comes in the ACK
+	} else {
+		body = c.answerSDPLocked(false)
+	}
+	res := c.responseLocked(c.inv, 200, "OK", body)
 	c.addSessionTimer(c.inv, res)
 	req, tx := c.inv, c.itx
 	c.note("Tx", "200 OK")
@@ -502,14 +509,49 @@ func (c *call) retransmitOK(pend *pendingOK) {
 }
 
 // acked takes an ACK of the far end.
+// The ACK of a delayed offer's 200 carries the answer: without a usable one the call ends
+// (BEARERCAPABILITY_NOTAVAIL, BYE).
 func (c *call) acked(req *sip.Request) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.note("Rx", "ACK")
-	if p := c.pending; p != nil && req.CSeq() != nil && req.CSeq().SeqNo == p.cseq {
-		close(p.done)
-		c.pending = nil
+	p := c.pending
+	if p == nil || req.CSeq() == nil || req.CSeq().SeqNo != p.cseq {
+		c.mu.Unlock()
+		return
 	}
+	close(p.done)
+	c.pending = nil
+	var err error
+	if c.offer == nil && !c.outgoing {
+		err = errors.New("no SDP answer in the ACK")
+		if body := req.Body(); len(body) > 0 {
+			var d *sdp.Description
+			var n sdp.Negotiated
+			if d, err = sdp.Parse(body); err == nil {
+				if n, err = sdp.Negotiate(d, c.codecs()); err == nil {
+					err = c.setRemote(d, n)
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	if err != nil && c.ch != nil {
+		c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: delayed offer not answered; hanging up", "call-id", c.callID, "err", err)
+		c.ch.RequestHangup(channel.CauseBearerCapabilityNotAvail)
+	}
+}
+
+// setRemote applies the far end's offer (or, for a delayed offer, its answer): nothing for a
+// delayed offer still waiting.
+func (c *call) setRemote(d *sdp.Description, n sdp.Negotiated) error {
+	if d == nil {
+		return nil
+	}
+	if err := c.ms.SetRemote(n); err != nil {
+		return err
+	}
+	c.offer, c.neg = d, n
+	return nil
 }
 
 // Indicate signals a condition to the caller of an incoming call: 180, 183 with SDP (early
@@ -529,7 +571,11 @@ func (c *call) Indicate(cond channel.Condition) error {
 		res = c.responseLocked(c.inv, 180, "Ringing", nil)
 		c.note("Tx", "180 Ringing")
 	case channel.CondProgress:
-		res = c.responseLocked(c.inv, 183, "Session Progress", c.answerSDPLocked(false))
+		var body []byte
+		if c.offer != nil { // no early media before a delayed offer's answer
+			body = c.answerSDPLocked(false)
+		}
+		res = c.responseLocked(c.inv, 183, "Session Progress", body)
 		c.note("Tx", "183 Session Progress")
 	case channel.CondBusy:
 		c.markFinalLocked()

@@ -421,3 +421,53 @@ func TestAllowDisallow(t *testing.T) {
 	}
 	ce.clean(t)
 }
+
+// TestDelayedOffer: an INVITE without SDP gets our offer in the 200 and its answer from the
+// ACK; an ACK without an answer ends the call.
+func TestDelayedOffer(t *testing.T) {
+	ce := newCallEnv(t, callConf, echoAnswer)
+	ph := newPhone(t, ce.addr)
+	for _, withAnswer := range []bool{true, false} {
+		inv := ph.invite("alice", "200", "")
+		tx, res := ph.inviteTx(t, inv, "alice", "wonderland")
+		for res.StatusCode < 200 {
+			select {
+			case res = <-tx.Responses():
+			case <-time.After(5 * time.Second):
+				t.Fatal("no 200")
+			}
+		}
+		tx.Terminate()
+		if res.StatusCode != 200 || !strings.Contains(string(res.Body()), "m=audio ") || !strings.Contains(string(res.Body()), "a=sendrecv") {
+			t.Fatalf("%d with\n%s", res.StatusCode, res.Body())
+		}
+		ack := ph.newReq(sip.ACK, "alice", "200")
+		ack.RemoveHeader("From")
+		ack.AppendHeader(sip.HeaderClone(inv.From()))
+		ack.RemoveHeader("To")
+		ack.AppendHeader(sip.HeaderClone(res.To()))
+		ack.AppendHeader(sip.HeaderClone(inv.CallID()))
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+		if withAnswer {
+			ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			ack.SetBody([]byte(fmt.Sprintf(offerPCMU, 40000)))
+		}
+		if err := ph.Client.WriteRequest(ack); err != nil {
+			t.Fatal(err)
+		}
+		if !withAnswer {
+			ce.clean(t) // BYE, everything released
+			continue
+		}
+		waitFor(t, 2*time.Second, "the answer applied", func() bool {
+			chs := ce.reg.List()
+			if len(chs) != 1 {
+				return false
+			}
+			p, ok := chs[0].Media().Peer()
+			return ok && p.SDPAddr.Port() == 40000
+		})
+		ce.s.hangupAll()
+		ce.clean(t)
+	}
+}

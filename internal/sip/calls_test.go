@@ -256,10 +256,9 @@ func TestCallBadInput(t *testing.T) {
 	ce := newCallEnv(t, callConf, echoAnswer)
 	ph := newPhone(t, ce.addr)
 	for name, body := range map[string]string{
-		"malformed":     "v=0\r\no=broken\r\nm=audio notaport RTP/AVP x\r\n",
-		"no common":     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 3\r\na=rtpmap:3 GSM/8000\r\n",
-		"no audio":      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n",
-		"no SDP at all": "",
+		"malformed": "v=0\r\no=broken\r\nm=audio notaport RTP/AVP x\r\n",
+		"no common": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 3\r\na=rtpmap:3 GSM/8000\r\n",
+		"no audio":  "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n",
 	} {
 		res := ph.DoAuth(ph.invite("alice", "200", body), "alice", "wonderland")
 		if res.StatusCode != 488 {

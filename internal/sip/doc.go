@@ -290,8 +290,9 @@
 // for maxauthfailures. insecure=invite skips the challenge. Then call-limit (486 Busy Here
 // when the peer has that many calls), the SDP offer (internal/media/sdp: 488 when it is
 // malformed, has no audio or no codec in common with the peer's allow/disallow — of which
-// Pleiades carries ulaw and alaw, in the peer's order; other names change nothing; a delayed offer — an INVITE
-// without SDP — is refused with 488 too, not taken yet), an RTP session from the engine's
+// Pleiades carries ulaw and alaw, in the peer's order; other names change nothing; an INVITE without SDP is a
+// delayed offer: our offer goes in the 200 and the far end's answer must come in the ACK,
+// else the call ends with BYE, BEARERCAPABILITY_NOTAVAIL), an RTP session from the engine's
 // port pool (503 when none is free), 100 Trying, and a channel named as Asterisk names it
 // ("SIP/alice-00000001", a guest "SIP/<address>-..."), Device "SIP/<peer>", caller ID from
 // the From (the peer's callerid= overrides), its place the peer's context= and the
@@ -357,7 +358,7 @@
 // lines of call.go, invite.go and outgoing.go. Note sipgo ends a server transaction when its
 // handler returns, so handleInvite stays until the INVITE has its final response.
 //
-// Not done yet: calls' delayed offer (INVITE without SDP), music on hold for CondHold,
+// Not done yet: music on hold for CondHold,
 // Record-Route/route sets, our own session refresh, T.38, directmedia, codecs other than
 // G.711, TLS and WebSocket transports, outbound registrations
 // (register =>), DNS names in host=, SHA-256 digest, qop=auth-int, several contacts per

@@ -58,25 +58,23 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	} else {
 		name = src.Addr().String() // chan_sip names a guest's channel by its address
 	}
-	// the offer first (cheap, and refusing it costs no port)
-	body := req.Body()
-	if len(body) == 0 {
-		// a delayed offer (the offer in our 200, the answer in the ACK) is not taken yet
-		s.reply(req, tx, 488, "Not Acceptable Here")
-		return
-	}
-	offer, err := sdp.Parse(body)
-	if err != nil {
-		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE with a malformed SDP", "from", src.String(), "err", err)
-		s.reply(req, tx, 488, "Not Acceptable Here")
-		return
-	}
+	// the offer first (cheap, and refusing it costs no port); an INVITE without SDP is a
+	// delayed offer: ours goes in the 200, the answer comes in the ACK
 	c := s.newCall(p, name, false, src, transportOf(req))
-	neg, err := sdp.Negotiate(offer, c.codecs())
-	if err != nil {
-		s.log.Info(fmt.Sprintf("No compatible codecs, not accepting this offer! (call from '%s', %v)", logText(from.Value()), err))
-		s.reply(req, tx, 488, "Not Acceptable Here")
-		return
+	var offer *sdp.Description
+	var neg sdp.Negotiated
+	if body := req.Body(); len(body) > 0 {
+		var err error
+		if offer, err = sdp.Parse(body); err != nil {
+			s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE with a malformed SDP", "from", src.String(), "err", err)
+			s.reply(req, tx, 488, "Not Acceptable Here")
+			return
+		}
+		if neg, err = sdp.Negotiate(offer, c.codecs()); err != nil {
+			s.log.Info(fmt.Sprintf("No compatible codecs, not accepting this offer! (call from '%s', %v)", logText(from.Value()), err))
+			s.reply(req, tx, 488, "Not Acceptable Here")
+			return
+		}
 	}
 	c.callID = req.CallID().Value()
 	c.key = dialogKey(c.callID, c.localTag)
@@ -105,7 +103,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.ms = ms
-	if err := ms.SetRemote(neg); err != nil {
+	if err := c.setRemote(offer, neg); err != nil {
 		_ = ms.Close()
 		c.setCounts(false, false, false)
 		s.reply(req, tx, 488, "Not Acceptable Here")
@@ -323,8 +321,8 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.offer, c.neg = offer, neg
 	}
 	var res *sip.Response
-	if c.outgoing && c.offer == nil {
-		// our side made the first offer; a refresh without SDP gets our offer again
+	if c.offer == nil {
+		// our side made the first offer (an outgoing call, a delayed offer); a refresh without SDP gets our offer again
 		res = c.responseLocked(req, 200, "OK", c.offerSDPLocked(false))
 	} else {
 		res = c.responseLocked(req, 200, "OK", c.answerSDPLocked(holdChanged || frame == channel.FrameSrcUpdate))
