@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -72,6 +73,7 @@ type call struct {
 	peerName  string
 	outgoing  bool
 	ch        *channel.Channel
+	dtmfCh    atomic.Pointer[channel.Channel] // ch, for the RTP reader's DTMF callback
 	ms        *media.Session
 	callID    string
 	key       string         // Call-ID|our tag: the dialog table's key
@@ -389,6 +391,29 @@ func (c *call) requestLocked(method sip.RequestMethod, cseq uint32) *sip.Request
 	}
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
 	return req
+}
+
+// sessionOptions are the RTP session's options for the channel named name: received
+// RFC 4733 digits become DTMF frames of the channel (DTMFBegin/DTMFEnd as the dialplan sees
+// them).
+func (c *call) sessionOptions(name string) media.SessionOptions {
+	return media.SessionOptions{LocalIP: c.bindIP(), Symmetric: c.comedia(), Name: name, OnDTMF: func(d media.DTMF) {
+		ch := c.dtmfCh.Load()
+		if ch == nil {
+			return
+		}
+		if d.End {
+			ch.Queue(channel.Frame{Kind: channel.FrameDTMFEnd, Digit: rune(d.Digit), Duration: d.Duration})
+		} else {
+			ch.Queue(channel.Frame{Kind: channel.FrameDTMFBegin, Digit: rune(d.Digit)})
+		}
+	}}
+}
+
+// setChannel records the call's channel.
+func (c *call) setChannel(ch *channel.Channel) {
+	c.ch = ch
+	c.dtmfCh.Store(ch)
 }
 
 // markFinalLocked records that the INVITE has its final response (c.mu held).

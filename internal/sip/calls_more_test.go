@@ -471,3 +471,68 @@ func TestDelayedOffer(t *testing.T) {
 		ce.clean(t)
 	}
 }
+
+// TestDTMFFrames: RFC 4733 digits the caller sends reach the channel's owner as DTMF frames.
+func TestDTMFFrames(t *testing.T) {
+	digits := make(chan rune, 4)
+	ce := newCallEnv(t, callConf, func(_ *callEnv, ch *channel.Channel) {
+		if err := ch.Answer(context.Background()); err != nil {
+			return
+		}
+		for {
+			select {
+			case f := <-ch.Frames():
+				if f.Kind == channel.FrameDTMFEnd {
+					digits <- f.Digit
+				}
+			case <-ch.Done():
+				return
+			}
+		}
+	})
+	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtp.Close()
+	ph := newPhone(t, ce.addr)
+	tx, res := ph.inviteTx(t, ph.invite("alice", "200", fmt.Sprintf(offerPCMU, rtp.LocalAddr().(*net.UDPAddr).Port)), "alice", "wonderland")
+	for res.StatusCode < 200 {
+		res = <-tx.Responses()
+	}
+	tx.Terminate()
+	port := 0
+	for _, l := range strings.Split(string(res.Body()), "\r\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "m=audio" {
+			port, _ = strconv.Atoi(f[1])
+		}
+	}
+	if port == 0 {
+		t.Fatalf("no port in\n%s", res.Body())
+	}
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	send := func(seq uint16, marker, end bool, dur uint16) {
+		b := []byte{0x80, 101, byte(seq >> 8), byte(seq), 0, 0, 0x10, 0, 0, 0, 0, 9, 5, 10, byte(dur >> 8), byte(dur)}
+		if marker {
+			b[1] |= 0x80
+		}
+		if end {
+			b[13] |= 0x80
+		}
+		_, _ = rtp.WriteToUDP(b, to)
+	}
+	send(1, true, false, 160)
+	send(2, false, false, 320)
+	send(3, false, true, 800)
+	send(4, false, true, 800)
+	select {
+	case d := <-digits:
+		if d != '5' {
+			t.Errorf("digit %q", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no DTMF frame")
+	}
+	ce.s.hangupAll()
+	ce.clean(t)
+}

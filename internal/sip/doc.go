@@ -296,7 +296,9 @@
 // port pool (503 when none is free), 100 Trying, and a channel named as Asterisk names it
 // ("SIP/alice-00000001", a guest "SIP/<address>-..."), Device "SIP/<peer>", caller ID from
 // the From (the peer's callerid= overrides), its place the peer's context= and the
-// Request-URI user ("s" when empty), value "SIPCALLID" the Call-ID; handler runs it on its
+// Request-URI user ("s" when empty), value "SIPCALLID" the Call-ID; RFC 4733 digits
+// received on its RTP session are queued to it as DTMFBegin/DTMFEnd frames (both
+// directions of call); handler runs it on its
 // own goroutine and the server hangs it up when handler returns.
 //
 // The channel's Tech is the call: Answer sends 200 OK with the SDP answer (retransmitted

@@ -12,7 +12,6 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
-	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/media/sdp"
 )
 
@@ -95,7 +94,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	chName := cc.reg.NewName("SIP", name)
-	ms, err := cc.eng.NewSession(media.SessionOptions{LocalIP: c.bindIP(), Symmetric: c.comedia(), Name: chName})
+	ms, err := cc.eng.NewSession(c.sessionOptions(chName))
 	if err != nil {
 		s.log.Warn("SIP: no RTP session for a call", "err", err)
 		c.setCounts(false, false, false)
@@ -131,7 +130,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		opts.AccountCode = p.cfg.Load().accountCode
 	}
 	ch := cc.reg.New(opts)
-	c.ch = ch
+	c.setChannel(ch)
 	s.addDialog(c) // after c.ch is set: a BYE or CANCEL finds the channel
 	ch.Set("SIPCALLID", c.callID)
 	ch.SetLocation(dpContext, exten, 1)

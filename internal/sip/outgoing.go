@@ -11,7 +11,6 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
-	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/media/sdp"
 )
 
@@ -78,7 +77,7 @@ func (d sipDriver) Request(ctx context.Context, reg *channel.Registry, data stri
 	}
 	c.exten = exten
 	chName := reg.NewName("SIP", p.name)
-	ms, err := cc.eng.NewSession(media.SessionOptions{LocalIP: c.bindIP(), Symmetric: c.comedia(), Name: chName})
+	ms, err := cc.eng.NewSession(c.sessionOptions(chName))
 	if err != nil {
 		return nil, &channel.CauseError{Cause: channel.CauseCongestion, Err: err}
 	}
@@ -93,7 +92,7 @@ func (d sipDriver) Request(ctx context.Context, reg *channel.Registry, data stri
 		opts.Language = snap.Language
 	}
 	ch := reg.New(opts)
-	c.ch = ch
+	c.setChannel(ch)
 	ch.Set("SIPCALLID", c.callID)
 	return ch, nil
 }
