@@ -536,3 +536,40 @@ func TestDTMFFrames(t *testing.T) {
 	ce.s.hangupAll()
 	ce.clean(t)
 }
+
+// TestInviteTrunkAndGuest: a type=peer with insecure=port,invite is matched by its address
+// and not challenged; with allowguest=yes an unknown caller lands in [general]'s context.
+func TestInviteTrunkAndGuest(t *testing.T) {
+	for _, c := range []struct {
+		conf, prefix, context string
+	}{
+		{baseConf + "[trunk]\ntype=peer\nhost=127.0.0.1\ninsecure=port,invite\ncontext=from-trunk\n", "SIP/trunk-", "from-trunk"},
+		{baseConf + "allowguest=yes\ncontext=guests\n[alice]\ntype=friend\nhost=dynamic\nsecret=x\n", "SIP/127.0.0.1-", "guests"},
+	} {
+		ce := newCallEnv(t, c.conf, ringForever)
+		ph := newPhone(t, ce.addr)
+		inv := ph.invite("someone", "555", fmt.Sprintf(offerPCMU, 40000))
+		tx, err := ph.Client.TransactionRequest(context.Background(), inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res *sip.Response
+		for res == nil || res.StatusCode == 100 {
+			select {
+			case res = <-tx.Responses():
+			case <-time.After(5 * time.Second):
+				t.Fatal("no response")
+			}
+		}
+		if res.StatusCode != 180 {
+			t.Fatalf("%s: %d, want 180 without a challenge", c.prefix, res.StatusCode)
+		}
+		chs := ce.reg.List()
+		if len(chs) != 1 || !strings.HasPrefix(chs[0].Name(), c.prefix) || chs[0].Snapshot().Context != c.context || chs[0].Snapshot().Exten != "555" {
+			t.Errorf("channels %v", chs)
+		}
+		ce.s.hangupAll()
+		ce.clean(t)
+		tx.Terminate()
+	}
+}
