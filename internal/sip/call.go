@@ -424,6 +424,8 @@ func (c *call) markFinalLocked() {
 	}
 }
 
+// note records the last SIP request sent or received ("Rx: ACK"), as chan_sip's lastmsg
+// ("sip show channels"); responses do not change it.
 func (c *call) note(dir, what string) {
 	c.lastMsg = dir + ": " + what
 }
@@ -469,7 +471,6 @@ func (c *call) Answer(ctx context.Context) error {
 	res := c.responseLocked(c.inv, 200, "OK", body)
 	c.addSessionTimer(c.inv, res)
 	req, tx := c.inv, c.itx
-	c.note("Tx", "200 OK")
 	pend := &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
 	c.pending = pend
 	c.mu.Unlock()
@@ -594,22 +595,18 @@ func (c *call) Indicate(cond channel.Condition) error {
 	switch cond {
 	case channel.CondRinging:
 		res = c.responseLocked(c.inv, 180, "Ringing", nil)
-		c.note("Tx", "180 Ringing")
 	case channel.CondProgress:
 		var body []byte
 		if c.offer != nil { // no early media before a delayed offer's answer
 			body = c.answerSDPLocked(false)
 		}
 		res = c.responseLocked(c.inv, 183, "Session Progress", body)
-		c.note("Tx", "183 Session Progress")
 	case channel.CondBusy:
 		c.markFinalLocked()
 		res = c.responseLocked(c.inv, 486, "Busy Here", nil)
-		c.note("Tx", "486 Busy Here")
 	case channel.CondCongestion:
 		c.markFinalLocked()
 		res = c.responseLocked(c.inv, 503, "Service Unavailable", nil)
-		c.note("Tx", "503 Service Unavailable")
 	default:
 		c.mu.Unlock()
 		return nil
@@ -642,7 +639,6 @@ func (c *call) Hangup(cause channel.Cause) {
 		code, reason := causeStatus(cause)
 		res = c.responseLocked(c.inv, code, reason, nil)
 		req, tx = c.inv, c.itx
-		c.note("Tx", strconv.Itoa(code)+" "+reason)
 	case c.confirmed:
 		bye = c.requestLocked(sip.BYE, 0)
 		c.note("Tx", "BYE")

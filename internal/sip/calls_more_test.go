@@ -241,7 +241,8 @@ func TestDialAnswerHoldBye(t *testing.T) {
 	}
 	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+2, ""))
 	waitFor(t, 2*time.Second, "alice off hold", func() bool { return ce.ds.get("SIP/alice") == "INUSE" })
-	if out := ce.cli("sip show channels"); !strings.Contains(out, "2 active SIP dialogs") || !strings.Contains(out, "(ulaw)") || !strings.Contains(out, "(alaw)") {
+	if out := ce.cli("sip show channels"); !strings.Contains(out, "2 active SIP dialogs") || !strings.Contains(out, "(ulaw)") || !strings.Contains(out, "(alaw)") ||
+		!strings.Contains(out, "Rx: ACK") || !strings.Contains(out, "Tx: ACK") {
 		t.Errorf("sip show channels:\n%s", out)
 	}
 	if out := ce.cli("sip show channelstats"); !strings.Contains(out, "2 active SIP channels") || !strings.Contains(out, "Recv: Pack") {

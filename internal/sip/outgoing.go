@@ -205,7 +205,6 @@ func (c *call) response(res *sip.Response) {
 		}
 		return
 	}
-	c.note("Rx", fmt.Sprintf("%d %s", code, res.Reason))
 	if code > 100 && code < 300 {
 		if to := res.To(); to != nil {
 			if tag, ok := to.Params.Get("tag"); ok {
@@ -242,6 +241,7 @@ func (c *call) response(res *sip.Response) {
 		c.markFinalLocked()
 		c.confirmed = true
 		ack := c.ackLocked(res)
+		c.note("Tx", "ACK")
 		c.mu.Unlock()
 		c.s.sendACK(ack, c.addr)
 		if applyErr != nil {
