@@ -79,6 +79,8 @@ type call struct {
 	key       string         // Call-ID|our tag: the dialog table's key
 	addr      netip.AddrPort // where our requests go (the peer's source address: NAT-proof)
 	transport string
+	lhost     string // our address as the far end reaches it (localHostFor)
+	lport     int
 	created   time.Time
 	stop      chan struct{} // closed at release: ends retransmissions and response readers
 	finalC    chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
@@ -121,7 +123,8 @@ type pendingOK struct {
 }
 
 func (s *Server) newCall(p *peer, name string, outgoing bool, addr netip.AddrPort, transport string) *call {
-	c := &call{s: s, p: p, peerName: name, outgoing: outgoing, addr: addr, transport: transport,
+	host, port := s.localHostFor(addr, transport) // once: it may cost a socket
+	c := &call{s: s, p: p, peerName: name, outgoing: outgoing, addr: addr, transport: transport, lhost: host, lport: port,
 		created: time.Now(), stop: make(chan struct{}), finalC: make(chan struct{}), localTag: sip.GenerateTagN(16),
 		cseq: uint32(rand.IntN(10000)) + 100, sdpID: uint64(rand.Int64N(1 << 40)), sdpVer: 1}
 	return c
@@ -329,8 +332,7 @@ func statusCause(code int) channel.Cause {
 
 // localRTP is our RTP address as the far end reaches it.
 func (c *call) localRTP() netip.AddrPort {
-	host, _ := c.s.localHostFor(c.addr, c.transport)
-	ip, err := netip.ParseAddr(host)
+	ip, err := netip.ParseAddr(c.lhost)
 	if err != nil {
 		ip = netip.IPv4Unspecified()
 	}
@@ -347,7 +349,7 @@ func (c *call) answerSDPLocked(bump bool) []byte {
 }
 
 func (c *call) contact() *sip.ContactHeader {
-	host, port := c.s.localHostFor(c.addr, c.transport)
+	host, port := c.lhost, c.lport
 	user := c.exten
 	if user == "" {
 		user = "asterisk"
@@ -513,9 +515,6 @@ func (c *call) retransmitOK(pend *pendingOK) {
 				return
 			case <-deadline.C:
 				c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: no ACK for 200 OK; hanging up", "call-id", c.callID)
-				c.mu.Lock()
-				c.remoteGone = false
-				c.mu.Unlock()
 				if c.ch != nil {
 					c.ch.RequestHangup(channel.CauseNoUserResponse)
 				}

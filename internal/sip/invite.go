@@ -166,8 +166,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // bindIP is the address the call's RTP session binds: the one the far end reaches us at.
 func (c *call) bindIP() netip.Addr {
-	host, _ := c.s.localHostFor(c.addr, c.transport)
-	ip, err := netip.ParseAddr(host)
+	ip, err := netip.ParseAddr(c.lhost)
 	if err != nil {
 		return netip.IPv4Unspecified()
 	}

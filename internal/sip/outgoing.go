@@ -67,7 +67,7 @@ func (d sipDriver) Request(ctx context.Context, reg *channel.Registry, data stri
 		addr = s.tcpTarget(addr, target)
 	}
 	c := s.newCall(p, p.name, true, addr, transport)
-	c.callID = sip.GenerateTagN(24) + "@" + func() string { h, _ := s.localHostFor(addr, transport); return h }()
+	c.callID = sip.GenerateTagN(24) + "@" + c.lhost
 	c.key = dialogKey(c.callID, c.localTag)
 	c.target = *target.Clone()
 	if exten != "" {
@@ -115,7 +115,7 @@ func (c *call) call(context.Context) error {
 		return nil
 	}
 	snap := c.ch.Snapshot()
-	host, port := s.localHostFor(c.addr, c.transport)
+	host, port := c.lhost, c.lport
 	user := snap.CallerNum
 	if user == "" {
 		user = "asterisk"
