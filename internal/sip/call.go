@@ -547,7 +547,7 @@ func (c *call) acked(req *sip.Request) {
 	close(p.done)
 	c.pending = nil
 	var err error
-	if c.offer == nil && !c.outgoing {
+	if c.offer == nil && !c.outgoing && !c.released {
 		err = errors.New("no SDP answer in the ACK")
 		if body := req.Body(); len(body) > 0 {
 			var d *sdp.Description
@@ -645,7 +645,12 @@ func (c *call) Hangup(cause channel.Cause) {
 		cancel = c.cancelLocked()
 		c.note("Tx", "CANCEL")
 	}
-	if c.pending != nil {
+	// RFC 3261 15: no BYE before the ACK of our 200 (or its timeout); the dialog stays
+	// findable for that ACK meanwhile
+	var waitAck *pendingOK
+	if bye != nil && c.pending != nil {
+		waitAck = c.pending
+	} else if c.pending != nil {
 		close(c.pending.done)
 		c.pending = nil
 	}
@@ -654,7 +659,22 @@ func (c *call) Hangup(cause channel.Cause) {
 	if res != nil {
 		c.s.send(req, tx, res)
 	}
-	if bye != nil {
+	switch {
+	case waitAck != nil:
+		if !c.s.spawn(func() {
+			t := time.NewTimer(64 * sip.T1)
+			defer t.Stop()
+			select {
+			case <-waitAck.done:
+			case <-t.C:
+			case <-c.s.ctx.Done():
+			}
+			c.s.inDialog(bye, c.addr)
+			c.s.removeDialog(c)
+		}) {
+			c.s.removeDialog(c)
+		}
+	case bye != nil:
 		c.s.spawn(func() { c.s.inDialog(bye, c.addr) })
 	}
 	if cancel != nil {
@@ -671,7 +691,9 @@ func (c *call) Hangup(cause channel.Cause) {
 	if c.ms != nil {
 		_ = c.ms.Close()
 	}
-	c.s.removeDialog(c)
+	if waitAck == nil {
+		c.s.removeDialog(c)
+	}
 	c.setCounts(false, false, false)
 }
 

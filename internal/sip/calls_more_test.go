@@ -574,3 +574,44 @@ func TestInviteTrunkAndGuest(t *testing.T) {
 		tx.Terminate()
 	}
 }
+
+// TestNoByeBeforeAck: a call hung up right after its answer sends BYE only once the caller
+// has acknowledged the 200 (RFC 3261 15).
+func TestNoByeBeforeAck(t *testing.T) {
+	ce := newCallEnv(t, callConf, func(_ *callEnv, ch *channel.Channel) { _ = ch.Answer(context.Background()) })
+	caller := newUAS(t, ring)
+	h, p, _ := net.SplitHostPort(ce.addr)
+	port, _ := strconv.Atoi(p)
+	inv := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "200", Host: h, Port: port})
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: h}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	inv.AppendHeader(from)
+	inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "200", Host: h}, Params: sip.NewParams()})
+	inv.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: caller.port}})
+	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	inv.SetBody([]byte(fmt.Sprintf(offerPCMU, 40000)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := caller.cl.Do(ctx, inv)
+	if err == nil && res.StatusCode == 401 {
+		inv.RemoveHeader("Via")
+		res, err = caller.cl.DoDigestAuth(ctx, inv, res, sipgo.DigestAuth{Username: "alice", Password: "wonderland"})
+	}
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("%v %v", res, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := caller.byes.Load(); n != 0 {
+		t.Fatalf("BYE before ACK")
+	}
+	ack := sip.NewRequest(sip.ACK, sip.Uri{Scheme: "sip", User: "200", Host: h, Port: port})
+	ack.AppendHeader(sip.HeaderClone(inv.From()))
+	ack.AppendHeader(sip.HeaderClone(res.To()))
+	ack.AppendHeader(sip.HeaderClone(inv.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+	if err := caller.cl.WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "BYE after ACK", func() bool { return caller.byes.Load() == 1 })
+	ce.clean(t)
+}
