@@ -65,8 +65,9 @@ func (c *call) codecs() []sdp.Codec {
 // call is one SIP call leg: an INVITE dialog (chan_sip's sip_pvt) and the channel.Tech of its
 // channel.
 //
-// Lock order: call.mu → peer.mu (counters) → (released) peer.devMu for reporting; the
-// dialog table's lock (Server.dlgMu) is never held while call.mu is taken.
+// Locks: call.mu, peer.mu (counters), Server.dlgMu (the dialog table) are never held
+// together; device states are reported (peer.devMu) and the channel is called with none
+// of them held, except Channel.Queue of DTMF on the RTP reader.
 type call struct {
 	s         *Server
 	p         *peer // nil: a guest

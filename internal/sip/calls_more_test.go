@@ -497,11 +497,13 @@ func TestDTMFFrames(t *testing.T) {
 	}
 	defer rtp.Close()
 	ph := newPhone(t, ce.addr)
-	tx, res := ph.inviteTx(t, ph.invite("alice", "200", fmt.Sprintf(offerPCMU, rtp.LocalAddr().(*net.UDPAddr).Port)), "alice", "wonderland")
+	inv := ph.invite("alice", "200", fmt.Sprintf(offerPCMU, rtp.LocalAddr().(*net.UDPAddr).Port))
+	tx, res := ph.inviteTx(t, inv, "alice", "wonderland")
 	for res.StatusCode < 200 {
 		res = <-tx.Responses()
 	}
 	tx.Terminate()
+	ph.ack(t, inv, res)
 	port := 0
 	for _, l := range strings.Split(string(res.Body()), "\r\n") {
 		if f := strings.Fields(l); len(f) > 1 && f[0] == "m=audio" {
@@ -614,4 +616,19 @@ func TestNoByeBeforeAck(t *testing.T) {
 	}
 	waitFor(t, 3*time.Second, "BYE after ACK", func() bool { return caller.byes.Load() == 1 })
 	ce.clean(t)
+}
+
+// ack acknowledges the 2xx res of the INVITE inv.
+func (ph *phone) ack(t *testing.T, inv *sip.Request, res *sip.Response) {
+	t.Helper()
+	ack := ph.newReq(sip.ACK, "alice", "200")
+	ack.RemoveHeader("From")
+	ack.AppendHeader(sip.HeaderClone(inv.From()))
+	ack.RemoveHeader("To")
+	ack.AppendHeader(sip.HeaderClone(res.To()))
+	ack.AppendHeader(sip.HeaderClone(inv.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+	if err := ph.Client.WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -268,7 +268,8 @@
 // "sip set debug on|off|ip ADDR|peer NAME" (SIP messages, as received and as sent, at verbose
 // level 1; peer = the peer's current IP address).
 //
-// Lock order: Server.cfgMu → Server.runMu; Server.mu → peer.devMu → peer.mu;
+// Lock order: Server.cfgMu → Server.runMu; call.mu, Server.dlgMu and the counters' peer.mu
+// are never held together; Server.mu → peer.devMu → peer.mu;
 // subscription.mu → Server.mu (read: the vmexten of an MWI account); Server.runMu is
 // innermost (taken under peer.mu and subscription.mu, never held while taking another lock
 // of this package). subStore.mu and
@@ -302,7 +303,8 @@
 // own goroutine and the server hangs it up when handler returns.
 //
 // The channel's Tech is the call: Answer sends 200 OK with the SDP answer (retransmitted
-// until the ACK on UDP; no ACK in 64·T1: the channel is asked to hang up, which sends BYE);
+// until the ACK on UDP; no ACK in 64·T1: the channel is asked to hang up, which sends BYE;
+// a call hung up before the ACK came sends its BYE once it comes, RFC 3261 15);
 // Indicate sends 180, 183 with SDP (early media), 486 or 503; Hangup sends the final
 // response of an unanswered call with chan_sip's hangup_cause2sip status (UNALLOCATED 404,
 // USER_BUSY 486, NO_ANSWER/SUBSCRIBER_ABSENT 480, CONGESTION 503, NO_USER_RESPONSE 408,
