@@ -637,6 +637,12 @@ func (c *call) Hangup(cause channel.Cause) {
 	case !c.outgoing && !c.final && c.inv != nil:
 		c.markFinalLocked()
 		code, reason := causeStatus(cause)
+		if cause == channel.CauseUnallocated && c.ch != nil {
+			// chan_sip's NOTICE for a call to an extension the dialplan does not have
+			snap := c.ch.Snapshot()
+			c.s.log.Info(fmt.Sprintf("Call from '%s' (%s) to extension '%s' rejected because extension not found in context '%s'.",
+				logText(c.peerName), c.addr, logText(c.exten), logText(snap.Context)))
+		}
 		res = c.responseLocked(c.inv, code, reason, nil)
 		req, tx = c.inv, c.itx
 	case c.confirmed:

@@ -632,3 +632,17 @@ func (ph *phone) ack(t *testing.T, inv *sip.Request, res *sip.Response) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnknownExtension: a handler that finds no extension hangs up UNALLOCATED: 404 and
+// chan_sip's NOTICE line.
+func TestUnknownExtension(t *testing.T) {
+	ce := newCallEnv(t, callConf, func(_ *callEnv, ch *channel.Channel) { ch.Hangup(channel.CauseUnallocated) })
+	ph := newPhone(t, ce.addr)
+	if res := ph.DoAuth(ph.invite("alice", "999", fmt.Sprintf(offerPCMU, 40000)), "alice", "wonderland"); res.StatusCode != 404 {
+		t.Fatalf("got %d, want 404", res.StatusCode)
+	}
+	if !strings.Contains(ce.log.String(), "Call from 'alice' (127.0.0.1:") || !strings.Contains(ce.log.String(), "to extension '999' rejected because extension not found in context 'from-alice'.") {
+		t.Error("no NOTICE for the unknown extension")
+	}
+	ce.clean(t)
+}
