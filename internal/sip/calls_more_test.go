@@ -241,6 +241,15 @@ func TestDialAnswerHoldBye(t *testing.T) {
 	}
 	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+2, ""))
 	waitFor(t, 2*time.Second, "alice off hold", func() bool { return ce.ds.get("SIP/alice") == "INUSE" })
+	// a session refresh: a re-INVITE without SDP, with a session timer
+	refresh := dlg(sip.INVITE, cseq+10, "")
+	refresh.AppendHeader(sip.NewHeader("Session-Expires", "1800"))
+	refresh.AppendHeader(sip.NewHeader("Supported", "timer"))
+	r = ph.do(refresh)
+	if se := r.GetHeader("Session-Expires"); r.StatusCode != 200 || !strings.Contains(string(r.Body()), "a=sendrecv") || se == nil || se.Value() != "1800;refresher=uac" {
+		t.Fatalf("refresh: %d %v\n%s", r.StatusCode, r.GetHeader("Session-Expires"), r.Body())
+	}
+	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+10, ""))
 	if out := ce.cli("sip show channels"); !strings.Contains(out, "2 active SIP dialogs") || !strings.Contains(out, "(ulaw)") || !strings.Contains(out, "(alaw)") ||
 		!strings.Contains(out, "Rx: ACK") || !strings.Contains(out, "Tx: ACK") {
 		t.Errorf("sip show channels:\n%s", out)
@@ -248,7 +257,7 @@ func TestDialAnswerHoldBye(t *testing.T) {
 	if out := ce.cli("sip show channelstats"); !strings.Contains(out, "2 active SIP channels") || !strings.Contains(out, "Recv: Pack") {
 		t.Errorf("sip show channelstats:\n%s", out)
 	}
-	if r := ph.do(dlg(sip.BYE, cseq+3, "")); r.StatusCode != 200 {
+	if r := ph.do(dlg(sip.BYE, cseq+11, "")); r.StatusCode != 200 {
 		t.Fatalf("BYE: %d", r.StatusCode)
 	}
 	waitFor(t, 3*time.Second, "bob got BYE", func() bool { return bob.byes.Load() == 1 })
