@@ -209,6 +209,7 @@ func (s *Server) invitePeer(req *sip.Request, tx sip.ServerTransaction, src neti
 	}
 	if p == nil {
 		if set.allowGuest {
+			s.authenticated(req) // a guest's TCP connection is as good as an authenticated one
 			return nil, "", true
 		}
 		if set.alwaysAuthReject {
