@@ -655,3 +655,20 @@ func TestUnknownExtension(t *testing.T) {
 	}
 	ce.clean(t)
 }
+
+// TestSippRefusals: real sipp calls that go wrong: CANCEL while ringing (487), a wrong
+// password (401, 403 and the NOTICE), a malformed SDP (488), a BYE in no dialog (481).
+func TestSippRefusals(t *testing.T) {
+	sippPath(t)
+	ce := newCallEnv(t, callConf, ringForever)
+	media := func() string { return strconv.Itoa(freePort(t) &^ 1) }
+	runSipp(t, ce.addr, "call-cancel.xml", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", media())
+	ce.clean(t)
+	runSipp(t, ce.addr, "call-wrong.xml", "-m", "1", "-s", "200", "-au", "alice", "-ap", "nope", "-mp", media())
+	if l := ce.log.String(); !strings.Contains(l, "Failed to authenticate device") || !strings.Contains(l, "<sip:alice@127.0.0.1>;tag=") {
+		t.Error("no NOTICE for the wrong password")
+	}
+	runSipp(t, ce.addr, "call-badsdp.xml", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", media())
+	runSipp(t, ce.addr, "bye-unknown.xml", "-m", "1", "-s", "200")
+	ce.clean(t)
+}
