@@ -100,10 +100,15 @@ func (u *uas) register(server, user, pass string) {
 
 const answerSDP = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
 
-// ring sends 180 and waits for the transaction to end (CANCEL: sipgo answers 487).
+// ring sends 180 and waits for a CANCEL (sipgo answers 487) or the transaction's end.
 func ring(_ *uas, req *sip.Request, tx sip.ServerTransaction) {
+	cancelled := make(chan struct{})
+	tx.OnCancel(func(*sip.Request) { close(cancelled) })
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
-	<-tx.Done()
+	select {
+	case <-cancelled:
+	case <-tx.Done():
+	}
 }
 
 // busy answers 486.
@@ -250,6 +255,7 @@ func TestDialAnswerHoldBye(t *testing.T) {
 		t.Fatalf("refresh: %d %v\n%s", r.StatusCode, r.GetHeader("Session-Expires"), r.Body())
 	}
 	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+10, ""))
+	waitFor(t, 2*time.Second, "the last ACK seen", func() bool { return strings.Contains(ce.cli("sip show channels"), "Rx: ACK") })
 	if out := ce.cli("sip show channels"); !strings.Contains(out, "2 active SIP dialogs") || !strings.Contains(out, "(ulaw)") || !strings.Contains(out, "(alaw)") ||
 		!strings.Contains(out, "Rx: ACK") || !strings.Contains(out, "Tx: ACK") {
 		t.Errorf("sip show channels:\n%s", out)
