@@ -291,16 +291,18 @@
 // for maxauthfailures. insecure=invite skips the challenge. Then call-limit (486 Busy Here
 // when the peer has that many calls), the SDP offer (internal/media/sdp: 488 when it is
 // malformed, has no audio or no codec in common with the peer's allow/disallow — of which
-// Pleiades carries ulaw and alaw, in the peer's order; other names change nothing; an INVITE without SDP is a
-// delayed offer: our offer goes in the 200 and the far end's answer must come in the ACK,
-// else the call ends with BYE, BEARERCAPABILITY_NOTAVAIL), an RTP session from the engine's
+// Pleiades carries ulaw and alaw, in the peer's order; other names change nothing; an
+// INVITE without SDP is a delayed offer: our offer goes in the 200 and the far end's answer
+// must come in the ACK, else the call ends with BYE, BEARERCAPABILITY_NOTAVAIL), an RTP session from the engine's
 // port pool (503 when none is free), 100 Trying, and a channel named as Asterisk names it
 // ("SIP/alice-00000001", a guest "SIP/<address>-..."), Device "SIP/<peer>", caller ID from
 // the From (the peer's callerid= overrides), its place the peer's context= and the
 // Request-URI user ("s" when empty), value "SIPCALLID" the Call-ID; RFC 4733 digits
-// received on its RTP session are queued to it as DTMFBegin/DTMFEnd frames (both
-// directions of call); handler runs it on its
-// own goroutine and the server hangs it up when handler returns.
+// received on its RTP session are queued to it as DTMFBegin/DTMFEnd frames (incoming and
+// outgoing calls alike); handler runs it on its own goroutine and the server hangs it up
+// when handler returns. A handler that refuses the call as UNALLOCATED (no such extension)
+// gets 404 and chan_sip's NOTICE "Call from '<peer>' (<addr>) to extension '<exten>'
+// rejected because extension not found in context '<context>'.".
 //
 // The channel's Tech is the call: Answer sends 200 OK with the SDP answer (retransmitted
 // until the ACK on UDP; no ACK in 64·T1: the channel is asked to hang up, which sends BYE;
@@ -318,7 +320,8 @@
 // accepted with the far end refreshing (refresher=uac). BYE, re-INVITE or ACK for a dialog
 // that does not exist: 481. Requests go to the address the dialog's INVITE came from
 // (or the peer's registered address): NAT-proof, and Record-Route is not followed (phones
-// talk to Pleiades directly). UDP and TCP alike.
+// talk to Pleiades directly). UDP and TCP alike. A finished dialog is forgotten at once
+// (chan_sip keeps it 32 s): a retransmitted BYE then gets 481.
 //
 // The driver "SIP" (outgoing.go) takes "peer", "peer/exten" or "exten@peer": a peer that
 // does not exist, is not registered or is unreachable by qualify is refused with cause 20
@@ -358,13 +361,12 @@
 // (our tag, cause mapping, counters). What sipgo gives — the transaction layer (INVITE
 // server and client state machines, CANCEL matching and its 487, ACK of error responses,
 // retransmissions) and the transports — is used as is; the dialog (tags, CSeq, route to
-// the Contact, 2xx retransmission until ACK, ACK of a 2xx, CANCEL building) is the ~600
-// lines of call.go, invite.go and outgoing.go. Note sipgo ends a server transaction when its
+// the Contact, 2xx retransmission until ACK, ACK of a 2xx, CANCEL building) is written in
+// call.go, invite.go and outgoing.go. Note sipgo ends a server transaction when its
 // handler returns, so handleInvite stays until the INVITE has its final response.
 //
-// Not done yet: music on hold for CondHold,
-// Record-Route/route sets, our own session refresh, T.38, directmedia, codecs other than
-// G.711, TLS and WebSocket transports, outbound registrations
-// (register =>), DNS names in host=, SHA-256 digest, qop=auth-int, several contacts per
-// peer, Path, contactpermit/contactdeny, negated ACL rules.
+// Not done yet: music on hold for CondHold, Record-Route/route sets, our own session
+// refresh, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
+// outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
+// several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
 package sip
