@@ -9,12 +9,14 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/hint"
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
+	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/sip"
 	"github.com/pleiades-pbx/pleiades/internal/state"
 )
@@ -25,6 +27,7 @@ import (
 // the listeners (sip.Server.Configure).
 type sipModule struct {
 	srv *sip.Server
+	eng *media.Engine // the RTP engine this module made (nil: another module's)
 }
 
 // Name and Description are chan_sip's ("module reload chan_sip", "module show like chan_sip").
@@ -54,6 +57,9 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	s.CLI.MustRegister(m.srv.Commands()...)
+	if err := m.setupCalls(ctx, s); err != nil {
+		return err
+	}
 	s.SIPStats = func() httpapi.SIPStats {
 		st := m.srv.Stats()
 		return httpapi.SIPStats{Registrations: st.Registrations, Connections: st.Connections, Subscriptions: st.Subscriptions,
@@ -106,6 +112,43 @@ func (m *sipModule) Unload(context.Context) error {
 	if m.srv != nil {
 		m.srv.Close()
 	}
+	if m.eng != nil {
+		m.eng.Close()
+	}
+	return nil
+}
+
+// setupCalls gives the SIP server the channel registry, the RTP engine (rtp.conf, made here
+// when no module made one) and the call handler (Server.CallHandler, read at each call).
+func (m *sipModule) setupCalls(ctx context.Context, s *Server) error {
+	if s.Channels == nil {
+		s.Channels = channel.NewRegistry(s.Log)
+	}
+	if s.Media == nil {
+		cfg := media.DefaultConfig()
+		rc, err := s.LoadConfig(ctx, "rtp.conf")
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			if cfg, err = media.ParseConfig(rc); err != nil {
+				return err
+			}
+			for _, n := range cfg.Notices {
+				s.Log.Log(ctx, logger.DebugLevel(1), "rtp.conf: "+n)
+			}
+		}
+		m.eng = media.NewEngine(cfg, s.Log)
+		s.Media = m.eng
+	}
+	s.AddCallCounter(m.srv) // a stop waits for the SIP calls and refuses new ones
+	m.srv.SetCalls(s.Channels, s.Media, func(ch *channel.Channel) {
+		if h := s.CallHandler; h != nil {
+			h(ch)
+			return
+		}
+		ch.Hangup(channel.CauseUnallocated)
+	})
 	return nil
 }
 

@@ -40,8 +40,8 @@ func (m StopMode) String() string {
 // CallCounter is the channel layer as a stop sees it: how many calls (channels) are up, and
 // a switch that makes it refuse new ones ("gracefully", and "now" while it hangs up). The
 // server asks every CallCounter added with AddCallCounter. Today the dialplan engine is one
-// (its console dial and originated channels: Start adds it); a SIP channel driver will add
-// itself when calls exist. Both methods may be called from any goroutine.
+// (its console dial and originated channels: Start adds it), the SIP server another (its
+// calls: chan_sip's module adds it). Both methods may be called from any goroutine.
 type CallCounter interface {
 	ActiveCalls() int
 	RefuseNewCalls(refuse bool)

@@ -45,6 +45,9 @@ func (s *Server) Commands() []*cli.Command {
 		{Words: []string{"sip", "show", "channels"}, Summary: "List active SIP channels or subscriptions",
 			Usage:   "Usage: sip show channels\n       Lists all currently active SIP calls (dialogs).\n",
 			Handler: s.cliShowChannels},
+		{Words: []string{"sip", "show", "channelstats"}, Summary: "List statistics for active SIP channels",
+			Usage:   "Usage: sip show channelstats\n       Lists all currently active SIP channel's RTCP statistics.\n       Note that calls in the much optimized RTP P2P bridge mode will not show any packets here.",
+			Handler: s.cliShowChannelStats},
 		{Words: []string{"sip", "show", "subscriptions"}, Summary: "List active SIP subscriptions",
 			Usage:   "Usage: sip show subscriptions\n       Lists active SIP subscriptions.\n",
 			Handler: s.cliShowSubscriptions},
@@ -206,7 +209,7 @@ func (s *Server) cliShowUsers(_ context.Context, a *cli.Args) error {
 }
 
 // cliShowInuse is chan_sip's "sip show inuse [all]": calls in use/ringing/on hold per peer and
-// its call-limit (peers without one only with "all"). There are no calls yet: 0/0/0.
+// its call-limit (peers without one only with "all").
 func (s *Server) cliShowInuse(_ context.Context, a *cli.Args) error {
 	all := len(a.Rest) == 1 && a.Rest[0] == "all"
 	const format = "%-25.25s %-15.15s %-15.15s \n"
@@ -218,22 +221,102 @@ func (s *Server) cliShowInuse(_ context.Context, a *cli.Args) error {
 			limit = strconv.Itoa(cfg.callLimit)
 		}
 		if all || cfg.callLimit > 0 {
-			fmt.Fprintf(a.Out, format, p.name, "0/0/0", limit)
+			p.mu.Lock()
+			use := fmt.Sprintf("%d/%d/%d", p.inUse, p.inRinging, p.onHold)
+			p.mu.Unlock()
+			fmt.Fprintf(a.Out, format, p.name, use, limit)
 		}
 	}
 	return nil
 }
 
-// cliShowChannels is chan_sip's "sip show channels": the dialogs that are calls. There are no
-// calls yet, so it is the header and "0 active SIP dialogs".
+// cliShowChannels is chan_sip's "sip show channels": the dialogs that are calls, oldest
+// first: the peer's address, its name (a guest: its caller number), the Call-ID, the
+// negotiated codec, hold, the last SIP message, and the peer ("<guest>").
 func (s *Server) cliShowChannels(_ context.Context, a *cli.Args) error {
 	if len(a.Rest) != 0 {
 		return cli.ErrUsage
 	}
 	const format2 = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-7.7s  %-15.15s %-10.10s %-10.10s\n"
+	const format = "%-15.15s  %-15.15s  %-15.15s  %-15.15s  %-3.3s %-3.3s  %-15.15s %-10.10s %-10.10s\n"
 	fmt.Fprintf(a.Out, format2, "Peer", "User/ANR", "Call ID", "Format", "Hold", "Last Message", "Expiry", "Peer")
-	fmt.Fprintf(a.Out, "%d active SIP %s%s\n", 0, "dialog", ess(0))
+	cs := s.allCalls()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].created.Before(cs[j].created) })
+	for _, c := range cs {
+		c.mu.Lock()
+		codec := "(nothing)"
+		if c.neg.Codec.Name != "" {
+			codec = "(" + codecName(c.neg.Codec.Name) + ")"
+		}
+		hold, last := yesNo(c.hold), c.lastMsg
+		c.mu.Unlock()
+		user, related := c.peerName, "<guest>"
+		if c.p != nil {
+			related = c.p.name
+		} else if c.ch != nil {
+			user = orDefault(c.ch.Snapshot().CallerNum, "(None)")
+		}
+		fmt.Fprintf(a.Out, format, c.addr.Addr().String(), user, c.callID, codec, hold, "", last, "", related)
+	}
+	fmt.Fprintf(a.Out, "%d active SIP %s%s\n", len(cs), "dialog", ess(len(cs)))
 	return nil
+}
+
+// cliShowChannelStats is chan_sip's "sip show channelstats": per call with media, the
+// peer's address, Call-ID, duration, and packets received/lost/jitter and sent (lost and
+// jitter of our stream from the peer's RTCP reports).
+func (s *Server) cliShowChannelStats(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	const format2 = "%-15.15s  %-11.11s  %-8.8s %-10.10s  %-10.10s (     %%) %-6.6s %-10.10s  %-10.10s (     %%) %-6.6s\n"
+	const format = "%-15.15s  %-11.11s  %-8.8s %-10.10d%-1.1s %-10.10d (%5.2f%%) %-6.4f %-10.10d%-1.1s %-10.10d (%5.2f%%) %-6.4f\n"
+	fmt.Fprintf(a.Out, format2, "Peer", "Call ID", "Duration", "Recv: Pack", "Lost", "Jitter", "Send: Pack", "Lost", "Jitter")
+	cs := s.allCalls()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].created.Before(cs[j].created) })
+	n := 0
+	for _, c := range cs {
+		if c.ms == nil || c.ch == nil {
+			continue
+		}
+		st := c.ms.Stats()
+		d := time.Since(c.ch.Created()) / time.Second
+		dur := fmt.Sprintf("%02d:%02d:%02d", d/3600, d/60%60, d%60)
+		rx, rxK := kilo(st.RxPackets)
+		tx, txK := kilo(st.TxPackets)
+		fmt.Fprintf(a.Out, format, c.addr.Addr().String(), c.callID, dur,
+			rx, rxK, max(st.Lost, 0), percent(max(st.Lost, 0), st.RxPackets), st.Jitter.Seconds(),
+			tx, txK, max(st.RemoteLost, 0), percent(max(st.RemoteLost, 0), st.TxPackets), st.RemoteJitter.Seconds())
+		n++
+	}
+	fmt.Fprintf(a.Out, "%d active SIP channel%s\n", n, ess(n))
+	return nil
+}
+
+// kilo is chan_sip's packet count: in thousands with "K" above 100000.
+func kilo(n uint64) (uint64, string) {
+	if n > 100000 {
+		return n / 1000, "K"
+	}
+	return n, " "
+}
+
+func percent(lost int64, n uint64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(lost) * 100 / float64(n)
+}
+
+// codecName is Asterisk's name of a codec ("ulaw", "alaw").
+func codecName(enc string) string {
+	switch strings.ToUpper(enc) {
+	case "PCMU":
+		return "ulaw"
+	case "PCMA":
+		return "alaw"
+	}
+	return strings.ToLower(enc)
 }
 
 // ess is Asterisk's ESS(): "s" unless n is 1.

@@ -6,12 +6,14 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/media/sdp"
 )
 
 // Defaults of the [general] options (chan_sip's, unless noted).
@@ -76,6 +78,7 @@ type settings struct {
 	maxSubsPerPeer   int
 	maxRegistrations int
 	allowGuest       bool
+	codecs           []sdp.Codec // allow/disallow: the audio codecs peers get unless they say otherwise
 	fromDomain       string
 	nat              natFlags      // [general] nat=, which peers without their own inherit
 	callCounter      bool          // [general] callcounter: every peer's call-limit is "unlimited"
@@ -131,6 +134,7 @@ func defaultSettings(sysname string) *settings {
 		authBlockTime:    defaultAuthBlockTime,
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
+		codecs:           []sdp.Codec{sdp.PCMU, sdp.PCMA},
 	}
 }
 
@@ -240,7 +244,11 @@ type peerConfig struct {
 	transport        string
 	nat              natFlags
 	accountCode      string
-	callLimit        int // call-limit (callcounter=yes: unlimited, shown as 2147483647)
+	callLimit        int         // call-limit (callcounter=yes: unlimited, shown as 2147483647)
+	codecs           []sdp.Codec // allow/disallow: PCMU, PCMA in the peer's order
+	busyLevel        int         // busylevel: in-use calls from which the device is BUSY (0: none)
+	insecurePort     bool        // insecure=port: an INVITE matches the peer by IP address alone
+	insecureInvite   bool        // insecure=invite: an INVITE is not challenged
 	realtime         bool
 	file             string
 	line             int
@@ -549,6 +557,8 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				s.userAgent = val
 			case "fromdomain":
 				s.fromDomain = val
+			case "allow", "disallow":
+				s.codecs = applyAllow(s.codecs, val, name == "allow")
 			case "allowguest":
 				boolv(&s.allowGuest)
 			case "nat":
@@ -644,6 +654,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		vmExten:        s.vmExten,
 		transport:      "udp",
 		nat:            s.nat,
+		codecs:         s.codecs,
 		realtime:       realtime,
 		file:           file,
 		line:           line,
@@ -785,6 +796,36 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 			if conf.IsTrue(val) {
 				p.callLimit = math.MaxInt32
 			}
+		case "allow", "disallow":
+			items := []string{val}
+			if realtime {
+				items = splitRTList(val)
+			}
+			for _, it := range items {
+				p.codecs = applyAllow(p.codecs, it, name == "allow")
+			}
+		case "busylevel":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				add(v, "busylevel: %q is not a number", v.Value)
+				continue
+			}
+			p.busyLevel = max(n, 0)
+		case "insecure":
+			p.insecurePort, p.insecureInvite = false, false
+			for _, w := range strings.Split(val, ",") {
+				switch strings.ToLower(strings.TrimSpace(w)) {
+				case "port":
+					p.insecurePort = true
+				case "invite":
+					p.insecureInvite = true
+				case "very", "yes": // deprecated spellings of port,invite
+					p.insecurePort, p.insecureInvite = true, true
+				case "no", "":
+				default:
+					warns = append(warns, fmt.Sprintf("%s:%d: peer %s: insecure: %q is not port or invite; ignored", v.File, v.Line, p.name, w))
+				}
+			}
 		case "call-limit":
 			n, err := strconv.Atoi(val)
 			if err != nil {
@@ -818,6 +859,38 @@ func splitRTList(s string) []string {
 	for _, p := range strings.Split(s, ";") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// applyAllow applies one allow= or disallow= line ("ulaw,alaw", "all", "!gsm"... as chan_sip's
+// ast_format_cap_update_by_allow_disallow) to codecs, keeping the order of the allow lines.
+// Pleiades carries G.711 only: other codec names change nothing.
+func applyAllow(codecs []sdp.Codec, val string, allow bool) []sdp.Codec {
+	out := append([]sdp.Codec(nil), codecs...)
+	for _, w := range strings.FieldsFunc(val, func(r rune) bool { return r == ',' || r == '&' || r == ' ' }) {
+		add := allow
+		if strings.HasPrefix(w, "!") {
+			add, w = !add, w[1:]
+		}
+		var which []sdp.Codec
+		switch strings.ToLower(w) {
+		case "all":
+			which = []sdp.Codec{sdp.PCMU, sdp.PCMA}
+		case "ulaw":
+			which = []sdp.Codec{sdp.PCMU}
+		case "alaw":
+			which = []sdp.Codec{sdp.PCMA}
+		}
+		for _, c := range which {
+			i := slices.IndexFunc(out, func(o sdp.Codec) bool { return o.Same(c) })
+			switch {
+			case add && i < 0:
+				out = append(out, c)
+			case !add && i >= 0:
+				out = slices.Delete(out, i, i+1)
+			}
 		}
 	}
 	return out

@@ -266,8 +266,8 @@
 // the summary line; with sippeers mapped a last column "Cached RT" — Pleiades also lists
 // uncached realtime peers while they are registered, marked "Realtime", which chan_sip does
 // not list), "sip show users [like REGEX]" (friends and users, with the secret as chan_sip
-// shows it), "sip show inuse [all]" (0/0/0: no calls yet; call-limit or N/A), "sip show
-// channels" (no calls yet: the header and "0 active SIP dialogs"), "sip show peer NAME
+// shows it), "sip show inuse [all]" (in use/ringing/on hold from the calls; call-limit or N/A),
+// "sip show channels" (the calls' dialogs, see Calls), "sip show peer NAME
 // [load]", "sip show subscriptions" (address, the peer's username or callerid number or
 // "(None)", Call-ID, exten@context cut at 15 columns or "--" for MWI, last state, type,
 // mailboxes, the Expires granted), "sip
@@ -280,7 +280,8 @@
 // "sip set debug on|off|ip ADDR|peer NAME" (SIP messages, as received and as sent, at verbose
 // level 1; peer = the peer's current IP address).
 //
-// Lock order: Server.cfgMu → Server.runMu; Server.mu → peer.devMu → peer.mu;
+// Lock order: Server.cfgMu → Server.runMu; call.mu, Server.dlgMu and the counters' peer.mu
+// are never held together; Server.mu → peer.devMu → peer.mu;
 // subscription.mu → Server.mu (read: the vmexten of an MWI account); Server.runMu is
 // innermost (taken under peer.mu and subscription.mu, never held while taking another lock
 // of this package). subStore.mu and
@@ -290,7 +291,94 @@
 // only peer.devMu held, Mailboxes.Get with only subscription.mu; Hints.Lookup and the realtime
 // engine are called with no lock.
 //
-// Not done yet: calls (INVITE), TLS and WebSocket transports, outbound registrations
-// (register =>), DNS names in host=, SHA-256 digest, qop=auth-int, several contacts per
-// peer, Path, contactpermit/contactdeny, insecure=, negated ACL rules.
+// # Calls
+//
+// SetCalls(reg, eng, handler) turns calls on (without it every INVITE gets 501). A new
+// INVITE (call.go, invite.go) is taken as chan_sip's handle_request_invite: the caller is a
+// user/friend named by the From user, else a peer (not type=user) by its source address
+// (the port too unless insecure=port), else a guest when allowguest=yes (the [general]
+// context); an unknown caller, or one its permit/deny refuses, is challenged and refused
+// like a wrong password when alwaysauthreject=yes (401, then 403), and every failure logs
+// chan_sip's NOTICE "Failed to authenticate device <From>" and a security event, and counts
+// for maxauthfailures. insecure=invite skips the challenge. Then call-limit (486 Busy Here
+// when the peer has that many calls), the SDP offer (internal/media/sdp: 488 when it is
+// malformed, has no audio or no codec in common with the peer's allow/disallow — of which
+// Pleiades carries ulaw and alaw, in the peer's order; other names change nothing; an
+// INVITE without SDP is a delayed offer: our offer goes in the 200 and the far end's answer
+// must come in the ACK, else the call ends with BYE, BEARERCAPABILITY_NOTAVAIL), an RTP session from the engine's
+// port pool (503 when none is free), 100 Trying, and a channel named as Asterisk names it
+// ("SIP/alice-00000001", a guest "SIP/<address>-..."), Device "SIP/<peer>", caller ID from
+// the From (the peer's callerid= overrides), its place the peer's context= and the
+// Request-URI user ("s" when empty), value "SIPCALLID" the Call-ID; RFC 4733 digits
+// received on its RTP session are queued to it as DTMFBegin/DTMFEnd frames (incoming and
+// outgoing calls alike); handler runs it on its own goroutine and the server hangs it up
+// when handler returns. A handler that refuses the call as UNALLOCATED (no such extension)
+// gets 404 and chan_sip's NOTICE "Call from '<peer>' (<addr>) to extension '<exten>'
+// rejected because extension not found in context '<context>'.".
+//
+// The channel's Tech is the call: Answer sends 200 OK with the SDP answer (retransmitted
+// until the ACK on UDP; no ACK in 64·T1: the channel is asked to hang up, which sends BYE;
+// a call hung up before the ACK came sends its BYE once it comes, RFC 3261 15);
+// Indicate sends 180, 183 with SDP (early media), 486 or 503; Hangup sends the final
+// response of an unanswered call with chan_sip's hangup_cause2sip status (UNALLOCATED 404,
+// USER_BUSY 486, NO_ANSWER/SUBSCRIBER_ABSENT 480, CONGESTION 503, NO_USER_RESPONSE 408,
+// CALL_REJECTED 403, BEARERCAPABILITY_NOTAVAIL 488, ...; anything else 603 Declined), CANCEL
+// for an unanswered outgoing call, BYE once answered, and nothing when the far end ended
+// it; then the RTP ports go back to the pool at once. CANCEL of a ringing call: sipgo
+// answers 200 and 487, the channel hangs up (NORMAL_CLEARING). BYE from the far end: 200 and
+// the channel hangs up. A re-INVITE takes the new offer: sendonly, inactive or c=0.0.0.0 put
+// the call on hold (FrameHold to the owner, device ONHOLD), sendrecv takes it off; a
+// re-INVITE without SDP (a session refresh) gets the current SDP; Session-Expires is
+// accepted with the far end refreshing (refresher=uac). BYE, re-INVITE or ACK for a dialog
+// that does not exist: 481. Requests go to the address the dialog's INVITE came from
+// (or the peer's registered address): NAT-proof, and Record-Route is not followed (phones
+// talk to Pleiades directly). UDP and TCP alike. A finished dialog is forgotten at once
+// (chan_sip keeps it 32 s): a retransmitted BYE then gets 481.
+//
+// The driver "SIP" (outgoing.go) takes "peer", "peer/exten" or "exten@peer": a peer that
+// does not exist, is not registered or is unreachable by qualify is refused with cause 20
+// (SUBSCRIBER_ABSENT: Dial's CHANUNAVAIL, chan_sip's "cause 20"). Call sends the INVITE to
+// the registered Contact (or host=; over TCP, the Contact's address once the connection it
+// registered on is gone) with our offer (the peer's allowed codecs, telephone-event 101);
+// 100 → FrameProceeding, 180 → FrameRinging, 183 → FrameProgress (its SDP applied: early
+// media), 2xx → ACK (retransmitted 2xx ACKed again) and FrameAnswer; an error response →
+// its cause by chan_sip's hangup_sip2cause (486/600 USER_BUSY with FrameBusy, 503 CONGESTION
+// with FrameCongestion, 404 UNALLOCATED, 480 NO_ANSWER, 408 and Timer B NO_USER_RESPONSE,
+// ...). A 2xx crossing our CANCEL is ACKed and ended with BYE.
+//
+// Device state comes from per-peer counters as chan_sip's update_call_counter and
+// sip_devicestate: in use (ringing calls included), ringing (outgoing calls not answered yet)
+// and on hold; the state is ONHOLD, else RINGING (every call ringing) or RINGINUSE, else BUSY
+// at call-limit or busylevel, else INUSE, else NOT_INUSE (UNAVAILABLE when not registered or
+// unreachable). chan_sip keeps these counters only with call-limit or callcounter=yes, so
+// without them its BLF lamps stay dark; Pleiades keeps them for every peer (the issue's
+// device states from calls), and refuses calls only at a call-limit: an incoming call with
+// 486, an outgoing one with USER_BUSY before any INVITE (busylevel refuses outgoing calls
+// too, as chan_sip's sip_call).
+//
+// "sip show channels" lists the calls' dialogs as chan_sip: address, peer (a guest: its
+// caller number), Call-ID, negotiated codec ("(ulaw)"), hold, the last message ("Rx: ACK"),
+// and the peer ("<guest>"); "sip show channelstats" their RTP counters. The server is a
+// core CallCounter: ActiveCalls counts the dialogs, RefuseNewCalls(true) answers new
+// INVITEs 503 while a stop is under way.
+//
+// Why sipgo's transactions with our own dialog table, and not sipgo's dialog caches or
+// github.com/emiago/diago: a call here is a channel.Channel of Pleiades' own (its Tech,
+// states, causes and events are the contract with the dialplan), with RTP from
+// internal/media (Asterisk's strictrtp, the rtp.conf port pool, a packet relay without
+// decoding). diago's DialogSession owns its own media session, bridge and playback, so a
+// call would live twice (its dialog and our channel) and its media would have to be
+// bypassed; sipgo's DialogServerCache/DialogClientCache track dialogs but neither the
+// per-peer addressing (the INVITE's source, NAT) nor the chan_sip behaviours needed here
+// (our tag, cause mapping, counters). What sipgo gives — the transaction layer (INVITE
+// server and client state machines, CANCEL matching and its 487, ACK of error responses,
+// retransmissions) and the transports — is used as is; the dialog (tags, CSeq, route to
+// the Contact, 2xx retransmission until ACK, ACK of a 2xx, CANCEL building) is written in
+// call.go, invite.go and outgoing.go. Note sipgo ends a server transaction when its
+// handler returns, so handleInvite stays until the INVITE has its final response.
+//
+// Not done yet: music on hold for CondHold, Record-Route/route sets, our own session
+// refresh, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
+// outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
+// several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
 package sip

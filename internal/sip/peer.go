@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -58,13 +59,15 @@ type peer struct {
 	natDetected bool
 	regTimer    *time.Timer
 	// qualify and keepalive
-	status   int
-	lastms   int
-	qGen     int // bumps to stop a running qualify loop
-	qTimer   *time.Timer
-	kaTimer  *time.Timer
-	devState state.Device // last reported (reported: whether any was)
-	reported bool
+	status  int
+	lastms  int
+	qGen    int // bumps to stop a running qualify loop
+	qTimer  *time.Timer
+	kaTimer *time.Timer
+	// calls (call.go): in use (ringing included), ringing, on hold, as chan_sip's counters
+	inUse, inRinging, onHold int
+	devState                 state.Device // last reported (reported: whether any was)
+	reported                 bool
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
@@ -77,7 +80,24 @@ func (p *peer) deviceStateLocked() state.Device {
 	if p.gone || !p.addr.IsValid() {
 		return state.Unavailable
 	}
-	if p.cfg.Load().qualifyMS > 0 && p.status == statusUnreachable {
+	cfg := p.cfg.Load()
+	// chan_sip's sip_devicestate, with the counters kept for every peer (chan_sip keeps them
+	// only with call-limit or callcounter=yes; Pleiades' device states come from them)
+	switch {
+	case p.onHold > 0:
+		return state.OnHold
+	case p.inRinging > 0 && p.inRinging >= p.inUse:
+		return state.Ringing
+	case p.inRinging > 0:
+		return state.RingInUse
+	case cfg.callLimit > 0 && cfg.callLimit < math.MaxInt32 && p.inUse >= cfg.callLimit:
+		return state.Busy
+	case cfg.busyLevel > 0 && p.inUse >= cfg.busyLevel:
+		return state.Busy
+	case p.inUse > 0:
+		return state.InUse
+	}
+	if cfg.qualifyMS > 0 && p.status == statusUnreachable {
 		return state.Unavailable
 	}
 	return state.NotInUse

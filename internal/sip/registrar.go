@@ -56,13 +56,21 @@ func (f authFailure) pjsipReason() string {
 // "Request '<method>' from '<From>' failed for '<addr>' (callid: <Call-ID>) - <reason>"), and as
 // a security event; counted makes it count towards maxauthfailures for the address.
 func (s *Server) authFailed(req *sip.Request, name string, src netip.AddrPort, f authFailure, counted bool) {
-	if req.Method == sip.REGISTER {
+	switch req.Method {
+	case sip.INVITE:
+		// chan_sip's handle_request_invite: "Failed to authenticate device <From>"
+		from := ""
+		if h := req.From(); h != nil {
+			from = h.Value()
+		}
+		s.log.Info(fmt.Sprintf("Failed to authenticate device %s for '%s'", logText(from), src))
+	case sip.REGISTER:
 		to := ""
 		if h := req.To(); h != nil {
 			to = h.Value()
 		}
 		s.log.Info(fmt.Sprintf("Registration from '%s' failed for '%s' - %s", logText(to), src, f.notice))
-	} else {
+	default:
 		from, callID := "", ""
 		if h := req.From(); h != nil {
 			from = h.Value()

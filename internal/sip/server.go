@@ -101,6 +101,11 @@ type Server struct {
 	boundUDP  string
 	boundTCP  string
 
+	callCfg     atomic.Pointer[calls] // SetCalls (call.go)
+	refuseCalls atomic.Bool           // RefuseNewCalls
+	dlgMu       sync.Mutex            // guards dialogs
+	dialogs     map[string]*call      // calls by Call-ID|our tag
+
 	debugAll  atomic.Bool
 	debugPeer atomic.Pointer[string]
 
@@ -421,13 +426,12 @@ func (s *Server) start(ctx context.Context) error {
 	srv.OnSubscribe(s.handleSubscribe)
 	srv.OnOptions(s.handleOptions)
 	srv.OnInvite(s.handleInvite)
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnAck(s.handleAck)
 	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		// a CANCEL that matched an INVITE transaction never comes here (sipgo answers it)
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
-	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
-		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
-	})
+	srv.OnBye(s.handleBye)
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { s.reply(req, tx, 489, "Bad Event") })
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
@@ -481,6 +485,7 @@ func (s *Server) stop(reason string) {
 		stopMWI()
 	}
 	s.subs.closeAll(reason)
+	s.hangupAll() // BYE, CANCEL or a final response while the transports still run
 	s.runMu.Lock()
 	s.running, s.stopping = false, false
 	s.udpAddr, s.tcpAddr = netip.AddrPort{}, netip.AddrPort{}
@@ -638,13 +643,6 @@ func (s *Server) send(req *sip.Request, tx sip.ServerTransaction, res *sip.Respo
 	if !req.IsInvite() {
 		tx.Terminate()
 	}
-}
-
-func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
-	res := sip.NewResponseFromRequest(req, 501, "Not Implemented", nil)
-	res.AppendHeader(sip.NewHeader("Server", s.set.Load().userAgent))
-	s.debugOut(res, req.Source())
-	_ = tx.Respond(res)
 }
 
 // handleOptions answers OPTIONS (and loads a realtime peer named by the From user, as chan_sip
