@@ -141,7 +141,10 @@ func (m *sipModule) setupCalls(ctx context.Context, s *Server) error {
 		m.eng = media.NewEngine(cfg, s.Log)
 		s.Media = m.eng
 	}
-	s.AddCallCounter(m.srv) // a stop waits for the SIP calls and refuses new ones
+	// A stop refuses new SIP calls through the SIP server; the calls themselves are counted
+	// once, by the dialplan engine that runs each incoming leg (as Asterisk counts them), so
+	// the SIP server's own count of dialogs is not added again.
+	s.AddCallCounter(refuseOnly{m.srv})
 	m.srv.SetCalls(s.Channels, s.Media, func(ch *channel.Channel) {
 		if h := s.CallHandler; h != nil {
 			h(ch)
@@ -245,3 +248,10 @@ func (s shiftLevel) WithAttrs(a []slog.Attr) slog.Handler {
 func (s shiftLevel) WithGroup(name string) slog.Handler {
 	return shiftLevel{h: s.h.WithGroup(name), to: s.to}
 }
+
+// refuseOnly is a CallCounter that refuses new calls through c but counts none: what it
+// would count is counted elsewhere.
+type refuseOnly struct{ c CallCounter }
+
+func (refuseOnly) ActiveCalls() int             { return 0 }
+func (r refuseOnly) RefuseNewCalls(refuse bool) { r.c.RefuseNewCalls(refuse) }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/pleiades-pbx/pleiades/internal/callerid"
 	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/media/sdp"
@@ -116,10 +116,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	num, cname := from.Address.User, from.DisplayName
 	if p != nil {
 		if cid := p.cfg.Load().callerID; cid != "" {
-			if n := callerIDNumber(cid); n != "" {
+			nm, n := callerid.Split(cid)
+			if n != "" {
 				num = n
 			}
-			if nm := callerIDName(cid); nm != "" {
+			if nm != "" {
 				cname = nm
 			}
 		}
@@ -259,17 +260,6 @@ func (s *Server) peerByAddr(src netip.AddrPort) *peer {
 		}
 	}
 	return nil
-}
-
-// callerIDName is the name of a callerid= value ("Name <100>").
-func callerIDName(cid string) string {
-	if i := strings.LastIndexByte(cid, '<'); i >= 0 {
-		return strings.TrimSpace(strings.Trim(strings.TrimSpace(cid[:i]), `"`))
-	}
-	if callerIDNumber(cid) != "" {
-		return ""
-	}
-	return strings.TrimSpace(strings.Trim(strings.TrimSpace(cid), `"`))
 }
 
 // handleReinvite takes an INVITE within a dialog: a new offer (hold with sendonly/inactive or
