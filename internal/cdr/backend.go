@@ -1,0 +1,349 @@
+package cdr
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Backend writes records somewhere (Master.csv, AMI, a database). Write is called from the
+// backend's own goroutine, never from a call's, with records in the order they were
+// posted; an error means none of them is known written and the same records are offered
+// again later (a backend that wrote some must not fail the batch).
+type Backend interface {
+	Name() string
+	Write(ctx context.Context, recs []*Record) error
+}
+
+// QueueLimit is how many records a backend's queue holds before it drops new ones.
+const QueueLimit = 100000
+
+// writeBatch is the most records handed to one Write.
+const writeBatch = 100
+
+// BackendStatus is one backend's line of "cdr show status".
+type BackendStatus struct {
+	Name    string
+	Backlog int    // records waiting
+	Written uint64 // records written since start
+	Dropped uint64 // records lost to a full queue
+	Spool   string // the on-disk queue, "" for a memory queue
+	LastErr string // the last write error while the backlog is not empty
+}
+
+// sink runs one backend: a named, bounded queue (in memory, or mirrored in a spool file
+// for a backend that must not lose records) and the goroutine that drains it in order.
+type sink struct {
+	b     Backend
+	log   *slog.Logger
+	spool string
+
+	mu      sync.Mutex
+	queue   []*Record
+	written uint64
+	dropped uint64
+	lastErr error
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	drained *sync.Cond
+}
+
+// spooled is a record as the spool file holds it (one JSON object a line).
+type spooled struct {
+	Record
+}
+
+func newSink(b Backend, log *slog.Logger, spool string) (*sink, error) {
+	s := &sink{b: b, log: log, spool: spool, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	s.drained = sync.NewCond(&s.mu)
+	if spool != "" {
+		if err := os.MkdirAll(filepath.Dir(spool), 0o750); err != nil {
+			return nil, fmt.Errorf("cdr: %s queue: %w", b.Name(), err)
+		}
+		recs, err := readSpool(spool)
+		if err != nil {
+			return nil, fmt.Errorf("cdr: %s queue %s: %w", b.Name(), spool, err)
+		}
+		s.queue = recs
+		if len(recs) > 0 {
+			log.Info("CDR records left from the last run", "backend", b.Name(), "count", len(recs), "queue", spool)
+		}
+	}
+	go s.run()
+	return s, nil
+}
+
+func readSpool(path string) ([]*Record, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []*Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var r spooled
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			continue // a line cut by a crash
+		}
+		rec := r.Record
+		out = append(out, &rec)
+	}
+	return out, sc.Err()
+}
+
+// add queues records; it never blocks on the backend.
+func (s *sink) add(recs []*Record) {
+	s.mu.Lock()
+	room := QueueLimit - len(s.queue)
+	if room < len(recs) {
+		s.dropped += uint64(len(recs) - max(room, 0))
+		s.log.Error("CDR queue full, records dropped", "backend", s.b.Name(), "dropped", len(recs)-max(room, 0))
+		recs = recs[:max(room, 0)]
+	}
+	if s.spool != "" && len(recs) > 0 {
+		if err := appendSpool(s.spool, recs); err != nil {
+			s.log.Error("CDR queue not written to disk", "backend", s.b.Name(), "queue", s.spool, "err", err)
+		}
+	}
+	s.queue = append(s.queue, recs...)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func appendSpool(path string, recs []*Record) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, r := range recs {
+		if err := enc.Encode(spooled{*r}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// rewriteSpool replaces the spool file with what is still queued (the caller holds s.mu).
+func (s *sink) rewriteSpool() {
+	if s.spool == "" {
+		return
+	}
+	if len(s.queue) == 0 {
+		if err := os.Remove(s.spool); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Error("CDR queue file not removed", "queue", s.spool, "err", err)
+		}
+		return
+	}
+	tmp := s.spool + ".tmp"
+	os.Remove(tmp)
+	if err := appendSpool(tmp, s.queue); err == nil {
+		err = os.Rename(tmp, s.spool)
+		if err != nil {
+			s.log.Error("CDR queue file not replaced", "queue", s.spool, "err", err)
+		}
+	}
+}
+
+func (s *sink) run() {
+	defer close(s.done)
+	backoff := 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	for {
+		s.mu.Lock()
+		n := min(len(s.queue), writeBatch)
+		batch := append([]*Record(nil), s.queue[:n]...)
+		if n == 0 {
+			s.drained.Broadcast()
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-s.wake:
+				continue
+			case <-s.stop:
+				return
+			}
+		}
+		err := s.b.Write(ctx, batch)
+		s.mu.Lock()
+		if err != nil {
+			if s.lastErr == nil {
+				s.log.Error("CDR backend failed, records kept in its queue", "backend", s.b.Name(), "err", err)
+			}
+			s.lastErr = err
+			s.mu.Unlock()
+			select {
+			case <-time.After(backoff):
+			case <-s.stop:
+				return
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		if s.lastErr != nil {
+			s.log.Info("CDR backend back, queue draining", "backend", s.b.Name(), "backlog", len(s.queue))
+		}
+		s.lastErr = nil
+		backoff = 100 * time.Millisecond
+		s.queue = s.queue[n:]
+		s.written += uint64(n)
+		s.rewriteSpool()
+		s.mu.Unlock()
+	}
+}
+
+// flush waits until the queue is empty or ctx ends.
+func (s *sink) flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.drained.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.queue) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.drained.Wait()
+	}
+	return nil
+}
+
+func (s *sink) close() {
+	close(s.stop)
+	<-s.done
+}
+
+func (s *sink) status() BackendStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := BackendStatus{Name: s.b.Name(), Backlog: len(s.queue), Written: s.written, Dropped: s.dropped, Spool: s.spool}
+	if s.lastErr != nil {
+		st.LastErr = s.lastErr.Error()
+	}
+	return st
+}
+
+// AddBackend starts posting records to b. spool, when not empty, is the file that mirrors
+// its queue on disk (records a stop left there are written first); "" keeps the queue in
+// memory only. A backend of the same name is replaced (its queue is handed over).
+func (e *Engine) AddBackend(b Backend, spool string) error {
+	e.RemoveBackend(b.Name())
+	s, err := newSink(b, e.log, spool)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.sinks = append(e.sinks, s)
+	e.mu.Unlock()
+	return nil
+}
+
+// RemoveBackend stops the backend named name; what its queue holds stays in its spool file
+// (a memory queue is lost).
+func (e *Engine) RemoveBackend(name string) {
+	e.mu.Lock()
+	var gone *sink
+	for i, s := range e.sinks {
+		if s.b.Name() == name {
+			gone = s
+			e.sinks = append(e.sinks[:i:i], e.sinks[i+1:]...)
+			break
+		}
+	}
+	e.mu.Unlock()
+	if gone != nil {
+		gone.close()
+	}
+}
+
+// Status returns each backend's queue, in the order they were added.
+func (e *Engine) Status() []BackendStatus {
+	e.mu.Lock()
+	sinks := append([]*sink(nil), e.sinks...)
+	e.mu.Unlock()
+	out := make([]BackendStatus, len(sinks))
+	for i, s := range sinks {
+		out[i] = s.status()
+	}
+	return out
+}
+
+// deliver hands records to every backend's queue (the caller does not hold e.mu).
+func (e *Engine) deliver(recs []*Record) {
+	if len(recs) == 0 {
+		return
+	}
+	e.mu.Lock()
+	sinks := append([]*sink(nil), e.sinks...)
+	e.mu.Unlock()
+	for _, s := range sinks {
+		s.add(recs)
+	}
+}
+
+// Flush waits until every backend has written what it was given (or ctx ends).
+func (e *Engine) Flush(ctx context.Context) error {
+	e.mu.Lock()
+	sinks := append([]*sink(nil), e.sinks...)
+	e.mu.Unlock()
+	for _, s := range sinks {
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close posts the batch waiting when safeshutdown is on, gives the backends until ctx
+// ends to write their queues, and stops them (spooled records wait for the next start).
+func (e *Engine) Close(ctx context.Context) {
+	e.mu.Lock()
+	var out []*Record
+	if e.set.SafeShutdown {
+		out = e.takeBatch()
+	} else if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.closed = true
+	e.mu.Unlock()
+	e.deliver(out)
+	e.Flush(ctx)
+	e.mu.Lock()
+	sinks := e.sinks
+	e.sinks = nil
+	e.mu.Unlock()
+	for _, s := range sinks {
+		s.close()
+	}
+}

@@ -1,0 +1,42 @@
+// Package cdr is Pleiades' call detail records (Asterisk's main/cdr.c and its cdr_*
+// backends): an Engine follows a server's channel events (internal/channel) and the
+// applications the dialplan starts on call legs, builds records with Asterisk's fields and
+// rules, and posts them to Backends (Master.csv, AMI Cdr events, databases) through named,
+// bounded queues that never block a call.
+//
+// # The rules (Asterisk 12+'s CDR engine, written anew)
+//
+//   - Every channel starts a record as party A when it is created, except a channel another
+//     one dials: that becomes party B (dstchannel, peeraccount) of its caller's record.
+//   - A Dial makes one record per party A/B pair: the first destination takes the caller's
+//     current record, each other destination (Dial(SIP/a&SIP/b)) or a later Dial starts a
+//     new record (start = the DialBegin) with the same party A.
+//   - The disposition of a dial record is its DialEnd status: ANSWER → ANSWERED, BUSY → BUSY,
+//     NOANSWER/CANCEL → NO ANSWER, CONGESTION → CONGESTION with congestion=yes else FAILED,
+//     anything else FAILED. A record without a dial is ANSWERED when party A was answered,
+//     else decided by the hangup cause (busy, congestion, failed, NO ANSWER).
+//   - answer is when the pair was answered (party B up) or, without a party B, when party
+//     A went up; end is when the record was finalized: the dial failed, a party left the
+//     bridge or hung up, or (endbeforehexten=yes, the default) party A started the "h"
+//     extension. duration and billsec are whole seconds (truncated; initiatedseconds counts
+//     a started second of 500 ms or more).
+//   - lastapp/lastdata, dst/dcontext, src/clid and accountcode follow party A while the
+//     record is built; the "h" extension never changes them.
+//   - Records are posted when party A hangs up, oldest first; sequence numbers them in the
+//     order they were created. With unanswered=no (the default) a record never answered
+//     and without a party B is not posted. NoCDR drops the channel's records.
+//
+// Simplifications where Asterisk's state machine goes further: a party A whose dial record
+// ended starts a new record only with its next Dial (Asterisk also forks on some later
+// snapshot changes); ForkCDR and CDR_PROP are not there yet; CDR(name,u) options are
+// ignored.
+//
+// # Queues
+//
+// Each backend has its own queue (at most QueueLimit records) and goroutine: a backend that
+// fails keeps its records and is offered the same ones again, in order, with backoff
+// (100 ms doubling to 5 s). A backend added with a spool file (the database backends:
+// astspooldir/cdr/<backend>.queue) mirrors its queue there, one JSON record a line; records
+// a stop left in it are written first at the next start. "cdr show status" shows each
+// queue's backlog.
+package cdr
