@@ -1,0 +1,119 @@
+package core
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/cdr"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+)
+
+// cdrModule is call detail records (Asterisk's cdr core with cdr_csv, cdr_manager and
+// cdr_pgsql): cdr.conf's [general], Master.csv in astlogdir/cdr-csv (cdr_csv.conf),
+// AMI Cdr events (cdr_manager.conf enabled=yes), PostgreSQL (cdr_pgsql.conf) with its
+// queue in astspooldir/cdr/pgsql.queue.
+type cdrModule struct {
+	e      *cdr.Engine
+	detach func()
+}
+
+func (*cdrModule) Name() string        { return "cdr" }
+func (*cdrModule) Description() string { return "Call Detail Records" }
+
+func (m *cdrModule) Load(ctx context.Context, s *Server) error {
+	set, err := m.settings(ctx, s)
+	if err != nil {
+		return err
+	}
+	m.e = cdr.New(s.Log, set)
+	if s.Channels == nil {
+		s.Channels = channel.NewRegistry(s.Log)
+	}
+	m.detach = m.e.Attach(s.Channels)
+	if s.Dialplan != nil {
+		cdr.Register(s.Dialplan, m.e)
+	}
+	s.CLI.MustRegister(m.e.Commands()...)
+	return m.backends(ctx, s)
+}
+
+func (m *cdrModule) settings(ctx context.Context, s *Server) (cdr.Settings, error) {
+	cfg, err := s.LoadConfig(ctx, "cdr.conf")
+	if err != nil {
+		return cdr.Settings{}, err
+	}
+	set, warns, err := cdr.ParseSettings(cfg)
+	for _, w := range warns {
+		s.Log.Warn(w)
+	}
+	return set, err
+}
+
+// backends (re)starts the backends the configuration asks for; a queue handed from one
+// configuration to the next keeps its spool file.
+func (m *cdrModule) backends(ctx context.Context, s *Server) error {
+	csvCfg, err := s.LoadConfig(ctx, "cdr_csv.conf")
+	if err != nil {
+		return err
+	}
+	csvSet, err := cdr.ParseCSVSettings(csvCfg)
+	if err != nil {
+		return err
+	}
+	if err := m.e.AddBackend(&cdr.CSV{Dir: filepath.Join(s.Settings.Dirs.Log, "cdr-csv"), Set: csvSet}, ""); err != nil {
+		return err
+	}
+	mgrCfg, err := s.LoadConfig(ctx, "cdr_manager.conf")
+	if err != nil {
+		return err
+	}
+	on, maps, err := cdr.ParseManager(mgrCfg)
+	if err != nil {
+		return err
+	}
+	if on && s.AMI != nil {
+		if err := m.e.AddBackend(&cdr.Manager{AMI: s.AMI, Mappings: maps}, ""); err != nil {
+			return err
+		}
+	} else {
+		m.e.RemoveBackend("cdr_manager")
+	}
+	pgCfg, err := s.LoadConfig(ctx, "cdr_pgsql.conf")
+	if err != nil {
+		return err
+	}
+	pg, err := cdr.ParsePgSQL(pgCfg)
+	if err != nil {
+		return err
+	}
+	if pg != nil {
+		pg.Log = s.Log
+		if err := m.e.AddBackend(pg, filepath.Join(s.Settings.Dirs.Spool, "cdr", "pgsql.queue")); err != nil {
+			return err
+		}
+	} else {
+		m.e.RemoveBackend("pgsql")
+	}
+	return nil
+}
+
+func (m *cdrModule) Reload(ctx context.Context, s *Server) error {
+	set, err := m.settings(ctx, s)
+	if err != nil {
+		return err
+	}
+	m.e.SetSettings(set)
+	return m.backends(ctx, s)
+}
+
+func (m *cdrModule) Unload(ctx context.Context) error {
+	if m.e == nil {
+		return nil
+	}
+	m.detach()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m.e.Close(ctx)
+	return nil
+}
