@@ -1,0 +1,78 @@
+package integration
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCDRFromSIPCalls: real sipp calls through the real binary give Asterisk's Master.csv
+// lines (astlogdir/cdr-csv): an answered call with its userfield and accountcode, a call
+// cancelled while it rings (NO ANSWER, logged with unanswered=yes); "cdr show status"
+// lists the backend with an empty backlog.
+func TestCDRFromSIPCalls(t *testing.T) {
+	sipPort := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\naccountcode=acme\ncallerid=\"Alice\" <100>\n", sipPort),
+		"rtp.conf":     "[general]\nrtpstart=31200\nrtpend=31300\n",
+		"cdr.conf":     "[general]\nenable=yes\nunanswered=yes\n",
+		"cdr_csv.conf": "[csv]\nusegmtime=yes\nloguniqueid=yes\nloguserfield=yes\naccountlogs=yes\n",
+		"extensions.conf": "[calls]\n" +
+			"exten => 200,1,Ringing()\n same => n,Answer()\n same => n,Set(CDR(userfield)=itest)\n same => n,Wait(30)\n" +
+			"exten => 202,1,Ringing()\n same => n,Wait(30)\n",
+	})
+	nd.Start()
+	addr := fmt.Sprintf("127.0.0.1:%d", sipPort)
+	users := "alice;[authentication username=alice password=wonderland]\n"
+	sipp(t, addr, "call-alice.xml", users, "-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	sipp(t, addr, "call-cancel.xml", users, "-s", "202", "-m", "1", "-au", "alice", "-ap", "wonderland")
+
+	master := filepath.Join(nd.Dir, "log", "cdr-csv", "Master.csv")
+	var rows [][]string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(master)
+		rows, _ = csv.NewReader(strings.NewReader(string(b))).ReadAll()
+		if len(rows) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("Master.csv has %d lines, want 2:\n%v", len(rows), rows)
+	}
+	check := func(row []string, want map[int]string) {
+		t.Helper()
+		if len(row) != 18 {
+			t.Fatalf("%d columns, want 18: %q", len(row), row)
+		}
+		for i, w := range want {
+			if row[i] != w {
+				t.Errorf("column %d = %q, want %q (row %q)", i+1, row[i], w, row)
+			}
+		}
+		if !strings.HasPrefix(row[5], "SIP/alice-") || row[9] == "" || row[11] == "" || row[16] == "" {
+			t.Errorf("channel, start, end or uniqueid missing: %q", row)
+		}
+	}
+	// accountcode src dst dcontext clid channel dstchannel lastapp lastdata start answer end
+	// duration billsec disposition amaflags uniqueid userfield
+	check(rows[0], map[int]string{0: "acme", 1: "100", 2: "200", 3: "calls", 4: `"Alice" <100>`, 6: "", 7: "Wait", 8: "30",
+		14: "ANSWERED", 15: "DOCUMENTATION", 17: "itest"})
+	if rows[0][10] == "" {
+		t.Errorf("answered call without an answer time: %q", rows[0])
+	}
+	check(rows[1], map[int]string{0: "acme", 2: "202", 7: "Wait", 8: "30", 10: "", 12: rows[1][12], 13: "0", 14: "NO ANSWER", 17: ""})
+	if b, err := os.ReadFile(filepath.Join(nd.Dir, "log", "cdr-csv", "acme.csv")); err != nil || strings.Count(string(b), "\n") != 2 {
+		t.Errorf("acme.csv: %v\n%s", err, b)
+	}
+	out := nd.MustRX("cdr show status")
+	if !strings.Contains(out, "Logging:                    Enabled") || !strings.Contains(out, "csv (backlog 0, written 2") {
+		t.Errorf("cdr show status:\n%s", out)
+	}
+}
