@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,66 @@ func TestCDRFromSIPCalls(t *testing.T) {
 	out := nd.MustRX("cdr show status")
 	if !strings.Contains(out, "Logging:                    Enabled") || !strings.Contains(out, "csv (backlog 0, written 2") {
 		t.Errorf("cdr show status:\n%s", out)
+	}
+}
+
+// readCSV waits for n lines in Master.csv and returns them.
+func readCSV(t *testing.T, nd *Node, n int) [][]string {
+	t.Helper()
+	master := filepath.Join(nd.Dir, "log", "cdr-csv", "Master.csv")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(master)
+		rows, _ := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+		if len(rows) >= n || time.Now().After(deadline) {
+			if len(rows) != n {
+				t.Fatalf("Master.csv has %d lines, want %d:\n%s", len(rows), n, b)
+			}
+			return rows
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCDRFromSIPDial: alice calls 201, Dial(SIP/bob,20) rings bob (a registered sipp UAS)
+// who answers; one record for the pair: dstchannel SIP/bob-..., lastapp Dial, ANSWERED,
+// billsec counted from bob's answer.
+func TestCDRFromSIPDial(t *testing.T) {
+	ports := freePorts(t, 2)
+	sipPort, bobPort := ports[0], ports[1]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n"+
+			"[bob]\ntype=friend\nhost=dynamic\nsecret=builder\ncontext=calls\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=31400\nrtpend=31500\n",
+		"extensions.conf": "[calls]\nexten => 201,1,Dial(SIP/bob,20)\n",
+	})
+	nd.Start()
+	addr := fmt.Sprintf("127.0.0.1:%d", sipPort)
+	sipp(t, addr, "register.xml", "bob;[authentication username=bob password=builder]\n", "-m", "1", "-p", strconv.Itoa(bobPort))
+	bobDone := make(chan struct{})
+	go func() {
+		defer close(bobDone)
+		sipp(t, addr, "call-bob.xml", "bob;x\n", "-m", "1", "-p", strconv.Itoa(bobPort), "-rtp_echo")
+	}()
+	time.Sleep(300 * time.Millisecond) // bob's sipp listening
+	sipp(t, addr, "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n", "-s", "201", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	select {
+	case <-bobDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob's sipp did not finish")
+	}
+	row := readCSV(t, nd, 1)[0]
+	want := map[int]string{1: "100", 2: "201", 3: "calls", 4: `"Alice" <100>`, 7: "Dial", 8: "SIP/bob,20", 14: "ANSWERED", 15: "DOCUMENTATION"}
+	for i, w := range want {
+		if row[i] != w {
+			t.Errorf("column %d = %q, want %q (row %q)", i+1, row[i], w, row)
+		}
+	}
+	if !strings.HasPrefix(row[5], "SIP/alice-") || !strings.HasPrefix(row[6], "SIP/bob-") || row[10] == "" {
+		t.Errorf("channel, dstchannel or answer wrong: %q", row)
+	}
+	if d, _ := strconv.Atoi(row[12]); d < 1 {
+		t.Errorf("duration %q for a call of 2 s", row[12])
 	}
 }
