@@ -44,6 +44,7 @@ type rec struct {
 	b      string // party B's unique ID, "" for none
 	status string // DialEnd's DIALSTATUS
 	final  bool
+	inH    bool // ended when party A started the h extension, before its hangup cause was known
 }
 
 // New returns an engine with settings s; log may be nil.
@@ -151,8 +152,12 @@ func (e *Engine) Handle(ev channel.Event) {
 		}
 		e.updateA(p, ev.Channel, now)
 		for _, r := range p.recs {
-			if !r.final {
+			switch {
+			case !r.final:
 				e.finalize(r, ev.Cause, now)
+			case r.inH && r.status == "" && r.Answer.IsZero():
+				// Ended at the h extension: the disposition follows the cause the call ended with.
+				r.Disposition = e.dispOfCause(ev.Cause)
 			}
 		}
 		delete(e.parties, uid)
@@ -278,6 +283,7 @@ func (e *Engine) updateA(p *party, s channel.Snapshot, now time.Time) {
 		for _, r := range p.recs {
 			if !r.final {
 				e.finalize(r, 0, now)
+				r.inH = true
 			}
 		}
 		return
