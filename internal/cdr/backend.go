@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -61,7 +62,7 @@ type spooled struct {
 	Record
 }
 
-func newSink(b Backend, log *slog.Logger, spool string) (*sink, error) {
+func newSink(b Backend, log *slog.Logger, spool string, left []*Record) (*sink, error) {
 	s := &sink{b: b, log: log, spool: spool, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	s.drained = sync.NewCond(&s.mu)
 	if spool != "" {
@@ -73,9 +74,18 @@ func newSink(b Backend, log *slog.Logger, spool string) (*sink, error) {
 			return nil, fmt.Errorf("cdr: %s queue %s: %w", b.Name(), spool, err)
 		}
 		s.queue = recs
+		if len(left) > 0 {
+			if err := appendSpool(spool, left); err != nil {
+				return nil, fmt.Errorf("cdr: %s queue %s: %w", b.Name(), spool, err)
+			}
+			s.queue = append(s.queue, left...)
+		}
 		if len(recs) > 0 {
 			log.Info("CDR records left from the last run", "backend", b.Name(), "count", len(recs), "queue", spool)
 		}
+	}
+	if spool == "" {
+		s.queue = left
 	}
 	go s.run()
 	return s, nil
@@ -242,6 +252,9 @@ func (s *sink) flush(ctx context.Context) error {
 func (s *sink) close() {
 	close(s.stop)
 	<-s.done
+	if c, ok := s.b.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 func (s *sink) status() BackendStatus {
@@ -256,10 +269,21 @@ func (s *sink) status() BackendStatus {
 
 // AddBackend starts posting records to b. spool, when not empty, is the file that mirrors
 // its queue on disk (records a stop left there are written first); "" keeps the queue in
-// memory only. A backend of the same name is replaced (its queue is handed over).
+// memory only. A backend of the same name is replaced (a reload): the old one is stopped
+// (and closed, when it is an io.Closer) and its memory queue handed to the new one.
 func (e *Engine) AddBackend(b Backend, spool string) error {
-	e.RemoveBackend(b.Name())
-	s, err := newSink(b, e.log, spool)
+	old := e.takeSink(b.Name())
+	var left []*Record
+	if old != nil {
+		old.close()
+		if old.spool == "" || old.spool != spool {
+			left = old.queue
+			if old.spool != "" {
+				os.Remove(old.spool)
+			}
+		}
+	}
+	s, err := newSink(b, e.log, spool, left)
 	if err != nil {
 		return err
 	}
@@ -269,21 +293,23 @@ func (e *Engine) AddBackend(b Backend, spool string) error {
 	return nil
 }
 
+func (e *Engine) takeSink(name string) *sink {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, s := range e.sinks {
+		if s.b.Name() == name {
+			e.sinks = append(e.sinks[:i:i], e.sinks[i+1:]...)
+			return s
+		}
+	}
+	return nil
+}
+
 // RemoveBackend stops the backend named name; what its queue holds stays in its spool file
 // (a memory queue is lost).
 func (e *Engine) RemoveBackend(name string) {
-	e.mu.Lock()
-	var gone *sink
-	for i, s := range e.sinks {
-		if s.b.Name() == name {
-			gone = s
-			e.sinks = append(e.sinks[:i:i], e.sinks[i+1:]...)
-			break
-		}
-	}
-	e.mu.Unlock()
-	if gone != nil {
-		gone.close()
+	if s := e.takeSink(name); s != nil {
+		s.close()
 	}
 }
 

@@ -115,3 +115,50 @@ func TestManagerEvent(t *testing.T) {
 		t.Fatalf("event %s %v:\n%s\nwant\n%s", ev.Name, ev.Class, got, want)
 	}
 }
+
+func TestSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.db")
+	s := &SQLite{Path: path}
+	defer s.Close()
+	a, b := sampleRecord(), sampleRecord()
+	b.Sequence, b.Answer, b.Disposition = 8, time.Time{}, DispNoAnswer
+	if err := s.Write(t.Context(), []*Record{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.db.Query(`SELECT src, lastdata, answer, billsec, disposition, sequence FROM cdr ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var src, data, ans, disp string
+		var bill, seq int
+		if err := rows.Scan(&src, &data, &ans, &bill, &disp, &seq); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Join([]string{src, data, ans, strconv.Itoa(bill), disp, strconv.Itoa(seq)}, "|"))
+	}
+	want := []string{"100|" + a.LastData + "|" + FormatTime(a.Answer.Local()) + "|12|ANSWERED|7", "100|" + a.LastData + "||0|NO ANSWER|8"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A reload replaces a backend: what its memory queue held goes to the new one.
+func TestReplaceBackendKeepsQueue(t *testing.T) {
+	e := New(nil, DefaultSettings())
+	defer e.Close(context.Background())
+	old := &memBackend{name: "mem", fail: true}
+	e.AddBackend(old, "")
+	e.deliver(numbered(5, 0))
+	waitUntil(t, "the failure", func() bool { return e.Status()[0].LastErr != "" })
+	repl := &memBackend{name: "mem"}
+	if err := e.AddBackend(repl, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Flush(t.Context())
+	if n := len(repl.records()); n != 5 || len(e.Status()) != 1 {
+		t.Fatalf("%d records handed over, %d backends", n, len(e.Status()))
+	}
+}

@@ -12,7 +12,9 @@ import (
 // cdrModule is call detail records (Asterisk's cdr core with cdr_csv, cdr_manager and
 // cdr_pgsql): cdr.conf's [general], Master.csv in astlogdir/cdr-csv (cdr_csv.conf),
 // AMI Cdr events (cdr_manager.conf enabled=yes), PostgreSQL (cdr_pgsql.conf) with its
-// queue in astspooldir/cdr/pgsql.queue.
+// queue in astspooldir/cdr/pgsql.queue, and the embedded SQLite database astlogdir/master.db
+// (on unless cdr_sqlite3_custom.conf [master] enabled=no) queued in
+// astspooldir/cdr/sqlite3.queue.
 type cdrModule struct {
 	e      *cdr.Engine
 	detach func()
@@ -94,6 +96,25 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 		}
 	} else {
 		m.e.RemoveBackend("pgsql")
+	}
+	sqCfg, err := s.LoadConfig(ctx, "cdr_sqlite3_custom.conf")
+	if err != nil {
+		return err
+	}
+	on, table, warn, err := cdr.ParseSQLite(sqCfg)
+	if err != nil {
+		return err
+	}
+	if warn != "" {
+		s.Log.Warn(warn)
+	}
+	if on {
+		sq := &cdr.SQLite{Path: filepath.Join(s.Settings.Dirs.Log, "master.db"), Table: table}
+		if err := m.e.AddBackend(sq, filepath.Join(s.Settings.Dirs.Spool, "cdr", "sqlite3.queue")); err != nil {
+			return err
+		}
+	} else {
+		m.e.RemoveBackend("sqlite3")
 	}
 	return nil
 }

@@ -118,6 +118,7 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "cdr_csv.so", description: "Comma Separated Values CDR Backend", support: "extended", reloads: true},
 		{name: "cdr_manager.so", description: "Asterisk Manager Interface CDR Backend", support: "core", reloads: true},
 		{name: "cdr_pgsql.so", description: "PostgreSQL CDR Backend", support: "extended", reloads: true},
+		{name: "cdr_sqlite3_custom.so", description: "SQLite3 Custom CDR Module", support: "extended", reloads: true},
 	},
 	"manager":  {{name: "manager", description: "Asterisk Manager Interface", support: "core", reloads: true}},
 	"chan_sip": {{name: "chan_sip.so", description: "Session Initiation Protocol (SIP)", support: "deprecated", reloads: true}},

@@ -72,9 +72,20 @@ func TestCDRFromSIPCalls(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(nd.Dir, "log", "cdr-csv", "acme.csv")); err != nil || strings.Count(string(b), "\n") != 2 {
 		t.Errorf("acme.csv: %v\n%s", err, b)
 	}
-	out := nd.MustRX("cdr show status")
-	if !strings.Contains(out, "Logging:                    Enabled") || !strings.Contains(out, "csv (backlog 0, written 2") {
+	// The embedded SQLite database (astlogdir/master.db) has them too.
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out = nd.MustRX("cdr show status")
+		if strings.Contains(out, "sqlite3 (backlog 0, written 2") {
+			break
+		}
+	}
+	if !strings.Contains(out, "Logging:                    Enabled") || !strings.Contains(out, "csv (backlog 0, written 2") ||
+		!strings.Contains(out, "sqlite3 (backlog 0, written 2") {
 		t.Errorf("cdr show status:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(nd.Dir, "log", "master.db")); err != nil {
+		t.Errorf("master.db: %v", err)
 	}
 }
 
