@@ -131,11 +131,11 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("cdr_csv: %w", err)
+		return fmt.Errorf("cdr: %w", err)
 	}
 	if _, err := f.WriteString(text); err != nil {
 		f.Close()
-		return fmt.Errorf("cdr_csv: %w", err)
+		return fmt.Errorf("cdr: %w", err)
 	}
 	return f.Close()
 }

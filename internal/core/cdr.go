@@ -14,7 +14,7 @@ import (
 // AMI Cdr events (cdr_manager.conf enabled=yes), PostgreSQL (cdr_pgsql.conf) with its
 // queue in astspooldir/cdr/pgsql.queue, and the embedded SQLite database astlogdir/master.db
 // (on unless cdr_sqlite3_custom.conf [master] enabled=no) queued in
-// astspooldir/cdr/sqlite3.queue.
+// astspooldir/cdr/sqlite3.queue, and cdr_custom.conf's [mappings] in astlogdir/cdr-custom.
 type cdrModule struct {
 	e      *cdr.Engine
 	detach func()
@@ -96,6 +96,21 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 		}
 	} else {
 		m.e.RemoveBackend("pgsql")
+	}
+	custCfg, err := s.LoadConfig(ctx, "cdr_custom.conf")
+	if err != nil {
+		return err
+	}
+	cust, err := cdr.ParseCustom(custCfg, filepath.Join(s.Settings.Dirs.Log, "cdr-custom"), s.Dialplan)
+	if err != nil {
+		return err
+	}
+	if cust != nil {
+		if err := m.e.AddBackend(cust, ""); err != nil {
+			return err
+		}
+	} else {
+		m.e.RemoveBackend("cdr-custom")
 	}
 	sqCfg, err := s.LoadConfig(ctx, "cdr_sqlite3_custom.conf")
 	if err != nil {

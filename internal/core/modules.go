@@ -116,6 +116,7 @@ var asteriskModules = map[string][]asteriskModule{
 	"cdr": {
 		{name: "cdr", description: "CDR Engine", support: "core", reloads: true},
 		{name: "cdr_csv.so", description: "Comma Separated Values CDR Backend", support: "extended", reloads: true},
+		{name: "cdr_custom.so", description: "Customizable Comma Separated Values CDR Backend", support: "core", reloads: true},
 		{name: "cdr_manager.so", description: "Asterisk Manager Interface CDR Backend", support: "core", reloads: true},
 		{name: "cdr_pgsql.so", description: "PostgreSQL CDR Backend", support: "extended", reloads: true},
 		{name: "cdr_sqlite3_custom.so", description: "SQLite3 Custom CDR Module", support: "extended", reloads: true},
