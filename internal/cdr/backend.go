@@ -188,7 +188,11 @@ func (s *sink) run() {
 	}()
 	for {
 		s.mu.Lock()
-		n := min(len(s.queue), writeBatch)
+		limit := writeBatch
+		if mb, ok := s.b.(interface{ MaxBatch() int }); ok && mb.MaxBatch() > 0 {
+			limit = mb.MaxBatch()
+		}
+		n := min(len(s.queue), limit)
 		batch := append([]*Record(nil), s.queue[:n]...)
 		if n == 0 {
 			s.drained.Broadcast()

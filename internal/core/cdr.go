@@ -3,10 +3,12 @@ package core
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cdr"
 	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // cdrModule is call detail records (Asterisk's cdr core with cdr_csv, cdr_manager and
@@ -112,6 +114,9 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 	} else {
 		m.e.RemoveBackend("cdr-custom")
 	}
+	if err := m.adaptive(ctx, s); err != nil {
+		return err
+	}
 	sqCfg, err := s.LoadConfig(ctx, "cdr_sqlite3_custom.conf")
 	if err != nil {
 		return err
@@ -152,4 +157,57 @@ func (m *cdrModule) Unload(ctx context.Context) error {
 	defer cancel()
 	m.e.Close(ctx)
 	return nil
+}
+
+// adaptive starts a backend per cdr_adaptive_odbc.conf section, on the realtime driver
+// connection it names (res_odbc.conf's first, then mysql, sqlite3, pgsql; "driver:name"
+// picks one), queued in astspooldir/cdr/adaptive_odbc-<section>.queue.
+func (m *cdrModule) adaptive(ctx context.Context, s *Server) error {
+	cfg, err := s.LoadConfig(ctx, "cdr_adaptive_odbc.conf")
+	if err != nil {
+		return err
+	}
+	as, err := cdr.ParseAdaptive(cfg)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, a := range as {
+		q, dollar := m.querier(s, a.Connection)
+		if q == nil {
+			s.Log.Error("cdr_adaptive_odbc: no realtime connection of that name; section skipped", "section", a.Section, "connection", a.Connection)
+			continue
+		}
+		if i := strings.IndexByte(a.Connection, ':'); i >= 0 {
+			a.Connection = a.Connection[i+1:]
+		}
+		a.Q, a.Dollar, a.Log = q, dollar, s.Log
+		if err := m.e.AddBackend(a, filepath.Join(s.Settings.Dirs.Spool, "cdr", "adaptive_odbc-"+a.Section+".queue")); err != nil {
+			return err
+		}
+		want[a.Name()] = true
+	}
+	for _, st := range m.e.Status() {
+		if strings.HasPrefix(st.Name, "adaptive_odbc:") && !want[st.Name] {
+			m.e.RemoveBackend(st.Name)
+		}
+	}
+	return nil
+}
+
+func (m *cdrModule) querier(s *Server, conn string) (realtime.Querier, bool) {
+	if s.Realtime == nil {
+		return nil, false
+	}
+	drivers := []string{"odbc", "mysql", "sqlite3", "pgsql"}
+	if d, name, ok := strings.Cut(conn, ":"); ok {
+		drivers, conn = []string{d}, name
+	}
+	for _, d := range drivers {
+		q, err := s.Realtime.Querier(d)
+		if err == nil && q.HasDatabase(conn) {
+			return q, d == "pgsql"
+		}
+	}
+	return nil, false
 }

@@ -115,6 +115,7 @@ var asteriskModules = map[string][]asteriskModule{
 	},
 	"cdr": {
 		{name: "cdr", description: "CDR Engine", support: "core", reloads: true},
+		{name: "cdr_adaptive_odbc.so", description: "Adaptive ODBC CDR backend", support: "core", reloads: true},
 		{name: "cdr_csv.so", description: "Comma Separated Values CDR Backend", support: "extended", reloads: true},
 		{name: "cdr_custom.so", description: "Customizable Comma Separated Values CDR Backend", support: "core", reloads: true},
 		{name: "cdr_manager.so", description: "Asterisk Manager Interface CDR Backend", support: "core", reloads: true},
