@@ -40,7 +40,6 @@ type Adaptive struct {
 
 	mu       sync.Mutex
 	cols     []string // the table's columns, nil until read
-	reported bool
 }
 
 // AdaptiveFilter is one filter line.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
 // TestCDRFromSIPCalls: real sipp calls through the real binary give Asterisk's Master.csv
@@ -147,5 +150,64 @@ func TestCDRFromSIPDial(t *testing.T) {
 	}
 	if d, _ := strconv.Atoi(row[12]); d < 1 {
 		t.Errorf("duration %q for a call of 2 s", row[12])
+	}
+}
+
+// TestCDRAdaptiveODBCMariaDB: cdr_adaptive_odbc into Asterisk's cdr table (mysql_cdr.sql)
+// on MariaDB through the realtime mysql connection, with an alias and a static column.
+func TestCDRAdaptiveODBCMariaDB(t *testing.T) {
+	mc, mydb := myScratch(t)
+	host, port, _ := strings.Cut(mc.Addr, ":")
+	sc := mc.Clone()
+	sc.DBName = mydb
+	db, err := sql.Open("mysql", sc.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	schema, err := os.ReadFile(filepath.Join(testenv.SharedPath(t, "asterisk-schema"), "mysql_cdr.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range strings.Split(string(schema), ";") {
+		st = strings.TrimSpace(st)
+		for strings.HasPrefix(st, "--") {
+			_, st, _ = strings.Cut(st, "\n")
+			st = strings.TrimSpace(st)
+		}
+		if strings.HasPrefix(st, "CREATE TABLE cdr") || strings.HasPrefix(st, "ALTER TABLE cdr") {
+			if _, err := db.Exec(st); err != nil {
+				t.Fatalf("%s: %v", st, err)
+			}
+		}
+	}
+	if _, err := db.Exec("ALTER TABLE cdr ADD COLUMN node VARCHAR(20)"); err != nil {
+		t.Fatal(err)
+	}
+	sipPort := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=31600\nrtpend=31700\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Set(CDR(userfield)=maria)\n same => n,Wait(30)\n",
+		"res_config_mysql.conf": fmt.Sprintf("[asterisk]\ndbhost = %s\ndbport = %s\ndbuser = %s\ndbpass = %s\ndbname = %s\n",
+			host, port, mc.User, mc.Passwd, mydb),
+		"cdr_adaptive_odbc.conf": "[maria]\nconnection=mysql:asterisk\ntable=cdr\nstatic \"node-1\" => node\nfilter dst != 999\n",
+	})
+	nd.Start()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	var row string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var src, dst, lastapp, disp, user, node string
+		var bill int
+		err := db.QueryRow("SELECT src, dst, lastapp, disposition, billsec, userfield, node FROM cdr").Scan(&src, &dst, &lastapp, &disp, &bill, &user, &node)
+		if err == nil {
+			row = strings.Join([]string{src, dst, lastapp, disp, user, node}, "|")
+			break
+		}
+	}
+	if row != "100|200|Wait|ANSWERED|maria|node-1" {
+		t.Fatalf("cdr row %q\n%s", row, nd.MustRX("cdr show status"))
 	}
 }
