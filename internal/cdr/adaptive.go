@@ -38,8 +38,8 @@ type Adaptive struct {
 	Dollar      bool // the connection binds $1, $2... (pgsql) instead of ?
 	Log         *slog.Logger
 
-	mu       sync.Mutex
-	cols     []string // the table's columns, nil until read
+	mu   sync.Mutex
+	cols []string // the table's columns, nil until read
 }
 
 // AdaptiveFilter is one filter line.
