@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cdr"
+	"github.com/pleiades-pbx/pleiades/internal/cel"
 	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -17,9 +18,13 @@ import (
 // queue in astspooldir/cdr/pgsql.queue, and the embedded SQLite database astlogdir/master.db
 // (on unless cdr_sqlite3_custom.conf [master] enabled=no) queued in
 // astspooldir/cdr/sqlite3.queue, and cdr_custom.conf's [mappings] in astlogdir/cdr-custom.
+//
+// It also runs CEL (cel.conf, cel_manager's AMI CEL events with [manager] enabled=yes).
 type cdrModule struct {
 	e      *cdr.Engine
+	cel    *cel.Engine
 	detach func()
+	celOff func()
 }
 
 func (*cdrModule) Name() string        { return "cdr" }
@@ -39,7 +44,32 @@ func (m *cdrModule) Load(ctx context.Context, s *Server) error {
 		cdr.Register(s.Dialplan, m.e)
 	}
 	s.CLI.MustRegister(m.e.Commands()...)
+	celSet, err := m.celSettings(ctx, s)
+	if err != nil {
+		return err
+	}
+	m.cel = cel.New(celSet)
+	m.celOff = s.Channels.Subscribe(m.cel.Handle)
+	if s.Dialplan != nil {
+		s.Dialplan.OnApp(m.cel.App)
+	}
+	m.celSinks(s)
 	return m.backends(ctx, s)
+}
+
+func (m *cdrModule) celSettings(ctx context.Context, s *Server) (cel.Settings, error) {
+	cfg, err := s.LoadConfig(ctx, "cel.conf")
+	if err != nil {
+		return cel.Settings{}, err
+	}
+	return cel.ParseSettings(cfg)
+}
+
+func (m *cdrModule) celSinks(s *Server) {
+	m.cel.ClearSinks()
+	if m.cel.Settings().Manager && s.AMI != nil {
+		m.cel.AddSink(cel.ManagerSink(s.AMI, func() string { return m.cel.Settings().DateFormat }))
+	}
 }
 
 func (m *cdrModule) settings(ctx context.Context, s *Server) (cdr.Settings, error) {
@@ -144,7 +174,13 @@ func (m *cdrModule) Reload(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
+	celSet, err := m.celSettings(ctx, s)
+	if err != nil {
+		return err
+	}
 	m.e.SetSettings(set)
+	m.cel.SetSettings(celSet)
+	m.celSinks(s)
 	return m.backends(ctx, s)
 }
 
@@ -153,6 +189,7 @@ func (m *cdrModule) Unload(ctx context.Context) error {
 		return nil
 	}
 	m.detach()
+	m.celOff()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m.e.Close(ctx)
