@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,5 +210,55 @@ func TestCDRAdaptiveODBCMariaDB(t *testing.T) {
 	}
 	if row != "100|200|Wait|ANSWERED|maria|node-1" {
 		t.Fatalf("cdr row %q\n%s", row, nd.MustRX("cdr show status"))
+	}
+}
+
+// TestCDRAndCELOverAMI: with cdr_manager.conf and cel.conf [manager] on, a real call gives
+// AMI CEL events (CHAN_START ... LINKEDID_END) and one Cdr event with Asterisk's fields.
+func TestCDRAndCELOverAMI(t *testing.T) {
+	ports := freePorts(t, 2)
+	sipPort, amiPort := ports[0], ports[1]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"rtp.conf":         "[general]\nrtpstart=31800\nrtpend=31900\n",
+		"extensions.conf":  "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
+		"manager.conf":     fmt.Sprintf(managerUser, amiPort),
+		"cdr_manager.conf": "[general]\nenabled = yes\n",
+		"cel.conf":         "[general]\nenable=yes\napps=wait\nevents=ALL\n[manager]\nenabled=yes\n",
+	})
+	nd.Start()
+	a := dialAMI(t, amiPort)
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "cdr")
+	a.until("Response: Success")
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	// The Cdr event comes from its backend's goroutine: before or after the last CEL events.
+	var cels []string
+	sawCdr := false
+	for !sawCdr || !slices.Contains(cels, "LINKEDID_END") {
+		p := a.read()
+		joined := strings.Join(p, "\n")
+		if strings.Contains(joined, "Event: CEL") {
+			for _, l := range p {
+				if v, ok := strings.CutPrefix(l, "EventName: "); ok {
+					cels = append(cels, v)
+				}
+			}
+			continue
+		}
+		if strings.Contains(joined, "Event: Cdr") {
+			for _, want := range []string{"Source: 100", "Destination: 200", "DestinationContext: calls", `CallerID: "Alice" <100>`,
+				"LastApplication: Wait", "LastData: 30", "Disposition: ANSWERED", "AMAFlags: DOCUMENTATION"} {
+				if !strings.Contains(joined+"\n", want+"\n") {
+					t.Errorf("Cdr event lacks %q:\n%s", want, joined)
+				}
+			}
+			sawCdr = true
+		}
+	}
+	got := strings.Join(cels, ",")
+	if got != "CHAN_START,ANSWER,APP_START,APP_END,HANGUP,CHAN_END,LINKEDID_END" {
+		t.Errorf("CEL events: %s", got)
 	}
 }
