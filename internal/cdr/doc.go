@@ -28,8 +28,10 @@
 //
 // Simplifications where Asterisk's state machine goes further: a party A whose dial record
 // ended starts a new record only with its next Dial (Asterisk also forks on some later
-// snapshot changes); ForkCDR and CDR_PROP are not there yet; CDR(name,u) options are
-// ignored.
+// snapshot changes); ForkCDR ends the current record and starts another (option r resets
+// the CDR variables, the other options are accepted and ignored); CDR_PROP(disable) turns
+// the channel's records off and on, CDR_PROP(party_a) is accepted and does nothing (a
+// channel is always party A of its own records); CDR(name,u) options are ignored.
 //
 // # Queues
 //

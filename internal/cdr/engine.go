@@ -492,12 +492,40 @@ func (e *Engine) Set(uniqueID, name, value string) error {
 }
 
 // Disable stops the channel's records from being posted (NoCDR).
-func (e *Engine) Disable(uniqueID string) {
+func (e *Engine) Disable(uniqueID string) { e.SetDisabled(uniqueID, true) }
+
+// SetDisabled turns the channel's records off or on again (CDR_PROP(disable)).
+func (e *Engine) SetDisabled(uniqueID string, off bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if p := e.parties[uniqueID]; p != nil {
-		p.disabled = true
+		p.disabled = off
 	}
+}
+
+// Fork ends the channel's current record now and starts a new one for the same party A
+// (ForkCDR): the new record starts now, is answered now when the channel is up, and keeps
+// the CDR variables unless resetVars.
+func (e *Engine) Fork(uniqueID string, resetVars bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.parties[uniqueID]
+	if p == nil || p.current() == nil {
+		return
+	}
+	now := e.now()
+	cur := p.current()
+	if !cur.final {
+		e.finalize(cur, 0, now)
+	}
+	if resetVars {
+		p.vars = nil
+	}
+	r := e.newRec(p, now)
+	if p.snap.State == channel.Up {
+		r.Answer = now
+	}
+	p.recs = append(p.recs, r)
 }
 
 // Reset restarts the channel's current record at now (ResetCDR): start, answer and end are

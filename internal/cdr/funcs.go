@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 )
 
@@ -74,6 +75,28 @@ func Register(dp *dialplan.Engine, e *Engine) {
 				e.Disable(id)
 			}
 			return nil
+		}})
+	dp.RegisterApp(&dialplan.App{Name: "ForkCDR", Synopsis: "Forks the current Call Data Record for this channel.",
+		Exec: func(_ context.Context, ch *dialplan.Channel, data string) error {
+			if id, err := uid(ch); err == nil {
+				e.Fork(id, strings.Contains(data, "r") && !strings.Contains(data, "v"))
+			}
+			return nil
+		}})
+	dp.RegisterFunction(&dialplan.Function{Name: "CDR_PROP", Synopsis: "Set a property on a channel's CDR.",
+		Write: func(_ context.Context, ch *dialplan.Channel, args, value string) error {
+			id, err := uid(ch)
+			if err != nil {
+				return err
+			}
+			switch strings.ToLower(strings.TrimSpace(args)) {
+			case "disable":
+				e.SetDisabled(id, conf.IsTrue(value))
+				return nil
+			case "party_a":
+				return nil // a channel is always party A of its own records here
+			}
+			return fmt.Errorf("CDR_PROP: unknown property %q", args)
 		}})
 	dp.RegisterApp(&dialplan.App{Name: "ResetCDR", Synopsis: "Resets the Call Data Record.",
 		Exec: func(_ context.Context, ch *dialplan.Channel, data string) error {
