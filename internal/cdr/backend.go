@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,15 +48,16 @@ type sink struct {
 	log   *slog.Logger
 	spool string
 
-	mu      sync.Mutex
-	queue   []*Record
-	written uint64
-	dropped uint64
-	lastErr error
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	drained *sync.Cond
+	mu       sync.Mutex
+	queue    []*Record
+	headDone int // records at the head of the spool file already written (in <spool>.done)
+	written  uint64
+	dropped  uint64
+	lastErr  error
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	drained  *sync.Cond
 }
 
 // spooled is a record as the spool file holds it (one JSON object a line).
@@ -72,6 +75,11 @@ func newSink(b Backend, log *slog.Logger, spool string, left []*Record) (*sink, 
 		recs, err := readSpool(spool)
 		if err != nil {
 			return nil, fmt.Errorf("cdr: %s queue %s: %w", b.Name(), spool, err)
+		}
+		if d := readDone(spool); d > 0 {
+			recs = recs[min(d, len(recs)):]
+			s.queue = recs
+			s.rewriteSpool() // start from a compact file
 		}
 		s.queue = recs
 		if len(left) > 0 {
@@ -156,11 +164,44 @@ func appendSpool(path string, recs []*Record) error {
 	return f.Close()
 }
 
+// readDone reads how many records at the head of the spool were written already.
+func readDone(spool string) int {
+	b, err := os.ReadFile(spool + ".done")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// compactAfter is how many written records the spool file keeps at its head (counted in
+// <spool>.done) before it is rewritten without them: a backlog drains in linear time.
+const compactAfter = 5000
+
+// written notes that n records at the head of the queue were written (the caller holds
+// s.mu and has removed them from s.queue).
+func (s *sink) wrote(n int) {
+	if s.spool == "" {
+		return
+	}
+	s.headDone += n
+	if len(s.queue) == 0 || s.headDone >= compactAfter {
+		s.rewriteSpool()
+		return
+	}
+	tmp := s.spool + ".done.tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(s.headDone)+"\n"), 0o640); err == nil {
+		os.Rename(tmp, s.spool+".done")
+	}
+}
+
 // rewriteSpool replaces the spool file with what is still queued (the caller holds s.mu).
 func (s *sink) rewriteSpool() {
 	if s.spool == "" {
 		return
 	}
+	s.headDone = 0
+	os.Remove(s.spool + ".done")
 	if len(s.queue) == 0 {
 		if err := os.Remove(s.spool); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Error("CDR queue file not removed", "queue", s.spool, "err", err)
@@ -229,7 +270,7 @@ func (s *sink) run() {
 		backoff = 100 * time.Millisecond
 		s.queue = s.queue[n:]
 		s.written += uint64(n)
-		s.rewriteSpool()
+		s.wrote(n)
 		s.mu.Unlock()
 	}
 }

@@ -162,3 +162,49 @@ func TestReplaceBackendKeepsQueue(t *testing.T) {
 		t.Fatalf("%d records handed over, %d backends", n, len(e.Status()))
 	}
 }
+
+// onceBackend writes its first batch and fails after that.
+type onceBackend struct {
+	memBackend
+	calls int
+}
+
+func (o *onceBackend) Write(ctx context.Context, recs []*Record) error {
+	o.mu.Lock()
+	o.calls++
+	first := o.calls == 1
+	o.mu.Unlock()
+	if !first {
+		return errFail
+	}
+	return o.memBackend.Write(ctx, recs)
+}
+
+// A stop after part of the backlog was written: the next start writes only the rest (the
+// spool's head is counted in <spool>.done, not rewritten after each batch).
+func TestSpoolHeadWritten(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "q", "x.queue")
+	e := New(nil, DefaultSettings())
+	o := &onceBackend{memBackend: memBackend{name: "x"}}
+	// Queue 150 before the backend starts draining: its first batch is 100.
+	s, err := newSink(o, e.log, spool, numbered(150, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the first batch", func() bool { return len(o.records()) == 100 && s.status().LastErr != "" })
+	s.close()
+	if d := readDone(spool); d != 100 {
+		t.Fatalf("done count %d, want 100", d)
+	}
+	e2 := New(nil, DefaultSettings())
+	defer e2.Close(context.Background())
+	m := &memBackend{name: "x"}
+	if err := e2.AddBackend(m, spool); err != nil {
+		t.Fatal(err)
+	}
+	e2.Flush(t.Context())
+	got := m.records()
+	if len(got) != 50 || got[0].Sequence != 100 || got[49].Sequence != 149 {
+		t.Fatalf("%d records after the restart (first %v)", len(got), got[0])
+	}
+}

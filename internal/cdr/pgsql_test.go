@@ -24,7 +24,7 @@ const pgAddr = "127.0.0.1:5432"
 
 // pgSchema makes a scratch schema holding Asterisk's cdr table (the shared schema file's
 // CREATE TABLE and column changes) and drops it at the end.
-func pgSchema(t *testing.T, dropColumn string) (schema string, admin *pgx.Conn) {
+func pgSchema(t testing.TB, dropColumn string) (schema string, admin *pgx.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -206,4 +206,31 @@ func TestPgSQLMissingColumn(t *testing.T) {
 	if src != "100" || lastdata != r.LastData || answer == nil {
 		t.Fatalf("row: %q %q %v", src, lastdata, answer)
 	}
+}
+
+// BenchmarkPgSQLThroughQueue posts b.N records through the spooled queue to PostgreSQL and
+// reports records/s written and the time a post takes on the call's side.
+func BenchmarkPgSQLThroughQueue(b *testing.B) {
+	schema, _ := pgSchema(b, "")
+	pg := &PgSQL{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr"}
+	e := New(nil, DefaultSettings())
+	defer e.Close(context.Background())
+	if err := e.AddBackend(pg, filepath.Join(b.TempDir(), "pgsql.queue")); err != nil {
+		b.Fatal(err)
+	}
+	r := sampleRecord()
+	var post time.Duration
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		t0 := time.Now()
+		e.deliver([]*Record{r})
+		post += time.Since(t0)
+	}
+	if err := e.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	el := time.Since(start)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
+	b.ReportMetric(float64(post.Nanoseconds())/float64(b.N), "ns/post")
 }
