@@ -23,6 +23,7 @@ import (
 type cdrModule struct {
 	e      *cdr.Engine
 	cel    *cel.Engine
+	celPg  *cel.PgSQL
 	detach func()
 	celOff func()
 }
@@ -53,7 +54,9 @@ func (m *cdrModule) Load(ctx context.Context, s *Server) error {
 	if s.Dialplan != nil {
 		s.Dialplan.OnApp(m.cel.App)
 	}
-	m.celSinks(s)
+	if err := m.celSinks(ctx, s); err != nil {
+		return err
+	}
 	return m.backends(ctx, s)
 }
 
@@ -65,11 +68,31 @@ func (m *cdrModule) celSettings(ctx context.Context, s *Server) (cel.Settings, e
 	return cel.ParseSettings(cfg)
 }
 
-func (m *cdrModule) celSinks(s *Server) {
+// celSinks (re)starts CEL's receivers: cel_manager, cel_pgsql (cel_pgsql.conf).
+func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
+	cfg, err := s.LoadConfig(ctx, "cel_pgsql.conf")
+	if err != nil {
+		return err
+	}
+	pg, err := cel.ParsePgSQL(cfg)
+	if err != nil {
+		return err
+	}
 	m.cel.ClearSinks()
+	if m.celPg != nil {
+		m.celPg.Close()
+		m.celPg = nil
+	}
 	if m.cel.Settings().Manager && s.AMI != nil {
 		m.cel.AddSink(cel.ManagerSink(s.AMI, func() string { return m.cel.Settings().DateFormat }))
 	}
+	if pg != nil {
+		pg.Log = s.Log
+		pg.Start()
+		m.celPg = pg
+		m.cel.AddSink(pg.Sink)
+	}
+	return nil
 }
 
 func (m *cdrModule) settings(ctx context.Context, s *Server) (cdr.Settings, error) {
@@ -180,7 +203,9 @@ func (m *cdrModule) Reload(ctx context.Context, s *Server) error {
 	}
 	m.e.SetSettings(set)
 	m.cel.SetSettings(celSet)
-	m.celSinks(s)
+	if err := m.celSinks(ctx, s); err != nil {
+		return err
+	}
 	return m.backends(ctx, s)
 }
 
@@ -190,6 +215,9 @@ func (m *cdrModule) Unload(ctx context.Context) error {
 	}
 	m.detach()
 	m.celOff()
+	if m.celPg != nil {
+		m.celPg.Close()
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m.e.Close(ctx)

@@ -123,6 +123,7 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "cdr_sqlite3_custom.so", description: "SQLite3 Custom CDR Module", support: "extended", reloads: true},
 		{name: "cel", description: "CEL Engine", support: "core", reloads: true},
 		{name: "cel_manager.so", description: "Asterisk Manager Interface CEL Backend", support: "core", reloads: true},
+		{name: "cel_pgsql.so", description: "PostgreSQL CEL Backend", support: "extended", reloads: true},
 	},
 	"manager":  {{name: "manager", description: "Asterisk Manager Interface", support: "core", reloads: true}},
 	"chan_sip": {{name: "chan_sip.so", description: "Session Initiation Protocol (SIP)", support: "deprecated", reloads: true}},
