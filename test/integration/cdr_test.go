@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"context"
 	"database/sql"
 	"encoding/csv"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
@@ -260,5 +265,103 @@ func TestCDRAndCELOverAMI(t *testing.T) {
 	got := strings.Join(cels, ",")
 	if got != "CHAN_START,ANSWER,APP_START,APP_END,HANGUP,CHAN_END,LINKEDID_END" {
 		t.Errorf("CEL events: %s", got)
+	}
+}
+
+// tcpGate forwards addr to PostgreSQL once opened; before, the port is closed (the
+// database is "down" for the server that points at it).
+type tcpGate struct {
+	addr string
+	ln   net.Listener
+}
+
+func (g *tcpGate) open(t *testing.T) {
+	ln, err := net.Listen("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ln = ln
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", "127.0.0.1:5432")
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// TestCDRPgSQLDownDuringCalls: the server's cdr_pgsql points at a closed port while 30 sipp
+// calls run (each call takes its usual time: the database is not on the call path); when
+// the port opens, every record arrives once, in the order Master.csv got them.
+func TestCDRPgSQLDownDuringCalls(t *testing.T) {
+	schema := pgScratch(t)
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, `CREATE TABLE `+schema+`.cdr (accountcode VARCHAR(80), src VARCHAR(80), dst VARCHAR(80),
+		dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
+		lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, "end" TIMESTAMP, duration INTEGER, billsec INTEGER,
+		disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150),
+		linkedid VARCHAR(150), peeraccount VARCHAR(80), sequence INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 2)
+	sipPort, dbPort := ports[0], ports[1]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=32000\nrtpend=32400\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
+		"cdr_csv.conf":    "[csv]\nloguniqueid=yes\n",
+		"cdr_pgsql.conf":  fmt.Sprintf("[global]\nhostname=127.0.0.1\nport=%d\ndbname=test\nuser=postgres\ntable=%s.cdr\n", dbPort, schema),
+	})
+	nd.Start()
+	const calls = 30
+	start := time.Now()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", strconv.Itoa(calls), "-r", "15", "-l", strconv.Itoa(calls), "-au", "alice", "-ap", "wonderland")
+	took := time.Since(start)
+	rows := readCSV(t, nd, calls)
+	if out := nd.MustRX("cdr show status"); !strings.Contains(out, fmt.Sprintf("pgsql (backlog %d, written 0", calls)) ||
+		!strings.Contains(out, "pgsql.queue") {
+		t.Fatalf("cdr show status while the database is down:\n%s", out)
+	}
+	t.Logf("%d calls in %v with the database down", calls, took)
+	(&tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}).open(t)
+	var got []string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got = got[:0]
+		r, err := admin.Query(ctx, "SELECT uniqueid FROM "+schema+".cdr ORDER BY ctid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var u string
+			r.Scan(&u)
+			got = append(got, u)
+		}
+		r.Close()
+		if len(got) >= calls {
+			break
+		}
+	}
+	var want []string
+	for _, row := range rows {
+		want = append(want, row[16])
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("PostgreSQL rows (uniqueid):\n%v\nMaster.csv order:\n%v", got, want)
 	}
 }
