@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"time"
@@ -57,7 +58,8 @@ func (m *cdrModule) Load(ctx context.Context, s *Server) error {
 	if err := m.celSinks(ctx, s); err != nil {
 		return err
 	}
-	return m.backends(ctx, s)
+	m.backends(ctx, s) // logged; a bad backend does not stop the server
+	return nil
 }
 
 func (m *cdrModule) celSettings(ctx context.Context, s *Server) (cel.Settings, error) {
@@ -108,8 +110,22 @@ func (m *cdrModule) settings(ctx context.Context, s *Server) (cdr.Settings, erro
 }
 
 // backends (re)starts the backends the configuration asks for; a queue handed from one
-// configuration to the next keeps its spool file.
+// configuration to the next keeps its spool file. A backend whose configuration is bad
+// (with its file:line) is left out and logged, the others run: calls never depend on a
+// backend. The errors are returned joined (a reload reports them).
 func (m *cdrModule) backends(ctx context.Context, s *Server) error {
+	var errs []error
+	for _, step := range []func(context.Context, *Server) error{m.csvBackend, m.managerBackend, m.pgsqlBackend,
+		m.customBackend, m.adaptive, m.sqliteBackend} {
+		if err := step(ctx, s); err != nil {
+			s.Log.Error("CDR backend not loaded", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *cdrModule) csvBackend(ctx context.Context, s *Server) error {
 	csvCfg, err := s.LoadConfig(ctx, "cdr_csv.conf")
 	if err != nil {
 		return err
@@ -118,9 +134,10 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	if err := m.e.AddBackend(&cdr.CSV{Dir: filepath.Join(s.Settings.Dirs.Log, "cdr-csv"), Set: csvSet}, ""); err != nil {
-		return err
-	}
+	return m.e.AddBackend(&cdr.CSV{Dir: filepath.Join(s.Settings.Dirs.Log, "cdr-csv"), Set: csvSet}, "")
+}
+
+func (m *cdrModule) managerBackend(ctx context.Context, s *Server) error {
 	mgrCfg, err := s.LoadConfig(ctx, "cdr_manager.conf")
 	if err != nil {
 		return err
@@ -130,12 +147,13 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 		return err
 	}
 	if on && s.AMI != nil {
-		if err := m.e.AddBackend(&cdr.Manager{AMI: s.AMI, Mappings: maps}, ""); err != nil {
-			return err
-		}
-	} else {
-		m.e.RemoveBackend("cdr_manager")
+		return m.e.AddBackend(&cdr.Manager{AMI: s.AMI, Mappings: maps}, "")
 	}
+	m.e.RemoveBackend("cdr_manager")
+	return nil
+}
+
+func (m *cdrModule) pgsqlBackend(ctx context.Context, s *Server) error {
 	pgCfg, err := s.LoadConfig(ctx, "cdr_pgsql.conf")
 	if err != nil {
 		return err
@@ -146,12 +164,13 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 	}
 	if pg != nil {
 		pg.Log = s.Log
-		if err := m.e.AddBackend(pg, filepath.Join(s.Settings.Dirs.Spool, "cdr", "pgsql.queue")); err != nil {
-			return err
-		}
-	} else {
-		m.e.RemoveBackend("pgsql")
+		return m.e.AddBackend(pg, filepath.Join(s.Settings.Dirs.Spool, "cdr", "pgsql.queue"))
 	}
+	m.e.RemoveBackend("pgsql")
+	return nil
+}
+
+func (m *cdrModule) customBackend(ctx context.Context, s *Server) error {
 	custCfg, err := s.LoadConfig(ctx, "cdr_custom.conf")
 	if err != nil {
 		return err
@@ -161,15 +180,13 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 		return err
 	}
 	if cust != nil {
-		if err := m.e.AddBackend(cust, ""); err != nil {
-			return err
-		}
-	} else {
-		m.e.RemoveBackend("cdr-custom")
+		return m.e.AddBackend(cust, "")
 	}
-	if err := m.adaptive(ctx, s); err != nil {
-		return err
-	}
+	m.e.RemoveBackend("cdr-custom")
+	return nil
+}
+
+func (m *cdrModule) sqliteBackend(ctx context.Context, s *Server) error {
 	sqCfg, err := s.LoadConfig(ctx, "cdr_sqlite3_custom.conf")
 	if err != nil {
 		return err
@@ -183,12 +200,9 @@ func (m *cdrModule) backends(ctx context.Context, s *Server) error {
 	}
 	if on {
 		sq := &cdr.SQLite{Path: filepath.Join(s.Settings.Dirs.Log, "master.db"), Table: table}
-		if err := m.e.AddBackend(sq, filepath.Join(s.Settings.Dirs.Spool, "cdr", "sqlite3.queue")); err != nil {
-			return err
-		}
-	} else {
-		m.e.RemoveBackend("sqlite3")
+		return m.e.AddBackend(sq, filepath.Join(s.Settings.Dirs.Spool, "cdr", "sqlite3.queue"))
 	}
+	m.e.RemoveBackend("sqlite3")
 	return nil
 }
 

@@ -365,3 +365,43 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 		t.Fatalf("PostgreSQL rows (uniqueid):\n%v\nMaster.csv order:\n%v", got, want)
 	}
 }
+
+// TestCDRBadInput: a cdr_custom.conf template with an unknown function is refused with its
+// file:line (the other backends run), and a CSV directory that cannot be written keeps its
+// records queued with the error in "cdr show status" while the call and the SQLite backend
+// are unaffected.
+func TestCDRBadInput(t *testing.T) {
+	sipPort := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=32500\nrtpend=32600\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
+		"cdr_custom.conf": "[mappings]\nMaster.csv => ${CDR(src)},${NOSUCHFUNC(x)}\n",
+	})
+	// The CSV directory's place is taken by a file: it cannot be made.
+	if err := os.MkdirAll(filepath.Join(nd.Dir, "log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(nd.Dir, "log", "cdr-csv"), []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nd.Start()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out = nd.MustRX("cdr show status")
+		if strings.Contains(out, "sqlite3 (backlog 0, written 1") && strings.Contains(out, "last error") {
+			break
+		}
+	}
+	if !strings.Contains(out, "sqlite3 (backlog 0, written 1") || !strings.Contains(out, "csv (backlog 1, written 0") ||
+		!strings.Contains(out, "last error: cdr_csv: mkdir") || strings.Contains(out, "cdr-custom") {
+		t.Fatalf("cdr show status:\n%s", out)
+	}
+	rel, _ := nd.RX("module reload cdr")
+	if !strings.Contains(rel, "cdr_custom.conf:2: ") || !strings.Contains(rel, "NOSUCHFUNC") {
+		t.Fatalf("module reload cdr:\n%s", rel)
+	}
+}
