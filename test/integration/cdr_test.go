@@ -300,8 +300,9 @@ func (g *tcpGate) open(t *testing.T) {
 }
 
 // TestCDRPgSQLDownDuringCalls: the server's cdr_pgsql points at a closed port while 30 sipp
-// calls run (each call takes its usual time: the database is not on the call path); when
-// the port opens, every record arrives once, in the order Master.csv got them.
+// calls run (each call takes its usual time: the database is not on the call path); the
+// server is killed with that backlog, the port opens, and at the next start every record
+// arrives once, in the order Master.csv got them.
 func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 	schema := pgScratch(t)
 	ctx := t.Context()
@@ -339,7 +340,11 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 		t.Fatalf("cdr show status while the database is down:\n%s", out)
 	}
 	t.Logf("%d calls in %v with the database down", calls, took)
+	// The server is killed with its backlog; the database comes back; the next start writes
+	// what the queue file kept.
+	nd.Kill()
 	(&tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}).open(t)
+	nd.Start()
 	var got []string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		got = got[:0]
