@@ -313,3 +313,32 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("%d records", len(v.mem.records()))
 	}
 }
+
+// CDR() reads the record being built; CHANNEL(accountcode) and CDR(accountcode) are one
+// value; an unknown built-in cannot be written.
+func TestCDRFunctionRead(t *testing.T) {
+	v := newEnv(t, "[c]\nexten => 200,1,Answer()\n"+
+		" same => n,Set(CHANNEL(accountcode)=acme)\n"+
+		" same => n,Set(GLOBAL(X)=${CDR(src)}|${CDR(clid)}|${CDR(lastapp)}|${CDR(accountcode)}|${CDR(dst)}|${CDR(amaflags)}|${CHANNEL(amaflags)})\n"+
+		" same => n,Set(CDR(src)=nope)\n"+
+		" same => n,Set(GLOBAL(U)=${CDR(uniqueid)})\n"+
+		" same => n,Hangup()\n", DefaultSettings())
+	leg, recs := v.call(t, "200", nil)
+	if x, _ := v.dp.Global("X"); x != `100|"Alice" <100>|Set|acme|200|DOCUMENTATION|3` {
+		t.Fatalf("CDR() reads %q", x)
+	}
+	if u, _ := v.dp.Global("U"); u != leg.UniqueID() {
+		t.Fatalf("CDR(uniqueid) %q", u)
+	}
+	if len(recs) != 1 || recs[0].Src != "100" || recs[0].AccountCode != "acme" {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+func TestUnknownOptionWarned(t *testing.T) {
+	cfg, _ := conf.Parse("cdr.conf", []byte("[general]\nenable=yes\nbogus=1\n"), conf.Options{})
+	_, warns, err := ParseSettings(cfg)
+	if err != nil || len(warns) != 1 || warns[0] != `cdr.conf:3: unknown option "bogus" in [general]` {
+		t.Fatalf("warns %q err %v", warns, err)
+	}
+}
