@@ -2,6 +2,7 @@ package cdr
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,9 @@ type sink struct {
 
 	mu       sync.Mutex
 	queue    []*Record
-	headDone int // records at the head of the spool file already written (in <spool>.done)
+	file     *os.File // the spool file open for appending, nil until the first append
+	unsaved  int      // records at the tail of the queue not yet appended to the spool
+	headDone int      // records at the head of the spool file already written (in <spool>.done)
 	written  uint64
 	dropped  uint64
 	lastErr  error
@@ -131,10 +134,8 @@ func (s *sink) add(recs []*Record) {
 		s.log.Error("CDR queue full, records dropped", "backend", s.b.Name(), "dropped", len(recs)-max(room, 0))
 		recs = recs[:max(room, 0)]
 	}
-	if s.spool != "" && len(recs) > 0 {
-		if err := appendSpool(s.spool, recs); err != nil {
-			s.log.Error("CDR queue not written to disk", "backend", s.b.Name(), "queue", s.spool, "err", err)
-		}
+	if s.spool != "" {
+		s.unsaved += len(recs) // appended to the spool by the backend's goroutine (save)
 	}
 	s.queue = append(s.queue, recs...)
 	s.mu.Unlock()
@@ -178,14 +179,17 @@ func readDone(spool string) int {
 // <spool>.done) before it is rewritten without them: a backlog drains in linear time.
 const compactAfter = 5000
 
-// written notes that n records at the head of the queue were written (the caller holds
-// s.mu and has removed them from s.queue).
+// wrote notes that n records at the head of the queue were written and removed from it
+// (the backend's goroutine, without s.mu: file I/O never holds up a post).
 func (s *sink) wrote(n int) {
 	if s.spool == "" {
 		return
 	}
 	s.headDone += n
-	if len(s.queue) == 0 || s.headDone >= compactAfter {
+	s.mu.Lock()
+	empty := len(s.queue) == 0
+	s.mu.Unlock()
+	if empty || s.headDone >= compactAfter {
 		s.rewriteSpool()
 		return
 	}
@@ -195,14 +199,76 @@ func (s *sink) wrote(n int) {
 	}
 }
 
-// rewriteSpool replaces the spool file with what is still queued (the caller holds s.mu).
+// save appends the records posted since the last save to the spool: on the backend's
+// goroutine, in one write, before each write attempt, while it waits to retry, and at a
+// stop. A post only queues in memory; a crash loses what was posted since the last save.
+func (s *sink) save() {
+	if s.spool == "" {
+		return
+	}
+	s.mu.Lock()
+	u := s.unsaved
+	tail := append([]*Record(nil), s.queue[len(s.queue)-u:]...)
+	s.mu.Unlock()
+	if u == 0 {
+		return
+	}
+	if err := s.appendOpen(tail); err != nil {
+		// The queue goes on in memory: the backend still gets every record.
+		s.log.Error("CDR queue file cannot be written; the queue stays in memory", "backend", s.b.Name(), "queue", s.spool, "err", err)
+		s.closeFile()
+		s.mu.Lock()
+		s.spool, s.unsaved = "", 0
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.unsaved -= u
+	s.mu.Unlock()
+}
+
+// appendOpen appends records to the spool through the open file, in one write (the
+// backend's goroutine only).
+func (s *sink) appendOpen(recs []*Record) error {
+	if s.file == nil {
+		f, err := os.OpenFile(s.spool, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return err
+		}
+		s.file = f
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, r := range recs {
+		if err := enc.Encode(spooled{*r}); err != nil {
+			return err
+		}
+	}
+	_, err := s.file.Write(b.Bytes())
+	return err
+}
+
+func (s *sink) closeFile() {
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+}
+
+// rewriteSpool replaces the spool file with what is queued now (the backend's goroutine,
+// without s.mu).
 func (s *sink) rewriteSpool() {
 	if s.spool == "" {
 		return
 	}
+	s.closeFile()
 	s.headDone = 0
 	os.Remove(s.spool + ".done")
-	if len(s.queue) == 0 {
+	s.mu.Lock()
+	q := append([]*Record(nil), s.queue...)
+	u := s.unsaved
+	s.mu.Unlock()
+	if len(q) == 0 {
 		if err := os.Remove(s.spool); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Error("CDR queue file not removed", "queue", s.spool, "err", err)
 		}
@@ -210,12 +276,17 @@ func (s *sink) rewriteSpool() {
 	}
 	tmp := s.spool + ".tmp"
 	os.Remove(tmp)
-	if err := appendSpool(tmp, s.queue); err == nil {
-		err = os.Rename(tmp, s.spool)
-		if err != nil {
-			s.log.Error("CDR queue file not replaced", "queue", s.spool, "err", err)
-		}
+	if err := appendSpool(tmp, q); err != nil {
+		s.log.Error("CDR queue file not written", "queue", tmp, "err", err)
+		return
 	}
+	if err := os.Rename(tmp, s.spool); err != nil {
+		s.log.Error("CDR queue file not replaced", "queue", s.spool, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.unsaved -= u
+	s.mu.Unlock()
 }
 
 func (s *sink) run() {
@@ -227,13 +298,15 @@ func (s *sink) run() {
 		<-s.stop
 		cancel()
 	}()
+	limit := writeBatch
+	if mb, ok := s.b.(interface{ MaxBatch() int }); ok && mb.MaxBatch() > 0 {
+		limit = mb.MaxBatch()
+	}
 	for {
+		s.save()
 		s.mu.Lock()
-		limit := writeBatch
-		if mb, ok := s.b.(interface{ MaxBatch() int }); ok && mb.MaxBatch() > 0 {
-			limit = mb.MaxBatch()
-		}
-		n := min(len(s.queue), limit)
+		// Only records already in the spool are offered: the spool's head is the queue's.
+		n := min(len(s.queue)-s.unsaved, limit)
 		batch := append([]*Record(nil), s.queue[:n]...)
 		if n == 0 {
 			s.drained.Broadcast()
@@ -247,22 +320,31 @@ func (s *sink) run() {
 				return
 			}
 		}
-		err := s.b.Write(ctx, batch)
-		s.mu.Lock()
-		if err != nil {
+		if err := s.b.Write(ctx, batch); err != nil {
+			s.mu.Lock()
 			if s.lastErr == nil {
 				s.log.Error("CDR backend failed, records kept in its queue", "backend", s.b.Name(), "err", err)
 			}
 			s.lastErr = err
 			s.mu.Unlock()
-			select {
-			case <-time.After(backoff):
-			case <-s.stop:
-				return
+			// Wait before the retry; what is posted meanwhile still goes to the spool now.
+			timer := time.NewTimer(backoff)
+		wait:
+			for {
+				select {
+				case <-timer.C:
+					break wait
+				case <-s.wake:
+					s.save()
+				case <-s.stop:
+					timer.Stop()
+					return
+				}
 			}
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
+		s.mu.Lock()
 		if s.lastErr != nil {
 			s.log.Info("CDR backend back, queue draining", "backend", s.b.Name(), "backlog", len(s.queue))
 		}
@@ -270,8 +352,8 @@ func (s *sink) run() {
 		backoff = 100 * time.Millisecond
 		s.queue = s.queue[n:]
 		s.written += uint64(n)
-		s.wrote(n)
 		s.mu.Unlock()
+		s.wrote(n)
 	}
 }
 
@@ -297,6 +379,8 @@ func (s *sink) flush(ctx context.Context) error {
 func (s *sink) close() {
 	close(s.stop)
 	<-s.done
+	s.save()
+	s.closeFile()
 	if c, ok := s.b.(io.Closer); ok {
 		c.Close()
 	}

@@ -38,13 +38,20 @@
 // Each backend has its own queue (at most QueueLimit records) and goroutine: a backend that
 // fails keeps its records and is offered the same ones again, in order, with backoff
 // (100 ms doubling to 5 s). A backend added with a spool file (the database backends:
-// astspooldir/cdr/<backend>.queue) mirrors its queue there, one JSON record a line; records
-// a stop left in it are written first at the next start. The records written at the head
-// of the file are counted in <spool>.done and the file is compacted every 5,000 of them
-// (or when the queue empties), so a long backlog drains in linear time. "cdr show status"
-// shows each queue's backlog.
+// astspooldir/cdr/<backend>.queue) mirrors its queue there, one JSON record a line: a post
+// only queues in memory (no file I/O on the call's goroutine), the backend's goroutine
+// appends what was posted before each write attempt and while it waits to retry, and only
+// records already in the file are offered to the backend. A clean stop saves everything;
+// a crash loses at most what was posted in the last instant. Records a stop left in the
+// file are written first at the next start. The records written at the head of the file
+// are counted in <spool>.done and the file is compacted every 5,000 of them (or when the
+// queue empties), so a long backlog drains in linear time. A file that cannot be written
+// is logged and the queue goes on in memory. "cdr show status" shows each queue's backlog.
 //
-// Measured (BenchmarkPgSQLThroughQueue, 20,000 records, 2-core AMD EPYC VM, PostgreSQL on
-// the same host, other test jobs running): about 8,000 records/s into PostgreSQL through the
-// spooled queue, 25 µs per post on the call's side (the spool append).
+// Measured on a 2-core AMD EPYC VM with PostgreSQL on the same host and other jobs running:
+// BenchmarkPgSQLThroughQueue writes about 8,000 records/s through the spooled queue;
+// bench/cdrbench (calls at 1,000/s, Answer + Set(CDR(userfield)) + Hangup on in-process
+// legs) kept up with 1,000 records/s, call latency p50 36 µs → 55 µs, p99 0.22 ms → 0.76 ms
+// with CDRs to PostgreSQL (the relative figure is large because the in-process call costs
+// almost nothing; the added time is about 20 µs a call).
 package cdr

@@ -342,6 +342,17 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 	t.Logf("%d calls in %v with the database down", calls, took)
 	// The server is killed with its backlog; the database comes back; the next start writes
 	// what the queue file kept.
+	// Posts reach the queue file from the backend's goroutine: wait until all are there.
+	spool := filepath.Join(nd.Dir, "spool", "cdr", "pgsql.queue")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(spool)
+		if strings.Count(string(b), "\n") == calls {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue file has %d records, want %d", strings.Count(string(b), "\n"), calls)
+		}
+	}
 	nd.Kill()
 	(&tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}).open(t)
 	nd.Start()
