@@ -480,8 +480,9 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close posts the batch waiting when safeshutdown is on, gives the backends until ctx
-// ends to write their queues, and stops them (spooled records wait for the next start).
+// Close posts the batch waiting when safeshutdown is on, gives the backends with a memory
+// queue until ctx ends to write it, and stops them all (spooled records are saved and wait
+// for the next start).
 func (e *Engine) Close(ctx context.Context) {
 	e.mu.Lock()
 	var out []*Record
@@ -493,7 +494,21 @@ func (e *Engine) Close(ctx context.Context) {
 	e.closed = true
 	e.mu.Unlock()
 	e.deliver(out)
-	e.Flush(ctx)
+	// Memory queues are given until ctx ends to drain; spooled ones keep their records on
+	// disk for the next start, so a database that is down does not hold up a stop.
+	e.mu.Lock()
+	mem := []*sink{}
+	for _, s := range e.sinks {
+		if s.status().Spool == "" {
+			mem = append(mem, s)
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range mem {
+		if s.flush(ctx) != nil {
+			break
+		}
+	}
 	e.mu.Lock()
 	sinks := e.sinks
 	e.sinks = nil
