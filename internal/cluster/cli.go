@@ -93,6 +93,14 @@ func (c *Cluster) writeMembers(w io.Writer) {
 		fmt.Fprintf(w, "=== WARNING: node %s also uses this server's Entity ID %s (seen %s ago)\n===\n",
 			node, c.self, age(time.Since(seen)))
 	}
+	for _, t := range c.TakenIDs() {
+		what := "the newer start took it"
+		if t.Ignored {
+			what = "ignored: strict_members"
+		}
+		fmt.Fprintf(w, "=== WARNING: node %s announces Entity ID %s of member %s (seen %s ago; %s)\n===\n",
+			t.Node, t.EID, t.Holder, age(time.Since(t.Seen)), what)
+	}
 	for _, m := range ms {
 		name := m.NodeName
 		if m.Self {

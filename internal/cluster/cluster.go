@@ -145,6 +145,7 @@ type Cluster struct {
 	viewMu sync.RWMutex
 	view   map[eid.EID]*Member
 	dup    *duplicate
+	taken  map[eid.EID]*TakenID // other servers' Entity IDs announced twice
 
 	cbMu      sync.RWMutex
 	callbacks []func(MemberEvent)
@@ -228,7 +229,7 @@ func New(cfg *Config, self eid.EID, log *slog.Logger, l Local) (*Cluster, error)
 		started: now, inc: uint64(now.UnixNano()),
 		pubTypes: map[string]bool{}, subTypes: map[string]bool{},
 		prefix: cfg.ClusterName, evSubj: map[string]string{},
-		peers: map[eid.EID]*peer{}, view: map[eid.EID]*Member{},
+		peers: map[eid.EID]*peer{}, view: map[eid.EID]*Member{}, taken: map[eid.EID]*TakenID{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	for _, t := range cfg.PublishedTypes() {
@@ -551,11 +552,25 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 	}
 	p := c.peers[m.Origin]
 	if p != nil && p.inc != m.Incarnation && m.Kind == kindHeartbeat {
-		if m.Incarnation > p.inc {
+		other := m.Node != p.m.NodeName
+		switch {
+		case m.Incarnation > p.inc && other && c.cfg.StrictMembers:
+			// Another server claims a live member's Entity ID: the holder keeps it.
+			c.takenEID(p, m, now, true)
+			c.stats.droppedNotMember.Add(1)
+			return
+		case m.Incarnation > p.inc:
+			if other {
+				c.takenEID(p, m, now, false)
+			}
 			c.lose(p, "restart")
 			p = nil
-		} else {
-			// A heartbeat of an older incarnation still in flight.
+		default:
+			// A heartbeat of an older incarnation: still in flight after a restart, or a
+			// second server with this Entity ID that lost it to a newer start.
+			if other {
+				c.takenEID(p, m, now, false)
+			}
 			c.stats.droppedNotMember.Add(1)
 			return
 		}
@@ -711,6 +726,45 @@ func (c *Cluster) duplicateEID(m *message, now time.Time) {
 	c.viewMu.Unlock()
 	c.log.Error(fmt.Sprintf("Another server (node %s, started %s) uses this server's Entity ID %s: every server in a cluster needs its own entityid in asterisk.conf [options]",
 		m.Node, time.Unix(0, int64(m.Incarnation)).Format(time.RFC3339), c.self))
+}
+
+// takenEID reports a server announcing the Entity ID of member p under another node name;
+// ignored tells whether strict_members turns it away.
+func (c *Cluster) takenEID(p *peer, m *message, now time.Time, ignored bool) {
+	c.stats.duplicateEID.Add(1)
+	c.viewMu.Lock()
+	c.taken[m.Origin] = &TakenID{Node: m.Node, Holder: p.m.NodeName, EID: m.Origin, Seen: now, Ignored: ignored}
+	c.viewMu.Unlock()
+	what := "every server in a cluster needs its own entityid in asterisk.conf [options]"
+	if ignored {
+		what = "ignored (strict_members); " + what
+	}
+	c.log.Error(fmt.Sprintf("Node %s (started %s) announces Entity ID %s, which member %s holds: %s",
+		m.Node, time.Unix(0, int64(m.Incarnation)).Format(time.RFC3339), m.Origin, p.m.NodeName, what))
+}
+
+// TakenID is a server seen announcing the Entity ID of another member.
+type TakenID struct {
+	Node    string  // the server announcing it
+	Holder  string  // the member that holds it (for a newer start without strict_members, the one it displaced)
+	EID     eid.EID // the Entity ID
+	Seen    time.Time
+	Ignored bool // turned away (strict_members)
+}
+
+// TakenIDs lists the servers seen within member_timeout announcing another member's Entity
+// ID, sorted by Entity ID.
+func (c *Cluster) TakenIDs() []TakenID {
+	c.viewMu.RLock()
+	defer c.viewMu.RUnlock()
+	var out []TakenID
+	for _, t := range c.taken {
+		if time.Since(t.Seen) <= c.cfg.MemberTimeout {
+			out = append(out, *t)
+		}
+	}
+	slices.SortFunc(out, func(a, b TakenID) int { return strings.Compare(a.EID.String(), b.EID.String()) })
+	return out
 }
 
 // DuplicateEID reports the last server seen using this server's Entity ID within

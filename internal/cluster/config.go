@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -73,6 +74,21 @@ type Config struct {
 	TLSCert      string
 	TLSKey       string
 	Credentials  string
+
+	// Route security (embedded mode). RouteTLSCA, RouteTLSCert and RouteTLSKey are file names
+	// (relative ones resolved against the directory of the configuration file): all three or
+	// none; with them every route is mutual TLS verified against the cluster CA.
+	RouteTLSCA    string
+	RouteTLSCert  string
+	RouteTLSKey   string
+	RouteUser     string // route authentication: every route, in and out, carries it
+	RoutePassword string
+	// ClientUser and ClientPassword protect the client_listen port.
+	ClientUser     string
+	ClientPassword string
+	// StrictMembers ([general] strict_members): a server announcing an Entity ID that a live
+	// member already holds is ignored (not only reported) until that member is gone.
+	StrictMembers bool
 
 	HeartbeatInterval time.Duration
 	MemberTimeout     time.Duration
@@ -148,9 +164,12 @@ func (c *Config) SubscribedTypes() []string {
 
 // generalKeys are the [general] keys of cluster.conf.
 var generalKeys = []string{"mode", "node_name", "cluster_name", "listen", "routes", "client_listen",
-	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout"}
+	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout",
+	"route_tls_ca", "route_tls_cert", "route_tls_key", "route_user", "route_password",
+	"client_user", "client_password", "strict_members"}
 
-var embeddedOnly = []string{"listen", "routes", "client_listen"}
+var embeddedOnly = []string{"listen", "routes", "client_listen", "route_tls_ca", "route_tls_cert", "route_tls_key",
+	"route_user", "route_password", "client_user", "client_password"}
 var externalOnly = []string{"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials"}
 
 // ParseConfig validates a parsed cluster.conf (isCorosync false: [general] plus ais.conf-shaped
@@ -270,6 +289,7 @@ func ParseConfig(cfg *conf.Config, isCorosync bool) (*Config, error) {
 		}
 		bad(v.File, v.Line, "tls_cert and tls_key go together")
 	}
+	c.checkRouteSecurity(seen, bad)
 	if c.MemberTimeout <= c.HeartbeatInterval {
 		v := seen["member_timeout"]
 		if v == nil {
@@ -372,6 +392,51 @@ func (c *Config) setGeneral(key string, v *conf.Variable, bad func(string, int, 
 		case "credentials":
 			c.Credentials = val
 		}
+	case "route_tls_ca", "route_tls_cert", "route_tls_key":
+		if val == "" {
+			bad(v.File, v.Line, "%s needs a file name", key)
+			return
+		}
+		if !filepath.IsAbs(val) && v.File != "" {
+			val = filepath.Join(filepath.Dir(v.File), val)
+		}
+		switch key {
+		case "route_tls_ca":
+			c.RouteTLSCA = val
+		case "route_tls_cert":
+			c.RouteTLSCert = val
+		case "route_tls_key":
+			c.RouteTLSKey = val
+		}
+	case "route_user", "client_user":
+		if val == "" || strings.ContainsAny(val, " \t:@/") {
+			bad(v.File, v.Line, "%s '%s' must be non-empty, without spaces, ':', '@' or '/'", key, v.Value)
+			return
+		}
+		if key == "route_user" {
+			c.RouteUser = val
+		} else {
+			c.ClientUser = val
+		}
+	case "route_password", "client_password":
+		if val == "" {
+			bad(v.File, v.Line, "%s is empty", key)
+			return
+		}
+		if key == "route_password" {
+			c.RoutePassword = val
+		} else {
+			c.ClientPassword = val
+		}
+	case "strict_members":
+		switch {
+		case conf.IsTrue(val):
+			c.StrictMembers = true
+		case conf.IsFalse(val):
+			c.StrictMembers = false
+		default:
+			bad(v.File, v.Line, "strict_members must be yes or no, not '%s'", v.Value)
+		}
 	case "heartbeat_interval", "member_timeout":
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 10 || n > 3600_000 {
@@ -471,6 +536,14 @@ func Diff(a, b *Config) []string {
 	add("tls_cert", a.TLSCert, b.TLSCert)
 	add("tls_key", a.TLSKey, b.TLSKey)
 	add("credentials", a.Credentials, b.Credentials)
+	add("route_tls_ca", a.RouteTLSCA, b.RouteTLSCA)
+	add("route_tls_cert", a.RouteTLSCert, b.RouteTLSCert)
+	add("route_tls_key", a.RouteTLSKey, b.RouteTLSKey)
+	add("route_user", a.RouteUser, b.RouteUser)
+	add("route_password", a.RoutePassword, b.RoutePassword)
+	add("client_user", a.ClientUser, b.ClientUser)
+	add("client_password", a.ClientPassword, b.ClientPassword)
+	add("strict_members", a.StrictMembers, b.StrictMembers)
 	add("heartbeat_interval", a.HeartbeatInterval, b.HeartbeatInterval)
 	add("member_timeout", a.MemberTimeout, b.MemberTimeout)
 	add("publish_event", a.PublishedTypes(), b.PublishedTypes())
