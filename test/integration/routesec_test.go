@@ -1,0 +1,275 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/testcert"
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+)
+
+// natsServerBinary finds a plain nats-server (Debian's package installs /usr/sbin/nats-server).
+func natsServerBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server"
+	}
+	testenv.Unavailable(t, "no nats-server binary")
+	return ""
+}
+
+// startProcess runs a helper process until the test ends.
+func startProcess(t *testing.T, argv ...string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			t.Logf("%s:\n%s", argv[0], b)
+		}
+	})
+}
+
+// logFrom returns what nd wrote to log/messages.log from offset on.
+func logFrom(nd *Node, offset int) string {
+	b, _ := os.ReadFile(filepath.Join(nd.Dir, "log", "messages.log"))
+	if offset > len(b) {
+		return ""
+	}
+	return string(b[offset:])
+}
+
+func logSize(nd *Node) int {
+	fi, err := os.Stat(filepath.Join(nd.Dir, "log", "messages.log"))
+	if err != nil {
+		return 0
+	}
+	return int(fi.Size())
+}
+
+// TestClusterRogueRoutesRefused: two servers with mutual route TLS (a cluster CA) and a route
+// password share state; then, one at a time, a plain nats-server routing in, a nats-server
+// with an expired certificate of the cluster CA, a Pleiades server with the wrong route
+// password and one with a certificate of another CA try to join. Each is refused with a log
+// line on the server it reached, and a state changed on the rogue side is never seen on the
+// good servers.
+func TestClusterRogueRoutesRefused(t *testing.T) {
+	natsServer := natsServerBinary(t)
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testcert.NewCA(dir, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(ca *testcert.CA, name string, o testcert.Options) testcert.Files {
+		f, err := ca.Issue(name, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	secure := func(caFile string, f testcert.Files, password string) string {
+		return fmt.Sprintf("route_tls_ca = %s\nroute_tls_cert = %s\nroute_tls_key = %s\nroute_user = pbx\nroute_password = %s\n",
+			caFile, f.Cert, f.Key, password)
+	}
+
+	ports := freePorts(t, 2)
+	var good []*Node
+	for i := range 2 {
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:18:%02x\nsystemname = node%d", i+1, i+1), map[string]string{
+			"extensions.conf": seedDialplan,
+			"logger.conf":     sampleLogger,
+			"cluster.conf":    clusterConf(i, ports, secure(ca.CertFile, issue(ca, fmt.Sprintf("node%d", i+1), testcert.Options{}), "s3cret")),
+		})
+		nd.Start()
+		good = append(good, nd)
+	}
+	for _, nd := range good {
+		waitMembers(t, nd, 2)
+	}
+	// The secured routes carry state.
+	good[0].MustRX("devstate change Custom:mystate INUSE")
+	hintState(t, good[1], "InUse", 3*time.Second)
+	good[0].MustRX("devstate change Custom:mystate NOT_INUSE")
+	hintState(t, good[1], "Idle", 3*time.Second)
+	if out := logFrom(good[0], 0); strings.Contains(out, "is reachable from other hosts") {
+		t.Errorf("a secured loopback server warns:\n%s", out)
+	}
+
+	// rogueBehind starts a Pleiades server in external mode on a rogue NATS server's client
+	// port: what it publishes reaches whatever that NATS server is routed to.
+	rogueBehind := func(natsPort int) *Node {
+		nd := NewNode(t, "entityid = 02:00:00:00:18:99\nsystemname = rogue", map[string]string{
+			"extensions.conf": seedDialplan,
+			"cluster.conf": fmt.Sprintf("[general]\nmode = external\nnode_name = rogue\nnats_url = nats://127.0.0.1:%d\n"+
+				"heartbeat_interval = 200\nmember_timeout = 1000\n", natsPort),
+		})
+		nd.Start()
+		return nd
+	}
+	// refused checks that the rogue's INUSE stays away from the good servers and that server 1
+	// logged a refusal with want in it since offset.
+	refused := func(t *testing.T, rogue *Node, offset int, want string) {
+		t.Helper()
+		rogue.MustRX("devstate change Custom:mystate INUSE")
+		eventually(t, 10*time.Second, func() string {
+			out := logFrom(good[0], offset)
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "Cluster: refused a connection from 127.0.0.1:") && strings.Contains(l, want) {
+					return ""
+				}
+			}
+			return "no refusal with " + want + " in server 1's log:\n" + out
+		})
+		time.Sleep(time.Second) // five of the rogue's heartbeats
+		for _, nd := range good {
+			waitMembers(t, nd, 2)
+			hintState(t, nd, "Idle", time.Second)
+			if out := nd.MustRX("devstate show Custom:mystate"); strings.Contains(out, "02:00:00:00:18:99") {
+				t.Errorf("the rogue's state reached a good server:\n%s", out)
+			}
+			if out := nd.MustRX("cluster show members"); strings.Contains(out, "02:00:00:00:18:99") {
+				t.Errorf("the rogue is a member:\n%s", out)
+			}
+		}
+	}
+
+	t.Run("plain nats-server", func(t *testing.T) {
+		p := freePorts(t, 2)
+		offset := logSize(good[0])
+		startProcess(t, natsServer, "-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "--cluster_name", "pleiades",
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", p[1]), "--routes", fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]))
+		rogue := rogueBehind(p[0])
+		refused(t, rogue, offset, "route TLS handshake failed")
+	})
+
+	t.Run("nats-server with an expired certificate", func(t *testing.T) {
+		p := freePorts(t, 2)
+		expired := issue(ca, "expired", testcert.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+		confFile := filepath.Join(dir, "rogue-nats.conf")
+		os.WriteFile(confFile, []byte(fmt.Sprintf(`listen: "127.0.0.1:%d"
+cluster {
+  name: pleiades
+  listen: "127.0.0.1:%d"
+  routes: ["nats-route://pbx:s3cret@127.0.0.1:%d"]
+  authorization { user: pbx, password: s3cret }
+  tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true, timeout: 2 }
+}
+`, p[0], p[1], ports[0], expired.Cert, expired.Key, ca.CertFile)), 0o600)
+		offset := logSize(good[0])
+		startProcess(t, natsServer, "-c", confFile)
+		rogue := rogueBehind(p[0])
+		refused(t, rogue, offset, "route TLS handshake failed")
+	})
+
+	t.Run("Pleiades with the wrong route password", func(t *testing.T) {
+		p := freePorts(t, 1)
+		offset := logSize(good[0])
+		rogue := NewNode(t, "entityid = 02:00:00:00:18:99\nsystemname = rogue", map[string]string{
+			"extensions.conf": seedDialplan,
+			"cluster.conf": clusterConf(0, []int{p[0], ports[0]},
+				secure(ca.CertFile, issue(ca, "rogue-pw", testcert.Options{}), "guess")),
+		})
+		rogue.Start()
+		refused(t, rogue, offset, "route authentication failed (wrong or missing route_user/route_password)")
+	})
+
+	t.Run("Pleiades with a certificate of another CA", func(t *testing.T) {
+		p := freePorts(t, 1)
+		offset := logSize(good[0])
+		rogue := NewNode(t, "entityid = 02:00:00:00:18:99\nsystemname = rogue", map[string]string{
+			"extensions.conf": seedDialplan,
+			"cluster.conf": clusterConf(0, []int{p[0], ports[0]},
+				secure(other.CertFile, issue(other, "rogue-ca", testcert.Options{}), "s3cret")),
+		})
+		rogue.Start()
+		refused(t, rogue, offset, "route TLS handshake failed")
+	})
+}
+
+// TestClusterOpenRoutePortWarns: listen= on every address with neither route TLS nor a route
+// password starts, with a warning at every start.
+func TestClusterOpenRoutePortWarns(t *testing.T) {
+	p := freePorts(t, 1)
+	nd := NewNode(t, "entityid = 02:00:00:00:18:21\nsystemname = open", map[string]string{
+		"logger.conf":  sampleLogger,
+		"cluster.conf": fmt.Sprintf("[general]\nlisten = 0.0.0.0:%d\n", p[0]),
+	})
+	for range 2 {
+		offset := logSize(nd)
+		nd.Start()
+		eventually(t, 5*time.Second, func() string {
+			if out := logFrom(nd, offset); !strings.Contains(out, "WARNING[") ||
+				!strings.Contains(out, fmt.Sprintf("Cluster: listen=0.0.0.0:%d is reachable from other hosts and its routes are neither encrypted nor authenticated", p[0])) {
+				return "no warning in:\n" + out
+			}
+			return ""
+		})
+		nd.Kill()
+	}
+}
+
+// TestClusterStrictMembers: a third server started with the Entity ID of server 2 (another
+// node name) is reported by server 1 and, with strict_members = yes there, ignored: server 2
+// keeps the ID and its state, the intruder's state is never applied.
+func TestClusterStrictMembers(t *testing.T) {
+	ports := freePorts(t, 3)
+	var nodes []*Node
+	for i, eidByte := range []int{1, 2, 2} {
+		extra := ""
+		if i == 0 {
+			extra = "strict_members = yes\n"
+		}
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:19:%02x\nsystemname = node%d", eidByte, i+1), map[string]string{
+			"extensions.conf": seedDialplan,
+			"logger.conf":     sampleLogger,
+			"cluster.conf":    clusterConf(i, ports, extra),
+		})
+		if i < 2 {
+			nd.Start()
+		}
+		nodes = append(nodes, nd)
+	}
+	waitMembers(t, nodes[0], 2)
+	nodes[1].MustRX("devstate change Custom:mystate INUSE")
+	hintState(t, nodes[0], "InUse", 3*time.Second)
+	nodes[2].Start()
+	nodes[2].MustRX("devstate change Custom:mystate NOT_INUSE")
+	eventually(t, 5*time.Second, func() string {
+		out := nodes[0].MustRX("cluster show members")
+		if !strings.Contains(out, "=== WARNING: node node3 announces Entity ID 02:00:00:00:19:02 of member node2") ||
+			!strings.Contains(out, "ignored: strict_members") {
+			return "no warning:\n" + out
+		}
+		return ""
+	})
+	if out := logFrom(nodes[0], 0); !strings.Contains(out, "Node node3 (started ") || !strings.Contains(out, "announces Entity ID 02:00:00:00:19:02, which member node2 holds: ignored (strict_members)") {
+		t.Errorf("no ERROR line in server 1's log:\n%s", out)
+	}
+	time.Sleep(time.Second)
+	hintState(t, nodes[0], "InUse", time.Second)
+	if out := nodes[0].MustRX("cluster show members"); strings.Contains(out, "Node Name: node3") || !strings.Contains(out, "Node Name: node2") {
+		t.Errorf("server 1's members:\n%s", out)
+	}
+}
