@@ -119,6 +119,9 @@ func (c *Cluster) writeMembers(w io.Writer) {
 		fmt.Fprintf(w, "=== Node Name: %s\n", name)
 		fmt.Fprintf(w, "=== ==> ID: %s\n", m.EID)
 		fmt.Fprintf(w, "=== ==> Address: %s\n", addrList(m.Addrs))
+		if m.Site != "" {
+			fmt.Fprintf(w, "=== ==> Site: %s\n", m.Site)
+		}
 		fmt.Fprintf(w, "=== ==> Member: Yes\n")
 		fmt.Fprintf(w, "=== ==> State: %s\n", state)
 		if m.Self {
@@ -131,7 +134,15 @@ func (c *Cluster) writeMembers(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s\n===\n", cliDash)
 	}
-	fmt.Fprintf(w, "=== Number of members: %d\n===\n%s\n\n", len(ms), cliRule)
+	fmt.Fprintf(w, "=== Number of members: %d\n", len(ms))
+	for _, l := range c.SiteLinks() {
+		if l.Up {
+			fmt.Fprintf(w, "=== Site %s: link up (to %s, %d inbound)\n", l.Site, l.Remote, l.Inbound)
+		} else {
+			fmt.Fprintf(w, "=== Site %s: link down (%d inbound)\n", l.Site, l.Inbound)
+		}
+	}
+	fmt.Fprintf(w, "===\n%s\n\n", cliRule)
 }
 
 func age(d time.Duration) string {

@@ -61,6 +61,8 @@ type Member struct {
 	// mode, its host addresses in external mode).
 	Addrs   []string
 	Version string
+	// Site is the member's site (site= in its cluster.conf; "" without sites).
+	Site string
 	// Started is the member's start time (it tells a restart from a long silence).
 	Started time.Time
 	// Joined is when this server first heard it (this incarnation).
@@ -294,7 +296,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return fmt.Errorf("cluster: subscribing: %w", err)
 	}
 	c.viewMu.Lock()
-	c.view[c.self] = &Member{NodeName: c.node, EID: c.self, Addrs: c.addrs, Version: c.cfg.Version,
+	c.view[c.self] = &Member{NodeName: c.node, EID: c.self, Addrs: c.addrs, Version: c.cfg.Version, Site: c.cfg.Site,
 		Started: c.started, Joined: c.started, Self: true, Synced: true}
 	c.viewMu.Unlock()
 	c.fastTill.Store(time.Now().Add(fastWindow).UnixNano())
@@ -434,7 +436,7 @@ const fastWindow = time.Second
 const fastInterval = 100 * time.Millisecond
 
 func (c *Cluster) sendHeartbeat() {
-	c.publishBroadcast(&message{Kind: kindHeartbeat, Node: c.node, Version: c.cfg.Version, Addrs: c.addrs})
+	c.publishBroadcast(&message{Kind: kindHeartbeat, Node: c.node, Version: c.cfg.Version, Addrs: c.addrs, Site: c.cfg.Site})
 }
 
 // kickHeartbeat asks the loop for an early heartbeat (a new member must learn of us at once).
@@ -608,8 +610,8 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 	case kindHeartbeat:
 		c.viewMu.Lock()
 		p.m.LastHeartbeat = now
-		if !slices.Equal(p.m.Addrs, m.Addrs) || p.m.NodeName != m.Node || p.m.Version != m.Version {
-			p.m.Addrs, p.m.NodeName, p.m.Version = m.Addrs, m.Node, m.Version
+		if !slices.Equal(p.m.Addrs, m.Addrs) || p.m.NodeName != m.Node || p.m.Version != m.Version || p.m.Site != m.Site {
+			p.m.Addrs, p.m.NodeName, p.m.Version, p.m.Site = m.Addrs, m.Node, m.Version, m.Site
 		}
 		c.viewMu.Unlock()
 	case kindEvent:
@@ -663,7 +665,7 @@ func (c *Cluster) apply(p *peer, e Event, stamp, mark uint64, ts *typeStats) {
 }
 
 func (c *Cluster) join(m *message, now time.Time) {
-	mem := &Member{NodeName: m.Node, EID: m.Origin, Addrs: m.Addrs, Version: m.Version,
+	mem := &Member{NodeName: m.Node, EID: m.Origin, Addrs: m.Addrs, Version: m.Version, Site: m.Site,
 		Started: time.Unix(0, int64(m.Incarnation)), Joined: now, LastHeartbeat: now}
 	p := &peer{m: mem, inc: m.Incarnation, lastSeq: m.Seq, lastHeard: now,
 		keys: map[typeKey]*keyState{}, floor: map[string]uint64{}}

@@ -56,6 +56,14 @@ type Channel struct {
 	Line      int
 }
 
+// Site is another site: a [name] section with type=site and gateways=host:port,...
+type Site struct {
+	Name     string
+	Gateways []string // host:port of some of its servers' gateway_listen
+	File     string
+	Line     int
+}
+
 // Config is cluster.conf (or res_corosync.conf) after validation.
 type Config struct {
 	// File is the configuration file's name (for messages).
@@ -89,6 +97,13 @@ type Config struct {
 	// StrictMembers ([general] strict_members): a server announcing an Entity ID that a live
 	// member already holds is ignored (not only reported) until that member is gone.
 	StrictMembers bool
+
+	// Site names this server's site (embedded mode; "" = no sites). Servers of one site are
+	// routed as before; sites are joined through NATS gateways: GatewayListen is where this
+	// server accepts other sites' gateway connections and Sites lists the other sites.
+	Site          string
+	GatewayListen string
+	Sites         []Site
 
 	HeartbeatInterval time.Duration
 	MemberTimeout     time.Duration
@@ -166,10 +181,10 @@ func (c *Config) SubscribedTypes() []string {
 var generalKeys = []string{"mode", "node_name", "cluster_name", "listen", "routes", "client_listen",
 	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout",
 	"route_tls_ca", "route_tls_cert", "route_tls_key", "route_user", "route_password",
-	"client_user", "client_password", "strict_members"}
+	"client_user", "client_password", "strict_members", "site", "gateway_listen"}
 
 var embeddedOnly = []string{"listen", "routes", "client_listen", "route_tls_ca", "route_tls_cert", "route_tls_key",
-	"route_user", "route_password", "client_user", "client_password"}
+	"route_user", "route_password", "client_user", "client_password", "site", "gateway_listen"}
 var externalOnly = []string{"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials"}
 
 // ParseConfig validates a parsed cluster.conf (isCorosync false: [general] plus ais.conf-shaped
@@ -231,6 +246,10 @@ func ParseConfig(cfg *conf.Config, isCorosync bool) (*Config, error) {
 			bad(cat.File, cat.Line, "unknown section [%s]: res_corosync.conf has only [general]", cat.Name)
 			continue
 		}
+		if isSiteSection(cat) {
+			c.addSite(cat, bad)
+			continue
+		}
 		// An ais.conf-shaped event channel.
 		ch := Channel{Name: cat.Name, File: cat.File, Line: cat.Line}
 		typ := ""
@@ -290,6 +309,7 @@ func ParseConfig(cfg *conf.Config, isCorosync bool) (*Config, error) {
 		bad(v.File, v.Line, "tls_cert and tls_key go together")
 	}
 	c.checkRouteSecurity(seen, bad)
+	c.checkSites(seen, bad)
 	if c.MemberTimeout <= c.HeartbeatInterval {
 		v := seen["member_timeout"]
 		if v == nil {
@@ -428,6 +448,18 @@ func (c *Config) setGeneral(key string, v *conf.Variable, bad func(string, int, 
 		} else {
 			c.ClientPassword = val
 		}
+	case "site":
+		if !validToken(val) {
+			bad(v.File, v.Line, "site '%s' must be letters, digits, '-' or '_' (it names the site's NATS cluster)", v.Value)
+			return
+		}
+		c.Site = val
+	case "gateway_listen":
+		if err := checkHostPort(val, true); err != nil {
+			bad(v.File, v.Line, "gateway_listen: %v", err)
+			return
+		}
+		c.GatewayListen = val
 	case "strict_members":
 		switch {
 		case conf.IsTrue(val):
@@ -544,6 +576,9 @@ func Diff(a, b *Config) []string {
 	add("client_user", a.ClientUser, b.ClientUser)
 	add("client_password", a.ClientPassword, b.ClientPassword)
 	add("strict_members", a.StrictMembers, b.StrictMembers)
+	add("site", a.Site, b.Site)
+	add("gateway_listen", a.GatewayListen, b.GatewayListen)
+	add("sites", a.Sites, b.Sites)
 	add("heartbeat_interval", a.HeartbeatInterval, b.HeartbeatInterval)
 	add("member_timeout", a.MemberTimeout, b.MemberTimeout)
 	add("publish_event", a.PublishedTypes(), b.PublishedTypes())

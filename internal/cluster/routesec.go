@@ -141,10 +141,10 @@ func (c *Config) checkRouteSecurity(seen map[string]*conf.Variable, bad func(str
 			}
 		}
 	}
-	if seen["listen"] == nil {
+	if seen["listen"] == nil && seen["gateway_listen"] == nil {
 		for _, k := range []string{"route_tls_ca", "route_user"} {
 			if v := seen[k]; v != nil {
-				bad(v.File, v.Line, "%s secures the route port: it needs listen=host:port", v.Name)
+				bad(v.File, v.Line, "%s secures the route port: it needs listen=host:port (or gateway_listen)", v.Name)
 			}
 		}
 	}
@@ -166,6 +166,10 @@ func (c *Config) SecurityWarnings() []string {
 		w = append(w, fmt.Sprintf("Cluster: listen=%s is reachable from other hosts and its routes are neither encrypted nor authenticated: "+
 			"anyone who reaches the port joins the cluster and can publish states every server believes "+
 			"(set route_tls_ca, route_tls_cert and route_tls_key, and/or route_user and route_password, in %s)", c.Listen, c.fileName()))
+	}
+	if c.GatewayListen != "" && !loopbackHost(c.GatewayListen) && c.RouteTLSCA == "" && c.RouteUser == "" {
+		w = append(w, fmt.Sprintf("Cluster: gateway_listen=%s is reachable from other hosts and its gateways are neither encrypted nor authenticated: "+
+			"anyone who reaches the port joins as a site (set route_tls_* and/or route_user and route_password in %s)", c.GatewayListen, c.fileName()))
 	}
 	if c.ClientListen != "" && !loopbackHost(c.ClientListen) && c.ClientUser == "" {
 		w = append(w, fmt.Sprintf("Cluster: client_listen=%s is reachable from other hosts without a password: "+

@@ -108,8 +108,8 @@ func TestParseRouteSecurity(t *testing.T) {
 		{"server-only certificate", "[general]\nlisten = :6222\n" + tlsKeys(p.ca.CertFile, p.serverOnly), []string{
 			"cluster.conf:4: route_tls_cert: " + p.serverOnly.Cert + " must allow both server and client authentication"}},
 		{"route security without listen", "[general]\n" + tlsKeys(p.ca.CertFile, p.good) + "route_user = a\nroute_password = b\n", []string{
-			"cluster.conf:2: route_tls_ca secures the route port: it needs listen=host:port",
-			"cluster.conf:5: route_user secures the route port: it needs listen=host:port"}},
+			"cluster.conf:2: route_tls_ca secures the route port: it needs listen=host:port (or gateway_listen)",
+			"cluster.conf:5: route_user secures the route port: it needs listen=host:port (or gateway_listen)"}},
 		{"user without password", "[general]\nlisten = :6222\nroute_user = pbx\nclient_listen = :4223\nclient_password = x\n", []string{
 			"cluster.conf:3: route_user, route_password go together: route_password missing",
 			"cluster.conf:5: client_user, client_password go together: client_user missing"}},

@@ -78,10 +78,10 @@ func (c *Cluster) connect(ctx context.Context) error {
 	case c.cfg.ClientListen != "":
 		host, port := splitHP(c.cfg.ClientListen)
 		so.Host, so.Port = host, port
-	case c.cfg.Listen != "":
+	case c.cfg.Listen != "" || c.cfg.GatewayListen != "":
 		// nats-server starts routing only once its client listener is up, so DontListen
-		// cannot be used with routes: take a random loopback port nobody is told about
-		// (this process connects in-process anyway).
+		// cannot be used with routes or gateways: take a random loopback port nobody is
+		// told about (this process connects in-process anyway).
 		so.Host, so.Port = "127.0.0.1", server.RANDOM_PORT
 	default:
 		so.DontListen = true
@@ -112,15 +112,15 @@ func (c *Cluster) connect(ctx context.Context) error {
 			}
 		}
 	}
+	tc, err := c.cfg.RouteTLSConfig(time.Now())
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	if c.cfg.Listen != "" {
 		host, port := splitHP(c.cfg.Listen)
 		so.Cluster = server.ClusterOpts{Name: c.cfg.ClusterName, Host: host, Port: port,
 			NoAdvertise: c.cfg.ClientListen == "",
 			Username:    c.cfg.RouteUser, Password: c.cfg.RoutePassword}
-		tc, err := c.cfg.RouteTLSConfig(time.Now())
-		if err != nil {
-			return fmt.Errorf("cluster: %w", err)
-		}
 		if tc != nil {
 			so.Cluster.TLSConfig = tc
 			so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
@@ -133,6 +133,7 @@ func (c *Cluster) connect(ctx context.Context) error {
 			so.Routes = append(so.Routes, u)
 		}
 	}
+	c.cfg.gatewayOpts(so, tc)
 	for _, w := range c.cfg.SecurityWarnings() {
 		c.log.Warn(w)
 	}
@@ -302,21 +303,26 @@ func refusedRoute(msg string) (from, why string, ok bool) {
 	if len(parts) != 3 {
 		return "", "", false
 	}
-	kind := "route"
-	if strings.HasPrefix(parts[1], "cid:") {
+	var kind string
+	switch {
+	case strings.HasPrefix(parts[1], "rid:"):
+		kind = "route"
+	case strings.HasPrefix(parts[1], "gid:"):
+		kind = "gateway"
+	case strings.HasPrefix(parts[1], "cid:"):
 		kind = "client"
-	} else if !strings.HasPrefix(parts[1], "rid:") {
+	default:
 		return "", "", false
 	}
 	what := parts[2]
 	switch {
-	case strings.HasPrefix(what, "authentication error"):
-		if kind == "route" {
-			return parts[0], "route authentication failed (wrong or missing route_user/route_password)", true
-		}
+	case strings.HasPrefix(what, "authentication error") && kind == "client":
 		return parts[0], "NATS client authentication failed (wrong or missing client_user/client_password)", true
-	case strings.HasPrefix(what, "TLS route handshake error"):
-		return parts[0], "route TLS handshake failed (" + strings.TrimPrefix(what, "TLS route handshake error: ") + ")", true
+	case strings.HasPrefix(what, "authentication error"):
+		return parts[0], kind + " authentication failed (wrong or missing route_user/route_password)", true
+	case strings.HasPrefix(what, "TLS route handshake error"), strings.HasPrefix(what, "TLS gateway handshake error"):
+		_, detail, _ := strings.Cut(what, "handshake error: ")
+		return parts[0], kind + " TLS handshake failed (" + detail + ")", true
 	}
 	return "", "", false
 }

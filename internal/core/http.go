@@ -98,7 +98,7 @@ func (m *httpModule) Unload(context.Context) error {
 type clusterMembers struct{ c *cluster.Cluster }
 
 func member(m cluster.Member) httpapi.Member {
-	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self}
+	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self, Site: m.Site}
 	if len(m.Addrs) > 0 {
 		hm.Address = m.Addrs[0]
 	}

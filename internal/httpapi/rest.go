@@ -71,6 +71,7 @@ type ClusterMember struct {
 	State         string `json:"state"`
 	LastHeartbeat string `json:"last_heartbeat,omitempty"` // RFC 3339
 	Self          bool   `json:"self"`
+	Site          string `json:"site,omitempty"` // the member's site (cluster.conf site=)
 }
 
 // RealtimeMapping is one extconfig.conf mapping.
@@ -456,7 +457,7 @@ func (s *Server) members() []Member {
 }
 
 func memberJSON(m Member) ClusterMember {
-	out := ClusterMember{Name: m.Name, EID: m.EID.String(), Address: m.Address, State: m.State, Self: m.Self}
+	out := ClusterMember{Name: m.Name, EID: m.EID.String(), Address: m.Address, State: m.State, Self: m.Self, Site: m.Site}
 	if !m.LastHeartbeat.IsZero() {
 		out.LastHeartbeat = m.LastHeartbeat.UTC().Format(time.RFC3339Nano)
 	}

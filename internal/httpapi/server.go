@@ -39,6 +39,7 @@ type Member struct {
 	State         string
 	LastHeartbeat time.Time
 	Self          bool
+	Site          string // the member's site ("" without sites)
 }
 
 // MemberEvent tells of a change of membership.
