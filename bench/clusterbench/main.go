@@ -261,6 +261,7 @@ func pleiades(a, b *node, device string) []time.Duration {
 			}
 		}
 	}
+	out := make([]time.Duration, 0, *n)
 	wait := func(state string) {
 		if !waitFor(state, 3*time.Second) {
 			fail("no DeviceStateChanged %s on server 2", state)
@@ -278,7 +279,6 @@ func pleiades(a, b *node, device string) []time.Duration {
 			fail("no DeviceStateChanged on server 2 after 20 changes")
 		}
 	}
-	out := make([]time.Duration, 0, *n)
 	states := []string{"INUSE", "NOT_INUSE"}
 	for i := 0; len(out) < *n; i++ {
 		st := states[i%2]
@@ -381,6 +381,7 @@ func compareTLS() {
 			into *result
 			rate *[]float64
 		}{{func(int) string { return "" }, &plain, &plainRate}, {secure, &tls, &tlsRate}} {
+			fmt.Fprintf(os.Stderr, "clusterbench: %s routes\n", map[bool]string{true: "TLS", false: "plaintext"}[mode.into == &tls])
 			nodes := start(3, mode.sec)
 			mode.into.raw = append(mode.into.raw, rawNATS(nodes[0], nodes[1])...)
 			mode.into.pl = append(mode.into.pl, pleiades(nodes[0], nodes[1], "Custom:lat")...)

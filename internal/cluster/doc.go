@@ -103,6 +103,37 @@
 // messages about a route or client refused (authentication error, TLS handshake error) are
 // logged as "Cluster: refused a connection from ADDR: why" in the operator's terms.
 //
+// # Sites (NATS gateways)
+//
+//	[general]
+//	site = berlin               ; this server's site
+//	gateway_listen = 10.0.0.1:7222 ; where the other sites' servers connect
+//	[paris]
+//	type = site
+//	gateways = 10.1.0.1:7222,10.1.0.2:7222 ; some of paris's gateway_listen addresses
+//
+// The servers of one site form a route mesh as without sites (listen=, routes=); the NATS
+// cluster of a site is named after the site. Sites are joined with NATS gateways, not leaf
+// nodes: leaf nodes are hub and spoke (three sites need a hub; a spoke's message to another
+// spoke crosses the WAN twice and the hub's outage cuts the spokes apart), while gateways link
+// every pair of sites directly. Each server opens one outbound gateway connection per other
+// site (to any of its servers; the others are learnt by gossip, so gateways= needs only some
+// of them), so a site pair of n and m servers has n+m connections instead of the n×m routes
+// a cluster stretched over the WAN would need, and a message crosses the WAN once per site,
+// then travels the site's routes. nats-server reconnects a lost gateway by itself (to another
+// server of the site if the first is gone). Gateways use the route security: route_tls_*
+// (the same cluster CA; certificates must name the gateway addresses too) and
+// route_user/route_password. A non-loopback gateway_listen without either is warned about
+// at every start, like listen=.
+//
+// Heartbeats carry the site (appended to the heartbeat body: older servers ignore it), so
+// every server knows each member's site; `cluster show members` prints it per member and,
+// for each configured site, the state of this server's link ("link up (to ADDR, N inbound)"
+// or "link down"); /api/cluster/members has "site". Not built yet (issue 18 §3–4): the board
+// grouping members by site, and stale marking of a cut-off site's states
+// (site_stale_timeout): a site whose members stop being heard is, as today, purged after
+// member_timeout and resynchronised when the link heals.
+//
 // # Duplicate Entity IDs and strict_members
 //
 // A heartbeat from a member's Entity ID with another node name or start time is either a

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,99 @@ func TestClusterStrictMembers(t *testing.T) {
 	hintState(t, nodes[0], "InUse", time.Second)
 	if out := nodes[0].MustRX("cluster show members"); strings.Contains(out, "Node Name: node3") || !strings.Contains(out, "Node Name: node2") {
 		t.Errorf("server 1's members:\n%s", out)
+	}
+}
+
+// TestClusterTwoSites: berlin (two servers routed together) and paris (one server) joined by
+// NATS gateways under the cluster CA and route password: a change on a berlin server reaches
+// paris, paris's reaches both berlin servers, the hint aggregates all three, and cluster show
+// members and /api/cluster/members show each member's site and the link.
+func TestClusterTwoSites(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := freePorts(t, 6) // route and gateway ports: berlin1, berlin2, paris1
+	type srv struct{ name, site, routes, other, otherGW string }
+	gw := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", p[2*i+1]) }
+	route := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", p[2*i]) }
+	servers := []srv{
+		{"berlin1", "berlin", route(1), "paris", gw(2)},
+		{"berlin2", "berlin", route(0), "paris", gw(2)},
+		{"paris1", "paris", "", "berlin", gw(0) + "," + gw(1)},
+	}
+	var nodes []*Node
+	var httpPorts []int
+	for i, s := range servers {
+		cert, err := ca.Issue(s.name, testcert.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes := ""
+		if s.routes != "" {
+			routes = "routes = " + s.routes + "\n"
+		}
+		conf := fmt.Sprintf(`[general]
+node_name = %s
+site = %s
+listen = %s
+%sgateway_listen = %s
+route_tls_ca = %s
+route_tls_cert = %s
+route_tls_key = %s
+route_user = pbx
+route_password = s3cret
+heartbeat_interval = 200
+member_timeout = 1000
+
+[%s]
+type = site
+gateways = %s
+`, s.name, s.site, route(i), routes, gw(i), ca.CertFile, cert.Cert, cert.Key, s.other, s.otherGW)
+		http := freePorts(t, 1)[0]
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:1a:%02x\nsystemname = %s", i+1, s.name), map[string]string{
+			"extensions.conf": seedDialplan,
+			"logger.conf":     sampleLogger,
+			"cluster.conf":    conf,
+			"http.conf":       fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", http),
+			"ari.conf":        "[admin]\ntype = user\npassword = secret\n",
+		})
+		nd.Start()
+		nodes = append(nodes, nd)
+		httpPorts = append(httpPorts, http)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s log:\n%s", s.name, logFrom(nd, 0))
+			}
+		})
+	}
+	for _, nd := range nodes {
+		eventually(t, 15*time.Second, func() string {
+			out := nd.MustRX("cluster show members")
+			if strings.Count(out, "=== Node Name: ") != 3 {
+				return "want 3 members:\n" + out
+			}
+			return ""
+		})
+	}
+	nodes[1].MustRX("devstate change Custom:mystate INUSE")
+	hintState(t, nodes[2], "InUse", 3*time.Second)
+	nodes[1].MustRX("devstate change Custom:mystate NOT_INUSE")
+	nodes[2].MustRX("devstate change Custom:mystate RINGING")
+	for _, nd := range nodes[:2] {
+		hintState(t, nd, "Ringing", 3*time.Second)
+	}
+	out := nodes[2].MustRX("cluster show members")
+	for _, want := range []string{"=== Node Name: berlin1\n=== ==> ID: 02:00:00:00:1a:01\n=== ==> Address: 127.0.0.1:", "=== ==> Site: berlin",
+		"=== Node Name: paris1 (this server)", "=== ==> Site: paris", "=== Site berlin: link up (to 127.0.0.1:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("paris1's cluster show members lacks %q:\n%s", want, out)
+		}
+	}
+	code, body := request(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/api/cluster/members", httpPorts[0]), "admin", "secret")
+	if code != 200 || !strings.Contains(body, `"name":"paris1"`) || !regexp.MustCompile(`"name":"paris1"[^}]*"site":"paris"`).MatchString(body) ||
+		!regexp.MustCompile(`"name":"berlin2"[^}]*"site":"berlin"`).MatchString(body) {
+		t.Errorf("/api/cluster/members on berlin1: %d %s", code, body)
 	}
 }
