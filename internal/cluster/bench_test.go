@@ -73,61 +73,57 @@ func BenchmarkLatency(b *testing.B) {
 }
 
 func benchRaw(b *testing.B, secure bool) {
-	{
-		a, c := benchPair(b, secure)
-		got := make(chan struct{}, 1)
-		sub, err := c.c.nc.Subscribe("bench.raw", func(*nats.Msg) { got <- struct{}{} })
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sub.Unsubscribe()
-		c.c.nc.Flush()
-		waitFor(b, 5*time.Second, "interest", func() bool {
-			a.c.nc.Publish("bench.raw", []byte("x"))
-			select {
-			case <-got:
-				return true
-			case <-time.After(10 * time.Millisecond):
-				return false
-			}
-		})
-		time.Sleep(50 * time.Millisecond)
-		for len(got) > 0 {
-			<-got
-		}
-		payload := sampleMessages()[0].encode(nil)
-		samples := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			t0 := time.Now()
-			a.c.nc.Publish("bench.raw", payload)
-			<-got
-			samples = append(samples, time.Since(t0))
-		}
-		b.StopTimer()
-		report(b, samples)
+	a, c := benchPair(b, secure)
+	got := make(chan struct{}, 1)
+	sub, err := c.c.nc.Subscribe("bench.raw", func(*nats.Msg) { got <- struct{}{} })
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer sub.Unsubscribe()
+	c.c.nc.Flush()
+	waitFor(b, 5*time.Second, "interest", func() bool {
+		a.c.nc.Publish("bench.raw", []byte("x"))
+		select {
+		case <-got:
+			return true
+		case <-time.After(10 * time.Millisecond):
+			return false
+		}
+	})
+	time.Sleep(50 * time.Millisecond)
+	for len(got) > 0 {
+		<-got
+	}
+	payload := sampleMessages()[0].encode(nil)
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		a.c.nc.Publish("bench.raw", payload)
+		<-got
+		samples = append(samples, time.Since(t0))
+	}
+	b.StopTimer()
+	report(b, samples)
 }
 
 func benchCluster(b *testing.B, secure bool) {
-	{
-		a, c := benchPair(b, secure)
-		got := make(chan struct{}, 1)
-		c.local.mu.Lock()
-		c.local.onApply = func(Event) { got <- struct{}{} }
-		c.local.mu.Unlock()
-		fields := []string{"INUSE"}
-		samples := make([]time.Duration, 0, b.N)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			t0 := time.Now()
-			a.c.Publish(Event{Type: TypeDeviceState, Key: "Custom:bench", Fields: fields, Time: t0})
-			<-got
-			samples = append(samples, time.Since(t0))
-		}
-		b.StopTimer()
-		report(b, samples)
+	a, c := benchPair(b, secure)
+	got := make(chan struct{}, 1)
+	c.local.mu.Lock()
+	c.local.onApply = func(Event) { got <- struct{}{} }
+	c.local.mu.Unlock()
+	fields := []string{"INUSE"}
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		a.c.Publish(Event{Type: TypeDeviceState, Key: "Custom:bench", Fields: fields, Time: t0})
+		<-got
+		samples = append(samples, time.Since(t0))
 	}
+	b.StopTimer()
+	report(b, samples)
 }
 
 // BenchmarkThroughput publishes b.N events on node a as fast as possible and waits until node

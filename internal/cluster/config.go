@@ -578,7 +578,15 @@ func Diff(a, b *Config) []string {
 	add("strict_members", a.StrictMembers, b.StrictMembers)
 	add("site", a.Site, b.Site)
 	add("gateway_listen", a.GatewayListen, b.GatewayListen)
-	add("sites", a.Sites, b.Sites)
+	sites := func(c *Config) string {
+		var s []string
+		for _, st := range c.Sites {
+			s = append(s, fmt.Sprintf("%s:%v", strings.ToLower(st.Name), st.Gateways))
+		}
+		sort.Strings(s)
+		return strings.Join(s, ";")
+	}
+	add("sites", sites(a), sites(b))
 	add("heartbeat_interval", a.HeartbeatInterval, b.HeartbeatInterval)
 	add("member_timeout", a.MemberTimeout, b.MemberTimeout)
 	add("publish_event", a.PublishedTypes(), b.PublishedTypes())

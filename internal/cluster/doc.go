@@ -129,7 +129,8 @@
 // Heartbeats carry the site (appended to the heartbeat body: older servers ignore it), so
 // every server knows each member's site; `cluster show members` prints it per member and,
 // for each configured site, the state of this server's link ("link up (to ADDR, N inbound)"
-// or "link down"); /api/cluster/members has "site". Not built yet (issue 18 §3–4): the board
+// or "link down"); /api/cluster/members has "site" and, for another site's members,
+// "site_link" (SiteLinks, read from nats-server's Gatewayz). Not built yet (issue 18 §3–4): the board
 // grouping members by site, and stale marking of a cut-off site's states
 // (site_stale_timeout): a site whose members stop being heard is, as today, purged after
 // member_timeout and resynchronised when the link heals.

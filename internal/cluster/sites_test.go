@@ -129,3 +129,24 @@ func TestRogueSiteRefused(t *testing.T) {
 		t.Errorf("b1 took the rogue site in: %v", b1.c.Members())
 	}
 }
+
+func TestDiffSites(t *testing.T) {
+	a, err := parseCfg(t, "c.conf", "[general]\nsite=b\ngateway_listen=:7222\n[p]\ntype=site\ngateways=a:1\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := parseCfg(t, "c.conf", "\n\n[general]\nsite=b\ngateway_listen=:7222\n[p]\ntype=site\ngateways=a:1\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := parseCfg(t, "c.conf", "[general]\nsite=b\ngateway_listen=:7222\n[p]\ntype=site\ngateways=a:2\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Diff(a, moved); len(d) != 0 {
+		t.Errorf("lines moved: Diff = %v", d)
+	}
+	if d := Diff(a, other); !slices.Equal(d, []string{"sites"}) {
+		t.Errorf("gateways changed: Diff = %v", d)
+	}
+}

@@ -109,9 +109,18 @@ func member(m cluster.Member) httpapi.Member {
 }
 
 func (c clusterMembers) Members() []httpapi.Member {
+	links := map[string]string{}
+	for _, l := range c.c.SiteLinks() {
+		links[l.Site] = "down"
+		if l.Up {
+			links[l.Site] = "up"
+		}
+	}
 	var out []httpapi.Member
 	for _, m := range c.c.Members() {
-		out = append(out, member(m))
+		hm := member(m)
+		hm.SiteLink = links[m.Site]
+		out = append(out, hm)
 	}
 	return out
 }

@@ -363,7 +363,7 @@ gateways = %s
 		}
 	}
 	code, body := request(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/api/cluster/members", httpPorts[0]), "admin", "secret")
-	if code != 200 || !strings.Contains(body, `"name":"paris1"`) || !regexp.MustCompile(`"name":"paris1"[^}]*"site":"paris"`).MatchString(body) ||
+	if code != 200 || !strings.Contains(body, `"name":"paris1"`) || !regexp.MustCompile(`"name":"paris1"[^}]*"site":"paris","site_link":"up"`).MatchString(body) ||
 		!regexp.MustCompile(`"name":"berlin2"[^}]*"site":"berlin"`).MatchString(body) {
 		t.Errorf("/api/cluster/members on berlin1: %d %s", code, body)
 	}
