@@ -130,10 +130,10 @@
 // every server knows each member's site; `cluster show members` prints it per member and,
 // for each configured site, the state of this server's link ("link up (to ADDR, N inbound)"
 // or "link down"); /api/cluster/members has "site" and, for another site's members,
-// "site_link" (SiteLinks, read from nats-server's Gatewayz). Not built yet (issue 18 §3–4): the board
-// grouping members by site, and stale marking of a cut-off site's states
-// (site_stale_timeout): a site whose members stop being heard is, as today, purged after
-// member_timeout and resynchronised when the link heals.
+// "site_link" (SiteLinks, read from nats-server's Gatewayz). The board groups members by site. Not
+// built yet (issue 18 §4): stale marking of a cut-off site's states (site_stale_timeout): a
+// site whose members stop being heard is, as today, purged after member_timeout and
+// resynchronised when the link heals.
 //
 // # Duplicate Entity IDs and strict_members
 //
