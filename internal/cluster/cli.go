@@ -112,6 +112,9 @@ func (c *Cluster) writeMembers(w io.Writer) {
 			state = "stopped"
 		case m.Self && c.nc != nil && !c.nc.IsConnected():
 			state = "disconnected from NATS"
+		case m.Stale:
+			left := c.cfg.SiteStaleTimeout - time.Since(m.StaleSince)
+			state = fmt.Sprintf("stale (site %s unreachable; states kept, purged in %s)", m.Site, age(max(left, 0)))
 		case !m.Self && !m.Synced:
 			state = "syncing"
 		}

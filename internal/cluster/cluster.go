@@ -73,6 +73,10 @@ type Member struct {
 	Self bool
 	// Synced is true once the member's snapshot was received in full (always true for Self).
 	Synced bool
+	// Stale is true while a member of another site is unheard for longer than
+	// member_timeout: its states are kept until site_stale_timeout after StaleSince.
+	Stale      bool
+	StaleSince time.Time
 }
 
 // MemberEventKind tells a join from a departure.
@@ -181,6 +185,7 @@ type peer struct {
 	resync    bool       // another request is wanted once the outstanding one ends
 	keys      map[typeKey]*keyState
 	floor     map[string]uint64 // per type: stamps at or below are covered by a finished snapshot
+	stale     bool              // another site's member unheard: states kept (site_stale_timeout)
 }
 
 type syncState struct {
@@ -496,6 +501,18 @@ func (c *Cluster) checkTimeouts(now time.Time) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
 	for _, p := range c.sortedPeers() {
+		if p.stale {
+			if since := now.Sub(p.m.StaleSince); since > c.cfg.SiteStaleTimeout {
+				c.log.Warn(fmt.Sprintf("Node %s (%s) of site %s stayed unreachable for site_stale_timeout (%d ms): its states are purged",
+					p.m.NodeName, p.m.EID, p.m.Site, c.cfg.SiteStaleTimeout.Milliseconds()))
+				c.lose(p, "timeout")
+			}
+			continue
+		}
+		if now.Sub(p.lastHeard) > c.cfg.MemberTimeout && c.otherSite(p) && c.cfg.SiteStaleTimeout > 0 {
+			c.markStale(p, now)
+			continue
+		}
 		if now.Sub(p.lastHeard) > c.cfg.MemberTimeout {
 			c.log.Warn(fmt.Sprintf("Node %s (%s) sent no heartbeat for %d ms (member_timeout %d ms)",
 				p.m.NodeName, p.m.EID, now.Sub(p.lastHeard).Milliseconds(), c.cfg.MemberTimeout.Milliseconds()))
@@ -508,6 +525,36 @@ func (c *Cluster) checkTimeouts(now time.Time) {
 			c.requestSync(p)
 		}
 	}
+}
+
+// otherSite reports whether p belongs to another site than this server's.
+func (c *Cluster) otherSite(p *peer) bool {
+	return c.cfg.Site != "" && p.m.Site != "" && p.m.Site != c.cfg.Site
+}
+
+// markStale keeps a silent member of another site, its states marked stale.
+func (c *Cluster) markStale(p *peer, now time.Time) {
+	p.stale, p.sync, p.resync = true, nil, false
+	c.viewMu.Lock()
+	p.m.Stale, p.m.StaleSince, p.m.Synced = true, now, false
+	c.viewMu.Unlock()
+	c.stats.stale.Add(1)
+	c.log.Warn(fmt.Sprintf("Node %s (%s) of site %s sent no heartbeat for %d ms: its states are kept, marked stale, for site_stale_timeout (%d ms)",
+		p.m.NodeName, p.m.EID, p.m.Site, now.Sub(p.lastHeard).Milliseconds(), c.cfg.SiteStaleTimeout.Milliseconds()))
+}
+
+// unstale takes back a stale member heard again, and asks for its state: what changed
+// meanwhile (deletions included) is repaired by the snapshot.
+func (c *Cluster) unstale(p *peer, m *message, now time.Time) {
+	p.stale = false
+	c.viewMu.Lock()
+	was := now.Sub(p.m.StaleSince)
+	p.m.Stale, p.m.StaleSince = false, time.Time{}
+	c.viewMu.Unlock()
+	c.log.Info(fmt.Sprintf("Node %s (%s) of site %s is heard again after %d ms stale: asking for its state",
+		p.m.NodeName, p.m.EID, p.m.Site, was.Milliseconds()))
+	p.lastSeq = m.Seq - 1 // the gap is covered by the sync
+	c.requestSync(p)
 }
 
 func (c *Cluster) sortedPeers() []*peer {
@@ -592,6 +639,9 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 	if p.inc != m.Incarnation {
 		c.stats.droppedNotMember.Add(1)
 		return
+	}
+	if p.stale {
+		c.unstale(p, m, now)
 	}
 	if m.Seq != p.lastSeq+1 {
 		c.stats.gaps.Add(1)

@@ -44,6 +44,8 @@ const (
 	DefaultMemberTimeout     = 5000 * time.Millisecond
 	// DefaultExternalURL is used by mode=external without nats_url (the NATS convention).
 	DefaultExternalURL = "nats://127.0.0.1:4222"
+	// DefaultSiteStaleTimeout applies with site= unless site_stale_timeout says otherwise.
+	DefaultSiteStaleTimeout = 60 * time.Second
 )
 
 // Channel is one event channel: the seed's ais.conf [name] type=event_channel section, or
@@ -103,7 +105,13 @@ type Config struct {
 	// server accepts other sites' gateway connections and Sites lists the other sites.
 	Site          string
 	GatewayListen string
-	Sites         []Site
+	// GatewayAdvertise is the gateway address told to the other sites (NAT, a proxy); ""
+	// = the address bound.
+	GatewayAdvertise string
+	Sites            []Site
+	// SiteStaleTimeout is how long a silent member of another site stays, its states kept
+	// and marked stale, before it is purged (0: purged at member_timeout like any member).
+	SiteStaleTimeout time.Duration
 
 	HeartbeatInterval time.Duration
 	MemberTimeout     time.Duration
@@ -181,10 +189,10 @@ func (c *Config) SubscribedTypes() []string {
 var generalKeys = []string{"mode", "node_name", "cluster_name", "listen", "routes", "client_listen",
 	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout",
 	"route_tls_ca", "route_tls_cert", "route_tls_key", "route_user", "route_password",
-	"client_user", "client_password", "strict_members", "site", "gateway_listen"}
+	"client_user", "client_password", "strict_members", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout"}
 
 var embeddedOnly = []string{"listen", "routes", "client_listen", "route_tls_ca", "route_tls_cert", "route_tls_key",
-	"route_user", "route_password", "client_user", "client_password", "site", "gateway_listen"}
+	"route_user", "route_password", "client_user", "client_password", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout"}
 var externalOnly = []string{"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials"}
 
 // ParseConfig validates a parsed cluster.conf (isCorosync false: [general] plus ais.conf-shaped
@@ -460,6 +468,19 @@ func (c *Config) setGeneral(key string, v *conf.Variable, bad func(string, int, 
 			return
 		}
 		c.GatewayListen = val
+	case "gateway_advertise":
+		if err := checkHostPort(val, false); err != nil {
+			bad(v.File, v.Line, "gateway_advertise: %v", err)
+			return
+		}
+		c.GatewayAdvertise = val
+	case "site_stale_timeout":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 || n > 86400_000 {
+			bad(v.File, v.Line, "site_stale_timeout must be a number of milliseconds between 0 and 86400000, not '%s'", v.Value)
+			return
+		}
+		c.SiteStaleTimeout = time.Duration(n) * time.Millisecond
 	case "strict_members":
 		switch {
 		case conf.IsTrue(val):
@@ -578,6 +599,8 @@ func Diff(a, b *Config) []string {
 	add("strict_members", a.StrictMembers, b.StrictMembers)
 	add("site", a.Site, b.Site)
 	add("gateway_listen", a.GatewayListen, b.GatewayListen)
+	add("gateway_advertise", a.GatewayAdvertise, b.GatewayAdvertise)
+	add("site_stale_timeout", a.SiteStaleTimeout, b.SiteStaleTimeout)
 	sites := func(c *Config) string {
 		var s []string
 		for _, st := range c.Sites {

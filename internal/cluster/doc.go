@@ -108,6 +108,8 @@
 //	[general]
 //	site = berlin               ; this server's site
 //	gateway_listen = 10.0.0.1:7222 ; where the other sites' servers connect
+//	;gateway_advertise = 203.0.113.5:7222 ; the address the other sites are told (NAT)
+//	site_stale_timeout = 60000  ; ms: another site's silent member stays, marked stale
 //	[paris]
 //	type = site
 //	gateways = 10.1.0.1:7222,10.1.0.2:7222 ; some of paris's gateway_listen addresses
@@ -130,10 +132,22 @@
 // every server knows each member's site; `cluster show members` prints it per member and,
 // for each configured site, the state of this server's link ("link up (to ADDR, N inbound)"
 // or "link down"); /api/cluster/members has "site" and, for another site's members,
-// "site_link" (SiteLinks, read from nats-server's Gatewayz). The board groups members by site. Not
-// built yet (issue 18 §4): stale marking of a cut-off site's states (site_stale_timeout): a
-// site whose members stop being heard is, as today, purged after member_timeout and
-// resynchronised when the link heals.
+// "site_link" (SiteLinks, read from nats-server's Gatewayz). The board groups members by site.
+//
+// A site cut off: a member of another site unheard for member_timeout is not purged but
+// marked stale (logged as a WARNING; `cluster show members` shows "stale (site S
+// unreachable; states kept, purged in N s)", the API state "stale", the board a red lamp):
+// its states are kept, since across a WAN a lost link is far likelier than every server of a
+// site dying at once, and a PBX should keep showing the last known lamps. After
+// site_stale_timeout (default 60000 ms with site=; 0 = purge at member_timeout like a member
+// of this site) it is purged as before. When it is heard again (same start time) it is no
+// longer stale and this server asks it for its state: the snapshot replaces what was kept, so
+// deletions made during the cut are applied and no state is left that neither side holds.
+// A restart meanwhile (a newer start time) is a restart as always. Members of this server's
+// own site are purged at member_timeout as before: within a site a silent server is a dead
+// one. gateway_advertise (host:port) is the gateway address told to the other sites when
+// they must reach this server through NAT or a proxy (the cut-off test routes the gateways
+// through proxies this way).
 //
 // # Duplicate Entity IDs and strict_members
 //

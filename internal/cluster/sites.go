@@ -73,6 +73,15 @@ func (c *Config) checkSites(seen map[string]*conf.Variable, bad func(string, int
 	if v := seen["gateway_listen"]; v != nil && c.Site == "" && seen["site"] == nil {
 		bad(v.File, v.Line, "gateway_listen needs site= (the name of this server's site)")
 	}
+	if v := seen["gateway_advertise"]; v != nil && seen["gateway_listen"] == nil {
+		bad(v.File, v.Line, "gateway_advertise needs gateway_listen=host:port")
+	}
+	if v := seen["site_stale_timeout"]; v != nil && seen["site"] == nil {
+		bad(v.File, v.Line, "site_stale_timeout needs site= (it applies to the members of other sites)")
+	}
+	if seen["site_stale_timeout"] == nil && c.Site != "" {
+		c.SiteStaleTimeout = DefaultSiteStaleTimeout
+	}
 	if c.Site != "" && c.GatewayListen == "" && len(c.Sites) > 0 {
 		v := seen["site"]
 		bad(v.File, v.Line, "site=%s with other sites needs gateway_listen=host:port (where the other sites connect)", c.Site)
@@ -96,7 +105,7 @@ func (c *Config) gatewayOpts(opts *server.Options, tc *tls.Config) {
 	host, port := splitHP(c.GatewayListen)
 	gw := server.GatewayOpts{Name: c.Site, Host: host, Port: port,
 		Username: c.RouteUser, Password: c.RoutePassword,
-		TLSConfig: tc, TLSTimeout: routeTLSTimeout.Seconds()}
+		TLSConfig: tc, TLSTimeout: routeTLSTimeout.Seconds(), Advertise: c.GatewayAdvertise}
 	for _, st := range c.Sites {
 		r := &server.RemoteGatewayOpts{Name: st.Name, TLSConfig: tc, TLSTimeout: routeTLSTimeout.Seconds()}
 		for _, g := range st.Gateways {

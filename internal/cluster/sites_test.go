@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/eid"
 )
 
 func TestParseSites(t *testing.T) {
@@ -30,8 +32,13 @@ publish_event = device_state
 		t.Fatal(err)
 	}
 	if c.Site != "berlin" || c.GatewayListen != "10.0.0.1:7222" || len(c.Sites) != 1 || c.Sites[0].Name != "paris" ||
-		!slices.Equal(c.Sites[0].Gateways, []string{"10.1.0.1:7222", "10.1.0.2:7222"}) || len(c.Channels) != 1 {
+		!slices.Equal(c.Sites[0].Gateways, []string{"10.1.0.1:7222", "10.1.0.2:7222"}) || len(c.Channels) != 1 ||
+		c.SiteStaleTimeout != DefaultSiteStaleTimeout {
 		t.Errorf("%+v", c)
+	}
+	c, err = parseCfg(t, "cluster.conf", "[general]\nsite = berlin\ngateway_listen = :7222\ngateway_advertise = 203.0.113.5:7222\nsite_stale_timeout = 0\n", false)
+	if err != nil || c.GatewayAdvertise != "203.0.113.5:7222" || c.SiteStaleTimeout != 0 {
+		t.Errorf("%+v %v", c, err)
 	}
 
 	for _, tc := range []struct {
@@ -50,6 +57,10 @@ publish_event = device_state
 			"cluster.conf:2: site=berlin with other sites needs gateway_listen=host:port"}},
 		{"gateway_listen without site", "[general]\ngateway_listen=:7222\n", []string{
 			"cluster.conf:2: gateway_listen needs site="}},
+		{"advertise and stale timeout alone", "[general]\ngateway_advertise=a:1\nsite_stale_timeout=1000\n", []string{
+			"cluster.conf:2: gateway_advertise needs gateway_listen=host:port", "cluster.conf:3: site_stale_timeout needs site="}},
+		{"bad stale timeout and advertise", "[general]\nsite=b\ngateway_listen=:1\nsite_stale_timeout=1m\ngateway_advertise=:0\n", []string{
+			"cluster.conf:4: site_stale_timeout must be a number of milliseconds", "cluster.conf:5: gateway_advertise: bad port '0'"}},
 		{"site twice", "[general]\nsite=b\ngateway_listen=:1\n[p]\ntype=site\ngateways=a:1\n[P]\ntype=site\ngateways=a:2\n", []string{
 			"cluster.conf:7: site [P] defined twice (first at cluster.conf:4)"}},
 		{"external mode", "[general]\nmode=external\nsite=b\n[p]\ntype=site\ngateways=a:1\n", []string{
@@ -148,5 +159,80 @@ func TestDiffSites(t *testing.T) {
 	}
 	if d := Diff(a, other); !slices.Equal(d, []string{"sites"}) {
 		t.Errorf("gateways changed: Diff = %v", d)
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestSiteCutOffStaleThenHeal: two sites whose gateways go through proxies (each site
+// advertises its proxy). Cut: each side keeps the other's states, the member marked stale;
+// changes made meanwhile (a deletion, a new key) arrive when the link heals, without a
+// restart; cut for longer than site_stale_timeout: purged.
+func TestSiteCutOffStaleThenHeal(t *testing.T) {
+	gb, gp := freeAddr(t), freeAddr(t)
+	pxB, pxP := newProxy(t, gb), newProxy(t, gp)
+	site := func(name, listen, advertise, other, otherGW string) nodeOpt {
+		return func(c *Config) {
+			c.Site, c.GatewayListen, c.GatewayAdvertise = name, listen, advertise
+			c.Sites = []Site{{Name: other, Gateways: []string{otherGW}}}
+			c.SiteStaleTimeout = 2 * time.Second
+		}
+	}
+	b := newNode(t, "b1", 1, site("berlin", gb, pxB.addr(), "paris", pxP.addr())).start(t)
+	p := newNode(t, "p1", 2, site("paris", gp, pxP.addr(), "berlin", pxB.addr())).start(t)
+	meshed(t, 10*time.Second, b, p)
+	b.set(TypeDeviceState, "Custom:b", "INUSE")
+	p.set(TypeDeviceState, "Custom:p", "INUSE")
+	waitFor(t, 2*time.Second, "exchange", func() bool {
+		return b.local.state(TypeDeviceState, "Custom:p", p.eid) == "INUSE" && p.local.state(TypeDeviceState, "Custom:b", b.eid) == "INUSE"
+	})
+	stale := func(n *node, id eid.EID) bool {
+		for _, m := range n.c.Members() {
+			if m.EID == id {
+				return m.Stale
+			}
+		}
+		return false
+	}
+
+	pxB.setCut(true)
+	pxP.setCut(true)
+	waitFor(t, 3*time.Second, "both sides mark the other stale", func() bool { return stale(b, p.eid) && stale(p, b.eid) })
+	if b.local.state(TypeDeviceState, "Custom:p", p.eid) != "INUSE" || p.local.state(TypeDeviceState, "Custom:b", b.eid) != "INUSE" {
+		t.Fatal("a stale member's states were not kept")
+	}
+	var out strings.Builder
+	b.c.writeMembers(&out)
+	if !strings.Contains(out.String(), "=== ==> State: stale (site paris unreachable; states kept, purged in ") {
+		t.Errorf("cluster show members:\n%s", out.String())
+	}
+	p.set(TypeDeviceState, "Custom:p")            // deleted while cut off
+	p.set(TypeDeviceState, "Custom:q", "RINGING") // new while cut off
+	pxB.setCut(false)
+	pxP.setCut(false)
+	took := waitFor(t, 5*time.Second, "resynchronised after the heal", func() bool {
+		return !stale(b, p.eid) && !stale(p, b.eid) && b.local.state(TypeDeviceState, "Custom:p", p.eid) == "" &&
+			b.local.state(TypeDeviceState, "Custom:q", p.eid) == "RINGING" && p.local.state(TypeDeviceState, "Custom:b", b.eid) == "INUSE"
+	})
+	t.Logf("converged %v after the link came back", took)
+	if b.c.Stats().Departures != 0 {
+		t.Error("a member was purged during a cut shorter than site_stale_timeout")
+	}
+
+	pxB.setCut(true)
+	pxP.setCut(true)
+	waitFor(t, 6*time.Second, "purged after site_stale_timeout", func() bool {
+		return !b.hasMember(p.eid) && b.local.state(TypeDeviceState, "Custom:q", p.eid) == "" && !p.hasMember(b.eid)
+	})
+	if !b.logs.has("Node p1 (02:00:00:00:00:02) of site paris stayed unreachable for site_stale_timeout (2000 ms): its states are purged") {
+		t.Error("no purge line")
 	}
 }

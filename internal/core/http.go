@@ -102,7 +102,10 @@ func member(m cluster.Member) httpapi.Member {
 	if len(m.Addrs) > 0 {
 		hm.Address = m.Addrs[0]
 	}
-	if !m.Synced {
+	switch {
+	case m.Stale:
+		hm.State = "stale"
+	case !m.Synced:
 		hm.State = "syncing"
 	}
 	return hm
