@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -367,4 +368,123 @@ gateways = %s
 		!regexp.MustCompile(`"name":"berlin2"[^}]*"site":"berlin"`).MatchString(body) {
 		t.Errorf("/api/cluster/members on berlin1: %d %s", code, body)
 	}
+}
+
+// TestClusterSitesOverSlowLinkCutAndHeal: berlin (this namespace) and paris (its own network
+// namespace) joined by gateways with TLS over a veth pair delayed 40 ms each way by tc netem.
+// A change crosses in about 40 ms (the receive latency is logged); the link cut for longer
+// than member_timeout leaves each side the other's states, marked stale; healed, they
+// converge by themselves; cut for longer than site_stale_timeout, they are purged.
+func TestClusterSitesOverSlowLinkCutAndHeal(t *testing.T) {
+	const hostIP, nsIP = "10.78.0.1", "10.78.0.2"
+	wrap, cut, heal := netns(t, "plsite", hostIP, nsIP)
+	// tc netem needs the kernel's sch_netem, which containers often lack: without it the link
+	// has no delay and only the latency check is left out (cut, stale and heal still run).
+	delayed := true
+	for _, args := range [][]string{
+		{"qdisc", "add", "dev", "plsiteh", "root", "netem", "delay", "40ms"},
+		{"-n", "plsite", "qdisc", "add", "dev", "plsiten", "root", "netem", "delay", "40ms"},
+	} {
+		if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
+			t.Logf("no 40 ms delay on the link (tc %s: %v: %s)", strings.Join(args, " "), err, bytes.TrimSpace(out))
+			delayed = false
+			break
+		}
+	}
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir, "cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 4)
+	type side struct{ name, site, ip, other, otherIP string }
+	sides := []side{{"berlin1", "berlin", hostIP, "paris", nsIP}, {"paris1", "paris", nsIP, "berlin", hostIP}}
+	var nodes []*Node
+	for i, s := range sides {
+		cert, err := ca.Issue(s.name, testcert.Options{Hosts: []string{s.ip, "127.0.0.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := fmt.Sprintf(`[general]
+node_name = %s
+site = %s
+listen = 127.0.0.1:%d
+gateway_listen = %s:%d
+route_tls_ca = %s
+route_tls_cert = %s
+route_tls_key = %s
+heartbeat_interval = 200
+member_timeout = 1000
+site_stale_timeout = 5000
+
+[%s]
+type = site
+gateways = %s:%d
+`, s.name, s.site, ports[2*i], s.ip, ports[2*i+1], ca.CertFile, cert.Cert, cert.Key, s.other, s.otherIP, ports[2*(1-i)+1])
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:1b:%02x\nsystemname = %s", i+1, s.name), map[string]string{
+			"extensions.conf": seedDialplan, "logger.conf": sampleLogger, "cluster.conf": conf,
+		})
+		if i == 1 {
+			nd.Wrap = wrap
+		}
+		nd.Start()
+		nodes = append(nodes, nd)
+	}
+	berlin, paris := nodes[0], nodes[1]
+	members := func(nd *Node, want int, state string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() string {
+			out := nd.MustRX("cluster show members")
+			if strings.Count(out, "=== Node Name: ") != want || (state != "" && !strings.Contains(out, "=== ==> State: "+state)) {
+				return fmt.Sprintf("want %d members (%q):\n%s", want, state, out)
+			}
+			return ""
+		})
+	}
+	members(berlin, 2, "")
+	members(paris, 2, "")
+	for i := range 10 {
+		st := []string{"INUSE", "NOT_INUSE"}[i%2]
+		berlin.MustRX("devstate change Custom:mystate " + st)
+		hintState(t, paris, map[string]string{"INUSE": "InUse", "NOT_INUSE": "Idle"}[st], 3*time.Second)
+	}
+	stats := paris.MustRX("cluster show stats")
+	lat := regexp.MustCompile(`=== Latency: \d+ events, mean ([^,]+),`).FindStringSubmatch(stats)
+	if lat == nil {
+		t.Fatalf("no latency in:\n%s", stats)
+	}
+	if d, err := time.ParseDuration(lat[1]); delayed && (err != nil || d < 40*time.Millisecond) {
+		t.Errorf("mean receive latency %s over a 40 ms link: netem not in effect?", lat[1])
+	}
+	t.Logf("berlin → paris (link delayed: %v): mean receive latency %s (%s)", delayed, lat[1], strings.TrimSpace(strings.SplitN(stats[strings.Index(stats, "=== Latency"):], "\n", 2)[0]))
+
+	berlin.MustRX("devstate change Custom:mystate INUSE")
+	hintState(t, paris, "InUse", 3*time.Second)
+	cut()
+	members(paris, 2, "stale (site berlin unreachable; states kept, purged in ")
+	members(berlin, 2, "stale (site paris unreachable; states kept, purged in ")
+	hintState(t, paris, "InUse", time.Second) // kept
+	berlin.MustRX("devstate change Custom:mystate NOT_INUSE")
+	heal()
+	healed := time.Now()
+	hintState(t, paris, "Idle", 3*time.Second)
+	t.Logf("converged %v after the heal", time.Since(healed))
+	eventually(t, 3*time.Second, func() string {
+		if out := paris.MustRX("cluster show members"); strings.Contains(out, "stale") {
+			return "still stale:\n" + out
+		}
+		return ""
+	})
+
+	berlin.MustRX("devstate change Custom:mystate INUSE")
+	hintState(t, paris, "InUse", 3*time.Second)
+	cut()
+	members(paris, 2, "stale")
+	eventually(t, 10*time.Second, func() string {
+		if out := paris.MustRX("cluster show members"); strings.Count(out, "=== Node Name: ") != 1 {
+			return "not purged after site_stale_timeout:\n" + out
+		}
+		return ""
+	})
+	hintState(t, paris, "Idle", time.Second)
 }
