@@ -184,6 +184,35 @@ func (c *Cluster) writeConfig(w io.Writer) {
 		row("Listen", listen)
 		row("Routes", strings.Join(cfg.Routes, ", "))
 		row("Client Listen", cfg.ClientListen)
+		// Passwords are never shown: only whether they are set.
+		var sec []string
+		if cfg.RouteTLSCA != "" {
+			sec = append(sec, "mutual TLS (CA "+cfg.RouteTLSCA+", certificate "+cfg.RouteTLSCert+")")
+		}
+		if cfg.RouteUser != "" {
+			sec = append(sec, "password of user "+cfg.RouteUser)
+		}
+		if cfg.Listen != "" || cfg.GatewayListen != "" {
+			if len(sec) == 0 {
+				sec = append(sec, "none")
+			}
+			row("Route Security", strings.Join(sec, ", "))
+		}
+		if cfg.ClientUser != "" {
+			row("Client User", cfg.ClientUser)
+		}
+		if cfg.StrictMembers {
+			row("Strict Members", "yes")
+		}
+		if cfg.Site != "" {
+			row("Site", cfg.Site)
+			row("Gateway Listen", cfg.GatewayListen)
+			row("Gateway Advertise", cfg.GatewayAdvertise)
+			for _, st := range cfg.Sites {
+				row("Site "+st.Name, "gateways "+strings.Join(st.Gateways, ", "))
+			}
+			row("Site Stale Timeout", fmt.Sprintf("%d ms", cfg.SiteStaleTimeout.Milliseconds()))
+		}
 	}
 	row("Heartbeat Interval", fmt.Sprintf("%d ms", cfg.HeartbeatInterval.Milliseconds()))
 	row("Member Timeout", fmt.Sprintf("%d ms", cfg.MemberTimeout.Milliseconds()))

@@ -119,6 +119,16 @@ func TestTwoSitesOverGateways(t *testing.T) {
 		l := p2.c.SiteLinks()
 		return len(l) == 1 && l[0].Site == "berlin" && l[0].Up
 	})
+	var cfgOut strings.Builder
+	p2.c.writeConfig(&cfgOut)
+	for _, want := range []string{"=== Route Security: mutual TLS (CA " + p.ca.CertFile, ", password of user pbx\n", "=== Site: paris\n", "=== Site berlin: gateways " + gw + "\n"} {
+		if !strings.Contains(cfgOut.String(), want) {
+			t.Errorf("cluster show config lacks %q:\n%s", want, cfgOut.String())
+		}
+	}
+	if strings.Contains(cfgOut.String(), "s3cret") {
+		t.Errorf("cluster show config shows the password:\n%s", cfgOut.String())
+	}
 	var out strings.Builder
 	p2.c.writeMembers(&out)
 	if !strings.Contains(out.String(), "=== ==> Site: berlin") || !strings.Contains(out.String(), "=== Site berlin: link up (to 127.0.0.1:") {
