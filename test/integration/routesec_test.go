@@ -276,9 +276,9 @@ func TestClusterStrictMembers(t *testing.T) {
 	}
 }
 
-// TestClusterTwoSites: berlin (two servers routed together) and paris (one server) joined by
-// NATS gateways under the cluster CA and route password: a change on a berlin server reaches
-// paris, paris's reaches both berlin servers, the hint aggregates all three, and cluster show
+// TestClusterTwoSites: berlin and paris, two servers each routed together, joined by NATS
+// gateways under the cluster CA and route password: a change on a berlin server reaches both
+// paris servers, paris's reaches berlin, the aggregate holds all four, and cluster show
 // members and /api/cluster/members show each member's site and the link.
 func TestClusterTwoSites(t *testing.T) {
 	dir := t.TempDir()
@@ -286,14 +286,15 @@ func TestClusterTwoSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := freePorts(t, 6) // route and gateway ports: berlin1, berlin2, paris1
+	p := freePorts(t, 8) // route and gateway ports: berlin1, berlin2, paris1, paris2
 	type srv struct{ name, site, routes, other, otherGW string }
 	gw := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", p[2*i+1]) }
 	route := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", p[2*i]) }
 	servers := []srv{
 		{"berlin1", "berlin", route(1), "paris", gw(2)},
 		{"berlin2", "berlin", route(0), "paris", gw(2)},
-		{"paris1", "paris", "", "berlin", gw(0) + "," + gw(1)},
+		{"paris1", "paris", route(3), "berlin", gw(0) + "," + gw(1)},
+		{"paris2", "paris", route(2), "berlin", gw(1)},
 	}
 	var nodes []*Node
 	var httpPorts []int
@@ -343,19 +344,33 @@ gateways = %s
 	for _, nd := range nodes {
 		eventually(t, 15*time.Second, func() string {
 			out := nd.MustRX("cluster show members")
-			if strings.Count(out, "=== Node Name: ") != 3 {
-				return "want 3 members:\n" + out
+			if strings.Count(out, "=== Node Name: ") != 4 {
+				return "want 4 members:\n" + out
 			}
 			return ""
 		})
 	}
 	nodes[1].MustRX("devstate change Custom:mystate INUSE")
-	hintState(t, nodes[2], "InUse", 3*time.Second)
+	for _, nd := range nodes[2:] {
+		hintState(t, nd, "InUse", 3*time.Second)
+	}
 	nodes[1].MustRX("devstate change Custom:mystate NOT_INUSE")
 	nodes[2].MustRX("devstate change Custom:mystate RINGING")
-	for _, nd := range nodes[:2] {
+	for _, nd := range []*Node{nodes[0], nodes[1], nodes[3]} {
 		hintState(t, nd, "Ringing", 3*time.Second)
 	}
+	// The aggregate on paris2 holds all four servers' states.
+	nodes[0].MustRX("devstate change Custom:mystate NOT_INUSE")
+	nodes[3].MustRX("devstate change Custom:mystate NOT_INUSE")
+	eventually(t, 3*time.Second, func() string {
+		out := nodes[3].MustRX("devstate show Custom:mystate")
+		for i := range 4 {
+			if !strings.Contains(out, fmt.Sprintf("02:00:00:00:1a:%02x", i+1)) {
+				return "not every server's state on paris2:\n" + out
+			}
+		}
+		return ""
+	})
 	out := nodes[2].MustRX("cluster show members")
 	for _, want := range []string{"=== Node Name: berlin1\n=== ==> ID: 02:00:00:00:1a:01\n=== ==> Address: 127.0.0.1:", "=== ==> Site: berlin",
 		"=== Node Name: paris1 (this server)", "=== ==> Site: paris", "=== Site berlin: link up (to 127.0.0.1:"} {
