@@ -98,20 +98,32 @@ func (m *httpModule) Unload(context.Context) error {
 type clusterMembers struct{ c *cluster.Cluster }
 
 func member(m cluster.Member) httpapi.Member {
-	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self}
+	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self, Site: m.Site}
 	if len(m.Addrs) > 0 {
 		hm.Address = m.Addrs[0]
 	}
-	if !m.Synced {
+	switch {
+	case m.Stale:
+		hm.State = "stale"
+	case !m.Synced:
 		hm.State = "syncing"
 	}
 	return hm
 }
 
 func (c clusterMembers) Members() []httpapi.Member {
+	links := map[string]string{}
+	for _, l := range c.c.SiteLinks() {
+		links[l.Site] = "down"
+		if l.Up {
+			links[l.Site] = "up"
+		}
+	}
 	var out []httpapi.Member
 	for _, m := range c.c.Members() {
-		out = append(out, member(m))
+		hm := member(m)
+		hm.SiteLink = links[m.Site]
+		out = append(out, hm)
 	}
 	return out
 }
