@@ -1,7 +1,6 @@
 package odbc
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -356,4 +355,3 @@ func sortedNames[V any](m map[string]V) []string {
 	return out
 }
 
-var errNoFields = errors.New("odbc: no fields given")
