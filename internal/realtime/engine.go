@@ -20,7 +20,8 @@
 //   - A field name with an operator ("name LIKE", "regseconds >") is passed to the driver as is;
 //     every driver binds every value as a parameter and rejects a field that is not a column.
 //   - Mappings: an unknown driver, an undefined connection (for drivers implementing
-//     DatabaseLister), a malformed line or a mapping of asterisk.conf, extconfig.conf or
+//     DatabaseLister or ConnectionChecker: sqlite3, mysql and odbc sections, pgsql's
+//     res_pgsql.conf), a malformed line or a mapping of asterisk.conf, extconfig.conf or
 //     logger.conf is an error naming the file:line of the line, and a failed Configure keeps the
 //     mappings in force (a failed reload keeps the running configuration). Asterisk logs and
 //     skips. A gap in priorities (1, 2, 4) ends the list, with a warning naming the line, as in
@@ -354,9 +355,13 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 							m.where(), v.Name, v.Value, m.Driver, strings.Join(e.driverNames(), ", ")))
 						continue
 					}
-					if dl, ok := d.(DatabaseLister); ok && !slices.Contains(dl.Databases(), m.Database) {
-						errs = append(errs, fmt.Errorf("%s: %s => %s: %w: %s has no connection [%s] in %s",
-							m.where(), v.Name, v.Value, ErrUnknownDatabase, m.Driver, m.Database, d.ConfigFile()))
+					if !hasConnection(d, m.Database) {
+						missing := ""
+						if !e.hasConf[m.Driver] {
+							missing = " (no such file)"
+						}
+						errs = append(errs, fmt.Errorf("%s: %s => %s: %w: %s has no connection [%s] in %s%s",
+							m.where(), v.Name, v.Value, ErrUnknownDatabase, m.Driver, m.Database, d.ConfigFile(), missing))
 						continue
 					}
 					k := key{strings.ToLower(m.Name), m.Priority}
@@ -420,6 +425,18 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 	}
 	e.st.Store(next)
 	return nil
+}
+
+// hasConnection reports whether a mapping's database field names a connection d defines, when d
+// can tell (ConnectionChecker, DatabaseLister); true when it cannot.
+func hasConnection(d Driver, db string) bool {
+	switch d := d.(type) {
+	case ConnectionChecker:
+		return d.HasConnection(db)
+	case DatabaseLister:
+		return slices.Contains(d.Databases(), db)
+	}
+	return true
 }
 
 func (e *Engine) driverNames() []string {

@@ -244,3 +244,16 @@ func TestSQLBuilding(t *testing.T) {
 		}
 	}
 }
+
+// HasConnection (extconfig.conf's check of a mapping) names sections case-insensitively,
+// disabled ones included; without res_odbc.conf there is none.
+func TestHasConnection(t *testing.T) {
+	d := New(testLogger())
+	if d.HasConnection("asterisk") {
+		t.Error("unconfigured driver has [asterisk]")
+	}
+	d = newDriver(t, "[Asterisk]\ndsn => x\n[off]\nenabled => no\n")
+	if !d.HasConnection("asterisk") || !d.HasConnection("off") || d.HasConnection("other") {
+		t.Errorf("HasConnection: asterisk %v, off %v, other %v", d.HasConnection("asterisk"), d.HasConnection("off"), d.HasConnection("other"))
+	}
+}
