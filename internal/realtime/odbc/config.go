@@ -219,7 +219,7 @@ func parseSection(cat *conf.Category) (c *connConfig, enabled bool, warns []stri
 			Msg: fmt.Sprintf("[%s] %s: ", cat.Name, v.Name) + fmt.Sprintf(format, args...)})
 	}
 	boolean := func(v *conf.Variable) bool {
-		b, ok := parseBool(v.Value)
+		b, ok := conf.ParseBool(strings.TrimSpace(v.Value))
 		if !ok {
 			bad(v, "%q is not a boolean (yes/no)", v.Value)
 		}
@@ -332,17 +332,6 @@ func parseSection(cat *conf.Category) (c *connConfig, enabled bool, warns []stri
 		bad(connVar, "empty connection string")
 	}
 	return c, true, warns, errs
-}
-
-// parseBool accepts Asterisk's ast_true/ast_false words.
-func parseBool(s string) (value, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "yes", "true", "y", "t", "1", "on":
-		return true, true
-	case "no", "false", "n", "f", "0", "off":
-		return false, true
-	}
-	return false, false
 }
 
 // sortedNames returns map keys in order (for deterministic output).
