@@ -128,6 +128,12 @@ func (t *table) Cond(b *strings.Builder, col int, op string, _ int) {
 	}
 }
 
+// Cols implements sqltable.Table.
+func (t *table) Cols() *sqltable.Columns { return &t.Columns }
+
+// Shape implements sqltable.Table.
+func (t *table) Shape() sqltable.Shape { return sqltable.Shape{Limit: " LIMIT 1"} }
+
 // Param implements sqltable.Dialect.
 func (t *table) Param(b *strings.Builder, _, _ int) { b.WriteByte('?') }
 

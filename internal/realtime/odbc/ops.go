@@ -61,9 +61,9 @@ func (t *tableMeta) column(name string) *column {
 // Cols implements sqltable.Table.
 func (t *tableMeta) Cols() *sqltable.Columns { return &t.Columns }
 
-// Limit implements sqltable.Table: LIMIT is not standard SQL, so no clause; Select reads the
+// Shape implements sqltable.Table: LIMIT is not standard SQL, so no clause; Select reads the
 // first row only.
-func (t *tableMeta) Limit() string { return "" }
+func (t *tableMeta) Shape() sqltable.Shape { return sqltable.Shape{} }
 
 // Cond implements sqltable.Dialect: "col op ?" with the standard "<>" for "!=", and after LIKE
 // an ESCAPE clause naming the backslash in the database's literal syntax.
@@ -362,7 +362,11 @@ func (c *conn) Select(ctx context.Context, t *tableMeta, q string, args []any, o
 }
 
 // Exec implements sqltable.Conn.
-func (c *conn) Exec(ctx context.Context, q string, args []any) (int64, error) {
+func (c *conn) Exec(ctx context.Context, _ *tableMeta, _, q string, args []any) (int64, error) {
+	return c.exec(ctx, q, args)
+}
+
+func (c *conn) exec(ctx context.Context, q string, args []any) (int64, error) {
 	start := time.Now()
 	res, err := c.db.ExecContext(ctx, q, args...)
 	c.observe(q, start, err)

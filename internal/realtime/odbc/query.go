@@ -37,7 +37,7 @@ func (d *Driver) Exec(ctx context.Context, db, sql string, args ...any) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	return c.Exec(ctx, sql, args)
+	return c.exec(ctx, sql, args)
 }
 
 // HasDatabase reports whether res_odbc.conf has the (enabled or disabled) connection name

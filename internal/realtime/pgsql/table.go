@@ -17,8 +17,19 @@ type table struct {
 	name  string // as the caller spelled it
 	ident string // quoted, possibly schema-qualified
 	cols  []column
+	shape sqltable.Shape
 	sqltable.Columns
 }
+
+// textLead is the leading argument of every lookup: rows in text format (textResults).
+var textLead = []any{textResults}
+
+// Cols implements sqltable.Table.
+func (t *table) Cols() *sqltable.Columns { return &t.Columns }
+
+// Shape implements sqltable.Table: LIMIT 1, the text-format argument first, and LoadMulti
+// ordered only with order_multi=yes (the metadata cache is dropped when settings change).
+func (t *table) Shape() sqltable.Shape { return t.shape }
 
 // column is one column of a table.
 type column struct {
@@ -57,7 +68,8 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 	if tbl == "" {
 		return nil, fmt.Errorf("pgsql: empty table name")
 	}
-	t = &table{name: tbl, ident: quoteTable(tbl)}
+	t = &table{name: tbl, ident: quoteTable(tbl),
+		shape: sqltable.Shape{Limit: " LIMIT 1", Lead: textLead, Unordered: !db.set.OrderMulti}}
 	err := db.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, metadataSQL, t.ident)
 		if err != nil {

@@ -356,8 +356,8 @@ var _ sqltable.Table = (*tableMeta)(nil)
 // Cols implements sqltable.Table.
 func (m *tableMeta) Cols() *sqltable.Columns { return &m.Columns }
 
-// Limit implements sqltable.Table.
-func (m *tableMeta) Limit() string { return " LIMIT 1" }
+// Shape implements sqltable.Table.
+func (m *tableMeta) Shape() sqltable.Shape { return sqltable.Shape{Limit: " LIMIT 1"} }
 
 // Cond implements sqltable.Dialect: `"col" op ?`, with ESCAPE '\' after LIKE so that `\_` and
 // `\%` match a literal '_' and '%'.
@@ -464,12 +464,16 @@ func (db *database) Select(ctx context.Context, m *tableMeta, query string, args
 }
 
 // Exec implements sqltable.Conn.
-func (db *database) Exec(ctx context.Context, query string, args []any) (int64, error) {
+func (db *database) Exec(ctx context.Context, _ *tableMeta, _, query string, args []any) (int64, error) {
 	st, err := db.stmt(ctx, query)
 	if err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(ctx, args...)
+	return db.affected(st.ExecContext(ctx, args...))
+}
+
+// affected is the number of rows a statement changed, errors classified by fail.
+func (db *database) affected(res sql.Result, err error) (int64, error) {
 	if err != nil {
 		return 0, db.fail(err)
 	}

@@ -13,9 +13,21 @@ type Table interface {
 	Dialect
 	// Cols is the table's columns.
 	Cols() *Columns
-	// Limit is the clause that makes a SELECT return one row (" LIMIT 1"), or "" where the
-	// database has none; Conn.Select then reads only the first row.
-	Limit() string
+	// Shape is how the driver writes a lookup beyond the columns and the WHERE clause.
+	Shape() Shape
+}
+
+// Shape is how a driver writes a lookup's SELECT beyond the columns and the WHERE clause.
+type Shape struct {
+	// Limit is appended for a single-row load (" LIMIT 1"); "" where the database has no such
+	// clause: Conn.Select then reads the first row only.
+	Limit string
+	// Lead are arguments bound before the lookup values that are not parameters (pgsql's
+	// result formats).
+	Lead []any
+	// Unordered leaves LoadMulti without its ORDER BY the first field's column (pgsql
+	// order_multi=no).
+	Unordered bool
 }
 
 // Conn is one database of a driver as the shared sequence reaches it. Its errors are already in
@@ -24,11 +36,13 @@ type Table interface {
 type Conn[T Table] interface {
 	// Table returns the metadata of table, read from the database on first use and cached.
 	Table(ctx context.Context, table string) (T, error)
-	// Select runs query (t's Columns.Select with a WHERE clause) and returns its rows as
-	// realtime rows (NULL and empty columns left out, values decoded), at most one when one.
+	// Select runs query (t's Columns.Select with a WHERE clause; args start with the shape's
+	// Lead) and returns its rows as realtime rows (NULL and empty columns left out, values
+	// decoded), at most one when one.
 	Select(ctx context.Context, t T, query string, args []any, one bool) ([]realtime.Row, error)
-	// Exec runs a statement and returns how many rows it changed.
-	Exec(ctx context.Context, query string, args []any) (int64, error)
+	// Exec runs a statement on t and returns how many rows it changed; op says what it does
+	// ("update", "store into", "destroy in"), for errors.
+	Exec(ctx context.Context, t T, op, query string, args []any) (int64, error)
 }
 
 // Load is realtime.Driver.Load: the first row that matches every field.
@@ -61,17 +75,18 @@ func selectRows[T Table](ctx context.Context, driver string, c Conn[T], table st
 	if err != nil {
 		return nil, err
 	}
-	cols := t.Cols()
-	args := make([]any, 0, len(fields))
+	cols, shape := t.Cols(), t.Shape()
+	args := make([]any, 0, len(shape.Lead)+len(fields))
+	args = append(args, shape.Lead...)
 	var b strings.Builder
 	b.Grow(len(cols.Select) + 32*len(fields) + 32)
 	b.WriteString(cols.Select)
-	if err := cols.Where(&b, &args, 0, fields, t); err != nil {
+	if err := cols.Where(&b, &args, len(shape.Lead), fields, t); err != nil {
 		return nil, err
 	}
 	if one {
-		b.WriteString(t.Limit())
-	} else {
+		b.WriteString(shape.Limit)
+	} else if !shape.Unordered {
 		name, _, _ := realtime.SplitOp(fields[0].Name)
 		col, _ := cols.Find(name) // Where found it
 		b.WriteString(" ORDER BY ")
@@ -93,7 +108,7 @@ func Update[T Table](ctx context.Context, driver string, c Conn[T], table string
 	if err != nil {
 		return 0, err
 	}
-	return c.Exec(ctx, q, args)
+	return c.Exec(ctx, t, "update", q, args)
 }
 
 // Store is realtime.Driver.Store: inserts one row.
@@ -109,7 +124,7 @@ func Store[T Table](ctx context.Context, driver string, c Conn[T], table string,
 	if err != nil {
 		return 0, err
 	}
-	return c.Exec(ctx, q, args)
+	return c.Exec(ctx, t, "store into", q, args)
 }
 
 // Destroy is realtime.Driver.Destroy: deletes the rows where keyField is keyValue and every
@@ -125,5 +140,5 @@ func Destroy[T Table](ctx context.Context, c Conn[T], table, keyField, keyValue 
 	if err != nil {
 		return 0, err
 	}
-	return c.Exec(ctx, q, args)
+	return c.Exec(ctx, t, "destroy in", q, args)
 }
