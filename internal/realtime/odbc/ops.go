@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
@@ -443,49 +444,60 @@ func (d *Driver) Destroy(ctx context.Context, db, table, keyField, keyValue stri
 	return sqltable.Destroy(ctx, c, table, keyField, keyValue, fields)
 }
 
-// Require checks the columns a consumer needs. res_config_odbc has no requirements= setting:
-// it behaves as requirements=warn. A missing column is logged, and reported as an error wrapping
+// Require checks the columns a consumer needs. res_odbc.conf has no requirements= setting: it
+// behaves as requirements=warn. A missing column is logged, and reported as an error wrapping
 // realtime.ErrUnknownField that names every missing column; a column too small or of the wrong
 // kind is only logged. The table is never changed.
 func (d *Driver) Require(ctx context.Context, db, table string, reqs []realtime.Requirement) error {
-	c, _, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return err
 	}
-	var missing []string
-	for _, r := range reqs {
-		cl := t.column(r.Name)
-		if cl == nil {
-			c.log.Warn(fmt.Sprintf("Realtime table %s@%s requires column '%s', but that column does not exist!", table, c.cfg.Name, r.Name))
-			missing = append(missing, r.Name)
-			continue
+	return sqltable.Require(ctx, c.log, "odbc", c, table, "["+c.cfg.Name+"]", sqlpool.RequireWarn, reqs)
+}
+
+var _ sqltable.Schema[*tableMeta] = (*conn)(nil)
+
+// AddColumn implements sqltable.Schema; with requirements=warn it is never asked.
+func (c *conn) AddColumn(*tableMeta, realtime.Requirement, string) string { return "" }
+
+// Alter implements sqltable.Schema; with requirements=warn it is never asked.
+func (c *conn) Alter(context.Context, *tableMeta, string) error {
+	return errors.New("odbc: tables are never changed")
+}
+
+// Forget implements sqltable.Schema.
+func (c *conn) Forget(table string) {
+	c.metaMu.Lock()
+	delete(c.meta, strings.ToLower(table))
+	c.metaMu.Unlock()
+}
+
+// Check implements sqltable.Schema: where the column's type is known, a column too small or of
+// the wrong kind is logged.
+func (c *conn) Check(t *tableMeta, i int, r realtime.Requirement, _ string) string {
+	cl, table := &t.cols[i], t.Table()
+	if cl.dataType == "" {
+		return "" // types unknown: nothing more to check
+	}
+	switch r.Type {
+	case realtime.TypeChar:
+		if cl.text() && cl.length > 0 && r.Size > cl.length {
+			c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' holds %d characters, but %d are required",
+				table, c.cfg.Name, cl.name, cl.length, r.Size))
 		}
-		if cl.dataType == "" {
-			continue // types unknown: nothing more to check
+	case realtime.TypeInteger, realtime.TypeUnsignedInteger, realtime.TypeFloat:
+		if cl.text() && cl.length > 0 && r.Size > cl.length {
+			c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' is text of %d characters; a number of %d digits is required",
+				table, c.cfg.Name, cl.name, cl.length, r.Size))
 		}
-		switch r.Type {
-		case realtime.TypeChar:
-			if cl.text() && cl.length > 0 && r.Size > cl.length {
-				c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' holds %d characters, but %d are required",
-					table, c.cfg.Name, cl.name, cl.length, r.Size))
-			}
-		case realtime.TypeInteger, realtime.TypeUnsignedInteger, realtime.TypeFloat:
-			if cl.text() && cl.length > 0 && r.Size > cl.length {
-				c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' is text of %d characters; a number of %d digits is required",
-					table, c.cfg.Name, cl.name, cl.length, r.Size))
-			}
-		case realtime.TypeDate, realtime.TypeDateTime:
-			if !cl.text() && !strings.Contains(cl.dataType, "date") && !strings.Contains(cl.dataType, "time") {
-				c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' (%s) cannot hold a date",
-					table, c.cfg.Name, cl.name, cl.dataType))
-			}
+	case realtime.TypeDate, realtime.TypeDateTime:
+		if !cl.text() && !strings.Contains(cl.dataType, "date") && !strings.Contains(cl.dataType, "time") {
+			c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' (%s) cannot hold a date",
+				table, c.cfg.Name, cl.name, cl.dataType))
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: table %s@%s has no column %s (requirements=warn: not created)",
-			realtime.ErrUnknownField, table, c.cfg.Name, strings.Join(missing, ", "))
-	}
-	return nil
+	return ""
 }
 
 // Unload forgets the cached column metadata of table.
@@ -494,9 +506,7 @@ func (d *Driver) Unload(ctx context.Context, db, table string) error {
 	if err != nil {
 		return err
 	}
-	c.metaMu.Lock()
-	delete(c.meta, strings.ToLower(table))
-	c.metaMu.Unlock()
+	c.Forget(table)
 	return nil
 }
 

@@ -177,48 +177,44 @@ func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime
 	if err != nil {
 		return err
 	}
-	t, err := d.table(ctx, db, tbl)
-	if err != nil {
-		return err
-	}
-	policy := db.set.Requirements
-	var missing []string
-	var ddl []string
-	for _, r := range reqs {
-		c, err := t.column(r.Name)
-		if err != nil {
-			if policy == RequireWarn {
-				d.log.Warn("table requires a column that does not exist", "table", tbl, "database", db.name, "column", r.Name)
-				missing = append(missing, r.Name)
-				continue
-			}
-			ddl = append(ddl, "ALTER TABLE "+t.ident+" ADD COLUMN "+pgx.Identifier{r.Name}.Sanitize()+" "+columnType(r, policy))
-			continue
+	return sqltable.Require(ctx, d.log, "pgsql", db, tbl, "database "+strconv.Quote(db.name), db.set.Requirements, reqs)
+}
+
+var _ sqltable.Schema[*table] = (*database)(nil)
+
+// AddColumn implements sqltable.Schema.
+func (db *database) AddColumn(t *table, r realtime.Requirement, policy string) string {
+	return "ALTER TABLE " + t.ident + " ADD COLUMN " + pgx.Identifier{r.Name}.Sanitize() + " " + columnType(r, policy)
+}
+
+// Check implements sqltable.Schema: a character column narrower than required is widened, or
+// with requirements=warn reported; a column whose type does not fit is reported.
+func (db *database) Check(t *table, i int, r realtime.Requirement, policy string) string {
+	c := &t.cols[i]
+	switch {
+	case r.Type == realtime.TypeChar && c.text && c.length > 0 && r.Size > c.length:
+		if policy == RequireWarn {
+			db.drv.log.Warn("column is narrower than required", "table", t.name, "column", c.name, "length", c.length, "required", r.Size)
+			return ""
 		}
-		switch {
-		case r.Type == realtime.TypeChar && c.text && c.length > 0 && r.Size > c.length:
-			if policy == RequireWarn {
-				d.log.Warn("column is narrower than required", "table", tbl, "column", c.name, "length", c.length, "required", r.Size)
-				continue
-			}
-			ddl = append(ddl, "ALTER TABLE "+t.ident+" ALTER COLUMN "+c.ident+" TYPE VARCHAR("+strconv.Itoa(r.Size)+")")
-		case !typeFits(r, c):
-			d.log.Warn("column type does not fit the requirement", "table", tbl, "column", c.name, "type", c.dataType, "required", columnType(r, RequireCreateClose))
-		}
+		return "ALTER TABLE " + t.ident + " ALTER COLUMN " + c.ident + " TYPE VARCHAR(" + strconv.Itoa(r.Size) + ")"
+	case !typeFits(r, c):
+		db.drv.log.Warn("column type does not fit the requirement", "table", t.name, "column", c.name, "type", c.dataType, "required", columnType(r, RequireCreateClose))
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("pgsql: %w: table %q in database %q lacks required column(s) %s", realtime.ErrUnknownField, tbl, db.name, strings.Join(missing, ", "))
-	}
-	for _, stmt := range ddl {
-		if _, err := d.exec(ctx, db, describe("alter", db.name, tbl), stmt, nil); err != nil {
-			return err
-		}
-		d.log.Info("table changed to meet a requirement", "table", tbl, "statement", stmt)
-	}
-	if len(ddl) > 0 {
-		_ = d.Unload(ctx, dbArg, tbl)
-	}
-	return nil
+	return ""
+}
+
+// Alter implements sqltable.Schema.
+func (db *database) Alter(ctx context.Context, t *table, stmt string) error {
+	_, err := db.drv.exec(ctx, db, describe("alter", db.name, t.name), stmt, nil)
+	return err
+}
+
+// Forget implements sqltable.Schema.
+func (db *database) Forget(tbl string) {
+	db.drv.tmu.Lock()
+	delete(db.drv.tables, db.name+"\x00"+tbl)
+	db.drv.tmu.Unlock()
 }
 
 // columnType is the type a missing column is created with.

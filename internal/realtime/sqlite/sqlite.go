@@ -49,6 +49,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
@@ -123,7 +124,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 			if cat.Template {
 				continue
 			}
-			s := settings{name: cat.Name, requirements: "warn", busyTimeout: defaultBusyTimeout,
+			s := settings{name: cat.Name, requirements: sqlpool.RequireWarn, busyTimeout: defaultBusyTimeout,
 				maxConns: defaultMaxConns, file: cat.File, line: cat.Line}
 			for _, v := range cat.Vars {
 				val := strings.TrimSpace(v.Value)
@@ -131,10 +132,9 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 				case "dbfile":
 					s.path = val
 				case "requirements":
-					switch strings.ToLower(val) {
-					case "warn", "createclose", "createchar":
-						s.requirements = strings.ToLower(val)
-					default:
+					if p, ok := sqlpool.Requirements(val); ok {
+						s.requirements = p
+					} else {
 						errs = append(errs, fmt.Sprintf("%s:%d: requirements=%s: want warn, createclose or createchar", v.File, v.Line, val))
 					}
 				case "busy_timeout":
@@ -578,46 +578,43 @@ func (d *Driver) Destroy(ctx context.Context, dbName, table, keyField, keyValue 
 }
 
 // Require checks that the table has the columns reqs name, and per requirements= warns about
-// (and reports) a missing one or adds it.
+// (and reports) a missing one or adds it. SQLite enforces no sizes or types: an existing column
+// is never changed.
 func (d *Driver) Require(ctx context.Context, dbName, table string, reqs []realtime.Requirement) error {
-	db, m, err := d.prep(ctx, dbName, table)
+	db, err := d.get(dbName)
 	if err != nil {
 		return err
 	}
-	var missing []string
-	added := false
-	for _, r := range reqs {
-		if _, ok := m.Find(r.Name); ok {
-			continue // SQLite does not enforce sizes or types: nothing to check
-		}
-		typ := sqlType(r, db.requirements)
-		if db.requirements == "warn" {
-			d.log.Warn(fmt.Sprintf("sqlite3: missing column '%s' of type '%s' in %s.%s", r.Name, typ, db.name, table))
-			missing = append(missing, r.Name)
-			continue
-		}
-		q := "ALTER TABLE " + m.TableIdent() + " ADD COLUMN " + quoteIdent(r.Name) + " " + typ
-		if _, err := db.db.ExecContext(ctx, q); err != nil {
-			return db.fail(fmt.Errorf("adding column %s to %s: %w", r.Name, table, err))
-		}
-		d.log.Info(fmt.Sprintf("sqlite3: added column '%s' of type '%s' to %s.%s", r.Name, typ, db.name, table))
-		added = true
-	}
-	if added {
-		db.forget(table)
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: table %s lacks required column(s) %s", realtime.ErrUnknownField, table, strings.Join(missing, ", "))
+	return sqltable.Require(ctx, d.log, "sqlite3", db, table, "["+db.name+"]", db.requirements, reqs)
+}
+
+var _ sqltable.Schema[*tableMeta] = (*database)(nil)
+
+// AddColumn implements sqltable.Schema.
+func (db *database) AddColumn(m *tableMeta, r realtime.Requirement, policy string) string {
+	return "ALTER TABLE " + m.TableIdent() + " ADD COLUMN " + quoteIdent(r.Name) + " " + sqlType(r, policy)
+}
+
+// Check implements sqltable.Schema: nothing to check.
+func (db *database) Check(*tableMeta, int, realtime.Requirement, string) string { return "" }
+
+// Alter implements sqltable.Schema.
+func (db *database) Alter(ctx context.Context, m *tableMeta, stmt string) error {
+	if _, err := db.db.ExecContext(ctx, stmt); err != nil {
+		return db.fail(fmt.Errorf("changing %s: %w", m.Table(), err))
 	}
 	return nil
 }
+
+// Forget implements sqltable.Schema.
+func (db *database) Forget(table string) { db.forget(table) }
 
 func sqlType(r realtime.Requirement, mode string) string {
 	char := "TEXT"
 	if r.Size > 0 {
 		char = fmt.Sprintf("VARCHAR(%d)", r.Size)
 	}
-	if mode == "createchar" {
+	if mode == sqlpool.RequireCreateChar {
 		return char
 	}
 	switch r.Type {

@@ -3,10 +3,12 @@ package sqltable
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
 )
 
 // fakeTable writes "?" placeholders, binds column 4 (port) empty as the literal NULL, and has
@@ -108,5 +110,49 @@ func TestSequence(t *testing.T) {
 	}
 	if _, err := Update(ctx, "x", c, "nosuch", []realtime.Field{{Name: "name", Value: "a"}}, []realtime.Field{{Name: "port", Value: "1"}}); err == nil {
 		t.Fatal("update of a missing table")
+	}
+}
+
+// fakeSchema adds columns as "ADD <name>" and widens a column named by a requirement of size 99.
+type fakeSchema struct {
+	fakeConn
+	altered   []string
+	forgotten string
+}
+
+func (c *fakeSchema) AddColumn(_ *fakeTable, r realtime.Requirement, policy string) string {
+	return "ADD " + r.Name + " " + policy
+}
+
+func (c *fakeSchema) Check(t *fakeTable, col int, r realtime.Requirement, _ string) string {
+	if r.Size == 99 {
+		return "WIDEN " + t.Name(col)
+	}
+	return ""
+}
+
+func (c *fakeSchema) Alter(_ context.Context, _ *fakeTable, stmt string) error {
+	c.altered = append(c.altered, stmt)
+	return nil
+}
+
+func (c *fakeSchema) Forget(table string) { c.forgotten = table }
+
+func TestRequire(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	c := &fakeSchema{fakeConn: fakeConn{t: &fakeTable{Columns: New("x", "t", "t", names, names)}}}
+	reqs := []realtime.Requirement{{Name: "name", Size: 99}, {Name: "mailbox"}, {Name: "PORT"}, {Name: "regseconds"}}
+	err := Require(ctx, log, "x", c, "t", "[s]", sqlpool.RequireWarn, reqs)
+	if !errors.Is(err, realtime.ErrUnknownField) || !strings.Contains(err.Error(), "mailbox, regseconds") || len(c.altered) != 0 || c.forgotten != "" {
+		t.Fatalf("warn: %v %v %q", err, c.altered, c.forgotten)
+	}
+	if err := Require(ctx, log, "x", c, "t", "[s]", sqlpool.RequireCreateClose, reqs); err != nil ||
+		strings.Join(c.altered, "; ") != "WIDEN name; ADD mailbox createclose; ADD regseconds createclose" || c.forgotten != "t" {
+		t.Fatalf("createclose: %v %v %q", err, c.altered, c.forgotten)
+	}
+	c.altered, c.forgotten = nil, ""
+	if err := Require(ctx, log, "x", c, "t", "[s]", sqlpool.RequireCreateChar, reqs[2:3]); err != nil || len(c.altered) != 0 || c.forgotten != "" {
+		t.Fatalf("nothing to do: %v %v %q", err, c.altered, c.forgotten)
 	}
 }
