@@ -99,14 +99,6 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 	return t, nil
 }
 
-func (t *table) column(name string) (*column, error) {
-	i, err := t.Index(name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.cols[i], nil
-}
-
 // storeValue: ';' and '^' encoded; an empty string for a non-character column (integer,
 // enum, date) becomes NULL, which strict mode would otherwise refuse.
 func (c *column) storeValue(v string) any {

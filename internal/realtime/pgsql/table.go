@@ -109,15 +109,6 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 	return t, nil
 }
 
-// column finds a column by exact name, then case-insensitively.
-func (t *table) column(name string) (*column, error) {
-	i, err := t.Index(name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.cols[i], nil
-}
-
 // param writes placeholder n, cast to the column's type unless the column is textual: the
 // value is always bound as text and PostgreSQL converts it exactly as it would a literal,
 // so integer, enum (yes_no_values, ...), boolean and timestamp columns all take strings.

@@ -24,6 +24,8 @@
 //     once per table (PRAGMA table_info) and a field that is not a column is an error wrapping
 //     realtime.ErrUnknownField, never sent.
 //   - LIKE uses ESCAPE '\', so `\_` and `\%` match a literal '_' and '%'.
+//   - Lookups, statements and requirements= are the SQL core every SQL driver shares
+//     (internal/realtime/sqltable); this driver gives it SQLite's dialect and PRAGMA table_info.
 //   - requirements=warn reports a missing column as an error wrapping realtime.ErrUnknownField
 //     (after logging a warning); Asterisk returns -1, which its callers ignore.
 //   - A database file that cannot be opened does not fail Configure: it is reported, and every
