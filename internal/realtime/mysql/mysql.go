@@ -24,7 +24,7 @@ import (
 
 // Driver is the mysql realtime driver. It is safe for concurrent use.
 //
-// Lock order: Driver.mu, then Driver.tmu, then conn.mu.
+// Lock order: Driver.mu, then Driver.tables' (a leaf), then conn.mu.
 type Driver struct {
 	log *slog.Logger
 
@@ -33,8 +33,7 @@ type Driver struct {
 	conns    map[string]*conn // by section name, opened on first use
 	closed   bool
 
-	tmu    sync.RWMutex
-	tables map[string]*table // by section + "\x00" + table
+	tables sqltable.Tables[*table] // by section + "\x00" + table
 
 	sessionVars map[string]string // tests: session variables set on every connection
 }
@@ -69,7 +68,6 @@ func New(log *slog.Logger) *Driver {
 		log:      log.With("driver", "mysql"),
 		sections: map[string]Section{},
 		conns:    map[string]*conn{},
-		tables:   map[string]*table{},
 	}
 }
 
@@ -112,13 +110,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 
 // forget drops the cached metadata of a section; d.mu is held.
 func (d *Driver) forget(section string) {
-	d.tmu.Lock()
-	for k := range d.tables {
-		if strings.HasPrefix(k, section+"\x00") {
-			delete(d.tables, k)
-		}
-	}
-	d.tmu.Unlock()
+	d.tables.ForgetIf(func(k string) bool { return strings.HasPrefix(k, section+"\x00") })
 }
 
 func (c *conn) close() {
@@ -449,9 +441,7 @@ func (d *Driver) StaticLoad(ctx context.Context, dbArg, tbl, filename string) ([
 // Unload implements realtime.Driver.
 func (d *Driver) Unload(ctx context.Context, dbArg, tbl string) error {
 	for _, name := range strings.Split(dbArg, "/") {
-		d.tmu.Lock()
-		delete(d.tables, name+"\x00"+tbl)
-		d.tmu.Unlock()
+		d.tables.Forget(name + "\x00" + tbl)
 	}
 	return nil
 }

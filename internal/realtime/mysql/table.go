@@ -46,9 +46,7 @@ const metadataSQL = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(CHARAC
 
 func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error) {
 	key := c.sec.Name + "\x00" + tbl
-	d.tmu.RLock()
-	t, ok := d.tables[key]
-	d.tmu.RUnlock()
+	t, ok := d.tables.Lookup(key)
 	if ok {
 		return t, nil
 	}
@@ -93,10 +91,7 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 		names[i], idents[i] = col.name, col.ident
 	}
 	t.Columns = sqltable.New("mysql", tbl, t.ident, names, idents) // MySQL column names are case-insensitive
-	d.tmu.Lock()
-	d.tables[key] = t
-	d.tmu.Unlock()
-	return t, nil
+	return d.tables.Store(key, t), nil
 }
 
 // storeValue: ';' and '^' encoded; an empty string for a non-character column (integer,

@@ -72,7 +72,7 @@
 // dialect learnt on the first connect is what this driver gives it (quote, LIKE's escape, no
 // LIMIT: a single-row load reads the first row only). Column names match as in every driver:
 // the exact spelling first, then ignoring case; a field that names no column is an error
-// wrapping realtime.ErrUnknownField and nothing is sent. Lookups name the columns they read. Every value is a bound parameter. As in Asterisk, ';' and '^' in bound
+// wrapping realtime.ErrUnknownField and nothing is sent. Every value is a bound parameter. As in Asterisk, ';' and '^' in bound
 // values are written as ^3B and ^5E, and ^XX sequences are decoded in values read back; an empty
 // value stored into a nullable non-character column is written as NULL. Rows leave out NULL and
 // empty columns.

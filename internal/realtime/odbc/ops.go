@@ -48,6 +48,10 @@ func newTableMeta(d *dialect, table, ref string, cols []column) *tableMeta {
 		names[i], idents[i] = c.name, d.quoteIdent(c.name)
 	}
 	t.Columns = sqltable.New("odbc", table, ref, names, idents)
+	// Lookups read "SELECT *" and name each value by the column the result says it is: the
+	// statement stays short (the ODBC driver converts it on every call; nothing is prepared)
+	// and a column added behind the cache's back is read too.
+	t.Select = "SELECT * FROM " + ref
 	return t
 }
 
@@ -303,21 +307,20 @@ func (c *conn) wrapErr(what string, err error) error {
 }
 
 // scanRow reads the current row; NULL and empty columns are left out.
-func scanRow(rows *sql.Rows, t *tableMeta, vals []any, ptrs []any) (realtime.Row, error) {
+func scanRow(rows *sql.Rows, t *tableMeta, names []string, vals []any, ptrs []any) (realtime.Row, error) {
 	if err := rows.Scan(ptrs...); err != nil {
 		return nil, err
 	}
-	row := make(realtime.Row, 0, len(vals))
+	row := make(realtime.Row, 0, len(names))
 	for i, v := range vals {
 		if v == nil {
 			continue
 		}
-		cl := &t.cols[i]
-		s := realtime.DecodeValue(columnString(cl, v))
+		s := realtime.DecodeValue(columnString(t.column(names[i]), v))
 		if s == "" {
 			continue
 		}
-		row = append(row, realtime.Field{Name: cl.name, Value: s})
+		row = append(row, realtime.Field{Name: names[i], Value: s})
 	}
 	return row, nil
 }
@@ -340,14 +343,18 @@ func (c *conn) Select(ctx context.Context, t *tableMeta, q string, args []any, o
 		return nil, c.wrapErr("query", err)
 	}
 	defer rows.Close()
-	vals := make([]any, len(t.cols))
-	ptrs := make([]any, len(t.cols))
+	names, err := rows.Columns()
+	if err != nil {
+		return nil, c.wrapErr("query", err)
+	}
+	vals := make([]any, len(names))
+	ptrs := make([]any, len(names))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
 	var out []realtime.Row
 	for rows.Next() {
-		r, err := scanRow(rows, t, vals, ptrs)
+		r, err := scanRow(rows, t, names, vals, ptrs)
 		if err != nil {
 			return nil, c.wrapErr("query", err)
 		}

@@ -22,7 +22,7 @@ import (
 
 // Driver is the pgsql realtime driver. It is safe for concurrent use.
 //
-// Lock order: Driver.mu, then Driver.tmu, then pool.mu; Driver.cbMu is a leaf.
+// Lock order: Driver.mu, then Driver.tables' (a leaf), then pool.mu; Driver.cbMu is a leaf.
 type Driver struct {
 	log *slog.Logger
 
@@ -32,8 +32,7 @@ type Driver struct {
 	closed     bool
 	dbs        map[string]*database // by database name
 
-	tmu    sync.RWMutex
-	tables map[string]*table // by database + "\x00" + table name
+	tables sqltable.Tables[*table] // by database + "\x00" + table name
 
 	cbMu      sync.Mutex
 	callbacks map[int]func(table, key string)
@@ -62,7 +61,6 @@ func New(log *slog.Logger) *Driver {
 	return &Driver{
 		log:       log.With("driver", "pgsql"),
 		dbs:       map[string]*database{},
-		tables:    map[string]*table{},
 		callbacks: map[int]func(string, string){},
 	}
 }
@@ -94,9 +92,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 	if !d.configured || d.set != s || cfg == nil {
 		old = d.dbs
 		d.dbs = map[string]*database{}
-		d.tmu.Lock()
-		d.tables = map[string]*table{}
-		d.tmu.Unlock()
+		d.tables.ForgetIf(nil)
 	}
 	d.set, d.configured = s, cfg != nil
 	d.mu.Unlock()
@@ -404,8 +400,6 @@ func (d *Driver) Unload(ctx context.Context, dbArg, tbl string) error {
 	s := d.set
 	d.mu.RUnlock()
 	key := d.dbName(&s, dbArg) + "\x00" + tbl
-	d.tmu.Lock()
-	delete(d.tables, key)
-	d.tmu.Unlock()
+	d.tables.Forget(key)
 	return nil
 }

@@ -59,9 +59,7 @@ const metadataSQL = `SELECT c.column_name, c.data_type, c.udt_schema, c.udt_name
 // table returns the cached metadata of tbl, reading it on first use.
 func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, error) {
 	key := db.name + "\x00" + tbl
-	d.tmu.RLock()
-	t, ok := d.tables[key]
-	d.tmu.RUnlock()
+	t, ok := d.tables.Lookup(key)
 	if ok {
 		return t, nil
 	}
@@ -103,10 +101,7 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 		names[i], idents[i] = c.name, c.ident
 	}
 	t.Columns = sqltable.New("pgsql", tbl, t.ident, names, idents)
-	d.tmu.Lock()
-	d.tables[key] = t
-	d.tmu.Unlock()
-	return t, nil
+	return d.tables.Store(key, t), nil
 }
 
 // param writes placeholder n, cast to the column's type unless the column is textual: the
@@ -203,9 +198,7 @@ func (db *database) Alter(ctx context.Context, t *table, stmt string) error {
 
 // Forget implements sqltable.Schema.
 func (db *database) Forget(tbl string) {
-	db.drv.tmu.Lock()
-	delete(db.drv.tables, db.name+"\x00"+tbl)
-	db.drv.tmu.Unlock()
+	db.drv.tables.Forget(db.name + "\x00" + tbl)
 }
 
 // columnType is the type a missing column is created with.

@@ -99,8 +99,7 @@ type database struct {
 	settings
 	db *sql.DB
 
-	metaMu sync.RWMutex
-	meta   map[string]*tableMeta // by lower-case table name
+	meta sqltable.Tables[*tableMeta] // by lower-case table name
 
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
@@ -194,7 +193,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 		db.SetMaxOpenConns(s.maxConns)
 		db.SetMaxIdleConns(s.maxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		next[s.name] = &database{settings: s, db: db, meta: map[string]*tableMeta{}, stmts: map[string]*sql.Stmt{}}
+		next[s.name] = &database{settings: s, db: db, stmts: map[string]*sql.Stmt{}}
 	}
 	d.dbs = next
 	d.mu.Unlock()
@@ -394,10 +393,7 @@ func (db *database) Table(ctx context.Context, table string) (*tableMeta, error)
 
 func (db *database) table(ctx context.Context, table string) (*tableMeta, error) {
 	key := strings.ToLower(table)
-	db.metaMu.RLock()
-	m := db.meta[key]
-	db.metaMu.RUnlock()
-	if m != nil {
+	if m, ok := db.meta.Lookup(key); ok {
 		return m, nil
 	}
 	rows, err := db.db.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?)", table)
@@ -405,7 +401,7 @@ func (db *database) table(ctx context.Context, table string) (*tableMeta, error)
 		return nil, db.fail(err)
 	}
 	defer rows.Close()
-	m = &tableMeta{}
+	m := &tableMeta{}
 	var names, idents, sel []string
 	for rows.Next() {
 		var c column
@@ -430,10 +426,7 @@ func (db *database) table(ctx context.Context, table string) (*tableMeta, error)
 		return nil, fmt.Errorf("sqlite3 [%s]: no table %q in %s", db.name, table, db.path)
 	}
 	m.Columns = sqltable.NewSelect("sqlite3", table, quoteIdent(table), names, idents, sel)
-	db.metaMu.Lock()
-	db.meta[key] = m
-	db.metaMu.Unlock()
-	return m, nil
+	return db.meta.Store(key, m), nil
 }
 
 // Select implements sqltable.Conn.
@@ -643,9 +636,7 @@ func (d *Driver) Unload(ctx context.Context, dbName, table string) error {
 }
 
 func (db *database) forget(table string) {
-	db.metaMu.Lock()
-	delete(db.meta, strings.ToLower(table))
-	db.metaMu.Unlock()
+	db.meta.Forget(strings.ToLower(table))
 	db.dropStmts()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -38,7 +39,8 @@ type Conn[T Table] interface {
 	Table(ctx context.Context, table string) (T, error)
 	// Select runs query (t's Columns.Select with a WHERE clause; args start with the shape's
 	// Lead) and returns its rows as realtime rows (NULL and empty columns left out, values
-	// decoded), at most one when one.
+	// decoded), at most one when one. It must not keep args after it returns (they are
+	// reused).
 	Select(ctx context.Context, t T, query string, args []any, one bool) ([]realtime.Row, error)
 	// Exec runs a statement on t and returns how many rows it changed; op says what it does
 	// ("update", "store into", "destroy in"), for errors.
@@ -67,6 +69,11 @@ func LoadMulti[T Table](ctx context.Context, driver string, c Conn[T], table str
 	return rows, err
 }
 
+var (
+	builders = sync.Pool{New: func() any { return new(strings.Builder) }}
+	argLists = sync.Pool{New: func() any { return new([]any) }}
+)
+
 func selectRows[T Table](ctx context.Context, driver string, c Conn[T], table string, fields []realtime.Field, one bool) ([]realtime.Row, error) {
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("%s: load from %q: at least one lookup field is required", driver, table)
@@ -76,12 +83,21 @@ func selectRows[T Table](ctx context.Context, driver string, c Conn[T], table st
 		return nil, err
 	}
 	cols, shape := t.Cols(), t.Shape()
-	args := make([]any, 0, len(shape.Lead)+len(fields))
-	args = append(args, shape.Lead...)
-	var b strings.Builder
+	// The builder and the arguments go through interfaces (Dialect, Conn), so they would
+	// escape to the heap on every lookup: take them from a pool. The builder's buffer becomes
+	// the statement and is not reused; the arguments are cleared after the call.
+	b := builders.Get().(*strings.Builder)
+	defer builders.Put(b)
+	b.Reset()
+	ap := argLists.Get().(*[]any)
+	defer func() {
+		clear(*ap)
+		argLists.Put(ap)
+	}()
+	args := append((*ap)[:0], shape.Lead...)
 	b.Grow(len(cols.Select) + 32*len(fields) + 32)
 	b.WriteString(cols.Select)
-	if err := cols.Where(&b, &args, len(shape.Lead), fields, t); err != nil {
+	if err := cols.Where(b, &args, len(shape.Lead), fields, t); err != nil {
 		return nil, err
 	}
 	if one {
@@ -92,6 +108,7 @@ func selectRows[T Table](ctx context.Context, driver string, c Conn[T], table st
 		b.WriteString(" ORDER BY ")
 		b.WriteString(cols.idents[col])
 	}
+	*ap = args
 	return c.Select(ctx, t, b.String(), args, one)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,7 +50,7 @@ func (c *fakeConn) Table(_ context.Context, name string) (*fakeTable, error) {
 }
 
 func (c *fakeConn) Select(_ context.Context, _ *fakeTable, q string, args []any, one bool) ([]realtime.Row, error) {
-	c.q, c.args, c.one = q, args, one
+	c.q, c.args, c.one = q, slices.Clone(args), one
 	return c.rows, nil
 }
 
