@@ -513,7 +513,8 @@ func TestMappingToMissingConnection(t *testing.T) {
 	ctx := context.Background()
 	log, _ := newLog()
 	e := realtime.New(log)
-	e.Register(&connDriver{countDriver: countDriver{name: "odbc"}})
+	drv := &connDriver{countDriver: countDriver{name: "odbc"}}
+	e.Register(drv)
 	files := map[string]string{}
 	confs := func(file string) (*conf.Config, error) {
 		if text, ok := files[file]; ok {
@@ -539,5 +540,14 @@ func TestMappingToMissingConnection(t *testing.T) {
 	}
 	if _, fams := e.Mappings(); len(fams) != 2 || !e.Mapped("sippeers") || e.Mapped("queues") {
 		t.Fatalf("a failed reload changed the mappings: %v", fams)
+	}
+	// The driver's file went away: the reload fails, and the driver keeps its running
+	// configuration too (it was reconfigured before the mappings were checked).
+	delete(files, "odbc.conf")
+	if err := e.Configure(ctx, parse(t, "extconfig.conf", ext), confs); err == nil || !strings.Contains(err.Error(), "(no such file)") {
+		t.Fatalf("odbc.conf removed: %v", err)
+	}
+	if !drv.HasConnection("asterisk") || !e.Mapped("sippeers") {
+		t.Fatal("a failed reload dropped the driver's running configuration")
 	}
 }
