@@ -68,6 +68,8 @@ type peer struct {
 	inUse, inRinging, onHold int
 	devState                 state.Device // last reported (reported: whether any was)
 	reported                 bool
+	// the registration's expiry as last published to the cluster (zero: none published)
+	locExpires time.Time
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
@@ -105,6 +107,7 @@ func (p *peer) deviceStateLocked() state.Device {
 
 // reportDevice sends the device state when it changed.
 func (p *peer) reportDevice() {
+	defer p.reportLocation() // after devMu is released
 	if p.s.ds == nil {
 		return
 	}
