@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/cli"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 )
@@ -172,6 +174,36 @@ func (s *Server) clusterAddr(towards netip.AddrPort) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(a, uint16(port))
+}
+
+// cliShowLocations is "sip show locations" (Pleiades): per peer, where it is registered —
+// here, or on which other member, at which of its addresses, for how long.
+func (s *Server) cliShowLocations(_ context.Context, a *cli.Args) error {
+	if len(a.Rest) != 0 {
+		return cli.ErrUsage
+	}
+	const format = "%-20.20s %-17.17s %-39.39s %8s\n"
+	fmt.Fprintf(a.Out, format, "Peer", "Server", "Address", "Expires")
+	now := time.Now()
+	n := 0
+	for _, p := range s.sortedPeers() {
+		p.mu.Lock()
+		addr, exp, gone := p.addr, p.expires, p.gone
+		p.mu.Unlock()
+		if addr.IsValid() && !exp.IsZero() && !gone {
+			fmt.Fprintf(a.Out, format, p.name, "(this server)", addr.String(), strconv.Itoa(int(exp.Sub(now)/time.Second)))
+			n++
+		}
+		if s.locs == nil {
+			continue
+		}
+		for _, l := range s.locs.Lookup(p.name) {
+			fmt.Fprintf(a.Out, format, p.name, l.EID.String(), l.Addr.String(), strconv.Itoa(int(l.Expires.Sub(now)/time.Second)))
+			n++
+		}
+	}
+	fmt.Fprintf(a.Out, "%d registration%s\n", n, ess(n))
+	return nil
 }
 
 // ---- the credential of a cluster call ----

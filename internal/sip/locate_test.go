@@ -182,6 +182,15 @@ func TestRegistrationPublishesLocation(t *testing.T) {
 	if _, ok := locs.get("static"); ok {
 		t.Error("a static host published as a registration")
 	}
+	locs.mu.Lock()
+	locs.ext["static"] = []Location{{Peer: "static", Addr: netip.MustParseAddrPort("10.0.0.2:5060"), Expires: time.Now().Add(time.Minute), EID: eidB}}
+	locs.mu.Unlock()
+	out := e.cli("sip show locations")
+	for _, want := range []string{"bob                  (this server)", "static               " + eidB.String(), "10.0.0.2:5060", "2 registrations"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sip show locations: no %q in\n%s", want, out)
+		}
+	}
 	if res := ph.register("bob", "builder", 0); res.StatusCode != 200 {
 		t.Fatalf("un-REGISTER: %d", res.StatusCode)
 	}

@@ -129,7 +129,12 @@ func TestSIPCallAcrossServers(t *testing.T) {
 			return ""
 		})
 	}
-	time.Sleep(300 * time.Millisecond) // the location follows the device state from the same server
+	eventually(t, 5*time.Second, func() string {
+		if out := nodes[0].MustRX("sip show locations"); !strings.Contains(out, "02:00:00:00:02:02") || !strings.Contains(out, s2) {
+			return "server 1 does not know where bob is:\n" + out
+		}
+		return ""
+	})
 
 	var wg sync.WaitGroup
 	wg.Add(1)
