@@ -651,6 +651,11 @@ func (c *call) Hangup(cause channel.Cause) {
 				logText(c.peerName), c.addr, logText(c.exten), logText(snap.Context)))
 		}
 		res = c.responseLocked(c.inv, code, reason, nil)
+		if c.fromCluster {
+			// the caller's server takes the exact cause, so that its Dial sets the same
+			// DIALSTATUS as ours (RFC 3326; crosscall.go)
+			res.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("Q.850;cause=%d", int(cause))))
+		}
 		req, tx = c.inv, c.itx
 	case c.confirmed:
 		bye = c.requestLocked(sip.BYE, 0)

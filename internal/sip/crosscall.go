@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,4 +104,25 @@ func (s *Server) clusterInvite(req *sip.Request, tx sip.ServerTransaction, src n
 	}
 	s.authenticated(req)
 	return p, user, true
+}
+
+// q850Cause reads the cause of a "Reason: Q.850;cause=N" header (RFC 3326), which a member
+// puts on its final response to a cluster call, so that Dial here gets the far Dial's
+// cause (CHANUNAVAIL rather than the NOANSWER a plain 480 would give).
+func q850Cause(res *sip.Response) (channel.Cause, bool) {
+	for _, h := range res.GetHeaders("Reason") {
+		proto, params, _ := strings.Cut(h.Value(), ";")
+		if !strings.EqualFold(strings.TrimSpace(proto), "Q.850") {
+			continue
+		}
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(k, "cause") {
+				if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 128 {
+					return channel.Cause(n), true
+				}
+			}
+		}
+	}
+	return 0, false
 }

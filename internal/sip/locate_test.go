@@ -213,7 +213,7 @@ func TestForgedClusterInviteRefused(t *testing.T) {
 	e := newEnvWith(t, crossConf, false, func(s *Server) {
 		s.SetLocations(locs, eidA)
 		s.SetCalls(reg, eng, func(ch *channel.Channel) { ch.Hangup(channel.CauseUnallocated) })
-		s.SetDelivery(func(ch *channel.Channel, dest string) { delivered <- dest; ch.Hangup(channel.CauseNormalClearing) })
+		s.SetDelivery(func(ch *channel.Channel, dest string) { delivered <- dest; ch.Hangup(channel.CauseSubscriberAbsent) })
 	})
 	bob := newPhone(t, e.addr)
 	if res := bob.register("bob", "builder", 120); res.StatusCode != 200 {
@@ -245,8 +245,12 @@ func TestForgedClusterInviteRefused(t *testing.T) {
 	tag, _ := req.From().Params.Get("tag")
 	cred := clusterCredential(eidB, e.s.secret, "genuine@test", tag, "bob", time.Now())
 	req.AppendHeader(sip.NewHeader(clusterHeader, cred))
-	if res := ph.do(req); res.StatusCode < 300 || res.StatusCode == 403 {
-		t.Errorf("valid cluster INVITE, delivery hung up: %d", res.StatusCode)
+	res := ph.do(req)
+	if res.StatusCode != 480 {
+		t.Errorf("valid cluster INVITE, delivery failed SUBSCRIBER_ABSENT: %d, want 480", res.StatusCode)
+	}
+	if c, ok := q850Cause(res); !ok || c != channel.CauseSubscriberAbsent {
+		t.Errorf("Reason of the 480: %v %v (%v)", c, ok, res.GetHeader("Reason"))
 	}
 	select {
 	case d := <-delivered:
@@ -262,5 +266,19 @@ func TestForgedClusterInviteRefused(t *testing.T) {
 	}
 	if !strings.Contains(e.log.String(), "Cluster call from") {
 		t.Errorf("no log line of the refusal:\n%s", e.log.String())
+	}
+}
+
+func TestQ850Cause(t *testing.T) {
+	for v, want := range map[string]int{"Q.850;cause=20": 20, "q.850 ; text=\"x\"; cause=17": 17, "SIP;cause=480": 0,
+		"Q.850;cause=abc": 0, "Q.850;cause=999": 0, "": 0} {
+		res := sip.NewResponse(480, "Temporarily Unavailable")
+		if v != "" {
+			res.AppendHeader(sip.NewHeader("Reason", v))
+		}
+		c, ok := q850Cause(res)
+		if (want == 0) == ok || int(c) != want {
+			t.Errorf("Reason %q: %d %v, want %d", v, c, ok, want)
+		}
 	}
 }

@@ -266,6 +266,11 @@ func (c *call) response(res *sip.Response) {
 		c.remoteGone = true
 		c.mu.Unlock()
 		cause := statusCause(code)
+		if c.clusterCred != "" {
+			if q, ok := q850Cause(res); ok {
+				cause = q
+			}
+		}
 		switch cause {
 		case channel.CauseUserBusy:
 			c.ch.Queue(channel.Frame{Kind: channel.FrameBusy})
