@@ -141,9 +141,10 @@ func (p *peer) reportLocation() {
 	p.mu.Lock()
 	registered := p.addr.IsValid() && !p.expires.IsZero() && !p.gone
 	peerAddr, exp := p.addr, p.expires
+	ours, from := p.locAddr, p.locFrom
 	p.mu.Unlock()
-	var ours netip.AddrPort
-	if registered {
+	if registered && (peerAddr != from || !ours.IsValid()) {
+		// our address towards the phone (it may cost a socket): only when the phone moved
 		if ours = s.clusterAddr(peerAddr); !ours.IsValid() {
 			return // not listening yet: Start publishes it
 		}
@@ -151,13 +152,13 @@ func (p *peer) reportLocation() {
 	p.mu.Lock()
 	was := p.locExpires
 	if registered {
-		p.locExpires = exp
+		p.locExpires, p.locAddr, p.locFrom = exp, ours, peerAddr
 	} else {
 		p.locExpires = time.Time{}
 	}
 	p.mu.Unlock()
 	switch {
-	case registered && !exp.Equal(was):
+	case registered && (!exp.Equal(was) || peerAddr != from):
 		s.locs.Set(Location{Peer: p.name, Addr: ours, Expires: exp, Secret: s.secret})
 	case !registered && !was.IsZero():
 		s.locs.Remove(p.name)

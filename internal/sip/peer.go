@@ -68,8 +68,11 @@ type peer struct {
 	inUse, inRinging, onHold int
 	devState                 state.Device // last reported (reported: whether any was)
 	reported                 bool
-	// the registration's expiry as last published to the cluster (zero: none published)
+	// the registration as last published to the cluster (locate.go): its expiry (zero: none
+	// published), our address published and the phone's address it was worked out for
 	locExpires time.Time
+	locAddr    netip.AddrPort
+	locFrom    netip.AddrPort
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
