@@ -82,7 +82,9 @@ var channelStats = regexp.MustCompile(`(?m)^\S+\s+\S+\s+\d\d:\d\d:\d\d (\d+)\S?\
 // with its credential, and server 2 rings bob at his registration: bob answers, RTP flows
 // both ways through both servers' relays, bob's hint is InUse on both servers, alice's BYE
 // ends it and no channel is left on either. Before bob registers, the same Dial gives
-// CHANUNAVAIL; a forged cluster INVITE to server 2 gets 403.
+// CHANUNAVAIL; a forged cluster INVITE to server 2 gets 403. A third server joining later
+// learns bob's location in its join sync; when server 2 is lost its registrations go with it
+// and Dial(SIP/bob) on server 1 is CHANUNAVAIL again.
 func TestSIPCallAcrossServers(t *testing.T) {
 	routes := freePorts(t, 2)
 	sipPorts := freePorts(t, 2)
@@ -195,6 +197,21 @@ func TestSIPCallAcrossServers(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+	// a server that joins later learns where bob is in its join sync
+	more := freePorts(t, 2)
+	n3 := NewNode(t, "entityid = 02:00:00:00:02:03\nsystemname = node3", map[string]string{
+		"extensions.conf": crossDialplan,
+		"cluster.conf":    clusterConf(2, []int{routes[0], routes[1], more[0]}, ""),
+		"sip.conf":        fmt.Sprintf(crossSIP, more[1]),
+	})
+	n3.Start()
+	waitMembers(t, n3, 3)
+	eventually(t, 5*time.Second, func() string {
+		if out := n3.MustRX("sip show locations"); !strings.Contains(out, "02:00:00:00:02:02") || !strings.Contains(out, s2) {
+			return "a joining server does not know where bob is:\n" + out
+		}
+		return ""
+	})
 	for i, nd := range nodes {
 		eventually(t, 5*time.Second, func() string {
 			if out := nd.MustRX("core show channels"); !strings.Contains(out, "0 active channels") {
@@ -205,5 +222,17 @@ func TestSIPCallAcrossServers(t *testing.T) {
 			}
 			return ""
 		})
+	}
+
+	// server 2 is lost: its registrations go with it, and bob is unavailable from server 1
+	nodes[1].Kill()
+	eventually(t, 10*time.Second, func() string {
+		if out := nodes[0].MustRX("sip show locations"); !strings.Contains(out, "0 registrations") {
+			return "server 2's registrations outlived it:\n" + out
+		}
+		return ""
+	})
+	if out := nodes[0].MustRX("console dial 300@default"); !strings.Contains(out, "DIALSTATUS=CHANUNAVAIL") {
+		t.Errorf("Dial(SIP/bob) after server 2 left:\n%s", out)
 	}
 }
