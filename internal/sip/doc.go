@@ -421,7 +421,11 @@
 // NAT binding like any Dial here. A delivered call never goes on to a third server: a Request
 // made for a leg from another member uses local registrations only, so two servers that
 // disagree for a moment cannot bounce a call between them. Media is relayed by each server
-// for its own legs (two relays in the path). Device state needs nothing new: SIP/bob goes
+// for its own legs (two relays in the path). The delivering server's final response to a
+// failed call carries "Reason: Q.850;cause=N" (RFC 3326) and the caller's server takes that
+// cause, so its Dial sets the same DIALSTATUS (CHANUNAVAIL when bob has just left, not the
+// NOANSWER a bare 480 means). "sip show locations" lists every peer's registration: here,
+// or the member's EID and SIP address, and the seconds left. Device state needs nothing new: SIP/bob goes
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
