@@ -143,8 +143,13 @@ func (p *peer) reportLocation() {
 	peerAddr, exp := p.addr, p.expires
 	ours, from := p.locAddr, p.locFrom
 	p.mu.Unlock()
-	if registered && (peerAddr != from || !ours.IsValid()) {
-		// our address towards the phone (it may cost a socket): only when the phone moved
+	s.runMu.Lock()
+	bound := s.udpAddr
+	s.runMu.Unlock()
+	moved := ours.Port() != bound.Port() || (!bound.Addr().IsUnspecified() && ours != bound)
+	if registered && (peerAddr != from || !ours.IsValid() || moved) {
+		// our address towards the phone (it may cost a socket): only when the phone or our
+		// listener moved
 		if ours = s.clusterAddr(peerAddr); !ours.IsValid() {
 			return // not listening yet: Start publishes it
 		}
@@ -158,7 +163,7 @@ func (p *peer) reportLocation() {
 	}
 	p.mu.Unlock()
 	switch {
-	case registered && (!exp.Equal(was) || peerAddr != from):
+	case registered && (!exp.Equal(was) || peerAddr != from || moved):
 		s.locs.Set(Location{Peer: p.name, Addr: ours, Expires: exp, Secret: s.secret})
 	case !registered && !was.IsZero():
 		s.locs.Remove(p.name)
