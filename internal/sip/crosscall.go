@@ -80,7 +80,9 @@ func (s *Server) clusterInvite(req *sip.Request, tx sip.ServerTransaction, src n
 	fromTag, _ := req.From().Params.Get("tag")
 	refuse := func(why string) (*peer, string, bool) {
 		s.log.Warn(fmt.Sprintf("Cluster call from %s to '%s' refused: %s", src, logValue(user), why))
-		s.stats.authFailures.Add(1)
+		// and as any failed authentication: chan_sip's NOTICE, a security event, and a count
+		// towards maxauthfailures for the source
+		s.authFailed(req, user, src, failClusterCredential, true)
 		s.reply(req, tx, 403, "Forbidden")
 		return nil, "", false
 	}

@@ -407,7 +407,9 @@
 // Trust: the called server takes such an INVITE only with a MAC that verifies with its own
 // secret, a time within 60 s of its clock, and a MAC not seen before (a captured INVITE
 // cannot be replayed; sipgo's transactions absorb real retransmissions first); otherwise
-// 403 Forbidden and the WARNING "Cluster call from <addr> to '<user>' refused: ...". The
+// 403 Forbidden, the WARNING "Cluster call from <addr> to '<user>' refused: ...", and what
+// any failed authentication gives (the NOTICE "Failed to authenticate device", a security
+// event, a count towards maxauthfailures for the source). The
 // secret is 32 random bytes made at start and known only to the cluster members (it
 // travels in the sip_location events over the cluster's NATS, whose routes or credentials
 // are the cluster's trust boundary), so reaching bob this way needs what joining the

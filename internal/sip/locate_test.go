@@ -264,6 +264,9 @@ func TestForgedClusterInviteRefused(t *testing.T) {
 	if res := ph.do(req); res.StatusCode != 403 {
 		t.Errorf("replayed cluster INVITE: %d, want 403", res.StatusCode)
 	}
+	if !strings.Contains(e.log.String(), "Failed to authenticate device") || !strings.Contains(e.log.String(), "bad cluster credential") {
+		t.Errorf("no NOTICE or security event of the refusal:\n%s", e.log.String())
+	}
 	if !strings.Contains(e.log.String(), "Cluster call from") {
 		t.Errorf("no log line of the refusal:\n%s", e.log.String())
 	}
