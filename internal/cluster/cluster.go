@@ -709,7 +709,7 @@ func (c *Cluster) apply(p *peer, e Event, stamp, mark uint64, ts *typeStats) {
 	}
 	if c.log.Enabled(context.Background(), logger.DebugLevel(1)) {
 		c.log.Log(context.Background(), logger.DebugLevel(1), fmt.Sprintf("Received %s event '%s' %v from server with EID: '%s'",
-			e.Type, e.Key, e.Fields, e.EID))
+			e.Type, e.Key, shownFields(e), e.EID))
 	}
 	ts.applied.Add(1)
 	c.local.Apply(e)
@@ -999,4 +999,15 @@ func (c *Cluster) Members() []Member {
 		return strings.Compare(a.EID.String(), b.EID.String())
 	})
 	return out
+}
+
+// shownFields are an event's fields as the debug log shows them: a sip_location's secret (its
+// fourth field, see internal/sip) is left out.
+func shownFields(e Event) []string {
+	if e.Type != TypeSIPLocation || len(e.Fields) < 4 {
+		return e.Fields
+	}
+	f := slices.Clone(e.Fields)
+	f[3] = "(secret)"
+	return f
 }

@@ -3,7 +3,9 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -159,4 +161,18 @@ func BenchmarkCodec(b *testing.B) {
 		}
 		b.ReportMetric(float64(n), "bytes/msg")
 	})
+}
+
+func TestShownFieldsHideTheSecret(t *testing.T) {
+	e := Event{Type: TypeSIPLocation, Key: "bob", Fields: []string{"10.0.0.2:5060", "udp", "1900000000", "s3cr3t"}}
+	if got := fmt.Sprint(shownFields(e)); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "10.0.0.2:5060") {
+		t.Errorf("shown %s", got)
+	}
+	if e.Fields[3] != "s3cr3t" {
+		t.Error("the event itself was changed")
+	}
+	ds := Event{Type: TypeDeviceState, Key: "SIP/bob", Fields: []string{"INUSE"}}
+	if got := fmt.Sprint(shownFields(ds)); got != "[INUSE]" {
+		t.Errorf("device state shown %s", got)
+	}
 }

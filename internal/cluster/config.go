@@ -25,13 +25,23 @@ const (
 	// server, applied by every server). Unlike the state types it is a signal: nothing of it
 	// is kept, synced to a joining server or purged when a server leaves.
 	TypeRealtime = "realtime"
+	// TypeSIPLocation says which server holds each SIP registration (peer, that server's
+	// SIP address, expiry), so that Dial(SIP/bob) on any server reaches bob through the
+	// server bob registered with. It is state (synced on join, purged when a member leaves)
+	// but, like realtime, shared without being named in a channel.
+	TypeSIPLocation = "sip_location"
 )
 
 // knownTypes lists the shareable event types in the order the CLI shows them.
-var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime}
+var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime, TypeSIPLocation}
 
 // isSignal reports whether events of type t are one-shot signals rather than state.
 func isSignal(t string) bool { return t == TypeRealtime }
+
+// isImplicit reports whether type t is shared without a channel naming it (when some other
+// type is): types added after cluster.conf and res_corosync.conf files were written for
+// device_state and mwi, which those files should not need a change to get.
+func isImplicit(t string) bool { return t == TypeRealtime || t == TypeSIPLocation }
 
 // KnownTypes returns the event types that can be shared.
 func KnownTypes() []string { return slices.Clone(knownTypes) }
@@ -150,14 +160,14 @@ func (c *Config) setDefaultChannels(file string, line int) {
 	c.Channels = []Channel{{Name: "default", Publish: KnownTypes(), Subscribe: KnownTypes(), File: file, Line: line}}
 }
 
-// Publishes reports whether events of type typ are sent to the cluster. A signal type that
+// Publishes reports whether events of type typ are sent to the cluster. An implicit type that
 // no channel names (a cluster.conf or res_corosync.conf written before it existed) is sent
 // whenever some other type is.
 func (c *Config) Publishes(typ string) bool {
 	return c.shares(typ, func(ch *Channel) []string { return ch.Publish })
 }
 
-// Subscribes reports whether events of type typ are taken from the cluster (a signal type no
+// Subscribes reports whether events of type typ are taken from the cluster (an implicit type no
 // channel names: whenever some other type is).
 func (c *Config) Subscribes(typ string) bool {
 	return c.shares(typ, func(ch *Channel) []string { return ch.Subscribe })
@@ -173,7 +183,7 @@ func (c *Config) shares(typ string, list func(*Channel) []string) bool {
 		named = named || slices.Contains(ch.Publish, typ) || slices.Contains(ch.Subscribe, typ)
 		any = any || len(list(ch)) > 0
 	}
-	return isSignal(typ) && !named && any
+	return isImplicit(typ) && !named && any
 }
 
 // PublishedTypes returns the published types in KnownTypes order.
