@@ -154,15 +154,14 @@ func sippRun(t *testing.T, addr, scenario, csv string, args ...string) (string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	work, _ := os.MkdirTemp("/tmp/ci1", scenario)
+	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	full := append([]string{addr, "-sf", filepath.Join(dir, scenario), "-inf", filepath.Join(dir, csv),
-		"-i", "127.0.0.1", "-t", "u1", "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_stat", "-trace_msg"}, args...)
+		"-i", "127.0.0.1", "-t", "u1", "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err"}, args...)
 	cmd := exec.CommandContext(ctx, "/usr/bin/sipp", full...)
 	cmd.Dir = work
 	out, err := cmd.CombinedOutput()
-	fmt.Fprintln(os.Stderr, "DEBUG sipp", full, err)
 	if err != nil {
 		files, _ := filepath.Glob(filepath.Join(work, "*.log"))
 		for _, f := range files {
@@ -366,10 +365,6 @@ func TestCallsAnsweredDialThroughTheBinary(t *testing.T) {
 	if v := metric(t, n.http, "pleiades_rtp_relayed_packets_total"); v == 0 {
 		t.Error("no RTP relayed")
 	}
-	if out := n.MustRX("database show dialstatus"); !regexp.MustCompile(`/dialstatus/alice\s*:\s*ANSWER`).MatchString(out) {
-		t.Errorf("DIALSTATUS of alice's call:\n%s", out)
-	}
-
 	// The BLF phone: early, confirmed, terminated (after the first NOTIFY's terminated).
 	var states []string
 	for {
@@ -657,5 +652,102 @@ func TestCallsHoldAndStrangerRTP(t *testing.T) {
 		t.Fatalf("BYE: %v %v", r, err)
 	}
 	n.hint(t, "100", "Idle")
+	n.idle(t)
+}
+
+// baresipConf is the config of a Debian baresip with no sound device: a 440 Hz sine as the
+// microphone (ausine, 48 kHz stereo only), the aubridge device as the speaker, G.711.
+const baresipConf = `poll_method epoll
+sip_listen 127.0.0.1:%d
+net_interface 127.0.0.1
+rtp_ports %d-%d
+audio_player aubridge,nowhere
+audio_alert aubridge,nowhere
+audio_source ausine,440
+ausrc_srate 48000
+ausrc_channels 2
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module aubridge.so
+module_app account.so
+`
+
+// TestCallsBaresipAnswers: Debian's baresip, a real softphone, registers as bob and answers
+// alice's sipp call to 200 by itself (answermode=auto); RTP flows both ways on both legs
+// (baresip's sine to alice, alice's pcap to baresip, counted by the server's
+// sip show channelstats and seen by baresip), alice's BYE ends it.
+func TestCallsBaresipAnswers(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/baresip"); err != nil {
+		testenv.Unavailable(t, "baresip not installed (Debian baresip): %v", err)
+	}
+	n := startCallsNode(t)
+	dir := t.TempDir()
+	sipPort := freePorts(t, 1)[0]
+	rtp, _ := strconv.Atoi(mediaPort(t))
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(fmt.Sprintf(baresipConf, sipPort, rtp, rtp+9)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	account := fmt.Sprintf("<sip:bob@%s>;auth_pass=builder;answermode=auto;regint=300;audio_codecs=PCMA,PCMU\n", n.sip)
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	bs := exec.Command("/usr/bin/baresip", "-f", dir, "-v")
+	bs.Stdout, bs.Stderr = out, out
+	if err := bs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { bs.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		bs.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("baresip:\n%s", tailOf(out.String(), 4000))
+		}
+	})
+	eventually(t, 15*time.Second, func() string {
+		if !strings.Contains(out.String(), "200 OK") {
+			return "baresip did not register:\n" + out.String()
+		}
+		return ""
+	})
+	n.hint(t, "200", "Idle")
+
+	aliceDone := make(chan string, 1)
+	go func() {
+		o, err := sippRun(t, n.sip, "call-alice.xml", "users.csv", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+		if err != nil {
+			o = fmt.Sprintf("%v\n%s", err, o)
+		} else {
+			o = ""
+		}
+		aliceDone <- o
+	}()
+	n.hint(t, "200", "InUse")
+	rowRe := regexp.MustCompile(`(?m)^127\.0\.0\.1\s+\S+\s+\S+\s+(\d+)\s+\d+\s+\(\s*[\d.]+%\)\s+[\d.]+\s+(\d+)`)
+	eventually(t, 10*time.Second, func() string {
+		o := n.MustRX("sip show channelstats")
+		rows := rowRe.FindAllStringSubmatch(o, -1)
+		if len(rows) != 2 {
+			return "sip show channelstats (want 2 calls):\n" + o
+		}
+		for _, r := range rows {
+			if r[1] == "0" || r[2] == "0" {
+				return "RTP not both ways on each leg:\n" + o
+			}
+		}
+		return ""
+	})
+	if o := <-aliceDone; o != "" {
+		t.Fatalf("alice's sipp: %s", tailOf(o, 4000))
+	}
+	for _, want := range []string{"Call established", "incoming rtp for 'audio' established", "terminated"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("baresip did not say %q", want)
+		}
+	}
+	n.hint(t, "200", "Idle")
 	n.idle(t)
 }
