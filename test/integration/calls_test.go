@@ -743,11 +743,14 @@ func TestCallsBaresipAnswers(t *testing.T) {
 	if o := <-aliceDone; o != "" {
 		t.Fatalf("alice's sipp: %s", tailOf(o, 4000))
 	}
-	for _, want := range []string{"Call established", "incoming rtp for 'audio' established", "terminated"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("baresip did not say %q", want)
+	eventually(t, 10*time.Second, func() string {
+		for _, want := range []string{"Call established", "incoming rtp for 'audio' established", "terminated"} {
+			if !strings.Contains(out.String(), want) {
+				return fmt.Sprintf("baresip did not say %q", want)
+			}
 		}
-	}
+		return ""
+	})
 	n.hint(t, "200", "Idle")
 	n.idle(t)
 }
