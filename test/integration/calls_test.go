@@ -389,10 +389,14 @@ func TestCallsAnsweredDialThroughTheBinary(t *testing.T) {
 	}
 	t.Logf("AMI events of the call:\n%s", strings.Join(lines, "\n"))
 	if msg := inOrder(lines,
-		`^Newchannel Channel=SIP/alice-`,
+		`^Newchannel Channel=SIP/alice-\S+ ChannelStateDesc=Down`,
+		`^Newstate Channel=SIP/alice-\S+ ChannelStateDesc=Ring`,
 		`^Newchannel Channel=SIP/bob-`,
 		`^DialBegin Channel=SIP/alice-\S+ DestChannel=SIP/bob-`,
+		`^Newstate Channel=SIP/bob-\S+ ChannelStateDesc=Ringing`,
+		`^Newstate Channel=SIP/bob-\S+ ChannelStateDesc=Up`,
 		`^DialEnd Channel=SIP/alice-\S+ DestChannel=SIP/bob-.* DialStatus=ANSWER`,
+		`^Newstate Channel=SIP/alice-\S+ ChannelStateDesc=Up`,
 		`^BridgeEnter `,
 		`^BridgeEnter `,
 		`^Hangup `,
