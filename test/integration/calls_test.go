@@ -454,6 +454,7 @@ func TestCallsRefusedThroughTheBinary(t *testing.T) {
 	n := startCallsNode(t)
 	rec := recordAMI(t, n.ami)
 	carolPort := n.registerSipp(t, "carol")
+	goroutines := metric(t, n.http, "go_goroutines")
 
 	// No answer: carol rings until the Dial timeout (3 s); bob calls her meanwhile and finds
 	// her at her call-limit.
@@ -545,6 +546,16 @@ func TestCallsRefusedThroughTheBinary(t *testing.T) {
 	mustSipp(t, n.sip, "call-badsdp.xml", "users.csv", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
 	mustSipp(t, n.sip, "bye-unknown.xml", "users.csv", "-m", "1", "-s", "200")
 	n.idle(t)
+	// Goroutines back to the start count once the SIP transactions' timers (32 s at most,
+	// Timer J/H) have run out: a leaked channel, call or RTP reader would stay.
+	end := time.Now()
+	eventually(t, 45*time.Second, func() string {
+		if g := metric(t, n.http, "go_goroutines"); g > goroutines {
+			return fmt.Sprintf("go_goroutines %v, %v at the start", g, goroutines)
+		}
+		return ""
+	})
+	t.Logf("goroutines back to %v after %v", goroutines, time.Since(end).Round(time.Second))
 }
 
 // TestCallsHoldAndStrangerRTP: alice (a Go phone, registered) calls the Echo extension; her
