@@ -769,3 +769,17 @@ func TestCallsBaresipAnswers(t *testing.T) {
 	n.hint(t, "200", "Idle")
 	n.idle(t)
 }
+
+// TestCallsReadmeExample: README.md's Calls section shows the sip.conf and extensions.conf
+// these tests run with.
+func TestCallsReadmeExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"sip.conf": fmt.Sprintf(callsSIPConf, 5060), "extensions.conf": callsDialplan} {
+		if !strings.Contains(string(b), "```ini\n"+want+"```") {
+			t.Errorf("README.md lacks the calls tests' %s:\n%s", name, want)
+		}
+	}
+}
