@@ -545,6 +545,36 @@ func TestCallsRefusedThroughTheBinary(t *testing.T) {
 	// Bad input: a malformed SDP (488), a BYE for no dialog (481).
 	mustSipp(t, n.sip, "call-badsdp.xml", "users.csv", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
 	mustSipp(t, n.sip, "bye-unknown.xml", "users.csv", "-m", "1", "-s", "200")
+	// An absurd Content-Length, then a flood of INVITEs from a peer nobody knows (bounded:
+	// 300 datagrams on loopback): refused or dropped, the server keeps serving.
+	raw, err := net.Dial("udp", n.sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	invite := func(i int, length string) []byte {
+		body := fmt.Sprintf(sdpOffer, 40000, "sendrecv")
+		if length == "" {
+			length = strconv.Itoa(len(body))
+		}
+		return []byte(fmt.Sprintf("INVITE sip:200@%[1]s SIP/2.0\r\nVia: SIP/2.0/UDP %[2]s;branch=z9hG4bK-flood-%[3]d\r\n"+
+			"From: <sip:mallory@%[1]s>;tag=f%[3]d\r\nTo: <sip:200@%[1]s>\r\nCall-ID: flood-%[3]d@x\r\nCSeq: 1 INVITE\r\n"+
+			"Contact: <sip:mallory@%[2]s>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %[4]s\r\n\r\n%[5]s",
+			n.sip, raw.LocalAddr(), i, length, body))
+	}
+	for _, l := range []string{"99999999999", "-5", "1x"} {
+		if _, err := raw.Write(invite(0, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 300 {
+		if _, err := raw.Write(invite(i+1, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := n.MustRX("sip show peers"); !strings.Contains(out, "carol") {
+		t.Fatalf("sip show peers after the flood:\n%s", out)
+	}
 	n.idle(t)
 	// Goroutines back to the start count once the SIP transactions' timers (32 s at most,
 	// Timer J/H) have run out: a leaked channel, call or RTP reader would stay.
