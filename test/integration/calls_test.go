@@ -762,7 +762,7 @@ func TestCallsBaresipAnswers(t *testing.T) {
 
 	aliceDone := make(chan string, 1)
 	go func() {
-		o, err := sippRun(t, n.sip, "call-alice.xml", "users.csv", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+		o, err := sippRun(t, n.sip, "call-alice-auto.xml", "users.csv", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
 		if err != nil {
 			o = fmt.Sprintf("%v\n%s", err, o)
 		} else {
@@ -770,6 +770,16 @@ func TestCallsBaresipAnswers(t *testing.T) {
 		}
 		aliceDone <- o
 	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			select {
+			case o := <-aliceDone:
+				t.Logf("alice's sipp: %s", tailOf(o, 3000))
+			case <-time.After(30 * time.Second):
+			}
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 3000))
+		}
+	})
 	n.hint(t, "200", "InUse")
 	rowRe := regexp.MustCompile(`(?m)^127\.0\.0\.1\s+\S+\s+\S+\s+(\d+)\s+\d+\s+\(\s*[\d.]+%\)\s+[\d.]+\s+(\d+)`)
 	eventually(t, 10*time.Second, func() string {
