@@ -62,6 +62,9 @@ func (m *httpModule) registerCollectors(s *Server) {
 	if s.Cluster != nil {
 		reg.MustRegister(s.Cluster.Collector())
 	}
+	if s.Media != nil {
+		reg.MustRegister(s.Media.Collector()) // pleiades_rtp_*: ports in use, relayed, strictrtp drops
+	}
 	if s.Realtime != nil {
 		reg.MustRegister(s.Realtime.Collector())
 	}
