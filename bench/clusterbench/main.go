@@ -9,6 +9,11 @@
 //     servers 2 and 3 must end with every device's final state; the rate is changes divided by
 //     the time until the last server holds every final state.
 //
+// With -tls it runs both twice over, on a cluster with plaintext routes and on one with mutual
+// TLS routes (a cluster CA made for the run with test/testcert, plus a route password),
+// alternating, and prints each figure of both and their ratio (issue 18: route TLS ≤ 1.3× the
+// plaintext p50).
+//
 // Usage: go build -o bin/pleiades ./cmd/pleiades && go run ./bench/clusterbench -bin bin/pleiades
 package main
 
@@ -29,6 +34,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
+
+	"github.com/pleiades-pbx/pleiades/test/testcert"
 )
 
 var (
@@ -37,6 +44,8 @@ var (
 	storm   = flag.Int("storm", 200000, "changes of the sustained run")
 	devices = flag.Int("devices", 1000, "devices of the sustained run")
 	keep    = flag.Bool("keep", false, "keep the servers' directories")
+	useTLS  = flag.Bool("tls", false, "compare plaintext routes with mutual TLS routes in the same run")
+	rounds  = flag.Int("rounds", 2, "with -tls: rounds of plaintext then TLS")
 )
 
 type node struct {
@@ -54,8 +63,12 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// running are the servers started and not stopped yet: fail stops them too.
+var running []*node
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "clusterbench: "+format+"\n", args...)
+	stop(slices.Clone(running))
 	os.Exit(1)
 }
 
@@ -67,7 +80,10 @@ func (nd *node) rx(cmd string) string {
 	return string(out)
 }
 
-func start(count int) []*node {
+// routeSecurity returns the cluster.conf lines of server i (empty for plaintext routes).
+type routeSecurity func(i int) string
+
+func start(count int, sec routeSecurity) []*node {
 	nodes := make([]*node, count)
 	for i := range nodes {
 		nodes[i] = &node{http: freePort(), nats: freePort(), rout: freePort()}
@@ -88,7 +104,7 @@ func start(count int) []*node {
 		}
 		files := map[string]string{
 			"asterisk.conf": fmt.Sprintf("[directories]\nastetcdir => %[1]s/etc\nastvarlibdir => %[1]s/lib\nastdbdir => %[1]s/lib\nastrundir => %[1]s/run\nastlogdir => %[1]s/log\nastspooldir => %[1]s/spool\nastdatadir => %[1]s/lib\n[options]\nentityid = 02:00:00:00:0b:%02x\nsystemname = bench%d\n", dir, i+1, i+1),
-			"cluster.conf":  fmt.Sprintf("[general]\nnode_name = bench%d\nlisten = 127.0.0.1:%d\nroutes = %s\nclient_listen = 127.0.0.1:%d\n", i+1, nd.rout, strings.Join(routes, ","), nd.nats),
+			"cluster.conf":  fmt.Sprintf("[general]\nnode_name = bench%d\nlisten = 127.0.0.1:%d\nroutes = %s\nclient_listen = 127.0.0.1:%d\n", i+1, nd.rout, strings.Join(routes, ","), nd.nats) + sec(i),
 			"http.conf":     fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\nsessionlimit = 1000\n", nd.http),
 			"ari.conf":      "[general]\nenabled = yes\nwebsocket_queue = 1000000\n[admin]\ntype = user\npassword = secret\n",
 			"logger.conf":   "[logfiles]\nconsole => warning,error\n",
@@ -102,6 +118,7 @@ func start(count int) []*node {
 		if err := nd.cmd.Start(); err != nil {
 			fail("%v", err)
 		}
+		running = append(running, nd)
 	}
 	for _, nd := range nodes {
 		deadline := time.Now().Add(30 * time.Second)
@@ -130,6 +147,7 @@ func start(count int) []*node {
 
 func stop(nodes []*node) {
 	for _, nd := range nodes {
+		running = slices.DeleteFunc(running, func(o *node) bool { return o == nd })
 		nd.cmd.Process.Kill()
 		nd.cmd.Wait()
 		if !*keep {
@@ -228,7 +246,7 @@ func pleiades(a, b *node, device string) []time.Duration {
 			fail("PUT: %s", resp.Status)
 		}
 	}
-	wait := func(state string) {
+	waitFor := func(state string, d time.Duration) bool {
 		for {
 			select {
 			case got, ok := <-events:
@@ -236,17 +254,37 @@ func pleiades(a, b *node, device string) []time.Duration {
 					fail("websocket closed")
 				}
 				if got == state {
-					return
+					return true
 				}
-			case <-time.After(3 * time.Second):
-				fail("no DeviceStateChanged %s on server 2", state)
+			case <-time.After(d):
+				return false
 			}
 		}
 	}
-	put("NOT_INUSE")
-	wait("NOT_INUSE")
 	out := make([]time.Duration, 0, *n)
+	wait := func(state string) {
+		if !waitFor(state, 3*time.Second) {
+			fail("no DeviceStateChanged %s of %s on server 2 after %d samples", state, device, len(out))
+		}
+	}
+	// Warm up until a change goes through: the WebSocket's subscription and the new
+	// members' syncs may still be settling on a loaded machine.
+	last := ""
+	for i := 0; ; i++ {
+		st := []string{"NOT_INUSE", "INUSE"}[i%2]
+		put(st)
+		if waitFor(st, time.Second) {
+			last = st
+			break
+		}
+		if i == 20 {
+			fail("no DeviceStateChanged on server 2 after 20 changes")
+		}
+	}
 	states := []string{"INUSE", "NOT_INUSE"}
+	if last == "INUSE" {
+		states[0], states[1] = states[1], states[0]
+	}
 	for i := 0; len(out) < *n; i++ {
 		st := states[i%2]
 		t0 := time.Now()
@@ -296,7 +334,11 @@ func sustained(nodes []*node) (time.Duration, string) {
 
 func main() {
 	flag.Parse()
-	nodes := start(3)
+	if *useTLS {
+		compareTLS()
+		return
+	}
+	nodes := start(3, func(int) string { return "" })
 	defer stop(nodes)
 	raw := rawNATS(nodes[0], nodes[1])
 	same := pleiades(nodes[1], nodes[1], "Custom:latsame")
@@ -312,4 +354,55 @@ func main() {
 	fmt.Printf("| cluster hop ÷ raw NATS | %.2f× | %.2f× |\n\n", float64(hop50)/float64(p(raw, .5)), float64(hop99)/float64(p(raw, .99)))
 	fmt.Printf("sustained: %d changes over %d devices on server 1 (%s); servers 2 and 3 held every final state after %v: %.0f changes/s, no loss\n",
 		*storm, *devices, local, took.Round(time.Millisecond), float64(*storm)/took.Seconds())
+}
+
+// compareTLS measures plaintext and TLS routes in the same run, alternating clusters.
+func compareTLS() {
+	dir, err := os.MkdirTemp("", "plbenchpki")
+	if err != nil {
+		fail("%v", err)
+	}
+	defer os.RemoveAll(dir)
+	ca, err := testcert.NewCA(dir, "bench")
+	if err != nil {
+		fail("%v", err)
+	}
+	certs := make([]testcert.Files, 3)
+	for i := range certs {
+		if certs[i], err = ca.Issue(fmt.Sprintf("bench%d", i+1), testcert.Options{}); err != nil {
+			fail("%v", err)
+		}
+	}
+	secure := func(i int) string {
+		return fmt.Sprintf("route_tls_ca = %s\nroute_tls_cert = %s\nroute_tls_key = %s\nroute_user = bench\nroute_password = bench-secret\n",
+			ca.CertFile, certs[i].Cert, certs[i].Key)
+	}
+	type result struct{ raw, pl []time.Duration }
+	var plain, tls result
+	var plainRate, tlsRate []float64
+	for range *rounds {
+		for _, mode := range []struct {
+			sec  routeSecurity
+			into *result
+			rate *[]float64
+		}{{func(int) string { return "" }, &plain, &plainRate}, {secure, &tls, &tlsRate}} {
+			fmt.Fprintf(os.Stderr, "clusterbench: %s routes\n", map[bool]string{true: "TLS", false: "plaintext"}[mode.into == &tls])
+			nodes := start(3, mode.sec)
+			mode.into.raw = append(mode.into.raw, rawNATS(nodes[0], nodes[1])...)
+			pleiades(nodes[1], nodes[1], "Custom:latsame") // as the plain run does: warms server 2's path
+			mode.into.pl = append(mode.into.pl, pleiades(nodes[0], nodes[1], "Custom:lat")...)
+			took, _ := sustained(nodes)
+			*mode.rate = append(*mode.rate, float64(*storm)/took.Seconds())
+			stop(nodes)
+		}
+	}
+	p := func(d []time.Duration, q float64) time.Duration { return percentile(d, q).Round(time.Microsecond) }
+	fmt.Printf("| path (%d samples each, %d rounds alternating) | plaintext p50 | TLS p50 | TLS ÷ plaintext p50 | plaintext p99 | TLS p99 |\n|---|---|---|---|---|---|\n", *n, *rounds)
+	row := func(name string, a, b []time.Duration) {
+		fmt.Printf("| %s | %v | %v | %.2f× | %v | %v |\n", name, p(a, .5), p(b, .5), float64(p(b, .5))/float64(p(a, .5)), p(a, .99), p(b, .99))
+	}
+	row("raw NATS publish on 1 → receive on 2 (over the route)", plain.raw, tls.raw)
+	row("ARI PUT on 1 → DeviceStateChanged on 2's WebSocket (end to end)", plain.pl, tls.pl)
+	fmt.Printf("\nsustained (%d changes over %d devices, servers 2 and 3 hold every final state), changes/s per round: plaintext %.0f, TLS %.0f\n",
+		*storm, *devices, plainRate, tlsRate)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
 	"github.com/pleiades-pbx/pleiades/internal/callerid"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logesc"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/state"
@@ -954,7 +955,7 @@ func (s *Server) actOriginate(r *request) {
 	req := OriginateRequest{
 		Channel: p.Get("Channel"), Context: p.Get("Context"), Exten: p.Get("Exten"),
 		App: p.Get("Application"), Data: p.Get("Data"), CallerID: p.Get("CallerID"),
-		Account: p.Get("Account"), Async: isTrue(p.Get("Async")), Timeout: 30 * time.Second,
+		Account: p.Get("Account"), Async: conf.IsTrue(strings.TrimSpace(p.Get("Async"))), Timeout: 30 * time.Second,
 	}
 	if req.Channel == "" {
 		r.fail("Channel not specified")

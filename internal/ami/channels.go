@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
 // ChannelStatus is one call leg as the Status and CoreShowChannels actions report it.
@@ -256,7 +257,7 @@ func (s *Server) actStatus(r *request) {
 			}
 		}
 	}
-	all := isTrue(r.p.Get("AllVariables"))
+	all := conf.IsTrue(strings.TrimSpace(r.p.Get("AllVariables")))
 	r.listStart("Channel status will follow")
 	now := time.Now()
 	for _, c := range chans {

@@ -201,7 +201,8 @@ func TestAMIDialEvents(t *testing.T) {
 	}
 	a, b := leg.Name(), "SIP/bob-00000002"
 	want := []string{
-		"Newchannel " + a + " Ring",
+		"Newchannel " + a + " Down",
+		"Newstate " + a + " Ring",
 		"Newchannel " + b + " Down",
 		"DialBegin " + a + " Ring",
 		"Newstate " + b + " Ringing",

@@ -3,6 +3,8 @@ package ami
 import (
 	"strconv"
 	"strings"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
 // Class is a set of AMI permission classes (Asterisk's EVENT_FLAG_* bits). An event has a
@@ -122,28 +124,12 @@ func eventMask(s string) int64 {
 	if n, err := strconv.ParseUint(s, 10, 31); err == nil {
 		return int64(n)
 	}
-	if isFalse(s) {
+	if conf.IsFalse(s) {
 		return 0
 	}
-	if isTrue(s) {
+	if conf.IsTrue(s) {
 		return int64(ClassAll)
 	}
 	c, _ := ParseClasses(s)
 	return int64(c)
-}
-
-func isTrue(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "yes", "true", "y", "t", "1", "on":
-		return true
-	}
-	return false
-}
-
-func isFalse(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "no", "false", "n", "f", "0", "off":
-		return true
-	}
-	return false
 }

@@ -125,7 +125,7 @@ func TestLifecycleEventsAndHangupOnce(t *testing.T) {
 	if r.Count() != 0 || r.Get(ch.Name()) != nil {
 		t.Fatal("hung-up channel still registered")
 	}
-	if got, want := rec.kinds(), "Newchannel:Ring Newstate:Ringing Newstate:Up Hangup:Down"; got != want {
+	if got, want := rec.kinds(), "Newchannel:Down Newstate:Ring Newstate:Ringing Newstate:Up Hangup:Down"; got != want {
 		t.Fatalf("events %q, want %q", got, want)
 	}
 	if err := ch.Answer(context.Background()); !errors.Is(err, ErrHungUp) {

@@ -19,7 +19,8 @@
 // RequestHangup is the soft hangup of "channel request hangup" and AMI Hangup.
 //
 // Events are published synchronously to the Registry's observers by the goroutine that
-// caused them: Newchannel (Registry.New), Newstate (SetState, and Queue for answer and
+// caused them: Newchannel (Registry.New: every channel is born Down, an incoming one then
+// gets Newstate Ring at once, the order Asterisk 20's chan_sip gives), Newstate (SetState, and Queue for answer and
 // ringing frames), NewCallerid, DTMFBegin/DTMFEnd (Queue, SendDigit), Hold/Unhold,
 // HangupRequest, Hangup; DialBegin/DialEnd are published by Dial through Registry.Publish,
 // BridgeEnter/BridgeLeave by Bridge. Observers must not block.

@@ -98,8 +98,9 @@ func (r *Registry) NewUniqueID() string {
 	return fmt.Sprintf("%d.%d", r.start, r.seq.Add(1)-1)
 }
 
-// New makes a channel, registers it and publishes Newchannel. An incoming channel starts
-// in Ring, an outgoing one in Down.
+// New makes a channel, registers it and publishes Newchannel. Every channel is born Down,
+// as Asterisk's; an incoming one then goes to Ring (Newstate Ring right after Newchannel, as
+// chan_sip's handle_request_invite does once it sends 100 Trying), an outgoing one stays Down.
 func (r *Registry) New(o Options) *Channel {
 	id := r.NewUniqueID()
 	linked := o.LinkedID
@@ -110,10 +111,7 @@ func (r *Registry) New(o Options) *Channel {
 	if lang == "" {
 		lang = "en"
 	}
-	st := Ring
-	if o.Outgoing {
-		st = Down
-	}
+	st := Down
 	ch := &Channel{name: o.Name, uniqueID: id, linkedID: linked, tech: o.Tech, outgoing: o.Outgoing,
 		device: o.Device, created: time.Now(), reg: r,
 		frames: make(chan Frame, frameQueue), done: make(chan struct{})}
@@ -124,6 +122,9 @@ func (r *Registry) New(o Options) *Channel {
 	r.channels[o.Name] = ch
 	r.mu.Unlock()
 	r.publish(Event{Kind: EventNewchannel, Channel: ch.Snapshot()})
+	if !o.Outgoing {
+		ch.SetState(Ring)
+	}
 	return ch
 }
 

@@ -93,6 +93,14 @@ func (c *Cluster) writeMembers(w io.Writer) {
 		fmt.Fprintf(w, "=== WARNING: node %s also uses this server's Entity ID %s (seen %s ago)\n===\n",
 			node, c.self, age(time.Since(seen)))
 	}
+	for _, t := range c.TakenIDs() {
+		what := "the newer start took it"
+		if t.Ignored {
+			what = "ignored: strict_members"
+		}
+		fmt.Fprintf(w, "=== WARNING: node %s announces Entity ID %s of member %s (seen %s ago; %s)\n===\n",
+			t.Node, t.EID, t.Holder, age(time.Since(t.Seen)), what)
+	}
 	for _, m := range ms {
 		name := m.NodeName
 		if m.Self {
@@ -104,6 +112,9 @@ func (c *Cluster) writeMembers(w io.Writer) {
 			state = "stopped"
 		case m.Self && c.nc != nil && !c.nc.IsConnected():
 			state = "disconnected from NATS"
+		case m.Stale:
+			left := c.cfg.SiteStaleTimeout - time.Since(m.StaleSince)
+			state = fmt.Sprintf("stale (site %s unreachable; states kept, purged in %s)", m.Site, age(max(left, 0)))
 		case !m.Self && !m.Synced:
 			state = "syncing"
 		}
@@ -111,6 +122,9 @@ func (c *Cluster) writeMembers(w io.Writer) {
 		fmt.Fprintf(w, "=== Node Name: %s\n", name)
 		fmt.Fprintf(w, "=== ==> ID: %s\n", m.EID)
 		fmt.Fprintf(w, "=== ==> Address: %s\n", addrList(m.Addrs))
+		if m.Site != "" {
+			fmt.Fprintf(w, "=== ==> Site: %s\n", m.Site)
+		}
 		fmt.Fprintf(w, "=== ==> Member: Yes\n")
 		fmt.Fprintf(w, "=== ==> State: %s\n", state)
 		if m.Self {
@@ -123,7 +137,15 @@ func (c *Cluster) writeMembers(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s\n===\n", cliDash)
 	}
-	fmt.Fprintf(w, "=== Number of members: %d\n===\n%s\n\n", len(ms), cliRule)
+	fmt.Fprintf(w, "=== Number of members: %d\n", len(ms))
+	for _, l := range c.SiteLinks() {
+		if l.Up {
+			fmt.Fprintf(w, "=== Site %s: link up (to %s, %d inbound)\n", l.Site, l.Remote, l.Inbound)
+		} else {
+			fmt.Fprintf(w, "=== Site %s: link down (%d inbound)\n", l.Site, l.Inbound)
+		}
+	}
+	fmt.Fprintf(w, "===\n%s\n\n", cliRule)
 }
 
 func age(d time.Duration) string {
@@ -162,6 +184,35 @@ func (c *Cluster) writeConfig(w io.Writer) {
 		row("Listen", listen)
 		row("Routes", strings.Join(cfg.Routes, ", "))
 		row("Client Listen", cfg.ClientListen)
+		// Passwords are never shown: only whether they are set.
+		var sec []string
+		if cfg.RouteTLSCA != "" {
+			sec = append(sec, "mutual TLS (CA "+cfg.RouteTLSCA+", certificate "+cfg.RouteTLSCert+")")
+		}
+		if cfg.RouteUser != "" {
+			sec = append(sec, "password of user "+cfg.RouteUser)
+		}
+		if cfg.Listen != "" || cfg.GatewayListen != "" {
+			if len(sec) == 0 {
+				sec = append(sec, "none")
+			}
+			row("Route Security", strings.Join(sec, ", "))
+		}
+		if cfg.ClientUser != "" {
+			row("Client User", cfg.ClientUser)
+		}
+		if cfg.StrictMembers {
+			row("Strict Members", "yes")
+		}
+		if cfg.Site != "" {
+			row("Site", cfg.Site)
+			row("Gateway Listen", cfg.GatewayListen)
+			row("Gateway Advertise", cfg.GatewayAdvertise)
+			for _, st := range cfg.Sites {
+				row("Site "+st.Name, "gateways "+strings.Join(st.Gateways, ", "))
+			}
+			row("Site Stale Timeout", fmt.Sprintf("%d ms", cfg.SiteStaleTimeout.Milliseconds()))
+		}
 	}
 	row("Heartbeat Interval", fmt.Sprintf("%d ms", cfg.HeartbeatInterval.Milliseconds()))
 	row("Member Timeout", fmt.Sprintf("%d ms", cfg.MemberTimeout.Milliseconds()))

@@ -62,6 +62,8 @@ type Member struct {
 	// mode, its host addresses in external mode).
 	Addrs   []string
 	Version string
+	// Site is the member's site (site= in its cluster.conf; "" without sites).
+	Site string
 	// Started is the member's start time (it tells a restart from a long silence).
 	Started time.Time
 	// Joined is when this server first heard it (this incarnation).
@@ -72,6 +74,10 @@ type Member struct {
 	Self bool
 	// Synced is true once the member's snapshot was received in full (always true for Self).
 	Synced bool
+	// Stale is true while a member of another site is unheard for longer than
+	// member_timeout: its states are kept until site_stale_timeout after StaleSince.
+	Stale      bool
+	StaleSince time.Time
 }
 
 // MemberEventKind tells a join from a departure.
@@ -146,6 +152,7 @@ type Cluster struct {
 	viewMu sync.RWMutex
 	view   map[eid.EID]*Member
 	dup    *duplicate
+	taken  map[eid.EID]*TakenID // other servers' Entity IDs announced twice
 
 	cbMu      sync.RWMutex
 	callbacks []func(MemberEvent)
@@ -179,6 +186,7 @@ type peer struct {
 	resync    bool       // another request is wanted once the outstanding one ends
 	keys      map[typeKey]*keyState
 	floor     map[string]uint64 // per type: stamps at or below are covered by a finished snapshot
+	stale     bool              // another site's member unheard: states kept (site_stale_timeout)
 }
 
 type syncState struct {
@@ -229,7 +237,7 @@ func New(cfg *Config, self eid.EID, log *slog.Logger, l Local) (*Cluster, error)
 		started: now, inc: uint64(now.UnixNano()),
 		pubTypes: map[string]bool{}, subTypes: map[string]bool{},
 		prefix: cfg.ClusterName, evSubj: map[string]string{},
-		peers: map[eid.EID]*peer{}, view: map[eid.EID]*Member{},
+		peers: map[eid.EID]*peer{}, view: map[eid.EID]*Member{}, taken: map[eid.EID]*TakenID{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	for _, t := range cfg.PublishedTypes() {
@@ -294,7 +302,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return fmt.Errorf("cluster: subscribing: %w", err)
 	}
 	c.viewMu.Lock()
-	c.view[c.self] = &Member{NodeName: c.node, EID: c.self, Addrs: c.addrs, Version: c.cfg.Version,
+	c.view[c.self] = &Member{NodeName: c.node, EID: c.self, Addrs: c.addrs, Version: c.cfg.Version, Site: c.cfg.Site,
 		Started: c.started, Joined: c.started, Self: true, Synced: true}
 	c.viewMu.Unlock()
 	c.fastTill.Store(time.Now().Add(fastWindow).UnixNano())
@@ -434,7 +442,7 @@ const fastWindow = time.Second
 const fastInterval = 100 * time.Millisecond
 
 func (c *Cluster) sendHeartbeat() {
-	c.publishBroadcast(&message{Kind: kindHeartbeat, Node: c.node, Version: c.cfg.Version, Addrs: c.addrs})
+	c.publishBroadcast(&message{Kind: kindHeartbeat, Node: c.node, Version: c.cfg.Version, Addrs: c.addrs, Site: c.cfg.Site})
 }
 
 // kickHeartbeat asks the loop for an early heartbeat (a new member must learn of us at once).
@@ -494,6 +502,18 @@ func (c *Cluster) checkTimeouts(now time.Time) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
 	for _, p := range c.sortedPeers() {
+		if p.stale {
+			if since := now.Sub(p.m.StaleSince); since > c.cfg.SiteStaleTimeout {
+				c.log.Warn(fmt.Sprintf("Node %s (%s) of site %s stayed unreachable for site_stale_timeout (%d ms): its states are purged",
+					p.m.NodeName, p.m.EID, p.m.Site, c.cfg.SiteStaleTimeout.Milliseconds()))
+				c.lose(p, "timeout")
+			}
+			continue
+		}
+		if now.Sub(p.lastHeard) > c.cfg.MemberTimeout && c.otherSite(p) && c.cfg.SiteStaleTimeout > 0 {
+			c.markStale(p, now)
+			continue
+		}
 		if now.Sub(p.lastHeard) > c.cfg.MemberTimeout {
 			c.log.Warn(fmt.Sprintf("Node %s (%s) sent no heartbeat for %d ms (member_timeout %d ms)",
 				p.m.NodeName, p.m.EID, now.Sub(p.lastHeard).Milliseconds(), c.cfg.MemberTimeout.Milliseconds()))
@@ -506,6 +526,36 @@ func (c *Cluster) checkTimeouts(now time.Time) {
 			c.requestSync(p)
 		}
 	}
+}
+
+// otherSite reports whether p belongs to another site than this server's.
+func (c *Cluster) otherSite(p *peer) bool {
+	return c.cfg.Site != "" && p.m.Site != "" && p.m.Site != c.cfg.Site
+}
+
+// markStale keeps a silent member of another site, its states marked stale.
+func (c *Cluster) markStale(p *peer, now time.Time) {
+	p.stale, p.sync, p.resync = true, nil, false
+	c.viewMu.Lock()
+	p.m.Stale, p.m.StaleSince, p.m.Synced = true, now, false
+	c.viewMu.Unlock()
+	c.stats.stale.Add(1)
+	c.log.Warn(fmt.Sprintf("Node %s (%s) of site %s sent no heartbeat for %d ms: its states are kept, marked stale, for site_stale_timeout (%d ms)",
+		p.m.NodeName, p.m.EID, p.m.Site, now.Sub(p.lastHeard).Milliseconds(), c.cfg.SiteStaleTimeout.Milliseconds()))
+}
+
+// unstale takes back a stale member heard again, and asks for its state: what changed
+// meanwhile (deletions included) is repaired by the snapshot.
+func (c *Cluster) unstale(p *peer, m *message, now time.Time) {
+	p.stale = false
+	c.viewMu.Lock()
+	was := now.Sub(p.m.StaleSince)
+	p.m.Stale, p.m.StaleSince = false, time.Time{}
+	c.viewMu.Unlock()
+	c.log.Info(fmt.Sprintf("Node %s (%s) of site %s is heard again after %d ms stale: asking for its state",
+		p.m.NodeName, p.m.EID, p.m.Site, was.Milliseconds()))
+	p.lastSeq = m.Seq - 1 // the gap is covered by the sync
+	c.requestSync(p)
 }
 
 func (c *Cluster) sortedPeers() []*peer {
@@ -552,11 +602,25 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 	}
 	p := c.peers[m.Origin]
 	if p != nil && p.inc != m.Incarnation && m.Kind == kindHeartbeat {
-		if m.Incarnation > p.inc {
+		other := m.Node != p.m.NodeName
+		switch {
+		case m.Incarnation > p.inc && other && c.cfg.StrictMembers:
+			// Another server claims a live member's Entity ID: the holder keeps it.
+			c.takenEID(p, m, now, true)
+			c.stats.droppedNotMember.Add(1)
+			return
+		case m.Incarnation > p.inc:
+			if other {
+				c.takenEID(p, m, now, false)
+			}
 			c.lose(p, "restart")
 			p = nil
-		} else {
-			// A heartbeat of an older incarnation still in flight.
+		default:
+			// A heartbeat of an older incarnation: still in flight after a restart, or a
+			// second server with this Entity ID that lost it to a newer start.
+			if other {
+				c.takenEID(p, m, now, false)
+			}
 			c.stats.droppedNotMember.Add(1)
 			return
 		}
@@ -577,6 +641,9 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 		c.stats.droppedNotMember.Add(1)
 		return
 	}
+	if p.stale {
+		c.unstale(p, m, now)
+	}
 	if m.Seq != p.lastSeq+1 {
 		c.stats.gaps.Add(1)
 		if m.Seq <= p.lastSeq {
@@ -594,8 +661,8 @@ func (c *Cluster) handleBroadcast(m *message, now time.Time) {
 	case kindHeartbeat:
 		c.viewMu.Lock()
 		p.m.LastHeartbeat = now
-		if !slices.Equal(p.m.Addrs, m.Addrs) || p.m.NodeName != m.Node || p.m.Version != m.Version {
-			p.m.Addrs, p.m.NodeName, p.m.Version = m.Addrs, m.Node, m.Version
+		if !slices.Equal(p.m.Addrs, m.Addrs) || p.m.NodeName != m.Node || p.m.Version != m.Version || p.m.Site != m.Site {
+			p.m.Addrs, p.m.NodeName, p.m.Version, p.m.Site = m.Addrs, m.Node, m.Version, m.Site
 		}
 		c.viewMu.Unlock()
 	case kindEvent:
@@ -642,14 +709,14 @@ func (c *Cluster) apply(p *peer, e Event, stamp, mark uint64, ts *typeStats) {
 	}
 	if c.log.Enabled(context.Background(), logger.DebugLevel(1)) {
 		c.log.Log(context.Background(), logger.DebugLevel(1), fmt.Sprintf("Received %s event '%s' %v from server with EID: '%s'",
-			e.Type, e.Key, e.Fields, e.EID))
+			e.Type, e.Key, shownFields(e), e.EID))
 	}
 	ts.applied.Add(1)
 	c.local.Apply(e)
 }
 
 func (c *Cluster) join(m *message, now time.Time) {
-	mem := &Member{NodeName: m.Node, EID: m.Origin, Addrs: m.Addrs, Version: m.Version,
+	mem := &Member{NodeName: m.Node, EID: m.Origin, Addrs: m.Addrs, Version: m.Version, Site: m.Site,
 		Started: time.Unix(0, int64(m.Incarnation)), Joined: now, LastHeartbeat: now}
 	p := &peer{m: mem, inc: m.Incarnation, lastSeq: m.Seq, lastHeard: now,
 		keys: map[typeKey]*keyState{}, floor: map[string]uint64{}}
@@ -712,6 +779,45 @@ func (c *Cluster) duplicateEID(m *message, now time.Time) {
 	c.viewMu.Unlock()
 	c.log.Error(fmt.Sprintf("Another server (node %s, started %s) uses this server's Entity ID %s: every server in a cluster needs its own entityid in asterisk.conf [options]",
 		m.Node, time.Unix(0, int64(m.Incarnation)).Format(time.RFC3339), c.self))
+}
+
+// takenEID reports a server announcing the Entity ID of member p under another node name;
+// ignored tells whether strict_members turns it away.
+func (c *Cluster) takenEID(p *peer, m *message, now time.Time, ignored bool) {
+	c.stats.duplicateEID.Add(1)
+	c.viewMu.Lock()
+	c.taken[m.Origin] = &TakenID{Node: m.Node, Holder: p.m.NodeName, EID: m.Origin, Seen: now, Ignored: ignored}
+	c.viewMu.Unlock()
+	what := "every server in a cluster needs its own entityid in asterisk.conf [options]"
+	if ignored {
+		what = "ignored (strict_members); " + what
+	}
+	c.log.Error(fmt.Sprintf("Node %s (started %s) announces Entity ID %s, which member %s holds: %s",
+		m.Node, time.Unix(0, int64(m.Incarnation)).Format(time.RFC3339), m.Origin, p.m.NodeName, what))
+}
+
+// TakenID is a server seen announcing the Entity ID of another member.
+type TakenID struct {
+	Node    string  // the server announcing it
+	Holder  string  // the member that holds it (for a newer start without strict_members, the one it displaced)
+	EID     eid.EID // the Entity ID
+	Seen    time.Time
+	Ignored bool // turned away (strict_members)
+}
+
+// TakenIDs lists the servers seen within member_timeout announcing another member's Entity
+// ID, sorted by Entity ID.
+func (c *Cluster) TakenIDs() []TakenID {
+	c.viewMu.RLock()
+	defer c.viewMu.RUnlock()
+	var out []TakenID
+	for _, t := range c.taken {
+		if time.Since(t.Seen) <= c.cfg.MemberTimeout {
+			out = append(out, *t)
+		}
+	}
+	slices.SortFunc(out, func(a, b TakenID) int { return strings.Compare(a.EID.String(), b.EID.String()) })
+	return out
 }
 
 // DuplicateEID reports the last server seen using this server's Entity ID within
@@ -893,4 +999,15 @@ func (c *Cluster) Members() []Member {
 		return strings.Compare(a.EID.String(), b.EID.String())
 	})
 	return out
+}
+
+// shownFields are an event's fields as the debug log shows them: a sip_location's secret (its
+// fourth field, see internal/sip) is left out.
+func shownFields(e Event) []string {
+	if e.Type != TypeSIPLocation || len(e.Fields) < 4 {
+		return e.Fields
+	}
+	f := slices.Clone(e.Fields)
+	f[3] = "(secret)"
+	return f
 }

@@ -21,7 +21,8 @@ import (
 // and the items; times are a zig-zag varint of Unix nanoseconds (0 = the zero time).
 //
 //	event:     event
-//	heartbeat: string node, string version, list of string addresses
+//	heartbeat: string node, string version, list of string addresses, string site (appended in
+//	           issue 18: a heartbeat without it comes from a server without sites)
 //	leave:     (empty)
 //	ping:      (empty)
 //	syncreq:   [6]byte target EID, string reply subject, uvarint request id, list of string types
@@ -75,6 +76,7 @@ type message struct {
 	Node    string
 	Version string
 	Addrs   []string
+	Site    string
 
 	// syncreq
 	Target eid.EID
@@ -141,6 +143,7 @@ func (m *message) encode(b []byte) []byte {
 		b = appendString(b, m.Node)
 		b = appendString(b, m.Version)
 		b = appendStrings(b, m.Addrs)
+		b = appendString(b, m.Site)
 	case kindSyncReq:
 		b = append(b, m.Target[:]...)
 		b = appendString(b, m.Reply)
@@ -290,6 +293,9 @@ func decode(b []byte) (*message, error) {
 		m.Node = d.string()
 		m.Version = d.string()
 		m.Addrs = d.strings()
+		if len(d.b) > 0 {
+			m.Site = d.string()
+		}
 	case kindSyncReq:
 		m.Target = d.eid()
 		m.Reply = d.string()

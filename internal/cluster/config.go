@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,13 +25,23 @@ const (
 	// server, applied by every server). Unlike the state types it is a signal: nothing of it
 	// is kept, synced to a joining server or purged when a server leaves.
 	TypeRealtime = "realtime"
+	// TypeSIPLocation says which server holds each SIP registration (peer, that server's
+	// SIP address, expiry), so that Dial(SIP/bob) on any server reaches bob through the
+	// server bob registered with. It is state (synced on join, purged when a member leaves)
+	// but, like realtime, shared without being named in a channel.
+	TypeSIPLocation = "sip_location"
 )
 
 // knownTypes lists the shareable event types in the order the CLI shows them.
-var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime}
+var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime, TypeSIPLocation}
 
 // isSignal reports whether events of type t are one-shot signals rather than state.
 func isSignal(t string) bool { return t == TypeRealtime }
+
+// isImplicit reports whether type t is shared without a channel naming it (when some other
+// type is): types added after cluster.conf and res_corosync.conf files were written for
+// device_state and mwi, which those files should not need a change to get.
+func isImplicit(t string) bool { return t == TypeRealtime || t == TypeSIPLocation }
 
 // KnownTypes returns the event types that can be shared.
 func KnownTypes() []string { return slices.Clone(knownTypes) }
@@ -50,6 +61,8 @@ const (
 	DefaultMemberTimeout     = 5000 * time.Millisecond
 	// DefaultExternalURL is used by mode=external without nats_url (the NATS convention).
 	DefaultExternalURL = "nats://127.0.0.1:4222"
+	// DefaultSiteStaleTimeout applies with site= unless site_stale_timeout says otherwise.
+	DefaultSiteStaleTimeout = 60 * time.Second
 )
 
 // Channel is one event channel: the seed's ais.conf [name] type=event_channel section, or
@@ -60,6 +73,14 @@ type Channel struct {
 	Subscribe []string // event types subscribed
 	File      string
 	Line      int
+}
+
+// Site is another site: a [name] section with type=site and gateways=host:port,...
+type Site struct {
+	Name     string
+	Gateways []string // host:port of some of its servers' gateway_listen
+	File     string
+	Line     int
 }
 
 // Config is cluster.conf (or res_corosync.conf) after validation.
@@ -80,6 +101,34 @@ type Config struct {
 	TLSCert      string
 	TLSKey       string
 	Credentials  string
+
+	// Route security (embedded mode). RouteTLSCA, RouteTLSCert and RouteTLSKey are file names
+	// (relative ones resolved against the directory of the configuration file): all three or
+	// none; with them every route is mutual TLS verified against the cluster CA.
+	RouteTLSCA    string
+	RouteTLSCert  string
+	RouteTLSKey   string
+	RouteUser     string // route authentication: every route, in and out, carries it
+	RoutePassword string
+	// ClientUser and ClientPassword protect the client_listen port.
+	ClientUser     string
+	ClientPassword string
+	// StrictMembers ([general] strict_members): a server announcing an Entity ID that a live
+	// member already holds is ignored (not only reported) until that member is gone.
+	StrictMembers bool
+
+	// Site names this server's site (embedded mode; "" = no sites). Servers of one site are
+	// routed as before; sites are joined through NATS gateways: GatewayListen is where this
+	// server accepts other sites' gateway connections and Sites lists the other sites.
+	Site          string
+	GatewayListen string
+	// GatewayAdvertise is the gateway address told to the other sites (NAT, a proxy); ""
+	// = the address bound.
+	GatewayAdvertise string
+	Sites            []Site
+	// SiteStaleTimeout is how long a silent member of another site stays, its states kept
+	// and marked stale, before it is purged (0: purged at member_timeout like any member).
+	SiteStaleTimeout time.Duration
 
 	HeartbeatInterval time.Duration
 	MemberTimeout     time.Duration
@@ -111,14 +160,14 @@ func (c *Config) setDefaultChannels(file string, line int) {
 	c.Channels = []Channel{{Name: "default", Publish: KnownTypes(), Subscribe: KnownTypes(), File: file, Line: line}}
 }
 
-// Publishes reports whether events of type typ are sent to the cluster. A signal type that
+// Publishes reports whether events of type typ are sent to the cluster. An implicit type that
 // no channel names (a cluster.conf or res_corosync.conf written before it existed) is sent
 // whenever some other type is.
 func (c *Config) Publishes(typ string) bool {
 	return c.shares(typ, func(ch *Channel) []string { return ch.Publish })
 }
 
-// Subscribes reports whether events of type typ are taken from the cluster (a signal type no
+// Subscribes reports whether events of type typ are taken from the cluster (an implicit type no
 // channel names: whenever some other type is).
 func (c *Config) Subscribes(typ string) bool {
 	return c.shares(typ, func(ch *Channel) []string { return ch.Subscribe })
@@ -134,7 +183,7 @@ func (c *Config) shares(typ string, list func(*Channel) []string) bool {
 		named = named || slices.Contains(ch.Publish, typ) || slices.Contains(ch.Subscribe, typ)
 		any = any || len(list(ch)) > 0
 	}
-	return isSignal(typ) && !named && any
+	return isImplicit(typ) && !named && any
 }
 
 // PublishedTypes returns the published types in KnownTypes order.
@@ -161,9 +210,12 @@ func (c *Config) SubscribedTypes() []string {
 
 // generalKeys are the [general] keys of cluster.conf.
 var generalKeys = []string{"mode", "node_name", "cluster_name", "listen", "routes", "client_listen",
-	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout"}
+	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout",
+	"route_tls_ca", "route_tls_cert", "route_tls_key", "route_user", "route_password",
+	"client_user", "client_password", "strict_members", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout"}
 
-var embeddedOnly = []string{"listen", "routes", "client_listen"}
+var embeddedOnly = []string{"listen", "routes", "client_listen", "route_tls_ca", "route_tls_cert", "route_tls_key",
+	"route_user", "route_password", "client_user", "client_password", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout"}
 var externalOnly = []string{"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials"}
 
 // ParseConfig validates a parsed cluster.conf (isCorosync false: [general] plus ais.conf-shaped
@@ -225,6 +277,10 @@ func ParseConfig(cfg *conf.Config, isCorosync bool) (*Config, error) {
 			bad(cat.File, cat.Line, "unknown section [%s]: res_corosync.conf has only [general]", cat.Name)
 			continue
 		}
+		if isSiteSection(cat) {
+			c.addSite(cat, bad)
+			continue
+		}
 		// An ais.conf-shaped event channel.
 		ch := Channel{Name: cat.Name, File: cat.File, Line: cat.Line}
 		typ := ""
@@ -283,6 +339,8 @@ func ParseConfig(cfg *conf.Config, isCorosync bool) (*Config, error) {
 		}
 		bad(v.File, v.Line, "tls_cert and tls_key go together")
 	}
+	c.checkRouteSecurity(seen, bad)
+	c.checkSites(seen, bad)
 	if c.MemberTimeout <= c.HeartbeatInterval {
 		v := seen["member_timeout"]
 		if v == nil {
@@ -385,6 +443,76 @@ func (c *Config) setGeneral(key string, v *conf.Variable, bad func(string, int, 
 		case "credentials":
 			c.Credentials = val
 		}
+	case "route_tls_ca", "route_tls_cert", "route_tls_key":
+		if val == "" {
+			bad(v.File, v.Line, "%s needs a file name", key)
+			return
+		}
+		if !filepath.IsAbs(val) && v.File != "" {
+			val = filepath.Join(filepath.Dir(v.File), val)
+		}
+		switch key {
+		case "route_tls_ca":
+			c.RouteTLSCA = val
+		case "route_tls_cert":
+			c.RouteTLSCert = val
+		case "route_tls_key":
+			c.RouteTLSKey = val
+		}
+	case "route_user", "client_user":
+		if val == "" || strings.ContainsAny(val, " \t:@/") {
+			bad(v.File, v.Line, "%s '%s' must be non-empty, without spaces, ':', '@' or '/'", key, v.Value)
+			return
+		}
+		if key == "route_user" {
+			c.RouteUser = val
+		} else {
+			c.ClientUser = val
+		}
+	case "route_password", "client_password":
+		if val == "" {
+			bad(v.File, v.Line, "%s is empty", key)
+			return
+		}
+		if key == "route_password" {
+			c.RoutePassword = val
+		} else {
+			c.ClientPassword = val
+		}
+	case "site":
+		if !validToken(val) {
+			bad(v.File, v.Line, "site '%s' must be letters, digits, '-' or '_' (it names the site's NATS cluster)", v.Value)
+			return
+		}
+		c.Site = val
+	case "gateway_listen":
+		if err := checkHostPort(val, true); err != nil {
+			bad(v.File, v.Line, "gateway_listen: %v", err)
+			return
+		}
+		c.GatewayListen = val
+	case "gateway_advertise":
+		if err := checkHostPort(val, false); err != nil {
+			bad(v.File, v.Line, "gateway_advertise: %v", err)
+			return
+		}
+		c.GatewayAdvertise = val
+	case "site_stale_timeout":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 || n > 86400_000 {
+			bad(v.File, v.Line, "site_stale_timeout must be a number of milliseconds between 0 and 86400000, not '%s'", v.Value)
+			return
+		}
+		c.SiteStaleTimeout = time.Duration(n) * time.Millisecond
+	case "strict_members":
+		switch {
+		case conf.IsTrue(val):
+			c.StrictMembers = true
+		case conf.IsFalse(val):
+			c.StrictMembers = false
+		default:
+			bad(v.File, v.Line, "strict_members must be yes or no, not '%s'", v.Value)
+		}
 	case "heartbeat_interval", "member_timeout":
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 10 || n > 3600_000 {
@@ -484,6 +612,27 @@ func Diff(a, b *Config) []string {
 	add("tls_cert", a.TLSCert, b.TLSCert)
 	add("tls_key", a.TLSKey, b.TLSKey)
 	add("credentials", a.Credentials, b.Credentials)
+	add("route_tls_ca", a.RouteTLSCA, b.RouteTLSCA)
+	add("route_tls_cert", a.RouteTLSCert, b.RouteTLSCert)
+	add("route_tls_key", a.RouteTLSKey, b.RouteTLSKey)
+	add("route_user", a.RouteUser, b.RouteUser)
+	add("route_password", a.RoutePassword, b.RoutePassword)
+	add("client_user", a.ClientUser, b.ClientUser)
+	add("client_password", a.ClientPassword, b.ClientPassword)
+	add("strict_members", a.StrictMembers, b.StrictMembers)
+	add("site", a.Site, b.Site)
+	add("gateway_listen", a.GatewayListen, b.GatewayListen)
+	add("gateway_advertise", a.GatewayAdvertise, b.GatewayAdvertise)
+	add("site_stale_timeout", a.SiteStaleTimeout, b.SiteStaleTimeout)
+	sites := func(c *Config) string {
+		var s []string
+		for _, st := range c.Sites {
+			s = append(s, fmt.Sprintf("%s:%v", strings.ToLower(st.Name), st.Gateways))
+		}
+		sort.Strings(s)
+		return strings.Join(s, ";")
+	}
+	add("sites", sites(a), sites(b))
 	add("heartbeat_interval", a.HeartbeatInterval, b.HeartbeatInterval)
 	add("member_timeout", a.MemberTimeout, b.MemberTimeout)
 	add("publish_event", a.PublishedTypes(), b.PublishedTypes())

@@ -33,6 +33,10 @@
 //	client_listen = 127.0.0.1:4223 ; embedded: optional NATS client port for tools
 //	;nats_url = nats://n1:4222,nats://n2:4222 ; external (default nats://127.0.0.1:4222)
 //	;tls_ca = ca.pem  tls_cert = cert.pem  tls_key = key.pem  credentials = pbx.creds ; external
+//	route_tls_ca = ca.pem  route_tls_cert = pbx-a.pem  route_tls_key = pbx-a-key.pem ; embedded: mutual TLS on routes
+//	route_user = pbx  route_password = secret          ; embedded: every route in and out carries it
+//	client_user = tools  client_password = secret      ; embedded: client_listen takes only this user
+//	strict_members = no        ; yes: ignore a server announcing a live member's Entity ID
 //	heartbeat_interval = 1000  ; ms
 //	member_timeout = 5000      ; ms, must exceed heartbeat_interval (3x or more advised)
 //
@@ -51,10 +55,14 @@
 // tls_key, a scalar key given twice. Nothing is declined silently (Asterisk 22's res_corosync
 // declines a comma list without a word).
 //
-// No event channel at all means: publish and subscribe device_state, mwi and realtime (a channel
-// named "default"). A cluster is set up to share state, and Asterisk's "share nothing unless
+// No event channel at all means: publish and subscribe device_state, mwi, realtime and
+// sip_location (a channel named "default"). A cluster is set up to share state, and Asterisk's "share nothing unless
 // told" default is the commonest cause of "the cluster does not work". To share nothing,
 // configure a channel with no publish_event/subscribe_event lines.
+//
+// The sip_location type (which server holds each SIP registration, for calls across servers:
+// see internal/sip) is state like device_state, synced and purged, but shared like realtime
+// when no channel names it, so that existing files need no change.
 //
 // The realtime type (explicit realtime invalidations: "realtime invalidate" on one server is
 // applied by every server) is a signal, not state: it is never part of a join's sync and
@@ -74,6 +82,94 @@
 // rights on "<cluster_name>.>" and "_INBOX.>"); it keeps retrying in the background if NATS
 // is down at start. nats.go reconnects forever; events published while disconnected are
 // buffered (8 MB), and anything lost is repaired by the resync below.
+//
+// # Route security (embedded mode)
+//
+// route_tls_ca, route_tls_cert and route_tls_key (all three or none) put every route under
+// mutual TLS: the embedded server requires and verifies a client certificate signed by the
+// cluster CA on each route it accepts, and verifies the peer's certificate (chain to the same
+// CA, and the host name or IP routed to, as nats-server does for solicited routes) on each
+// route it makes. Host names are verified rather than the chain alone because skipping it
+// means InsecureSkipVerify, which nats-server warns about at every start, and because a
+// certificate stolen from one box should not serve for another address. One certificate per
+// server serves both directions, so it must allow serverAuth and clientAuth. ParseConfig
+// loads the files (relative names against the configuration file's directory) and refuses,
+// with file:line, a missing file, a CA file with no certificate, a key that does not match, a
+// certificate not signed by the CA, expired or not yet valid, or without both usages; Start
+// loads them again.
+//
+// route_user/route_password is nats-server's cluster authorization: routes accepted must
+// present it, routes made (configured and gossiped) carry it. TLS and a password can be used
+// together; a password without TLS travels in clear. The embedded server's client port is
+// never anonymous unless the operator opened client_listen without client_user: when routing
+// needs a hidden loopback client port, or client_user is set, the port takes only an nkey
+// made at each start for this process's own in-process connection (nothing secret stored),
+// plus client_user (its password bcrypt-hashed in memory, so that nats-server compares
+// hashes and does not warn about plaintext passwords).
+// Nothing else of NATS is configured (no monitoring port, no system account, no JetStream).
+//
+// A server whose listen= is not loopback and that has neither route TLS nor route_user logs
+// a WARNING at every start (so does a non-loopback client_listen without client_user):
+// allowed, as the issue asks, for a LAN that is trusted, but never silent. nats-server's
+// messages about a route or client refused (authentication error, TLS handshake error) are
+// logged as "Cluster: refused a connection from ADDR: why" in the operator's terms.
+//
+// # Sites (NATS gateways)
+//
+//	[general]
+//	site = berlin               ; this server's site
+//	gateway_listen = 10.0.0.1:7222 ; where the other sites' servers connect
+//	;gateway_advertise = 203.0.113.5:7222 ; the address the other sites are told (NAT)
+//	site_stale_timeout = 60000  ; ms: another site's silent member stays, marked stale
+//	[paris]
+//	type = site
+//	gateways = 10.1.0.1:7222,10.1.0.2:7222 ; some of paris's gateway_listen addresses
+//
+// The servers of one site form a route mesh as without sites (listen=, routes=); the NATS
+// cluster of a site is named after the site. Sites are joined with NATS gateways, not leaf
+// nodes: leaf nodes are hub and spoke (three sites need a hub; a spoke's message to another
+// spoke crosses the WAN twice and the hub's outage cuts the spokes apart), while gateways link
+// every pair of sites directly. Each server opens one outbound gateway connection per other
+// site (to any of its servers; the others are learnt by gossip, so gateways= needs only some
+// of them), so a site pair of n and m servers has n+m connections instead of the n×m routes
+// a cluster stretched over the WAN would need, and a message crosses the WAN once per site,
+// then travels the site's routes. nats-server reconnects a lost gateway by itself (to another
+// server of the site if the first is gone). Gateways use the route security: route_tls_*
+// (the same cluster CA; certificates must name the gateway addresses too) and
+// route_user/route_password. A non-loopback gateway_listen without either is warned about
+// at every start, like listen=.
+//
+// Heartbeats carry the site (appended to the heartbeat body: older servers ignore it), so
+// every server knows each member's site; `cluster show members` prints it per member and,
+// for each configured site, the state of this server's link ("link up (to ADDR, N inbound)"
+// or "link down"); /api/cluster/members has "site" and, for another site's members,
+// "site_link" (SiteLinks, read from nats-server's Gatewayz). The board groups members by site.
+//
+// A site cut off: a member of another site unheard for member_timeout is not purged but
+// marked stale (logged as a WARNING; `cluster show members` shows "stale (site S
+// unreachable; states kept, purged in N s)", the API state "stale", the board a red lamp):
+// its states are kept, since across a WAN a lost link is far likelier than every server of a
+// site dying at once, and a PBX should keep showing the last known lamps. After
+// site_stale_timeout (default 60000 ms with site=; 0 = purge at member_timeout like a member
+// of this site) it is purged as before. When it is heard again (same start time) it is no
+// longer stale and this server asks it for its state: the snapshot replaces what was kept, so
+// deletions made during the cut are applied and no state is left that neither side holds.
+// A restart meanwhile (a newer start time) is a restart as always. Members of this server's
+// own site are purged at member_timeout as before: within a site a silent server is a dead
+// one. gateway_advertise (host:port) is the gateway address told to the other sites when
+// they must reach this server through NAT or a proxy (the cut-off test routes the gateways
+// through proxies this way).
+//
+// # Duplicate Entity IDs and strict_members
+//
+// A heartbeat from a member's Entity ID with another node name or start time is either a
+// restart or a second server using the ID. Without strict_members the newer start time wins
+// (a restart), and a heartbeat of the older one that still arrives with another node name is
+// reported as an ERROR (as a server using this server's own ID always is). With
+// strict_members = yes, a newer start time under another node name while the member is alive
+// is not taken as a restart: the newcomer is reported and every message of it ignored; it
+// can take the ID only after the holder is gone (leave or member_timeout). A real restart
+// keeps its node name and is unaffected.
 //
 // # Subjects and messages
 //

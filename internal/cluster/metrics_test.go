@@ -38,6 +38,7 @@ pleiades_cluster_member_up{eid="02:00:00:00:00:02",name="beta",state="up"} 1
 pleiades_cluster_events_received_total{type="device_state"} 1
 pleiades_cluster_events_received_total{type="mwi"} 0
 pleiades_cluster_events_received_total{type="realtime"} 0
+pleiades_cluster_events_received_total{type="sip_location"} 0
 # HELP pleiades_cluster_membership_changes_total Cluster membership changes seen, by change (joined, left, updated).
 # TYPE pleiades_cluster_membership_changes_total counter
 pleiades_cluster_membership_changes_total{change="joined"} 1
@@ -58,6 +59,7 @@ pleiades_cluster_membership_changes_total{change="joined"} 1
 pleiades_cluster_events_sent_total{type="device_state"} 1
 pleiades_cluster_events_sent_total{type="mwi"} 0
 pleiades_cluster_events_sent_total{type="realtime"} 0
+pleiades_cluster_events_sent_total{type="sip_location"} 0
 `
 	if err := testutil.CollectAndCompare(a.c.Collector(), strings.NewReader(sent), "pleiades_cluster_events_sent_total"); err != nil {
 		t.Error(err)

@@ -39,6 +39,8 @@ type Stats struct {
 	Gaps, DecodeErrors, PublishErrors, SlowConsumer             uint64
 	DroppedOwn, DroppedNotMember, DroppedStale, DroppedUnsubbed uint64
 	DuplicateEID                                                uint64
+	// StaleMarks counts members of another site marked stale (site_stale_timeout).
+	StaleMarks uint64
 }
 
 type typeStats struct {
@@ -55,6 +57,7 @@ type statsCollector struct {
 	gaps, decodeErrors, publishErrors, slowConsumer                 atomic.Uint64
 	droppedOwn, droppedNotMember, droppedStale, droppedUnsubscribed atomic.Uint64
 	duplicateEID                                                    atomic.Uint64
+	stale                                                           atomic.Uint64
 }
 
 func newStatsCollector() *statsCollector {
@@ -138,7 +141,7 @@ func (c *Cluster) Stats() Stats {
 		PublishErrors: s.publishErrors.Load(), SlowConsumer: s.slowConsumer.Load(),
 		DroppedOwn: s.droppedOwn.Load(), DroppedNotMember: s.droppedNotMember.Load(),
 		DroppedStale: s.droppedStale.Load(), DroppedUnsubbed: s.droppedUnsubscribed.Load(),
-		DuplicateEID: s.duplicateEID.Load()}
+		DuplicateEID: s.duplicateEID.Load(), StaleMarks: s.stale.Load()}
 	read := func(ts *typeStats) TypeStats {
 		return TypeStats{Sent: ts.sent.Load(), Unpublished: ts.unpublished.Load(), Received: ts.received.Load(),
 			SyncReceived: ts.syncReceived.Load(), Applied: ts.applied.Load(), Dropped: ts.dropped.Load()}

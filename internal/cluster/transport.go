@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 )
@@ -76,21 +78,64 @@ func (c *Cluster) connect(ctx context.Context) error {
 	case c.cfg.ClientListen != "":
 		host, port := splitHP(c.cfg.ClientListen)
 		so.Host, so.Port = host, port
-	case c.cfg.Listen != "":
+	case c.cfg.Listen != "" || c.cfg.GatewayListen != "":
 		// nats-server starts routing only once its client listener is up, so DontListen
-		// cannot be used with routes: take a random loopback port nobody is told about
-		// (this process connects in-process anyway).
+		// cannot be used with routes or gateways: take a random loopback port nobody is
+		// told about (this process connects in-process anyway).
 		so.Host, so.Port = "127.0.0.1", server.RANDOM_PORT
 	default:
 		so.DontListen = true
 	}
+	if !so.DontListen {
+		// The client port (client_listen, or the hidden loopback one routing needs) never
+		// takes an anonymous connection unless the operator opened client_listen without
+		// client_user: this process's own connection uses a random password.
+		if c.cfg.ClientListen == "" || c.cfg.ClientUser != "" {
+			// An nkey made at each start: nothing secret is stored, and nats-server has no
+			// plaintext password to warn about.
+			kp, err := nkeys.CreateUser()
+			if err != nil {
+				return fmt.Errorf("cluster: making the internal NATS key: %w", err)
+			}
+			pub, _ := kp.PublicKey()
+			so.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+			opts = append(opts, nats.Nkey(pub, kp.Sign))
+			if c.cfg.ClientUser != "" {
+				// Hashed in memory (at the lowest cost: the clear text is in cluster.conf
+				// anyway) so that nats-server compares with bcrypt and does not warn
+				// about a plaintext password at every start.
+				h, err := bcrypt.GenerateFromPassword([]byte(c.cfg.ClientPassword), bcrypt.MinCost)
+				if err != nil {
+					return fmt.Errorf("cluster: client_password: %w", err)
+				}
+				so.Users = append(so.Users, &server.User{Username: c.cfg.ClientUser, Password: string(h)})
+			}
+		}
+	}
+	tc, err := c.cfg.RouteTLSConfig(time.Now())
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	if c.cfg.Listen != "" {
 		host, port := splitHP(c.cfg.Listen)
 		so.Cluster = server.ClusterOpts{Name: c.cfg.ClusterName, Host: host, Port: port,
-			NoAdvertise: c.cfg.ClientListen == ""}
-		for _, r := range c.cfg.Routes {
-			so.Routes = append(so.Routes, &url.URL{Scheme: "nats-route", Host: r})
+			NoAdvertise: c.cfg.ClientListen == "",
+			Username:    c.cfg.RouteUser, Password: c.cfg.RoutePassword}
+		if tc != nil {
+			so.Cluster.TLSConfig = tc
+			so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
 		}
+		for _, r := range c.cfg.Routes {
+			u := &url.URL{Scheme: "nats-route", Host: r}
+			if c.cfg.RouteUser != "" {
+				u.User = url.UserPassword(c.cfg.RouteUser, c.cfg.RoutePassword)
+			}
+			so.Routes = append(so.Routes, u)
+		}
+	}
+	c.cfg.gatewayOpts(so, tc)
+	for _, w := range c.cfg.SecurityWarnings() {
+		c.log.Warn(w)
 	}
 	srv, err := server.NewServer(so)
 	if err != nil {
@@ -123,6 +168,9 @@ func (c *Cluster) connect(ctx context.Context) error {
 	}
 	return nil
 }
+
+// routeTLSTimeout bounds a route's TLS handshake (a WAN round trip or two).
+const routeTLSTimeout = 5 * time.Second
 
 // closeTransport closes the connection and the embedded server.
 func (c *Cluster) closeTransport() {
@@ -240,8 +288,45 @@ func (l *natsLogger) Errorf(format string, v ...any) {
 		l.log.Log(context.Background(), logger.Verbose(3), "NATS: "+msg)
 		return
 	}
+	if from, why, ok := refusedRoute(msg); ok {
+		l.log.Error(fmt.Sprintf("Cluster: refused a connection from %s: %s", from, why))
+		return
+	}
 	l.log.Error("NATS: " + msg)
 }
+
+// refusedRoute recognises nats-server's messages about a route (or client) turned away and
+// says why in the operator's terms.
+func refusedRoute(msg string) (from, why string, ok bool) {
+	// "<addr> - rid:<n> - <what>" (routes) or "<addr> - cid:<n> - <what>" (clients).
+	parts := strings.SplitN(msg, " - ", 3)
+	if len(parts) != 3 {
+		return "", "", false
+	}
+	var kind string
+	switch {
+	case strings.HasPrefix(parts[1], "rid:"):
+		kind = "route"
+	case strings.HasPrefix(parts[1], "gid:"):
+		kind = "gateway"
+	case strings.HasPrefix(parts[1], "cid:"):
+		kind = "client"
+	default:
+		return "", "", false
+	}
+	what := parts[2]
+	switch {
+	case strings.HasPrefix(what, "authentication error") && kind == "client":
+		return parts[0], "NATS client authentication failed (wrong or missing client_user/client_password)", true
+	case strings.HasPrefix(what, "authentication error"):
+		return parts[0], kind + " authentication failed (wrong or missing route_user/route_password)", true
+	case strings.HasPrefix(what, "TLS route handshake error"), strings.HasPrefix(what, "TLS gateway handshake error"):
+		_, detail, _ := strings.Cut(what, "handshake error: ")
+		return parts[0], kind + " TLS handshake failed (" + detail + ")", true
+	}
+	return "", "", false
+}
+
 func (l *natsLogger) Debugf(format string, v ...any) {
 	l.log.Log(context.Background(), logger.DebugLevel(2), "NATS: "+fmt.Sprintf(format, v...))
 }

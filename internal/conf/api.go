@@ -117,6 +117,19 @@ func IsFalse(s string) bool {
 	return false
 }
 
+// ParseBool is IsTrue and IsFalse in one: the value of s and whether s is one of Asterisk's
+// boolean words at all (for a caller that reports an invalid value). Like ast_true and
+// ast_false it does not trim s.
+func ParseBool(s string) (value, ok bool) {
+	switch {
+	case IsTrue(s):
+		return true, true
+	case IsFalse(s):
+		return false, true
+	}
+	return false, false
+}
+
 // Bool returns the value of the last variable named name as a boolean (IsTrue/IsFalse), or
 // def when there is none. A value that is neither true nor false gives def and an *Error
 // naming the variable's file and line.
@@ -125,11 +138,8 @@ func (cat *Category) Bool(name string, def bool) (bool, error) {
 	if v == nil {
 		return def, nil
 	}
-	switch {
-	case IsTrue(v.Value):
-		return true, nil
-	case IsFalse(v.Value):
-		return false, nil
+	if b, ok := ParseBool(v.Value); ok {
+		return b, nil
 	}
 	return def, &Error{File: v.File, Line: v.Line, Msg: strconv.Quote(v.Name) + ": " + strconv.Quote(v.Value) + " is not a boolean (yes/no)"}
 }

@@ -547,5 +547,13 @@ func TestIsTrueFalse(t *testing.T) {
 		if IsTrue(s) || IsFalse(s) {
 			t.Errorf("%q", s)
 		}
+		if v, ok := ParseBool(s); v || ok {
+			t.Errorf("ParseBool(%q) = %v, %v", s, v, ok)
+		}
+	}
+	for s, want := range map[string]bool{"Yes": true, "t": true, "1": true, "ON": true, "no": false, "F": false, "0": false, "oFF": false} {
+		if v, ok := ParseBool(s); v != want || !ok {
+			t.Errorf("ParseBool(%q) = %v, %v", s, v, ok)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/sip"
 )
 
 // clusterModule shares device state and MWI with the other servers over NATS (res_corosync's
@@ -88,7 +89,7 @@ func (m *clusterModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	cfg.SystemName, cfg.Version = s.Settings.SystemName, Version
-	br, err := cluster.NewBridge(s.Bus, devstate.WireCodec{}, mwi.WireCodec{})
+	br, err := cluster.NewBridge(s.Bus, devstate.WireCodec{}, mwi.WireCodec{}, sip.LocationCodec{})
 	if err != nil {
 		return err
 	}

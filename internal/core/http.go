@@ -62,6 +62,9 @@ func (m *httpModule) registerCollectors(s *Server) {
 	if s.Cluster != nil {
 		reg.MustRegister(s.Cluster.Collector())
 	}
+	if s.Media != nil {
+		reg.MustRegister(s.Media.Collector()) // pleiades_rtp_*: ports in use, relayed, strictrtp drops
+	}
 	if s.Realtime != nil {
 		reg.MustRegister(s.Realtime.Collector())
 	}
@@ -98,20 +101,32 @@ func (m *httpModule) Unload(context.Context) error {
 type clusterMembers struct{ c *cluster.Cluster }
 
 func member(m cluster.Member) httpapi.Member {
-	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self}
+	hm := httpapi.Member{Name: m.NodeName, EID: m.EID, State: "up", LastHeartbeat: m.LastHeartbeat, Self: m.Self, Site: m.Site}
 	if len(m.Addrs) > 0 {
 		hm.Address = m.Addrs[0]
 	}
-	if !m.Synced {
+	switch {
+	case m.Stale:
+		hm.State = "stale"
+	case !m.Synced:
 		hm.State = "syncing"
 	}
 	return hm
 }
 
 func (c clusterMembers) Members() []httpapi.Member {
+	links := map[string]string{}
+	for _, l := range c.c.SiteLinks() {
+		links[l.Site] = "down"
+		if l.Up {
+			links[l.Site] = "up"
+		}
+	}
 	var out []httpapi.Member
 	for _, m := range c.c.Members() {
-		out = append(out, member(m))
+		hm := member(m)
+		hm.SiteLink = links[m.Site]
+		out = append(out, hm)
 	}
 	return out
 }

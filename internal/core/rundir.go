@@ -118,8 +118,29 @@ func CheckNotRunning(st *Settings) error {
 		return nil // no lock file: nobody holds it
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
-		return fmt.Errorf("a Pleiades server (pid %s) is starting with run directory %s", pidOf(st), st.Dirs.Run)
+	// The lock is held while the control socket does not answer: a server is starting or
+	// stopping (`core stop now` removes the socket before the process has exited). Wait
+	// for it a while, so that a stop followed at once by a start works: the new server
+	// starts once the old one is gone, and a server that comes up meanwhile is reported.
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			if err == nil {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			}
+			return nil
+		}
+		if pid, ok := cli.Answers(st.CtlPath(), 100*time.Millisecond); ok {
+			return fmt.Errorf("a Pleiades server (pid %d) is already running on %s; stop it first (pleiades -rx \"core stop now\") or give this one its own astrundir", pid, st.CtlPath())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("a Pleiades server (pid %s) is starting or stopping with run directory %s", pidOf(st), st.Dirs.Run)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return nil
 }
+
+// lockWait is how long CheckNotRunning waits for a server that holds the run directory's
+// lock without answering (starting or stopping) before it gives up.
+var lockWait = 10 * time.Second

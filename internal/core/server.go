@@ -115,6 +115,10 @@ type Server struct {
 	// CallHandler runs an incoming call's channel (the dialplan's module sets it); while it
 	// is nil an incoming call is refused as an unknown extension (404).
 	CallHandler func(*channel.Channel)
+	// CallDeliver runs an incoming call another cluster member sent for a phone registered
+	// here: Dial(dest) without the dialplan (the dialplan's module sets it); while it is nil
+	// such a call is refused as an unknown extension (404).
+	CallDeliver func(ch *channel.Channel, dest string)
 	// AMIStats and SIPStats report the Manager interface and the registrar for /metrics
 	// (set by their modules).
 	AMIStats func() httpapi.AMIStats

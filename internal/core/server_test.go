@@ -287,3 +287,45 @@ func (probe) Description() string                   { return "probe" }
 func (p probe) Load(context.Context, *Server) error { *p.loaded = true; return nil }
 func (probe) Reload(context.Context, *Server) error { return nil }
 func (probe) Unload(context.Context) error          { return nil }
+
+// TestCheckNotRunningWaitsForAStoppingServer: a server that has removed its control socket
+// but not yet exited still holds the run directory's lock; a start right after `core stop
+// now` waits for it to go instead of refusing, and gives up with the pid after lockWait.
+func TestCheckNotRunningWaitsForAStoppingServer(t *testing.T) {
+	s := testServer(t)
+	if err := os.MkdirAll(s.Settings.Dirs.Run, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	hold := func() *os.File {
+		f, err := os.OpenFile(s.Settings.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	first := hold()
+	released := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		released <- time.Now()
+		first.Close()
+	}()
+	if err := CheckNotRunning(s.Settings); err != nil {
+		t.Fatalf("with the lock released after 300 ms: %v", err)
+	}
+	if at := <-released; time.Now().Before(at) {
+		t.Fatal("returned before the lock was released")
+	}
+
+	old := lockWait
+	lockWait = 200 * time.Millisecond
+	defer func() { lockWait = old }()
+	second := hold()
+	defer second.Close()
+	if err := CheckNotRunning(s.Settings); err == nil || !strings.Contains(err.Error(), "is starting or stopping with run directory") {
+		t.Fatalf("with the lock held: %v", err)
+	}
+}

@@ -145,6 +145,17 @@ func (m *sipModule) setupCalls(ctx context.Context, s *Server) error {
 	// once, by the dialplan engine that runs each incoming leg (as Asterisk counts them), so
 	// the SIP server's own count of dialogs is not added again.
 	s.AddCallCounter(refuseOnly{m.srv})
+	// Calls across servers: this server's registrations go on the bus as sip_location events
+	// (the cluster shares them), a call for a peer registered elsewhere goes to that server,
+	// and another member's call for a peer registered here is delivered to it.
+	m.srv.SetLocations(sip.NewBusLocations(s.Bus), s.Settings.EID)
+	m.srv.SetDelivery(func(ch *channel.Channel, dest string) {
+		if d := s.CallDeliver; d != nil {
+			d(ch, dest)
+			return
+		}
+		ch.Hangup(channel.CauseUnallocated)
+	})
 	m.srv.SetCalls(s.Channels, s.Media, func(ch *channel.Channel) {
 		if h := s.CallHandler; h != nil {
 			h(ch)

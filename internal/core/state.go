@@ -181,6 +181,7 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	// Every incoming call leg (the SIP server's INVITE handler, on the call's goroutine)
 	// runs the dialplan until it ends.
 	s.CallHandler = m.e.Handler()
+	s.CallDeliver = m.e.Deliverer()
 	s.Dialplan = m.e
 	s.CLI.MustRegister(m.e.Commands()...)
 	s.CLI.MustRegister(m.e.ChannelCommands()...)

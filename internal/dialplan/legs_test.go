@@ -347,6 +347,7 @@ func TestDialEventOrder(t *testing.T) {
 	a, b := leg.Name(), bob.Name()
 	want := []string{
 		"Newchannel " + a,
+		"Newstate " + a + " Ring", // born Down, then Ring as chan_sip's INVITE handling
 		"Newchannel " + b,
 		"DialBegin " + a + " -> " + b + " bob",
 		"Newstate " + b + " Ringing",

@@ -20,14 +20,15 @@ const (
 	KindMWI               Kind = 2 // "mwi": one server's mailbox counts
 	KindDeviceStateChange Kind = 3 // "device_state_change": the cluster-wide aggregate changed
 	KindMessageWaiting    Kind = 4 // "message_waiting": a mailbox's cluster-wide counts changed
-	numKinds                   = 5
+	KindSIPLocation       Kind = 5 // "sip_location": which server holds a SIP peer's registration
+	numKinds                   = 6
 )
 
-var kindNames = [numKinds]string{"", "device_state", "mwi", "device_state_change", "message_waiting"}
+var kindNames = [numKinds]string{"", "device_state", "mwi", "device_state_change", "message_waiting", "sip_location"}
 
 // Kinds returns every kind, in order.
 func Kinds() []Kind {
-	return []Kind{KindDeviceState, KindMWI, KindDeviceStateChange, KindMessageWaiting}
+	return []Kind{KindDeviceState, KindMWI, KindDeviceStateChange, KindMessageWaiting, KindSIPLocation}
 }
 
 func (k Kind) String() string {
@@ -49,7 +50,7 @@ func ParseKind(s string) (Kind, error) {
 
 // Cached reports whether the bus keeps the last event per (key, origin EID) of this kind.
 // Cached kinds are the ones the cluster shares: Purge and Dump work on them.
-func (k Kind) Cached() bool { return k == KindDeviceState || k == KindMWI }
+func (k Kind) Cached() bool { return k == KindDeviceState || k == KindMWI || k == KindSIPLocation }
 
 // Shareable reports whether events of this kind may be sent to other servers.
 func (k Kind) Shareable() bool { return k.Cached() }
@@ -95,6 +96,24 @@ type MWI struct {
 func (e MWI) Kind() Kind      { return KindMWI }
 func (e MWI) Key() string     { return e.Mailbox }
 func (e MWI) Origin() eid.EID { return e.EID }
+
+// SIPLocation says that the server EID holds a registration of the SIP peer Peer and takes
+// calls for it at Addr (its own SIP address, host:port) over Transport, until Expires (Unix
+// seconds). Secret is that server's current secret for authenticating calls other cluster members
+// send it for its peers (see internal/sip's "Calls across servers"); it travels only over the
+// cluster's NATS. Cached per (Peer, EID).
+type SIPLocation struct {
+	Peer      string
+	Addr      string
+	Transport string
+	Expires   int64
+	Secret    string
+	EID       eid.EID
+}
+
+func (e SIPLocation) Kind() Kind      { return KindSIPLocation }
+func (e SIPLocation) Key() string     { return e.Peer }
+func (e SIPLocation) Origin() eid.EID { return e.EID }
 
 // DeviceStateChange tells that the cluster-wide (aggregate) state of a device changed. This is
 // what hints, AMI, SIP presence and WebSocket clients subscribe to.

@@ -40,6 +40,9 @@ func TestBrowserBLFBoard(t *testing.T) {
 	d.WaitFor("initial lamp", lamp, "Idle")
 	d.WaitFor("event stream", `return document.getElementById("conn").dataset.conn;`, "live")
 	d.WaitFor("members", `return String(document.querySelectorAll(".member").length);`, "2")
+	// Members are grouped by site, each group headed by the site and the link to it.
+	d.WaitFor("site groups", `return [...document.querySelectorAll(".members > li")].map((li) => li.classList.contains("site") ? "[" + li.textContent + "]" : li.dataset.eid).join(" ");`,
+		"[no site · this site] "+localEID.String()+" [paris · link up] "+remoteEID.String())
 
 	// Change Custom:mystate through the API: the lamp follows over the WebSocket.
 	f.expect(t, "PUT", "/ari/deviceStates/Custom:mystate?deviceState=INUSE", admin, 204, nil)

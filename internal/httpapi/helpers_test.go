@@ -138,7 +138,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	rt := realtime.New(nil)
 	fc := &fakeCluster{members: []Member{
 		{Name: "alpha", EID: localEID, Address: "127.0.0.1:6222", State: "up", LastHeartbeat: time.Now(), Self: true},
-		{Name: "beta", EID: remoteEID, Address: "127.0.0.2:6222", State: "up", LastHeartbeat: time.Now().Add(-time.Second)},
+		{Name: "beta", EID: remoteEID, Address: "127.0.0.2:6222", State: "up", Site: "paris", SiteLink: "up", LastHeartbeat: time.Now().Add(-time.Second)},
 	}}
 	deps := Deps{Bus: bus, DevState: ds, MWI: m, Hints: h, Realtime: rt, Cluster: fc, Version: "test"}
 	if o.deps != nil {

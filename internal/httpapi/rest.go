@@ -71,6 +71,8 @@ type ClusterMember struct {
 	State         string `json:"state"`
 	LastHeartbeat string `json:"last_heartbeat,omitempty"` // RFC 3339
 	Self          bool   `json:"self"`
+	Site          string `json:"site,omitempty"`      // the member's site (cluster.conf site=)
+	SiteLink      string `json:"site_link,omitempty"` // "up"/"down": this server's link to that (other) site
 }
 
 // RealtimeMapping is one extconfig.conf mapping.
@@ -464,7 +466,7 @@ func (s *Server) members() []Member {
 }
 
 func memberJSON(m Member) ClusterMember {
-	out := ClusterMember{Name: m.Name, EID: m.EID.String(), Address: m.Address, State: m.State, Self: m.Self}
+	out := ClusterMember{Name: m.Name, EID: m.EID.String(), Address: m.Address, State: m.State, Self: m.Self, Site: m.Site, SiteLink: m.SiteLink}
 	if !m.LastHeartbeat.IsZero() {
 		out.LastHeartbeat = m.LastHeartbeat.UTC().Format(time.RFC3339Nano)
 	}

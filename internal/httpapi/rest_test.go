@@ -195,7 +195,7 @@ func TestHintsMembersMappings(t *testing.T) {
 
 	var ms []ClusterMember
 	f.expect(t, "GET", "/api/cluster/members", viewer, 200, &ms)
-	if len(ms) != 2 || ms[0].Name != "alpha" || !ms[0].Self || ms[1].EID != remoteEID.String() || ms[1].State != "up" || ms[1].LastHeartbeat == "" {
+	if len(ms) != 2 || ms[0].Name != "alpha" || !ms[0].Self || ms[1].EID != remoteEID.String() || ms[1].State != "up" || ms[1].LastHeartbeat == "" || ms[1].Site != "paris" || ms[1].SiteLink != "up" || ms[0].Site != "" || ms[0].SiteLink != "" {
 		t.Fatalf("members: %+v", ms)
 	}
 

@@ -39,6 +39,10 @@ type Member struct {
 	State         string
 	LastHeartbeat time.Time
 	Self          bool
+	Site          string // the member's site ("" without sites)
+	// SiteLink is this server's gateway link to the member's site when that is another
+	// site: "up" or "down" ("" for this server's own site or without sites).
+	SiteLink string
 }
 
 // MemberEvent tells of a change of membership.

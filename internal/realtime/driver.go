@@ -126,3 +126,12 @@ type Driver interface {
 type DatabaseLister interface {
 	Databases() []string
 }
+
+// ConnectionChecker is implemented by a driver that can tell whether the database field of an
+// extconfig.conf mapping reaches a connection its configuration defines (mysql and odbc: a
+// section of their file; pgsql, which ignores the field: res_pgsql.conf was loaded). The engine
+// uses it at Configure, as it uses DatabaseLister, so that a mapping to a missing connection is
+// a load error naming the mapping's file:line instead of a silent failure of every lookup.
+type ConnectionChecker interface {
+	HasConnection(db string) bool
+}

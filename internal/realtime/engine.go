@@ -20,9 +20,11 @@
 //   - A field name with an operator ("name LIKE", "regseconds >") is passed to the driver as is;
 //     every driver binds every value as a parameter and rejects a field that is not a column.
 //   - Mappings: an unknown driver, an undefined connection (for drivers implementing
-//     DatabaseLister), a malformed line or a mapping of asterisk.conf, extconfig.conf or
+//     DatabaseLister or ConnectionChecker: sqlite3, mysql and odbc sections, pgsql's
+//     res_pgsql.conf), a malformed line or a mapping of asterisk.conf, extconfig.conf or
 //     logger.conf is an error naming the file:line of the line, and a failed Configure keeps the
-//     mappings in force (a failed reload keeps the running configuration). Asterisk logs and
+//     mappings in force and gives every driver it reconfigured its previous file back (a failed
+//     reload keeps the running configuration). Asterisk logs and
 //     skips. A gap in priorities (1, 2, 4) ends the list, with a warning naming the line, as in
 //     Asterisk. "sipfriends" and "iaxfriends" map both halves as in Asterisk.
 //   - Static mode: failover applies too (Asterisk only ever asks priority 1); cat_metric is sorted
@@ -64,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,6 +155,9 @@ type Engine struct {
 	mu      sync.Mutex // serialises Register/Configure
 	drivers map[string]Driver
 	hasConf map[string]bool // driver name -> its configuration file existed at its last Configure
+	// applied is the configuration each driver was last given by a Configure that succeeded,
+	// to give back when a later one fails after reconfiguring it.
+	applied map[string]*conf.Config
 	st      atomic.Pointer[state]
 
 	statsMu sync.Mutex
@@ -171,7 +177,7 @@ func New(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{log: log, drivers: map[string]Driver{}, hasConf: map[string]bool{}, stats: map[string]*familyStats{}}
+	e := &Engine{log: log, drivers: map[string]Driver{}, hasConf: map[string]bool{}, applied: map[string]*conf.Config{}, stats: map[string]*familyStats{}}
 	e.st.Store(&state{families: map[string]*route{}, static: map[string]*route{}})
 	e.SetFileLoader(func(ctx context.Context, name string) (*conf.Config, error) {
 		return conf.LoadContext(ctx, name, conf.Options{Static: e})
@@ -308,6 +314,8 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
+	newConf := map[string]*conf.Config{} // drivers reconfigured by this call
+	prevHas := maps.Clone(e.hasConf)
 	if driverConfs != nil {
 		names := make([]string, 0, len(e.drivers))
 		for n := range e.drivers {
@@ -324,9 +332,24 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 				errs = append(errs, fmt.Errorf("realtime: driver %s (%s): %w", n, d.ConfigFile(), err))
 				continue
 			}
+			newConf[n] = cfg
 			e.hasConf[n] = cfg != nil
 		}
 	}
+	// A failed Configure keeps the running configuration: the mappings (e.st is only stored
+	// at the end) and the drivers' own, given back to those this call changed.
+	defer func() {
+		if len(errs) == 0 {
+			maps.Copy(e.applied, newConf)
+			return
+		}
+		for n := range newConf {
+			if err := e.drivers[n].Configure(ctx, e.applied[n]); err != nil {
+				e.log.Error("realtime: driver "+n+": restoring its running configuration failed", "error", err)
+			}
+		}
+		e.hasConf = prevHas
+	}()
 
 	// Collect mappings: same name and priority, the later line wins.
 	type key struct {
@@ -354,9 +377,13 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 							m.where(), v.Name, v.Value, m.Driver, strings.Join(e.driverNames(), ", ")))
 						continue
 					}
-					if dl, ok := d.(DatabaseLister); ok && !slices.Contains(dl.Databases(), m.Database) {
-						errs = append(errs, fmt.Errorf("%s: %s => %s: %w: %s has no connection [%s] in %s",
-							m.where(), v.Name, v.Value, ErrUnknownDatabase, m.Driver, m.Database, d.ConfigFile()))
+					if !hasConnection(d, m.Database) {
+						missing := ""
+						if !e.hasConf[m.Driver] {
+							missing = " (no such file)"
+						}
+						errs = append(errs, fmt.Errorf("%s: %s => %s: %w: %s has no connection [%s] in %s%s",
+							m.where(), v.Name, v.Value, ErrUnknownDatabase, m.Driver, m.Database, d.ConfigFile(), missing))
 						continue
 					}
 					k := key{strings.ToLower(m.Name), m.Priority}
@@ -420,6 +447,18 @@ func (e *Engine) Configure(ctx context.Context, ext *conf.Config, driverConfs fu
 	}
 	e.st.Store(next)
 	return nil
+}
+
+// hasConnection reports whether a mapping's database field names a connection d defines, when d
+// can tell (ConnectionChecker, DatabaseLister); true when it cannot.
+func hasConnection(d Driver, db string) bool {
+	switch d := d.(type) {
+	case ConnectionChecker:
+		return d.HasConnection(db)
+	case DatabaseLister:
+		return slices.Contains(d.Databases(), db)
+	}
+	return true
 }
 
 func (e *Engine) driverNames() []string {

@@ -486,3 +486,68 @@ func TestRequireUnloadEngine(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// connDriver is a driver that knows its connections (realtime.ConnectionChecker), configured
+// from a file where each category is one connection.
+type connDriver struct {
+	countDriver
+	conns map[string]bool
+}
+
+func (d *connDriver) Configure(_ context.Context, cfg *conf.Config) error {
+	d.conns = map[string]bool{}
+	if cfg != nil {
+		for _, c := range cfg.Categories {
+			d.conns[c.Name] = true
+		}
+	}
+	return nil
+}
+
+func (d *connDriver) HasConnection(db string) bool { return d.conns[db] }
+
+// A mapping whose connection is not defined (the driver's file is missing, or has no such
+// section) is a load error naming extconfig.conf:line; a reload that adds one keeps the
+// mappings in force.
+func TestMappingToMissingConnection(t *testing.T) {
+	ctx := context.Background()
+	log, _ := newLog()
+	e := realtime.New(log)
+	drv := &connDriver{countDriver: countDriver{name: "odbc"}}
+	e.Register(drv)
+	files := map[string]string{}
+	confs := func(file string) (*conf.Config, error) {
+		if text, ok := files[file]; ok {
+			return parse(t, file, text), nil
+		}
+		return nil, nil
+	}
+	ext := "[settings]\nvoicemail => odbc,asterisk\nsippeers => odbc,asterisk,sippeers\n"
+	err := e.Configure(ctx, parse(t, "extconfig.conf", ext), confs)
+	if err == nil || !errors.Is(err, realtime.ErrUnknownDatabase) ||
+		!strings.Contains(err.Error(), "extconfig.conf:2: voicemail => odbc,asterisk: realtime: unknown database: odbc has no connection [asterisk] in odbc.conf (no such file)") ||
+		!strings.Contains(err.Error(), "extconfig.conf:3: sippeers => odbc,asterisk,sippeers:") {
+		t.Fatalf("no odbc.conf: %v", err)
+	}
+	files["odbc.conf"] = "[asterisk]\n"
+	if err := e.Configure(ctx, parse(t, "extconfig.conf", ext), confs); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Configure(ctx, parse(t, "extconfig.conf", ext+"queues => odbc,other\n"), confs)
+	if err == nil || !strings.Contains(err.Error(), "extconfig.conf:4: queues => odbc,other: realtime: unknown database: odbc has no connection [other] in odbc.conf") ||
+		strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("no [other]: %v", err)
+	}
+	if _, fams := e.Mappings(); len(fams) != 2 || !e.Mapped("sippeers") || e.Mapped("queues") {
+		t.Fatalf("a failed reload changed the mappings: %v", fams)
+	}
+	// The driver's file went away: the reload fails, and the driver keeps its running
+	// configuration too (it was reconfigured before the mappings were checked).
+	delete(files, "odbc.conf")
+	if err := e.Configure(ctx, parse(t, "extconfig.conf", ext), confs); err == nil || !strings.Contains(err.Error(), "(no such file)") {
+		t.Fatalf("odbc.conf removed: %v", err)
+	}
+	if !drv.HasConnection("asterisk") || !e.Mapped("sippeers") {
+		t.Fatal("a failed reload dropped the driver's running configuration")
+	}
+}

@@ -54,7 +54,9 @@ func (s *Server) RefuseNewCalls(refuse bool) { s.refuseCalls.Store(refuse) }
 // [general]'s) with RFC 4733 events.
 func (c *call) codecs() []sdp.Codec {
 	var cs []sdp.Codec
-	if c.p != nil {
+	if c.cs != nil {
+		cs = c.cs
+	} else if c.p != nil {
 		cs = c.p.cfg.Load().codecs
 	} else {
 		cs = c.s.set.Load().codecs
@@ -69,22 +71,27 @@ func (c *call) codecs() []sdp.Codec {
 // together; device states are reported (peer.devMu) and the channel is called with none
 // of them held, except Channel.Queue of DTMF on the RTP reader.
 type call struct {
-	s         *Server
-	p         *peer // nil: a guest
-	peerName  string
-	outgoing  bool
-	ch        *channel.Channel
-	dtmfCh    atomic.Pointer[channel.Channel] // ch, for the RTP reader's DTMF callback
-	ms        *media.Session
-	callID    string
-	key       string         // Call-ID|our tag: the dialog table's key
-	addr      netip.AddrPort // where our requests go (the peer's source address: NAT-proof)
-	transport string
-	lhost     string // our address as the far end reaches it (localHostFor)
-	lport     int
-	created   time.Time
-	stop      chan struct{} // closed at release: ends retransmissions and response readers
-	finalC    chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
+	s        *Server
+	p        *peer // nil: a guest
+	peerName string
+	outgoing bool
+	// cluster calls (crosscall.go): clusterCred is the credential an outgoing call to another
+	// member carries; fromCluster marks an incoming one, whose codecs are cs (the peer's)
+	clusterCred string
+	fromCluster bool
+	cs          []sdp.Codec
+	ch          *channel.Channel
+	dtmfCh      atomic.Pointer[channel.Channel] // ch, for the RTP reader's DTMF callback
+	ms          *media.Session
+	callID      string
+	key         string         // Call-ID|our tag: the dialog table's key
+	addr        netip.AddrPort // where our requests go (the peer's source address: NAT-proof)
+	transport   string
+	lhost       string // our address as the far end reaches it (localHostFor)
+	lport       int
+	created     time.Time
+	stop        chan struct{} // closed at release: ends retransmissions and response readers
+	finalC      chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
 
 	mu         sync.Mutex
 	localTag   string
@@ -644,6 +651,11 @@ func (c *call) Hangup(cause channel.Cause) {
 				logText(c.peerName), c.addr, logText(c.exten), logText(snap.Context)))
 		}
 		res = c.responseLocked(c.inv, code, reason, nil)
+		if c.fromCluster {
+			// the caller's server takes the exact cause, so that its Dial sets the same
+			// DIALSTATUS as ours (RFC 3326; crosscall.go)
+			res.AppendHeader(sip.NewHeader("Reason", fmt.Sprintf("Q.850;cause=%d", int(cause))))
+		}
 		req, tx = c.inv, c.itx
 	case c.confirmed:
 		bye = c.requestLocked(sip.BYE, 0)

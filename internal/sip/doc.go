@@ -377,6 +377,60 @@
 // call.go, invite.go and outgoing.go. Note sipgo ends a server transaction when its
 // handler returns, so handleInvite stays until the INVITE has its final response.
 //
+// # Calls across servers
+//
+// A phone registered on server 2 is dialled from server 1 with the same Dial(SIP/bob)
+// (locate.go, crosscall.go). Three choices:
+//
+// Where each registration is: cluster state, like device state. Each server publishes, for
+// every peer registered on it (not static hosts: every server has those from its own
+// sip.conf), a sip_location event (peer, this server's SIP address, UDP, the registration's
+// expiry, the server's secret) through Locations; the core's BusLocations puts it on the
+// event bus and the cluster bridge (LocationCodec) shares it, so a joining server gets every
+// member's table in its join sync and a member that leaves takes its entries with it (the
+// cluster's purge). A lookup is local: no request goes over the network at call time, and
+// Dial on a server that cannot see the cluster finds nothing rather than waiting. The
+// address is our UDP bind address (bound to a wildcard: the address the kernel uses towards
+// the phone). NATS request/reply ("who has bob?") was refused: it costs a round trip per
+// call and a timeout when a member is slow, and would still need the departure handling that
+// the event type gets for free. Asterisk has nothing of this (operators build a SIP trunk
+// and dialplan per pair of servers).
+//
+// The call: the driver's Request for a peer not registered here takes the registration that
+// expires last on another server and sends the INVITE there, Request-URI
+// sip:<peer>[/<exten>]@<that server>, with the header X-Pleiades-Cluster:
+// eid=<our EID>;ts=<Unix time>;mac=<HMAC-SHA256> — keyed with the called server's secret,
+// over the Call-ID, the From tag, the Request-URI user and ts. The peer must be known here
+// too (the same sip.conf or realtime on every server): its codecs and call-limit apply to
+// the leg, as for a local call.
+//
+// Trust: the called server takes such an INVITE only with a MAC that verifies with its own
+// secret, a time within 60 s of its clock, and a MAC not seen before (a captured INVITE
+// cannot be replayed; sipgo's transactions absorb real retransmissions first); otherwise
+// 403 Forbidden, the WARNING "Cluster call from <addr> to '<user>' refused: ...", and what
+// any failed authentication gives (the NOTICE "Failed to authenticate device", a security
+// event, a count towards maxauthfailures for the source). The
+// secret is 32 random bytes made at start and known only to the cluster members (it
+// travels in the sip_location events over the cluster's NATS, whose routes or credentials
+// are the cluster's trust boundary), so reaching bob this way needs what joining the
+// cluster needs. Source addresses alone were refused (UDP sources are easy to forge on a
+// LAN); a shared secret in cluster.conf was refused as one more thing to configure, rotate
+// and leak, when the cluster already has a private channel. The server then treats the
+// INVITE as "deliver to the local peer": no digest, no dialplan; the incoming leg (named by
+// the caller server's address, as a guest; codecs: the peer's) runs SetDelivery's function
+// with "SIP/<peer>[/<exten>]" (the core: dialplan.Engine.Deliverer, app_dial's Dial without
+// a timeout; the caller's Dial keeps its own), which rings the peer at its registration and
+// NAT binding like any Dial here. A delivered call never goes on to a third server: a Request
+// made for a leg from another member uses local registrations only, so two servers that
+// disagree for a moment cannot bounce a call between them. Media is relayed by each server
+// for its own legs (two relays in the path). The delivering server's final response to a
+// failed call carries "Reason: Q.850;cause=N" (RFC 3326) and the caller's server takes that
+// cause, so its Dial sets the same DIALSTATUS (CHANUNAVAIL when bob has just left, not the
+// NOANSWER a bare 480 means). "sip show locations" lists every peer's registration: here,
+// or the member's EID and SIP address, and the seconds left. Device state needs nothing new: SIP/bob goes
+// RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
+// bob's counters there), and devstate aggregates across the cluster.
+//
 // Not done yet: music on hold for CondHold, Record-Route/route sets, our own session
 // refresh, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
 // outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,

@@ -46,8 +46,14 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	set := s.set.Load()
-	p, name, ok := s.invitePeer(req, tx, src)
-	if !ok {
+	var p, deliverTo *peer
+	var name, dest string
+	if h := req.GetHeader(clusterHeader); h != nil {
+		// another cluster member's call for a peer registered here (crosscall.go)
+		if deliverTo, dest, ok = s.clusterInvite(req, tx, src, h.Value()); !ok {
+			return
+		}
+	} else if p, name, ok = s.invitePeer(req, tx, src); !ok {
 		return
 	}
 	dpContext, device := set.context, ""
@@ -60,6 +66,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// the offer first (cheap, and refusing it costs no port); an INVITE without SDP is a
 	// delayed offer: ours goes in the 200, the answer comes in the ACK
 	c := s.newCall(p, name, false, src, transportOf(req))
+	if deliverTo != nil {
+		c.fromCluster, c.cs = true, deliverTo.cfg.Load().codecs
+	}
 	var offer *sdp.Description
 	var neg sdp.Negotiated
 	if body := req.Body(); len(body) > 0 {
@@ -144,6 +153,16 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.remoteHangup(channel.CauseNormalClearing)
 	})
 	handler := cc.handler
+	if deliverTo != nil {
+		deliver := s.deliver.Load()
+		handler = func(ch *channel.Channel) {
+			if deliver == nil {
+				ch.Hangup(channel.CauseUnallocated)
+				return
+			}
+			(*deliver)(ch, "SIP/"+dest)
+		}
+	}
 	if !s.spawn(func() {
 		if handler != nil {
 			handler(ch)

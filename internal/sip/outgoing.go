@@ -54,26 +54,33 @@ func (d sipDriver) Request(ctx context.Context, reg *channel.Registry, data stri
 	addr, transport, target := p.addr, p.transport, p.contactURI
 	unreachable := cfg.qualifyMS > 0 && p.status == statusUnreachable
 	p.mu.Unlock()
-	if !addr.IsValid() {
-		return nil, absent("is not registered")
-	}
-	if unreachable {
+	var c *call
+	switch {
+	case !addr.IsValid():
+		// not registered here: registered on another cluster member? (crosscall.go)
+		loc, ok := s.remoteLocation(name, requestor)
+		if !ok {
+			return nil, absent("is not registered")
+		}
+		c = s.remoteCall(p, loc, exten)
+	case unreachable:
 		return nil, absent("is unreachable")
-	}
-	if transport == "" {
-		transport = "udp"
-	}
-	if transport == "tcp" {
-		addr = s.tcpTarget(addr, target)
-	}
-	c := s.newCall(p, p.name, true, addr, transport)
-	c.callID = sip.GenerateTagN(24) + "@" + c.lhost
-	c.key = dialogKey(c.callID, c.localTag)
-	c.target = *target.Clone()
-	if exten != "" {
-		c.target.User = exten
-	} else if c.target.User == "" {
-		c.target.User = orDefault(cfg.defaultUser, p.name)
+	default:
+		if transport == "" {
+			transport = "udp"
+		}
+		if transport == "tcp" {
+			addr = s.tcpTarget(addr, target)
+		}
+		c = s.newCall(p, p.name, true, addr, transport)
+		c.callID = sip.GenerateTagN(24) + "@" + c.lhost
+		c.key = dialogKey(c.callID, c.localTag)
+		c.target = *target.Clone()
+		if exten != "" {
+			c.target.User = exten
+		} else if c.target.User == "" {
+			c.target.User = orDefault(cfg.defaultUser, p.name)
+		}
 	}
 	c.exten = exten
 	chName := reg.NewName("SIP", p.name)
@@ -129,6 +136,9 @@ func (c *call) call(context.Context) error {
 	}
 	req := c.requestLocked(sip.INVITE, 0)
 	req.AppendHeader(c.contact())
+	if c.clusterCred != "" {
+		req.AppendHeader(sip.NewHeader(clusterHeader, c.clusterCred))
+	}
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -256,6 +266,11 @@ func (c *call) response(res *sip.Response) {
 		c.remoteGone = true
 		c.mu.Unlock()
 		cause := statusCause(code)
+		if c.clusterCred != "" {
+			if q, ok := q850Cause(res); ok {
+				cause = q
+			}
+		}
 		switch cause {
 		case channel.CauseUserBusy:
 			c.ch.Queue(channel.Frame{Kind: channel.FrameBusy})

@@ -68,6 +68,11 @@ type peer struct {
 	inUse, inRinging, onHold int
 	devState                 state.Device // last reported (reported: whether any was)
 	reported                 bool
+	// the registration as last published to the cluster (locate.go): its expiry (zero: none
+	// published), our address published and the phone's address it was worked out for
+	locExpires time.Time
+	locAddr    netip.AddrPort
+	locFrom    netip.AddrPort
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
@@ -105,6 +110,7 @@ func (p *peer) deviceStateLocked() state.Device {
 
 // reportDevice sends the device state when it changed.
 func (p *peer) reportDevice() {
+	defer p.reportLocation() // after devMu is released
 	if p.s.ds == nil {
 		return
 	}

@@ -36,6 +36,8 @@ var (
 	failUserMismatch  = authFailure{"Username/auth name mismatch", "username mismatch"}
 	failACL           = authFailure{"Device does not match ACL", "permit/deny"}
 	failNotDynamic    = authFailure{"Peer is not supposed to register", "not host=dynamic"}
+	// an INVITE claiming to come from a cluster member without a valid credential (crosscall.go)
+	failClusterCredential = authFailure{"Bad cluster credential", "bad cluster credential"}
 )
 
 // pjsipReason is what res_pjsip says for a failure of another request than REGISTER (its

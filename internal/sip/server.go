@@ -19,7 +19,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -101,10 +103,15 @@ type Server struct {
 	boundUDP  string
 	boundTCP  string
 
-	callCfg     atomic.Pointer[calls] // SetCalls (call.go)
-	refuseCalls atomic.Bool           // RefuseNewCalls
-	dlgMu       sync.Mutex            // guards dialogs
-	dialogs     map[string]*call      // calls by Call-ID|our tag
+	callCfg     atomic.Pointer[calls]                                  // SetCalls (call.go)
+	deliver     atomic.Pointer[func(ch *channel.Channel, dest string)] // SetDelivery (crosscall.go)
+	locs        Locations                                              // SetLocations (locate.go), nil: no cluster calls
+	self        eid.EID
+	secret      string           // this server's secret for cluster calls to it (locate.go)
+	seen        usedMACs         // credentials already used
+	refuseCalls atomic.Bool      // RefuseNewCalls
+	dlgMu       sync.Mutex       // guards dialogs
+	dialogs     map[string]*call // calls by Call-ID|our tag
 
 	debugAll  atomic.Bool
 	debugPeer atomic.Pointer[string]
@@ -172,6 +179,7 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 		peers:  make(map[string]*peer),
 		nonces: newNonceStore(1 << 20),
 		guard:  newAuthGuard(maxGuarded),
+		secret: newSecret(),
 	}
 	s.set.Store(defaultSettings(systemName))
 	s.subs = newSubStore(s)
@@ -453,6 +461,16 @@ func (s *Server) start(ctx context.Context) error {
 	s.tasks.open()
 	s.running = true
 	s.log.Log(ctx, logger.Verbose(2), "SIP listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String())
+	if s.locs != nil {
+		// registrations restored before we listened are published now that our address is known
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for _, p := range s.allPeers() {
+				p.reportLocation()
+			}
+		}()
+	}
 	return nil
 }
 

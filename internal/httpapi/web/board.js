@@ -136,10 +136,35 @@
     return s < 2 ? "now" : s < 120 ? Math.round(s) + " s ago" : Math.round(s / 60) + " min ago";
   }
 
+  // With sites (cluster.conf site=) members are grouped by site, this server's site first,
+  // each group headed by the site's name and this server's link to it.
+  function sitesOrder() {
+    if (!members.some((m) => m.site)) return [null];
+    const own = (members.find((m) => m.self) || {}).site || "";
+    const names = [...new Set(members.map((m) => m.site || ""))];
+    names.sort((a, b) => (a === own ? -1 : b === own ? 1 : a.localeCompare(b)));
+    return names;
+  }
+
   function renderMembers() {
     const ul = $("members");
     ul.replaceChildren();
-    for (const m of members) {
+    for (const site of sitesOrder()) {
+      const group = site === null ? members : members.filter((m) => (m.site || "") === site);
+      if (site !== null) {
+        const link = (group.find((m) => m.site_link) || {}).site_link || "";
+        const head = el("li", "site", (site || "no site") + (group.some((m) => m.self) ? " · this site" : link ? " · link " + link : ""));
+        head.dataset.site = site;
+        head.dataset.link = link;
+        ul.append(head);
+      }
+      renderGroup(ul, group);
+    }
+    $("members-count").textContent = "(" + members.length + ")";
+  }
+
+  function renderGroup(ul, group) {
+    for (const m of group) {
       const li = el("li", "member");
       li.dataset.eid = m.eid;
       li.dataset.state = m.state;
@@ -151,7 +176,6 @@
         el("div", "meta", m.state + (m.last_heartbeat && !m.self ? " · heartbeat " + age(m.last_heartbeat) : "")));
       ul.append(li);
     }
-    $("members-count").textContent = "(" + members.length + ")";
   }
 
   async function refresh() {

@@ -19,11 +19,12 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
 // Driver is the mysql realtime driver. It is safe for concurrent use.
 //
-// Lock order: Driver.mu, then Driver.tmu, then conn.mu.
+// Lock order: Driver.mu, then Driver.tables' (a leaf), then conn.mu.
 type Driver struct {
 	log *slog.Logger
 
@@ -32,14 +33,14 @@ type Driver struct {
 	conns    map[string]*conn // by section name, opened on first use
 	closed   bool
 
-	tmu    sync.RWMutex
-	tables map[string]*table // by section + "\x00" + table
+	tables sqltable.Tables[*table] // by section + "\x00" + table
 
 	sessionVars map[string]string // tests: session variables set on every connection
 }
 
 // conn is the pool of one section.
 type conn struct {
+	drv *Driver
 	sec Section
 	db  *sql.DB
 
@@ -67,7 +68,6 @@ func New(log *slog.Logger) *Driver {
 		log:      log.With("driver", "mysql"),
 		sections: map[string]Section{},
 		conns:    map[string]*conn{},
-		tables:   map[string]*table{},
 	}
 }
 
@@ -110,13 +110,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 
 // forget drops the cached metadata of a section; d.mu is held.
 func (d *Driver) forget(section string) {
-	d.tmu.Lock()
-	for k := range d.tables {
-		if strings.HasPrefix(k, section+"\x00") {
-			delete(d.tables, k)
-		}
-	}
-	d.tmu.Unlock()
+	d.tables.ForgetIf(func(k string) bool { return strings.HasPrefix(k, section+"\x00") })
 }
 
 func (c *conn) close() {
@@ -194,7 +188,7 @@ func (d *Driver) conn(dbArg string, write bool) (*conn, error) {
 			db.SetMaxOpenConns(sec.MaxConns)
 			db.SetMaxIdleConns(sec.MaxConns)
 			db.SetConnMaxIdleTime(5 * time.Minute)
-			c = &conn{sec: sec, db: db, stmts: map[string]*sql.Stmt{}}
+			c = &conn{drv: d, sec: sec, db: db, stmts: map[string]*sql.Stmt{}}
 			d.conns[name] = c
 		}
 		d.mu.Unlock()
@@ -291,49 +285,34 @@ func describe(op, section, tbl string) string {
 
 // Load implements realtime.Driver.
 func (d *Driver) Load(ctx context.Context, dbArg, tbl string, fields []realtime.Field) (realtime.Row, error) {
-	rows, err := d.selectRows(ctx, dbArg, tbl, fields, true)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, realtime.ErrNotFound
-	}
-	return rows[0], nil
-}
-
-// LoadMulti implements realtime.Driver.
-func (d *Driver) LoadMulti(ctx context.Context, dbArg, tbl string, fields []realtime.Field) ([]realtime.Row, error) {
-	return d.selectRows(ctx, dbArg, tbl, fields, false)
-}
-
-func (d *Driver) selectRows(ctx context.Context, dbArg, tbl string, fields []realtime.Field, one bool) ([]realtime.Row, error) {
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("mysql: load from %q: at least one lookup field is required", tbl)
-	}
 	c, err := d.conn(dbArg, false)
 	if err != nil {
 		return nil, err
 	}
-	t, err := d.table(ctx, c, tbl)
+	return sqltable.Load(ctx, "mysql", c, tbl, fields)
+}
+
+// LoadMulti implements realtime.Driver.
+func (d *Driver) LoadMulti(ctx context.Context, dbArg, tbl string, fields []realtime.Field) ([]realtime.Row, error) {
+	c, err := d.conn(dbArg, false)
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, 0, len(fields))
-	var b strings.Builder
-	b.WriteString(t.Select)
-	if err := t.Where(&b, &args, 0, fields, t); err != nil {
-		return nil, err
-	}
-	if one {
-		b.WriteString(" LIMIT 1")
-	} else {
-		col, _, _ := realtime.SplitOp(fields[0].Name)
-		cl, _ := t.column(col)
-		b.WriteString(" ORDER BY ")
-		b.WriteString(cl.ident)
-	}
-	what := describe("load from", c.sec.Name, tbl)
-	st, err := c.stmt(ctx, b.String())
+	return sqltable.LoadMulti(ctx, "mysql", c, tbl, fields)
+}
+
+var _ sqltable.Conn[*table] = (*conn)(nil)
+
+// Table implements sqltable.Conn.
+func (c *conn) Table(ctx context.Context, tbl string) (*table, error) {
+	return c.drv.table(ctx, c, tbl)
+}
+
+// Select implements sqltable.Conn.
+func (c *conn) Select(ctx context.Context, t *table, query string, args []any, one bool) ([]realtime.Row, error) {
+	d := c.drv
+	what := describe("load from", c.sec.Name, t.name)
+	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, d.fail(c, what, err)
 	}
@@ -370,6 +349,11 @@ func (d *Driver) selectRows(ctx context.Context, dbArg, tbl string, fields []rea
 	return out, nil
 }
 
+// Exec implements sqltable.Conn.
+func (c *conn) Exec(ctx context.Context, t *table, op, query string, args []any) (int64, error) {
+	return c.drv.exec(ctx, c, describe(op, c.sec.Name, t.name), query, args)
+}
+
 func (d *Driver) exec(ctx context.Context, c *conn, what, query string, args []any) (int64, error) {
 	st, err := c.stmt(ctx, query)
 	if err != nil {
@@ -389,51 +373,25 @@ func (d *Driver) exec(ctx context.Context, c *conn, what, query string, args []a
 
 // Update implements realtime.Driver.
 func (d *Driver) Update(ctx context.Context, dbArg, tbl, keyField, keyValue string, fields []realtime.Field) (int64, error) {
-	return d.update(ctx, dbArg, tbl, []realtime.Field{{Name: keyField, Value: keyValue}}, fields)
+	return d.Update2(ctx, dbArg, tbl, []realtime.Field{{Name: keyField, Value: keyValue}}, fields)
 }
 
 // Update2 implements realtime.Driver.
 func (d *Driver) Update2(ctx context.Context, dbArg, tbl string, lookup, update []realtime.Field) (int64, error) {
-	return d.update(ctx, dbArg, tbl, lookup, update)
-}
-
-func (d *Driver) update(ctx context.Context, dbArg, tbl string, lookup, update []realtime.Field) (int64, error) {
-	if len(lookup) == 0 || len(update) == 0 {
-		return 0, fmt.Errorf("mysql: update %q: lookup and update fields are required", tbl)
-	}
 	c, err := d.conn(dbArg, true)
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.table(ctx, c, tbl)
-	if err != nil {
-		return 0, err
-	}
-	q, args, err := t.Update(t, lookup, update)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, c, describe("update", c.sec.Name, tbl), q, args)
+	return sqltable.Update(ctx, "mysql", c, tbl, lookup, update)
 }
 
 // Store implements realtime.Driver.
 func (d *Driver) Store(ctx context.Context, dbArg, tbl string, fields []realtime.Field) (int64, error) {
-	if len(fields) == 0 {
-		return 0, fmt.Errorf("mysql: store into %q: no fields", tbl)
-	}
 	c, err := d.conn(dbArg, true)
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.table(ctx, c, tbl)
-	if err != nil {
-		return 0, err
-	}
-	q, args, err := t.Insert(t, fields)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, c, describe("store into", c.sec.Name, tbl), q, args)
+	return sqltable.Store(ctx, "mysql", c, tbl, fields)
 }
 
 // Destroy implements realtime.Driver.
@@ -442,16 +400,7 @@ func (d *Driver) Destroy(ctx context.Context, dbArg, tbl, keyField, keyValue str
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.table(ctx, c, tbl)
-	if err != nil {
-		return 0, err
-	}
-	lookup := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
-	q, args, err := t.Delete(t, lookup)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, c, describe("destroy in", c.sec.Name, tbl), q, args)
+	return sqltable.Destroy(ctx, c, tbl, keyField, keyValue, fields)
 }
 
 // StaticLoad implements realtime.Driver.
@@ -492,9 +441,7 @@ func (d *Driver) StaticLoad(ctx context.Context, dbArg, tbl, filename string) ([
 // Unload implements realtime.Driver.
 func (d *Driver) Unload(ctx context.Context, dbArg, tbl string) error {
 	for _, name := range strings.Split(dbArg, "/") {
-		d.tmu.Lock()
-		delete(d.tables, name+"\x00"+tbl)
-		d.tmu.Unlock()
+		d.tables.Forget(name + "\x00" + tbl)
 	}
 	return nil
 }

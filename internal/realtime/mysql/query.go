@@ -70,3 +70,7 @@ func splitRW(s string) (r, w string, ok bool) {
 	}
 	return "", "", false
 }
+
+// HasConnection implements realtime.ConnectionChecker: a mapping's database field names a
+// section of the file (for a "read/write" pair, both).
+func (d *Driver) HasConnection(db string) bool { return d.HasDatabase(db) }

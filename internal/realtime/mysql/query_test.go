@@ -1,10 +1,12 @@
 package mysql
 
 import (
+	"context"
 	"errors"
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 )
 
 func TestQuerier(t *testing.T) {
@@ -36,5 +38,18 @@ func TestQuerier(t *testing.T) {
 	}
 	if !q.HasDatabase(e.section) || q.HasDatabase("nosuch") {
 		t.Error("HasDatabase")
+	}
+}
+
+// HasConnection (extconfig.conf's check of a mapping): a section, or both of a read/write pair.
+func TestHasConnection(t *testing.T) {
+	d := New(nil)
+	if err := d.Configure(context.Background(), realtimetest.Conf(ConfigFile, "[r]\ndbname=x\n[w]\ndbname=y\n")); err != nil {
+		t.Fatal(err)
+	}
+	for db, want := range map[string]bool{"r": true, "w": true, "r/w": true, "r/nosuch": false, "asterisk": false} {
+		if got := d.HasConnection(db); got != want {
+			t.Errorf("HasConnection(%q) = %v", db, got)
+		}
 	}
 }

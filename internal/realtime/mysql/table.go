@@ -46,9 +46,7 @@ const metadataSQL = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(CHARAC
 
 func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error) {
 	key := c.sec.Name + "\x00" + tbl
-	d.tmu.RLock()
-	t, ok := d.tables[key]
-	d.tmu.RUnlock()
+	t, ok := d.tables.Lookup(key)
 	if ok {
 		return t, nil
 	}
@@ -93,18 +91,7 @@ func (d *Driver) table(ctx context.Context, c *conn, tbl string) (*table, error)
 		names[i], idents[i] = col.name, col.ident
 	}
 	t.Columns = sqltable.New("mysql", tbl, t.ident, names, idents) // MySQL column names are case-insensitive
-	d.tmu.Lock()
-	d.tables[key] = t
-	d.tmu.Unlock()
-	return t, nil
-}
-
-func (t *table) column(name string) (*column, error) {
-	i, err := t.Index(name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.cols[i], nil
+	return d.tables.Store(key, t), nil
 }
 
 // storeValue: ';' and '^' encoded; an empty string for a non-character column (integer,
@@ -128,6 +115,12 @@ func (t *table) Cond(b *strings.Builder, col int, op string, _ int) {
 	}
 }
 
+// Cols implements sqltable.Table.
+func (t *table) Cols() *sqltable.Columns { return &t.Columns }
+
+// Shape implements sqltable.Table.
+func (t *table) Shape() sqltable.Shape { return sqltable.Shape{Limit: " LIMIT 1"} }
+
 // Param implements sqltable.Dialect.
 func (t *table) Param(b *strings.Builder, _, _ int) { b.WriteByte('?') }
 
@@ -140,45 +133,40 @@ func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime
 	if err != nil {
 		return err
 	}
-	t, err := d.table(ctx, c, tbl)
-	if err != nil {
-		return err
+	return sqltable.Require(ctx, d.log, "mysql", c, tbl, "["+c.sec.Name+"]", c.sec.Requirements, reqs)
+}
+
+var _ sqltable.Schema[*table] = (*conn)(nil)
+
+// AddColumn implements sqltable.Schema.
+func (c *conn) AddColumn(t *table, r realtime.Requirement, policy string) string {
+	return "ALTER TABLE " + t.ident + " ADD COLUMN " + quoteIdent(r.Name) + " " + columnType(r, policy)
+}
+
+// Check implements sqltable.Schema: a character column narrower than required is widened
+// (MODIFY), or with requirements=warn reported.
+func (c *conn) Check(t *table, i int, r realtime.Requirement, policy string) string {
+	col := &t.cols[i]
+	if r.Type != realtime.TypeChar || !col.text || col.length == 0 || r.Size <= col.length {
+		return ""
 	}
-	policy := c.sec.Requirements
-	var missing, ddl []string
-	for _, r := range reqs {
-		col, err := t.column(r.Name)
-		if err != nil {
-			if policy == RequireWarn {
-				d.log.Warn("table requires a column that does not exist", "table", tbl, "section", c.sec.Name, "column", r.Name)
-				missing = append(missing, r.Name)
-				continue
-			}
-			ddl = append(ddl, "ALTER TABLE "+t.ident+" ADD COLUMN "+quoteIdent(r.Name)+" "+columnType(r, policy))
-			continue
-		}
-		if r.Type == realtime.TypeChar && col.text && col.length > 0 && r.Size > col.length {
-			if policy == RequireWarn {
-				d.log.Warn("column is narrower than required", "table", tbl, "column", col.name, "length", col.length, "required", r.Size)
-				continue
-			}
-			ddl = append(ddl, "ALTER TABLE "+t.ident+" MODIFY "+col.ident+" VARCHAR("+strconv.Itoa(r.Size)+")")
-		}
+	if policy == RequireWarn {
+		c.drv.log.Warn("column is narrower than required", "table", t.name, "column", col.name, "length", col.length, "required", r.Size)
+		return ""
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("mysql: %w: table %q in [%s] lacks required column(s) %s", realtime.ErrUnknownField, tbl, c.sec.Name, strings.Join(missing, ", "))
-	}
-	for _, stmt := range ddl {
-		if _, err := c.db.ExecContext(ctx, stmt); err != nil {
-			return d.fail(c, describe("alter", c.sec.Name, tbl), err)
-		}
-		d.log.Info("table changed to meet a requirement", "table", tbl, "statement", stmt)
-	}
-	if len(ddl) > 0 {
-		_ = d.Unload(ctx, c.sec.Name, tbl)
+	return "ALTER TABLE " + t.ident + " MODIFY " + col.ident + " VARCHAR(" + strconv.Itoa(r.Size) + ")"
+}
+
+// Alter implements sqltable.Schema.
+func (c *conn) Alter(ctx context.Context, t *table, stmt string) error {
+	if _, err := c.db.ExecContext(ctx, stmt); err != nil {
+		return c.drv.fail(c, describe("alter", c.sec.Name, t.name), err)
 	}
 	return nil
 }
+
+// Forget implements sqltable.Schema.
+func (c *conn) Forget(tbl string) { _ = c.drv.Unload(context.Background(), c.sec.Name, tbl) }
 
 func columnType(r realtime.Requirement, policy string) string {
 	if policy == RequireCreateChar || r.Type == realtime.TypeChar {

@@ -1,7 +1,6 @@
 package odbc
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -220,7 +219,7 @@ func parseSection(cat *conf.Category) (c *connConfig, enabled bool, warns []stri
 			Msg: fmt.Sprintf("[%s] %s: ", cat.Name, v.Name) + fmt.Sprintf(format, args...)})
 	}
 	boolean := func(v *conf.Variable) bool {
-		b, ok := parseBool(v.Value)
+		b, ok := conf.ParseBool(strings.TrimSpace(v.Value))
 		if !ok {
 			bad(v, "%q is not a boolean (yes/no)", v.Value)
 		}
@@ -335,17 +334,6 @@ func parseSection(cat *conf.Category) (c *connConfig, enabled bool, warns []stri
 	return c, true, warns, errs
 }
 
-// parseBool accepts Asterisk's ast_true/ast_false words.
-func parseBool(s string) (value, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "yes", "true", "y", "t", "1", "on":
-		return true, true
-	case "no", "false", "n", "f", "0", "off":
-		return false, true
-	}
-	return false, false
-}
-
 // sortedNames returns map keys in order (for deterministic output).
 func sortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -355,5 +343,3 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
-
-var errNoFields = errors.New("odbc: no fields given")

@@ -201,33 +201,40 @@ func TestConnStrHelpers(t *testing.T) {
 }
 
 func TestSQLBuilding(t *testing.T) {
-	tm := &tableMeta{ref: "sippeers", byName: map[string]int{}}
-	for i, c := range []column{{name: "name", dataType: "character varying"}, {name: "port", dataType: "integer", nullable: true},
-		{name: "session-timers", dataType: "user-defined", nullable: true}} {
-		tm.cols = append(tm.cols, c)
-		tm.byName[strings.ToLower(c.name)] = i
-	}
+	cols := []column{{name: "name", dataType: "character varying"}, {name: "port", dataType: "integer", nullable: true},
+		{name: "session-timers", dataType: "user-defined", nullable: true}}
 	pg := &dialect{quote: '"'}
 	my := &dialect{quote: '`', backslash: true}
-	w, args, err := where(pg, tm, []realtime.Field{{Name: "NAME LIKE", Value: `a\_%;`}, {Name: "port !=", Value: "5"}}, nil)
-	if err != nil || w != `"name" LIKE ? ESCAPE '\' AND "port" <> ?` || len(args) != 2 || args[0] != `a\_%^3B` {
+	tm := newTableMeta(pg, "sippeers", "sippeers", cols)
+	where := func(tm *tableMeta, fields []realtime.Field) (string, []any, error) {
+		var b strings.Builder
+		var args []any
+		err := tm.Where(&b, &args, 0, fields, tm)
+		return b.String(), args, err
+	}
+	w, args, err := where(tm, []realtime.Field{{Name: "NAME LIKE", Value: `a\_%;`}, {Name: "port !=", Value: "5"}})
+	if err != nil || w != ` WHERE "name" LIKE ? ESCAPE '\' AND "port" <> ?` || len(args) != 2 || args[0] != `a\_%^3B` {
 		t.Errorf("where(pg) = %q %q %v", w, args, err)
 	}
-	w, _, _ = where(my, tm, []realtime.Field{{Name: "name like", Value: "x"}, {Name: "session-timers", Value: "x"}}, nil)
-	if w != "`name` LIKE ? ESCAPE '\\\\' AND `session-timers` = ?" {
+	w, _, _ = where(newTableMeta(my, "sippeers", "sippeers", cols), []realtime.Field{{Name: "name like", Value: "x"}, {Name: "session-timers", Value: "x"}})
+	if w != " WHERE `name` LIKE ? ESCAPE '\\\\' AND `session-timers` = ?" {
 		t.Errorf("where(mysql) = %q", w)
 	}
-	set, args, err := setList(pg, tm, []realtime.Field{{Name: "port", Value: ""}, {Name: "name", Value: ""}, {Name: "session-timers", Value: ""}})
-	if err != nil || set != `"port" = NULL, "name" = ?, "session-timers" = NULL` || len(args) != 1 {
-		t.Errorf("setList = %q %v %v", set, args, err)
+	set, args, err := tm.Update(tm, []realtime.Field{{Name: "name", Value: "x"}}, []realtime.Field{{Name: "port", Value: ""}, {Name: "name", Value: ""}, {Name: "session-timers", Value: ""}})
+	if err != nil || set != `UPDATE sippeers SET "port" = NULL, "name" = ?, "session-timers" = NULL WHERE "name" = ?` || len(args) != 2 {
+		t.Errorf("update = %q %v %v", set, args, err)
 	}
-	if _, _, err := setList(pg, tm, []realtime.Field{{Name: "port >", Value: "1"}}); err == nil {
-		t.Error("setList accepted an operator")
+	ins, args, err := tm.Insert(tm, []realtime.Field{{Name: "name", Value: "x"}, {Name: "port", Value: ""}})
+	if err != nil || ins != `INSERT INTO sippeers ("name", "port") VALUES (?, NULL)` || len(args) != 1 {
+		t.Errorf("insert = %q %v %v", ins, args, err)
 	}
-	if _, _, err := where(pg, tm, []realtime.Field{{Name: "nosuch", Value: "1"}}, nil); !errors.Is(err, realtime.ErrUnknownField) || !strings.Contains(err.Error(), "nosuch") {
+	if _, _, err := tm.Update(tm, []realtime.Field{{Name: "name", Value: "x"}}, []realtime.Field{{Name: "port >", Value: "1"}}); err == nil {
+		t.Error("update accepted an operator in SET")
+	}
+	if _, _, err := where(tm, []realtime.Field{{Name: "nosuch", Value: "1"}}); !errors.Is(err, realtime.ErrUnknownField) || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("unknown field: %v", err)
 	}
-	if _, _, err := where(pg, tm, []realtime.Field{{Name: "port ; DROP TABLE x", Value: "1"}}, nil); err == nil {
+	if _, _, err := where(tm, []realtime.Field{{Name: "port ; DROP TABLE x", Value: "1"}}); err == nil {
 		t.Error("bad operator accepted")
 	}
 	for in, want := range map[string]string{"sippeers": "sippeers", "asterisk.sippeers": "asterisk.sippeers",
@@ -235,5 +242,18 @@ func TestSQLBuilding(t *testing.T) {
 		if got, _ := tableRef(pg, in); got != want {
 			t.Errorf("tableRef(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// HasConnection (extconfig.conf's check of a mapping) names sections case-insensitively,
+// disabled ones included; without res_odbc.conf there is none.
+func TestHasConnection(t *testing.T) {
+	d := New(testLogger())
+	if d.HasConnection("asterisk") {
+		t.Error("unconfigured driver has [asterisk]")
+	}
+	d = newDriver(t, "[Asterisk]\ndsn => x\n[off]\nenabled => no\n")
+	if !d.HasConnection("asterisk") || !d.HasConnection("off") || d.HasConnection("other") {
+		t.Errorf("HasConnection: asterisk %v, off %v, other %v", d.HasConnection("asterisk"), d.HasConnection("off"), d.HasConnection("other"))
 	}
 }

@@ -67,9 +67,12 @@
 //
 // Column names (and their order) are read once per table with SELECT * ... WHERE 1=0; types,
 // lengths and nullability come from information_schema where the database has one. The result
-// is cached until Unload or a reload that changes the connection. Column names match
-// case-insensitively; a field that names no column is an error wrapping realtime.ErrUnknownField
-// and nothing is sent. Every value is a bound parameter. As in Asterisk, ';' and '^' in bound
+// is cached until Unload or a reload that changes the connection. Statements, lookups and the
+// requirements check are the SQL core every SQL driver shares (internal/realtime/sqltable): the
+// dialect learnt on the first connect is what this driver gives it (quote, LIKE's escape, no
+// LIMIT: a single-row load reads the first row only). Column names match as in every driver:
+// the exact spelling first, then ignoring case; a field that names no column is an error
+// wrapping realtime.ErrUnknownField and nothing is sent. Every value is a bound parameter. As in Asterisk, ';' and '^' in bound
 // values are written as ^3B and ^5E, and ^XX sequences are decoded in values read back; an empty
 // value stored into a nullable non-character column is written as NULL. Rows leave out NULL and
 // empty columns.

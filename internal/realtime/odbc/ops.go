@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
 // column is one column of a table, as read once and cached.
@@ -27,18 +29,73 @@ func (c *column) text() bool {
 		strings.Contains(t, "clob") || strings.Contains(t, "string")
 }
 
-// tableMeta is the cached column metadata of one table.
+// tableMeta is the cached column metadata of one table, and its sqltable.Dialect: the dialect
+// learnt on the connection's first connect.
 type tableMeta struct {
-	ref    string // the table as written in SQL
-	cols   []column
-	byName map[string]int // lower-cased name -> index
+	sqltable.Columns
+	ref  string // the table as written in SQL
+	cols []column
+	dia  *dialect
 }
 
+var _ sqltable.Table = (*tableMeta)(nil)
+
+// newTableMeta indexes the columns cols of table (ref: as written in SQL) for dialect d.
+func newTableMeta(d *dialect, table, ref string, cols []column) *tableMeta {
+	t := &tableMeta{ref: ref, cols: cols, dia: d}
+	names, idents := make([]string, len(cols)), make([]string, len(cols))
+	for i, c := range cols {
+		names[i], idents[i] = c.name, d.quoteIdent(c.name)
+	}
+	t.Columns = sqltable.New("odbc", table, ref, names, idents)
+	// Lookups read "SELECT *" and name each value by the column the result says it is: the
+	// statement stays short (the ODBC driver converts it on every call; nothing is prepared)
+	// and a column added behind the cache's back is read too.
+	t.Select = "SELECT * FROM " + ref
+	return t
+}
+
+// column finds a column the way sqltable does (exact spelling, then ignoring case).
 func (t *tableMeta) column(name string) *column {
-	if i, ok := t.byName[strings.ToLower(strings.TrimSpace(name))]; ok {
+	if i, ok := t.Find(strings.TrimSpace(name)); ok {
 		return &t.cols[i]
 	}
 	return nil
+}
+
+// Cols implements sqltable.Table.
+func (t *tableMeta) Cols() *sqltable.Columns { return &t.Columns }
+
+// Shape implements sqltable.Table: LIMIT is not standard SQL, so no clause; Select reads the
+// first row only.
+func (t *tableMeta) Shape() sqltable.Shape { return sqltable.Shape{} }
+
+// Cond implements sqltable.Dialect: "col op ?" with the standard "<>" for "!=", and after LIKE
+// an ESCAPE clause naming the backslash in the database's literal syntax.
+func (t *tableMeta) Cond(b *strings.Builder, col int, op string, _ int) {
+	if op == "!=" {
+		op = "<>"
+	}
+	b.WriteString(t.Ident(col))
+	b.WriteByte(' ')
+	b.WriteString(op)
+	b.WriteString(" ?")
+	if strings.HasSuffix(op, "LIKE") {
+		b.WriteString(t.dia.escapeClause())
+	}
+}
+
+// Param implements sqltable.Dialect.
+func (t *tableMeta) Param(b *strings.Builder, _, _ int) { b.WriteByte('?') }
+
+// Value implements sqltable.Dialect. An empty value for a nullable non-character column is
+// written as the literal NULL (Asterisk does the same: an empty string is not a number or a
+// date).
+func (t *tableMeta) Value(col int, v string) any {
+	if cl := &t.cols[col]; v == "" && cl.nullable && !cl.text() {
+		return sqltable.Null
+	}
+	return realtime.EncodeValue(v)
 }
 
 // ensureDialect makes sure one connection was made, so that the dialect is known.
@@ -132,11 +189,11 @@ func (c *conn) readMeta(ctx context.Context, d *dialect, table string) (*tableMe
 	if err != nil {
 		return nil, c.wrapErr(fmt.Sprintf("table %q", table), err)
 	}
-	t := &tableMeta{ref: ref, byName: make(map[string]int, len(names))}
+	cols := make([]column, len(names))
 	for i, n := range names {
-		t.cols = append(t.cols, column{name: n})
-		t.byName[strings.ToLower(n)] = i
+		cols[i].name = n
 	}
+	t := newTableMeta(d, table, ref, cols)
 	if d.schemaExpr != "" {
 		c.readTypes(ctx, d, table, t)
 	}
@@ -249,73 +306,6 @@ func (c *conn) wrapErr(what string, err error) error {
 	return fmt.Errorf("odbc: [%s] %s: %w", c.cfg.Name, what, err)
 }
 
-// where builds "col op ? AND ..." from lookup fields; values are bound, encoded as Asterisk does.
-func where(d *dialect, t *tableMeta, fields []realtime.Field, args []any) (string, []any, error) {
-	var b strings.Builder
-	for i, f := range fields {
-		name, op, ok := realtime.SplitOp(f.Name)
-		if !ok {
-			return "", nil, fmt.Errorf("odbc: field %q: operator %q not allowed", f.Name, op)
-		}
-		cl := t.column(name)
-		if cl == nil {
-			return "", nil, fmt.Errorf("%w: %q is not a column of %s", realtime.ErrUnknownField, name, t.ref)
-		}
-		if i > 0 {
-			b.WriteString(" AND ")
-		}
-		if op == "!=" {
-			op = "<>"
-		}
-		b.WriteString(d.quoteIdent(cl.name))
-		b.WriteByte(' ')
-		b.WriteString(op)
-		b.WriteString(" ?")
-		if strings.HasSuffix(op, "LIKE") {
-			b.WriteString(d.escapeClause())
-		}
-		args = append(args, realtime.EncodeValue(f.Value))
-	}
-	return b.String(), args, nil
-}
-
-// setList builds "col = ?, ..." for an UPDATE. An empty value for a nullable non-character
-// column is written as NULL (Asterisk does the same: an empty string is not a number or a date).
-func setList(d *dialect, t *tableMeta, fields []realtime.Field) (string, []any, error) {
-	var b strings.Builder
-	var args []any
-	for i, f := range fields {
-		cl, err := plainColumn(t, f.Name)
-		if err != nil {
-			return "", nil, err
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(d.quoteIdent(cl.name))
-		if f.Value == "" && cl.nullable && !cl.text() {
-			b.WriteString(" = NULL")
-			continue
-		}
-		b.WriteString(" = ?")
-		args = append(args, realtime.EncodeValue(f.Value))
-	}
-	return b.String(), args, nil
-}
-
-// plainColumn resolves a field that names a column to set (no operator allowed).
-func plainColumn(t *tableMeta, name string) (*column, error) {
-	col, op, ok := realtime.SplitOp(name)
-	if !ok || op != "=" || strings.ContainsAny(strings.TrimSpace(name), " \t") {
-		return nil, fmt.Errorf("odbc: field %q: an operator is not allowed here", name)
-	}
-	cl := t.column(col)
-	if cl == nil {
-		return nil, fmt.Errorf("%w: %q is not a column of %s", realtime.ErrUnknownField, col, t.ref)
-	}
-	return cl, nil
-}
-
 // scanRow reads the current row; NULL and empty columns are left out.
 func scanRow(rows *sql.Rows, t *tableMeta, names []string, vals []any, ptrs []any) (realtime.Row, error) {
 	if err := rows.Scan(ptrs...); err != nil {
@@ -335,8 +325,17 @@ func scanRow(rows *sql.Rows, t *tableMeta, names []string, vals []any, ptrs []an
 	return row, nil
 }
 
-// selectRows runs a SELECT and returns up to limit rows (0: all).
-func (c *conn) selectRows(ctx context.Context, t *tableMeta, q string, args []any, limit int) ([]realtime.Row, error) {
+var _ sqltable.Conn[*tableMeta] = (*conn)(nil)
+
+// Table implements sqltable.Conn.
+func (c *conn) Table(ctx context.Context, table string) (*tableMeta, error) {
+	_, t, err := c.table(ctx, table)
+	return t, err
+}
+
+// Select implements sqltable.Conn: runs a SELECT of t's columns and returns its rows (only the
+// first when one).
+func (c *conn) Select(ctx context.Context, t *tableMeta, q string, args []any, one bool) ([]realtime.Row, error) {
 	start := time.Now()
 	rows, err := c.db.QueryContext(ctx, q, args...)
 	c.observe(q, start, err)
@@ -360,7 +359,7 @@ func (c *conn) selectRows(ctx context.Context, t *tableMeta, q string, args []an
 			return nil, c.wrapErr("query", err)
 		}
 		out = append(out, r)
-		if limit > 0 && len(out) >= limit {
+		if one {
 			break
 		}
 	}
@@ -368,6 +367,11 @@ func (c *conn) selectRows(ctx context.Context, t *tableMeta, q string, args []an
 		return nil, c.wrapErr("query", err)
 	}
 	return out, nil
+}
+
+// Exec implements sqltable.Conn.
+func (c *conn) Exec(ctx context.Context, _ *tableMeta, _, q string, args []any) (int64, error) {
+	return c.exec(ctx, q, args)
 }
 
 func (c *conn) exec(ctx context.Context, q string, args []any) (int64, error) {
@@ -399,43 +403,20 @@ func (d *Driver) prepare(ctx context.Context, db, table string) (*conn, *dialect
 
 // Load returns the first row matching every field (ErrNotFound when none does).
 func (d *Driver) Load(ctx context.Context, db, table string, fields []realtime.Field) (realtime.Row, error) {
-	if len(fields) == 0 {
-		return nil, errNoFields
-	}
-	c, dia, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return nil, err
 	}
-	w, args, err := where(dia, t, fields, nil)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := c.selectRows(ctx, t, "SELECT * FROM "+t.ref+" WHERE "+w, args, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, realtime.ErrNotFound
-	}
-	return rows[0], nil
+	return sqltable.Load(ctx, "odbc", c, table, fields)
 }
 
 // LoadMulti returns every matching row, ordered by the first field's column.
 func (d *Driver) LoadMulti(ctx context.Context, db, table string, fields []realtime.Field) ([]realtime.Row, error) {
-	if len(fields) == 0 {
-		return nil, errNoFields
-	}
-	c, dia, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return nil, err
 	}
-	w, args, err := where(dia, t, fields, nil)
-	if err != nil {
-		return nil, err
-	}
-	first, _, _ := realtime.SplitOp(fields[0].Name)
-	q := "SELECT * FROM " + t.ref + " WHERE " + w + " ORDER BY " + dia.quoteIdent(t.column(first).name)
-	return c.selectRows(ctx, t, q, args, 0)
+	return sqltable.LoadMulti(ctx, "odbc", c, table, fields)
 }
 
 // Update changes the rows whose keyField equals keyValue.
@@ -445,112 +426,85 @@ func (d *Driver) Update(ctx context.Context, db, table, keyField, keyValue strin
 
 // Update2 changes the rows matching every lookup field.
 func (d *Driver) Update2(ctx context.Context, db, table string, lookup, update []realtime.Field) (int64, error) {
-	if len(lookup) == 0 || len(update) == 0 {
-		return 0, errNoFields
-	}
-	c, dia, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return 0, err
 	}
-	set, args, err := setList(dia, t, update)
-	if err != nil {
-		return 0, err
-	}
-	w, args, err := where(dia, t, lookup, args)
-	if err != nil {
-		return 0, err
-	}
-	return c.exec(ctx, "UPDATE "+t.ref+" SET "+set+" WHERE "+w, args)
+	return sqltable.Update(ctx, "odbc", c, table, lookup, update)
 }
 
 // Store inserts one row.
 func (d *Driver) Store(ctx context.Context, db, table string, fields []realtime.Field) (int64, error) {
-	if len(fields) == 0 {
-		return 0, errNoFields
-	}
-	c, dia, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return 0, err
 	}
-	var cols, vals strings.Builder
-	var args []any
-	for i, f := range fields {
-		cl, err := plainColumn(t, f.Name)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			cols.WriteString(", ")
-			vals.WriteString(", ")
-		}
-		cols.WriteString(dia.quoteIdent(cl.name))
-		if f.Value == "" && cl.nullable && !cl.text() {
-			vals.WriteString("NULL")
-			continue
-		}
-		vals.WriteString("?")
-		args = append(args, realtime.EncodeValue(f.Value))
-	}
-	return c.exec(ctx, "INSERT INTO "+t.ref+" ("+cols.String()+") VALUES ("+vals.String()+")", args)
+	return sqltable.Store(ctx, "odbc", c, table, fields)
 }
 
 // Destroy deletes the rows whose keyField equals keyValue and that match every field.
 func (d *Driver) Destroy(ctx context.Context, db, table, keyField, keyValue string, fields []realtime.Field) (int64, error) {
-	c, dia, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return 0, err
 	}
-	all := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
-	w, args, err := where(dia, t, all, nil)
-	if err != nil {
-		return 0, err
-	}
-	return c.exec(ctx, "DELETE FROM "+t.ref+" WHERE "+w, args)
+	return sqltable.Destroy(ctx, c, table, keyField, keyValue, fields)
 }
 
-// Require checks the columns a consumer needs. res_config_odbc has no requirements= setting:
-// it behaves as requirements=warn. A missing column is logged, and reported as an error wrapping
+// Require checks the columns a consumer needs. res_odbc.conf has no requirements= setting: it
+// behaves as requirements=warn. A missing column is logged, and reported as an error wrapping
 // realtime.ErrUnknownField that names every missing column; a column too small or of the wrong
 // kind is only logged. The table is never changed.
 func (d *Driver) Require(ctx context.Context, db, table string, reqs []realtime.Requirement) error {
-	c, _, t, err := d.prepare(ctx, db, table)
+	c, err := d.conn(db)
 	if err != nil {
 		return err
 	}
-	var missing []string
-	for _, r := range reqs {
-		cl := t.column(r.Name)
-		if cl == nil {
-			c.log.Warn(fmt.Sprintf("Realtime table %s@%s requires column '%s', but that column does not exist!", table, c.cfg.Name, r.Name))
-			missing = append(missing, r.Name)
-			continue
+	return sqltable.Require(ctx, c.log, "odbc", c, table, "["+c.cfg.Name+"]", sqlpool.RequireWarn, reqs)
+}
+
+var _ sqltable.Schema[*tableMeta] = (*conn)(nil)
+
+// AddColumn implements sqltable.Schema; with requirements=warn it is never asked.
+func (c *conn) AddColumn(*tableMeta, realtime.Requirement, string) string { return "" }
+
+// Alter implements sqltable.Schema; with requirements=warn it is never asked.
+func (c *conn) Alter(context.Context, *tableMeta, string) error {
+	return errors.New("odbc: tables are never changed")
+}
+
+// Forget implements sqltable.Schema.
+func (c *conn) Forget(table string) {
+	c.metaMu.Lock()
+	delete(c.meta, strings.ToLower(table))
+	c.metaMu.Unlock()
+}
+
+// Check implements sqltable.Schema: where the column's type is known, a column too small or of
+// the wrong kind is logged.
+func (c *conn) Check(t *tableMeta, i int, r realtime.Requirement, _ string) string {
+	cl, table := &t.cols[i], t.Table()
+	if cl.dataType == "" {
+		return "" // types unknown: nothing more to check
+	}
+	switch r.Type {
+	case realtime.TypeChar:
+		if cl.text() && cl.length > 0 && r.Size > cl.length {
+			c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' holds %d characters, but %d are required",
+				table, c.cfg.Name, cl.name, cl.length, r.Size))
 		}
-		if cl.dataType == "" {
-			continue // types unknown: nothing more to check
+	case realtime.TypeInteger, realtime.TypeUnsignedInteger, realtime.TypeFloat:
+		if cl.text() && cl.length > 0 && r.Size > cl.length {
+			c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' is text of %d characters; a number of %d digits is required",
+				table, c.cfg.Name, cl.name, cl.length, r.Size))
 		}
-		switch r.Type {
-		case realtime.TypeChar:
-			if cl.text() && cl.length > 0 && r.Size > cl.length {
-				c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' holds %d characters, but %d are required",
-					table, c.cfg.Name, cl.name, cl.length, r.Size))
-			}
-		case realtime.TypeInteger, realtime.TypeUnsignedInteger, realtime.TypeFloat:
-			if cl.text() && cl.length > 0 && r.Size > cl.length {
-				c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' is text of %d characters; a number of %d digits is required",
-					table, c.cfg.Name, cl.name, cl.length, r.Size))
-			}
-		case realtime.TypeDate, realtime.TypeDateTime:
-			if !cl.text() && !strings.Contains(cl.dataType, "date") && !strings.Contains(cl.dataType, "time") {
-				c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' (%s) cannot hold a date",
-					table, c.cfg.Name, cl.name, cl.dataType))
-			}
+	case realtime.TypeDate, realtime.TypeDateTime:
+		if !cl.text() && !strings.Contains(cl.dataType, "date") && !strings.Contains(cl.dataType, "time") {
+			c.log.Warn(fmt.Sprintf("Realtime table %s@%s: column '%s' (%s) cannot hold a date",
+				table, c.cfg.Name, cl.name, cl.dataType))
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: table %s@%s has no column %s (requirements=warn: not created)",
-			realtime.ErrUnknownField, table, c.cfg.Name, strings.Join(missing, ", "))
-	}
-	return nil
+	return ""
 }
 
 // Unload forgets the cached column metadata of table.
@@ -559,9 +513,7 @@ func (d *Driver) Unload(ctx context.Context, db, table string) error {
 	if err != nil {
 		return err
 	}
-	c.metaMu.Lock()
-	delete(c.meta, strings.ToLower(table))
-	c.metaMu.Unlock()
+	c.Forget(table)
 	return nil
 }
 

@@ -48,3 +48,7 @@ func (d *Driver) HasDatabase(name string) bool {
 	defer d.mu.RUnlock()
 	return d.conns[key] != nil || d.disabled[key]
 }
+
+// HasConnection implements realtime.ConnectionChecker: a mapping's database field names a
+// section of the file (for a "read/write" pair, both).
+func (d *Driver) HasConnection(db string) bool { return d.HasDatabase(db) }

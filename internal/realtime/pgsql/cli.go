@@ -36,12 +36,7 @@ func (d *Driver) Commands() []*cli.Command {
 
 // cached returns the cached tables by name, sorted.
 func (d *Driver) cached() []*table {
-	d.tmu.RLock()
-	out := make([]*table, 0, len(d.tables))
-	for _, t := range d.tables {
-		out = append(out, t)
-	}
-	d.tmu.RUnlock()
+	out := d.tables.All()
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }

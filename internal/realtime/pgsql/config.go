@@ -135,7 +135,7 @@ func ParseConfig(cfg *conf.Config) (s Settings, warnings []string, err error) {
 		case "dbsock":
 			s.Socket = val
 		case "order_multi":
-			b, ok := parseBool(val)
+			b, ok := conf.ParseBool(val)
 			if !ok {
 				bad(v, "%s: %q is not a yes/no value", v.Name, val)
 				continue
@@ -166,17 +166,6 @@ func where(file, varFile string) string {
 		return varFile
 	}
 	return file
-}
-
-// parseBool is Asterisk's ast_true/ast_false.
-func parseBool(s string) (v, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "yes", "true", "y", "t", "1", "on":
-		return true, true
-	case "no", "false", "n", "f", "0", "off":
-		return false, true
-	}
-	return false, false
 }
 
 // connString builds a libpq keyword/value connection string for database dbname.

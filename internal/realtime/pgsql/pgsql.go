@@ -17,11 +17,12 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
 // Driver is the pgsql realtime driver. It is safe for concurrent use.
 //
-// Lock order: Driver.mu, then Driver.tmu, then pool.mu; Driver.cbMu is a leaf.
+// Lock order: Driver.mu, then Driver.tables' (a leaf), then pool.mu; Driver.cbMu is a leaf.
 type Driver struct {
 	log *slog.Logger
 
@@ -31,8 +32,7 @@ type Driver struct {
 	closed     bool
 	dbs        map[string]*database // by database name
 
-	tmu    sync.RWMutex
-	tables map[string]*table // by database + "\x00" + table name
+	tables sqltable.Tables[*table] // by database + "\x00" + table name
 
 	cbMu      sync.Mutex
 	callbacks map[int]func(table, key string)
@@ -41,6 +41,7 @@ type Driver struct {
 
 // database is one pool (and optional listener) per PostgreSQL database name.
 type database struct {
+	drv      *Driver
 	name     string
 	set      Settings
 	pool     *pool
@@ -60,7 +61,6 @@ func New(log *slog.Logger) *Driver {
 	return &Driver{
 		log:       log.With("driver", "pgsql"),
 		dbs:       map[string]*database{},
-		tables:    map[string]*table{},
 		callbacks: map[int]func(string, string){},
 	}
 }
@@ -92,9 +92,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 	if !d.configured || d.set != s || cfg == nil {
 		old = d.dbs
 		d.dbs = map[string]*database{}
-		d.tmu.Lock()
-		d.tables = map[string]*table{}
-		d.tmu.Unlock()
+		d.tables.ForgetIf(nil)
 	}
 	d.set, d.configured = s, cfg != nil
 	d.mu.Unlock()
@@ -167,7 +165,7 @@ func (d *Driver) database(name string) (*database, error) {
 	if s.SearchPath != "" {
 		cc.RuntimeParams["search_path"] = s.SearchPath
 	}
-	db = &database{name: name, set: s, pool: newPool(cc, s.MaxConns)}
+	db = &database{drv: d, name: name, set: s, pool: newPool(cc, s.MaxConns)}
 	if s.ListenChannel != "" {
 		db.listener = d.startListener(cc.Copy(), name, s.ListenChannel)
 	}
@@ -253,52 +251,34 @@ func describe(op, db, tbl string) string {
 
 // Load implements realtime.Driver.
 func (d *Driver) Load(ctx context.Context, dbArg, tbl string, fields []realtime.Field) (realtime.Row, error) {
-	rows, err := d.selectRows(ctx, "load from", dbArg, tbl, fields, true)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, realtime.ErrNotFound
-	}
-	return rows[0], nil
-}
-
-// LoadMulti implements realtime.Driver.
-func (d *Driver) LoadMulti(ctx context.Context, dbArg, tbl string, fields []realtime.Field) ([]realtime.Row, error) {
-	return d.selectRows(ctx, "load from", dbArg, tbl, fields, false)
-}
-
-func (d *Driver) selectRows(ctx context.Context, op, dbArg, tbl string, fields []realtime.Field, one bool) ([]realtime.Row, error) {
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("pgsql: %s %q: at least one lookup field is required", op, tbl)
-	}
 	db, err := d.use(dbArg)
 	if err != nil {
 		return nil, err
 	}
-	t, err := d.table(ctx, db, tbl)
+	return sqltable.Load(ctx, "pgsql", db, tbl, fields)
+}
+
+// LoadMulti implements realtime.Driver.
+func (d *Driver) LoadMulti(ctx context.Context, dbArg, tbl string, fields []realtime.Field) ([]realtime.Row, error) {
+	db, err := d.use(dbArg)
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, 1, len(fields)+1)
-	args[0] = textResults
-	var b strings.Builder
-	b.Grow(len(t.Select) + 64)
-	b.WriteString(t.Select)
-	if err := t.Where(&b, &args, 1, fields, t); err != nil {
-		return nil, err
-	}
-	if one {
-		b.WriteString(" LIMIT 1")
-	} else if db.set.OrderMulti {
-		col, _, _ := realtime.SplitOp(fields[0].Name)
-		c, _ := t.column(col)
-		b.WriteString(" ORDER BY ")
-		b.WriteString(c.ident)
-	}
+	return sqltable.LoadMulti(ctx, "pgsql", db, tbl, fields)
+}
+
+var _ sqltable.Conn[*table] = (*database)(nil)
+
+// Table implements sqltable.Conn.
+func (db *database) Table(ctx context.Context, tbl string) (*table, error) {
+	return db.drv.table(ctx, db, tbl)
+}
+
+// Select implements sqltable.Conn: the rows in text format (args start with textResults).
+func (db *database) Select(ctx context.Context, t *table, query string, args []any, one bool) ([]realtime.Row, error) {
 	var out []realtime.Row
-	err = db.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, b.String(), args...)
+	err := db.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -321,12 +301,16 @@ func (d *Driver) selectRows(ctx context.Context, op, dbArg, tbl string, fields [
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, d.fail(db, describe(op, db.name, tbl), err)
+		return nil, db.drv.fail(db, describe("load from", db.name, t.name), err)
 	}
 	return out, nil
 }
 
-// exec runs a statement and returns the rows it affected.
+// Exec implements sqltable.Conn.
+func (db *database) Exec(ctx context.Context, t *table, op, query string, args []any) (int64, error) {
+	return db.drv.exec(ctx, db, describe(op, db.name, t.name), query, args)
+}
+
 func (d *Driver) exec(ctx context.Context, db *database, what, sql string, args []any) (int64, error) {
 	var n int64
 	err := db.pool.with(ctx, func(c *pgx.Conn) error {
@@ -342,52 +326,25 @@ func (d *Driver) exec(ctx context.Context, db *database, what, sql string, args 
 
 // Update implements realtime.Driver.
 func (d *Driver) Update(ctx context.Context, dbArg, tbl, keyField, keyValue string, fields []realtime.Field) (int64, error) {
-	lookup := []realtime.Field{{Name: keyField, Value: keyValue}}
-	return d.update(ctx, dbArg, tbl, lookup, fields)
+	return d.Update2(ctx, dbArg, tbl, []realtime.Field{{Name: keyField, Value: keyValue}}, fields)
 }
 
 // Update2 implements realtime.Driver.
 func (d *Driver) Update2(ctx context.Context, dbArg, tbl string, lookup, update []realtime.Field) (int64, error) {
-	return d.update(ctx, dbArg, tbl, lookup, update)
-}
-
-func (d *Driver) update(ctx context.Context, dbArg, tbl string, lookup, update []realtime.Field) (int64, error) {
-	if len(lookup) == 0 || len(update) == 0 {
-		return 0, fmt.Errorf("pgsql: update %q: lookup and update fields are required", tbl)
-	}
 	db, err := d.use(dbArg)
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.table(ctx, db, tbl)
-	if err != nil {
-		return 0, err
-	}
-	q, args, err := t.Update(t, lookup, update)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, db, describe("update", db.name, tbl), q, args)
+	return sqltable.Update(ctx, "pgsql", db, tbl, lookup, update)
 }
 
 // Store implements realtime.Driver.
 func (d *Driver) Store(ctx context.Context, dbArg, tbl string, fields []realtime.Field) (int64, error) {
-	if len(fields) == 0 {
-		return 0, fmt.Errorf("pgsql: store into %q: no fields", tbl)
-	}
 	db, err := d.use(dbArg)
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.table(ctx, db, tbl)
-	if err != nil {
-		return 0, err
-	}
-	q, args, err := t.Insert(t, fields)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, db, describe("store into", db.name, tbl), q, args)
+	return sqltable.Store(ctx, "pgsql", db, tbl, fields)
 }
 
 // Destroy implements realtime.Driver.
@@ -396,16 +353,7 @@ func (d *Driver) Destroy(ctx context.Context, dbArg, tbl, keyField, keyValue str
 	if err != nil {
 		return 0, err
 	}
-	t, err := d.table(ctx, db, tbl)
-	if err != nil {
-		return 0, err
-	}
-	lookup := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
-	q, args, err := t.Delete(t, lookup)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, db, describe("destroy in", db.name, tbl), q, args)
+	return sqltable.Destroy(ctx, db, tbl, keyField, keyValue, fields)
 }
 
 // StaticLoad implements realtime.Driver.
@@ -452,8 +400,6 @@ func (d *Driver) Unload(ctx context.Context, dbArg, tbl string) error {
 	s := d.set
 	d.mu.RUnlock()
 	key := d.dbName(&s, dbArg) + "\x00" + tbl
-	d.tmu.Lock()
-	delete(d.tables, key)
-	d.tmu.Unlock()
+	d.tables.Forget(key)
 	return nil
 }

@@ -84,3 +84,11 @@ func (d *Driver) HasDatabase(name string) bool {
 }
 
 func strconvQuote(s string) string { return `"` + s + `"` }
+
+// HasConnection implements realtime.ConnectionChecker. The mapping's database field is ignored
+// (see dbName), so a mapping reaches a connection exactly when res_pgsql.conf was loaded.
+func (d *Driver) HasConnection(string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.configured
+}

@@ -1,10 +1,12 @@
 package pgsql
 
 import (
+	"context"
 	"errors"
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 )
 
 func TestQuerier(t *testing.T) {
@@ -34,4 +36,24 @@ func TestQuerier(t *testing.T) {
 	if !q.HasDatabase("general") || !q.HasDatabase(e.db) || q.HasDatabase("other") {
 		t.Error("HasDatabase")
 	}
+}
+
+// HasConnection (extconfig.conf's check of a mapping): the database field is ignored, so any
+// name reaches the one connection once res_pgsql.conf is loaded, and none without it.
+func TestHasConnection(t *testing.T) {
+	d := New(nil)
+	ctx := context.Background()
+	if err := d.Configure(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d.HasConnection("asterisk") {
+		t.Error("no res_pgsql.conf, but a connection")
+	}
+	if err := d.Configure(ctx, realtimetest.Conf(ConfigFile, "[general]\ndbname=pbx\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !d.HasConnection("asterisk") || !d.HasConnection("pbx") {
+		t.Error("res_pgsql.conf loaded, but no connection")
+	}
+	d.Close()
 }

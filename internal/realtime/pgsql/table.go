@@ -17,8 +17,19 @@ type table struct {
 	name  string // as the caller spelled it
 	ident string // quoted, possibly schema-qualified
 	cols  []column
+	shape sqltable.Shape
 	sqltable.Columns
 }
+
+// textLead is the leading argument of every lookup: rows in text format (textResults).
+var textLead = []any{textResults}
+
+// Cols implements sqltable.Table.
+func (t *table) Cols() *sqltable.Columns { return &t.Columns }
+
+// Shape implements sqltable.Table: LIMIT 1, the text-format argument first, and LoadMulti
+// ordered only with order_multi=yes (the metadata cache is dropped when settings change).
+func (t *table) Shape() sqltable.Shape { return t.shape }
 
 // column is one column of a table.
 type column struct {
@@ -48,16 +59,15 @@ const metadataSQL = `SELECT c.column_name, c.data_type, c.udt_schema, c.udt_name
 // table returns the cached metadata of tbl, reading it on first use.
 func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, error) {
 	key := db.name + "\x00" + tbl
-	d.tmu.RLock()
-	t, ok := d.tables[key]
-	d.tmu.RUnlock()
+	t, ok := d.tables.Lookup(key)
 	if ok {
 		return t, nil
 	}
 	if tbl == "" {
 		return nil, fmt.Errorf("pgsql: empty table name")
 	}
-	t = &table{name: tbl, ident: quoteTable(tbl)}
+	t = &table{name: tbl, ident: quoteTable(tbl),
+		shape: sqltable.Shape{Limit: " LIMIT 1", Lead: textLead, Unordered: !db.set.OrderMulti}}
 	err := db.pool.with(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, metadataSQL, t.ident)
 		if err != nil {
@@ -91,19 +101,7 @@ func (d *Driver) table(ctx context.Context, db *database, tbl string) (*table, e
 		names[i], idents[i] = c.name, c.ident
 	}
 	t.Columns = sqltable.New("pgsql", tbl, t.ident, names, idents)
-	d.tmu.Lock()
-	d.tables[key] = t
-	d.tmu.Unlock()
-	return t, nil
-}
-
-// column finds a column by exact name, then case-insensitively.
-func (t *table) column(name string) (*column, error) {
-	i, err := t.Index(name)
-	if err != nil {
-		return nil, err
-	}
-	return &t.cols[i], nil
+	return d.tables.Store(key, t), nil
 }
 
 // param writes placeholder n, cast to the column's type unless the column is textual: the
@@ -165,48 +163,42 @@ func (d *Driver) Require(ctx context.Context, dbArg, tbl string, reqs []realtime
 	if err != nil {
 		return err
 	}
-	t, err := d.table(ctx, db, tbl)
-	if err != nil {
-		return err
-	}
-	policy := db.set.Requirements
-	var missing []string
-	var ddl []string
-	for _, r := range reqs {
-		c, err := t.column(r.Name)
-		if err != nil {
-			if policy == RequireWarn {
-				d.log.Warn("table requires a column that does not exist", "table", tbl, "database", db.name, "column", r.Name)
-				missing = append(missing, r.Name)
-				continue
-			}
-			ddl = append(ddl, "ALTER TABLE "+t.ident+" ADD COLUMN "+pgx.Identifier{r.Name}.Sanitize()+" "+columnType(r, policy))
-			continue
+	return sqltable.Require(ctx, d.log, "pgsql", db, tbl, "database "+strconv.Quote(db.name), db.set.Requirements, reqs)
+}
+
+var _ sqltable.Schema[*table] = (*database)(nil)
+
+// AddColumn implements sqltable.Schema.
+func (db *database) AddColumn(t *table, r realtime.Requirement, policy string) string {
+	return "ALTER TABLE " + t.ident + " ADD COLUMN " + pgx.Identifier{r.Name}.Sanitize() + " " + columnType(r, policy)
+}
+
+// Check implements sqltable.Schema: a character column narrower than required is widened, or
+// with requirements=warn reported; a column whose type does not fit is reported.
+func (db *database) Check(t *table, i int, r realtime.Requirement, policy string) string {
+	c := &t.cols[i]
+	switch {
+	case r.Type == realtime.TypeChar && c.text && c.length > 0 && r.Size > c.length:
+		if policy == RequireWarn {
+			db.drv.log.Warn("column is narrower than required", "table", t.name, "column", c.name, "length", c.length, "required", r.Size)
+			return ""
 		}
-		switch {
-		case r.Type == realtime.TypeChar && c.text && c.length > 0 && r.Size > c.length:
-			if policy == RequireWarn {
-				d.log.Warn("column is narrower than required", "table", tbl, "column", c.name, "length", c.length, "required", r.Size)
-				continue
-			}
-			ddl = append(ddl, "ALTER TABLE "+t.ident+" ALTER COLUMN "+c.ident+" TYPE VARCHAR("+strconv.Itoa(r.Size)+")")
-		case !typeFits(r, c):
-			d.log.Warn("column type does not fit the requirement", "table", tbl, "column", c.name, "type", c.dataType, "required", columnType(r, RequireCreateClose))
-		}
+		return "ALTER TABLE " + t.ident + " ALTER COLUMN " + c.ident + " TYPE VARCHAR(" + strconv.Itoa(r.Size) + ")"
+	case !typeFits(r, c):
+		db.drv.log.Warn("column type does not fit the requirement", "table", t.name, "column", c.name, "type", c.dataType, "required", columnType(r, RequireCreateClose))
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("pgsql: %w: table %q in database %q lacks required column(s) %s", realtime.ErrUnknownField, tbl, db.name, strings.Join(missing, ", "))
-	}
-	for _, stmt := range ddl {
-		if _, err := d.exec(ctx, db, describe("alter", db.name, tbl), stmt, nil); err != nil {
-			return err
-		}
-		d.log.Info("table changed to meet a requirement", "table", tbl, "statement", stmt)
-	}
-	if len(ddl) > 0 {
-		_ = d.Unload(ctx, dbArg, tbl)
-	}
-	return nil
+	return ""
+}
+
+// Alter implements sqltable.Schema.
+func (db *database) Alter(ctx context.Context, t *table, stmt string) error {
+	_, err := db.drv.exec(ctx, db, describe("alter", db.name, t.name), stmt, nil)
+	return err
+}
+
+// Forget implements sqltable.Schema.
+func (db *database) Forget(tbl string) {
+	db.drv.tables.Forget(db.name + "\x00" + tbl)
 }
 
 // columnType is the type a missing column is created with.

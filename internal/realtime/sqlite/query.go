@@ -35,15 +35,7 @@ func (d *Driver) Exec(ctx context.Context, dbName, sql string, args ...any) (int
 		return 0, err
 	}
 	db.queries.Add(1)
-	res, err := db.db.ExecContext(ctx, sql, args...)
-	if err != nil {
-		return 0, db.fail(err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, db.fail(err)
-	}
-	return n, nil
+	return db.affected(db.db.ExecContext(ctx, sql, args...))
 }
 
 // HasDatabase reports whether res_config_sqlite3.conf has a [name] section (realtime.Querier).

@@ -24,6 +24,8 @@
 //     once per table (PRAGMA table_info) and a field that is not a column is an error wrapping
 //     realtime.ErrUnknownField, never sent.
 //   - LIKE uses ESCAPE '\', so `\_` and `\%` match a literal '_' and '%'.
+//   - Lookups, statements and requirements= are the SQL core every SQL driver shares
+//     (internal/realtime/sqltable); this driver gives it SQLite's dialect and PRAGMA table_info.
 //   - requirements=warn reports a missing column as an error wrapping realtime.ErrUnknownField
 //     (after logging a warning); Asterisk returns -1, which its callers ignore.
 //   - A database file that cannot be opened does not fail Configure: it is reported, and every
@@ -49,6 +51,8 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqlpool"
+	"github.com/pleiades-pbx/pleiades/internal/realtime/sqltable"
 )
 
 const (
@@ -95,8 +99,7 @@ type database struct {
 	settings
 	db *sql.DB
 
-	metaMu sync.RWMutex
-	meta   map[string]*tableMeta // by lower-case table name
+	meta sqltable.Tables[*tableMeta] // by lower-case table name
 
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
@@ -122,7 +125,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 			if cat.Template {
 				continue
 			}
-			s := settings{name: cat.Name, requirements: "warn", busyTimeout: defaultBusyTimeout,
+			s := settings{name: cat.Name, requirements: sqlpool.RequireWarn, busyTimeout: defaultBusyTimeout,
 				maxConns: defaultMaxConns, file: cat.File, line: cat.Line}
 			for _, v := range cat.Vars {
 				val := strings.TrimSpace(v.Value)
@@ -130,10 +133,9 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 				case "dbfile":
 					s.path = val
 				case "requirements":
-					switch strings.ToLower(val) {
-					case "warn", "createclose", "createchar":
-						s.requirements = strings.ToLower(val)
-					default:
+					if p, ok := sqlpool.Requirements(val); ok {
+						s.requirements = p
+					} else {
 						errs = append(errs, fmt.Sprintf("%s:%d: requirements=%s: want warn, createclose or createchar", v.File, v.Line, val))
 					}
 				case "busy_timeout":
@@ -191,7 +193,7 @@ func (d *Driver) Configure(ctx context.Context, cfg *conf.Config) error {
 		db.SetMaxOpenConns(s.maxConns)
 		db.SetMaxIdleConns(s.maxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		next[s.name] = &database{settings: s, db: db, meta: map[string]*tableMeta{}, stmts: map[string]*sql.Stmt{}}
+		next[s.name] = &database{settings: s, db: db, stmts: map[string]*sql.Stmt{}}
 	}
 	d.dbs = next
 	d.mu.Unlock()
@@ -340,31 +342,58 @@ func (db *database) dropStmts() {
 // Table metadata.
 
 type column struct {
-	name   string // as declared
-	quoted string // "name"
-	typ    string // declared type, upper case
-	sel    string // select expression
+	name string // as declared
+	typ  string // declared type, upper case
 }
 
+// tableMeta is the cached metadata of one table and its sqltable.Dialect.
 type tableMeta struct {
-	name   string
-	quoted string
-	cols   []column
-	idx    map[string]int // lower-case name -> index
-	// selectList is every column, in table order, for SELECT.
-	selectList string
+	sqltable.Columns
+	cols []column
 }
+
+var _ sqltable.Table = (*tableMeta)(nil)
+
+// Cols implements sqltable.Table.
+func (m *tableMeta) Cols() *sqltable.Columns { return &m.Columns }
+
+// Shape implements sqltable.Table.
+func (m *tableMeta) Shape() sqltable.Shape { return sqltable.Shape{Limit: " LIMIT 1"} }
+
+// Cond implements sqltable.Dialect: `"col" op ?`, with ESCAPE '\' after LIKE so that `\_` and
+// `\%` match a literal '_' and '%'.
+func (m *tableMeta) Cond(b *strings.Builder, col int, op string, _ int) {
+	b.WriteString(m.Ident(col))
+	b.WriteByte(' ')
+	b.WriteString(op)
+	b.WriteString(" ?")
+	if strings.HasSuffix(op, "LIKE") {
+		b.WriteString(` ESCAPE '\'`)
+	}
+}
+
+// Param implements sqltable.Dialect.
+func (m *tableMeta) Param(b *strings.Builder, _, _ int) { b.WriteByte('?') }
+
+// Value implements sqltable.Dialect: every value is bound as text, encoded.
+func (m *tableMeta) Value(_ int, v string) any { return realtime.EncodeValue(v) }
 
 func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
+var _ sqltable.Conn[*tableMeta] = (*database)(nil)
+
+// Table implements sqltable.Conn: the cached metadata of table, read on first use (every
+// operation on a table starts here, so it counts the operation for the status command).
+func (db *database) Table(ctx context.Context, table string) (*tableMeta, error) {
+	db.queries.Add(1)
+	return db.table(ctx, table)
+}
+
 func (db *database) table(ctx context.Context, table string) (*tableMeta, error) {
 	key := strings.ToLower(table)
-	db.metaMu.RLock()
-	m := db.meta[key]
-	db.metaMu.RUnlock()
-	if m != nil {
+	if m, ok := db.meta.Lookup(key); ok {
 		return m, nil
 	}
 	rows, err := db.db.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?)", table)
@@ -372,24 +401,23 @@ func (db *database) table(ctx context.Context, table string) (*tableMeta, error)
 		return nil, db.fail(err)
 	}
 	defer rows.Close()
-	m = &tableMeta{name: table, quoted: quoteIdent(table), idx: map[string]int{}}
-	var sel []string
+	m := &tableMeta{}
+	var names, idents, sel []string
 	for rows.Next() {
 		var c column
 		if err := rows.Scan(&c.name, &c.typ); err != nil {
 			return nil, db.fail(err)
 		}
 		c.typ = strings.ToUpper(strings.TrimSpace(c.typ))
-		c.quoted = quoteIdent(c.name)
-		c.sel = c.quoted
+		q := quoteIdent(c.name)
+		s := q
 		switch c.typ {
 		case "DATE", "DATETIME", "TIMESTAMP":
 			// modernc.org/sqlite turns these into time.Time; we want the text as stored.
-			c.sel = "CAST(" + c.quoted + " AS TEXT)"
+			s = "CAST(" + q + " AS TEXT)"
 		}
-		m.idx[strings.ToLower(c.name)] = len(m.cols)
 		m.cols = append(m.cols, c)
-		sel = append(sel, c.sel)
+		names, idents, sel = append(names, c.name), append(idents, q), append(sel, s)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, db.fail(err)
@@ -397,75 +425,58 @@ func (db *database) table(ctx context.Context, table string) (*tableMeta, error)
 	if len(m.cols) == 0 {
 		return nil, fmt.Errorf("sqlite3 [%s]: no table %q in %s", db.name, table, db.path)
 	}
-	m.selectList = strings.Join(sel, ", ")
-	db.metaMu.Lock()
-	db.meta[key] = m
-	db.metaMu.Unlock()
-	return m, nil
+	m.Columns = sqltable.NewSelect("sqlite3", table, quoteIdent(table), names, idents, sel)
+	return db.meta.Store(key, m), nil
 }
 
-func (m *tableMeta) col(name string) (*column, error) {
-	i, ok := m.idx[strings.ToLower(name)]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a column of table %s", realtime.ErrUnknownField, name, m.name)
+// Select implements sqltable.Conn.
+func (db *database) Select(ctx context.Context, m *tableMeta, query string, args []any, one bool) ([]realtime.Row, error) {
+	st, err := db.stmt(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	return &m.cols[i], nil
-}
-
-// where appends " WHERE a = ? AND b LIKE ? ESCAPE '\'" for fields.
-func (m *tableMeta) where(b *strings.Builder, args []any, fields []realtime.Field) ([]any, error) {
-	for i, f := range fields {
-		name, op, ok := realtime.SplitOp(f.Name)
-		if !ok {
-			return nil, fmt.Errorf("sqlite3: field %q: operator %q not allowed", f.Name, op)
-		}
-		c, err := m.col(name)
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, db.fail(err)
+	}
+	defer rows.Close()
+	raw, ptrs := scanBuffers(m.Len())
+	var out []realtime.Row
+	for rows.Next() {
+		r, err := scanRow(rows, m, raw, ptrs)
 		if err != nil {
-			return nil, err
+			return nil, db.fail(err)
 		}
-		if i == 0 {
-			b.WriteString(" WHERE ")
-		} else {
-			b.WriteString(" AND ")
+		out = append(out, r)
+		if one {
+			break
 		}
-		b.WriteString(c.quoted)
-		b.WriteByte(' ')
-		b.WriteString(op)
-		b.WriteString(" ?")
-		if strings.HasSuffix(op, "LIKE") {
-			b.WriteString(` ESCAPE '\'`)
-		}
-		args = append(args, realtime.EncodeValue(f.Value))
 	}
-	return args, nil
+	if err := rows.Err(); err != nil {
+		return nil, db.fail(err)
+	}
+	return out, nil
 }
 
-// set appends `"a" = ?, "b" = ?` for fields (plain column names only).
-func (m *tableMeta) set(b *strings.Builder, args []any, fields []realtime.Field) ([]any, error) {
-	if len(fields) == 0 {
-		return nil, errors.New("sqlite3: nothing to set")
+// Exec implements sqltable.Conn.
+func (db *database) Exec(ctx context.Context, _ *tableMeta, _, query string, args []any) (int64, error) {
+	st, err := db.stmt(ctx, query)
+	if err != nil {
+		return 0, err
 	}
-	for i, f := range fields {
-		c, err := m.plainCol(f.Name)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(c.quoted)
-		b.WriteString(" = ?")
-		args = append(args, realtime.EncodeValue(f.Value))
-	}
-	return args, nil
+	return db.affected(st.ExecContext(ctx, args...))
 }
 
-func (m *tableMeta) plainCol(name string) (*column, error) {
-	col, op, ok := realtime.SplitOp(name)
-	if !ok || op != "=" || strings.Contains(strings.TrimSpace(name), " ") {
-		return nil, fmt.Errorf("sqlite3: field %q: an operator is not allowed here", name)
+// affected is the number of rows a statement changed, errors classified by fail.
+func (db *database) affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, db.fail(err)
 	}
-	return m.col(col)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, db.fail(err)
+	}
+	return n, nil
 }
 
 func (d *Driver) prep(ctx context.Context, dbName, table string) (*database, *tableMeta, error) {
@@ -473,8 +484,7 @@ func (d *Driver) prep(ctx context.Context, dbName, table string) (*database, *ta
 	if err != nil {
 		return nil, nil, err
 	}
-	db.queries.Add(1)
-	m, err := db.table(ctx, table)
+	m, err := db.Table(ctx, table)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -514,91 +524,20 @@ func scanBuffers(n int) ([]sql.RawBytes, []any) {
 
 // Load returns the first row matching fields.
 func (d *Driver) Load(ctx context.Context, dbName, table string, fields []realtime.Field) (realtime.Row, error) {
-	rows, err := d.query(ctx, dbName, table, fields, false)
+	db, err := d.get(dbName)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w: %s", realtime.ErrNotFound, table)
-	}
-	return rows[0], nil
+	return sqltable.Load(ctx, "sqlite3", db, table, fields)
 }
 
 // LoadMulti returns every row matching fields, ordered by the first field's column.
 func (d *Driver) LoadMulti(ctx context.Context, dbName, table string, fields []realtime.Field) ([]realtime.Row, error) {
-	return d.query(ctx, dbName, table, fields, true)
-}
-
-func (d *Driver) query(ctx context.Context, dbName, table string, fields []realtime.Field, multi bool) ([]realtime.Row, error) {
-	if len(fields) == 0 {
-		return nil, errors.New("sqlite3: a lookup needs at least one field")
-	}
-	db, m, err := d.prep(ctx, dbName, table)
+	db, err := d.get(dbName)
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	b.Grow(len(m.selectList) + 64)
-	b.WriteString("SELECT ")
-	b.WriteString(m.selectList)
-	b.WriteString(" FROM ")
-	b.WriteString(m.quoted)
-	args, err := m.where(&b, make([]any, 0, len(fields)), fields)
-	if err != nil {
-		return nil, err
-	}
-	if multi {
-		first, _, _ := realtime.SplitOp(fields[0].Name)
-		c, _ := m.col(first)
-		b.WriteString(" ORDER BY ")
-		b.WriteString(c.quoted)
-	} else {
-		b.WriteString(" LIMIT 1")
-	}
-	st, err := db.stmt(ctx, b.String())
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, db.fail(err)
-	}
-	defer rows.Close()
-	raw, ptrs := scanBuffers(len(m.cols))
-	var out []realtime.Row
-	for rows.Next() {
-		r, err := scanRow(rows, m, raw, ptrs)
-		if err != nil {
-			return nil, db.fail(err)
-		}
-		out = append(out, r)
-		if !multi {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.fail(err)
-	}
-	if out == nil && multi {
-		out = []realtime.Row{}
-	}
-	return out, nil
-}
-
-func (d *Driver) exec(ctx context.Context, db *database, query string, args []any) (int64, error) {
-	st, err := db.stmt(ctx, query)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, db.fail(err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, db.fail(err)
-	}
-	return n, nil
+	return sqltable.LoadMulti(ctx, "sqlite3", db, table, fields)
 }
 
 // Update sets fields on the rows where keyField = keyValue.
@@ -608,121 +547,69 @@ func (d *Driver) Update(ctx context.Context, dbName, table, keyField, keyValue s
 
 // Update2 sets update on the rows matching every lookup field.
 func (d *Driver) Update2(ctx context.Context, dbName, table string, lookup, update []realtime.Field) (int64, error) {
-	if len(lookup) == 0 {
-		return 0, errors.New("sqlite3: an update needs at least one lookup field")
-	}
-	db, m, err := d.prep(ctx, dbName, table)
+	db, err := d.get(dbName)
 	if err != nil {
 		return 0, err
 	}
-	var b strings.Builder
-	b.WriteString("UPDATE ")
-	b.WriteString(m.quoted)
-	b.WriteString(" SET ")
-	args, err := m.set(&b, make([]any, 0, len(lookup)+len(update)), update)
-	if err != nil {
-		return 0, err
-	}
-	if args, err = m.where(&b, args, lookup); err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, db, b.String(), args)
+	return sqltable.Update(ctx, "sqlite3", db, table, lookup, update)
 }
 
 // Store inserts one row.
 func (d *Driver) Store(ctx context.Context, dbName, table string, fields []realtime.Field) (int64, error) {
-	if len(fields) == 0 {
-		return 0, errors.New("sqlite3: nothing to store")
-	}
-	db, m, err := d.prep(ctx, dbName, table)
+	db, err := d.get(dbName)
 	if err != nil {
 		return 0, err
 	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO ")
-	b.WriteString(m.quoted)
-	b.WriteString(" (")
-	args := make([]any, 0, len(fields))
-	for i, f := range fields {
-		c, err := m.plainCol(f.Name)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(c.quoted)
-		args = append(args, realtime.EncodeValue(f.Value))
-	}
-	b.WriteString(") VALUES (")
-	for i := range fields {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('?')
-	}
-	b.WriteByte(')')
-	return d.exec(ctx, db, b.String(), args)
+	return sqltable.Store(ctx, "sqlite3", db, table, fields)
 }
 
 // Destroy deletes the rows where keyField = keyValue and every other field matches.
 func (d *Driver) Destroy(ctx context.Context, dbName, table, keyField, keyValue string, fields []realtime.Field) (int64, error) {
-	db, m, err := d.prep(ctx, dbName, table)
+	db, err := d.get(dbName)
 	if err != nil {
 		return 0, err
 	}
-	var b strings.Builder
-	b.WriteString("DELETE FROM ")
-	b.WriteString(m.quoted)
-	lookup := append([]realtime.Field{{Name: keyField, Value: keyValue}}, fields...)
-	args, err := m.where(&b, make([]any, 0, len(lookup)), lookup)
-	if err != nil {
-		return 0, err
-	}
-	return d.exec(ctx, db, b.String(), args)
+	return sqltable.Destroy(ctx, db, table, keyField, keyValue, fields)
 }
 
 // Require checks that the table has the columns reqs name, and per requirements= warns about
-// (and reports) a missing one or adds it.
+// (and reports) a missing one or adds it. SQLite enforces no sizes or types: an existing column
+// is never changed.
 func (d *Driver) Require(ctx context.Context, dbName, table string, reqs []realtime.Requirement) error {
-	db, m, err := d.prep(ctx, dbName, table)
+	db, err := d.get(dbName)
 	if err != nil {
 		return err
 	}
-	var missing []string
-	added := false
-	for _, r := range reqs {
-		if _, ok := m.idx[strings.ToLower(r.Name)]; ok {
-			continue // SQLite does not enforce sizes or types: nothing to check
-		}
-		typ := sqlType(r, db.requirements)
-		if db.requirements == "warn" {
-			d.log.Warn(fmt.Sprintf("sqlite3: missing column '%s' of type '%s' in %s.%s", r.Name, typ, db.name, table))
-			missing = append(missing, r.Name)
-			continue
-		}
-		q := "ALTER TABLE " + m.quoted + " ADD COLUMN " + quoteIdent(r.Name) + " " + typ
-		if _, err := db.db.ExecContext(ctx, q); err != nil {
-			return db.fail(fmt.Errorf("adding column %s to %s: %w", r.Name, table, err))
-		}
-		d.log.Info(fmt.Sprintf("sqlite3: added column '%s' of type '%s' to %s.%s", r.Name, typ, db.name, table))
-		added = true
-	}
-	if added {
-		db.forget(table)
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: table %s lacks required column(s) %s", realtime.ErrUnknownField, table, strings.Join(missing, ", "))
+	return sqltable.Require(ctx, d.log, "sqlite3", db, table, "["+db.name+"]", db.requirements, reqs)
+}
+
+var _ sqltable.Schema[*tableMeta] = (*database)(nil)
+
+// AddColumn implements sqltable.Schema.
+func (db *database) AddColumn(m *tableMeta, r realtime.Requirement, policy string) string {
+	return "ALTER TABLE " + m.TableIdent() + " ADD COLUMN " + quoteIdent(r.Name) + " " + sqlType(r, policy)
+}
+
+// Check implements sqltable.Schema: nothing to check.
+func (db *database) Check(*tableMeta, int, realtime.Requirement, string) string { return "" }
+
+// Alter implements sqltable.Schema.
+func (db *database) Alter(ctx context.Context, m *tableMeta, stmt string) error {
+	if _, err := db.db.ExecContext(ctx, stmt); err != nil {
+		return db.fail(fmt.Errorf("changing %s: %w", m.Table(), err))
 	}
 	return nil
 }
+
+// Forget implements sqltable.Schema.
+func (db *database) Forget(table string) { db.forget(table) }
 
 func sqlType(r realtime.Requirement, mode string) string {
 	char := "TEXT"
 	if r.Size > 0 {
 		char = fmt.Sprintf("VARCHAR(%d)", r.Size)
 	}
-	if mode == "createchar" {
+	if mode == sqlpool.RequireCreateChar {
 		return char
 	}
 	switch r.Type {
@@ -749,9 +636,7 @@ func (d *Driver) Unload(ctx context.Context, dbName, table string) error {
 }
 
 func (db *database) forget(table string) {
-	db.metaMu.Lock()
-	delete(db.meta, strings.ToLower(table))
-	db.metaMu.Unlock()
+	db.meta.Forget(strings.ToLower(table))
 	db.dropStmts()
 }
 
@@ -764,11 +649,11 @@ func (d *Driver) StaticLoad(ctx context.Context, dbName, table, filename string)
 		return nil, err
 	}
 	for _, c := range []string{"cat_metric", "var_metric", "commented", "filename", "category", "var_name", "var_val"} {
-		if _, err := m.col(c); err != nil {
+		if _, err := m.Index(c); err != nil {
 			return nil, fmt.Errorf("sqlite3: %s is not a static-mode table: %w", table, err)
 		}
 	}
-	q := "SELECT cat_metric, var_metric, category, var_name, var_val FROM " + m.quoted +
+	q := "SELECT cat_metric, var_metric, category, var_name, var_val FROM " + m.TableIdent() +
 		" WHERE filename = ? AND commented = 0 ORDER BY cat_metric DESC, var_metric ASC, category, var_name"
 	st, err := db.stmt(ctx, q)
 	if err != nil {

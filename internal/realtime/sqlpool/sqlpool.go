@@ -40,12 +40,11 @@ func Defaults() Settings {
 func (s *Settings) Set(key, val string) (known bool, err error) {
 	switch key {
 	case "requirements":
-		switch strings.ToLower(val) {
-		case RequireWarn, RequireCreateClose, RequireCreateChar:
-			s.Requirements = strings.ToLower(val)
-			return true, nil
+		p, ok := Requirements(val)
+		if !ok {
+			return true, fmt.Errorf("requirements: %q is not one of warn, createclose, createchar", val)
 		}
-		return true, fmt.Errorf("requirements: %q is not one of warn, createclose, createchar", val)
+		s.Requirements = p
 	case "max_connections":
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 1 || n > 10000 {
@@ -68,6 +67,16 @@ func (s *Settings) Set(key, val string) (known bool, err error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// Requirements parses a requirements= policy (any case) shared by every SQL driver that has
+// the setting (sqlite3, pgsql, mysql).
+func Requirements(val string) (policy string, ok bool) {
+	switch p := strings.ToLower(val); p {
+	case RequireWarn, RequireCreateClose, RequireCreateChar:
+		return p, true
+	}
+	return "", false
 }
 
 // Seconds parses a (possibly fractional) number of seconds, at most a million.
