@@ -22,6 +22,7 @@ func Modules() []Module {
 		&dialplanModule{},
 		&amiModule{},
 		&sipModule{},
+		&cdrModule{},
 		&httpModule{},
 	}
 }
@@ -111,6 +112,18 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "pbx_config.so", description: "Text Extension Configuration", support: "core", reloads: true},
 		{name: "pbx_realtime.so", description: "Realtime Switch", support: "extended"},
 		{name: "func_odbc.so", description: "ODBC lookups", support: "core", reloads: true},
+	},
+	"cdr": {
+		{name: "cdr", description: "CDR Engine", support: "core", reloads: true},
+		{name: "cdr_adaptive_odbc.so", description: "Adaptive ODBC CDR backend", support: "core", reloads: true},
+		{name: "cdr_csv.so", description: "Comma Separated Values CDR Backend", support: "extended", reloads: true},
+		{name: "cdr_custom.so", description: "Customizable Comma Separated Values CDR Backend", support: "core", reloads: true},
+		{name: "cdr_manager.so", description: "Asterisk Manager Interface CDR Backend", support: "core", reloads: true},
+		{name: "cdr_pgsql.so", description: "PostgreSQL CDR Backend", support: "extended", reloads: true},
+		{name: "cdr_sqlite3_custom.so", description: "SQLite3 Custom CDR Module", support: "extended", reloads: true},
+		{name: "cel", description: "CEL Engine", support: "core", reloads: true},
+		{name: "cel_manager.so", description: "Asterisk Manager Interface CEL Backend", support: "core", reloads: true},
+		{name: "cel_pgsql.so", description: "PostgreSQL CEL Backend", support: "extended", reloads: true},
 	},
 	"manager":  {{name: "manager", description: "Asterisk Manager Interface", support: "core", reloads: true}},
 	"chan_sip": {{name: "chan_sip.so", description: "Session Initiation Protocol (SIP)", support: "deprecated", reloads: true}},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 )
 
@@ -33,6 +34,7 @@ type Engine struct {
 	now      atomic.Pointer[func() time.Time]
 	onLoad   []func(*Dialplan)
 	onLoadMu sync.Mutex
+	onApp    atomic.Pointer[[]func(leg *channel.Channel, app, data string)]
 
 	globalsMu sync.RWMutex
 	globals   map[string]string
@@ -128,6 +130,29 @@ func (e *Engine) OnLoad(fn func(*Dialplan)) {
 	e.onLoadMu.Lock()
 	e.onLoad = append(e.onLoad, fn)
 	e.onLoadMu.Unlock()
+}
+
+// OnApp registers fn to be called, on the channel's goroutine, each time the dialplan starts
+// an application on a real call leg (after leg.SetApplication; the leg's location is the
+// priority's): CDR's lastapp/lastdata follow it, as Asterisk's CDR engine follows the
+// channel snapshot updates of each application. fn must not block.
+func (e *Engine) OnApp(fn func(leg *channel.Channel, app, data string)) {
+	e.onLoadMu.Lock()
+	defer e.onLoadMu.Unlock()
+	var fns []func(*channel.Channel, string, string)
+	if p := e.onApp.Load(); p != nil {
+		fns = append(fns, *p...)
+	}
+	fns = append(fns, fn)
+	e.onApp.Store(&fns)
+}
+
+func (e *Engine) appStarted(leg *channel.Channel, app, data string) {
+	if p := e.onApp.Load(); p != nil {
+		for _, fn := range *p {
+			fn(leg, app, data)
+		}
+	}
 }
 
 // Dialplan returns the running dialplan.

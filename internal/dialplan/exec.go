@@ -99,6 +99,7 @@ func (e *Engine) execPriority(ctx context.Context, ch *Channel, p *Priority) err
 	ch.verbosef(3, "Executing [%s@%s:%d] %s(\"%s\", \"%s\") in new stack", ch.Exten, ch.Context, ch.Priority, app.Name, ch.Name, data)
 	if ch.leg != nil {
 		ch.leg.SetApplication(app.Name, data)
+		e.appStarted(ch.leg, app.Name, data)
 	}
 	return ch.ExecApp(ctx, app, data)
 }

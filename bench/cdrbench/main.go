@@ -1,0 +1,148 @@
+// Command cdrbench measures call records to PostgreSQL with the call path as issue 19's
+// performance goal states it: calls run the dialplan (Answer, Hangup) on channel legs at a
+// fixed rate in this process, first without CDRs, then with the CDR engine posting every
+// record through cdr_pgsql's spooled queue into a scratch cdr table; the same run reports
+// each phase's call latency (leg created → hung up, p50/p99) and the records/s PostgreSQL
+// took (time until the queue is empty).
+//
+// Usage: go run ./bench/cdrbench -rate 1000 -calls 20000 [-dsn postgres://postgres@127.0.0.1:5432/test]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pleiades-pbx/pleiades/internal/cdr"
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/media"
+)
+
+var (
+	rate  = flag.Int("rate", 1000, "calls started per second")
+	calls = flag.Int("calls", 20000, "calls per phase")
+	dsn   = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
+)
+
+// tech is a far end that does nothing (answers at once).
+type tech struct{}
+
+func (tech) Call(context.Context) error          { return nil }
+func (tech) Answer(context.Context) error        { return nil }
+func (tech) Indicate(channel.Condition) error    { return nil }
+func (tech) SendDigit(rune, time.Duration) error { return nil }
+func (tech) Media() *media.Session               { return nil }
+func (tech) Hangup(channel.Cause)                {}
+
+func main() {
+	flag.Parse()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, *dsn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cdrbench:", err)
+		os.Exit(1)
+	}
+	defer admin.Close(ctx)
+	schema := "cdrbench_" + strconv.Itoa(rand.IntN(1e9))
+	must(admin.Exec(ctx, "CREATE SCHEMA "+schema))
+	defer admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+	must(admin.Exec(ctx, `CREATE TABLE `+schema+`.cdr (accountcode VARCHAR(80), src VARCHAR(80), dst VARCHAR(80),
+		dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
+		lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, "end" TIMESTAMP, duration INTEGER, billsec INTEGER,
+		disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150),
+		linkedid VARCHAR(150), peeraccount VARCHAR(80), sequence INTEGER)`))
+
+	dp := dialplan.New(nil, nil)
+	defer dp.Close()
+	cfg, err := conf.Parse("extensions.conf", []byte("[c]\nexten => 1,1,Answer()\n same => n,Set(CDR(userfield)=bench)\n same => n,Hangup()\n"), conf.Options{})
+	if err != nil {
+		panic(err)
+	}
+	if err := dp.Load(cfg); err != nil {
+		panic(err)
+	}
+	reg := channel.NewRegistry(nil)
+	dp.SetChannels(reg)
+
+	base := run(dp, reg)
+	report("without CDR", base)
+
+	e := cdr.New(nil, cdr.DefaultSettings())
+	e.Attach(reg)
+	cdr.Register(dp, e)
+	dir, _ := os.MkdirTemp("", "cdrbench")
+	defer os.RemoveAll(dir)
+	pg := &cdr.PgSQL{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr"}
+	spoolPath := filepath.Join(dir, "pgsql.queue")
+	if os.Getenv("CDRBENCH_NOSPOOL") != "" {
+		spoolPath = ""
+	}
+	if err := e.AddBackend(pg, spoolPath); err != nil {
+		panic(err)
+	}
+	start := time.Now()
+	with := run(dp, reg)
+	report("with CDR to PostgreSQL", with)
+	if err := e.Flush(ctx); err != nil {
+		panic(err)
+	}
+	el := time.Since(start)
+	var n int
+	admin.QueryRow(ctx, "SELECT count(*) FROM "+schema+".cdr").Scan(&n)
+	fmt.Printf("PostgreSQL: %d records in %.2fs = %.0f records/s (calls started at %d/s)\n", n, el.Seconds(), float64(n)/el.Seconds(), *rate)
+	p50b, p50w := pct(base, 50), pct(with, 50)
+	fmt.Printf("call latency p50 %v -> %v (%+.1f%%)\n", p50b, p50w, 100*(float64(p50w)/float64(p50b)-1))
+	e.Close(ctx)
+}
+
+func must(_ any, err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// run starts *calls calls at *rate/s and returns each call's latency.
+func run(dp *dialplan.Engine, reg *channel.Registry) []time.Duration {
+	lat := make([]time.Duration, *calls)
+	var wg sync.WaitGroup
+	gap := time.Second / time.Duration(*rate)
+	next := time.Now()
+	for i := range *calls {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		next = next.Add(gap)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			leg := reg.New(channel.Options{Name: reg.NewName("SIP", "alice"), Tech: tech{}, Device: "SIP/alice",
+				CallerNum: "100", CallerName: "Alice", Context: "c", Exten: "1"})
+			dp.RunChannel(context.Background(), leg)
+			lat[i] = time.Since(t0)
+		}()
+	}
+	wg.Wait()
+	return lat
+}
+
+func pct(l []time.Duration, p int) time.Duration {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[len(s)*p/100]
+}
+
+func report(name string, l []time.Duration) {
+	fmt.Printf("%-24s %d calls: latency p50 %v p99 %v\n", name, len(l), pct(l, 50), pct(l, 99))
+}
