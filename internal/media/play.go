@@ -63,9 +63,15 @@ func (s *Session) Play(ctx context.Context, clip *sound.Clip, stop string) (byte
 	if codec == PCMA {
 		silence = 0xd5
 	}
+	// Packets go out on a schedule kept against the clock (start + k·ptime), not one tick
+	// after the previous send, so a late wake-up (a loaded machine) is made up by sending the
+	// next packets sooner; a lag beyond maxPlayLag starts the schedule again from now, rather
+	// than bursting a long stretch of audio into the far end's jitter buffer.
 	interval := time.Duration(ptime) * time.Millisecond
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	total := clip.Samples()
 	for off := 0; off < total; off += frame {
 		pl := buf[rtpHeader:]
@@ -86,7 +92,13 @@ func (s *Session) Play(ctx context.Context, clip *sound.Clip, stop string) (byte
 		if err := s.sendLocal(buf, frame, codec.PT(), off == 0, off == 0, uint32(frame), time.Now()); err != nil {
 			return 0, err
 		}
-		if d, err := s.waitStop(ctx, tick.C, sub, stop); d != 0 || err != nil {
+		next = next.Add(interval)
+		wait := time.Until(next)
+		if wait < -maxPlayLag {
+			next, wait = time.Now(), 0
+		}
+		timer.Reset(max(wait, 0))
+		if d, err := s.waitStop(ctx, timer.C, sub, stop); d != 0 || err != nil {
 			return d, err
 		}
 	}
@@ -111,3 +123,6 @@ func (s *Session) waitStop(ctx context.Context, tick <-chan time.Time, sub <-cha
 		}
 	}
 }
+
+// maxPlayLag is how far playback may fall behind its schedule and still catch up.
+const maxPlayLag = 200 * time.Millisecond
