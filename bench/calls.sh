@@ -80,15 +80,21 @@ echo "call bench: $(nproc) CPUs, $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' |
 
 # run LABEL TARGET RATE: one UAC run; prints its line.
 run() {
-  local label=$1 target=$2 rate=$3 total=$((rate * secs)) st=$d/$1-$3.csv rc t0 el t0s t1s
-  t0=$(now) t0s=$(ticks "$server")
+  local label=$1 target=$2 rate=$3 total=$((rate * secs)) st=$d/$1-$3.csv rc t0 el t0s t1s t0b t1b
+  t0=$(now) t0s=$(ticks "$server") t0b=$(ticks "$bob")
   set +e
   sipp "$target" -sf bench/sipp/call-uac.xml -s 200 -m "$total" -r "$rate" -l "$limit" -t u1 -p "$(free_port)" -mp "$ap" \
     -buff_size 4194304 -nostdin -trace_stat -stf "$st" -fd 3600 -timeout "$((secs + 120))" \
-    -trace_err -error_file "$d/$label-$rate.err" >/dev/null 2>&1
+    -trace_err -error_file "$d/$label-$rate.err" >/dev/null 2>&1 &
+  uac=$!
+  # sample the caller's CPU (its pcap players are threads of it) just before it ends
+  local t1u=0 t0u
+  t0u=$(ticks "$uac")
+  while kill -0 "$uac" 2>/dev/null; do t1u=$(ticks "$uac" 2>/dev/null || echo "$t1u"); sleep 0.2; done
+  wait "$uac"
   rc=$?
   set -e
-  el=$(echo "$(now) - $t0" | bc) t1s=$(ticks "$server")
+  el=$(echo "$(now) - $t0" | bc) t1s=$(ticks "$server") t1b=$(ticks "$bob")
   local last col ok failed
   last=$(tail -1 "$st")
   col() { head -1 "$st" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
@@ -99,7 +105,7 @@ run() {
   if [ "$label" = server ]; then
     printf ', server CPU %.0f %%, RSS %s (peak %s)' "$(echo "($t1s - $t0s) / ($el - 0)" | bc -l)" "$(rss)" "$(hwm)"
   fi
-  printf ', load %s\n' "$(load)"
+  printf ', CPU of bob (sipp UAS) %.0f %%, of alice (sipp UAC) %.0f %%, load %s\n' "$(echo "($t1b - $t0b) / $el" | bc -l)" "$(echo "($t1u - $t0u) / $el" | bc -l)" "$(load)"
 }
 
 for rate in $rates; do
@@ -112,7 +118,7 @@ for rate in $rates; do
     [ "$ports" = 0 ] && [ "$chans" = 0 ] && break
     sleep 0.5
   done
-  echo "         after: RTP ports in use $ports, channels up $chans, SIP dialogs $(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1)"
+  echo "         after: RTP ports in use $ports, channels up $chans, SIP dialogs $(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1), goroutines $(metric go_goroutines), heap in use $(metric go_memstats_heap_inuse_bytes | awk '{ printf "%d", $1 / 1048576 }') MB"
   sleep 2
 done
 cli "core stop now" >/dev/null 2>&1 || true
