@@ -32,7 +32,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 [ -n "${KEEP:-}" ] && echo "temp directory: $d"
 asterisk_conf "$d" callbench
-printf '[logfiles]\nconsole => error\n' > "$d/etc/logger.conf"
+printf '[logfiles]\nconsole => warning\n' > "$d/etc/logger.conf"
 printf '[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %s\n' "$hp" > "$d/etc/http.conf"
 # Asterisk's default range: the goal is that it suffices, ports going back at hangup.
 printf '[general]\nrtpstart = 10000\nrtpend = 20000\nstrictrtp = yes\n' > "$d/etc/rtp.conf"
@@ -84,7 +84,7 @@ run() {
   t0=$(now) t0s=$(ticks "$server") t0b=$(ticks "$bob")
   set +e
   sipp "$target" -sf bench/sipp/call-uac.xml -s 200 -m "$total" -r "$rate" -l "$limit" -t u1 -p "$(free_port)" -mp "$ap" \
-    -buff_size 4194304 -nostdin -trace_stat -stf "$st" -fd 3600 -timeout "$((secs + 120))" \
+    -buff_size 4194304 -nostdin -trace_stat -stf "$st" -fd 1 -timeout "$((secs + 120))" \
     -trace_err -error_file "$d/$label-$rate.err" >/dev/null 2>&1 &
   uac=$!
   # sample the caller's CPU (its pcap players are threads of it) just before it ends
@@ -99,9 +99,14 @@ run() {
   last=$(tail -1 "$st")
   col() { head -1 "$st" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
   ok=$(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')") failed=$(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")
-  printf '%-8s target %3d/s: %6d ok, %5d failed (%.2f %%) in %5.1f s = %5.1f setups/s (sipp exit %d)' \
-    "$label" "$rate" "$ok" "$failed" "$(echo "100 * $failed / ($ok + $failed + 0.000001)" | bc -l)" "$el" \
-    "$(echo "$ok / ($el - 2.5)" | bc -l)" "$rc"
+  # the calls were started over the time from sipp's start to the first 1 s dump that counts
+  # them all (so the rate is exact to about 1 s in SECONDS)
+  local created
+  created=$(awk -F';' -v n="$total" -v c="$(col TotalCallCreated)" 'NR == 2 { split($1, a, "\t"); t0 = a[3] }
+    NR > 1 && $c + 0 >= n { split($3, b, "\t"); printf "%.1f", b[3] - t0; exit }' "$st")
+  printf '%-8s target %3d/s: %6d ok, %5d failed (%.2f %%); all started in %5s s: %5.1f setups/s; done in %5.1f s (sipp exit %d)' \
+    "$label" "$rate" "$ok" "$failed" "$(echo "100 * $failed / ($ok + $failed + 0.000001)" | bc -l)" "$created" \
+    "$(echo "$ok / ${created:-$el}" | bc -l)" "$el" "$rc"
   if [ "$label" = server ]; then
     printf ', server CPU %.0f %%, RSS %s (peak %s)' "$(echo "($t1s - $t0s) / ($el - 0)" | bc -l)" "$(rss)" "$(hwm)"
   fi
