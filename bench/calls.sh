@@ -115,6 +115,7 @@ run() {
 
 for rate in $rates; do
   run baseline "127.0.0.1:$bp" "$rate"
+  r0=$(metric pleiades_rtp_relayed_packets_total) s0=$(metric pleiades_rtp_strict_dropped_packets_total) x0=$(metric pleiades_rtp_dropped_packets_total)
   run server "127.0.0.1:$sp" "$rate"
   # Every call over: ports back, no channel up (chan_sip held ports ~32 s; give 40).
   ports= chans=
@@ -123,7 +124,7 @@ for rate in $rates; do
     [ "$ports" = 0 ] && [ "$chans" = 0 ] && break
     sleep 0.5
   done
-  echo "         after: RTP ports in use $ports, channels up $chans, SIP dialogs $(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1), goroutines $(metric go_goroutines), heap in use $(metric go_memstats_heap_inuse_bytes | awk '{ printf "%d", $1 / 1048576 }') MB"
+  echo "         after: RTP ports in use $ports, channels up $chans, SIP dialogs $(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1), RTP packets relayed $(awk -v a="$(metric pleiades_rtp_relayed_packets_total)" -v b="$r0" 'BEGIN { printf "%d", a - b }') (dropped by strictrtp $(awk -v a="$(metric pleiades_rtp_strict_dropped_packets_total)" -v b="$s0" 'BEGIN { printf "%d", a - b }'), other drops $(awk -v a="$(metric pleiades_rtp_dropped_packets_total)" -v b="$x0" 'BEGIN { printf "%d", a - b }')), goroutines $(metric go_goroutines), heap in use $(metric go_memstats_heap_inuse_bytes | awk '{ printf "%d", $1 / 1048576 }') MB"
   sleep 2
 done
 cli "core stop now" >/dev/null 2>&1 || true
