@@ -17,7 +17,8 @@
 # (core show channels count), which must both come back to 0.
 #
 #   bench/calls.sh [rates] [seconds] [limit]     (defaults "100 200 270" 30 3000)
-#   KEEP=1 keeps the temp directory (server.log, sipp logs).
+#   KEEP=1 keeps the temp directory (server.log, sipp logs); BASELINE=0 skips the baseline.
+#   Bob registers for an hour: keep a whole run under that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rates=${1:-100 200 270} secs=${2:-30} limit=${3:-3000}
@@ -42,6 +43,7 @@ cat > "$d/etc/sip.conf" <<CONF
 udpbindaddr = 127.0.0.1:$sp
 realm = pleiades
 context = calls
+maxexpiry = 3600
 directmedia = no
 disallow = all
 allow = alaw
@@ -71,7 +73,10 @@ now() { date +%s.%N; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # bob: register from port bp, then answer there (echoing RTP, -aa answering qualify OPTIONS).
-sipp "127.0.0.1:$sp" -sf test/sipp/register.xml -inf test/sipp/users-bob.csv -m 1 -p "$bp" -t u1 -nostdin >/dev/null 2>&1 \
+# register.xml asks for 300 s: an hour here, or bob's binding expires in a long run (every
+# call then fails with "Subscriber absent").
+sed 's/Expires: 300/Expires: 3600/' test/sipp/register.xml > "$d/register.xml"
+sipp "127.0.0.1:$sp" -sf "$d/register.xml" -inf test/sipp/users-bob.csv -m 1 -p "$bp" -t u1 -nostdin >/dev/null 2>&1 \
   || { echo "bob could not register" >&2; exit 1; }
 sipp "127.0.0.1:$sp" -sf test/sipp/call-bob.xml -p "$bp" -mp "$((ap + 2000))" -rtp_echo -aa -t u1 -nostdin \
   -buff_size 4194304 -trace_err -error_file "$d/bob.err" >/dev/null 2>&1 & bob=$!; pids+=($bob)
@@ -114,7 +119,7 @@ run() {
 }
 
 for rate in $rates; do
-  run baseline "127.0.0.1:$bp" "$rate"
+  [ "${BASELINE:-1}" = 0 ] || run baseline "127.0.0.1:$bp" "$rate"
   r0=$(metric pleiades_rtp_relayed_packets_total) s0=$(metric pleiades_rtp_strict_dropped_packets_total) x0=$(metric pleiades_rtp_dropped_packets_total)
   run server "127.0.0.1:$sp" "$rate"
   # Every call over: ports back, no channel up (chan_sip held ports ~32 s; give 40).
