@@ -209,6 +209,12 @@ func (c *call) response(res *sip.Response) {
 	code := res.StatusCode
 	c.mu.Lock()
 	if c.released {
+		// The final answer to a call we gave up on (487 to our CANCEL, or a 2xx that
+		// crossed it) ends the wait for it: readResponses returns at once instead of
+		// holding on until the transaction's Timer D.
+		if code >= 200 {
+			c.markFinalLocked()
+		}
 		c.mu.Unlock()
 		if res.IsSuccess() {
 			c.lateAnswer(res)
