@@ -3,6 +3,7 @@ package unixodbc
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -68,7 +69,12 @@ func loadLib(name string) (*lib, error) {
 	if l := libs[name]; l != nil {
 		return l, nil
 	}
+	// dlerror's message belongs to the thread that called dlopen: keep the goroutine on it
+	// so that purego reads the message of this dlopen (it came back empty otherwise, now
+	// and then, when the goroutine moved between the two calls).
+	runtime.LockOSThread()
 	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	runtime.UnlockOSThread()
 	if err != nil {
 		msg := err.Error()
 		// "libodbc.so.2: cannot open shared object file: ..." is the library itself; a library
