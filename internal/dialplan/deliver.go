@@ -33,24 +33,8 @@ func (e *Engine) DeliverChannel(ctx context.Context, leg *channel.Channel, dest 
 	}
 	defer done()
 	snap := leg.Snapshot()
-	ch := NewChannel(leg.Name(), snap.Context, snap.Exten, 1)
-	ch.engine = e
-	ch.UniqueID = leg.UniqueID()
-	ch.leg = leg
-	e.addLeg(ch)
-	defer e.removeLeg(ch)
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-leg.Done():
-			cancel()
-		case <-stop:
-		}
-	}()
+	ch, runCtx, release := e.attachLeg(ctx, leg, snap.Context, snap.Exten, 1)
+	defer release()
 	ch.verbosef(3, "Delivering '%s' to %s (a call from another cluster member)", leg.Name(), dest)
 	leg.SetApplication("Dial", dest)
 	runErr := appDial(runCtx, ch, dest)

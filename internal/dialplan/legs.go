@@ -127,24 +127,8 @@ func (e *Engine) RunChannel(ctx context.Context, leg *channel.Channel) error {
 	if exten == "" {
 		exten = "s"
 	}
-	ch := NewChannel(leg.Name(), snap.Context, exten, max(snap.Priority, 1))
-	ch.engine = e
-	ch.UniqueID = leg.UniqueID()
-	ch.leg = leg
-	e.addLeg(ch)
-	defer e.removeLeg(ch)
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-leg.Done():
-			cancel()
-		case <-stop:
-		}
-	}()
+	ch, runCtx, release := e.attachLeg(ctx, leg, snap.Context, exten, max(snap.Priority, 1))
+	defer release()
 
 	if !e.Exists(runCtx, ch.Context, ch.Exten, ch.Priority, snap.CallerNum) {
 		cause := channel.CauseUnallocated
@@ -206,4 +190,29 @@ func (e *Engine) ChannelList() []*channel.Channel {
 	out := reg.List()
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created().Before(out[j].Created()) })
 	return out
+}
+
+// attachLeg makes the dialplan channel that runs on leg at context/exten/priority and lists
+// it among the engine's legs; runCtx ends when ctx does or the leg hangs up. release (once,
+// when the run is over) stops watching the leg and takes the channel off the list.
+func (e *Engine) attachLeg(ctx context.Context, leg *channel.Channel, dpContext, exten string, priority int) (ch *Channel, runCtx context.Context, release func()) {
+	ch = NewChannel(leg.Name(), dpContext, exten, priority)
+	ch.engine = e
+	ch.UniqueID = leg.UniqueID()
+	ch.leg = leg
+	e.addLeg(ch)
+	runCtx, cancel := context.WithCancel(ctx)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-leg.Done():
+			cancel()
+		case <-stop:
+		}
+	}()
+	return ch, runCtx, func() {
+		close(stop)
+		cancel()
+		e.removeLeg(ch)
+	}
 }
