@@ -2,10 +2,12 @@ package integration
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,23 +15,52 @@ import (
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
-// freePorts returns n TCP ports free on 127.0.0.1 right now.
+// freePorts returns n ports free on 127.0.0.1 right now (TCP and UDP).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ls []net.Listener
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for len(ports) < n {
+		p := nextPort()
+		if portFree(p) {
+			ports = append(ports, p)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
 	}
 	return ports
+}
+
+// Ports for the servers the tests start come from 22000–31999, below the kernel's ephemeral
+// range (32768–60999), so that a port handed out here cannot be taken meanwhile by an
+// outgoing connection of this or another test process (a port from :0 is an ephemeral one,
+// and was: "bind: address already in use" at a server's start). Each process starts at a
+// random place in the range and walks it; portFree checks TCP and UDP.
+var (
+	portMu   sync.Mutex
+	portNext = 22000 + rand.IntN(10000)
+)
+
+func nextPort() int {
+	portMu.Lock()
+	defer portMu.Unlock()
+	p := portNext
+	portNext++
+	if portNext >= 32000 {
+		portNext = 22000
+	}
+	return p
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
 }
 
 // clusterConf is cluster.conf for node i of a cluster whose route ports are ports.
