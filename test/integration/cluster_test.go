@@ -32,17 +32,21 @@ func freePorts(t *testing.T, n int) []int {
 // range (32768–60999), so that a port handed out here cannot be taken meanwhile by an
 // outgoing connection of this or another test process (a port from :0 is an ephemeral one,
 // and was: "bind: address already in use" at a server's start). Each process starts at a
-// random place in the range and walks it; portFree checks TCP and UDP.
+// random place in the range and walks it in steps of portStep; portFree checks TCP and UDP.
 var (
 	portMu   sync.Mutex
-	portNext = 22000 + rand.IntN(10000)
+	portNext = 22000 + 8*rand.IntN(1250)
 )
+
+// portStep spaces the ports handed out: sipp takes its media port and the three after it
+// (RTP and RTCP for audio and video), so no two ports given here may be closer than that.
+const portStep = 8
 
 func nextPort() int {
 	portMu.Lock()
 	defer portMu.Unlock()
 	p := portNext
-	portNext++
+	portNext += portStep
 	if portNext >= 32000 {
 		portNext = 22000
 	}
