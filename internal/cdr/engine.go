@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
@@ -25,6 +26,25 @@ type Engine struct {
 	timer   *time.Timer
 	sinks   []*sink
 	closed  bool
+	outbox  []*Record // records finished while e.mu is held, posted by unlock
+
+	// Channel events wait here for the engine's goroutine (or for the next caller of lock),
+	// so a call's own goroutine only appends to a slice: see Handle.
+	qmu     sync.Mutex
+	queued  []queuedEvent
+	spare   []queuedEvent // the other buffer of queued (held under e.mu), so queuing allocates nothing
+	wake    chan struct{}
+	start   sync.Once
+	stop    chan struct{}
+	done    chan struct{}
+	stopped atomic.Bool
+}
+
+// queuedEvent is a channel event and when it happened; for Set, the field and its value.
+type queuedEvent struct {
+	ev          channel.Event
+	at          time.Time
+	name, value string
 }
 
 // party is what the engine knows of one channel.
@@ -45,6 +65,8 @@ type rec struct {
 	status string // DialEnd's DIALSTATUS
 	final  bool
 	inH    bool // ended when party A started the h extension, before its hangup cause was known
+
+	clidName, clidNum string // what CLID was made from (made again only when they change)
 }
 
 // New returns an engine with settings s; log may be nil.
@@ -52,7 +74,64 @@ func New(log *slog.Logger, s Settings) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{log: log, now: time.Now, set: s, parties: map[string]*party{}, owner: map[string]string{}}
+	return &Engine{log: log, now: time.Now, set: s, parties: map[string]*party{}, owner: map[string]string{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// lock takes e.mu and applies the channel events queued so far, so every reader and writer
+// of the records sees the events that happened before it was called (CDR() in the dialplan
+// reads what the channel's last event changed).
+func (e *Engine) lock() {
+	e.mu.Lock()
+	e.qmu.Lock()
+	q := e.queued
+	e.queued, e.spare = e.spare[:0], nil
+	e.qmu.Unlock()
+	for i := range q {
+		e.apply(&q[i])
+	}
+	clear(q)
+	e.spare = q[:0]
+}
+
+// unlock posts the records finished while e.mu was held (in order: posting under e.mu keeps
+// the backends' queues in the order records were finished) and releases e.mu.
+func (e *Engine) unlock() {
+	if len(e.outbox) > 0 {
+		for _, s := range e.sinks {
+			s.add(e.outbox)
+		}
+		e.outbox = nil
+	}
+	e.mu.Unlock()
+}
+
+// applyEvery is how long the engine's goroutine lets events gather after the first one
+// before it applies them: a call's goroutine wakes it only when the queue was empty, so
+// at most once per applyEvery however many calls there are (a wake-up costs the waking
+// goroutine a system call).
+const applyEvery = 5 * time.Millisecond
+
+// run applies queued channel events until Close.
+func (e *Engine) run() {
+	defer close(e.done)
+	t := time.NewTimer(applyEvery)
+	t.Stop()
+	for {
+		select {
+		case <-e.wake:
+		case <-e.stop:
+			return
+		}
+		t.Reset(applyEvery)
+		select {
+		case <-t.C:
+		case <-e.stop:
+			return
+		}
+		e.lock()
+		e.unlock()
+	}
 }
 
 // Settings returns the engine's settings.
@@ -65,26 +144,55 @@ func (e *Engine) Settings() Settings {
 // SetSettings changes the settings (a reload); a batch waiting is posted when batch mode is
 // turned off.
 func (e *Engine) SetSettings(s Settings) {
-	e.mu.Lock()
+	e.lock()
 	e.set = s
-	var out []*Record
 	if !s.Batch {
-		out = e.takeBatch()
+		e.outbox = append(e.outbox, e.takeBatch()...)
 	}
-	e.mu.Unlock()
-	e.deliver(out)
+	e.unlock()
 }
 
 // Attach subscribes the engine to reg's channel events; the returned function detaches it.
 func (e *Engine) Attach(reg *channel.Registry) (cancel func()) { return reg.Subscribe(e.Handle) }
 
-// Handle applies one channel event (Asterisk 12+'s CDR state machine, simplified: see the
-// package doc).
+// Handle takes one channel event. It is called on the goroutine of the call that made the
+// event, so it only stamps the event with the time and queues it: the engine's goroutine
+// applies it (Asterisk 12+'s CDR state machine, simplified: see the package doc), or
+// whoever next reads or writes the records (CDR(), NoCDR, Flush...), whichever comes first.
+// After Close, events are applied at once.
 func (e *Engine) Handle(ev channel.Event) {
-	e.mu.Lock()
-	now := e.now()
+	e.enqueue(queuedEvent{ev: ev, at: e.now()})
+}
+
+func (e *Engine) enqueue(q queuedEvent) {
+	if e.stopped.Load() {
+		e.lock()
+		e.apply(&q)
+		e.unlock()
+		return
+	}
+	e.start.Do(func() { go e.run() })
+	e.qmu.Lock()
+	e.queued = append(e.queued, q)
+	first := len(e.queued) == 1
+	e.qmu.Unlock()
+	if first {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// apply applies one queued event; the caller holds e.mu.
+func (e *Engine) apply(q *queuedEvent) {
+	ev, now := &q.ev, q.at
 	var out []*Record
 	switch ev.Kind {
+	case eventSet:
+		if p := e.parties[ev.Channel.UniqueID]; p != nil {
+			e.set1(p, q.name, q.value)
+		}
 	case channel.EventNewchannel:
 		if !e.set.Enable {
 			break
@@ -170,7 +278,11 @@ func (e *Engine) Handle(ev channel.Event) {
 			}
 			out = append(out, r.Record.clone())
 		}
-		out = e.post(out)
+		e.outbox = append(e.outbox, e.post(out)...)
+	case eventApp:
+		if p := e.parties[ev.Channel.UniqueID]; p != nil {
+			e.updateA(p, ev.Channel, now)
+		}
 	default:
 		uid := ev.Channel.UniqueID
 		if p := e.parties[uid]; p != nil {
@@ -183,8 +295,6 @@ func (e *Engine) Handle(ev channel.Event) {
 			}
 		}
 	}
-	e.mu.Unlock()
-	e.deliver(out)
 }
 
 // App records that the channel started an application (the dialplan's OnApp): lastapp and
@@ -192,16 +302,16 @@ func (e *Engine) Handle(ev channel.Event) {
 // let hangup logic change them); an application started in "h" ends the records there with
 // endbeforehexten.
 func (e *Engine) App(leg *channel.Channel, app, data string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p := e.parties[leg.UniqueID()]
-	if p == nil {
-		return
-	}
 	snap := leg.Snapshot()
 	snap.Application, snap.AppData = app, data
-	e.updateA(p, snap, e.now())
+	e.Handle(channel.Event{Kind: eventApp, Channel: snap})
 }
+
+// Queued forms of App (Channel is the snapshot with the application) and Set.
+const (
+	eventApp channel.EventKind = -1 - iota
+	eventSet
+)
 
 // dialStatusOf is the DIALSTATUS a hangup cause gives (as the dialplan's DialStatusOfCause).
 func dialStatusOf(c channel.Cause) string {
@@ -263,7 +373,9 @@ func (e *Engine) newRec(p *party, start time.Time) *rec {
 func (e *Engine) fillA(p *party, r *rec) {
 	s := p.snap
 	r.Src = s.CallerNum
-	r.CLID = clid(s.CallerName, s.CallerNum)
+	if r.CLID == "" || r.clidName != s.CallerName || r.clidNum != s.CallerNum {
+		r.CLID, r.clidName, r.clidNum = clid(s.CallerName, s.CallerNum), s.CallerName, s.CallerNum
+	}
 	r.AccountCode = s.AccountCode
 	if p.account != "" {
 		r.AccountCode = p.account
@@ -388,24 +500,24 @@ func (e *Engine) takeBatch() []*Record {
 
 // Submit posts the batch waiting now ("cdr submit"); it returns how many records it posted.
 func (e *Engine) Submit() int {
-	e.mu.Lock()
+	e.lock()
 	out := e.takeBatch()
-	e.mu.Unlock()
-	e.deliver(out)
+	e.outbox = append(e.outbox, out...)
+	e.unlock()
 	return len(out)
 }
 
 // BatchLen returns how many records wait in the batch.
 func (e *Engine) BatchLen() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	return len(e.batch)
 }
 
 // Active returns how many channels the engine follows.
 func (e *Engine) Active() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	return len(e.parties)
 }
 
@@ -419,8 +531,8 @@ var ErrReadOnly = fmt.Errorf("cdr: read-only CDR field")
 
 // Get reads a field (or CDR variable) of the channel's current record, as CDR(name).
 func (e *Engine) Get(uniqueID, name string) (string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p := e.parties[uniqueID]
 	if p == nil || p.current() == nil {
 		return "", ErrNoCDR
@@ -441,14 +553,27 @@ func (e *Engine) Get(uniqueID, name string) (string, error) {
 
 // Set writes a field of the channel's records being built, as Set(CDR(name)=value):
 // userfield, accountcode, amaflags and CDR variables; the other built-in fields are
-// read-only.
+// read-only. The write is queued with the channel's events (the call does not wait for the
+// engine), so a channel the engine does not follow is ignored rather than an error.
 func (e *Engine) Set(uniqueID, name, value string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p := e.parties[uniqueID]
-	if p == nil {
-		return ErrNoCDR
+	switch lname := strings.ToLower(name); lname {
+	case "userfield", "accountcode":
+	case "amaflags":
+		if ParseAMA(value) == 0 {
+			return fmt.Errorf("cdr: %q is not an AMA flag", value)
+		}
+	default:
+		if _, builtin := (&Record{}).Field(lname, false); builtin {
+			return fmt.Errorf("%w: %s", ErrReadOnly, name)
+		}
 	}
+	// Queued like the channel's events, in order with them (a Get applies both first).
+	e.enqueue(queuedEvent{ev: channel.Event{Kind: eventSet, Channel: channel.Snapshot{UniqueID: uniqueID}}, at: e.now(), name: name, value: value})
+	return nil
+}
+
+// set1 applies a checked Set to party p; the caller holds e.mu.
+func (e *Engine) set1(p *party, name, value string) {
 	lname := strings.ToLower(name)
 	switch lname {
 	case "userfield":
@@ -456,15 +581,8 @@ func (e *Engine) Set(uniqueID, name, value string) error {
 	case "accountcode":
 		p.account = value
 	case "amaflags":
-		f := ParseAMA(value)
-		if f == 0 {
-			return fmt.Errorf("cdr: %q is not an AMA flag", value)
-		}
-		p.amaflags = f
+		p.amaflags = ParseAMA(value)
 	default:
-		if _, builtin := (&Record{}).Field(lname, false); builtin {
-			return fmt.Errorf("%w: %s", ErrReadOnly, name)
-		}
 		if p.vars == nil {
 			p.vars = map[string]string{}
 		}
@@ -488,7 +606,6 @@ func (e *Engine) Set(uniqueID, name, value string) error {
 			r.Vars[name] = value
 		}
 	}
-	return nil
 }
 
 // Disable stops the channel's records from being posted (NoCDR).
@@ -496,8 +613,8 @@ func (e *Engine) Disable(uniqueID string) { e.SetDisabled(uniqueID, true) }
 
 // SetDisabled turns the channel's records off or on again (CDR_PROP(disable)).
 func (e *Engine) SetDisabled(uniqueID string, off bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if p := e.parties[uniqueID]; p != nil {
 		p.disabled = off
 	}
@@ -507,8 +624,8 @@ func (e *Engine) SetDisabled(uniqueID string, off bool) {
 // (ForkCDR): the new record starts now, is answered now when the channel is up, and keeps
 // the CDR variables unless resetVars.
 func (e *Engine) Fork(uniqueID string, resetVars bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p := e.parties[uniqueID]
 	if p == nil || p.current() == nil {
 		return
@@ -531,8 +648,8 @@ func (e *Engine) Fork(uniqueID string, resetVars bool) {
 // Reset restarts the channel's current record at now (ResetCDR): start, answer and end are
 // cleared (answer set again if the channel is up), variables kept only with keepVars.
 func (e *Engine) Reset(uniqueID string, keepVars bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p := e.parties[uniqueID]
 	if p == nil || p.current() == nil {
 		return
