@@ -32,10 +32,10 @@ import (
 )
 
 var (
-	rate  = flag.Int("rate", 1000, "calls started per second")
+	rate   = flag.Int("rate", 1000, "calls started per second")
 	calls  = flag.Int("calls", 20000, "calls with CDRs and as many without")
 	rounds = flag.Int("rounds", 5, "turns each of the two takes")
-	dsn   = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
+	dsn    = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
 )
 
 // tech is a far end that does nothing (answers at once).
