@@ -29,6 +29,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/media"
+	"github.com/pleiades-pbx/pleiades/internal/pgtable"
 )
 
 var (
@@ -75,7 +76,7 @@ func main() {
 	cdr.Register(dp, e)
 	dir, _ := os.MkdirTemp("", "cdrbench")
 	defer os.RemoveAll(dir)
-	pg := &cdr.PgSQL{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr"}
+	pg := cdr.NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr"})
 	spoolPath := filepath.Join(dir, "pgsql.queue")
 	if os.Getenv("CDRBENCH_NOSPOOL") != "" {
 		spoolPath = ""

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/pgtable"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
@@ -212,7 +213,7 @@ func TestPgSQLMissingColumn(t *testing.T) {
 // reports records/s written and the time a post takes on the call's side.
 func BenchmarkPgSQLThroughQueue(b *testing.B) {
 	schema, _ := pgSchema(b, "")
-	pg := &PgSQL{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr"}
+	pg := NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr"})
 	e := New(nil, DefaultSettings())
 	defer e.Close(context.Background())
 	if err := e.AddBackend(pg, filepath.Join(b.TempDir(), "pgsql.queue")); err != nil {

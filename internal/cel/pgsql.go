@@ -2,16 +2,11 @@ package cel
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/pgtable"
 )
 
 // PgSQL is cel_pgsql: events inserted into Asterisk's cel table (id, eventtype, eventtime,
@@ -21,10 +16,8 @@ import (
 // by one goroutine in order, retried with backoff while the database is down; a full queue
 // drops new events (counted). Unlike the CDR backends the queue is not on disk.
 type PgSQL struct {
-	Host, Port, DBName, User, Password, AppName string
-	Table                                       string
-	UseGMTime                                   bool
-	Log                                         *slog.Logger
+	pgtable.Writer
+	UseGMTime bool
 
 	mu      sync.Mutex
 	queue   []Event
@@ -32,9 +25,12 @@ type PgSQL struct {
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
-	conn    *pgx.Conn
-	cols    []string
 	started bool
+}
+
+// NewPgSQL returns cel_pgsql writing to the table c names.
+func NewPgSQL(c pgtable.Conn) *PgSQL {
+	return &PgSQL{Writer: pgtable.Writer{Conn: c, Module: "cel_pgsql", Columns: celColumns, Timestamps: []string{"eventtime"}}}
 }
 
 // QueueLimit is how many events cel_pgsql holds while the database is away.
@@ -42,34 +38,13 @@ const QueueLimit = 100000
 
 // ParsePgSQL reads cel_pgsql.conf's [global] (nil when absent).
 func ParsePgSQL(cfg *conf.Config) (*PgSQL, error) {
-	if cfg == nil {
-		return nil, nil
-	}
-	g := cfg.Category("global")
-	if g == nil {
-		return nil, nil
-	}
-	p := &PgSQL{Host: g.Get("hostname"), Port: g.Get("port"), DBName: g.Get("dbname"), User: g.Get("user"),
-		Password: g.Get("password"), AppName: g.Get("appname"), Table: g.Get("table")}
-	gmt, err := g.Bool("usegmtime", false)
-	if err != nil {
+	c, g, err := pgtable.ParseGlobal(cfg, "cel")
+	if c == nil || err != nil {
 		return nil, err
 	}
-	p.UseGMTime = gmt
-	if p.Port != "" {
-		if _, err := strconv.Atoi(p.Port); err != nil {
-			v := g.All("port")
-			return nil, &conf.Error{File: v[len(v)-1].File, Line: v[len(v)-1].Line, Msg: "\"port\": " + strconv.Quote(p.Port) + " is not a port number"}
-		}
-	}
-	if p.Table == "" {
-		p.Table = "cel"
-	}
-	if p.DBName == "" {
-		p.DBName = "asterisk"
-	}
-	if p.User == "" {
-		p.User = "asterisk"
+	p := NewPgSQL(*c)
+	if p.UseGMTime, err = g.Bool("usegmtime", false); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -122,9 +97,7 @@ func (p *PgSQL) Close() {
 	}
 	close(p.stop)
 	<-p.done
-	if p.conn != nil {
-		p.conn.Close(context.Background())
-	}
+	p.Writer.Close()
 }
 
 func (p *PgSQL) run() {
@@ -166,46 +139,6 @@ func (p *PgSQL) run() {
 	}
 }
 
-func (p *PgSQL) connect(ctx context.Context) error {
-	cc, err := pgx.ParseConfig("sslmode=disable connect_timeout=5")
-	if err != nil {
-		return err
-	}
-	if p.Host != "" {
-		cc.Host = p.Host
-	}
-	if p.Port != "" {
-		n, _ := strconv.Atoi(p.Port)
-		cc.Port = uint16(n)
-	}
-	cc.Database, cc.User, cc.Password = p.DBName, p.User, p.Password
-	if p.AppName != "" {
-		cc.RuntimeParams["application_name"] = p.AppName
-	}
-	c, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return fmt.Errorf("cel_pgsql: %w", err)
-	}
-	rows, err := c.Query(ctx, "SELECT * FROM "+pgx.Identifier(strings.Split(p.Table, ".")).Sanitize()+" WHERE false")
-	if err != nil {
-		c.Close(ctx)
-		return fmt.Errorf("cel_pgsql: %w", err)
-	}
-	have := map[string]bool{}
-	for _, f := range rows.FieldDescriptions() {
-		have[strings.ToLower(f.Name)] = true
-	}
-	rows.Close()
-	p.cols = p.cols[:0]
-	for _, col := range celColumns {
-		if have[col] {
-			p.cols = append(p.cols, col)
-		}
-	}
-	p.conn = c
-	return nil
-}
-
 func (p *PgSQL) value(x Event, col string) any {
 	switch col {
 	case "eventtype":
@@ -226,36 +159,5 @@ func (p *PgSQL) value(x Event, col string) any {
 }
 
 func (p *PgSQL) write(ctx context.Context, batch []Event) error {
-	if p.conn == nil || p.conn.IsClosed() {
-		if err := p.connect(ctx); err != nil {
-			return err
-		}
-	}
-	idents := make([]string, len(p.cols))
-	marks := make([]string, len(p.cols))
-	for i, c := range p.cols {
-		idents[i] = pgx.Identifier{c}.Sanitize()
-		marks[i] = "$" + strconv.Itoa(i+1)
-		if c == "eventtime" {
-			marks[i] += "::timestamp"
-		}
-	}
-	q := "INSERT INTO " + pgx.Identifier(strings.Split(p.Table, ".")).Sanitize() + " (" + strings.Join(idents, ",") + ") VALUES (" + strings.Join(marks, ",") + ")"
-	err := pgx.BeginFunc(ctx, p.conn, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, x := range batch {
-			args := make([]any, len(p.cols))
-			for i, c := range p.cols {
-				args[i] = p.value(x, c)
-			}
-			b.Queue(q, args...)
-		}
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if err != nil {
-		p.conn.Close(context.Background())
-		p.conn = nil
-		return fmt.Errorf("cel_pgsql: %w", err)
-	}
-	return nil
+	return p.Insert(ctx, len(batch), func(i int, col string) any { return p.value(batch[i], col) })
 }

@@ -1,0 +1,112 @@
+package pgtable
+
+import (
+	"bytes"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+)
+
+func TestParseGlobal(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       *Conn
+		err        string
+	}{
+		{"absent", "[other]\nx=1\n", nil, ""},
+		{"defaults", "[global]\nhostname=db\n", &Conn{Host: "db", DBName: "asterisk", User: "asterisk", Table: "cdr"}, ""},
+		{"all", "[global]\nhostname=h\nport=5433\ndbname=d\nuser=u\npassword=p\nappname=a\ntable=s.t\nencoding=LATIN9\n",
+			&Conn{Host: "h", Port: "5433", DBName: "d", User: "u", Password: "p", AppName: "a", Table: "s.t", Encoding: "LATIN9"}, ""},
+		{"bad port", "[global]\nhostname=h\nport=fivefourthreetwo\n", nil, "cdr_pgsql.conf:3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := conf.Parse("cdr_pgsql.conf", []byte(tc.text), conf.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, g, err := ParseGlobal(cfg, "cdr")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == nil {
+				if c != nil || g != nil {
+					t.Fatalf("got %+v for a file without [global]", c)
+				}
+				return
+			}
+			if *c != *tc.want || g == nil {
+				t.Fatalf("got %+v, want %+v", c, tc.want)
+			}
+		})
+	}
+	if c, _, err := ParseGlobal(nil, "cel"); c != nil || err != nil {
+		t.Fatalf("no file: %v %v", c, err)
+	}
+}
+
+// Rows go into the columns the table has; a missing one is reported once; a connection
+// lost between inserts is made again; a missing table is an error naming it.
+func TestInsert(t *testing.T) {
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+		return
+	}
+	defer admin.Close(ctx)
+	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (a TEXT, at TIMESTAMP, extra TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
+	var log bytes.Buffer
+	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
+		Module: "test_pgsql", Columns: []string{"a", "at", "gone"}, Timestamps: []string{"at"},
+		Log: slog.New(slog.NewTextHandler(&log, nil))}
+	defer w.Close()
+	rows := [][]any{{"one", "2026-12-07 10:00:00.000000", "x"}, {"two", nil, "y"}}
+	value := func(i int, col string) any {
+		switch col {
+		case "a":
+			return rows[i][0]
+		case "at":
+			return rows[i][1]
+		}
+		t.Errorf("asked for column %q the table lacks", col)
+		return nil
+	}
+	if err := w.Insert(ctx, 2, value); err != nil {
+		t.Fatal(err)
+	}
+	w.Close() // the next insert connects again
+	if err := w.Insert(ctx, 1, value); err != nil {
+		t.Fatal(err)
+	}
+	var n, stamped int
+	if err := admin.QueryRow(ctx, "SELECT count(*), count(at) FROM "+schema+".t").Scan(&n, &stamped); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || stamped != 2 {
+		t.Fatalf("%d rows, %d with a time; want 3, 2", n, stamped)
+	}
+	if got := strings.Count(log.String(), "lacks columns"); got != 1 || !strings.Contains(log.String(), "columns=gone") {
+		t.Fatalf("log: %q", log.String())
+	}
+	missing := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".nope"}, Module: "test_pgsql", Columns: []string{"a"}}
+	if err := missing.Insert(ctx, 1, value); err == nil || !strings.Contains(err.Error(), "test_pgsql: table "+schema+".nope not found") {
+		t.Fatalf("missing table: %v", err)
+	}
+}
