@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,18 @@ type cdrModule struct {
 
 func (*cdrModule) Name() string        { return "cdr" }
 func (*cdrModule) Description() string { return "Call Detail Records" }
+
+// Declined reports the backends that are off for want of their configuration, as Asterisk's
+// cdr_pgsql and cel_pgsql decline to load without a [global] in their .conf file.
+func (m *cdrModule) Declined(asteriskName string) bool {
+	switch baseName(asteriskName) {
+	case "cdr_pgsql":
+		return m.e == nil || !slices.ContainsFunc(m.e.Status(), func(b cdr.BackendStatus) bool { return b.Name == "pgsql" })
+	case "cel_pgsql":
+		return m.celPg == nil
+	}
+	return false
+}
 
 func (m *cdrModule) Load(ctx context.Context, s *Server) error {
 	set, err := m.settings(ctx, s)

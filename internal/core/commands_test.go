@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/pleiades-pbx/pleiades/internal/cli"
@@ -153,5 +154,60 @@ func TestSysinfo(t *testing.T) {
 	want := regexp.MustCompile(`^\nSystem Statistics\n-----------------\n  System Uptime:             \d+ hours\n  Total RAM:                 [1-9]\d* KiB\n  Free RAM:                  \d+ KiB\n  Buffer RAM:                \d+ KiB\n  Total Swap Space:          \d+ KiB\n  Free Swap Space:           \d+ KiB\n\n  Number of Processes:       [1-9]\d* \n\n$`)
 	if err != nil || !want.MatchString(out.String()) {
 		t.Fatalf("core show sysinfo: %v\n%q", err, out.String())
+	}
+}
+
+// cdr_pgsql and cel_pgsql decline to load without their [global] (Asterisk): "module show"
+// says Not Running until the file is there and the module reloaded.
+func TestModuleShowDeclinedBackends(t *testing.T) {
+	s := testServer(t)
+	s.Settings.ConfigFile = filepath.Join(s.Settings.Dirs.Etc, "asterisk.conf")
+	if err := os.MkdirAll(s.Settings.Dirs.Etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var mods []Module
+	for _, m := range Modules() {
+		switch m.(type) {
+		case *realtimeModule, *cdrModule:
+		default:
+			m = inert{m}
+		}
+		mods = append(mods, m)
+	}
+	if err := s.Start(context.Background(), mods); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	status := func(name string) string {
+		out := transcript(t, s, "module show like "+name)
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, name) {
+				if strings.Contains(l, "Not Running") {
+					return "Not Running"
+				}
+				if strings.Contains(l, "Running") {
+					return "Running"
+				}
+				return l
+			}
+		}
+		t.Fatalf("%s not listed:\n%s", name, out)
+		return ""
+	}
+	for _, name := range []string{"cdr_pgsql.so", "cel_pgsql.so"} {
+		if got := status(name); got != "Not Running" {
+			t.Errorf("%s without its .conf: %q, want Not Running", name, got)
+		}
+	}
+	if got := status("cdr_csv.so"); got != "Running" {
+		t.Errorf("cdr_csv.so: %q", got)
+	}
+	writeConf(t, s, "cdr_pgsql.conf", "[global]\nhostname=127.0.0.1\nport=1\n")
+	writeConf(t, s, "cel_pgsql.conf", "[global]\nhostname=127.0.0.1\nport=1\n")
+	transcript(t, s, "module reload cdr")
+	for _, name := range []string{"cdr_pgsql.so", "cel_pgsql.so"} {
+		if got := status(name); got != "Running" {
+			t.Errorf("%s configured: %q, want Running", name, got)
+		}
 	}
 }

@@ -135,6 +135,13 @@ var asteriskModules = map[string][]asteriskModule{
 	},
 }
 
+// decliner is a Pleiades module some of whose Asterisk modules decline to load without
+// their configuration (cdr_pgsql without cdr_pgsql.conf): "module show" lists those as
+// "Not Running", as Asterisk does.
+type decliner interface {
+	Declined(asteriskName string) bool
+}
+
 // baseName is a module name without its ".so", lower case: how names are compared (as
 // Asterisk's resource_name_match, case-insensitively).
 func baseName(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".so") }
@@ -191,6 +198,9 @@ func (s *Server) moduleRows() []moduleRow {
 		for _, a := range asteriskModules[m.Name()] {
 			status := "Running"
 			if a.driver != "" && (s.Realtime == nil || !s.Realtime.Loaded(a.driver)) {
+				status = "Not Running"
+			}
+			if d, ok := m.(decliner); ok && d.Declined(a.name) {
 				status = "Not Running"
 			}
 			rows = append(rows, moduleRow{a.name, a.description, status, a.support})
