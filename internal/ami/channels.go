@@ -100,6 +100,8 @@ func ChannelEvent(e channel.Event) (Event, bool) {
 		return Event{Name: e.Kind.String(), Class: ClassCall, Fields: snap()}, true
 	case channel.EventNewCallerID:
 		return Event{Name: "NewCallerid", Class: ClassCall, Fields: snap(Field{"CID-CallingPres", "0 (Presentation Allowed, Not Screened)"})}, true
+	case channel.EventNewAccountCode:
+		return Event{Name: "NewAccountCode", Class: ClassCall, Fields: snap(Field{"OldAccountCode", e.Old})}, true
 	case channel.EventHangup:
 		return Event{Name: "Hangup", Class: ClassCall, Fields: snap(Field{"Cause", strconv.Itoa(int(e.Cause))}, Field{"Cause-txt", e.Cause.String()})}, true
 	case channel.EventHangupRequest:

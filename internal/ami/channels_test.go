@@ -305,6 +305,7 @@ func TestChannelEventShapes(t *testing.T) {
 		{channel.Event{Kind: channel.EventHangup, Channel: snap, Cause: channel.CauseUserBusy}, "Hangup", ClassCall, "Cause=17 Cause-txt=User busy"},
 		{channel.Event{Kind: channel.EventHangupRequest, Channel: snap, Cause: channel.CauseNormalClearing}, "SoftHangupRequest", ClassCall, "Cause=32"},
 		{channel.Event{Kind: channel.EventHold, Channel: snap}, "Hold", ClassCall, ""},
+		{channel.Event{Kind: channel.EventNewAccountCode, Channel: snap, Old: "acme"}, "NewAccountCode", ClassCall, "OldAccountCode=acme"},
 	} {
 		ev, ok := ChannelEvent(tc.ev)
 		if !ok || ev.Name != tc.name || ev.Class != tc.class {

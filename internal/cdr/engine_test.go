@@ -335,6 +335,42 @@ func TestCDRFunctionRead(t *testing.T) {
 	}
 }
 
+// CHANNEL(accountcode) and CDR(accountcode) set the channel's account code (Asterisk 12+):
+// its snapshot (core show channel, AMI) carries it, NewAccountCode says it changed, and
+// CHANNEL(accountcode) reads it back.
+func TestAccountCodeOnTheChannel(t *testing.T) {
+	v := newEnv(t, "[c]\nexten => 200,1,Answer()\n"+
+		" same => n,Set(CHANNEL(accountcode)=acme)\n"+
+		" same => n,Set(GLOBAL(A)=${CHANNEL(accountcode)})\n"+
+		" same => n,Set(CDR(accountcode)=zenith)\n"+
+		" same => n,Set(GLOBAL(B)=${CHANNEL(accountcode)})\n"+
+		" same => n,Hangup()\n", DefaultSettings())
+	var mu sync.Mutex
+	var changes []string
+	off := v.reg.Subscribe(func(ev channel.Event) {
+		if ev.Kind == channel.EventNewAccountCode {
+			mu.Lock()
+			changes = append(changes, ev.Old+">"+ev.Channel.AccountCode)
+			mu.Unlock()
+		}
+	})
+	defer off()
+	leg, recs := v.call(t, "200", nil)
+	a, _ := v.dp.Global("A")
+	b, _ := v.dp.Global("B")
+	if a != "acme" || b != "zenith" || leg.Snapshot().AccountCode != "zenith" {
+		t.Fatalf("CHANNEL(accountcode) read %q then %q, snapshot %q", a, b, leg.Snapshot().AccountCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(changes, ",") != ">acme,acme>zenith" {
+		t.Fatalf("NewAccountCode events %q", changes)
+	}
+	if len(recs) != 1 || recs[0].AccountCode != "zenith" {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
 func TestUnknownOptionWarned(t *testing.T) {
 	cfg, _ := conf.Parse("cdr.conf", []byte("[general]\nenable=yes\nbogus=1\n"), conf.Options{})
 	_, warns, err := ParseSettings(cfg)

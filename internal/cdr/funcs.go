@@ -35,7 +35,12 @@ func Register(dp *dialplan.Engine, e *Engine) {
 				return err
 			}
 			name, _, _ := strings.Cut(args, ",")
-			return e.Set(id, strings.TrimSpace(name), value)
+			name = strings.TrimSpace(name)
+			if strings.EqualFold(name, "accountcode") {
+				// Asterisk 12+: the channel's account code, which its records follow.
+				ch.Leg().SetAccountCode(value)
+			}
+			return e.Set(id, name, value)
 		}})
 	dp.RegisterFunction(&dialplan.Function{Name: "CHANNEL", Synopsis: "Gets or sets channel information (accountcode, amaflags).",
 		Read: func(_ context.Context, ch *dialplan.Channel, args string) (string, error) {
@@ -45,6 +50,8 @@ func Register(dp *dialplan.Engine, e *Engine) {
 			}
 			switch item := strings.ToLower(strings.TrimSpace(args)); item {
 			case "accountcode":
+				return ch.Leg().Snapshot().AccountCode, nil
+			case "peeraccount":
 				return e.Get(id, item)
 			case "amaflags":
 				v, err := e.Get(id, item)
@@ -64,7 +71,10 @@ func Register(dp *dialplan.Engine, e *Engine) {
 				return err
 			}
 			switch item := strings.ToLower(strings.TrimSpace(args)); item {
-			case "accountcode", "amaflags":
+			case "accountcode":
+				ch.Leg().SetAccountCode(value)
+				return e.Set(id, item, value)
+			case "amaflags":
 				return e.Set(id, item, value)
 			}
 			return fmt.Errorf("CHANNEL: unknown or unsupported item %q", args)

@@ -196,6 +196,21 @@ func (ch *Channel) SetCallerID(num, name string) {
 	ch.publish(Event{Kind: EventNewCallerID, Channel: snap})
 }
 
+// SetAccountCode changes the channel's account code (CHANNEL(accountcode)) and publishes
+// NewAccountCode when it changed.
+func (ch *Channel) SetAccountCode(code string) {
+	ch.mu.Lock()
+	old := ch.snap.AccountCode
+	if old == code {
+		ch.mu.Unlock()
+		return
+	}
+	ch.snap.AccountCode = code
+	snap := ch.snap
+	ch.mu.Unlock()
+	ch.publish(Event{Kind: EventNewAccountCode, Channel: snap, Old: old})
+}
+
 // SetConnected changes the connected line (the other party as this channel sees it).
 func (ch *Channel) SetConnected(num, name string) {
 	ch.mu.Lock()

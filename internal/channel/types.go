@@ -220,9 +220,10 @@ const (
 	EventDTMFEnd
 	EventHold
 	EventUnhold
+	EventNewAccountCode
 )
 
-var eventNames = [...]string{"", "Newchannel", "Newstate", "NewCallerid", "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave", "HangupRequest", "Hangup", "DTMFBegin", "DTMFEnd", "Hold", "Unhold"}
+var eventNames = [...]string{"", "Newchannel", "Newstate", "NewCallerid", "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave", "HangupRequest", "Hangup", "DTMFBegin", "DTMFEnd", "Hold", "Unhold", "NewAccountCode"}
 
 // String returns the AMI event name.
 func (k EventKind) String() string {
@@ -247,6 +248,7 @@ type Event struct {
 	Duration   time.Duration
 	Direction  string // DTMF: "Received" or "Sent"
 	Bridge     BridgeSnapshot
+	Old        string // NewAccountCode: the account code before
 }
 
 // BridgeSnapshot identifies a bridge in BridgeEnter/BridgeLeave.
