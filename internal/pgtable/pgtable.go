@@ -9,10 +9,18 @@
 //
 // Queues, retries and what a row holds stay with the modules: a Writer only connects and
 // inserts, guarded by its own mutex.
+//
+// A transaction whose connection breaks while it commits may have committed or not; the
+// caller, retrying the same rows, would then insert them twice. With Key set (columns that
+// identify a row: cdr_pgsql's uniqueid and sequence), the Writer remembers the last row of
+// a failed batch and, at the next Insert, looks for it first: when it is there, the batch
+// did commit and its rows (the first ones of the retry) are not inserted again. That holds
+// within one run of the server; a crash in that instant can still leave a duplicate.
 package pgtable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -71,6 +79,7 @@ type Writer struct {
 	Module     string   // the module's name, for errors and the log: "cdr_pgsql"
 	Columns    []string // the columns the module fills, in order
 	Timestamps []string // those of Columns given as text to be cast to timestamp
+	Key        []string // columns that identify a row, for retries (see the package doc); nil: none
 	Log        *slog.Logger
 
 	mu       sync.Mutex
@@ -78,6 +87,11 @@ type Writer struct {
 	cols     []string // the columns of Columns the table has
 	insert   string   // the INSERT statement for cols
 	reported bool
+
+	// After a failed Insert of n rows: the first known of them are in the table for sure,
+	// and lastKey (the Key values of the last one) tells whether all n are.
+	failedN, known int
+	lastKey        []any
 }
 
 func (w *Writer) connConfig() (*pgx.ConnConfig, error) {
@@ -169,7 +183,8 @@ func (w *Writer) connect(ctx context.Context) error {
 }
 
 // Insert inserts n rows in one transaction, in order; value gives row i's value of a
-// column. It connects first when there is no connection.
+// column. It connects first when there is no connection. After a failed Insert, the caller
+// must offer the same rows first again (see the package doc).
 func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string) any) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -178,9 +193,27 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 			return err
 		}
 	}
+	skip := 0
+	if w.failedN > 0 {
+		skip = w.known
+		if w.lastKey != nil {
+			in, err := w.has(ctx, w.lastKey)
+			if err != nil {
+				return w.fail(err)
+			}
+			if in {
+				skip = w.failedN
+			}
+		}
+		w.failedN, w.known, w.lastKey = 0, 0, nil
+		skip = min(skip, n)
+	}
+	if skip == n {
+		return nil
+	}
 	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		for i := range n {
+		for i := skip; i < n; i++ {
 			args := make([]any, len(w.cols))
 			for j, col := range w.cols {
 				args[j] = value(i, col)
@@ -190,11 +223,50 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
-		w.conn.Close(context.Background())
-		w.conn = nil
-		return fmt.Errorf("%s: %w", w.Module, err)
+		w.failedN, w.known = n, skip
+		if w.keyed() {
+			w.lastKey = make([]any, len(w.Key))
+			for j, col := range w.Key {
+				w.lastKey[j] = value(n-1, col)
+			}
+		}
+		return w.fail(err)
 	}
 	return nil
+}
+
+func (w *Writer) fail(err error) error {
+	w.conn.Close(context.Background())
+	w.conn = nil
+	return fmt.Errorf("%s: %w", w.Module, err)
+}
+
+// keyed reports whether the table has every Key column.
+func (w *Writer) keyed() bool {
+	if len(w.Key) == 0 {
+		return false
+	}
+	for _, k := range w.Key {
+		if !slices.Contains(w.cols, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// has reports whether a row with these Key values is in the table.
+func (w *Writer) has(ctx context.Context, key []any) (bool, error) {
+	where := make([]string, len(w.Key))
+	for j, col := range w.Key {
+		where[j] = pgx.Identifier{col}.Sanitize() + " = $" + strconv.Itoa(j+1)
+	}
+	var one int
+	err := w.conn.QueryRow(ctx, "SELECT 1 FROM "+pgx.Identifier(strings.Split(w.Table, ".")).Sanitize()+
+		" WHERE "+strings.Join(where, " AND ")+" LIMIT 1", key...).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Close closes the connection.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -108,5 +111,116 @@ func TestInsert(t *testing.T) {
 	missing := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".nope"}, Module: "test_pgsql", Columns: []string{"a"}}
 	if err := missing.Insert(ctx, 1, value); err == nil || !strings.Contains(err.Error(), "test_pgsql: table "+schema+".nope not found") {
 		t.Fatalf("missing table: %v", err)
+	}
+}
+
+// cutAtCommit is a proxy to PostgreSQL that passes a transaction's COMMIT on once, then
+// cuts that connection before the answer comes back: the client cannot know it committed.
+type cutAtCommit struct {
+	ln  net.Listener
+	cut atomic.Bool // set once the cut happened
+}
+
+func newCutAtCommit(t *testing.T) *cutAtCommit {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutAtCommit{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", "127.0.0.1:5432")
+			if err != nil {
+				c.Close()
+				continue
+			}
+			var lost atomic.Bool // this connection's answers are lost from its COMMIT on
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := up.Read(buf)
+					if lost.Load() {
+						return
+					}
+					if n > 0 {
+						c.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer up.Close()
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						commit := !p.cut.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit"))
+						if commit {
+							lost.Store(true)
+							p.cut.Store(true)
+						}
+						up.Write(buf[:n])
+						if commit {
+							time.Sleep(200 * time.Millisecond) // the server commits; its answer is lost
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// A batch whose COMMIT went through but whose answer was lost is not inserted again when
+// the caller retries it (with more rows behind it).
+func TestInsertRetryAfterLostCommit(t *testing.T) {
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+		return
+	}
+	defer admin.Close(ctx)
+	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (uid TEXT, seq INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
+	proxy := newCutAtCommit(t)
+	port := strconv.Itoa(proxy.ln.Addr().(*net.TCPAddr).Port)
+	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: port, DBName: "test", User: "postgres", Table: schema + ".t"},
+		Module: "test_pgsql", Columns: []string{"uid", "seq"}, Key: []string{"uid", "seq"}}
+	defer w.Close()
+	value := func(i int, col string) any {
+		if col == "uid" {
+			return "u" + strconv.Itoa(i)
+		}
+		return i
+	}
+	if err := w.Insert(ctx, 3, value); err == nil || !proxy.cut.Load() {
+		t.Fatalf("the first insert: %v (cut %v), want an error after its commit", err, proxy.cut.Load())
+	}
+	if err := w.Insert(ctx, 5, value); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := admin.QueryRow(ctx, "SELECT string_agg(uid, ',' ORDER BY ctid) FROM "+schema+".t").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "u0,u1,u2,u3,u4" {
+		t.Fatalf("rows %s, want u0..u4 once each", got)
 	}
 }
