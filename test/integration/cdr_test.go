@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -271,8 +272,10 @@ func TestCDRAndCELOverAMI(t *testing.T) {
 // tcpGate forwards addr to PostgreSQL once opened; before, the port is closed (the
 // database is "down" for the server that points at it).
 type tcpGate struct {
-	addr string
-	ln   net.Listener
+	addr  string
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
 }
 
 func (g *tcpGate) open(t *testing.T) {
@@ -281,7 +284,7 @@ func (g *tcpGate) open(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.ln = ln
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() { g.close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -293,10 +296,26 @@ func (g *tcpGate) open(t *testing.T) {
 				c.Close()
 				continue
 			}
+			g.mu.Lock()
+			g.conns = append(g.conns, c, up)
+			g.mu.Unlock()
 			go func() { io.Copy(up, c); up.Close() }()
 			go func() { io.Copy(c, up); c.Close() }()
 		}
 	}()
+}
+
+// close shuts the port and cuts the connections through it: the database went away.
+func (g *tcpGate) close() {
+	if g.ln != nil {
+		g.ln.Close()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.conns {
+		c.Close()
+	}
+	g.conns = nil
 }
 
 // TestCDRPgSQLDownDuringCalls: the server's cdr_pgsql points at a closed port while 30 sipp
@@ -380,6 +399,84 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("PostgreSQL rows (uniqueid):\n%v\nMaster.csv order:\n%v", got, want)
 	}
+}
+
+// TestCDRPgSQLOutageDuring500Calls (issue 19's acceptance): PostgreSQL goes away in the
+// middle of 500 sipp calls (its port shut, its connections cut) and comes back while the
+// server runs; every call succeeds in its usual time, and every record reaches the table
+// once, in the order Master.csv got them.
+func TestCDRPgSQLOutageDuring500Calls(t *testing.T) {
+	schema := pgScratch(t)
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, `CREATE TABLE `+schema+`.cdr (accountcode VARCHAR(80), src VARCHAR(80), dst VARCHAR(80),
+		dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
+		lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, "end" TIMESTAMP, duration INTEGER, billsec INTEGER,
+		disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150),
+		linkedid VARCHAR(150), peeraccount VARCHAR(80), sequence INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 2)
+	sipPort, dbPort := ports[0], ports[1]
+	gate := &tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}
+	gate.open(t)
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=32000\nrtpend=32800\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
+		"cdr_csv.conf":    "[csv]\nloguniqueid=yes\n",
+		"cdr_pgsql.conf":  fmt.Sprintf("[global]\nhostname=127.0.0.1\nport=%d\ndbname=test\nuser=postgres\ntable=%s.cdr\n", dbPort, schema),
+	})
+	nd.Start()
+	const calls, rate = 500, 50
+	// Calls run 2 s each: 10 s of starting calls, the database away from the 3rd to the 7th.
+	outage := time.AfterFunc(3*time.Second, gate.close)
+	defer outage.Stop()
+	back := time.AfterFunc(7*time.Second, func() { gate.open(t) })
+	defer back.Stop()
+	start := time.Now()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200", "-au", "alice", "-ap", "wonderland")
+	took := time.Since(start)
+	// sipp fails the run on any failed call; calls that waited on the database would stretch it.
+	if limit := time.Duration(calls/rate)*time.Second + 8*time.Second; took > limit {
+		t.Fatalf("%d calls took %v (over %v): calls waited", calls, took, limit)
+	}
+	rows := readCSV(t, nd, calls)
+	var got []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got = got[:0]
+		r, err := admin.Query(ctx, "SELECT uniqueid FROM "+schema+".cdr ORDER BY ctid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var u string
+			r.Scan(&u)
+			got = append(got, u)
+		}
+		r.Close()
+		if len(got) >= calls {
+			break
+		}
+	}
+	var want []string
+	for _, row := range rows {
+		want = append(want, row[16])
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("PostgreSQL has %d rows, Master.csv %d; in order and once each: %v", len(got), len(want), strings.Join(got, ",") == strings.Join(want, ","))
+	}
+	status := nd.MustRX("cdr show status")
+	if !strings.Contains(status, fmt.Sprintf("written %d", calls)) {
+		t.Fatalf("cdr show status after the outage:\n%s", status)
+	}
+	t.Logf("%d calls in %v, database away from 3 s to 7 s", calls, took)
 }
 
 // TestCDRBadInput: a cdr_custom.conf template with an unknown function is refused with its
