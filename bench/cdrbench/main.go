@@ -36,6 +36,7 @@ var (
 	rate   = flag.Int("rate", 1000, "calls started per second")
 	calls  = flag.Int("calls", 20000, "calls with CDRs and as many without")
 	rounds = flag.Int("rounds", 5, "turns each of the two takes")
+	target = flag.String("backend", "pgsql", "where records go: pgsql, or none (the CDR engine alone)")
 	dsn    = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
 )
 
@@ -81,8 +82,10 @@ func main() {
 	if os.Getenv("CDRBENCH_NOSPOOL") != "" {
 		spoolPath = ""
 	}
-	if err := e.AddBackend(pg, spoolPath); err != nil {
-		panic(err)
+	if *target == "pgsql" {
+		if err := e.AddBackend(pg, spoolPath); err != nil {
+			panic(err)
+		}
 	}
 	var base, with []time.Duration
 	start := time.Now()

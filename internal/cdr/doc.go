@@ -25,13 +25,23 @@
 //   - Records are posted when party A hangs up, oldest first; sequence numbers them in the
 //     order they were created. With unanswered=no (the default) a record never answered
 //     and without a party B is not posted. NoCDR drops the channel's records.
+//   - A party A whose records are all finished (a dial that failed, a bridge that ended)
+//     and that goes on to another application elsewhere in the dialplan starts a new
+//     record there (start = then; userfield and CDR variables carried over), as Asterisk's
+//     finalized state asks for one at a context/extension/priority change.
 //
-// Simplifications where Asterisk's state machine goes further: a party A whose dial record
-// ended starts a new record only with its next Dial (Asterisk also forks on some later
-// snapshot changes); ForkCDR ends the current record and starts another (option r resets
-// the CDR variables, the other options are accepted and ignored); CDR_PROP(disable) turns
-// the channel's records off and on, CDR_PROP(party_a) is accepted and does nothing (a
-// channel is always party A of its own records); CDR(name,u) options are ignored.
+// Simplifications where Asterisk's state machine goes further: ForkCDR ends the current
+// record and starts another (option r resets the CDR variables, the other options are
+// accepted and ignored); CDR_PROP(disable) turns the channel's records off and on again,
+// CDR_PROP(party_a) is accepted and does nothing (a channel is always party A of its own
+// records); CDR(name,u) options are ignored; parking and transfers do not exist yet.
+//
+// # The call's goroutine
+//
+// Channel events, the applications a leg starts and CDR() writes are queued (stamped with
+// their time) for the engine's goroutine, which applies them every 5 ms; CDR() reads and
+// the other calls apply what is queued first, so the dialplan sees its own writes. A call
+// pays for a queue append, not for the state machine: bench/cdrbench.
 //
 // # Queues
 //
@@ -48,10 +58,6 @@
 // queue empties), so a long backlog drains in linear time. A file that cannot be written
 // is logged and the queue goes on in memory. "cdr show status" shows each queue's backlog.
 //
-// Measured on a 2-core AMD EPYC VM with PostgreSQL on the same host and other jobs running:
-// BenchmarkPgSQLThroughQueue writes about 8,000 records/s through the spooled queue;
-// bench/cdrbench (calls at 1,000/s, Answer + Set(CDR(userfield)) + Hangup on in-process
-// legs) kept up with 1,000 records/s, call latency p50 36 µs → 55 µs, p99 0.22 ms → 0.76 ms
-// with CDRs to PostgreSQL (the relative figure is large because the in-process call costs
-// almost nothing; the added time is about 20 µs a call).
+// A backend's goroutine, woken by a record, waits 50 ms for more before it writes: a
+// database gets one transaction for many records. Figures: docs/performance.md.
 package cdr

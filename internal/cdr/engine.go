@@ -390,6 +390,7 @@ func (e *Engine) fillA(p *party, r *rec) {
 
 // updateA applies party A's new snapshot to its records being built.
 func (e *Engine) updateA(p *party, s channel.Snapshot, now time.Time) {
+	old := p.snap
 	p.snap = s
 	if s.Exten == "h" && e.set.EndBeforeHExten {
 		for _, r := range p.recs {
@@ -400,6 +401,12 @@ func (e *Engine) updateA(p *party, s channel.Snapshot, now time.Time) {
 		}
 		return
 	}
+	if len(p.recs) > 0 && allFinal(p.recs) && s.Application != "" && cepChanged(old, s) {
+		// Every record of party A is finished (a dial that failed, a bridge that ended) and
+		// the channel goes on to another application elsewhere in the dialplan: a new record
+		// begins, as Asterisk's finalized state asks for one at a CEP change.
+		p.recs = append(p.recs, e.newRec(p, now))
+	}
 	for _, r := range p.recs {
 		if r.final {
 			continue
@@ -409,6 +416,25 @@ func (e *Engine) updateA(p *party, s channel.Snapshot, now time.Time) {
 			r.Answer = now
 		}
 	}
+}
+
+func allFinal(recs []*rec) bool {
+	for _, r := range recs {
+		if !r.final {
+			return false
+		}
+	}
+	return true
+}
+
+// cepChanged reports whether a snapshot runs another application at another place in the
+// dialplan (context, extension or priority) than old: Asterisk's snapshot_cep_changed,
+// which ignores the dial's own AppDial.
+func cepChanged(old, s channel.Snapshot) bool {
+	if s.Application == old.Application || strings.HasPrefix(strings.ToLower(s.Application), "appdial") {
+		return false
+	}
+	return s.Context != old.Context || s.Exten != old.Exten || s.Priority != old.Priority
 }
 
 // finalize ends a record at now and sets its disposition (Asterisk's cdr_object_finalize).

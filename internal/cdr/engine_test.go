@@ -178,6 +178,25 @@ func TestRules(t *testing.T) {
 				`100|200|c|"Alice" <100>|SIP/alice|SIP/carol|Dial|SIP/bob&SIP/carol,20|ANSWERED|DOCUMENTATION||`,
 			},
 			answered: []bool{false, true}},
+		{name: "failed dial then the dialplan goes on", dialplan: "exten => 200,1,Dial(SIP/bob,0.2)\n same => n,Answer()\n same => n,Set(CDR(userfield)=after)\n same => n,Hangup()",
+			peers: map[string]func(*channeltest.Tech){"bob": ringing},
+			want: []string{
+				`100|200|c|"Alice" <100>|SIP/alice|SIP/bob|Dial|SIP/bob,0.2|NO ANSWER|DOCUMENTATION||`,
+				`100|200|c|"Alice" <100>|SIP/alice||Hangup||ANSWERED|DOCUMENTATION||after`,
+			},
+			answered: []bool{false, true}},
+		{name: "bridge ended then the dialplan goes on", dialplan: "exten => 200,1,Dial(SIP/bob,20,g)\n same => n,Set(CDR(userfield)=after)\n same => n,Hangup()",
+			peers: map[string]func(*channeltest.Tech){"bob": func(t *channeltest.Tech) {
+				t.Ring()
+				t.AnswerFar()
+				time.Sleep(50 * time.Millisecond)
+				t.HangUpFar(channel.CauseNormalClearing)
+			}},
+			want: []string{
+				`100|200|c|"Alice" <100>|SIP/alice|SIP/bob|Dial|SIP/bob,20,g|ANSWERED|DOCUMENTATION||`,
+				`100|200|c|"Alice" <100>|SIP/alice||Hangup||ANSWERED|DOCUMENTATION||after`,
+			},
+			answered: []bool{true, true}},
 		{name: "answered without dial", dialplan: "exten => 200,1,Answer()\n same => n,Set(CDR(userfield)=vip)\n same => n,Set(CDR(accountcode)=acct1)\n same => n,Hangup()",
 			want:     []string{`100|200|c|"Alice" <100>|SIP/alice||Hangup||ANSWERED|DOCUMENTATION|acct1|vip`},
 			answered: []bool{true}},
