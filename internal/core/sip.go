@@ -63,7 +63,8 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	s.SIPStats = func() httpapi.SIPStats {
 		st := m.srv.Stats()
 		return httpapi.SIPStats{Registrations: st.Registrations, Connections: st.Connections, Subscriptions: st.Subscriptions,
-			Notifies: st.Notifies, NotifyFailures: st.NotifyFailures, LastFanout: st.LastFanout}
+			Notifies: st.Notifies, NotifyFailures: st.NotifyFailures, LastFanout: st.LastFanout,
+			InProgress: st.InProgress, Refused: st.Refused}
 	}
 	if cfg == nil {
 		s.Log.Info("No sip.conf: the SIP registrar is not listening")

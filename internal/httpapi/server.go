@@ -85,6 +85,8 @@ type SIPStats struct {
 	Notifies       uint64        // NOTIFYs sent
 	NotifyFailures uint64        // NOTIFYs not sent or answered with an error
 	LastFanout     time.Duration // time to send every NOTIFY of the last hint change
+	InProgress     int           // requests being processed (the overload rule's measure)
+	Refused        uint64        // new requests answered 503 by the overload rule
 }
 
 // Sources are read at every /metrics scrape; each may be nil (its metric families are then

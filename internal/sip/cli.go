@@ -658,6 +658,12 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 	line("Nonce lifetime:", "%s", secs(set.nonceLifetime))
 	line("Max subscriptions:", "%d (%d per peer)", set.maxSubscriptions, set.maxSubsPerPeer)
 	line("Max RT registrations:", "%d", set.maxRegistrations)
+	if set.maxRequests > 0 {
+		line("Overload:", "503 (Retry-After %d) past %d requests in progress; now %d, refused %d", set.retryAfter, set.maxRequests,
+			s.ovl.inProgress.Load(), s.ovl.refused.Load())
+	} else {
+		line("Overload:", "No limit; refused %d", s.ovl.refused.Load())
+	}
 	fmt.Fprintf(a.Out, "\n----\n")
 	return nil
 }

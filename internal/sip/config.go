@@ -87,6 +87,8 @@ type settings struct {
 	maxAuthFailures  int           // per source address within authFailWindow; 0 = no limit
 	authFailWindow   time.Duration
 	authBlockTime    time.Duration
+	maxRequests      int // REGISTER/SUBSCRIBE/OPTIONS in progress before new requests get 503 (overload.go); 0 = no limit
+	retryAfter       int // seconds in those 503s' Retry-After
 	// tcpIdle is how long an authenticated TCP connection may carry nothing before it is
 	// closed: max(maxexpiry, submaxexpiry) + 60 s, for a client that keeps a registration or
 	// a subscription alive sends a request within the longest expiry it can be granted.
@@ -132,6 +134,8 @@ func defaultSettings(sysname string) *settings {
 		maxAuthFailures:  defaultMaxAuthFail,
 		authFailWindow:   defaultAuthFailWin,
 		authBlockTime:    defaultAuthBlockTime,
+		maxRequests:      defaultMaxRequests,
+		retryAfter:       defaultRetryAfter,
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
 		codecs:           []sdp.Codec{sdp.PCMU, sdp.PCMA},
@@ -545,6 +549,10 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				secs(&s.authFailWindow, 1)
 			case "authblocktime":
 				secs(&s.authBlockTime, 1)
+			case "maxrequests":
+				intv(&s.maxRequests, 0)
+			case "retryafter":
+				intv(&s.retryAfter, 1)
 			case "alwaysauthreject":
 				boolv(&s.alwaysAuthReject)
 			case "context":

@@ -76,6 +76,7 @@ type Server struct {
 
 	nonces *nonceStore
 	guard  *authGuard
+	ovl    overload
 	subs   *subStore
 	wb     *writeBack
 	reg    *regStore // registrations kept in astdb (registry.go)
@@ -138,6 +139,8 @@ type Stats struct {
 	NoncesTracked  int           // nonces with a recorded nonce-count
 	WriteBacks     int           // realtime write-backs waiting (at most one per peer)
 	LastFanout     time.Duration // from the last hint change to its last NOTIFY handed to the transport
+	InProgress     int           // REGISTER/SUBSCRIBE/OPTIONS being processed (the overload rule's measure)
+	Refused        uint64        // new requests answered 503 because the server was behind
 }
 
 // Stats returns the current counters.
@@ -163,6 +166,7 @@ func (s *Server) Stats() Stats {
 		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
 		Dropped: s.stats.dropped.Load(), Blocked: s.stats.blocked.Load(), Peers: np, Subscriptions: s.subs.len(),
 		NoncesTracked: s.nonces.len(), WriteBacks: s.wb.depth(), LastFanout: time.Duration(s.stats.lastFanout.Load()),
+		InProgress: int(s.ovl.inProgress.Load()), Refused: s.ovl.refused.Load(),
 	}
 }
 
@@ -430,10 +434,10 @@ func (s *Server) start(ctx context.Context) error {
 	s.boundUDP, s.boundTCP = set.udpBind, set.tcpBind
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
-	srv.OnRegister(s.handleRegister)
-	srv.OnSubscribe(s.handleSubscribe)
-	srv.OnOptions(s.handleOptions)
-	srv.OnInvite(s.handleInvite)
+	srv.OnRegister(s.counted(s.handleRegister))
+	srv.OnSubscribe(s.counted(s.handleSubscribe))
+	srv.OnOptions(s.counted(s.handleOptions))
+	srv.OnInvite(s.refusedIfOver(s.handleInvite))
 	srv.OnAck(s.handleAck)
 	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		// a CANCEL that matched an INVITE transaction never comes here (sipgo answers it)
@@ -595,7 +599,9 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 }
 
 // takeUDP is batchConn's filter for the UDP socket.
-func (s *Server) takeUDP(data []byte, from net.Addr) bool { return s.filterIn("UDP", from, data) }
+func (s *Server) takeUDP(data []byte, from net.Addr) bool {
+	return s.filterIn("UDP", from, data) || s.shedUDP(data, from)
+}
 
 // filterIn drops oversized messages, prints messages for "sip set debug" and settles, unparsed,
 // the answers to NOTIFYs sent over UDP (notifytx.go); it reports whether data was consumed.

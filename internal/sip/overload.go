@@ -1,0 +1,214 @@
+package sip
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// The SIP transport's overload rule (issue 21): requests that begin something new —
+// REGISTER, SUBSCRIBE, OPTIONS and INVITE outside a dialog — are admitted while fewer than
+// maxrequests (sip.conf, Pleiades' own; default 2,000) REGISTER, SUBSCRIBE and OPTIONS
+// requests are being processed. Past that the server is behind: a request it admitted would
+// be answered after the phone's retransmissions and Timer F (32 s) had run, so it is
+// answered at once "503 Service Unavailable" with "Retry-After: <retryafter>" (RFC 3261
+// §21.5.4; default 5 s) instead of being dropped silently or timing out. Over UDP the 503 is
+// made from the datagram's own Via, From, To, Call-ID and CSeq lines before sipgo parses it
+// (no transaction, no goroutine): shedding costs a few microseconds, so the server keeps
+// answering at any offered rate. Over TCP (where the stream has flow control) the same limit
+// is checked when the request reaches its handler. Requests inside a dialog (BYE, ACK,
+// re-INVITE, CANCEL, PRACK, UPDATE), responses, and INVITEs already being set up are never
+// refused: calls in progress can always end. INVITEs are not counted in progress (an INVITE
+// transaction lives as long as the ringing); they are refused with the others while the
+// server is behind. Counters: "sip show settings" (Overload:), /metrics
+// pleiades_sip_overload_refused_total and pleiades_sip_requests_in_progress.
+type overload struct {
+	inProgress atomic.Int64
+	refused    atomic.Uint64
+	// branches holds the top Via branch of every request in progress: its retransmission is
+	// never refused (sipgo's transaction absorbs it), or the phone would see a 503 and then
+	// the 200 of the same request.
+	branches sync.Map
+}
+
+const (
+	defaultMaxRequests = 2000
+	defaultRetryAfter  = 5
+)
+
+// over reports whether a new request must be refused now.
+func (s *Server) over() bool {
+	limit := s.set.Load().maxRequests
+	return limit > 0 && s.ovl.inProgress.Load() >= int64(limit)
+}
+
+// counted runs h with the request counted in progress, refusing a new one (503) when the
+// server is behind (the check for requests that did not come through shedUDP: TCP).
+func (s *Server) counted(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if !inDialog(req) && s.over() {
+			s.ovl.refused.Add(1)
+			s.reply(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(s.set.Load().retryAfter)))
+			return
+		}
+		s.ovl.inProgress.Add(1)
+		defer s.ovl.inProgress.Add(-1)
+		if via := req.Via(); via != nil {
+			if b, ok := via.Params.Get("branch"); ok && b != "" {
+				s.ovl.branches.Store(b, struct{}{})
+				defer s.ovl.branches.Delete(b)
+			}
+		}
+		h(req, tx)
+	}
+}
+
+// refusedIfOver is the INVITE side: refused while the server is behind, not counted.
+func (s *Server) refusedIfOver(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if !inDialog(req) && s.over() {
+			s.ovl.refused.Add(1)
+			s.reply(req, tx, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(s.set.Load().retryAfter)))
+			return
+		}
+		h(req, tx)
+	}
+}
+
+func inDialog(req *sip.Request) bool {
+	if to := req.To(); to != nil {
+		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// shedUDP answers a new request datagram 503 without parsing it when the server is behind;
+// it reports whether it did (the datagram is then consumed).
+func (s *Server) shedUDP(data []byte, from net.Addr) bool {
+	if !s.over() || !newRequest(data) {
+		return false
+	}
+	if b := topBranch(data); b != "" {
+		if _, busy := s.ovl.branches.Load(b); busy {
+			return false // a retransmission of a request in progress
+		}
+	}
+	res := rawRefusal(data, s.set.Load().retryAfter)
+	if res == nil {
+		return false // not a request we can answer from its lines: let sipgo judge it
+	}
+	s.ovl.refused.Add(1)
+	if c := s.udpConn; c != nil {
+		_, _ = c.WriteTo(res, from)
+	}
+	return true
+}
+
+// newRequest reports whether data is a REGISTER, SUBSCRIBE, OPTIONS or INVITE without a To
+// tag (compact form "t:" included).
+func newRequest(data []byte) bool {
+	sp := bytes.IndexByte(data, ' ')
+	if sp < 0 {
+		return false
+	}
+	switch string(data[:sp]) {
+	case "REGISTER", "SUBSCRIBE", "OPTIONS", "INVITE":
+	default:
+		return false
+	}
+	to := headerLine(data, "to", "t")
+	return to != nil && !bytes.Contains(bytes.ToLower(to), []byte(";tag="))
+}
+
+// topBranch returns the branch parameter of the message's first Via, "" when there is none.
+func topBranch(data []byte) string {
+	v := headerLine(data, "via", "v")
+	if v == nil {
+		return ""
+	}
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	for _, p := range bytes.Split(v, []byte(";"))[1:] {
+		if n, val, ok := bytes.Cut(bytes.TrimSpace(p), []byte("=")); ok && bytes.EqualFold(bytes.TrimSpace(n), []byte("branch")) {
+			return string(bytes.TrimSpace(val))
+		}
+	}
+	return ""
+}
+
+// headerLine returns the value of the first header named name (or its compact form) in the
+// message's header section, nil when there is none.
+func headerLine(data []byte, name, compact string) []byte {
+	for _, l := range headerLines(data) {
+		if n, v, ok := splitHeader(l); ok && (bytes.EqualFold(n, []byte(name)) || (compact != "" && bytes.EqualFold(n, []byte(compact)))) {
+			return v
+		}
+	}
+	return nil
+}
+
+// headerLines splits the header section (after the start line, before the blank line);
+// folded continuation lines are not joined (a 503 copies the lines it needs whole).
+func headerLines(data []byte) [][]byte {
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(data)
+	}
+	lines := bytes.Split(data[:end], []byte("\r\n"))
+	if len(lines) == 0 {
+		return nil
+	}
+	return lines[1:]
+}
+
+func splitHeader(l []byte) (name, value []byte, ok bool) {
+	i := bytes.IndexByte(l, ':')
+	if i <= 0 {
+		return nil, nil, false
+	}
+	return bytes.TrimSpace(l[:i]), bytes.TrimSpace(l[i+1:]), true
+}
+
+// rawRefusal builds "503 Service Unavailable" for a request from its own Via (every one, in
+// order), From, To, Call-ID and CSeq lines; nil when one of them is missing.
+func rawRefusal(data []byte, retryAfter int) []byte {
+	var b bytes.Buffer
+	b.WriteString("SIP/2.0 503 Service Unavailable\r\n")
+	var vias int
+	have := map[string]bool{}
+	for _, l := range headerLines(data) {
+		n, _, ok := splitHeader(l)
+		if !ok {
+			continue
+		}
+		switch string(bytes.ToLower(n)) {
+		case "via", "v":
+			vias++
+		case "from", "f":
+			have["from"] = true
+		case "to", "t":
+			have["to"] = true
+		case "call-id", "i":
+			have["call-id"] = true
+		case "cseq":
+			have["cseq"] = true
+		default:
+			continue
+		}
+		b.Write(l)
+		b.WriteString("\r\n")
+	}
+	if vias == 0 || len(have) != 4 {
+		return nil
+	}
+	b.WriteString("Retry-After: " + strconv.Itoa(retryAfter) + "\r\nContent-Length: 0\r\n\r\n")
+	return b.Bytes()
+}

@@ -1,0 +1,123 @@
+package sip
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+func TestNewRequestAndRawRefusal(t *testing.T) {
+	reg := "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nv: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\n" +
+		"f: <sip:alice@x>;tag=1\r\nt: <sip:alice@x>\r\ni: abc@host\r\nCSeq: 7 REGISTER\r\nContact: <sip:alice@10.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+	for _, tc := range []struct {
+		name string
+		msg  string
+		new  bool
+	}{
+		{"register", reg, true},
+		{"invite out of dialog", "INVITE sip:200@x SIP/2.0\r\nTo: <sip:200@x>\r\n\r\n", true},
+		{"re-invite", "INVITE sip:200@x SIP/2.0\r\nTo: <sip:200@x>;tag=99\r\n\r\n", false},
+		{"options compact to tag", "OPTIONS sip:x SIP/2.0\r\nt: <sip:x>;TAG=9\r\n\r\n", false},
+		{"bye", "BYE sip:x SIP/2.0\r\nTo: <sip:x>\r\n\r\n", false},
+		{"response", "SIP/2.0 200 OK\r\nTo: <sip:x>\r\n\r\n", false},
+		{"no to", "REGISTER sip:x SIP/2.0\r\nFrom: <sip:x>\r\n\r\n", false},
+		{"garbage", "\x00\x01", false},
+	} {
+		if got := newRequest([]byte(tc.msg)); got != tc.new {
+			t.Errorf("%s: newRequest %v, want %v", tc.name, got, tc.new)
+		}
+	}
+	res := rawRefusal([]byte(reg), 5)
+	m, err := sip.ParseMessage(res)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res)
+	}
+	r := m.(*sip.Response)
+	if r.StatusCode != 503 || r.CallID().Value() != "abc@host" || r.CSeq().SeqNo != 7 || len(r.GetHeaders("Via")) != 2 ||
+		r.GetHeader("Retry-After").Value() != "5" || r.From() == nil || r.To() == nil {
+		t.Fatalf("503:\n%s", res)
+	}
+	if b := topBranch([]byte(reg)); b != "z9hG4bK1" {
+		t.Fatalf("top branch %q", b)
+	}
+	if b := topBranch([]byte("OPTIONS sip:x SIP/2.0\r\nv: SIP/2.0/UDP h;rport;BRANCH = z9hG4bKx , SIP/2.0/UDP g;branch=y\r\n\r\n")); b != "z9hG4bKx" {
+		t.Fatalf("top branch of a compact, folded Via %q", b)
+	}
+	if rawRefusal([]byte("REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nTo: <sip:x>\r\nFrom: <sip:x>;tag=1\r\nCSeq: 1 REGISTER\r\n\r\n"), 5) != nil {
+		t.Fatal("a 503 without Call-ID")
+	}
+}
+
+func FuzzRawRefusal(f *testing.F) {
+	f.Add([]byte("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\r\n"))
+	f.Add([]byte("INVITE sip:x SIP/2.0\r\nt: <sip:x>\r\n\r\n"))
+	f.Add([]byte(":\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		newRequest(data)
+		topBranch(data)
+		if res := rawRefusal(data, 1); res != nil && !strings.HasPrefix(string(res), "SIP/2.0 503 ") {
+			t.Fatalf("%q", res)
+		}
+	})
+}
+
+// Past maxrequests in progress, a new REGISTER over UDP is answered 503 with Retry-After
+// at once, over TCP too; a request inside a dialog is not refused; below the limit again,
+// registrations go through. The counters reach "sip show settings" and Stats.
+func TestOverloadRefusesNewRequests(t *testing.T) {
+	e := newEnv(t, strings.Replace(baseConf, "[general]\n", "[general]\ntcpbindaddr=127.0.0.1:0\nmaxrequests=3\nretryafter=7\n", 1)+
+		"[alice]\ntype=friend\nhost=dynamic\nsecret=pw\n", false)
+	c := newRawClient(t, e.addr)
+	e.s.ovl.inProgress.Store(3) // three requests being processed: the server is at its limit
+	c.register("alice", "pw", "over1", 1, "")
+	m, err := c.read(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.(*sip.Response); r.StatusCode != 503 || r.GetHeader("Retry-After").Value() != "7" || r.CallID().Value() != "over1" {
+		t.Fatalf("UDP REGISTER at the limit: %s", m)
+	}
+	// a BYE inside a dialog is served (481: no such dialog), never refused
+	bye := "BYE sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP " + c.local + ";branch=z9hG4bKbye1\r\nMax-Forwards: 70\r\n" +
+		"From: <sip:bob@127.0.0.1>;tag=a\r\nTo: <sip:alice@127.0.0.1>;tag=b\r\nCall-ID: nodialog\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+	c.conn.WriteToUDP([]byte(bye), c.srv)
+	if m, err := c.read(2 * time.Second); err != nil || m.(*sip.Response).StatusCode != 481 {
+		t.Fatalf("BYE at the limit: %v %v", m, err)
+	}
+	// TCP: checked at the handler
+	_, tcpAddr := e.s.Addr()
+	tc, err := net.Dial("tcp", tcpAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.Write([]byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP " + tc.LocalAddr().String() + ";branch=z9hG4bKtcp1\r\nMax-Forwards: 70\r\n" +
+		"From: <sip:x@127.0.0.1>;tag=t\r\nTo: <sip:127.0.0.1>\r\nCall-ID: tcpover\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"))
+	tc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(tc).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "SIP/2.0 503 ") {
+		t.Fatalf("TCP OPTIONS at the limit: %q %v", line, err)
+	}
+	if st := e.s.Stats(); st.Refused != 2 || st.InProgress != 3 {
+		t.Fatalf("stats: refused %d, in progress %d", st.Refused, st.InProgress)
+	}
+	if out := e.cli("sip show settings"); !strings.Contains(out, "Overload:               503 (Retry-After 7) past 3 requests in progress; now 3, refused 2") {
+		t.Fatalf("sip show settings:\n%s", out)
+	}
+	// the retransmission of a request in progress is not refused: it reaches sipgo
+	e.s.ovl.branches.Store("z9hG4bKover31", struct{}{})
+	if e.s.shedUDP([]byte("REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP "+c.local+";branch=z9hG4bKover31\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\n"+
+		"Call-ID: over3\r\nCSeq: 1 REGISTER\r\n\r\n"), c.conn.LocalAddr()) {
+		t.Fatal("a retransmission of a request in progress was refused")
+	}
+	e.s.ovl.branches.Delete("z9hG4bKover31")
+	e.s.ovl.inProgress.Store(0)
+	c.register("alice", "pw", "over2", 1, "")
+	if m, err := c.read(2 * time.Second); err != nil || m.(*sip.Response).StatusCode != 401 {
+		t.Fatalf("below the limit: %v %v", m, err)
+	}
+}
