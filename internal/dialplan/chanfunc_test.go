@@ -14,9 +14,9 @@ func TestParseDialOptions(t *testing.T) {
 		{"rg", dialOptions{ringback: true, goOn: true}},
 		{"m", dialOptions{moh: true}},
 		{"m(jazz)g", dialOptions{moh: true, mohClass: "jazz", goOn: true}},
-		{"U(sub^a(b)r)m", dialOptions{moh: true}},                // r inside another option's argument
+		{"U(sub^a(b)r)m", dialOptions{moh: true}},                 // r inside another option's argument
 		{"tTm( rock )", dialOptions{moh: true, mohClass: "rock"}}, // spaces trimmed
-		{"m(", dialOptions{moh: true}},                             // unclosed: nothing after it counts
+		{"m(", dialOptions{moh: true}},                            // unclosed: nothing after it counts
 	} {
 		if got := parseDialOptions(tt.in); got != tt.want {
 			t.Errorf("parseDialOptions(%q) = %+v, want %+v", tt.in, got, tt.want)

@@ -372,5 +372,4 @@ func clipFrom(c *sound.Clip, n int) *sound.Clip {
 	return &sound.Clip{Encoding: c.Encoding, Data: c.Data[n:]}
 }
 
-
 var _ channel.MusicOnHold = (*Registry)(nil)
