@@ -55,7 +55,7 @@ func (r *Registry) appMusicOnHold(ctx context.Context, ch *dialplan.Channel, dat
 		class = a[0]
 	}
 	if len(a) > 1 && a[1] != "" {
-		n, err := strconv.Atoi(a[1])
+		n, err := leadingInt(a[1])
 		if err != nil {
 			ch.Log(slog.LevelWarn, fmt.Sprintf("Invalid MusicOnHold duration '%s'. Will wait indefinitely.", a[1]))
 		} else if n > 0 {
@@ -111,4 +111,17 @@ func (r *Registry) appStop(ctx context.Context, ch *dialplan.Channel, data strin
 		r.StopMOH(leg)
 	}
 	return nil
+}
+
+// leadingInt reads the integer a string starts with, as sscanf("%d") (Asterisk reads the
+// duration so: "1.5" is 1).
+func leadingInt(s string) (int, error) {
+	end := 0
+	if end < len(s) && (s[end] == '-' || s[end] == '+') {
+		end++
+	}
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	return strconv.Atoi(s[:end])
 }

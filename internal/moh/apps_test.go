@@ -259,3 +259,16 @@ func TestCLI(t *testing.T) {
 		t.Error("moh reload did not reload")
 	}
 }
+
+func TestLeadingInt(t *testing.T) {
+	for in, want := range map[string]int{"3": 3, "1.5": 1, "20s": 20, "-2": -2, "+4": 4} {
+		if n, err := leadingInt(in); err != nil || n != want {
+			t.Errorf("leadingInt(%q) = %d, %v", in, n, err)
+		}
+	}
+	for _, in := range []string{"", "abc", "-", ".5"} {
+		if _, err := leadingInt(in); err == nil {
+			t.Errorf("leadingInt(%q): no error", in)
+		}
+	}
+}
