@@ -115,8 +115,9 @@
 //
 // Each channel's music runs on one goroutine the Registry owns (plus one waiting for the
 // channel's hangup), started by StartMOH/Play and ended by StopMOH, the hangup, the end of
-// Play's ctx or Close, which waits for all of them. One player per channel: starting music
-// on a channel that has some stops the old player first (startMu serialises that; mu
-// guards the map of players and is never held while waiting). The class configuration is
-// an atomic pointer swapped by Apply.
+// Play's ctx or Close, which waits for all of them. One player per channel: a new player
+// takes the channel's place in the map at once (mu, never held while waiting) and its
+// goroutine stops the one it replaces and waits for it before sending anything, so two
+// players never send on one channel and a start never waits for another channel's music.
+// The class configuration is an atomic pointer swapped by Apply.
 package moh

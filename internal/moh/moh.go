@@ -39,7 +39,6 @@ type Registry struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	startMu sync.Mutex // serialises replacing a channel's player
 	mu      sync.Mutex
 	playing map[*channel.Channel]*player
 	closed  bool
@@ -199,24 +198,20 @@ func (r *Registry) begin(parent context.Context, leg *channel.Channel, c *Class)
 		r.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("The channel '%s' is not answered yet. Ignore the moh request.", leg.Name()))
 		return nil, ErrNotAnswered
 	}
-	r.startMu.Lock()
-	defer r.startMu.Unlock()
-	r.StopMOH(leg)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil, ErrClosed
 	}
+	// The new player takes the channel at once; the one it replaces is stopped by the new
+	// player's goroutine before it sends anything, so a start never waits for another
+	// channel's music.
+	old := r.playing[leg]
 	ctx, cancel := context.WithCancel(parent)
 	p := &player{class: c.Name, cancel: cancel, done: make(chan struct{})}
 	r.playing[leg] = p
 	r.wg.Add(1)
 	r.mu.Unlock()
-	if leg.State() != channel.Up {
-		// Audio to an unanswered SIP call goes with a 183 (chan_sip sends one before the
-		// first frame it writes to a call not yet answered).
-		leg.Indicate(channel.CondProgress)
-	}
 	go func() {
 		defer r.wg.Done()
 		defer close(p.done)
@@ -228,15 +223,29 @@ func (r *Registry) begin(parent context.Context, leg *channel.Channel, c *Class)
 			r.mu.Unlock()
 		}()
 		defer cancel()
+		if old != nil {
+			old.cancel()
+			<-old.done
+		}
 		stop := context.AfterFunc(r.base, cancel)
 		defer stop()
+		r.wg.Add(1)
 		go func() {
+			defer r.wg.Done()
 			select {
 			case <-leg.Done():
 				cancel()
 			case <-ctx.Done():
 			}
 		}()
+		if ctx.Err() != nil {
+			return
+		}
+		if leg.State() != channel.Up {
+			// Audio to an unanswered SIP call goes with a 183 (chan_sip sends one before the
+			// first frame it writes to a call not yet answered).
+			leg.Indicate(channel.CondProgress)
+		}
 		r.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("Started music on hold, class '%s', on channel '%s'", c.Name, leg.Name()))
 		if err := r.stream(ctx, s, leg, c); err != nil && ctx.Err() == nil && !errors.Is(err, media.ErrClosed) {
 			r.log.Warn(fmt.Sprintf("Music on hold class '%s' on %s stopped: %v", c.Name, leg.Name(), err))

@@ -324,3 +324,35 @@ func TestHangupEndsMusic(t *testing.T) {
 		t.Errorf("start after Close: %v", err)
 	}
 }
+
+// TestConcurrentStartsOnePlayer: starts racing on one channel leave one player sending (50
+// packets a second, not a multiple).
+func TestConcurrentStartsOnePlayer(t *testing.T) {
+	r, _ := ulawClass(t, "default", 8000, "")
+	reg := channel.NewRegistry(nil)
+	leg, l, _ := newLeg(t, reg, mediaEngine(t), "alice", channel.Up)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.StartMOH(leg, ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(200 * time.Millisecond)
+	n := len(l.packets())
+	time.Sleep(time.Second)
+	if got := len(l.packets()) - n; got < 35 || got > 65 {
+		t.Errorf("%d packets in a second after 10 concurrent starts", got)
+	}
+	if r.Playing() != 1 {
+		t.Errorf("%d players", r.Playing())
+	}
+	r.StopMOH(leg)
+	if r.Playing() != 0 {
+		t.Errorf("%d players after StopMOH", r.Playing())
+	}
+}
