@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/moh"
 )
 
@@ -43,7 +44,8 @@ func (m *mohModule) Reload(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	if cfg == nil {
+	builtin := cfg == nil
+	if builtin {
 		cfg, err = conf.Parse(s.Settings.ConfPath("musiconhold.conf")+" (built-in default)", []byte(moh.DefaultFile), conf.Options{})
 		if err != nil {
 			return err
@@ -51,6 +53,12 @@ func (m *mohModule) Reload(ctx context.Context, s *Server) error {
 	}
 	c, warns := moh.Parse(cfg, moh.Options{DataDir: s.Settings.Dirs.Data})
 	for _, w := range warns {
+		if builtin {
+			// The operator wrote nothing: astdatadir/moh without files is said at verbose 3
+			// (Asterisk's level for "Files not found"), the warning below says the rest.
+			s.Log.Log(ctx, logger.Verbose(3), w.Error())
+			continue
+		}
 		s.Log.Warn(w.Error())
 	}
 	if len(c.Classes) == 0 {
