@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan/expr"
 )
@@ -45,7 +46,8 @@ func args(data string) []string {
 
 // appMusicOnHold is MusicOnHold([class[,duration]]) (play_moh_exec): music on hold for
 // duration seconds (none, 0 or invalid: until the hangup), then the dialplan goes on. A
-// channel not answered is not answered (it gets early media). When no music can start it
+// channel not answered is not answered (it gets early media). The caller's digit that is
+// a class's digit= switches to that class. When no music can start it
 // warns and goes on at once, as Asterisk. On a channel without media (console, Local) it
 // waits the duration in silence.
 func (r *Registry) appMusicOnHold(ctx context.Context, ch *dialplan.Channel, data string) error {
@@ -68,15 +70,65 @@ func (r *Registry) appMusicOnHold(ctx context.Context, ch *dialplan.Channel, dat
 		pctx, cancel = context.WithTimeout(ctx, dur)
 	}
 	defer cancel()
-	if err := r.Play(pctx, ch, class); err != nil && !errors.Is(err, ErrNoMedia) {
+	leg := ch.Leg()
+	var p *player
+	var err error
+	if leg == nil {
+		err = ErrNoMedia
+	} else {
+		var c *Class
+		if c, err = r.appClass(leg, class); err == nil {
+			p, err = r.begin(pctx, leg, c)
+		}
+	}
+	if err != nil && !errors.Is(err, ErrNoMedia) {
 		ch.Log(slog.LevelWarn, fmt.Sprintf("Unable to start music on hold class '%s' on channel %s", class, ch.Name))
 		return nil
 	}
-	// Without media, or with the music stopped from elsewhere (StopMOH), the time still
-	// passes, as Asterisk's ast_safe_sleep goes on whatever the music does.
-	<-pctx.Done()
+	if p == nil {
+		// No media: the time passes in silence.
+		<-pctx.Done()
+	} else {
+		// The music plays until the duration or the hangup; a digit a class has as digit=
+		// switches to that class (res_musiconhold's moh_handle_digit). Music stopped from
+		// elsewhere (StopMOH) leaves the time to pass, as Asterisk's ast_safe_sleep goes on
+		// whatever the music does.
+		done := p.done
+	wait:
+		for {
+			select {
+			case <-pctx.Done():
+				break wait
+			case <-done:
+				done = nil
+			case f := <-leg.Frames():
+				if f.Kind == channel.FrameDTMFEnd {
+					if np := r.digit(pctx, leg, f.Digit); np != nil {
+						p, done = np, np.done
+					}
+				}
+			}
+		}
+		<-p.done
+	}
 	if ctx.Err() != nil {
 		return dialplan.ErrHangup
+	}
+	return nil
+}
+
+// digit switches leg's music to the class whose digit= is d, making it the channel's class
+// (moh_handle_digit); nil when no class has that digit.
+func (r *Registry) digit(ctx context.Context, leg *channel.Channel, d rune) *player {
+	for _, c := range r.cfg.Load().Classes {
+		if c.Digit != 0 && rune(c.Digit) == d {
+			leg.SetMusicClass(c.Name)
+			p, err := r.begin(ctx, leg, c)
+			if err != nil {
+				return nil
+			}
+			return p
+		}
 	}
 	return nil
 }

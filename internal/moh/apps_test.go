@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -51,7 +52,8 @@ type env struct {
 func newEnv(t *testing.T, extensions string) *env {
 	t.Helper()
 	r, d := ulawClass(t, "default", 3200, "")
-	c, _ := parseText(t, "[default]\nmode=files\ndirectory=moh\nsort=alpha\n[jazz]\nmode=files\ndirectory=moh\n", d)
+	writeFile(t, filepath.Join(d, "jazz", "j.ulaw"), bytes.Repeat([]byte{0x33}, 800))
+	c, _ := parseText(t, "[default]\nmode=files\ndirectory=moh\nsort=alpha\n[jazz]\nmode=files\ndirectory=jazz\ndigit=5\n", d)
 	r.Apply(c)
 	log := &logLines{}
 	r.log = slog.New(log)
@@ -270,5 +272,25 @@ func TestLeadingInt(t *testing.T) {
 		if _, err := leadingInt(in); err == nil {
 			t.Errorf("leadingInt(%q): no error", in)
 		}
+	}
+}
+
+// TestMusicOnHoldDigit: while MusicOnHold() plays, the caller's digit 5 switches to the
+// class with digit=5 (jazz), which becomes the channel's class.
+func TestMusicOnHoldDigit(t *testing.T) {
+	v := newEnv(t, "[t]\nexten => 1,1,Answer()\n same => n,MusicOnHold(,2)\n same => n,Hangup()\n")
+	leg, tech, done := v.call(t, "1")
+	waitUntil(t, 5*time.Second, "music", func() bool { return tech.Phone.Received() >= 10 })
+	tech.DTMF('7') // no class has it
+	tech.DTMF('5')
+	wait(t, done)
+	if !strings.Contains(v.log.text(), "Started music on hold, class 'jazz'") {
+		t.Errorf("digit 5 did not switch to jazz:\n%s", v.log.text())
+	}
+	if leg.MusicClass() != "jazz" {
+		t.Errorf("musicclass %q after the digit", leg.MusicClass())
+	}
+	if v.r.Playing() != 0 {
+		t.Error("music still playing after MusicOnHold ended")
 	}
 }

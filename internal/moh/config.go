@@ -55,7 +55,7 @@ type Class struct {
 	LoopLast bool
 	// AnsweredOnly: no music for a channel that is not answered (answeredonly=yes).
 	AnsweredOnly bool
-	// Digit is digit= (accepted, not acted on: see the package doc).
+	// Digit is digit=: while MusicOnHold() plays, this DTMF digit switches to the class.
 	Digit byte
 	// Files are the class's files without their extension (the format is chosen when one
 	// is played, the channel's codec first), in play order.

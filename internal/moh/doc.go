@@ -81,7 +81,8 @@
 //
 //   - MusicOnHold([class[,duration]]): music for duration seconds (none, 0: until the
 //     hangup; not a number: warned, "Will wait indefinitely"), then the dialplan goes on.
-//     It does not answer (early media). When no music can start it warns "Unable to start
+//     It does not answer (early media). A digit that is a class's digit= switches to that
+//     class and makes it the channel's (moh_handle_digit). When no music can start it warns "Unable to start
 //     music on hold class 'x' on channel ..." and the dialplan goes on at once, as Asterisk.
 //     On a channel without media (console, Local) it only waits.
 //   - StartMusicOnHold([class]): the same in the background while the dialplan goes on;
@@ -104,9 +105,10 @@
 //
 // # Not done (and why)
 //
-// digit= is parsed and ignored: switching class with a DTMF digit while listening needs the
-// music to read the caller's digits, which the dialplan's owner reads; no application here
-// does. Modes custom and mp3* (external players), playlist URLs, realtime classes
+// digit= switches class only while MusicOnHold() runs (it owns the channel's frames and
+// reads the caller's digits); elsewhere the channel's owner reads them (Dial, a bridge,
+// Queue) and they do nothing to the music, where Asterisk's generator sees every digit the
+// channel reads. Modes custom and mp3* (external players), playlist URLs, realtime classes
 // (musiconhold in extconfig.conf), "moh unregister class", the MusicOnHoldStart/Stop AMI
 // events and SetMusicOnHold() are not implemented. Every channel streams its own copy of
 // the class (no shared cached stream, which is what cachertclasses is about in Asterisk).
