@@ -63,3 +63,24 @@ func (ch *Channel) MusicClass() string {
 	c, _ := ch.Value(musicClassKey).(musicClass)
 	return string(c)
 }
+
+// The music on hold events, Asterisk's MusicOnHoldStart (with the class) and
+// MusicOnHoldStop, published by what plays the music (PublishMusicOnHold). Their values
+// stand apart from the enumeration of types.go.
+const (
+	EventMusicOnHoldStart EventKind = 100 + iota
+	EventMusicOnHoldStop
+)
+
+// PublishMusicOnHold publishes MusicOnHoldStart (class set) or MusicOnHoldStop for ch;
+// nothing once ch has hung up (its Hangup event is its last).
+func (ch *Channel) PublishMusicOnHold(start bool, class string) {
+	if ch.ended.Load() {
+		return
+	}
+	if start {
+		ch.publish(Event{Kind: EventMusicOnHoldStart, Channel: ch.Snapshot(), MusicClass: class})
+		return
+	}
+	ch.publish(Event{Kind: EventMusicOnHoldStop, Channel: ch.Snapshot()})
+}

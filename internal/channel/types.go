@@ -226,6 +226,12 @@ var eventNames = [...]string{"", "Newchannel", "Newstate", "NewCallerid", "DialB
 
 // String returns the AMI event name.
 func (k EventKind) String() string {
+	switch k {
+	case EventMusicOnHoldStart:
+		return "MusicOnHoldStart"
+	case EventMusicOnHoldStop:
+		return "MusicOnHoldStop"
+	}
 	if k > 0 && int(k) < len(eventNames) {
 		return eventNames[k]
 	}
@@ -247,6 +253,7 @@ type Event struct {
 	Duration   time.Duration
 	Direction  string // DTMF: "Received" or "Sent"
 	Bridge     BridgeSnapshot
+	MusicClass string // MusicOnHoldStart: the class
 }
 
 // BridgeSnapshot identifies a bridge in BridgeEnter/BridgeLeave.

@@ -123,6 +123,15 @@ func TestMusicOnHoldApp(t *testing.T) {
 // StopMusicOnHold.
 func TestStartStopMusicOnHold(t *testing.T) {
 	v := newEnv(t, "[t]\nexten => 1,1,Answer()\n same => n,StartMusicOnHold(jazz)\n same => n,Wait(1)\n same => n,StopMusicOnHold()\n same => n,Wait(0.6)\n same => n,Hangup()\n")
+	var evMu sync.Mutex
+	var evs []string
+	v.reg.Subscribe(func(e channel.Event) {
+		if e.Kind == channel.EventMusicOnHoldStart || e.Kind == channel.EventMusicOnHoldStop {
+			evMu.Lock()
+			evs = append(evs, e.Kind.String()+" "+e.MusicClass)
+			evMu.Unlock()
+		}
+	})
 	_, tech, done := v.call(t, "1")
 	var atStop int
 	deadline := time.Now().Add(5 * time.Second)
@@ -139,6 +148,11 @@ func TestStartStopMusicOnHold(t *testing.T) {
 	}
 	if !strings.Contains(v.log.text(), "class 'jazz'") {
 		t.Errorf("log:\n%s", v.log.text())
+	}
+	evMu.Lock()
+	defer evMu.Unlock()
+	if got := strings.Join(evs, "|"); got != "MusicOnHoldStart jazz|MusicOnHoldStop " {
+		t.Errorf("events %q", got)
 	}
 }
 

@@ -75,7 +75,9 @@
 // position). A file that cannot be read is warned about ("Unable to open file") and the
 // next one tried; when none can be read the music stops. The verbose-3 lines are
 // Asterisk's: "Started music on hold, class 'default', on channel 'SIP/alice-00000001'"
-// and "Stopped music on hold on SIP/alice-00000001".
+// and "Stopped music on hold on SIP/alice-00000001"; the channel publishes
+// MusicOnHoldStart (with Class) and MusicOnHoldStop (channel.PublishMusicOnHold), which AMI
+// sends as Asterisk 20 does (none after the channel's Hangup).
 //
 // # Applications and the channel core
 //
@@ -109,8 +111,8 @@
 // reads the caller's digits); elsewhere the channel's owner reads them (Dial, a bridge,
 // Queue) and they do nothing to the music, where Asterisk's generator sees every digit the
 // channel reads. Modes custom and mp3* (external players), playlist URLs, realtime classes
-// (musiconhold in extconfig.conf), "moh unregister class", the MusicOnHoldStart/Stop AMI
-// events and SetMusicOnHold() are not implemented. Every channel streams its own copy of
+// (musiconhold in extconfig.conf), "moh unregister class" and SetMusicOnHold() are not
+// implemented. Every channel streams its own copy of
 // the class (no shared cached stream, which is what cachertclasses is about in Asterisk).
 //
 // # Concurrency

@@ -247,10 +247,12 @@ func (r *Registry) begin(parent context.Context, leg *channel.Channel, c *Class)
 			leg.Indicate(channel.CondProgress)
 		}
 		r.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("Started music on hold, class '%s', on channel '%s'", c.Name, leg.Name()))
+		leg.PublishMusicOnHold(true, c.Name)
 		if err := r.stream(ctx, s, leg, c); err != nil && ctx.Err() == nil && !errors.Is(err, media.ErrClosed) {
 			r.log.Warn(fmt.Sprintf("Music on hold class '%s' on %s stopped: %v", c.Name, leg.Name(), err))
 		}
 		r.log.Log(context.Background(), logger.Verbose(3), fmt.Sprintf("Stopped music on hold on %s", leg.Name()))
+		leg.PublishMusicOnHold(false, "")
 	}()
 	return p, nil
 }

@@ -252,7 +252,9 @@ func TestMOHHoldThroughTheBinary(t *testing.T) {
 			t.Logf("server output:\n%s", tailOf(n.out.String(), 3000))
 		}
 	})
+	rec := recordAMI(t, n.ami)
 	bobPort := n.registerSipp(t, "bob")
+	mark := rec.mark()
 	rtp := newRTPCounter(t)
 	bobDone := make(chan error, 1)
 	var bobOut string
@@ -286,6 +288,20 @@ func TestMOHHoldThroughTheBinary(t *testing.T) {
 	}
 	if after := rtp.between(end.Add(-700*time.Millisecond), end.Add(time.Second)); after > 2 {
 		t.Errorf("bob received %d packets after the unhold", after)
+	}
+	// AMI: MusicOnHoldStart (Class default) and MusicOnHoldStop on bob's channel, between
+	// alice's Hold and Unhold.
+	var lines []string
+	for _, ev := range rec.since(mark) {
+		l := summary(ev)
+		if c := field(ev, "Class"); strings.HasPrefix(ev[0], "Event: MusicOnHold") && c != "" {
+			l += " Class=" + c
+		}
+		lines = append(lines, l)
+	}
+	if msg := inOrder(lines, `^Hold Channel=SIP/alice-`, `^MusicOnHoldStart Channel=SIP/bob-\S+ .*Class=default$`,
+		`^Unhold Channel=SIP/alice-`, `^MusicOnHoldStop Channel=SIP/bob-`, `^Hangup `); msg != "" {
+		t.Error(msg)
 	}
 	n.idle(t)
 }
