@@ -46,4 +46,6 @@
 // MusicClass, CHANNEL(musicclass), else "default") and stops it at FrameUnhold or when the
 // bridge ends; a Bridge also stops music already playing on either channel before it
 // relays audio (StartMusicOnHold, Dial's m). Without one installed, hold is only indicated.
+// The player publishes MusicOnHoldStart/MusicOnHoldStop on the channel (PublishMusicOnHold;
+// their EventKinds stand apart from the others' enumeration).
 package channel
