@@ -308,3 +308,21 @@ func TestMusicOnHoldDigit(t *testing.T) {
 		t.Error("music still playing after MusicOnHold ended")
 	}
 }
+
+// TestPlaybackStopsMusic: a file played on the channel stops its music on hold, as
+// Asterisk's streams deactivate the generator (and it does not come back).
+func TestPlaybackStopsMusic(t *testing.T) {
+	v := newEnv(t, "[t]\nexten => 1,1,Answer()\n same => n,StartMusicOnHold()\n same => n,Wait(0.5)\n same => n,Playback(beep)\n same => n,Wait(0.5)\n same => n,Hangup()\n")
+	d := t.TempDir()
+	writeFile(t, filepath.Join(d, "beep.ulaw"), make([]byte, 800))
+	v.e.SetSoundsDir(d)
+	_, tech, done := v.call(t, "1")
+	wait(t, done)
+	if !strings.Contains(v.log.text(), "Stopped music on hold") {
+		t.Errorf("the music was not stopped:\n%s", v.log.text())
+	}
+	// 0.5 s of music and the 0.1 s file: about 30 packets, not the 55 of music going on.
+	if n := tech.Phone.Received(); n < 15 || n > 42 {
+		t.Errorf("%d packets", n)
+	}
+}

@@ -88,7 +88,9 @@
 //     music on hold class 'x' on channel ..." and the dialplan goes on at once, as Asterisk.
 //     On a channel without media (console, Local) it only waits.
 //   - StartMusicOnHold([class]): the same in the background while the dialplan goes on;
-//     StopMusicOnHold() ends it. The music also ends when the channel joins a bridge
+//     StopMusicOnHold() ends it. A file played on the channel (Playback, Read's prompt)
+//     ends it for good, as Asterisk's file streams deactivate the music's generator. The
+//     music also ends when the channel joins a bridge
 //     (channel.Bridge stops music on both channels before it relays audio, or the relayed
 //     audio would be held back behind it) and at the hangup.
 //   - Dial(...,m[(class)]) (internal/dialplan): the caller hears music instead of ringing
