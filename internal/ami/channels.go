@@ -141,6 +141,10 @@ func ChannelEvent(e channel.Event) (Event, bool) {
 		return Event{Name: "Hold", Class: ClassCall, Fields: snap()}, true
 	case channel.EventUnhold:
 		return Event{Name: "Unhold", Class: ClassCall, Fields: snap()}, true
+	case channel.EventMusicOnHoldStart:
+		return Event{Name: "MusicOnHoldStart", Class: ClassCall, Fields: snap(Field{"Class", e.MusicClass})}, true
+	case channel.EventMusicOnHoldStop:
+		return Event{Name: "MusicOnHoldStop", Class: ClassCall, Fields: snap()}, true
 	}
 	return Event{}, false
 }

@@ -19,6 +19,8 @@ type Bridge struct {
 
 	mu     sync.Mutex
 	joined int
+
+	held map[*Channel]bool // channels hearing music on hold (Run's goroutine only)
 }
 
 // ErrNoMedia is returned when a channel of a bridge has no media session while the other
@@ -76,10 +78,17 @@ func (b *Bridge) Run(ctx context.Context) (*Channel, error) {
 		return nil, ErrNoMedia
 	}
 	if ma != nil {
+		// Music started before the bridge (StartMusicOnHold, Dial's m) ends here, or it
+		// would hold back the relayed audio.
+		if m := b.reg.MusicOnHold(); m != nil {
+			m.StopMOH(b.a)
+			m.StopMOH(b.b)
+		}
 		if err := media.Bridge(ma, mb); err != nil {
 			return nil, err
 		}
 		defer ma.Unbridge()
+		defer b.stopHoldMusic()
 	}
 	b.enter(b.a)
 	b.enter(b.b)
@@ -104,14 +113,41 @@ func (b *Bridge) Run(ctx context.Context) (*Channel, error) {
 }
 
 // pass gives the other side what it must know of a frame: hold and unhold (DTMF and audio
-// travel with the media relay).
+// travel with the media relay). The held side hears music on hold, when it is installed
+// (Registry.SetMusicOnHold), from the hold to the unhold, as chan_sip starts it on
+// AST_CONTROL_HOLD: its own class (CHANNEL(musicclass)), else "default".
 func (b *Bridge) pass(f Frame, to *Channel) {
 	switch f.Kind {
 	case FrameHold:
 		to.Indicate(CondHold)
+		if m := b.reg.MusicOnHold(); m != nil && to.Media() != nil && !b.held[to] {
+			if err := m.StartMOH(to, ""); err == nil {
+				if b.held == nil {
+					b.held = map[*Channel]bool{}
+				}
+				b.held[to] = true
+			}
+		}
 	case FrameUnhold:
 		to.Indicate(CondUnhold)
+		if b.held[to] {
+			delete(b.held, to)
+			if m := b.reg.MusicOnHold(); m != nil {
+				m.StopMOH(to)
+			}
+		}
 	case FrameSrcUpdate:
 		to.Indicate(CondSrcUpdate)
+	}
+}
+
+// stopHoldMusic stops the music of every channel still held when the bridge ends.
+func (b *Bridge) stopHoldMusic() {
+	m := b.reg.MusicOnHold()
+	for ch := range b.held {
+		if m != nil {
+			m.StopMOH(ch)
+		}
+		delete(b.held, ch)
 	}
 }

@@ -38,4 +38,14 @@
 // between the two sessions (media.Bridge: same codec forwarded as is, µ-law/A-law
 // transcoded, RFC 4733 passed through) and passes hold to the other side; playback, echo
 // and DTMF sending act on one session. The media path never runs on the owner's goroutine.
+//
+// # Music on hold
+//
+// Who plays music on hold is installed on the Registry (SetMusicOnHold; internal/moh): a
+// Bridge starts it on the held side when the other side's FrameHold comes (the channel's
+// MusicClass, CHANNEL(musicclass), else "default") and stops it at FrameUnhold or when the
+// bridge ends; a Bridge also stops music already playing on either channel before it
+// relays audio (StartMusicOnHold, Dial's m). Without one installed, hold is only indicated.
+// The player publishes MusicOnHoldStart/MusicOnHoldStop on the channel (PublishMusicOnHold;
+// their EventKinds stand apart from the others' enumeration).
 package channel

@@ -31,6 +31,8 @@ type Registry struct {
 	obsMu     sync.RWMutex
 	observers []observer
 	obsID     uint64
+
+	moh atomic.Pointer[mohHolder] // music on hold (SetMusicOnHold)
 }
 
 type observer struct {

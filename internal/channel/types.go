@@ -227,6 +227,12 @@ var eventNames = [...]string{"", "Newchannel", "Newstate", "NewCallerid", "DialB
 
 // String returns the AMI event name.
 func (k EventKind) String() string {
+	switch k {
+	case EventMusicOnHoldStart:
+		return "MusicOnHoldStart"
+	case EventMusicOnHoldStop:
+		return "MusicOnHoldStop"
+	}
 	if k > 0 && int(k) < len(eventNames) {
 		return eventNames[k]
 	}
@@ -249,6 +255,7 @@ type Event struct {
 	Direction  string // DTMF: "Received" or "Sent"
 	Bridge     BridgeSnapshot
 	Old        string // NewAccountCode: the account code before
+	MusicClass string // MusicOnHoldStart: the class
 }
 
 // BridgeSnapshot identifies a bridge in BridgeEnter/BridgeLeave.

@@ -60,6 +60,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/httpapi"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/media"
+	"github.com/pleiades-pbx/pleiades/internal/moh"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -100,6 +101,9 @@ type Server struct {
 	Hints    *hint.Engine
 	// Dialplan is the dialplan engine, set once pbx_config has loaded.
 	Dialplan *dialplan.Engine
+	// MOH plays music on hold, set once res_musiconhold has loaded (Queue's callers wait
+	// with MOH.Play).
+	MOH *moh.Registry
 	// RTSwitch is the Realtime switch, set once pbx_config has loaded.
 	RTSwitch *rtswitch.Switch
 	// Cluster shares state with the other servers, set once res_cluster has loaded.

@@ -24,21 +24,22 @@ type Channel struct {
 	Exten    string
 	Priority int
 
-	mu       sync.Mutex
-	vars     map[string]string
-	cidNum   string
-	cidName  string
-	engine   *Engine
-	frames   []*gosubFrame
-	whiles   []whileFrame
-	jumped   bool
-	steps    int
-	echo     func(line string)
-	state    string
-	dial     *dialWatch       // the dial waiting for this channel to answer (an originate's ;2 half)
-	leg      *channel.Channel // the real call leg (RunChannel), nil for console and Local channels
-	endCause channel.Cause    // the cause the dialplan's end gives the leg (0: HANGUPCAUSE or normal)
-	inhibit  atomic.Bool      // escalations refused (an external, unprivileged origin)
+	mu         sync.Mutex
+	vars       map[string]string
+	cidNum     string
+	cidName    string
+	engine     *Engine
+	frames     []*gosubFrame
+	whiles     []whileFrame
+	jumped     bool
+	steps      int
+	echo       func(line string)
+	state      string
+	dial       *dialWatch       // the dial waiting for this channel to answer (an originate's ;2 half)
+	leg        *channel.Channel // the real call leg (RunChannel), nil for console and Local channels
+	endCause   channel.Cause    // the cause the dialplan's end gives the leg (0: HANGUPCAUSE or normal)
+	inhibit    atomic.Bool      // escalations refused (an external, unprivileged origin)
+	musicClass string           // CHANNEL(musicclass) without a leg (a leg keeps its own)
 }
 
 // State returns the channel state: "Ring" until Answer(), then "Up" ("Ringing" after

@@ -63,24 +63,44 @@ func (n dialCounts) status(lines int) string {
 
 // dialOptions are the Dial() options Pleiades acts on.
 type dialOptions struct {
-	ringback bool // r: indicate ringing to the caller at once
-	goOn     bool // g: continue in the dialplan when the callee hangs up
+	ringback bool   // r: indicate ringing to the caller at once
+	goOn     bool   // g: continue in the dialplan when the callee hangs up
+	moh      bool   // m: the caller hears music on hold until the answer
+	mohClass string // m(class)
 }
 
+// parseDialOptions reads the options Pleiades acts on; an option's "(argument)" belongs to
+// the letter before it (m(class)), the other letters' arguments are skipped.
 func parseDialOptions(s string) dialOptions {
 	var o dialOptions
-	depth := 0
-	for _, c := range s {
-		switch {
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case depth > 0:
-		case c == 'r':
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		arg, hasArg := "", false
+		if i+1 < len(s) && s[i+1] == '(' {
+			depth, j := 0, i+1
+			for ; j < len(s); j++ {
+				if s[j] == '(' {
+					depth++
+				} else if s[j] == ')' {
+					depth--
+					if depth == 0 {
+						break
+					}
+				}
+			}
+			arg, hasArg = s[i+2:min(j, len(s))], true
+			i = j
+		}
+		switch c {
+		case 'r':
 			o.ringback = true
-		case c == 'g':
+		case 'g':
 			o.goOn = true
+		case 'm':
+			o.moh = true
+			if hasArg {
+				o.mohClass = strings.TrimSpace(arg)
+			}
 		}
 	}
 	return o
@@ -167,6 +187,10 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 			continue
 		}
 		out.SetConnected(cnum, cname)
+		// app_dial: the outgoing leg takes the caller's music class unless it has its own.
+		if mc := ch.MusicClass(); mc != "" && out.MusicClass() == "" {
+			out.SetMusicClass(mc)
+		}
 		// What Asterisk shows for an outgoing leg in "core show channels" and AMI.
 		out.SetApplication("AppDial", "(Outgoing Line)")
 		// app_dial: the outgoing leg inherits the caller's extension.
@@ -199,7 +223,13 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 	if called == 0 {
 		return num.status(lines), nil, nil
 	}
-	if opts.ringback && ch.leg != nil {
+	if opts.moh && ch.leg != nil {
+		// m: the caller hears music on hold (early media) instead of ringing until a callee
+		// answers or the dial ends, as app_dial does.
+		if stop := ch.startDialMusic(opts.mohClass); stop != nil {
+			defer stop()
+		}
+	} else if opts.ringback && ch.leg != nil {
 		indicateRinging(ch.leg)
 	}
 	dialEnd := func(o *outLeg, status string) {
@@ -297,7 +327,7 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 				return "ANSWER", o.ch, nil
 			case channel.FrameRinging:
 				ch.verbosef(3, "%s is ringing", o.ch.Name())
-				if !sentRinging && ch.leg != nil {
+				if !sentRinging && !opts.moh && ch.leg != nil {
 					indicateRinging(ch.leg)
 					sentRinging = true
 				}
@@ -326,6 +356,29 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 			}
 		}
 	}
+}
+
+// startDialMusic starts music on hold (class, or the caller's own, else default) on the
+// caller for Dial's m option (the music player indicates progress first: SIP 183 with SDP,
+// so the phone plays the early media); it returns what stops the music, nil when none
+// could start (no music on hold installed, no class with files, no media), in which case
+// the caller gets progress and hears nothing, as in Asterisk when ast_moh_start fails.
+func (ch *Channel) startDialMusic(class string) func() {
+	var m channel.MusicOnHold
+	if ch.engine != nil {
+		m = ch.engine.Channels().MusicOnHold()
+	}
+	if m == nil || ch.leg.Media() == nil {
+		ch.leg.Indicate(channel.CondProgress)
+		return nil
+	}
+	if err := m.StartMOH(ch.leg, class); err != nil {
+		ch.logf(slog.LevelWarn, "Unable to start music on hold class '%s' on channel %s: %v", class, ch.Name, err)
+		ch.leg.Indicate(channel.CondProgress)
+		return nil
+	}
+	leg := ch.leg
+	return func() { m.StopMOH(leg) }
 }
 
 func (ch *Channel) callerSnapshot() channel.Snapshot {

@@ -50,7 +50,8 @@
 // This package's own applications and functions are built-ins, registered once at init
 // and seen by every engine. Everything else is registered on an engine (Engine.Register*):
 // internal/funcs' DEVICE_STATE(), EXTENSION_STATE(), HINT(), VM_INFO(), rtswitch's REALTIME*
-// and switch, func_odbc's functions. They close over one server's engines, so they belong
+// and switch, func_odbc's functions, internal/moh's MusicOnHold, StartMusicOnHold and
+// StopMusicOnHold. They close over one server's engines, so they belong
 // to that server's dialplan engine: two engines in one process (tests) do not see each
 // other's, and they go with the engine when the module unloads. An engine's own entry
 // shadows a built-in of the same name for that engine only. Lookups are safe for
@@ -215,8 +216,12 @@
 //     CHANUNAVAIL when all failed so (app_dial's handle_cause and precedence;
 //     DialStatusOfCause is ast_hangup_cause_to_dial_status); CHANUNAVAIL when no leg could
 //     be requested. DIALEDPEERNAME, DIALEDPEERNUMBER and HANGUPCAUSE are set. Outgoing legs
-//     show AppDial((Outgoing Line)) and inherit the caller's extension. Early media is not
-//     bridged before the answer; the options other than r and g are ignored.
+//     show AppDial((Outgoing Line)) and inherit the caller's extension and, when they have
+//     none, its CHANNEL(musicclass). Early media is not bridged before the answer. Option
+//     m[(class)]: the caller hears music on hold (progress, then the music as early media;
+//     no ringing passed on) until the answer or the end of the dial, through the registry's
+//     channel.MusicOnHold (internal/moh); without one the caller gets progress and silence.
+//     The options other than r, g and m are ignored.
 //   - Playback(f1&f2[,skip|noanswer]) answers first (unless noanswer; skip does nothing on
 //     a leg not up) and plays each file with media.Session.PlayFile from the sounds
 //     directory (sounds/<lang>/name.<fmt>, then sounds/name.<fmt>: wav, sln, ulaw, alaw...);
@@ -234,7 +239,9 @@
 //
 // Functions: LEN, IF, IFTIME, ISNULL, EXISTS, CUT, FIELDQTY, FILTER, REGEX, TOUPPER, TOLOWER,
 // GLOBAL, LOCAL, DB, DB_EXISTS (sets DB_RESULT), DB_DELETE, CALLERID(num|name|all), SET,
-// STRFTIME, EPOCH, RAND. Applications: Answer, Hangup, NoOp, Verbose, Log, Set, MSet, Goto,
+// STRFTIME, EPOCH, RAND, CHANNEL (musicclass read and written — on a leg, the leg's class that
+// music on hold reads —; language, name, uniqueid, linkedid, state, channeltype read; any
+// other item fails with func_channel's "unknown or unavailable item requested"). Applications: Answer, Hangup, NoOp, Verbose, Log, Set, MSet, Goto,
 // GotoIf, GotoIfTime, Gosub, GosubIf, Return, ExecIf, While, EndWhile, ExitWhile,
 // ContinueWhile, Wait, Busy, Congestion, Ringing, Progress, Playback, Echo, SendDTMF, Read,
 // Dial.

@@ -87,6 +87,13 @@ func (ch *Channel) playOne(ctx context.Context, name string) error {
 	if s == nil {
 		return errors.New("no media")
 	}
+	// A file stops the channel's music on hold (file.c's ast_openstream_full deactivates
+	// the generator), for good: StartMusicOnHold, then Playback, leaves silence after.
+	if ch.engine != nil {
+		if m := ch.engine.Channels().MusicOnHold(); m != nil {
+			m.StopMOH(ch.leg)
+		}
+	}
 	_, err := s.PlayFile(ctx, dir, ch.language(), name, "")
 	return err
 }

@@ -63,6 +63,18 @@ var formats = []format{
 	{"alaw", Alaw, false}, {"al", Alaw, false}, {"alw", Alaw, false},
 }
 
+// Playable reports whether ext (a file name's extension without the dot, "wav", "ulaw")
+// is one of the formats Find and Load read: what music on hold's files mode lists from a
+// directory (Asterisk lists the files its format modules can read).
+func Playable(ext string) bool {
+	for _, f := range formats {
+		if f.ext == ext {
+			return true
+		}
+	}
+	return false
+}
+
 // File is a sound file found on disk.
 type File struct {
 	Path     string
