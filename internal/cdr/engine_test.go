@@ -397,3 +397,15 @@ func TestUnknownOptionWarned(t *testing.T) {
 		t.Fatalf("warns %q err %v", warns, err)
 	}
 }
+
+// With CDRs on, CHANNEL() still has the dialplan's own items (musicclass, name).
+func TestChannelFunctionKeepsTheDialplansItems(t *testing.T) {
+	v := newEnv(t, "[c]\nexten => 200,1,Answer()\n"+
+		" same => n,Set(CHANNEL(musicclass)=jazz)\n"+
+		" same => n,Set(GLOBAL(M)=${CHANNEL(musicclass)}|${CHANNEL(channeltype)})\n"+
+		" same => n,Hangup()\n", DefaultSettings())
+	v.call(t, "200", nil)
+	if m, _ := v.dp.Global("M"); m != "jazz|SIP" {
+		t.Fatalf("CHANNEL(musicclass)|CHANNEL(channeltype) = %q", m)
+	}
+}

@@ -42,40 +42,45 @@ func Register(dp *dialplan.Engine, e *Engine) {
 			}
 			return e.Set(id, name, value)
 		}})
-	dp.RegisterFunction(&dialplan.Function{Name: "CHANNEL", Synopsis: "Gets or sets channel information (accountcode, amaflags).",
-		Read: func(_ context.Context, ch *dialplan.Channel, args string) (string, error) {
-			id, err := uid(ch)
-			if err != nil {
-				return "", err
-			}
+	// CHANNEL(): accountcode, peeraccount and amaflags here, every other item the
+	// dialplan's own CHANNEL() (musicclass, language, name...).
+	base := dp.LookupFunction("CHANNEL")
+	dp.RegisterFunction(&dialplan.Function{Name: "CHANNEL", Synopsis: "Gets/sets various pieces of information about the channel.",
+		Read: func(ctx context.Context, ch *dialplan.Channel, args string) (string, error) {
 			switch item := strings.ToLower(strings.TrimSpace(args)); item {
-			case "accountcode":
-				return ch.Leg().Snapshot().AccountCode, nil
-			case "peeraccount":
-				return e.Get(id, item)
-			case "amaflags":
+			case "accountcode", "peeraccount", "amaflags":
+				id, err := uid(ch)
+				if err != nil {
+					return "", err
+				}
+				switch item {
+				case "accountcode":
+					return ch.Leg().Snapshot().AccountCode, nil
+				case "peeraccount":
+					return e.Get(id, item)
+				}
 				v, err := e.Get(id, item)
 				return fmt.Sprint(ParseAMA(v)), err
-			case "name":
-				return ch.Name, nil
-			case "uniqueid":
-				return id, nil
-			case "linkedid":
-				return ch.Leg().LinkedID(), nil
+			}
+			if base != nil && base.Read != nil {
+				return base.Read(ctx, ch, args)
 			}
 			return "", fmt.Errorf("CHANNEL: unknown or unsupported item %q", args)
 		},
-		Write: func(_ context.Context, ch *dialplan.Channel, args, value string) error {
-			id, err := uid(ch)
-			if err != nil {
-				return err
-			}
+		Write: func(ctx context.Context, ch *dialplan.Channel, args, value string) error {
 			switch item := strings.ToLower(strings.TrimSpace(args)); item {
-			case "accountcode":
-				ch.Leg().SetAccountCode(value)
+			case "accountcode", "amaflags":
+				id, err := uid(ch)
+				if err != nil {
+					return err
+				}
+				if item == "accountcode" {
+					ch.Leg().SetAccountCode(value)
+				}
 				return e.Set(id, item, value)
-			case "amaflags":
-				return e.Set(id, item, value)
+			}
+			if base != nil && base.Write != nil {
+				return base.Write(ctx, ch, args, value)
 			}
 			return fmt.Errorf("CHANNEL: unknown or unsupported item %q", args)
 		}})
