@@ -271,6 +271,9 @@ func (s *Server) findPeer(ctx context.Context, name string) (*peer, error) {
 		return p, nil
 	}
 	set := s.set.Load()
+	// Only a query needs a deadline: a timer per request costs the cached path a few µs.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	changes := s.rtf.stamp(name) // a change heard during the query leaves the peer stale
 	row, err := s.rt.Load(ctx, "sippeers", realtime.Field{Name: "name", Value: name})
 	if errors.Is(err, realtime.ErrNotFound) {
