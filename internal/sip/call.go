@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,7 +112,8 @@ type call struct {
 	sdpID      uint64
 	sdpVer     uint64
 	lastMsg    string
-	pending    *pendingOK // our 2xx waiting for its ACK
+	pending    *pendingOK   // our 2xx waiting for its ACK
+	st         sessionTimer // RFC 4028 (stimer.go)
 	// counted towards the peer's counters
 	cRinging, cInUse, cHold bool
 	// outgoing
@@ -374,7 +373,11 @@ func (c *call) responseLocked(req *sip.Request, code int, reason string, body []
 	if code > 100 && code < 300 {
 		res.AppendHeader(c.contact())
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
-		res.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+		if c.stCfg().mode == stRefuse {
+			res.AppendHeader(sip.NewHeader("Supported", "replaces"))
+		} else {
+			res.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+		}
 	}
 	if body != nil {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -479,30 +482,15 @@ func (c *call) Answer(ctx context.Context) error {
 		body = c.answerSDPLocked(false)
 	}
 	res := c.responseLocked(c.inv, 200, "OK", body)
-	c.addSessionTimer(c.inv, res)
+	c.stHeadersLocked(res)
 	req, tx := c.inv, c.itx
 	pend := &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
 	c.pending = pend
 	c.mu.Unlock()
 	c.s.send(req, tx, res)
 	c.retransmitOK(pend)
+	c.stStart()
 	return nil
-}
-
-// addSessionTimer accepts a session timer the INVITE asks for (RFC 4028), with the far end
-// refreshing: Pleiades never sends the refresh itself.
-func (c *call) addSessionTimer(req *sip.Request, res *sip.Response) {
-	h := req.GetHeader("Session-Expires")
-	if h == nil {
-		return
-	}
-	v, _, _ := strings.Cut(h.Value(), ";")
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		return
-	}
-	res.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(n)+";refresher=uac"))
-	res.AppendHeader(sip.NewHeader("Require", "timer"))
 }
 
 // retransmitOK resends a 2xx until its ACK: T1 doubling up to T2 on UDP, and gives up after
@@ -635,6 +623,7 @@ func (c *call) Hangup(cause channel.Cause) {
 		return
 	}
 	c.released = true
+	c.stStopLocked()
 	var res *sip.Response
 	var bye, cancel *sip.Request
 	var req *sip.Request

@@ -79,6 +79,7 @@ type settings struct {
 	maxRegistrations int
 	allowGuest       bool
 	codecs           []sdp.Codec // allow/disallow: the audio codecs peers get unless they say otherwise
+	st               stConfig    // session-timers, session-expires, session-minse, session-refresher
 	fromDomain       string
 	nat              natFlags      // [general] nat=, which peers without their own inherit
 	callCounter      bool          // [general] callcounter: every peer's call-limit is "unlimited"
@@ -135,6 +136,7 @@ func defaultSettings(sysname string) *settings {
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
 		codecs:           []sdp.Codec{sdp.PCMU, sdp.PCMA},
+		st:               defaultST(),
 	}
 }
 
@@ -247,6 +249,7 @@ type peerConfig struct {
 	callLimit        int         // call-limit (callcounter=yes: unlimited, shown as 2147483647)
 	codecs           []sdp.Codec // allow/disallow: PCMU, PCMA in the peer's order
 	busyLevel        int         // busylevel: in-use calls from which the device is BUSY (0: none)
+	st               stConfig    // session timers ([general]'s unless the peer sets them)
 	insecurePort     bool        // insecure=port: an INVITE matches the peer by IP address alone
 	insecureInvite   bool        // insecure=invite: an INVITE is not challenged
 	realtime         bool
@@ -582,13 +585,20 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 			case "maxregistrations":
 				intv(&s.maxRegistrations, 1)
 			default:
-				if !ignoredGeneral[name] {
+				if ok, msg := parseSTOption(&s.st, name, val); ok {
+					if msg != "" {
+						add(confErr(v, "%s", msg))
+					}
+				} else if !ignoredGeneral[name] {
 					pc.warnings = append(pc.warnings, fmt.Sprintf("%s:%d: [general] %s is not a Pleiades option; ignored", v.File, v.Line, v.Name))
 				}
 			}
 		}
 		if s.minExpiry > s.maxExpiry {
 			add(&conf.Error{File: g.File, Line: g.Line, Msg: fmt.Sprintf("minexpiry (%d) is greater than maxexpiry (%d)", s.minExpiry, s.maxExpiry)})
+		}
+		if msg := s.st.check(); msg != "" {
+			add(&conf.Error{File: g.File, Line: g.Line, Msg: msg})
 		}
 		if s.subMinExpiry > s.subMaxExpiry {
 			add(&conf.Error{File: g.File, Line: g.Line, Msg: fmt.Sprintf("subminexpiry (%d) is greater than submaxexpiry (%d)", s.subMinExpiry, s.subMaxExpiry)})
@@ -655,6 +665,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		transport:      "udp",
 		nat:            s.nat,
 		codecs:         s.codecs,
+		st:             s.st,
 		realtime:       realtime,
 		file:           file,
 		line:           line,
@@ -834,12 +845,19 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 			}
 			p.callLimit = max(n, 0)
 		default:
-			if !ignoredPeer[name] && !realtime {
+			if ok, msg := parseSTOption(&p.st, name, val); ok {
+				if msg != "" {
+					add(v, "%s", msg)
+				}
+			} else if !ignoredPeer[name] && !realtime {
 				warns = append(warns, fmt.Sprintf("%s:%d: [%s] %s is not a Pleiades peer option; ignored", v.File, v.Line, p.name, v.Name))
 			}
 		}
 	}
 	p.acl = aclb.build()
+	if msg := p.st.check(); msg != "" {
+		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: %s", p.name, msg)})
+	}
 	if !p.dynamic && p.host == "" && !realtime && p.typ != typeUser { // a user only calls in: no host needed
 		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: no host= (use host=dynamic for a registering peer)", p.name)})
 	}

@@ -54,8 +54,9 @@
 // md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
 // with ',' or '&'; context "default"), callerid, description, permit/deny, qualify
 // (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat,
-// accountcode, call-limit, callcounter (the last three shown by the CLI; there are no calls
-// yet); a type=user needs no host=. Templates are resolved by internal/conf. Every error of the file is collected as
+// accountcode, call-limit, callcounter (the last three shown by the CLI), busylevel,
+// insecure, allow/disallow, session-timers, session-expires, session-minse and
+// session-refresher (also in [general]; see Calls); a type=user needs no host=. Templates are resolved by internal/conf. Every error of the file is collected as
 // file:line (a conf.ErrorList); keys chan_sip has but Pleiades does not act on (codecs,
 // media, call options) are accepted silently, other unknown keys are logged as warnings.
 //
@@ -328,8 +329,9 @@
 // answers 200 and 487, the channel hangs up (NORMAL_CLEARING). BYE from the far end: 200 and
 // the channel hangs up. A re-INVITE takes the new offer: sendonly, inactive or c=0.0.0.0 put
 // the call on hold (FrameHold to the owner, device ONHOLD), sendrecv takes it off; a
-// re-INVITE without SDP (a session refresh) gets the current SDP; Session-Expires is
-// accepted with the far end refreshing (refresher=uac). BYE, re-INVITE or ACK for a dialog
+// re-INVITE without SDP (a session refresh) gets the current SDP; an UPDATE (RFC 3311)
+// without SDP gets 200 without a body, one with SDP is taken as a re-INVITE's offer. BYE,
+// re-INVITE, UPDATE or ACK for a dialog
 // that does not exist: 481. Requests go to the address the dialog's INVITE came from
 // (or the peer's registered address): NAT-proof, and Record-Route is not followed (phones
 // talk to Pleiades directly). UDP and TCP alike. A finished dialog is forgotten at once
@@ -345,6 +347,35 @@
 // its cause by chan_sip's hangup_sip2cause (486/600 USER_BUSY with FrameBusy, 503 CONGESTION
 // with FrameCongestion, 404 UNALLOCATED, 480 NO_ANSWER, 408 and Timer B NO_USER_RESPONSE,
 // ...). A 2xx crossing our CANCEL is ACKed and ended with BYE.
+//
+// Session timers (RFC 4028, stimer.go) as chan_sip runs them, with its options in [general]
+// and per peer: session-timers (accept, the default: run them when the phone asks;
+// originate: ask on every call — Session-Expires and Min-SE in our INVITE, without refresher
+// parameter as chan_sip — and run them on calls where the phone did not ask; refuse: never,
+// and an INVITE with "Require: timer" gets 420 Bad Extension with Unsupported: timer),
+// session-expires (1800), session-minse (90, the RFC's floor; smaller values are a
+// configuration error, as is session-expires below session-minse) and session-refresher
+// (uas, the default, or uac). An INVITE with Session-Expires (or x) below our session-minse
+// gets 422 Session Interval Too Small with Min-SE (ours, or the phone's when larger). The
+// interval granted is the phone's capped at session-expires (unless that is below the
+// phone's Min-SE: then the phone's), the refresher the one the request names, else
+// session-refresher's side (uas: Pleiades, on an incoming call), and always Pleiades when
+// the phone does not support timer. The 200 carries "Session-Expires: N;refresher=uac|uas"
+// and, for a phone that supports timer, "Require: timer". Every re-INVITE or UPDATE from the
+// phone refreshes the session (a new Session-Expires in it is negotiated again, 422
+// included) and gets the same headers. When the phone refreshes and no refresh comes
+// within the interval less min(32 s, a third of it) (RFC 4028 10), the call is hung up
+// with BYE (NORMAL_CLEARING) and the WARNING "Session timer expired: <Call-ID> ...", as
+// chan_sip's "Session timer expired" soft hangup. When Pleiades refreshes, it sends, at
+// half the interval, an UPDATE without SDP to a phone that allows UPDATE, else a re-INVITE
+// with the session's SDP unchanged (chan_sip always re-INVITEs), both with
+// "Session-Expires: N;refresher=uac"; a 2xx restarts the timer (with the interval it
+// names), 481, 408 or no answer ends the call as in chan_sip, a 422 raises the interval to
+// its Min-SE and any other refusal is retried at the next half interval. On an outgoing
+// call the 2xx's Session-Expires decides (refresher=uac: Pleiades); a 2xx without one
+// leaves Pleiades refreshing a timer it asked for (originate) and none otherwise. A 422 to
+// our INVITE is not retried (the call fails; chan_sip resends the INVITE with the larger
+// interval).
 //
 // Device state comes from per-peer counters as chan_sip's update_call_counter and
 // sip_devicestate: in use (ringing calls included), ringing (outgoing calls not answered yet)
@@ -431,8 +462,7 @@
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
-// Not done yet: music on hold for CondHold, Record-Route/route sets, our own session
-// refresh, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
+// Not done yet: music on hold for CondHold, Record-Route/route sets, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
 // outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
 // several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
 package sip

@@ -97,6 +97,12 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.target = *ch.Address.Clone()
 	}
 	c.note("Rx", "INVITE")
+	c.st.update = allowsMethod(req, "UPDATE")
+	if code, reason, hdr := c.stOfferLocked(req); code != 0 {
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: session timer refused", "from", src.String(), "status", code)
+		s.reply(req, tx, code, reason, hdr)
+		return
+	}
 	if !c.admit(false) {
 		s.log.Info(fmt.Sprintf("Call limit reached for '%s': call from '%s' refused", p.name, logText(from.Value())))
 		s.reply(req, tx, 486, "Busy Here")
@@ -285,18 +291,37 @@ func (s *Server) peerByAddr(src netip.AddrPort) *peer {
 // c=0.0.0.0, unhold, a new address) or a session refresh without SDP; 481 for a dialog we do
 // not know.
 func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.inDialogOffer(req, tx)
+}
+
+// handleUpdate takes an UPDATE (RFC 3311) within a dialog: a session refresh (RFC 4028),
+// without SDP answered 200 without a body, or a new offer taken as a re-INVITE's.
+func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	s.inDialogOffer(req, tx)
+}
+
+// inDialogOffer is the common part of a re-INVITE and an UPDATE from the far end: its
+// session timer, its offer if it has one, and our 200.
+func (s *Server) inDialogOffer(req *sip.Request, tx sip.ServerTransaction) {
+	invite := req.IsInvite()
 	c := s.dialogFor(req)
 	if c == nil {
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	c.mu.Lock()
-	if c.released || !c.confirmed {
+	if c.released || (!c.confirmed && (invite || len(req.Body()) > 0)) {
 		c.mu.Unlock()
 		s.reply(req, tx, 491, "Request Pending")
 		return
 	}
-	c.note("Rx", "INVITE")
+	c.note("Rx", string(req.Method))
+	if code, reason, hdr := c.stOfferLocked(req); code != 0 {
+		c.mu.Unlock()
+		s.reply(req, tx, code, reason, hdr)
+		return
+	}
+	c.st.update = c.st.update || allowsMethod(req, "UPDATE")
 	body := req.Body()
 	var frame channel.FrameKind
 	holdChanged := false
@@ -329,22 +354,33 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.offer, c.neg = offer, neg
 	}
 	var res *sip.Response
-	if c.offer == nil {
+	switch {
+	case !invite && len(body) == 0:
+		res = c.responseLocked(req, 200, "OK", nil) // a refresh: no offer, no answer
+	case c.offer == nil:
 		// our side made the first offer (an outgoing call, a delayed offer); a refresh without SDP gets our offer again
 		res = c.responseLocked(req, 200, "OK", c.offerSDPLocked(false))
-	} else {
+	default:
 		res = c.responseLocked(req, 200, "OK", c.answerSDPLocked(holdChanged || frame == channel.FrameSrcUpdate))
 	}
-	c.addSessionTimer(req, res)
-	pend := &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
-	if c.pending != nil {
-		close(c.pending.done)
+	c.stHeadersLocked(res)
+	var pend *pendingOK
+	if invite {
+		pend = &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
+		if c.pending != nil {
+			close(c.pending.done)
+		}
+		c.pending = pend
 	}
-	c.pending = pend
-	hold := c.hold
+	hold, confirmed := c.hold, c.confirmed
 	c.mu.Unlock()
 	s.send(req, tx, res)
-	c.retransmitOK(pend)
+	if pend != nil {
+		c.retransmitOK(pend)
+	}
+	if confirmed {
+		c.stStart() // any re-INVITE or UPDATE refreshes the session (RFC 4028 10)
+	}
 	if holdChanged {
 		c.setCounts(false, true, hold)
 	}

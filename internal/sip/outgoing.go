@@ -140,7 +140,7 @@ func (c *call) call(context.Context) error {
 		req.AppendHeader(sip.NewHeader(clusterHeader, c.clusterCred))
 	}
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
-	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+	c.stRequestHeadersLocked(req, false)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(c.offerSDPLocked(false))
 	c.oinv = req
@@ -256,10 +256,12 @@ func (c *call) response(res *sip.Response) {
 		}
 		c.markFinalLocked()
 		c.confirmed = true
+		c.stAnswerLocked(res, c.stCfg().mode == stOriginate)
 		ack := c.ackLocked(res)
 		c.note("Tx", "ACK")
 		c.mu.Unlock()
 		c.s.sendACK(ack, c.addr)
+		c.stStart()
 		if applyErr != nil {
 			c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: unusable SDP in the answer; hanging up", "err", applyErr, "peer", c.peerName)
 			c.ch.RequestHangup(channel.CauseBearerCapabilityNotAvail)

@@ -440,6 +440,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
 	srv.OnBye(s.handleBye)
+	srv.OnUpdate(s.handleUpdate)
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { s.reply(req, tx, 489, "Bad Event") })
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
@@ -579,7 +580,7 @@ func (s *Server) janitor(ctx context.Context) {
 
 const (
 	maxMessageSize = 16 * 1024
-	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY"
+	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY, UPDATE"
 )
 
 // readFilter is the transport hook: size limit and "sip set debug". UDP datagrams went through
