@@ -112,8 +112,9 @@ type call struct {
 	sdpID      uint64
 	sdpVer     uint64
 	lastMsg    string
-	pending    *pendingOK   // our 2xx waiting for its ACK
-	st         sessionTimer // RFC 4028 (stimer.go)
+	pending    *pendingOK      // our 2xx waiting for its ACK
+	st         sessionTimer    // RFC 4028 (stimer.go)
+	directTo   *sdp.Negotiated // directmedia: the other leg's media our descriptions give (direct.go)
 	// counted towards the peer's counters
 	cRinging, cInUse, cHold bool
 	// outgoing
@@ -352,7 +353,7 @@ func (c *call) answerSDPLocked(bump bool) []byte {
 	if bump {
 		c.sdpVer++
 	}
-	return sdp.Answer(c.offer, c.neg, sdp.Local{Addr: c.localRTP(), SessionID: c.sdpID, Version: c.sdpVer, Username: "root"})
+	return sdp.Answer(c.offer, c.neg, sdp.Local{Addr: c.mediaAddrLocked(), SessionID: c.sdpID, Version: c.sdpVer, Username: "root"})
 }
 
 func (c *call) contact() *sip.ContactHeader {

@@ -74,9 +74,12 @@ func ringForever(_ *callEnv, ch *channel.Channel) {
 
 // dialBob is handler (b): Dial(SIP/bob) through the SIP driver, ringing passed back, both
 // legs bridged once bob answers; the cause of the leg that ends first ends the other.
-func dialBob(ce *callEnv, ch *channel.Channel) {
+func dialBob(ce *callEnv, ch *channel.Channel) { dialPeer(ce, ch, "SIP/bob") }
+
+// dialPeer is dialBob to dest.
+func dialPeer(ce *callEnv, ch *channel.Channel, dest string) {
 	ctx := context.Background()
-	out, err := ce.reg.Request(ctx, "SIP/bob", ch)
+	out, err := ce.reg.Request(ctx, dest, ch)
 	if err != nil {
 		ch.Hangup(channel.CauseOf(err))
 		return

@@ -80,6 +80,7 @@ type settings struct {
 	allowGuest       bool
 	codecs           []sdp.Codec // allow/disallow: the audio codecs peers get unless they say otherwise
 	st               stConfig    // session-timers, session-expires, session-minse, session-refresher
+	directMedia      directMode  // directmedia (canreinvite): peers inherit it
 	fromDomain       string
 	nat              natFlags      // [general] nat=, which peers without their own inherit
 	callCounter      bool          // [general] callcounter: every peer's call-limit is "unlimited"
@@ -250,6 +251,8 @@ type peerConfig struct {
 	codecs           []sdp.Codec // allow/disallow: PCMU, PCMA in the peer's order
 	busyLevel        int         // busylevel: in-use calls from which the device is BUSY (0: none)
 	st               stConfig    // session timers ([general]'s unless the peer sets them)
+	directMedia      directMode  // directmedia= (canreinvite=): media straight between two such legs
+	directACL        *acl        // directmediapermit/directmediadeny: whose media may come straight
 	insecurePort     bool        // insecure=port: an INVITE matches the peer by IP address alone
 	insecureInvite   bool        // insecure=invite: an INVITE is not challenged
 	realtime         bool
@@ -564,6 +567,12 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				s.codecs = applyAllow(s.codecs, val, name == "allow")
 			case "allowguest":
 				boolv(&s.allowGuest)
+			case "directmedia", "canreinvite":
+				if m, ok := parseDirectMedia(val); ok {
+					s.directMedia = m
+				} else {
+					add(confErr(v, "%s: %q is not yes, no, nonat, update or outgoing", v.Name, v.Value))
+				}
 			case "nat":
 				var unknown []string
 				if !natSeen {
@@ -666,13 +675,14 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		nat:            s.nat,
 		codecs:         s.codecs,
 		st:             s.st,
+		directMedia:    s.directMedia,
 		realtime:       realtime,
 		file:           file,
 		line:           line,
 	}
 	var errs conf.ErrorList
 	var warns []string
-	var aclb aclBuilder
+	var aclb, dmACL aclBuilder
 	natSeen := false
 	if s.callCounter {
 		p.callLimit = math.MaxInt32
@@ -815,6 +825,22 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 			for _, it := range items {
 				p.codecs = applyAllow(p.codecs, it, name == "allow")
 			}
+		case "directmedia", "canreinvite":
+			if m, ok := parseDirectMedia(val); ok {
+				p.directMedia = m
+			} else {
+				add(v, "%s: %q is not yes, no, nonat, update or outgoing", v.Name, v.Value)
+			}
+		case "directmediapermit", "directmediadeny":
+			items := []string{val}
+			if realtime {
+				items = splitRTList(val)
+			}
+			for _, it := range items {
+				if err := dmACL.add(name == "directmediapermit", it); err != nil {
+					add(v, "%s: %v", v.Name, err)
+				}
+			}
 		case "busylevel":
 			n, err := strconv.Atoi(val)
 			if err != nil {
@@ -855,6 +881,7 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		}
 	}
 	p.acl = aclb.build()
+	p.directACL = dmACL.build()
 	if msg := p.st.check(); msg != "" {
 		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: %s", p.name, msg)})
 	}
@@ -912,4 +939,36 @@ func applyAllow(codecs []sdp.Codec, val string, allow bool) []sdp.Codec {
 		}
 	}
 	return out
+}
+
+// directMode is directmedia= (chan_sip's canreinvite).
+type directMode int
+
+const (
+	directNo    directMode = iota // the default: Pleiades relays
+	directYes                     // yes, update, outgoing: straight when both legs may
+	directNoNAT                   // nonat: straight unless the peer is behind NAT
+)
+
+// parseDirectMedia reads directmedia=: yes, no, nonat; chan_sip's update (re-INVITE as UPDATE)
+// and outgoing (only re-INVITE outgoing legs, against glare) are taken as yes, since
+// Pleiades always re-INVITEs and never meets glare on its own re-INVITEs; "yes,update" too.
+func parseDirectMedia(val string) (directMode, bool) {
+	m := directNo
+	for _, w := range strings.Split(val, ",") {
+		w = strings.ToLower(strings.TrimSpace(w))
+		switch {
+		case w == "nonat":
+			m = directNoNAT
+		case w == "update" || w == "outgoing" || conf.IsTrue(w):
+			if m == directNo {
+				m = directYes
+			}
+		case conf.IsFalse(w):
+			return directNo, true
+		default:
+			return directNo, false
+		}
+	}
+	return m, true
 }

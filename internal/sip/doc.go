@@ -377,6 +377,28 @@
 // our INVITE is not retried (the call fails; chan_sip resends the INVITE with the larger
 // interval).
 //
+// directmedia (direct.go): directmedia=yes (canreinvite=yes, chan_sip's old name; update,
+// outgoing and "yes,update" are taken as yes, since Pleiades always re-INVITEs), nonat (yes
+// unless the peer is behind NAT), no (the default), in [general] and per peer, with
+// directmediapermit/directmediadeny (an ACL of the peer applied to the other leg's media
+// address). Chosen as Asterisk does it, by re-INVITE after the bridge forms, not at call
+// setup: the call starts relayed (audio from its first packet), and when Dial's bridge
+// holds two SIP legs that may both go direct — known peers with directmedia, not nat=comedia
+// (symmetric RTP needs the relay), not a leg between cluster members, answered, not on hold,
+// each ACL accepting the other's address, and the same codec (Pleiades does not transcode
+// what it does not relay) — each leg gets a re-INVITE (after the ACK of our 200: RFC 3261
+// 14.1) whose SDP is the other phone's media (its address, its codec with its payload type,
+// telephone-event), with our session's o= and a raised version. Once both answered 2xx the
+// relay stops (media.Session.Unbridge; the RTP ports stay reserved for the fallback). A
+// refusal on either side sends the other back to us and the call stays relayed. Hold: the
+// holding phone's re-INVITE is answered with the other phone's address (while direct), then
+// both legs are re-INVITEd back to our ports (relay restarted first), so that the hold goes
+// through Pleiades (device ONHOLD, music on hold to the held party); unhold goes direct
+// again. A re-INVITE with a new media address re-targets the other leg. A session-timer
+// refresh of a direct leg re-offers the direct SDP. When the bridge ends the survivor stays
+// direct (it is hung up next); Dial's g option, which goes on in the dialplan, brings the
+// caller's media back with a re-INVITE (channel.ReclaimMedia).
+//
 // Device state comes from per-peer counters as chan_sip's update_call_counter and
 // sip_devicestate: in use (ringing calls included), ringing (outgoing calls not answered yet)
 // and on hold; the state is ONHOLD, else RINGING (every call ringing) or RINGINUSE, else BUSY
@@ -462,7 +484,7 @@
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
-// Not done yet: music on hold for CondHold, Record-Route/route sets, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
-// outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
+// Not done yet: music on hold for CondHold, Record-Route/route sets, PRACK, T.38, codecs
+// other than G.711, TLS and WebSocket transports, outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
 // several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
 package sip

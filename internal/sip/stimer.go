@@ -257,8 +257,13 @@ func (c *call) stRequestHeadersLocked(req *sip.Request, refresh bool) {
 	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
 	switch {
 	case refresh:
-		// we refresh: we are the UAC of this request
-		req.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(c.st.interval)+";refresher=uac"))
+		// a refresh (ours, or any re-INVITE of ours in a session with a timer): we are the
+		// UAC of this request, the refresher stays who it is
+		ref := "uas"
+		if c.st.us {
+			ref = "uac"
+		}
+		req.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(c.st.interval)+";refresher="+ref))
 		req.AppendHeader(sip.NewHeader("Min-SE", strconv.Itoa(max(c.st.minSE, cfg.minSE))))
 	case cfg.mode == stOriginate:
 		// as chan_sip's transmit_invite: the interval without a refresher parameter (the
@@ -348,52 +353,27 @@ func (c *call) stRefresh() {
 		c.mu.Unlock()
 		return
 	}
-	method := sip.INVITE
+	var req *sip.Request
 	if c.st.update {
-		method = sip.UPDATE
+		req = c.requestLocked(sip.UPDATE, 0)
+		req.AppendHeader(c.contact())
+		req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+		c.stRequestHeadersLocked(req, true)
+		c.note("Tx", "UPDATE")
+	} else {
+		req = c.reinviteLocked(c.sessionSDPLocked(false))
 	}
-	req := c.requestLocked(method, 0)
-	req.AppendHeader(c.contact())
-	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
-	c.stRequestHeadersLocked(req, true)
-	if method == sip.INVITE {
-		var body []byte
-		if c.offer != nil && !c.outgoing {
-			body = c.answerSDPLocked(false)
-		} else {
-			body = c.offerSDPLocked(false)
-		}
-		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody(body)
-	}
-	c.note("Tx", string(method))
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.s.ctx, 64*sip.T1)
 	defer cancel()
-	c.s.debugOut(req, c.addr.String())
-	tx, err := c.s.client.TransactionRequest(ctx, req)
-	var res *sip.Response
-	if err == nil {
-		res, err = finalResponse(ctx, tx)
-	}
+	res, err := c.inDialogRequest(ctx, req)
 	select {
 	case <-c.stop:
 		return
 	default:
 	}
 	if res != nil && res.IsSuccess() {
-		c.mu.Lock()
-		c.stAnswerLocked(res, true)
-		var ack *sip.Request
-		if method == sip.INVITE {
-			ack = c.ackLocked(res)
-		}
-		c.mu.Unlock()
-		if ack != nil {
-			c.s.sendACK(ack, c.addr)
-		}
-		c.stStart()
-		return
+		return // inDialogRequest restarted the timer
 	}
 	if res == nil || res.StatusCode == 481 || res.StatusCode == 408 {
 		c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: session refresh failed; hanging up", "call-id", c.callID, "err", err)
