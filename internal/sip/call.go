@@ -283,8 +283,10 @@ func causeStatus(cause channel.Cause) (int, string) {
 		return 486, "Busy Here"
 	case channel.CauseNetworkOutOfOrder:
 		return 500, "Server Internal Failure"
-	case channel.CauseFacilityRejected, 66: // 66: CHANNEL_NOT_IMPLEMENTED
+	case channel.CauseFacilityRejected:
 		return 501, "Not Implemented"
+	case 66: // CHANNEL_NOT_IMPLEMENTED
+		return 503, "Service Unavailable"
 	case channel.CauseDestinationOutOfOrder:
 		return 502, "Bad Gateway"
 	case channel.CauseBearerCapabilityNotAvail:

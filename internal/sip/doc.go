@@ -323,7 +323,11 @@
 // Indicate sends 180, 183 with SDP (early media), 486 or 503; Hangup sends the final
 // response of an unanswered call with chan_sip's hangup_cause2sip status (UNALLOCATED 404,
 // USER_BUSY 486, NO_ANSWER/SUBSCRIBER_ABSENT 480, CONGESTION 503, NO_USER_RESPONSE 408,
-// CALL_REJECTED 403, BEARERCAPABILITY_NOTAVAIL 488, ...; anything else 603 Declined), CANCEL
+// CALL_REJECTED 403, BEARERCAPABILITY_NOTAVAIL 488, CHANNEL_NOT_IMPLEMENTED 503, ...; a cause
+// it has no case for, NORMAL_CLEARING included, gets sip_hangup's 603 Declined: so a caller
+// whose Dial() ended NOANSWER at its timeout and whose dialplan then hangs up gets 603, as
+// from chan_sip — app_dial leaves the caller's cause unset at the timeout and Hangup() makes
+// it NORMAL_CLEARING — while a callee's own 480 comes back as NO_ANSWER, 480), CANCEL
 // for an unanswered outgoing call, BYE once answered, and nothing when the far end ended
 // it; then the RTP ports go back to the pool at once. CANCEL of a ringing call: sipgo
 // answers 200 and 487, the channel hangs up (NORMAL_CLEARING). BYE from the far end: 200 and
