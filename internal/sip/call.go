@@ -224,13 +224,24 @@ func (c *call) admit(ringing bool) bool {
 	c.mu.Lock()
 	c.cInUse, c.cRinging = true, ringing
 	c.mu.Unlock()
-	p.reportDevice()
+	if ringing {
+		p.reportDeviceSync() // DeviceStateChange RINGING before the callee's Newstate Ringing
+	} else {
+		p.reportDevice()
+	}
 	return true
 }
 
 // setCounts moves the call's share of its peer's counters to (ringing, inUse, hold) and
 // reports the device state when it changed.
-func (c *call) setCounts(ringing, inUse, hold bool) {
+func (c *call) setCounts(ringing, inUse, hold bool) { c.moveCounts(ringing, inUse, hold, false) }
+
+// setCountsSync is setCounts returning once the device change has been announced (see
+// DeviceSyncer): for the answer of an outgoing call, whose DeviceStateChange INUSE Asterisk
+// sends before the callee's Newstate Up.
+func (c *call) setCountsSync(ringing, inUse, hold bool) { c.moveCounts(ringing, inUse, hold, true) }
+
+func (c *call) moveCounts(ringing, inUse, hold, sync bool) {
 	p := c.p
 	if p == nil {
 		return
@@ -247,7 +258,7 @@ func (c *call) setCounts(ringing, inUse, hold bool) {
 	p.inUse += du
 	p.onHold += dh
 	p.mu.Unlock()
-	p.reportDevice()
+	p.report(sync)
 }
 
 func delta(was, now bool) int {

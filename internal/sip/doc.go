@@ -411,7 +411,14 @@
 // without them its BLF lamps stay dark; Pleiades keeps them for every peer (the issue's
 // device states from calls), and refuses calls only at a call-limit: an incoming call with
 // 486, an outgoing one with USER_BUSY before any INVITE (busylevel refuses outgoing calls
-// too, as chan_sip's sip_call).
+// too, as chan_sip's sip_call). Two changes of an outgoing call are reported through
+// DeviceSyncer when the sink has it (the core's: it waits until the hint engine has told AMI,
+// at most 50 ms): RINGING when the call is counted, before the INVITE, and INUSE at the
+// answer, before FrameAnswer makes the channel Up — so AMI sends DeviceStateChange RINGING
+// before the callee's Newstate Ringing and INUSE before its Newstate Up, Asterisk 20's order
+// (the state core is asynchronous: without the wait the Newstate came first). The other
+// changes stay asynchronous: at hangup Asterisk sends both Hangup events before
+// DeviceStateChange NOT_INUSE, which is what the asynchronous path gives.
 //
 // "sip show channels" lists the calls' dialogs as chan_sip: address, peer (a guest: its
 // caller number), Call-ID, negotiated codec ("(ulaw)"), hold, the last message ("Rx: ACK"),

@@ -267,7 +267,7 @@ func (c *call) response(res *sip.Response) {
 			c.ch.RequestHangup(channel.CauseBearerCapabilityNotAvail)
 			return
 		}
-		c.setCounts(false, true, false)
+		c.setCountsSync(false, true, false) // DeviceStateChange INUSE, then Newstate Up
 		c.ch.Queue(channel.Frame{Kind: channel.FrameAnswer})
 	default:
 		c.markFinalLocked()

@@ -31,6 +31,14 @@ type DeviceStates interface {
 	SetDevice(device string, st state.Device)
 }
 
+// DeviceSyncer is a DeviceStates that can also set a state and return once its change has
+// been announced (AMI's DeviceStateChange), or a short bound has passed. The calls use it
+// where Asterisk's event order puts the device change before the channel event that follows:
+// SIP/bob RINGING before the callee's Newstate Ringing, INUSE before its Newstate Up.
+type DeviceSyncer interface {
+	SetDeviceSync(device string, st state.Device)
+}
+
 // HintInfo is a hint's current extension state.
 type HintInfo struct {
 	Exten    string
