@@ -294,7 +294,11 @@
 //
 // # Calls
 //
-// SetCalls(reg, eng, handler) turns calls on (without it every INVITE gets 501). A new
+// SetCalls(reg, eng, handler) turns calls on (without it every INVITE gets 501). An INVITE
+// whose Require (or Proxy-Require) names an option tag other than timer and replaces gets
+// 420 Bad Extension with Unsupported listing them, before anything else, as chan_sip: 100rel
+// among them, since Pleiades, like chan_sip, sends no reliable provisional responses (a
+// phone that only offers "Supported: 100rel" gets ordinary 180/183). A new
 // INVITE (call.go, invite.go) is taken as chan_sip's handle_request_invite: the caller is a
 // user/friend named by the From user, else a peer (not type=user) by its source address
 // (the port too unless insecure=port), else a guest when allowguest=yes (the [general]
@@ -495,7 +499,7 @@
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
-// Not done yet: music on hold for CondHold, Record-Route/route sets, PRACK, T.38, codecs
+// Not done yet: music on hold for CondHold, Record-Route/route sets, PRACK (100rel), T.38, codecs
 // other than G.711, TLS and WebSocket transports, outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
 // several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
 package sip

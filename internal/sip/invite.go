@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -19,6 +21,12 @@ import (
 // (chan_sip's handle_request_invite): the caller is identified and authenticated, its offer
 // negotiated, and a channel made and handed to the call handler.
 func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tags := unsupportedRequire(req); len(tags) > 0 {
+		// as chan_sip, before anything else (authentication included): 420 naming them
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE requires unsupported extensions", "require", logValue(strings.Join(tags, ", ")))
+		s.reply(req, tx, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(tags, ", ")))
+		return
+	}
 	if to := req.To(); to != nil {
 		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
 			s.handleReinvite(req, tx)
@@ -412,3 +420,27 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 
 // errNoCalls is returned by the driver when SetCalls was not called.
 var errNoCalls = errors.New("sip: calls are not enabled")
+
+// supportedOptions are the SIP option tags Pleiades takes in a Require header: session
+// timers (RFC 4028) and replaces (chan_sip lists it as supported and so does our Supported
+// header; a Replaces header is not acted on).
+var supportedOptions = map[string]bool{"timer": true, "replaces": true}
+
+// unsupportedRequire returns the option tags of req's Require (and Proxy-Require) that
+// Pleiades does not support, as chan_sip's parse_sip_options: an INVITE that requires one
+// gets 420 Bad Extension with Unsupported listing them (100rel among them: chan_sip sends no
+// reliable provisional responses, and neither does Pleiades).
+func unsupportedRequire(req *sip.Request) []string {
+	var out []string
+	for _, name := range []string{"Require", "Proxy-Require"} {
+		for _, h := range req.GetHeaders(name) {
+			for _, t := range strings.Split(h.Value(), ",") {
+				t = strings.ToLower(strings.TrimSpace(t))
+				if t != "" && !supportedOptions[t] && !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
+}
