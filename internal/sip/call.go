@@ -114,6 +114,7 @@ type call struct {
 	lastMsg    string
 	pending    *pendingOK      // our 2xx waiting for its ACK
 	st         sessionTimer    // RFC 4028 (stimer.go)
+	rel        reliable        // RFC 3262 (prack.go)
 	directTo   *sdp.Negotiated // directmedia: the other leg's media our descriptions give (direct.go)
 	// counted towards the peer's counters
 	cRinging, cInUse, cHold bool
@@ -483,6 +484,7 @@ func (c *call) Answer(ctx context.Context) error {
 		return nil
 	}
 	c.mu.Lock()
+	c.relWaitLocked() // the 2xx after the PRACK of our reliable 183 (RFC 3262 3)
 	if c.final || c.released {
 		c.mu.Unlock()
 		return channel.ErrHungUp
@@ -601,15 +603,26 @@ func (c *call) Indicate(cond channel.Condition) error {
 		return nil
 	}
 	var res *sip.Response
+	var rel *relProv
 	switch cond {
 	case channel.CondRinging:
 		res = c.responseLocked(c.inv, 180, "Ringing", nil)
+		var drop bool
+		if rel, drop = c.relProvisionalLocked(res, false); drop {
+			c.mu.Unlock()
+			return nil
+		}
 	case channel.CondProgress:
 		var body []byte
 		if c.offer != nil { // no early media before a delayed offer's answer
 			body = c.answerSDPLocked(false)
 		}
 		res = c.responseLocked(c.inv, 183, "Session Progress", body)
+		var drop bool
+		if rel, drop = c.relProvisionalLocked(res, body != nil); drop {
+			c.mu.Unlock()
+			return nil
+		}
 	case channel.CondBusy:
 		c.markFinalLocked()
 		res = c.responseLocked(c.inv, 486, "Busy Here", nil)
@@ -623,6 +636,9 @@ func (c *call) Indicate(cond channel.Condition) error {
 	req, tx := c.inv, c.itx
 	c.mu.Unlock()
 	c.s.send(req, tx, res)
+	if rel != nil {
+		c.relRetransmit(rel)
+	}
 	return nil
 }
 

@@ -295,10 +295,15 @@
 // # Calls
 //
 // SetCalls(reg, eng, handler) turns calls on (without it every INVITE gets 501). An INVITE
-// whose Require (or Proxy-Require) names an option tag other than timer and replaces gets
-// 420 Bad Extension with Unsupported listing them, before anything else, as chan_sip: 100rel
-// among them, since Pleiades, like chan_sip, sends no reliable provisional responses (a
-// phone that only offers "Supported: 100rel" gets ordinary 180/183). A new
+// whose Require (or Proxy-Require) names an option tag other than timer, replaces and 100rel
+// gets 420 Bad Extension with Unsupported listing them, before anything else, as chan_sip.
+// 100rel (RFC 3262, prack.go) goes beyond chan_sip, which has none and answers "Require:
+// 100rel" with 420: a phone that supports it gets our 183 with SDP reliably ("Require:
+// 100rel", an RSeq, retransmitted from T1 doubling until its PRACK; a second reliable one is
+// not sent before that PRACK, and the 200 waits for it), one that requires it every 18x
+// (a 18x while one is unacknowledged is dropped); a PRACK whose RAck names the pending one (or
+// the last acknowledged, a retransmission) gets 200, any other 481; no PRACK within 64·T1
+// ends the call (408). A 180 to a phone that only supports 100rel stays unreliable. A new
 // INVITE (call.go, invite.go) is taken as chan_sip's handle_request_invite: the caller is a
 // user/friend named by the From user, else a peer (not type=user) by its source address
 // (the port too unless insecure=port), else a guest when allowguest=yes (the [general]
@@ -499,7 +504,9 @@
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
-// Not done yet: music on hold for CondHold, Record-Route/route sets, PRACK (100rel), T.38, codecs
-// other than G.711, TLS and WebSocket transports, outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
-// several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
+// Not done yet: music on hold for CondHold, Record-Route/route sets, 100rel on our outgoing
+// calls (we never ask for it, nor PRACK a reliable 18x of the callee), T.38, codecs other
+// than G.711, TLS and WebSocket transports, outbound registrations (register =>), DNS names
+// in host=, SHA-256 digest, qop=auth-int, several contacts per peer, Path,
+// contactpermit/contactdeny, negated ACL rules.
 package sip

@@ -106,6 +106,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.note("Rx", "INVITE")
 	c.st.update = allowsMethod(req, "UPDATE")
+	c.relInitLocked(req)
 	if code, reason, hdr := c.stOfferLocked(req); code != 0 {
 		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: session timer refused", "from", src.String(), "status", code)
 		s.reply(req, tx, code, reason, hdr)
@@ -422,14 +423,13 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 var errNoCalls = errors.New("sip: calls are not enabled")
 
 // supportedOptions are the SIP option tags Pleiades takes in a Require header: session
-// timers (RFC 4028) and replaces (chan_sip lists it as supported and so does our Supported
-// header; a Replaces header is not acted on).
-var supportedOptions = map[string]bool{"timer": true, "replaces": true}
+// timers (RFC 4028), 100rel (RFC 3262, prack.go) and replaces (chan_sip lists it as
+// supported and so does our Supported header; a Replaces header is not acted on).
+var supportedOptions = map[string]bool{"timer": true, "replaces": true, "100rel": true}
 
 // unsupportedRequire returns the option tags of req's Require (and Proxy-Require) that
 // Pleiades does not support, as chan_sip's parse_sip_options: an INVITE that requires one
-// gets 420 Bad Extension with Unsupported listing them (100rel among them: chan_sip sends no
-// reliable provisional responses, and neither does Pleiades).
+// gets 420 Bad Extension with Unsupported listing them.
 func unsupportedRequire(req *sip.Request) []string {
 	var out []string
 	for _, name := range []string{"Require", "Proxy-Require"} {

@@ -449,6 +449,7 @@ func (s *Server) start(ctx context.Context) error {
 	})
 	srv.OnBye(s.handleBye)
 	srv.OnUpdate(s.handleUpdate)
+	srv.OnPrack(s.handlePrack)
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { s.reply(req, tx, 489, "Bad Event") })
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
@@ -588,7 +589,7 @@ func (s *Server) janitor(ctx context.Context) {
 
 const (
 	maxMessageSize = 16 * 1024
-	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY, UPDATE"
+	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, PRACK"
 )
 
 // readFilter is the transport hook: size limit and "sip set debug". UDP datagrams went through

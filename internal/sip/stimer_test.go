@@ -304,25 +304,25 @@ func TestSessionTimerWeRefresh(t *testing.T) {
 	ce2.clean(t)
 }
 
-// TestRequireUnsupported: an INVITE that requires an extension Pleiades does not support
-// (100rel: no reliable provisional responses, as chan_sip) gets 420 Bad Extension with
-// Unsupported naming it, before authentication; timer and replaces are accepted.
+// TestRequireUnsupported: an INVITE that requires an extension Pleiades does not support gets
+// 420 Bad Extension with Unsupported naming it, before authentication, as chan_sip; timer,
+// replaces and 100rel are accepted.
 func TestRequireUnsupported(t *testing.T) {
 	ce := newCallEnv(t, callConf, echoAnswer)
 	ph := newPhone(t, ce.addr)
 	req := ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000))
 	req.AppendHeader(sip.NewHeader("Supported", "timer, 100rel"))
-	req.AppendHeader(sip.NewHeader("Require", "100rel, timer"))
+	req.AppendHeader(sip.NewHeader("Require", "100rel, timer, gruu"))
 	req.AppendHeader(sip.NewHeader("Proxy-Require", "foo"))
 	res := ph.do(req)
-	if res.StatusCode != 420 || res.GetHeader("Unsupported") == nil || res.GetHeader("Unsupported").Value() != "100rel, foo" {
-		t.Fatalf("INVITE requiring 100rel: %d %v", res.StatusCode, res.GetHeader("Unsupported"))
+	if res.StatusCode != 420 || res.GetHeader("Unsupported") == nil || res.GetHeader("Unsupported").Value() != "gruu, foo" {
+		t.Fatalf("INVITE requiring gruu and foo: %d %v", res.StatusCode, res.GetHeader("Unsupported"))
 	}
 	req = ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000))
-	req.AppendHeader(sip.NewHeader("Require", "timer, replaces"))
+	req.AppendHeader(sip.NewHeader("Require", "timer, replaces, 100rel"))
 	req.AppendHeader(sip.NewHeader("Session-Expires", "1800"))
 	if res := ph.do(req); res.StatusCode != 401 {
-		t.Fatalf("INVITE requiring timer and replaces: %d, want the challenge", res.StatusCode)
+		t.Fatalf("INVITE requiring timer, replaces and 100rel: %d, want the challenge", res.StatusCode)
 	}
 	ce.clean(t)
 }
