@@ -107,10 +107,10 @@ func (b *Bridge) Run(ctx context.Context) (*Channel, error) {
 		case on := <-b.direct.done:
 			b.directResult(on)
 		case f := <-b.a.Frames():
-			b.directFrame(ctx, f)
+			b.directFrame(ctx, f, b.a)
 			b.pass(f, b.b)
 		case f := <-b.b.Frames():
-			b.directFrame(ctx, f)
+			b.directFrame(ctx, f, b.b)
 			b.pass(f, b.a)
 		}
 	}

@@ -73,7 +73,8 @@ func (b *Bridge) tryDirect(ctx context.Context) {
 		return
 	}
 	d.busy = true
-	d.done = make(chan bool, 1)
+	done := make(chan bool, 1)
+	d.done = done
 	cctx, cancel := context.WithTimeout(ctx, directTimeout)
 	d.cancel = cancel
 	go func() {
@@ -90,10 +91,10 @@ func (b *Bridge) tryDirect(ctx context.Context) {
 			if errB == nil {
 				_ = da.DirectTo(context.Background(), nil)
 			}
-			d.done <- false
+			done <- false
 			return
 		}
-		d.done <- true
+		done <- true
 	}()
 }
 
@@ -161,10 +162,10 @@ func (b *Bridge) directResult(on bool) {
 	}
 }
 
-// directFrame follows hold and media changes while the legs may talk directly: a hold
-// brings the media back through us (so that music on hold reaches the held party), an
-// unhold goes direct again, a new media source re-targets the other leg.
-func (b *Bridge) directFrame(ctx context.Context, f Frame) {
+// directFrame follows hold and media changes of from while the legs may talk directly: a
+// hold brings the media back through us (so that music on hold reaches the held party), an
+// unhold goes direct again, a new media address of from re-targets the other leg.
+func (b *Bridge) directFrame(ctx context.Context, f Frame, from *Channel) {
 	d := &b.direct
 	switch f.Kind {
 	case FrameHold:
@@ -174,9 +175,24 @@ func (b *Bridge) directFrame(ctx context.Context, f Frame) {
 		d.held = false
 		b.tryDirect(ctx)
 	case FrameSrcUpdate:
-		if d.on || d.busy {
-			b.undirect()
-			b.tryDirect(ctx)
+		if !d.on {
+			return
+		}
+		other := b.a
+		if from == b.a {
+			other = b.b
+		}
+		fdm, ok1 := from.tech.(DirectMedia)
+		odm, ok2 := other.tech.(DirectMedia)
+		if !ok1 || !ok2 {
+			return
+		}
+		if t, ok := fdm.DirectTarget(); ok {
+			go func() {
+				cctx, cancel := context.WithTimeout(ctx, directTimeout)
+				defer cancel()
+				_ = odm.DirectTo(cctx, &t)
+			}()
 		}
 	}
 }

@@ -90,6 +90,7 @@ type call struct {
 	created     time.Time
 	stop        chan struct{} // closed at release: ends retransmissions and response readers
 	finalC      chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
+	reqTurn     chan struct{} // holds one token while a re-INVITE or UPDATE of ours is in progress
 
 	mu         sync.Mutex
 	localTag   string
@@ -134,7 +135,7 @@ type pendingOK struct {
 func (s *Server) newCall(p *peer, name string, outgoing bool, addr netip.AddrPort, transport string) *call {
 	host, port := s.localHostFor(addr, transport) // once: it may cost a socket
 	c := &call{s: s, p: p, peerName: name, outgoing: outgoing, addr: addr, transport: transport, lhost: host, lport: port,
-		created: time.Now(), stop: make(chan struct{}), finalC: make(chan struct{}), localTag: sip.GenerateTagN(16),
+		created: time.Now(), stop: make(chan struct{}), finalC: make(chan struct{}), reqTurn: make(chan struct{}, 1), localTag: sip.GenerateTagN(16),
 		cseq: uint32(rand.IntN(10000)) + 100, sdpID: uint64(rand.Int64N(1 << 40)), sdpVer: 1}
 	return c
 }

@@ -80,6 +80,11 @@ func (c *call) DirectTo(ctx context.Context, t *sdp.Negotiated) error {
 // progress (RFC 3261 14.1: our 2xx waits for its ACK), and keeps the leg as it was when the
 // far end refuses.
 func (c *call) redirect(ctx context.Context, t *sdp.Negotiated) error {
+	release, err := c.ourRequest(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	c.mu.Lock()
 	for c.pending != nil {
 		p := c.pending
@@ -155,6 +160,24 @@ func (c *call) mediaAddrLocked() netip.AddrPort {
 	}
 	return c.localRTP()
 }
+
+// ourRequest waits until no re-INVITE or UPDATE of ours is in progress in the dialog and
+// reserves the turn (release gives it back): one INVITE transaction at a time (RFC 3261
+// 14.1), and requests sent in the order of their CSeq.
+func (c *call) ourRequest(ctx context.Context) (release func(), err error) {
+	select {
+	case c.reqTurn <- struct{}{}:
+		return func() { <-c.reqTurn }, nil
+	case <-c.stop:
+		return nil, channel.ErrHungUp
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ourRequestPending reports whether a re-INVITE or UPDATE of ours is in progress: the far
+// end's re-INVITE then gets 491 Request Pending.
+func (c *call) ourRequestPending() bool { return len(c.reqTurn) > 0 }
 
 // reinviteLocked builds a re-INVITE of ours with body (our session timer, if any, stays).
 func (c *call) reinviteLocked(body []byte) *sip.Request {

@@ -319,7 +319,7 @@ func (s *Server) inDialogOffer(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.mu.Lock()
-	if c.released || (!c.confirmed && (invite || len(req.Body()) > 0)) {
+	if c.released || (!c.confirmed && (invite || len(req.Body()) > 0)) || (invite && c.ourRequestPending()) {
 		c.mu.Unlock()
 		s.reply(req, tx, 491, "Request Pending")
 		return

@@ -348,6 +348,13 @@ func (c *call) stFire(gen uint64) {
 // or 408 (or no answer) ends the call as chan_sip does; other refusals leave it to the next
 // attempt at half the interval.
 func (c *call) stRefresh() {
+	ctx, cancel := context.WithTimeout(c.s.ctx, 64*sip.T1)
+	defer cancel()
+	release, err := c.ourRequest(ctx)
+	if err != nil {
+		return
+	}
+	defer release()
 	c.mu.Lock()
 	if c.released || !c.confirmed {
 		c.mu.Unlock()
@@ -364,8 +371,6 @@ func (c *call) stRefresh() {
 		req = c.reinviteLocked(c.sessionSDPLocked(false))
 	}
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(c.s.ctx, 64*sip.T1)
-	defer cancel()
 	res, err := c.inDialogRequest(ctx, req)
 	select {
 	case <-c.stop:
