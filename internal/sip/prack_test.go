@@ -43,7 +43,8 @@ func TestReliableProgress(t *testing.T) {
 			t.Fatalf("%d before the PRACK", r.StatusCode)
 		}
 	}
-	take(first) // 180 and 183 may come in either order (sipgo reads datagrams concurrently)
+	// 180 and 183 may come in either order (sipgo reads datagrams concurrently)
+	take(first)
 	deadline := time.After(1800 * time.Millisecond) // T1 and 2·T1: two retransmissions
 	for done := false; !done; {
 		select {
