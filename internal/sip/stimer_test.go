@@ -326,3 +326,39 @@ func TestRequireUnsupported(t *testing.T) {
 	}
 	ce.clean(t)
 }
+
+// FuzzSessionHeaders: whatever Session-Expires, Min-SE, Supported/Require and RAck values a
+// request carries, the session-timer negotiation, the Require check and the RAck parser
+// neither panic nor grant an interval below our Min-SE, and a refusal names its header.
+func FuzzSessionHeaders(f *testing.F) {
+	for _, s := range [][4]string{
+		{"1800;refresher=uac", "90", "timer", "1 2 INVITE"},
+		{"60", "", "timer, 100rel", "4294967295 0 INVITE"},
+		{"x;refresher", "-5", "", "1 2"},
+		{"99999999999999999999", "90;foo", "Timer ,, replaces", "a b INVITE"},
+		{";refresher=uas", "300", "gruu", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, se, minse, req, rack string) {
+		s := &Server{}
+		s.set.Store(&settings{st: stConfig{mode: stAccept, expires: 1800, minSE: 90}})
+		c := &call{s: s}
+		r := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "200", Host: "127.0.0.1"})
+		r.AppendHeader(sip.NewHeader("Session-Expires", se))
+		r.AppendHeader(sip.NewHeader("Min-SE", minse))
+		r.AppendHeader(sip.NewHeader("Require", req))
+		r.AppendHeader(sip.NewHeader("Supported", req))
+		r.AppendHeader(sip.NewHeader("RAck", rack))
+		code, _, hdr := c.stOfferLocked(r)
+		switch {
+		case code != 0 && hdr == nil:
+			t.Fatalf("refusal %d without its header", code)
+		case code == 0 && c.st.active && c.st.interval < 90:
+			t.Fatalf("granted %d s, below Min-SE 90", c.st.interval)
+		}
+		_ = unsupportedRequire(r)
+		_, _, _ = parseRAck(r)
+		_, _ = parseDirectMedia(req)
+	})
+}
