@@ -174,3 +174,18 @@ func TestParseDirectMedia(t *testing.T) {
 		t.Error("sometimes accepted")
 	}
 }
+
+// TestShowPeerSessionAndDirect: "sip show peer" shows the peer's session timers and
+// directmedia with chan_sip's labels.
+func TestShowPeerSessionAndDirect(t *testing.T) {
+	ce := newCallEnv(t, directConf+"session-timers=originate\nsession-refresher=uac\nsession-expires=600\n", nil)
+	out := ce.cli("sip show peer carol")
+	for _, want := range []string{"  Sess-Timers  : Originate\n", "  Sess-Refresh : uac\n", "  Sess-Expires : 600 secs\n", "  Min-Sess     : 90 secs\n", "  Direct media : Yes\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sip show peer carol lacks %q:\n%s", want, out)
+		}
+	}
+	if out := ce.cli("sip show peer alice"); !strings.Contains(out, "  Sess-Timers  : Accept\n") || !strings.Contains(out, "  Direct media : Yes\n") {
+		t.Errorf("sip show peer alice:\n%s", out)
+	}
+}

@@ -269,7 +269,8 @@
 // not list), "sip show users [like REGEX]" (friends and users, with the secret as chan_sip
 // shows it), "sip show inuse [all]" (in use/ringing/on hold from the calls; call-limit or N/A),
 // "sip show channels" (the calls' dialogs, see Calls), "sip show peer NAME
-// [load]", "sip show subscriptions" (address, the peer's username or callerid number or
+// [load]" (with Sess-Timers, Sess-Refresh, Sess-Expires, Min-Sess and Direct media as
+// chan_sip shows them), "sip show subscriptions" (address, the peer's username or callerid number or
 // "(None)", Call-ID, exten@context cut at 15 columns or "--" for MWI, last state, type,
 // mailboxes, the Expires granted), "sip
 // show registry" (no outbound registrations yet: always 0), "sip show settings" (chan_sip's
