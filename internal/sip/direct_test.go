@@ -189,3 +189,30 @@ func TestShowPeerSessionAndDirect(t *testing.T) {
 		t.Errorf("sip show peer alice:\n%s", out)
 	}
 }
+
+// TestDirectMediaRefresh: a direct leg whose session Pleiades refreshes (alice asked for a
+// 2 s session with refresher=uas and does not allow UPDATE) gets refresh re-INVITEs that
+// keep offering bob's media, not Pleiades' ports.
+func TestDirectMediaRefresh(t *testing.T) {
+	shortTimers(t)
+	ce := newCallEnv(t, strings.Replace(directConf, baseConf, baseConf+"session-minse=2\n", 1), nil)
+	var aliceRe, bobRe reinvites
+	bob := newUAS(t, phoneAnswering(41004, &bobRe, "bob"))
+	bob.register(ce.addr, "bob", "builder")
+	alice := newUAS(t, phoneAnswering(40004, &aliceRe, "alice"))
+	if _, res := timerCall(t, ce, alice, "Supported: timer", "Session-Expires: 2;refresher=uas"); res.StatusCode != 200 {
+		t.Fatalf("alice's call: %v", res)
+	}
+	waitFor(t, 5*time.Second, "direct, then two refreshes of alice", func() bool { return len(aliceRe.list()) >= 3 })
+	for i, b := range aliceRe.list() {
+		if got := mediaOf(b); got != "127.0.0.1:41004" {
+			t.Errorf("alice's re-INVITE %d points at %s, want bob's 127.0.0.1:41004", i, got)
+		}
+	}
+	for _, c := range ce.s.allCalls() {
+		if c.ch != nil {
+			c.ch.RequestHangup(channel.CauseNormalClearing)
+		}
+	}
+	ce.clean(t)
+}
