@@ -388,8 +388,8 @@
 // its Min-SE and any other refusal is retried at the next half interval. On an outgoing
 // call the 2xx's Session-Expires decides (refresher=uac: Pleiades); a 2xx without one
 // leaves Pleiades refreshing a timer it asked for (originate) and none otherwise. A 422 to
-// our INVITE is not retried (the call fails; chan_sip resends the INVITE with the larger
-// interval).
+// our INVITE sends it again, once, with its Min-SE as Session-Expires and Min-SE (same
+// Call-ID and From tag, a new CSeq), as chan_sip's proc_422_rsp.
 //
 // directmedia (direct.go): directmedia=yes (canreinvite=yes, chan_sip's old name; update,
 // outgoing and "yes,update" are taken as yes, since Pleiades always re-INVITEs), nonat (yes

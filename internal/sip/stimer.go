@@ -105,6 +105,8 @@ type sessionTimer struct {
 	timer    *time.Timer
 	gen      uint64 // bumps at every (re)start: a timer of an older generation does nothing
 	update   bool   // the far end allows UPDATE: refreshes go as UPDATE, else re-INVITE
+	// retried422: our INVITE was sent again after a 422 (once)
+	retried422 bool
 }
 
 // stCfg is the call's session-timer configuration: its peer's, else [general]'s.

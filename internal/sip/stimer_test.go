@@ -362,3 +362,46 @@ func FuzzSessionHeaders(f *testing.F) {
 		_, _ = parseDirectMedia(req)
 	})
 }
+
+// TestSessionTimer422Retry: bob answers our INVITE (session-timers=originate) with 422 and
+// Min-SE: 1900; the INVITE goes again, once, with Session-Expires and Min-SE 1900 and a new
+// CSeq, and the call goes on when bob answers it.
+func TestSessionTimer422Retry(t *testing.T) {
+	ce := newCallEnv(t, baseConf+"session-timers=originate\n[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=from-alice\n[bob]\ntype=friend\nhost=dynamic\nsecret=builder\n", nil)
+	var second atomic.Value
+	bob := newUAS(t, func(u *uas, req *sip.Request, tx sip.ServerTransaction) {
+		if u.invites.Load() == 1 {
+			res := sip.NewResponseFromRequest(req, 422, "Session Interval Too Small", nil)
+			res.AppendHeader(sip.NewHeader("Min-SE", "1900"))
+			_ = tx.Respond(res)
+			return
+		}
+		if tag, _ := req.To().Params.Get("tag"); tag == "" {
+			second.Store(req.GetHeader("Session-Expires").Value() + "/" + req.GetHeader("Min-SE").Value() + "/" + strconv.Itoa(int(req.CSeq().SeqNo)))
+		}
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte(fmt.Sprintf(offerPCMU, 41006)))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(sip.NewHeader("Session-Expires", "1900;refresher=uac"))
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: u.port}})
+		_ = tx.Respond(res)
+	})
+	bob.register(ce.addr, "bob", "builder")
+	alice := newUAS(t, ring)
+	if _, res := timerCall(t, ce, alice); res.StatusCode != 200 {
+		t.Fatalf("alice's call: %v", res)
+	}
+	got, _ := second.Load().(string)
+	parts := strings.Split(got, "/")
+	if len(parts) != 3 || parts[0] != "1900" || parts[1] != "1900" {
+		t.Fatalf("the INVITE after the 422: Session-Expires/Min-SE/CSeq %q", got)
+	}
+	if n := bob.invites.Load(); n != 2 {
+		t.Errorf("bob got %d INVITEs, want 2", n)
+	}
+	for _, c := range ce.s.allCalls() {
+		if c.ch != nil {
+			c.ch.RequestHangup(channel.CauseNormalClearing)
+		}
+	}
+	ce.clean(t)
+}
