@@ -98,9 +98,9 @@ func (b *Bridge) tryDirect(ctx context.Context) {
 	}()
 }
 
-// undirect brings both legs' media back to us (a hold): the relay
-// first, so that no packet is lost, then a re-INVITE to each leg still up (sent in the
-// background). A switch under way is cut short.
+// undirect brings both legs' media back to us (a hold): the relay first, so that no packet
+// is lost, then a re-INVITE to each leg still up (sent in the background). A switch under
+// way is cut short.
 func (b *Bridge) undirect() {
 	d := &b.direct
 	if d.busy {
