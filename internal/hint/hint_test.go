@@ -279,3 +279,21 @@ func TestWaitDevice(t *testing.T) {
 		t.Errorf("gave up after %v", d)
 	}
 }
+
+// BenchmarkSetAndWaitDevice is what the SIP driver's synchronous device report costs at the
+// answer of a call: a state set, then the wait until the device watchers (AMI) were told —
+// two goroutine hand-offs (the device-state engine's, this engine's).
+func BenchmarkSetAndWaitDevice(b *testing.B) {
+	f := newFixture(b)
+	f.e.Sync("extensions.conf", []Spec{{Exten: "200", Context: "calls", Devices: "SIP/bob"}})
+	f.e.WatchDevices(func(event.DeviceStateChange) {})
+	states := [2]state.Device{state.InUse, state.NotInUse}
+	b.ResetTimer()
+	for i := range b.N {
+		st := states[i%2]
+		f.ds.Set("SIP/bob", st)
+		if !f.e.WaitDevice("SIP/bob", f.ds.State("SIP/bob"), time.Second) {
+			b.Fatal("not told")
+		}
+	}
+}
