@@ -20,7 +20,8 @@ type Bridge struct {
 	mu     sync.Mutex
 	joined int
 
-	held map[*Channel]bool // channels hearing music on hold (Run's goroutine only)
+	held   map[*Channel]bool // channels hearing music on hold (Run's goroutine only)
+	direct directState       // owned by Run's goroutine (direct.go)
 }
 
 // ErrNoMedia is returned when a channel of a bridge has no media session while the other
@@ -87,7 +88,12 @@ func (b *Bridge) Run(ctx context.Context) (*Channel, error) {
 		if err := media.Bridge(ma, mb); err != nil {
 			return nil, err
 		}
-		defer ma.Unbridge()
+		b.direct.ma, b.direct.mb, b.direct.relayOK = ma, mb, true
+		defer func() {
+			if b.direct.relayOK {
+				ma.Unbridge()
+			}
+		}()
 		defer b.stopHoldMusic()
 	}
 	b.enter(b.a)
@@ -96,6 +102,8 @@ func (b *Bridge) Run(ctx context.Context) (*Channel, error) {
 		b.leave(b.a)
 		b.leave(b.b)
 	}()
+	defer b.stopDirect()
+	b.tryDirect(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,9 +112,13 @@ func (b *Bridge) Run(ctx context.Context) (*Channel, error) {
 			return b.a, nil
 		case <-b.b.Done():
 			return b.b, nil
+		case on := <-b.direct.done:
+			b.directResult(on)
 		case f := <-b.a.Frames():
+			b.directFrame(ctx, f, b.a)
 			b.pass(f, b.b)
 		case f := <-b.b.Frames():
+			b.directFrame(ctx, f, b.b)
 			b.pass(f, b.a)
 		}
 	}

@@ -39,6 +39,12 @@
 // transcoded, RFC 4733 passed through) and passes hold to the other side; playback, echo
 // and DTMF sending act on one session. The media path never runs on the owner's goroutine.
 //
+// Two legs whose Techs implement DirectMedia (SIP directmedia=yes) and both may go direct
+// with the same codec are switched by the bridge, in the background while the relay runs,
+// to send their media to each other (direct.go); a hold brings them back through us, an
+// unhold sends them direct again, and ReclaimMedia brings back a leg that outlives its
+// bridge.
+//
 // # Music on hold
 //
 // Who plays music on hold is installed on the Registry (SetMusicOnHold; internal/moh): a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
@@ -44,7 +45,7 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 	if s.Settings.SystemNameSet {
 		sysname = s.Settings.SystemName
 	}
-	m.srv = sip.New(s.Log, s.Realtime, sipDevices{s.DevState}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, sysname)
+	m.srv = sip.New(s.Log, s.Realtime, sipDevices{ds: s.DevState, s: s}, sipHints{s}, &sipMailboxes{bus: s.Bus, mb: s}, sysname)
 	m.srv.SetConfigSource(func(ctx context.Context) (*conf.Config, error) { return s.LoadConfig(ctx, "sip.conf") })
 	if s.DB != nil {
 		m.srv.SetDB(sipDB{s.DB}) // registrations outlive a restart (SIP/Registry, as chan_sip)
@@ -192,9 +193,26 @@ func (d sipDB) Del(family, key string) error {
 }
 
 // sipDevices sets SIP/<peer> as this server's own device state, shared across the cluster.
-type sipDevices struct{ ds *devstate.Engine }
+type sipDevices struct {
+	ds *devstate.Engine
+	s  *Server
+}
 
 func (d sipDevices) SetDevice(device string, st state.Device) { d.ds.Set(device, st) }
+
+// deviceAnnounceWait bounds SetDeviceSync's wait: the change crosses the device-state
+// engine's goroutine and the hint engine's (microseconds when they keep up).
+const deviceAnnounceWait = 50 * time.Millisecond
+
+// SetDeviceSync sets the state and returns once the hint engine has told AMI of the new
+// cluster-wide aggregate (read back at once from the device-state cache), so that a call's
+// DeviceStateChange precedes the channel event the SIP driver publishes next, as in Asterisk.
+func (d sipDevices) SetDeviceSync(device string, st state.Device) {
+	d.ds.Set(device, st)
+	if h := d.s.Hints; h != nil {
+		h.WaitDevice(device, d.ds.State(device), deviceAnnounceWait)
+	}
+}
 
 // sipHints follows the hints a SUBSCRIBE's extension@context reaches (hint.Engine.Resolve)
 // and their cluster-wide state.

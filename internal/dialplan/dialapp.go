@@ -486,6 +486,7 @@ func (ch *Channel) bridgePeer(ctx context.Context, peer *channel.Channel, opts d
 		peer.Hangup(c)
 		ch.SetVar("HANGUPCAUSE", strconv.Itoa(int(c)))
 		if opts.goOn {
+			channel.ReclaimMedia(ch.leg) // directmedia: the caller's media comes back to us
 			if ch.leg.State() == channel.Up {
 				ch.verbosef(3, "Spawn extension (%s, %s, %d) continuing after the callee hung up (option g)", ch.Context, ch.Exten, ch.Priority)
 			}

@@ -14,7 +14,10 @@
 // Watchers run on the engine's one subscription goroutine, in order; they must not block
 // (AMI, SIP and WebSocket queue on their own side). Device watchers (WatchDevices) are told
 // of every device change after the hint watchers it made: one ordered path for a front end
-// that reports both.
+// that reports both. WaitDevice lets a producer wait (bounded) until the device watchers
+// have been told of a state it just set: the SIP driver uses it so that AMI's
+// DeviceStateChange precedes the channel event it publishes next, as in Asterisk; the
+// engine remembers each device's last told state for it (one map entry per device).
 //
 // Resolve finds the hint a SUBSCRIBE, AMI ExtensionState or EXTENSION_STATE() reaches from
 // exten@context (the one resolution; the dialplan's lookup through includes and patterns is
@@ -34,6 +37,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/event"
@@ -101,7 +105,9 @@ type Engine struct {
 	byDevice map[string]map[string]bool // device -> hint keys
 	watchers map[string][]watcher       // by exten@context, kept across reloads
 	all      []watcher
-	devices  []deviceWatcher // told of every device change after the hints' watchers
+	devices  []deviceWatcher         // told of every device change after the hints' watchers
+	told     map[string]state.Device // each device's last change told to the device watchers
+	toldC    chan struct{}           // closed (and replaced) whenever told changes: WaitDevice
 	nextID   uint64
 	order    []string // source priority: earlier wins a key
 }
@@ -114,7 +120,7 @@ func New(log *slog.Logger, bus *event.Bus, ds DeviceStates, sourceOrder ...strin
 	}
 	e := &Engine{log: log, ds: ds, hints: map[string]*entry{}, sources: map[string][]Spec{},
 		byDevice: map[string]map[string]bool{}, watchers: map[string][]watcher{}, order: sourceOrder,
-		pollers: map[*Poller]struct{}{}}
+		pollers: map[*Poller]struct{}{}, told: map[string]state.Device{}, toldC: make(chan struct{})}
 	e.sub = bus.Subscribe("hints", event.KindDeviceStateChange, e.onDevice)
 	return e
 }
@@ -259,6 +265,7 @@ func (e *Engine) onDevice(ev event.Event) {
 	if len(keys) == 0 {
 		e.mu.Unlock()
 		tellDevice(devWatchers, ev)
+		e.toldDevice(ev)
 		return
 	}
 	var notes []State
@@ -281,6 +288,48 @@ func (e *Engine) onDevice(ev event.Event) {
 		}
 	}
 	tellDevice(devWatchers, ev)
+	e.toldDevice(ev)
+}
+
+// toldDevice records that the device watchers have been told of ev and wakes WaitDevice.
+func (e *Engine) toldDevice(ev event.Event) {
+	dc, ok := ev.(event.DeviceStateChange)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	e.told[dc.Device] = dc.State
+	close(e.toldC)
+	e.toldC = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// WaitDevice waits until the device watchers (AMI's DeviceStateChange) have been told that
+// device is st, at most timeout; it reports whether they were. A channel technology calls it
+// right after setting a state whose change must reach AMI before the channel event that
+// follows (Asterisk 20 sends DeviceStateChange INUSE before the callee's Newstate Up): the
+// change crosses two goroutines (the device-state engine's, then this engine's), which
+// takes microseconds unless they are backed up, hence the bound.
+func (e *Engine) WaitDevice(device string, st state.Device, timeout time.Duration) bool {
+	var t *time.Timer
+	for {
+		e.mu.Lock()
+		got, ok := e.told[device]
+		c := e.toldC
+		e.mu.Unlock()
+		if ok && got == st {
+			return true
+		}
+		if t == nil {
+			t = time.NewTimer(timeout)
+			defer t.Stop()
+		}
+		select {
+		case <-c:
+		case <-t.C:
+			return false
+		}
+	}
 }
 
 func tellDevice(ws []deviceWatcher, ev event.Event) {

@@ -241,3 +241,59 @@ func TestWatchDevicesAfterHintWatchers(t *testing.T) {
 		t.Fatalf("told after cancel: %q", got)
 	}
 }
+
+// TestWaitDevice: WaitDevice returns once the device watchers have been told of the state
+// (whether or not a hint names the device), at once when they already were, and false after
+// its bound for a state that never comes.
+func TestWaitDevice(t *testing.T) {
+	f := newFixture(t)
+	f.e.Sync("extensions.conf", []Spec{{Exten: "1234", Context: "test", Devices: "Custom:a"}})
+	var mu sync.Mutex
+	var told []string
+	f.e.WatchDevices(func(ev event.DeviceStateChange) {
+		mu.Lock()
+		told = append(told, ev.Device+"="+ev.State.String())
+		mu.Unlock()
+	})
+	for _, dev := range []string{"Custom:a", "Custom:nohint"} {
+		f.ds.Set(dev, state.InUse)
+		if !f.e.WaitDevice(dev, f.ds.State(dev), 2*time.Second) {
+			t.Fatalf("%s: not told", dev)
+		}
+		mu.Lock()
+		last := told[len(told)-1]
+		mu.Unlock()
+		if last != dev+"=INUSE" {
+			t.Errorf("%s: WaitDevice returned before the watchers were told (last %q)", dev, last)
+		}
+		start := time.Now()
+		if !f.e.WaitDevice(dev, state.InUse, time.Second) || time.Since(start) > 100*time.Millisecond {
+			t.Errorf("%s: already told, but WaitDevice waited %v", dev, time.Since(start))
+		}
+	}
+	start := time.Now()
+	if f.e.WaitDevice("Custom:a", state.Busy, 50*time.Millisecond) {
+		t.Error("told a state never set")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("gave up after %v", d)
+	}
+}
+
+// BenchmarkSetAndWaitDevice is what the SIP driver's synchronous device report costs at the
+// answer of a call: a state set, then the wait until the device watchers (AMI) were told —
+// two goroutine hand-offs (the device-state engine's, this engine's).
+func BenchmarkSetAndWaitDevice(b *testing.B) {
+	f := newFixture(b)
+	f.e.Sync("extensions.conf", []Spec{{Exten: "200", Context: "calls", Devices: "SIP/bob"}})
+	f.e.WatchDevices(func(event.DeviceStateChange) {})
+	states := [2]state.Device{state.InUse, state.NotInUse}
+	b.ResetTimer()
+	for i := range b.N {
+		st := states[i%2]
+		f.ds.Set("SIP/bob", st)
+		if !f.e.WaitDevice("SIP/bob", f.ds.State("SIP/bob"), time.Second) {
+			b.Fatal("not told")
+		}
+	}
+}

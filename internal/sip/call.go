@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +90,7 @@ type call struct {
 	created     time.Time
 	stop        chan struct{} // closed at release: ends retransmissions and response readers
 	finalC      chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
+	reqTurn     chan struct{} // holds one token while a re-INVITE or UPDATE of ours is in progress
 
 	mu         sync.Mutex
 	localTag   string
@@ -114,7 +113,10 @@ type call struct {
 	sdpID      uint64
 	sdpVer     uint64
 	lastMsg    string
-	pending    *pendingOK // our 2xx waiting for its ACK
+	pending    *pendingOK      // our 2xx waiting for its ACK
+	st         sessionTimer    // RFC 4028 (stimer.go)
+	rel        reliable        // RFC 3262 (prack.go)
+	directTo   *sdp.Negotiated // directmedia: the other leg's media our descriptions give (direct.go)
 	// counted towards the peer's counters
 	cRinging, cInUse, cHold bool
 	// outgoing
@@ -133,7 +135,7 @@ type pendingOK struct {
 func (s *Server) newCall(p *peer, name string, outgoing bool, addr netip.AddrPort, transport string) *call {
 	host, port := s.localHostFor(addr, transport) // once: it may cost a socket
 	c := &call{s: s, p: p, peerName: name, outgoing: outgoing, addr: addr, transport: transport, lhost: host, lport: port,
-		created: time.Now(), stop: make(chan struct{}), finalC: make(chan struct{}), localTag: sip.GenerateTagN(16),
+		created: time.Now(), stop: make(chan struct{}), finalC: make(chan struct{}), reqTurn: make(chan struct{}, 1), localTag: sip.GenerateTagN(16),
 		cseq: uint32(rand.IntN(10000)) + 100, sdpID: uint64(rand.Int64N(1 << 40)), sdpVer: 1}
 	return c
 }
@@ -224,13 +226,24 @@ func (c *call) admit(ringing bool) bool {
 	c.mu.Lock()
 	c.cInUse, c.cRinging = true, ringing
 	c.mu.Unlock()
-	p.reportDevice()
+	if ringing {
+		p.reportDeviceSync() // DeviceStateChange RINGING before the callee's Newstate Ringing
+	} else {
+		p.reportDevice()
+	}
 	return true
 }
 
 // setCounts moves the call's share of its peer's counters to (ringing, inUse, hold) and
 // reports the device state when it changed.
-func (c *call) setCounts(ringing, inUse, hold bool) {
+func (c *call) setCounts(ringing, inUse, hold bool) { c.moveCounts(ringing, inUse, hold, false) }
+
+// setCountsSync is setCounts returning once the device change has been announced (see
+// DeviceSyncer): for the answer of an outgoing call, whose DeviceStateChange INUSE Asterisk
+// sends before the callee's Newstate Up.
+func (c *call) setCountsSync(ringing, inUse, hold bool) { c.moveCounts(ringing, inUse, hold, true) }
+
+func (c *call) moveCounts(ringing, inUse, hold, sync bool) {
 	p := c.p
 	if p == nil {
 		return
@@ -247,7 +260,7 @@ func (c *call) setCounts(ringing, inUse, hold bool) {
 	p.inUse += du
 	p.onHold += dh
 	p.mu.Unlock()
-	p.reportDevice()
+	p.report(sync)
 }
 
 func delta(was, now bool) int {
@@ -283,8 +296,10 @@ func causeStatus(cause channel.Cause) (int, string) {
 		return 486, "Busy Here"
 	case channel.CauseNetworkOutOfOrder:
 		return 500, "Server Internal Failure"
-	case channel.CauseFacilityRejected, 66: // 66: CHANNEL_NOT_IMPLEMENTED
+	case channel.CauseFacilityRejected:
 		return 501, "Not Implemented"
+	case 66: // CHANNEL_NOT_IMPLEMENTED
+		return 503, "Service Unavailable"
 	case channel.CauseDestinationOutOfOrder:
 		return 502, "Bad Gateway"
 	case channel.CauseBearerCapabilityNotAvail:
@@ -353,7 +368,7 @@ func (c *call) answerSDPLocked(bump bool) []byte {
 	if bump {
 		c.sdpVer++
 	}
-	return sdp.Answer(c.offer, c.neg, sdp.Local{Addr: c.localRTP(), SessionID: c.sdpID, Version: c.sdpVer, Username: "root"})
+	return sdp.Answer(c.offer, c.neg, sdp.Local{Addr: c.mediaAddrLocked(), SessionID: c.sdpID, Version: c.sdpVer, Username: "root"})
 }
 
 func (c *call) contact() *sip.ContactHeader {
@@ -374,7 +389,11 @@ func (c *call) responseLocked(req *sip.Request, code int, reason string, body []
 	if code > 100 && code < 300 {
 		res.AppendHeader(c.contact())
 		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
-		res.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+		if c.stCfg().mode == stRefuse {
+			res.AppendHeader(sip.NewHeader("Supported", "replaces"))
+		} else {
+			res.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+		}
 	}
 	if body != nil {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -466,6 +485,7 @@ func (c *call) Answer(ctx context.Context) error {
 		return nil
 	}
 	c.mu.Lock()
+	c.relWaitLocked() // the 2xx after the PRACK of our reliable 183 (RFC 3262 3)
 	if c.final || c.released {
 		c.mu.Unlock()
 		return channel.ErrHungUp
@@ -479,30 +499,15 @@ func (c *call) Answer(ctx context.Context) error {
 		body = c.answerSDPLocked(false)
 	}
 	res := c.responseLocked(c.inv, 200, "OK", body)
-	c.addSessionTimer(c.inv, res)
+	c.stHeadersLocked(res)
 	req, tx := c.inv, c.itx
 	pend := &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
 	c.pending = pend
 	c.mu.Unlock()
 	c.s.send(req, tx, res)
 	c.retransmitOK(pend)
+	c.stStart()
 	return nil
-}
-
-// addSessionTimer accepts a session timer the INVITE asks for (RFC 4028), with the far end
-// refreshing: Pleiades never sends the refresh itself.
-func (c *call) addSessionTimer(req *sip.Request, res *sip.Response) {
-	h := req.GetHeader("Session-Expires")
-	if h == nil {
-		return
-	}
-	v, _, _ := strings.Cut(h.Value(), ";")
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		return
-	}
-	res.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(n)+";refresher=uac"))
-	res.AppendHeader(sip.NewHeader("Require", "timer"))
 }
 
 // retransmitOK resends a 2xx until its ACK: T1 doubling up to T2 on UDP, and gives up after
@@ -599,15 +604,26 @@ func (c *call) Indicate(cond channel.Condition) error {
 		return nil
 	}
 	var res *sip.Response
+	var rel *relProv
 	switch cond {
 	case channel.CondRinging:
 		res = c.responseLocked(c.inv, 180, "Ringing", nil)
+		var drop bool
+		if rel, drop = c.relProvisionalLocked(res, false); drop {
+			c.mu.Unlock()
+			return nil
+		}
 	case channel.CondProgress:
 		var body []byte
 		if c.offer != nil { // no early media before a delayed offer's answer
 			body = c.answerSDPLocked(false)
 		}
 		res = c.responseLocked(c.inv, 183, "Session Progress", body)
+		var drop bool
+		if rel, drop = c.relProvisionalLocked(res, body != nil); drop {
+			c.mu.Unlock()
+			return nil
+		}
 	case channel.CondBusy:
 		c.markFinalLocked()
 		res = c.responseLocked(c.inv, 486, "Busy Here", nil)
@@ -621,6 +637,9 @@ func (c *call) Indicate(cond channel.Condition) error {
 	req, tx := c.inv, c.itx
 	c.mu.Unlock()
 	c.s.send(req, tx, res)
+	if rel != nil {
+		c.relRetransmit(rel)
+	}
 	return nil
 }
 
@@ -635,6 +654,7 @@ func (c *call) Hangup(cause channel.Cause) {
 		return
 	}
 	c.released = true
+	c.stStopLocked()
 	var res *sip.Response
 	var bye, cancel *sip.Request
 	var req *sip.Request

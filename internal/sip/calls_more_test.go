@@ -29,6 +29,8 @@ type uas struct {
 	invites atomic.Int32
 	cancels atomic.Int32
 	byes    atomic.Int32
+	updates atomic.Int32
+	lastUpd atomic.Pointer[sip.Request]
 }
 
 func newUAS(t *testing.T, answer func(u *uas, req *sip.Request, tx sip.ServerTransaction)) *uas {
@@ -55,6 +57,16 @@ func newUAS(t *testing.T, answer func(u *uas, req *sip.Request, tx sip.ServerTra
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.byes.Add(1)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	srv.OnUpdate(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.updates.Add(1)
+		u.lastUpd.Store(req)
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		if h := req.GetHeader("Session-Expires"); h != nil {
+			res.AppendHeader(sip.NewHeader("Session-Expires", h.Value()))
+			res.AppendHeader(sip.NewHeader("Require", "timer"))
+		}
+		_ = tx.Respond(res)
 	})
 	go func() { _ = srv.ServeUDP(conn) }()
 	for i := 0; ; i++ {
@@ -246,12 +258,13 @@ func TestDialAnswerHoldBye(t *testing.T) {
 	}
 	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+2, ""))
 	waitFor(t, 2*time.Second, "alice off hold", func() bool { return ce.ds.get("SIP/alice") == "INUSE" })
-	// a session refresh: a re-INVITE without SDP, with a session timer
+	// a session refresh: a re-INVITE without SDP, with a session timer without refresher
+	// (session-refresher=uas, chan_sip's default: we refresh)
 	refresh := dlg(sip.INVITE, cseq+10, "")
 	refresh.AppendHeader(sip.NewHeader("Session-Expires", "1800"))
 	refresh.AppendHeader(sip.NewHeader("Supported", "timer"))
 	r = ph.do(refresh)
-	if se := r.GetHeader("Session-Expires"); r.StatusCode != 200 || !strings.Contains(string(r.Body()), "a=sendrecv") || se == nil || se.Value() != "1800;refresher=uac" {
+	if se := r.GetHeader("Session-Expires"); r.StatusCode != 200 || !strings.Contains(string(r.Body()), "a=sendrecv") || se == nil || se.Value() != "1800;refresher=uas" {
 		t.Fatalf("refresh: %d %v\n%s", r.StatusCode, r.GetHeader("Session-Expires"), r.Body())
 	}
 	_ = ph.Client.WriteRequest(dlg(sip.ACK, cseq+10, ""))

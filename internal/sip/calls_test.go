@@ -74,9 +74,12 @@ func ringForever(_ *callEnv, ch *channel.Channel) {
 
 // dialBob is handler (b): Dial(SIP/bob) through the SIP driver, ringing passed back, both
 // legs bridged once bob answers; the cause of the leg that ends first ends the other.
-func dialBob(ce *callEnv, ch *channel.Channel) {
+func dialBob(ce *callEnv, ch *channel.Channel) { dialPeer(ce, ch, "SIP/bob") }
+
+// dialPeer is dialBob to dest.
+func dialPeer(ce *callEnv, ch *channel.Channel, dest string) {
 	ctx := context.Background()
-	out, err := ce.reg.Request(ctx, "SIP/bob", ch)
+	out, err := ce.reg.Request(ctx, dest, ch)
 	if err != nil {
 		ch.Hangup(channel.CauseOf(err))
 		return
@@ -387,18 +390,38 @@ func TestCallDialUnregistered(t *testing.T) {
 	ce.clean(t)
 }
 
+// TestCauseStatusTable is chan_sip's hangup_cause2sip, cause by cause (every case of its
+// switch, and causes it has no case for: 603 Declined, sip_hangup's fallback — which is
+// what a caller gets after Dial(...) ends NOANSWER and the dialplan hangs up with
+// NORMAL_CLEARING), and hangup_sip2cause for the other direction.
 func TestCauseStatusTable(t *testing.T) {
-	for cause, want := range map[channel.Cause]int{
-		channel.CauseUnallocated: 404, channel.CauseUserBusy: 486, channel.CauseNoAnswer: 480,
-		channel.CauseCongestion: 503, channel.CauseNoUserResponse: 408, channel.CauseCallRejected: 403,
-		channel.CauseBearerCapabilityNotAvail: 488, channel.CauseNormalClearing: 603,
+	for _, tc := range []struct {
+		cause channel.Cause
+		want  int
+	}{
+		{channel.CauseUnallocated, 404}, {2, 404}, {channel.CauseNoRouteDestination, 404},
+		{channel.CauseCongestion, 503}, {channel.CauseSwitchCongestion, 503},
+		{channel.CauseNoUserResponse, 408},
+		{channel.CauseNoAnswer, 480}, {channel.CauseSubscriberAbsent, 480}, {channel.CauseNormalUnspecified, 480},
+		{channel.CauseCallRejected, 403}, {channel.CauseNumberChanged, 410},
+		{channel.CauseInvalidNumberFormat, 484}, {channel.CauseUserBusy, 486},
+		{channel.CauseNetworkOutOfOrder, 500}, // AST_CAUSE_FAILURE
+		{channel.CauseFacilityRejected, 501},
+		{66, 503}, // CHANNEL_NOT_IMPLEMENTED
+		{channel.CauseDestinationOutOfOrder, 502}, {channel.CauseBearerCapabilityNotAvail, 488},
+		// no case in hangup_cause2sip: 603 Declined
+		{channel.CauseNormalClearing, 603}, {channel.CauseAnsweredElsewhere, 603}, {channel.CauseTemporaryFailure, 603},
+		{channel.CauseChannelUnavailable, 603}, {channel.CauseInterworking, 603}, {channel.CauseRecoveryOnTimerExpire, 603}, {0, 603},
 	} {
-		if got, _ := causeStatus(cause); got != want {
-			t.Errorf("%s: %d, want %d", cause.Name(), got, want)
+		if got, _ := causeStatus(tc.cause); got != tc.want {
+			t.Errorf("%d %s: %d, want %d", int(tc.cause), tc.cause.Name(), got, tc.want)
 		}
 	}
 	for code, want := range map[int]channel.Cause{404: channel.CauseUnallocated, 486: channel.CauseUserBusy,
-		600: channel.CauseUserBusy, 480: channel.CauseNoAnswer, 503: channel.CauseCongestion, 408: channel.CauseNoUserResponse, 599: channel.CauseCongestion} {
+		600: channel.CauseUserBusy, 480: channel.CauseNoAnswer, 503: channel.CauseCongestion, 408: channel.CauseNoUserResponse, 599: channel.CauseCongestion,
+		603: channel.CauseCallRejected, 403: channel.CauseCallRejected, 410: channel.CauseNumberChanged, 484: channel.CauseInvalidNumberFormat,
+		488: channel.CauseBearerCapabilityNotAvail, 501: channel.CauseFacilityRejected, 502: channel.CauseDestinationOutOfOrder,
+		504: channel.CauseRecoveryOnTimerExpire, 420: channel.CauseNoRouteDestination, 404 + 200: channel.CauseUnallocated} {
 		if got := statusCause(code); got != want {
 			t.Errorf("%d: %s, want %s", code, got.Name(), want.Name())
 		}

@@ -410,6 +410,11 @@ func writePeer(w io.Writer, p *peer, set *settings) {
 	line("Qualify Freq", "%d ms", cfg.qualifyFreq.Milliseconds())
 	line("Qualify", "%d ms", cfg.qualifyMS)
 	line("Keepalive", "%d ms", cfg.keepalive.Milliseconds())
+	line("Sess-Timers", "%s", [...]string{stAccept: "Accept", stOriginate: "Originate", stRefuse: "Refuse"}[cfg.st.mode])
+	line("Sess-Refresh", "%s", map[bool]string{false: "uas", true: "uac"}[cfg.st.refreshUAC])
+	line("Sess-Expires", "%d secs", cfg.st.expires)
+	line("Min-Sess", "%d secs", cfg.st.minSE)
+	line("Direct media", "%s", [...]string{directNo: "No", directYes: "Yes", directNoNAT: "Yes (nonat)"}[cfg.directMedia])
 	fmt.Fprintln(w)
 }
 

@@ -79,6 +79,8 @@ type settings struct {
 	maxRegistrations int
 	allowGuest       bool
 	codecs           []sdp.Codec // allow/disallow: the audio codecs peers get unless they say otherwise
+	st               stConfig    // session-timers, session-expires, session-minse, session-refresher
+	directMedia      directMode  // directmedia (canreinvite): peers inherit it
 	fromDomain       string
 	nat              natFlags      // [general] nat=, which peers without their own inherit
 	callCounter      bool          // [general] callcounter: every peer's call-limit is "unlimited"
@@ -139,6 +141,7 @@ func defaultSettings(sysname string) *settings {
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
 		codecs:           []sdp.Codec{sdp.PCMU, sdp.PCMA},
+		st:               defaultST(),
 	}
 }
 
@@ -251,6 +254,9 @@ type peerConfig struct {
 	callLimit        int         // call-limit (callcounter=yes: unlimited, shown as 2147483647)
 	codecs           []sdp.Codec // allow/disallow: PCMU, PCMA in the peer's order
 	busyLevel        int         // busylevel: in-use calls from which the device is BUSY (0: none)
+	st               stConfig    // session timers ([general]'s unless the peer sets them)
+	directMedia      directMode  // directmedia= (canreinvite=): media straight between two such legs
+	directACL        *acl        // directmediapermit/directmediadeny: whose media may come straight
 	insecurePort     bool        // insecure=port: an INVITE matches the peer by IP address alone
 	insecureInvite   bool        // insecure=invite: an INVITE is not challenged
 	realtime         bool
@@ -569,6 +575,12 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				s.codecs = applyAllow(s.codecs, val, name == "allow")
 			case "allowguest":
 				boolv(&s.allowGuest)
+			case "directmedia", "canreinvite":
+				if m, ok := parseDirectMedia(val); ok {
+					s.directMedia = m
+				} else {
+					add(confErr(v, "%s: %q is not yes, no, nonat, update or outgoing", v.Name, v.Value))
+				}
 			case "nat":
 				var unknown []string
 				if !natSeen {
@@ -590,13 +602,20 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 			case "maxregistrations":
 				intv(&s.maxRegistrations, 1)
 			default:
-				if !ignoredGeneral[name] {
+				if ok, msg := parseSTOption(&s.st, name, val); ok {
+					if msg != "" {
+						add(confErr(v, "%s", msg))
+					}
+				} else if !ignoredGeneral[name] {
 					pc.warnings = append(pc.warnings, fmt.Sprintf("%s:%d: [general] %s is not a Pleiades option; ignored", v.File, v.Line, v.Name))
 				}
 			}
 		}
 		if s.minExpiry > s.maxExpiry {
 			add(&conf.Error{File: g.File, Line: g.Line, Msg: fmt.Sprintf("minexpiry (%d) is greater than maxexpiry (%d)", s.minExpiry, s.maxExpiry)})
+		}
+		if msg := s.st.check(); msg != "" {
+			add(&conf.Error{File: g.File, Line: g.Line, Msg: msg})
 		}
 		if s.subMinExpiry > s.subMaxExpiry {
 			add(&conf.Error{File: g.File, Line: g.Line, Msg: fmt.Sprintf("subminexpiry (%d) is greater than submaxexpiry (%d)", s.subMinExpiry, s.subMaxExpiry)})
@@ -663,13 +682,15 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 		transport:      "udp",
 		nat:            s.nat,
 		codecs:         s.codecs,
+		st:             s.st,
+		directMedia:    s.directMedia,
 		realtime:       realtime,
 		file:           file,
 		line:           line,
 	}
 	var errs conf.ErrorList
 	var warns []string
-	var aclb aclBuilder
+	var aclb, dmACL aclBuilder
 	natSeen := false
 	if s.callCounter {
 		p.callLimit = math.MaxInt32
@@ -812,6 +833,22 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 			for _, it := range items {
 				p.codecs = applyAllow(p.codecs, it, name == "allow")
 			}
+		case "directmedia", "canreinvite":
+			if m, ok := parseDirectMedia(val); ok {
+				p.directMedia = m
+			} else {
+				add(v, "%s: %q is not yes, no, nonat, update or outgoing", v.Name, v.Value)
+			}
+		case "directmediapermit", "directmediadeny":
+			items := []string{val}
+			if realtime {
+				items = splitRTList(val)
+			}
+			for _, it := range items {
+				if err := dmACL.add(name == "directmediapermit", it); err != nil {
+					add(v, "%s: %v", v.Name, err)
+				}
+			}
 		case "busylevel":
 			n, err := strconv.Atoi(val)
 			if err != nil {
@@ -842,12 +879,20 @@ func buildPeer(name string, fs []field, s *settings, realtime bool, file string,
 			}
 			p.callLimit = max(n, 0)
 		default:
-			if !ignoredPeer[name] && !realtime {
+			if ok, msg := parseSTOption(&p.st, name, val); ok {
+				if msg != "" {
+					add(v, "%s", msg)
+				}
+			} else if !ignoredPeer[name] && !realtime {
 				warns = append(warns, fmt.Sprintf("%s:%d: [%s] %s is not a Pleiades peer option; ignored", v.File, v.Line, p.name, v.Name))
 			}
 		}
 	}
 	p.acl = aclb.build()
+	p.directACL = dmACL.build()
+	if msg := p.st.check(); msg != "" {
+		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: %s", p.name, msg)})
+	}
 	if !p.dynamic && p.host == "" && !realtime && p.typ != typeUser { // a user only calls in: no host needed
 		errs = append(errs, &conf.Error{File: file, Line: line, Msg: fmt.Sprintf("peer %q: no host= (use host=dynamic for a registering peer)", p.name)})
 	}
@@ -902,4 +947,36 @@ func applyAllow(codecs []sdp.Codec, val string, allow bool) []sdp.Codec {
 		}
 	}
 	return out
+}
+
+// directMode is directmedia= (chan_sip's canreinvite).
+type directMode int
+
+const (
+	directNo    directMode = iota // the default: Pleiades relays
+	directYes                     // yes, update, outgoing: straight when both legs may
+	directNoNAT                   // nonat: straight unless the peer is behind NAT
+)
+
+// parseDirectMedia reads directmedia=: yes, no, nonat; chan_sip's update (re-INVITE as UPDATE)
+// and outgoing (only re-INVITE outgoing legs, against glare) are taken as yes, since
+// Pleiades always re-INVITEs and never meets glare on its own re-INVITEs; "yes,update" too.
+func parseDirectMedia(val string) (directMode, bool) {
+	m := directNo
+	for _, w := range strings.Split(val, ",") {
+		w = strings.ToLower(strings.TrimSpace(w))
+		switch {
+		case w == "nonat":
+			m = directNoNAT
+		case w == "update" || w == "outgoing" || conf.IsTrue(w):
+			if m == directNo {
+				m = directYes
+			}
+		case conf.IsFalse(w):
+			return directNo, true
+		default:
+			return directNo, false
+		}
+	}
+	return m, true
 }

@@ -55,8 +55,9 @@
 // md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
 // with ',' or '&'; context "default"), callerid, description, permit/deny, qualify
 // (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat,
-// accountcode, call-limit, callcounter (the last three shown by the CLI; there are no calls
-// yet); a type=user needs no host=. Templates are resolved by internal/conf. Every error of the file is collected as
+// accountcode, call-limit, callcounter (the last three shown by the CLI), busylevel,
+// insecure, allow/disallow, session-timers, session-expires, session-minse and
+// session-refresher (also in [general]; see Calls); a type=user needs no host=. Templates are resolved by internal/conf. Every error of the file is collected as
 // file:line (a conf.ErrorList); keys chan_sip has but Pleiades does not act on (codecs,
 // media, call options) are accepted silently, other unknown keys are logged as warnings.
 //
@@ -269,7 +270,8 @@
 // not list), "sip show users [like REGEX]" (friends and users, with the secret as chan_sip
 // shows it), "sip show inuse [all]" (in use/ringing/on hold from the calls; call-limit or N/A),
 // "sip show channels" (the calls' dialogs, see Calls), "sip show peer NAME
-// [load]", "sip show subscriptions" (address, the peer's username or callerid number or
+// [load]" (with Sess-Timers, Sess-Refresh, Sess-Expires, Min-Sess and Direct media as
+// chan_sip shows them), "sip show subscriptions" (address, the peer's username or callerid number or
 // "(None)", Call-ID, exten@context cut at 15 columns or "--" for MWI, last state, type,
 // mailboxes, the Expires granted), "sip
 // show registry" (no outbound registrations yet: always 0), "sip show settings" (chan_sip's
@@ -294,7 +296,16 @@
 //
 // # Calls
 //
-// SetCalls(reg, eng, handler) turns calls on (without it every INVITE gets 501). A new
+// SetCalls(reg, eng, handler) turns calls on (without it every INVITE gets 501). An INVITE
+// whose Require (or Proxy-Require) names an option tag other than timer, replaces and 100rel
+// gets 420 Bad Extension with Unsupported listing them, before anything else, as chan_sip.
+// 100rel (RFC 3262, prack.go) goes beyond chan_sip, which has none and answers "Require:
+// 100rel" with 420: a phone that supports it gets our 183 with SDP reliably ("Require:
+// 100rel", an RSeq, retransmitted from T1 doubling until its PRACK; a second reliable one is
+// not sent before that PRACK, and the 200 waits for it), one that requires it every 18x
+// (a 18x while one is unacknowledged is dropped); a PRACK whose RAck names the pending one (or
+// the last acknowledged, a retransmission) gets 200, any other 481; no PRACK within 64·T1
+// ends the call (408). A 180 to a phone that only supports 100rel stays unreliable. A new
 // INVITE (call.go, invite.go) is taken as chan_sip's handle_request_invite: the caller is a
 // user/friend named by the From user, else a peer (not type=user) by its source address
 // (the port too unless insecure=port), else a guest when allowguest=yes (the [general]
@@ -323,14 +334,19 @@
 // Indicate sends 180, 183 with SDP (early media), 486 or 503; Hangup sends the final
 // response of an unanswered call with chan_sip's hangup_cause2sip status (UNALLOCATED 404,
 // USER_BUSY 486, NO_ANSWER/SUBSCRIBER_ABSENT 480, CONGESTION 503, NO_USER_RESPONSE 408,
-// CALL_REJECTED 403, BEARERCAPABILITY_NOTAVAIL 488, ...; anything else 603 Declined), CANCEL
+// CALL_REJECTED 403, BEARERCAPABILITY_NOTAVAIL 488, CHANNEL_NOT_IMPLEMENTED 503, ...; a cause
+// it has no case for, NORMAL_CLEARING included, gets sip_hangup's 603 Declined: so a caller
+// whose Dial() ended NOANSWER at its timeout and whose dialplan then hangs up gets 603, as
+// from chan_sip — app_dial leaves the caller's cause unset at the timeout and Hangup() makes
+// it NORMAL_CLEARING — while a callee's own 480 comes back as NO_ANSWER, 480), CANCEL
 // for an unanswered outgoing call, BYE once answered, and nothing when the far end ended
 // it; then the RTP ports go back to the pool at once. CANCEL of a ringing call: sipgo
 // answers 200 and 487, the channel hangs up (NORMAL_CLEARING). BYE from the far end: 200 and
 // the channel hangs up. A re-INVITE takes the new offer: sendonly, inactive or c=0.0.0.0 put
 // the call on hold (FrameHold to the owner, device ONHOLD), sendrecv takes it off; a
-// re-INVITE without SDP (a session refresh) gets the current SDP; Session-Expires is
-// accepted with the far end refreshing (refresher=uac). BYE, re-INVITE or ACK for a dialog
+// re-INVITE without SDP (a session refresh) gets the current SDP; an UPDATE (RFC 3311)
+// without SDP gets 200 without a body, one with SDP is taken as a re-INVITE's offer. BYE,
+// re-INVITE, UPDATE or ACK for a dialog
 // that does not exist: 481. Requests go to the address the dialog's INVITE came from
 // (or the peer's registered address): NAT-proof, and Record-Route is not followed (phones
 // talk to Pleiades directly). UDP and TCP alike. A finished dialog is forgotten at once
@@ -347,6 +363,57 @@
 // with FrameCongestion, 404 UNALLOCATED, 480 NO_ANSWER, 408 and Timer B NO_USER_RESPONSE,
 // ...). A 2xx crossing our CANCEL is ACKed and ended with BYE.
 //
+// Session timers (RFC 4028, stimer.go) as chan_sip runs them, with its options in [general]
+// and per peer: session-timers (accept, the default: run them when the phone asks;
+// originate: ask on every call — Session-Expires and Min-SE in our INVITE, without refresher
+// parameter as chan_sip — and run them on calls where the phone did not ask; refuse: never,
+// and an INVITE with "Require: timer" gets 420 Bad Extension with Unsupported: timer),
+// session-expires (1800), session-minse (90, the RFC's floor; smaller values are a
+// configuration error, as is session-expires below session-minse) and session-refresher
+// (uas, the default, or uac). An INVITE with Session-Expires (or x) below our session-minse
+// gets 422 Session Interval Too Small with Min-SE (ours, or the phone's when larger). The
+// interval granted is the phone's capped at session-expires (unless that is below the
+// phone's Min-SE: then the phone's), the refresher the one the request names, else
+// session-refresher's side (uas: Pleiades, on an incoming call), and always Pleiades when
+// the phone does not support timer. The 200 carries "Session-Expires: N;refresher=uac|uas"
+// and, for a phone that supports timer, "Require: timer". Every re-INVITE or UPDATE from the
+// phone refreshes the session (a new Session-Expires in it is negotiated again, 422
+// included) and gets the same headers. When the phone refreshes and no refresh comes
+// within the interval less min(32 s, a third of it) (RFC 4028 10), the call is hung up
+// with BYE (NORMAL_CLEARING) and the WARNING "Session timer expired: <Call-ID> ...", as
+// chan_sip's "Session timer expired" soft hangup. When Pleiades refreshes, it sends, at
+// half the interval, an UPDATE without SDP to a phone that allows UPDATE, else a re-INVITE
+// with the session's SDP unchanged (chan_sip always re-INVITEs), both with
+// "Session-Expires: N;refresher=uac"; a 2xx restarts the timer (with the interval it
+// names), 481, 408 or no answer ends the call as in chan_sip, a 422 raises the interval to
+// its Min-SE and any other refusal is retried at the next half interval. On an outgoing
+// call the 2xx's Session-Expires decides (refresher=uac: Pleiades); a 2xx without one
+// leaves Pleiades refreshing a timer it asked for (originate) and none otherwise. A 422 to
+// our INVITE sends it again, once, with its Min-SE as Session-Expires and Min-SE (same
+// Call-ID and From tag, a new CSeq), as chan_sip's proc_422_rsp.
+//
+// directmedia (direct.go): directmedia=yes (canreinvite=yes, chan_sip's old name; update,
+// outgoing and "yes,update" are taken as yes, since Pleiades always re-INVITEs), nonat (yes
+// unless the peer is behind NAT), no (the default), in [general] and per peer, with
+// directmediapermit/directmediadeny (an ACL of the peer applied to the other leg's media
+// address). Chosen as Asterisk does it, by re-INVITE after the bridge forms, not at call
+// setup: the call starts relayed (audio from its first packet), and when Dial's bridge
+// holds two SIP legs that may both go direct — known peers with directmedia, not nat=comedia
+// (symmetric RTP needs the relay), not a leg between cluster members, answered, not on hold,
+// each ACL accepting the other's address, and the same codec (Pleiades does not transcode
+// what it does not relay) — each leg gets a re-INVITE (after the ACK of our 200: RFC 3261
+// 14.1) whose SDP is the other phone's media (its address, its codec with its payload type,
+// telephone-event), with our session's o= and a raised version. Once both answered 2xx the
+// relay stops (media.Session.Unbridge; the RTP ports stay reserved for the fallback). A
+// refusal on either side sends the other back to us and the call stays relayed. Hold: the
+// holding phone's re-INVITE is answered with the other phone's address (while direct), then
+// both legs are re-INVITEd back to our ports (relay restarted first), so that the hold goes
+// through Pleiades (device ONHOLD, music on hold to the held party); unhold goes direct
+// again. A re-INVITE with a new media address re-targets the other leg. A session-timer
+// refresh of a direct leg re-offers the direct SDP. When the bridge ends the survivor stays
+// direct (it is hung up next); Dial's g option, which goes on in the dialplan, brings the
+// caller's media back with a re-INVITE (channel.ReclaimMedia).
+//
 // Device state comes from per-peer counters as chan_sip's update_call_counter and
 // sip_devicestate: in use (ringing calls included), ringing (outgoing calls not answered yet)
 // and on hold; the state is ONHOLD, else RINGING (every call ringing) or RINGINUSE, else BUSY
@@ -355,7 +422,14 @@
 // without them its BLF lamps stay dark; Pleiades keeps them for every peer (the issue's
 // device states from calls), and refuses calls only at a call-limit: an incoming call with
 // 486, an outgoing one with USER_BUSY before any INVITE (busylevel refuses outgoing calls
-// too, as chan_sip's sip_call).
+// too, as chan_sip's sip_call). Two changes of an outgoing call are reported through
+// DeviceSyncer when the sink has it (the core's: it waits until the hint engine has told AMI,
+// at most 50 ms; about 4 µs when the state core keeps up, hint.BenchmarkSetAndWaitDevice): RINGING when the call is counted, before the INVITE, and INUSE at the
+// answer, before FrameAnswer makes the channel Up — so AMI sends DeviceStateChange RINGING
+// before the callee's Newstate Ringing and INUSE before its Newstate Up, Asterisk 20's order
+// (the state core is asynchronous: without the wait the Newstate came first). The other
+// changes stay asynchronous: at hangup Asterisk sends both Hangup events before
+// DeviceStateChange NOT_INUSE, which is what the asynchronous path gives.
 //
 // "sip show channels" lists the calls' dialogs as chan_sip: address, peer (a guest: its
 // caller number), Call-ID, negotiated codec ("(ulaw)"), hold, the last message ("Rx: ACK"),
@@ -432,8 +506,9 @@
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
-// Not done yet: music on hold for CondHold, Record-Route/route sets, our own session
-// refresh, PRACK, T.38, directmedia, codecs other than G.711, TLS and WebSocket transports,
-// outbound registrations (register =>), DNS names in host=, SHA-256 digest, qop=auth-int,
-// several contacts per peer, Path, contactpermit/contactdeny, negated ACL rules.
+// Not done yet (music on hold to a held party is internal/moh, through the bridge): Record-Route/route sets, 100rel on our outgoing
+// calls (we never ask for it, nor PRACK a reliable 18x of the callee), T.38, codecs other
+// than G.711, TLS and WebSocket transports, outbound registrations (register =>), DNS names
+// in host=, SHA-256 digest, qop=auth-int, several contacts per peer, Path,
+// contactpermit/contactdeny, negated ACL rules.
 package sip

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -19,6 +21,12 @@ import (
 // (chan_sip's handle_request_invite): the caller is identified and authenticated, its offer
 // negotiated, and a channel made and handed to the call handler.
 func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tags := unsupportedRequire(req); len(tags) > 0 {
+		// as chan_sip, before anything else (authentication included): 420 naming them
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE requires unsupported extensions", "require", logValue(strings.Join(tags, ", ")))
+		s.reply(req, tx, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(tags, ", ")))
+		return
+	}
 	if to := req.To(); to != nil {
 		if tag, ok := to.Params.Get("tag"); ok && tag != "" {
 			s.handleReinvite(req, tx)
@@ -97,6 +105,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.target = *ch.Address.Clone()
 	}
 	c.note("Rx", "INVITE")
+	c.st.update = allowsMethod(req, "UPDATE")
+	c.relInitLocked(req)
+	if code, reason, hdr := c.stOfferLocked(req); code != 0 {
+		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: session timer refused", "from", src.String(), "status", code)
+		s.reply(req, tx, code, reason, hdr)
+		return
+	}
 	if !c.admit(false) {
 		s.log.Info(fmt.Sprintf("Call limit reached for '%s': call from '%s' refused", p.name, logText(from.Value())))
 		s.reply(req, tx, 486, "Busy Here")
@@ -285,18 +300,37 @@ func (s *Server) peerByAddr(src netip.AddrPort) *peer {
 // c=0.0.0.0, unhold, a new address) or a session refresh without SDP; 481 for a dialog we do
 // not know.
 func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.inDialogOffer(req, tx)
+}
+
+// handleUpdate takes an UPDATE (RFC 3311) within a dialog: a session refresh (RFC 4028),
+// without SDP answered 200 without a body, or a new offer taken as a re-INVITE's.
+func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	s.inDialogOffer(req, tx)
+}
+
+// inDialogOffer is the common part of a re-INVITE and an UPDATE from the far end: its
+// session timer, its offer if it has one, and our 200.
+func (s *Server) inDialogOffer(req *sip.Request, tx sip.ServerTransaction) {
+	invite := req.IsInvite()
 	c := s.dialogFor(req)
 	if c == nil {
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	c.mu.Lock()
-	if c.released || !c.confirmed {
+	if c.released || (!c.confirmed && (invite || len(req.Body()) > 0)) || (invite && c.ourRequestPending()) {
 		c.mu.Unlock()
 		s.reply(req, tx, 491, "Request Pending")
 		return
 	}
-	c.note("Rx", "INVITE")
+	c.note("Rx", string(req.Method))
+	if code, reason, hdr := c.stOfferLocked(req); code != 0 {
+		c.mu.Unlock()
+		s.reply(req, tx, code, reason, hdr)
+		return
+	}
+	c.st.update = c.st.update || allowsMethod(req, "UPDATE")
 	body := req.Body()
 	var frame channel.FrameKind
 	holdChanged := false
@@ -329,22 +363,33 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.offer, c.neg = offer, neg
 	}
 	var res *sip.Response
-	if c.offer == nil {
+	switch {
+	case !invite && len(body) == 0:
+		res = c.responseLocked(req, 200, "OK", nil) // a refresh: no offer, no answer
+	case c.offer == nil:
 		// our side made the first offer (an outgoing call, a delayed offer); a refresh without SDP gets our offer again
 		res = c.responseLocked(req, 200, "OK", c.offerSDPLocked(false))
-	} else {
+	default:
 		res = c.responseLocked(req, 200, "OK", c.answerSDPLocked(holdChanged || frame == channel.FrameSrcUpdate))
 	}
-	c.addSessionTimer(req, res)
-	pend := &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
-	if c.pending != nil {
-		close(c.pending.done)
+	c.stHeadersLocked(res)
+	var pend *pendingOK
+	if invite {
+		pend = &pendingOK{cseq: req.CSeq().SeqNo, res: res, done: make(chan struct{})}
+		if c.pending != nil {
+			close(c.pending.done)
+		}
+		c.pending = pend
 	}
-	c.pending = pend
-	hold := c.hold
+	hold, confirmed := c.hold, c.confirmed
 	c.mu.Unlock()
 	s.send(req, tx, res)
-	c.retransmitOK(pend)
+	if pend != nil {
+		c.retransmitOK(pend)
+	}
+	if confirmed {
+		c.stStart() // any re-INVITE or UPDATE refreshes the session (RFC 4028 10)
+	}
 	if holdChanged {
 		c.setCounts(false, true, hold)
 	}
@@ -376,3 +421,26 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 
 // errNoCalls is returned by the driver when SetCalls was not called.
 var errNoCalls = errors.New("sip: calls are not enabled")
+
+// supportedOptions are the SIP option tags Pleiades takes in a Require header: session
+// timers (RFC 4028), 100rel (RFC 3262, prack.go) and replaces (chan_sip lists it as
+// supported and so does our Supported header; a Replaces header is not acted on).
+var supportedOptions = map[string]bool{"timer": true, "replaces": true, "100rel": true}
+
+// unsupportedRequire returns the option tags of req's Require (and Proxy-Require) that
+// Pleiades does not support, as chan_sip's parse_sip_options: an INVITE that requires one
+// gets 420 Bad Extension with Unsupported listing them.
+func unsupportedRequire(req *sip.Request) []string {
+	var out []string
+	for _, name := range []string{"Require", "Proxy-Require"} {
+		for _, h := range req.GetHeaders(name) {
+			for _, t := range strings.Split(h.Value(), ",") {
+				t = strings.ToLower(strings.TrimSpace(t))
+				if t != "" && !supportedOptions[t] && !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
+}

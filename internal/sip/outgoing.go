@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,7 +141,7 @@ func (c *call) call(context.Context) error {
 		req.AppendHeader(sip.NewHeader(clusterHeader, c.clusterCred))
 	}
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
-	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+	c.stRequestHeadersLocked(req, false)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(c.offerSDPLocked(false))
 	c.oinv = req
@@ -200,13 +201,20 @@ func (c *call) readResponses(tx sip.ClientTransaction) {
 			}
 			return
 		case res := <-tx.Responses():
-			c.response(res)
+			if ntx := c.response(res); ntx != nil {
+				tx = ntx // our INVITE again after a 422 (session timers)
+			}
 		}
 	}
 }
 
-func (c *call) response(res *sip.Response) {
+func (c *call) response(res *sip.Response) sip.ClientTransaction {
 	code := res.StatusCode
+	if code == 422 {
+		if tx := c.retry422(res); tx != nil {
+			return tx
+		}
+	}
 	c.mu.Lock()
 	if c.released {
 		// The final answer to a call we gave up on (487 to our CANCEL, or a 2xx that
@@ -219,7 +227,7 @@ func (c *call) response(res *sip.Response) {
 		if res.IsSuccess() {
 			c.lateAnswer(res)
 		}
-		return
+		return nil
 	}
 	if code > 100 && code < 300 {
 		if to := res.To(); to != nil {
@@ -252,20 +260,22 @@ func (c *call) response(res *sip.Response) {
 			ack := c.ackLocked(res)
 			c.mu.Unlock()
 			c.s.sendACK(ack, c.addr)
-			return
+			return nil
 		}
 		c.markFinalLocked()
 		c.confirmed = true
+		c.stAnswerLocked(res, c.stCfg().mode == stOriginate)
 		ack := c.ackLocked(res)
 		c.note("Tx", "ACK")
 		c.mu.Unlock()
 		c.s.sendACK(ack, c.addr)
+		c.stStart()
 		if applyErr != nil {
 			c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: unusable SDP in the answer; hanging up", "err", applyErr, "peer", c.peerName)
 			c.ch.RequestHangup(channel.CauseBearerCapabilityNotAvail)
-			return
+			return nil
 		}
-		c.setCounts(false, true, false)
+		c.setCountsSync(false, true, false) // DeviceStateChange INUSE, then Newstate Up
 		c.ch.Queue(channel.Frame{Kind: channel.FrameAnswer})
 	default:
 		c.markFinalLocked()
@@ -285,6 +295,7 @@ func (c *call) response(res *sip.Response) {
 		}
 		c.ch.HungUp(cause)
 	}
+	return nil
 }
 
 // lateAnswer takes a 2xx that came after we hung up (it crossed our CANCEL): ACK, then BYE.
@@ -369,4 +380,49 @@ func (s *Server) tcpTarget(addr netip.AddrPort, contact sip.Uri) netip.AddrPort 
 		port = defaultPort
 	}
 	return netip.AddrPortFrom(ip, uint16(port))
+}
+
+// retry422 sends our INVITE again after a 422 Session Interval Too Small, once, with the
+// Min-SE it names as our Session-Expires and Min-SE (RFC 4028 7.4; chan_sip's
+// proc_422_rsp): same Call-ID and From tag, a new CSeq. It returns the new transaction, nil
+// when the 422 ends the call.
+func (c *call) retry422(res *sip.Response) sip.ClientTransaction {
+	m := minSE(res)
+	c.mu.Lock()
+	if c.released || c.final || c.st.retried422 || m <= 0 || c.stCfg().mode == stRefuse || c.oinv == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.st.retried422 = true
+	old := c.oinv
+	req := c.requestLocked(sip.INVITE, 0)
+	req.AppendHeader(c.contact())
+	if c.clusterCred != "" {
+		req.AppendHeader(sip.NewHeader(clusterHeader, c.clusterCred))
+	}
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+	req.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(m)))
+	req.AppendHeader(sip.NewHeader("Min-SE", strconv.Itoa(m)))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(old.Body())
+	c.st.minSE = m
+	c.oinv = req
+	c.note("Tx", "INVITE")
+	c.mu.Unlock()
+	c.s.debugOut(req, c.addr.String())
+	tx, err := c.s.client.TransactionRequest(c.s.ctx, req)
+	if err != nil {
+		c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE after 422 not sent", "err", err, "peer", c.peerName)
+		return nil
+	}
+	c.mu.Lock()
+	c.otx = tx
+	released := c.released
+	c.mu.Unlock()
+	if released {
+		tx.Terminate()
+		return nil
+	}
+	return tx
 }

@@ -109,7 +109,13 @@ func (p *peer) deviceStateLocked() state.Device {
 }
 
 // reportDevice sends the device state when it changed.
-func (p *peer) reportDevice() {
+func (p *peer) reportDevice() { p.report(false) }
+
+// reportDeviceSync is reportDevice returning once the change has been announced when the
+// device-state sink can tell (DeviceSyncer).
+func (p *peer) reportDeviceSync() { p.report(true) }
+
+func (p *peer) report(sync bool) {
 	defer p.reportLocation() // after devMu is released
 	if p.s.ds == nil {
 		return
@@ -121,9 +127,14 @@ func (p *peer) reportDevice() {
 	changed := st != p.devState || !p.reported
 	p.devState, p.reported = st, true
 	p.mu.Unlock()
-	if changed {
-		p.s.ds.SetDevice("SIP/"+p.name, st)
+	if !changed {
+		return
 	}
+	if ss, ok := p.s.ds.(DeviceSyncer); ok && sync {
+		ss.SetDeviceSync("SIP/"+p.name, st)
+		return
+	}
+	p.s.ds.SetDevice("SIP/"+p.name, st)
 }
 
 // subscriptionUser is the user chan_sip shows for a subscription of this peer: its username

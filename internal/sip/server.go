@@ -31,6 +31,14 @@ type DeviceStates interface {
 	SetDevice(device string, st state.Device)
 }
 
+// DeviceSyncer is a DeviceStates that can also set a state and return once its change has
+// been announced (AMI's DeviceStateChange), or a short bound has passed. The calls use it
+// where Asterisk's event order puts the device change before the channel event that follows:
+// SIP/bob RINGING before the callee's Newstate Ringing, INUSE before its Newstate Up.
+type DeviceSyncer interface {
+	SetDeviceSync(device string, st state.Device)
+}
+
 // HintInfo is a hint's current extension state.
 type HintInfo struct {
 	Exten    string
@@ -444,6 +452,8 @@ func (s *Server) start(ctx context.Context) error {
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
 	srv.OnBye(s.handleBye)
+	srv.OnUpdate(s.handleUpdate)
+	srv.OnPrack(s.handlePrack)
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { s.reply(req, tx, 489, "Bad Event") })
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		s.reply(req, tx, 405, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
@@ -583,7 +593,7 @@ func (s *Server) janitor(ctx context.Context) {
 
 const (
 	maxMessageSize = 16 * 1024
-	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY"
+	allowMethods   = "INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, PRACK"
 )
 
 // readFilter is the transport hook: size limit and "sip set debug". UDP datagrams went through
