@@ -305,24 +305,19 @@ func rewritePassword(file string, line int, mailbox, oldPW, newPW string) error 
 	}
 	lead := rest[:len(rest)-len(strings.TrimLeft(rest, " \t"))]
 	rest = rest[len(lead):]
-	pw, tail, _ := strings.Cut(rest, ",")
-	if tail == "" && !strings.Contains(rest, ",") {
-		// A line with only a password: keep its end (newline, comment).
-		end := strings.IndexAny(pw, ";\r\n")
-		if end < 0 {
-			end = len(pw)
-		}
-		tail, pw = pw[end:], pw[:end]
-		if strings.TrimSpace(pw) != oldPW {
-			return fmt.Errorf("%s:%d: the file changed since it was loaded", file, line)
-		}
-		lines[line-1] = name + "=" + map[bool]string{true: ">", false: ""}[arrow] + lead + newPW + tail
-	} else {
-		if strings.TrimSpace(pw) != oldPW {
-			return fmt.Errorf("%s:%d: the file changed since it was loaded", file, line)
-		}
-		lines[line-1] = name + "=" + map[bool]string{true: ">", false: ""}[arrow] + lead + newPW + "," + tail
+	end := strings.IndexAny(rest, ",;\r\n")
+	if end < 0 {
+		end = len(rest)
 	}
+	pw := strings.TrimRight(rest[:end], " \t")
+	if pw != oldPW {
+		return fmt.Errorf("%s:%d: the file changed since it was loaded", file, line)
+	}
+	sep := "="
+	if arrow {
+		sep = "=>"
+	}
+	lines[line-1] = name + sep + lead + newPW + rest[len(pw):]
 	st, err := os.Stat(file)
 	if err != nil {
 		return err
