@@ -29,16 +29,7 @@ func (m *voicemailModule) Load(ctx context.Context, s *Server) error {
 	}
 	m.e, m.s = voicemail.New(o), s
 	m.e.Configure(ctx, cfg)
-	if s.Dialplan != nil {
-		m.e.Register(s.Dialplan)
-	}
-	if s.AMI != nil {
-		for _, a := range m.e.Actions() {
-			if err := s.AMI.RegisterAction(a); err != nil {
-				return err
-			}
-		}
-	}
+	s.Voicemail = m.e // pbx_config and manager, loaded after it, register its apps and actions
 	s.CLI.MustRegister(m.e.Commands(func(ctx context.Context) error { return s.Reload(ctx, "app_voicemail") })...)
 	return nil
 }
@@ -63,14 +54,6 @@ func (m *voicemailModule) Reload(ctx context.Context, s *Server) error {
 func (m *voicemailModule) Unload(context.Context) error {
 	if m.e == nil {
 		return nil
-	}
-	if m.s.Dialplan != nil {
-		m.e.Unregister(m.s.Dialplan)
-	}
-	if m.s.AMI != nil {
-		for _, a := range m.e.Actions() {
-			m.s.AMI.UnregisterAction(a.Name)
-		}
 	}
 	m.e.Close()
 	return nil

@@ -294,7 +294,9 @@ func (s *FileStore) Move(_ context.Context, b Box, from string, num int, to stri
 // moveMsg renames every file of a message, its .txt last.
 func moveMsg(from, to string) error {
 	files := msgFiles(from)
-	sort.Slice(files, func(i, j int) bool { return !strings.HasSuffix(files[i], ".txt") && strings.HasSuffix(files[j], ".txt") })
+	sort.Slice(files, func(i, j int) bool {
+		return !strings.HasSuffix(files[i], ".txt") && strings.HasSuffix(files[j], ".txt")
+	})
 	for _, f := range files {
 		if err := os.Rename(f, to+strings.TrimPrefix(f, from)); err != nil {
 			return err

@@ -1,0 +1,138 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/media/sound"
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+)
+
+// voicemailConf is the voicemail.conf of the voicemail tests (also in README.md).
+const voicemailConf = `[general]
+format = wav
+maxmsg = 100
+maxsecs = 60
+minsecs = 1
+maxsilence = 10
+silencethreshold = 128
+maxlogins = 3
+
+[default]
+1234 => 4242,John Doe,john@example.com
+`
+
+// voicemailDialplan: 1234 leaves a message for 1234@default (no greeting, no instructions:
+// the beep, then the recording), 8500 checks it.
+const voicemailDialplan = `[calls]
+exten => 1234,1,VoiceMail(1234@default,s)
+ same => n,Set(DB(vmstatus/last)=${VMSTATUS})
+ same => n,Hangup()
+exten => 8500,1,VoiceMailMain(1234@default)
+ same => n,Hangup()
+exten => 8501,1,NoOp(${MAILBOX_EXISTS(1234@default)}/${MAILBOX_EXISTS(999@default)}/${VM_INFO(1234,fullname)}/${VM_INFO(1234,count)})
+`
+
+func startVoicemailNode(t *testing.T) *callsNode {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	if _, err := os.Stat("/usr/share/asterisk/sounds/en/vm-password.wav"); err != nil {
+		testenv.Unavailable(t, "Asterisk's sounds not installed (Debian asterisk-core-sounds-en-wav): %v", err)
+	}
+	p := freePorts(t, 3)
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf":        fmt.Sprintf(callsSIPConf, p[0]),
+		"rtp.conf":        "[general]\nrtpstart = 21000\nrtpend = 21200\nstrictrtp = yes\n",
+		"extensions.conf": voicemailDialplan,
+		"voicemail.conf":  voicemailConf,
+		"manager.conf":    fmt.Sprintf(managerUser, p[1]),
+		"http.conf":       fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", p[2]),
+		"logger.conf":     sampleLogger,
+	})
+	nd.Start()
+	return &callsNode{Node: nd, sip: fmt.Sprintf("127.0.0.1:%d", p[0]), ami: p[1], http: fmt.Sprintf("http://127.0.0.1:%d", p[2])}
+}
+
+// TestVoicemailLeaveAndDelete is issue 16's first acceptance on one server: sipp calls
+// VoiceMail(1234@default) and sends g711a.pcap (7.05 s) then '#': the spool holds
+// msg0000.wav of about that length and msg0000.txt; AMI MailboxCount says 1 new; sipp calls
+// VoiceMailMain, keys the password 4242# over RFC 4733, plays the message and deletes it:
+// the spool is empty and MailboxCount says 0.
+func TestVoicemailLeaveAndDelete(t *testing.T) {
+	n := startVoicemailNode(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 6000))
+		}
+	})
+	if out := n.MustRX("voicemail show users"); !strings.Contains(out, "default    1234  John Doe") {
+		t.Fatalf("voicemail show users:\n%s", out)
+	}
+	mustSipp(t, n.sip, "call-vm-leave.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+
+	inbox := filepath.Join(n.Dir, "spool", "voicemail", "default", "1234", "INBOX")
+	wav, err := os.ReadFile(filepath.Join(inbox, "msg0000.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := sound.ParseWAV(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 236 packets of 30 ms = 7.08 s sent; allow for the first packets lost to the beep and
+	// for scheduling on a loaded machine.
+	if d := time.Duration(len(pcm)/2) * time.Second / 8000; d < 6*time.Second || d > 7100*time.Millisecond {
+		t.Errorf("recorded %v, want about 7.08 s", d)
+	}
+	txt, err := os.ReadFile(filepath.Join(inbox, "msg0000.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[message]", "origmailbox=1234", "context=calls", "exten=1234", "callerchan=SIP/alice-", "callerid=\"Alice\" <alice>", "duration=7"} {
+		if !strings.Contains(string(txt), want) && !(want == "duration=7" && strings.Contains(string(txt), "duration=6")) {
+			t.Errorf("msg0000.txt lacks %q:\n%s", want, txt)
+		}
+	}
+	if out := n.MustRX("database get vmstatus last"); !strings.Contains(out, "SUCCESS") {
+		t.Errorf("VMSTATUS: %s", out)
+	}
+	a := amiLogin(t, n.ami, "admin", "amp111")
+	eventually(t, 5*time.Second, func() string {
+		r := a.action("Action", "MailboxCount", "Mailbox", "1234@default")
+		if field(r, "NewMessages") != "1" || field(r, "OldMessages") != "0" {
+			return "MailboxCount: " + strings.Join(r, " | ")
+		}
+		return ""
+	})
+	a.send("Action", "VoicemailUsersList", "ActionID", "vu")
+	entry := a.until("Event: VoicemailUserEntry")
+	if field(entry, "VoiceMailbox") != "1234" || field(entry, "VMContext") != "default" || field(entry, "NewMessageCount") != "1" {
+		t.Errorf("VoicemailUserEntry:\n%s", strings.Join(entry, "\n"))
+	}
+	if done := a.until("Event: VoicemailUserEntryComplete"); field(done, "ListItems") != "1" {
+		t.Errorf("VoicemailUserEntryComplete:\n%s", strings.Join(done, "\n"))
+	}
+	if out := n.MustRX("voicemail show users for default"); !strings.Contains(out, "John Doe") || !strings.Contains(out, "         1\n") {
+		t.Errorf("voicemail show users for default:\n%s", out)
+	}
+
+	mustSipp(t, n.sip, "call-vm-main.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	eventually(t, 5*time.Second, func() string {
+		r := a.action("Action", "MailboxCount", "Mailbox", "1234@default")
+		if field(r, "NewMessages") != "0" || field(r, "OldMessages") != "0" {
+			return "MailboxCount after the delete: " + strings.Join(r, " | ")
+		}
+		return ""
+	})
+	left, _ := filepath.Glob(filepath.Join(n.Dir, "spool", "voicemail", "default", "1234", "*", "msg*"))
+	if len(left) != 0 {
+		t.Errorf("messages left in the spool: %v", left)
+	}
+	n.idle(t)
+}
