@@ -24,6 +24,7 @@ maxlogins = 3
 
 [default]
 1234 => 4242,John Doe,john@example.com
+1235 => 5555,Full Box,,,maxmsg=1
 `
 
 // voicemailDialplan: 1234 leaves a message for 1234@default (no greeting, no instructions:
@@ -31,6 +32,9 @@ maxlogins = 3
 const voicemailDialplan = `[calls]
 exten => 1234,1,VoiceMail(1234@default,s)
  same => n,Set(DB(vmstatus/last)=${VMSTATUS})
+ same => n,Hangup()
+exten => 1235,1,VoiceMail(1235@default,s)
+ same => n,Set(DB(vmstatus/1235)=${VMSTATUS})
  same => n,Hangup()
 exten => 8500,1,VoiceMailMain(1234@default)
  same => n,Hangup()
@@ -135,4 +139,58 @@ func TestVoicemailLeaveAndDelete(t *testing.T) {
 		t.Errorf("messages left in the spool: %v", left)
 	}
 	n.idle(t)
+}
+
+// TestVoicemailBadInput: a message under minsecs is discarded (VMSTATUS FAILED, nothing
+// stored, nothing counted); a full mailbox (maxmsg=1) refuses a message with vm-mailboxfull;
+// three wrong passwords end VoiceMailMain with vm-goodbye, a hangup and a log line.
+func TestVoicemailBadInput(t *testing.T) {
+	n := startVoicemailNode(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 6000))
+		}
+	})
+	spool := filepath.Join(n.Dir, "spool", "voicemail", "default")
+	// 1235 already holds its one message (left before the server started).
+	full := filepath.Join(spool, "1235", "INBOX")
+	if err := os.MkdirAll(full, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(full, "msg0000.txt"), []byte("[message]\norigmailbox=1235\nduration=3\n"), 0o640)
+	os.WriteFile(filepath.Join(full, "msg0000.wav"), append(wavHeader(16000), make([]byte, 16000)...), 0o640)
+
+	mustSipp(t, n.sip, "call-vm-pound.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	if out := n.MustRX("database get vmstatus last"); !strings.Contains(out, "FAILED") {
+		t.Errorf("VMSTATUS of a message under minsecs: %s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(spool, "1234", "*", "msg*")); len(left) != 0 {
+		t.Errorf("a message under minsecs was kept: %v", left)
+	}
+
+	mustSipp(t, n.sip, "call-vm-pound.xml", "users.csv", "-m", "1", "-s", "1235", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	if out := n.MustRX("database get vmstatus 1235"); !strings.Contains(out, "FAILED") {
+		t.Errorf("VMSTATUS of a full mailbox: %s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(full, "msg*.txt")); len(left) != 1 {
+		t.Errorf("a full mailbox holds %v", left)
+	}
+	if !strings.Contains(n.out.String(), "No more messages possible (mailbox 1235@default has 1, maxmsg 1)") {
+		t.Error("no log line for the full mailbox")
+	}
+
+	mustSipp(t, n.sip, "call-vm-wrongpw.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	if !strings.Contains(n.out.String(), "VoiceMailMain: 3 failed logins on SIP/alice-") {
+		t.Error("no log line for three wrong passwords")
+	}
+	n.idle(t)
+}
+
+// wavHeader is a 16-bit 8 kHz mono WAV header for n bytes of samples.
+func wavHeader(n int) []byte {
+	h := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
+	put := func(at, v int) { h[at], h[at+1], h[at+2], h[at+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24) }
+	put(4, 36+n)
+	put(40, n)
+	return h
 }
