@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/media/sound"
+	"github.com/pleiades-pbx/pleiades/test/sipphone"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
@@ -193,4 +194,92 @@ func wavHeader(n int) []byte {
 	put(4, 36+n)
 	put(40, n)
 	return h
+}
+
+// TestVoicemailAcrossTheCluster is issue 16's cluster acceptance with the spool shared by the
+// two servers (Asterisk's NFS layout: server 2's astspooldir is server 1's): a message left
+// on server 1 reaches server 2's AMI MailboxCount and lights the lamp of a phone registered
+// on server 2 with mailbox=1234@default (Messages-Waiting: yes); VoiceMailMain on server 2
+// plays and deletes it: both servers count 0 and the phone gets Messages-Waiting: no.
+func TestVoicemailAcrossTheCluster(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	if _, err := os.Stat("/usr/share/asterisk/sounds/en/vm-password.wav"); err != nil {
+		testenv.Unavailable(t, "Asterisk's sounds not installed (Debian asterisk-core-sounds-en-wav): %v", err)
+	}
+	routes := freePorts(t, 2)
+	sipPorts := freePorts(t, 2)
+	amiPorts := freePorts(t, 2)
+	var n []*Node
+	for i := range 2 {
+		sipConf := fmt.Sprintf(callsSIPConf, sipPorts[i]) + "\n[dave]\ntype = friend\nhost = dynamic\nsecret = dv\ncontext = calls\nmailbox = 1234@default\n"
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:16:%02x\nsystemname = node%d", i+1, i+1), map[string]string{
+			"sip.conf":        sipConf,
+			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart = %d\nrtpend = %d\nstrictrtp = yes\n", 21300+200*i, 21490+200*i),
+			"extensions.conf": voicemailDialplan,
+			"voicemail.conf":  voicemailConf,
+			"cluster.conf":    clusterConf(i, routes, ""),
+			"manager.conf":    fmt.Sprintf(managerUser, amiPorts[i]),
+			"logger.conf":     sampleLogger,
+		})
+		n = append(n, nd)
+	}
+	// One spool for both: server 2's astspooldir is server 1's.
+	ast, err := os.ReadFile(n[1].Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n[1].WriteFile("asterisk.conf", strings.Replace(string(ast), n[1].Dir+"/spool", n[0].Dir+"/spool", 1))
+	for _, nd := range n {
+		nd.Start()
+	}
+	for _, nd := range n {
+		waitMembers(t, nd, 2)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, nd := range n {
+				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 4000))
+			}
+		}
+	})
+	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]))
+	if res := ph.Register("dave", "dv", 120); res.StatusCode != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+	}
+	waiting := func(want string) {
+		t.Helper()
+		for {
+			r, ok := ph.Next(10 * time.Second)
+			if !ok {
+				t.Fatalf("no message-summary NOTIFY with Messages-Waiting: %s", want)
+			}
+			if ev := r.Req.GetHeader("Event"); ev != nil && ev.Value() == "message-summary" && strings.Contains(string(r.Req.Body()), "Messages-Waiting: "+want) {
+				return
+			}
+		}
+	}
+	count := func(a *amiConn, want string) {
+		t.Helper()
+		eventually(t, 5*time.Second, func() string {
+			r := a.action("Action", "MailboxCount", "Mailbox", "1234@default")
+			if got := field(r, "NewMessages") + "/" + field(r, "OldMessages"); got != want {
+				return "MailboxCount " + got + ", want " + want
+			}
+			return ""
+		})
+	}
+	a1 := amiLogin(t, amiPorts[0], "admin", "amp111")
+	a2 := amiLogin(t, amiPorts[1], "admin", "amp111")
+
+	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[0]), "call-vm-leave.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	waiting("yes")
+	count(a2, "1/0")
+	count(a1, "1/0")
+
+	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]), "call-vm-main.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	waiting("no")
+	count(a1, "0/0")
+	count(a2, "0/0")
 }
