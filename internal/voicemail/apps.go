@@ -182,8 +182,9 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 	}
 	failed := false
 	for _, target := range boxes {
+		mbx := first
 		if target != b {
-			if _, err := e.Find(ctx, target); err != nil {
+			if mbx, err = e.Find(ctx, target); err != nil {
 				ch.Log(slog.LevelWarn, fmt.Sprintf("No entry in voicemail config file for '%s'", target.Mailbox))
 				continue
 			}
@@ -198,6 +199,7 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 		}
 		ch.Verbose(3, fmt.Sprintf("Saved message %s/msg%04d for %s (%d s, %s)", folder, n, target, meta.Duration, rec.End))
 		e.Refresh(context.WithoutCancel(ctx), target, true)
+		e.notify(mbx, m, n, folder, rec.PCM)
 	}
 	if failed {
 		if rec.End != media.EndHangup {

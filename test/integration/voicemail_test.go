@@ -22,6 +22,7 @@ minsecs = 1
 maxsilence = 10
 silencethreshold = 128
 maxlogins = 3
+mailcmd = cat > /dev/null
 
 [default]
 1234 => 4242,John Doe,john@example.com
