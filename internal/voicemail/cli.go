@@ -82,7 +82,7 @@ func (e *Engine) cliShowUsers(ctx context.Context, a *cli.Args) error {
 			return cli.ErrFailed
 		}
 		fmt.Fprintln(a.Out, "There are no voicemail users currently defined")
-		return cli.ErrFailed
+		return nil
 	}
 	fmt.Fprintf(a.Out, usersFormat, "Context", "Mbox", "User", "Zone", "NewMsg")
 	for _, m := range users {

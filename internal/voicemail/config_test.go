@@ -202,3 +202,25 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
+
+// The voicemail.conf of README.md's Voicemail section parses.
+func TestReadmeVoicemailConf(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "```ini\n; voicemail.conf\n")
+	if i < 0 {
+		t.Fatal("README.md has no voicemail.conf example")
+	}
+	block := s[i+len("```ini\n"):]
+	block = block[:strings.Index(block, "```")]
+	c, err := parse(t, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mailboxes["1234@default"] == nil || c.Zone("eastern") == nil || !c.General.Attach {
+		t.Fatalf("%+v", c)
+	}
+}
