@@ -28,7 +28,10 @@ func (m *voicemailModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	m.e, m.s = voicemail.New(o), s
-	m.e.Configure(ctx, cfg)
+	if err := m.e.Configure(ctx, cfg); err != nil {
+		m.e.Close()
+		return err
+	}
 	s.Voicemail = m.e // pbx_config and manager, loaded after it, register its apps and actions
 	s.CLI.MustRegister(m.e.Commands(func(ctx context.Context) error { return s.Reload(ctx, "app_voicemail") })...)
 	return nil
@@ -47,8 +50,7 @@ func (m *voicemailModule) Reload(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	m.e.Configure(ctx, cfg)
-	return nil
+	return m.e.Configure(ctx, cfg)
 }
 
 func (m *voicemailModule) Unload(context.Context) error {

@@ -134,7 +134,7 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 	if strings.Contains(opts, "U") {
 		folder = "Urgent"
 	}
-	if n, err := e.store.Count(ctx, b, folder); err == nil && n >= maxMsg {
+	if n, err := e.st().Count(ctx, b, folder); err == nil && n >= maxMsg {
 		ch.Log(slog.LevelWarn, fmt.Sprintf("No more messages possible (mailbox %s has %d, maxmsg %d)", b, n, maxMsg))
 		v.play(ctx, "", "vm-mailboxfull")
 		ch.SetVar("VMSTATUS", "FAILED")
@@ -191,7 +191,7 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 		}
 		m := meta
 		m.OrigMailbox = target.Mailbox
-		n, err := e.store.Save(ctx, target, folder, m, rec.PCM)
+		n, err := e.st().Save(ctx, target, folder, m, rec.PCM)
 		if err != nil {
 			failed = true
 			ch.Log(slog.LevelError, fmt.Sprintf("Unable to store the message for %s: %s", target, err))
@@ -271,7 +271,7 @@ func (e *Engine) funcVMInfo(ctx context.Context, ch *dialplan.Channel, args stri
 		if FolderIndex(folder) < 0 {
 			return "", fmt.Errorf("VM_INFO: invalid folder '%s'", folder)
 		}
-		n, err := e.store.Count(ctx, b, folder)
+		n, err := e.st().Count(ctx, b, folder)
 		if err != nil {
 			return "", err
 		}

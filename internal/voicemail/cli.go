@@ -86,7 +86,7 @@ func (e *Engine) cliShowUsers(ctx context.Context, a *cli.Args) error {
 	}
 	fmt.Fprintf(a.Out, usersFormat, "Context", "Mbox", "User", "Zone", "NewMsg")
 	for _, m := range users {
-		n, _ := e.store.Count(ctx, Box{m.Context, m.Mailbox}, "INBOX")
+		n, _ := e.st().Count(ctx, Box{m.Context, m.Mailbox}, "INBOX")
 		fmt.Fprintf(a.Out, usersFormat, m.Context, m.Mailbox, m.FullName, m.Options["tz"], strconv.Itoa(n))
 	}
 	fmt.Fprintf(a.Out, "%d voicemail users configured.\n", len(users))
@@ -171,7 +171,7 @@ func (e *Engine) amiRefresh(ctx context.Context, get func(string) string) ami.Ex
 	for _, m := range users {
 		boxes[Box{m.Context, m.Mailbox}] = true
 	}
-	stored, _ := e.store.Boxes(ctx)
+	stored, _ := e.st().Boxes(ctx)
 	for _, b := range stored {
 		boxes[b] = true
 	}

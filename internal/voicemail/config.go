@@ -35,8 +35,10 @@ type General struct {
 	PollMailboxes    bool          // pollmailboxes
 	PollFreq         time.Duration // pollfreq (default 30 s)
 	AliasesContext   string        // aliasescontext: a section of aliases, not mailboxes
-	// Storage is Pleiades' own: "file" (default) for Asterisk's spool layout.
-	Storage string
+	// StorageDriver and StorageDB come from odbcstorage = [driver/]connection (Asterisk's
+	// odbcstorage names a res_odbc connection: driver odbc); StorageTable from odbctable
+	// (default voicemail_messages). No odbcstorage: the spool.
+	StorageDriver, StorageDB, StorageTable string
 	// Vars holds every [general] variable as written (lower-case names), for what is not
 	// interpreted yet.
 	Vars map[string]string
@@ -99,7 +101,7 @@ func DefaultGeneral() General {
 	return General{
 		Formats: []string{"wav"}, ServerEmail: "asterisk", MaxMsg: 100,
 		SilenceThreshold: 128, MaxLogins: 3, SkipMS: 3000,
-		MailCmd: "/usr/sbin/sendmail -t", PollFreq: 30 * time.Second, Storage: "file",
+		MailCmd: "/usr/sbin/sendmail -t", PollFreq: 30 * time.Second,
 		Vars: map[string]string{},
 	}
 }
@@ -204,11 +206,25 @@ func ParseConfig(cfg *conf.Config) (*Config, error) {
 				}
 			case "aliasescontext":
 				g.AliasesContext = val
-			case "storage":
-				if val != "file" {
-					fail(v, "storage: %q is not a storage Pleiades has (file)", val)
+			case "odbcstorage":
+				drv, db, ok := strings.Cut(val, "/")
+				if !ok {
+					drv, db = "odbc", val
 				}
-				g.Storage = val
+				switch drv {
+				case "odbc", "pgsql", "mysql", "sqlite3":
+				default:
+					fail(v, "odbcstorage: %q is not a driver that can store messages (odbc, pgsql, mysql, sqlite3)", drv)
+				}
+				if db == "" && drv == "odbc" {
+					fail(v, "odbcstorage: no connection named")
+				}
+				g.StorageDriver, g.StorageDB = drv, db
+			case "odbctable":
+				if !sqlName.MatchString(val) {
+					fail(v, "odbctable: %q is not a table name", val)
+				}
+				g.StorageTable = val
 			}
 		}
 	}

@@ -220,3 +220,50 @@ func mysqlStore(t *testing.T) Store {
 func TestDBStoreConformanceMySQL(t *testing.T) {
 	conformance(t, mysqlStore)
 }
+
+// odbcstorage = sqlite3/vm puts the messages in the table; a connection the driver does not
+// have is an error and the running store stays.
+func TestConfigureODBCStorage(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "vm.sqlite3")
+	rt := configured(t, sqlite.New(nil), "res_config_sqlite3.conf", fmt.Sprintf("[vm]\ndbfile => %s\n", db))
+	q, _ := rt.Querier("sqlite3")
+	if _, err := q.Exec(ctx, "vm", fmt.Sprintf(messagesTable, "BLOB")); err != nil {
+		t.Fatal(err)
+	}
+	spool := t.TempDir()
+	e := New(Options{Realtime: rt, SpoolDir: spool})
+	c, err := parse(t, "[general]\nodbcstorage = sqlite3/vm\n[default]\n1234 => 1\n")
+	if err != nil || c.General.StorageDriver != "sqlite3" || c.General.StorageDB != "vm" {
+		t.Fatalf("%+v %v", c.General, err)
+	}
+	if err := e.Configure(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Store().(*DBStore); !ok {
+		t.Fatalf("store %T", e.Store())
+	}
+	e.Store().Save(ctx, Box{"default", "1234"}, "INBOX", Meta{}, []byte{0, 0})
+	if n, _, _, _ := e.Counts(ctx, Box{"default", "1234"}); n != 1 {
+		t.Fatal(n)
+	}
+	if _, rows, _ := q.Query(ctx, "vm", "SELECT dir FROM voicemail_messages", 0); len(rows) != 1 || *rows[0][0] != filepath.Join(spool, "default/1234/INBOX") {
+		t.Fatalf("rows %v", rows)
+	}
+	bad, _ := parse(t, "[general]\nodbcstorage = sqlite3/nowhere\n")
+	if err := e.Configure(ctx, bad); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("unknown connection: %v", err)
+	}
+	if _, ok := e.Store().(*DBStore); !ok || e.Config() != c {
+		t.Fatal("a failed configuration replaced the running one")
+	}
+	asterisk, _ := parse(t, "[general]\nodbcstorage = asterisk\nodbctable = vm_msgs\n")
+	if g := asterisk.General; g.StorageDriver != "odbc" || g.StorageDB != "asterisk" || g.StorageTable != "vm_msgs" {
+		t.Fatalf("%+v", g)
+	}
+	file, _ := parse(t, "[general]\n")
+	e.Configure(ctx, file)
+	if _, ok := e.Store().(*FileStore); !ok {
+		t.Fatalf("back to the spool: %T", e.Store())
+	}
+}

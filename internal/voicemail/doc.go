@@ -38,8 +38,7 @@
 // half message. The conformance tests in store_test.go are the contract a new backend must
 // pass.
 //
-// FileStore, the default and for now the only backend ("storage" in [general] accepts only
-// "file"), is Asterisk's spool layout under astspooldir/voicemail:
+// FileStore, the default, is Asterisk's spool layout under astspooldir/voicemail:
 // <context>/<mailbox>/<folder>/msgNNNN.wav (16-bit 8 kHz mono, Asterisk's "wav") and
 // msgNNNN.txt (the [message] section: origmailbox, context, macrocontext, exten, rdnis,
 // priority, callerchan, callerid, origdate, origtime, category, msg_id, flag, duration).
@@ -51,8 +50,23 @@
 // (as Asterisk does), so a crash between the two leaves audio that is not a message. Writes
 // to one mailbox are serialized within a server; two servers writing the same mailbox at the
 // same moment over a shared spool are not locked against each other (Asterisk's lock files
-// are not taken), which is the case a database or NATS backend will serve. Only "wav" is
-// recorded, whatever format lists: the first format is still what AttachmentFormat reports.
+// are not taken). Only "wav" is recorded, whatever format lists.
+//
+// DBStore is Asterisk's ODBC storage: the voicemail_messages table (dir, msgnum, context,
+// macrocontext, callerid, origtime, duration, recording, flag, category, mailboxuser,
+// mailboxcontext, msg_id) through a realtime driver's raw SQL (realtime.Querier), chosen with
+// Asterisk's "odbcstorage = <res_odbc connection>" or, Pleiades' form, "odbcstorage =
+// <driver>/<connection>" with driver pgsql, mysql, sqlite3 or odbc (res_pgsql.conf's
+// connection is "general"), and "odbctable" (default voicemail_messages). This is how a
+// cluster without a shared file system shares messages, with each other and with Asterisk
+// servers on the same table: dir is the folder's path under astspooldir as Asterisk writes
+// it, so the servers must have one astspooldir, as Asterisk's must. recording holds the whole
+// WAV file. A message is a single INSERT (complete or absent); two servers saving to a
+// folder at once race for the next number and the loser takes the one after (the (dir,
+// msgnum) key decides); Move copies the row before deleting it. The origdate, exten,
+// priority and callerchan of a message are not columns of the table and are not kept.
+// A store that cannot be set up (no such driver or connection) fails the load or reload, and
+// a reload keeps the running store. A NATS JetStream object-store backend is not written yet.
 //
 // # Applications
 //
@@ -109,6 +123,6 @@
 //
 // # Not yet
 //
-// The database and NATS stores, IMAP, forwarding and the advanced menu, message envelopes (date and caller ID
+// The NATS store, IMAP, forwarding and the advanced menu, message envelopes (date and caller ID
 // said before a message), review=yes, and VoiceMailPurge.
 package voicemail

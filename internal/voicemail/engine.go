@@ -40,7 +40,9 @@ type Engine struct {
 	log   *slog.Logger
 	rt    *realtime.Engine
 	mwi   MWI
-	store Store
+	fixed Store // Options.Store: used whatever voicemail.conf says
+	file  *FileStore
+	store atomic.Pointer[storeBox]
 	spool string
 
 	cfg atomic.Pointer[Config]
@@ -57,24 +59,59 @@ func New(o Options) *Engine {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Store == nil {
-		o.Store = NewFileStore(o.SpoolDir)
-	}
-	e := &Engine{log: o.Log, rt: o.Realtime, mwi: o.MWI, store: o.Store, spool: o.SpoolDir, last: map[Box][3]int{}}
+	e := &Engine{log: o.Log, rt: o.Realtime, mwi: o.MWI, fixed: o.Store, file: NewFileStore(o.SpoolDir), spool: o.SpoolDir, last: map[Box][3]int{}}
 	c, _ := ParseConfig(nil)
 	e.cfg.Store(c)
+	st := Store(e.file)
+	if o.Store != nil {
+		st = o.Store
+	}
+	e.store.Store(&storeBox{st})
 	return e
+}
+
+type storeBox struct{ s Store }
+
+// st is the store in force.
+func (e *Engine) st() Store { return e.store.Load().s }
+
+// storeFor returns the store a configuration asks for: the spool, or the voicemail_messages
+// table of odbcstorage's connection (Asterisk's ODBC storage) through its realtime driver.
+func (e *Engine) storeFor(c *Config) (Store, error) {
+	g := c.General
+	if e.fixed != nil {
+		return e.fixed, nil
+	}
+	if g.StorageDriver == "" {
+		return e.file, nil
+	}
+	if e.rt == nil {
+		return nil, fmt.Errorf("odbcstorage = %s: no realtime drivers", g.StorageDB)
+	}
+	q, err := e.rt.Querier(g.StorageDriver)
+	if err != nil {
+		return nil, fmt.Errorf("odbcstorage: %w", err)
+	}
+	if !q.HasDatabase(g.StorageDB) {
+		return nil, fmt.Errorf("odbcstorage: driver %s has no connection %q", g.StorageDriver, g.StorageDB)
+	}
+	return NewDBStore(q, g.StorageDriver, g.StorageDB, g.StorageTable, e.spool)
 }
 
 // Config returns the configuration in force.
 func (e *Engine) Config() *Config { return e.cfg.Load() }
 
-// Store returns the message store.
-func (e *Engine) Store() Store { return e.store }
+// Store returns the message store in force.
+func (e *Engine) Store() Store { return e.st() }
 
 // Configure applies a parsed voicemail.conf, starts or stops polling (pollmailboxes) and
 // publishes the counts of every configured mailbox that has messages.
-func (e *Engine) Configure(ctx context.Context, c *Config) {
+func (e *Engine) Configure(ctx context.Context, c *Config) error {
+	st, err := e.storeFor(c)
+	if err != nil {
+		return err
+	}
+	e.store.Store(&storeBox{st})
 	e.cfg.Store(c)
 	e.pollMu.Lock()
 	if e.pollStop != nil {
@@ -87,9 +124,22 @@ func (e *Engine) Configure(ctx context.Context, c *Config) {
 		go e.poll(c.General.PollFreq, e.pollStop, e.pollDone)
 	}
 	e.pollMu.Unlock()
+	boxes := map[Box]bool{}
 	for _, m := range c.SortedMailboxes() {
+		boxes[Box{m.Context, m.Mailbox}] = true
 		e.Refresh(ctx, Box{m.Context, m.Mailbox}, false)
 	}
+	// Realtime mailboxes are not listed anywhere: the store knows those with messages.
+	stored, err := st.Boxes(ctx)
+	if err != nil {
+		e.log.Warn(fmt.Sprintf("Voicemail: unable to list the stored mailboxes: %s", err))
+	}
+	for _, b := range stored {
+		if !boxes[b] {
+			e.Refresh(ctx, b, false)
+		}
+	}
+	return nil
 }
 
 // Close stops polling.
@@ -168,13 +218,13 @@ func (e *Engine) Realtime(ctx context.Context, context string) ([]*Mailbox, erro
 
 // Counts returns a mailbox's new (INBOX), old (Old) and urgent (Urgent) message counts.
 func (e *Engine) Counts(ctx context.Context, b Box) (newMsgs, oldMsgs, urgent int, err error) {
-	if newMsgs, err = e.store.Count(ctx, b, "INBOX"); err != nil {
+	if newMsgs, err = e.st().Count(ctx, b, "INBOX"); err != nil {
 		return
 	}
-	if oldMsgs, err = e.store.Count(ctx, b, "Old"); err != nil {
+	if oldMsgs, err = e.st().Count(ctx, b, "Old"); err != nil {
 		return
 	}
-	urgent, err = e.store.Count(ctx, b, "Urgent")
+	urgent, err = e.st().Count(ctx, b, "Urgent")
 	return
 }
 
@@ -217,7 +267,7 @@ func (e *Engine) poll(freq time.Duration, stop, done chan struct{}) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), freq)
-		boxes, err := e.store.Boxes(ctx)
+		boxes, err := e.st().Boxes(ctx)
 		if err != nil {
 			e.log.Warn(fmt.Sprintf("Voicemail polling: %s", err))
 		}

@@ -116,7 +116,7 @@ func (e *Engine) appVoiceMailMain(ctx context.Context, ch *dialplan.Channel, dat
 
 // open loads a folder's messages.
 func (s *session) open(ctx context.Context, folder string) error {
-	msgs, err := s.e.store.List(ctx, s.box, folder)
+	msgs, err := s.e.st().List(ctx, s.box, folder)
 	if err != nil {
 		return err
 	}
@@ -137,11 +137,11 @@ func (s *session) closeFolder(ctx context.Context) {
 		var err error
 		switch {
 		case s.del[i]:
-			err = s.e.store.Delete(ctx, s.box, s.folder, num)
+			err = s.e.st().Delete(ctx, s.box, s.folder, num)
 		case s.saveTo[i] != "" && s.saveTo[i] != s.folder:
-			_, err = s.e.store.Move(ctx, s.box, s.folder, num, s.saveTo[i])
+			_, err = s.e.st().Move(ctx, s.box, s.folder, num, s.saveTo[i])
 		case s.heard[i] && (s.folder == "INBOX" || s.folder == "Urgent"):
-			_, err = s.e.store.Move(ctx, s.box, s.folder, num, "Old")
+			_, err = s.e.st().Move(ctx, s.box, s.folder, num, "Old")
 		default:
 			continue
 		}
@@ -218,10 +218,10 @@ func (s *session) instructions(ctx context.Context) (rune, error) {
 
 func (s *session) run(ctx context.Context) error {
 	first := "INBOX"
-	if n, _ := s.e.store.Count(ctx, s.box, "INBOX"); n == 0 {
-		if u, _ := s.e.store.Count(ctx, s.box, "Urgent"); u > 0 {
+	if n, _ := s.e.st().Count(ctx, s.box, "INBOX"); n == 0 {
+		if u, _ := s.e.st().Count(ctx, s.box, "Urgent"); u > 0 {
 			first = "Urgent"
-		} else if o, _ := s.e.store.Count(ctx, s.box, "Old"); o > 0 {
+		} else if o, _ := s.e.st().Count(ctx, s.box, "Old"); o > 0 {
 			first = "Old"
 		}
 	}
@@ -312,7 +312,7 @@ func (s *session) playCurrent(ctx context.Context, first bool) (rune, error) {
 	if d, err := s.v.play(ctx, "any", intro...); d != 0 || err != nil {
 		return d, err
 	}
-	pcm, err := s.e.store.Audio(ctx, s.box, s.folder, s.msgs[s.cur].Num)
+	pcm, err := s.e.st().Audio(ctx, s.box, s.folder, s.msgs[s.cur].Num)
 	if err != nil {
 		s.e.log.Warn(fmt.Sprintf("Voicemail %s: message %s/msg%04d: %s", s.box, s.folder, s.msgs[s.cur].Num, err))
 		return s.v.play(ctx, "any", "vm-sorry")

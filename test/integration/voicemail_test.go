@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/media/sound"
 	"github.com/pleiades-pbx/pleiades/test/sipphone"
@@ -275,6 +278,9 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 	a2 := amiLogin(t, amiPorts[1], "admin", "amp111")
 
 	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[0]), "call-vm-leave.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	if files, _ := filepath.Glob(filepath.Join(n[0].Dir, "spool", "voicemail", "*", "*", "*", "msg*")); len(files) != 0 {
+		t.Errorf("messages in the spool with odbcstorage: %v", files)
+	}
 	waiting("yes")
 	count(a2, "1/0")
 	count(a1, "1/0")
@@ -283,4 +289,144 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 	waiting("no")
 	count(a1, "0/0")
 	count(a2, "0/0")
+}
+
+// TestVoicemailPostgreSQLCluster is issue 16's acceptance on PostgreSQL, without a shared
+// spool: the mailbox is a row of Asterisk's voicemail table (realtime), the messages rows of
+// voicemail_messages (odbcstorage = pgsql/general). A message left on server 1 is a row with
+// the recording, server 2 counts it and lights its phone; VoiceMailMain on server 2 plays and
+// deletes it (both count 0, the lamp goes off); a password changed in VoiceMailMain on
+// server 1 is in the row.
+func TestVoicemailPostgreSQLCluster(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	if _, err := os.Stat("/usr/share/asterisk/sounds/en/vm-password.wav"); err != nil {
+		testenv.Unavailable(t, "Asterisk's sounds not installed (Debian asterisk-core-sounds-en-wav): %v", err)
+	}
+	schema := pgScratch(t)
+	dsn := os.Getenv("PLEIADES_TEST_PGSQL_DSN")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	if _, err := pg.Exec(ctx, "SET search_path TO "+schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Exec(ctx, `CREATE TABLE voicemail_messages (dir VARCHAR(255) NOT NULL, msgnum INTEGER NOT NULL,
+		context VARCHAR(80), macrocontext VARCHAR(80), callerid VARCHAR(80), origtime INTEGER, duration INTEGER,
+		recording BYTEA, flag VARCHAR(30), category VARCHAR(30), mailboxuser VARCHAR(30), mailboxcontext VARCHAR(30),
+		msg_id VARCHAR(40), PRIMARY KEY (dir, msgnum))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Exec(ctx, `INSERT INTO voicemail (context, mailbox, password, fullname, email) VALUES ('default', '1234', '4242', 'John Doe', 'john@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	routes := freePorts(t, 2)
+	sipPorts := freePorts(t, 2)
+	amiPorts := freePorts(t, 2)
+	var n []*Node
+	for i := range 2 {
+		sipConf := fmt.Sprintf(callsSIPConf, sipPorts[i]) + "\n[dave]\ntype = friend\nhost = dynamic\nsecret = dv\ncontext = calls\nmailbox = 1234@default\n"
+		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:16:%02x\nsystemname = node%d", i+0x11, i+1), map[string]string{
+			"sip.conf":        sipConf,
+			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart = %d\nrtpend = %d\nstrictrtp = yes\n", 21700+200*i, 21890+200*i),
+			"extensions.conf": voicemailDialplan,
+			"voicemail.conf":  "[general]\nminsecs = 1\nmaxsilence = 10\nmailcmd = cat > /dev/null\nodbcstorage = pgsql/general\n",
+			"extconfig.conf":  "[settings]\nvoicemail => pgsql,test,voicemail\n",
+			"res_pgsql.conf":  "[general]\ndbhost = 127.0.0.1\ndbport = 5432\ndbname = test\ndbuser = postgres\nsearch_path = " + schema + "\n",
+			"cluster.conf":    clusterConf(i, routes, ""),
+			"manager.conf":    fmt.Sprintf(managerUser, amiPorts[i]),
+			"logger.conf":     sampleLogger,
+		})
+		n = append(n, nd)
+	}
+	// The rows' dir is astspooldir/voicemail/..., as Asterisk writes it: the servers of an
+	// ODBC-storage cluster have one astspooldir (the directory itself holds no message).
+	ast, err := os.ReadFile(n[1].Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n[1].WriteFile("asterisk.conf", strings.Replace(string(ast), n[1].Dir+"/spool", n[0].Dir+"/spool", 1))
+	for _, nd := range n {
+		nd.Start()
+	}
+	for _, nd := range n {
+		waitMembers(t, nd, 2)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, nd := range n {
+				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 4000))
+			}
+		}
+	})
+	if out := n[1].MustRX("voicemail show users"); !strings.Contains(out, "default    1234  John Doe") {
+		t.Fatalf("voicemail show users (realtime):\n%s", out)
+	}
+	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]))
+	if res := ph.Register("dave", "dv", 120); res.StatusCode != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+	}
+	waiting := func(want string) {
+		t.Helper()
+		for {
+			r, ok := ph.Next(10 * time.Second)
+			if !ok {
+				t.Fatalf("no message-summary NOTIFY with Messages-Waiting: %s", want)
+			}
+			if ev := r.Req.GetHeader("Event"); ev != nil && ev.Value() == "message-summary" && strings.Contains(string(r.Req.Body()), "Messages-Waiting: "+want) {
+				return
+			}
+		}
+	}
+	count := func(a *amiConn, want string) {
+		t.Helper()
+		eventually(t, 5*time.Second, func() string {
+			r := a.action("Action", "MailboxCount", "Mailbox", "1234@default")
+			if got := field(r, "NewMessages") + "/" + field(r, "OldMessages"); got != want {
+				return "MailboxCount " + got + ", want " + want
+			}
+			return ""
+		})
+	}
+	a1 := amiLogin(t, amiPorts[0], "admin", "amp111")
+	a2 := amiLogin(t, amiPorts[1], "admin", "amp111")
+
+	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[0]), "call-vm-leave.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	var dir string
+	var size, duration int
+	if err := pg.QueryRow(ctx, "SELECT dir, length(recording), duration FROM voicemail_messages WHERE msgnum = 0").Scan(&dir, &size, &duration); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(dir, "/voicemail/default/1234/INBOX") || size < 44+2*8000*6 || duration < 6 || duration > 7 {
+		t.Errorf("row: dir %s, %d bytes, %d s", dir, size, duration)
+	}
+	if files, _ := filepath.Glob(filepath.Join(n[0].Dir, "spool", "voicemail", "*", "*", "*", "msg*")); len(files) != 0 {
+		t.Errorf("messages in the spool with odbcstorage: %v", files)
+	}
+	waiting("yes")
+	count(a2, "1/0")
+	count(a1, "1/0")
+
+	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]), "call-vm-main.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	waiting("no")
+	count(a1, "0/0")
+	count(a2, "0/0")
+	var rows int
+	pg.QueryRow(ctx, "SELECT count(*) FROM voicemail_messages").Scan(&rows)
+	if rows != 0 {
+		t.Errorf("%d rows left in voicemail_messages", rows)
+	}
+
+	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[0]), "call-vm-passwd.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	var pw string
+	if err := pg.QueryRow(ctx, "SELECT password FROM voicemail WHERE mailbox = '1234'").Scan(&pw); err != nil || pw != "1357" {
+		t.Errorf("password in the row: %q %v", pw, err)
+	}
 }
