@@ -146,7 +146,7 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 	ch.Verbose(3, fmt.Sprintf("Recording the message for %s", b))
 	start := time.Now()
 	rec, err := v.sess.Record(ctx, media.RecordOptions{
-		Stop: "#", MaxDuration: g.MaxSecs, MaxSilence: g.MaxSilence, SilenceThreshold: g.SilenceThreshold,
+		Stop: "#", MaxDuration: g.MaxMessage, MaxSilence: g.MaxSilence, SilenceThreshold: g.SilenceThreshold,
 	})
 	v.drain()
 	if err != nil {
@@ -155,8 +155,8 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 		return nil
 	}
 	secs := int(rec.Duration() / time.Second)
-	if rec.Duration() < g.MinSecs || rec.Duration() == 0 {
-		ch.Verbose(3, fmt.Sprintf("Recording was %d seconds long but needs to be at least %d - abandoning", secs, int(g.MinSecs/time.Second)))
+	if rec.Duration() < g.MinMessage || rec.Duration() == 0 {
+		ch.Verbose(3, fmt.Sprintf("Recording was %d seconds long but needs to be at least %d - abandoning", secs, int(g.MinMessage/time.Second)))
 		if rec.End != media.EndHangup {
 			v.play(ctx, "", "vm-goodbye")
 		}

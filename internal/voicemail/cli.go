@@ -155,7 +155,7 @@ func (e *Engine) amiUsersList(ctx context.Context, _ func(string) string) ami.Ex
 			f("DeleteMessage", yesNo(m.boolOpt("delete", false) || m.boolOpt("deletevoicemail", false))),
 			f("VolumeGain", m.opt("volgain", "0.00")),
 			f("CanReview", yesNo(m.boolOpt("review", g.Review))), f("CallOperator", yesNo(m.boolOpt("operator", g.Operator))),
-			f("MaxMessageCount", strconv.Itoa(maxMsg)), f("MaxMessageLength", strconv.Itoa(int(g.MaxSecs.Seconds()))),
+			f("MaxMessageCount", strconv.Itoa(maxMsg)), f("MaxMessageLength", strconv.Itoa(int(g.MaxMessage.Seconds()))),
 			f("NewMessageCount", strconv.Itoa(n)), f("OldMessageCount", strconv.Itoa(o)),
 		})
 	}

@@ -16,8 +16,8 @@ type General struct {
 	ServerEmail      string        // serveremail (default "asterisk")
 	Attach           bool          // attach
 	MaxMsg           int           // maxmsg (default 100)
-	MaxSecs          time.Duration // maxsecs (alias maxmessage); 0: no limit
-	MinSecs          time.Duration // minsecs (alias minmessage)
+	MaxMessage       time.Duration // maxsecs (alias maxmessage); 0: no limit
+	MinMessage       time.Duration // minsecs (alias minmessage)
 	MaxSilence       time.Duration // maxsilence; 0: silence never ends a message
 	SilenceThreshold int           // silencethreshold (default 128)
 	MaxLogins        int           // maxlogins (default 3)
@@ -166,9 +166,9 @@ func ParseConfig(cfg *conf.Config) (*Config, error) {
 				integer(&g.MaxMsg, 1)
 				g.MaxMsg = min(g.MaxMsg, 9999) // Asterisk's MAXMSGLIMIT
 			case "maxsecs", "maxmessage":
-				seconds(&g.MaxSecs)
+				seconds(&g.MaxMessage)
 			case "minsecs", "minmessage":
-				seconds(&g.MinSecs)
+				seconds(&g.MinMessage)
 			case "maxsilence":
 				seconds(&g.MaxSilence)
 			case "silencethreshold":

@@ -54,7 +54,7 @@ european=Europe/Copenhagen|'vm-received' a d b 'digits/at' HM
 		t.Fatal(err)
 	}
 	g := c.General
-	if g.MaxMsg != 50 || g.MaxSecs != 120*time.Second || g.MinSecs != 2*time.Second || g.MaxSilence != 5*time.Second ||
+	if g.MaxMsg != 50 || g.MaxMessage != 120*time.Second || g.MinMessage != 2*time.Second || g.MaxSilence != 5*time.Second ||
 		g.SilenceThreshold != 200 || !g.Attach || !g.Review || !g.Operator || !g.SayCID || g.SkipMS != 2000 ||
 		g.MailCmd != "/usr/local/bin/mail -t" || !g.PollMailboxes || g.PollFreq != 10*time.Second ||
 		strings.Join(g.Formats, ",") != "wav49,gsm,wav" || g.ServerEmail != "pbx@example.com" ||
