@@ -123,6 +123,9 @@
 //
 // # Not yet
 //
-// The NATS store, IMAP, forwarding and the advanced menu, message envelopes (date and caller ID
-// said before a message), review=yes, and VoiceMailPurge.
+// The NATS JetStream store (the cluster runs NATS without JetStream today), IMAP, pager
+// notifications, forwarding and the advanced menu, message envelopes (date and caller ID said
+// before a message), [zonemessages] formats said to the caller, review=yes, greetings stored
+// in the database (they stay in the spool), and VoiceMailPurge. The MWI delay from a message
+// left on one server to a NOTIFY from another is not measured yet.
 package voicemail
