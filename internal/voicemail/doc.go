@@ -1,5 +1,5 @@
 // Package voicemail is Pleiades' app_voicemail: mailboxes from voicemail.conf and the realtime
-// voicemail family, messages kept in Asterisk's spool layout, the VoiceMail and VoiceMailMain
+// voicemail family, messages kept in Asterisk's spool layout or its voicemail_messages table, the VoiceMail and VoiceMailMain
 // applications with Asterisk's prompts, MAILBOX_EXISTS and VM_INFO, MWI computed from the
 // stored messages, the "voicemail" CLI commands and the VoicemailUsersList/VoicemailRefresh
 // manager actions.
