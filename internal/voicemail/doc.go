@@ -1,6 +1,6 @@
 // Package voicemail is Pleiades' app_voicemail: mailboxes from voicemail.conf and the realtime
-// voicemail family, messages kept in Asterisk's spool layout or its voicemail_messages table, the VoiceMail and VoiceMailMain
-// applications with Asterisk's prompts, MAILBOX_EXISTS and VM_INFO, MWI computed from the
+// voicemail family, messages kept in Asterisk's spool layout or its voicemail_messages table,
+// the VoiceMail and VoiceMailMain applications with Asterisk's prompts, MAILBOX_EXISTS and VM_INFO, MWI computed from the
 // stored messages, the "voicemail" CLI commands and the VoicemailUsersList/VoicemailRefresh
 // manager actions.
 //
