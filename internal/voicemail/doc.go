@@ -127,5 +127,6 @@
 // notifications, forwarding and the advanced menu, message envelopes (date and caller ID said
 // before a message), [zonemessages] formats said to the caller, review=yes, greetings stored
 // in the database (they stay in the spool), and VoiceMailPurge. The MWI delay from a message
-// left on one server to a NOTIFY from another is not measured yet.
+// left on one server to a NOTIFY from another has one rough sample (docs/performance.md), no
+// median.
 package voicemail

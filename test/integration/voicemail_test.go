@@ -252,7 +252,7 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 	if res := ph.Register("dave", "dv", 120); res.StatusCode != 200 {
 		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
 	}
-	waiting := func(want string) {
+	waiting := func(want string) time.Time {
 		t.Helper()
 		for {
 			r, ok := ph.Next(10 * time.Second)
@@ -260,7 +260,7 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 				t.Fatalf("no message-summary NOTIFY with Messages-Waiting: %s", want)
 			}
 			if ev := r.Req.GetHeader("Event"); ev != nil && ev.Value() == "message-summary" && strings.Contains(string(r.Req.Body()), "Messages-Waiting: "+want) {
-				return
+				return r.At
 			}
 		}
 	}
@@ -277,8 +277,32 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 	a1 := amiLogin(t, amiPorts[0], "admin", "amp111")
 	a2 := amiLogin(t, amiPorts[1], "admin", "amp111")
 
+	// Server 1's MessageWaiting event (sent when it counted the new message) against the
+	// NOTIFY server 2 sends the phone, both as this test receives them: one rough sample of the
+	// cluster's delay, logged (negative when the NOTIFY came first).
+	ev := amiLoginEvents(t, amiPorts[0], "on")
+	counted := make(chan time.Time, 1)
+	go func() {
+		for {
+			ev.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			l, err := ev.r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(l, "Event: MessageWaiting") {
+				counted <- time.Now()
+				return
+			}
+		}
+	}()
 	mustSipp(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[0]), "call-vm-leave.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
-	waiting("yes")
+	lit := waiting("yes")
+	select {
+	case at := <-counted:
+		t.Logf("message counted on server 1 (AMI MessageWaiting) → NOTIFY from server 2: %v", lit.Sub(at))
+	case <-time.After(5 * time.Second):
+		t.Error("no MessageWaiting event on server 1")
+	}
 	count(a2, "1/0")
 	count(a1, "1/0")
 
