@@ -220,7 +220,7 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 		sipConf := fmt.Sprintf(callsSIPConf, sipPorts[i]) + "\n[dave]\ntype = friend\nhost = dynamic\nsecret = dv\ncontext = calls\nmailbox = 1234@default\n"
 		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:16:%02x\nsystemname = node%d", i+1, i+1), map[string]string{
 			"sip.conf":        sipConf,
-			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart = %d\nrtpend = %d\nstrictrtp = yes\n", 21300+200*i, 21490+200*i),
+			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart = %d\nrtpend = %d\nstrictrtp = yes\n", 21300+100*i, 21390+100*i),
 			"extensions.conf": voicemailDialplan,
 			"voicemail.conf":  voicemailConf,
 			"cluster.conf":    clusterConf(i, routes, ""),
@@ -356,7 +356,7 @@ func TestVoicemailPostgreSQLCluster(t *testing.T) {
 		sipConf := fmt.Sprintf(callsSIPConf, sipPorts[i]) + "\n[dave]\ntype = friend\nhost = dynamic\nsecret = dv\ncontext = calls\nmailbox = 1234@default\n"
 		nd := NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:16:%02x\nsystemname = node%d", i+0x11, i+1), map[string]string{
 			"sip.conf":        sipConf,
-			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart = %d\nrtpend = %d\nstrictrtp = yes\n", 21700+200*i, 21890+200*i),
+			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart = %d\nrtpend = %d\nstrictrtp = yes\n", 21500+100*i, 21590+100*i),
 			"extensions.conf": voicemailDialplan,
 			"voicemail.conf":  "[general]\nminsecs = 1\nmaxsilence = 10\nmailcmd = cat > /dev/null\nodbcstorage = pgsql/general\n",
 			"extconfig.conf":  "[settings]\nvoicemail => pgsql,test,voicemail\n",
