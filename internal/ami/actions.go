@@ -185,6 +185,9 @@ func (s *Server) process(r *request) {
 		return
 	}
 	a := actions[lname]
+	if x := s.extAction(lname); a == nil && x != nil {
+		a = &action{name: x.Name, authority: x.Authority, synopsis: x.Synopsis, fn: func(s *Server, r *request) { s.runExt(r, x) }}
+	}
 	if a == nil {
 		r.then(func() { s.securityEvent(ss, "RequestBadFormat", "Error", 1, ss.username, requestType(name)) })
 		r.fail("Invalid/unknown command: " + name + ". Use Action: ListCommands to show available commands.")
@@ -419,6 +422,11 @@ func (s *Server) actListCommands(r *request) {
 	for _, a := range actionOrder {
 		if a.authority == 0 || r.s.writePerm&a.authority != 0 {
 			r.w.b = fmt.Appendf(r.w.b, "%s: %s (Priv: %s)\r\n", a.name, a.synopsis, a.authority.String())
+		}
+	}
+	for _, a := range s.extList() {
+		if a.Authority == 0 || r.s.writePerm&a.Authority != 0 {
+			r.w.b = fmt.Appendf(r.w.b, "%s: %s (Priv: %s)\r\n", a.Name, a.Synopsis, a.Authority.String())
 		}
 	}
 	r.w.end()

@@ -74,6 +74,8 @@ type Server struct {
 
 	secLimit secLimiter
 
+	ext extActions // actions other modules registered (extactions.go)
+
 	nextID  atomic.Uint64
 	sysName atomic.Pointer[string]
 

@@ -41,6 +41,13 @@ func (m *amiModule) Load(ctx context.Context, s *Server) error {
 	if err := m.configure(ctx, s); err != nil {
 		return err
 	}
+	if s.Voicemail != nil {
+		for _, a := range s.Voicemail.Actions() {
+			if err := m.srv.RegisterAction(a); err != nil {
+				return err
+			}
+		}
+	}
 	if err := m.srv.Start(ctx); err != nil {
 		return err
 	}

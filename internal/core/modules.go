@@ -19,6 +19,7 @@ func Modules() []Module {
 		&realtimeModule{},
 		&stateModule{},
 		&clusterModule{},
+		&voicemailModule{},
 		&dialplanModule{},
 		&mohModule{},
 		&amiModule{},
@@ -129,6 +130,7 @@ var asteriskModules = map[string][]asteriskModule{
 	"res_musiconhold": {{name: "res_musiconhold.so", description: "Music On Hold Resource", support: "core", reloads: true}},
 	"manager":         {{name: "manager", description: "Asterisk Manager Interface", support: "core", reloads: true}},
 	"chan_sip":        {{name: "chan_sip.so", description: "Session Initiation Protocol (SIP)", support: "deprecated", reloads: true}},
+	"app_voicemail":   {{name: "app_voicemail.so", description: "Comedian Mail (Voicemail System)", support: "core", reloads: true}},
 	"res_http": {
 		{name: "http", description: "Built-in HTTP Server", support: "core", reloads: true},
 		{name: "res_ari.so", description: "Asterisk RESTful Interface", support: "core", reloads: true},

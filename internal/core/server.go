@@ -63,6 +63,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/moh"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/voicemail"
 )
 
 // Version is the Pleiades version, set at build time with -ldflags "-X ...core.Version=...".
@@ -99,6 +100,9 @@ type Server struct {
 	DevState *devstate.Engine
 	MWI      *mwi.Engine
 	Hints    *hint.Engine
+	// Voicemail is app_voicemail, set once it has loaded (before pbx_config, which registers
+	// its applications, and manager, which registers its actions).
+	Voicemail *voicemail.Engine
 	// Dialplan is the dialplan engine, set once pbx_config has loaded.
 	Dialplan *dialplan.Engine
 	// MOH plays music on hold, set once res_musiconhold has loaded (Queue's callers wait

@@ -139,6 +139,9 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	m.e = dialplan.New(s.Log, s.DB)
 	m.e.SetLiveDangerously(s.Settings.LiveDangerously)
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
+	if s.Voicemail != nil {
+		s.Voicemail.Register(m.e) // VoiceMail, VoiceMailMain, MAILBOX_EXISTS, VM_INFO
+	}
 	m.sw = rtswitch.New(s.Log, s.Realtime)
 	m.sw.Register(m.e)
 	s.RTSwitch = m.sw

@@ -233,6 +233,13 @@
 //     ends with cause 17/34 (chan_sip hangs up after it); after one they wait for the
 //     hangup or their timeout; Ringing() and
 //     Progress() indicate 180/183; Answer() answers through the technology.
+//   - Record(name.format[,silence[,maxduration[,options]]]) (record.go) records the caller
+//     with media.Session.Record to name.wav (or .sln/.raw: headerless 16-bit linear; other
+//     formats are refused with RECORD_STATUS ERROR) under the sounds directory unless the
+//     name is absolute, "%d" numbered; '#' ends it ('*' with t, any digit with y, none with
+//     x), silence seconds of silence (threshold 256, dsp.conf's default), maxduration
+//     seconds; beep first unless q; n/s as Playback; the file is dropped on a hangup unless
+//     k. RECORD_STATUS DTMF, SILENCE, TIMEOUT, HANGUP, SKIP or ERROR; RECORDED_FILE.
 //   - On a console or Local channel (no leg) Playback only checks the files exist, Read
 //     fails (READSTATUS ERROR), Echo waits, and Dial waits for the answered callee to hang
 //     up (there is no media to bridge).
@@ -244,5 +251,5 @@
 // other item fails with func_channel's "unknown or unavailable item requested"). Applications: Answer, Hangup, NoOp, Verbose, Log, Set, MSet, Goto,
 // GotoIf, GotoIfTime, Gosub, GosubIf, Return, ExecIf, While, EndWhile, ExitWhile,
 // ContinueWhile, Wait, Busy, Congestion, Ringing, Progress, Playback, Echo, SendDTMF, Read,
-// Dial.
+// Record, Dial (VoiceMail and VoiceMailMain come from package voicemail).
 package dialplan

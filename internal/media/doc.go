@@ -17,6 +17,8 @@
 //	s.PlayFile(ctx, soundsDir, lang, "hello-world", "")  // Playback; stop digits for Background
 //	s.Echo(ctx, "#")                               // Echo()
 //	s.SendDTMF(ctx, "123#", 0, 0)                  // SendDTMF()
+//	rec, err := s.Record(ctx, media.RecordOptions{Stop: "#", MaxSilence: 3 * time.Second}) // VoiceMail, Record()
+//	media.WriteWAV(f, rec.PCM)                     // Asterisk's "wav": 16-bit 8 kHz mono
 //	s.Stats()                                      // sip show channelstats
 //	s.Peer()                                       // the peer's address and codec, for directmedia
 //	s.Close()                                      // ports back in the pool at once
@@ -107,6 +109,21 @@
 // .ulaw/.pcm, .alaw, a file in the leg's codec first) and Play sends it encoded to the leg's
 // codec in ptime packets (20 ms unless the peer asked otherwise), paced by a ticker,
 // returning one packet time after the last packet.
+//
+// # Recording
+//
+// Record (record.go) captures what the peer sends: each PCMU/PCMA packet is decoded to 16-bit
+// linear (a 256-entry table) on the reading goroutine and appended to the recording, which
+// the recording goroutine takes once it ends: on a Stop digit (RFC 4733, as Play's stop
+// digits), MaxDuration of audio (or of time, when the peer sends nothing), MaxSilence of
+// silence (a packet whose average absolute amplitude is under SilenceThreshold, Asterisk's
+// silence detector; or no audio at all), the session closing or ctx ending (EndHangup, the
+// audio so far returned, the caller decides). Silence that ended a recording is cut to its
+// last 200 ms as Asterisk's ast_play_and_record does. A hole in the timestamps up to 2 s
+// (lost packets) is filled with silence so the recording keeps its length; a duplicate or a
+// packet older than what was recorded is dropped; telephone-events are never audio. The
+// result is written as Asterisk's "wav" format (WriteWAV: RIFF, PCM, mono, 8 kHz, 16 bit),
+// which sound.ParseWAV and so Playback read back.
 //
 // # Concurrency
 //

@@ -80,6 +80,8 @@ type Session struct {
 
 	dtmfMu   sync.Mutex
 	dtmfSubs map[chan DTMF]struct{}
+
+	rec atomic.Pointer[recorder] // Record in progress
 }
 
 // rxState belongs to the reading goroutine.
@@ -408,8 +410,13 @@ func (s *Session) handle(p []byte, from netip.AddrPort, now time.Time) {
 	s.rxStats(seq, ts, ssrc, !event, now)
 	if event {
 		s.dtmfReceived(p[hl:end], ts)
-	} else if r.dtmf.active {
-		s.dtmfCheckTimeout(ts)
+	} else {
+		if r.dtmf.active {
+			s.dtmfCheckTimeout(ts)
+		}
+		if rec := s.rec.Load(); rec != nil {
+			rec.add(p[hl:end], in, ssrc, ts, now)
+		}
 	}
 	if dst := s.sink.Load(); dst != nil {
 		if dst.forward(s, p[:end], hl, in, event, ssrc, seq, ts, now) {

@@ -1,0 +1,295 @@
+package voicemail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/media"
+)
+
+// Register adds VoiceMail, VoiceMailMain, MAILBOX_EXISTS and VM_INFO to a dialplan engine.
+func (e *Engine) Register(dp *dialplan.Engine) {
+	dp.RegisterApp(&dialplan.App{Name: "VoiceMail", Synopsis: "Leave a Voicemail message.", Exec: e.appVoiceMail})
+	dp.RegisterApp(&dialplan.App{Name: "VoiceMailMain", Synopsis: "Check Voicemail messages.", Exec: e.appVoiceMailMain})
+	dp.RegisterFunction(&dialplan.Function{Name: "MAILBOX_EXISTS", Synopsis: "Tell if a mailbox is configured.", Read: e.funcMailboxExists})
+	dp.RegisterFunction(&dialplan.Function{Name: "VM_INFO", Synopsis: "Returns the selected attribute from a mailbox.", Read: e.funcVMInfo})
+}
+
+// Unregister removes what Register added.
+func (e *Engine) Unregister(dp *dialplan.Engine) {
+	dp.UnregisterApp("VoiceMail")
+	dp.UnregisterApp("VoiceMailMain")
+	dp.UnregisterFunction("MAILBOX_EXISTS")
+	dp.UnregisterFunction("VM_INFO")
+}
+
+// msgSeq numbers msg_id within a second on this server.
+var msgSeq atomic.Uint32
+
+// answer answers a leg that is not up yet.
+func answer(ctx context.Context, ch *dialplan.Channel) error {
+	leg := ch.Leg()
+	if leg != nil && leg.State() != channel.Up {
+		if err := leg.Answer(ctx); err != nil {
+			return dialplan.ErrHangup
+		}
+	}
+	return nil
+}
+
+// voiceMailArgs parses VoiceMail's data: mailbox[@context][&mailbox[@context]...][,options].
+func voiceMailArgs(data string) (boxes []Box, opts string) {
+	list, opts, _ := strings.Cut(data, ",")
+	for mb := range strings.SplitSeq(list, "&") {
+		if strings.TrimSpace(mb) != "" {
+			boxes = append(boxes, SplitMailbox(mb))
+		}
+	}
+	return boxes, strings.TrimSpace(opts)
+}
+
+// appVoiceMail is VoiceMail(mailbox[@context][&...][,options]): options u (unavailable
+// greeting), b (busy greeting), s (no instructions), U (urgent), as app_voicemail's
+// leave_voicemail. VMSTATUS is SUCCESS, USEREXIT or FAILED.
+func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data string) error {
+	boxes, opts := voiceMailArgs(data)
+	if len(boxes) == 0 {
+		ch.Log(slog.LevelWarn, "VoiceMail requires an argument (extension)")
+		ch.SetVar("VMSTATUS", "FAILED")
+		return nil
+	}
+	if err := answer(ctx, ch); err != nil {
+		return err
+	}
+	ch.ResetSteps()
+	v, err := newIVR(ch)
+	if err != nil {
+		ch.SetVar("VMSTATUS", "FAILED")
+		return nil
+	}
+	g := e.cfg.Load().General
+	first, err := e.Find(ctx, boxes[0])
+	if err != nil {
+		if errors.Is(err, ErrNoMailbox) {
+			ch.Log(slog.LevelWarn, fmt.Sprintf("No entry in voicemail config file for '%s'", boxes[0].Mailbox))
+		} else {
+			ch.Log(slog.LevelError, fmt.Sprintf("Unable to look up mailbox %s: %s", boxes[0], err))
+		}
+		ch.SetVar("VMSTATUS", "FAILED")
+		return nil
+	}
+	b := boxes[0]
+	// The greeting: a recorded one (temp first), else Asterisk's "the person at extension
+	// ... is unavailable / on the phone".
+	var greet []string
+	kind := ""
+	switch {
+	case strings.Contains(opts, "b"):
+		kind = "busy"
+	case strings.Contains(opts, "u"):
+		kind = "unavail"
+	}
+	if kind != "" {
+		if p, ok := e.greeting(b, "temp"); ok {
+			greet = []string{p}
+		} else if p, ok := e.greeting(b, kind); ok {
+			greet = []string{p}
+		} else {
+			greet = append([]string{"vm-theperson"}, digitFiles(b.Mailbox)...)
+			if kind == "busy" {
+				greet = append(greet, "vm-isonphone")
+			} else {
+				greet = append(greet, "vm-isunavail")
+			}
+		}
+	}
+	if !strings.Contains(opts, "s") {
+		greet = append(greet, "vm-intro")
+	}
+	d, err := v.play(ctx, "#*0", greet...)
+	if err != nil {
+		return dialplan.ErrHangup
+	}
+	switch {
+	case d == '*' && e.gotoExten(ctx, ch, "a"):
+		ch.SetVar("VMSTATUS", "USEREXIT")
+		return nil
+	case d == '0' && first.boolOpt("operator", g.Operator) && e.gotoExten(ctx, ch, "o"):
+		ch.SetVar("VMSTATUS", "USEREXIT")
+		return nil
+	}
+	maxMsg := g.MaxMsg
+	if n, err := strconv.Atoi(first.Options["maxmsg"]); err == nil && n > 0 {
+		maxMsg = n
+	}
+	folder := "INBOX"
+	if strings.Contains(opts, "U") {
+		folder = "Urgent"
+	}
+	if n, err := e.st().Count(ctx, b, folder); err == nil && n >= maxMsg {
+		ch.Log(slog.LevelWarn, fmt.Sprintf("No more messages possible (mailbox %s has %d, maxmsg %d)", b, n, maxMsg))
+		v.play(ctx, "", "vm-mailboxfull")
+		ch.SetVar("VMSTATUS", "FAILED")
+		return nil
+	}
+	if _, err := v.play(ctx, "", "beep"); err != nil {
+		return dialplan.ErrHangup
+	}
+	ch.Verbose(3, fmt.Sprintf("Recording the message for %s", b))
+	start := time.Now()
+	rec, err := v.sess.Record(ctx, media.RecordOptions{
+		Stop: "#", MaxDuration: g.MaxMessage, MaxSilence: g.MaxSilence, SilenceThreshold: g.SilenceThreshold,
+	})
+	v.drain()
+	if err != nil {
+		ch.Log(slog.LevelError, fmt.Sprintf("Recording failed on %s: %s", ch.Name, err))
+		ch.SetVar("VMSTATUS", "FAILED")
+		return nil
+	}
+	secs := int(rec.Duration() / time.Second)
+	if rec.Duration() < g.MinMessage || rec.Duration() == 0 {
+		ch.Verbose(3, fmt.Sprintf("Recording was %d seconds long but needs to be at least %d - abandoning", secs, int(g.MinMessage/time.Second)))
+		if rec.End != media.EndHangup {
+			v.play(ctx, "", "vm-goodbye")
+		}
+		ch.SetVar("VMSTATUS", "FAILED")
+		if rec.End == media.EndHangup {
+			return dialplan.ErrHangup
+		}
+		return nil
+	}
+	num, name := ch.CallerID()
+	cid := num
+	if name != "" {
+		cid = fmt.Sprintf("%q <%s>", name, num)
+	}
+	now := time.Now()
+	meta := NewMeta(Meta{
+		OrigMailbox: b.Mailbox, Context: ch.Context, Exten: ch.Exten, Priority: ch.Priority,
+		CallerChan: ch.Name, CallerID: cid,
+		MsgID: fmt.Sprintf("%d-%08x", now.Unix(), msgSeq.Add(1)), Duration: max(secs, 1),
+	}, start)
+	if folder == "Urgent" {
+		meta.Flag = "Urgent"
+	}
+	failed := false
+	for _, target := range boxes {
+		mbx := first
+		if target != b {
+			if mbx, err = e.Find(ctx, target); err != nil {
+				ch.Log(slog.LevelWarn, fmt.Sprintf("No entry in voicemail config file for '%s'", target.Mailbox))
+				continue
+			}
+		}
+		m := meta
+		m.OrigMailbox = target.Mailbox
+		n, err := e.st().Save(ctx, target, folder, m, rec.PCM)
+		if err != nil {
+			failed = true
+			ch.Log(slog.LevelError, fmt.Sprintf("Unable to store the message for %s: %s", target, err))
+			continue
+		}
+		ch.Verbose(3, fmt.Sprintf("Saved message %s/msg%04d for %s (%d s, %s)", folder, n, target, meta.Duration, rec.End))
+		e.Refresh(context.WithoutCancel(ctx), target, true)
+		e.notify(mbx, m, n, folder, rec.PCM)
+	}
+	if failed {
+		if rec.End != media.EndHangup {
+			v.play(ctx, "", "vm-sorry")
+		}
+		ch.SetVar("VMSTATUS", "FAILED")
+	} else {
+		ch.SetVar("VMSTATUS", "SUCCESS")
+	}
+	if rec.End == media.EndHangup {
+		return dialplan.ErrHangup
+	}
+	if _, err := v.play(ctx, "", "vm-goodbye"); err != nil {
+		return dialplan.ErrHangup
+	}
+	return nil
+}
+
+// gotoExten jumps to exten in the channel's context when it exists ('a' for '*', 'o' for
+// '0' in the greeting).
+func (e *Engine) gotoExten(ctx context.Context, ch *dialplan.Channel, exten string) bool {
+	dp := ch.Engine()
+	if dp == nil {
+		return false
+	}
+	cid, _ := ch.CallerID()
+	if !dp.Exists(ctx, ch.Context, exten, 1, cid) {
+		return false
+	}
+	return ch.Goto(ctx, ch.Context, exten, "1") == nil
+}
+
+// funcMailboxExists is MAILBOX_EXISTS(mailbox[@context]): 1 or 0.
+func (e *Engine) funcMailboxExists(ctx context.Context, ch *dialplan.Channel, args string) (string, error) {
+	if strings.TrimSpace(args) == "" {
+		return "", errors.New("MAILBOX_EXISTS requires an argument (<mailbox>[@<context>])")
+	}
+	if _, err := e.Find(ctx, SplitMailbox(args)); err != nil {
+		return "0", nil
+	}
+	return "1", nil
+}
+
+// funcVMInfo is VM_INFO(mailbox[@context],attribute[,folder]): count (of folder, INBOX by
+// default), email, exists, fullname, language, locale, pager, password, tz.
+func (e *Engine) funcVMInfo(ctx context.Context, ch *dialplan.Channel, args string) (string, error) {
+	parts := strings.Split(args, ",")
+	if len(parts) < 2 || strings.TrimSpace(parts[0]) == "" {
+		return "", errors.New("VM_INFO requires an argument (<mailbox>[@<context>],attribute[,folder])")
+	}
+	b := SplitMailbox(parts[0])
+	attr := strings.ToLower(strings.TrimSpace(parts[1]))
+	m, err := e.Find(ctx, b)
+	if attr == "exists" {
+		if err != nil {
+			return "0", nil
+		}
+		return "1", nil
+	}
+	if err != nil {
+		return "", nil
+	}
+	switch attr {
+	case "count":
+		folder := "INBOX"
+		if len(parts) > 2 && strings.TrimSpace(parts[2]) != "" {
+			folder = strings.TrimSpace(parts[2])
+		}
+		if FolderIndex(folder) < 0 {
+			return "", fmt.Errorf("VM_INFO: invalid folder '%s'", folder)
+		}
+		n, err := e.st().Count(ctx, b, folder)
+		if err != nil {
+			return "", err
+		}
+		return strconv.Itoa(n), nil
+	case "email":
+		return m.Email, nil
+	case "fullname":
+		return m.FullName, nil
+	case "pager":
+		return m.Pager, nil
+	case "password":
+		return m.Password, nil
+	case "language":
+		return m.Options["language"], nil
+	case "locale":
+		return m.Options["locale"], nil
+	case "tz":
+		return m.Options["tz"], nil
+	}
+	return "", fmt.Errorf("VM_INFO: unknown attribute '%s'", attr)
+}

@@ -1,0 +1,174 @@
+package voicemail
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/channel/channeltest"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/media"
+)
+
+// appEnv runs the applications on fake SIP legs with real RTP (channeltest), a sounds
+// directory holding only the files a test writes (the others are skipped), and a spool.
+type appEnv struct {
+	vm     *Engine
+	dp     *dialplan.Engine
+	reg    *channel.Registry
+	med    *media.Engine
+	sounds string
+	mwi    *fakeMWI
+}
+
+func newAppEnv(t *testing.T, vmConf, dialplanText string) *appEnv {
+	t.Helper()
+	env := &appEnv{mwi: &fakeMWI{}, sounds: t.TempDir()}
+	env.vm = New(Options{MWI: env.mwi, SpoolDir: t.TempDir()})
+	c, err := parse(t, vmConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.vm.Configure(context.Background(), c)
+	env.dp = dialplan.New(nil, nil)
+	t.Cleanup(env.dp.Close)
+	env.vm.Register(env.dp)
+	raw, err := conf.Parse("extensions.conf", []byte(dialplanText), conf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.dp.Load(raw); err != nil {
+		t.Fatal(err)
+	}
+	env.reg = channel.NewRegistry(nil)
+	env.dp.SetChannels(env.reg)
+	env.dp.SetSoundsDir(env.sounds)
+	cfg := media.DefaultConfig()
+	cfg.RTPStart = 34000 + 2*(os.Getpid()%2000)
+	cfg.RTPEnd = cfg.RTPStart + 200
+	env.med = media.NewEngine(cfg, nil)
+	t.Cleanup(func() { env.med.Close() })
+	return env
+}
+
+// sound writes a µ-law sound of d under sounds/en.
+func (env *appEnv) sound(t *testing.T, name string, d time.Duration) {
+	t.Helper()
+	p := filepath.Join(env.sounds, "en", name+".ulaw")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	b := make([]byte, int(d/time.Millisecond)*8)
+	for i := range b {
+		b[i] = 0xff
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (env *appEnv) call(t *testing.T, exten string) (*channel.Channel, *channeltest.Tech, chan error) {
+	t.Helper()
+	leg, tech := channeltest.NewIncoming(t, env.reg, channeltest.Options{Peer: "alice", Context: "c", Exten: exten,
+		CallerID: [2]string{"100", "Alice"}, Media: env.med})
+	done := make(chan error, 1)
+	go func() { done <- env.dp.RunChannel(context.Background(), leg) }()
+	return leg, tech, done
+}
+
+func wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitEnd(t *testing.T, done chan error) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the dialplan did not end")
+	}
+}
+
+// A caller who hangs up instead of pressing '#' leaves the message (as in Asterisk).
+func TestVoiceMailHangupKeepsTheMessage(t *testing.T) {
+	env := newAppEnv(t, "[general]\nminsecs=1\n[default]\n1234 => 4242,John\n", "[c]\nexten => 1,1,VoiceMail(1234@default,s)\n")
+	leg, tech, done := env.call(t, "1")
+	wait(t, "VoiceMail", func() bool { return leg.Snapshot().Application == "VoiceMail" })
+	time.Sleep(200 * time.Millisecond)
+	tech.Phone.Send(100, 20*time.Millisecond) // 2 s
+	time.Sleep(100 * time.Millisecond)
+	tech.HangUpFar(channel.CauseNormalClearing)
+	waitEnd(t, done)
+	msgs, err := env.vm.Store().List(context.Background(), Box{"default", "1234"}, "INBOX")
+	if err != nil || len(msgs) != 1 || msgs[0].Meta.Duration != 2 || msgs[0].Meta.CallerID != `"Alice" <100>` || msgs[0].Meta.Exten != "1" {
+		t.Fatalf("%+v %v", msgs, err)
+	}
+	if got := env.mwi.updates(); got != "1234@default 1/0/0" {
+		t.Fatalf("MWI %q", got)
+	}
+}
+
+// '*' during the greeting goes to extension a; an unknown mailbox fails at once.
+func TestVoiceMailStarAndUnknownMailbox(t *testing.T) {
+	env := newAppEnv(t, "[default]\n1234 => 4242,John\n", `[c]
+exten => 1,1,VoiceMail(1234@default,u)
+ same => n,Set(GLOBAL(R)=no)
+exten => a,1,Set(GLOBAL(A)=${VMSTATUS})
+exten => 2,1,VoiceMail(999@default)
+ same => n,Set(GLOBAL(U)=${VMSTATUS})
+`)
+	env.sound(t, "vm-theperson", 2*time.Second)
+	leg, tech, done := env.call(t, "1")
+	wait(t, "VoiceMail", func() bool { return leg.Snapshot().Application == "VoiceMail" })
+	time.Sleep(300 * time.Millisecond)
+	tech.Phone.SendDigit('*')
+	waitEnd(t, done)
+	if v, _ := env.dp.Global("A"); v != "USEREXIT" {
+		t.Fatalf("after '*': A=%q", v)
+	}
+	_, _, done = env.call(t, "2")
+	waitEnd(t, done)
+	if v, _ := env.dp.Global("U"); v != "FAILED" {
+		t.Fatalf("unknown mailbox: %q", v)
+	}
+}
+
+// VoiceMailMain: the password, 1 (play), 9 then 2 (save to Work), # (exit): the message is in
+// Work and the counts are published.
+func TestVoiceMailMainSaveToFolder(t *testing.T) {
+	env := newAppEnv(t, "[default]\n1234 => 4242,John\n", "[c]\nexten => 1,1,VoiceMailMain(1234@default)\n")
+	ctx := context.Background()
+	b := Box{"default", "1234"}
+	env.vm.Store().Save(ctx, b, "INBOX", Meta{MsgID: "m"}, make([]byte, 16000))
+	leg, tech, done := env.call(t, "1")
+	wait(t, "VoiceMailMain", func() bool { return leg.Snapshot().Application == "VoiceMailMain" })
+	time.Sleep(200 * time.Millisecond)
+	for _, d := range []byte("4242#") {
+		tech.Phone.SendDigit(d)
+		time.Sleep(30 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, d := range []byte("192#") {
+		tech.Phone.SendDigit(d)
+		time.Sleep(300 * time.Millisecond)
+	}
+	waitEnd(t, done)
+	if n, _ := env.vm.Store().Count(ctx, b, "Work"); n != 1 {
+		t.Fatalf("Work holds %d", n)
+	}
+	if n, _ := env.vm.Store().Count(ctx, b, "INBOX"); n != 0 {
+		t.Fatalf("INBOX holds %d", n)
+	}
+	if got := env.mwi.updates(); got != "1234@default 0/0/0" {
+		t.Fatalf("MWI %q", got)
+	}
+}

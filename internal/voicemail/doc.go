@@ -1,0 +1,132 @@
+// Package voicemail is Pleiades' app_voicemail: mailboxes from voicemail.conf and the realtime
+// voicemail family, messages kept in Asterisk's spool layout or its voicemail_messages table,
+// the VoiceMail and VoiceMailMain applications with Asterisk's prompts, MAILBOX_EXISTS and VM_INFO, MWI computed from the
+// stored messages, the "voicemail" CLI commands and the VoicemailUsersList/VoicemailRefresh
+// manager actions.
+//
+// # Configuration
+//
+// voicemail.conf as Asterisk reads it: [general] (format, serveremail, attach, maxmsg, maxsecs
+// or maxmessage, minsecs or minmessage, maxsilence, silencethreshold, maxlogins, skipms,
+// review, operator, saycid, sendvoicemail, nextaftercmd, pbxskip, fromstring, emailsubject,
+// emailbody, mailcmd, pollmailboxes, pollfreq, aliasescontext; every other variable is kept
+// in General.Vars), [zonemessages] (name=timezone|format, the timezone checked), and every
+// other section a context of mailboxes: "1234 => 4242,John Doe,john@example.com,
+// pager@example.com,attach=yes|tz=eastern" (password, full name, email, pager, options
+// separated by '|'). Templates and inheritance come from package conf. A value that is not
+// what its variable takes (a number, a boolean, a timezone, an option without '=') is an
+// error naming file:line, and nothing of that file is used (a reload keeps the running
+// configuration). A later line for the same mailbox wins, as in Asterisk.
+//
+// A mailbox voicemail.conf does not have is looked up in the realtime family "voicemail"
+// (Asterisk's table: context, mailbox, password, fullname, email, pager and option columns)
+// when extconfig.conf maps it, by mailbox and context; a database error is reported as such,
+// never taken for "no such mailbox".
+//
+// A password changed in VoiceMailMain goes back where it came from: the realtime row (by
+// uniqueid, else mailbox and context), or the mailbox's own line of voicemail.conf, rewritten
+// in place through a temporary file (the rest of the file, comments included, untouched). The
+// line must still be the mailbox's with the old password, otherwise nothing is written: the
+// file changed since it was loaded. A password that starts with '-' cannot be changed (the
+// user hears vm-sorry); the caller may log in with or without the '-'.
+//
+// # Storage
+//
+// Store is the interface of message storage; every backend numbers a folder's messages from
+// 0 without gaps (Delete and Move renumber, as Asterisk's resequencing) and makes a message
+// visible only once its audio and metadata are both stored, so a write that fails counts no
+// half message. The conformance tests in store_test.go are the contract a new backend must
+// pass.
+//
+// FileStore, the default, is Asterisk's spool layout under astspooldir/voicemail:
+// <context>/<mailbox>/<folder>/msgNNNN.wav (16-bit 8 kHz mono, Asterisk's "wav") and
+// msgNNNN.txt (the [message] section: origmailbox, context, macrocontext, exten, rdnis,
+// priority, callerchan, callerid, origdate, origtime, category, msg_id, flag, duration).
+// It is the default because it is what an Asterisk installation already has (its spool can
+// be taken over as is, and Asterisk tools read ours), it needs nothing besides a disk, and a
+// cluster can share it the way Asterisk clusters do, over a shared file system (the cluster
+// integration test runs two servers on one spool). A message is written as its .wav then its
+// .txt, each to a temporary name renamed into place; counting looks at the .txt files only
+// (as Asterisk does), so a crash between the two leaves audio that is not a message. Writes
+// to one mailbox are serialized within a server; two servers writing the same mailbox at the
+// same moment over a shared spool are not locked against each other (Asterisk's lock files
+// are not taken). Only "wav" is recorded, whatever format lists.
+//
+// DBStore is Asterisk's ODBC storage: the voicemail_messages table (dir, msgnum, context,
+// macrocontext, callerid, origtime, duration, recording, flag, category, mailboxuser,
+// mailboxcontext, msg_id) through a realtime driver's raw SQL (realtime.Querier), chosen with
+// Asterisk's "odbcstorage = <res_odbc connection>" or, Pleiades' form, "odbcstorage =
+// <driver>/<connection>" with driver pgsql, mysql, sqlite3 or odbc (res_pgsql.conf's
+// connection is "general"), and "odbctable" (default voicemail_messages). This is how a
+// cluster without a shared file system shares messages, with each other and with Asterisk
+// servers on the same table: dir is the folder's path under astspooldir as Asterisk writes
+// it, so the servers must have one astspooldir, as Asterisk's must. recording holds the whole
+// WAV file. A message is a single INSERT (complete or absent); two servers saving to a
+// folder at once race for the next number and the loser takes the one after (the (dir,
+// msgnum) key decides); Move copies the row before deleting it. The origdate, exten,
+// priority and callerchan of a message are not columns of the table and are not kept.
+// A store that cannot be set up (no such driver or connection) fails the load or reload, and
+// a reload keeps the running store. A NATS JetStream object-store backend is not written yet.
+//
+// # Applications
+//
+// VoiceMail(mailbox[@context][&mailbox2...][,options]) answers, plays the greeting (option u:
+// the unavailable one, b: busy; a recorded temp greeting first, then the recorded kind, else
+// Asterisk's vm-theperson, the mailbox's digits, vm-isunavail or vm-isonphone; without u or b
+// no greeting, as Asterisk), vm-intro unless option s, then beep, and records until '#',
+// maxsecs, maxsilence of silence, or the hangup (a message left by hanging up is kept, as in
+// Asterisk). '#' during the greeting skips to the beep, '*' goes to extension a and '0' to o
+// (with operator=yes) when they exist (VMSTATUS USEREXIT). A recording under minsecs is
+// discarded; a mailbox holding maxmsg messages plays vm-mailboxfull and logs; a store that
+// fails plays vm-sorry (nothing is counted). Option U stores the message in Urgent. VMSTATUS is
+// SUCCESS, USEREXIT or FAILED. The caller hears vm-goodbye after '#', then the dialplan goes on.
+//
+// VoiceMailMain([mailbox][@context][,options]) asks vm-login (when no mailbox is given) and
+// vm-password (option s skips it), maxlogins times (vm-incorrect between tries), then says
+// vm-goodbye, logs a warning and hangs up. Logged in, the caller hears the new and old counts
+// (vm-youhave ...), then the main menu: 1 first message, 5 repeat, 4/6 previous/next, 7
+// delete/undelete, 9 save to folder 0-4, 2 change folder, 0 mailbox options (1/2/3/4 record
+// the unavailable, busy, name and temp greetings, 5 change password), * instructions, #
+// exit. As Asterisk's close_mailbox, what the caller did is applied when the folder is left
+// (#, a folder change, the hangup): deleted messages are removed, saved ones moved, heard
+// INBOX messages moved to Old; then MWI is told. Digits come from the leg's DTMF frames; a digit
+// pressed during a prompt stops it and is taken as the answer. Menus not yet built: 3
+// (advanced: envelope, reply, call back), forwarding, review of a left message.
+//
+// MAILBOX_EXISTS(mailbox[@context]) is 1 or 0; VM_INFO(mailbox[@context],attribute[,folder])
+// reads count (of INBOX or folder), email, exists, fullname, language, locale, pager,
+// password, tz.
+//
+// # MWI
+//
+// After a message is left, moved or deleted, the mailbox's counts are read from the store
+// and given to the MWI core (package mwi), which shares them with the cluster, sends the
+// phones' message-summary NOTIFY and AMI MessageWaiting, and answers MailboxCount,
+// MailboxStatus and MWIGet. New is INBOX plus Urgent (Asterisk's MWI counts urgent messages as
+// new), old is Old, urgent is Urgent; so MailboxCount's NewMessages includes urgent messages
+// (Asterisk's MailboxCount reads the folders and does not). At start and on reload every
+// configured mailbox with messages is published. pollmailboxes=yes reads the counts of every
+// mailbox the store holds every pollfreq seconds and publishes those that changed (messages
+// changed behind Pleiades' back); VoicemailRefresh [Context] [Mailbox] publishes at once.
+//
+// # Email
+//
+// A message left for a mailbox with an email address is mailed through mailcmd (default
+// "/usr/sbin/sendmail -t"), run by /bin/sh in the background with the message on its standard
+// input, as Asterisk's make_email writes it: From fromstring <serveremail> (@hostname added
+// to an address without a domain), Subject and body from emailsubject and emailbody with
+// Asterisk's variables (VM_NAME, VM_DUR, VM_MSGNUM, VM_MAILBOX, VM_CALLERID, VM_CIDNAME,
+// VM_CIDNUM, VM_DATE, VM_MESSAGEFILE, VM_CATEGORY; \n and \t read as newline and tab) or
+// Asterisk's default text, the X-Asterisk-VM-* headers, and with attach=yes (global or the
+// mailbox's option) the recording as msgNNNN.wav in base64. A failing mailcmd is logged. Pager
+// notifications are not sent yet.
+//
+// # Not yet
+//
+// The NATS JetStream store (the cluster runs NATS without JetStream today), IMAP, pager
+// notifications, forwarding and the advanced menu, message envelopes (date and caller ID said
+// before a message), [zonemessages] formats said to the caller, review=yes, greetings stored
+// in the database (they stay in the spool), and VoiceMailPurge. The MWI delay from a message
+// left on one server to a NOTIFY from another has one rough sample (docs/performance.md), no
+// median.
+package voicemail
