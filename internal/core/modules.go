@@ -23,6 +23,7 @@ func Modules() []Module {
 		&amiModule{},
 		&sipModule{},
 		&cdrModule{},
+		&queueModule{},
 		&httpModule{},
 	}
 }
@@ -133,6 +134,7 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "res_http_websocket.so", description: "HTTP WebSocket Support", support: "core"},
 		{name: "res_prometheus.so", description: "Asterisk Prometheus Module", support: "extended", reloads: true},
 	},
+	"app_queue": {{name: "app_queue.so", description: "True Call Queueing", support: "core", reloads: true}},
 }
 
 // baseName is a module name without its ".so", lower case: how names are compared (as

@@ -82,7 +82,9 @@ func (ch *Channel) IndicateRinging() {
 }
 
 // Logf logs a line about the channel as the dialplan's own applications do.
-func (ch *Channel) Logf(level slog.Level, format string, args ...any) { ch.logf(level, format, args...) }
+func (ch *Channel) Logf(level slog.Level, format string, args ...any) {
+	ch.logf(level, format, args...)
+}
 
 // Verbosef logs a verbose-level line about the channel ("    -- ...").
 func (ch *Channel) Verbosef(level int, format string, args ...any) {

@@ -35,7 +35,7 @@ func TestChoose(t *testing.T) {
 		{"nobody", Choice{Strategy: Linear}, []Candidate{paused(), st(state.Invalid)}, "[]"},
 		{"leastrecent never called first", Choice{Strategy: LeastRecent}, []Candidate{withLast(0, 50), withLast(0, 0), withLast(0, 10)}, "[1]"},
 		{"leastrecent oldest call", Choice{Strategy: LeastRecent}, []Candidate{withLast(0, 50), withLast(0, 20), withLast(0, 30)}, "[1]"},
-		{"leastrecent penalty first", Choice{Strategy: LeastRecent}, []Candidate{withLast(1, 1), withLast(0, 1 << 61)}, "[1]"},
+		{"leastrecent penalty first", Choice{Strategy: LeastRecent}, []Candidate{withLast(1, 1), withLast(0, 1<<61)}, "[1]"},
 		{"fewestcalls", Choice{Strategy: FewestCalls}, []Candidate{withCalls(0, 3), withCalls(0, 1), withCalls(0, 2)}, "[1]"},
 		{"fewestcalls penalty first", Choice{Strategy: FewestCalls}, []Candidate{withCalls(1, 0), withCalls(0, 9)}, "[1]"},
 		{"fewestcalls tie goes to order", Choice{Strategy: FewestCalls}, []Candidate{withCalls(0, 1), withCalls(0, 1)}, "[0]"},

@@ -1,0 +1,86 @@
+package core
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pleiades-pbx/pleiades/internal/ami"
+	"github.com/pleiades-pbx/pleiades/internal/event"
+	"github.com/pleiades-pbx/pleiades/internal/queue"
+)
+
+// queueModule is app_queue: queues.conf and the realtime queues/queue_members families,
+// Queue() and its companions in the dialplan, queue_log, the queue CLI commands and AMI
+// events. Member state is the cluster-wide device state.
+type queueModule struct {
+	e   *queue.Engine
+	sub *event.Subscription
+}
+
+func (*queueModule) Name() string        { return "app_queue" }
+func (*queueModule) Description() string { return "True Call Queueing" }
+
+func (m *queueModule) config(ctx context.Context, s *Server) (*queue.Config, error) {
+	cfg, err := s.LoadConfig(ctx, "queues.conf")
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return &queue.Config{}, nil
+	}
+	return queue.Parse(cfg, s.Log)
+}
+
+func (m *queueModule) Load(ctx context.Context, s *Server) error {
+	c, err := m.config(ctx, s)
+	if err != nil {
+		return err
+	}
+	d := queue.Deps{Log: s.Log, DB: s.DB, LogDir: s.Settings.Dirs.Log}
+	if s.DevState != nil {
+		d.Devices = s.DevState
+	}
+	if s.Realtime != nil {
+		d.Realtime = s.Realtime
+	}
+	if s.AMI != nil {
+		srv := s.AMI
+		d.AMI = func(ev queue.Event) { srv.Publish(ami.QueueEvent(ev.Name, ev.Caller, ev.Dest, ev.Fields)) }
+	}
+	m.e = queue.New(d)
+	m.e.Apply(c)
+	if s.Dialplan != nil {
+		m.e.Register(s.Dialplan)
+	}
+	if s.Bus != nil {
+		m.sub = s.Bus.Subscribe("queue:devices", event.KindDeviceStateChange, func(ev event.Event) {
+			if e, ok := ev.(event.DeviceStateChange); ok {
+				m.e.DeviceChanged(e.Device, e.State)
+			}
+		})
+	}
+	s.CLI.MustRegister(m.e.Commands(func(ctx context.Context) error { return m.Reload(ctx, s) })...)
+	return nil
+}
+
+func (m *queueModule) Reload(ctx context.Context, s *Server) error {
+	if m.e == nil {
+		return errors.New("app_queue not loaded")
+	}
+	c, err := m.config(ctx, s)
+	if err != nil {
+		return err
+	}
+	m.e.Apply(c)
+	return nil
+}
+
+func (m *queueModule) Unload(context.Context) error {
+	if m.sub != nil {
+		m.sub.Close()
+	}
+	if m.e != nil {
+		return m.e.Close()
+	}
+	return nil
+}

@@ -1,0 +1,539 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan/expr"
+)
+
+// Register adds Queue(), AddQueueMember(), RemoveQueueMember(), PauseQueueMember(),
+// UnpauseQueueMember(), QueueLog() and QUEUE_MEMBER(), QUEUE_MEMBER_COUNT(),
+// QUEUE_WAITING_COUNT() to a dialplan engine.
+func (e *Engine) Register(d *dialplan.Engine) {
+	for _, a := range []*dialplan.App{
+		{Name: "Queue", Synopsis: "Queue a call for a call queue.", Exec: e.appQueue},
+		{Name: "AddQueueMember", Synopsis: "Dynamically adds queue members.", Exec: e.appAddMember},
+		{Name: "RemoveQueueMember", Synopsis: "Dynamically removes queue members.", Exec: e.appRemoveMember},
+		{Name: "PauseQueueMember", Synopsis: "Pauses a queue member.", Exec: func(ctx context.Context, ch *dialplan.Channel, data string) error {
+			return e.appPause(ctx, ch, data, true)
+		}},
+		{Name: "UnpauseQueueMember", Synopsis: "Unpauses a queue member.", Exec: func(ctx context.Context, ch *dialplan.Channel, data string) error {
+			return e.appPause(ctx, ch, data, false)
+		}},
+		{Name: "QueueLog", Synopsis: "Writes to the queue_log file.", Exec: e.appQueueLog},
+	} {
+		d.RegisterApp(a)
+	}
+	for _, f := range []*dialplan.Function{
+		{Name: "QUEUE_MEMBER", Synopsis: "Provide a count of queue members based on name or interface.", Read: e.funcQueueMember},
+		{Name: "QUEUE_MEMBER_COUNT", Synopsis: "Count number of members answering a queue.", Read: func(ctx context.Context, ch *dialplan.Channel, args string) (string, error) {
+			return e.funcQueueMember(ctx, ch, strings.TrimSpace(args)+",logged")
+		}},
+		{Name: "QUEUE_WAITING_COUNT", Synopsis: "Count number of calls currently waiting in a queue.", Read: e.funcWaitingCount},
+	} {
+		d.RegisterFunction(f)
+	}
+}
+
+func argsOf(data string) func(int) string {
+	args := expr.SplitArgs(data, ',')
+	return func(i int) string {
+		if i < len(args) {
+			return strings.TrimSpace(args[i])
+		}
+		return ""
+	}
+}
+
+func snapshotOf(ch *dialplan.Channel) channel.Snapshot {
+	if l := ch.Leg(); l != nil {
+		return l.Snapshot()
+	}
+	num, name := ch.CallerID()
+	return channel.Snapshot{Name: ch.Name, UniqueID: ch.UniqueID, CallerNum: num, CallerName: name, Context: ch.Context, Exten: ch.Exten, Priority: ch.Priority}
+}
+
+func callID(ch *dialplan.Channel) string {
+	if ch.UniqueID != "" {
+		return ch.UniqueID
+	}
+	return "NONE"
+}
+
+// queueOptions are the Queue() options Pleiades acts on.
+type queueOptions struct {
+	ringing bool // r: ringing instead of music on hold
+	noRetry bool // n: no retry after the first round of ringing
+	goOn    bool // c: continue in the dialplan when the member hangs up
+}
+
+func parseQueueOptions(s string) queueOptions {
+	var o queueOptions
+	depth := 0
+	for _, c := range s {
+		switch {
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case depth > 0:
+		case c == 'r':
+			o.ringing = true
+		case c == 'n':
+			o.noRetry = true
+		case c == 'c':
+			o.goOn = true
+		}
+	}
+	return o
+}
+
+// appQueue is Queue(queuename[,options[,URL[,announceoverride[,timeout]]]]).
+func (e *Engine) appQueue(ctx context.Context, ch *dialplan.Channel, data string) error {
+	arg := argsOf(data)
+	name := arg(0)
+	if name == "" {
+		ch.Logf(slog.LevelWarn, "Queue requires an argument: queuename[,options[,URL[,announceoverride[,timeout[,AGI[,gosub[,rule[,position]]]]]]]]")
+		return errors.New("Queue without a queue name")
+	}
+	opts := parseQueueOptions(arg(1))
+	start := e.d.Now()
+	var deadline time.Time
+	if secs, err := strconv.Atoi(arg(4)); err == nil && secs > 0 {
+		deadline = start.Add(time.Duration(secs) * time.Second)
+	}
+	ch.SetVar("QUEUESTATUS", "")
+	q, err := e.queue(ctx, name)
+	if err != nil {
+		ch.Logf(slog.LevelWarn, "Unable to join queue '%s'", name)
+		ch.SetVar("QUEUESTATUS", "UNKNOWN")
+		return nil
+	}
+	snap := snapshotOf(ch)
+	cnum, cname := ch.CallerID()
+	c := &Caller{Channel: ch.Name, UniqueID: ch.UniqueID, CIDNum: cnum, CIDName: cname, Joined: start, tried: map[*Member]bool{},
+		snap: func() channel.Snapshot { return snapshotOf(ch) }}
+
+	e.mu.Lock()
+	status := ""
+	if q.cfg.MaxLen > 0 && len(q.callers) >= q.cfg.MaxLen {
+		status = "FULL"
+	} else if empty, unavail := e.emptyStatus(q, q.cfg.JoinEmpty, start); empty {
+		status = "JOINEMPTY"
+	} else if unavail {
+		status = "JOINUNAVAIL"
+	}
+	if status != "" {
+		qname := q.cfg.Name
+		e.mu.Unlock()
+		ch.SetVar("QUEUESTATUS", status)
+		ch.Verbosef(3, "Unable to join queue '%s' (%s)", qname, status)
+		return nil
+	}
+	q.callers = append(q.callers, c)
+	c.OrigPos = len(q.callers)
+	qname, count := q.cfg.Name, len(q.callers)
+	q.broadcast()
+	e.mu.Unlock()
+
+	e.qlog.write(callID(ch), qname, "NONE", "ENTERQUEUE", arg(2), cnum, strconv.Itoa(c.OrigPos))
+	e.publish(Event{Name: "QueueCallerJoin", Caller: &snap, Fields: [][2]string{{"Queue", qname}, {"Position", strconv.Itoa(c.OrigPos)}, {"Count", strconv.Itoa(count)}}})
+	ch.Verbosef(3, "%s joined queue '%s' at position %d", ch.Name, qname, c.OrigPos)
+
+	w := &waiter{e: e, q: q, c: c, ch: ch, opts: opts, deadline: deadline, class: q.cfg.MusicClass}
+	defer w.stopHold()
+	defer e.leave(q, c)
+	return w.run(ctx)
+}
+
+// leave takes c off q (QueueCallerLeave).
+func (e *Engine) leave(q *Queue, c *Caller) {
+	e.mu.Lock()
+	pos := 0
+	for i, x := range q.callers {
+		if x == c {
+			pos = i + 1
+			q.callers = append(q.callers[:i:i], q.callers[i+1:]...)
+			break
+		}
+	}
+	qname, count := q.cfg.Name, len(q.callers)
+	q.broadcast()
+	e.mu.Unlock()
+	if pos == 0 {
+		return
+	}
+	snap := c.snap()
+	e.publish(Event{Name: "QueueCallerLeave", Caller: &snap, Fields: [][2]string{{"Queue", qname}, {"Count", strconv.Itoa(count)}, {"Position", strconv.Itoa(pos)}}})
+}
+
+// waiter is one caller's time in a queue.
+type waiter struct {
+	e        *Engine
+	q        *Queue
+	c        *Caller
+	ch       *dialplan.Channel
+	opts     queueOptions
+	deadline time.Time
+	class    string
+
+	holdStop func()
+	holdWG   sync.WaitGroup
+	rang     bool
+}
+
+// startHold gives the caller music on hold (the hook), or ringing.
+func (w *waiter) startHold(ctx context.Context) {
+	if w.holdStop != nil {
+		return
+	}
+	moh := MusicOnHold
+	if w.opts.ringing || moh == nil {
+		if !w.rang {
+			w.ch.IndicateRinging()
+			w.rang = true
+		}
+		w.holdStop = func() {}
+		return
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	w.holdStop = cancel
+	w.holdWG.Add(1)
+	go func() {
+		defer w.holdWG.Done()
+		if err := moh(hctx, w.ch, w.class); err != nil && hctx.Err() == nil {
+			w.e.log.Warn(fmt.Sprintf("queue %s: music on hold class %s for %s: %v", w.q.cfg.Name, w.class, w.ch.Name, err))
+		}
+	}()
+}
+
+func (w *waiter) stopHold() {
+	if w.holdStop != nil {
+		w.holdStop()
+		w.holdWG.Wait()
+		w.holdStop = nil
+	}
+}
+
+// position is the caller's place in line (1-based) and whether it may ring members now:
+// the head of the line, or with autofill any caller whose place is within the number of
+// members that could be rung (under e.mu).
+func (w *waiter) position(now time.Time) (pos int, turn bool) {
+	q := w.q
+	for i, x := range q.callers {
+		if x == w.c {
+			pos = i + 1
+			break
+		}
+	}
+	if pos == 1 {
+		return pos, true
+	}
+	if !q.cfg.Autofill {
+		return pos, false
+	}
+	free := 0
+	for _, m := range q.members {
+		c := w.e.candidate(q, m, now, nil)
+		if c.Ringable() {
+			free++
+		}
+	}
+	// Callers ahead that are ringing hold members already (not counted as free).
+	ahead := 0
+	for _, x := range q.callers[:pos-1] {
+		if !x.ringing {
+			ahead++
+		}
+	}
+	return pos, ahead < free
+}
+
+// run waits, rings, and connects (or leaves) the caller.
+func (w *waiter) run(ctx context.Context) error {
+	e, q, c, ch := w.e, w.q, w.c, w.ch
+	w.startHold(ctx)
+	var retryUntil time.Time // after a round without answer: no ringing before
+	for {
+		now := e.d.Now()
+		if !w.deadline.IsZero() && !now.Before(w.deadline) {
+			return w.exit("TIMEOUT", "EXITWITHTIMEOUT")
+		}
+		e.mu.Lock()
+		if empty, unavail := e.emptyStatus(q, q.cfg.LeaveWhenEmpty, now); empty || unavail {
+			e.mu.Unlock()
+			if empty {
+				return w.exit("LEAVEEMPTY", "EXITEMPTY")
+			}
+			return w.exit("LEAVEUNAVAIL", "EXITEMPTY")
+		}
+		_, turn := w.position(now)
+		var pick []*Member
+		if turn && !now.Before(retryUntil) {
+			pick = w.pick(now)
+			if len(pick) > 0 {
+				c.ringing = true
+				for _, m := range pick {
+					m.ringing++
+				}
+			}
+		}
+		wake := q.wake
+		retry := time.Duration(q.cfg.Retry) * time.Second
+		ringFor := time.Duration(q.cfg.Timeout) * time.Second
+		e.mu.Unlock()
+
+		if len(pick) == 0 {
+			wait := time.Second
+			if now.Before(retryUntil) {
+				wait = retryUntil.Sub(now)
+			}
+			if !w.deadline.IsZero() {
+				wait = min(wait, max(w.deadline.Sub(now), time.Millisecond))
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return w.abandon()
+			case <-wake:
+				t.Stop()
+			case <-t.C:
+			}
+			continue
+		}
+		if !w.deadline.IsZero() {
+			if left := w.deadline.Sub(now); ringFor == 0 || left < ringFor {
+				ringFor = left
+			}
+		}
+		res, err := w.ring(ctx, pick, ringFor)
+		if res == ringAnswered || res == ringAbandoned {
+			return err
+		}
+		if w.opts.noRetry && w.roundOver() {
+			ch.SetVar("QUEUESTATUS", "TIMEOUT")
+			return nil
+		}
+		retryUntil = e.d.Now().Add(retry)
+	}
+}
+
+// pick chooses the members to ring for this caller (under e.mu).
+func (w *waiter) pick(now time.Time) []*Member {
+	q := w.q
+	cands := make([]Candidate, len(q.members))
+	for i, m := range q.members {
+		cands[i] = w.e.candidate(q, m, now, w.c.tried)
+	}
+	choice := Choice{Strategy: q.cfg.Strategy, RRPos: q.rrpos, Rand: w.e.rnd}
+	idx := Choose(nil, cands, choice)
+	if len(idx) == 0 && len(w.c.tried) > 0 {
+		// Every member was tried this round: a new round starts.
+		clear(w.c.tried)
+		for i := range cands {
+			cands[i].Tried = false
+		}
+		idx = Choose(nil, cands, choice)
+	}
+	out := make([]*Member, len(idx))
+	for i, j := range idx {
+		out[i] = q.members[j]
+	}
+	return out
+}
+
+// roundOver reports whether every member has been tried in this round (option n).
+func (w *waiter) roundOver() bool {
+	w.e.mu.Lock()
+	defer w.e.mu.Unlock()
+	if w.q.cfg.Strategy == RingAll {
+		return true
+	}
+	for _, m := range w.q.members {
+		if !w.c.tried[m] {
+			return false
+		}
+	}
+	return true
+}
+
+type ringOutcome int
+
+const (
+	ringNoAnswer ringOutcome = iota
+	ringAnswered
+	ringAbandoned
+)
+
+// ring rings the members picked, for ringFor, and connects the caller on an answer.
+func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration) (ringOutcome, error) {
+	e, q, c, ch := w.e, w.q, w.c, w.ch
+	dests := make([]string, len(pick))
+	for i, m := range pick {
+		dests[i] = m.Interface
+	}
+	release := func() {
+		e.mu.Lock()
+		for _, m := range pick {
+			m.ringing--
+		}
+		c.ringing = false
+		q.broadcast()
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	qname := q.cfg.Name
+	e.mu.Unlock()
+	caller := c.snap()
+	for _, m := range pick {
+		e.publish(Event{Name: "AgentCalled", Caller: &caller, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface}, {"MemberName", m.MemberName()}}})
+	}
+	ringStart := e.d.Now()
+	res := ch.RingLegs(ctx, dests, ringFor, w.opts.ringing)
+	ringTime := e.d.Now().Sub(ringStart)
+	switch res.Status {
+	case "ANSWER":
+		m := pick[max(res.Index, 0)]
+		release()
+		return ringAnswered, w.connect(ctx, m, res.Answered, ringTime)
+	case "CANCEL":
+		release()
+		for _, m := range pick {
+			e.qlog.write(callID(ch), qname, m.MemberName(), "RINGCANCELED", strconv.FormatInt(ringTime.Milliseconds(), 10))
+		}
+		return ringAbandoned, w.abandon()
+	}
+	release()
+	e.mu.Lock()
+	if q.cfg.Strategy != RingAll {
+		for _, m := range pick {
+			c.tried[m] = true
+		}
+	}
+	e.mu.Unlock()
+	for _, m := range pick {
+		ch.Verbosef(3, "Nobody picked up in %d ms", ringTime.Milliseconds())
+		e.qlog.write(callID(ch), qname, m.MemberName(), "RINGNOANSWER", strconv.FormatInt(ringTime.Milliseconds(), 10))
+		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
+			{"MemberName", m.MemberName()}, {"RingTime", strconv.FormatInt(ringTime.Milliseconds(), 10)}}})
+	}
+	return ringNoAnswer, nil
+}
+
+// connect bridges the caller with the member m who answered on peer.
+func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, ringTime time.Duration) error {
+	e, q, c, ch := w.e, w.q, w.c, w.ch
+	now := e.d.Now()
+	hold := now.Sub(c.Joined)
+	e.mu.Lock()
+	m.InCall = true
+	for i, x := range q.members {
+		if x == m {
+			q.rrpos = i
+		}
+	}
+	q.holdtime += hold
+	qname := q.cfg.Name
+	inSL := q.cfg.ServiceLevel > 0 && hold <= time.Duration(q.cfg.ServiceLevel)*time.Second
+	pos := 0
+	for i, x := range q.callers {
+		if x == c {
+			pos = i + 1
+		}
+	}
+	e.mu.Unlock()
+	e.leave(q, c) // the caller is out of the line once connected
+	w.stopHold()
+	caller, dest := c.snap(), peer.Snapshot()
+	holdS := strconv.Itoa(int(hold.Seconds()))
+	e.qlog.write(callID(ch), qname, m.MemberName(), "CONNECT", holdS, peer.UniqueID(), strconv.Itoa(int(ringTime.Seconds())))
+	e.publish(Event{Name: "AgentConnect", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
+		{"MemberName", m.MemberName()}, {"HoldTime", holdS}, {"RingTime", strconv.Itoa(int(ringTime.Seconds()))}}})
+	ch.SetVar("MEMBERINTERFACE", m.Interface)
+	ch.SetVar("MEMBERNAME", m.MemberName())
+	_ = pos
+	start := e.d.Now()
+	peerFirst, err := ch.BridgeLeg(ctx, peer, w.opts.goOn)
+	talk := e.d.Now().Sub(start)
+	end := e.d.Now()
+	e.mu.Lock()
+	m.InCall = false
+	m.Calls++
+	m.LastCall = end
+	calls := m.Calls
+	if e.general.SharedLastCall {
+		k := strings.ToLower(m.Interface)
+		lc := e.lastCalls[k]
+		e.lastCalls[k] = lastCall{at: end, calls: lc.calls + 1}
+	}
+	q.completed++
+	if inSL {
+		q.completedInSL++
+	}
+	q.talktime += talk
+	q.broadcast()
+	e.mu.Unlock()
+	who, reason := "COMPLETECALLER", "caller"
+	if peerFirst {
+		who, reason = "COMPLETEAGENT", "agent"
+	}
+	e.qlog.write(callID(ch), qname, m.MemberName(), who, holdS, strconv.Itoa(int(talk.Seconds())), strconv.Itoa(c.OrigPos))
+	caller = c.snap()
+	e.publish(Event{Name: "AgentComplete", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
+		{"MemberName", m.MemberName()}, {"HoldTime", holdS}, {"TalkTime", strconv.Itoa(int(talk.Seconds()))}, {"Reason", reason}}})
+	e.share(Share{Op: "call", Queue: qname, Interface: m.Interface, LastCall: end, Calls: calls})
+	if peerFirst && w.opts.goOn {
+		ch.SetVar("QUEUESTATUS", "CONTINUE")
+	}
+	return err
+}
+
+// abandon: the caller hung up while waiting or while members rang.
+func (w *waiter) abandon() error {
+	e, q, c := w.e, w.q, w.c
+	now := e.d.Now()
+	e.mu.Lock()
+	pos := 0
+	for i, x := range q.callers {
+		if x == c {
+			pos = i + 1
+		}
+	}
+	q.abandoned++
+	qname := q.cfg.Name
+	e.mu.Unlock()
+	wait := strconv.Itoa(int(now.Sub(c.Joined).Seconds()))
+	e.qlog.write(callID(w.ch), qname, "NONE", "ABANDON", strconv.Itoa(pos), strconv.Itoa(c.OrigPos), wait)
+	snap := c.snap()
+	e.publish(Event{Name: "QueueCallerAbandon", Caller: &snap, Fields: [][2]string{{"Queue", qname}, {"Position", strconv.Itoa(pos)},
+		{"OriginalPosition", strconv.Itoa(c.OrigPos)}, {"HoldTime", wait}}})
+	return dialplan.ErrHangup
+}
+
+// exit leaves the queue with QUEUESTATUS status, logging event (EXITWITHTIMEOUT, EXITEMPTY).
+func (w *waiter) exit(status, event string) error {
+	e, q, c := w.e, w.q, w.c
+	now := e.d.Now()
+	e.mu.Lock()
+	pos := 0
+	for i, x := range q.callers {
+		if x == c {
+			pos = i + 1
+		}
+	}
+	qname := q.cfg.Name
+	e.mu.Unlock()
+	e.qlog.write(callID(w.ch), qname, "NONE", event, strconv.Itoa(pos), strconv.Itoa(c.OrigPos), strconv.Itoa(int(now.Sub(c.Joined).Seconds())))
+	w.ch.SetVar("QUEUESTATUS", status)
+	return nil
+}

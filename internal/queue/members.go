@@ -1,0 +1,361 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors of the member operations (AddQueueMember, the CLI, AMI).
+var (
+	ErrMemberExists    = errors.New("member already in queue")
+	ErrNoSuchMember    = errors.New("not a member of the queue")
+	ErrNotDynamic      = errors.New("member is not dynamic")
+	ErrNoMatchingPause = errors.New("no such member in any queue")
+)
+
+// persistFamily is Asterisk's astdb family of persistent dynamic members: key the queue,
+// value the members "interface;penalty;paused;membername;state_interface;reason" joined by '|'.
+const persistFamily = "Queue/PersistentMembers"
+
+// Share is a member change sent to the other servers with a queue of the same name.
+type Share struct {
+	Op             string // "add", "remove", "pause", "unpause", "call"
+	Queue          string
+	Interface      string
+	Penalty        int
+	Name           string
+	StateInterface string
+	Reason         string    // pause reason
+	LastCall       time.Time // "call": when the member's call ended
+	Calls          int       // "call": calls taken
+}
+
+// Fields encodes s for the cluster (key: the queue).
+func (s Share) Fields() []string {
+	var lc string
+	if !s.LastCall.IsZero() {
+		lc = strconv.FormatInt(s.LastCall.UnixNano(), 10)
+	}
+	return []string{s.Op, s.Interface, strconv.Itoa(s.Penalty), s.Name, s.StateInterface, s.Reason, lc, strconv.Itoa(s.Calls)}
+}
+
+// ParseShare decodes what Fields encoded; ok false for a malformed one (ignored).
+func ParseShare(queue string, f []string) (Share, bool) {
+	if len(f) < 8 || f[1] == "" {
+		return Share{}, false
+	}
+	s := Share{Op: f[0], Queue: queue, Interface: f[1], Name: f[3], StateInterface: f[4], Reason: f[5]}
+	var err error
+	if s.Penalty, err = strconv.Atoi(f[2]); err != nil {
+		return Share{}, false
+	}
+	if f[6] != "" {
+		ns, err := strconv.ParseInt(f[6], 10, 64)
+		if err != nil {
+			return Share{}, false
+		}
+		s.LastCall = time.Unix(0, ns)
+	}
+	if s.Calls, err = strconv.Atoi(f[7]); err != nil {
+		return Share{}, false
+	}
+	return s, true
+}
+
+func (q *Queue) member(iface string) *Member {
+	for _, m := range q.members {
+		if strings.EqualFold(m.Interface, iface) {
+			return m
+		}
+	}
+	return nil
+}
+
+// AddMember adds a dynamic member (AddQueueMember, "queue add member", AMI QueueAdd).
+// callid is what queue_log names as the call ("NONE", "MANAGER" or a channel's unique ID).
+func (e *Engine) AddMember(ctx context.Context, queue string, mc MemberConfig, callid string) error {
+	q, err := e.queue(ctx, queue)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	m, err := e.addMember(q, mc)
+	var ev Event
+	if err == nil {
+		ev = e.memberEvent("QueueMemberAdded", q, m)
+	}
+	name, g := q.cfg.Name, e.general
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.persist(name)
+	agent := mc.Interface
+	if g.LogMembernameAsAgent {
+		agent = mc.MemberName()
+	}
+	e.qlog.write(callid, name, agent, "ADDMEMBER", "")
+	e.publish(ev)
+	e.share(Share{Op: "add", Queue: name, Interface: mc.Interface, Penalty: mc.Penalty, Name: mc.Name, StateInterface: mc.StateInterface})
+	return nil
+}
+
+func (e *Engine) addMember(q *Queue, mc MemberConfig) (*Member, error) {
+	if q.member(mc.Interface) != nil {
+		return nil, ErrMemberExists
+	}
+	m := &Member{MemberConfig: mc, Dynamic: true, LoginTime: e.d.Now(), queue: q}
+	q.members = append(q.members, m)
+	q.broadcast()
+	return m, nil
+}
+
+// RemoveMember removes a dynamic member.
+func (e *Engine) RemoveMember(ctx context.Context, queue, iface, callid string) error {
+	q, err := e.queue(ctx, queue)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	m, err := e.removeMember(q, iface)
+	var ev Event
+	if err == nil {
+		ev = e.memberEvent("QueueMemberRemoved", q, m)
+	}
+	name, g := q.cfg.Name, e.general
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.persist(name)
+	agent := m.Interface
+	if g.LogMembernameAsAgent {
+		agent = m.MemberName()
+	}
+	e.qlog.write(callid, name, agent, "REMOVEMEMBER", "")
+	e.publish(ev)
+	e.share(Share{Op: "remove", Queue: name, Interface: m.Interface})
+	return nil
+}
+
+func (e *Engine) removeMember(q *Queue, iface string) (*Member, error) {
+	m := q.member(iface)
+	if m == nil {
+		return nil, ErrNoSuchMember
+	}
+	if !m.Dynamic {
+		return nil, ErrNotDynamic
+	}
+	for i, x := range q.members {
+		if x == m {
+			q.members = append(q.members[:i:i], q.members[i+1:]...)
+			break
+		}
+	}
+	q.broadcast()
+	return m, nil
+}
+
+// Pause pauses (or unpauses) iface in queue, or in every queue it is a member of when queue
+// is "" (Asterisk's PAUSEALL). It fails when no queue has the member.
+func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, reason, callid string) error {
+	var qs []*Queue
+	if queue != "" {
+		q, err := e.queue(ctx, queue)
+		if err != nil {
+			return err
+		}
+		qs = []*Queue{q}
+	} else {
+		e.mu.Lock()
+		for _, q := range e.queues {
+			qs = append(qs, q)
+		}
+		e.mu.Unlock()
+	}
+	found := false
+	for _, q := range qs {
+		e.mu.Lock()
+		m := q.member(iface)
+		if m == nil {
+			e.mu.Unlock()
+			continue
+		}
+		found = true
+		e.setPaused(q, m, paused, reason)
+		ev := e.memberEvent("QueueMemberPause", q, m)
+		name, mname := q.cfg.Name, m.MemberName()
+		dynamic := m.Dynamic
+		e.mu.Unlock()
+		if dynamic {
+			e.persist(name)
+		}
+		event := "UNPAUSE"
+		if paused {
+			event = "PAUSE"
+		}
+		e.qlog.write(callid, name, mname, event, reason)
+		e.publish(ev)
+		op := "unpause"
+		if paused {
+			op = "pause"
+		}
+		e.share(Share{Op: op, Queue: name, Interface: m.Interface, Reason: reason})
+	}
+	if !found {
+		if queue != "" {
+			return ErrNoSuchMember
+		}
+		return ErrNoMatchingPause
+	}
+	return nil
+}
+
+func (e *Engine) setPaused(q *Queue, m *Member, paused bool, reason string) {
+	m.Paused = paused
+	m.PausedReason = ""
+	if paused {
+		m.PausedReason = reason
+	}
+	m.LastPause = e.d.Now()
+	q.broadcast()
+}
+
+// ApplyShare applies a member change made on another server to the queue of the same name
+// here (nothing when this server has no such queue). It is not shared again.
+func (e *Engine) ApplyShare(s Share) {
+	key := strings.ToLower(s.Queue)
+	e.mu.Lock()
+	q := e.queues[key]
+	if q == nil {
+		e.mu.Unlock()
+		return
+	}
+	var ev Event
+	switch s.Op {
+	case "add":
+		m, err := e.addMember(q, MemberConfig{Interface: s.Interface, Penalty: s.Penalty, Name: s.Name, StateInterface: s.StateInterface})
+		if err == nil {
+			ev = e.memberEvent("QueueMemberAdded", q, m)
+		}
+	case "remove":
+		m, err := e.removeMember(q, s.Interface)
+		if err == nil {
+			ev = e.memberEvent("QueueMemberRemoved", q, m)
+		}
+	case "pause", "unpause":
+		if m := q.member(s.Interface); m != nil {
+			e.setPaused(q, m, s.Op == "pause", s.Reason)
+			ev = e.memberEvent("QueueMemberPause", q, m)
+		}
+	case "call":
+		if m := q.member(s.Interface); m != nil {
+			if s.LastCall.After(m.LastCall) {
+				m.LastCall = s.LastCall
+			}
+			m.Calls = max(m.Calls, s.Calls)
+			if e.general.SharedLastCall {
+				k := strings.ToLower(m.Interface)
+				if lc := e.lastCalls[k]; s.LastCall.After(lc.at) {
+					e.lastCalls[k] = lastCall{at: s.LastCall, calls: max(lc.calls, s.Calls)}
+				}
+			}
+			q.broadcast()
+		}
+	}
+	name := q.cfg.Name
+	e.mu.Unlock()
+	if s.Op == "add" || s.Op == "remove" {
+		e.persist(name)
+	}
+	if ev.Name != "" {
+		e.publish(ev)
+	}
+}
+
+func (e *Engine) share(s Share) {
+	if e.d.Share != nil {
+		e.d.Share(s)
+	}
+}
+
+func (e *Engine) publish(ev Event) {
+	if e.d.AMI != nil && ev.Name != "" {
+		e.d.AMI(ev)
+	}
+}
+
+// persist writes the dynamic members of queue to astdb (persistentmembers=yes).
+func (e *Engine) persist(queue string) {
+	if e.d.DB == nil {
+		return
+	}
+	e.mu.Lock()
+	if !e.general.PersistentMembers {
+		e.mu.Unlock()
+		return
+	}
+	q := e.queues[strings.ToLower(queue)]
+	var parts []string
+	if q != nil {
+		for _, m := range q.members {
+			if !m.Dynamic {
+				continue
+			}
+			p := "0"
+			if m.Paused {
+				p = "1"
+			}
+			parts = append(parts, strings.Join([]string{m.Interface, strconv.Itoa(m.Penalty), p, m.Name, m.StateInterface, m.PausedReason}, ";"))
+		}
+	}
+	e.mu.Unlock()
+	var err error
+	if len(parts) == 0 {
+		err = e.d.DB.Del(persistFamily, queue)
+	} else {
+		err = e.d.DB.Put(persistFamily, queue, strings.Join(parts, "|"))
+	}
+	if err != nil && !strings.Contains(err.Error(), "not found") {
+		e.log.Warn(fmt.Sprintf("queue %s: persistent members: %v", queue, err))
+	}
+}
+
+// restoreDynamic reads the persistent dynamic members back (first load).
+func (e *Engine) restoreDynamic() {
+	if e.d.DB == nil {
+		return
+	}
+	entries, err := e.d.DB.Family(persistFamily)
+	if err != nil {
+		e.log.Warn(fmt.Sprintf("queues: reading persistent members: %v", err))
+		return
+	}
+	for _, en := range entries {
+		q, err := e.queue(context.Background(), en.Key)
+		if err != nil {
+			e.log.Warn(fmt.Sprintf("queues: persistent members of %s: %v", en.Key, err))
+			continue
+		}
+		e.mu.Lock()
+		for _, item := range strings.Split(en.Value, "|") {
+			f := strings.Split(item, ";")
+			for len(f) < 6 {
+				f = append(f, "")
+			}
+			if f[0] == "" {
+				continue
+			}
+			pen, _ := strconv.Atoi(f[1])
+			m, err := e.addMember(q, MemberConfig{Interface: f[0], Penalty: pen, Name: f[3], StateInterface: f[4]})
+			if err == nil && f[2] == "1" {
+				m.Paused, m.PausedReason = true, f[5]
+			}
+		}
+		e.mu.Unlock()
+	}
+}
