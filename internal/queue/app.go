@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,7 +163,7 @@ func (e *Engine) leave(q *Queue, c *Caller) {
 	for i, x := range q.callers {
 		if x == c {
 			pos = i + 1
-			q.callers = append(q.callers[:i:i], q.callers[i+1:]...)
+			q.callers = slices.Delete(q.callers, i, i+1)
 			break
 		}
 	}
@@ -186,6 +187,8 @@ type waiter struct {
 	deadline time.Time
 	class    string
 
+	cands    []Candidate // reused by decide
+	idx      []int
 	holdStop func()
 	holdWG   sync.WaitGroup
 	rang     bool
@@ -224,38 +227,50 @@ func (w *waiter) stopHold() {
 	}
 }
 
-// position is the caller's place in line (1-based) and whether it may ring members now:
-// the head of the line, or with autofill any caller whose place is within the number of
-// members that could be rung (under e.mu).
-func (w *waiter) position(now time.Time) (pos int, turn bool) {
+// decide says whether the caller may ring members now and, if so, which (under e.mu): the
+// head of the line may, and with autofill any caller whose place is within the number of
+// members that could be rung (callers ahead of it that are ringing already hold theirs).
+// Every member's candidate is built once and serves both questions.
+func (w *waiter) decide(now time.Time) []*Member {
 	q := w.q
-	for i, x := range q.callers {
-		if x == w.c {
-			pos = i + 1
-			break
-		}
-	}
-	if pos == 1 {
-		return pos, true
-	}
-	if !q.cfg.Autofill {
-		return pos, false
-	}
+	cands := w.cands[:0]
 	free := 0
 	for _, m := range q.members {
-		c := w.e.candidate(q, m, now, nil)
+		c := w.e.candidate(q, m, now, w.c.tried)
 		if c.Ringable() {
 			free++
 		}
+		cands = append(cands, c)
 	}
-	// Callers ahead that are ringing hold members already (not counted as free).
+	w.cands = cands
 	ahead := 0
-	for _, x := range q.callers[:pos-1] {
+	for _, x := range q.callers {
+		if x == w.c {
+			break
+		}
 		if !x.ringing {
 			ahead++
 		}
 	}
-	return pos, ahead < free
+	if ahead > 0 && (!q.cfg.Autofill || ahead >= free) {
+		return nil
+	}
+	choice := Choice{Strategy: q.cfg.Strategy, RRPos: q.rrpos, Rand: w.e.rnd}
+	idx := Choose(w.idx[:0], cands, choice)
+	if len(idx) == 0 && len(w.c.tried) > 0 {
+		// Every member was tried this round: a new round starts.
+		clear(w.c.tried)
+		for i := range cands {
+			cands[i].Tried = false
+		}
+		idx = Choose(idx[:0], cands, choice)
+	}
+	w.idx = idx
+	out := make([]*Member, len(idx))
+	for i, j := range idx {
+		out[i] = q.members[j]
+	}
+	return out
 }
 
 // run waits, rings, and connects (or leaves) the caller.
@@ -276,10 +291,9 @@ func (w *waiter) run(ctx context.Context) error {
 			}
 			return w.exit("LEAVEUNAVAIL", "EXITEMPTY")
 		}
-		_, turn := w.position(now)
 		var pick []*Member
-		if turn && !now.Before(retryUntil) {
-			pick = w.pick(now)
+		if !now.Before(retryUntil) {
+			pick = w.decide(now)
 			if len(pick) > 0 {
 				c.ringing = true
 				for _, m := range pick {
@@ -326,30 +340,6 @@ func (w *waiter) run(ctx context.Context) error {
 		}
 		retryUntil = e.d.Now().Add(retry)
 	}
-}
-
-// pick chooses the members to ring for this caller (under e.mu).
-func (w *waiter) pick(now time.Time) []*Member {
-	q := w.q
-	cands := make([]Candidate, len(q.members))
-	for i, m := range q.members {
-		cands[i] = w.e.candidate(q, m, now, w.c.tried)
-	}
-	choice := Choice{Strategy: q.cfg.Strategy, RRPos: q.rrpos, Rand: w.e.rnd}
-	idx := Choose(nil, cands, choice)
-	if len(idx) == 0 && len(w.c.tried) > 0 {
-		// Every member was tried this round: a new round starts.
-		clear(w.c.tried)
-		for i := range cands {
-			cands[i].Tried = false
-		}
-		idx = Choose(nil, cands, choice)
-	}
-	out := make([]*Member, len(idx))
-	for i, j := range idx {
-		out[i] = q.members[j]
-	}
-	return out
 }
 
 // roundOver reports whether every member has been tried in this round (option n).

@@ -76,6 +76,10 @@ type Member struct {
 	InCall       bool
 	ringing      int
 	queue        *Queue
+	// state is the cluster-wide state of the member's device, read once and then kept by
+	// DeviceChanged (valid when stateSet).
+	state    state.Device
+	stateSet bool
 }
 
 // Membership is "static", "dynamic" or "realtime" (AMI's Membership).
@@ -247,6 +251,9 @@ func (q *Queue) setConfig(qc QueueConfig, now time.Time, owned func(*Member) boo
 			m.Paused = mc.Paused
 		}
 		paused := m.Paused
+		if !strings.EqualFold(m.Device(), mc.Device()) {
+			m.stateSet = false
+		}
 		m.MemberConfig = mc
 		if !qc.Realtime {
 			m.Paused = paused // static members keep a pause made at run time
@@ -429,10 +436,13 @@ func (e *Engine) candidate(q *Queue, m *Member, now time.Time, tried map[*Member
 			last, calls = lc.at, lc.calls
 		}
 	}
+	if !m.stateSet {
+		m.state, m.stateSet = e.deviceState(m.Device()), true
+	}
 	c := Candidate{
 		Penalty:   m.Penalty,
 		Calls:     calls,
-		State:     e.deviceState(m.Device()),
+		State:     m.state,
 		Paused:    m.Paused,
 		RingInUse: ringinuse,
 		Busy:      m.ringing > 0 || m.InCall,
@@ -475,8 +485,9 @@ func (e *Engine) emptyStatus(q *Queue, cond Empty, now time.Time) (empty, unavai
 	return false, true
 }
 
-// DeviceChanged takes a change of a device's cluster-wide state: every member whose device
-// it is gets a QueueMemberStatus event, and the callers of its queues look again for a
+// DeviceChanged takes a change of a device's cluster-wide state (give it every
+// DeviceStateChange, subscribed before the first Apply so that none is missed): members keep
+// their device's state, every member whose device it is gets a QueueMemberStatus event, and the callers of its queues look again for a
 // member to ring.
 func (e *Engine) DeviceChanged(device string, st state.Device) {
 	var evs []Event
@@ -486,6 +497,7 @@ func (e *Engine) DeviceChanged(device string, st state.Device) {
 		for _, m := range q.members {
 			if strings.EqualFold(m.Device(), device) {
 				hit = true
+				m.state, m.stateSet = st, true
 				evs = append(evs, e.memberEvent("QueueMemberStatus", q, m))
 			}
 		}

@@ -22,6 +22,9 @@ func boolNum(b bool) string {
 // memberFields are the fields of Asterisk's QueueMember* events and of QueueStatus's
 // QueueMember lines, in Asterisk's order (under e.mu).
 func (e *Engine) memberFields(q *Queue, m *Member) [][2]string {
+	if !m.stateSet {
+		m.state, m.stateSet = e.deviceState(m.Device()), true
+	}
 	ringinuse := q.cfg.RingInUse
 	if m.RingInUse != nil {
 		ringinuse = *m.RingInUse
@@ -38,7 +41,7 @@ func (e *Engine) memberFields(q *Queue, m *Member) [][2]string {
 		{"LastPause", unix(m.LastPause)},
 		{"LoginTime", unix(m.LoginTime)},
 		{"InCall", boolNum(m.InCall)},
-		{"Status", strconv.Itoa(int(e.deviceState(m.Device())))},
+		{"Status", strconv.Itoa(int(m.state))},
 		{"Paused", boolNum(m.Paused)},
 		{"PausedReason", m.PausedReason},
 		{"Ringinuse", boolNum(ringinuse)},
