@@ -48,7 +48,6 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 		d.AMI = func(ev queue.Event) { srv.Publish(ami.QueueEvent(ev.Name, ev.Caller, ev.Dest, ev.Fields)) }
 	}
 	m.e = queue.New(d)
-	m.e.Apply(c)
 	if s.Dialplan != nil {
 		m.e.Register(s.Dialplan)
 	}
@@ -59,6 +58,8 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 			}
 		})
 	}
+	// After the subscription: members read their device's state once, then follow it.
+	m.e.Apply(c)
 	s.CLI.MustRegister(m.e.Commands(func(ctx context.Context) error { return m.Reload(ctx, s) })...)
 	return nil
 }
