@@ -85,3 +85,95 @@ func (m *queueModule) Unload(context.Context) error {
 	}
 	return nil
 }
+
+// queues returns the queue engine, nil while app_queue is not loaded.
+func (s *Server) queues() *queue.Engine {
+	if m, ok := s.Module("app_queue").(*queueModule); ok {
+		return m.e
+	}
+	return nil
+}
+
+// amiQueueError maps the queue engine's errors to the AMI's.
+func amiQueueError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, queue.ErrNoSuchQueue):
+		return ami.ErrQueueNotFound
+	case errors.Is(err, queue.ErrMemberExists):
+		return ami.ErrQueueMemberHere
+	case errors.Is(err, queue.ErrNoSuchMember), errors.Is(err, queue.ErrNoMatchingPause):
+		return ami.ErrQueueNoMember
+	case errors.Is(err, queue.ErrNotDynamic):
+		return ami.ErrQueueNotDynamic
+	}
+	return err
+}
+
+func amiQueueItems(evs []queue.Event) []ami.QueueItem {
+	out := make([]ami.QueueItem, len(evs))
+	for i, ev := range evs {
+		fs := make([]ami.Field, len(ev.Fields))
+		for j, f := range ev.Fields {
+			fs[j] = ami.Field{Key: f[0], Value: f[1]}
+		}
+		out[i] = ami.QueueItem{Event: ev.Name, Fields: fs}
+	}
+	return out
+}
+
+func (b *amiBackend) QueueStatus(q, member string) []ami.QueueItem {
+	if e := b.s.queues(); e != nil {
+		return amiQueueItems(e.Status(context.Background(), q, member))
+	}
+	return nil
+}
+
+func (b *amiBackend) QueueSummary(q string) []ami.QueueItem {
+	if e := b.s.queues(); e != nil {
+		return amiQueueItems(e.Summary(context.Background(), q))
+	}
+	return nil
+}
+
+func (b *amiBackend) QueueAdd(q, iface string, penalty int, paused bool, name, stateInterface string) error {
+	e := b.s.queues()
+	if e == nil {
+		return ami.ErrQueueNotFound
+	}
+	ctx := context.Background()
+	err := e.AddMember(ctx, q, queue.MemberConfig{Interface: iface, Penalty: penalty, Name: name, StateInterface: stateInterface}, "MANAGER")
+	if err == nil && paused {
+		err = e.Pause(ctx, q, iface, true, "", "MANAGER")
+	}
+	return amiQueueError(err)
+}
+
+func (b *amiBackend) QueueRemove(q, iface string) error {
+	e := b.s.queues()
+	if e == nil {
+		return ami.ErrQueueNotFound
+	}
+	return amiQueueError(e.RemoveMember(context.Background(), q, iface, "MANAGER"))
+}
+
+func (b *amiBackend) QueuePause(q, iface string, paused bool, reason string) error {
+	e := b.s.queues()
+	if e == nil {
+		return ami.ErrQueueNotFound
+	}
+	return amiQueueError(e.Pause(context.Background(), q, iface, paused, reason, "MANAGER"))
+}
+
+func (b *amiBackend) QueuePenalty(q, iface string, penalty int) error {
+	e := b.s.queues()
+	if e == nil {
+		return ami.ErrQueueNotFound
+	}
+	return amiQueueError(e.SetPenalty(context.Background(), q, iface, penalty))
+}
+
+func (b *amiBackend) QueueReload(string) error {
+	return b.s.Reload(context.Background(), "app_queue")
+}
