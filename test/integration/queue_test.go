@@ -327,3 +327,102 @@ func TestQueueCallerHangsUpWhileRinging(t *testing.T) {
 		return ""
 	})
 }
+
+// TestQueueMembersThroughCLIAndAMI: dynamic members added and removed with the CLI, a
+// member paused with AMI (its event, QueueStatus, QueueSummary), and their queue_log lines.
+func TestQueueMembersThroughCLIAndAMI(t *testing.T) {
+	n := startQueueNode(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 4000))
+		}
+	})
+	if out := n.MustRX("queue add member SIP/dave to sales penalty 2 as Dave"); !strings.Contains(out, "Added interface 'SIP/dave' to queue 'sales'") {
+		t.Errorf("queue add member: %q", out)
+	}
+	if out, code := n.RX("queue add member SIP/dave to sales"); code != 1 || !strings.Contains(out, "Unable to add interface 'SIP/dave' to queue 'sales': Already there") {
+		t.Errorf("queue add member again: %d %q", code, out)
+	}
+	if out, code := n.RX("queue add member SIP/dave to nosuch"); code != 1 || !strings.Contains(out, "Unable to add interface to queue 'nosuch': No such queue") {
+		t.Errorf("queue add member to an unknown queue: %d %q", code, out)
+	}
+	if out := n.MustRX("queue show sales"); !regexp.MustCompile(`(?m)^      Dave \(SIP/dave\) with penalty 2 \(ringinuse enabled\) \(dynamic\) \(Unavailable\) has taken no calls yet`).MatchString(out) {
+		t.Errorf("queue show sales:\n%s", out)
+	}
+
+	a := dialAMI(t, n.ami)
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111")
+	a.until("Response: Success")
+	a.send("Action", "QueuePause", "Queue", "sales", "Interface", "SIP/bob", "Paused", "true", "Reason", "lunch", "ActionID", "p1")
+	// The event and the response, in either order.
+	var ev []string
+	for resp := false; !resp || ev == nil; {
+		p := a.read()
+		switch {
+		case slicesContains(p, "Event: QueueMemberPause"):
+			ev = p
+		case slicesContains(p, "ActionID: p1"):
+			if !slicesContains(p, "Message: Interface paused successfully") {
+				t.Fatalf("QueuePause: %q", p)
+			}
+			resp = true
+		}
+	}
+	for _, want := range []string{"Queue: sales", "Paused: 1", "PausedReason: lunch", "Membership: static"} {
+		if !slicesContains(ev, want) {
+			t.Errorf("QueueMemberPause without %q: %q", want, ev)
+		}
+	}
+	a.send("Action", "QueuePause", "Interface", "SIP/nobody", "Paused", "true", "ActionID", "p2")
+	a.until("Response: Error", "ActionID: p2", "Message: Interface not found")
+
+	a.send("Action", "QueueStatus", "Queue", "sales", "ActionID", "s1")
+	a.until("Response: Success", "EventList: start", "Message: Queue status will follow")
+	a.until("Event: QueueParams", "Queue: sales", "Strategy: ringall", "Calls: 0")
+	bob := a.until("Event: QueueMember", "Name: SIP/bob")
+	for _, want := range []string{"Location: SIP/bob", "Paused: 1", "PausedReason: lunch", "StateInterface: SIP/bob", "ActionID: s1"} {
+		if !slicesContains(bob, want) {
+			t.Errorf("QueueMember without %q: %q", want, bob)
+		}
+	}
+	a.until("Event: QueueStatusComplete", "EventList: Complete", "ListItems: 4")
+	a.send("Action", "QueueSummary", "Queue", "sales", "ActionID", "s2")
+	a.until("Event: QueueSummary", "Queue: sales", "LoggedIn: 0", "Available: 0", "Callers: 0")
+	a.until("Event: QueueSummaryComplete", "ListItems: 1")
+
+	if out := n.MustRX("queue unpause member SIP/bob queue sales"); !strings.Contains(out, "unpaused interface 'SIP/bob' in queue 'sales'") {
+		t.Errorf("queue unpause member: %q", out)
+	}
+	if out, code := n.RX("queue remove member SIP/bob from sales"); code != 1 || !strings.Contains(out, "Member is not dynamic") {
+		t.Errorf("removing a static member: %d %q", code, out)
+	}
+	if out := n.MustRX("queue remove member SIP/dave from sales"); !strings.Contains(out, "Removed interface SIP/dave from queue 'sales'") {
+		t.Errorf("queue remove member: %q", out)
+	}
+	if out := n.MustRX("queue show sales"); strings.Contains(out, "SIP/dave") {
+		t.Errorf("dave still in sales:\n%s", out)
+	}
+	matchAll(t, "queue_log", n.queueLog(t),
+		`^NONE\|sales\|SIP/dave\|ADDMEMBER\|$`,
+		`^MANAGER\|sales\|SIP/bob\|PAUSE\|lunch$`,
+		`^NONE\|sales\|SIP/bob\|UNPAUSE\|$`,
+		`^NONE\|sales\|SIP/dave\|REMOVEMEMBER\|$`,
+	)
+	// A reload keeps the running queues; a bad file is refused with its file:line.
+	n.WriteFile("queues.conf", queueConf+"\n[broken]\nstrategy = fastest\n")
+	if out, code := n.RX("queue reload"); code == 0 || !strings.Contains(out, "queues.conf:"+strconv.Itoa(strings.Count(queueConf, "\n")+3)+": strategy: unknown strategy \"fastest\"") {
+		t.Errorf("queue reload of a bad file: %d %q", code, out)
+	}
+	if out := n.MustRX("queue show support"); !strings.Contains(out, "support has 0 calls") {
+		t.Errorf("support gone after a failed reload:\n%s", out)
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
