@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
+	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/queue"
 )
@@ -13,8 +14,9 @@ import (
 // Queue() and its companions in the dialplan, queue_log, the queue CLI commands and AMI
 // events. Member state is the cluster-wide device state.
 type queueModule struct {
-	e   *queue.Engine
-	sub *event.Subscription
+	e       *queue.Engine
+	sub     *event.Subscription
+	cluster *clusterModule
 }
 
 func (*queueModule) Name() string        { return "app_queue" }
@@ -47,7 +49,19 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 		srv := s.AMI
 		d.AMI = func(ev queue.Event) { srv.Publish(ami.QueueEvent(ev.Name, ev.Caller, ev.Dest, ev.Fields)) }
 	}
+	var cm *clusterModule
+	if s.Cluster != nil {
+		cm, _ = s.Module("res_cluster").(*clusterModule)
+		c := s.Cluster
+		d.Share = func(sh queue.Share) {
+			c.Publish(cluster.Event{Type: cluster.TypeQueue, Key: sh.Queue, Fields: sh.Fields()})
+		}
+	}
 	m.e = queue.New(d)
+	if cm != nil {
+		cm.queues.Store(m.e) // member changes from the other servers
+		m.cluster = cm
+	}
 	if s.Dialplan != nil {
 		m.e.Register(s.Dialplan)
 	}
@@ -77,6 +91,9 @@ func (m *queueModule) Reload(ctx context.Context, s *Server) error {
 }
 
 func (m *queueModule) Unload(context.Context) error {
+	if m.cluster != nil {
+		m.cluster.queues.Store(nil)
+	}
 	if m.sub != nil {
 		m.sub.Close()
 	}

@@ -426,3 +426,114 @@ func slicesContains(s []string, v string) bool {
 	}
 	return false
 }
+
+// queueClusterConf: the same queue on two servers; bob's availability is a Custom device
+// set on either server (the cluster-wide device state).
+const queueClusterConf = `[helpdesk]
+strategy = linear
+timeout = 10
+retry = 1
+ringinuse = no
+member => SIP/bob,0,Bob,Custom:bob
+member => SIP/carol,0,Carol
+`
+
+// TestQueueAcrossServers: two servers with queue helpdesk. bob paused through AMI on
+// server 2 is not rung by the queue on server 1 (carol is, though bob comes first); bob
+// busy on server 2 (his state_interface) is skipped by server 1; once free again he is rung
+// first.
+func TestQueueAcrossServers(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	routes := freePorts(t, 2)
+	sipPorts := freePorts(t, 2)
+	amiPorts := freePorts(t, 2)
+	nodes := make([]*Node, 2)
+	for i := range nodes {
+		nodes[i] = NewNode(t, fmt.Sprintf("entityid = 02:00:00:00:03:%02x\nsystemname = node%d", i+1, i+1), map[string]string{
+			"extensions.conf": "[calls]\nexten => 310,1,Queue(helpdesk,r)\n same => n,Hangup()\n",
+			"cluster.conf":    clusterConf(i, routes, ""),
+			"sip.conf":        fmt.Sprintf(queueSIPConf, sipPorts[i]),
+			"queues.conf":     queueClusterConf,
+			"manager.conf":    fmt.Sprintf(managerUser, amiPorts[i]),
+			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart=%d\nrtpend=%d\n", 33000+i*200, 33199+i*200),
+		})
+		nodes[i].Start()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, nd := range nodes {
+				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 3000))
+			}
+		}
+	})
+	for _, nd := range nodes {
+		waitMembers(t, nd, 2)
+	}
+	n1 := &queueNode{Node: nodes[0], sip: fmt.Sprintf("127.0.0.1:%d", sipPorts[0]), ami: amiPorts[0]}
+	bobPort := n1.register(t, "bob")
+	carolPort := n1.register(t, "carol")
+	nodes[0].MustRX("devstate change Custom:bob NOT_INUSE")
+
+	// Paused on server 2 through AMI: server 1's queue has bob paused.
+	a := dialAMI(t, amiPorts[1])
+	a.send("Action", "Login", "Username", "admin", "Secret", "amp111")
+	a.until("Response: Success")
+	a.send("Action", "QueuePause", "Queue", "helpdesk", "Interface", "SIP/bob", "Paused", "true", "Reason", "meeting", "ActionID", "p")
+	a.until("ActionID: p", "Message: Interface paused successfully")
+	eventually(t, 10*time.Second, func() string {
+		if out := nodes[0].MustRX("queue show helpdesk"); !strings.Contains(out, "Bob (SIP/bob from Custom:bob) (ringinuse disabled) (paused:meeting") {
+			return "server 1 does not see bob paused:\n" + out
+		}
+		return ""
+	})
+	call := func(answerer string, port int) {
+		t.Helper()
+		member := goSipp(t, n1.sip, "queue-member.xml", "users-"+answerer+".csv", "-m", "1", "-p", strconv.Itoa(port), "-mp", mediaPort(t), "-rtp_echo")
+		time.Sleep(500 * time.Millisecond)
+		alice := goSipp(t, n1.sip, "queue-caller.xml", "users-alice.csv", "-m", "1", "-s", "310", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t), "-d", "500")
+		waitSipp(t, "alice", alice)
+		waitSipp(t, answerer, member)
+	}
+	call("carol", carolPort)
+
+	// Unpaused on server 2 (CLI), busy on server 2: still carol.
+	nodes[1].MustRX("queue unpause member SIP/bob queue helpdesk")
+	nodes[1].MustRX("devstate change Custom:bob INUSE")
+	eventually(t, 10*time.Second, func() string {
+		if out := nodes[0].MustRX("queue show helpdesk"); !strings.Contains(out, "Bob (SIP/bob from Custom:bob) (ringinuse disabled) (In use)") {
+			return "server 1 does not see bob unpaused and in use:\n" + out
+		}
+		return ""
+	})
+	call("carol", carolPort)
+
+	// Free again on server 2: bob, first in line, answers.
+	nodes[1].MustRX("devstate change Custom:bob NOT_INUSE")
+	eventually(t, 10*time.Second, func() string {
+		if out := nodes[0].MustRX("devstate show Custom:bob"); !strings.Contains(out, "Not in use") || strings.Contains(out, "In use") {
+			return out
+		}
+		return ""
+	})
+	call("bob", bobPort)
+
+	var connects []string
+	for _, l := range n1.queueLog(t) {
+		if strings.Contains(l, "|CONNECT|") || strings.Contains(l, "RINGNOANSWER") {
+			connects = append(connects, l)
+		}
+	}
+	if len(connects) != 3 || !strings.Contains(connects[0], "|Carol|CONNECT|") || !strings.Contains(connects[1], "|Carol|CONNECT|") || !strings.Contains(connects[2], "|Bob|CONNECT|") {
+		t.Errorf("server 1's connects, want Carol, Carol, Bob and nobody rung in vain:\n%s", strings.Join(connects, "\n"))
+	}
+	// The last call of each member reached server 2 too (leastrecent, wrapuptime).
+	eventually(t, 10*time.Second, func() string {
+		out := nodes[1].MustRX("queue show helpdesk")
+		if !strings.Contains(out, "Carol (SIP/carol) (ringinuse disabled) (Not in use) has taken 2 calls") || !strings.Contains(out, "has taken 1 calls") {
+			return "server 2 does not know the members' calls:\n" + out
+		}
+		return ""
+	})
+}
