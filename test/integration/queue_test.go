@@ -399,6 +399,13 @@ func TestQueueMembersThroughCLIAndAMI(t *testing.T) {
 	if out := n.MustRX("queue remove member SIP/dave from sales"); !strings.Contains(out, "Removed interface SIP/dave from queue 'sales'") {
 		t.Errorf("queue remove member: %q", out)
 	}
+	if out := n.MustRX("queue pause member SIP/bob queue sales reason lunch"); !strings.Contains(out, "paused interface 'SIP/bob' in queue 'sales' for reason 'lunch'") {
+		t.Errorf("queue pause member: %q", out)
+	}
+	if out, code := n.RX("queue pause member SIP/nobody"); code != 1 || !strings.Contains(out, "Unable to pause interface 'SIP/nobody'") {
+		t.Errorf("pausing nobody: %d %q", code, out)
+	}
+	n.MustRX("queue reload")
 	if out := n.MustRX("queue show sales"); strings.Contains(out, "SIP/dave") {
 		t.Errorf("dave still in sales:\n%s", out)
 	}
@@ -407,6 +414,8 @@ func TestQueueMembersThroughCLIAndAMI(t *testing.T) {
 		`^MANAGER\|sales\|SIP/bob\|PAUSE\|lunch$`,
 		`^NONE\|sales\|SIP/bob\|UNPAUSE\|$`,
 		`^NONE\|sales\|SIP/dave\|REMOVEMEMBER\|$`,
+		`^NONE\|sales\|SIP/bob\|PAUSE\|lunch$`,
+		`^NONE\|NONE\|NONE\|QUEUESTART\|$`,
 	)
 	// A reload keeps the running queues; a bad file is refused with its file:line.
 	n.WriteFile("queues.conf", queueConf+"\n[broken]\nstrategy = fastest\n")
@@ -536,4 +545,17 @@ func TestQueueAcrossServers(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestQueueReadmeExample: README.md's Queues section shows this test's files.
+func TestQueueReadmeExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"queues.conf": queueConf, "extensions.conf": queueDialplan} {
+		if !strings.Contains(string(b), "```ini\n"+want+"```") {
+			t.Errorf("README.md lacks the queue tests' %s:\n%s", name, want)
+		}
+	}
 }
