@@ -59,6 +59,13 @@ ringinuse = no
 member => SIP/bob,0,Bob
 member => SIP/carol,0,Carol
 
+[hotline]
+strategy = rrmemory
+timeout = 2
+retry = 1
+member => SIP/carol
+member => SIP/bob
+
 [nobody]
 joinempty = strict
 `
@@ -67,6 +74,8 @@ const queueDialplan = `[calls]
 exten => 300,1,Queue(sales,r)
  same => n,Hangup()
 exten => 301,1,Queue(support,r)
+ same => n,Hangup()
+exten => 303,1,Queue(hotline,r)
  same => n,Hangup()
 exten => 302,1,Queue(nobody,r)
  same => n,Set(DB(queuestatus/${CALLERID(num)})=${QUEUESTATUS})
@@ -558,4 +567,50 @@ func TestQueueReadmeExample(t *testing.T) {
 			t.Errorf("README.md lacks the queue tests' %s:\n%s", name, want)
 		}
 	}
+}
+
+// TestQueueRRMemoryMovesOn: queue hotline (rrmemory, members ring 2 s): carol rings and does
+// not answer (RINGNOANSWER, AgentRingNoAnswer, her phone gets its CANCEL), then bob, next
+// in order, answers; bob answered last, so the next caller rings carol first again.
+func TestQueueRRMemoryMovesOn(t *testing.T) {
+	n := startQueueNode(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 4000))
+		}
+	})
+	rec := recordAMI(t, n.ami)
+	bobPort := n.register(t, "bob")
+	carolPort := n.register(t, "carol")
+	mark := rec.mark()
+	carol := goSipp(t, n.sip, "call-noanswer.xml", "users-carol.csv", "-m", "1", "-p", strconv.Itoa(carolPort))
+	bob := goSipp(t, n.sip, "queue-member.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", mediaPort(t), "-rtp_echo")
+	time.Sleep(500 * time.Millisecond)
+	alice := goSipp(t, n.sip, "queue-caller.xml", "users-alice.csv", "-m", "1", "-s", "303", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t), "-d", "500")
+	waitSipp(t, "alice", alice)
+	waitSipp(t, "carol", carol)
+	waitSipp(t, "bob", bob)
+	matchAll(t, "queue_log", n.queueLog(t),
+		`^\S+\|hotline\|NONE\|ENTERQUEUE\|\|alice\|1$`,
+		`^\S+\|hotline\|SIP/carol\|RINGNOANSWER\|\d+$`,
+		`^\S+\|hotline\|SIP/bob\|CONNECT\|`,
+		`^\S+\|hotline\|SIP/bob\|COMPLETECALLER\|`,
+	)
+	var lines []string
+	for _, ev := range rec.since(mark) {
+		lines = append(lines, queueSummary(ev))
+	}
+	matchAll(t, "AMI", lines,
+		`^AgentCalled Channel=SIP/alice-.* Queue=hotline Interface=SIP/carol`,
+		`^AgentRingNoAnswer Channel=SIP/alice-.* Queue=hotline Interface=SIP/carol`,
+		`^AgentCalled Channel=SIP/alice-.* Queue=hotline Interface=SIP/bob`,
+		`^AgentConnect Channel=SIP/alice-.* Queue=hotline Interface=SIP/bob`,
+	)
+	// rrmemory: bob answered last, carol is next; she answers this time.
+	carol = goSipp(t, n.sip, "queue-member.xml", "users-carol.csv", "-m", "1", "-p", strconv.Itoa(carolPort), "-mp", mediaPort(t), "-rtp_echo")
+	time.Sleep(500 * time.Millisecond)
+	dave := goSipp(t, n.sip, "queue-caller.xml", "users-dave.csv", "-m", "1", "-s", "303", "-au", "dave", "-ap", "diver", "-mp", mediaPort(t), "-d", "500")
+	waitSipp(t, "dave", dave)
+	waitSipp(t, "carol", carol)
+	matchAll(t, "queue_log", n.queueLog(t), `^\S+\|hotline\|SIP/bob\|COMPLETECALLER\|`, `^\S+\|hotline\|NONE\|ENTERQUEUE\|\|dave\|1$`, `^\S+\|hotline\|SIP/carol\|CONNECT\|`)
 }
