@@ -177,12 +177,16 @@ func New(d Deps) *Engine {
 	return e
 }
 
-// Close stops following realtime changes and closes queue_log.
+// Close stops following realtime changes and closes queue_log (a second Close does
+// nothing; queue_log lines after it are dropped).
 func (e *Engine) Close() error {
-	for _, f := range e.rtStop {
+	e.mu.Lock()
+	stops := e.rtStop
+	e.rtStop = nil
+	e.mu.Unlock()
+	for _, f := range stops {
 		f()
 	}
-	e.rtStop = nil
 	if e.qlog != nil {
 		return e.qlog.close()
 	}

@@ -23,11 +23,12 @@ import (
 // With a realtime "queue_log" mapping every line is stored there too (time, callid,
 // queuename, agent, event, data1..data5), in the background.
 type queueLog struct {
-	mu  sync.Mutex
-	f   *os.File
-	rt  Realtime
-	log *slog.Logger
-	now func() time.Time
+	mu     sync.Mutex // guards f, closed and the send on rtq
+	f      *os.File
+	closed bool
+	rt     Realtime
+	log    *slog.Logger
+	now    func() time.Time
 
 	rtq  chan []realtime.Field
 	done chan struct{}
@@ -87,12 +88,15 @@ func (l *queueLog) write(callid, queue, agent, event string, data ...string) {
 	}
 	line := strings.Join(parts, "|") + "\n"
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
 	if l.f != nil {
 		if _, err := l.f.WriteString(line); err != nil {
 			l.log.Warn(fmt.Sprintf("queue_log: %v", err))
 		}
 	}
-	l.mu.Unlock()
 	if l.rtq != nil {
 		fs := []realtime.Field{{Name: "time", Value: now.UTC().Format("2006-01-02 15:04:05")}, {Name: "callid", Value: callid},
 			{Name: "queuename", Value: queue}, {Name: "agent", Value: agent}, {Name: "event", Value: event}}
@@ -107,17 +111,26 @@ func (l *queueLog) write(callid, queue, agent, event string, data ...string) {
 	}
 }
 
+// close stops the realtime writer (after it stored what was queued) and closes the file;
+// later writes are dropped. A second close does nothing.
 func (l *queueLog) close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
 	if l.rtq != nil {
 		close(l.rtq)
+	}
+	var err error
+	if l.f != nil {
+		err = l.f.Close()
+		l.f = nil
+	}
+	l.mu.Unlock()
+	if l.done != nil {
 		<-l.done
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		err := l.f.Close()
-		l.f = nil
-		return err
-	}
-	return nil
+	return err
 }
