@@ -243,16 +243,17 @@ func (w *waiter) decide(now time.Time) []*Member {
 		cands = append(cands, c)
 	}
 	w.cands = cands
-	ahead := 0
+	pos, ahead := 0, 0 // callers before this one; those of them not ringing yet
 	for _, x := range q.callers {
 		if x == w.c {
 			break
 		}
+		pos++
 		if !x.ringing {
 			ahead++
 		}
 	}
-	if ahead > 0 && (!q.cfg.Autofill || ahead >= free) {
+	if pos > 0 && (!q.cfg.Autofill || ahead >= free) {
 		return nil
 	}
 	choice := Choice{Strategy: q.cfg.Strategy, RRPos: q.rrpos, Rand: w.e.rnd}
