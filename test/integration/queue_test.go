@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
@@ -613,4 +614,61 @@ func TestQueueRRMemoryMovesOn(t *testing.T) {
 	waitSipp(t, "dave", dave)
 	waitSipp(t, "carol", carol)
 	matchAll(t, "queue_log", n.queueLog(t), `^\S+\|hotline\|SIP/bob\|COMPLETECALLER\|`, `^\S+\|hotline\|NONE\|ENTERQUEUE\|\|dave\|1$`, `^\S+\|hotline\|SIP/carol\|CONNECT\|`)
+}
+
+// TestQueueRealtimePgsql: a queue and its members from PostgreSQL (Asterisk's tables): a
+// member row added is in the queue without a reload (NOTIFY), and "queue show" run 30 times
+// costs a bounded number of queries.
+func TestQueueRealtimePgsql(t *testing.T) {
+	schema := pgScratch(t)
+	db := pgConn(t, schema)
+	create, err := realtimetest.TableStatements(testenv.SharedPath(t, "asterisk-schema"), "postgres", "queues", "queue_members")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range create {
+		pgExec(t, db, q)
+	}
+	installNotify(t, db, "pleiades_realtime")
+	nd := NewNode(t, "", map[string]string{
+		"extconfig.conf": "[settings]\nqueues => pgsql,test,queues\nqueue_members => pgsql,test,queue_members\n",
+		"res_pgsql.conf": "[general]\ndbhost = 127.0.0.1\ndbport = 5432\ndbname = test\ndbuser = postgres\nsearch_path = " + schema +
+			"\nlisten_channel = pleiades_realtime\n",
+		"queues.conf": "[static]\nmember => SIP/s\n",
+	})
+	nd.Start()
+	pgExec(t, db, "INSERT INTO queues (name, strategy, timeout, ringinuse) VALUES ('rtq', 'leastrecent', 20, 'no')")
+	pgExec(t, db, "INSERT INTO queue_members (queue_name, interface, uniqueid, membername, penalty) VALUES ('rtq', 'SIP/bob', '1', 'Bob', 1)")
+	if out := nd.MustRX("queue show rtq"); !strings.Contains(out, "rtq has 0 calls (max unlimited) in 'leastrecent' strategy") ||
+		!strings.Contains(out, "Bob (SIP/bob) with penalty 1 (ringinuse disabled) (realtime)") {
+		t.Fatalf("queue show rtq:\n%s", out)
+	}
+	pgExec(t, db, "INSERT INTO queue_members (queue_name, interface, uniqueid, paused) VALUES ('rtq', 'SIP/carol', '2', 1)")
+	eventually(t, 10*time.Second, func() string {
+		if out := nd.MustRX("queue show rtq"); !strings.Contains(out, "SIP/carol (ringinuse disabled) (realtime) (paused)") {
+			return "the new member row is not used:\n" + out
+		}
+		return ""
+	})
+	queries := func() int {
+		out := nd.MustRX("realtime show status")
+		total := 0
+		for _, m := range regexp.MustCompile(`(?m)^(queues|queue_members)\s+(\d+)`).FindAllStringSubmatch(out, -1) {
+			v, _ := strconv.Atoi(m[2])
+			total += v
+		}
+		return total
+	}
+	before, start := queries(), time.Now()
+	for range 30 {
+		if out := nd.MustRX("queue show"); !strings.Contains(out, "rtq has") || !strings.Contains(out, "static has") {
+			t.Fatalf("queue show:\n%s", out)
+		}
+	}
+	// At most one re-read of the list and of the queue (row and members) per 5 s cache
+	// period: 3 queries per period begun, however many runs.
+	periods := int(time.Since(start)/(5*time.Second)) + 1
+	if n := queries() - before; n > 3*periods {
+		t.Errorf("30 × queue show in %v cost %d queries (bound %d)", time.Since(start), n, 3*periods)
+	}
 }
