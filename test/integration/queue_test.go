@@ -67,6 +67,11 @@ retry = 1
 member => SIP/carol
 member => SIP/bob
 
+[desk]
+strategy = leastrecent
+member => SIP/bob
+member => SIP/carol
+
 [nobody]
 joinempty = strict
 `
@@ -77,6 +82,8 @@ exten => 300,1,Queue(sales,r)
 exten => 301,1,Queue(support,r)
  same => n,Hangup()
 exten => 303,1,Queue(hotline,r)
+ same => n,Hangup()
+exten => 304,1,Queue(desk,r)
  same => n,Hangup()
 exten => 302,1,Queue(nobody,r)
  same => n,Set(DB(queuestatus/${CALLERID(num)})=${QUEUESTATUS})
@@ -670,5 +677,37 @@ func TestQueueRealtimePgsql(t *testing.T) {
 	periods := int(time.Since(start)/(5*time.Second)) + 1
 	if n := queries() - before; n > 3*periods {
 		t.Errorf("30 × queue show in %v cost %d queries (bound %d)", time.Since(start), n, 3*periods)
+	}
+}
+
+// TestQueueLeastRecent: queue desk (leastrecent): bob and carol never took a call, bob
+// (first in order) takes alice's; dave's then goes to carol, whose last call is older (none).
+func TestQueueLeastRecent(t *testing.T) {
+	n := startQueueNode(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 4000))
+		}
+	})
+	bobPort := n.register(t, "bob")
+	carolPort := n.register(t, "carol")
+	for _, c := range []struct{ caller, pass, member string }{{"alice", "wonderland", "bob"}, {"dave", "diver", "carol"}} {
+		port := bobPort
+		if c.member == "carol" {
+			port = carolPort
+		}
+		member := goSipp(t, n.sip, "queue-member.xml", "users-"+c.member+".csv", "-m", "1", "-p", strconv.Itoa(port), "-mp", mediaPort(t), "-rtp_echo")
+		time.Sleep(500 * time.Millisecond)
+		caller := goSipp(t, n.sip, "queue-caller.xml", "users-"+c.caller+".csv", "-m", "1", "-s", "304", "-au", c.caller, "-ap", c.pass, "-mp", mediaPort(t), "-d", "500")
+		waitSipp(t, c.caller, caller)
+		waitSipp(t, c.member, member)
+	}
+	matchAll(t, "queue_log", n.queueLog(t),
+		`^\S+\|desk\|NONE\|ENTERQUEUE\|\|alice\|1$`, `^\S+\|desk\|SIP/bob\|CONNECT\|`,
+		`^\S+\|desk\|NONE\|ENTERQUEUE\|\|dave\|1$`, `^\S+\|desk\|SIP/carol\|CONNECT\|`)
+	for _, l := range n.queueLog(t) {
+		if strings.Contains(l, "RINGNOANSWER") {
+			t.Errorf("a member was rung in vain: %s", l)
+		}
 	}
 }
