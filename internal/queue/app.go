@@ -40,6 +40,7 @@ func (e *Engine) Register(d *dialplan.Engine) {
 			return e.funcQueueMember(ctx, ch, strings.TrimSpace(args)+",logged")
 		}},
 		{Name: "QUEUE_WAITING_COUNT", Synopsis: "Count number of calls currently waiting in a queue.", Read: e.funcWaitingCount},
+		{Name: "QUEUE_VARIABLES", Synopsis: "Return Queue information in variables.", Read: e.funcQueueVariables},
 	} {
 		d.RegisterFunction(f)
 	}
@@ -153,6 +154,14 @@ func (e *Engine) appQueue(ctx context.Context, ch *dialplan.Channel, data string
 	w := &waiter{e: e, q: q, c: c, ch: ch, opts: opts, deadline: deadline, class: q.cfg.MusicClass}
 	defer w.stopHold()
 	defer e.leave(q, c)
+	defer func() {
+		e.mu.Lock()
+		set := q.cfg.SetQueueVar
+		e.mu.Unlock()
+		if set {
+			e.queueVars(ch, q)
+		}
+	}()
 	return w.run(ctx)
 }
 

@@ -193,3 +193,41 @@ func (e *Engine) funcWaitingCount(ctx context.Context, ch *dialplan.Channel, arg
 	defer e.mu.Unlock()
 	return strconv.Itoa(len(q.callers)), nil
 }
+
+// queueVars sets QUEUENAME, QUEUEMAX, QUEUESTRATEGY, QUEUECALLS, QUEUEHOLDTIME,
+// QUEUETALKTIME, QUEUECOMPLETED, QUEUEABANDONED, QUEUESRVLEVEL and QUEUESRVLEVELPERF on ch
+// (QUEUE_VARIABLES(), setqueuevar=yes).
+func (e *Engine) queueVars(ch *dialplan.Channel, q *Queue) {
+	e.mu.Lock()
+	sl := 0.0
+	if q.completed > 0 {
+		sl = 100 * float64(q.completedInSL) / float64(q.completed)
+	}
+	vars := [][2]string{
+		{"QUEUENAME", q.cfg.Name}, {"QUEUEMAX", strconv.Itoa(q.cfg.MaxLen)}, {"QUEUESTRATEGY", q.cfg.Strategy.String()},
+		{"QUEUECALLS", strconv.Itoa(len(q.callers))}, {"QUEUEHOLDTIME", avg(q.holdtime.Seconds(), q.completed)},
+		{"QUEUETALKTIME", avg(q.talktime.Seconds(), q.completed)}, {"QUEUECOMPLETED", strconv.Itoa(q.completed)},
+		{"QUEUEABANDONED", strconv.Itoa(q.abandoned)}, {"QUEUESRVLEVEL", strconv.Itoa(q.cfg.ServiceLevel)},
+		{"QUEUESRVLEVELPERF", fmt.Sprintf("%2.1f", sl)},
+	}
+	e.mu.Unlock()
+	for _, v := range vars {
+		ch.SetVar(v[0], v[1])
+	}
+}
+
+// funcQueueVariables is QUEUE_VARIABLES(queuename): it sets the QUEUE* variables on the
+// channel and reads "0" ("-1" for an unknown queue).
+func (e *Engine) funcQueueVariables(ctx context.Context, ch *dialplan.Channel, args string) (string, error) {
+	name := strings.TrimSpace(args)
+	if name == "" {
+		return "", fmt.Errorf("QUEUE_VARIABLES requires an argument: queuename")
+	}
+	q, err := e.queue(ctx, name)
+	if err != nil {
+		ch.Logf(slog.LevelWarn, "queue %s was not found", name)
+		return "-1", nil
+	}
+	e.queueVars(ch, q)
+	return "0", nil
+}

@@ -174,6 +174,7 @@ type QueueConfig struct {
 	MusicClass        string
 	Announce          string
 	Context           string
+	SetQueueVar       bool // setqueuevar: QUEUE* variables on the caller when it leaves
 	Members           []MemberConfig
 	File              string
 	Line              int
@@ -211,7 +212,7 @@ var ignoredParams = map[string]bool{
 	"queue-quantity1": true, "queue-quantity2": true, "queue-holdtime": true, "queue-minutes": true, "queue-minute": true,
 	"queue-seconds": true, "queue-thankyou": true, "queue-callerannounce": true, "queue-reporthold": true,
 	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
-	"setqueuevar": true, "setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
+	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
 	"servicelevel2": true, "defaultrule": true, "autopause": true, "autopausedelay": true, "autopausebusy": true,
 	"autopauseunavail": true, "maskmemberstatus": true, "ringinuse-default": true, "joinempty-default": true,
@@ -380,6 +381,8 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		q.Announce = value
 	case "context":
 		q.Context = value
+	case "setqueuevar":
+		q.SetQueueVar, err = boolean()
 	default:
 		if !ignoredParams[lname] {
 			return fmt.Errorf("unknown setting %q in queue %s", name, q.Name)

@@ -141,6 +141,7 @@ member => SIP/a
 joinempty = unavailable,invalid
 member => SIP/x
 [open]
+setqueuevar = yes
 `, Deps{})
 	te.devs.m["SIP/x"] = state.Unavailable
 	for _, tc := range []struct{ data, want string }{
@@ -149,8 +150,12 @@ member => SIP/x
 		{"gone", "JOINUNAVAIL"},
 		{"open,,,,1", "TIMEOUT"},
 	} {
-		if got := varOf(te.run("Queue", tc.data), "QUEUESTATUS"); got != tc.want {
+		ch := te.run("Queue", tc.data)
+		if got := varOf(ch, "QUEUESTATUS"); got != tc.want {
 			t.Errorf("Queue(%s): QUEUESTATUS %q, want %q", tc.data, got, tc.want)
+		}
+		if got := varOf(ch, "QUEUENAME"); (tc.data == "open,,,,1") != (got == "open") {
+			t.Errorf("Queue(%s): setqueuevar QUEUENAME=%q", tc.data, got)
 		}
 	}
 	// maxlen: one caller waits, the next is refused FULL.
@@ -230,6 +235,12 @@ member => SIP/b,0,,Custom:b,no
 	} {
 		if got := te.read(fn); got != want {
 			t.Errorf("%s = %q, want %q", fn, got, want)
+		}
+	}
+	ch := te.run("Set", "R=${QUEUE_VARIABLES(q)}")
+	for k, want := range map[string]string{"R": "0", "QUEUENAME": "q", "QUEUESTRATEGY": "ringall", "QUEUECALLS": "0", "QUEUEMAX": "0", "QUEUESRVLEVELPERF": "0.0"} {
+		if got := varOf(ch, k); got != want {
+			t.Errorf("QUEUE_VARIABLES: %s=%q, want %q", k, got, want)
 		}
 	}
 	te.devs.m["SIP/a"] = state.Unavailable
