@@ -30,7 +30,7 @@
 // unavailable, invalid, unknown, wrapup; loose, strict, yes, no as Asterisk reads them),
 // ringinuse (yes), autofill, announce-frequency, periodic-announce (',' or '|' list),
 // periodic-announce-frequency, musicclass (or musiconhold; default "default"), announce,
-// context, and `member => interface[,penalty[,membername[,state_interface[,ringinuse]]]]`.
+// context, setqueuevar, and `member => interface[,penalty[,membername[,state_interface[,ringinuse]]]]`.
 // Asterisk's other queue settings (position announcements' sound names, reportholdtime,
 // member macros and gosubs, autopause, recording, ...) are accepted and have no effect yet;
 // an unknown setting, a bad number or boolean, a member line that is not
@@ -95,7 +95,10 @@
 // interface[,options[,reason]]) (PQMSTATUS PAUSED, NOTFOUND; no queue: every queue),
 // UnpauseQueueMember (UPQMSTATUS), QueueLog(queue,uniqueid,agent,event[,additionalinfo]);
 // QUEUE_MEMBER(queue,logged|free|ready|count|penalty|paused|ringinuse[,interface]),
-// QUEUE_MEMBER_COUNT(queue) (= logged), QUEUE_WAITING_COUNT(queue).
+// QUEUE_MEMBER_COUNT(queue) (= logged), QUEUE_WAITING_COUNT(queue), QUEUE_VARIABLES(queue)
+// (sets QUEUENAME, QUEUEMAX, QUEUESTRATEGY, QUEUECALLS, QUEUEHOLDTIME, QUEUETALKTIME,
+// QUEUECOMPLETED, QUEUEABANDONED, QUEUESRVLEVEL, QUEUESRVLEVELPERF; setqueuevar=yes sets
+// them when a caller leaves).
 //
 // # queue_log
 //
@@ -121,8 +124,20 @@
 // Count), QueueCallerLeave (Queue, Count, Position), QueueCallerAbandon (Queue, Position,
 // OriginalPosition, HoldTime), AgentCalled, AgentConnect (HoldTime, RingTime),
 // AgentComplete (HoldTime, TalkTime, Reason caller|agent), AgentRingNoAnswer (RingTime),
-// after the caller's channel fields (and the member's as Dest*); QueueMemberStatus,
+// after the caller's channel fields (and, for AgentConnect and AgentComplete, the member's as
+// Dest*; AgentCalled and AgentRingNoAnswer carry no Dest* fields yet: the member's leg is made
+// inside the Dial machinery); QueueMemberStatus,
 // QueueMemberAdded, QueueMemberRemoved, QueueMemberPause with Queue, MemberName, Interface,
 // StateInterface, Membership, Penalty, CallsTaken, LastCall, LastPause, LoginTime, InCall,
-// Status, Paused, PausedReason, Ringinuse, Wrapuptime.
+// Status, Paused, PausedReason, Ringinuse, Wrapuptime; QueueMemberPenalty. Actions (package
+// ami, over core's QueueBackend): QueueStatus (QueueParams, QueueMember, QueueEntry items),
+// QueueSummary, QueueAdd, QueueRemove, QueuePause, QueuePenalty, QueueReload.
+//
+// # Not yet
+//
+// Position and periodic announcements (announce-frequency, periodic-announce and the sound
+// settings are read and ignored), the member announcement, music on hold itself (the
+// MusicOnHold hook: internal/moh is wired by the core), queue rules, autopause, and the
+// realtime members' state shared through a join sync (queue changes are signals: a server
+// that joins later does not learn pauses made before it joined).
 package queue
