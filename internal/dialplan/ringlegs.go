@@ -20,41 +20,46 @@ type RingResult struct {
 	Index int
 }
 
+// RingOptions are RingLegs' options.
+type RingOptions struct {
+	// Timeout is how long the legs ring (0: until every leg ended or the caller hung up).
+	Timeout time.Duration
+	// Ringback indicates ringing to the caller at once (Dial's r).
+	Ringback bool
+	// OnLeg, when set, is told of each outgoing leg made, before it is called (i: the
+	// destination's index in dests), on the caller's goroutine.
+	OnLeg func(i int, leg *channel.Channel)
+}
+
 // RingLegs rings dests ("SIP/alice") the way Dial() does (app_dial's machinery, for
 // applications that ring like it: app_queue): each is requested through the channel registry
 // and called, DialBegin/DialEnd are published, the first answer wins and the others are
-// cancelled; timeout 0 rings until every leg ended or the caller hung up. ringback indicates
-// ringing to the caller at once. It neither answers the caller nor bridges: BridgeLeg does.
+// cancelled. It neither answers the caller nor bridges: BridgeLeg does.
 // DIALEDPEERNAME/DIALEDPEERNUMBER and HANGUPCAUSE are set as Dial sets them.
-func (ch *Channel) RingLegs(ctx context.Context, dests []string, timeout time.Duration, ringback bool) RingResult {
+func (ch *Channel) RingLegs(ctx context.Context, dests []string, o RingOptions) RingResult {
 	ch.ResetSteps()
-	status, peer, _ := ch.dialOut(ctx, dests, timeout, dialOptions{ringback: ringback})
+	legs := make([]*channel.Channel, len(dests))
+	onLeg := func(i int, leg *channel.Channel) {
+		legs[i] = leg
+		if o.OnLeg != nil {
+			o.OnLeg(i, leg)
+		}
+	}
+	status, peer, _ := ch.dialOut(ctx, dests, o.Timeout, dialOptions{ringback: o.Ringback, onLeg: onLeg})
 	res := RingResult{Status: status, Answered: peer, Index: -1}
-	if peer != nil {
-		num, _ := ch.Var("DIALEDPEERNUMBER")
-		for i, d := range dests {
-			if _, n, _ := cutTech(d); n == num {
-				res.Index = i
-				break
-			}
+	for i, l := range legs {
+		if peer != nil && l == peer {
+			res.Index = i
 		}
 	}
 	return res
 }
 
-func cutTech(d string) (tech, number string, ok bool) {
-	for i := 0; i < len(d); i++ {
-		if d[i] == '/' {
-			return d[:i], d[i+1:], true
-		}
-	}
-	return d, "", false
-}
-
 // BridgeLeg answers the caller and bridges it with peer (a leg RingLegs returned) until one
-// hangs up, as Dial() does after an answer. It returns callerFirst true when the caller (or
-// ctx) ended the call, false when peer hung up first. goOn false returns ErrHangup when the
-// peer hangs up (the dialplan ends); true returns nil so the dialplan continues (Dial's g).
+// hangs up, as Dial() does after an answer. peerFirst is true when the peer hung up first,
+// false when the caller (or ctx) ended the call. With goOn false the error is ErrHangup when
+// the peer hangs up (the dialplan ends); with true it is nil so the dialplan continues
+// (Dial's g).
 func (ch *Channel) BridgeLeg(ctx context.Context, peer *channel.Channel, goOn bool) (peerFirst bool, err error) {
 	err = ch.bridgePeer(ctx, peer, dialOptions{goOn: goOn})
 	// bridgePeer hangs the peer up when the caller ends the call, and leaves the caller up

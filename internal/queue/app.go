@@ -395,11 +395,14 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 	qname := q.cfg.Name
 	e.mu.Unlock()
 	caller := c.snap()
-	for _, m := range pick {
-		e.publish(Event{Name: "AgentCalled", Caller: &caller, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface}, {"MemberName", m.MemberName()}}})
-	}
+	dest := make([]*channel.Snapshot, len(pick)) // each member's leg, once made
 	ringStart := e.d.Now()
-	res := ch.RingLegs(ctx, dests, ringFor, w.opts.ringing)
+	res := ch.RingLegs(ctx, dests, dialplan.RingOptions{Timeout: ringFor, Ringback: w.opts.ringing, OnLeg: func(i int, leg *channel.Channel) {
+		snap := leg.Snapshot()
+		dest[i] = &snap
+		m := pick[i]
+		e.publish(Event{Name: "AgentCalled", Caller: &caller, Dest: &snap, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface}, {"MemberName", m.MemberName()}}})
+	}})
 	ringTime := e.d.Now().Sub(ringStart)
 	switch res.Status {
 	case "ANSWER":
@@ -421,10 +424,10 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 		}
 	}
 	e.mu.Unlock()
-	for _, m := range pick {
-		ch.Verbosef(3, "Nobody picked up in %d ms", ringTime.Milliseconds())
+	ch.Verbosef(3, "Nobody picked up in %d ms", ringTime.Milliseconds())
+	for i, m := range pick {
 		e.qlog.write(callID(ch), qname, m.MemberName(), "RINGNOANSWER", strconv.FormatInt(ringTime.Milliseconds(), 10))
-		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
+		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Dest: dest[i], Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
 			{"MemberName", m.MemberName()}, {"RingTime", strconv.FormatInt(ringTime.Milliseconds(), 10)}}})
 	}
 	return ringNoAnswer, nil

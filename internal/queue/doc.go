@@ -124,9 +124,8 @@
 // Count), QueueCallerLeave (Queue, Count, Position), QueueCallerAbandon (Queue, Position,
 // OriginalPosition, HoldTime), AgentCalled, AgentConnect (HoldTime, RingTime),
 // AgentComplete (HoldTime, TalkTime, Reason caller|agent), AgentRingNoAnswer (RingTime),
-// after the caller's channel fields (and, for AgentConnect and AgentComplete, the member's as
-// Dest*; AgentCalled and AgentRingNoAnswer carry no Dest* fields yet: the member's leg is made
-// inside the Dial machinery); QueueMemberStatus,
+// after the caller's channel fields and the member's leg's as Dest* (RingOptions.OnLeg tells
+// the queue of each leg the Dial machinery makes); QueueMemberStatus,
 // QueueMemberAdded, QueueMemberRemoved, QueueMemberPause with Queue, MemberName, Interface,
 // StateInterface, Membership, Penalty, CallsTaken, LastCall, LastPause, LoginTime, InCall,
 // Status, Paused, PausedReason, Ringinuse, Wrapuptime; QueueMemberPenalty. Actions (package

@@ -231,8 +231,8 @@ func TestQueueRingallThroughTheBinary(t *testing.T) {
 	}
 	matchAll(t, "AMI", lines,
 		`^QueueCallerJoin Channel=SIP/alice-.* Queue=sales Position=1 Count=1`,
-		`^AgentCalled Channel=SIP/alice-.* Queue=sales Interface=SIP/bob`,
-		`^AgentCalled Channel=SIP/alice-.* Queue=sales Interface=SIP/carol`,
+		`^AgentCalled Channel=SIP/alice-\S+ DestChannel=SIP/bob-\S+ Queue=sales Interface=SIP/bob`,
+		`^AgentCalled Channel=SIP/alice-\S+ DestChannel=SIP/carol-\S+ Queue=sales Interface=SIP/carol`,
 		`^AgentConnect Channel=SIP/alice-.*DestChannel=SIP/bob-.* Queue=sales Interface=SIP/bob`,
 		`^AgentComplete Channel=SIP/alice-.* Queue=sales Interface=SIP/bob.* Reason=caller`,
 	)
@@ -610,7 +610,7 @@ func TestQueueRRMemoryMovesOn(t *testing.T) {
 	}
 	matchAll(t, "AMI", lines,
 		`^AgentCalled Channel=SIP/alice-.* Queue=hotline Interface=SIP/carol`,
-		`^AgentRingNoAnswer Channel=SIP/alice-.* Queue=hotline Interface=SIP/carol`,
+		`^AgentRingNoAnswer Channel=SIP/alice-\S+ DestChannel=SIP/carol-\S+ Queue=hotline Interface=SIP/carol`,
 		`^AgentCalled Channel=SIP/alice-.* Queue=hotline Interface=SIP/bob`,
 		`^AgentConnect Channel=SIP/alice-.* Queue=hotline Interface=SIP/bob`,
 	)
