@@ -294,6 +294,14 @@ func (w *waiter) run(ctx context.Context) error {
 			return w.exit("TIMEOUT", "EXITWITHTIMEOUT")
 		}
 		e.mu.Lock()
+		rt, name := q.realtime, q.cfg.Name
+		e.mu.Unlock()
+		if rt {
+			// Members added to or removed from the table while the caller waits count
+			// (read through the cache: at most once per RealtimeTTL).
+			e.queue(ctx, name)
+		}
+		e.mu.Lock()
 		if empty, unavail := e.emptyStatus(q, q.cfg.LeaveWhenEmpty, now); empty || unavail {
 			e.mu.Unlock()
 			if empty {

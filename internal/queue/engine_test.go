@@ -450,4 +450,19 @@ func TestRealtimeQueues(t *testing.T) {
 	if got := varOf(te.run("Queue", "rtq,,,,1"), "QUEUESTATUS"); got != "TIMEOUT" {
 		t.Errorf("Queue(rtq) with members that cannot be rung: %q", got)
 	}
+	// A caller waiting in a realtime queue gets a member added to the table meanwhile.
+	store("queues", "name", "wait", "retry", "1")
+	store("queue_members", "queue_name", "wait", "interface", "SIP/x", "uniqueid", "10")
+	te.devs.mu.Lock()
+	te.devs.m["SIP/x"] = state.Unavailable
+	te.devs.mu.Unlock()
+	done := make(chan struct{})
+	go func() { te.run("Queue", "wait,,,,3"); close(done) }()
+	time.Sleep(300 * time.Millisecond)
+	store("queue_members", "queue_name", "wait", "interface", "SIP/y", "uniqueid", "11")
+	rt.Invalidate("queue_members", "wait")
+	<-done
+	if log := te.log(); !containsPrefix(log, "1700000000.1|wait|SIP/y|RINGNOANSWER|") {
+		t.Errorf("the member added while the caller waited was not rung:\n%s", strings.Join(log, "\n"))
+	}
 }
