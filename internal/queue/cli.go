@@ -130,8 +130,6 @@ func (e *Engine) printQueue(w io.Writer, q *Queue) {
 					b.WriteString(" from " + m.StateInterface)
 				}
 				b.WriteString(")")
-			} else if m.StateInterface != "" && m.StateInterface != m.Interface {
-				b.WriteString(" (" + m.Interface + " from " + m.StateInterface + ")")
 			}
 			if m.Penalty != 0 {
 				fmt.Fprintf(&b, " with penalty %d", m.Penalty)
