@@ -409,7 +409,7 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 		snap := leg.Snapshot()
 		dest[i] = &snap
 		m := pick[i]
-		e.publish(Event{Name: "AgentCalled", Caller: &caller, Dest: &snap, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface}, {"MemberName", m.MemberName()}}})
+		e.publish(Event{Name: "AgentCalled", Caller: &caller, Dest: &snap, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()}, {"Interface", m.Interface}}})
 	}})
 	ringTime := e.d.Now().Sub(ringStart)
 	switch res.Status {
@@ -435,8 +435,8 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 	ch.Verbosef(3, "Nobody picked up in %d ms", ringTime.Milliseconds())
 	for i, m := range pick {
 		e.qlog.write(callID(ch), qname, m.MemberName(), "RINGNOANSWER", strconv.FormatInt(ringTime.Milliseconds(), 10))
-		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Dest: dest[i], Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
-			{"MemberName", m.MemberName()}, {"RingTime", strconv.FormatInt(ringTime.Milliseconds(), 10)}}})
+		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Dest: dest[i], Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()},
+			{"Interface", m.Interface}, {"RingTime", strconv.FormatInt(ringTime.Milliseconds(), 10)}}})
 	}
 	return ringNoAnswer, nil
 }
@@ -468,8 +468,8 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	caller, dest := c.snap(), peer.Snapshot()
 	holdS := strconv.Itoa(int(hold.Seconds()))
 	e.qlog.write(callID(ch), qname, m.MemberName(), "CONNECT", holdS, peer.UniqueID(), strconv.Itoa(int(ringTime.Seconds())))
-	e.publish(Event{Name: "AgentConnect", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
-		{"MemberName", m.MemberName()}, {"HoldTime", holdS}, {"RingTime", strconv.Itoa(int(ringTime.Seconds()))}}})
+	e.publish(Event{Name: "AgentConnect", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()},
+		{"Interface", m.Interface}, {"RingTime", strconv.Itoa(int(ringTime.Seconds()))}, {"HoldTime", holdS}}})
 	ch.SetVar("MEMBERINTERFACE", m.Interface)
 	ch.SetVar("MEMBERNAME", m.MemberName())
 	_ = pos
@@ -500,8 +500,8 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	}
 	e.qlog.write(callID(ch), qname, m.MemberName(), who, holdS, strconv.Itoa(int(talk.Seconds())), strconv.Itoa(c.OrigPos))
 	caller = c.snap()
-	e.publish(Event{Name: "AgentComplete", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"Interface", m.Interface},
-		{"MemberName", m.MemberName()}, {"HoldTime", holdS}, {"TalkTime", strconv.Itoa(int(talk.Seconds()))}, {"Reason", reason}}})
+	e.publish(Event{Name: "AgentComplete", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()},
+		{"Interface", m.Interface}, {"HoldTime", holdS}, {"TalkTime", strconv.Itoa(int(talk.Seconds()))}, {"Reason", reason}}})
 	e.share(Share{Op: "call", Queue: qname, Interface: m.Interface, LastCall: end, Calls: calls})
 	if peerFirst && w.opts.goOn {
 		ch.SetVar("QUEUESTATUS", "CONTINUE")

@@ -122,8 +122,8 @@
 //
 // Events (class agent), with the fields of Asterisk 20: QueueCallerJoin (Queue, Position,
 // Count), QueueCallerLeave (Queue, Count, Position), QueueCallerAbandon (Queue, Position,
-// OriginalPosition, HoldTime), AgentCalled, AgentConnect (HoldTime, RingTime),
-// AgentComplete (HoldTime, TalkTime, Reason caller|agent), AgentRingNoAnswer (RingTime),
+// OriginalPosition, HoldTime), AgentCalled, AgentConnect (RingTime, HoldTime),
+// AgentComplete (HoldTime, TalkTime, Reason caller|agent), AgentRingNoAnswer (RingTime in ms),
 // after the caller's channel fields and the member's leg's as Dest* (RingOptions.OnLeg tells
 // the queue of each leg the Dial machinery makes); QueueMemberStatus,
 // QueueMemberAdded, QueueMemberRemoved, QueueMemberPause with Queue, MemberName, Interface,
