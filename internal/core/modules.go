@@ -19,11 +19,11 @@ func Modules() []Module {
 		&realtimeModule{},
 		&stateModule{},
 		&clusterModule{},
+		&queueModule{},
 		&dialplanModule{},
 		&amiModule{},
 		&sipModule{},
 		&cdrModule{},
-		&queueModule{},
 		&httpModule{},
 	}
 }

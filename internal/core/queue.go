@@ -6,13 +6,16 @@ import (
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/event"
 	"github.com/pleiades-pbx/pleiades/internal/queue"
 )
 
 // queueModule is app_queue: queues.conf and the realtime queues/queue_members families,
 // Queue() and its companions in the dialplan, queue_log, the queue CLI commands and AMI
-// events. Member state is the cluster-wide device state.
+// events. Member state is the cluster-wide device state. It loads before pbx_config, which
+// registers its applications before reading extensions.conf (registerQueueApps), and before
+// the manager, which attaches its events (attachQueueAMI).
 type queueModule struct {
 	e       *queue.Engine
 	sub     *event.Subscription
@@ -45,10 +48,6 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 	if s.Realtime != nil {
 		d.Realtime = s.Realtime
 	}
-	if s.AMI != nil {
-		srv := s.AMI
-		d.AMI = func(ev queue.Event) { srv.Publish(ami.QueueEvent(ev.Name, ev.Caller, ev.Dest, ev.Fields)) }
-	}
 	var cm *clusterModule
 	if s.Cluster != nil {
 		cm, _ = s.Module("res_cluster").(*clusterModule)
@@ -61,9 +60,6 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 	if cm != nil {
 		cm.queues.Store(m.e) // member changes from the other servers
 		m.cluster = cm
-	}
-	if s.Dialplan != nil {
-		m.e.Register(s.Dialplan)
 	}
 	if s.Bus != nil {
 		m.sub = s.Bus.Subscribe("queue:devices", event.KindDeviceStateChange, func(ev event.Event) {
@@ -101,6 +97,29 @@ func (m *queueModule) Unload(context.Context) error {
 		return m.e.Close()
 	}
 	return nil
+}
+
+// registerQueueApps gives the dialplan engine the queue applications and functions, before
+// the dialplan loads (pbx_config calls it), so that extensions.conf's Queue() lines are not
+// warned about as unknown applications.
+func (s *Server) registerQueueApps(d *dialplan.Engine) {
+	if e := s.queues(); e != nil {
+		e.Register(d)
+	}
+}
+
+// attachQueueAMI sends the queues' AMI events to srv (nil: nowhere); the manager calls it
+// when it loads and unloads (it loads after app_queue).
+func (s *Server) attachQueueAMI(srv *ami.Server) {
+	e := s.queues()
+	if e == nil {
+		return
+	}
+	if srv == nil {
+		e.SetAMI(nil)
+		return
+	}
+	e.SetAMI(func(ev queue.Event) { srv.Publish(ami.QueueEvent(ev.Name, ev.Caller, ev.Dest, ev.Fields)) })
 }
 
 // queues returns the queue engine, nil while app_queue is not loaded.

@@ -139,6 +139,7 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	m.e = dialplan.New(s.Log, s.DB)
 	m.e.SetLiveDangerously(s.Settings.LiveDangerously)
 	funcs.Register(m.e, s.DevState, s.Hints, s.MWI)
+	s.registerQueueApps(m.e)
 	m.sw = rtswitch.New(s.Log, s.Realtime)
 	m.sw.Register(m.e)
 	s.RTSwitch = m.sw

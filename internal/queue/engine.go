@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/astdb"
@@ -52,7 +53,7 @@ type Deps struct {
 	Realtime Realtime  // nil: no realtime queues
 	DB       *astdb.DB // persistentmembers: dynamic members in Queue/PersistentMembers (nil: none)
 	LogDir   string    // astlogdir: queue_log goes there ("": none)
-	// AMI publishes an event (nil: none).
+	// AMI publishes an event (nil: none; SetAMI sets it later).
 	AMI func(Event)
 	// Share sends a member change to the other servers (nil: a server alone).
 	Share func(Share)
@@ -127,6 +128,7 @@ type Caller struct {
 // Engine holds the queues of one server.
 type Engine struct {
 	d    Deps
+	ami  atomic.Pointer[func(Event)]
 	log  *slog.Logger
 	qlog *queueLog
 	rnd  func(int) int
@@ -158,6 +160,9 @@ func New(d Deps) *Engine {
 		d.RealtimeTTL = 5 * time.Second
 	}
 	e := &Engine{d: d, log: d.Log, queues: map[string]*Queue{}, lastCalls: map[string]lastCall{}, rnd: newRand(0)}
+	if d.AMI != nil {
+		e.ami.Store(&d.AMI)
+	}
 	e.rtCache = realtime.NewCache[*QueueConfig](d.RealtimeTTL)
 	e.rtAll = realtime.NewCache[[]string](d.RealtimeTTL)
 	if d.LogDir != "" {
@@ -175,6 +180,17 @@ func New(d Deps) *Engine {
 		e.rtStop = append(e.rtStop, d.Realtime.Subscribe("queues", drop), d.Realtime.Subscribe("queue_members", drop))
 	}
 	return e
+}
+
+// SetAMI sets where the engine's AMI events go (nil: nowhere); safe at any time (the
+// manager loads after the queues, which must register their applications before the
+// dialplan loads).
+func (e *Engine) SetAMI(fn func(Event)) {
+	if fn == nil {
+		e.ami.Store(nil)
+		return
+	}
+	e.ami.Store(&fn)
 }
 
 // Close stops following realtime changes and closes queue_log (a second Close does

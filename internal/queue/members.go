@@ -284,8 +284,8 @@ func (e *Engine) share(s Share) {
 }
 
 func (e *Engine) publish(ev Event) {
-	if e.d.AMI != nil && ev.Name != "" {
-		e.d.AMI(ev)
+	if fn := e.ami.Load(); fn != nil && ev.Name != "" {
+		(*fn)(ev)
 	}
 }
 

@@ -201,6 +201,9 @@ func TestQueueRingallThroughTheBinary(t *testing.T) {
 	rec := recordAMI(t, n.ami)
 	bobPort := n.register(t, "bob")
 	carolPort := n.register(t, "carol")
+	if strings.Contains(n.out.String(), "Unknown application 'Queue'") {
+		t.Errorf("Queue() warned about as unknown at load:\n%s", n.out.String())
+	}
 	if out := n.MustRX("queue show sales"); !regexp.MustCompile(`(?s)sales has 0 calls \(max unlimited\) in 'ringall' strategy.*Members: \n\s+SIP/bob \(ringinuse enabled\) \(Not in use\) has taken no calls yet`).MatchString(out) {
 		t.Errorf("queue show sales:\n%s", out)
 	}
