@@ -242,16 +242,6 @@ func (w *waiter) stopHold() {
 // Every member's candidate is built once and serves both questions.
 func (w *waiter) decide(now time.Time) []*Member {
 	q := w.q
-	cands := w.cands[:0]
-	free := 0
-	for _, m := range q.members {
-		c := w.e.candidate(q, m, now, w.c.tried)
-		if c.Ringable() {
-			free++
-		}
-		cands = append(cands, c)
-	}
-	w.cands = cands
 	pos, ahead := 0, 0 // callers before this one; those of them not ringing yet
 	for _, x := range q.callers {
 		if x == w.c {
@@ -262,7 +252,21 @@ func (w *waiter) decide(now time.Time) []*Member {
 			ahead++
 		}
 	}
-	if pos > 0 && (!q.cfg.Autofill || ahead >= free) {
+	// Cheap refusals first: a woken line of callers mostly stops here.
+	if pos > 0 && (!q.cfg.Autofill || ahead >= len(q.members)) {
+		return nil
+	}
+	cands := w.cands[:0]
+	free := 0
+	for _, m := range q.members {
+		c := w.e.candidate(q, m, now, w.c.tried)
+		if c.Ringable() {
+			free++
+		}
+		cands = append(cands, c)
+	}
+	w.cands = cands
+	if pos > 0 && ahead >= free {
 		return nil
 	}
 	choice := Choice{Strategy: q.cfg.Strategy, RRPos: q.rrpos, Rand: w.e.rnd}

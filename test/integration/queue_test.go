@@ -110,6 +110,7 @@ func startQueueNode(t *testing.T) *queueNode {
 		"manager.conf":    fmt.Sprintf(managerUser, p[1]),
 	})
 	nd.Start()
+	noRace(t, nd)
 	return &queueNode{Node: nd, sip: fmt.Sprintf("127.0.0.1:%d", p[0]), ami: p[1]}
 }
 
@@ -146,6 +147,15 @@ func (n *queueNode) queueLog(t *testing.T) []string {
 type sippRunResult struct {
 	out string
 	err error
+}
+
+// noRace fails the test when the server (built with -race) reported a data race.
+func noRace(t *testing.T, nd *Node) {
+	t.Cleanup(func() {
+		if out := nd.out.String(); strings.Contains(out, "WARNING: DATA RACE") {
+			t.Errorf("data race in the server:\n%s", tailOf(out[strings.Index(out, "WARNING: DATA RACE"):], 6000))
+		}
+	})
 }
 
 func goSipp(t *testing.T, addr, scenario, csv string, args ...string) chan sippRunResult {
@@ -489,6 +499,7 @@ func TestQueueAcrossServers(t *testing.T) {
 			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart=%d\nrtpend=%d\n", 33000+i*200, 33199+i*200),
 		})
 		nodes[i].Start()
+		noRace(t, nodes[i])
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -647,6 +658,7 @@ func TestQueueRealtimePgsql(t *testing.T) {
 		"queues.conf": "[static]\nmember => SIP/s\n",
 	})
 	nd.Start()
+	noRace(t, nd)
 	pgExec(t, db, "INSERT INTO queues (name, strategy, timeout, ringinuse) VALUES ('rtq', 'leastrecent', 20, 'no')")
 	pgExec(t, db, "INSERT INTO queue_members (queue_name, interface, uniqueid, membername, penalty) VALUES ('rtq', 'SIP/bob', '1', 'Bob', 1)")
 	if out := nd.MustRX("queue show rtq"); !strings.Contains(out, "rtq has 0 calls (max unlimited) in 'leastrecent' strategy") ||
