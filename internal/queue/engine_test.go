@@ -466,3 +466,46 @@ func TestRealtimeQueues(t *testing.T) {
 		t.Errorf("the member added while the caller waited was not rung:\n%s", strings.Join(log, "\n"))
 	}
 }
+
+// TestQueueLogToRealtime: with a realtime queue_log mapping every line is also stored there
+// (time, callid, queuename, agent, event, data1..data5), and Close waits for the writer.
+func TestQueueLogToRealtime(t *testing.T) {
+	dbfile := filepath.Join(t.TempDir(), "rt.sqlite3")
+	ctx := context.Background()
+	if err := sqlite.CreateDefaultSchema(ctx, dbfile); err != nil {
+		t.Fatal(err)
+	}
+	drv := sqlite.New(nil)
+	rt := realtime.New(nil)
+	rt.Register(drv)
+	ext, _ := conf.Parse("extconfig.conf", []byte("[settings]\nqueue_log => sqlite3,db,queue_log\n"), conf.Options{})
+	err := rt.Configure(ctx, ext, func(file string) (*conf.Config, error) {
+		if file == "res_config_sqlite3.conf" {
+			return conf.Parse(file, []byte(fmt.Sprintf("[db]\ndbfile => %s\n", dbfile)), conf.Options{})
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if _, err := drv.Exec(ctx, "db", `CREATE TABLE queue_log (id INTEGER PRIMARY KEY, time TEXT, callid TEXT, queuename TEXT, agent TEXT, event TEXT,
+		data1 TEXT, data2 TEXT, data3 TEXT, data4 TEXT, data5 TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	te := newTestEnv(t, "[q]\n", Deps{Realtime: rt})
+	te.run("QueueLog", "q,1700000000.3,SIP/a,CUSTOM,one|two|three")
+	te.e.Close()
+	rows, err := rt.LoadMulti(ctx, "queue_log", realtime.Field{Name: "event", Value: "CUSTOM"})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("queue_log rows: %v %v", rows, err)
+	}
+	for k, want := range map[string]string{"callid": "1700000000.3", "queuename": "q", "agent": "SIP/a", "data1": "one", "data2": "two", "data3": "three"} {
+		if got, _ := rows[0].Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if v, _ := rows[0].Get("time"); len(v) != len("2006-01-02 15:04:05") {
+		t.Errorf("time %q", v)
+	}
+}
