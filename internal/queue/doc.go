@@ -18,8 +18,10 @@
 // # queues.conf
 //
 // [general]: persistentmembers (default no: dynamic members are kept in astdb family
-// Queue/PersistentMembers, key the queue, value "interface;penalty;paused;membername;
-// state_interface;reason" per member joined by '|', and come back at start), autofill
+// Queue/PersistentMembers, key the queue, value Asterisk 16+'s JSON array of {interface,
+// penalty, paused, membername, state_interface, reason_paused, wrapuptime}, the older
+// "interface;penalty;paused;membername;state_interface|..." read too, and come back at
+// start), autofill
 // (default no), shared_lastcall (default no), updatecdr (accepted, no effect yet),
 // log_membername_as_agent; monitor-type is ignored with a NOTICE (Pleiades does not record
 // queue calls); other Asterisk [general] keys are accepted, unknown ones warned about.

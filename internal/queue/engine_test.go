@@ -319,7 +319,7 @@ func TestPersistentMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	const text = "[general]\npersistentmembers = yes\n[q]\nmember => SIP/a\n"
+	const text = "[general]\npersistentmembers = yes\n[q]\nmember => SIP/a\n[r]\n"
 	te := newTestEnv(t, text, Deps{DB: db})
 	ctx := context.Background()
 	if err := te.e.AddMember(ctx, "q", MemberConfig{Interface: "SIP/d", Penalty: 2, Name: "Dee"}, "NONE"); err != nil {
@@ -328,13 +328,21 @@ func TestPersistentMembers(t *testing.T) {
 	if err := te.e.Pause(ctx, "q", "SIP/d", true, "away", "NONE"); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := db.Get("Queue/PersistentMembers", "q"); v != "SIP/d;2;1;Dee;;away" {
+	if v, _ := db.Get("Queue/PersistentMembers", "q"); v != `[{"interface":"SIP/d","penalty":2,"paused":1,"membername":"Dee","state_interface":"SIP/d","reason_paused":"away","wrapuptime":0}]` {
 		t.Errorf("astdb: %q", v)
+	}
+	// Asterisk's older format is read too.
+	if err := db.Put("Queue/PersistentMembers", "r", "SIP/old;3;0;Old;Custom:old|SIP/p;0;1;;"); err != nil {
+		t.Fatal(err)
 	}
 	te2 := newTestEnv(t, text, Deps{DB: db})
 	out, _ := te2.cli("queue show q")
 	if !strings.Contains(out, "Dee (SIP/d) with penalty 2 (ringinuse enabled) (dynamic) (paused:away") {
 		t.Errorf("after a restart:\n%s", out)
+	}
+	out, _ = te2.cli("queue show r")
+	if !strings.Contains(out, "Old (SIP/old from Custom:old) with penalty 3 (ringinuse enabled) (dynamic) (Unknown)") || !strings.Contains(out, "SIP/p (ringinuse enabled) (dynamic) (paused") {
+		t.Errorf("older format after a restart:\n%s", out)
 	}
 }
 

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -18,8 +19,45 @@ var (
 )
 
 // persistFamily is Asterisk's astdb family of persistent dynamic members: key the queue,
-// value the members "interface;penalty;paused;membername;state_interface;reason" joined by '|'.
+// value the members as Asterisk 16+ writes them, a JSON array of {"interface", "penalty",
+// "paused", "membername", "state_interface", "reason_paused", "wrapuptime"}; the older
+// "interface;penalty;paused;membername;state_interface[;reason]|..." is read too.
 const persistFamily = "Queue/PersistentMembers"
+
+// persistedMember is one element of the astdb value.
+type persistedMember struct {
+	Interface      string `json:"interface"`
+	Penalty        int    `json:"penalty"`
+	Paused         int    `json:"paused"`
+	MemberName     string `json:"membername"`
+	StateInterface string `json:"state_interface"`
+	ReasonPaused   string `json:"reason_paused"`
+	Wrapuptime     int    `json:"wrapuptime"`
+}
+
+// parsePersisted reads an astdb value in either format.
+func parsePersisted(v string) ([]persistedMember, error) {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "[") {
+		var out []persistedMember
+		err := json.Unmarshal([]byte(v), &out)
+		return out, err
+	}
+	var out []persistedMember
+	for _, item := range strings.Split(v, "|") {
+		f := strings.Split(item, ";")
+		for len(f) < 6 {
+			f = append(f, "")
+		}
+		if f[0] == "" {
+			continue
+		}
+		pen, _ := strconv.Atoi(f[1])
+		paused, _ := strconv.Atoi(f[2])
+		out = append(out, persistedMember{Interface: f[0], Penalty: pen, Paused: paused, MemberName: f[3], StateInterface: f[4], ReasonPaused: f[5]})
+	}
+	return out, nil
+}
 
 // Share is a member change sent to the other servers with a queue of the same name.
 type Share struct {
@@ -300,25 +338,22 @@ func (e *Engine) persist(queue string) {
 		return
 	}
 	q := e.queues[strings.ToLower(queue)]
-	var parts []string
+	var list []persistedMember
 	if q != nil {
 		for _, m := range q.members {
-			if !m.Dynamic {
-				continue
+			if m.Dynamic {
+				list = append(list, persistedMember{Interface: m.Interface, Penalty: m.Penalty, Paused: boolInt(m.Paused),
+					MemberName: m.MemberName(), StateInterface: m.Device(), ReasonPaused: m.PausedReason, Wrapuptime: q.cfg.WrapupTime})
 			}
-			p := "0"
-			if m.Paused {
-				p = "1"
-			}
-			parts = append(parts, strings.Join([]string{m.Interface, strconv.Itoa(m.Penalty), p, m.Name, m.StateInterface, m.PausedReason}, ";"))
 		}
 	}
 	e.mu.Unlock()
+	b, _ := json.Marshal(list)
 	var err error
-	if len(parts) == 0 {
+	if len(list) == 0 {
 		err = e.d.DB.Del(persistFamily, queue)
 	} else {
-		err = e.d.DB.Put(persistFamily, queue, strings.Join(parts, "|"))
+		err = e.d.DB.Put(persistFamily, queue, string(b))
 	}
 	if err != nil && !strings.Contains(err.Error(), "not found") {
 		e.log.Warn(fmt.Sprintf("queue %s: persistent members: %v", queue, err))
@@ -341,21 +376,35 @@ func (e *Engine) restoreDynamic() {
 			e.log.Warn(fmt.Sprintf("queues: persistent members of %s: %v", en.Key, err))
 			continue
 		}
+		list, err := parsePersisted(en.Value)
+		if err != nil {
+			e.log.Warn(fmt.Sprintf("queues: persistent members of %s: %v", en.Key, err))
+			continue
+		}
 		e.mu.Lock()
-		for _, item := range strings.Split(en.Value, "|") {
-			f := strings.Split(item, ";")
-			for len(f) < 6 {
-				f = append(f, "")
-			}
-			if f[0] == "" {
+		for _, pm := range list {
+			if pm.Interface == "" {
 				continue
 			}
-			pen, _ := strconv.Atoi(f[1])
-			m, err := e.addMember(q, MemberConfig{Interface: f[0], Penalty: pen, Name: f[3], StateInterface: f[4]})
-			if err == nil && f[2] == "1" {
-				m.Paused, m.PausedReason = true, f[5]
+			mc := MemberConfig{Interface: pm.Interface, Penalty: pm.Penalty, Name: pm.MemberName, StateInterface: pm.StateInterface}
+			if mc.Name == mc.Interface {
+				mc.Name = ""
+			}
+			if mc.StateInterface == mc.Interface {
+				mc.StateInterface = ""
+			}
+			m, err := e.addMember(q, mc)
+			if err == nil && pm.Paused != 0 {
+				m.Paused, m.PausedReason = true, pm.ReasonPaused
 			}
 		}
 		e.mu.Unlock()
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
