@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
@@ -20,6 +22,32 @@ type queueModule struct {
 	e       *queue.Engine
 	sub     *event.Subscription
 	cluster *clusterModule
+
+	syncMu  sync.Mutex
+	sync    *time.Timer // the sync request waiting to go out (stopped at Unload)
+	stopped bool
+}
+
+// syncAfter asks the other servers for their queues' state after d (a server just joined:
+// give it time to know this one, whose messages it drops until then).
+func (m *queueModule) syncAfter(d time.Duration, share func(queue.Share)) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	if m.stopped {
+		return
+	}
+	if m.sync != nil {
+		m.sync.Reset(d) // joins close together: one request after the last
+		return
+	}
+	m.sync = time.AfterFunc(d, func() {
+		m.syncMu.Lock()
+		stopped := m.stopped
+		m.syncMu.Unlock()
+		if !stopped {
+			share(queue.SyncRequest())
+		}
+	})
 }
 
 func (*queueModule) Name() string        { return "app_queue" }
@@ -70,6 +98,17 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 	}
 	// After the subscription: members read their device's state once, then follow it.
 	m.e.Apply(c)
+	if d.Share != nil {
+		// The other servers answer with their queues' state (pauses, dynamic members, last
+		// calls made before this server's queues loaded); asked again when a server joins
+		// (after a second: until it has heard this one it drops its messages).
+		d.Share(queue.SyncRequest())
+		s.Cluster.OnMember(func(ev cluster.MemberEvent) {
+			if ev.Kind == cluster.MemberJoined && !ev.Member.Self {
+				m.syncAfter(time.Second, d.Share)
+			}
+		})
+	}
 	s.CLI.MustRegister(m.e.Commands(func(ctx context.Context) error { return m.Reload(ctx, s) })...)
 	return nil
 }
@@ -87,6 +126,12 @@ func (m *queueModule) Reload(ctx context.Context, s *Server) error {
 }
 
 func (m *queueModule) Unload(context.Context) error {
+	m.syncMu.Lock()
+	m.stopped = true
+	if m.sync != nil {
+		m.sync.Stop()
+	}
+	m.syncMu.Unlock()
 	if m.cluster != nil {
 		m.cluster.queues.Store(nil)
 	}

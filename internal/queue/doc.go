@@ -118,7 +118,11 @@
 // A member's availability is its device's cluster-wide aggregate: busy on any server, it is
 // not rung. Pauses, dynamic adds and removals and a member's last call (for leastrecent,
 // fewestcalls and wrapuptime) are sent as Shares to the servers that have a queue of the
-// same name (Deps.Share; ApplyShare takes them, without sending them on).
+// same name (Deps.Share; ApplyShare takes them, without sending them on). A server whose
+// queues load, or that sees another server join, sends a SyncRequest; every server answers
+// with its state (Resync: dynamic members, pauses, last calls), applied only where it changes
+// something. The states are united: a dynamic member removed on one server while another was
+// cut off comes back when they meet again.
 //
 // # AMI
 //
@@ -138,7 +142,5 @@
 //
 // Position and periodic announcements (announce-frequency, periodic-announce and the sound
 // settings are read and ignored), the member announcement, music on hold itself (the
-// MusicOnHold hook: internal/moh is wired by the core), queue rules, autopause, and the
-// realtime members' state shared through a join sync (queue changes are signals: a server
-// that joins later does not learn pauses made before it joined).
+// MusicOnHold hook: internal/moh is wired by the core), queue rules, autopause.
 package queue

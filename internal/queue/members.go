@@ -266,6 +266,10 @@ func (e *Engine) setPaused(q *Queue, m *Member, paused bool, reason string) {
 // ApplyShare applies a member change made on another server to the queue of the same name
 // here (nothing when this server has no such queue). It is not shared again.
 func (e *Engine) ApplyShare(s Share) {
+	if s.Op == "sync" {
+		e.Resync()
+		return
+	}
 	key := strings.ToLower(s.Queue)
 	e.mu.Lock()
 	q := e.queues[key]
@@ -286,7 +290,8 @@ func (e *Engine) ApplyShare(s Share) {
 			ev = e.memberEvent("QueueMemberRemoved", q, m)
 		}
 	case "pause", "unpause":
-		if m := q.member(s.Interface); m != nil {
+		// A repeated state (a resync) changes nothing and says nothing.
+		if m := q.member(s.Interface); m != nil && (m.Paused != (s.Op == "pause") || m.Paused && m.PausedReason != s.Reason) {
 			e.setPaused(q, m, s.Op == "pause", s.Reason)
 			ev = e.memberEvent("QueueMemberPause", q, m)
 		}
@@ -312,6 +317,38 @@ func (e *Engine) ApplyShare(s Share) {
 	}
 	if ev.Name != "" {
 		e.publish(ev)
+	}
+}
+
+// SyncRequest is the Share a server sends when its queues load: every other server answers
+// with its queues' state (Resync), so that a server that starts or joins later learns the
+// pauses, dynamic members and last calls made before.
+func SyncRequest() Share { return Share{Op: "sync", Queue: "*", Interface: "*"} }
+
+// Resync sends this server's member state of every queue as Shares: dynamic members
+// ("add"), paused members ("pause") and members' last calls ("call"). Receivers apply only
+// what changes anything (a dynamic member removed meanwhile elsewhere comes back: the
+// servers' states are united).
+func (e *Engine) Resync() {
+	var out []Share
+	e.mu.Lock()
+	for _, q := range e.queues {
+		name := q.cfg.Name
+		for _, m := range q.members {
+			if m.Dynamic {
+				out = append(out, Share{Op: "add", Queue: name, Interface: m.Interface, Penalty: m.Penalty, Name: m.Name, StateInterface: m.StateInterface})
+			}
+			if m.Paused {
+				out = append(out, Share{Op: "pause", Queue: name, Interface: m.Interface, Reason: m.PausedReason})
+			}
+			if !m.LastCall.IsZero() {
+				out = append(out, Share{Op: "call", Queue: name, Interface: m.Interface, LastCall: m.LastCall, Calls: m.Calls})
+			}
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range out {
+		e.share(s)
 	}
 }
 

@@ -576,6 +576,28 @@ func TestQueueAcrossServers(t *testing.T) {
 		}
 		return ""
 	})
+
+	// A server that starts later learns the queue's state from the others: a pause, a
+	// dynamic member, the members' calls.
+	nodes[0].MustRX("queue pause member SIP/carol queue helpdesk reason late")
+	nodes[0].MustRX("queue add member SIP/dave to helpdesk")
+	more := freePorts(t, 2)
+	n3 := NewNode(t, "entityid = 02:00:00:00:03:03\nsystemname = node3", map[string]string{
+		"extensions.conf": "[calls]\n",
+		"cluster.conf":    clusterConf(2, []int{routes[0], routes[1], more[0]}, ""),
+		"sip.conf":        fmt.Sprintf(queueSIPConf, more[1]),
+		"queues.conf":     queueClusterConf,
+	})
+	n3.Start()
+	noRace(t, n3)
+	eventually(t, 15*time.Second, func() string {
+		out := n3.MustRX("queue show helpdesk")
+		if !strings.Contains(out, "Carol (SIP/carol) (ringinuse disabled) (paused:late") || !strings.Contains(out, "has taken 2 calls") ||
+			!strings.Contains(out, "SIP/dave (ringinuse disabled) (dynamic)") {
+			return "server 3 did not learn the queue's state:\n" + out
+		}
+		return ""
+	})
 }
 
 // TestQueueReadmeExample: README.md's Queues section shows this test's files.
