@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,6 +303,22 @@ func TestShareRoundTripAndApply(t *testing.T) {
 	}
 	if len(te.sh) != 0 {
 		t.Errorf("applied shares were sent on: %+v", te.sh)
+	}
+	// A repeated pause changes nothing and says nothing.
+	n := len(te.evs)
+	te.e.ApplyShare(Share{Op: "pause", Queue: "q", Interface: "SIP/b", Reason: "lunch"})
+	if len(te.evs) != n {
+		t.Errorf("a repeated pause made an event: %+v", te.evs[n:])
+	}
+	// A sync request is answered with this server's state.
+	te.e.ApplyShare(SyncRequest())
+	var ops []string
+	for _, s := range te.sh {
+		ops = append(ops, s.Op+" "+s.Interface)
+	}
+	slices.Sort(ops)
+	if strings.Join(ops, ",") != "add SIP/c,call SIP/a,pause SIP/b" {
+		t.Errorf("resync: %v", ops)
 	}
 	// shared_lastcall: queue r sees SIP/a's last call made through q.
 	te.e.mu.Lock()
