@@ -1,0 +1,164 @@
+package queue
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/channel/channeltest"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/state"
+)
+
+// legEnv adds call legs (channeltest's fake technology) to a testEnv.
+func (te *testEnv) legs(extensions string, peers map[string]func(*channeltest.Tech)) *channel.Registry {
+	te.t.Helper()
+	reg := channel.NewRegistry(nil)
+	te.dp.SetChannels(reg)
+	reg.RegisterDriver(&channeltest.Driver{TB: te.t, Peers: peers})
+	cfg, err := conf.Parse("extensions.conf", []byte(extensions), conf.Options{})
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	if err := te.dp.Load(cfg); err != nil {
+		te.t.Fatal(err)
+	}
+	return reg
+}
+
+func (te *testEnv) call(reg *channel.Registry, exten string) (*channel.Channel, <-chan error) {
+	leg, _ := channeltest.NewIncoming(te.t, reg, channeltest.Options{Peer: "alice", Context: "t", Exten: exten, CallerID: [2]string{"100", "Alice"}})
+	done := make(chan error, 1)
+	go func() { done <- te.dp.RunChannel(te.t.Context(), leg) }()
+	return leg, done
+}
+
+func (te *testEnv) eventNames() string {
+	te.evMu.Lock()
+	defer te.evMu.Unlock()
+	var out []string
+	for _, ev := range te.evs {
+		if strings.HasPrefix(ev.Name, "QueueMember") {
+			continue
+		}
+		s := ev.Name
+		for _, f := range ev.Fields {
+			if f[0] == "Interface" || f[0] == "Reason" {
+				s += " " + f[1]
+			}
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
+}
+
+func wait(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end")
+	}
+}
+
+// TestQueueCallOnLegs: ringall rings bob and carol; bob answers, carol is cancelled
+// (ANSWERED_ELSEWHERE); bob hangs up first: COMPLETEAGENT, and with option c the dialplan
+// goes on with QUEUESTATUS CONTINUE.
+func TestQueueCallOnLegs(t *testing.T) {
+	te := newTestEnv(t, "[sales]\nmember => SIP/bob\nmember => SIP/carol\n", Deps{})
+	reg := te.legs("[t]\nexten => 1,1,Queue(sales,c)\n same => n,Set(GLOBAL(S)=${QUEUESTATUS}/${MEMBERINTERFACE})\n", map[string]func(*channeltest.Tech){
+		"bob": func(tt *channeltest.Tech) {
+			tt.Ring()
+			time.Sleep(50 * time.Millisecond)
+			tt.AnswerFar()
+			time.Sleep(100 * time.Millisecond)
+			tt.HangUpFar(channel.CauseNormalClearing)
+		},
+		"carol": func(tt *channeltest.Tech) { tt.Ring() },
+	})
+	_, done := te.call(reg, "1")
+	wait(t, done)
+	if got, _ := te.dp.Global("S"); got != "CONTINUE/SIP/bob" {
+		t.Errorf("QUEUESTATUS/MEMBERINTERFACE %q", got)
+	}
+	want := "QueueCallerJoin, AgentCalled SIP/bob, AgentCalled SIP/carol, QueueCallerLeave, AgentConnect SIP/bob, AgentComplete SIP/bob agent"
+	if got := te.eventNames(); got != want {
+		t.Errorf("events:\n got %s\nwant %s", got, want)
+	}
+	log := te.log()
+	for _, p := range []string{"|sales|NONE|ENTERQUEUE||100|1", "|sales|SIP/bob|CONNECT|0|", "|sales|SIP/bob|COMPLETEAGENT|0|0|1"} {
+		found := false
+		for _, l := range log {
+			found = found || strings.Contains(l, p)
+		}
+		if !found {
+			t.Errorf("queue_log lacks %q:\n%s", p, strings.Join(log, "\n"))
+		}
+	}
+}
+
+// TestQueueAbandonOnLegs: the caller hangs up while carol rings: her leg is hung up,
+// RINGCANCELED and ABANDON are logged, QueueCallerAbandon is sent.
+func TestQueueAbandonOnLegs(t *testing.T) {
+	te := newTestEnv(t, "[sales]\nstrategy = linear\nmember => SIP/carol\n", Deps{})
+	var carol *channeltest.Tech
+	rang := make(chan struct{})
+	reg := te.legs("[t]\nexten => 1,1,Queue(sales)\n", map[string]func(*channeltest.Tech){
+		"carol": func(tt *channeltest.Tech) { carol = tt; tt.Ring(); close(rang) },
+	})
+	leg, done := te.call(reg, "1")
+	select {
+	case <-rang:
+	case <-time.After(5 * time.Second):
+		t.Fatal("carol never rang")
+	}
+	leg.HungUp(channel.CauseNormalClearing)
+	wait(t, done)
+	if c := carol.WaitHangup(5 * time.Second); c == 0 {
+		t.Error("carol's leg still rings")
+	}
+	if got := te.eventNames(); !strings.HasSuffix(got, "QueueCallerAbandon, QueueCallerLeave") {
+		t.Errorf("events: %s", got)
+	}
+	log := te.log()
+	if !containsSuffix(log, "|sales|SIP/carol|RINGCANCELED|") || !containsSuffix(log, "|sales|NONE|ABANDON|1|1|0") {
+		t.Errorf("queue_log:\n%s", strings.Join(log, "\n"))
+	}
+}
+
+func containsSuffix(log []string, part string) bool {
+	for _, l := range log {
+		if strings.Contains(l, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLeaveWhenEmpty: a caller waiting while its only member becomes unavailable leaves with
+// LEAVEUNAVAIL (EXITEMPTY logged).
+func TestLeaveWhenEmpty(t *testing.T) {
+	te := newTestEnv(t, "[q]\nleavewhenempty = unavailable\nretry = 1\nmember => SIP/a\n", Deps{})
+	te.devs.mu.Lock()
+	te.devs.m["SIP/a"] = state.InUse
+	te.devs.mu.Unlock()
+	done := make(chan string, 1)
+	go func() { done <- varOf(te.run("Queue", "q,,,,8"), "QUEUESTATUS") }()
+	time.Sleep(200 * time.Millisecond)
+	te.devs.mu.Lock()
+	te.devs.m["SIP/a"] = state.Unavailable
+	te.devs.mu.Unlock()
+	te.e.DeviceChanged("SIP/a", state.Unavailable)
+	select {
+	case got := <-done:
+		if got != "LEAVEUNAVAIL" {
+			t.Errorf("QUEUESTATUS %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller did not leave")
+	}
+	if !containsSuffix(te.log(), "|q|NONE|EXITEMPTY|1|1|") {
+		t.Errorf("queue_log:\n%s", strings.Join(te.log(), "\n"))
+	}
+}
