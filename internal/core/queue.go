@@ -226,7 +226,7 @@ func (b *amiBackend) QueueAdd(q, iface string, penalty int, paused bool, name, s
 	ctx := context.Background()
 	err := e.AddMember(ctx, q, queue.MemberConfig{Interface: iface, Penalty: penalty, Name: name, StateInterface: stateInterface}, "MANAGER")
 	if err == nil && paused {
-		err = e.Pause(ctx, q, iface, true, "", "MANAGER")
+		err = e.Pause(ctx, q, iface, true, "")
 	}
 	return amiQueueError(err)
 }
@@ -244,7 +244,7 @@ func (b *amiBackend) QueuePause(q, iface string, paused bool, reason string) err
 	if e == nil {
 		return ami.ErrQueueNotFound
 	}
-	return amiQueueError(e.Pause(context.Background(), q, iface, paused, reason, "MANAGER"))
+	return amiQueueError(e.Pause(context.Background(), q, iface, paused, reason))
 }
 
 func (b *amiBackend) QueuePenalty(q, iface string, penalty int) error {

@@ -101,7 +101,7 @@ func (e *Engine) appPause(ctx context.Context, ch *dialplan.Channel, data string
 		ch.Logf(slog.LevelWarn, "%s requires an argument ([queuename],interface[,options][,reason])", app)
 		return errors.New(app + " without an interface")
 	}
-	if err := e.Pause(ctx, arg(0), arg(1), paused, arg(3), callID(ch)); err != nil {
+	if err := e.Pause(ctx, arg(0), arg(1), paused, arg(3)); err != nil {
 		ch.Logf(slog.LevelWarn, "Attempt to %s interface %s, not found", strings.ToLower(strings.TrimSuffix(app, "QueueMember")), arg(1))
 		ch.SetVar(v, "NOTFOUND")
 		return nil

@@ -211,7 +211,7 @@ func (e *Engine) cliAdd(ctx context.Context, a *cli.Args) error {
 		}
 		mc.StateInterface = r[8]
 	}
-	err := e.AddMember(ctx, r[2], mc, "NONE")
+	err := e.AddMember(ctx, r[2], mc, "CLI")
 	switch {
 	case err == nil:
 		fmt.Fprintf(a.Out, "Added interface '%s' to queue '%s'\n", mc.Interface, r[2])
@@ -231,7 +231,7 @@ func (e *Engine) cliRemove(ctx context.Context, a *cli.Args) error {
 	if len(r) != 3 || !strings.EqualFold(r[1], "from") {
 		return cli.ErrUsage
 	}
-	err := e.RemoveMember(ctx, r[2], r[0], "NONE")
+	err := e.RemoveMember(ctx, r[2], r[0], "CLI")
 	switch {
 	case err == nil:
 		fmt.Fprintf(a.Out, "Removed interface %s from queue '%s'\n", r[0], r[2])
@@ -264,7 +264,7 @@ func (e *Engine) cliPause(ctx context.Context, a *cli.Args, paused bool) error {
 		}
 		reason = r[4]
 	}
-	err := e.Pause(ctx, queue, r[0], paused, reason, "NONE")
+	err := e.Pause(ctx, queue, r[0], paused, reason)
 	un := "un"
 	if paused {
 		un = ""

@@ -108,8 +108,9 @@
 // at load, ENTERQUEUE (url|callerid|position), CONNECT (holdtime|member's uniqueid|ringtime),
 // COMPLETECALLER/COMPLETEAGENT (holdtime|calltime|origposition), ABANDON and EXITWITHTIMEOUT,
 // EXITEMPTY (position|origposition|waittime), RINGNOANSWER (ringtime in ms), RINGCANCELED,
-// ADDMEMBER, REMOVEMEMBER (agent: the interface, or the member name with
-// log_membername_as_agent), PAUSE/UNPAUSE (reason). '|' and line ends inside a field become
+// ADDMEMBER, REMOVEMEMBER (callid the channel's unique ID, MANAGER or CLI; agent the
+// interface, or the member name with log_membername_as_agent), PAUSE/UNPAUSE (callid NONE;
+// reason), PAUSEALL/UNPAUSEALL (queue NONE) before them when no queue was named. '|' and line ends inside a field become
 // '_'. With a realtime "queue_log" mapping each line is also stored there (time, callid,
 // queuename, agent, event, data1..data5) by a background writer.
 //

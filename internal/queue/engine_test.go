@@ -254,8 +254,9 @@ member => SIP/b,0,,Custom:b,no
 	want := []string{
 		"NONE|NONE|NONE|QUEUESTART|",
 		"1700000000.1|q|SIP/c|ADDMEMBER|",
-		"1700000000.1|q|Carol|PAUSE|break",
-		"1700000000.1|q|Carol|UNPAUSE|",
+		"NONE|q|Carol|PAUSE|break",
+		"NONE|NONE|Carol|UNPAUSEALL|",
+		"NONE|q|Carol|UNPAUSE|",
 		"1700000000.9|q|SIP/a|CUSTOM|x|y",
 		"1700000000.1|q|SIP/c|REMOVEMEMBER|",
 	}
@@ -342,7 +343,7 @@ func TestPersistentMembers(t *testing.T) {
 	if err := te.e.AddMember(ctx, "q", MemberConfig{Interface: "SIP/d", Penalty: 2, Name: "Dee"}, "NONE"); err != nil {
 		t.Fatal(err)
 	}
-	if err := te.e.Pause(ctx, "q", "SIP/d", true, "away", "NONE"); err != nil {
+	if err := te.e.Pause(ctx, "q", "SIP/d", true, "away"); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := db.Get("Queue/PersistentMembers", "q"); v != `[{"interface":"SIP/d","penalty":2,"paused":1,"membername":"Dee","state_interface":"SIP/d","reason_paused":"away","wrapuptime":0}]` {

@@ -114,7 +114,8 @@ func (q *Queue) member(iface string) *Member {
 }
 
 // AddMember adds a dynamic member (AddQueueMember, "queue add member", AMI QueueAdd).
-// callid is what queue_log names as the call ("NONE", "MANAGER" or a channel's unique ID).
+// callid is what queue_log names as the call: the channel's unique ID (AddQueueMember),
+// "MANAGER" (AMI) or "CLI", as Asterisk logs ADDMEMBER and REMOVEMEMBER.
 func (e *Engine) AddMember(ctx context.Context, queue string, mc MemberConfig, callid string) error {
 	q, err := e.queue(ctx, queue)
 	if err != nil {
@@ -199,8 +200,9 @@ func (e *Engine) removeMember(q *Queue, iface string) (*Member, error) {
 }
 
 // Pause pauses (or unpauses) iface in queue, or in every queue it is a member of when queue
-// is "" (Asterisk's PAUSEALL). It fails when no queue has the member.
-func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, reason, callid string) error {
+// is "" (queue_log PAUSEALL/UNPAUSEALL first, then PAUSE/UNPAUSE per queue, all with callid
+// NONE, as Asterisk). It fails when no queue has the member.
+func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, reason string) error {
 	var qs []*Queue
 	if queue != "" {
 		q, err := e.queue(ctx, queue)
@@ -215,7 +217,7 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 		}
 		e.mu.Unlock()
 	}
-	found := false
+	found, found1 := false, false
 	for _, q := range qs {
 		e.mu.Lock()
 		m := q.member(iface)
@@ -236,7 +238,11 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 		if paused {
 			event = "PAUSE"
 		}
-		e.qlog.write(callid, name, mname, event, reason)
+		if queue == "" && !found1 {
+			found1 = true
+			e.qlog.write("NONE", "NONE", mname, event+"ALL", reason)
+		}
+		e.qlog.write("NONE", name, mname, event, reason)
 		e.publish(ev)
 		op := "unpause"
 		if paused {

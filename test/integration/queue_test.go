@@ -440,10 +440,10 @@ func TestQueueMembersThroughCLIAndAMI(t *testing.T) {
 		t.Errorf("dave still in sales:\n%s", out)
 	}
 	matchAll(t, "queue_log", n.queueLog(t),
-		`^NONE\|sales\|SIP/dave\|ADDMEMBER\|$`,
-		`^MANAGER\|sales\|SIP/bob\|PAUSE\|lunch$`,
+		`^CLI\|sales\|SIP/dave\|ADDMEMBER\|$`,
+		`^NONE\|sales\|SIP/bob\|PAUSE\|lunch$`,
 		`^NONE\|sales\|SIP/bob\|UNPAUSE\|$`,
-		`^NONE\|sales\|SIP/dave\|REMOVEMEMBER\|$`,
+		`^CLI\|sales\|SIP/dave\|REMOVEMEMBER\|$`,
 		`^NONE\|sales\|SIP/bob\|PAUSE\|lunch$`,
 		`^NONE\|NONE\|NONE\|QUEUESTART\|$`,
 	)
