@@ -258,8 +258,12 @@ func (w *waiter) decide(now time.Time) []*Member {
 	}
 	cands := w.cands[:0]
 	free := 0
+	outweighed := w.e.outweighed(q)
 	for _, m := range q.members {
 		c := w.e.candidate(q, m, now, w.c.tried)
+		if outweighed != nil && outweighed[strings.ToLower(m.Interface)] {
+			c.Busy = true
+		}
 		if c.Ringable() {
 			free++
 		}

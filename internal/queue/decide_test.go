@@ -56,3 +56,33 @@ func join(s []string) string {
 	}
 	return out
 }
+
+// TestWeight: a member of two queues is not rung for the lighter one while the heavier one
+// has callers waiting.
+func TestWeight(t *testing.T) {
+	e := New(Deps{Devices: &fakeDevices{m: map[string]state.Device{}}})
+	defer e.Close()
+	light, heavy := defaultQueue("light", General{}), defaultQueue("heavy", General{})
+	heavy.Weight = 2
+	light.Members = []MemberConfig{{Interface: "SIP/a"}, {Interface: "SIP/b"}}
+	heavy.Members = []MemberConfig{{Interface: "SIP/a"}}
+	e.Apply(&Config{Queues: []QueueConfig{light, heavy}})
+	lq := e.queues["light"]
+	c := &Caller{tried: map[*Member]bool{}}
+	lq.callers = append(lq.callers, c)
+	w := &waiter{e: e, q: lq, c: c}
+	pick := func() string {
+		var s []string
+		for _, m := range w.decide(time.Now()) {
+			s = append(s, m.Interface)
+		}
+		return join(s)
+	}
+	if got := pick(); got != "SIP/a SIP/b" {
+		t.Errorf("heavy queue empty: %s", got)
+	}
+	e.queues["heavy"].callers = append(e.queues["heavy"].callers, &Caller{})
+	if got := pick(); got != "SIP/b" {
+		t.Errorf("heavy queue with a caller: %s", got)
+	}
+}

@@ -67,7 +67,8 @@
 // (penalty weighs the draw instead of forming tiers, as Asterisk's wrandom); rrmemory and
 // rrordered the first member after the one who answered last, wrapping (the two are the same
 // here: Pleiades keeps config order on reload, which is what rrordered adds); linear the first
-// in member order. Where Asterisk is unclear, Pleiades chose: a caller's attempts go round
+// in member order. weight: a member of several queues is not rung for a queue while one of
+// higher weight has callers waiting. Where Asterisk is unclear, Pleiades chose: a caller's attempts go round
 // the members (a member rung in vain is not rung again for that caller until every member
 // that could be was tried), so leastrecent, fewestcalls and random move on to the next member
 // instead of ringing the same one again.

@@ -530,3 +530,22 @@ func (e *Engine) DeviceChanged(device string, st state.Device) {
 		e.publish(ev)
 	}
 }
+
+// outweighed returns the interfaces (lower case) that q must not ring now because they are
+// members of a queue of higher weight with callers waiting (Asterisk's weight), nil for none
+// (under e.mu).
+func (e *Engine) outweighed(q *Queue) map[string]bool {
+	var out map[string]bool
+	for _, o := range e.queues {
+		if o == q || o.cfg.Weight <= q.cfg.Weight || len(o.callers) == 0 {
+			continue
+		}
+		for _, m := range o.members {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[strings.ToLower(m.Interface)] = true
+		}
+	}
+	return out
+}
