@@ -267,7 +267,7 @@ func TestQueueLinearSkipsMemberInCall(t *testing.T) {
 	mark := rec.mark()
 	bob := goSipp(t, n.sip, "queue-member.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", mediaPort(t), "-rtp_echo")
 	time.Sleep(500 * time.Millisecond)
-	alice := goSipp(t, n.sip, "queue-caller.xml", "users-alice.csv", "-m", "1", "-s", "301", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t), "-d", "6000")
+	alice := goSipp(t, n.sip, "queue-caller.xml", "users-alice.csv", "-m", "1", "-s", "301", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t), "-d", "10000")
 	eventually(t, 10*time.Second, func() string {
 		if out := n.MustRX("devstate show SIP/bob"); !strings.Contains(out, "In use") {
 			return out
