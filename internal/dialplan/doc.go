@@ -40,6 +40,7 @@
 //	e.ActiveChannels() int               // legs + console/Local channels ("N active channels")
 //	res := ch.RingLegs(ctx, dests, RingOptions{Timeout, Ringback, OnLeg}) // Dial's ringing (app_queue)
 //	peerFirst, err := ch.BridgeLeg(ctx, res.Answered, goOn) // Dial's answer and bridge
+//	err = ch.PlayFiles(ctx, "file1", "file2")                // Playback's playing (announcements)
 //
 //	e.Exists / CanMatch / MatchMore(ctx, context, exten string, priority int, callerID string) bool
 //	e.FindPriority(ctx, context, exten, priorityOrLabel, callerID string) (int, bool)

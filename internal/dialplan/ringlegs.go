@@ -95,3 +95,23 @@ func (ch *Channel) Logf(level slog.Level, format string, args ...any) {
 func (ch *Channel) Verbosef(level int, format string, args ...any) {
 	ch.verbosef(level, format, args...)
 }
+
+// PlayFiles plays sound files to the caller's leg one after the other, as Playback(f1&f2,
+// noanswer) would (a queue's announcements): each is logged at verbose 3 and found in the
+// sounds directory; the first error is returned after trying every file (ctx ending stops
+// at once). Without a leg it only checks that the files exist.
+func (ch *Channel) PlayFiles(ctx context.Context, files ...string) error {
+	var first error
+	for _, f := range files {
+		ch.verbosef(3, "<%s> Playing '%s' (language '%s')", ch.Name, f, ch.language())
+		if err := ch.playOne(ctx, f); err != nil {
+			if first == nil {
+				first = err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	return first
+}

@@ -201,6 +201,45 @@ type waiter struct {
 	holdStop func()
 	holdWG   sync.WaitGroup
 	rang     bool
+
+	// Periodic announcements (periodic-announce every periodic-announce-frequency s, in
+	// turn), played only to a caller who hears music on hold.
+	nextPeriodic time.Time
+	periodicIdx  int
+}
+
+// periodicDue reports whether a periodic announcement is due now (arming the first one).
+func (w *waiter) periodicDue(now time.Time) bool {
+	w.e.mu.Lock()
+	files, freq := w.q.cfg.PeriodicAnnounce, w.q.cfg.PeriodicFrequency
+	w.e.mu.Unlock()
+	if len(files) == 0 || freq <= 0 || w.opts.ringing || MusicOnHold == nil {
+		w.nextPeriodic = time.Time{}
+		return false
+	}
+	if w.nextPeriodic.IsZero() {
+		w.nextPeriodic = w.c.Joined.Add(time.Duration(freq) * time.Second)
+	}
+	return !now.Before(w.nextPeriodic)
+}
+
+// announce plays the next periodic announcement: the music stops, the file plays, the
+// music starts again.
+func (w *waiter) announce(ctx context.Context) {
+	w.e.mu.Lock()
+	files, freq, qname := w.q.cfg.PeriodicAnnounce, w.q.cfg.PeriodicFrequency, w.q.cfg.Name
+	w.e.mu.Unlock()
+	if len(files) == 0 {
+		return
+	}
+	f := files[w.periodicIdx%len(files)]
+	w.periodicIdx++
+	w.stopHold()
+	if err := w.ch.PlayFiles(ctx, f); err != nil && ctx.Err() == nil {
+		w.ch.Logf(slog.LevelWarn, "Queue %s: periodic announcement %s: %v", qname, f, err)
+	}
+	w.startHold(ctx)
+	w.nextPeriodic = w.e.d.Now().Add(time.Duration(freq) * time.Second)
 }
 
 // startHold gives the caller music on hold (the hook), or ringing.
@@ -333,9 +372,16 @@ func (w *waiter) run(ctx context.Context) error {
 		e.mu.Unlock()
 
 		if len(pick) == 0 {
+			if w.periodicDue(now) {
+				w.announce(ctx)
+				continue
+			}
 			wait := time.Second
 			if now.Before(retryUntil) {
 				wait = retryUntil.Sub(now)
+			}
+			if !w.nextPeriodic.IsZero() {
+				wait = min(wait, max(w.nextPeriodic.Sub(now), time.Millisecond))
 			}
 			if !w.deadline.IsZero() {
 				wait = min(wait, max(w.deadline.Sub(now), time.Millisecond))

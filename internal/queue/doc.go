@@ -82,7 +82,10 @@
 // ignored. Joining: an unknown queue sets QUEUESTATUS UNKNOWN; maxlen reached FULL;
 // joinempty's conditions met by every member JOINEMPTY (no member at all) or JOINUNAVAIL.
 // Waiting: the caller hears MusicOnHold's class (the queue's musicclass) or, without the
-// hook or with r, ringing; the head of the line rings members (with autofill, as many
+// hook or with r, ringing; with music, periodic-announce's files are played in turn every
+// periodic-announce-frequency seconds while no member rings (the music stops meanwhile,
+// dialplan.Channel.PlayFiles; a caller who hears ringing gets none, as the leg may not be
+// answered); the head of the line rings members (with autofill, as many
 // callers as there are members that could be rung). Members ring through the dialplan's
 // Dial machinery (Channel.RingLegs: DialBegin/DialEnd, first answer wins, the others
 // cancelled) for timeout seconds, then retry seconds pass before the next attempt. The first
@@ -142,7 +145,7 @@
 //
 // # Not yet
 //
-// Position and periodic announcements (announce-frequency, periodic-announce and the sound
-// settings are read and ignored), the member announcement, music on hold itself (the
-// MusicOnHold hook: internal/moh is wired by the core), queue rules, autopause.
+// Position announcements (announce-frequency and the queue-* sound settings are read and
+// ignored), the member announcement, music on hold itself (the MusicOnHold hook:
+// internal/moh is wired by the core), queue rules, autopause.
 package queue

@@ -1,13 +1,19 @@
 package queue
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
 	"github.com/pleiades-pbx/pleiades/internal/channel/channeltest"
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/state"
 )
 
@@ -160,5 +166,54 @@ func TestLeaveWhenEmpty(t *testing.T) {
 	}
 	if !containsSuffix(te.log(), "|q|NONE|EXITEMPTY|1|1|") {
 		t.Errorf("queue_log:\n%s", strings.Join(te.log(), "\n"))
+	}
+}
+
+// TestPeriodicAnnounce: a caller hearing music on hold gets periodic-announce's files in
+// turn every periodic-announce-frequency seconds, the music stopped meanwhile.
+func TestPeriodicAnnounce(t *testing.T) {
+	te := newTestEnv(t, "[q]\nperiodic-announce = one,two\nperiodic-announce-frequency = 1\nmember => SIP/nobody\n", Deps{})
+	te.devs.mu.Lock()
+	te.devs.m["SIP/nobody"] = state.Unavailable
+	te.devs.mu.Unlock()
+	var mu sync.Mutex
+	var holds int
+	MusicOnHold = func(ctx context.Context, ch *dialplan.Channel, class string) error {
+		if l := ch.Leg(); l != nil && l.State() != channel.Up {
+			l.Answer(ctx)
+		}
+		mu.Lock()
+		holds++
+		mu.Unlock()
+		<-ctx.Done()
+		return nil
+	}
+	defer func() { MusicOnHold = nil }()
+	cfg := media.DefaultConfig()
+	cfg.RTPStart, cfg.RTPEnd = 31000+2*(os.Getpid()%4000), 31000+2*(os.Getpid()%4000)+400
+	med := media.NewEngine(cfg, nil)
+	defer med.Close()
+	reg := channel.NewRegistry(nil)
+	te.dp.SetChannels(reg)
+	dir := t.TempDir()
+	for _, n := range []string{"one", "two"} {
+		p := filepath.Join(dir, "en", n+".ulaw")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, make([]byte, 1600), 0o644) // 200 ms, 10 packets
+	}
+	te.dp.SetSoundsDir(dir)
+	cfgX, _ := conf.Parse("extensions.conf", []byte("[t]\nexten => 1,1,Queue(q,,,,3)\n"), conf.Options{})
+	te.dp.Load(cfgX)
+	leg, tech := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "alice", Context: "t", Exten: "1", Media: med})
+	done := make(chan error, 1)
+	go func() { done <- te.dp.RunChannel(t.Context(), leg) }()
+	wait(t, done)
+	mu.Lock()
+	defer mu.Unlock()
+	if holds < 3 {
+		t.Errorf("music on hold started %d times, want the first and again after each of 2+ announcements", holds)
+	}
+	if got := tech.Phone.Received(); got < 15 {
+		t.Errorf("the phone got %d packets of announcements", got)
 	}
 }
