@@ -175,6 +175,14 @@ type QueueConfig struct {
 	Announce          string
 	Context           string
 	SetQueueVar       bool // setqueuevar: QUEUE* variables on the caller when it leaves
+	// Position announcements (every AnnounceFrequency s): announce-position (default yes),
+	// announce-to-first-user (default no) and the sound files.
+	AnnouncePosition    bool
+	AnnounceToFirstUser bool
+	SoundNext           string // queue-youarenext
+	SoundThereAre       string // queue-thereare
+	SoundCallsWaiting   string // queue-callswaiting
+	SoundThankYou       string // queue-thankyou
 	Members           []MemberConfig
 	File              string
 	Line              int
@@ -184,7 +192,9 @@ type QueueConfig struct {
 
 // defaultQueue is a queue with Asterisk's defaults.
 func defaultQueue(name string, g General) QueueConfig {
-	return QueueConfig{Name: name, Strategy: RingAll, Timeout: 15, Retry: 5, RingInUse: true, Autofill: g.Autofill, MusicClass: "default"}
+	return QueueConfig{Name: name, Strategy: RingAll, Timeout: 15, Retry: 5, RingInUse: true, Autofill: g.Autofill, MusicClass: "default",
+		AnnouncePosition: true, SoundNext: "queue-youarenext", SoundThereAre: "queue-thereare", SoundCallsWaiting: "queue-callswaiting",
+		SoundThankYou: "queue-thankyou"}
 }
 
 // Config is the whole queues.conf.
@@ -206,11 +216,11 @@ func (c *Config) Queue(name string) *QueueConfig {
 // ignoredParams are queues.conf settings Pleiades accepts without acting on them (announcements
 // it does not play yet, recording, macros/gosubs, reporting options).
 var ignoredParams = map[string]bool{
-	"announce-holdtime": true, "announce-position": true, "announce-position-limit": true, "announce-round-seconds": true,
-	"announce-to-first-user": true, "min-announce-frequency": true, "relative-periodic-announce": true,
-	"random-periodic-announce": true, "queue-youarenext": true, "queue-thereare": true, "queue-callswaiting": true,
+	"announce-holdtime": true, "announce-position-limit": true, "announce-round-seconds": true,
+	 "min-announce-frequency": true, "relative-periodic-announce": true,
+	"random-periodic-announce": true, 
 	"queue-quantity1": true, "queue-quantity2": true, "queue-holdtime": true, "queue-minutes": true, "queue-minute": true,
-	"queue-seconds": true, "queue-thankyou": true, "queue-callerannounce": true, "queue-reporthold": true,
+	"queue-seconds": true, "queue-callerannounce": true, "queue-reporthold": true,
 	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
@@ -383,6 +393,25 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		q.Context = value
 	case "setqueuevar":
 		q.SetQueueVar, err = boolean()
+	case "announce-position":
+		// yes, no, limit, more: "limit" and "more" announce too (Pleiades has no
+		// announce-position-limit yet).
+		switch strings.ToLower(value) {
+		case "limit", "more":
+			q.AnnouncePosition = true
+		default:
+			q.AnnouncePosition, err = boolean()
+		}
+	case "announce-to-first-user":
+		q.AnnounceToFirstUser, err = boolean()
+	case "queue-youarenext":
+		q.SoundNext = value
+	case "queue-thereare":
+		q.SoundThereAre = value
+	case "queue-callswaiting":
+		q.SoundCallsWaiting = value
+	case "queue-thankyou":
+		q.SoundThankYou = value
 	default:
 		if !ignoredParams[lname] {
 			return fmt.Errorf("unknown setting %q in queue %s", name, q.Name)

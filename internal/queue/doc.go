@@ -31,8 +31,9 @@
 // weight, servicelevel, joinempty/leavewhenempty (a list of penalty, paused, inuse, ringing,
 // unavailable, invalid, unknown, wrapup; loose, strict, yes, no as Asterisk reads them),
 // ringinuse (yes), autofill, announce-frequency, periodic-announce (',' or '|' list),
-// periodic-announce-frequency, musicclass (or musiconhold; default "default"), announce,
-// context, setqueuevar, and `member => interface[,penalty[,membername[,state_interface[,ringinuse]]]]`.
+// periodic-announce-frequency, announce-position, announce-to-first-user, queue-youarenext,
+// queue-thereare, queue-callswaiting, queue-thankyou, musicclass (or musiconhold; default
+// "default"), announce, context, setqueuevar, and `member => interface[,penalty[,membername[,state_interface[,ringinuse]]]]`.
 // Asterisk's other queue settings (position announcements' sound names, reportholdtime,
 // member macros and gosubs, autopause, recording, ...) are accepted and have no effect yet;
 // an unknown setting, a bad number or boolean, a member line that is not
@@ -85,7 +86,10 @@
 // hook or with r, ringing; with music, periodic-announce's files are played in turn every
 // periodic-announce-frequency seconds while no member rings (the music stops meanwhile,
 // dialplan.Channel.PlayFiles; a caller who hears ringing gets none, as the leg may not be
-// answered); the head of the line rings members (with autofill, as many
+// answered), and every announce-frequency seconds its position (announce-position, default
+// yes): queue-youarenext, or queue-thereare, the number (digits/ files, English), and
+// queue-callswaiting, then queue-thankyou (each file configurable by its queues.conf name);
+// the head of the line hears none unless announce-to-first-user=yes; the head of the line rings members (with autofill, as many
 // callers as there are members that could be rung). Members ring through the dialplan's
 // Dial machinery (Channel.RingLegs: DialBegin/DialEnd, first answer wins, the others
 // cancelled) for timeout seconds, then retry seconds pass before the next attempt. The first
@@ -145,7 +149,7 @@
 //
 // # Not yet
 //
-// Position announcements (announce-frequency and the queue-* sound settings are read and
-// ignored), the member announcement, music on hold itself (the MusicOnHold hook:
+// announce-holdtime, announce-position-limit, min-announce-frequency and the other
+// announcement settings (read and ignored), the member announcement, music on hold itself (the MusicOnHold hook:
 // internal/moh is wired by the core), queue rules, autopause.
 package queue

@@ -217,3 +217,65 @@ func TestPeriodicAnnounce(t *testing.T) {
 		t.Errorf("the phone got %d packets of announcements", got)
 	}
 }
+
+func TestNumberFiles(t *testing.T) {
+	for n, want := range map[int]string{
+		2: "digits/2", 13: "digits/13", 20: "digits/20", 42: "digits/40 digits/2", 100: "digits/1 digits/hundred",
+		305: "digits/3 digits/hundred digits/5", 1999: "digits/1 digits/thousand digits/9 digits/hundred digits/90 digits/9",
+		-3: "digits/minus digits/3",
+	} {
+		if got := strings.Join(numberFiles(n), " "); got != want {
+			t.Errorf("%d: %s, want %s", n, got, want)
+		}
+	}
+}
+
+// TestPositionAnnouncement: the second caller in line, hearing music on hold, is told
+// "there are 2 calls waiting, thank you" every announce-frequency seconds; the head of the
+// line hears nothing (announce-to-first-user=no).
+func TestPositionAnnouncement(t *testing.T) {
+	te := newTestEnv(t, "[q]\nannounce-frequency = 1\nmember => SIP/nobody\n", Deps{})
+	te.devs.mu.Lock()
+	te.devs.m["SIP/nobody"] = state.Unavailable
+	te.devs.mu.Unlock()
+	MusicOnHold = func(ctx context.Context, ch *dialplan.Channel, class string) error {
+		if l := ch.Leg(); l != nil && l.State() != channel.Up {
+			l.Answer(ctx)
+		}
+		<-ctx.Done()
+		return nil
+	}
+	defer func() { MusicOnHold = nil }()
+	cfg := media.DefaultConfig()
+	cfg.RTPStart, cfg.RTPEnd = 33000+2*(os.Getpid()%4000), 33000+2*(os.Getpid()%4000)+400
+	med := media.NewEngine(cfg, nil)
+	defer med.Close()
+	reg := channel.NewRegistry(nil)
+	te.dp.SetChannels(reg)
+	dir := t.TempDir()
+	for _, n := range []string{"queue-thereare", "digits/2", "queue-callswaiting", "queue-thankyou", "queue-youarenext"} {
+		p := filepath.Join(dir, "en", n+".ulaw")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, make([]byte, 1600), 0o644) // 10 packets each
+	}
+	te.dp.SetSoundsDir(dir)
+	cfgX, _ := conf.Parse("extensions.conf", []byte("[t]\nexten => 1,1,Queue(q,,,,2)\n"), conf.Options{})
+	te.dp.Load(cfgX)
+	first, firstTech := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "first", Context: "t", Exten: "1", Media: med})
+	done1 := make(chan error, 1)
+	go func() { done1 <- te.dp.RunChannel(t.Context(), first) }()
+	for te.read("QUEUE_WAITING_COUNT(q)") != "1" {
+		time.Sleep(5 * time.Millisecond)
+	}
+	second, tech := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "second", Context: "t", Exten: "1", Media: med})
+	done2 := make(chan error, 1)
+	go func() { done2 <- te.dp.RunChannel(t.Context(), second) }()
+	wait(t, done1)
+	wait(t, done2)
+	if got := tech.Phone.Received(); got < 35 {
+		t.Errorf("the second caller got %d packets, want the 4 files (40)", got)
+	}
+	if got := firstTech.Phone.Received(); got != 0 {
+		t.Errorf("the head of the line got %d packets of announcements", got)
+	}
+}
