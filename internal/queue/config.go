@@ -183,9 +183,9 @@ type QueueConfig struct {
 	SoundThereAre       string // queue-thereare
 	SoundCallsWaiting   string // queue-callswaiting
 	SoundThankYou       string // queue-thankyou
-	Members           []MemberConfig
-	File              string
-	Line              int
+	Members             []MemberConfig
+	File                string
+	Line                int
 	// Realtime marks a queue read from the realtime "queues" family.
 	Realtime bool
 }
@@ -217,9 +217,9 @@ func (c *Config) Queue(name string) *QueueConfig {
 // it does not play yet, recording, macros/gosubs, reporting options).
 var ignoredParams = map[string]bool{
 	"announce-holdtime": true, "announce-position-limit": true, "announce-round-seconds": true,
-	 "min-announce-frequency": true, "relative-periodic-announce": true,
-	"random-periodic-announce": true, 
-	"queue-quantity1": true, "queue-quantity2": true, "queue-holdtime": true, "queue-minutes": true, "queue-minute": true,
+	"min-announce-frequency": true, "relative-periodic-announce": true,
+	"random-periodic-announce": true,
+	"queue-quantity1":          true, "queue-quantity2": true, "queue-holdtime": true, "queue-minutes": true, "queue-minute": true,
 	"queue-seconds": true, "queue-callerannounce": true, "queue-reporthold": true,
 	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
