@@ -30,18 +30,22 @@ const (
 	// server bob registered with. It is state (synced on join, purged when a member leaves)
 	// but, like realtime, shared without being named in a channel.
 	TypeSIPLocation = "sip_location"
+	// TypeQueue carries queue member changes (pause, unpause, dynamic add and remove, a
+	// member's last call) to the servers that have a queue of the same name: Key is the
+	// queue, Fields queue.Share's. A signal like realtime, shared without being named.
+	TypeQueue = "queue"
 )
 
 // knownTypes lists the shareable event types in the order the CLI shows them.
-var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime, TypeSIPLocation}
+var knownTypes = []string{TypeDeviceState, TypeMWI, TypeRealtime, TypeSIPLocation, TypeQueue}
 
 // isSignal reports whether events of type t are one-shot signals rather than state.
-func isSignal(t string) bool { return t == TypeRealtime }
+func isSignal(t string) bool { return t == TypeRealtime || t == TypeQueue }
 
 // isImplicit reports whether type t is shared without a channel naming it (when some other
 // type is): types added after cluster.conf and res_corosync.conf files were written for
 // device_state and mwi, which those files should not need a change to get.
-func isImplicit(t string) bool { return t == TypeRealtime || t == TypeSIPLocation }
+func isImplicit(t string) bool { return t == TypeRealtime || t == TypeSIPLocation || t == TypeQueue }
 
 // KnownTypes returns the event types that can be shared.
 func KnownTypes() []string { return slices.Clone(knownTypes) }

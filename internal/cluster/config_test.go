@@ -51,7 +51,7 @@ subscribe_event=device_state
 [mwi]
 type = event_channel
 publish_event = mwi
-`, pub: KnownTypes(), sub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation},
+`, pub: KnownTypes(), sub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation, TypeQueue},
 			check: func(t *testing.T, c *Config) {
 				if c.NodeName != "pbx-a" || c.Listen != "10.0.0.1:6222" || !slices.Equal(c.Routes, []string{"10.0.0.2:6222", "10.0.0.3:6222"}) ||
 					c.ClientListen != "127.0.0.1:4223" || c.HeartbeatInterval != 250*time.Millisecond || c.MemberTimeout != time.Second || c.DefaultChannels {
@@ -92,7 +92,7 @@ cluster_name = pbx-prod
 			}},
 		{name: "share nothing", text: "[none]\ntype=event_channel\n", pub: nil, sub: nil},
 		{name: "template sections are skipped", text: "[tpl](!)\ntype=event_channel\n[ch](tpl)\npublish_event=mwi\n",
-			check: func(*testing.T, *Config) {}, pub: []string{TypeMWI, TypeRealtime, TypeSIPLocation}},
+			check: func(*testing.T, *Config) {}, pub: []string{TypeMWI, TypeRealtime, TypeSIPLocation, TypeQueue}},
 		{name: "res_corosync.conf sample (all commented)", corosync: true, text: "[general]\n;publish_event = mwi\n",
 			pub: KnownTypes(), sub: KnownTypes()},
 		{name: "res_corosync.conf one per line", corosync: true, text: `
@@ -112,19 +112,19 @@ subscribe_event = device_state
 publish_event = device_state,mwi
 subscribe_event = device_state
 listen = 0.0.0.0:6222
-`, pub: KnownTypes(), sub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation}},
+`, pub: KnownTypes(), sub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation, TypeQueue}},
 		{name: "realtime named: only where named", text: `
 [ds]
 type = event_channel
 publish_event = device_state,realtime
 subscribe_event = device_state
-`, pub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation}, sub: []string{TypeDeviceState, TypeSIPLocation}},
+`, pub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation, TypeQueue}, sub: []string{TypeDeviceState, TypeSIPLocation, TypeQueue}},
 		{name: "sip_location named: only where named", text: `
 [ds]
 type = event_channel
 publish_event = device_state,sip_location
 subscribe_event = device_state
-`, pub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation}, sub: []string{TypeDeviceState, TypeRealtime}},
+`, pub: []string{TypeDeviceState, TypeRealtime, TypeSIPLocation, TypeQueue}, sub: []string{TypeDeviceState, TypeRealtime, TypeQueue}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseCfg(t, "cluster.conf", tc.text, tc.corosync)
@@ -159,7 +159,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"timeout not above interval", "[general]\nheartbeat_interval = 1000\nmember_timeout = 1000\n", false, []string{
 			"cluster.conf:3: member_timeout (1000 ms) must be longer than heartbeat_interval (1000 ms)"}},
 		{"unknown event type", "[ds]\ntype=event_channel\npublish_event = device_state,presence\nsubscribe_event=\n", false, []string{
-			"cluster.conf:3: unknown event type 'presence' (device_state, mwi, realtime, sip_location)", "cluster.conf:4: subscribe_event needs an event type"}},
+			"cluster.conf:3: unknown event type 'presence' (device_state, mwi, realtime, sip_location, queue)", "cluster.conf:4: subscribe_event needs an event type"}},
 		{"channel without type", "[ds]\npublish_event=mwi\n", false, []string{"cluster.conf:1: section [ds] has no type=event_channel"}},
 		{"channel with bad type and key", "[ds]\ntype=queue\nfoo=1\n", false, []string{
 			"cluster.conf:2: [ds]: unknown type 'queue'", "cluster.conf:3: unknown option 'foo' in event channel [ds]"}},

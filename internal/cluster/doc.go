@@ -56,13 +56,17 @@
 // declines a comma list without a word).
 //
 // No event channel at all means: publish and subscribe device_state, mwi, realtime and
-// sip_location (a channel named "default"). A cluster is set up to share state, and Asterisk's "share nothing unless
+// sip_location, and queue (a channel named "default"). A cluster is set up to share state, and Asterisk's "share nothing unless
 // told" default is the commonest cause of "the cluster does not work". To share nothing,
 // configure a channel with no publish_event/subscribe_event lines.
 //
 // The sip_location type (which server holds each SIP registration, for calls across servers:
 // see internal/sip) is state like device_state, synced and purged, but shared like realtime
 // when no channel names it, so that existing files need no change.
+//
+// The queue type (queue member changes: pause, unpause, dynamic add and remove, a member's
+// last call; internal/queue's Share) is a signal like realtime and shared like it when no
+// channel names it.
 //
 // The realtime type (explicit realtime invalidations: "realtime invalidate" on one server is
 // applied by every server) is a signal, not state: it is never part of a join's sync and

@@ -39,6 +39,7 @@ pleiades_cluster_events_received_total{type="device_state"} 1
 pleiades_cluster_events_received_total{type="mwi"} 0
 pleiades_cluster_events_received_total{type="realtime"} 0
 pleiades_cluster_events_received_total{type="sip_location"} 0
+pleiades_cluster_events_received_total{type="queue"} 0
 # HELP pleiades_cluster_membership_changes_total Cluster membership changes seen, by change (joined, left, updated).
 # TYPE pleiades_cluster_membership_changes_total counter
 pleiades_cluster_membership_changes_total{change="joined"} 1
@@ -60,6 +61,7 @@ pleiades_cluster_events_sent_total{type="device_state"} 1
 pleiades_cluster_events_sent_total{type="mwi"} 0
 pleiades_cluster_events_sent_total{type="realtime"} 0
 pleiades_cluster_events_sent_total{type="sip_location"} 0
+pleiades_cluster_events_sent_total{type="queue"} 0
 `
 	if err := testutil.CollectAndCompare(a.c.Collector(), strings.NewReader(sent), "pleiades_cluster_events_sent_total"); err != nil {
 		t.Error(err)

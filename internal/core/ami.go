@@ -27,6 +27,8 @@ type amiModule struct {
 	srv    *ami.Server
 	subs   []*event.Subscription
 	cancel func()
+	// queuesOff detaches app_queue's events from the manager.
+	queuesOff func()
 }
 
 func (*amiModule) Name() string        { return "manager" }
@@ -34,6 +36,8 @@ func (*amiModule) Description() string { return "Asterisk Manager Interface" }
 
 func (m *amiModule) Load(ctx context.Context, s *Server) error {
 	m.srv = ami.New(s.Log, s.CLI, s.DB, &amiBackend{s: s})
+	s.attachQueueAMI(m.srv)
+	m.queuesOff = func() { s.attachQueueAMI(nil) }
 	if s.Realtime != nil {
 		m.srv.SetUserSource(realtimeManagers{s.Realtime})
 	}
@@ -111,6 +115,9 @@ func (m *amiModule) configure(ctx context.Context, s *Server) error {
 func (m *amiModule) Reload(ctx context.Context, s *Server) error { return m.configure(ctx, s) }
 
 func (m *amiModule) Unload(context.Context) error {
+	if m.queuesOff != nil {
+		m.queuesOff()
+	}
 	if m.cancel != nil {
 		m.cancel()
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/devstate"
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/mwi"
+	"github.com/pleiades-pbx/pleiades/internal/queue"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 	"github.com/pleiades-pbx/pleiades/internal/sip"
 )
@@ -18,38 +20,50 @@ import (
 // place). It reads cluster.conf, or Asterisk's res_corosync.conf when there is no cluster.conf;
 // with neither it runs as a cluster of one (embedded NATS, no port opened).
 type clusterModule struct {
+	// queues is app_queue's engine once it has loaded: member changes from other servers go
+	// there.
+	queues atomic.Pointer[queue.Engine]
 	c      *cluster.Cluster
 	bridge *cluster.Bridge
 	file   string
 	server *Server
 }
 
-// realtimeLocal is the bridge plus realtime invalidations from other servers, which are
-// signals for the realtime engine, not bus state: nothing to snapshot or purge.
+// realtimeLocal is the bridge plus realtime invalidations and queue member changes from
+// other servers, which are signals for the realtime engine and the queues, not bus state:
+// nothing to snapshot or purge.
 type realtimeLocal struct {
 	*cluster.Bridge
-	rt *realtime.Engine
+	rt     *realtime.Engine // nil: no realtime
+	queues *atomic.Pointer[queue.Engine]
 }
 
 func (l realtimeLocal) Snapshot(typ string) []cluster.Event {
-	if typ == cluster.TypeRealtime {
+	if typ == cluster.TypeRealtime || typ == cluster.TypeQueue {
 		return nil
 	}
 	return l.Bridge.Snapshot(typ)
 }
 
 func (l realtimeLocal) Apply(e cluster.Event) {
-	if e.Type != cluster.TypeRealtime {
+	switch e.Type {
+	case cluster.TypeRealtime:
+		if len(e.Fields) > 0 && l.rt != nil { // no fields: a sync's "gone", meaningless for a signal
+			l.rt.ApplyRemote(e.Key, e.Fields[0])
+		}
+	case cluster.TypeQueue:
+		if q := l.queues.Load(); q != nil {
+			if sh, ok := queue.ParseShare(e.Key, e.Fields); ok {
+				q.ApplyShare(sh)
+			}
+		}
+	default:
 		l.Bridge.Apply(e)
-		return
-	}
-	if len(e.Fields) > 0 { // no fields: a sync's "gone", meaningless for a signal
-		l.rt.ApplyRemote(e.Key, e.Fields[0])
 	}
 }
 
 func (l realtimeLocal) Purge(typ string, origin eid.EID) int {
-	if typ == cluster.TypeRealtime {
+	if typ == cluster.TypeRealtime || typ == cluster.TypeQueue {
 		return 0
 	}
 	return l.Bridge.Purge(typ, origin)
@@ -93,11 +107,7 @@ func (m *clusterModule) Load(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	var local cluster.Local = br
-	if s.Realtime != nil {
-		local = realtimeLocal{Bridge: br, rt: s.Realtime}
-	}
-	c, err := cluster.New(cfg, s.Settings.EID, s.Log, local)
+	c, err := cluster.New(cfg, s.Settings.EID, s.Log, realtimeLocal{Bridge: br, rt: s.Realtime, queues: &m.queues})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ func Modules() []Module {
 		&stateModule{},
 		&clusterModule{},
 		&voicemailModule{},
+		&queueModule{},
 		&dialplanModule{},
 		&mohModule{},
 		&amiModule{},
@@ -137,6 +138,7 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "res_http_websocket.so", description: "HTTP WebSocket Support", support: "core"},
 		{name: "res_prometheus.so", description: "Asterisk Prometheus Module", support: "extended", reloads: true},
 	},
+	"app_queue": {{name: "app_queue.so", description: "True Call Queueing", support: "core", reloads: true}},
 }
 
 // decliner is a Pleiades module some of whose Asterisk modules decline to load without

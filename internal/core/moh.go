@@ -6,6 +6,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/moh"
+	"github.com/pleiades-pbx/pleiades/internal/queue"
 )
 
 // mohModule is res_musiconhold: musiconhold.conf's classes, the MusicOnHold,
@@ -32,6 +33,7 @@ func (m *mohModule) Load(ctx context.Context, s *Server) error {
 		m.r.Register(s.Dialplan)
 	}
 	s.MOH = m.r
+	queue.MusicOnHold = m.r.Play // callers waiting in a queue hear the queue's musicclass
 	s.CLI.MustRegister(m.r.Commands(func(ctx context.Context) error { return s.Reload(ctx, m.Name()) })...)
 	return nil
 }
@@ -75,6 +77,7 @@ func (m *mohModule) Unload(context.Context) error {
 	if m.server != nil && m.server.Dialplan != nil {
 		m.r.Unregister(m.server.Dialplan)
 	}
+	queue.MusicOnHold = nil
 	m.r.Close()
 	return nil
 }

@@ -142,6 +142,7 @@ func (m *dialplanModule) Load(ctx context.Context, s *Server) (err error) {
 	if s.Voicemail != nil {
 		s.Voicemail.Register(m.e) // VoiceMail, VoiceMailMain, MAILBOX_EXISTS, VM_INFO
 	}
+	s.registerQueueApps(m.e)
 	m.sw = rtswitch.New(s.Log, s.Realtime)
 	m.sw.Register(m.e)
 	s.RTSwitch = m.sw

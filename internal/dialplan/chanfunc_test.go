@@ -18,7 +18,7 @@ func TestParseDialOptions(t *testing.T) {
 		{"tTm( rock )", dialOptions{moh: true, mohClass: "rock"}}, // spaces trimmed
 		{"m(", dialOptions{moh: true}},                            // unclosed: nothing after it counts
 	} {
-		if got := parseDialOptions(tt.in); got != tt.want {
+		if got := parseDialOptions(tt.in); got.ringback != tt.want.ringback || got.goOn != tt.want.goOn || got.moh != tt.want.moh || got.mohClass != tt.want.mohClass {
 			t.Errorf("parseDialOptions(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}

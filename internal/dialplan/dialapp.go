@@ -67,6 +67,9 @@ type dialOptions struct {
 	goOn     bool   // g: continue in the dialplan when the callee hangs up
 	moh      bool   // m: the caller hears music on hold until the answer
 	mohClass string // m(class)
+	// onLeg, when set, is told of each outgoing leg made, before it is called: i is the
+	// destination's index in the list given (RingLegs' OnLeg).
+	onLeg func(i int, leg *channel.Channel)
 }
 
 // parseDialOptions reads the options Pleiades acts on; an option's "(argument)" belongs to
@@ -167,7 +170,7 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 	var num dialCounts
 	var outs []*outLeg
 	lines := 0 // app_dial's numlines: destinations tried, refused requests included
-	for _, d := range dests {
+	for i, d := range dests {
 		d = strings.TrimSpace(d)
 		if d == "" {
 			continue
@@ -196,6 +199,9 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 		// app_dial: the outgoing leg inherits the caller's extension.
 		os := out.Snapshot()
 		out.SetLocation(os.Context, ch.Exten, os.Priority)
+		if opts.onLeg != nil {
+			opts.onLeg(i, out)
+		}
 		outs = append(outs, &outLeg{ch: out, number: number})
 	}
 	if len(outs) == 0 {

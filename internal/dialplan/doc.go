@@ -38,6 +38,9 @@
 //	e.ChannelCommands() []*cli.Command   // core show channels, core show channel, channel request hangup
 //	e.LegChannel(name) *Channel          // the dialplan side of a running leg (its variables)
 //	e.ActiveChannels() int               // legs + console/Local channels ("N active channels")
+//	res := ch.RingLegs(ctx, dests, RingOptions{Timeout, Ringback, OnLeg}) // Dial's ringing (app_queue)
+//	peerFirst, err := ch.BridgeLeg(ctx, res.Answered, goOn) // Dial's answer and bridge
+//	err = ch.PlayFiles(ctx, "file1", "file2")                // Playback's playing (announcements)
 //
 //	e.Exists / CanMatch / MatchMore(ctx, context, exten string, priority int, callerID string) bool
 //	e.FindPriority(ctx, context, exten, priorityOrLabel, callerID string) (int, bool)

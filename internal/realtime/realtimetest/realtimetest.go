@@ -759,3 +759,22 @@ func (s *suite) testCancelled(t *testing.T) {
 		t.Errorf("Load with a cancelled context: %v, want an error", err)
 	}
 }
+
+// TableStatements returns the statements that create tables (and the enum types they use)
+// from Asterisk's postgresql_config.sql or mysql_config.sql in dir, for tests of other
+// families (queues, queue_members).
+func TableStatements(dir, dialect string, tables ...string) ([]string, error) {
+	file := "postgresql_config.sql"
+	if dialect == "mysql" {
+		file = "mysql_config.sql"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return nil, err
+	}
+	create, _, err := extract(string(b), tables)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return create, nil
+}
