@@ -119,13 +119,25 @@ func TestDirectMedia(t *testing.T) {
 		}
 	}
 	waitFor(t, 2*time.Second, "SIP/alice ONHOLD", func() bool { return ce.ds.get("SIP/alice") == "ONHOLD" })
-	unhold := inDlg(ce, inv, res, sip.INVITE, inv.CSeq().SeqNo+2)
-	unhold.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	unhold.SetBody([]byte(fmt.Sprintf(offerPCMU, 40000)))
-	if r, err := alice.cl.Do(ctx, unhold); err != nil || r.StatusCode != 200 {
-		t.Fatalf("unhold: %v %v", r, err)
+	// Our re-INVITE to alice may still be in its transaction: alice's unhold then gets 491
+	// and, as RFC 3261 §14.1 has a UAC do, she tries again a moment later.
+	seq := inv.CSeq().SeqNo + 2
+	for try := 0; ; try++ {
+		unhold := inDlg(ce, inv, res, sip.INVITE, seq)
+		unhold.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		unhold.SetBody([]byte(fmt.Sprintf(offerPCMU, 40000)))
+		r, err := alice.cl.Do(ctx, unhold)
+		if err == nil && r.StatusCode == 491 && try < 5 {
+			seq++
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("unhold: %v %v", r, err)
+		}
+		break
 	}
-	_ = alice.cl.WriteRequest(inDlg(ce, inv, res, sip.ACK, inv.CSeq().SeqNo+2))
+	_ = alice.cl.WriteRequest(inDlg(ce, inv, res, sip.ACK, seq))
 	waitFor(t, 5*time.Second, "direct again after unhold", func() bool { return len(aliceRe.list()) == 3 && len(bobRe.list()) == 3 })
 	if got := mediaOf(bobRe.list()[2]); got != "127.0.0.1:40000" {
 		t.Errorf("bob after unhold: %s", got)

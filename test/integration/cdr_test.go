@@ -283,7 +283,9 @@ func (g *tcpGate) open(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.mu.Lock()
 	g.ln = ln
+	g.mu.Unlock()
 	t.Cleanup(func() { g.close() })
 	go func() {
 		for {
@@ -307,11 +309,11 @@ func (g *tcpGate) open(t *testing.T) {
 
 // close shuts the port and cuts the connections through it: the database went away.
 func (g *tcpGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.ln != nil {
 		g.ln.Close()
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	for _, c := range g.conns {
 		c.Close()
 	}

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,7 +43,7 @@ type Node struct {
 	Dir  string // holds etc/, run/, log/, lib/
 	Conf string // path of asterisk.conf
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncBuffer
 	done chan struct{}
 	// Wrap, when set, runs the server under another command, e.g. {"ip", "netns", "exec", "ns"}.
 	Wrap []string
@@ -95,7 +94,7 @@ func (n *Node) WriteFile(name, content string) {
 // Start runs "pleiades -f -C asterisk.conf" and waits for the control socket.
 func (n *Node) Start(extra ...string) {
 	n.t.Helper()
-	n.out = &bytes.Buffer{}
+	n.out = &syncBuffer{}
 	argv := append(append(append([]string(nil), n.Wrap...), binary, "-f", "-C", n.Conf), extra...)
 	n.cmd = exec.Command(argv[0], argv[1:]...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
