@@ -8,13 +8,13 @@ import (
 
 func TestModuleActions(t *testing.T) {
 	e := startServer(t, testConf, nil)
-	var got string
+	got := make(chan string, 10) // the action runs on the session's goroutine
 	if err := e.srv.RegisterAction(ExtAction{Name: "Ping", Run: nil}); err == nil {
 		t.Fatal("a built-in action replaced")
 	}
 	e.srv.RegisterAction(ExtAction{Name: "WidgetList", Authority: ClassCall | ClassReporting, Synopsis: "List widgets.",
 		Run: func(_ context.Context, get func(string) string) ExtReply {
-			got = get("Color")
+			got <- get("Color")
 			return ExtReply{Message: "Widgets will follow", List: &ExtList{Event: "WidgetEntry", Complete: "WidgetEntryComplete",
 				Items: [][]Field{{{"Name", "a"}}, {{"Name", "b"}}}}}
 		}})
@@ -24,8 +24,8 @@ func TestModuleActions(t *testing.T) {
 	c := dial(t, e.addr)
 	c.login("admin", "adminpw", "Events: off")
 	want(t, c.action("Action: widgetlist", "ActionID: 7", "Color: red"), "Response", "Success", "EventList", "start", "Message", "Widgets will follow", "ActionID", "7")
-	if got != "red" {
-		t.Fatalf("header %q", got)
+	if g := <-got; g != "red" {
+		t.Fatalf("header %q", g)
 	}
 	for _, name := range []string{"a", "b"} {
 		p := c.read()

@@ -320,25 +320,58 @@ func (g *tcpGate) close() {
 	g.conns = nil
 }
 
-// TestCDRPgSQLDownDuringCalls: the server's cdr_pgsql points at a closed port while 30 sipp
-// calls run (each call takes its usual time: the database is not on the call path); the
-// server is killed with that backlog, the port opens, and at the next start every record
-// arrives once, in the order Master.csv got them.
-func TestCDRPgSQLDownDuringCalls(t *testing.T) {
-	schema := pgScratch(t)
-	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+// cdrTable makes a scratch schema holding Asterisk's cdr table; admin is connected to it.
+func cdrTable(t *testing.T) (schema string, admin *pgx.Conn) {
+	t.Helper()
+	schema = pgScratch(t)
+	admin, err := pgx.Connect(t.Context(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.Background())
-	if _, err := admin.Exec(ctx, `CREATE TABLE `+schema+`.cdr (accountcode VARCHAR(80), src VARCHAR(80), dst VARCHAR(80),
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	if _, err := admin.Exec(t.Context(), `CREATE TABLE `+schema+`.cdr (accountcode VARCHAR(80), src VARCHAR(80), dst VARCHAR(80),
 		dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
 		lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, "end" TIMESTAMP, duration INTEGER, billsec INTEGER,
 		disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150),
 		linkedid VARCHAR(150), peeraccount VARCHAR(80), sequence INTEGER)`); err != nil {
 		t.Fatal(err)
 	}
+	return schema, admin
+}
+
+// cdrRowsInOrder waits up to d for the cdr table to hold as many rows as Master.csv's rows
+// (csv, read with loguniqueid=yes) and returns the table's uniqueids in insertion order and
+// Master.csv's.
+func cdrRowsInOrder(t *testing.T, admin *pgx.Conn, schema string, csv [][]string, d time.Duration) (got, want []string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got = got[:0]
+		r, err := admin.Query(t.Context(), "SELECT uniqueid FROM "+schema+".cdr ORDER BY ctid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var u string
+			r.Scan(&u)
+			got = append(got, u)
+		}
+		r.Close()
+		if len(got) >= len(csv) {
+			break
+		}
+	}
+	for _, row := range csv {
+		want = append(want, row[16])
+	}
+	return got, want
+}
+
+// TestCDRPgSQLDownDuringCalls: the server's cdr_pgsql points at a closed port while 30 sipp
+// calls run (each call takes its usual time: the database is not on the call path); the
+// server is killed with that backlog, the port opens, and at the next start every record
+// arrives once, in the order Master.csv got them.
+func TestCDRPgSQLDownDuringCalls(t *testing.T) {
+	schema, admin := cdrTable(t)
 	ports := freePorts(t, 2)
 	sipPort, dbPort := ports[0], ports[1]
 	nd := NewNode(t, "", map[string]string{
@@ -377,27 +410,7 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 	nd.Kill()
 	(&tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}).open(t)
 	nd.Start()
-	var got []string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		got = got[:0]
-		r, err := admin.Query(ctx, "SELECT uniqueid FROM "+schema+".cdr ORDER BY ctid")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r.Next() {
-			var u string
-			r.Scan(&u)
-			got = append(got, u)
-		}
-		r.Close()
-		if len(got) >= calls {
-			break
-		}
-	}
-	var want []string
-	for _, row := range rows {
-		want = append(want, row[16])
-	}
+	got, want := cdrRowsInOrder(t, admin, schema, rows, 20*time.Second)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("PostgreSQL rows (uniqueid):\n%v\nMaster.csv order:\n%v", got, want)
 	}
@@ -408,20 +421,7 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 // server runs; every call succeeds in its usual time, and every record reaches the table
 // once, in the order Master.csv got them.
 func TestCDRPgSQLOutageDuring500Calls(t *testing.T) {
-	schema := pgScratch(t)
-	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	if _, err := admin.Exec(ctx, `CREATE TABLE `+schema+`.cdr (accountcode VARCHAR(80), src VARCHAR(80), dst VARCHAR(80),
-		dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
-		lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, "end" TIMESTAMP, duration INTEGER, billsec INTEGER,
-		disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150),
-		linkedid VARCHAR(150), peeraccount VARCHAR(80), sequence INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
+	schema, admin := cdrTable(t)
 	ports := freePorts(t, 2)
 	sipPort, dbPort := ports[0], ports[1]
 	gate := &tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}
@@ -450,27 +450,7 @@ func TestCDRPgSQLOutageDuring500Calls(t *testing.T) {
 		t.Fatalf("%d calls took %v (over %v): calls waited", calls, took, limit)
 	}
 	rows := readCSV(t, nd, calls)
-	var got []string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		got = got[:0]
-		r, err := admin.Query(ctx, "SELECT uniqueid FROM "+schema+".cdr ORDER BY ctid")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r.Next() {
-			var u string
-			r.Scan(&u)
-			got = append(got, u)
-		}
-		r.Close()
-		if len(got) >= calls {
-			break
-		}
-	}
-	var want []string
-	for _, row := range rows {
-		want = append(want, row[16])
-	}
+	got, want := cdrRowsInOrder(t, admin, schema, rows, 30*time.Second)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("PostgreSQL has %d rows, Master.csv %d; in order and once each: %v", len(got), len(want), strings.Join(got, ",") == strings.Join(want, ","))
 	}
