@@ -230,24 +230,7 @@ func TestVoicemailAcrossTheCluster(t *testing.T) {
 		n = append(n, nd)
 	}
 	// One spool for both: server 2's astspooldir is server 1's.
-	ast, err := os.ReadFile(n[1].Conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n[1].WriteFile("asterisk.conf", strings.Replace(string(ast), n[1].Dir+"/spool", n[0].Dir+"/spool", 1))
-	for _, nd := range n {
-		nd.Start()
-	}
-	for _, nd := range n {
-		waitMembers(t, nd, 2)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, nd := range n {
-				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 4000))
-			}
-		}
-	})
+	startSharingSpool(t, n)
 	ph := sipphone.New(t, fmt.Sprintf("127.0.0.1:%d", sipPorts[1]))
 	if res := ph.Register("dave", "dv", 120); res.StatusCode != 200 {
 		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
@@ -369,24 +352,7 @@ func TestVoicemailPostgreSQLCluster(t *testing.T) {
 	}
 	// The rows' dir is astspooldir/voicemail/..., as Asterisk writes it: the servers of an
 	// ODBC-storage cluster have one astspooldir (the directory itself holds no message).
-	ast, err := os.ReadFile(n[1].Conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n[1].WriteFile("asterisk.conf", strings.Replace(string(ast), n[1].Dir+"/spool", n[0].Dir+"/spool", 1))
-	for _, nd := range n {
-		nd.Start()
-	}
-	for _, nd := range n {
-		waitMembers(t, nd, 2)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, nd := range n {
-				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 4000))
-			}
-		}
-	})
+	startSharingSpool(t, n)
 	if out := n[1].MustRX("voicemail show users"); !strings.Contains(out, "default    1234  John Doe") {
 		t.Fatalf("voicemail show users (realtime):\n%s", out)
 	}
@@ -450,4 +416,28 @@ func TestVoicemailPostgreSQLCluster(t *testing.T) {
 	if err := pg.QueryRow(ctx, "SELECT password FROM voicemail WHERE mailbox = '1234'").Scan(&pw); err != nil || pw != "1357" {
 		t.Errorf("password in the row: %q %v", pw, err)
 	}
+}
+
+// startSharingSpool gives server 2 server 1's astspooldir, starts both, waits until they are
+// one cluster, and prints their output if the test fails.
+func startSharingSpool(t *testing.T, n []*Node) {
+	t.Helper()
+	ast, err := os.ReadFile(n[1].Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n[1].WriteFile("asterisk.conf", strings.Replace(string(ast), n[1].Dir+"/spool", n[0].Dir+"/spool", 1))
+	for _, nd := range n {
+		nd.Start()
+	}
+	for _, nd := range n {
+		waitMembers(t, nd, 2)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, nd := range n {
+				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 4000))
+			}
+		}
+	})
 }
