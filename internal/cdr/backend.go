@@ -466,13 +466,6 @@ func (e *Engine) Status() []BackendStatus {
 	return out
 }
 
-// deliver hands records to every backend's queue.
-func (e *Engine) deliver(recs []*Record) {
-	e.lock()
-	e.outbox = append(e.outbox, recs...)
-	e.unlock()
-}
-
 // Flush applies the channel events queued so far and waits until every backend has written
 // what it was given (or ctx ends).
 func (e *Engine) Flush(ctx context.Context) error {
@@ -502,7 +495,6 @@ func (e *Engine) Close(ctx context.Context) {
 	} else if e.timer != nil {
 		e.timer.Stop()
 	}
-	e.closed = true
 	e.unlock()
 	// Memory queues are given until ctx ends to drain; spooled ones keep their records on
 	// disk for the next start, so a database that is down does not hold up a stop.

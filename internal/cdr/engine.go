@@ -25,7 +25,6 @@ type Engine struct {
 	batch   []*Record
 	timer   *time.Timer
 	sinks   []*sink
-	closed  bool
 	outbox  []*Record // records finished while e.mu is held, posted by unlock
 
 	// Channel events wait here for the engine's goroutine (or for the next caller of lock),
