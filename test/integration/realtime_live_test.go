@@ -277,9 +277,13 @@ func TestRealtimeListenerReconnectFlushes(t *testing.T) {
 	committed := time.Now()
 	took := registerWithin(t, ph, "bob", "b2", committed, 5*time.Second)
 	t.Logf("after the listener was killed, REGISTER with the new secret succeeded %v after the COMMIT (reconnect backoff 100 ms)", took)
-	if p := listener(); p == 0 || p == old {
-		t.Fatalf("listener pid %d (old %d)", p, old)
-	}
+	// pg_stat_activity shows the new session's LISTEN an instant after its flush has run
+	eventually(t, 5*time.Second, func() string {
+		if p := listener(); p == 0 || p == old {
+			return fmt.Sprintf("listener pid %d (old %d)", p, old)
+		}
+		return ""
+	})
 	if res := ph.Register("bob", "b1", 120); res.StatusCode == 200 {
 		t.Fatal("the old secret still registers after the reconnect")
 	}
