@@ -669,6 +669,11 @@ func (s *Server) cliShowSettings(_ context.Context, a *cli.Args) error {
 	} else {
 		line("Overload:", "No limit; refused %d", s.ovl.refused.Load())
 	}
+	if set.maxRequestWait > 0 {
+		line("Max request wait:", "%d ms in the UDP queue, then 503", set.maxRequestWait/time.Millisecond)
+	} else {
+		line("Max request wait:", "No limit")
+	}
 	fmt.Fprintf(a.Out, "\n----\n")
 	return nil
 }

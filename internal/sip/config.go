@@ -91,6 +91,7 @@ type settings struct {
 	authBlockTime    time.Duration
 	maxRequests      int // REGISTER/SUBSCRIBE/OPTIONS in progress before new requests get 503 (overload.go); 0 = no limit
 	retryAfter       int // seconds in those 503s' Retry-After
+	maxRequestWait   time.Duration // a new UDP request that waited longer in the socket's queue gets 503; 0 = no limit
 	// tcpIdle is how long an authenticated TCP connection may carry nothing before it is
 	// closed: max(maxexpiry, submaxexpiry) + 60 s, for a client that keeps a registration or
 	// a subscription alive sends a request within the longest expiry it can be granted.
@@ -138,6 +139,7 @@ func defaultSettings(sysname string) *settings {
 		authBlockTime:    defaultAuthBlockTime,
 		maxRequests:      defaultMaxRequests,
 		retryAfter:       defaultRetryAfter,
+		maxRequestWait:   defaultMaxRequestWait,
 		tcpIdle:          time.Duration(defaultMaxExpiry)*time.Second + tcpIdleMargin,
 		nat:              natFlags{autoRport: true}, // chan_sip: nat=auto_force_rport
 		codecs:           []sdp.Codec{sdp.PCMU, sdp.PCMA},
@@ -559,6 +561,10 @@ func parseConfig(cfg *conf.Config, sysname string) (*parsedConfig, error) {
 				intv(&s.maxRequests, 0)
 			case "retryafter":
 				intv(&s.retryAfter, 1)
+			case "maxrequestwait":
+				ms := int(s.maxRequestWait / time.Millisecond)
+				intv(&ms, 0)
+				s.maxRequestWait = time.Duration(ms) * time.Millisecond
 			case "alwaysauthreject":
 				boolv(&s.alwaysAuthReject)
 			case "context":

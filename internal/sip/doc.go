@@ -50,8 +50,8 @@
 // Pleiades' own: noncelifetime (30 s), maxauthfailures (10; 0 = no limit), authfailurewindow
 // (30 s), authblocktime (60 s),
 // maxsubscriptions (100000), maxsubscriptionsperpeer (1000), maxregistrations (1000000
-// realtime peers in memory), maxrequests (2000) and retryafter (5 s): the overload rule,
-// overload.go. Peers: type=friend|peer|user, host=dynamic|<ip>, port, secret,
+// realtime peers in memory), maxrequests (2000), maxrequestwait (200 ms) and retryafter
+// (5 s): the overload rule, overload.go; REGISTERs over UDP take the fast path, fastpath.go. Peers: type=friend|peer|user, host=dynamic|<ip>, port, secret,
 // md5secret, defaultuser (username), context, subscribecontext, mailbox (box[@ctx], several
 // with ',' or '&'; context "default"), callerid, description, permit/deny, qualify
 // (yes|no|ms), qualifyfreq, keepalive, allowsubscribe, vmexten, transport (udp|tcp), nat,

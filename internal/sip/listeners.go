@@ -2,6 +2,7 @@ package sip
 
 import (
 	"net"
+	"time"
 
 	"golang.org/x/net/ipv4"
 
@@ -16,7 +17,13 @@ import (
 type batchConn struct {
 	net.PacketConn
 	rb   batchReader
-	take func(data []byte, from net.Addr) bool // true: consumed here
+	// take sees each datagram first, with how long it waited in the socket's queue (-1:
+	// unknown); true: consumed here.
+	take func(data []byte, from net.Addr, waited time.Duration) bool
+	stamps bool // the kernel stamps arrivals (enableRxStamps)
+	// flush runs before the reader waits for the next batch and before a datagram goes to
+	// sipgo: the answers take queued leave then (nil: none).
+	flush func()
 
 	msgs       []ipv4.Message
 	bufs       [][1][]byte
@@ -34,15 +41,31 @@ type batchReader interface {
 
 // newBatchConn wraps conn; datagrams longer than maxLen are passed to take cut at maxLen+1
 // bytes (take can tell them by their length).
-func newBatchConn(conn net.PacketConn, maxLen int, take func([]byte, net.Addr) bool) *batchConn {
-	c := &batchConn{PacketConn: conn, rb: udpbatch.For(conn), take: take, whole: maxLen, cut: maxLen + 1}
+func newBatchConn(conn net.PacketConn, maxLen int, take func([]byte, net.Addr, time.Duration) bool, flush func()) *batchConn {
+	c := &batchConn{PacketConn: conn, rb: udpbatch.For(conn), take: take, flush: flush, whole: maxLen, cut: maxLen + 1}
+	c.stamps = rxStampOOBLen > 0 && enableRxStamps(conn)
 	c.msgs = make([]ipv4.Message, readBatch)
 	c.bufs = make([][1][]byte, readBatch)
 	for i := range c.msgs {
 		c.bufs[i][0] = make([]byte, c.cut)
 		c.msgs[i].Buffers = c.bufs[i][:]
+		if c.stamps {
+			c.msgs[i].OOB = make([]byte, rxStampOOBLen)
+		}
 	}
 	return c
+}
+
+// waited is how long m waited between its arrival and now (-1: unknown).
+func (c *batchConn) waited(m *ipv4.Message) time.Duration {
+	if !c.stamps {
+		return -1
+	}
+	at, ok := rxStamp(m.OOB[:m.NN])
+	if !ok {
+		return -1
+	}
+	return time.Duration(time.Now().UnixNano() - at)
 }
 
 // ReadFrom returns the next datagram take did not consume.
@@ -52,12 +75,23 @@ func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			m := &c.msgs[c.next]
 			c.next++
 			data := m.Buffers[0][:m.N]
-			if c.take(data, m.Addr) {
+			if c.take(data, m.Addr, c.waited(m)) {
 				continue
+			}
+			if c.flush != nil {
+				c.flush()
 			}
 			return copy(b, data), m.Addr, nil
 		}
+		if c.flush != nil {
+			c.flush()
+		}
 		c.next, c.n = 0, 0
+		if c.stamps {
+			for i := range c.msgs {
+				c.msgs[i].OOB = c.msgs[i].OOB[:cap(c.msgs[i].OOB)]
+			}
+		}
 		n, err := c.rb.ReadBatch(c.msgs, 0)
 		if err != nil {
 			return 0, nil, err

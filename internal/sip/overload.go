@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -25,7 +26,13 @@ import (
 // re-INVITE, CANCEL, PRACK, UPDATE), responses, and INVITEs already being set up are never
 // refused: calls in progress can always end. INVITEs are not counted in progress (an INVITE
 // transaction lives as long as the ringing); they are refused with the others while the
-// server is behind. Counters: "sip show settings" (Overload:), /metrics
+// server is behind. Over UDP a second bound applies (maxrequestwait, default 200 ms): a new
+// request that waited longer than that in the socket's receive queue — the kernel stamps
+// each datagram's arrival (SO_TIMESTAMPNS, rxstamp_linux64.go) — is refused the same way.
+// REGISTERs over UDP are answered in the reading goroutine (fastpath.go), so they never pile
+// up "in progress": when the server falls behind on them, they wait in the socket's queue
+// instead, and that wait is what this bound reads. Below it nothing is refused. Counters:
+// "sip show settings" (Overload:, Max request wait:), /metrics
 // pleiades_sip_overload_refused_total and pleiades_sip_requests_in_progress.
 type overload struct {
 	inProgress atomic.Int64
@@ -37,8 +44,9 @@ type overload struct {
 }
 
 const (
-	defaultMaxRequests = 2000
-	defaultRetryAfter  = 5
+	defaultMaxRequests    = 2000
+	defaultRetryAfter     = 5
+	defaultMaxRequestWait = 200 * time.Millisecond
 )
 
 // over reports whether a new request must be refused now.
@@ -91,8 +99,8 @@ func inDialog(req *sip.Request) bool {
 
 // shedUDP answers a new request datagram 503 without parsing it when the server is behind;
 // it reports whether it did (the datagram is then consumed).
-func (s *Server) shedUDP(data []byte, from net.Addr) bool {
-	if !s.over() || !newRequest(data) {
+func (s *Server) shedUDP(data []byte, from net.Addr, waited time.Duration) bool {
+	if !(s.over() || s.late(waited)) || !newRequest(data) {
 		return false
 	}
 	if b := topBranch(data); b != "" {
@@ -109,6 +117,13 @@ func (s *Server) shedUDP(data []byte, from net.Addr) bool {
 		_, _ = c.WriteTo(res, from)
 	}
 	return true
+}
+
+// late reports whether a request that waited this long in the socket's queue must be
+// refused: the server is behind by more than maxrequestwait.
+func (s *Server) late(waited time.Duration) bool {
+	limit := s.set.Load().maxRequestWait
+	return limit > 0 && waited >= limit
 }
 
 // newRequest reports whether data is a REGISTER, SUBSCRIBE, OPTIONS or INVITE without a To

@@ -111,7 +111,7 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	// the retransmission of a request in progress is not refused: it reaches sipgo
 	e.s.ovl.branches.Store("z9hG4bKover31", struct{}{})
 	if e.s.shedUDP([]byte("REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP "+c.local+";branch=z9hG4bKover31\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\n"+
-		"Call-ID: over3\r\nCSeq: 1 REGISTER\r\n\r\n"), c.conn.LocalAddr()) {
+		"Call-ID: over3\r\nCSeq: 1 REGISTER\r\n\r\n"), c.conn.LocalAddr(), -1) {
 		t.Fatal("a retransmission of a request in progress was refused")
 	}
 	e.s.ovl.branches.Delete("z9hG4bKover31")
@@ -119,5 +119,86 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	c.register("alice", "pw", "over2", 1, "")
 	if m, err := c.read(2 * time.Second); err != nil || m.(*sip.Response).StatusCode != 401 {
 		t.Fatalf("below the limit: %v %v", m, err)
+	}
+}
+
+// A new request that waited in the UDP socket's queue past maxrequestwait is refused 503 at
+// once; one that waited less is served (here: the digest challenge).
+func TestOverloadRefusesRequestsThatWaited(t *testing.T) {
+	e := newEnv(t, strings.Replace(baseConf, "[general]\n", "[general]\nmaxrequestwait=50\nretryafter=4\n", 1)+
+		"[alice]\ntype=friend\nhost=dynamic\nsecret=pw\n", false)
+	c := newRawClient(t, e.addr)
+	reg := func(callID string) []byte {
+		return []byte("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP " + c.local + ";branch=z9hG4bK" + callID + "\r\nMax-Forwards: 70\r\n" +
+			"From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: " + callID + "\r\nCSeq: 1 REGISTER\r\n" +
+			"Contact: <sip:alice@" + c.local + ">\r\nContent-Length: 0\r\n\r\n")
+	}
+	from := c.conn.LocalAddr()
+	// shedUDP is takeUDP's overload step (the fast path's state belongs to the reading goroutine)
+	if !e.s.shedUDP(reg("waited80"), from, 80*time.Millisecond) {
+		t.Fatal("a REGISTER that waited 80 ms was not refused")
+	}
+	m, err := c.read(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.(*sip.Response); r.StatusCode != 503 || r.GetHeader("Retry-After").Value() != "4" || r.CallID().Value() != "waited80" {
+		t.Fatalf("after 80 ms in the queue: %s", m)
+	}
+	if e.s.shedUDP(reg("waited10"), from, 10*time.Millisecond) || e.s.shedUDP(reg("unknown"), from, -1) {
+		t.Fatal("a REGISTER that waited 10 ms (or an unknown time) was refused")
+	}
+	c.conn.WriteToUDP(reg("sent"), c.srv)
+	m, err = c.read(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.(*sip.Response); r.StatusCode != 401 || r.CallID().Value() != "sent" {
+		t.Fatalf("a REGISTER through the socket: %s", m)
+	}
+	if st := e.s.Stats(); st.Refused != 1 {
+		t.Fatalf("refused %d", st.Refused)
+	}
+}
+
+// The kernel's arrival stamp of a datagram is read through recvmmsg's control messages.
+func TestBatchConnReadsArrivalStamps(t *testing.T) {
+	if rxStampOOBLen == 0 {
+		t.Skip("arrival stamps are read on 64-bit Linux only")
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var got []time.Duration
+	bc := newBatchConn(conn, 1000, func(data []byte, from net.Addr, waited time.Duration) bool {
+		got = append(got, waited)
+		return string(data) == "first"
+	}, nil)
+	if !bc.stamps {
+		t.Fatal("SO_TIMESTAMPNS refused")
+	}
+	out, err := net.Dial("udp", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	out.Write([]byte("first"))
+	time.Sleep(30 * time.Millisecond)
+	out.Write([]byte("second"))
+	buf := make([]byte, 100)
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := bc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "second" {
+		t.Fatalf("%q %v", buf[:n], err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("take saw %d datagrams", len(got))
+	}
+	for _, w := range got {
+		if w < 0 || w > 5*time.Second {
+			t.Fatalf("waited %v", got)
+		}
 	}
 }

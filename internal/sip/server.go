@@ -24,6 +24,7 @@ import (
 	"github.com/pleiades-pbx/pleiades/internal/eid"
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
+	"github.com/pleiades-pbx/pleiades/internal/udpbatch"
 )
 
 // DeviceStates receives the state of SIP/<peer> devices (state.NotInUse or state.Unavailable).
@@ -102,6 +103,8 @@ type Server struct {
 	srv      *sipgo.Server
 	client   *sipgo.Client
 	udpConn  net.PacketConn
+	udpBatch udpbatch.Conn             // udpConn's sendmmsg (nil where there is none)
+	fast     fastPath                  // the REGISTER fast path's state (fastpath.go)
 	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
 	tcpL     *tcpListener
 	// listenTCP opens the TCP listener (tests replace it to inject accept errors)
@@ -430,6 +433,10 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("sip: %w", err)
 	}
 	s.ua, s.srv, s.client, s.udpConn = ua, srv, client, udpConn
+	s.udpBatch = udpbatch.For(udpConn)
+	fp := sip.NewParser()
+	fp.MaxMessageLength = maxMessageSize
+	s.fast = fastPath{parser: fp}
 	s.tcpL = nil
 	if tcpLn != nil {
 		s.tcpL = newTCPListener(s, tcpLn, &s.stats.tcpConns)
@@ -460,7 +467,10 @@ func (s *Server) start(ctx context.Context) error {
 	})
 
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); _ = srv.ServeUDP(newBatchConn(udpConn, maxMessageSize, s.takeUDP)) }()
+	go func() {
+		defer s.wg.Done()
+		_ = srv.ServeUDP(newBatchConn(udpConn, maxMessageSize, s.takeUDP, s.flushFast))
+	}()
 	if tl := s.tcpL; tl != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); _ = srv.ServeTCP(tl) }()
@@ -609,8 +619,8 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 }
 
 // takeUDP is batchConn's filter for the UDP socket.
-func (s *Server) takeUDP(data []byte, from net.Addr) bool {
-	return s.filterIn("UDP", from, data) || s.shedUDP(data, from)
+func (s *Server) takeUDP(data []byte, from net.Addr, waited time.Duration) bool {
+	return s.filterIn("UDP", from, data) || s.shedUDP(data, from, waited) || s.fastRegister(data, from)
 }
 
 // filterIn drops oversized messages, prints messages for "sip set debug" and settles, unparsed,
