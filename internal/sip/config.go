@@ -89,8 +89,8 @@ type settings struct {
 	maxAuthFailures  int           // per source address within authFailWindow; 0 = no limit
 	authFailWindow   time.Duration
 	authBlockTime    time.Duration
-	maxRequests      int // REGISTER/SUBSCRIBE/OPTIONS in progress before new requests get 503 (overload.go); 0 = no limit
-	retryAfter       int // seconds in those 503s' Retry-After
+	maxRequests      int           // REGISTER/SUBSCRIBE/OPTIONS in progress before new requests get 503 (overload.go); 0 = no limit
+	retryAfter       int           // seconds in those 503s' Retry-After
 	maxRequestWait   time.Duration // a new UDP request that waited longer in the socket's queue gets 503; 0 = no limit
 	// tcpIdle is how long an authenticated TCP connection may carry nothing before it is
 	// closed: max(maxexpiry, submaxexpiry) + 60 s, for a client that keeps a registration or

@@ -16,10 +16,10 @@ import (
 // Close are the socket's own. ReadFrom is called by sipgo's one reading goroutine only.
 type batchConn struct {
 	net.PacketConn
-	rb   batchReader
+	rb batchReader
 	// take sees each datagram first, with how long it waited in the socket's queue (-1:
 	// unknown); true: consumed here.
-	take func(data []byte, from net.Addr, waited time.Duration) bool
+	take   func(data []byte, from net.Addr, waited time.Duration) bool
 	stamps bool // the kernel stamps arrivals (enableRxStamps)
 	// flush runs before the reader waits for the next batch and before a datagram goes to
 	// sipgo: the answers take queued leave then (nil: none).
