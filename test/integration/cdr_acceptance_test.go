@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -287,5 +288,71 @@ func TestCDRDispositionsEverywhere(t *testing.T) {
 	}
 	for _, m := range amiRecs {
 		compare("AMI Cdr", m)
+	}
+}
+
+// TestCDRReadOnlyCSVDirectory (issue 19's bad input): astlogdir/cdr-csv exists but is
+// read-only (mode 0555; running as root, which ignores modes, the directory is also made
+// immutable with chattr +i). The call goes through, the failure is logged once and shown by
+// "cdr show status" with the record queued, SQLite gets its record; once the directory is
+// writable again the queued record reaches Master.csv.
+func TestCDRReadOnlyCSVDirectory(t *testing.T) {
+	sipPort := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=33500\nrtpend=33600\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
+	})
+	dir := filepath.Join(nd.Dir, "log", "cdr-csv")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			testenv.Unavailable(t, "running as root, and chattr +i fails (%v: %s): no way to make a read-only directory", err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+	}
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Fatal("the directory is still writable")
+	}
+	nd.Start()
+	start := time.Now()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("the call took %v", took)
+	}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out = nd.MustRX("cdr show status")
+		if strings.Contains(out, "sqlite3 (backlog 0, written 1") && strings.Contains(out, "last error") {
+			break
+		}
+	}
+	if !strings.Contains(out, "sqlite3 (backlog 0, written 1") || !strings.Contains(out, "csv (backlog 1, written 0") ||
+		!regexp.MustCompile(`last error: .*Master\.csv: (permission denied|operation not permitted)`).MatchString(out) {
+		t.Fatalf("cdr show status:\n%s", out)
+	}
+	if n := strings.Count(nd.out.String(), "CDR backend failed"); n != 1 || !strings.Contains(nd.out.String(), "backend=csv") {
+		t.Fatalf("the failure logged %d times, want once:\n%s", n, tailOf(nd.out.String(), 3000))
+	}
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chattr", "-i", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chattr -i: %v %s", err, out)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	row := readCSV(t, nd, 1)[0]
+	if row[2] != "200" || row[14] != "ANSWERED" {
+		t.Fatalf("Master.csv after the directory came back: %q", row)
 	}
 }
