@@ -356,3 +356,46 @@ func TestCDRReadOnlyCSVDirectory(t *testing.T) {
 		t.Fatalf("Master.csv after the directory came back: %q", row)
 	}
 }
+
+// TestCDRPgSQLTableMissingColumn (issue 19's bad input): the cdr table lacks userfield. Two
+// calls that set CDR(userfield): both records arrive with every other column, and the
+// missing column is reported once in the log, not once per record.
+func TestCDRPgSQLTableMissingColumn(t *testing.T) {
+	schema, admin := cdrTable(t)
+	if _, err := admin.Exec(t.Context(), "ALTER TABLE "+schema+".cdr DROP COLUMN userfield"); err != nil {
+		t.Fatal(err)
+	}
+	sipPort := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=33700\nrtpend=33800\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Set(CDR(userfield)=lost)\n same => n,Wait(30)\n",
+		"cdr_pgsql.conf":  fmt.Sprintf("[global]\nhostname=127.0.0.1\nport=5432\ndbname=test\nuser=postgres\ntable=%s.cdr\n", schema),
+	})
+	nd.Start()
+	for range 2 {
+		sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+			"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	}
+	var got []string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && len(got) < 2; time.Sleep(100 * time.Millisecond) {
+		got = got[:0]
+		q, err := admin.Query(t.Context(), "SELECT src || '|' || dst || '|' || lastapp || '|' || disposition || '|' || billsec FROM "+schema+".cdr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for q.Next() {
+			var s string
+			q.Scan(&s)
+			got = append(got, s)
+		}
+		q.Close()
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "alice|200|Wait|ANSWERED|") || !strings.HasPrefix(got[1], "alice|200|Wait|ANSWERED|") {
+		t.Fatalf("rows %q\n%s", got, nd.MustRX("cdr show status"))
+	}
+	if n := strings.Count(nd.out.String(), "lacks columns"); n != 1 || !strings.Contains(nd.out.String(), "columns=userfield") {
+		t.Fatalf("the missing column reported %d times, want once:\n%s", n, tailOf(nd.out.String(), 3000))
+	}
+}
