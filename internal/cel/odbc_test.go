@@ -132,3 +132,27 @@ func TestODBC(t *testing.T) {
 		})
 	}
 }
+
+// The README's cel_odbc.conf example parses as it says.
+func TestReadmeODBCExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "```ini\n; cel_odbc.conf\n")
+	if !ok {
+		t.Fatal("README has no cel_odbc.conf example")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	cfg, err := conf.Parse("cel_odbc.conf", []byte(block), conf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs, g, err := ParseODBC(cfg)
+	if err != nil || len(secs) != 1 || g.ShowUserDefined {
+		t.Fatalf("%v %+v %v", secs, g, err)
+	}
+	if o := secs[0]; o.Connection != "asterisk" || o.Table != "cel" || !o.UseGMTime || !o.AllowLeapSecond {
+		t.Fatalf("section %+v", o.Writer)
+	}
+}
