@@ -159,3 +159,19 @@ func TestPgSQLQueueSurvivesStop(t *testing.T) {
 		t.Fatalf("spool left after the drain: %v", err)
 	}
 }
+
+// Queuing an event costs the call's goroutine no allocation.
+func TestSinkAllocates(t *testing.T) {
+	q, err := Start(NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "1"}), nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	x := Event{Type: ChanStart, Time: time.Now(), Channel: "SIP/alice-00000001"}
+	for range 1000 { // let the queue's slice grow first
+		q.Sink(x)
+	}
+	if n := testing.AllocsPerRun(100, func() { q.Sink(x) }); n > 0.5 {
+		t.Fatalf("%v allocations per event", n)
+	}
+}
