@@ -76,17 +76,22 @@ func ParseSection(module string, cat *conf.Category, other func(v *conf.Variable
 			w.UseGMTime = conf.IsTrue(v.Value)
 		case lower == "quoted_identifiers":
 			w.QuoteIdents = v.Value
-		case strings.HasPrefix(lower, "alias "):
-			w.Aliases[strings.ToLower(strings.TrimSpace(name[6:]))] = v.Value
-		case strings.HasPrefix(lower, "static "):
-			lit := strings.TrimSpace(name[7:])
+		case lower == "alias" || strings.HasPrefix(lower, "alias "):
+			f := strings.ToLower(strings.TrimSpace(name[5:]))
+			if f == "" {
+				bad("alias needs a field: alias field => column")
+				continue
+			}
+			w.Aliases[f] = v.Value
+		case lower == "static" || strings.HasPrefix(lower, "static "):
+			lit := strings.TrimSpace(name[6:])
 			if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
 				bad("static needs a quoted value: static \"text\" => column")
 				continue
 			}
 			w.Statics[v.Value] = lit[1 : len(lit)-1]
-		case strings.HasPrefix(lower, "filter "):
-			f := strings.TrimSpace(name[7:])
+		case lower == "filter" || strings.HasPrefix(lower, "filter "):
+			f := strings.TrimSpace(name[6:])
 			neg := strings.HasSuffix(f, "!")
 			f = strings.TrimSpace(strings.TrimSuffix(f, "!"))
 			if f == "" {
