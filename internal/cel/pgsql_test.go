@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/pgtable"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
@@ -21,39 +25,56 @@ const celTable = `CREATE TABLE %s.cel (id SERIAL PRIMARY KEY, eventtype VARCHAR(
 	appdata VARCHAR(80), amaflags INTEGER, accountcode VARCHAR(20), peeraccount VARCHAR(20), uniqueid VARCHAR(150),
 	linkedid VARCHAR(150), userfield VARCHAR(255), peer VARCHAR(80), extra VARCHAR(512))`
 
-func TestPgSQL(t *testing.T) {
+func flush(t *testing.T, q *Queue) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if err := q.Flush(ctx); err != nil {
+		t.Fatalf("queue not drained: %v (%+v)", err, q.Status())
+	}
+}
+
+// pgCELTable makes a scratch schema holding Asterisk's cel table; admin is connected to it.
+func pgCELTable(t *testing.T) (schema string, admin *pgx.Conn) {
+	t.Helper()
 	ctx := t.Context()
 	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	if err != nil {
 		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
 	}
-	defer admin.Close(context.Background())
+	t.Cleanup(func() { admin.Close(context.Background()) })
 	b := make([]byte, 6)
 	rand.Read(b)
-	schema := "pleiades_cel_" + hex.EncodeToString(b)
+	schema = "pleiades_cel_" + hex.EncodeToString(b)
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
 	if _, err := admin.Exec(ctx, strings.ReplaceAll(celTable, "%s", schema)); err != nil {
 		t.Fatal(err)
 	}
+	return schema, admin
+}
+
+func TestPgSQL(t *testing.T) {
+	ctx := t.Context()
+	schema, admin := pgCELTable(t)
 	cfg, _ := conf.Parse("cel_pgsql.conf", []byte("[global]\nhostname=127.0.0.1\nport=5432\ndbname=test\nuser=postgres\ntable="+schema+".cel\nusegmtime=yes\n"), conf.Options{})
 	p, err := ParsePgSQL(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Start()
-	defer p.Close()
+	q, err := Start(p, nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
 	tm := time.Date(2026, 12, 7, 4, 5, 6, 0, time.UTC)
 	for _, typ := range []string{ChanStart, Answer, Hangup, ChanEnd} {
-		p.Sink(Event{Type: typ, Time: tm, CIDNum: "100", Channel: "SIP/alice-00000001", UniqueID: "1.1", LinkedID: "1.1", AMAFlags: 3,
+		q.Sink(Event{Type: typ, Time: tm, CIDNum: "100", Channel: "SIP/alice-00000001", UniqueID: "1.1", LinkedID: "1.1", AMAFlags: 3,
 			Extra: `{"hangupcause":16}`})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for n, _ := p.Backlog(); n > 0 && time.Now().Before(deadline); n, _ = p.Backlog() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	flush(t, q)
 	rows, err := admin.Query(ctx, "SELECT eventtype, eventtime::text, cid_num, channame, amaflags FROM "+schema+".cel ORDER BY id")
 	if err != nil {
 		t.Fatal(err)
@@ -70,5 +91,87 @@ func TestPgSQL(t *testing.T) {
 		"HANGUP|2026-12-07 04:05:06|100|SIP/alice-00000001\nCHAN_END|2026-12-07 04:05:06|100|SIP/alice-00000001"
 	if strings.Join(got, "\n") != want {
 		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+}
+
+// cel_pgsql's queue is on disk: events made while the database is away wait in the spool,
+// a stop with that backlog leaves them there, and the next start writes them first, once
+// each, in order, before the events made after it.
+func TestPgSQLQueueSurvivesStop(t *testing.T) {
+	schema, admin := pgCELTable(t)
+	spool := filepath.Join(t.TempDir(), "cel", "pgsql.queue")
+	down := NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "1", DBName: "test", User: "postgres", Table: schema + ".cel"})
+	q, err := Start(down, nil, spool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := time.Date(2026, 12, 7, 4, 5, 6, 0, time.UTC)
+	ev := func(i int) Event {
+		return Event{Type: ChanStart, Time: tm, Channel: "SIP/alice-" + strconv.Itoa(i), UniqueID: strconv.Itoa(i), LinkedID: "1"}
+	}
+	start := time.Now()
+	for i := range 30 {
+		q.Sink(ev(i))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("30 events took %v to queue with the database down", d)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for q.Status().LastErr == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := q.Status(); st.LastErr == "" || st.Backlog != 30 || st.Spool != spool {
+		t.Fatalf("status with the database down: %+v", st)
+	}
+	q.Close()
+	if b, err := os.ReadFile(spool); err != nil || strings.Count(string(b), "\n") != 30 {
+		t.Fatalf("spool after the stop: %v, %d events", err, strings.Count(string(b), "\n"))
+	}
+	up := NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cel"})
+	q2, err := Start(up, nil, spool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	for i := 30; i < 35; i++ {
+		q2.Sink(ev(i))
+	}
+	flush(t, q2)
+	rows, err := admin.Query(t.Context(), "SELECT uniqueid FROM "+schema+".cel ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var u string
+		rows.Scan(&u)
+		got = append(got, u)
+	}
+	var want []string
+	for i := range 35 {
+		want = append(want, strconv.Itoa(i))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("rows (uniqueid) %v, want %v", got, want)
+	}
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Fatalf("spool left after the drain: %v", err)
+	}
+}
+
+// Queuing an event costs the call's goroutine no allocation.
+func TestSinkAllocates(t *testing.T) {
+	q, err := Start(NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "1"}), nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	x := Event{Type: ChanStart, Time: time.Now(), Channel: "SIP/alice-00000001"}
+	for range 1000 { // let the queue's slice grow first
+		q.Sink(x)
+	}
+	if n := testing.AllocsPerRun(100, func() { q.Sink(x) }); n > 0.5 {
+		t.Fatalf("%v allocations per event", n)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/cdr"
 	"github.com/pleiades-pbx/pleiades/internal/cel"
 	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
@@ -21,13 +23,17 @@ import (
 // (on unless cdr_sqlite3_custom.conf [master] enabled=no) queued in
 // astspooldir/cdr/sqlite3.queue, and cdr_custom.conf's [mappings] in astlogdir/cdr-custom.
 //
-// It also runs CEL (cel.conf, cel_manager's AMI CEL events with [manager] enabled=yes).
+// It also runs CEL (cel.conf, cel_manager's AMI CEL events with [manager] enabled=yes),
+// cel_pgsql (cel_pgsql.conf) queued in astspooldir/cel/pgsql.queue and cel_odbc
+// (cel_odbc.conf, one backend per section on a res_odbc.conf connection, or "driver:name"
+// for another realtime driver's) queued in astspooldir/cel/odbc-<section>.queue.
 type cdrModule struct {
-	e      *cdr.Engine
-	cel    *cel.Engine
-	celPg  *cel.PgSQL
-	detach func()
-	celOff func()
+	e         *cdr.Engine
+	cel       *cel.Engine
+	celMu     sync.Mutex   // guards celQueues (read by "cel show status" and "module show")
+	celQueues []*cel.Queue // the CEL database backends running
+	detach    func()
+	celOff    func()
 }
 
 func (*cdrModule) Name() string        { return "cdr" }
@@ -39,8 +45,10 @@ func (m *cdrModule) Declined(asteriskName string) bool {
 	switch baseName(asteriskName) {
 	case "cdr_pgsql":
 		return m.e == nil || !slices.ContainsFunc(m.e.Status(), func(b cdr.BackendStatus) bool { return b.Name == "pgsql" })
-	case "cel_pgsql":
-		return m.celPg == nil
+	case "cel_pgsql", "cel_odbc":
+		m.celMu.Lock()
+		defer m.celMu.Unlock()
+		return !slices.ContainsFunc(m.celQueues, func(q *cel.Queue) bool { return strings.HasPrefix(q.Name(), baseName(asteriskName)) })
 	}
 	return false
 }
@@ -64,6 +72,7 @@ func (m *cdrModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	m.cel = cel.New(celSet)
+	s.CLI.MustRegister(m.cel.Commands(m.celStatus)...)
 	m.celOff = s.Channels.Subscribe(m.cel.Handle)
 	if s.Dialplan != nil {
 		s.Dialplan.OnApp(m.cel.App)
@@ -83,7 +92,9 @@ func (m *cdrModule) celSettings(ctx context.Context, s *Server) (cel.Settings, e
 	return cel.ParseSettings(cfg)
 }
 
-// celSinks (re)starts CEL's receivers: cel_manager, cel_pgsql (cel_pgsql.conf).
+// celSinks (re)starts CEL's receivers: cel_manager, cel_pgsql (cel_pgsql.conf) and
+// cel_odbc (cel_odbc.conf). The database backends' queues are files: a backend stopped by a
+// reload leaves its backlog there and its successor writes it first.
 func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
 	cfg, err := s.LoadConfig(ctx, "cel_pgsql.conf")
 	if err != nil {
@@ -93,21 +104,68 @@ func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	m.cel.ClearSinks()
-	if m.celPg != nil {
-		m.celPg.Close()
-		m.celPg = nil
+	ocfg, err := s.LoadConfig(ctx, "cel_odbc.conf")
+	if err != nil {
+		return err
 	}
+	odbcs, _, err := cel.ParseODBC(ocfg)
+	if err != nil {
+		return err
+	}
+	m.cel.ClearSinks()
+	m.closeCELQueues()
 	if m.cel.Settings().Manager && s.AMI != nil {
 		m.cel.AddSink(cel.ManagerSink(s.AMI, func() string { return m.cel.Settings().DateFormat }))
 	}
+	start := func(b cel.Backend, spool string) {
+		q, err := cel.Start(b, s.Log, filepath.Join(s.Settings.Dirs.Spool, "cel", spool), nil)
+		if err != nil {
+			s.Log.Error("CEL backend not started", "backend", b.Name(), "err", err)
+			return
+		}
+		m.celMu.Lock()
+		m.celQueues = append(m.celQueues, q)
+		m.celMu.Unlock()
+		m.cel.AddSink(q.Sink)
+	}
 	if pg != nil {
 		pg.Log = s.Log
-		pg.Start()
-		m.celPg = pg
-		m.cel.AddSink(pg.Sink)
+		start(pg, "pgsql.queue")
+	}
+	for _, o := range odbcs {
+		q, dollar := m.querier(s, o.Connection)
+		if q == nil {
+			s.Log.Error("cel_odbc: no realtime connection of that name; section skipped", "section", o.Section, "connection", o.Connection)
+			continue
+		}
+		if i := strings.IndexByte(o.Connection, ':'); i >= 0 {
+			o.Connection = o.Connection[i+1:]
+		}
+		o.Q, o.Dollar, o.Log = q, dollar, s.Log
+		start(o, "odbc-"+o.Section+".queue")
 	}
 	return nil
+}
+
+func (m *cdrModule) closeCELQueues() {
+	m.celMu.Lock()
+	qs := m.celQueues
+	m.celQueues = nil
+	m.celMu.Unlock()
+	for _, q := range qs {
+		q.Close()
+	}
+}
+
+// celStatus is the CEL database backends' queues, for "cel show status".
+func (m *cdrModule) celStatus() []diskqueue.Status {
+	m.celMu.Lock()
+	defer m.celMu.Unlock()
+	var out []diskqueue.Status
+	for _, q := range m.celQueues {
+		out = append(out, q.Status())
+	}
+	return out
 }
 
 func (m *cdrModule) settings(ctx context.Context, s *Server) (cdr.Settings, error) {
@@ -242,9 +300,8 @@ func (m *cdrModule) Unload(ctx context.Context) error {
 	}
 	m.detach()
 	m.celOff()
-	if m.celPg != nil {
-		m.celPg.Close()
-	}
+	m.cel.ClearSinks()
+	m.closeCELQueues()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m.e.Close(ctx)

@@ -157,8 +157,9 @@ func TestSysinfo(t *testing.T) {
 	}
 }
 
-// cdr_pgsql and cel_pgsql decline to load without their [global] (Asterisk): "module show"
-// says Not Running until the file is there and the module reloaded.
+// cdr_pgsql and cel_pgsql decline to load without their [global] (Asterisk), cel_odbc
+// without a section on a known connection: "module show" says Not Running until the file is
+// there and the module reloaded.
 func TestModuleShowDeclinedBackends(t *testing.T) {
 	s := testServer(t)
 	s.Settings.ConfigFile = filepath.Join(s.Settings.Dirs.Etc, "asterisk.conf")
@@ -194,7 +195,7 @@ func TestModuleShowDeclinedBackends(t *testing.T) {
 		t.Fatalf("%s not listed:\n%s", name, out)
 		return ""
 	}
-	for _, name := range []string{"cdr_pgsql.so", "cel_pgsql.so"} {
+	for _, name := range []string{"cdr_pgsql.so", "cel_pgsql.so", "cel_odbc.so"} {
 		if got := status(name); got != "Not Running" {
 			t.Errorf("%s without its .conf: %q, want Not Running", name, got)
 		}
@@ -204,8 +205,11 @@ func TestModuleShowDeclinedBackends(t *testing.T) {
 	}
 	writeConf(t, s, "cdr_pgsql.conf", "[global]\nhostname=127.0.0.1\nport=1\n")
 	writeConf(t, s, "cel_pgsql.conf", "[global]\nhostname=127.0.0.1\nport=1\n")
+	writeConf(t, s, "res_config_sqlite3.conf", "[asterisk]\ndbfile="+filepath.Join(t.TempDir(), "rt.sqlite3")+"\n")
+	writeConf(t, s, "cel_odbc.conf", "[main]\nconnection=sqlite3:asterisk\ntable=cel\n")
+	transcript(t, s, "module reload res_config_sqlite3.so")
 	transcript(t, s, "module reload cdr")
-	for _, name := range []string{"cdr_pgsql.so", "cel_pgsql.so"} {
+	for _, name := range []string{"cdr_pgsql.so", "cel_pgsql.so", "cel_odbc.so"} {
 		if got := status(name); got != "Running" {
 			t.Errorf("%s configured: %q, want Running", name, got)
 		}

@@ -126,6 +126,7 @@ var asteriskModules = map[string][]asteriskModule{
 		{name: "cdr_sqlite3_custom.so", description: "SQLite3 Custom CDR Module", support: "extended", reloads: true},
 		{name: "cel", description: "CEL Engine", support: "core", reloads: true},
 		{name: "cel_manager.so", description: "Asterisk Manager Interface CEL Backend", support: "core", reloads: true},
+		{name: "cel_odbc.so", description: "ODBC CEL backend", support: "core", reloads: true},
 		{name: "cel_pgsql.so", description: "PostgreSQL CEL Backend", support: "extended", reloads: true},
 	},
 	"res_musiconhold": {{name: "res_musiconhold.so", description: "Music On Hold Resource", support: "core", reloads: true}},

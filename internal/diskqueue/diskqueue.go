@@ -1,0 +1,457 @@
+// Package diskqueue is the queue between a record maker and a slow consumer that must
+// never hold up a call: CDR backends (internal/cdr) and CEL backends (internal/cel) each
+// get one. A Queue is named, bounded (Options.Limit: beyond it new items are dropped and
+// counted) and drained in order by its own goroutine, which hands batches to a Writer and
+// retries a failed batch with backoff (100 ms doubling to 5 s) until it is written.
+//
+// With a spool path the queue is mirrored in a file, one JSON object a line: items a stop
+// left there (or a crash, up to the last save) are written first at the next start. Add
+// only appends to memory; the queue's goroutine appends what was added to the file before
+// each write attempt, while it waits to retry, and at Close, so file I/O never runs on the
+// caller's goroutine. Only saved items are offered to the Writer: the file's head is the
+// queue's. How many items at the head of the file were written is kept in <spool>.done
+// (a stop after part of a backlog does not write them again) and the file is rewritten
+// without them every 5,000 items, and when the queue empties (the file is then removed).
+// A file that cannot be written is logged and the queue goes on in memory.
+package diskqueue
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Writer writes items somewhere (a file, AMI, a database). Write is called from the queue's
+// goroutine with items in the order they were added; an error means none of them is known
+// written and the same items are offered again later (a writer that wrote some must not
+// fail the batch). A Writer that is an io.Closer is closed by Queue.Close.
+type Writer[T any] interface {
+	Name() string
+	Write(ctx context.Context, items []T) error
+}
+
+// Options tune a Queue; the zero value gives the defaults.
+type Options struct {
+	What   string        // what the items are, for the log: "CDR", "CEL" (default "queue")
+	Limit  int           // most items held (default 100,000)
+	Batch  int           // most items per Write (default 100; a Writer's MaxBatch() wins)
+	Linger time.Duration // how long to let items gather after a wake-up (default none)
+}
+
+// Status is a queue's state for "cdr show status" and the like.
+type Status struct {
+	Name    string
+	Backlog int    // items waiting
+	Written uint64 // items written since start
+	Dropped uint64 // items lost to a full queue
+	Spool   string // the on-disk queue, "" for a memory queue
+	LastErr string // the last write error while the backlog is not empty
+}
+
+// compactAfter is how many written items the spool file keeps at its head (counted in
+// <spool>.done) before it is rewritten without them: a backlog drains in linear time.
+const compactAfter = 5000
+
+// Queue is one Writer's queue.
+type Queue[T any] struct {
+	w     Writer[T]
+	log   *slog.Logger
+	opt   Options
+	spool string // read and written under mu; the file itself only by the queue's goroutine
+
+	mu       sync.Mutex
+	queue    []T
+	file     *os.File // the spool file open for appending, nil until the first append
+	unsaved  int      // items at the tail of the queue not yet appended to the spool
+	headDone int      // items at the head of the spool file already written (in <spool>.done)
+	written  uint64
+	dropped  uint64
+	lastErr  error
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	drained  *sync.Cond
+}
+
+// New starts a queue for w. spool, when not empty, is the file that mirrors it (items
+// found there are queued first); left are items to queue after them (a memory queue
+// handed over by a reload).
+func New[T any](w Writer[T], log *slog.Logger, spool string, left []T, opt Options) (*Queue[T], error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opt.What == "" {
+		opt.What = "queue"
+	}
+	if opt.Limit <= 0 {
+		opt.Limit = 100000
+	}
+	if opt.Batch <= 0 {
+		opt.Batch = 100
+	}
+	if mb, ok := w.(interface{ MaxBatch() int }); ok && mb.MaxBatch() > 0 {
+		opt.Batch = mb.MaxBatch()
+	}
+	q := &Queue[T]{w: w, log: log, opt: opt, spool: spool, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	q.drained = sync.NewCond(&q.mu)
+	if spool == "" {
+		q.queue = left
+		go q.run()
+		return q, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(spool), 0o750); err != nil {
+		return nil, fmt.Errorf("%s: %s queue: %w", strings.ToLower(opt.What), w.Name(), err)
+	}
+	items, err := readSpool[T](spool)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s queue %s: %w", strings.ToLower(opt.What), w.Name(), spool, err)
+	}
+	if d := readDone(spool); d > 0 {
+		items = items[min(d, len(items)):]
+		q.queue = items
+		q.rewriteSpool() // start from a compact file
+	}
+	q.queue = items
+	if len(left) > 0 {
+		if err := appendFile(spool, left); err != nil {
+			return nil, fmt.Errorf("%s: %s queue %s: %w", strings.ToLower(opt.What), w.Name(), spool, err)
+		}
+		q.queue = append(q.queue, left...)
+	}
+	if len(items) > 0 {
+		log.Info(opt.What+" records left from the last run", "backend", w.Name(), "count", len(items), "queue", spool)
+	}
+	go q.run()
+	return q, nil
+}
+
+func readSpool[T any](path string) ([]T, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var it T
+		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
+			continue // a line cut by a crash
+		}
+		out = append(out, it)
+	}
+	return out, sc.Err()
+}
+
+// readDone reads how many items at the head of a spool file were written already.
+func readDone(spool string) int {
+	b, err := os.ReadFile(spool + ".done")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func encode[T any](items []T) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
+}
+
+func appendFile[T any](path string, items []T) error {
+	b, err := encode(items)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Add queues items; it never blocks on the Writer.
+func (q *Queue[T]) Add(items []T) {
+	q.mu.Lock()
+	room := q.opt.Limit - len(q.queue)
+	if room < len(items) {
+		q.dropped += uint64(len(items) - max(room, 0))
+		q.log.Error(q.opt.What+" queue full, records dropped", "backend", q.w.Name(), "dropped", len(items)-max(room, 0))
+		items = items[:max(room, 0)]
+	}
+	if q.spool != "" {
+		q.unsaved += len(items) // appended to the spool by the queue's goroutine (save)
+	}
+	q.queue = append(q.queue, items...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wrote notes that n items at the head of the queue were written and removed from it
+// (the queue's goroutine, without q.mu: file I/O never holds up an Add).
+func (q *Queue[T]) wrote(n int) {
+	if q.spoolPath() == "" {
+		return
+	}
+	q.headDone += n
+	q.mu.Lock()
+	empty := len(q.queue) == 0
+	q.mu.Unlock()
+	if empty || q.headDone >= compactAfter {
+		q.rewriteSpool()
+		return
+	}
+	tmp := q.spool + ".done.tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(q.headDone)+"\n"), 0o640); err == nil {
+		os.Rename(tmp, q.spool+".done")
+	}
+}
+
+func (q *Queue[T]) spoolPath() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.spool
+}
+
+// save appends the items added since the last save to the spool, in one write (the
+// queue's goroutine). An Add only queues in memory; a crash loses what was added since
+// the last save.
+func (q *Queue[T]) save() {
+	q.mu.Lock()
+	u := q.unsaved
+	if q.spool == "" || u == 0 {
+		q.mu.Unlock()
+		return
+	}
+	tail := append([]T(nil), q.queue[len(q.queue)-u:]...)
+	q.mu.Unlock()
+	if err := q.appendOpen(tail); err != nil {
+		// The queue goes on in memory: the Writer still gets every item.
+		q.log.Error(q.opt.What+" queue file cannot be written; the queue stays in memory", "backend", q.w.Name(), "queue", q.spool, "err", err)
+		q.closeFile()
+		q.mu.Lock()
+		q.spool, q.unsaved = "", 0
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Lock()
+	q.unsaved -= u
+	q.mu.Unlock()
+}
+
+// appendOpen appends items to the spool through the open file, in one write.
+func (q *Queue[T]) appendOpen(items []T) error {
+	if q.file == nil {
+		f, err := os.OpenFile(q.spool, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return err
+		}
+		q.file = f
+	}
+	b, err := encode(items)
+	if err != nil {
+		return err
+	}
+	_, err = q.file.Write(b)
+	return err
+}
+
+func (q *Queue[T]) closeFile() {
+	if q.file != nil {
+		q.file.Close()
+		q.file = nil
+	}
+}
+
+// rewriteSpool replaces the spool file with what is queued now (the queue's goroutine,
+// or New before it starts; without q.mu).
+func (q *Queue[T]) rewriteSpool() {
+	if q.spool == "" {
+		return
+	}
+	q.closeFile()
+	q.headDone = 0
+	os.Remove(q.spool + ".done")
+	q.mu.Lock()
+	items := append([]T(nil), q.queue...)
+	u := q.unsaved
+	q.mu.Unlock()
+	if len(items) == 0 {
+		if err := os.Remove(q.spool); err != nil && !errors.Is(err, os.ErrNotExist) {
+			q.log.Error(q.opt.What+" queue file not removed", "queue", q.spool, "err", err)
+		}
+		return
+	}
+	tmp := q.spool + ".tmp"
+	os.Remove(tmp)
+	if err := appendFile(tmp, items); err != nil {
+		q.log.Error(q.opt.What+" queue file not written", "queue", tmp, "err", err)
+		return
+	}
+	if err := os.Rename(tmp, q.spool); err != nil {
+		q.log.Error(q.opt.What+" queue file not replaced", "queue", q.spool, "err", err)
+		return
+	}
+	q.mu.Lock()
+	q.unsaved -= u
+	q.mu.Unlock()
+}
+
+func (q *Queue[T]) run() {
+	defer close(q.done)
+	backoff := 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-q.stop
+		cancel()
+	}()
+	for {
+		q.save()
+		q.mu.Lock()
+		// Only items already in the spool are offered: the spool's head is the queue's.
+		n := min(len(q.queue)-q.unsaved, q.opt.Batch)
+		batch := append([]T(nil), q.queue[:n]...)
+		if n == 0 {
+			q.drained.Broadcast()
+		}
+		q.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-q.wake:
+			case <-q.stop:
+				return
+			}
+			if q.opt.Linger > 0 {
+				// Let items gather for a moment: one write (one transaction) for many.
+				linger := time.NewTimer(q.opt.Linger)
+				select {
+				case <-linger.C:
+				case <-q.stop:
+					linger.Stop()
+				}
+			}
+			continue
+		}
+		if err := q.w.Write(ctx, batch); err != nil {
+			q.mu.Lock()
+			if q.lastErr == nil {
+				q.log.Error(q.opt.What+" backend failed, records kept in its queue", "backend", q.w.Name(), "err", err)
+			}
+			q.lastErr = err
+			q.mu.Unlock()
+			// Wait before the retry; what is added meanwhile still goes to the spool now.
+			timer := time.NewTimer(backoff)
+		wait:
+			for {
+				select {
+				case <-timer.C:
+					break wait
+				case <-q.wake:
+					q.save()
+				case <-q.stop:
+					timer.Stop()
+					return
+				}
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		q.mu.Lock()
+		if q.lastErr != nil {
+			q.log.Info(q.opt.What+" backend back, queue draining", "backend", q.w.Name(), "backlog", len(q.queue))
+		}
+		q.lastErr = nil
+		backoff = 100 * time.Millisecond
+		clear(q.queue[:n]) // let the written items go
+		q.queue = q.queue[n:]
+		q.written += uint64(n)
+		q.mu.Unlock()
+		q.wrote(n)
+	}
+}
+
+// Flush waits until the queue is empty or ctx ends.
+func (q *Queue[T]) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.drained.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.queue) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		q.drained.Wait()
+	}
+	return nil
+}
+
+// Close stops the queue's goroutine, saves what waits to the spool (where the next start
+// finds it) and closes the Writer when it is an io.Closer. It does not wait for the Writer
+// to drain the queue: Flush first for that.
+func (q *Queue[T]) Close() {
+	close(q.stop)
+	<-q.done
+	q.save()
+	q.closeFile()
+	if c, ok := q.w.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// Pending returns what the queue holds (after Close: what a replacement should take over).
+func (q *Queue[T]) Pending() []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]T(nil), q.queue...)
+}
+
+// Name is the Writer's name.
+func (q *Queue[T]) Name() string { return q.w.Name() }
+
+// Spool is the file mirroring the queue, "" for a memory queue (also after a file that
+// could not be written).
+func (q *Queue[T]) Spool() string { return q.spoolPath() }
+
+// Status returns the queue's state.
+func (q *Queue[T]) Status() Status {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := Status{Name: q.w.Name(), Backlog: len(q.queue), Written: q.written, Dropped: q.dropped, Spool: q.spool}
+	if q.lastErr != nil {
+		st.LastErr = q.lastErr.Error()
+	}
+	return st
+}
