@@ -32,14 +32,22 @@ exten => 300,1,Progress()
 // one-second µ-law file prack-tone in its sounds directory.
 func startPrackNode(t *testing.T) *callsNode {
 	t.Helper()
+	return startNodeWith(t, func(p []int) string { return fmt.Sprintf(callsSIPConf, p[0]) }, prackDialplan)
+}
+
+// startNodeWith starts a server like startCallsNode with the sip.conf sipConf makes from four
+// free ports (p[0]: SIP over UDP, p[3] free for TCP) and the given extensions.conf; its sounds
+// directory has prack-tone, one second of µ-law.
+func startNodeWith(t *testing.T, sipConf func(p []int) string, dialplan string) *callsNode {
+	t.Helper()
 	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
 		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
 	}
-	p := freePorts(t, 3)
+	p := freePorts(t, 4)
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf":        fmt.Sprintf(callsSIPConf, p[0]),
+		"sip.conf":        sipConf(p),
 		"rtp.conf":        "[general]\nrtpstart = 21400\nrtpend = 21600\nstrictrtp = yes\n",
-		"extensions.conf": prackDialplan,
+		"extensions.conf": dialplan,
 		"manager.conf":    fmt.Sprintf(managerUser, p[1]),
 		"http.conf":       fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", p[2]),
 		"logger.conf":     sampleLogger,
