@@ -370,7 +370,8 @@
 // "RAck: <RSeq> <INVITE's CSeq> INVITE" (sipgo's non-INVITE transaction retransmits the
 // PRACK until its answer; a 481 or no answer is only logged), the same 18x again — RSeq not
 // one above the last PRACKed in that dialog: a retransmission or one out of order — neither
-// PRACKed nor acted on (RFC 3262 4; at most 16 early dialogs per INVITE are followed),
+// PRACKed nor acted on (RFC 3262 4; at most 16 early dialogs per INVITE are followed; our
+// INVITE sent again after a 422 is a new initial request, whose RSeqs are followed afresh),
 // 2xx → ACK (retransmitted 2xx ACKed again) and FrameAnswer; an error response →
 // its cause by chan_sip's hangup_sip2cause (486/600 USER_BUSY with FrameBusy, 503 CONGESTION
 // with FrameCongestion, 404 UNALLOCATED, 480 NO_ANSWER, 408 and Timer B NO_USER_RESPONSE,

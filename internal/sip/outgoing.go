@@ -406,6 +406,7 @@ func (c *call) retry422(res *sip.Response) sip.ClientTransaction {
 		return nil
 	}
 	c.st.retried422 = true
+	c.rel.prracked = nil // a new initial request: RSeq starts again (RFC 3262 4)
 	old := c.oinv
 	req := c.requestLocked(sip.INVITE, 0)
 	req.AppendHeader(c.contact())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,6 +214,66 @@ func TestOutgoingReliableProvisional(t *testing.T) {
 	}
 	if dups != 2 {
 		t.Errorf("reliable 18x ignored: %d, want 2 (the retransmitted 180, the 183 out of order)", dups)
+	}
+	ce.s.hangupAll()
+	ce.clean(t)
+}
+
+// TestOutgoingPrackAfter422: the INVITE sent again after a 422 is a new initial request
+// (RFC 3262 4): its reliable 180, with the RSeq and To tag the first INVITE's had, is
+// PRACKed again with the new INVITE's CSeq.
+func TestOutgoingPrackAfter422(t *testing.T) {
+	ce := newCallEnv(t, baseConf+"session-timers=originate\n[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=from-alice\n[bob]\ntype=friend\nhost=dynamic\nsecret=builder\n", nil)
+	var mu sync.Mutex // the two INVITEs' handlers may overlap
+	var racks []string
+	bobDone := make(chan struct{}, 2)
+	bob := newUAS(t, func(u *uas, req *sip.Request, tx sip.ServerTransaction) {
+		defer func() { bobDone <- struct{}{} }()
+		r180 := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		r180.To().Params.Add("tag", "bobtag")
+		r180.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: u.port}})
+		r180.AppendHeader(sip.NewHeader("Require", "100rel"))
+		r180.AppendHeader(sip.NewHeader("RSeq", "1"))
+		_ = tx.Respond(r180)
+		select {
+		case p := <-u.pracks:
+			mu.Lock()
+			racks = append(racks, p.GetHeader("RAck").Value()+" / "+strconv.Itoa(int(req.CSeq().SeqNo)))
+			mu.Unlock()
+		case <-time.After(2 * time.Second):
+		}
+		if u.invites.Load() == 1 {
+			res := sip.NewResponseFromRequest(req, 422, "Session Interval Too Small", nil)
+			res.To().Params.Add("tag", "bobtag")
+			res.AppendHeader(sip.NewHeader("Min-SE", "1900"))
+			_ = tx.Respond(res)
+			return
+		}
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte(fmt.Sprintf(offerPCMU, 41008)))
+		res.To().Params.Add("tag", "bobtag")
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(sip.NewHeader("Session-Expires", "1900;refresher=uac"))
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: u.port}})
+		_ = tx.Respond(res)
+	})
+	bob.pracks = make(chan *sip.Request, 4)
+	bob.register(ce.addr, "bob", "builder")
+	alice := newUAS(t, ring)
+	if _, res := timerCall(t, ce, alice); res.StatusCode != 200 {
+		t.Fatalf("alice's call: %v", res)
+	}
+	<-bobDone
+	<-bobDone
+	mu.Lock()
+	defer mu.Unlock()
+	if len(racks) != 2 {
+		t.Fatalf("PRACKs (RAck / INVITE CSeq): %q, want one per INVITE", racks)
+	}
+	for _, r := range racks {
+		rack, cseq, _ := strings.Cut(r, " / ")
+		if rack != "1 "+cseq+" INVITE" {
+			t.Errorf("RAck %q for the INVITE with CSeq %s", rack, cseq)
+		}
 	}
 	ce.s.hangupAll()
 	ce.clean(t)
