@@ -223,7 +223,8 @@
 //     none, its CHANNEL(musicclass). Early media: a single callee's progress (SIP 183 with
 //     SDP) is passed on to the caller and, as app_dial's wait_for_answer forwards a single
 //     callee's voice frames, the two RTP sessions are relayed (media.Bridge) from then until
-//     the answer or the end of the dial (not with r or m, nor with several callees). Option
+//     the answer or the end of the dial (not with r or m, nor with several callees; RingLegs,
+//     app_queue's ringing, relays none). Option
 //     m[(class)]: the caller hears music on hold (progress, then the music as early media;
 //     no ringing passed on) until the answer or the end of the dial, through the registry's
 //     channel.MusicOnHold (internal/moh); without one the caller gets progress and silence.

@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -52,4 +53,30 @@ func TestDialEarlyMedia(t *testing.T) {
 			bob.WaitHangup(5 * time.Second)
 		})
 	}
+}
+
+// RingLegs (app_queue's ringing) passes no early media: the caller hears the queue's own
+// music meanwhile, as app_queue's wait_for_answer forwards no callee audio.
+func TestRingLegsNoEarlyMedia(t *testing.T) {
+	env := newLegEnv(t, "[c]\nexten => 1,1,RingOne()\n", true)
+	env.e.RegisterApp(&App{Name: "RingOne", Exec: func(ctx context.Context, ch *Channel, _ string) error {
+		if res := ch.RingLegs(ctx, []string{"SIP/bob"}, RingOptions{}); res.Answered != nil {
+			res.Answered.Hangup(channel.CauseNormalClearing)
+		}
+		return nil
+	}})
+	answer := make(chan struct{})
+	env.drv.Peers["bob"] = func(t *channeltest.Tech) { t.Progress(); <-answer; t.AnswerFar() }
+	_, tech, done := env.call(t, "c", "1", nil)
+	waitFor(t, "bob called", func() bool { b := env.drv.Techs("bob"); return len(b) == 1 && b[0].Calls() == 1 })
+	bob := env.drv.Techs("bob")[0]
+	time.Sleep(50 * time.Millisecond)
+	bob.Phone.Send(10, 2*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	if n := tech.Phone.Received(); n != 0 {
+		t.Fatalf("%d packets of bob's early media reached the caller through RingLegs", n)
+	}
+	close(answer)
+	waitDone(t, done)
+	bob.WaitHangup(5 * time.Second)
 }
