@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/media"
 )
 
 // DialStatusOfCause is Asterisk's ast_hangup_cause_to_dial_status: the DIALSTATUS (and
@@ -67,6 +68,9 @@ type dialOptions struct {
 	goOn     bool   // g: continue in the dialplan when the callee hangs up
 	moh      bool   // m: the caller hears music on hold until the answer
 	mohClass string // m(class)
+	// earlyMedia: a single callee's early media is relayed to the caller before the answer
+	// (Dial, as app_dial; not RingLegs' callers: app_queue plays its own music meanwhile)
+	earlyMedia bool
 	// onLeg, when set, is told of each outgoing leg made, before it is called: i is the
 	// destination's index in the list given (RingLegs' OnLeg).
 	onLeg func(i int, leg *channel.Channel)
@@ -140,6 +144,7 @@ func appDial(ctx context.Context, ch *Channel, data string) error {
 		timeout = time.Duration(f * float64(time.Second))
 	}
 	opts := parseDialOptions(arg(2))
+	opts.earlyMedia = true
 	ch.ResetSteps()
 	for _, v := range []string{"DIALSTATUS", "DIALEDPEERNAME", "DIALEDPEERNUMBER", "ANSWEREDTIME", "DIALEDTIME"} {
 		ch.SetVar(v, "")
@@ -267,6 +272,12 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 		callerDone, callerFrames = ch.leg.Done(), ch.leg.Frames()
 	}
 	sentRinging := opts.ringback
+	var earlyMedia *media.Session // the caller's session while it relays a callee's early media
+	defer func() {
+		if earlyMedia != nil {
+			earlyMedia.Unbridge()
+		}
+	}()
 	events := make(chan legEvent, 16)
 	waitCtx, stopWait := context.WithCancel(ctx)
 	defer stopWait()
@@ -341,6 +352,14 @@ func (ch *Channel) dialOut(ctx context.Context, dests []string, timeout time.Dur
 				ch.verbosef(3, "%s is making progress passing it to %s", o.ch.Name(), ch.Name)
 				if !opts.ringback && ch.leg != nil {
 					ch.leg.Indicate(channel.CondProgress)
+					// app_dial passes a single callee's audio to the caller before the
+					// answer (and the caller's to it): the callee's early media (SIP 183
+					// with SDP) is relayed until the answer or the end of the dial
+					if opts.earlyMedia && len(outs) == 1 && !opts.moh && earlyMedia == nil {
+						if a, b := ch.leg.Media(), o.ch.Media(); a != nil && b != nil && media.Bridge(a, b) == nil {
+							earlyMedia = a
+						}
+					}
 				}
 			case channel.FrameBusy:
 				ch.verbosef(3, "%s is busy", o.ch.Name())

@@ -220,7 +220,11 @@
 //     DialStatusOfCause is ast_hangup_cause_to_dial_status); CHANUNAVAIL when no leg could
 //     be requested. DIALEDPEERNAME, DIALEDPEERNUMBER and HANGUPCAUSE are set. Outgoing legs
 //     show AppDial((Outgoing Line)) and inherit the caller's extension and, when they have
-//     none, its CHANNEL(musicclass). Early media is not bridged before the answer. Option
+//     none, its CHANNEL(musicclass). Early media: a single callee's progress (SIP 183 with
+//     SDP) is passed on to the caller and, as app_dial's wait_for_answer forwards a single
+//     callee's voice frames, the two RTP sessions are relayed (media.Bridge) from then until
+//     the answer or the end of the dial (not with r or m, nor with several callees; RingLegs,
+//     app_queue's ringing, relays none). Option
 //     m[(class)]: the caller hears music on hold (progress, then the music as early media;
 //     no ringing passed on) until the answer or the end of the dial, through the registry's
 //     channel.MusicOnHold (internal/moh); without one the caller gets progress and silence.

@@ -485,8 +485,8 @@ func (c *call) Answer(ctx context.Context) error {
 		return nil
 	}
 	c.mu.Lock()
-	c.relWaitLocked() // the 2xx after the PRACK of our reliable 183 (RFC 3262 3)
-	if c.final || c.released {
+	// the 2xx after the PRACK of our reliable 183 (RFC 3262 3)
+	if !c.relWaitLocked() || c.final || c.released {
 		c.mu.Unlock()
 		return channel.ErrHungUp
 	}
@@ -664,6 +664,10 @@ func (c *call) Hangup(cause channel.Cause) {
 	case !c.outgoing && !c.final && c.inv != nil:
 		c.markFinalLocked()
 		code, reason := causeStatus(cause)
+		if c.rel.timeout {
+			// no PRACK for our reliable 18x within 64·T1: RFC 3262 3's 5xx
+			code, reason = 504, "Server Time-out"
+		}
 		if cause == channel.CauseUnallocated && c.ch != nil {
 			// chan_sip's NOTICE for a call to an extension the dialplan does not have
 			snap := c.ch.Snapshot()

@@ -31,6 +31,7 @@ type uas struct {
 	byes    atomic.Int32
 	updates atomic.Int32
 	lastUpd atomic.Pointer[sip.Request]
+	pracks  chan *sip.Request // every PRACK received (answered 200), when made before the call
 }
 
 func newUAS(t *testing.T, answer func(u *uas, req *sip.Request, tx sip.ServerTransaction)) *uas {
@@ -67,6 +68,12 @@ func newUAS(t *testing.T, answer func(u *uas, req *sip.Request, tx sip.ServerTra
 			res.AppendHeader(sip.NewHeader("Require", "timer"))
 		}
 		_ = tx.Respond(res)
+	})
+	srv.OnPrack(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		if u.pracks != nil {
+			u.pracks <- req
+		}
 	})
 	go func() { _ = srv.ServeUDP(conn) }()
 	for i := 0; ; i++ {

@@ -305,7 +305,14 @@
 // not sent before that PRACK, and the 200 waits for it), one that requires it every 18x
 // (a 18x while one is unacknowledged is dropped); a PRACK whose RAck names the pending one (or
 // the last acknowledged, a retransmission) gets 200, any other 481; no PRACK within 64·T1
-// ends the call (408). A 180 to a phone that only supports 100rel stays unreliable. A new
+// ends the call unanswered with 504 Server Time-out (RFC 3262 3's 5xx; the channel's cause
+// is NO_USER_RESPONSE). A 180 to a phone that only supports 100rel stays unreliable. On our
+// outgoing calls the choice differs from chan_sip too: chan_sip's INVITE says "Supported:
+// replaces, timer" (its option table marks 100rel not supported) and it never PRACKs, so a
+// callee that requires 100rel cannot reach it reliably; Pleiades, which can PRACK, offers it
+// ("Supported: replaces, timer, 100rel"; the initial INVITE only, and its resend after a 422,
+// not our re-INVITEs, whose provisional responses are not followed) and PRACKs what the
+// callee sends reliably (see the driver "SIP" below). A new
 // INVITE (call.go, invite.go) is taken as chan_sip's handle_request_invite: the caller is a
 // user/friend named by the From user, else a peer (not type=user) by its source address
 // (the port too unless insecure=port), else a guest when allowguest=yes (the [general]
@@ -358,7 +365,14 @@
 // the registered Contact (or host=; over TCP, the Contact's address once the connection it
 // registered on is gone) with our offer (the peer's allowed codecs, telephone-event 101);
 // 100 → FrameProceeding, 180 → FrameRinging, 183 → FrameProgress (its SDP applied: early
-// media), 2xx → ACK (retransmitted 2xx ACKed again) and FrameAnswer; an error response →
+// media; Dial relays a single callee's early media to the caller until the answer), a
+// reliable 18x (Require: 100rel and an RSeq) PRACKed once in its early dialog (To tag) with
+// "RAck: <RSeq> <INVITE's CSeq> INVITE" (sipgo's non-INVITE transaction retransmits the
+// PRACK until its answer; a 481 or no answer is only logged), the same 18x again — RSeq not
+// one above the last PRACKed in that dialog: a retransmission or one out of order — neither
+// PRACKed nor acted on (RFC 3262 4; at most 16 early dialogs per INVITE are followed; our
+// INVITE sent again after a 422 is a new initial request, whose RSeqs are followed afresh),
+// 2xx → ACK (retransmitted 2xx ACKed again) and FrameAnswer; an error response →
 // its cause by chan_sip's hangup_sip2cause (486/600 USER_BUSY with FrameBusy, 503 CONGESTION
 // with FrameCongestion, 404 UNALLOCATED, 480 NO_ANSWER, 408 and Timer B NO_USER_RESPONSE,
 // ...). A 2xx crossing our CANCEL is ACKed and ended with BYE.
@@ -506,8 +520,9 @@
 // RINGING and INUSE on server 2 (its outgoing leg) and on server 1 (its leg counts against
 // bob's counters there), and devstate aggregates across the cluster.
 //
-// Not done yet (music on hold to a held party is internal/moh, through the bridge): Record-Route/route sets, 100rel on our outgoing
-// calls (we never ask for it, nor PRACK a reliable 18x of the callee), T.38, codecs other
+// Not done yet (music on hold to a held party is internal/moh, through the bridge): Record-Route/route sets, 100rel on
+// our re-INVITEs, preconditions (RFC 3312) and offers in PRACK or UPDATE during the early
+// dialog, T.38, codecs other
 // than G.711, TLS and WebSocket transports, outbound registrations (register =>), DNS names
 // in host=, SHA-256 digest, qop=auth-int, several contacts per peer, Path,
 // contactpermit/contactdeny, negated ACL rules.

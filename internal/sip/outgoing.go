@@ -142,6 +142,7 @@ func (c *call) call(context.Context) error {
 	}
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	c.stRequestHeadersLocked(req, false)
+	offer100rel(req)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(c.offerSDPLocked(false))
 	c.oinv = req
@@ -240,6 +241,14 @@ func (c *call) response(res *sip.Response) sip.ClientTransaction {
 			c.target = *ct.Address.Clone()
 		}
 	}
+	var prack *sip.Request
+	if code > 100 && code < 200 {
+		var skip bool
+		if prack, skip = c.relResponseLocked(res); skip {
+			c.mu.Unlock()
+			return nil
+		}
+	}
 	var applyErr error
 	if body := res.Body(); len(body) > 0 && code > 100 && code < 300 {
 		applyErr = c.applyAnswerLocked(body)
@@ -250,6 +259,9 @@ func (c *call) response(res *sip.Response) sip.ClientTransaction {
 		c.ch.Queue(channel.Frame{Kind: channel.FrameProceeding})
 	case code < 200:
 		c.mu.Unlock()
+		if prack != nil {
+			c.s.spawn(func() { c.s.inDialog(prack, c.addr) })
+		}
 		if code == 183 {
 			c.ch.Queue(channel.Frame{Kind: channel.FrameProgress})
 		} else {
@@ -394,6 +406,7 @@ func (c *call) retry422(res *sip.Response) sip.ClientTransaction {
 		return nil
 	}
 	c.st.retried422 = true
+	c.rel.prracked = nil // a new initial request: RSeq starts again (RFC 3262 4)
 	old := c.oinv
 	req := c.requestLocked(sip.INVITE, 0)
 	req.AppendHeader(c.contact())
@@ -401,7 +414,7 @@ func (c *call) retry422(res *sip.Response) sip.ClientTransaction {
 		req.AppendHeader(sip.NewHeader(clusterHeader, c.clusterCred))
 	}
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
-	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
+	req.AppendHeader(sip.NewHeader("Supported", "replaces, timer, 100rel"))
 	req.AppendHeader(sip.NewHeader("Session-Expires", strconv.Itoa(m)))
 	req.AppendHeader(sip.NewHeader("Min-SE", strconv.Itoa(m)))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,20 @@ type reliable struct {
 	rseq    uint32 // the last RSeq sent
 	acked   uint32 // the last RSeq PRACKed
 	pending *relProv
+	timeout bool // no PRACK came within 64·T1: the call is refused with 504 (RFC 3262 3)
+
+	// outgoing calls (we are the UAC): the last RSeq we PRACKed, per early dialog (the To
+	// tag of the callee's 18x; a forked INVITE has one per fork, at most maxEarlyDialogs)
+	prracked map[string]uint32
+	// reliable 18x received again (a retransmission, or out of order): not PRACKed, not
+	// processed (RFC 3262 4)
+	dups int
 }
+
+// maxEarlyDialogs bounds the early dialogs of one outgoing INVITE whose reliable
+// provisional responses we PRACK: a far end sending 18x with ever new To tags cannot grow
+// a call's memory.
+const maxEarlyDialogs = 16
 
 // relProv is a reliable provisional response waiting for its PRACK.
 type relProv struct {
@@ -79,6 +93,9 @@ func (c *call) relRetransmit(p *relProv) {
 				return
 			case <-deadline.C:
 				c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: no PRACK for a reliable provisional response; hanging up", "call-id", c.callID)
+				c.mu.Lock()
+				c.rel.timeout = true
+				c.mu.Unlock()
 				if c.ch != nil {
 					c.ch.RequestHangup(channel.CauseNoUserResponse)
 				}
@@ -99,23 +116,30 @@ func (c *call) relRetransmit(p *relProv) {
 
 // relWaitLocked waits (c.mu released meanwhile) until no reliable provisional response is
 // unacknowledged: the 2xx follows the PRACK of a 183 with SDP (RFC 3262 3). It gives up with
-// the retransmissions (64·T1) or when the call ends.
-func (c *call) relWaitLocked() {
+// the retransmissions (64·T1) or when the call ends; false: the PRACK never came, and the
+// call must not be answered (it is refused with 504, RFC 3262 3's 5xx).
+func (c *call) relWaitLocked() bool {
 	for c.rel.pending != nil {
 		p := c.rel.pending
 		c.mu.Unlock()
 		t := time.NewTimer(64 * sip.T1)
+		timedOut := false
 		select {
 		case <-p.done:
 		case <-c.stop:
 		case <-t.C:
+			timedOut = true
 		}
 		t.Stop()
 		c.mu.Lock()
 		if c.rel.pending == p {
 			c.rel.pending = nil
+			if timedOut {
+				c.rel.timeout = true
+			}
 		}
 	}
+	return !c.rel.timeout
 }
 
 // handlePrack takes a PRACK: 200 when its RAck names our unacknowledged reliable
@@ -161,4 +185,65 @@ func parseRAck(req *sip.Request) (rseq, cseq uint32, ok bool) {
 		return 0, 0, false
 	}
 	return uint32(r), uint32(cs), true
+}
+
+// Outgoing calls (we are the UAC, RFC 3262 4). Our INVITE says "Supported: 100rel"
+// (offer100rel); a 18x of the callee with "Require: 100rel" and an RSeq is PRACKed once,
+// in its early dialog (its To tag), with "RAck: <RSeq> <INVITE's CSeq> INVITE". A reliable
+// 18x whose RSeq is not one above the last one PRACKed in that dialog — a retransmission,
+// because our PRACK has not reached the callee yet (sipgo's transaction retransmits the
+// PRACK itself), or one out of order — is neither PRACKed nor processed: no frame, no SDP.
+
+// offer100rel adds 100rel to the Supported header of our INVITE.
+func offer100rel(req *sip.Request) {
+	v := "100rel"
+	if h := req.GetHeader("Supported"); h != nil {
+		v = h.Value() + ", 100rel"
+		req.RemoveHeader("Supported")
+	}
+	req.AppendHeader(sip.NewHeader("Supported", v))
+}
+
+// relResponseLocked takes a provisional response (101-199) to our INVITE, after its To tag
+// and Contact were taken as the dialog's. prack is the PRACK to send when res is a new
+// reliable one; skip tells that res is a reliable one already seen (or out of order) and
+// must be ignored. An unreliable response, or one with "Require: 100rel" but no usable
+// RSeq, gives neither (it is processed as unreliable).
+func (c *call) relResponseLocked(res *sip.Response) (prack *sip.Request, skip bool) {
+	if !requires(res, "100rel") {
+		return nil, false
+	}
+	h := res.GetHeader("RSeq")
+	if h == nil {
+		return nil, false
+	}
+	r, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+	if err != nil || r == 0 {
+		return nil, false
+	}
+	rseq := uint32(r)
+	tag := ""
+	if to := res.To(); to != nil {
+		tag, _ = to.Params.Get("tag")
+	}
+	last, seen := c.rel.prracked[tag]
+	switch {
+	case seen && rseq != last+1:
+		c.rel.dups++
+		return nil, true
+	case !seen && len(c.rel.prracked) >= maxEarlyDialogs:
+		return nil, false
+	}
+	if c.rel.prracked == nil {
+		c.rel.prracked = map[string]uint32{}
+	}
+	c.rel.prracked[tag] = rseq
+	cseq := uint32(0)
+	if cs := res.CSeq(); cs != nil {
+		cseq = cs.SeqNo
+	}
+	prack = c.requestLocked(sip.PRACK, 0)
+	prack.AppendHeader(sip.NewHeader("RAck", fmt.Sprintf("%d %d INVITE", rseq, cseq)))
+	c.note("Tx", "PRACK")
+	return prack, false
 }
