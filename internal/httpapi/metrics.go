@@ -81,7 +81,8 @@ var (
 	descSIPNotifies   = prometheus.NewDesc("pleiades_sip_notifies_total", "NOTIFYs sent.", nil, nil)
 	descSIPNotifyFail = prometheus.NewDesc("pleiades_sip_notify_failures_total", "NOTIFYs not sent, or answered with an error or not at all.", nil, nil)
 	descSIPInProgress = prometheus.NewDesc("pleiades_sip_requests_in_progress", "REGISTER, SUBSCRIBE and OPTIONS requests being processed (the overload rule's measure).", nil, nil)
-	descSIPRefused    = prometheus.NewDesc("pleiades_sip_overload_refused_total", "New SIP requests answered 503 Service Unavailable because the server was behind (sip.conf maxrequests).", nil, nil)
+	descSIPRefused    = prometheus.NewDesc("pleiades_sip_overload_refused_total", "New SIP requests answered 503 Service Unavailable because the server was behind (sip.conf maxrequests, maxrequestwait).", nil, nil)
+	descSIPResent     = prometheus.NewDesc("pleiades_sip_register_retransmissions_total", "REGISTER retransmissions answered again with the answer kept for them (not handled twice).", nil, nil)
 	descSIPFanout     = prometheus.NewDesc("pleiades_sip_notify_fanout_last_seconds", "Time the last hint change took to send the NOTIFYs of every subscription to it.", nil, nil)
 )
 
@@ -109,5 +110,6 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSIPFanout, st.LastFanout.Seconds())
 		gauge(descSIPInProgress, float64(st.InProgress))
 		counter(descSIPRefused, st.Refused)
+		counter(descSIPResent, st.Resent)
 	}
 }

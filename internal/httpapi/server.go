@@ -87,6 +87,7 @@ type SIPStats struct {
 	LastFanout     time.Duration // time to send every NOTIFY of the last hint change
 	InProgress     int           // requests being processed (the overload rule's measure)
 	Refused        uint64        // new requests answered 503 by the overload rule
+	Resent         uint64        // REGISTER retransmissions answered with the kept answer
 }
 
 // Sources are read at every /metrics scrape; each may be nil (its metric families are then

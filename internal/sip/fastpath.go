@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
@@ -22,12 +23,53 @@ import (
 // before, counted in progress for the overload rule, and a retransmission of it that comes in
 // meanwhile is absorbed (dropped), as a server transaction in its Trying state does.
 type fastPath struct {
-	parser *sip.Parser
-	out    []ipv4.Message // answers of the current read batch (the reading goroutine only)
-	bufs   []*bytes.Buffer
+	parser  *sip.Parser
+	answers *respCache     // answers to recent REGISTERs, for their retransmissions (respcache.go)
+	key     []byte         // scratch: the current datagram's respKey
+	out     []ipv4.Message // answers of the current read batch (the reading goroutine only)
+	bufs    []*bytes.Buffer
 }
 
 var fastBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// resendAnswer answers a retransmission of a REGISTER already answered with the same bytes,
+// unparsed; it reports whether it did.
+func (s *Server) resendAnswer(data []byte, from net.Addr) bool {
+	f := &s.fast
+	if f.answers == nil || !bytes.HasPrefix(data, []byte("REGISTER ")) {
+		return false
+	}
+	key, ok := f.keyOf(data, from)
+	if !ok {
+		return false
+	}
+	b := fastBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	ans, ok := f.answers.get(b.AvailableBuffer(), key)
+	if !ok {
+		fastBufs.Put(b)
+		return false
+	}
+	b.Write(ans)
+	s.stats.retransmits.Add(1)
+	f.out = append(f.out, ipv4.Message{Buffers: [][]byte{b.Bytes()}, Addr: from})
+	f.bufs = append(f.bufs, b)
+	return true
+}
+
+// keyOf sets f.key to the datagram's respKey (valid until the next call).
+func (f *fastPath) keyOf(data []byte, from net.Addr) ([]byte, bool) {
+	ua, ok := from.(*net.UDPAddr)
+	if !ok {
+		return nil, false
+	}
+	br := topBranchRaw(data)
+	if len(br) == 0 {
+		return nil, false
+	}
+	f.key = respKey(f.key, br, ua.AddrPort())
+	return f.key, true
+}
 
 // fastRegister takes a REGISTER datagram; it reports whether it did (false: sipgo parses it
 // and answers, e.g. with 400 for what its parser refuses).
@@ -53,8 +95,12 @@ func (s *Server) fastRegister(data []byte, from net.Addr) bool {
 	if to := req.To(); to != nil {
 		name = to.Address.User
 	}
+	var key []byte
+	if k, ok := s.fast.keyOf(data, from); ok {
+		key = bytes.Clone(k)
+	}
 	if s.peerInMemory(name) {
-		s.handleRegister(req, &udpTx{s: s, to: from, batch: true})
+		s.handleRegister(req, &udpTx{s: s, to: from, batch: true, key: key})
 		return true
 	}
 	// a realtime read: not in the reading goroutine
@@ -66,7 +112,7 @@ func (s *Server) fastRegister(data []byte, from net.Addr) bool {
 		}
 	}
 	h := s.counted(s.handleRegister)
-	tx := &udpTx{s: s, to: from}
+	tx := &udpTx{s: s, to: from, key: key}
 	s.ovl.inProgress.Add(1) // until the goroutine counts it itself
 	if !s.spawn(func() { s.ovl.inProgress.Add(-1); h(req, tx) }) {
 		s.ovl.inProgress.Add(-1)
@@ -126,6 +172,7 @@ type udpTx struct {
 	s     *Server
 	to    net.Addr
 	batch bool
+	key   []byte // respKey: a final answer is kept for the request's retransmissions
 }
 
 var doneChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -134,6 +181,11 @@ func (t *udpTx) Respond(res *sip.Response) error {
 	b := fastBufs.Get().(*bytes.Buffer)
 	b.Reset()
 	res.StringWrite(b)
+	if t.key != nil && res.StatusCode >= 200 {
+		if a := t.s.fast.answers; a != nil {
+			a.put(t.key, b.Bytes(), time.Now())
+		}
+	}
 	if !t.batch {
 		var err error
 		if c := t.s.udpConn; c != nil {

@@ -143,26 +143,44 @@ func newRequest(data []byte) bool {
 }
 
 // topBranch returns the branch parameter of the message's first Via, "" when there is none.
-func topBranch(data []byte) string {
+func topBranch(data []byte) string { return string(topBranchRaw(data)) }
+
+// topBranchRaw is topBranch without a copy: a slice of data (nil when there is none).
+func topBranchRaw(data []byte) []byte {
 	v := headerLine(data, "via", "v")
 	if v == nil {
-		return ""
+		return nil
 	}
 	if i := bytes.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
-	for _, p := range bytes.Split(v, []byte(";"))[1:] {
+	_, v, _ = bytes.Cut(v, []byte(";"))
+	for len(v) > 0 {
+		var p []byte
+		p, v, _ = bytes.Cut(v, []byte(";"))
 		if n, val, ok := bytes.Cut(bytes.TrimSpace(p), []byte("=")); ok && bytes.EqualFold(bytes.TrimSpace(n), []byte("branch")) {
-			return string(bytes.TrimSpace(val))
+			return bytes.TrimSpace(val)
 		}
 	}
-	return ""
+	return nil
 }
 
 // headerLine returns the value of the first header named name (or its compact form) in the
-// message's header section, nil when there is none.
+// message's header section, nil when there is none. It allocates nothing.
 func headerLine(data []byte, name, compact string) []byte {
-	for _, l := range headerLines(data) {
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(data)
+	}
+	h := data[:end]
+	i := bytes.Index(h, []byte("\r\n"))
+	if i < 0 {
+		return nil
+	}
+	h = h[i+2:] // after the start line
+	for len(h) > 0 {
+		var l []byte
+		l, h, _ = bytes.Cut(h, []byte("\r\n"))
 		if n, v, ok := splitHeader(l); ok && (bytes.EqualFold(n, []byte(name)) || (compact != "" && bytes.EqualFold(n, []byte(compact)))) {
 			return v
 		}

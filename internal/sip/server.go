@@ -130,7 +130,8 @@ type Server struct {
 
 	stats struct {
 		registers, authFailures, notifies, notifyFailures, dropped, blocked atomic.Uint64
-		lastFanout                                                          atomic.Int64 // ns
+		retransmits                                                         atomic.Uint64 // REGISTER retransmissions answered from respCache
+		lastFanout                                                          atomic.Int64  // ns
 		tcpConns                                                            atomic.Int64
 	}
 }
@@ -152,6 +153,7 @@ type Stats struct {
 	LastFanout     time.Duration // from the last hint change to its last NOTIFY handed to the transport
 	InProgress     int           // REGISTER/SUBSCRIBE/OPTIONS being processed (the overload rule's measure)
 	Refused        uint64        // new requests answered 503 because the server was behind
+	Resent         uint64        // REGISTER retransmissions answered again with the kept answer
 }
 
 // Stats returns the current counters.
@@ -177,7 +179,7 @@ func (s *Server) Stats() Stats {
 		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
 		Dropped: s.stats.dropped.Load(), Blocked: s.stats.blocked.Load(), Peers: np, Subscriptions: s.subs.len(),
 		NoncesTracked: s.nonces.len(), WriteBacks: s.wb.depth(), LastFanout: time.Duration(s.stats.lastFanout.Load()),
-		InProgress: int(s.ovl.inProgress.Load()), Refused: s.ovl.refused.Load(),
+		InProgress: int(s.ovl.inProgress.Load()), Refused: s.ovl.refused.Load(), Resent: s.stats.retransmits.Load(),
 	}
 }
 
@@ -436,7 +438,7 @@ func (s *Server) start(ctx context.Context) error {
 	s.udpBatch = udpbatch.For(udpConn)
 	fp := sip.NewParser()
 	fp.MaxMessageLength = maxMessageSize
-	s.fast = fastPath{parser: fp}
+	s.fast = fastPath{parser: fp, answers: newRespCache()}
 	s.tcpL = nil
 	if tcpLn != nil {
 		s.tcpL = newTCPListener(s, tcpLn, &s.stats.tcpConns)
@@ -620,7 +622,7 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 
 // takeUDP is batchConn's filter for the UDP socket.
 func (s *Server) takeUDP(data []byte, from net.Addr, waited time.Duration) bool {
-	return s.filterIn("UDP", from, data) || s.shedUDP(data, from, waited) || s.fastRegister(data, from)
+	return s.filterIn("UDP", from, data) || s.resendAnswer(data, from) || s.shedUDP(data, from, waited) || s.fastRegister(data, from)
 }
 
 // filterIn drops oversized messages, prints messages for "sip set debug" and settles, unparsed,
