@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -72,7 +73,15 @@ func (c *Cluster) connect(ctx context.Context) error {
 		ServerName: c.node,
 		NoSigs:     true,
 		NoLog:      true,
-		// No JetStream, no system account: plain core NATS.
+		// Plain core NATS unless jetstream=yes (voicemail storage=nats); no system account
+		// configured (nats-server's default one serves JetStream's clustering).
+	}
+	if c.cfg.JetStream {
+		so.JetStream = true
+		so.StoreDir = c.cfg.JetStreamDir
+		if so.StoreDir == "" {
+			so.StoreDir = filepath.Join("var", "pleiades", "nats")
+		}
 	}
 	switch {
 	case c.cfg.ClientListen != "":
@@ -204,6 +213,10 @@ func (c *Cluster) transportSummary() string {
 	}
 	return ", " + strings.Join(s, ", ")
 }
+
+// Conn returns the connection to NATS (nil before Start): other modules use it for what
+// the cluster does not carry itself (the voicemail messages in JetStream).
+func (c *Cluster) Conn() *nats.Conn { return c.nc }
 
 // RouteAddr returns the address the embedded server accepts routes on (nil without listen=
 // or in external mode); with listen=host:0 it tells the port picked.

@@ -264,6 +264,9 @@ func (s *DBStore) Move(ctx context.Context, b Box, from string, num int, to stri
 	if _, err := s.q.Exec(ctx, s.db, s.sql("DELETE FROM {t} WHERE dir = ? AND msgnum = ?"), src, num); err != nil {
 		return 0, err
 	}
+	if src == dst {
+		n-- // to its own folder's end: the renumbering moves it down by one
+	}
 	return n, s.resequence(ctx, src)
 }
 

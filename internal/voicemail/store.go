@@ -288,6 +288,9 @@ func (s *FileStore) Move(_ context.Context, b Box, from string, num int, to stri
 	if err := moveMsg(msgBase(src, num), msgBase(dst, n)); err != nil {
 		return 0, err
 	}
+	if src == dst {
+		n-- // to its own folder's end: the renumbering moves it down by one
+	}
 	return n, resequence(src)
 }
 

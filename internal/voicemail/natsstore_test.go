@@ -1,0 +1,194 @@
+package voicemail
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// natsServer starts an in-process nats-server on a random loopback port, with JetStream
+// (its store in a temporary directory) when js is true.
+func natsServer(t testing.TB, js bool) *server.Server {
+	t.Helper()
+	o := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true}
+	if js {
+		o.JetStream, o.StoreDir = true, t.TempDir()
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+func natsConn(t testing.TB, s *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+var bucketSeq atomic.Int64
+
+// natsStores returns a constructor of stores on one JetStream server, each in its own bucket.
+func natsStores(t *testing.T) func(t *testing.T) Store {
+	srv := natsServer(t, true)
+	nc := natsConn(t, srv)
+	return func(t *testing.T) Store {
+		s, err := NewNATSStore(nc, fmt.Sprintf("vm%d", bucketSeq.Add(1)), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+func TestNATSStoreConformance(t *testing.T) {
+	conformance(t, natsStores(t))
+}
+
+// Two servers (two connections) leaving messages in one mailbox at once: every message is
+// kept, numbered 0..n-1 once each, and a move and a delete made meanwhile lose nothing.
+func TestNATSStoreConcurrentServers(t *testing.T) {
+	srv := natsServer(t, true)
+	a, err := NewNATSStore(natsConn(t, srv), "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewNATSStore(natsConn(t, srv), "", 1)
+	ctx := context.Background()
+	box := Box{"default", "1234"}
+	if _, err := a.Save(ctx, box, "INBOX", Meta{MsgID: "first"}, []byte{1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 20 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Save(ctx, box, "INBOX", Meta{MsgID: fmt.Sprintf("m%02d", i)}, []byte{byte(i), 0}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := b.Move(ctx, box, "INBOX", 0, "Old"); err != nil {
+			errs <- err
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	l, err := b.List(ctx, box, "INBOX")
+	if err != nil || len(l) != 20 {
+		t.Fatalf("%d messages in INBOX, %v", len(l), err)
+	}
+	seen := map[string]bool{}
+	for i, m := range l {
+		if m.Num != i || seen[m.Meta.MsgID] || !strings.HasPrefix(m.Meta.MsgID, "m") {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+		seen[m.Meta.MsgID] = true
+		pcm, err := a.Audio(ctx, box, "INBOX", i)
+		if err != nil || !bytes.Equal(pcm, []byte{byte(mustAtoi(m.Meta.MsgID[1:])), 0}) {
+			t.Fatalf("audio of %s: %v %v", m.Meta.MsgID, pcm, err)
+		}
+	}
+	if old, _ := a.List(ctx, box, "Old"); len(old) != 1 || old[0].Meta.MsgID != "first" {
+		t.Fatalf("Old: %+v", old)
+	}
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// Mailbox and context names with characters a KV key cannot hold ('.', '+') are kept apart
+// and listed back as they were.
+func TestNATSStoreKeyEscaping(t *testing.T) {
+	s := natsStores(t)(t)
+	ctx := context.Background()
+	boxes := []Box{{"a.b", "c"}, {"a", "b.c"}, {"default", "+100"}}
+	for i, b := range boxes {
+		for range i + 1 {
+			if _, err := s.Save(ctx, b, "INBOX", Meta{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, b := range boxes {
+		if n, _ := s.Count(ctx, b, "INBOX"); n != i+1 {
+			t.Errorf("%v: %d messages", b, n)
+		}
+	}
+	got, err := s.Boxes(ctx)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, b := range boxes {
+		found := false
+		for _, g := range got {
+			found = found || g == b
+		}
+		if !found {
+			t.Errorf("%v not listed: %v", b, got)
+		}
+	}
+	for _, k := range []string{"a", "a=2", "a=ZZ", "a=2E"} {
+		v, ok := unescapeKey(k)
+		if want := k == "a" || k == "a=2E"; ok != want {
+			t.Errorf("unescape %q: %q %v", k, v, ok)
+		}
+	}
+}
+
+// A NATS without JetStream is a configuration error said as such; a bad bucket name or no
+// connection is refused.
+func TestNATSStoreRefusals(t *testing.T) {
+	srv := natsServer(t, false)
+	s, err := NewNATSStore(natsConn(t, srv), "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.CheckJetStream(ctx); err == nil || !strings.Contains(err.Error(), "jetstream=yes") {
+		t.Fatalf("no JetStream: %v", err)
+	}
+	if _, err := s.Count(ctx, Box{"default", "1"}, "INBOX"); err == nil {
+		t.Fatal("counted without JetStream")
+	}
+	if _, err := NewNATSStore(natsConn(t, srv), "a.b", 1); err == nil {
+		t.Error("bucket a.b accepted")
+	}
+	if _, err := NewNATSStore(nil, "", 1); err == nil {
+		t.Error("no connection accepted")
+	}
+}
