@@ -134,7 +134,14 @@ func (c *Cluster) connect(ctx context.Context) error {
 			so.Cluster.TLSConfig = tc
 			so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
 		}
-		for _, r := range c.cfg.Routes {
+		routes := c.cfg.Routes
+		if c.cfg.JetStream && len(routes) == 0 && port > 0 {
+			// A JetStream cluster needs routes configured on every server, the first one
+			// too: it routes to itself (nats-server drops a route to itself), so a seed
+			// server without routes= still starts JetStream.
+			routes = []string{net.JoinHostPort(selfHost(host), strconv.Itoa(port))}
+		}
+		for _, r := range routes {
 			u := &url.URL{Scheme: "nats-route", Host: r}
 			if c.cfg.RouteUser != "" {
 				u.User = url.UserPassword(c.cfg.RouteUser, c.cfg.RoutePassword)
@@ -176,6 +183,14 @@ func (c *Cluster) connect(ctx context.Context) error {
 		c.addrs = append(c.addrs, announceAddr(c.cfg.Listen, a))
 	}
 	return nil
+}
+
+// selfHost is the address this server reaches its own listener on.
+func selfHost(host string) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1"
+	}
+	return host
 }
 
 // routeTLSTimeout bounds a route's TLS handshake (a WAN round trip or two).

@@ -111,6 +111,9 @@ func (s *NATSStore) open(ctx context.Context) (jetstream.KeyValue, jetstream.Obj
 	if err != nil {
 		return nil, nil, err
 	}
+	// A JetStream without a leader yet does not answer: do not hold a caller long.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: s.bucket, History: 1,
 		Description: "Pleiades voicemail: the index of each mailbox", Storage: jetstream.FileStorage, Replicas: s.replicas})
 	if err != nil {

@@ -192,3 +192,67 @@ func TestNATSStoreRefusals(t *testing.T) {
 		t.Error("no connection accepted")
 	}
 }
+
+// storage=nats takes the messages to the NATS store on the cluster's connection: a message
+// saved through one engine is counted (and MWI published) by another engine on another
+// connection; a NATS without JetStream, or no cluster, fails the configuration and keeps the
+// running store.
+func TestConfigureNATSStorage(t *testing.T) {
+	ctx := context.Background()
+	srv := natsServer(t, true)
+	c, err := parse(t, "[general]\nstorage = nats\nnatsbucket = vmtest\n[default]\n1234 => 1\n")
+	if err != nil || c.General.Storage != "nats" || c.General.NATSBucket != "vmtest" || c.General.NATSReplicas != 1 {
+		t.Fatalf("%+v %v", c.General, err)
+	}
+	m1, m2 := &fakeMWI{}, &fakeMWI{}
+	nc1, nc2 := natsConn(t, srv), natsConn(t, srv)
+	e1 := New(Options{SpoolDir: t.TempDir(), MWI: m1, NATS: func() *nats.Conn { return nc1 }})
+	e2 := New(Options{SpoolDir: t.TempDir(), MWI: m2, NATS: func() *nats.Conn { return nc2 }})
+	t.Cleanup(e1.Close)
+	t.Cleanup(e2.Close)
+	for _, e := range []*Engine{e1, e2} {
+		if err := e.Configure(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := e.Store().(*NATSStore); !ok {
+			t.Fatalf("store %T", e.Store())
+		}
+	}
+	box := Box{"default", "1234"}
+	if _, err := e1.Store().Save(ctx, box, "INBOX", Meta{MsgID: "x"}, []byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _, err := e2.Counts(ctx, box); n != 1 || err != nil {
+		t.Fatalf("the other engine counts %d, %v", n, err)
+	}
+	// A server starting with messages already stored publishes their counts (in the
+	// background, once JetStream answers).
+	m3 := &fakeMWI{}
+	e3 := New(Options{SpoolDir: t.TempDir(), MWI: m3, NATS: func() *nats.Conn { return nc2 }})
+	t.Cleanup(e3.Close)
+	if err := e3.Configure(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for m3.updates() != "1234@default 1/0/0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("start-up MWI: %q", m3.updates())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	plain := natsServer(t, false)
+	ncPlain := natsConn(t, plain)
+	e4 := New(Options{SpoolDir: t.TempDir(), NATS: func() *nats.Conn { return ncPlain }})
+	t.Cleanup(e4.Close)
+	if err := e4.Configure(ctx, c); err == nil || !strings.Contains(err.Error(), "jetstream=yes") {
+		t.Fatalf("no JetStream: %v", err)
+	}
+	if _, ok := e4.Store().(*FileStore); !ok {
+		t.Fatalf("a failed configuration changed the store: %T", e4.Store())
+	}
+	e5 := New(Options{SpoolDir: t.TempDir()})
+	if err := e5.Configure(ctx, c); err == nil || !strings.Contains(err.Error(), "no cluster") {
+		t.Fatalf("no cluster: %v", err)
+	}
+}
