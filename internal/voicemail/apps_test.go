@@ -172,3 +172,47 @@ func TestVoiceMailMainSaveToFolder(t *testing.T) {
 		t.Fatalf("MWI %q", got)
 	}
 }
+
+// VoiceMailPurge empties a mailbox (every folder, or the one named) and MWI follows; an
+// unknown mailbox or folder is FAILED.
+func TestVoiceMailPurge(t *testing.T) {
+	env := newAppEnv(t, "[default]\n1234 => 4242,John\n1235 => 1,Jane\n", `[c]
+exten => 1,1,VoiceMailPurge(1234@default,Old)
+ same => n,Set(GLOBAL(S1)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 2,1,VoiceMailPurge(1234&1235)
+ same => n,Set(GLOBAL(S2)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 3,1,VoiceMailPurge(999@default&1235)
+ same => n,Set(GLOBAL(S3)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 4,1,VoiceMailPurge(1234,Spam)
+ same => n,Set(GLOBAL(S4)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 5,1,VoiceMailPurge()
+ same => n,Set(GLOBAL(S5)=${VMPURGESTATUS}/${VMPURGECOUNT})
+`)
+	ctx := context.Background()
+	b := Box{"default", "1234"}
+	for _, f := range []string{"INBOX", "INBOX", "Old", "Old", "Work", "Urgent"} {
+		env.vm.Store().Save(ctx, b, f, Meta{}, make([]byte, 160))
+	}
+	env.vm.Store().Save(ctx, Box{"default", "1235"}, "INBOX", Meta{}, make([]byte, 160))
+	for _, tc := range [][2]string{{"1", "SUCCESS/2"}, {"2", "SUCCESS/5"}, {"3", "FAILED/0"}, {"4", "FAILED/0"}, {"5", "FAILED/0"}} {
+		exten, want := tc[0], tc[1]
+		_, _, done := env.call(t, exten)
+		waitEnd(t, done)
+		if v, _ := env.dp.Global("S" + exten); v != want {
+			t.Fatalf("exten %s: %q, want %q", exten, v, want)
+		}
+		if exten == "1" {
+			if n, _ := env.vm.Store().Count(ctx, b, "INBOX"); n != 2 {
+				t.Fatalf("INBOX purged with Old: %d left", n)
+			}
+		}
+	}
+	for _, f := range Folders {
+		if n, _ := env.vm.Store().Count(ctx, b, f); n != 0 {
+			t.Fatalf("%s holds %d", f, n)
+		}
+	}
+	if got := env.mwi.updates(); got != "1234@default 3/0/1;1234@default 0/0/0;1235@default 0/0/0" {
+		t.Fatalf("MWI %q", got)
+	}
+}

@@ -316,3 +316,13 @@ func (s *DBStore) Boxes(ctx context.Context) ([]Box, error) {
 }
 
 func unix(sec int64) time.Time { return time.Unix(sec, 0) }
+
+// Purge removes a folder's rows in one DELETE.
+func (s *DBStore) Purge(ctx context.Context, b Box, folder string) (int, error) {
+	dir, err := s.dir(b, folder)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.q.Exec(ctx, s.db, s.sql("DELETE FROM {t} WHERE dir = ?"), dir)
+	return int(n), err
+}

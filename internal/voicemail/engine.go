@@ -324,6 +324,27 @@ func (e *Engine) Refresh(ctx context.Context, b Box, force bool) {
 	}
 }
 
+// Purge removes every message of a mailbox's folders (all of them when none is named) and
+// publishes its counts; it returns how many messages went.
+func (e *Engine) Purge(ctx context.Context, b Box, folders ...string) (int, error) {
+	if len(folders) == 0 {
+		folders = Folders
+	}
+	total := 0
+	var first error
+	for _, f := range folders {
+		n, err := purgeFolder(ctx, e.st(), b, f)
+		total += n
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if total > 0 {
+		e.Refresh(ctx, b, true)
+	}
+	return total, first
+}
+
 // poll is pollmailboxes: every freq, the counts of every mailbox the store holds are read
 // again and published when they changed behind Pleiades' back.
 func (e *Engine) poll(freq time.Duration, stop, done chan struct{}) {

@@ -432,3 +432,39 @@ func (s *NATSStore) Boxes(ctx context.Context) ([]Box, error) {
 	}
 	return out, nil
 }
+
+// errNothing stops an update that has nothing to write.
+var errNothing = errors.New("voicemail: nothing to change")
+
+// Purge removes a folder's messages in one write of the index, then their recordings.
+func (s *NATSStore) Purge(ctx context.Context, b Box, folder string) (int, error) {
+	if err := s.check(b, folder); err != nil {
+		return 0, err
+	}
+	f := folderName(folder)
+	var gone []natsEntry
+	err := s.update(ctx, b, func(idx natsIndex) error {
+		gone = idx[f]
+		if len(gone) == 0 {
+			return errNothing
+		}
+		delete(idx, f)
+		return nil
+	})
+	if errors.Is(err, errNothing) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, obj, err := s.open(ctx)
+	if err != nil {
+		return len(gone), err
+	}
+	for _, e := range gone {
+		if err := obj.Delete(ctx, objName(b, e.ID)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return len(gone), fmt.Errorf("voicemail: messages purged, a recording not: %w", err)
+		}
+	}
+	return len(gone), nil
+}

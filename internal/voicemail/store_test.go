@@ -144,6 +144,9 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 					}
 				case "delete":
 					err = s.Delete(ctx, box, f[1], atoi(f[2]))
+				case "purge":
+					got, err = purgeFolder(ctx, s, box, f[1])
+					want = atoi(f[2])
 				}
 				if fail {
 					if !errors.Is(err, ErrNoMessage) {
@@ -197,7 +200,7 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 }
 
 // storeOps are the conformance table: operations (save FOLDER ID NUM, move FROM NUM TO NUM,
-// delete FOLDER NUM; NUM is the number the store must answer; a trailing "!" means the
+// delete FOLDER NUM, purge FOLDER COUNT; NUM is the number the store must answer; a trailing "!" means the
 // operation must fail with ErrNoMessage) and what the folders hold after them.
 var storeOps = []struct {
 	name string
@@ -219,6 +222,8 @@ var storeOps = []struct {
 		"save INBOX m4 4", "save INBOX m5 5", "save INBOX m6 6", "save INBOX m7 7", "save INBOX m8 8", "save INBOX m9 9",
 		"save INBOX m10 10", "save INBOX m11 11", "delete INBOX 3", "move INBOX 9 Old 0", "delete INBOX 9", "save INBOX m12 9"},
 		"INBOX=m0,m1,m2,m4,m5,m6,m7,m8,m9,m12 Old=m10"},
+	{"purge a folder, then use it again", []string{"save INBOX a 0", "save INBOX b 1", "save INBOX c 2", "save Old o 0",
+		"purge INBOX 3", "purge INBOX 0", "purge Work 0", "save INBOX d 0"}, "INBOX=d Old=o Work="},
 	{"folders are per mailbox folder, case-insensitive", []string{"save inbox a 0", "save INBOX b 1", "move INBOX 0 old 0", "delete OLD 0"},
 		"INBOX=b Old="},
 }
