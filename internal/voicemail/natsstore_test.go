@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,13 +282,16 @@ func BenchmarkStoreLeaveMessage(b *testing.B) {
 			e := New(Options{Store: s})
 			box := Box{"default", "1234"}
 			i := 0
+			var took []time.Duration
 			for b.Loop() {
+				t0 := time.Now()
 				if _, err := s.Save(ctx, box, "INBOX", Meta{MsgID: "m"}, pcm); err != nil {
 					b.Fatal(err)
 				}
 				if _, _, _, err := e.Counts(ctx, box); err != nil {
 					b.Fatal(err)
 				}
+				took = append(took, time.Since(t0))
 				if i++; i%50 == 0 {
 					// Keep the folder small (maxmsg is 100 by default).
 					b.StopTimer()
@@ -297,6 +301,9 @@ func BenchmarkStoreLeaveMessage(b *testing.B) {
 					b.StartTimer()
 				}
 			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*9/10].Microseconds()), "p90-µs")
 		})
 	}
 }
