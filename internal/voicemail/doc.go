@@ -85,7 +85,11 @@
 // with natsreplicas copies (default 1). A NATS without JetStream fails the configuration; a
 // JetStream not ready yet (a JetStream cluster elects its leader seconds after start) is
 // waited for in the background before the start-up MWI counts are published, and operations
-// fail (vm-sorry) until it answers. The file store stays the default: it is what an Asterisk
+// fail (vm-sorry) until it answers. natsreplicas above the number of JetStream servers
+// cannot be placed: the buckets are not made and every operation fails with NATS's error
+// (logged). A mailbox's index is one NATS message, so it must fit max_payload (1 MB by
+// default: some 2,500 messages over all its folders; maxmsg is 100 per folder by default).
+// Not tried with sites (NATS gateways). The file store stays the default: it is what an Asterisk
 // server has, needs nothing more, and Asterisk's tools read it.
 //
 // "storage = file | odbc | nats" chooses; without it odbcstorage means odbc, else the spool.
