@@ -2,6 +2,9 @@ package voicemail
 
 import (
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,18 +26,51 @@ type appEnv struct {
 	med    *media.Engine
 	sounds string
 	mwi    *fakeMWI
+	logs   *logLines
+}
+
+// logLines keeps the dialplan's log messages (a sound file missing from the test's sounds
+// directory is logged: that is how a test sees what was played).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.lines = append(l.lines, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logLines) WithGroup(string) slog.Handler      { return l }
+
+// missing lists the sound files logged as missing, in order, as one string.
+func (l *logLines) missing() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, m := range l.lines {
+		if f, ok := strings.CutPrefix(m, "File "); ok {
+			if f, ok = strings.CutSuffix(f, " does not exist in any format"); ok {
+				out = append(out, f)
+			}
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func newAppEnv(t *testing.T, vmConf, dialplanText string) *appEnv {
 	t.Helper()
-	env := &appEnv{mwi: &fakeMWI{}, sounds: t.TempDir()}
+	env := &appEnv{mwi: &fakeMWI{}, sounds: t.TempDir(), logs: &logLines{}}
 	env.vm = New(Options{MWI: env.mwi, SpoolDir: t.TempDir()})
 	c, err := parse(t, vmConf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.vm.Configure(context.Background(), c)
-	env.dp = dialplan.New(nil, nil)
+	env.dp = dialplan.New(slog.New(env.logs), nil)
 	t.Cleanup(env.dp.Close)
 	env.vm.Register(env.dp)
 	raw, err := conf.Parse("extensions.conf", []byte(dialplanText), conf.Options{})
@@ -214,5 +250,36 @@ exten => 5,1,VoiceMailPurge()
 	}
 	if got := env.mwi.updates(); got != "1234@default 3/0/1;1234@default 0/0/0;1235@default 0/0/0" {
 		t.Fatalf("MWI %q", got)
+	}
+}
+
+// VoiceMailMain says the envelope before the message (the date, and the caller with saycid),
+// and again with 3 (advanced options) then 3.
+func TestVoiceMailMainEnvelope(t *testing.T) {
+	env := newAppEnv(t, "[general]\nsaycid=yes\n[default]\n1234 => 4242,John\n", "[c]\nexten => 1,1,VoiceMailMain(1234@default,s)\n")
+	ctx := context.Background()
+	b := Box{"default", "1234"}
+	env.vm.Store().Save(ctx, b, "INBOX", NewMeta(Meta{MsgID: "m", CallerID: `"Bob" <20>`}, time.Now()), make([]byte, 1600))
+	leg, tech, done := env.call(t, "1")
+	wait(t, "VoiceMailMain", func() bool { return leg.Snapshot().Application == "VoiceMailMain" })
+	time.Sleep(300 * time.Millisecond)
+	mark := len(env.logs.missing())
+	for _, d := range []byte("133#") {
+		tech.Phone.SendDigit(d)
+		time.Sleep(400 * time.Millisecond)
+	}
+	waitEnd(t, done)
+	got := env.logs.missing()[mark:]
+	// Today's message: "received at H MM a.m./p.m."; the digits depend on the clock, so only
+	// the fixed parts are checked, in order.
+	want := []string{"vm-first", "vm-message", "vm-received", "digits/at", "vm-from-phonenumber", "digits/2", "digits/0",
+		"vm-advopts", "vm-received", "digits/at", "vm-from-phonenumber", "digits/2", "digits/0", "vm-goodbye"}
+	rest := got
+	for _, w := range want {
+		i := strings.Index(" "+rest+" ", " "+w+" ")
+		if i < 0 {
+			t.Fatalf("%s not said in order; said: %s", w, got)
+		}
+		rest = rest[min(len(rest), i+len(w)):]
 	}
 }
