@@ -3,10 +3,10 @@ package voicemail
 import (
 	"context"
 	"log/slog"
-	"strings"
-	"sync"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
