@@ -170,7 +170,6 @@
 // call, sayduration, cidinternalcontexts (a caller ID is always said as a phone number),
 // review=yes, dates said in other languages than English, greetings stored in the database or
 // in NATS (they stay in each server's spool), and ${VAR} in a [zonemessages] format (skipped).
-// The MWI delay has a median of five samples from server 1's NOTIFY to server 2's
-// (docs/performance.md), not from the caller's '#': the store's share is measured apart
-// (BenchmarkStoreLeaveMessage).
+// The MWI delay (a message left on one server, by its '#' → a NOTIFY from another) is a
+// median of five samples on one box (docs/performance.md), not of a real network.
 package voicemail
