@@ -3,7 +3,9 @@ package voicemail
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
 // natsServer starts an in-process nats-server on a random loopback port, with JetStream
@@ -63,6 +68,43 @@ func natsStores(t *testing.T) func(t *testing.T) Store {
 
 func TestNATSStoreConformance(t *testing.T) {
 	conformance(t, natsStores(t))
+}
+
+// The same table on a standalone nats-server with JetStream (PLEIADES_TEST_NATS_URL, default
+// the one CI runs at 127.0.0.1:4222: the shape of an external NATS, mode=external), each store
+// in its own buckets, removed afterwards.
+func TestNATSStoreConformanceExternal(t *testing.T) {
+	u := os.Getenv("PLEIADES_TEST_NATS_URL")
+	if u == "" {
+		u = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(u, nats.Timeout(2*time.Second))
+	if err != nil {
+		testenv.Unavailable(t, "NATS at %s unreachable: %v", u, err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(ctx); err != nil {
+		testenv.Unavailable(t, "NATS at %s has no JetStream: %v", u, err)
+	}
+	conformance(t, func(t *testing.T) Store {
+		var r [4]byte
+		rand.Read(r[:])
+		bucket := fmt.Sprintf("pleiades_vmtest_%x", r)
+		s, err := NewNATSStore(nc, bucket, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			js.DeleteKeyValue(ctx, bucket)
+			js.DeleteObjectStore(ctx, bucket)
+		})
+		return s
+	})
 }
 
 // Two servers (two connections) leaving messages in one mailbox at once: every message is
@@ -233,6 +275,11 @@ func TestConfigureNATSStorage(t *testing.T) {
 	t.Cleanup(e3.Close)
 	if err := e3.Configure(ctx, c); err != nil {
 		t.Fatal(err)
+	}
+	// A reload with the same bucket keeps the store (and its open buckets).
+	before := e3.Store()
+	if err := e3.Configure(ctx, c); err != nil || e3.Store() != before {
+		t.Fatalf("reload: %v, store kept: %v", err, e3.Store() == before)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for m3.updates() != "1234@default 1/0/0" {
