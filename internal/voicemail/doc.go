@@ -97,7 +97,7 @@
 //
 // All the stores pass one conformance table (storeOps in store_test.go: saves, moves, deletes,
 // purges and what each folder holds after them), run on the spool, SQLite, PostgreSQL,
-// MariaDB and an in-process JetStream. Moving a message to its own folder puts it at the end
+// MariaDB, an in-process nats-server with JetStream and a standalone one. Moving a message to its own folder puts it at the end
 // and answers its final number.
 //
 // # Applications
