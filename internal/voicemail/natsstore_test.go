@@ -354,3 +354,38 @@ func BenchmarkStoreLeaveMessage(b *testing.B) {
 		})
 	}
 }
+
+// A save whose index cannot be written (here: an index that is not the store's JSON) fails,
+// says why, and leaves no recording behind; the other mailboxes are untouched.
+func TestNATSStoreFailedSaveLeavesNothing(t *testing.T) {
+	srv := natsServer(t, true)
+	nc := natsConn(t, srv)
+	s, err := NewNATSStore(nc, "vmfail", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Save(ctx, Box{"default", "1"}, "INBOX", Meta{}, []byte{1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	kv, obj, err := s.open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "default.2", []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Save(ctx, Box{"default", "2"}, "INBOX", Meta{}, []byte{2, 0})
+	if err == nil || !strings.Contains(err.Error(), "index of 2@default cannot be read") {
+		t.Fatalf("save on a broken index: %v", err)
+	}
+	if l, err := obj.List(ctx); err != nil || len(l) != 1 || !strings.HasPrefix(l[0].Name, "default.1/") {
+		t.Fatalf("recordings left: %v %v", l, err)
+	}
+	if _, err := s.Count(ctx, Box{"default", "2"}, "INBOX"); err == nil {
+		t.Fatal("a broken index counted")
+	}
+	if n, _ := s.Count(ctx, Box{"default", "1"}, "INBOX"); n != 1 {
+		t.Fatalf("the other mailbox holds %d", n)
+	}
+}
