@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -387,5 +389,102 @@ func TestNATSStoreFailedSaveLeavesNothing(t *testing.T) {
 	}
 	if n, _ := s.Count(ctx, Box{"default", "1"}, "INBOX"); n != 1 {
 		t.Fatalf("the other mailbox holds %d", n)
+	}
+}
+
+// freePort returns a loopback TCP port nobody listens on (for a cluster's routes).
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// With natsreplicas = 3 on a JetStream cluster of three servers, the messages survive the
+// loss of one: after any one server stops, what was stored is still listed and played, and
+// new messages are stored (once JetStream has moved its leaders, within seconds).
+func TestNATSStoreThreeReplicasSurviveALostServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a JetStream cluster of three")
+	}
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	var srvs []*server.Server
+	for i, p := range ports {
+		o := &server.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+			JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: "vm", Host: "127.0.0.1", Port: p}}
+		for _, q := range ports {
+			o.Routes = append(o.Routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", q)})
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		srvs = append(srvs, s)
+	}
+	for _, s := range srvs {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats-server did not start")
+		}
+	}
+	var urls []string
+	for _, s := range srvs {
+		urls = append(urls, s.ClientURL())
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, _ := NewNATSStore(nc, "", 3)
+	ctx := context.Background()
+	eventually := func(what string, f func(ctx context.Context) error) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err := f(c)
+			cancel()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	box := Box{"default", "1234"}
+	eventually("the buckets with three replicas", func(ctx context.Context) error { return st.Ready(ctx) })
+	if _, err := st.Save(ctx, box, "INBOX", Meta{MsgID: "before"}, []byte{7, 0}); err != nil {
+		t.Fatal(err)
+	}
+	// Stop the server the client is connected to (the worst case: it reconnects too).
+	connected := nc.ConnectedUrl()
+	for _, s := range srvs {
+		if s.ClientURL() == connected {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	}
+	eventually("the message after a server was lost", func(ctx context.Context) error {
+		pcm, err := st.Audio(ctx, box, "INBOX", 0)
+		if err == nil && !bytes.Equal(pcm, []byte{7, 0}) {
+			return fmt.Errorf("audio %v", pcm)
+		}
+		return err
+	})
+	eventually("a new message with a server lost", func(ctx context.Context) error {
+		_, err := st.Save(ctx, box, "INBOX", Meta{MsgID: "after"}, []byte{8, 0})
+		return err
+	})
+	l, err := st.List(ctx, box, "INBOX")
+	if err != nil || len(l) < 2 || l[0].Meta.MsgID != "before" || l[len(l)-1].Meta.MsgID != "after" {
+		t.Fatalf("%+v %v", l, err)
 	}
 }
