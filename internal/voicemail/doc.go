@@ -82,7 +82,9 @@
 // mailbox from several servers lose nothing and number nothing twice; a move is one write.
 // Save stores the recording, then the index entry (a failed index write removes the
 // recording); Delete removes the entry, then the recording. The buckets are made on first use
-// with natsreplicas copies (default 1). A NATS without JetStream fails the configuration; a
+// with natsreplicas copies (default 1: the messages live on one JetStream server; with 3 on a
+// JetStream cluster of three or more they survive the loss of one, the test
+// TestNATSStoreThreeReplicasSurviveALostServer shows). A NATS without JetStream fails the configuration; a
 // JetStream not ready yet (a JetStream cluster elects its leader seconds after start) is
 // waited for in the background before the start-up MWI counts are published, and operations
 // fail (vm-sorry) until it answers. natsreplicas above the number of JetStream servers
