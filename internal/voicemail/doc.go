@@ -87,7 +87,9 @@
 // TestNATSStoreThreeReplicasSurviveALostServer shows). A NATS without JetStream fails the configuration; a
 // JetStream not ready yet (a JetStream cluster elects its leader seconds after start) is
 // waited for in the background before the start-up MWI counts are published, and operations
-// fail (vm-sorry) until it answers. natsreplicas above the number of JetStream servers
+// fail (vm-sorry) until it answers; a request that finds no responder (a stream electing its
+// leader after a server was lost) is sent again for up to 5 s. Whether the NATS runs JetStream
+// at all is read from its INFO. natsreplicas above the number of JetStream servers
 // cannot be placed: the buckets are not made and every operation fails with NATS's error
 // (logged). A mailbox's index is one NATS message, so it must fit max_payload (1 MB by
 // default: some 2,500 messages over all its folders; maxmsg is 100 per folder by default).

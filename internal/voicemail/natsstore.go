@@ -45,7 +45,9 @@ const DefaultNATSBucket = "pleiades_voicemail"
 //
 // The buckets are created on first use (file storage, natsreplicas copies), so a server
 // whose JetStream is not ready yet (a JetStream cluster electing its leader after start)
-// answers with an error until it is.
+// answers with an error until it is. A request that finds no responder (a stream electing its
+// leader, just made or after a server was lost) reached no stream, so it is sent again for up
+// to 5 s before the operation fails.
 type NATSStore struct {
 	nc       *nats.Conn
 	bucket   string
@@ -87,17 +89,46 @@ func natsBucketName(s string) bool {
 }
 
 // CheckJetStream tells whether the NATS behind the store has JetStream: an error that says so
-// when it has none (the configuration is wrong), nil when it has or cannot tell yet.
+// when it has none (the configuration is wrong), nil when it has or cannot tell yet (not
+// connected yet). The connected server's INFO says whether it runs JetStream (an account
+// info request cannot: nats.go takes "no responders" for "not enabled", and a JetStream
+// cluster electing its leader may not respond); the account's refusal is asked apart.
 func (s *NATSStore) CheckJetStream(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return nil
+	}
+	if on, _ := s.nc.ConnectedServerJetStream(); !on {
+		return fmt.Errorf("voicemail: storage=nats: the cluster's NATS has no JetStream (cluster.conf jetstream=yes for the embedded server)")
+	}
 	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return err
 	}
-	_, err = js.AccountInfo(ctx)
-	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-		return fmt.Errorf("voicemail: storage=nats: the cluster's NATS has no JetStream (cluster.conf jetstream=yes for the embedded server)")
+	if _, err = js.AccountInfo(ctx); errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return fmt.Errorf("voicemail: storage=nats: JetStream is not enabled for this NATS account")
 	}
 	return nil
+}
+
+// transientWait bounds how long an operation retries a JetStream that has no responder for
+// a moment (a stream electing its leader: just made, or a server lost).
+const transientWait = 5 * time.Second
+
+// retry runs f again while it fails for want of a responder, which means the request reached
+// no stream (nothing was done, so doing it again is safe), for up to transientWait.
+func retry(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(transientWait)
+	for {
+		err := f()
+		if err == nil || !(errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // open binds (creating them when missing) the KV bucket and the object store.
@@ -206,7 +237,11 @@ func (s *NATSStore) load(ctx context.Context, b Box) (natsIndex, uint64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	e, err := kv.Get(ctx, boxKey(b))
+	var e jetstream.KeyValueEntry
+	err = retry(ctx, func() (err error) {
+		e, err = kv.Get(ctx, boxKey(b))
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return natsIndex{}, 0, nil
 	}
@@ -239,11 +274,14 @@ func (s *NATSStore) update(ctx context.Context, b Box, change func(natsIndex) er
 		if err != nil {
 			return err
 		}
-		if rev == 0 {
-			_, err = kv.Create(ctx, boxKey(b), data)
-		} else {
-			_, err = kv.Update(ctx, boxKey(b), data, rev)
-		}
+		err = retry(ctx, func() (err error) {
+			if rev == 0 {
+				_, err = kv.Create(ctx, boxKey(b), data)
+			} else {
+				_, err = kv.Update(ctx, boxKey(b), data, rev)
+			}
+			return err
+		})
 		if err == nil {
 			return nil
 		}
@@ -301,7 +339,7 @@ func (s *NATSStore) Save(ctx context.Context, b Box, folder string, meta Meta, p
 	}
 	id := newMessageID()
 	wav := append(media.WAV(len(pcm)), pcm...)
-	if _, err := obj.PutBytes(ctx, objName(b, id), wav); err != nil {
+	if err := retry(ctx, func() error { _, err := obj.PutBytes(ctx, objName(b, id), wav); return err }); err != nil {
 		return 0, fmt.Errorf("voicemail: storing the recording in NATS: %w", err)
 	}
 	f := folderName(folder)
@@ -340,7 +378,11 @@ func (s *NATSStore) Audio(ctx context.Context, b Box, folder string, num int) ([
 	if err != nil {
 		return nil, err
 	}
-	data, err := obj.GetBytes(ctx, objName(b, l[num].ID))
+	var data []byte
+	err = retry(ctx, func() (err error) {
+		data, err = obj.GetBytes(ctx, objName(b, l[num].ID))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("voicemail: the recording of message %d of %s/%s: %w", num, b, folder, err)
 	}
@@ -389,7 +431,7 @@ func (s *NATSStore) Delete(ctx context.Context, b Box, folder string, num int) e
 	if err != nil {
 		return err
 	}
-	if err := obj.Delete(ctx, objName(b, gone.ID)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err := retry(ctx, func() error { return obj.Delete(ctx, objName(b, gone.ID)) }); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("voicemail: message deleted, its recording not: %w", err)
 	}
 	return nil
@@ -400,7 +442,11 @@ func (s *NATSStore) Boxes(ctx context.Context) ([]Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := kv.Keys(ctx)
+	var keys []string
+	err = retry(ctx, func() (err error) {
+		keys, err = kv.Keys(ctx)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, nil
 	}
@@ -462,7 +508,7 @@ func (s *NATSStore) Purge(ctx context.Context, b Box, folder string) (int, error
 		return len(gone), err
 	}
 	for _, e := range gone {
-		if err := obj.Delete(ctx, objName(b, e.ID)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		if err := retry(ctx, func() error { return obj.Delete(ctx, objName(b, e.ID)) }); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			return len(gone), fmt.Errorf("voicemail: messages purged, a recording not: %w", err)
 		}
 	}
