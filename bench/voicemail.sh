@@ -10,6 +10,8 @@
 #
 #   bench/voicemail.sh [callers] [rate]      (defaults 200 callers, started 40/s)
 #   KEEP=1 keeps the temp directory (server.log, sipp logs, the spool).
+#   STORAGE=nats keeps the messages in JetStream (embedded NATS, cluster.conf jetstream=yes,
+#   voicemail.conf storage=nats) instead of the spool; vmcheck reads them from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 callers=${1:-200} rate=${2:-40}
@@ -29,6 +31,12 @@ printf '[logfiles]\nconsole => warning\n' > "$d/etc/logger.conf"
 printf '[general]\nrtpstart = 10000\nrtpend = 20000\nstrictrtp = yes\n' > "$d/etc/rtp.conf"
 printf '[calls]\nexten => 1234,1,VoiceMail(1234@default,s)\n same => n,Hangup()\nexten => 1235,1,Answer()\n same => n,Playback(beep)\n same => n,Read(X,,1,,,30)\n same => n,Playback(vm-goodbye)\n same => n,Hangup()\n' > "$d/etc/extensions.conf"
 printf '[general]\nmaxmsg = 9999\nmaxsecs = 60\nminsecs = 1\nmaxsilence = 0\n\n[default]\n1234 => 4242,Bench Box\n' > "$d/etc/voicemail.conf"
+storage=${STORAGE:-file}
+if [ "$storage" = nats ]; then
+  np=$(free_port)
+  printf '[general]\nclient_listen = 127.0.0.1:%s\njetstream = yes\njetstream_dir = %s/nats\n' "$np" "$d" > "$d/etc/cluster.conf"
+  sed -i 's|^\[general\]$|[general]\nstorage = nats|' "$d/etc/voicemail.conf"
+fi
 cat > "$d/etc/sip.conf" <<CONF
 [general]
 udpbindaddr = 127.0.0.1:$sp
@@ -46,7 +54,7 @@ bin/pleiades -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 & server=$!; pid
 for _ in $(seq 100); do [ -S "$d/run/pleiades.ctl" ] && break; sleep 0.1; done
 cli() { bin/pleiades -C "$d/etc/asterisk.conf" -rx "$1"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-echo "voicemail bench: $(nproc) CPUs, $callers callers started $rate/s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "voicemail bench: $(nproc) CPUs, $callers callers started $rate/s, storage $storage, load $(cut -d' ' -f1-3 /proc/loadavg)"
 # run LABEL EXTEN: one sipp run of CALLERS callers; prints its line.
 run() {
   local label=$1 exten=$2 t0 c0 rc el c1 last
@@ -68,5 +76,9 @@ run() {
 [ "${BASELINE:-1}" = 0 ] || { run baseline 1235; sleep 2; }
 run voicemail 1234
 cli "voicemail show users" | sed -n 2p
-go run ./bench/vmcheck -pcap /usr/share/sip-tester/g711a.pcap -dir "$d/spool/voicemail/default/1234/INBOX" -want "$callers"
+if [ "$storage" = nats ]; then
+  go run ./bench/vmcheck -pcap /usr/share/sip-tester/g711a.pcap -nats "nats://127.0.0.1:$np" -mailbox 1234@default -want "$callers"
+else
+  go run ./bench/vmcheck -pcap /usr/share/sip-tester/g711a.pcap -dir "$d/spool/voicemail/default/1234/INBOX" -want "$callers"
+fi
 cli "core stop now" >/dev/null 2>&1 || true

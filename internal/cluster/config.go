@@ -120,6 +120,11 @@ type Config struct {
 	// StrictMembers ([general] strict_members): a server announcing an Entity ID that a live
 	// member already holds is ignored (not only reported) until that member is gone.
 	StrictMembers bool
+	// JetStream ([general] jetstream, default no) runs the embedded server with JetStream, for
+	// the voicemail messages kept in NATS (voicemail.conf storage=nats); JetStreamDir
+	// (jetstream_dir) is its store directory, <astdbdir>/nats when empty (the lead fills it).
+	JetStream    bool
+	JetStreamDir string
 
 	// Site names this server's site (embedded mode; "" = no sites). Servers of one site are
 	// routed as before; sites are joined through NATS gateways: GatewayListen is where this
@@ -216,10 +221,12 @@ func (c *Config) SubscribedTypes() []string {
 var generalKeys = []string{"mode", "node_name", "cluster_name", "listen", "routes", "client_listen",
 	"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials", "heartbeat_interval", "member_timeout",
 	"route_tls_ca", "route_tls_cert", "route_tls_key", "route_user", "route_password",
-	"client_user", "client_password", "strict_members", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout"}
+	"client_user", "client_password", "strict_members", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout",
+	"jetstream", "jetstream_dir"}
 
 var embeddedOnly = []string{"listen", "routes", "client_listen", "route_tls_ca", "route_tls_cert", "route_tls_key",
-	"route_user", "route_password", "client_user", "client_password", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout"}
+	"route_user", "route_password", "client_user", "client_password", "site", "gateway_listen", "gateway_advertise", "site_stale_timeout",
+	"jetstream", "jetstream_dir"}
 var externalOnly = []string{"nats_url", "tls_ca", "tls_cert", "tls_key", "credentials"}
 
 // ParseConfig validates a parsed cluster.conf (isCorosync false: [general] plus ais.conf-shaped
@@ -517,6 +524,21 @@ func (c *Config) setGeneral(key string, v *conf.Variable, bad func(string, int, 
 		default:
 			bad(v.File, v.Line, "strict_members must be yes or no, not '%s'", v.Value)
 		}
+	case "jetstream":
+		switch {
+		case conf.IsTrue(val):
+			c.JetStream = true
+		case conf.IsFalse(val):
+			c.JetStream = false
+		default:
+			bad(v.File, v.Line, "jetstream must be yes or no, not '%s'", v.Value)
+		}
+	case "jetstream_dir":
+		if val == "" {
+			bad(v.File, v.Line, "jetstream_dir is empty")
+			return
+		}
+		c.JetStreamDir = val
 	case "heartbeat_interval", "member_timeout":
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 10 || n > 3600_000 {
@@ -624,6 +646,8 @@ func Diff(a, b *Config) []string {
 	add("client_user", a.ClientUser, b.ClientUser)
 	add("client_password", a.ClientPassword, b.ClientPassword)
 	add("strict_members", a.StrictMembers, b.StrictMembers)
+	add("jetstream", a.JetStream, b.JetStream)
+	add("jetstream_dir", a.JetStreamDir, b.JetStreamDir)
 	add("site", a.Site, b.Site)
 	add("gateway_listen", a.GatewayListen, b.GatewayListen)
 	add("gateway_advertise", a.GatewayAdvertise, b.GatewayAdvertise)

@@ -110,7 +110,17 @@
 // made at each start for this process's own in-process connection (nothing secret stored),
 // plus client_user (its password bcrypt-hashed in memory, so that nats-server compares
 // hashes and does not warn about plaintext passwords).
-// Nothing else of NATS is configured (no monitoring port, no system account, no JetStream).
+// Nothing else of NATS is configured (no monitoring port, no system account) except, with
+// jetstream=yes ([general], default no), JetStream, which voicemail.conf's storage=nats keeps
+// its messages in: the store directory is jetstream_dir (default <astdbdir>/nats). It is off
+// by default because nothing else needs it and a JetStream cluster elects a meta leader among
+// its servers (a few seconds after start, and it needs a majority of them up to create
+// buckets). Every server of a cluster that uses it should set it the same way. A JetStream
+// cluster needs routes configured on every server: a server with jetstream=yes, listen= and
+// no routes= routes to its own listen address (nats-server drops a route to itself), which
+// needs a fixed port; with route TLS its certificate must then also name that address
+// (127.0.0.1 for a wildcard listen). In external mode the NATS server's own configuration
+// enables JetStream.
 //
 // A server whose listen= is not loopback and that has neither route TLS nor route_user logs
 // a WARNING at every start (so does a non-loopback client_listen without client_user):

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -72,7 +73,15 @@ func (c *Cluster) connect(ctx context.Context) error {
 		ServerName: c.node,
 		NoSigs:     true,
 		NoLog:      true,
-		// No JetStream, no system account: plain core NATS.
+		// Plain core NATS unless jetstream=yes (voicemail storage=nats); no system account
+		// configured (nats-server's default one serves JetStream's clustering).
+	}
+	if c.cfg.JetStream {
+		so.JetStream = true
+		so.StoreDir = c.cfg.JetStreamDir
+		if so.StoreDir == "" {
+			so.StoreDir = filepath.Join("var", "pleiades", "nats")
+		}
 	}
 	switch {
 	case c.cfg.ClientListen != "":
@@ -125,7 +134,14 @@ func (c *Cluster) connect(ctx context.Context) error {
 			so.Cluster.TLSConfig = tc
 			so.Cluster.TLSTimeout = routeTLSTimeout.Seconds()
 		}
-		for _, r := range c.cfg.Routes {
+		routes := c.cfg.Routes
+		if c.cfg.JetStream && len(routes) == 0 && port > 0 {
+			// A JetStream cluster needs routes configured on every server, the first one
+			// too: it routes to itself (nats-server drops a route to itself), so a seed
+			// server without routes= still starts JetStream.
+			routes = []string{net.JoinHostPort(selfHost(host), strconv.Itoa(port))}
+		}
+		for _, r := range routes {
 			u := &url.URL{Scheme: "nats-route", Host: r}
 			if c.cfg.RouteUser != "" {
 				u.User = url.UserPassword(c.cfg.RouteUser, c.cfg.RoutePassword)
@@ -169,6 +185,14 @@ func (c *Cluster) connect(ctx context.Context) error {
 	return nil
 }
 
+// selfHost is the address this server reaches its own listener on.
+func selfHost(host string) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1"
+	}
+	return host
+}
+
 // routeTLSTimeout bounds a route's TLS handshake (a WAN round trip or two).
 const routeTLSTimeout = 5 * time.Second
 
@@ -204,6 +228,10 @@ func (c *Cluster) transportSummary() string {
 	}
 	return ", " + strings.Join(s, ", ")
 }
+
+// Conn returns the connection to NATS (nil before Start): other modules use it for what
+// the cluster does not carry itself (the voicemail messages in JetStream).
+func (c *Cluster) Conn() *nats.Conn { return c.nc }
 
 // RouteAddr returns the address the embedded server accepts routes on (nil without listen=
 // or in external mode); with listen=host:0 it tells the port picked.

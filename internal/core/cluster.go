@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,6 +104,9 @@ func (m *clusterModule) Load(ctx context.Context, s *Server) error {
 		return err
 	}
 	cfg.SystemName, cfg.Version = s.Settings.SystemName, Version
+	if cfg.JetStream && cfg.JetStreamDir == "" {
+		cfg.JetStreamDir = filepath.Join(s.Settings.Dirs.DB, "nats")
+	}
 	br, err := cluster.NewBridge(s.Bus, devstate.WireCodec{}, mwi.WireCodec{}, sip.LocationCodec{})
 	if err != nil {
 		return err
@@ -138,6 +142,9 @@ func (m *clusterModule) Reload(_ context.Context, s *Server) error {
 		return err
 	}
 	cfg.SystemName, cfg.Version = s.Settings.SystemName, Version
+	if cfg.JetStream && cfg.JetStreamDir == "" {
+		cfg.JetStreamDir = filepath.Join(s.Settings.Dirs.DB, "nats")
+	}
 	if d := cluster.Diff(m.c.Config(), cfg); len(d) > 0 {
 		return fmt.Errorf("%s: these changes need a restart and were not applied: %s", orDefault(m.file, "cluster.conf"), strings.Join(d, ", "))
 	}

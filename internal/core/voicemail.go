@@ -23,6 +23,9 @@ func (m *voicemailModule) Load(ctx context.Context, s *Server) error {
 	if s.MWI != nil {
 		o.MWI = s.MWI
 	}
+	if s.Cluster != nil {
+		o.NATS = s.Cluster.Conn // storage=nats
+	}
 	cfg, err := m.parse(ctx, s)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 func (e *Engine) Register(dp *dialplan.Engine) {
 	dp.RegisterApp(&dialplan.App{Name: "VoiceMail", Synopsis: "Leave a Voicemail message.", Exec: e.appVoiceMail})
 	dp.RegisterApp(&dialplan.App{Name: "VoiceMailMain", Synopsis: "Check Voicemail messages.", Exec: e.appVoiceMailMain})
+	dp.RegisterApp(&dialplan.App{Name: "VoiceMailPurge", Synopsis: "Remove every message of a mailbox.", Exec: e.appVoiceMailPurge})
 	dp.RegisterFunction(&dialplan.Function{Name: "MAILBOX_EXISTS", Synopsis: "Tell if a mailbox is configured.", Read: e.funcMailboxExists})
 	dp.RegisterFunction(&dialplan.Function{Name: "VM_INFO", Synopsis: "Returns the selected attribute from a mailbox.", Read: e.funcVMInfo})
 }
@@ -27,6 +28,7 @@ func (e *Engine) Register(dp *dialplan.Engine) {
 func (e *Engine) Unregister(dp *dialplan.Engine) {
 	dp.UnregisterApp("VoiceMail")
 	dp.UnregisterApp("VoiceMailMain")
+	dp.UnregisterApp("VoiceMailPurge")
 	dp.UnregisterFunction("MAILBOX_EXISTS")
 	dp.UnregisterFunction("VM_INFO")
 }
@@ -292,4 +294,47 @@ func (e *Engine) funcVMInfo(ctx context.Context, ch *dialplan.Channel, args stri
 		return m.Options["tz"], nil
 	}
 	return "", fmt.Errorf("VM_INFO: unknown attribute '%s'", attr)
+}
+
+// appVoiceMailPurge is VoiceMailPurge(mailbox[@context][&mailbox2...][,folder]) (Pleiades'; not
+// an Asterisk application): every message of the mailboxes is removed, of every folder or of
+// the folder named, then their counts go to MWI. VMPURGESTATUS is SUCCESS or FAILED (no
+// mailbox given, a mailbox that does not exist, a folder that does not, a store error: the
+// other mailboxes are still purged), VMPURGECOUNT the number of messages removed.
+func (e *Engine) appVoiceMailPurge(ctx context.Context, ch *dialplan.Channel, data string) error {
+	boxes, folder := voiceMailArgs(data)
+	status, total := "SUCCESS", 0
+	defer func() {
+		ch.SetVar("VMPURGESTATUS", status)
+		ch.SetVar("VMPURGECOUNT", strconv.Itoa(total))
+	}()
+	if len(boxes) == 0 {
+		ch.Log(slog.LevelWarn, "VoiceMailPurge requires an argument (mailbox)")
+		status = "FAILED"
+		return nil
+	}
+	folders := Folders
+	if folder != "" {
+		if FolderIndex(folder) < 0 {
+			ch.Log(slog.LevelWarn, fmt.Sprintf("VoiceMailPurge: no folder %q", folder))
+			status = "FAILED"
+			return nil
+		}
+		folders = []string{Folders[FolderIndex(folder)]}
+	}
+	for _, b := range boxes {
+		if _, err := e.Find(ctx, b); err != nil {
+			ch.Log(slog.LevelWarn, fmt.Sprintf("VoiceMailPurge: mailbox %s: %s", b, err))
+			status = "FAILED"
+			continue
+		}
+		n, err := e.Purge(ctx, b, folders...)
+		total += n
+		if err != nil {
+			ch.Log(slog.LevelWarn, fmt.Sprintf("VoiceMailPurge: mailbox %s: %s", b, err))
+			status = "FAILED"
+		}
+		ch.Verbose(3, fmt.Sprintf("VoiceMailPurge: %d messages removed from %s", n, b))
+	}
+	return nil
 }

@@ -2,8 +2,11 @@ package voicemail
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,18 +26,51 @@ type appEnv struct {
 	med    *media.Engine
 	sounds string
 	mwi    *fakeMWI
+	logs   *logLines
+}
+
+// logLines keeps the dialplan's log messages (a sound file missing from the test's sounds
+// directory is logged: that is how a test sees what was played).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.lines = append(l.lines, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logLines) WithGroup(string) slog.Handler      { return l }
+
+// missing lists the sound files logged as missing, in order, as one string.
+func (l *logLines) missing() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, m := range l.lines {
+		if f, ok := strings.CutPrefix(m, "File "); ok {
+			if f, ok = strings.CutSuffix(f, " does not exist in any format"); ok {
+				out = append(out, f)
+			}
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func newAppEnv(t *testing.T, vmConf, dialplanText string) *appEnv {
 	t.Helper()
-	env := &appEnv{mwi: &fakeMWI{}, sounds: t.TempDir()}
+	env := &appEnv{mwi: &fakeMWI{}, sounds: t.TempDir(), logs: &logLines{}}
 	env.vm = New(Options{MWI: env.mwi, SpoolDir: t.TempDir()})
 	c, err := parse(t, vmConf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.vm.Configure(context.Background(), c)
-	env.dp = dialplan.New(nil, nil)
+	env.dp = dialplan.New(slog.New(env.logs), nil)
 	t.Cleanup(env.dp.Close)
 	env.vm.Register(env.dp)
 	raw, err := conf.Parse("extensions.conf", []byte(dialplanText), conf.Options{})
@@ -170,5 +206,80 @@ func TestVoiceMailMainSaveToFolder(t *testing.T) {
 	}
 	if got := env.mwi.updates(); got != "1234@default 0/0/0" {
 		t.Fatalf("MWI %q", got)
+	}
+}
+
+// VoiceMailPurge empties a mailbox (every folder, or the one named) and MWI follows; an
+// unknown mailbox or folder is FAILED.
+func TestVoiceMailPurge(t *testing.T) {
+	env := newAppEnv(t, "[default]\n1234 => 4242,John\n1235 => 1,Jane\n", `[c]
+exten => 1,1,VoiceMailPurge(1234@default,Old)
+ same => n,Set(GLOBAL(S1)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 2,1,VoiceMailPurge(1234&1235)
+ same => n,Set(GLOBAL(S2)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 3,1,VoiceMailPurge(999@default&1235)
+ same => n,Set(GLOBAL(S3)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 4,1,VoiceMailPurge(1234,Spam)
+ same => n,Set(GLOBAL(S4)=${VMPURGESTATUS}/${VMPURGECOUNT})
+exten => 5,1,VoiceMailPurge()
+ same => n,Set(GLOBAL(S5)=${VMPURGESTATUS}/${VMPURGECOUNT})
+`)
+	ctx := context.Background()
+	b := Box{"default", "1234"}
+	for _, f := range []string{"INBOX", "INBOX", "Old", "Old", "Work", "Urgent"} {
+		env.vm.Store().Save(ctx, b, f, Meta{}, make([]byte, 160))
+	}
+	env.vm.Store().Save(ctx, Box{"default", "1235"}, "INBOX", Meta{}, make([]byte, 160))
+	for _, tc := range [][2]string{{"1", "SUCCESS/2"}, {"2", "SUCCESS/5"}, {"3", "FAILED/0"}, {"4", "FAILED/0"}, {"5", "FAILED/0"}} {
+		exten, want := tc[0], tc[1]
+		_, _, done := env.call(t, exten)
+		waitEnd(t, done)
+		if v, _ := env.dp.Global("S" + exten); v != want {
+			t.Fatalf("exten %s: %q, want %q", exten, v, want)
+		}
+		if exten == "1" {
+			if n, _ := env.vm.Store().Count(ctx, b, "INBOX"); n != 2 {
+				t.Fatalf("INBOX purged with Old: %d left", n)
+			}
+		}
+	}
+	for _, f := range Folders {
+		if n, _ := env.vm.Store().Count(ctx, b, f); n != 0 {
+			t.Fatalf("%s holds %d", f, n)
+		}
+	}
+	if got := env.mwi.updates(); got != "1234@default 3/0/1;1234@default 0/0/0;1235@default 0/0/0" {
+		t.Fatalf("MWI %q", got)
+	}
+}
+
+// VoiceMailMain says the envelope before the message (the date, and the caller with saycid),
+// and again with 3 (advanced options) then 3.
+func TestVoiceMailMainEnvelope(t *testing.T) {
+	env := newAppEnv(t, "[general]\nsaycid=yes\n[default]\n1234 => 4242,John\n", "[c]\nexten => 1,1,VoiceMailMain(1234@default,s)\n")
+	ctx := context.Background()
+	b := Box{"default", "1234"}
+	env.vm.Store().Save(ctx, b, "INBOX", NewMeta(Meta{MsgID: "m", CallerID: `"Bob" <20>`}, time.Now()), make([]byte, 1600))
+	leg, tech, done := env.call(t, "1")
+	wait(t, "VoiceMailMain", func() bool { return leg.Snapshot().Application == "VoiceMailMain" })
+	time.Sleep(300 * time.Millisecond)
+	mark := len(env.logs.missing())
+	for _, d := range []byte("133#") {
+		tech.Phone.SendDigit(d)
+		time.Sleep(400 * time.Millisecond)
+	}
+	waitEnd(t, done)
+	got := env.logs.missing()[mark:]
+	// Today's message: "received at H MM a.m./p.m."; the digits depend on the clock, so only
+	// the fixed parts are checked, in order.
+	want := []string{"vm-first", "vm-message", "vm-received", "digits/at", "vm-from-phonenumber", "digits/2", "digits/0",
+		"vm-advopts", "vm-received", "digits/at", "vm-from-phonenumber", "digits/2", "digits/0", "vm-goodbye"}
+	rest := got
+	for _, w := range want {
+		i := strings.Index(" "+rest+" ", " "+w+" ")
+		if i < 0 {
+			t.Fatalf("%s not said in order; said: %s", w, got)
+		}
+		rest = rest[min(len(rest), i+len(w)):]
 	}
 }

@@ -39,6 +39,13 @@ type General struct {
 	// odbcstorage names a res_odbc connection: driver odbc); StorageTable from odbctable
 	// (default voicemail_messages). No odbcstorage: the spool.
 	StorageDriver, StorageDB, StorageTable string
+	// Storage is Pleiades' storage = file | odbc | nats ("" when not set: odbc when
+	// odbcstorage is set, else file). nats keeps the messages in the cluster's NATS JetStream
+	// (NATSStore), in bucket NATSBucket (natsbucket, default pleiades_voicemail) with
+	// NATSReplicas copies (natsreplicas, default 1).
+	Storage      string
+	NATSBucket   string
+	NATSReplicas int
 	// Vars holds every [general] variable as written (lower-case names), for what is not
 	// interpreted yet.
 	Vars map[string]string
@@ -102,6 +109,7 @@ func DefaultGeneral() General {
 		Formats: []string{"wav"}, ServerEmail: "asterisk", MaxMsg: 100,
 		SilenceThreshold: 128, MaxLogins: 3, SkipMS: 3000,
 		MailCmd: "/usr/sbin/sendmail -t", PollFreq: 30 * time.Second,
+		NATSBucket: DefaultNATSBucket, NATSReplicas: 1,
 		Vars: map[string]string{},
 	}
 }
@@ -118,6 +126,7 @@ func ParseConfig(cfg *conf.Config) (*Config, error) {
 		errs = append(errs, &conf.Error{File: v.File, Line: v.Line, Msg: fmt.Sprintf(format, args...)})
 	}
 	g := &c.General
+	var storageVar *conf.Variable
 	if cat := cfg.Category("general"); cat != nil {
 		for _, v := range cat.Vars {
 			name := strings.ToLower(v.Name)
@@ -220,6 +229,24 @@ func ParseConfig(cfg *conf.Config) (*Config, error) {
 					fail(v, "odbcstorage: no connection named")
 				}
 				g.StorageDriver, g.StorageDB = drv, db
+			case "storage":
+				switch strings.ToLower(val) {
+				case "file", "odbc", "nats":
+					g.Storage = strings.ToLower(val)
+					storageVar = v
+				default:
+					fail(v, "storage: %q is not file, odbc or nats", val)
+				}
+			case "natsbucket":
+				if !natsBucketName(val) {
+					fail(v, "natsbucket: %q is not a NATS bucket name (letters, digits, '-', '_')", val)
+				}
+				g.NATSBucket = val
+			case "natsreplicas":
+				integer(&g.NATSReplicas, 1)
+				if g.NATSReplicas > 5 {
+					fail(v, "natsreplicas: %d is more than JetStream's 5 replicas", g.NATSReplicas)
+				}
 			case "odbctable":
 				if !sqlName.MatchString(val) {
 					fail(v, "odbctable: %q is not a table name", val)
@@ -227,6 +254,12 @@ func ParseConfig(cfg *conf.Config) (*Config, error) {
 				g.StorageTable = val
 			}
 		}
+	}
+	switch {
+	case g.Storage == "odbc" && g.StorageDriver == "":
+		fail(storageVar, "storage = odbc needs odbcstorage")
+	case (g.Storage == "nats" || g.Storage == "file") && g.StorageDriver != "":
+		fail(storageVar, "storage = %s, but odbcstorage is set too: which one?", g.Storage)
 	}
 	if cat := cfg.Category("zonemessages"); cat != nil {
 		for _, v := range cat.Vars {

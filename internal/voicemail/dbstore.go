@@ -264,6 +264,9 @@ func (s *DBStore) Move(ctx context.Context, b Box, from string, num int, to stri
 	if _, err := s.q.Exec(ctx, s.db, s.sql("DELETE FROM {t} WHERE dir = ? AND msgnum = ?"), src, num); err != nil {
 		return 0, err
 	}
+	if src == dst {
+		n-- // to its own folder's end: the renumbering moves it down by one
+	}
 	return n, s.resequence(ctx, src)
 }
 
@@ -313,3 +316,13 @@ func (s *DBStore) Boxes(ctx context.Context) ([]Box, error) {
 }
 
 func unix(sec int64) time.Time { return time.Unix(sec, 0) }
+
+// Purge removes a folder's rows in one DELETE.
+func (s *DBStore) Purge(ctx context.Context, b Box, folder string) (int, error) {
+	dir, err := s.dir(b, folder)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.q.Exec(ctx, s.db, s.sql("DELETE FROM {t} WHERE dir = ?"), dir)
+	return int(n), err
+}

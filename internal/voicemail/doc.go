@@ -1,15 +1,16 @@
 // Package voicemail is Pleiades' app_voicemail: mailboxes from voicemail.conf and the realtime
-// voicemail family, messages kept in Asterisk's spool layout or its voicemail_messages table,
-// the VoiceMail and VoiceMailMain applications with Asterisk's prompts, MAILBOX_EXISTS and VM_INFO, MWI computed from the
-// stored messages, the "voicemail" CLI commands and the VoicemailUsersList/VoicemailRefresh
-// manager actions.
+// voicemail family, messages kept in Asterisk's spool layout, its voicemail_messages table or
+// the cluster's NATS JetStream, the VoiceMail, VoiceMailMain and VoiceMailPurge applications
+// with Asterisk's prompts, MAILBOX_EXISTS and VM_INFO, MWI computed from the stored messages,
+// the "voicemail" CLI commands and the VoicemailUsersList/VoicemailRefresh manager actions.
 //
 // # Configuration
 //
 // voicemail.conf as Asterisk reads it: [general] (format, serveremail, attach, maxmsg, maxsecs
 // or maxmessage, minsecs or minmessage, maxsilence, silencethreshold, maxlogins, skipms,
 // review, operator, saycid, sendvoicemail, nextaftercmd, pbxskip, fromstring, emailsubject,
-// emailbody, mailcmd, pollmailboxes, pollfreq, aliasescontext; every other variable is kept
+// emailbody, mailcmd, pollmailboxes, pollfreq, aliasescontext, odbcstorage, odbctable, and
+// Pleiades' storage, natsbucket, natsreplicas; every other variable is kept
 // in General.Vars), [zonemessages] (name=timezone|format, the timezone checked), and every
 // other section a context of mailboxes: "1234 => 4242,John Doe,john@example.com,
 // pager@example.com,attach=yes|tz=eastern" (password, full name, email, pager, options
@@ -66,7 +67,42 @@
 // msgnum) key decides); Move copies the row before deleting it. The origdate, exten,
 // priority and callerchan of a message are not columns of the table and are not kept.
 // A store that cannot be set up (no such driver or connection) fails the load or reload, and
-// a reload keeps the running store. A NATS JetStream object-store backend is not written yet.
+// a reload keeps the running store.
+//
+// NATSStore (storage = nats, Pleiades' own) keeps the messages in the cluster's NATS
+// JetStream, for a cluster with neither a shared file system nor a database: the NATS
+// connection of package cluster (the embedded server with cluster.conf jetstream=yes, or an
+// external NATS with JetStream). A KV bucket (natsbucket, default pleiades_voicemail) holds one
+// key per mailbox, "<context>.<mailbox>" (other characters than letters, digits, '-' and '_'
+// written =XX), whose value is the mailbox's index: per folder, its messages in order, each an
+// id and all of Meta. A message's number is its place in the list, so renumbering is rewriting
+// the list. The recording is the object "<context>.<mailbox>/<id>" (a WAV file) of the object
+// store of the same name. Every change of an index is a compare-and-set on the key's revision,
+// retried when another server wrote first, so concurrent saves, moves and deletes on one
+// mailbox from several servers lose nothing and number nothing twice; a move is one write.
+// Save stores the recording, then the index entry (a failed index write removes the
+// recording); Delete removes the entry, then the recording. The buckets are made on first use
+// with natsreplicas copies (default 1: the messages live on one JetStream server; with 3 on a
+// JetStream cluster of three or more they survive the loss of one, the test
+// TestNATSStoreThreeReplicasSurviveALostServer shows). A NATS without JetStream fails the configuration; a
+// JetStream not ready yet (a JetStream cluster elects its leader seconds after start) is
+// waited for in the background before the start-up MWI counts are published, and operations
+// fail (vm-sorry) until it answers; a request that finds no responder (a stream electing its
+// leader after a server was lost) is sent again for up to 5 s. Whether the NATS runs JetStream
+// at all is read from its INFO. natsreplicas above the number of JetStream servers
+// cannot be placed: the buckets are not made and every operation fails with NATS's error
+// (logged). A mailbox's index is one NATS message, so it must fit max_payload (1 MB by
+// default: some 2,500 messages over all its folders; maxmsg is 100 per folder by default).
+// Not tried with sites (NATS gateways). The file store stays the default: it is what an Asterisk
+// server has, needs nothing more, and Asterisk's tools read it.
+//
+// "storage = file | odbc | nats" chooses; without it odbcstorage means odbc, else the spool.
+// storage=odbc without odbcstorage, or storage=file/nats with odbcstorage, is an error.
+//
+// All the stores pass one conformance table (storeOps in store_test.go: saves, moves, deletes,
+// purges and what each folder holds after them), run on the spool, SQLite, PostgreSQL,
+// MariaDB, an in-process nats-server with JetStream and a standalone one. Moving a message to its own folder puts it at the end
+// and answers its final number.
 //
 // # Applications
 //
@@ -87,11 +123,22 @@
 // (vm-youhave ...), then the main menu: 1 first message, 5 repeat, 4/6 previous/next, 7
 // delete/undelete, 9 save to folder 0-4, 2 change folder, 0 mailbox options (1/2/3/4 record
 // the unavailable, busy, name and temp greetings, 5 change password), * instructions, #
-// exit. As Asterisk's close_mailbox, what the caller did is applied when the folder is left
+// exit, 3 advanced options (3: the envelope again; reply, call back and outgoing calls are not
+// built). Before each message the envelope is said, as Asterisk's envelope=yes default: the
+// date in the format of the mailbox's tz= zone ([zonemessages], with Asterisk's "en" date
+// codes: 'file', A B d e m Y I l H k M N P p Q q R S T), else "'vm-received' q 'digits/at'
+// IMp", then, with saycid, who called (vm-from-phonenumber and the digits, or
+// vm-unknown-caller); envelope=no ([general] or the mailbox) leaves the date out. As Asterisk's close_mailbox, what the caller did is applied when the folder is left
 // (#, a folder change, the hangup): deleted messages are removed, saved ones moved, heard
 // INBOX messages moved to Old; then MWI is told. Digits come from the leg's DTMF frames; a digit
-// pressed during a prompt stops it and is taken as the answer. Menus not yet built: 3
-// (advanced: envelope, reply, call back), forwarding, review of a left message.
+// pressed during a prompt stops it and is taken as the answer. Not built: forwarding, reply
+// and call back, review of a left message.
+//
+// VoiceMailPurge(mailbox[@context][&mailbox2...][,folder]) (Pleiades' own, not Asterisk's)
+// removes every message of the mailboxes, of every folder or of the one named, then publishes
+// their counts. VMPURGESTATUS is SUCCESS or FAILED (no mailbox, an unknown mailbox or folder,
+// a store error), VMPURGECOUNT how many messages went. The NATS and SQL stores empty a folder
+// in one write (Purger); the spool deletes one message at a time, highest first.
 //
 // MAILBOX_EXISTS(mailbox[@context]) is 1 or 0; VM_INFO(mailbox[@context],attribute[,folder])
 // reads count (of INBOX or folder), email, exists, fullname, language, locale, pager,
@@ -123,10 +170,10 @@
 //
 // # Not yet
 //
-// The NATS JetStream store (the cluster runs NATS without JetStream today), IMAP, pager
-// notifications, forwarding and the advanced menu, message envelopes (date and caller ID said
-// before a message), [zonemessages] formats said to the caller, review=yes, greetings stored
-// in the database (they stay in the spool), and VoiceMailPurge. The MWI delay from a message
-// left on one server to a NOTIFY from another has one rough sample (docs/performance.md), no
-// median.
+// IMAP, pager notifications, forwarding, the advanced menu's reply, call back and outgoing
+// call, sayduration, cidinternalcontexts (a caller ID is always said as a phone number),
+// review=yes, dates said in other languages than English, greetings stored in the database or
+// in NATS (they stay in each server's spool), and ${VAR} in a [zonemessages] format (skipped).
+// The MWI delay (a message left on one server, by its '#' → a NOTIFY from another) is a
+// median of five samples on one box (docs/performance.md), not of a real network.
 package voicemail

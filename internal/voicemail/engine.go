@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/pleiades-pbx/pleiades/internal/media"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
@@ -33,6 +35,8 @@ type Options struct {
 	Store Store
 	// SpoolDir is astspooldir/voicemail: greetings live in <context>/<mailbox>/ there.
 	SpoolDir string
+	// NATS returns the cluster's NATS connection (storage=nats); nil: no cluster.
+	NATS func() *nats.Conn
 }
 
 // Engine is app_voicemail: mailboxes (voicemail.conf and realtime), the message store, MWI.
@@ -41,6 +45,8 @@ type Engine struct {
 	rt    *realtime.Engine
 	mwi   MWI
 	fixed Store // Options.Store: used whatever voicemail.conf says
+	nats  func() *nats.Conn
+	ns    *NATSStore // the NATS store made last (kept across reloads of the same bucket)
 	file  *FileStore
 	store atomic.Pointer[storeBox]
 	spool string
@@ -50,6 +56,8 @@ type Engine struct {
 	pollMu   sync.Mutex
 	pollStop chan struct{}
 	pollDone chan struct{}
+	bgCancel context.CancelFunc // the start-up publishing of a NATS store waiting for JetStream
+	bgDone   chan struct{}
 	last     map[Box][3]int // counts last published (poll)
 	lastMu   sync.Mutex
 }
@@ -59,7 +67,7 @@ func New(o Options) *Engine {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: o.Log, rt: o.Realtime, mwi: o.MWI, fixed: o.Store, file: NewFileStore(o.SpoolDir), spool: o.SpoolDir, last: map[Box][3]int{}}
+	e := &Engine{log: o.Log, rt: o.Realtime, mwi: o.MWI, fixed: o.Store, nats: o.NATS, file: NewFileStore(o.SpoolDir), spool: o.SpoolDir, last: map[Box][3]int{}}
 	c, _ := ParseConfig(nil)
 	e.cfg.Store(c)
 	st := Store(e.file)
@@ -82,6 +90,9 @@ func (e *Engine) storeFor(c *Config) (Store, error) {
 	if e.fixed != nil {
 		return e.fixed, nil
 	}
+	if g.Storage == "nats" {
+		return e.natsStore(g)
+	}
 	if g.StorageDriver == "" {
 		return e.file, nil
 	}
@@ -96,6 +107,29 @@ func (e *Engine) storeFor(c *Config) (Store, error) {
 		return nil, fmt.Errorf("odbcstorage: driver %s has no connection %q", g.StorageDriver, g.StorageDB)
 	}
 	return NewDBStore(q, g.StorageDriver, g.StorageDB, g.StorageTable, e.spool)
+}
+
+// natsStore returns the NATS store of g's bucket: the one in force when it is the same
+// bucket, else a new one, refused when the NATS has no JetStream at all (a JetStream not
+// ready yet is waited for in the background, see Configure).
+func (e *Engine) natsStore(g General) (Store, error) {
+	if e.nats == nil || e.nats() == nil {
+		return nil, errors.New("storage = nats: no cluster (res_cluster) to take the NATS connection from")
+	}
+	if e.ns != nil && e.ns.bucket == g.NATSBucket && e.ns.replicas == g.NATSReplicas && e.ns.nc == e.nats() {
+		return e.ns, nil
+	}
+	ns, err := NewNATSStore(e.nats(), g.NATSBucket, g.NATSReplicas)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ns.CheckJetStream(ctx); err != nil {
+		return nil, err
+	}
+	e.ns = ns
+	return ns, nil
 }
 
 // Config returns the configuration in force.
@@ -123,7 +157,39 @@ func (e *Engine) Configure(ctx context.Context, c *Config) error {
 		e.pollStop, e.pollDone = make(chan struct{}), make(chan struct{})
 		go e.poll(c.General.PollFreq, e.pollStop, e.pollDone)
 	}
+	if e.bgCancel != nil {
+		e.bgCancel()
+		<-e.bgDone
+		e.bgCancel = nil
+	}
+	if ns, ok := st.(*NATSStore); ok {
+		// A JetStream cluster may still be electing its leader (the servers start
+		// together): the counts are published once the buckets open.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		done := make(chan struct{})
+		e.bgCancel, e.bgDone = cancel, done
+		e.pollMu.Unlock()
+		go func() {
+			defer close(done)
+			defer cancel()
+			if err := ns.Ready(bg); err != nil {
+				if bg.Err() != context.Canceled {
+					e.log.Warn(fmt.Sprintf("Voicemail: the NATS message store is not ready: %s", err))
+				}
+				return
+			}
+			e.publishAll(bg, c, st)
+		}()
+		return nil
+	}
 	e.pollMu.Unlock()
+	e.publishAll(ctx, c, st)
+	return nil
+}
+
+// publishAll publishes the counts of every configured mailbox and every mailbox the store
+// holds (realtime mailboxes are listed nowhere else).
+func (e *Engine) publishAll(ctx context.Context, c *Config, st Store) {
 	boxes := map[Box]bool{}
 	for _, m := range c.SortedMailboxes() {
 		boxes[Box{m.Context, m.Mailbox}] = true
@@ -139,13 +205,17 @@ func (e *Engine) Configure(ctx context.Context, c *Config) error {
 			e.Refresh(ctx, b, false)
 		}
 	}
-	return nil
 }
 
 // Close stops polling.
 func (e *Engine) Close() {
 	e.pollMu.Lock()
 	defer e.pollMu.Unlock()
+	if e.bgCancel != nil {
+		e.bgCancel()
+		<-e.bgDone
+		e.bgCancel = nil
+	}
 	if e.pollStop != nil {
 		close(e.pollStop)
 		<-e.pollDone
@@ -252,6 +322,27 @@ func (e *Engine) Refresh(ctx context.Context, b Box, force bool) {
 	if err := e.mwi.Update(b.String(), counts[0], counts[1], counts[2]); err != nil {
 		e.log.Warn(fmt.Sprintf("Unable to publish MWI for mailbox %s: %s", b, err))
 	}
+}
+
+// Purge removes every message of a mailbox's folders (all of them when none is named) and
+// publishes its counts; it returns how many messages went.
+func (e *Engine) Purge(ctx context.Context, b Box, folders ...string) (int, error) {
+	if len(folders) == 0 {
+		folders = Folders
+	}
+	total := 0
+	var first error
+	for _, f := range folders {
+		n, err := purgeFolder(ctx, e.st(), b, f)
+		total += n
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if total > 0 {
+		e.Refresh(ctx, b, true)
+	}
+	return total, first
 }
 
 // poll is pollmailboxes: every freq, the counts of every mailbox the store holds are read

@@ -279,6 +279,8 @@ func (s *session) run(ctx context.Context) error {
 			d, err = s.save(ctx)
 		case '2':
 			d, err = s.changeFolder(ctx)
+		case '3':
+			d, err = s.advanced(ctx)
 		case '0':
 			d, err = s.options(ctx)
 		case '*':
@@ -309,6 +311,9 @@ func (s *session) playCurrent(ctx context.Context, first bool) (rune, error) {
 	default:
 		intro = append([]string{"vm-message"}, numberFiles(s.cur+1)...)
 	}
+	// The envelope (date, and caller ID with saycid) after "first message", as Asterisk's
+	// play_message says it; a digit during either stops both.
+	intro = append(intro, s.envelopeFiles(s.msgs[s.cur], time.Now())...)
 	if d, err := s.v.play(ctx, "any", intro...); d != 0 || err != nil {
 		return d, err
 	}
@@ -335,6 +340,29 @@ func (s *session) toggleDelete(ctx context.Context) (rune, error) {
 		return s.playCurrent(ctx, false)
 	}
 	return s.v.play(ctx, "any", "vm-message", "vm-undeleted")
+}
+
+// advanced is the advanced options menu (vm-advopts): 3 says the current message's envelope
+// (its date and who left it, whatever envelope and saycid say, as Asterisk's); * or anything
+// else goes back (reply, call back and outgoing calls are not built).
+func (s *session) advanced(ctx context.Context) (rune, error) {
+	d, err := s.v.play(ctx, "any", "vm-advopts")
+	if err != nil {
+		return 0, err
+	}
+	if d == 0 {
+		if d, err = s.v.waitDigit(ctx, menuTimeout); err != nil {
+			return 0, err
+		}
+	}
+	if d != '3' || len(s.msgs) == 0 {
+		return 0, nil
+	}
+	m := s.msgs[s.cur]
+	format, loc := s.zone()
+	files := dateFiles(format, time.Unix(m.Meta.OrigTime, 0), time.Now(), loc)
+	files = append(files, callerIDFiles(m.Meta.CallerID)...)
+	return s.v.play(ctx, "any", files...)
 }
 
 // folderDigit asks for a folder: 0 INBOX ... 4 Friends (vm-savefolder / vm-changeto then

@@ -85,6 +85,37 @@ type Store interface {
 	Boxes(ctx context.Context) ([]Box, error)
 }
 
+// Purger is a Store that removes every message of a folder at once (VoiceMailPurge); the
+// others are purged one Delete at a time.
+type Purger interface {
+	// Purge removes every message of folder and returns how many there were.
+	Purge(ctx context.Context, box Box, folder string) (int, error)
+}
+
+// purgeFolder removes every message of folder: at once when the store can, else one by one
+// from the highest number down (so no renumbering moves what is left to remove).
+func purgeFolder(ctx context.Context, st Store, b Box, folder string) (int, error) {
+	if p, ok := st.(Purger); ok {
+		return p.Purge(ctx, b, folder)
+	}
+	n, err := st.Count(ctx, b, folder)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for i := n - 1; i >= 0; i-- {
+		err := st.Delete(ctx, b, folder, i)
+		if errors.Is(err, ErrNoMessage) {
+			continue // removed meanwhile (another server)
+		}
+		if err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
 // ErrNoMessage: no message with that number.
 var ErrNoMessage = errors.New("voicemail: no such message")
 
@@ -287,6 +318,9 @@ func (s *FileStore) Move(_ context.Context, b Box, from string, num int, to stri
 	// The .txt goes last: the message appears in dst complete.
 	if err := moveMsg(msgBase(src, num), msgBase(dst, n)); err != nil {
 		return 0, err
+	}
+	if src == dst {
+		n-- // to its own folder's end: the renumbering moves it down by one
 	}
 	return n, resequence(src)
 }

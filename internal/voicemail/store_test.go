@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,68 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatal("moved to a folder that does not exist")
 		}
 	})
+	// One table of operations run on every backend: what each leaves in the folders must be
+	// the same everywhere (numbers from 0 without gaps, moves to the end, renumbering).
+	for _, tc := range storeOps {
+		t.Run("ops/"+tc.name, func(t *testing.T) {
+			s := newStore(t)
+			audio := map[string]byte{}
+			for i, op := range tc.ops {
+				f := strings.Fields(op)
+				fail := f[len(f)-1] == "!"
+				if fail {
+					f = f[:len(f)-1]
+				}
+				var err error
+				var got, want int
+				switch f[0] {
+				case "save":
+					audio[f[2]] = byte(i + 1)
+					got, err = s.Save(ctx, box, f[1], NewMeta(Meta{MsgID: f[2]}, time.Unix(1700000000, 0)), pcm(byte(i+1)))
+					if !fail {
+						want = atoi(f[3])
+					}
+				case "move":
+					got, err = s.Move(ctx, box, f[1], atoi(f[2]), f[3])
+					if !fail {
+						want = atoi(f[4])
+					}
+				case "delete":
+					err = s.Delete(ctx, box, f[1], atoi(f[2]))
+				case "purge":
+					got, err = purgeFolder(ctx, s, box, f[1])
+					want = atoi(f[2])
+				}
+				if fail {
+					if !errors.Is(err, ErrNoMessage) {
+						t.Fatalf("%s: %v, want ErrNoMessage", op, err)
+					}
+					continue
+				}
+				if err != nil || got != want {
+					t.Fatalf("%s: number %d (want %d), %v", op, got, want, err)
+				}
+			}
+			for _, fw := range strings.Fields(tc.want) {
+				folder, list, _ := strings.Cut(fw, "=")
+				if got := ids(t, s, folder); got != list {
+					t.Errorf("%s holds %q, want %q", folder, got, list)
+				}
+				n, _ := s.Count(ctx, box, folder)
+				if want := len(strings.Split(list, ",")); list == "" && n != 0 || list != "" && n != want {
+					t.Errorf("%s counts %d", folder, n)
+				}
+				for i, id := range strings.Split(list, ",") {
+					if id == "" {
+						continue
+					}
+					if a, err := s.Audio(ctx, box, folder, i); err != nil || !bytes.Equal(a, pcm(audio[id])) {
+						t.Errorf("%s/%d (%s): audio not its own: %v", folder, i, id, err)
+					}
+				}
+			}
+		})
+	}
 	t.Run("refusals", func(t *testing.T) {
 		s := newStore(t)
 		for _, b := range []Box{{"..", "1"}, {"default", "../x"}, {"default", ""}, {"a/b", "1"}} {
@@ -134,6 +197,43 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("%v %v", bs, err)
 		}
 	})
+}
+
+// storeOps are the conformance table: operations (save FOLDER ID NUM, move FROM NUM TO NUM,
+// delete FOLDER NUM, purge FOLDER COUNT; NUM is the number the store must answer; a trailing "!" means the
+// operation must fail with ErrNoMessage) and what the folders hold after them.
+var storeOps = []struct {
+	name string
+	ops  []string
+	want string
+}{
+	{"delete first, middle, last", []string{"save INBOX a 0", "save INBOX b 1", "save INBOX c 2", "save INBOX d 3", "save INBOX e 4",
+		"delete INBOX 0", "delete INBOX 1", "delete INBOX 2"}, "INBOX=b,d"},
+	{"delete everything then save", []string{"save INBOX a 0", "save INBOX b 1", "delete INBOX 1", "delete INBOX 0",
+		"delete INBOX 0 !", "save INBOX c 0"}, "INBOX=c"},
+	{"heard messages to Old, highest first", []string{"save Old o 0", "save INBOX a 0", "save INBOX b 1", "save INBOX c 2",
+		"move INBOX 2 Old 1", "move INBOX 0 Old 2"}, "INBOX=b Old=o,c,a"},
+	{"move to the same folder goes to its end", []string{"save Work a 0", "save Work b 1", "save Work c 2", "move Work 0 Work 2"},
+		"Work=b,c,a"},
+	{"move from an empty folder", []string{"move Family 0 Old !", "delete Urgent 0 !"}, "Family= Old="},
+	{"a message travels through folders", []string{"save Urgent u 0", "save INBOX a 0", "move Urgent 0 INBOX 1", "move INBOX 0 Friends 0",
+		"move INBOX 0 Cust5 0", "move Cust5 0 Deleted 0", "save INBOX b 0"}, "Urgent= INBOX=b Friends=a Cust5= Deleted=u"},
+	{"numbers past 9 and renumbering across them", []string{"save INBOX m0 0", "save INBOX m1 1", "save INBOX m2 2", "save INBOX m3 3",
+		"save INBOX m4 4", "save INBOX m5 5", "save INBOX m6 6", "save INBOX m7 7", "save INBOX m8 8", "save INBOX m9 9",
+		"save INBOX m10 10", "save INBOX m11 11", "delete INBOX 3", "move INBOX 9 Old 0", "delete INBOX 9", "save INBOX m12 9"},
+		"INBOX=m0,m1,m2,m4,m5,m6,m7,m8,m9,m12 Old=m10"},
+	{"purge a folder, then use it again", []string{"save INBOX a 0", "save INBOX b 1", "save INBOX c 2", "save Old o 0",
+		"purge INBOX 3", "purge INBOX 0", "purge Work 0", "save INBOX d 0"}, "INBOX=d Old=o Work="},
+	{"folders are per mailbox folder, case-insensitive", []string{"save inbox a 0", "save INBOX b 1", "move INBOX 0 old 0", "delete OLD 0"},
+		"INBOX=b Old="},
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic("storeOps: " + s)
+	}
+	return n
 }
 
 func TestFileStoreConformance(t *testing.T) {
