@@ -206,86 +206,13 @@ type waiter struct {
 	// turn), played only to a caller who hears music on hold.
 	nextPeriodic time.Time
 	periodicIdx  int
-	// Position announcements (announce-frequency), to a caller who hears music on hold.
+	// Position announcements (announce-frequency), to a caller who hears music on hold:
+	// when the last one started and the place it said (Asterisk's last_pos, last_pos_said),
+	// when the caller became the head of the line, and when to look again.
+	lastPos      time.Time
+	lastPosSaid  int
+	headSince    time.Time
 	nextPosition time.Time
-}
-
-// positionDue reports whether a position announcement is due now (arming the first one).
-func (w *waiter) positionDue(now time.Time) bool {
-	w.e.mu.Lock()
-	freq, on, first := w.q.cfg.AnnounceFrequency, w.q.cfg.AnnouncePosition, w.q.cfg.AnnounceToFirstUser
-	pos := slices.Index(w.q.callers, w.c) + 1
-	w.e.mu.Unlock()
-	if freq <= 0 || !on || w.opts.ringing || MusicOnHold == nil {
-		w.nextPosition = time.Time{}
-		return false
-	}
-	if w.nextPosition.IsZero() {
-		w.nextPosition = w.c.Joined.Add(time.Duration(freq) * time.Second)
-	}
-	if now.Before(w.nextPosition) {
-		return false
-	}
-	if pos == 1 && !first {
-		// announce-to-first-user=no: the head of the line hears none (and is checked again
-		// a period later).
-		w.nextPosition = now.Add(time.Duration(freq) * time.Second)
-		return false
-	}
-	return pos > 0
-}
-
-// sayPosition tells the caller its place: queue-youarenext, or queue-thereare N
-// queue-callswaiting, then queue-thankyou (the queue's sound settings), the music stopped
-// meanwhile.
-func (w *waiter) sayPosition(ctx context.Context) {
-	w.e.mu.Lock()
-	cfg := w.q.cfg
-	pos := slices.Index(w.q.callers, w.c) + 1
-	w.e.mu.Unlock()
-	var files []string
-	if pos == 1 {
-		files = append(files, cfg.SoundNext)
-	} else {
-		files = append(files, cfg.SoundThereAre)
-		files = append(files, numberFiles(pos)...)
-		files = append(files, cfg.SoundCallsWaiting)
-	}
-	files = append(files, cfg.SoundThankYou)
-	w.stopHold()
-	if err := w.ch.PlayFiles(ctx, files...); err != nil && ctx.Err() == nil {
-		w.ch.Logf(slog.LevelWarn, "Queue %s: position announcement: %v", cfg.Name, err)
-	}
-	w.startHold(ctx)
-	w.nextPosition = w.e.d.Now().Add(time.Duration(cfg.AnnounceFrequency) * time.Second)
-}
-
-// numberFiles are the sound files that say n in English (Asterisk's digits/ files:
-// digits/0..19, digits/20..90, digits/hundred, digits/thousand).
-func numberFiles(n int) []string {
-	if n < 0 {
-		return append([]string{"digits/minus"}, numberFiles(-n)...)
-	}
-	var out []string
-	if n >= 1000 {
-		out = append(append(out, numberFiles(n/1000)...), "digits/thousand")
-		if n %= 1000; n == 0 {
-			return out
-		}
-	}
-	if n >= 100 {
-		out = append(out, "digits/"+strconv.Itoa(n/100), "digits/hundred")
-		if n %= 100; n == 0 {
-			return out
-		}
-	}
-	if n >= 20 {
-		out = append(out, "digits/"+strconv.Itoa(n/10*10))
-		if n %= 10; n == 0 {
-			return out
-		}
-	}
-	return append(out, "digits/"+strconv.Itoa(n))
 }
 
 // periodicDue reports whether a periodic announcement is due now (arming the first one).
@@ -457,7 +384,7 @@ func (w *waiter) run(ctx context.Context) error {
 				continue
 			}
 			if w.positionDue(now) {
-				w.sayPosition(ctx)
+				w.sayPosition(ctx, now)
 				continue
 			}
 			wait := time.Second
@@ -594,6 +521,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 		}
 	}
 	q.holdtime += hold
+	q.avgHold = (3*q.avgHold + int(hold/time.Second)) / 4
 	qname := q.cfg.Name
 	inSL := q.cfg.ServiceLevel > 0 && hold <= time.Duration(q.cfg.ServiceLevel)*time.Second
 	pos := 0

@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -175,17 +176,31 @@ type QueueConfig struct {
 	Announce          string
 	Context           string
 	SetQueueVar       bool // setqueuevar: QUEUE* variables on the caller when it leaves
-	// Position announcements (every AnnounceFrequency s): announce-position (default yes),
-	// announce-to-first-user (default no) and the sound files.
-	AnnouncePosition    bool
-	AnnounceToFirstUser bool
-	SoundNext           string // queue-youarenext
-	SoundThereAre       string // queue-thereare
-	SoundCallsWaiting   string // queue-callswaiting
-	SoundThankYou       string // queue-thankyou
-	Members             []MemberConfig
-	File                string
-	Line                int
+	// Position announcements (every AnnounceFrequency s, or when the caller's place changed
+	// and MinAnnounceFrequency s passed): announce-position (default yes),
+	// announce-position-limit (10), announce-position-only-up, announce-to-first-user (default
+	// no), announce-holdtime (no), announce-round-seconds (0) and the sound files.
+	AnnouncePosition       PositionMode
+	AnnouncePositionLimit  int
+	AnnouncePositionOnlyUp bool
+	AnnounceToFirstUser    bool
+	MinAnnounceFrequency   int
+	AnnounceHoldtime       HoldtimeMode
+	RoundSeconds           int
+	SoundNext              string // queue-youarenext
+	SoundThereAre          string // queue-thereare
+	SoundCallsWaiting      string // queue-callswaiting
+	SoundQuantity1         string // queue-quantity1 ("there are more than")
+	SoundQuantity2         string // queue-quantity2 ("callers waiting")
+	SoundHoldtime          string // queue-holdtime
+	SoundMinute            string // queue-minute
+	SoundMinutes           string // queue-minutes
+	SoundSeconds           string // queue-seconds
+	SoundThankYou          string // queue-thankyou
+	SoundReportHold        string // queue-reporthold (accepted; reportholdtime is not played yet)
+	Members                []MemberConfig
+	File                   string
+	Line                   int
 	// Realtime marks a queue read from the realtime "queues" family.
 	Realtime bool
 }
@@ -193,9 +208,34 @@ type QueueConfig struct {
 // defaultQueue is a queue with Asterisk's defaults.
 func defaultQueue(name string, g General) QueueConfig {
 	return QueueConfig{Name: name, Strategy: RingAll, Timeout: 15, Retry: 5, RingInUse: true, Autofill: g.Autofill, MusicClass: "default",
-		AnnouncePosition: true, SoundNext: "queue-youarenext", SoundThereAre: "queue-thereare", SoundCallsWaiting: "queue-callswaiting",
-		SoundThankYou: "queue-thankyou"}
+		AnnouncePosition: PositionYes, AnnouncePositionLimit: 10, MinAnnounceFrequency: 15,
+		SoundNext: "queue-youarenext", SoundThereAre: "queue-thereare", SoundCallsWaiting: "queue-callswaiting",
+		SoundQuantity1: "queue-quantity1", SoundQuantity2: "queue-quantity2", SoundHoldtime: "queue-holdtime",
+		SoundMinute: "queue-minute", SoundMinutes: "queue-minutes", SoundSeconds: "queue-seconds",
+		SoundThankYou: "queue-thankyou", SoundReportHold: "queue-reporthold"}
 }
+
+// PositionMode is announce-position: no, yes, limit (only callers within
+// announce-position-limit hear it) or more (callers beyond it hear "more than" the limit).
+type PositionMode int
+
+// The announce-position values.
+const (
+	PositionNo PositionMode = iota
+	PositionYes
+	PositionLimit
+	PositionMore
+)
+
+// HoldtimeMode is announce-holdtime: no, yes, or once (the first announcement only).
+type HoldtimeMode int
+
+// The announce-holdtime values.
+const (
+	HoldtimeNo HoldtimeMode = iota
+	HoldtimeYes
+	HoldtimeOnce
+)
 
 // Config is the whole queues.conf.
 type Config struct {
@@ -216,11 +256,7 @@ func (c *Config) Queue(name string) *QueueConfig {
 // ignoredParams are queues.conf settings Pleiades accepts without acting on them (announcements
 // it does not play yet, recording, macros/gosubs, reporting options).
 var ignoredParams = map[string]bool{
-	"announce-holdtime": true, "announce-position-limit": true, "announce-round-seconds": true,
-	"min-announce-frequency": true, "relative-periodic-announce": true,
-	"random-periodic-announce": true,
-	"queue-quantity1":          true, "queue-quantity2": true, "queue-holdtime": true, "queue-minutes": true, "queue-minute": true,
-	"queue-seconds": true, "queue-callerannounce": true, "queue-reporthold": true,
+	"relative-periodic-announce": true, "random-periodic-announce": true, "queue-callerannounce": true,
 	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
@@ -394,13 +430,44 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 	case "setqueuevar":
 		q.SetQueueVar, err = boolean()
 	case "announce-position":
-		// yes, no, limit, more: "limit" and "more" announce too (Pleiades has no
-		// announce-position-limit yet).
 		switch strings.ToLower(value) {
-		case "limit", "more":
-			q.AnnouncePosition = true
+		case "limit":
+			q.AnnouncePosition = PositionLimit
+		case "more":
+			q.AnnouncePosition = PositionMore
 		default:
-			q.AnnouncePosition, err = boolean()
+			var b bool
+			if b, err = boolean(); err != nil {
+				err = fmt.Errorf("announce-position: %q is not yes, no, limit or more", value)
+			} else if b {
+				q.AnnouncePosition = PositionYes
+			} else {
+				q.AnnouncePosition = PositionNo
+			}
+		}
+	case "announce-position-limit":
+		q.AnnouncePositionLimit, err = atoi(0)
+	case "announce-position-only-up":
+		q.AnnouncePositionOnlyUp, err = boolean()
+	case "min-announce-frequency":
+		q.MinAnnounceFrequency, err = atoi(0)
+	case "announce-holdtime":
+		if strings.EqualFold(value, "once") {
+			q.AnnounceHoldtime = HoldtimeOnce
+			break
+		}
+		var b bool
+		if b, err = boolean(); err != nil {
+			err = fmt.Errorf("announce-holdtime: %q is not yes, no or once", value)
+		} else if b {
+			q.AnnounceHoldtime = HoldtimeYes
+		} else {
+			q.AnnounceHoldtime = HoldtimeNo
+		}
+	case "announce-round-seconds":
+		// Asterisk rounds to these only (another value: a warning and 0 there; an error here).
+		if q.RoundSeconds, err = atoi(0); err == nil && !slices.Contains([]int{0, 5, 10, 15, 20, 30}, q.RoundSeconds) {
+			err = fmt.Errorf("announce-round-seconds: %d is not 0, 5, 10, 15, 20 or 30", q.RoundSeconds)
 		}
 	case "announce-to-first-user":
 		q.AnnounceToFirstUser, err = boolean()
@@ -412,6 +479,20 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		q.SoundCallsWaiting = value
 	case "queue-thankyou":
 		q.SoundThankYou = value
+	case "queue-quantity1":
+		q.SoundQuantity1 = value
+	case "queue-quantity2":
+		q.SoundQuantity2 = value
+	case "queue-holdtime":
+		q.SoundHoldtime = value
+	case "queue-minute":
+		q.SoundMinute = value
+	case "queue-minutes":
+		q.SoundMinutes = value
+	case "queue-seconds":
+		q.SoundSeconds = value
+	case "queue-reporthold":
+		q.SoundReportHold = value
 	default:
 		if !ignoredParams[lname] {
 			return fmt.Errorf("unknown setting %q in queue %s", name, q.Name)

@@ -107,6 +107,9 @@ type Queue struct {
 
 	completed, abandoned, completedInSL int
 	holdtime, talktime                  time.Duration
+	// avgHold is Asterisk's estimated hold time in seconds: an exponential average, each
+	// connected caller's wait weighing a quarter (announce-holdtime says it).
+	avgHold int
 }
 
 // Name returns the queue's name.
