@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pleiades-pbx/pleiades/test/testenv"
+)
+
+// queueAnnConf: queue annq announces the caller's place and the estimated hold time (no
+// history: half a minute, said in seconds with announce-round-seconds) to callers waiting
+// with music on hold; its only member is never registered, so nobody is rung.
+const queueAnnConf = `[annq]
+announce-frequency = 30
+announce-holdtime = yes
+announce-round-seconds = 30
+retry = 20
+member => SIP/bob
+`
+
+const queueAnnDialplan = `[calls]
+exten => 310,1,Answer()
+ same => n,Queue(annq,,,,4)
+ same => n,Hangup()
+exten => 311,1,Answer()
+ same => n,Queue(annq,,,,16)
+ same => n,Hangup()
+`
+
+// TestQueueAnnouncementThroughTheBinary: two sipp callers wait in queue annq with music on
+// hold. The first, the head of the line, hears no announcement; the second is told at once,
+// with Asterisk's sound files, "there are 2 calls waiting, the estimated hold time is 30
+// seconds, thank you" (queue-thereare digits/2 queue-callswaiting queue-holdtime digits/30
+// queue-seconds queue-thankyou, in that order in the verbose log), and its RTP socket gets
+// those files' length of audio besides the music (the packets that are not the music's).
+func TestQueueAnnouncementThroughTheBinary(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	files := []string{"queue-thereare", "digits/2", "queue-callswaiting", "queue-holdtime", "digits/30", "queue-seconds", "queue-thankyou"}
+	var soundLen time.Duration
+	for _, f := range files {
+		st, err := os.Stat("/usr/share/asterisk/sounds/en/" + f + ".wav")
+		if err != nil {
+			testenv.Unavailable(t, "Asterisk's sounds not installed (Debian asterisk-core-sounds-en-wav): %v", err)
+		}
+		soundLen += time.Duration(st.Size()-44) * time.Second / 16000
+	}
+	p := freePorts(t, 2)
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf":         fmt.Sprintf(queueSIPConf, p[0]),
+		"rtp.conf":         "[general]\nrtpstart = 21600\nrtpend = 21800\n",
+		"extensions.conf":  queueAnnDialplan,
+		"queues.conf":      queueAnnConf,
+		"manager.conf":     fmt.Sprintf(managerUser, p[1]),
+		"musiconhold.conf": mohConf,
+		"logger.conf":      "[logfiles]\nmessages.log => notice,warning,error,verbose\n",
+	})
+	mohWAV(t, filepath.Join(nd.Dir, "lib", "moh", "a-first.wav"), 4000)
+	mohWAV(t, filepath.Join(nd.Dir, "lib", "moh", "b-second.wav"), -4000)
+	nd.Start()
+	noRace(t, nd)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(nd.Dir, "log", "messages.log"))
+			t.Logf("server output:\n%s\nmessages.log:\n%s", tailOf(nd.out.String(), 2000), tailOf(string(b), 4000))
+		}
+	})
+	nd.MustRX("core set verbose 3")
+	sip := fmt.Sprintf("127.0.0.1:%d", p[0])
+
+	head, second := newRTPCounter(t), newRTPCounter(t)
+	c1 := goSipp(t, sip, "moh-answered.xml", "users.csv", "-m", "1", "-s", "310", "-au", "alice", "-ap", "wonderland",
+		"-mp", mediaPort(t), "-key", "mport", head.port())
+	eventually(t, 10*time.Second, func() string {
+		if out := nd.MustRX("queue show annq"); !strings.Contains(out, "annq has 1 calls") {
+			return out
+		}
+		return ""
+	})
+	start := time.Now()
+	c2 := goSipp(t, sip, "moh-answered.xml", "users.csv", "-m", "1", "-s", "311", "-au", "alice", "-ap", "wonderland",
+		"-mp", mediaPort(t), "-key", "mport", second.port())
+	waitSipp(t, "head caller", c1)
+	waitSipp(t, "second caller", c2)
+	took := time.Since(start)
+
+	b, err := os.ReadFile(filepath.Join(nd.Dir, "log", "messages.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	played := map[string][]string{} // channel -> files
+	for _, m := range regexp.MustCompile(`<(SIP/alice-[0-9a-f]+)> Playing '([^']+)'`).FindAllStringSubmatch(string(b), -1) {
+		played[m[1]] = append(played[m[1]], m[2])
+	}
+	if len(played) != 1 {
+		t.Fatalf("announcements to %d channels, want the second caller only: %v\n%s", len(played), played, tailOf(string(b), 3000))
+	}
+	for ch, got := range played {
+		if strings.Join(got, " ") != strings.Join(files, " ") {
+			t.Errorf("%s heard %v, want %v", ch, got, files)
+		}
+		if !strings.Contains(string(b), "Told "+ch+" in annq their queue position (which was 2)") {
+			t.Errorf("no \"Told %s ...\" line", ch)
+		}
+	}
+	// The second caller's packets: the announcement (soundLen of 20 ms packets) and music for
+	// the rest of its 16 s; the head's: music only (two files of one constant sample each).
+	ann := int(soundLen / (20 * time.Millisecond))
+	music := map[byte]bool{}
+	for _, b := range head.runs() {
+		music[b] = true
+	}
+	if len(music) > 2 {
+		t.Errorf("the head of the line heard something besides music: %x", head.runs())
+	}
+	second.mu.Lock()
+	spoken := 0
+	for _, b := range second.b {
+		if !music[b] {
+			spoken++
+		}
+	}
+	second.mu.Unlock()
+	t.Logf("announcement %v (%d packets); the second caller got %d packets in %v, %d not music; the head %d", soundLen, ann, second.count(), took, spoken, head.count())
+	if spoken < ann*7/10 || spoken > ann+10 {
+		t.Errorf("the second caller got %d packets besides music, want about %d (the announcement's length)", spoken, ann)
+	}
+	if got := second.count(); got < 16*50*6/10 {
+		t.Errorf("the second caller got %d packets in %v (16 s of music and announcement is 800)", got, took)
+	}
+}
