@@ -135,8 +135,13 @@ type MemberConfig struct {
 	StateInterface string // the device whose state counts (default: the interface)
 	RingInUse      *bool  // nil: the queue's ringinuse
 	Paused         bool
-	File           string
-	Line           int
+	// UniqueID is a realtime member's queue_members uniqueid: a pause is written back to
+	// that row (paused, reason_paused), as Asterisk does.
+	UniqueID string
+	// RowReason is a realtime member's reason_paused column.
+	RowReason string
+	File      string
+	Line      int
 }
 
 // Device is the device whose state decides whether the member can be rung.

@@ -30,6 +30,7 @@ type Realtime interface {
 	Load(ctx context.Context, family string, fields ...realtime.Field) (realtime.Row, error)
 	LoadMulti(ctx context.Context, family string, fields ...realtime.Field) ([]realtime.Row, error)
 	Store(ctx context.Context, family string, fields ...realtime.Field) (int64, error)
+	Update(ctx context.Context, family, keyField, keyValue string, fields ...realtime.Field) (int64, error)
 	Subscribe(family string, fn func(realtime.Change)) (cancel func())
 }
 
@@ -135,6 +136,8 @@ type Engine struct {
 	log  *slog.Logger
 	qlog *queueLog
 	rnd  func(int) int
+	// rtNoReason: queue_members has no reason_paused column (a pause is written without it).
+	rtNoReason atomic.Bool
 
 	mu      sync.Mutex
 	general General
@@ -280,6 +283,13 @@ func (q *Queue) setConfig(qc QueueConfig, now time.Time, owned func(*Member) boo
 		m.MemberConfig = mc
 		if !qc.Realtime {
 			m.Paused = paused // static members keep a pause made at run time
+		} else if m.Paused != paused || mc.RowReason != "" {
+			// The row's pause (written back by Pause) and its reason_paused; a table
+			// without that column leaves the reason given at run time.
+			m.PausedReason = ""
+			if m.Paused {
+				m.PausedReason = mc.RowReason
+			}
 		}
 		m.Realtime = qc.Realtime
 		members = append(members, m)
@@ -386,6 +396,8 @@ func (e *Engine) loadRealtime(ctx context.Context, name string) (*QueueConfig, e
 			}
 			mc.Name, _ = r.Get("membername")
 			mc.StateInterface, _ = r.Get("state_interface")
+			mc.UniqueID, _ = r.Get("uniqueid")
+			mc.RowReason, _ = r.Get("reason_paused")
 			if v, ok := r.Get("paused"); ok {
 				mc.Paused = v != "" && v != "0"
 			}
