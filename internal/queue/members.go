@@ -255,7 +255,7 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 		found = true
 		e.setPaused(q, m, paused, reason)
 		ev := e.memberEvent("QueueMemberPause", q, m)
-		name, mname := q.cfg.Name, m.MemberName()
+		name, mname, mface := q.cfg.Name, m.MemberName(), m.Interface
 		dynamic := m.Dynamic
 		e.mu.Unlock()
 		if dynamic {
@@ -275,7 +275,7 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 		if paused {
 			op = "pause"
 		}
-		e.share(Share{Op: op, Queue: name, Interface: m.Interface, Reason: reason})
+		e.share(Share{Op: op, Queue: name, Interface: mface, Reason: reason})
 	}
 	if !found {
 		if writeErr != nil {

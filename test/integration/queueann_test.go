@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
@@ -134,4 +136,79 @@ func TestQueueAnnouncementThroughTheBinary(t *testing.T) {
 	if got := second.count(); got < 16*50*6/10 {
 		t.Errorf("the second caller got %d packets in %v (16 s of music and announcement is 800)", got, took)
 	}
+}
+
+// TestQueueRealtimePauseWriteBackPgsql: a realtime member (PostgreSQL, Asterisk's
+// queue_members table) paused through AMI QueuePause has paused = 1 and its reason in its
+// row, as Asterisk writes it; unpaused through the CLI, paused = 0; paused through the
+// dialplan's PauseQueueMember (via "channel originate ... application"), 1 again.
+func TestQueueRealtimePauseWriteBackPgsql(t *testing.T) {
+	schema := pgScratch(t)
+	db := pgConn(t, schema)
+	create, err := realtimetest.TableStatements(testenv.SharedPath(t, "asterisk-schema"), "postgres", "queues", "queue_members")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range create {
+		pgExec(t, db, q)
+	}
+	// reason_paused came with a later Alembic step of Asterisk's schema.
+	pgExec(t, db, "ALTER TABLE queue_members ADD COLUMN IF NOT EXISTS reason_paused VARCHAR(80)")
+	installNotify(t, db, "pleiades_realtime")
+	p := freePorts(t, 1)
+	nd := NewNode(t, "", map[string]string{
+		"extconfig.conf": "[settings]\nqueues => pgsql,test,queues\nqueue_members => pgsql,test,queue_members\n",
+		"res_pgsql.conf": "[general]\ndbhost = 127.0.0.1\ndbport = 5432\ndbname = test\ndbuser = postgres\nsearch_path = " + schema +
+			"\nlisten_channel = pleiades_realtime\n",
+		"manager.conf":    fmt.Sprintf(managerUser, p[0]),
+		"extensions.conf": "[t]\nexten => p,1,PauseQueueMember(rtq,SIP/bob,,break)\n same => n,Set(DB(pqm/status)=${PQMSTATUS})\n",
+	})
+	nd.Start()
+	noRace(t, nd)
+	pgExec(t, db, "INSERT INTO queues (name) VALUES ('rtq')")
+	pgExec(t, db, "INSERT INTO queue_members (queue_name, interface, uniqueid, membername, paused) VALUES ('rtq', 'SIP/bob', '7', 'Bob', 0)")
+	row := func() string {
+		t.Helper()
+		var paused *int
+		var reason *string
+		if err := db.QueryRow(context.Background(), "SELECT paused, reason_paused FROM queue_members WHERE uniqueid = '7'").Scan(&paused, &reason); err != nil {
+			t.Fatal(err)
+		}
+		s := "paused=<nil>"
+		if paused != nil {
+			s = fmt.Sprintf("paused=%d", *paused)
+		}
+		if reason != nil {
+			s += " reason=" + *reason
+		}
+		return s
+	}
+	if out := nd.MustRX("queue show rtq"); !strings.Contains(out, "Bob (SIP/bob) (ringinuse enabled) (realtime)") {
+		t.Fatalf("queue show rtq:\n%s", out)
+	}
+	a := amiLogin(t, p[0], "admin", "amp111")
+	if r := a.action("Action", "QueuePause", "Queue", "rtq", "Interface", "SIP/bob", "Paused", "true", "Reason", "lunch"); field(r, "Response") != "Success" {
+		t.Fatalf("QueuePause: %q", r)
+	}
+	if got := row(); got != "paused=1 reason=lunch" {
+		t.Errorf("after AMI QueuePause: %s, want paused=1 reason=lunch", got)
+	}
+	// The row as the truth: read again (NOTIFY), Bob stays paused.
+	eventually(t, 10*time.Second, func() string {
+		if out := nd.MustRX("queue show rtq"); !strings.Contains(out, "(realtime) (paused:lunch") {
+			return out
+		}
+		return ""
+	})
+	nd.MustRX("queue unpause member SIP/bob queue rtq")
+	if got := row(); got != "paused=0 reason=" {
+		t.Errorf("after queue unpause: %s, want paused=0 reason=", got)
+	}
+	nd.MustRX("channel originate Local/p@t application Wait 0")
+	eventually(t, 10*time.Second, func() string {
+		if got := row(); got != "paused=1 reason=break" {
+			return "after PauseQueueMember: " + got
+		}
+		return ""
+	})
 }
