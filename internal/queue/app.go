@@ -471,10 +471,12 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 	e.mu.Unlock()
 	caller := c.snap()
 	dest := make([]*channel.Snapshot, len(pick)) // each member's leg, once made
+	legs := make([]*channel.Channel, len(pick))
 	ringStart := e.d.Now()
 	res := ch.RingLegs(ctx, dests, dialplan.RingOptions{Timeout: ringFor, Ringback: w.opts.ringing, OnLeg: func(i int, leg *channel.Channel) {
 		snap := leg.Snapshot()
 		dest[i] = &snap
+		legs[i] = leg
 		m := pick[i]
 		e.publish(Event{Name: "AgentCalled", Caller: &caller, Dest: &snap, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()}, {"Interface", m.Interface}}})
 	}})
@@ -505,7 +507,54 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Dest: dest[i], Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()},
 			{"Interface", m.Interface}, {"RingTime", strconv.FormatInt(ringTime.Milliseconds(), 10)}}})
 	}
+	w.autopause(ctx, pick, legs)
 	return ringNoAnswer, nil
+}
+
+// autopause pauses the members rung in vain, as app_queue's rna does with autopause on:
+// with reason "Auto-Pause", in this queue (autopause=yes) or in all of the member's queues
+// (all), through Pause (QueueMemberPause, queue_log PAUSE, a realtime row written back).
+// A member who was busy is paused only with autopausebusy, one congested or unreachable
+// only with autopauseunavail; a member whose leg could not be made at all is not paused;
+// nor is one whose last call ended less than autopausedelay seconds ago.
+func (w *waiter) autopause(ctx context.Context, pick []*Member, legs []*channel.Channel) {
+	e, q := w.e, w.q
+	e.mu.Lock()
+	cfg := q.cfg
+	now := e.d.Now()
+	var ifaces []string
+	for i, m := range pick {
+		if cfg.Autopause == AutopauseNo || legs[i] == nil {
+			continue
+		}
+		switch dialplan.DialStatusOfCause(legs[i].Cause()) {
+		case "BUSY":
+			if !cfg.AutopauseBusy {
+				continue
+			}
+		case "CONGESTION", "CHANUNAVAIL":
+			if !cfg.AutopauseUnavail {
+				continue
+			}
+		}
+		if cfg.AutopauseDelay > 0 && !m.LastCall.IsZero() && now.Sub(m.LastCall) < time.Duration(cfg.AutopauseDelay)*time.Second {
+			continue
+		}
+		ifaces = append(ifaces, m.Interface)
+	}
+	e.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	for _, iface := range ifaces {
+		queue, where := cfg.Name, "queue "+cfg.Name
+		if cfg.Autopause == AutopauseAll {
+			queue, where = "", "all queues"
+		}
+		if err := e.Pause(ctx, queue, iface, true, "Auto-Pause"); err != nil {
+			w.ch.Verbosef(3, "Failed to pause Queue Member %s in %s!", iface, where)
+			continue
+		}
+		w.ch.Verbosef(3, "Auto-Pausing Queue Member %s in %s since they failed to answer.", iface, where)
+	}
 }
 
 // connect bridges the caller with the member m who answered on peer.

@@ -203,6 +203,13 @@ type QueueConfig struct {
 	SoundSeconds           string // queue-seconds
 	SoundThankYou          string // queue-thankyou
 	SoundReportHold        string // queue-reporthold (accepted; reportholdtime is not played yet)
+	// Autopause (app_queue's rna): a member rung in vain is paused in this queue (yes) or
+	// in every queue (all); not when its last call ended less than AutopauseDelay s ago;
+	// a busy member only with AutopauseBusy, a congested one only with AutopauseUnavail.
+	Autopause        AutopauseMode
+	AutopauseDelay   int
+	AutopauseBusy    bool
+	AutopauseUnavail bool
 	Members                []MemberConfig
 	File                   string
 	Line                   int
@@ -230,6 +237,16 @@ const (
 	PositionYes
 	PositionLimit
 	PositionMore
+)
+
+// AutopauseMode is autopause: no, yes (this queue) or all (every queue of the member).
+type AutopauseMode int
+
+// The autopause values.
+const (
+	AutopauseNo AutopauseMode = iota
+	AutopauseYes
+	AutopauseAll
 )
 
 // HoldtimeMode is announce-holdtime: no, yes, or once (the first announcement only).
@@ -265,8 +282,7 @@ var ignoredParams = map[string]bool{
 	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
-	"servicelevel2": true, "defaultrule": true, "autopause": true, "autopausedelay": true, "autopausebusy": true,
-	"autopauseunavail": true, "maskmemberstatus": true, "ringinuse-default": true, "joinempty-default": true,
+	"servicelevel2": true, "defaultrule": true, "maskmemberstatus": true, "ringinuse-default": true, "joinempty-default": true,
 	"sound-periodic-announce": true, "log-restricted-caller-id": true, "queue-thankyouforyourpatience": true,
 	"name": true, "musiconhold": true, "uniqueid": true,
 }
@@ -484,6 +500,25 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		q.SoundCallsWaiting = value
 	case "queue-thankyou":
 		q.SoundThankYou = value
+	case "autopause":
+		if strings.EqualFold(value, "all") {
+			q.Autopause = AutopauseAll
+			break
+		}
+		var b bool
+		if b, err = boolean(); err != nil {
+			err = fmt.Errorf("autopause: %q is not yes, no or all", value)
+		} else if b {
+			q.Autopause = AutopauseYes
+		} else {
+			q.Autopause = AutopauseNo
+		}
+	case "autopausedelay":
+		q.AutopauseDelay, err = atoi(0)
+	case "autopausebusy":
+		q.AutopauseBusy, err = boolean()
+	case "autopauseunavail":
+		q.AutopauseUnavail, err = boolean()
 	case "queue-quantity1":
 		q.SoundQuantity1 = value
 	case "queue-quantity2":
