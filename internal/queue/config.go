@@ -210,9 +210,9 @@ type QueueConfig struct {
 	AutopauseDelay   int
 	AutopauseBusy    bool
 	AutopauseUnavail bool
-	Members                []MemberConfig
-	File                   string
-	Line                   int
+	Members          []MemberConfig
+	File             string
+	Line             int
 	// Realtime marks a queue read from the realtime "queues" family.
 	Realtime bool
 }
