@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +212,55 @@ func TestQueueRealtimePauseWriteBackPgsql(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestQueueAutopauseThroughTheBinary: queue ap (autopause=yes, timeout 2) rings carol's sipp
+// phone, which rings and never answers; alice's call leaves after that round (option n).
+// Carol is paused as Asterisk's rna pauses her: AMI QueueMemberPause with Paused 1 and
+// PausedReason Auto-Pause, queue_log PAUSE with reason Auto-Pause, "queue show" (paused).
+func TestQueueAutopauseThroughTheBinary(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	p := freePorts(t, 2)
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf":        fmt.Sprintf(queueSIPConf, p[0]),
+		"rtp.conf":        "[general]\nrtpstart = 21800\nrtpend = 21900\n",
+		"extensions.conf": "[calls]\nexten => 320,1,Queue(ap,rn)\n same => n,Hangup()\n",
+		"queues.conf":     "[ap]\ntimeout = 2\nautopause = yes\nmember => SIP/carol\n",
+		"manager.conf":    fmt.Sprintf(managerUser, p[1]),
+	})
+	nd.Start()
+	noRace(t, nd)
+	n := &queueNode{Node: nd, sip: fmt.Sprintf("127.0.0.1:%d", p[0]), ami: p[1]}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", tailOf(n.out.String(), 4000))
+		}
+	})
+	rec := recordAMI(t, n.ami)
+	carolPort := n.register(t, "carol")
+	mark := rec.mark()
+	carol := goSipp(t, n.sip, "call-noanswer.xml", "users-carol.csv", "-m", "1", "-p", strconv.Itoa(carolPort))
+	time.Sleep(300 * time.Millisecond)
+	mustSipp(t, n.sip, "call-declined.xml", "users-alice.csv", "-m", "1", "-s", "320", "-au", "alice", "-ap", "wonderland")
+	waitSipp(t, "carol", carol)
+	eventually(t, 10*time.Second, func() string {
+		for _, ev := range rec.since(mark) {
+			if field(ev, "Event") == "QueueMemberPause" {
+				if field(ev, "Interface") != "SIP/carol" || field(ev, "Paused") != "1" || field(ev, "PausedReason") != "Auto-Pause" {
+					return fmt.Sprintf("QueueMemberPause: %q", ev)
+				}
+				return ""
+			}
+		}
+		return "no QueueMemberPause"
+	})
+	matchAll(t, "queue_log", n.queueLog(t),
+		`^\S+\|ap\|SIP/carol\|RINGNOANSWER\|\d+$`,
+		`^NONE\|ap\|SIP/carol\|PAUSE\|Auto-Pause$`,
+	)
+	if out := n.MustRX("queue show ap"); !strings.Contains(out, "SIP/carol (ringinuse enabled) (paused:Auto-Pause") {
+		t.Errorf("queue show ap:\n%s", out)
+	}
 }
