@@ -5,7 +5,10 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/channel"
 )
 
 // The position announcement, as app_queue's say_position: when it is due (positionDue) and
@@ -152,6 +155,73 @@ func (w *waiter) sayPosition(ctx context.Context, now time.Time) {
 		w.ch.Logf(slog.LevelWarn, "Queue %s: position announcement: %v", cfg.Name, err)
 	}
 	w.startHold(ctx)
+}
+
+// connectAnnouncements are what app_queue's try_calling plays once a member answered, before
+// the bridge: memberdelay seconds of silence to the member, then to the member the queue's
+// announce (Queue()'s announceoverride instead; files joined with '&'), then with
+// reportholdtime queue-reporthold and the caller's wait (M queue-minutes when a minute or
+// more, S queue-seconds when over one second; the rest only if queue-reporthold played).
+// The caller keeps its music (or ringing) meanwhile, then hears queue-callerannounce when
+// set. A file that cannot be played is logged and the call goes on.
+func (w *waiter) connectAnnouncements(ctx context.Context, peer *channel.Channel, hold time.Duration) {
+	w.e.mu.Lock()
+	cfg := w.q.cfg
+	w.e.mu.Unlock()
+	announce := w.announceOverride
+	if announce == "" {
+		announce = cfg.Announce
+	}
+	if cfg.MemberDelay > 0 {
+		w.ch.Logf(slog.LevelInfo, "Delaying member connect for %d seconds", cfg.MemberDelay)
+		t := time.NewTimer(time.Duration(cfg.MemberDelay) * time.Second)
+		select {
+		case <-ctx.Done():
+		case <-peer.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	var files []string
+	for f := range strings.SplitSeq(announce, "&") {
+		if f = strings.TrimSpace(f); f != "" {
+			files = append(files, f)
+		}
+	}
+	if len(files) > 0 {
+		if err := w.ch.PlayFilesToLeg(ctx, peer, files...); err != nil && ctx.Err() == nil {
+			w.ch.Logf(slog.LevelError, "play_file failed for '%s' on %s: %v", announce, peer.Name(), err)
+		}
+	}
+	if cfg.ReportHoldTime && cfg.SoundReportHold != "" {
+		if err := w.ch.PlayFilesToLeg(ctx, peer, cfg.SoundReportHold); err == nil {
+			if hf := reportHoldFiles(&cfg, int(hold/time.Second)); len(hf) > 0 {
+				if err := w.ch.PlayFilesToLeg(ctx, peer, hf...); err != nil && ctx.Err() == nil {
+					w.ch.Logf(slog.LevelError, "play_file failed on %s: %v", peer.Name(), err)
+				}
+			}
+		}
+	}
+	w.stopHold()
+	if f := cfg.SoundCallerAnnounce; f != "" {
+		if err := w.ch.PlayFiles(ctx, f); err != nil && ctx.Err() == nil {
+			w.ch.Logf(slog.LevelWarn, "Announcement file '%s' is unavailable, continuing anyway!", f)
+		}
+	}
+}
+
+// reportHoldFiles say a caller's wait of hold seconds to the member after queue-reporthold:
+// whole minutes and queue-minutes (even for one), the seconds left and queue-seconds when
+// more than one, as Asterisk's reportholdtime.
+func reportHoldFiles(cfg *QueueConfig, hold int) []string {
+	var files []string
+	if m := hold / 60; m > 0 {
+		files = append(append(files, numberFiles(m)...), cfg.SoundMinutes)
+	}
+	if s := hold % 60; s > 1 {
+		files = append(append(files, numberFiles(s)...), cfg.SoundSeconds)
+	}
+	return nonEmpty(files...)
 }
 
 // numberFiles are the sound files that say n in English (Asterisk's digits/ files:

@@ -2,11 +2,17 @@ package queue
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/channel/channeltest"
+	"github.com/pleiades-pbx/pleiades/internal/conf"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
+	"github.com/pleiades-pbx/pleiades/internal/media"
 )
 
 func TestHoldEstimate(t *testing.T) {
@@ -191,4 +197,68 @@ func placeOf(w *waiter) int {
 		}
 	}
 	return 0
+}
+
+// TestConnectAnnouncements: once bob answers, before the bridge, bob's phone hears the
+// queue's announce (or Queue()'s announceoverride instead) and queue-reporthold (a wait
+// under two seconds says no number), and the caller hears queue-callerannounce: counted in
+// RTP packets of files of distinct lengths.
+func TestConnectAnnouncements(t *testing.T) {
+	dir := t.TempDir()
+	for n, packets := range map[string]int{"mem-ann": 50, "over-ann": 20, "queue-reporthold": 10, "caller-ann": 10} {
+		p := filepath.Join(dir, "en", n+".ulaw")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, make([]byte, 160*packets), 0o644)
+	}
+	for _, c := range []struct {
+		name           string
+		args           string
+		member, caller [2]int // packets bob's and the caller's phones get, at least and at most
+	}{
+		{"announce", "q,r", [2]int{55, 62}, [2]int{8, 12}},
+		{"announceoverride", "q,r,,over-ann", [2]int{25, 32}, [2]int{8, 12}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			te := newTestEnv(t, "[q]\nannounce = mem-ann\nreportholdtime = yes\nqueue-callerannounce = caller-ann\nmember => SIP/bob\n", Deps{})
+			cfg := media.DefaultConfig()
+			cfg.RTPStart, cfg.RTPEnd = 35000+2*(os.Getpid()%3000), 35000+2*(os.Getpid()%3000)+400
+			med := media.NewEngine(cfg, nil)
+			defer med.Close()
+			reg := channel.NewRegistry(nil)
+			te.dp.SetChannels(reg)
+			te.dp.SetSoundsDir(dir)
+			var bob *channeltest.Tech
+			reg.RegisterDriver(&channeltest.Driver{TB: t, Media: med, Peers: map[string]func(*channeltest.Tech){
+				"bob": func(tt *channeltest.Tech) {
+					bob = tt
+					tt.Ring()
+					tt.AnswerFar()
+					time.Sleep(2500 * time.Millisecond)
+					tt.HangUpFar(channel.CauseNormalClearing)
+				},
+			}})
+			x, _ := conf.Parse("extensions.conf", []byte("[t]\nexten => 1,1,Queue("+c.args+")\n"), conf.Options{})
+			te.dp.Load(x)
+			leg, tech := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "alice", Context: "t", Exten: "1", Media: med})
+			done := make(chan error, 1)
+			go func() { done <- te.dp.RunChannel(t.Context(), leg) }()
+			wait(t, done)
+			if got := bob.Phone.Received(); got < c.member[0] || got > c.member[1] {
+				t.Errorf("bob's phone got %d packets, want %d to %d", got, c.member[0], c.member[1])
+			}
+			if got := tech.Phone.Received(); got < c.caller[0] || got > c.caller[1] {
+				t.Errorf("the caller's phone got %d packets, want %d to %d", got, c.caller[0], c.caller[1])
+			}
+		})
+	}
+}
+
+func TestReportHoldFiles(t *testing.T) {
+	cfg := defaultQueue("q", General{})
+	for hold, want := range map[int]string{0: "", 1: "", 2: "digits/2 queue-seconds", 60: "digits/1 queue-minutes",
+		61: "digits/1 queue-minutes", 125: "digits/2 queue-minutes digits/5 queue-seconds"} {
+		if got := strings.Join(reportHoldFiles(&cfg, hold), " "); got != want {
+			t.Errorf("%d s: %q, want %q", hold, got, want)
+		}
+	}
 }

@@ -151,7 +151,7 @@ func (e *Engine) appQueue(ctx context.Context, ch *dialplan.Channel, data string
 	e.publish(Event{Name: "QueueCallerJoin", Caller: &snap, Fields: [][2]string{{"Queue", qname}, {"Position", strconv.Itoa(c.OrigPos)}, {"Count", strconv.Itoa(count)}}})
 	ch.Verbosef(3, "%s joined queue '%s' at position %d", ch.Name, qname, c.OrigPos)
 
-	w := &waiter{e: e, q: q, c: c, ch: ch, opts: opts, deadline: deadline, class: q.cfg.MusicClass}
+	w := &waiter{e: e, q: q, c: c, ch: ch, opts: opts, deadline: deadline, class: q.cfg.MusicClass, announceOverride: arg(3)}
 	defer w.stopHold()
 	defer e.leave(q, c)
 	defer func() {
@@ -188,13 +188,14 @@ func (e *Engine) leave(q *Queue, c *Caller) {
 
 // waiter is one caller's time in a queue.
 type waiter struct {
-	e        *Engine
-	q        *Queue
-	c        *Caller
-	ch       *dialplan.Channel
-	opts     queueOptions
-	deadline time.Time
-	class    string
+	e                *Engine
+	q                *Queue
+	c                *Caller
+	ch               *dialplan.Channel
+	opts             queueOptions
+	deadline         time.Time
+	class            string
+	announceOverride string // Queue()'s announceoverride: played to the member instead of announce=
 
 	cands    []Candidate // reused by decide
 	idx      []int
@@ -581,7 +582,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	}
 	e.mu.Unlock()
 	e.leave(q, c) // the caller is out of the line once connected
-	w.stopHold()
+	w.connectAnnouncements(ctx, peer, hold)
 	caller, dest := c.snap(), peer.Snapshot()
 	holdS := strconv.Itoa(int(hold.Seconds()))
 	e.qlog.write(callID(ch), qname, m.MemberName(), "CONNECT", holdS, peer.UniqueID(), strconv.Itoa(int(ringTime.Seconds())))

@@ -202,7 +202,12 @@ type QueueConfig struct {
 	SoundMinutes           string // queue-minutes
 	SoundSeconds           string // queue-seconds
 	SoundThankYou          string // queue-thankyou
-	SoundReportHold        string // queue-reporthold (accepted; reportholdtime is not played yet)
+	SoundReportHold        string // queue-reporthold
+	SoundCallerAnnounce    string // queue-callerannounce (none by default)
+	// The member's side of a connect: memberdelay seconds of silence, then announce
+	// (Queue()'s announceoverride instead), then with reportholdtime the caller's hold time.
+	MemberDelay    int
+	ReportHoldTime bool
 	// Autopause (app_queue's rna): a member rung in vain is paused in this queue (yes) or
 	// in every queue (all); not when its last call ended less than AutopauseDelay s ago;
 	// a busy member only with AutopauseBusy, a congested one only with AutopauseUnavail.
@@ -278,8 +283,8 @@ func (c *Config) Queue(name string) *QueueConfig {
 // ignoredParams are queues.conf settings Pleiades accepts without acting on them (announcements
 // it does not play yet, recording, macros/gosubs, reporting options).
 var ignoredParams = map[string]bool{
-	"relative-periodic-announce": true, "random-periodic-announce": true, "queue-callerannounce": true,
-	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
+	"relative-periodic-announce": true, "random-periodic-announce": true,
+	"timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
 	"servicelevel2": true, "defaultrule": true, "maskmemberstatus": true, "ringinuse-default": true, "joinempty-default": true,
@@ -533,6 +538,12 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		q.SoundSeconds = value
 	case "queue-reporthold":
 		q.SoundReportHold = value
+	case "queue-callerannounce":
+		q.SoundCallerAnnounce = value
+	case "reportholdtime":
+		q.ReportHoldTime, err = boolean()
+	case "memberdelay":
+		q.MemberDelay, err = atoi(0)
 	default:
 		if !ignoredParams[lname] {
 			return fmt.Errorf("unknown setting %q in queue %s", name, q.Name)
