@@ -181,5 +181,6 @@
 // relative-periodic-announce and random-periodic-announce (read and ignored), announcements
 // while members ring (announce-to-first-user's part during ringing), announcements in
 // languages other than English (numbers are said the English way), a digit to leave the
-// queue (context), queue rules, QueueLog's EXITWITHTIMEOUT for option n.
+// queue (context), queue rules, the queue_log EXITWITHTIMEOUT Asterisk writes when option n
+// ends the wait.
 package queue
