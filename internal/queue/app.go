@@ -421,8 +421,9 @@ func (w *waiter) run(ctx context.Context) error {
 			return err
 		}
 		if w.opts.noRetry && w.roundOver() {
-			ch.SetVar("QUEUESTATUS", "TIMEOUT")
-			return nil
+			// "Exiting on time-out cycle": logged as the timeout argument's exit is.
+			ch.Verbosef(3, "Exiting on time-out cycle")
+			return w.exit("TIMEOUT", "EXITWITHTIMEOUT")
 		}
 		retryUntil = e.d.Now().Add(retry)
 	}

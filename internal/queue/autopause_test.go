@@ -55,6 +55,9 @@ func TestAutopause(t *testing.T) {
 			if got, _ := te.dp.Global("S"); got != "TIMEOUT" {
 				t.Errorf("QUEUESTATUS %q", got)
 			}
+			if log := te.log(); !containsSuffix(log, "|q|NONE|EXITWITHTIMEOUT|1|1|") {
+				t.Errorf("queue_log: no EXITWITHTIMEOUT after the round (option n):\n%s", strings.Join(log, "\n"))
+			}
 			for _, x := range []struct {
 				q    string
 				want bool

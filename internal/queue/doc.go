@@ -86,7 +86,8 @@
 // # Queue()
 //
 // Queue(queuename[,options[,URL[,announceoverride[,timeout]]]]): options r (ringing instead
-// of music on hold), n (no retry: leave after one round of ringing, QUEUESTATUS TIMEOUT), c
+// of music on hold), n (no retry: leave after one round of ringing, QUEUESTATUS TIMEOUT,
+// queue_log EXITWITHTIMEOUT), c
 // (continue in the dialplan when the member hangs up, QUEUESTATUS CONTINUE); announceoverride
 // replaces announce for this caller; other options, the URL and the AGI/gosub/rule/position
 // arguments are accepted and ignored. Joining: an unknown queue sets QUEUESTATUS UNKNOWN; maxlen reached FULL;
@@ -181,6 +182,5 @@
 // relative-periodic-announce and random-periodic-announce (read and ignored), announcements
 // while members ring (announce-to-first-user's part during ringing), announcements in
 // languages other than English (numbers are said the English way), a digit to leave the
-// queue (context), queue rules, the queue_log EXITWITHTIMEOUT Asterisk writes when option n
-// ends the wait.
+// queue (context), queue rules.
 package queue

@@ -217,7 +217,8 @@ func TestQueueRealtimePauseWriteBackPgsql(t *testing.T) {
 // TestQueueAutopauseThroughTheBinary: queue ap (autopause=yes, timeout 2) rings carol's sipp
 // phone, which rings and never answers; alice's call leaves after that round (option n).
 // Carol is paused as Asterisk's rna pauses her: AMI QueueMemberPause with Paused 1 and
-// PausedReason Auto-Pause, queue_log PAUSE with reason Auto-Pause, "queue show" (paused).
+// PausedReason Auto-Pause, queue_log PAUSE with reason Auto-Pause, "queue show" (paused);
+// alice's wait ends with EXITWITHTIMEOUT.
 func TestQueueAutopauseThroughTheBinary(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
 		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
@@ -259,6 +260,7 @@ func TestQueueAutopauseThroughTheBinary(t *testing.T) {
 	matchAll(t, "queue_log", n.queueLog(t),
 		`^\S+\|ap\|SIP/carol\|RINGNOANSWER\|\d+$`,
 		`^NONE\|ap\|SIP/carol\|PAUSE\|Auto-Pause$`,
+		`^\S+\|ap\|NONE\|EXITWITHTIMEOUT\|1\|1\|\d+$`,
 	)
 	if out := n.MustRX("queue show ap"); !strings.Contains(out, "SIP/carol (ringinuse enabled) (paused:Auto-Pause") {
 		t.Errorf("queue show ap:\n%s", out)
