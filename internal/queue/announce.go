@@ -149,7 +149,9 @@ func (w *waiter) sayPosition(ctx context.Context, now time.Time) {
 	if len(files) == 0 {
 		return
 	}
-	w.ch.Verbosef(3, "Told %s in %s their queue position (which was %d)", w.ch.Name, cfg.Name, pos)
+	if cfg.AnnouncePosition != PositionNo {
+		w.ch.Verbosef(3, "Told %s in %s their queue position (which was %d)", w.ch.Name, cfg.Name, pos)
+	}
 	w.stopHold()
 	if err := w.ch.PlayFiles(ctx, files...); err != nil && ctx.Err() == nil {
 		w.ch.Logf(slog.LevelWarn, "Queue %s: position announcement: %v", cfg.Name, err)

@@ -28,7 +28,7 @@ member => SIP/bob
 
 const queueAnnDialplan = `[calls]
 exten => 310,1,Answer()
- same => n,Queue(annq,,,,4)
+ same => n,Queue(annq,,,,8)
  same => n,Hangup()
 exten => 311,1,Answer()
  same => n,Queue(annq,,,,16)
