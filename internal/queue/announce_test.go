@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,6 +260,58 @@ func TestReportHoldFiles(t *testing.T) {
 		61: "digits/1 queue-minutes", 125: "digits/2 queue-minutes digits/5 queue-seconds"} {
 		if got := strings.Join(reportHoldFiles(&cfg, hold), " "); got != want {
 			t.Errorf("%d s: %q, want %q", hold, got, want)
+		}
+	}
+}
+
+// TestPeriodicAnnounceTiming: the next periodic announcement is due periodic-announce-frequency
+// seconds after this one began, or after it ended with relative-periodic-announce (the clock
+// moves 7 s at each reading: the file "plays" 7 s); files go in turn, or at random with
+// random-periodic-announce.
+func TestPeriodicAnnounceTiming(t *testing.T) {
+	for _, c := range []struct {
+		conf   string
+		next   time.Duration // after the announcement began
+		random bool
+	}{
+		{"", 30 * time.Second, false},
+		{"relative-periodic-announce = yes", 37 * time.Second, false},
+		{"random-periodic-announce = yes", 30 * time.Second, true},
+	} {
+		var mu sync.Mutex
+		clock := time.Unix(1_700_000_000, 0)
+		te := newTestEnv(t, "[q]\nperiodic-announce = a,b,c\nperiodic-announce-frequency = 30\n"+c.conf+"\n", Deps{Now: func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			now := clock
+			clock = clock.Add(7 * time.Second)
+			return now
+		}})
+		te.e.rnd = newRand(7)
+		q, err := te.e.queue(t.Context(), "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &waiter{e: te.e, q: q, c: &Caller{}, ch: te.dp.NewChannel("Console/dsp", "t", "s", 1)}
+		mu.Lock()
+		began := clock
+		mu.Unlock()
+		w.announce(t.Context())
+		if got := w.nextPeriodic.Sub(began); got != c.next {
+			t.Errorf("%q: next announcement %v after this one began, want %v", c.conf, got, c.next)
+		}
+		var got []string
+		te.e.mu.Lock()
+		for range 12 {
+			got = append(got, w.periodicFile())
+		}
+		te.e.mu.Unlock()
+		seq := strings.Join(got, "")
+		switch {
+		case !c.random && seq != "bcabcabcabca":
+			t.Errorf("%q: files in turn %s", c.conf, seq)
+		case c.random && (seq == "bcabcabcabca" || strings.Count(seq, "a") == 0 || strings.Count(seq, "b") == 0 || strings.Count(seq, "c") == 0):
+			t.Errorf("%q: files drawn %s", c.conf, seq)
 		}
 	}
 }

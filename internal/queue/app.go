@@ -231,23 +231,43 @@ func (w *waiter) periodicDue(now time.Time) bool {
 	return !now.Before(w.nextPeriodic)
 }
 
-// announce plays the next periodic announcement: the music stops, the file plays, the
-// music starts again.
+// announce plays the next periodic announcement, as app_queue's say_periodic_announcement:
+// the music stops, the file plays (the next in turn, or with random-periodic-announce one
+// drawn at random), the music starts again. The next is due periodic-announce-frequency
+// seconds after this one began, or after it ended with relative-periodic-announce.
 func (w *waiter) announce(ctx context.Context) {
+	start := w.e.d.Now()
 	w.e.mu.Lock()
-	files, freq, qname := w.q.cfg.PeriodicAnnounce, w.q.cfg.PeriodicFrequency, w.q.cfg.Name
+	freq, qname, relative := w.q.cfg.PeriodicFrequency, w.q.cfg.Name, w.q.cfg.RelativePeriodic
+	f := w.periodicFile()
 	w.e.mu.Unlock()
-	if len(files) == 0 {
+	if f == "" {
 		return
 	}
-	f := files[w.periodicIdx%len(files)]
-	w.periodicIdx++
 	w.stopHold()
 	if err := w.ch.PlayFiles(ctx, f); err != nil && ctx.Err() == nil {
 		w.ch.Logf(slog.LevelWarn, "Queue %s: periodic announcement %s: %v", qname, f, err)
 	}
 	w.startHold(ctx)
-	w.nextPeriodic = w.e.d.Now().Add(time.Duration(freq) * time.Second)
+	if relative {
+		start = w.e.d.Now()
+	}
+	w.nextPeriodic = start.Add(time.Duration(freq) * time.Second)
+}
+
+// periodicFile is the periodic announcement to play now: the next in turn, or one drawn
+// at random with random-periodic-announce ("" for none). Under e.mu.
+func (w *waiter) periodicFile() string {
+	files := w.q.cfg.PeriodicAnnounce
+	if len(files) == 0 {
+		return ""
+	}
+	if w.q.cfg.RandomPeriodic {
+		return files[w.e.rnd(len(files))]
+	}
+	f := files[w.periodicIdx%len(files)]
+	w.periodicIdx++
+	return f
 }
 
 // startHold gives the caller music on hold (the hook), or ringing.

@@ -177,6 +177,8 @@ type QueueConfig struct {
 	AnnounceFrequency int
 	PeriodicAnnounce  []string
 	PeriodicFrequency int
+	RelativePeriodic  bool // relative-periodic-announce: the period counts from an announcement's end
+	RandomPeriodic    bool // random-periodic-announce: a file drawn at random, not in turn
 	MusicClass        string
 	Announce          string
 	Context           string
@@ -280,10 +282,9 @@ func (c *Config) Queue(name string) *QueueConfig {
 	return nil
 }
 
-// ignoredParams are queues.conf settings Pleiades accepts without acting on them (announcements
-// it does not play yet, recording, macros/gosubs, reporting options).
+// ignoredParams are queues.conf settings Pleiades accepts without acting on them (recording,
+// macros/gosubs, reporting options, penalty rules).
 var ignoredParams = map[string]bool{
-	"relative-periodic-announce": true, "random-periodic-announce": true,
 	"timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
@@ -447,6 +448,10 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		}
 	case "periodic-announce-frequency":
 		q.PeriodicFrequency, err = atoi(0)
+	case "relative-periodic-announce":
+		q.RelativePeriodic, err = boolean()
+	case "random-periodic-announce":
+		q.RandomPeriodic, err = boolean()
 	case "musicclass", "musiconhold":
 		q.MusicClass = value
 	case "announce":

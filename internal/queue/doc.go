@@ -31,7 +31,8 @@
 // weight, servicelevel, joinempty/leavewhenempty (a list of penalty, paused, inuse, ringing,
 // unavailable, invalid, unknown, wrapup; loose, strict, yes, no as Asterisk reads them),
 // ringinuse (yes), autofill, announce-frequency, periodic-announce (',' or '|' list),
-// periodic-announce-frequency, announce-position (yes, no, limit, more),
+// periodic-announce-frequency, relative-periodic-announce, random-periodic-announce,
+// announce-position (yes, no, limit, more),
 // announce-position-limit (10), announce-position-only-up, min-announce-frequency (15),
 // announce-holdtime (yes, no, once), announce-round-seconds (0, 5, 10, 15, 20 or 30),
 // announce-to-first-user, the sound names queue-youarenext, queue-thereare,
@@ -93,8 +94,10 @@
 // arguments are accepted and ignored. Joining: an unknown queue sets QUEUESTATUS UNKNOWN; maxlen reached FULL;
 // joinempty's conditions met by every member JOINEMPTY (no member at all) or JOINUNAVAIL.
 // Waiting: the caller hears MusicOnHold's class (the queue's musicclass) or, without the
-// hook or with r, ringing; with music, periodic-announce's files are played in turn every
-// periodic-announce-frequency seconds while no member rings (the music stops meanwhile,
+// hook or with r, ringing; with music, periodic-announce's files are played in turn (at
+// random with random-periodic-announce) every periodic-announce-frequency seconds from the
+// start of the last one (from its end with relative-periodic-announce) while no member rings
+// (the music stops meanwhile,
 // dialplan.Channel.PlayFiles; a caller who hears ringing gets none, as the leg may not be
 // answered), and position announcements as app_queue's say_position (announce.go): with
 // announce-frequency set, at once on joining, again when the caller's place changed (not
@@ -179,8 +182,7 @@
 //
 // # Not yet
 //
-// relative-periodic-announce and random-periodic-announce (read and ignored), announcements
-// while members ring (announce-to-first-user's part during ringing), announcements in
+// Announcements while members ring (announce-to-first-user's part during ringing), announcements in
 // languages other than English (numbers are said the English way), a digit to leave the
 // queue (context), queue rules.
 package queue
