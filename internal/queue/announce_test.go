@@ -315,3 +315,25 @@ func TestPeriodicAnnounceTiming(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldAndTalkAverages: Asterisk's exponential averages, shown by "queue show" and said
+// by announce-holdtime: each wait weighs a quarter from 0; the first talk time is taken
+// whole, then each weighs a quarter.
+func TestHoldAndTalkAverages(t *testing.T) {
+	te := newTestEnv(t, "[q]\n", Deps{})
+	q, err := te.e.queue(t.Context(), "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	te.e.mu.Lock()
+	q.recordHold(100 * time.Second) // 25
+	q.recordHold(100 * time.Second) // (75+100)/4 = 43
+	q.completed = 1
+	q.recordTalk(60 * time.Second) // 60
+	q.completed = 2
+	q.recordTalk(20 * time.Second) // (180+20)/4 = 50
+	te.e.mu.Unlock()
+	if out, _ := te.cli("queue show q"); !strings.Contains(out, "q has 0 calls (max unlimited) in 'ringall' strategy (43s holdtime, 50s talktime), W:0, C:2,") {
+		t.Errorf("queue show q:\n%s", out)
+	}
+}

@@ -591,8 +591,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 			q.rrpos = i
 		}
 	}
-	q.holdtime += hold
-	q.avgHold = (3*q.avgHold + int(hold/time.Second)) / 4
+	q.recordHold(hold)
 	qname := q.cfg.Name
 	inSL := q.cfg.ServiceLevel > 0 && hold <= time.Duration(q.cfg.ServiceLevel)*time.Second
 	pos := 0
@@ -630,7 +629,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	if inSL {
 		q.completedInSL++
 	}
-	q.talktime += talk
+	q.recordTalk(talk)
 	q.broadcast()
 	e.mu.Unlock()
 	who, reason := "COMPLETECALLER", "caller"

@@ -108,7 +108,8 @@
 // then, not to the head, with announce-holdtime (once: the first announcement only) and an
 // estimate above zero, queue-holdtime M queue-minute(s) S queue-seconds, the estimate being
 // Asterisk's: the queue's hold time (an exponential average, each connected caller's wait
-// weighing a quarter) plus 30 s less the caller's wait, whole minutes toward zero then made
+// weighing a quarter: the hold time "queue show", QueueParams, QueueSummary and
+// QUEUE_VARIABLES report, with the talk time averaged the same way) plus 30 s less the caller's wait, whole minutes toward zero then made
 // positive, seconds rounded down to announce-round-seconds (0: none); then queue-thankyou
 // when the place was said. Numbers are digits/ files (English, ast_say_number), an empty
 // sound name is left out. The head of the line hears its announcement only after a retry

@@ -107,10 +107,26 @@ type Queue struct {
 	rtVersion *QueueConfig
 
 	completed, abandoned, completedInSL int
-	holdtime, talktime                  time.Duration
-	// avgHold is Asterisk's estimated hold time in seconds: an exponential average, each
-	// connected caller's wait weighing a quarter (announce-holdtime says it).
-	avgHold int
+	// avgHold and avgTalk are Asterisk's hold time and talk time in seconds, the figures of
+	// "queue show", QueueParams, QueueSummary, QUEUE_VARIABLES and announce-holdtime: an
+	// exponential average where each connected caller's wait (each completed call's talk)
+	// weighs a quarter; the first call's talk time is taken whole.
+	avgHold, avgTalk int
+}
+
+// recordHold counts a connected caller's wait in avgHold (app_queue's recalc_holdtime).
+func (q *Queue) recordHold(hold time.Duration) {
+	q.avgHold = (3*q.avgHold + int(hold/time.Second)) / 4
+}
+
+// recordTalk counts a completed call's talk in avgTalk (after completed was counted), as
+// app_queue's update_queue: the first call's whole, then the exponential average.
+func (q *Queue) recordTalk(talk time.Duration) {
+	if q.completed <= 1 {
+		q.avgTalk = int(talk / time.Second)
+		return
+	}
+	q.avgTalk = (3*q.avgTalk + int(talk/time.Second)) / 4
 }
 
 // Name returns the queue's name.
