@@ -266,3 +266,61 @@ func TestQueueAutopauseThroughTheBinary(t *testing.T) {
 		t.Errorf("queue show ap:\n%s", out)
 	}
 }
+
+// TestQueueMemberAnnouncementThroughTheBinary: queue rep plays the member, once bob's sipp
+// phone answers and before the bridge, the queue's announce and (reportholdtime)
+// queue-reporthold, Asterisk's files, on bob's SIP leg; the call then goes on as usual
+// (CONNECT, COMPLETECALLER).
+func TestQueueMemberAnnouncementThroughTheBinary(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
+		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
+	}
+	if _, err := os.Stat("/usr/share/asterisk/sounds/en/queue-reporthold.wav"); err != nil {
+		testenv.Unavailable(t, "Asterisk's sounds not installed (Debian asterisk-core-sounds-en-wav): %v", err)
+	}
+	p := freePorts(t, 2)
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf":        fmt.Sprintf(queueSIPConf, p[0]),
+		"rtp.conf":        "[general]\nrtpstart = 21900\nrtpend = 22000\n",
+		"extensions.conf": "[calls]\nexten => 330,1,Queue(rep,r)\n same => n,Hangup()\n",
+		"queues.conf":     "[rep]\nannounce = beep\nreportholdtime = yes\nmember => SIP/bob\n",
+		"manager.conf":    fmt.Sprintf(managerUser, p[1]),
+		"logger.conf":     "[logfiles]\nmessages.log => notice,warning,error,verbose\n",
+	})
+	nd.Start()
+	noRace(t, nd)
+	n := &queueNode{Node: nd, sip: fmt.Sprintf("127.0.0.1:%d", p[0]), ami: p[1]}
+	logText := func() string {
+		b, _ := os.ReadFile(filepath.Join(nd.Dir, "log", "messages.log"))
+		return string(b)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("messages.log:\n%s", tailOf(logText(), 4000))
+		}
+	})
+	nd.MustRX("core set verbose 3")
+	bobPort := n.register(t, "bob")
+	bob := goSipp(t, n.sip, "queue-member.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", mediaPort(t), "-rtp_echo")
+	time.Sleep(300 * time.Millisecond)
+	mustSipp(t, n.sip, "queue-caller.xml", "users-alice.csv", "-m", "1", "-s", "330", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t), "-d", "1000")
+	waitSipp(t, "bob", bob)
+	log := logText()
+	var played []string
+	for _, m := range regexp.MustCompile(`<SIP/bob-[0-9a-f]+> Playing '([^']+)'`).FindAllStringSubmatch(log, -1) {
+		played = append(played, m[1])
+	}
+	if strings.Join(played, " ") != "beep queue-reporthold" {
+		t.Errorf("bob heard %q, want beep queue-reporthold", played)
+	}
+	if strings.Contains(log, "play_file failed") {
+		t.Errorf("a member announcement failed")
+	}
+	eventually(t, 10*time.Second, func() string {
+		lines := n.queueLog(t)
+		if msg := inOrder(lines, `^\S+\|rep\|SIP/bob\|CONNECT\|`, `^\S+\|rep\|SIP/bob\|COMPLETECALLER\|`); msg != "" {
+			return msg + "\n" + strings.Join(lines, "\n")
+		}
+		return ""
+	})
+}
