@@ -135,6 +135,50 @@ func (w *waiter) positionDue(now time.Time) bool {
 	return true
 }
 
+// announceWhileRinging makes the caller's announcements while members ring, as app_queue's
+// wait_for_answer does with announce-to-first-user: a goroutine plays the position and
+// periodic announcements as they fall due (checked every second) to a caller who hears
+// music. stop ends it, cutting a file short when a member answers, waits for it, and
+// reports whether it played anything (the caller's music then has to start again).
+func (w *waiter) announceWhileRinging(ctx context.Context) (stop func() bool) {
+	w.e.mu.Lock()
+	first := w.q.cfg.AnnounceToFirstUser
+	w.e.mu.Unlock()
+	if !first || w.opts.ringing || MusicOnHold == nil {
+		return func() bool { return false }
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	played := false
+	go func() {
+		defer close(done)
+		for actx.Err() == nil {
+			now := w.e.d.Now()
+			if w.positionDue(now) {
+				played = true
+				w.sayPosition(actx, now)
+				continue
+			}
+			if w.periodicDue(now) {
+				played = true
+				w.announce(actx)
+				continue
+			}
+			t := time.NewTimer(time.Second)
+			select {
+			case <-actx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}()
+	return func() bool {
+		cancel()
+		<-done
+		return played
+	}
+}
+
 // sayPosition plays the caller its position announcement (positionFiles), the music stopped
 // meanwhile.
 func (w *waiter) sayPosition(ctx context.Context, now time.Time) {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -335,5 +336,54 @@ func TestHoldAndTalkAverages(t *testing.T) {
 	te.e.mu.Unlock()
 	if out, _ := te.cli("queue show q"); !strings.Contains(out, "q has 0 calls (max unlimited) in 'ringall' strategy (43s holdtime, 50s talktime), W:0, C:2,") {
 		t.Errorf("queue show q:\n%s", out)
+	}
+}
+
+// TestAnnounceWhileRinging: with announce-to-first-user the head of the line, hearing music,
+// is told "you are next, thank you" while bob's phone rings (and never answers); without it,
+// nothing while members ring.
+func TestAnnounceWhileRinging(t *testing.T) {
+	MusicOnHold = func(ctx context.Context, ch *dialplan.Channel, class string) error {
+		if l := ch.Leg(); l != nil && l.State() != channel.Up {
+			l.Answer(ctx)
+		}
+		<-ctx.Done()
+		return nil
+	}
+	defer func() { MusicOnHold = nil }()
+	dir := t.TempDir()
+	for _, n := range []string{"queue-youarenext", "queue-thankyou"} {
+		p := filepath.Join(dir, "en", n+".ulaw")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, make([]byte, 1600), 0o644) // 10 packets each
+	}
+	for _, c := range []struct {
+		first bool
+		min   int
+		max   int
+	}{{true, 17, 22}, {false, 0, 0}} {
+		te := newTestEnv(t, fmt.Sprintf("[q]\ntimeout = 2\nannounce-frequency = 30\nannounce-to-first-user = %v\nmember => SIP/bob\n", c.first), Deps{})
+		cfg := media.DefaultConfig()
+		cfg.RTPStart, cfg.RTPEnd = 37000+2*(os.Getpid()%3000), 37000+2*(os.Getpid()%3000)+400
+		med := media.NewEngine(cfg, nil)
+		defer med.Close()
+		reg := channel.NewRegistry(nil)
+		te.dp.SetChannels(reg)
+		te.dp.SetSoundsDir(dir)
+		reg.RegisterDriver(&channeltest.Driver{TB: t, Media: med, Peers: map[string]func(*channeltest.Tech){
+			"bob": func(tt *channeltest.Tech) { tt.Ring() },
+		}})
+		x, _ := conf.Parse("extensions.conf", []byte("[t]\nexten => 1,1,Queue(q,n)\n"), conf.Options{})
+		te.dp.Load(x)
+		leg, tech := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "alice", Context: "t", Exten: "1", Media: med})
+		done := make(chan error, 1)
+		go func() { done <- te.dp.RunChannel(t.Context(), leg) }()
+		wait(t, done)
+		if got := tech.Phone.Received(); got < c.min || got > c.max {
+			t.Errorf("announce-to-first-user %v: the caller got %d packets while bob rang, want %d to %d", c.first, got, c.min, c.max)
+		}
+		if log := te.log(); !containsSuffix(log, "|q|SIP/bob|RINGNOANSWER|") {
+			t.Errorf("bob did not ring:\n%s", strings.Join(log, "\n"))
+		}
 	}
 }

@@ -495,6 +495,7 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 	dest := make([]*channel.Snapshot, len(pick)) // each member's leg, once made
 	legs := make([]*channel.Channel, len(pick))
 	ringStart := e.d.Now()
+	stopAnnouncements := w.announceWhileRinging(ctx)
 	res := ch.RingLegs(ctx, dests, dialplan.RingOptions{Timeout: ringFor, Ringback: w.opts.ringing, OnLeg: func(i int, leg *channel.Channel) {
 		snap := leg.Snapshot()
 		dest[i] = &snap
@@ -502,6 +503,11 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 		m := pick[i]
 		e.publish(Event{Name: "AgentCalled", Caller: &caller, Dest: &snap, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()}, {"Interface", m.Interface}}})
 	}})
+	if stopAnnouncements() && ctx.Err() == nil {
+		// The announcements' music ended with them: the caller's comes back.
+		w.stopHold()
+		w.startHold(ctx)
+	}
 	ringTime := e.d.Now().Sub(ringStart)
 	switch res.Status {
 	case "ANSWER":

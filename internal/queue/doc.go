@@ -113,8 +113,9 @@
 // positive, seconds rounded down to announce-round-seconds (0: none); then queue-thankyou
 // when the place was said. Numbers are digits/ files (English, ast_say_number), an empty
 // sound name is left out. The head of the line hears its announcement only after a retry
-// period as the head (between rounds of ringing in Asterisk's loop), at once with
-// announce-to-first-user; it is never interrupted while members ring. The head of the line rings members (with autofill, as many
+// period as the head (between rounds of ringing in Asterisk's loop). With
+// announce-to-first-user a caller also gets its position and periodic announcements while
+// members ring for it (wait_for_answer's), the head of the line at once. The head of the line rings members (with autofill, as many
 // callers as there are members that could be rung). Members ring through the dialplan's
 // Dial machinery (Channel.RingLegs: DialBegin/DialEnd, first answer wins, the others
 // cancelled) for timeout seconds, then retry seconds pass before the next attempt. The first
@@ -183,7 +184,6 @@
 //
 // # Not yet
 //
-// Announcements while members ring (announce-to-first-user's part during ringing), announcements in
-// languages other than English (numbers are said the English way), a digit to leave the
-// queue (context), queue rules.
+// Announcements in languages other than English (numbers are said the English way), a
+// digit to leave the queue (context), queue rules.
 package queue
