@@ -2,6 +2,7 @@ package dialplan
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -105,6 +106,38 @@ func (ch *Channel) PlayFiles(ctx context.Context, files ...string) error {
 	for _, f := range files {
 		ch.verbosef(3, "<%s> Playing '%s' (language '%s')", ch.Name, f, ch.language())
 		if err := ch.playOne(ctx, f); err != nil {
+			if first == nil {
+				first = err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	return first
+}
+
+// PlayFilesToLeg plays sound files to leg (one RingLegs returned, before BridgeLeg), one
+// after the other, in the leg's language, as app_queue plays the member's announcements
+// (announce, reportholdtime): each is logged at verbose 3; the first error is returned after
+// trying every file (ctx ending stops at once).
+func (ch *Channel) PlayFilesToLeg(ctx context.Context, leg *channel.Channel, files ...string) error {
+	dir := ""
+	if ch.engine != nil {
+		dir = ch.engine.SoundsDir()
+	}
+	lang := leg.Snapshot().Language
+	if lang == "" {
+		lang = "en"
+	}
+	s := leg.Media()
+	if s == nil {
+		return errors.New("no media")
+	}
+	var first error
+	for _, f := range files {
+		ch.verbosef(3, "<%s> Playing '%s' (language '%s')", leg.Name(), f, lang)
+		if _, err := s.PlayFile(ctx, dir, lang, f, ""); err != nil {
 			if first == nil {
 				first = err
 			}

@@ -151,7 +151,7 @@ func (e *Engine) appQueue(ctx context.Context, ch *dialplan.Channel, data string
 	e.publish(Event{Name: "QueueCallerJoin", Caller: &snap, Fields: [][2]string{{"Queue", qname}, {"Position", strconv.Itoa(c.OrigPos)}, {"Count", strconv.Itoa(count)}}})
 	ch.Verbosef(3, "%s joined queue '%s' at position %d", ch.Name, qname, c.OrigPos)
 
-	w := &waiter{e: e, q: q, c: c, ch: ch, opts: opts, deadline: deadline, class: q.cfg.MusicClass}
+	w := &waiter{e: e, q: q, c: c, ch: ch, opts: opts, deadline: deadline, class: q.cfg.MusicClass, announceOverride: arg(3)}
 	defer w.stopHold()
 	defer e.leave(q, c)
 	defer func() {
@@ -188,13 +188,14 @@ func (e *Engine) leave(q *Queue, c *Caller) {
 
 // waiter is one caller's time in a queue.
 type waiter struct {
-	e        *Engine
-	q        *Queue
-	c        *Caller
-	ch       *dialplan.Channel
-	opts     queueOptions
-	deadline time.Time
-	class    string
+	e                *Engine
+	q                *Queue
+	c                *Caller
+	ch               *dialplan.Channel
+	opts             queueOptions
+	deadline         time.Time
+	class            string
+	announceOverride string // Queue()'s announceoverride: played to the member instead of announce=
 
 	cands    []Candidate // reused by decide
 	idx      []int
@@ -206,86 +207,13 @@ type waiter struct {
 	// turn), played only to a caller who hears music on hold.
 	nextPeriodic time.Time
 	periodicIdx  int
-	// Position announcements (announce-frequency), to a caller who hears music on hold.
+	// Position announcements (announce-frequency), to a caller who hears music on hold:
+	// when the last one started and the place it said (Asterisk's last_pos, last_pos_said),
+	// when the caller became the head of the line, and when to look again.
+	lastPos      time.Time
+	lastPosSaid  int
+	headSince    time.Time
 	nextPosition time.Time
-}
-
-// positionDue reports whether a position announcement is due now (arming the first one).
-func (w *waiter) positionDue(now time.Time) bool {
-	w.e.mu.Lock()
-	freq, on, first := w.q.cfg.AnnounceFrequency, w.q.cfg.AnnouncePosition, w.q.cfg.AnnounceToFirstUser
-	pos := slices.Index(w.q.callers, w.c) + 1
-	w.e.mu.Unlock()
-	if freq <= 0 || !on || w.opts.ringing || MusicOnHold == nil {
-		w.nextPosition = time.Time{}
-		return false
-	}
-	if w.nextPosition.IsZero() {
-		w.nextPosition = w.c.Joined.Add(time.Duration(freq) * time.Second)
-	}
-	if now.Before(w.nextPosition) {
-		return false
-	}
-	if pos == 1 && !first {
-		// announce-to-first-user=no: the head of the line hears none (and is checked again
-		// a period later).
-		w.nextPosition = now.Add(time.Duration(freq) * time.Second)
-		return false
-	}
-	return pos > 0
-}
-
-// sayPosition tells the caller its place: queue-youarenext, or queue-thereare N
-// queue-callswaiting, then queue-thankyou (the queue's sound settings), the music stopped
-// meanwhile.
-func (w *waiter) sayPosition(ctx context.Context) {
-	w.e.mu.Lock()
-	cfg := w.q.cfg
-	pos := slices.Index(w.q.callers, w.c) + 1
-	w.e.mu.Unlock()
-	var files []string
-	if pos == 1 {
-		files = append(files, cfg.SoundNext)
-	} else {
-		files = append(files, cfg.SoundThereAre)
-		files = append(files, numberFiles(pos)...)
-		files = append(files, cfg.SoundCallsWaiting)
-	}
-	files = append(files, cfg.SoundThankYou)
-	w.stopHold()
-	if err := w.ch.PlayFiles(ctx, files...); err != nil && ctx.Err() == nil {
-		w.ch.Logf(slog.LevelWarn, "Queue %s: position announcement: %v", cfg.Name, err)
-	}
-	w.startHold(ctx)
-	w.nextPosition = w.e.d.Now().Add(time.Duration(cfg.AnnounceFrequency) * time.Second)
-}
-
-// numberFiles are the sound files that say n in English (Asterisk's digits/ files:
-// digits/0..19, digits/20..90, digits/hundred, digits/thousand).
-func numberFiles(n int) []string {
-	if n < 0 {
-		return append([]string{"digits/minus"}, numberFiles(-n)...)
-	}
-	var out []string
-	if n >= 1000 {
-		out = append(append(out, numberFiles(n/1000)...), "digits/thousand")
-		if n %= 1000; n == 0 {
-			return out
-		}
-	}
-	if n >= 100 {
-		out = append(out, "digits/"+strconv.Itoa(n/100), "digits/hundred")
-		if n %= 100; n == 0 {
-			return out
-		}
-	}
-	if n >= 20 {
-		out = append(out, "digits/"+strconv.Itoa(n/10*10))
-		if n %= 10; n == 0 {
-			return out
-		}
-	}
-	return append(out, "digits/"+strconv.Itoa(n))
 }
 
 // periodicDue reports whether a periodic announcement is due now (arming the first one).
@@ -303,23 +231,43 @@ func (w *waiter) periodicDue(now time.Time) bool {
 	return !now.Before(w.nextPeriodic)
 }
 
-// announce plays the next periodic announcement: the music stops, the file plays, the
-// music starts again.
+// announce plays the next periodic announcement, as app_queue's say_periodic_announcement:
+// the music stops, the file plays (the next in turn, or with random-periodic-announce one
+// drawn at random), the music starts again. The next is due periodic-announce-frequency
+// seconds after this one began, or after it ended with relative-periodic-announce.
 func (w *waiter) announce(ctx context.Context) {
+	start := w.e.d.Now()
 	w.e.mu.Lock()
-	files, freq, qname := w.q.cfg.PeriodicAnnounce, w.q.cfg.PeriodicFrequency, w.q.cfg.Name
+	freq, qname, relative := w.q.cfg.PeriodicFrequency, w.q.cfg.Name, w.q.cfg.RelativePeriodic
+	f := w.periodicFile()
 	w.e.mu.Unlock()
-	if len(files) == 0 {
+	if f == "" {
 		return
 	}
-	f := files[w.periodicIdx%len(files)]
-	w.periodicIdx++
 	w.stopHold()
 	if err := w.ch.PlayFiles(ctx, f); err != nil && ctx.Err() == nil {
 		w.ch.Logf(slog.LevelWarn, "Queue %s: periodic announcement %s: %v", qname, f, err)
 	}
 	w.startHold(ctx)
-	w.nextPeriodic = w.e.d.Now().Add(time.Duration(freq) * time.Second)
+	if relative {
+		start = w.e.d.Now()
+	}
+	w.nextPeriodic = start.Add(time.Duration(freq) * time.Second)
+}
+
+// periodicFile is the periodic announcement to play now: the next in turn, or one drawn
+// at random with random-periodic-announce ("" for none). Under e.mu.
+func (w *waiter) periodicFile() string {
+	files := w.q.cfg.PeriodicAnnounce
+	if len(files) == 0 {
+		return ""
+	}
+	if w.q.cfg.RandomPeriodic {
+		return files[w.e.rnd(len(files))]
+	}
+	f := files[w.periodicIdx%len(files)]
+	w.periodicIdx++
+	return f
 }
 
 // startHold gives the caller music on hold (the hook), or ringing.
@@ -457,7 +405,7 @@ func (w *waiter) run(ctx context.Context) error {
 				continue
 			}
 			if w.positionDue(now) {
-				w.sayPosition(ctx)
+				w.sayPosition(ctx, now)
 				continue
 			}
 			wait := time.Second
@@ -493,8 +441,9 @@ func (w *waiter) run(ctx context.Context) error {
 			return err
 		}
 		if w.opts.noRetry && w.roundOver() {
-			ch.SetVar("QUEUESTATUS", "TIMEOUT")
-			return nil
+			// "Exiting on time-out cycle": logged as the timeout argument's exit is.
+			ch.Verbosef(3, "Exiting on time-out cycle")
+			return w.exit("TIMEOUT", "EXITWITHTIMEOUT")
 		}
 		retryUntil = e.d.Now().Add(retry)
 	}
@@ -544,13 +493,21 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 	e.mu.Unlock()
 	caller := c.snap()
 	dest := make([]*channel.Snapshot, len(pick)) // each member's leg, once made
+	legs := make([]*channel.Channel, len(pick))
 	ringStart := e.d.Now()
+	stopAnnouncements := w.announceWhileRinging(ctx)
 	res := ch.RingLegs(ctx, dests, dialplan.RingOptions{Timeout: ringFor, Ringback: w.opts.ringing, OnLeg: func(i int, leg *channel.Channel) {
 		snap := leg.Snapshot()
 		dest[i] = &snap
+		legs[i] = leg
 		m := pick[i]
 		e.publish(Event{Name: "AgentCalled", Caller: &caller, Dest: &snap, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()}, {"Interface", m.Interface}}})
 	}})
+	if stopAnnouncements() && ctx.Err() == nil {
+		// The announcements' music ended with them: the caller's comes back.
+		w.stopHold()
+		w.startHold(ctx)
+	}
 	ringTime := e.d.Now().Sub(ringStart)
 	switch res.Status {
 	case "ANSWER":
@@ -578,7 +535,54 @@ func (w *waiter) ring(ctx context.Context, pick []*Member, ringFor time.Duration
 		e.publish(Event{Name: "AgentRingNoAnswer", Caller: &caller, Dest: dest[i], Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()},
 			{"Interface", m.Interface}, {"RingTime", strconv.FormatInt(ringTime.Milliseconds(), 10)}}})
 	}
+	w.autopause(ctx, pick, legs)
 	return ringNoAnswer, nil
+}
+
+// autopause pauses the members rung in vain, as app_queue's rna does with autopause on:
+// with reason "Auto-Pause", in this queue (autopause=yes) or in all of the member's queues
+// (all), through Pause (QueueMemberPause, queue_log PAUSE, a realtime row written back).
+// A member who was busy is paused only with autopausebusy, one congested or unreachable
+// only with autopauseunavail; a member whose leg could not be made at all is not paused;
+// nor is one whose last call ended less than autopausedelay seconds ago.
+func (w *waiter) autopause(ctx context.Context, pick []*Member, legs []*channel.Channel) {
+	e, q := w.e, w.q
+	e.mu.Lock()
+	cfg := q.cfg
+	now := e.d.Now()
+	var ifaces []string
+	for i, m := range pick {
+		if cfg.Autopause == AutopauseNo || legs[i] == nil {
+			continue
+		}
+		switch dialplan.DialStatusOfCause(legs[i].Cause()) {
+		case "BUSY":
+			if !cfg.AutopauseBusy {
+				continue
+			}
+		case "CONGESTION", "CHANUNAVAIL":
+			if !cfg.AutopauseUnavail {
+				continue
+			}
+		}
+		if cfg.AutopauseDelay > 0 && !m.LastCall.IsZero() && now.Sub(m.LastCall) < time.Duration(cfg.AutopauseDelay)*time.Second {
+			continue
+		}
+		ifaces = append(ifaces, m.Interface)
+	}
+	e.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	for _, iface := range ifaces {
+		queue, where := cfg.Name, "queue "+cfg.Name
+		if cfg.Autopause == AutopauseAll {
+			queue, where = "", "all queues"
+		}
+		if err := e.Pause(ctx, queue, iface, true, "Auto-Pause"); err != nil {
+			w.ch.Verbosef(3, "Failed to pause Queue Member %s in %s!", iface, where)
+			continue
+		}
+		w.ch.Verbosef(3, "Auto-Pausing Queue Member %s in %s since they failed to answer.", iface, where)
+	}
 }
 
 // connect bridges the caller with the member m who answered on peer.
@@ -593,7 +597,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 			q.rrpos = i
 		}
 	}
-	q.holdtime += hold
+	q.recordHold(hold)
 	qname := q.cfg.Name
 	inSL := q.cfg.ServiceLevel > 0 && hold <= time.Duration(q.cfg.ServiceLevel)*time.Second
 	pos := 0
@@ -604,7 +608,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	}
 	e.mu.Unlock()
 	e.leave(q, c) // the caller is out of the line once connected
-	w.stopHold()
+	w.connectAnnouncements(ctx, peer, hold)
 	caller, dest := c.snap(), peer.Snapshot()
 	holdS := strconv.Itoa(int(hold.Seconds()))
 	e.qlog.write(callID(ch), qname, m.MemberName(), "CONNECT", holdS, peer.UniqueID(), strconv.Itoa(int(ringTime.Seconds())))
@@ -631,7 +635,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	if inSL {
 		q.completedInSL++
 	}
-	q.talktime += talk
+	q.recordTalk(talk)
 	q.broadcast()
 	e.mu.Unlock()
 	who, reason := "COMPLETECALLER", "caller"

@@ -205,8 +205,8 @@ func (e *Engine) queueVars(ch *dialplan.Channel, q *Queue) {
 	}
 	vars := [][2]string{
 		{"QUEUENAME", q.cfg.Name}, {"QUEUEMAX", strconv.Itoa(q.cfg.MaxLen)}, {"QUEUESTRATEGY", q.cfg.Strategy.String()},
-		{"QUEUECALLS", strconv.Itoa(len(q.callers))}, {"QUEUEHOLDTIME", avg(q.holdtime.Seconds(), q.completed)},
-		{"QUEUETALKTIME", avg(q.talktime.Seconds(), q.completed)}, {"QUEUECOMPLETED", strconv.Itoa(q.completed)},
+		{"QUEUECALLS", strconv.Itoa(len(q.callers))}, {"QUEUEHOLDTIME", strconv.Itoa(q.avgHold)},
+		{"QUEUETALKTIME", strconv.Itoa(q.avgTalk)}, {"QUEUECOMPLETED", strconv.Itoa(q.completed)},
 		{"QUEUEABANDONED", strconv.Itoa(q.abandoned)}, {"QUEUESRVLEVEL", strconv.Itoa(q.cfg.ServiceLevel)},
 		{"QUEUESRVLEVELPERF", fmt.Sprintf("%2.1f", sl)},
 	}

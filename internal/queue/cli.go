@@ -109,14 +109,12 @@ func (e *Engine) printQueue(w io.Writer, q *Queue) {
 	if q.cfg.MaxLen > 0 {
 		max = strconv.Itoa(q.cfg.MaxLen)
 	}
-	var sl, hold, talk float64
+	var sl float64
 	if q.completed > 0 {
 		sl = 100 * float64(q.completedInSL) / float64(q.completed)
-		hold = q.holdtime.Seconds() / float64(q.completed)
-		talk = q.talktime.Seconds() / float64(q.completed)
 	}
 	fmt.Fprintf(w, "%s has %d calls (max %s) in '%s' strategy (%ds holdtime, %ds talktime), W:%d, C:%d, A:%d, SL:%2.1f%%, SL2:%2.1f%% within %ds\n",
-		q.cfg.Name, len(q.callers), max, q.cfg.Strategy, int(hold), int(talk), q.cfg.Weight, q.completed, q.abandoned, sl, 0.0, q.cfg.ServiceLevel)
+		q.cfg.Name, len(q.callers), max, q.cfg.Strategy, q.avgHold, q.avgTalk, q.cfg.Weight, q.completed, q.abandoned, sl, 0.0, q.cfg.ServiceLevel)
 	if len(q.members) == 0 {
 		fmt.Fprintln(w, "   No Members")
 	} else {

@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -134,8 +135,13 @@ type MemberConfig struct {
 	StateInterface string // the device whose state counts (default: the interface)
 	RingInUse      *bool  // nil: the queue's ringinuse
 	Paused         bool
-	File           string
-	Line           int
+	// UniqueID is a realtime member's queue_members uniqueid: a pause is written back to
+	// that row (paused, reason_paused), as Asterisk does.
+	UniqueID string
+	// RowReason is a realtime member's reason_paused column.
+	RowReason string
+	File      string
+	Line      int
 }
 
 // Device is the device whose state decides whether the member can be rung.
@@ -171,21 +177,49 @@ type QueueConfig struct {
 	AnnounceFrequency int
 	PeriodicAnnounce  []string
 	PeriodicFrequency int
+	RelativePeriodic  bool // relative-periodic-announce: the period counts from an announcement's end
+	RandomPeriodic    bool // random-periodic-announce: a file drawn at random, not in turn
 	MusicClass        string
 	Announce          string
 	Context           string
 	SetQueueVar       bool // setqueuevar: QUEUE* variables on the caller when it leaves
-	// Position announcements (every AnnounceFrequency s): announce-position (default yes),
-	// announce-to-first-user (default no) and the sound files.
-	AnnouncePosition    bool
-	AnnounceToFirstUser bool
-	SoundNext           string // queue-youarenext
-	SoundThereAre       string // queue-thereare
-	SoundCallsWaiting   string // queue-callswaiting
-	SoundThankYou       string // queue-thankyou
-	Members             []MemberConfig
-	File                string
-	Line                int
+	// Position announcements (every AnnounceFrequency s, or when the caller's place changed
+	// and MinAnnounceFrequency s passed): announce-position (default yes),
+	// announce-position-limit (10), announce-position-only-up, announce-to-first-user (default
+	// no), announce-holdtime (no), announce-round-seconds (0) and the sound files.
+	AnnouncePosition       PositionMode
+	AnnouncePositionLimit  int
+	AnnouncePositionOnlyUp bool
+	AnnounceToFirstUser    bool
+	MinAnnounceFrequency   int
+	AnnounceHoldtime       HoldtimeMode
+	RoundSeconds           int
+	SoundNext              string // queue-youarenext
+	SoundThereAre          string // queue-thereare
+	SoundCallsWaiting      string // queue-callswaiting
+	SoundQuantity1         string // queue-quantity1 ("there are more than")
+	SoundQuantity2         string // queue-quantity2 ("callers waiting")
+	SoundHoldtime          string // queue-holdtime
+	SoundMinute            string // queue-minute
+	SoundMinutes           string // queue-minutes
+	SoundSeconds           string // queue-seconds
+	SoundThankYou          string // queue-thankyou
+	SoundReportHold        string // queue-reporthold
+	SoundCallerAnnounce    string // queue-callerannounce (none by default)
+	// The member's side of a connect: memberdelay seconds of silence, then announce
+	// (Queue()'s announceoverride instead), then with reportholdtime the caller's hold time.
+	MemberDelay    int
+	ReportHoldTime bool
+	// Autopause (app_queue's rna): a member rung in vain is paused in this queue (yes) or
+	// in every queue (all); not when its last call ended less than AutopauseDelay s ago;
+	// a busy member only with AutopauseBusy, a congested one only with AutopauseUnavail.
+	Autopause        AutopauseMode
+	AutopauseDelay   int
+	AutopauseBusy    bool
+	AutopauseUnavail bool
+	Members          []MemberConfig
+	File             string
+	Line             int
 	// Realtime marks a queue read from the realtime "queues" family.
 	Realtime bool
 }
@@ -193,9 +227,44 @@ type QueueConfig struct {
 // defaultQueue is a queue with Asterisk's defaults.
 func defaultQueue(name string, g General) QueueConfig {
 	return QueueConfig{Name: name, Strategy: RingAll, Timeout: 15, Retry: 5, RingInUse: true, Autofill: g.Autofill, MusicClass: "default",
-		AnnouncePosition: true, SoundNext: "queue-youarenext", SoundThereAre: "queue-thereare", SoundCallsWaiting: "queue-callswaiting",
-		SoundThankYou: "queue-thankyou"}
+		AnnouncePosition: PositionYes, AnnouncePositionLimit: 10, MinAnnounceFrequency: 15,
+		SoundNext: "queue-youarenext", SoundThereAre: "queue-thereare", SoundCallsWaiting: "queue-callswaiting",
+		SoundQuantity1: "queue-quantity1", SoundQuantity2: "queue-quantity2", SoundHoldtime: "queue-holdtime",
+		SoundMinute: "queue-minute", SoundMinutes: "queue-minutes", SoundSeconds: "queue-seconds",
+		SoundThankYou: "queue-thankyou", SoundReportHold: "queue-reporthold"}
 }
+
+// PositionMode is announce-position: no, yes, limit (only callers within
+// announce-position-limit hear it) or more (callers beyond it hear "more than" the limit).
+type PositionMode int
+
+// The announce-position values.
+const (
+	PositionNo PositionMode = iota
+	PositionYes
+	PositionLimit
+	PositionMore
+)
+
+// AutopauseMode is autopause: no, yes (this queue) or all (every queue of the member).
+type AutopauseMode int
+
+// The autopause values.
+const (
+	AutopauseNo AutopauseMode = iota
+	AutopauseYes
+	AutopauseAll
+)
+
+// HoldtimeMode is announce-holdtime: no, yes, or once (the first announcement only).
+type HoldtimeMode int
+
+// The announce-holdtime values.
+const (
+	HoldtimeNo HoldtimeMode = iota
+	HoldtimeYes
+	HoldtimeOnce
+)
 
 // Config is the whole queues.conf.
 type Config struct {
@@ -213,19 +282,13 @@ func (c *Config) Queue(name string) *QueueConfig {
 	return nil
 }
 
-// ignoredParams are queues.conf settings Pleiades accepts without acting on them (announcements
-// it does not play yet, recording, macros/gosubs, reporting options).
+// ignoredParams are queues.conf settings Pleiades accepts without acting on them (recording,
+// macros/gosubs, reporting options, penalty rules).
 var ignoredParams = map[string]bool{
-	"announce-holdtime": true, "announce-position-limit": true, "announce-round-seconds": true,
-	"min-announce-frequency": true, "relative-periodic-announce": true,
-	"random-periodic-announce": true,
-	"queue-quantity1":          true, "queue-quantity2": true, "queue-holdtime": true, "queue-minutes": true, "queue-minute": true,
-	"queue-seconds": true, "queue-callerannounce": true, "queue-reporthold": true,
-	"reportholdtime": true, "memberdelay": true, "timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
+	"timeoutrestart": true, "timeoutpriority": true, "setinterfacevar": true,
 	"setqueueentryvar": true, "monitor-format": true, "monitor-type": true, "membermacro": true,
 	"membergosub": true, "eventwhencalled": true, "eventmemberstatus": true, "penaltymemberslimit": true,
-	"servicelevel2": true, "defaultrule": true, "autopause": true, "autopausedelay": true, "autopausebusy": true,
-	"autopauseunavail": true, "maskmemberstatus": true, "ringinuse-default": true, "joinempty-default": true,
+	"servicelevel2": true, "defaultrule": true, "maskmemberstatus": true, "ringinuse-default": true, "joinempty-default": true,
 	"sound-periodic-announce": true, "log-restricted-caller-id": true, "queue-thankyouforyourpatience": true,
 	"name": true, "musiconhold": true, "uniqueid": true,
 }
@@ -385,6 +448,10 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		}
 	case "periodic-announce-frequency":
 		q.PeriodicFrequency, err = atoi(0)
+	case "relative-periodic-announce":
+		q.RelativePeriodic, err = boolean()
+	case "random-periodic-announce":
+		q.RandomPeriodic, err = boolean()
 	case "musicclass", "musiconhold":
 		q.MusicClass = value
 	case "announce":
@@ -394,13 +461,44 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 	case "setqueuevar":
 		q.SetQueueVar, err = boolean()
 	case "announce-position":
-		// yes, no, limit, more: "limit" and "more" announce too (Pleiades has no
-		// announce-position-limit yet).
 		switch strings.ToLower(value) {
-		case "limit", "more":
-			q.AnnouncePosition = true
+		case "limit":
+			q.AnnouncePosition = PositionLimit
+		case "more":
+			q.AnnouncePosition = PositionMore
 		default:
-			q.AnnouncePosition, err = boolean()
+			var b bool
+			if b, err = boolean(); err != nil {
+				err = fmt.Errorf("announce-position: %q is not yes, no, limit or more", value)
+			} else if b {
+				q.AnnouncePosition = PositionYes
+			} else {
+				q.AnnouncePosition = PositionNo
+			}
+		}
+	case "announce-position-limit":
+		q.AnnouncePositionLimit, err = atoi(0)
+	case "announce-position-only-up":
+		q.AnnouncePositionOnlyUp, err = boolean()
+	case "min-announce-frequency":
+		q.MinAnnounceFrequency, err = atoi(0)
+	case "announce-holdtime":
+		if strings.EqualFold(value, "once") {
+			q.AnnounceHoldtime = HoldtimeOnce
+			break
+		}
+		var b bool
+		if b, err = boolean(); err != nil {
+			err = fmt.Errorf("announce-holdtime: %q is not yes, no or once", value)
+		} else if b {
+			q.AnnounceHoldtime = HoldtimeYes
+		} else {
+			q.AnnounceHoldtime = HoldtimeNo
+		}
+	case "announce-round-seconds":
+		// Asterisk rounds to these only (another value: a warning and 0 there; an error here).
+		if q.RoundSeconds, err = atoi(0); err == nil && !slices.Contains([]int{0, 5, 10, 15, 20, 30}, q.RoundSeconds) {
+			err = fmt.Errorf("announce-round-seconds: %d is not 0, 5, 10, 15, 20 or 30", q.RoundSeconds)
 		}
 	case "announce-to-first-user":
 		q.AnnounceToFirstUser, err = boolean()
@@ -412,6 +510,45 @@ func (q *QueueConfig) set(name, value, file string, line int) error {
 		q.SoundCallsWaiting = value
 	case "queue-thankyou":
 		q.SoundThankYou = value
+	case "autopause":
+		if strings.EqualFold(value, "all") {
+			q.Autopause = AutopauseAll
+			break
+		}
+		var b bool
+		if b, err = boolean(); err != nil {
+			err = fmt.Errorf("autopause: %q is not yes, no or all", value)
+		} else if b {
+			q.Autopause = AutopauseYes
+		} else {
+			q.Autopause = AutopauseNo
+		}
+	case "autopausedelay":
+		q.AutopauseDelay, err = atoi(0)
+	case "autopausebusy":
+		q.AutopauseBusy, err = boolean()
+	case "autopauseunavail":
+		q.AutopauseUnavail, err = boolean()
+	case "queue-quantity1":
+		q.SoundQuantity1 = value
+	case "queue-quantity2":
+		q.SoundQuantity2 = value
+	case "queue-holdtime":
+		q.SoundHoldtime = value
+	case "queue-minute":
+		q.SoundMinute = value
+	case "queue-minutes":
+		q.SoundMinutes = value
+	case "queue-seconds":
+		q.SoundSeconds = value
+	case "queue-reporthold":
+		q.SoundReportHold = value
+	case "queue-callerannounce":
+		q.SoundCallerAnnounce = value
+	case "reportholdtime":
+		q.ReportHoldTime, err = boolean()
+	case "memberdelay":
+		q.MemberDelay, err = atoi(0)
 	default:
 		if !ignoredParams[lname] {
 			return fmt.Errorf("unknown setting %q in queue %s", name, q.Name)

@@ -31,11 +31,18 @@
 // weight, servicelevel, joinempty/leavewhenempty (a list of penalty, paused, inuse, ringing,
 // unavailable, invalid, unknown, wrapup; loose, strict, yes, no as Asterisk reads them),
 // ringinuse (yes), autofill, announce-frequency, periodic-announce (',' or '|' list),
-// periodic-announce-frequency, announce-position, announce-to-first-user, queue-youarenext,
-// queue-thereare, queue-callswaiting, queue-thankyou, musicclass (or musiconhold; default
-// "default"), announce, context, setqueuevar, and `member => interface[,penalty[,membername[,state_interface[,ringinuse]]]]`.
-// Asterisk's other queue settings (position announcements' sound names, reportholdtime,
-// member macros and gosubs, autopause, recording, ...) are accepted and have no effect yet;
+// periodic-announce-frequency, relative-periodic-announce, random-periodic-announce,
+// announce-position (yes, no, limit, more),
+// announce-position-limit (10), announce-position-only-up, min-announce-frequency (15),
+// announce-holdtime (yes, no, once), announce-round-seconds (0, 5, 10, 15, 20 or 30),
+// announce-to-first-user, the sound names queue-youarenext, queue-thereare,
+// queue-callswaiting, queue-quantity1, queue-quantity2, queue-holdtime, queue-minute,
+// queue-minutes, queue-seconds, queue-thankyou, queue-reporthold, queue-callerannounce,
+// reportholdtime, memberdelay, autopause (yes, no, all), autopausedelay, autopausebusy,
+// autopauseunavail, musicclass (or musiconhold; default "default"), announce, context,
+// setqueuevar, and `member => interface[,penalty[,membername[,state_interface[,ringinuse]]]]`.
+// Asterisk's other queue settings (member macros and gosubs, recording, ...) are accepted
+// and have no effect yet;
 // an unknown setting, a bad number or boolean, a member line that is not
 // Technology/resource, a member given twice and a queue defined twice are errors naming
 // file:line, and a reload with an error keeps the running queues. Realtime columns are read
@@ -50,9 +57,12 @@
 // in the database is rung without a reload within the TTL (at once with notifications), and
 // "queue show" costs at most one LoadMulti of the queue list plus two queries per realtime
 // queue per TTL however often it runs (Asterisk re-reads every realtime queue on each "queue
-// show"). A row's paused column pauses a realtime member; a pause made at run time holds
-// until the row is read again. Dynamic members added to a realtime queue are kept across
-// re-reads.
+// show"). A row's paused column pauses a realtime member (reason_paused its reason). A pause
+// made at run time (PauseQueueMember, AMI QueuePause, the CLI, autopause) is written back to
+// the member's row by its uniqueid (paused 1/0 and reason_paused; paused alone for a table
+// without that column), as Asterisk's set_member_paused does, before it takes effect: when
+// the row cannot be written the member is not paused (a warning says so). Dynamic members
+// added to a realtime queue are kept across re-reads.
 //
 // # The member choice (strategy.go)
 //
@@ -77,23 +87,48 @@
 // # Queue()
 //
 // Queue(queuename[,options[,URL[,announceoverride[,timeout]]]]): options r (ringing instead
-// of music on hold), n (no retry: leave after one round of ringing, QUEUESTATUS TIMEOUT), c
-// (continue in the dialplan when the member hangs up, QUEUESTATUS CONTINUE); other options,
-// the URL, announceoverride and the AGI/gosub/rule/position arguments are accepted and
-// ignored. Joining: an unknown queue sets QUEUESTATUS UNKNOWN; maxlen reached FULL;
+// of music on hold), n (no retry: leave after one round of ringing, QUEUESTATUS TIMEOUT,
+// queue_log EXITWITHTIMEOUT), c
+// (continue in the dialplan when the member hangs up, QUEUESTATUS CONTINUE); announceoverride
+// replaces announce for this caller; other options, the URL and the AGI/gosub/rule/position
+// arguments are accepted and ignored. Joining: an unknown queue sets QUEUESTATUS UNKNOWN; maxlen reached FULL;
 // joinempty's conditions met by every member JOINEMPTY (no member at all) or JOINUNAVAIL.
 // Waiting: the caller hears MusicOnHold's class (the queue's musicclass) or, without the
-// hook or with r, ringing; with music, periodic-announce's files are played in turn every
-// periodic-announce-frequency seconds while no member rings (the music stops meanwhile,
+// hook or with r, ringing; with music, periodic-announce's files are played in turn (at
+// random with random-periodic-announce) every periodic-announce-frequency seconds from the
+// start of the last one (from its end with relative-periodic-announce) while no member rings
+// (the music stops meanwhile,
 // dialplan.Channel.PlayFiles; a caller who hears ringing gets none, as the leg may not be
-// answered), and every announce-frequency seconds its position (announce-position, default
-// yes): queue-youarenext, or queue-thereare, the number (digits/ files, English), and
-// queue-callswaiting, then queue-thankyou (each file configurable by its queues.conf name);
-// the head of the line hears none unless announce-to-first-user=yes; the head of the line rings members (with autofill, as many
+// answered), and position announcements as app_queue's say_position (announce.go): with
+// announce-frequency set, at once on joining, again when the caller's place changed (not
+// within min-announce-frequency of the last one; with announce-position-only-up only when it
+// improved) and every announce-frequency seconds. One says queue-youarenext to the head of
+// the line, else queue-thereare N queue-callswaiting (announce-position yes; limit: only
+// within announce-position-limit; more: beyond it queue-quantity1 LIMIT queue-quantity2),
+// then, not to the head, with announce-holdtime (once: the first announcement only) and an
+// estimate above zero, queue-holdtime M queue-minute(s) S queue-seconds, the estimate being
+// Asterisk's: the queue's hold time (an exponential average, each connected caller's wait
+// weighing a quarter: the hold time "queue show", QueueParams, QueueSummary and
+// QUEUE_VARIABLES report, with the talk time averaged the same way) plus 30 s less the caller's wait, whole minutes toward zero then made
+// positive, seconds rounded down to announce-round-seconds (0: none); then queue-thankyou
+// when the place was said. Numbers are digits/ files (English, ast_say_number), an empty
+// sound name is left out. The head of the line hears its announcement only after a retry
+// period as the head (between rounds of ringing in Asterisk's loop). With
+// announce-to-first-user a caller also gets its position and periodic announcements while
+// members ring for it (wait_for_answer's), the head of the line at once. The head of the line rings members (with autofill, as many
 // callers as there are members that could be rung). Members ring through the dialplan's
 // Dial machinery (Channel.RingLegs: DialBegin/DialEnd, first answer wins, the others
 // cancelled) for timeout seconds, then retry seconds pass before the next attempt. The first
-// to answer is bridged with the caller (Channel.BridgeLeg) and the caller leaves the line. The
+// to answer is bridged with the caller (Channel.BridgeLeg) and the caller leaves the line;
+// before the bridge, as try_calling: memberdelay seconds, then the member hears announce (or
+// announceoverride; '&' joins files) and, with reportholdtime, queue-reporthold and the
+// caller's wait (M queue-minutes, S queue-seconds when over 1 s) (Channel.PlayFilesToLeg),
+// the caller still hearing its music; then the caller hears queue-callerannounce.
+// autopause (app_queue's rna): each member rung in vain is paused with reason Auto-Pause,
+// in this queue (yes) or in all its queues (all, queue_log PAUSEALL first), through Pause;
+// a leg that ended busy only with autopausebusy, congested or unreachable only with
+// autopauseunavail, a member whose leg could not be made not at all, nor one whose last call
+// ended less than autopausedelay seconds ago. The
 // Queue timeout argument ends the wait with QUEUESTATUS TIMEOUT; leavewhenempty's conditions
 // end it with LEAVEEMPTY or LEAVEUNAVAIL. A caller who hangs up while members ring stops
 // their ringing (CANCEL) and is logged as ABANDON. MEMBERINTERFACE and MEMBERNAME are set on
@@ -149,7 +184,6 @@
 //
 // # Not yet
 //
-// announce-holdtime, announce-position-limit, min-announce-frequency and the other
-// announcement settings (read and ignored), the member announcement, music on hold itself (the MusicOnHold hook:
-// internal/moh is wired by the core), queue rules, autopause.
+// Announcements in languages other than English (numbers are said the English way), a
+// digit to leave the queue (context), queue rules.
 package queue

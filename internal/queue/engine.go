@@ -30,6 +30,7 @@ type Realtime interface {
 	Load(ctx context.Context, family string, fields ...realtime.Field) (realtime.Row, error)
 	LoadMulti(ctx context.Context, family string, fields ...realtime.Field) ([]realtime.Row, error)
 	Store(ctx context.Context, family string, fields ...realtime.Field) (int64, error)
+	Update(ctx context.Context, family, keyField, keyValue string, fields ...realtime.Field) (int64, error)
 	Subscribe(family string, fn func(realtime.Change)) (cancel func())
 }
 
@@ -106,7 +107,26 @@ type Queue struct {
 	rtVersion *QueueConfig
 
 	completed, abandoned, completedInSL int
-	holdtime, talktime                  time.Duration
+	// avgHold and avgTalk are Asterisk's hold time and talk time in seconds, the figures of
+	// "queue show", QueueParams, QueueSummary, QUEUE_VARIABLES and announce-holdtime: an
+	// exponential average where each connected caller's wait (each completed call's talk)
+	// weighs a quarter; the first call's talk time is taken whole.
+	avgHold, avgTalk int
+}
+
+// recordHold counts a connected caller's wait in avgHold (app_queue's recalc_holdtime).
+func (q *Queue) recordHold(hold time.Duration) {
+	q.avgHold = (3*q.avgHold + int(hold/time.Second)) / 4
+}
+
+// recordTalk counts a completed call's talk in avgTalk (after completed was counted), as
+// app_queue's update_queue: the first call's whole, then the exponential average.
+func (q *Queue) recordTalk(talk time.Duration) {
+	if q.completed <= 1 {
+		q.avgTalk = int(talk / time.Second)
+		return
+	}
+	q.avgTalk = (3*q.avgTalk + int(talk/time.Second)) / 4
 }
 
 // Name returns the queue's name.
@@ -132,6 +152,8 @@ type Engine struct {
 	log  *slog.Logger
 	qlog *queueLog
 	rnd  func(int) int
+	// rtNoReason: queue_members has no reason_paused column (a pause is written without it).
+	rtNoReason atomic.Bool
 
 	mu      sync.Mutex
 	general General
@@ -277,6 +299,13 @@ func (q *Queue) setConfig(qc QueueConfig, now time.Time, owned func(*Member) boo
 		m.MemberConfig = mc
 		if !qc.Realtime {
 			m.Paused = paused // static members keep a pause made at run time
+		} else if m.Paused != paused || mc.RowReason != "" {
+			// The row's pause (written back by Pause) and its reason_paused; a table
+			// without that column leaves the reason given at run time.
+			m.PausedReason = ""
+			if m.Paused {
+				m.PausedReason = mc.RowReason
+			}
 		}
 		m.Realtime = qc.Realtime
 		members = append(members, m)
@@ -383,6 +412,8 @@ func (e *Engine) loadRealtime(ctx context.Context, name string) (*QueueConfig, e
 			}
 			mc.Name, _ = r.Get("membername")
 			mc.StateInterface, _ = r.Get("state_interface")
+			mc.UniqueID, _ = r.Get("uniqueid")
+			mc.RowReason, _ = r.Get("reason_paused")
 			if v, ok := r.Get("paused"); ok {
 				mc.Paused = v != "" && v != "0"
 			}

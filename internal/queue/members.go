@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 // Errors of the member operations (AddQueueMember, the CLI, AMI).
@@ -218,6 +220,7 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 		e.mu.Unlock()
 	}
 	found, found1 := false, false
+	var writeErr error
 	for _, q := range qs {
 		e.mu.Lock()
 		m := q.member(iface)
@@ -225,10 +228,34 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 			e.mu.Unlock()
 			continue
 		}
+		uid := ""
+		if m.Realtime && !m.Dynamic {
+			uid = m.UniqueID
+		}
+		name := q.cfg.Name
+		e.mu.Unlock()
+		if uid != "" {
+			// A realtime member's pause goes to its row first; when the row cannot be
+			// written, the member is not paused here either (Asterisk's set_member_paused).
+			if err := e.writePaused(ctx, uid, paused, reason); err != nil {
+				un := "un"
+				if paused {
+					un = ""
+				}
+				e.log.Warn(fmt.Sprintf("Failed update of realtime queue member %s:%s %spause and reason '%s': %v", name, iface, un, reason, err))
+				writeErr = err
+				continue
+			}
+		}
+		e.mu.Lock()
+		if m = q.member(iface); m == nil {
+			e.mu.Unlock()
+			continue
+		}
 		found = true
 		e.setPaused(q, m, paused, reason)
 		ev := e.memberEvent("QueueMemberPause", q, m)
-		name, mname := q.cfg.Name, m.MemberName()
+		name, mname, mface := q.cfg.Name, m.MemberName(), m.Interface
 		dynamic := m.Dynamic
 		e.mu.Unlock()
 		if dynamic {
@@ -248,15 +275,39 @@ func (e *Engine) Pause(ctx context.Context, queue, iface string, paused bool, re
 		if paused {
 			op = "pause"
 		}
-		e.share(Share{Op: op, Queue: name, Interface: m.Interface, Reason: reason})
+		e.share(Share{Op: op, Queue: name, Interface: mface, Reason: reason})
 	}
 	if !found {
+		if writeErr != nil {
+			return fmt.Errorf("queue: realtime member not paused: %w", writeErr)
+		}
 		if queue != "" {
 			return ErrNoSuchMember
 		}
 		return ErrNoMatchingPause
 	}
 	return nil
+}
+
+// writePaused writes a realtime member's pause to its queue_members row (by uniqueid):
+// paused 1 or 0 and reason_paused; a table without reason_paused (older Asterisk schemas)
+// gets paused alone, and is remembered as such.
+func (e *Engine) writePaused(ctx context.Context, uid string, paused bool, reason string) error {
+	p := realtime.Field{Name: "paused", Value: strconv.Itoa(boolInt(paused))}
+	if !e.rtNoReason.Load() {
+		_, err := e.d.Realtime.Update(ctx, "queue_members", "uniqueid", uid, p, realtime.Field{Name: "reason_paused", Value: reason})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if _, err2 := e.d.Realtime.Update(ctx, "queue_members", "uniqueid", uid, p); err2 != nil {
+			return err
+		}
+		e.rtNoReason.Store(true)
+		e.log.Info("realtime queue_members has no reason_paused column: pauses are written without their reason")
+		return nil
+	}
+	_, err := e.d.Realtime.Update(ctx, "queue_members", "uniqueid", uid, p)
+	return err
 }
 
 func (e *Engine) setPaused(q *Queue, m *Member, paused bool, reason string) {

@@ -28,13 +28,6 @@ func (e *Engine) selectQueues(ctx context.Context, name string) []*Queue {
 	return out
 }
 
-func avg(total float64, n int) string {
-	if n == 0 {
-		return "0"
-	}
-	return strconv.Itoa(int(total / float64(n)))
-}
-
 // Status is AMI QueueStatus's list: per queue a QueueParams item, its QueueMember items
 // (only member's when member is given) and its QueueEntry items, with Asterisk's fields.
 func (e *Engine) Status(ctx context.Context, queue, member string) []Event {
@@ -50,8 +43,8 @@ func (e *Engine) Status(ctx context.Context, queue, member string) []Event {
 		}
 		out = append(out, Event{Name: "QueueParams", Fields: [][2]string{
 			{"Queue", q.cfg.Name}, {"Max", strconv.Itoa(q.cfg.MaxLen)}, {"Strategy", q.cfg.Strategy.String()},
-			{"Calls", strconv.Itoa(len(q.callers))}, {"Holdtime", avg(q.holdtime.Seconds(), q.completed)},
-			{"TalkTime", avg(q.talktime.Seconds(), q.completed)}, {"Completed", strconv.Itoa(q.completed)},
+			{"Calls", strconv.Itoa(len(q.callers))}, {"Holdtime", strconv.Itoa(q.avgHold)},
+			{"TalkTime", strconv.Itoa(q.avgTalk)}, {"Completed", strconv.Itoa(q.completed)},
 			{"Abandoned", strconv.Itoa(q.abandoned)}, {"ServiceLevel", strconv.Itoa(q.cfg.ServiceLevel)},
 			{"ServicelevelPerf", fmt.Sprintf("%.1f", sl)}, {"ServicelevelPerf2", "0.0"}, {"Weight", strconv.Itoa(q.cfg.Weight)},
 		}})
@@ -114,8 +107,8 @@ func (e *Engine) Summary(ctx context.Context, queue string) []Event {
 		}
 		out = append(out, Event{Name: "QueueSummary", Fields: [][2]string{
 			{"Queue", q.cfg.Name}, {"LoggedIn", strconv.Itoa(logged)}, {"Available", strconv.Itoa(avail)},
-			{"Callers", strconv.Itoa(len(q.callers))}, {"HoldTime", avg(q.holdtime.Seconds(), q.completed)},
-			{"TalkTime", avg(q.talktime.Seconds(), q.completed)}, {"LongestHoldTime", strconv.Itoa(longest)},
+			{"Callers", strconv.Itoa(len(q.callers))}, {"HoldTime", strconv.Itoa(q.avgHold)},
+			{"TalkTime", strconv.Itoa(q.avgTalk)}, {"LongestHoldTime", strconv.Itoa(longest)},
 		}})
 	}
 	return out
