@@ -21,7 +21,7 @@ import (
 // whole when it is older than respCacheAge or its slab is full, so an answer is kept between
 // one and two generations — long enough for the phone's retransmissions at 0.5, 1.5 and 3.5 s
 // — and the memory is bounded by two slabs, allocated once. Slabs and index hold no pointers:
-// the collector never scans them.
+// the collector never scans them, and the slabs are outside the Go heap (slab_unix.go).
 type respCache struct {
 	mu        sync.Mutex
 	seed      maphash.Seed
@@ -87,11 +87,20 @@ func (c *respCache) put(key, answer []byte, now time.Time) {
 		c.started = now
 	}
 	if c.cur.slab == nil {
-		c.cur.slab = make([]byte, 0, respCacheSlab) // its pages are touched as answers come
+		c.cur.slab = newSlab(respCacheSlab) // its pages cost memory as answers come
 	}
 	off := len(c.cur.slab)
 	c.cur.slab = binary.BigEndian.AppendUint16(c.cur.slab, uint16(len(key)))
 	c.cur.slab = append(c.cur.slab, key...)
 	c.cur.slab = append(c.cur.slab, answer...)
 	c.cur.index[h] = respSlot{off: uint32(off), n: uint32(n)}
+}
+
+// release frees the slabs; the cache must not be used afterwards.
+func (c *respCache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	freeSlab(c.cur.slab)
+	freeSlab(c.prev.slab)
+	c.cur, c.prev = respGen{index: map[uint64]respSlot{}}, respGen{index: map[uint64]respSlot{}}
 }

@@ -550,6 +550,9 @@ func (s *Server) stop(reason string) {
 	s.tasks.close()
 	s.wg.Wait()
 	s.reg.flush()
+	if a := s.fast.answers; a != nil {
+		a.release() // the reading goroutine and every handler have ended
+	}
 }
 
 func (s *Server) isRunning() bool {
