@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/net/ipv4"
 )
 
 // The SIP transport's overload rule (issue 21): requests that begin something new —
@@ -98,25 +99,44 @@ func inDialog(req *sip.Request) bool {
 }
 
 // shedUDP answers a new request datagram 503 without parsing it when the server is behind;
-// it reports whether it did (the datagram is then consumed).
+// it reports whether it did (the datagram is then consumed). The 503 leaves with the read
+// batch's other answers (one sendmmsg): refusing must cost far less than serving, or a
+// server past its capacity would fall further behind and the kernel would drop requests.
+// The reading goroutine only.
 func (s *Server) shedUDP(data []byte, from net.Addr, waited time.Duration) bool {
-	if !(s.over() || s.late(waited)) || !newRequest(data) {
+	b := fastBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	res := s.refusalFor(b.AvailableBuffer(), data, waited)
+	if res == nil {
+		fastBufs.Put(b)
 		return false
 	}
-	if b := topBranch(data); b != "" {
-		if _, busy := s.ovl.branches.Load(b); busy {
-			return false // a retransmission of a request in progress
+	b.Write(res)
+	f := &s.fast
+	f.out = append(f.out, ipv4.Message{Buffers: [][]byte{b.Bytes()}, Addr: from})
+	f.bufs = append(f.bufs, b)
+	return true
+}
+
+// refusalFor appends to dst the 503 for data when it is a new request the server must refuse
+// now; nil when it is not.
+func (s *Server) refusalFor(dst, data []byte, waited time.Duration) []byte {
+	if !(s.over() || s.late(waited)) || !newRequest(data) {
+		return nil
+	}
+	if s.ovl.inProgress.Load() > 0 {
+		if b := topBranchRaw(data); len(b) > 0 {
+			if _, busy := s.ovl.branches.Load(string(b)); busy {
+				return nil // a retransmission of a request in progress
+			}
 		}
 	}
-	res := rawRefusal(data, s.set.Load().retryAfter)
-	if res == nil {
-		return false // not a request we can answer from its lines: let sipgo judge it
+	res, ok := appendRefusal(dst, data, s.set.Load().retryAfter)
+	if !ok {
+		return nil // not a request we can answer from its lines: let sipgo judge it
 	}
 	s.ovl.refused.Add(1)
-	if c := s.udpConn; c != nil {
-		_, _ = c.WriteTo(res, from)
-	}
-	return true
+	return res
 }
 
 // late reports whether a request that waited this long in the socket's queue must be
@@ -139,7 +159,22 @@ func newRequest(data []byte) bool {
 		return false
 	}
 	to := headerLine(data, "to", "t")
-	return to != nil && !bytes.Contains(bytes.ToLower(to), []byte(";tag="))
+	return to != nil && !hasTag(to)
+}
+
+// hasTag reports whether a To value holds ";tag=" in any case (spaces around '=' allowed).
+func hasTag(v []byte) bool {
+	for {
+		i := bytes.IndexByte(v, ';')
+		if i < 0 {
+			return false
+		}
+		v = v[i+1:]
+		n, _, ok := bytes.Cut(v, []byte("="))
+		if ok && bytes.EqualFold(bytes.TrimSpace(n), []byte("tag")) {
+			return true
+		}
+	}
 }
 
 // topBranch returns the branch parameter of the message's first Via, "" when there is none.
@@ -213,35 +248,62 @@ func splitHeader(l []byte) (name, value []byte, ok bool) {
 // rawRefusal builds "503 Service Unavailable" for a request from its own Via (every one, in
 // order), From, To, Call-ID and CSeq lines; nil when one of them is missing.
 func rawRefusal(data []byte, retryAfter int) []byte {
-	var b bytes.Buffer
-	b.WriteString("SIP/2.0 503 Service Unavailable\r\n")
-	var vias int
-	have := map[string]bool{}
-	for _, l := range headerLines(data) {
+	res, ok := appendRefusal(nil, data, retryAfter)
+	if !ok {
+		return nil
+	}
+	return res
+}
+
+// appendRefusal is rawRefusal appending to dst, without allocating when dst has room.
+func appendRefusal(dst, data []byte, retryAfter int) ([]byte, bool) {
+	const (
+		from = 1 << iota
+		to
+		callID
+		cseq
+		all = from | to | callID | cseq
+	)
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(data)
+	}
+	h := data[:end]
+	i := bytes.Index(h, []byte("\r\n"))
+	if i < 0 {
+		return dst, false
+	}
+	h = h[i+2:]
+	dst = append(dst, "SIP/2.0 503 Service Unavailable\r\n"...)
+	vias, have := 0, 0
+	for len(h) > 0 {
+		var l []byte
+		l, h, _ = bytes.Cut(h, []byte("\r\n"))
 		n, _, ok := splitHeader(l)
 		if !ok {
 			continue
 		}
-		switch string(bytes.ToLower(n)) {
-		case "via", "v":
+		switch {
+		case bytes.EqualFold(n, []byte("via")) || bytes.EqualFold(n, []byte("v")):
 			vias++
-		case "from", "f":
-			have["from"] = true
-		case "to", "t":
-			have["to"] = true
-		case "call-id", "i":
-			have["call-id"] = true
-		case "cseq":
-			have["cseq"] = true
+		case bytes.EqualFold(n, []byte("from")) || bytes.EqualFold(n, []byte("f")):
+			have |= from
+		case bytes.EqualFold(n, []byte("to")) || bytes.EqualFold(n, []byte("t")):
+			have |= to
+		case bytes.EqualFold(n, []byte("call-id")) || bytes.EqualFold(n, []byte("i")):
+			have |= callID
+		case bytes.EqualFold(n, []byte("cseq")):
+			have |= cseq
 		default:
 			continue
 		}
-		b.Write(l)
-		b.WriteString("\r\n")
+		dst = append(dst, l...)
+		dst = append(dst, "\r\n"...)
 	}
-	if vias == 0 || len(have) != 4 {
-		return nil
+	if vias == 0 || have != all {
+		return dst, false
 	}
-	b.WriteString("Retry-After: " + strconv.Itoa(retryAfter) + "\r\nContent-Length: 0\r\n\r\n")
-	return b.Bytes()
+	dst = append(dst, "Retry-After: "...)
+	dst = strconv.AppendInt(dst, int64(retryAfter), 10)
+	return append(dst, "\r\nContent-Length: 0\r\n\r\n"...), true
 }

@@ -110,8 +110,8 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	}
 	// the retransmission of a request in progress is not refused: it reaches sipgo
 	e.s.ovl.branches.Store("z9hG4bKover31", struct{}{})
-	if e.s.shedUDP([]byte("REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP "+c.local+";branch=z9hG4bKover31\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\n"+
-		"Call-ID: over3\r\nCSeq: 1 REGISTER\r\n\r\n"), c.conn.LocalAddr(), -1) {
+	if e.s.refusalFor(nil, []byte("REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP "+c.local+";branch=z9hG4bKover31\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\n"+
+		"Call-ID: over3\r\nCSeq: 1 REGISTER\r\n\r\n"), -1) != nil {
 		t.Fatal("a retransmission of a request in progress was refused")
 	}
 	e.s.ovl.branches.Delete("z9hG4bKover31")
@@ -133,19 +133,19 @@ func TestOverloadRefusesRequestsThatWaited(t *testing.T) {
 			"From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: " + callID + "\r\nCSeq: 1 REGISTER\r\n" +
 			"Contact: <sip:alice@" + c.local + ">\r\nContent-Length: 0\r\n\r\n")
 	}
-	from := c.conn.LocalAddr()
-	// shedUDP is takeUDP's overload step (the fast path's state belongs to the reading goroutine)
-	if !e.s.shedUDP(reg("waited80"), from, 80*time.Millisecond) {
+	// refusalFor is takeUDP's overload decision (what it sends belongs to the reading goroutine)
+	res := e.s.refusalFor(nil, reg("waited80"), 80*time.Millisecond)
+	if res == nil {
 		t.Fatal("a REGISTER that waited 80 ms was not refused")
 	}
-	m, err := c.read(2 * time.Second)
+	m, err := sip.ParseMessage(res)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := m.(*sip.Response); r.StatusCode != 503 || r.GetHeader("Retry-After").Value() != "4" || r.CallID().Value() != "waited80" {
 		t.Fatalf("after 80 ms in the queue: %s", m)
 	}
-	if e.s.shedUDP(reg("waited10"), from, 10*time.Millisecond) || e.s.shedUDP(reg("unknown"), from, -1) {
+	if e.s.refusalFor(nil, reg("waited10"), 10*time.Millisecond) != nil || e.s.refusalFor(nil, reg("unknown"), -1) != nil {
 		t.Fatal("a REGISTER that waited 10 ms (or an unknown time) was refused")
 	}
 	c.conn.WriteToUDP(reg("sent"), c.srv)
