@@ -223,20 +223,6 @@ func headerLine(data []byte, name, compact string) []byte {
 	return nil
 }
 
-// headerLines splits the header section (after the start line, before the blank line);
-// folded continuation lines are not joined (a 503 copies the lines it needs whole).
-func headerLines(data []byte) [][]byte {
-	end := bytes.Index(data, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(data)
-	}
-	lines := bytes.Split(data[:end], []byte("\r\n"))
-	if len(lines) == 0 {
-		return nil
-	}
-	return lines[1:]
-}
-
 func splitHeader(l []byte) (name, value []byte, ok bool) {
 	i := bytes.IndexByte(l, ':')
 	if i <= 0 {
