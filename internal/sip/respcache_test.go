@@ -89,3 +89,41 @@ func TestRespCacheGenerations(t *testing.T) {
 		t.Fatalf("slabs grew: %d %d", cap(c.cur.slab), cap(c.prev.slab))
 	}
 }
+
+// A re-registration that changes nothing (same contact, same address) publishes nothing: the
+// device state is set once, at the first registration.
+func TestReRegistrationPublishesNothing(t *testing.T) {
+	e := newEnv(t, baseConf+"[alice]\ntype=friend\nhost=dynamic\nsecret=pw\n", false)
+	c := newRawClient(t, e.addr)
+	registerOnce := func(callID string) {
+		t.Helper()
+		c.register("alice", "pw", callID, 1, "")
+		m, err := c.read(2 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chal := m.(*sip.Response).GetHeader("WWW-Authenticate").Value()
+		nonce := chal[strings.Index(chal, `nonce="`)+7:]
+		nonce = nonce[:strings.IndexByte(nonce, '"')]
+		c.register("alice", "pw", callID, 2, digestHeader("alice", "pw", "REGISTER", "sip:"+c.srv.String(), nonce))
+		if m, err := c.read(2 * time.Second); err != nil || m.(*sip.Response).StatusCode != 200 {
+			t.Fatalf("%v %v", m, err)
+		}
+	}
+	registerOnce("rereg1")
+	hist := func() []string {
+		e.ds.mu.Lock()
+		defer e.ds.mu.Unlock()
+		return append([]string(nil), e.ds.hist...)
+	}
+	first := hist()
+	if len(first) == 0 || first[len(first)-1] != "SIP/alice=NOT_INUSE" {
+		t.Fatalf("after the first registration: %v", first)
+	}
+	for i := range 5 {
+		registerOnce("rereg" + string(rune('2'+i)))
+	}
+	if after := hist(); len(after) != len(first) {
+		t.Fatalf("five re-registrations of the same binding published %v", after[len(first):])
+	}
+}
