@@ -18,7 +18,7 @@ d=$(mktemp -d /tmp/plovl.XXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$d"; }
 trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
+[ -n "${KEEP:-}" ] && trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT # KEEP=1: keep the files
 asterisk_conf "$d" overload
 printf '[logfiles]\nconsole => error\n' > "$d/etc/logger.conf"
 {
