@@ -65,6 +65,9 @@ run() { # name port
   printf '%-9s %6.0f registrations/s  failed %s  (%s in %.1f s)  CPU %.1f µs per registration\n' "$1" \
     "$(echo "${succ:-0} / ($t1 - $t0)" | bc -l)" "${fail:-?}" "${succ:-0}" "$(echo "$t1 - $t0" | bc -l)" \
     "$(echo "($c1 - $c0) * 1000000 / $(getconf CLK_TCK) / ${succ:-1}" | bc -l)"
+  if [ "${fail:-0}" != 0 ]; then # sipp's message table: retransmissions, timeouts, unexpected answers
+    echo "$out" | grep -E '^ +(REGISTER|[0-9]{3}) ' | tail -4 | sed 's/^/          /'
+  fi
 }
 if [ -n "${RT:-}" ]; then # load and cache every realtime peer first (untimed)
   sipp 127.0.0.1:$pp -sf "$SC" $CSV -r 2000 -m "${USERS:-1}" -l 20000 -p "$sp" -i 127.0.0.1 -timeout 60s -nostdin >/dev/null 2>&1

@@ -73,6 +73,11 @@ type peer struct {
 	locExpires time.Time
 	locAddr    netip.AddrPort
 	locFrom    netip.AddrPort
+	// the registration as last written back to realtime (rtupdate): what it said and its
+	// regseconds; a re-registration that moves only regseconds, by less than half its
+	// expiry, is not written again (registrar.go)
+	rtWritten   string
+	rtWrittenAt int64
 }
 
 func newPeer(s *Server, cfg *peerConfig) *peer {
@@ -484,6 +489,9 @@ func (p *peer) unregister(why string, writeBack bool) {
 		set := p.s.set.Load()
 		if writeBack && set.rtUpdate {
 			p.s.wb.enqueue(p.name, clearFields(set))
+			p.mu.Lock()
+			p.rtWritten, p.rtWrittenAt = "", 0
+			p.mu.Unlock()
 		}
 		if !cached {
 			p.s.removePeer(p, why)

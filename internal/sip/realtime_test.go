@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/pleiades-pbx/pleiades/internal/realtime"
 )
 
 func TestRealtimeWriteBackAndExpiry(t *testing.T) {
@@ -213,5 +216,43 @@ func TestKeepaliveBytes(t *testing.T) {
 	n, _, err = c.ReadFrom(buf)
 	if err != nil || string(buf[:n]) != "\r\n\r\n" {
 		t.Fatalf("keepalive: %v %q", err, buf[:n])
+	}
+}
+
+// A re-registration of the same binding is not written back to realtime until regseconds has
+// moved by more than half the expiry; a new binding (another address) is written at once.
+func TestRealtimeWriteBackSkipsUnchangedReRegistrations(t *testing.T) {
+	e := newEnv(t, baseConf+"rtcachefriends=yes\nrtautoclear=no\n", true)
+	e.store("name", "rtbob", "secret", "pw", "host", "dynamic", "type", "friend")
+	ph := newPhone(t, e.addr)
+	if res := ph.register("rtbob", "pw", 3600); res.StatusCode != 200 {
+		t.Fatalf("register: %d", res.StatusCode)
+	}
+	waitFor(t, 2*time.Second, "write-back", func() bool { _, ok := e.row("rtbob").Get("ipaddr"); return ok && e.s.wb.idle() })
+	// mark the row: a write-back would overwrite the mark
+	if _, err := e.rt.Update(context.Background(), "sippeers", "name", "rtbob", realtime.Field{Name: "regseconds", Value: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if res := ph.register("rtbob", "pw", 3600); res.StatusCode != 200 {
+			t.Fatalf("re-register: %d", res.StatusCode)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	waitFor(t, 2*time.Second, "write-backs done", e.s.wb.idle)
+	if v, _ := e.row("rtbob").Get("regseconds"); v != "1" {
+		t.Fatalf("an unchanged re-registration was written back: regseconds %s", v)
+	}
+	// the same peer from another address: written
+	ph2 := newPhone(t, e.addr)
+	if res := ph2.register("rtbob", "pw", 3600); res.StatusCode != 200 {
+		t.Fatalf("register from a new address: %d", res.StatusCode)
+	}
+	waitFor(t, 2*time.Second, "new binding written", func() bool {
+		v, _ := e.row("rtbob").Get("port")
+		return v == strconv.Itoa(ph2.port) && e.s.wb.idle()
+	})
+	if v, _ := e.row("rtbob").Get("regseconds"); v == "1" {
+		t.Fatal("regseconds of the new binding not written")
 	}
 }

@@ -341,21 +341,19 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if !cfg.realtime && s.reg.enabled() {
 		s.reg.put(name, savedReg{addr: src, expiry: expires, username: orDefault(cfg.defaultUser, c.Address.User), contact: contact}, exp)
 	}
-	if cfg.realtime {
-		if set.rtUpdate {
-			fs := []realtime.Field{
-				{Name: "ipaddr", Value: src.Addr().String()},
-				{Name: "port", Value: strconv.Itoa(int(src.Port()))},
-				{Name: "regseconds", Value: strconv.FormatInt(exp.Unix(), 10)},
-				{Name: "defaultuser", Value: c.Address.User},
-				{Name: "fullcontact", Value: contact},
-				{Name: "useragent", Value: truncate(ua, 20)},
-			}
-			if set.rtSaveSysname && s.sysname != "" {
-				fs = append(fs, realtime.Field{Name: "regserver", Value: truncate(s.sysname, 20)})
-			}
-			s.wb.enqueue(name, fs)
+	if cfg.realtime && set.rtUpdate && p.rtWriteDue(src, contact, ua, c.Address.User, exp.Unix(), expires) {
+		fs := []realtime.Field{
+			{Name: "ipaddr", Value: src.Addr().String()},
+			{Name: "port", Value: strconv.Itoa(int(src.Port()))},
+			{Name: "regseconds", Value: strconv.FormatInt(exp.Unix(), 10)},
+			{Name: "defaultuser", Value: c.Address.User},
+			{Name: "fullcontact", Value: contact},
+			{Name: "useragent", Value: truncate(ua, 20)},
 		}
+		if set.rtSaveSysname && s.sysname != "" {
+			fs = append(fs, realtime.Field{Name: "regserver", Value: truncate(s.sysname, 20)})
+		}
+		s.wb.enqueue(name, fs)
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	cc := &sip.ContactHeader{Address: *c.Address.Clone(), Params: sip.NewParams()}
@@ -389,6 +387,24 @@ func (s *Server) replyBinding(req *sip.Request, tx sip.ServerTransaction, p *pee
 	p.mu.Unlock()
 	res.AppendHeader(sip.NewHeader("Date", time.Now().UTC().Format(time.RFC1123)))
 	s.send(req, tx, res)
+}
+
+// rtWriteDue reports whether this registration must be written back to realtime, and
+// records it as written: always when the binding changed; for a re-registration of the same
+// binding only once regseconds has moved by more than half the expiry. The row then never
+// shows a live registration as expired (a phone re-registers before its expiry; the row's
+// regseconds is at most half an expiry behind), while a REGISTER storm of phones that only
+// refresh costs the database one write per peer per half expiry instead of one per
+// REGISTER (Asterisk writes every one).
+func (p *peer) rtWriteDue(src netip.AddrPort, contact, ua, user string, regseconds int64, expires int) bool {
+	what := src.String() + "\x00" + contact + "\x00" + ua + "\x00" + user
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if what == p.rtWritten && regseconds >= p.rtWrittenAt && regseconds-p.rtWrittenAt <= int64(expires/2) {
+		return false
+	}
+	p.rtWritten, p.rtWrittenAt = what, regseconds
+	return true
 }
 
 func truncate(s string, n int) string {
