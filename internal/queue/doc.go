@@ -22,7 +22,9 @@
 // penalty, paused, membername, state_interface, reason_paused, wrapuptime}, the older
 // "interface;penalty;paused;membername;state_interface|..." read too, and come back at
 // start), autofill
-// (default no), shared_lastcall (default no), updatecdr (accepted, no effect yet),
+// (default no), shared_lastcall (default no: a member's last call and calls taken are shared by
+// all its queues, and the wrapuptime of the queue the last call came through applies in
+// each, as Asterisk's lastqueue), updatecdr (accepted, no effect yet),
 // log_membername_as_agent; monitor-type is ignored with a NOTICE (Pleiades does not record
 // queue calls); other Asterisk [general] keys are accepted, unknown ones warned about.
 //
