@@ -180,7 +180,8 @@
 // the queue of each leg the Dial machinery makes); QueueMemberStatus,
 // QueueMemberAdded, QueueMemberRemoved, QueueMemberPause with Queue, MemberName, Interface,
 // StateInterface, Membership, Penalty, CallsTaken, LastCall, LastPause, LoginTime, InCall,
-// Status, Paused, PausedReason, Ringinuse, Wrapuptime; QueueMemberPenalty. Actions (package
+// Status, Paused, PausedReason, Ringinuse, Wrapuptime; QueueMemberPenalty (the same fields,
+// as Asterisk 20). Actions (package
 // ami, over core's QueueBackend): QueueStatus (QueueParams, QueueMember, QueueEntry items),
 // QueueSummary, QueueAdd, QueueRemove, QueuePause, QueuePenalty, QueueReload.
 //

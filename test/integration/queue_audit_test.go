@@ -146,4 +146,202 @@ exten => 404,1,Queue(wq2,r)
 	}
 }
 
+// Asterisk 20's field lists (docs.asterisk.org, AMI_Events) of the queue events.
+var (
+	astChannelFields = []string{"Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
+		"ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid", "Linkedid"}
+	astMemberFields = []string{"Queue", "MemberName", "Interface", "StateInterface", "Membership", "Penalty", "CallsTaken",
+		"LastCall", "LastPause", "LoginTime", "InCall", "Status", "Paused", "PausedReason", "Ringinuse", "Wrapuptime"}
+)
+
+func astDest() []string {
+	var out []string
+	for _, f := range astChannelFields {
+		out = append(out, "Dest"+f)
+	}
+	return out
+}
+
+func astWith(parts ...[]string) []string { return slices.Concat(parts...) }
+
+var astQueueEvents = map[string][]string{
+	"QueueCallerJoin":    astWith(astChannelFields, []string{"Queue", "Position", "Count"}),
+	"QueueCallerLeave":   astWith(astChannelFields, []string{"Queue", "Count", "Position"}),
+	"QueueCallerAbandon": astWith(astChannelFields, []string{"Queue", "Position", "OriginalPosition", "HoldTime"}),
+	"AgentCalled":        astWith(astChannelFields, astDest(), []string{"Queue", "MemberName", "Interface"}),
+	"AgentConnect":       astWith(astChannelFields, astDest(), []string{"Queue", "MemberName", "Interface", "RingTime", "HoldTime"}),
+	"AgentComplete":      astWith(astChannelFields, astDest(), []string{"Queue", "MemberName", "Interface", "HoldTime", "TalkTime", "Reason"}),
+	"AgentRingNoAnswer":  astWith(astChannelFields, astDest(), []string{"Queue", "MemberName", "Interface", "RingTime"}),
+	"QueueMemberAdded":   astMemberFields,
+	"QueueMemberRemoved": astMemberFields,
+	"QueueMemberPause":   astMemberFields,
+	"QueueMemberStatus":  astMemberFields,
+	"QueueMemberPenalty": astMemberFields,
+}
+
+// astFieldsOK says how ev's keys differ from Asterisk 20's list for its event: a field
+// missing, or the fields in another order ("" when they match; Privilege and the AMI's own
+// keys such as ActionID are not counted).
+func astFieldsOK(ev []string) string {
+	name := field(ev, "Event")
+	want := astQueueEvents[name]
+	var got []string
+	for _, l := range ev[1:] {
+		k, _, _ := strings.Cut(l, ": ")
+		if slices.Contains(want, k) {
+			got = append(got, k)
+		}
+	}
+	for _, k := range want {
+		if !slices.Contains(got, k) {
+			return fmt.Sprintf("%s lacks %s: %q", name, k, ev)
+		}
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Sprintf("%s's fields in another order than Asterisk's:\n got %v\nwant %v", name, got, want)
+	}
+	return ""
+}
+
+// TestQueueAuditAMIAndLog (item 5: the AMI actions and events with Asterisk 20's fields;
+// item 4 and acceptance: queue_log's COMPLETEAGENT, RINGNOANSWER, ABANDON, EXITWITHTIMEOUT,
+// ADDMEMBER/REMOVEMEMBER from the manager; item 3: persistentmembers across a restart).
+func TestQueueAuditAMIAndLog(t *testing.T) {
+	n := auditNode(t, `[general]
+persistentmembers = yes
+
+[agentq]
+strategy = ringall
+timeout = 5
+retry = 1
+member => SIP/bob,0,Bob
+
+[rna]
+timeout = 2
+member => SIP/carol
+
+[ab]
+timeout = 10
+member => SIP/carol
+`, `[calls]
+exten => 410,1,Queue(agentq,r)
+exten => 411,1,Queue(rna,rn)
+ same => n,Hangup()
+exten => 413,1,Queue(ab,r)
+`, nil)
+	rec := recordAMI(t, n.ami)
+	bobPort := n.register(t, "bob")
+	carolPort := n.register(t, "carol")
+	mark := rec.mark()
+
+	// bob answers and hangs up first: COMPLETEAGENT, AgentComplete Reason agent.
+	bob := goSipp(t, n.sip, "queue-member-hangup.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", mediaPort(t), "-rtp_echo", "-d", "1500")
+	time.Sleep(500 * time.Millisecond)
+	mustSipp(t, n.sip, "queue-caller-hungup.xml", "users-alice.csv", "-m", "1", "-s", "410", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	waitSipp(t, "bob", bob)
+	// carol rings 2 s in vain: RINGNOANSWER, AgentRingNoAnswer, then EXITWITHTIMEOUT (option n).
+	carol := goSipp(t, n.sip, "call-noanswer.xml", "users-carol.csv", "-m", "1", "-p", strconv.Itoa(carolPort))
+	time.Sleep(300 * time.Millisecond)
+	mustSipp(t, n.sip, "call-declined.xml", "users-alice.csv", "-m", "1", "-s", "411", "-au", "alice", "-ap", "wonderland")
+	waitSipp(t, "carol", carol)
+	// dave hangs up while carol rings: ABANDON, QueueCallerAbandon.
+	carol = goSipp(t, n.sip, "call-noanswer.xml", "users-carol.csv", "-m", "1", "-p", strconv.Itoa(carolPort))
+	time.Sleep(300 * time.Millisecond)
+	mustSipp(t, n.sip, "queue-caller-cancel.xml", "users-dave.csv", "-m", "1", "-s", "413", "-au", "dave", "-ap", "diver", "-d", "1000")
+	waitSipp(t, "carol", carol)
+
+	// The manager's member actions.
+	a := amiLogin(t, n.ami, "admin", "amp111")
+	for _, act := range [][]string{
+		{"Action", "QueueAdd", "Queue", "agentq", "Interface", "SIP/dave", "Penalty", "2", "MemberName", "Dave", "StateInterface", "Custom:dave"},
+		{"Action", "QueuePenalty", "Queue", "agentq", "Interface", "SIP/dave", "Penalty", "5"},
+		{"Action", "QueuePause", "Queue", "agentq", "Interface", "SIP/dave", "Paused", "true", "Reason", "coffee"},
+		{"Action", "QueueRemove", "Queue", "agentq", "Interface", "SIP/dave"},
+		{"Action", "QueueReload", "Queue", "agentq"},
+	} {
+		if r := a.action(act...); field(r, "Response") != "Success" {
+			t.Errorf("%s: %q", act[1], r)
+		}
+	}
+	if r := a.action("Action", "QueueAdd", "Queue", "nosuch", "Interface", "SIP/dave"); field(r, "Response") != "Error" {
+		t.Errorf("QueueAdd to an unknown queue: %q", r)
+	}
+	n.MustRX("queue add member SIP/alice to agentq penalty 1 as Al")
+	n.MustRX("devstate change Custom:al INUSE")
+	a.action("Action", "QueueAdd", "Queue", "agentq", "Interface", "SIP/carol", "MemberName", "Carol", "StateInterface", "Custom:carol")
+	n.MustRX("devstate change Custom:carol INUSE") // QueueMemberStatus
+	n.MustRX("queue pause member SIP/alice queue agentq reason training")
+
+	want := []string{"QueueCallerJoin", "AgentCalled", "AgentConnect", "AgentComplete", "QueueCallerLeave", "AgentRingNoAnswer",
+		"QueueCallerAbandon", "QueueMemberAdded", "QueueMemberPenalty", "QueueMemberPause", "QueueMemberRemoved", "QueueMemberStatus"}
+	var seen []string
+	eventually(t, 10*time.Second, func() string {
+		seen = nil
+		for _, ev := range rec.since(mark) {
+			if name := field(ev, "Event"); astQueueEvents[name] != nil && !slices.Contains(seen, name) {
+				seen = append(seen, name)
+			}
+		}
+		for _, w := range want {
+			if !slices.Contains(seen, w) {
+				return "no " + w + " event; seen " + strings.Join(seen, ", ")
+			}
+		}
+		return ""
+	})
+	checked := map[string]bool{}
+	for _, ev := range rec.since(mark) {
+		name := field(ev, "Event")
+		if astQueueEvents[name] == nil || checked[name] {
+			continue
+		}
+		checked[name] = true
+		if msg := astFieldsOK(ev); msg != "" {
+			t.Error(msg)
+		}
+		switch name {
+		case "AgentComplete":
+			if field(ev, "Reason") != "agent" || field(ev, "Interface") != "SIP/bob" || field(ev, "MemberName") != "Bob" {
+				t.Errorf("AgentComplete: want Reason agent for Bob: %q", ev)
+			}
+		case "QueueMemberPenalty":
+			if field(ev, "Penalty") != "5" || field(ev, "Interface") != "SIP/dave" {
+				t.Errorf("QueueMemberPenalty: %q", ev)
+			}
+		case "QueueMemberAdded":
+			if field(ev, "MemberName") != "Dave" || field(ev, "StateInterface") != "Custom:dave" || field(ev, "Membership") != "dynamic" || field(ev, "Penalty") != "2" {
+				t.Errorf("QueueMemberAdded: %q", ev)
+			}
+		}
+	}
+	matchAll(t, "queue_log", n.queueLog(t),
+		`^\S+\|agentq\|NONE\|ENTERQUEUE\|\|alice\|1$`,
+		`^\S+\|agentq\|Bob\|CONNECT\|\d+\|\S+\|\d+$`,
+		`^\S+\|agentq\|Bob\|COMPLETEAGENT\|\d+\|\d+\|1$`,
+		`^\S+\|rna\|SIP/carol\|RINGNOANSWER\|\d+$`,
+		`^\S+\|rna\|NONE\|EXITWITHTIMEOUT\|1\|1\|\d+$`,
+		`^\S+\|ab\|NONE\|ENTERQUEUE\|\|dave\|1$`,
+		`^\S+\|ab\|NONE\|ABANDON\|1\|1\|\d+$`,
+		`^MANAGER\|agentq\|SIP/dave\|ADDMEMBER\|$`,
+		`^NONE\|agentq\|Dave\|PAUSE\|coffee$`,
+		`^MANAGER\|agentq\|SIP/dave\|REMOVEMEMBER\|$`,
+		`^CLI\|agentq\|SIP/alice\|ADDMEMBER\|$`,
+		`^NONE\|agentq\|Al\|PAUSE\|training$`,
+	)
+
+	// persistentmembers: the dynamic members (Al paused, Carol) come back after the server is
+	// killed and started again; the static member stays as configured.
+	n.Kill()
+	n.Start()
+	out := n.MustRX("queue show agentq")
+	for _, w := range []string{"Bob (SIP/bob) (ringinuse enabled)", "Al (SIP/alice) with penalty 1 (ringinuse enabled) (dynamic) (paused:training",
+		"Carol (SIP/carol from Custom:carol) (ringinuse enabled) (dynamic)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("after a restart queue show agentq lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "SIP/dave") {
+		t.Errorf("the removed member came back:\n%s", out)
+	}
+}
 var _, _, _ = context.Background, filepath.Join, realtimetest.TableStatements
