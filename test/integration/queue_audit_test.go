@@ -344,4 +344,5 @@ exten => 413,1,Queue(ab,r)
 		t.Errorf("the removed member came back:\n%s", out)
 	}
 }
+
 var _, _, _ = context.Background, filepath.Join, realtimetest.TableStatements
