@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/pleiades-pbx/pleiades/internal/realtime/realtimetest"
+	"github.com/pleiades-pbx/pleiades/test/sipphone"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
@@ -400,14 +404,19 @@ exten => 340,1,Queue(tiny,r,,,8)
 
 // TestQueueAuditAcrossServersRealCall (acceptance: a member phone in a call on server 2 is
 // skipped by the queue on server 1 and rung next when it hangs up; a member paused through
-// AMI on server 1 is not rung by the same queue on server 2). Bob and carol register on
-// server 1; bob's phone calls an Echo() on server 2 (a real SIP call: his device is in use
-// there). Server 1's queue gives alice to carol; dave, next, waits (bob busy on server 2,
-// carol talking); when bob hangs up on server 2, server 1 rings bob for dave at once. Then
-// bob is paused through server 1's AMI, and alice calling the queue on server 2 gets carol
-// (rung from server 2 through server 1, where she registered), bob first in line not rung.
+// AMI on server 1 is not rung by the same queue on server 2). bob's phone registers on
+// server 2 and calls an Echo() there (a real SIP call: his device is in use on server 2);
+// carol's phone registers on server 1. Server 1's queue (linear, bob first, ringinuse=no)
+// skips bob and gives alice to carol; dave, next, waits (bob busy on server 2, carol talking)
+// and bob is not rung; when bob hangs up on server 2, server 1 rings him for dave (through
+// server 2, where he registered). Then bob is paused through server 1's AMI, and alice
+// calling the queue on server 2 gets carol (rung from server 2 through server 1), bob first
+// in line not rung.
+//
+// A phone counts as in use on the server it is registered with: a peer that is not
+// registered on a server is UNAVAILABLE there even during a call (chan_sip's
+// sip_devicestate), so bob's call is made on the server his phone registered with.
 func TestQueueAuditAcrossServersRealCall(t *testing.T) {
-	t.Skip("audit 2026-12-07: bob's INVITE to Echo() on server 2 ends at once (server 2: 1 call processed, no channel; sipp gets no 180/200), so SIP/bob never shows in use; not diagnosed before the deadline: see the queueaudit report")
 	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
 		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
 	}
@@ -421,15 +430,18 @@ func TestQueueAuditAcrossServersRealCall(t *testing.T) {
 			"queues.conf":     "[xq]\nstrategy = linear\ntimeout = 10\nretry = 1\nringinuse = no\nmember => SIP/bob,0,Bob\nmember => SIP/carol,0,Carol\n",
 			"manager.conf":    fmt.Sprintf(managerUser, amiPorts[i]),
 			"rtp.conf":        fmt.Sprintf("[general]\nrtpstart=%d\nrtpend=%d\n", 34000+i*200, 34199+i*200),
+			"logger.conf":     "[logfiles]\nmessages.log => notice,warning,error,verbose\n",
 		})
 		nd.Start()
 		noRace(t, nd)
+		nd.MustRX("core set verbose 3")
 		nodes[i] = &queueNode{Node: nd, sip: fmt.Sprintf("127.0.0.1:%d", sipPorts[i]), ami: amiPorts[i]}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for i, nd := range nodes {
-				t.Logf("server %d output:\n%s", i+1, tailOf(nd.out.String(), 3000))
+				b, _ := os.ReadFile(filepath.Join(nd.Dir, "log", "messages.log"))
+				t.Logf("server %d output:\n%s\nmessages.log:\n%s", i+1, tailOf(nd.out.String(), 3000), tailOf(string(b), 6000))
 			}
 		}
 	})
@@ -438,54 +450,82 @@ func TestQueueAuditAcrossServersRealCall(t *testing.T) {
 	}
 	n1, n2 := nodes[0], nodes[1]
 	rec := recordAMI(t, n1.ami)
-	bobPort := n1.register(t, "bob")
+	bobPort := n2.register(t, "bob")
 	carolPort := n1.register(t, "carol")
+	showsBob := func(status string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() string {
+			if out := n1.MustRX("queue show xq"); !strings.Contains(out, "Bob (SIP/bob) (ringinuse disabled) ("+status+")") {
+				return "server 1 does not see bob " + status + ":\n" + out + "\nserver 2: " + n2.MustRX("devstate show SIP/bob")
+			}
+			return ""
+		})
+	}
+	showsBob("Not in use")
 
-	// bob's phone in a call on server 2 (another port of the same phone).
-	bobCall := goSipp(t, n2.sip, "queue-caller.xml", "users-bob.csv", "-m", "1", "-s", "500", "-au", "bob", "-ap", "builder", "-mp", mediaPort(t), "-d", "9000")
-	eventually(t, 10*time.Second, func() string {
-		if out := n1.MustRX("queue show xq"); !strings.Contains(out, "Bob (SIP/bob) (ringinuse disabled) (In use)") {
-			return "server 1 does not see bob in use:\n" + out + "\nserver 2: " + n2.MustRX("devstate show SIP/bob") + n2.MustRX("core show channels") + "\nserver 1: " + n1.MustRX("devstate show SIP/bob") + peekSipp(bobCall)
-		}
-		return ""
-	})
+	// bob's phone in a call on server 2 (another port of the same phone), until hung up below.
+	bobHangup := phoneCall(t, n2.sip, "bob", "builder", "500")
+	showsBob("In use")
 	mark := rec.mark()
+	calledBob := func() int {
+		n := 0
+		for _, ev := range rec.since(mark) {
+			if field(ev, "Event") == "AgentCalled" && field(ev, "Interface") == "SIP/bob" {
+				n++
+			}
+		}
+		return n
+	}
+
+	// alice: bob, first in line, is skipped; carol answers (alice talks until hung up below).
 	carol := goSipp(t, n1.sip, "queue-member.xml", "users-carol.csv", "-m", "1", "-p", strconv.Itoa(carolPort), "-mp", mediaPort(t), "-rtp_echo")
 	time.Sleep(500 * time.Millisecond)
-	alice := goSipp(t, n1.sip, "queue-caller.xml", "users-alice.csv", "-m", "1", "-s", "320", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t), "-d", "12000")
+	aliceHangup := phoneCall(t, n1.sip, "alice", "wonderland", "320")
+	if c := connects(n1.queueLog(t), "xq"); !slices.Equal(c, []string{"Carol"}) {
+		t.Fatalf("server 1's connects %v, want Carol", c)
+	}
+
+	// dave waits: bob busy on server 2, carol talking to alice. Several retry rounds
+	// (retry = 1) go by without bob being rung.
+	bob := goSipp(t, n2.sip, "queue-member.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", mediaPort(t), "-rtp_echo")
+	dave := goSipp(t, n1.sip, "queue-caller.xml", "users-dave.csv", "-m", "1", "-s", "320", "-au", "dave", "-ap", "diver", "-mp", mediaPort(t), "-d", "500")
 	eventually(t, 10*time.Second, func() string {
-		if c := connects(n1.queueLog(t), "xq"); len(c) != 1 || c[0] != "Carol" {
-			return fmt.Sprintf("connects %v, want Carol", c)
+		if out := n1.MustRX("queue show xq"); !strings.Contains(out, "xq has 1 calls") || !strings.Contains(out, "SIP/dave-") {
+			return "dave not waiting in the queue:\n" + out
 		}
 		return ""
 	})
-	// dave waits: bob busy on server 2, carol talking to alice.
-	bob := goSipp(t, n1.sip, "queue-member.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-mp", mediaPort(t), "-rtp_echo")
-	dave := goSipp(t, n1.sip, "queue-caller.xml", "users-dave.csv", "-m", "1", "-s", "320", "-au", "dave", "-ap", "diver", "-mp", mediaPort(t), "-d", "500")
-	waitSipp(t, "bob's call on server 2", bobCall)
-	hungUp := time.Now()
+	time.Sleep(3 * time.Second)
+	if n := calledBob(); n != 0 {
+		t.Fatalf("server 1 rang bob %d times while he was in a call on server 2", n)
+	}
+	if out := n1.MustRX("queue show xq"); !strings.Contains(out, "xq has 1 calls") {
+		t.Fatalf("dave no longer waiting while bob is in a call on server 2:\n%s", out)
+	}
+
+	// bob hangs up on server 2: server 1's queue rings him next, for dave.
+	bobHangup()
 	waitSipp(t, "dave", dave)
 	waitSipp(t, "bob", bob)
-	waitSipp(t, "alice", alice)
+	aliceHangup()
 	waitSipp(t, "carol", carol)
-	var calledBob []time.Time
-	for _, ev := range rec.since(mark) {
-		if field(ev, "Event") == "AgentCalled" && field(ev, "Interface") == "SIP/bob" {
-			calledBob = append(calledBob, time.Now())
+	eventually(t, 5*time.Second, func() string {
+		if n := calledBob(); n != 1 {
+			return fmt.Sprintf("bob rung %d times by server 1, want once (for dave, after his call on server 2)", n)
 		}
-	}
-	if len(calledBob) != 1 {
-		t.Errorf("bob rung %d times by server 1, want once (for dave, after his call on server 2)", len(calledBob))
-	}
-	if c := connects(n1.queueLog(t), "xq"); !slices.Equal(c, []string{"Carol", "Bob"}) {
-		t.Errorf("server 1's connects %v, want Carol (alice), Bob (dave)", c)
-	}
+		return ""
+	})
+	eventually(t, 10*time.Second, func() string {
+		if c := connects(n1.queueLog(t), "xq"); !slices.Equal(c, []string{"Carol", "Bob"}) {
+			return fmt.Sprintf("server 1's connects %v, want Carol (alice), Bob (dave)", c)
+		}
+		return ""
+	})
 	for _, l := range n1.queueLog(t) {
 		if strings.Contains(l, "RINGNOANSWER") {
 			t.Errorf("a member was rung in vain: %s", l)
 		}
 	}
-	t.Logf("bob's call on server 2 ended %v before dave's call ended", time.Since(hungUp))
 
 	// bob paused through server 1's AMI: server 2's queue rings carol, never bob.
 	a := amiLogin(t, n1.ami, "admin", "amp111")
@@ -493,8 +533,8 @@ func TestQueueAuditAcrossServersRealCall(t *testing.T) {
 		t.Fatalf("QueuePause: %q", r)
 	}
 	eventually(t, 10*time.Second, func() string {
-		if out := n2.MustRX("queue show xq"); !strings.Contains(out, "(paused:meeting") {
-			return "server 2 does not see bob paused:\n" + out
+		if out := n2.MustRX("queue show xq"); !strings.Contains(out, "(paused:meeting") || !strings.Contains(out, "Carol (SIP/carol) (ringinuse disabled) (Not in use)") {
+			return "server 2 does not see bob paused and carol free:\n" + out
 		}
 		return ""
 	})
@@ -510,6 +550,38 @@ func TestQueueAuditAcrossServersRealCall(t *testing.T) {
 		if strings.Contains(l, "|Bob|") && !strings.Contains(l, "PAUSE") {
 			t.Errorf("server 2 rang bob, paused on server 1: %s", l)
 		}
+	}
+}
+
+// phoneCall makes a call from a phone of user (a sipgo UAC on its own port) to exten on
+// server and returns once it is answered; the function it returns hangs up (BYE).
+func phoneCall(t *testing.T, server, user, pass, exten string) (hangup func()) {
+	t.Helper()
+	ph := sipphone.New(t, server)
+	dialogs := sipgo.NewDialogClientCache(ph.Client, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: ph.Port}})
+	req := ph.Request(sip.INVITE, user, exten)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " + mediaPort(t) + " RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sess, err := dialogs.WriteInvite(ctx, req)
+	if err != nil {
+		t.Fatalf("%s calls %s: %v", user, exten, err)
+	}
+	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: pass}); err != nil {
+		t.Fatalf("%s calls %s: %v", user, exten, err)
+	}
+	if err := sess.Ack(ctx); err != nil {
+		t.Fatalf("%s's ACK: %v", user, err)
+	}
+	return func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := sess.Bye(ctx); err != nil {
+			t.Errorf("%s hangs up: %v", user, err)
+		}
+		sess.Close()
 	}
 }
 
@@ -587,13 +659,4 @@ func TestQueueAuditRealtimeCallAndQueueLogTable(t *testing.T) {
 		}
 		return ""
 	})
-}
-
-func peekSipp(c chan sippRunResult) string {
-	select {
-	case r := <-c:
-		return fmt.Sprintf("sipp ended: %v\n%s", r.err, tailOf(r.out, 3000))
-	default:
-		return "sipp still running"
-	}
 }
