@@ -629,7 +629,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	if e.general.SharedLastCall {
 		k := strings.ToLower(m.Interface)
 		lc := e.lastCalls[k]
-		e.lastCalls[k] = lastCall{at: end, calls: lc.calls + 1}
+		e.lastCalls[k] = lastCall{at: end, calls: lc.calls + 1, queue: q.cfg.Name}
 	}
 	q.completed++
 	if inSL {

@@ -22,7 +22,9 @@
 // penalty, paused, membername, state_interface, reason_paused, wrapuptime}, the older
 // "interface;penalty;paused;membername;state_interface|..." read too, and come back at
 // start), autofill
-// (default no), shared_lastcall (default no), updatecdr (accepted, no effect yet),
+// (default no), shared_lastcall (default no: a member's last call and calls taken are shared by
+// all its queues, and the wrapuptime of the queue the last call came through applies in
+// each, as Asterisk's lastqueue), updatecdr (accepted, no effect yet),
 // log_membername_as_agent; monitor-type is ignored with a NOTICE (Pleiades does not record
 // queue calls); other Asterisk [general] keys are accepted, unknown ones warned about.
 //
@@ -178,7 +180,8 @@
 // the queue of each leg the Dial machinery makes); QueueMemberStatus,
 // QueueMemberAdded, QueueMemberRemoved, QueueMemberPause with Queue, MemberName, Interface,
 // StateInterface, Membership, Penalty, CallsTaken, LastCall, LastPause, LoginTime, InCall,
-// Status, Paused, PausedReason, Ringinuse, Wrapuptime; QueueMemberPenalty. Actions (package
+// Status, Paused, PausedReason, Ringinuse, Wrapuptime; QueueMemberPenalty (the same fields,
+// as Asterisk 20). Actions (package
 // ami, over core's QueueBackend): QueueStatus (QueueParams, QueueMember, QueueEntry items),
 // QueueSummary, QueueAdd, QueueRemove, QueuePause, QueuePenalty, QueueReload.
 //

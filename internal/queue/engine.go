@@ -168,6 +168,7 @@ type Engine struct {
 type lastCall struct {
 	at    time.Time
 	calls int
+	queue string // the queue the call came through (Asterisk's member->lastqueue): its wrapuptime applies
 }
 
 // New returns an engine with no queues; Apply gives it queues.conf.
@@ -482,9 +483,16 @@ func (e *Engine) candidate(q *Queue, m *Member, now time.Time, tried map[*Member
 		ringinuse = *m.RingInUse
 	}
 	last, calls := m.LastCall, m.Calls
+	wrapup := q.cfg.WrapupTime
 	if e.general.SharedLastCall {
 		if lc, ok := e.lastCalls[strings.ToLower(m.Interface)]; ok {
 			last, calls = lc.at, lc.calls
+			// As Asterisk's can_ring_entry: the wrapuptime of the queue the last call came
+			// through (lastqueue), which is what shared_lastcall is for ("respect the
+			// wrapuptime of another queue for a shared member").
+			if lq := e.queues[strings.ToLower(lc.queue)]; lq != nil {
+				wrapup = lq.cfg.WrapupTime
+			}
 		}
 	}
 	if !m.stateSet {
@@ -501,7 +509,7 @@ func (e *Engine) candidate(q *Queue, m *Member, now time.Time, tried map[*Member
 	}
 	if !last.IsZero() {
 		c.LastCall = last.UnixNano()
-		if q.cfg.WrapupTime > 0 && now.Sub(last) < time.Duration(q.cfg.WrapupTime)*time.Second {
+		if wrapup > 0 && now.Sub(last) < time.Duration(wrapup)*time.Second {
 			c.InWrapup = true
 		}
 	}

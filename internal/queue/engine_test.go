@@ -535,3 +535,20 @@ func TestQueueLogToRealtime(t *testing.T) {
 		t.Errorf("time %q", v)
 	}
 }
+
+// TestSharedLastCallWrapup: with shared_lastcall the wrapuptime of the queue a member's last
+// call came through applies in every queue of the member (Asterisk's lastqueue), not the
+// wrapuptime of the queue deciding; without it each queue keeps its own.
+func TestSharedLastCallWrapup(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		te := newTestEnv(t, fmt.Sprintf("[general]\nshared_lastcall = %v\n[Long]\nwrapuptime = 60\nmember => SIP/a\n[short]\nmember => SIP/a\n", shared), Deps{})
+		te.e.ApplyShare(Share{Op: "call", Queue: "Long", Interface: "SIP/a", LastCall: time.Now().Add(-10 * time.Second), Calls: 1})
+		te.e.mu.Lock()
+		s := te.e.queues["short"]
+		c := te.e.candidate(s, s.members[0], time.Now(), nil)
+		te.e.mu.Unlock()
+		if c.InWrapup != shared {
+			t.Errorf("shared_lastcall=%v: SIP/a in wrapup in queue short = %v (call through Long, wrapuptime 60, 10 s ago)", shared, c.InWrapup)
+		}
+	}
+}

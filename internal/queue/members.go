@@ -361,7 +361,7 @@ func (e *Engine) ApplyShare(s Share) {
 			if e.general.SharedLastCall {
 				k := strings.ToLower(m.Interface)
 				if lc := e.lastCalls[k]; s.LastCall.After(lc.at) {
-					e.lastCalls[k] = lastCall{at: s.LastCall, calls: max(lc.calls, s.Calls)}
+					e.lastCalls[k] = lastCall{at: s.LastCall, calls: max(lc.calls, s.Calls), queue: q.cfg.Name}
 				}
 			}
 			q.broadcast()

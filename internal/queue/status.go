@@ -115,7 +115,8 @@ func (e *Engine) Summary(ctx context.Context, queue string) []Event {
 }
 
 // SetPenalty sets iface's penalty in queue, or in every queue it is a member of for ""
-// (AMI QueuePenalty). The member's QueueMemberPenalty event follows.
+// (AMI QueuePenalty). The member's QueueMemberPenalty event follows, with the fields of
+// QueueMemberAdded as in Asterisk 20.
 func (e *Engine) SetPenalty(ctx context.Context, queue, iface string, penalty int) error {
 	if penalty < 0 {
 		return errors.New("negative penalty")
@@ -129,7 +130,8 @@ func (e *Engine) SetPenalty(ctx context.Context, queue, iface string, penalty in
 			found = true
 			m.Penalty = penalty
 			q.broadcast()
-			ev = Event{Name: "QueueMemberPenalty", Fields: [][2]string{{"Queue", q.cfg.Name}, {"Interface", m.Interface}, {"Penalty", strconv.Itoa(penalty)}}}
+			// Asterisk 12+ sends the member's whole state, as the other QueueMember* events.
+			ev = e.memberEvent("QueueMemberPenalty", q, m)
 		}
 		e.mu.Unlock()
 		e.publish(ev)
