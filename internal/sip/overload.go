@@ -200,19 +200,26 @@ func topBranchRaw(data []byte) []byte {
 	return nil
 }
 
+// headerSection returns the header lines of a message: after the start line, before the
+// blank line (or the end); ok=false when there is no line after the start line.
+func headerSection(data []byte) (h []byte, ok bool) {
+	if end := bytes.Index(data, []byte("\r\n\r\n")); end >= 0 {
+		data = data[:end]
+	}
+	i := bytes.Index(data, []byte("\r\n"))
+	if i < 0 {
+		return nil, false
+	}
+	return data[i+2:], true
+}
+
 // headerLine returns the value of the first header named name (or its compact form) in the
 // message's header section, nil when there is none. It allocates nothing.
 func headerLine(data []byte, name, compact string) []byte {
-	end := bytes.Index(data, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(data)
-	}
-	h := data[:end]
-	i := bytes.Index(h, []byte("\r\n"))
-	if i < 0 {
+	h, ok := headerSection(data)
+	if !ok {
 		return nil
 	}
-	h = h[i+2:] // after the start line
 	for len(h) > 0 {
 		var l []byte
 		l, h, _ = bytes.Cut(h, []byte("\r\n"))
@@ -250,16 +257,10 @@ func appendRefusal(dst, data []byte, retryAfter int) ([]byte, bool) {
 		cseq
 		all = from | to | callID | cseq
 	)
-	end := bytes.Index(data, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(data)
-	}
-	h := data[:end]
-	i := bytes.Index(h, []byte("\r\n"))
-	if i < 0 {
+	h, ok := headerSection(data)
+	if !ok {
 		return dst, false
 	}
-	h = h[i+2:]
 	dst = append(dst, "SIP/2.0 503 Service Unavailable\r\n"...)
 	vias, have := 0, 0
 	for len(h) > 0 {
