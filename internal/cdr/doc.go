@@ -25,6 +25,8 @@
 //   - Records are posted when party A hangs up, oldest first; sequence numbers them in the
 //     order they were created. With unanswered=no (the default) a record never answered
 //     and without a party B is not posted. NoCDR drops the channel's records.
+//   - SetDstChannel (app_queue's updatecdr) puts a name in place of party B's channel in
+//     dstchannel of the caller's record with that party B: the queue member's name.
 //   - A party A whose records are all finished (a dial that failed, a bridge that ended)
 //     and that goes on to another application elsewhere in the dialplan starts a new
 //     record there (start = then; userfield and CDR variables carried over), as Asterisk's

@@ -282,6 +282,14 @@ func (e *Engine) apply(q *queuedEvent) {
 		if p := e.parties[ev.Channel.UniqueID]; p != nil {
 			e.updateA(p, ev.Channel, now)
 		}
+	case eventDst:
+		if p := e.parties[ev.Channel.UniqueID]; p != nil && ev.Dest.UniqueID != "" {
+			for _, r := range p.recs {
+				if r.b == ev.Dest.UniqueID {
+					r.DstChannel = q.value
+				}
+			}
+		}
 	default:
 		uid := ev.Channel.UniqueID
 		if p := e.parties[uid]; p != nil {
@@ -306,10 +314,12 @@ func (e *Engine) App(leg *channel.Channel, app, data string) {
 	e.Handle(channel.Event{Kind: eventApp, Channel: snap})
 }
 
-// Queued forms of App (Channel is the snapshot with the application) and Set.
+// Queued forms of App (Channel is the snapshot with the application), Set and
+// SetDstChannel (Channel and Dest carry the unique IDs).
 const (
 	eventApp channel.EventKind = -1 - iota
 	eventSet
+	eventDst
 )
 
 // dialStatusOf is the DIALSTATUS a hangup cause gives (as the dialplan's DialStatusOfCause).
@@ -595,6 +605,17 @@ func (e *Engine) Set(uniqueID, name, value string) error {
 	// Queued like the channel's events, in order with them (a Get applies both first).
 	e.enqueue(queuedEvent{ev: channel.Event{Kind: eventSet, Channel: channel.Snapshot{UniqueID: uniqueID}}, at: e.now(), name: name, value: value})
 	return nil
+}
+
+// SetDstChannel makes dst the dstchannel of the records with callerUID as party A and
+// peerUID as party B, in place of the peer channel's name: app_queue's updatecdr, which
+// names the queue member who answered. It is queued in order with the channels' events,
+// like Set (the DialBegin that made peerUID party B comes first); a caller or a peer the
+// engine does not follow is ignored. The record keeps the name if the peer hangs up before
+// it is applied (the record is still posted at the caller's hangup).
+func (e *Engine) SetDstChannel(callerUID, peerUID, dst string) {
+	e.enqueue(queuedEvent{ev: channel.Event{Kind: eventDst, Channel: channel.Snapshot{UniqueID: callerUID},
+		Dest: channel.Snapshot{UniqueID: peerUID}}, at: e.now(), value: dst})
 }
 
 // set1 applies a checked Set to party p; the caller holds e.mu.

@@ -416,3 +416,40 @@ func (e *Engine) deliver(recs []*Record) {
 	e.outbox = append(e.outbox, recs...)
 	e.unlock()
 }
+
+// TestSetDstChannel: app_queue's updatecdr. An application that rings like a queue (two
+// members, the second answers) names the member who answered in the caller's record in
+// place of its channel; the record of the member who did not answer keeps its channel, and
+// a call for unknown channels is ignored.
+func TestSetDstChannel(t *testing.T) {
+	v := newEnv(t, "[c]\nexten => 200,1,QueueLike()\n", DefaultSettings())
+	v.dp.RegisterApp(&dialplan.App{Name: "QueueLike", Exec: func(ctx context.Context, ch *dialplan.Channel, _ string) error {
+		res := ch.RingLegs(ctx, []string{"SIP/bob", "SIP/carol"}, dialplan.RingOptions{Timeout: 5 * time.Second})
+		if res.Answered == nil {
+			t.Errorf("ring: %s", res.Status)
+			return nil
+		}
+		v.cdr.SetDstChannel("no-such-caller", res.Answered.UniqueID(), "nobody")
+		v.cdr.SetDstChannel(ch.Leg().UniqueID(), "no-such-peer", "nobody")
+		v.cdr.SetDstChannel(ch.Leg().UniqueID(), res.Answered.UniqueID(), "Carol Agent")
+		_, err := ch.BridgeLeg(ctx, res.Answered, false)
+		return err
+	}})
+	v.drv.Peers["bob"] = func(t *channeltest.Tech) { t.Ring() }
+	v.drv.Peers["carol"] = func(t *channeltest.Tech) {
+		t.Ring()
+		time.Sleep(50 * time.Millisecond)
+		t.AnswerFar()
+		time.Sleep(50 * time.Millisecond)
+		t.HangUpFar(channel.CauseNormalClearing)
+	}
+	_, recs := v.call(t, "200", nil)
+	var got []string
+	for _, r := range recs {
+		got = append(got, peer(r.DstChannel)+"|"+r.Disposition.String())
+	}
+	want := []string{"SIP/bob|NO ANSWER", "Carol Agent|ANSWERED"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
+	"github.com/pleiades-pbx/pleiades/internal/cdr"
 	"github.com/pleiades-pbx/pleiades/internal/cluster"
 	"github.com/pleiades-pbx/pleiades/internal/dialplan"
 	"github.com/pleiades-pbx/pleiades/internal/event"
@@ -69,7 +70,7 @@ func (m *queueModule) Load(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	d := queue.Deps{Log: s.Log, DB: s.DB, LogDir: s.Settings.Dirs.Log}
+	d := queue.Deps{Log: s.Log, DB: s.DB, LogDir: s.Settings.Dirs.Log, CDR: queueCDR{s}}
 	if s.DevState != nil {
 		d.Devices = s.DevState
 	}
@@ -142,6 +143,18 @@ func (m *queueModule) Unload(context.Context) error {
 		return m.e.Close()
 	}
 	return nil
+}
+
+// queueCDR is app_queue's way to the CDR engine (updatecdr). The cdr module loads after
+// app_queue and may be unloaded, so it is looked up at each connected call.
+type queueCDR struct{ s *Server }
+
+var _ queue.CDR = (*cdr.Engine)(nil)
+
+func (q queueCDR) SetDstChannel(callerUID, peerUID, dst string) {
+	if m, ok := q.s.Module("cdr").(*cdrModule); ok && m.e != nil {
+		m.e.SetDstChannel(callerUID, peerUID, dst)
+	}
 }
 
 // registerQueueApps gives the dialplan engine the queue applications and functions, before

@@ -599,6 +599,7 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	}
 	q.recordHold(hold)
 	qname := q.cfg.Name
+	updateCDR := e.general.UpdateCDR
 	inSL := q.cfg.ServiceLevel > 0 && hold <= time.Duration(q.cfg.ServiceLevel)*time.Second
 	pos := 0
 	for i, x := range q.callers {
@@ -612,6 +613,12 @@ func (w *waiter) connect(ctx context.Context, m *Member, peer *channel.Channel, 
 	caller, dest := c.snap(), peer.Snapshot()
 	holdS := strconv.Itoa(int(hold.Seconds()))
 	e.qlog.write(callID(ch), qname, m.MemberName(), "CONNECT", holdS, peer.UniqueID(), strconv.Itoa(int(ringTime.Seconds())))
+	if updateCDR && e.d.CDR != nil && ch.Leg() != nil {
+		// updatecdr: the caller's record names the member (its membername, the interface
+		// when it has none) rather than the member's channel, as app_queue did up to
+		// Asterisk 11.
+		e.d.CDR.SetDstChannel(ch.Leg().UniqueID(), peer.UniqueID(), m.MemberName())
+	}
 	e.publish(Event{Name: "AgentConnect", Caller: &caller, Dest: &dest, Fields: [][2]string{{"Queue", qname}, {"MemberName", m.MemberName()},
 		{"Interface", m.Interface}, {"RingTime", strconv.Itoa(int(ringTime.Seconds()))}, {"HoldTime", holdS}}})
 	ch.SetVar("MEMBERINTERFACE", m.Interface)

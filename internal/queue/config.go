@@ -122,7 +122,7 @@ type General struct {
 	PersistentMembers    bool // default no
 	Autofill             bool // default for queues that do not set it
 	SharedLastCall       bool // lastcall and calls shared by a member's queues
-	UpdateCDR            bool // accepted; no effect yet
+	UpdateCDR            bool // the caller's CDR names the member who answered (dstchannel)
 	LogMembernameAsAgent bool // ADDMEMBER/REMOVEMEMBER name the member, not the interface
 }
 

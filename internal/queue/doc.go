@@ -5,7 +5,8 @@
 // # Wiring (for internal/core)
 //
 //	e := queue.New(queue.Deps{Log, Devices: devstateEngine, Realtime: rtEngine, DB: astdb,
-//	        LogDir: astlogdir, AMI: func(queue.Event), Share: func(queue.Share)})
+//	        LogDir: astlogdir, AMI: func(queue.Event), Share: func(queue.Share),
+//	        CDR: cdrEngine})                  // updatecdr: SetDstChannel (internal/cdr)
 //	sub := bus.Subscribe(..., event.KindDeviceStateChange, -> e.DeviceChanged(dev, st))
 //	cfg, err := queue.Parse(queuesConf, log)  // conf.ErrorList, every error file:line
 //	e.Apply(cfg)                              // load and reload (after the subscription)
@@ -24,7 +25,10 @@
 // start), autofill
 // (default no), shared_lastcall (default no: a member's last call and calls taken are shared by
 // all its queues, and the wrapuptime of the queue the last call came through applies in
-// each, as Asterisk's lastqueue), updatecdr (accepted, no effect yet),
+// each, as Asterisk's lastqueue), updatecdr (default no; yes: when a member answers, the
+// caller's CDR has the member's membername, or its interface without one, as dstchannel in
+// place of the member's channel, told to the CDR engine through Deps.CDR; app_queue's option
+// up to Asterisk 11, accepted and ignored by Asterisk 12 to 20),
 // log_membername_as_agent; monitor-type is ignored with a NOTICE (Pleiades does not record
 // queue calls); other Asterisk [general] keys are accepted, unknown ones warned about.
 //

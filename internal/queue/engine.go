@@ -47,6 +47,14 @@ type Event struct {
 // callers hear ringing while they wait.
 var MusicOnHold func(ctx context.Context, ch *dialplan.Channel, class string) error
 
+// CDR is the call detail records engine as updatecdr needs it (internal/cdr's Engine,
+// wired by internal/core).
+type CDR interface {
+	// SetDstChannel makes dst the dstchannel of the caller's record whose party B is the
+	// peer channel (both by unique ID), in place of the peer's channel name.
+	SetDstChannel(callerUID, peerUID, dst string)
+}
+
 // Deps is what the engine is given.
 type Deps struct {
 	Log      *slog.Logger
@@ -58,6 +66,8 @@ type Deps struct {
 	AMI func(Event)
 	// Share sends a member change to the other servers (nil: a server alone).
 	Share func(Share)
+	// CDR is told whom a caller was connected to, for updatecdr (nil: no CDRs).
+	CDR CDR
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// RealtimeTTL is how long a realtime queue and its members are used before they are read
