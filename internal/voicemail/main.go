@@ -33,6 +33,9 @@ type session struct {
 	heard  []bool
 	del    []bool
 	saveTo []string
+	// exit: the caller left VoiceMailMain for another place of the dialplan (call back,
+	// outgoing call, the operator from a reply): no goodbye, the dialplan goes on there.
+	exit bool
 }
 
 // appVoiceMailMain is VoiceMailMain([mailbox][@context][,options]): options s (no password
@@ -201,7 +204,7 @@ func (s *session) instructions(ctx context.Context) (rune, error) {
 		if s.cur > 0 {
 			files = append(files, "vm-prev")
 		}
-		files = append(files, "vm-repeat")
+		files = append(files, "vm-advopts", "vm-repeat")
 		if s.cur < len(s.msgs)-1 {
 			files = append(files, "vm-next")
 		}
@@ -210,7 +213,7 @@ func (s *session) instructions(ctx context.Context) (rune, error) {
 		} else {
 			files = append(files, "vm-delete")
 		}
-		files = append(files, "vm-savemessage")
+		files = append(files, "vm-toforward", "vm-savemessage")
 	}
 	files = append(files, "vm-helpexit")
 	return s.v.play(ctx, "any", files...)
@@ -281,6 +284,8 @@ func (s *session) run(ctx context.Context) error {
 			d, err = s.changeFolder(ctx)
 		case '3':
 			d, err = s.advanced(ctx)
+		case '8':
+			d, err = s.forward(ctx)
 		case '0':
 			d, err = s.options(ctx)
 		case '*':
@@ -293,6 +298,9 @@ func (s *session) run(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if s.exit {
+			return nil
 		}
 	}
 }
@@ -323,7 +331,21 @@ func (s *session) playCurrent(ctx context.Context, first bool) (rune, error) {
 		return s.v.play(ctx, "any", "vm-sorry")
 	}
 	s.heard[s.cur] = true
-	return s.v.playPCM(ctx, "any", pcm)
+	skip := time.Duration(s.e.cfg.Load().General.SkipMS) * time.Millisecond
+	return s.v.playMessage(ctx, pcm, skip)
+}
+
+// next is nextaftercmd: after a delete or a save, the next message is played, or vm-nomore
+// after the last one (Asterisk's VM_SKIPAFTERCMD).
+func (s *session) next(ctx context.Context, d rune, err error) (rune, error) {
+	if d != 0 || err != nil || !s.e.cfg.Load().General.NextAfterCmd {
+		return d, err
+	}
+	if s.cur >= len(s.msgs)-1 {
+		return s.v.play(ctx, "any", "vm-nomore")
+	}
+	s.cur++
+	return s.playCurrent(ctx, false)
 }
 
 func (s *session) toggleDelete(ctx context.Context) (rune, error) {
@@ -333,36 +355,10 @@ func (s *session) toggleDelete(ctx context.Context) (rune, error) {
 	s.del[s.cur] = !s.del[s.cur]
 	if s.del[s.cur] {
 		d, err := s.v.play(ctx, "any", "vm-message", "vm-deleted")
-		if d != 0 || err != nil || !s.e.cfg.Load().General.NextAfterCmd || s.cur >= len(s.msgs)-1 {
-			return d, err
-		}
-		s.cur++
-		return s.playCurrent(ctx, false)
+		return s.next(ctx, d, err)
 	}
-	return s.v.play(ctx, "any", "vm-message", "vm-undeleted")
-}
-
-// advanced is the advanced options menu (vm-advopts): 3 says the current message's envelope
-// (its date and who left it, whatever envelope and saycid say, as Asterisk's); * or anything
-// else goes back (reply, call back and outgoing calls are not built).
-func (s *session) advanced(ctx context.Context) (rune, error) {
-	d, err := s.v.play(ctx, "any", "vm-advopts")
-	if err != nil {
-		return 0, err
-	}
-	if d == 0 {
-		if d, err = s.v.waitDigit(ctx, menuTimeout); err != nil {
-			return 0, err
-		}
-	}
-	if d != '3' || len(s.msgs) == 0 {
-		return 0, nil
-	}
-	m := s.msgs[s.cur]
-	format, loc := s.zone()
-	files := dateFiles(format, time.Unix(m.Meta.OrigTime, 0), time.Now(), loc)
-	files = append(files, callerIDFiles(m.Meta.CallerID)...)
-	return s.v.play(ctx, "any", files...)
+	d, err := s.v.play(ctx, "any", "vm-message", "vm-undeleted")
+	return s.next(ctx, d, err)
 }
 
 // folderDigit asks for a folder: 0 INBOX ... 4 Friends (vm-savefolder / vm-changeto then
@@ -396,7 +392,8 @@ func (s *session) save(ctx context.Context) (rune, error) {
 		return 0, err
 	}
 	s.saveTo[s.cur] = f
-	return s.v.play(ctx, "any", "vm-message", "vm-savedto", "vm-"+f)
+	d, err := s.v.play(ctx, "any", "vm-message", "vm-savedto", "vm-"+f)
+	return s.next(ctx, d, err)
 }
 
 func (s *session) changeFolder(ctx context.Context) (rune, error) {
