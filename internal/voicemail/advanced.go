@@ -318,7 +318,7 @@ func (s *session) askMailboxes(ctx context.Context, self bool, folder string) ([
 
 // forward is the main menu's 8, Asterisk's forward_message: the mailboxes are asked
 // (askMailboxes), then vm-forwardoptions: 1 records a comment (after the beep, '#' ends it)
-// put before the message, 2 sends it as it is, * cancels. The message is copied to the end
+// to put before the message and asks again (1 records it again), 2 sends, * cancels. The message is copied to the end
 // of each mailbox's INBOX (Urgent when it is heard from Urgent), whose MWI is updated and
 // owner mailed; vm-msgforwarded.
 func (s *session) forward(ctx context.Context) (rune, error) {
@@ -351,7 +351,7 @@ func (s *session) forward(ctx context.Context) (rune, error) {
 				return 0, errHangup
 			}
 			prepend = rec.PCM
-			d = '2'
+			d = 0
 			continue
 		case '*':
 			return 0, nil

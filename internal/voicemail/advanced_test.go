@@ -119,6 +119,7 @@ func TestVoiceMailMainForward(t *testing.T) {
 	keys(tech, "1", 300*time.Millisecond)
 	tech.Phone.Send(50, 20*time.Millisecond) // a 1 s comment
 	keys(tech, "#", 500*time.Millisecond)
+	keys(tech, "2", 500*time.Millisecond) // vm-forwardoptions again: send
 	keys(tech, "#", 100*time.Millisecond)
 	waitEnd(t, done)
 	msgs, err := env.vm.Store().List(ctx, to, "INBOX")
@@ -139,7 +140,7 @@ func TestVoiceMailMainForward(t *testing.T) {
 		t.Fatalf("MWI %q", got)
 	}
 	inOrder(t, env.logs.missing(), "vm-extension", "pbx-invalid", "vm-extension", "pbx-invalid", "vm-extension", "vm-forwardoptions",
-		"vm-msgforwarded", "vm-extension", "vm-forwardoptions", "beep", "vm-msgforwarded", "vm-goodbye")
+		"vm-msgforwarded", "vm-extension", "vm-forwardoptions", "beep", "vm-forwardoptions", "vm-msgforwarded", "vm-goodbye")
 }
 
 // The advanced menu: 2 (call back, callback=) says the caller's number and 1 sends the

@@ -335,10 +335,11 @@ func (s *session) playCurrent(ctx context.Context, first bool) (rune, error) {
 	return s.v.playMessage(ctx, pcm, skip)
 }
 
-// next is nextaftercmd: after a delete or a save, the next message is played, or vm-nomore
-// after the last one (Asterisk's VM_SKIPAFTERCMD).
+// next is nextaftercmd ([general], or the mailbox's option): after a delete or a save, the
+// next message is played, or vm-nomore after the last one (Asterisk's VM_SKIPAFTERCMD). A
+// digit pressed during the confirmation is the next command instead.
 func (s *session) next(ctx context.Context, d rune, err error) (rune, error) {
-	if d != 0 || err != nil || !s.e.cfg.Load().General.NextAfterCmd {
+	if d != 0 || err != nil || !s.m.boolOpt("nextaftercmd", s.e.cfg.Load().General.NextAfterCmd) {
 		return d, err
 	}
 	if s.cur >= len(s.msgs)-1 {
@@ -354,10 +355,10 @@ func (s *session) toggleDelete(ctx context.Context) (rune, error) {
 	}
 	s.del[s.cur] = !s.del[s.cur]
 	if s.del[s.cur] {
-		d, err := s.v.play(ctx, "any", "vm-message", "vm-deleted")
+		d, err := s.v.play(ctx, "any", "vm-deleted")
 		return s.next(ctx, d, err)
 	}
-	d, err := s.v.play(ctx, "any", "vm-message", "vm-undeleted")
+	d, err := s.v.play(ctx, "any", "vm-undeleted")
 	return s.next(ctx, d, err)
 }
 
