@@ -287,12 +287,12 @@ func (s *session) askMailboxes(ctx context.Context, self bool, folder string) ([
 			b := Box{Context: s.box.Context, Mailbox: x}
 			m, err := s.e.Find(ctx, b)
 			if err != nil || (!self && b == s.box) {
-				s.e.log.Info(fmt.Sprintf("Voicemail: '%s' is not a valid mailbox", x))
+				s.v.ch.Log(slog.LevelInfo, fmt.Sprintf("'%s' is not a valid mailbox", x))
 				valid = false
 				break
 			}
 			if n, err := s.e.st().Count(ctx, b, folder); err != nil || n >= s.e.maxMsg(m) {
-				s.e.log.Info(fmt.Sprintf("Voicemail: mailbox '%s' is full, prompting for another extension", b))
+				s.v.ch.Log(slog.LevelInfo, fmt.Sprintf("Mailbox '%s' is full with capacity of %d, prompting for another extension.", b, s.e.maxMsg(m)))
 				if _, err := s.v.play(ctx, "", "vm-mailboxfull"); err != nil {
 					return nil, err
 				}
@@ -373,6 +373,7 @@ func (s *session) forward(ctx context.Context) (rune, error) {
 	saved := 0
 	for _, m := range targets {
 		b := Box{Context: m.Context, Mailbox: m.Mailbox}
+		s.v.ch.Log(slog.LevelInfo, fmt.Sprintf("Copying message from %s to %s", s.box, b))
 		n, err := Copy(ctx, s.e.st(), s.box, s.folder, msg.Num, b, folder, prepend)
 		if err != nil {
 			s.e.log.Warn(fmt.Sprintf("Voicemail %s: unable to forward %s/msg%04d to %s: %s", s.box, s.folder, msg.Num, b, err))

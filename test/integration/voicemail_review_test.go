@@ -130,6 +130,9 @@ func TestVoicemailForwardThroughTheBinary(t *testing.T) {
 	if !strings.Contains(string(txt), `callerid="Alice" <alice>`) {
 		t.Errorf("forwarded metadata:\n%s", txt)
 	}
+	if !strings.Contains(n.out.String(), "Copying message from 1234@default to 1235@default") {
+		t.Error("no log line for the copy")
+	}
 	a := amiLogin(t, n.ami, "admin", "amp111")
 	eventually(t, 5*time.Second, func() string {
 		r := a.action("Action", "MailboxCount", "Mailbox", "1235@default")
