@@ -145,9 +145,10 @@ func TestVoiceMailMainForward(t *testing.T) {
 
 // The advanced menu: 2 (call back, callback=) says the caller's number and 1 sends the
 // channel to it in the callback context; 4 (dialout=) asks a number and goes there; 1 (reply)
-// leaves a message in the caller's mailbox.
+// leaves a message in the caller's mailbox; 5 (sendvoicemail=yes) leaves one for the
+// mailboxes keyed in.
 func TestVoiceMailMainCallbackDialoutReply(t *testing.T) {
-	env := newAppEnv(t, "[general]\ndialout=out\nminsecs=1\n[default]\n1234 => 4242,John,,,callback=cb\n1235 => 1,Jane\n", `[c]
+	env := newAppEnv(t, "[general]\ndialout=out\nminsecs=1\nsendvoicemail=yes\n[default]\n1234 => 4242,John,,,callback=cb\n1235 => 1,Jane\n", `[c]
 exten => 1,1,VoiceMailMain(1234@default,s)
  same => n,Set(GLOBAL(R)=${R}back+)
 [cb]
@@ -176,16 +177,28 @@ exten => 555,1,Set(GLOBAL(R)=${R}${CONTEXT}/${EXTEN}+)
 		keys(tech, "#", 500*time.Millisecond)
 		keys(tech, "#", 100*time.Millisecond)
 	})
-	if v, _ := env.dp.Global("R"); v != "cb/1235+out/555+back+" {
+	run(func(tech *channeltest.Tech) {
+		keys(tech, "35", 300*time.Millisecond)
+		keys(tech, "1235*1234#", 100*time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
+		tech.Phone.Send(75, 20*time.Millisecond)
+		keys(tech, "#", 500*time.Millisecond)
+		keys(tech, "#", 100*time.Millisecond)
+	})
+	if v, _ := env.dp.Global("R"); v != "cb/1235+out/555+back+back+" {
 		t.Fatalf("where the calls went: %q", v)
 	}
 	msgs, err := env.vm.Store().List(ctx, Box{"default", "1235"}, "INBOX")
-	if err != nil || len(msgs) != 1 || msgs[0].Meta.CallerID != `"Alice" <100>` || msgs[0].Meta.OrigMailbox != "1235" {
-		t.Fatalf("the reply: %+v %v", msgs, err)
+	if err != nil || len(msgs) != 2 || msgs[0].Meta.CallerID != `"Alice" <100>` || msgs[0].Meta.OrigMailbox != "1235" {
+		t.Fatalf("the reply and the message sent: %+v %v", msgs, err)
+	}
+	if n, _ := env.vm.Store().Count(ctx, box, "INBOX"); n != 2 {
+		t.Fatalf("1234 (sent to itself too) holds %d new", n)
 	}
 	inOrder(t, env.logs.missing(), "vm-toreply", "vm-tocallback", "vm-tohearenv", "vm-tomakecall", "vm-starmain",
 		"vm-num-i-have", "digits/1", "digits/2", "digits/3", "digits/5", "vm-tocallnum", "vm-calldiffnum", "vm-star-cancel",
-		"vm-toreply", "vm-enter-num-to-call", "vm-then-pound", "vm-toreply", "vm-intro", "beep", "vm-goodbye")
+		"vm-toreply", "vm-enter-num-to-call", "vm-then-pound", "vm-toreply", "vm-intro", "beep", "vm-goodbye",
+		"vm-leavemsg", "vm-extension", "vm-intro", "beep", "vm-goodbye")
 }
 
 // skipms: '#' during a message skips forward by skipms, '*' back; the message does not end

@@ -26,6 +26,7 @@ mailcmd = cat > /dev/null
 1234 => 4242,John Doe,,,callback=cb
 1235 => 5555,Jane Roe
 1236 => 6666,Rita Review,,,review=yes
+1237 => 7777,Otto Operator,,,operator=yes
 `
 
 const vmReviewDialplan = `[calls]
@@ -33,6 +34,11 @@ exten => 1234,1,VoiceMail(1234@default,s)
  same => n,Hangup()
 exten => 1236,1,VoiceMail(1236@default,s)
  same => n,Set(DB(vmstatus/1236)=${VMSTATUS})
+ same => n,Hangup()
+exten => 1237,1,VoiceMail(1237@default,s)
+ same => n,Set(DB(vmoperator/after)=reached)
+ same => n,Hangup()
+exten => o,1,Set(DB(vmoperator/status)=${VMSTATUS})
  same => n,Hangup()
 exten => 8500,1,VoiceMailMain(1234@default)
  same => n,Hangup()
@@ -153,6 +159,25 @@ func TestVoicemailCallbackThroughTheBinary(t *testing.T) {
 	mustSipp(t, n.sip, "call-vm-callback.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
 	if out := n.MustRX("database get vmcallback to"); !strings.Contains(out, "cb/alice") {
 		t.Errorf("the call back went to: %s", out)
+	}
+	n.idle(t)
+}
+
+// TestVoicemailOperatorThroughTheBinary: operator=yes, '0' 3 s into the recording, then 1
+// during vm-saveoper: the 3 s recorded are kept, and the call goes to extension o with
+// VMSTATUS USEREXIT (the priority after VoiceMail never runs).
+func TestVoicemailOperatorThroughTheBinary(t *testing.T) {
+	n := startVMReviewNode(t)
+	mustSipp(t, n.sip, "call-vm-operator.xml", "users.csv", "-m", "1", "-s", "1237", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	inbox := filepath.Join(n.Dir, "spool", "voicemail", "default", "1237", "INBOX")
+	if d := wavLength(t, filepath.Join(inbox, "msg0000.wav")); d < 2500*time.Millisecond || d > 4000*time.Millisecond {
+		t.Errorf("kept %v of audio, want what was recorded before the 0 (about 3 s)", d)
+	}
+	if out := n.MustRX("database get vmoperator status"); !strings.Contains(out, "USEREXIT") {
+		t.Errorf("extension o: %s", out)
+	}
+	if out, _ := n.RX("database get vmoperator after"); strings.Contains(out, "reached") {
+		t.Errorf("the dialplan went on after VoiceMail: %s", out)
 	}
 	n.idle(t)
 }
