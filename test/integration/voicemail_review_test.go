@@ -2,12 +2,16 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/media/sound"
 	"github.com/pleiades-pbx/pleiades/test/testenv"
@@ -48,7 +52,9 @@ exten => alice,1,Set(DB(vmcallback/to)=${CONTEXT}/${EXTEN})
  same => n,Hangup()
 `
 
-func startVMReviewNode(t *testing.T) *callsNode {
+// startVMReviewNode starts a server with vmReviewConf and vmReviewDialplan; extra files
+// replace or add configuration files.
+func startVMReviewNode(t *testing.T, extra ...map[string]string) *callsNode {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
 		testenv.Unavailable(t, "sipp not installed (Debian sip-tester): %v", err)
@@ -57,7 +63,7 @@ func startVMReviewNode(t *testing.T) *callsNode {
 		testenv.Unavailable(t, "Asterisk's sounds not installed (Debian asterisk-core-sounds-en-wav): %v", err)
 	}
 	p := freePorts(t, 3)
-	nd := NewNode(t, "", map[string]string{
+	files := map[string]string{
 		"sip.conf":        fmt.Sprintf(callsSIPConf, p[0]),
 		"rtp.conf":        "[general]\nrtpstart = 21700\nrtpend = 21800\nstrictrtp = yes\n",
 		"extensions.conf": vmReviewDialplan,
@@ -65,7 +71,11 @@ func startVMReviewNode(t *testing.T) *callsNode {
 		"manager.conf":    fmt.Sprintf(managerUser, p[1]),
 		"http.conf":       fmt.Sprintf("[general]\nenabled = yes\nbindaddr = 127.0.0.1\nbindport = %d\n", p[2]),
 		"logger.conf":     sampleLogger,
-	})
+	}
+	for _, e := range extra {
+		maps.Copy(files, e)
+	}
+	nd := NewNode(t, "", files)
 	nd.Start()
 	n := &callsNode{Node: nd, sip: fmt.Sprintf("127.0.0.1:%d", p[0]), ami: p[1], http: fmt.Sprintf("http://127.0.0.1:%d", p[2])}
 	t.Cleanup(func() {
@@ -179,5 +189,63 @@ func TestVoicemailOperatorThroughTheBinary(t *testing.T) {
 	if out, _ := n.RX("database get vmoperator after"); strings.Contains(out, "reached") {
 		t.Errorf("the dialplan went on after VoiceMail: %s", out)
 	}
+	n.idle(t)
+}
+
+// TestVoicemailForwardPostgreSQL: the same forward with Asterisk's ODBC storage on
+// PostgreSQL (odbcstorage = pgsql/general): the copy is a second row of voicemail_messages, in
+// 1235's INBOX directory, with the same recording and caller ID; 1235 counts 1 new.
+func TestVoicemailForwardPostgreSQL(t *testing.T) {
+	schema := pgScratch(t)
+	dsn := os.Getenv("PLEIADES_TEST_PGSQL_DSN")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	if _, err := pg.Exec(ctx, "SET search_path TO "+schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Exec(ctx, `CREATE TABLE voicemail_messages (dir VARCHAR(255) NOT NULL, msgnum INTEGER NOT NULL,
+		context VARCHAR(80), macrocontext VARCHAR(80), callerid VARCHAR(80), origtime INTEGER, duration INTEGER,
+		recording BYTEA, flag VARCHAR(30), category VARCHAR(30), mailboxuser VARCHAR(30), mailboxcontext VARCHAR(30),
+		msg_id VARCHAR(40), PRIMARY KEY (dir, msgnum))`); err != nil {
+		t.Fatal(err)
+	}
+	n := startVMReviewNode(t, map[string]string{
+		"voicemail.conf": strings.Replace(vmReviewConf, "[general]\n", "[general]\nodbcstorage = pgsql/general\n", 1),
+		"res_pgsql.conf": "[general]\ndbhost = 127.0.0.1\ndbport = 5432\ndbname = test\ndbuser = postgres\nsearch_path = " + schema + "\n",
+	})
+	mustSipp(t, n.sip, "call-vm-leave.xml", "users.csv", "-m", "1", "-s", "1234", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	mustSipp(t, n.sip, "call-vm-forward.xml", "users.csv", "-m", "1", "-s", "8500", "-au", "alice", "-ap", "wonderland", "-mp", mediaPort(t))
+	rows, err := pg.Query(ctx, "SELECT dir, msgnum, mailboxuser, callerid, md5(recording), msg_id FROM voicemail_messages ORDER BY mailboxuser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var dir, user, cid, sum, id string
+		var num int
+		if err := rows.Scan(&dir, &num, &user, &cid, &sum, &id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %d %s %s %s %s", dir[strings.Index(dir, "/voicemail/"):], num, user, cid, sum, id))
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "/voicemail/default/1234/INBOX 0 1234 ") || !strings.HasPrefix(got[1], "/voicemail/default/1235/INBOX 0 1235 ") ||
+		got[0][strings.Index(got[0], `"Alice"`):] != got[1][strings.Index(got[1], `"Alice"`):] {
+		t.Fatalf("voicemail_messages:\n%s", strings.Join(got, "\n"))
+	}
+	a := amiLogin(t, n.ami, "admin", "amp111")
+	eventually(t, 5*time.Second, func() string {
+		r := a.action("Action", "MailboxCount", "Mailbox", "1235@default")
+		if field(r, "NewMessages") != "1" {
+			return "MailboxCount 1235: " + strings.Join(r, " | ")
+		}
+		return ""
+	})
 	n.idle(t)
 }
