@@ -41,8 +41,10 @@ type session struct {
 // appVoiceMailMain is VoiceMailMain([mailbox][@context][,options]): options s (no password
 // asked). The caller logs in (vm-login, vm-password; maxlogins wrong tries, then
 // vm-goodbye and the call ends, logged), hears its counts, then the main menu: 1 play, 4/6
-// previous/next, 5 repeat, 7 delete/undelete, 9 save to a folder, 2 change folder, 0
-// mailbox options (5: change password), * help, # exit.
+// previous/next, 5 repeat, 7 delete/undelete, 8 forward, 9 save to a folder, 2 change
+// folder, 3 advanced options (advanced.go), 0 mailbox options (5: change password), * help,
+// # exit. It returns nil without a goodbye when the caller left for another extension (call
+// back, outgoing call): the dialplan goes on there.
 func (e *Engine) appVoiceMailMain(ctx context.Context, ch *dialplan.Channel, data string) error {
 	arg, opts, _ := strings.Cut(data, ",")
 	if err := answer(ctx, ch); err != nil {
@@ -393,7 +395,8 @@ func (s *session) save(ctx context.Context) (rune, error) {
 		return 0, err
 	}
 	s.saveTo[s.cur] = f
-	d, err := s.v.play(ctx, "any", "vm-message", "vm-savedto", "vm-"+f)
+	files := append([]string{"vm-message"}, numberFiles(s.cur+1)...)
+	d, err := s.v.play(ctx, "any", append(files, "vm-savedto", "vm-"+f)...)
 	return s.next(ctx, d, err)
 }
 
