@@ -312,7 +312,8 @@ func (e *Engine) recordReview(ctx context.Context, v *ivr, g General, review, op
 			if recorded {
 				v.ch.Verbose(3, "Re-recording the message")
 				if _, err := v.play(ctx, "", "vm-intro", "beep"); err != nil {
-					return reviewed{rec: rec, hangup: true}, nil
+					// Asterisk deletes the recording the caller chose to redo.
+					return reviewed{discard: true, hangup: true}, nil
 				}
 			}
 			recorded = true
