@@ -77,6 +77,16 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 		ch.SetVar("VMSTATUS", "FAILED")
 		return nil
 	}
+	_, err = e.leave(ctx, v, boxes, opts)
+	return err
+}
+
+// leave is Asterisk's leave_voicemail: the greeting, the beep, the recording (with review=yes
+// the review menu, with operator=yes '0' to the operator), the message stored in every
+// mailbox of boxes and VMSTATUS set. exited is true when the caller left for extension a or o
+// (the channel goes there: VMSTATUS USEREXIT); err is dialplan.ErrHangup after a hangup.
+func (e *Engine) leave(ctx context.Context, v *ivr, boxes []Box, opts string) (exited bool, err error) {
+	ch := v.ch
 	g := e.cfg.Load().General
 	first, err := e.Find(ctx, boxes[0])
 	if err != nil {
@@ -86,7 +96,7 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 			ch.Log(slog.LevelError, fmt.Sprintf("Unable to look up mailbox %s: %s", boxes[0], err))
 		}
 		ch.SetVar("VMSTATUS", "FAILED")
-		return nil
+		return false, nil
 	}
 	b := boxes[0]
 	// The greeting: a recorded one (temp first), else Asterisk's "the person at extension
@@ -118,15 +128,18 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 	}
 	d, err := v.play(ctx, "#*0", greet...)
 	if err != nil {
-		return dialplan.ErrHangup
+		return false, dialplan.ErrHangup
 	}
+	// '0' reaches the operator (extension o) only with operator=yes and an o extension, as
+	// Asterisk's ouseexten.
+	operator := first.boolOpt("operator", g.Operator) && e.hasExten(ctx, ch, "o")
 	switch {
 	case d == '*' && e.gotoExten(ctx, ch, "a"):
 		ch.SetVar("VMSTATUS", "USEREXIT")
-		return nil
-	case d == '0' && first.boolOpt("operator", g.Operator) && e.gotoExten(ctx, ch, "o"):
+		return true, nil
+	case d == '0' && operator && e.gotoExten(ctx, ch, "o"):
 		ch.SetVar("VMSTATUS", "USEREXIT")
-		return nil
+		return true, nil
 	}
 	maxMsg := g.MaxMsg
 	if n, err := strconv.Atoi(first.Options["maxmsg"]); err == nil && n > 0 {
@@ -140,33 +153,54 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 		ch.Log(slog.LevelWarn, fmt.Sprintf("No more messages possible (mailbox %s has %d, maxmsg %d)", b, n, maxMsg))
 		v.play(ctx, "", "vm-mailboxfull")
 		ch.SetVar("VMSTATUS", "FAILED")
-		return nil
+		return false, nil
 	}
 	if _, err := v.play(ctx, "", "beep"); err != nil {
-		return dialplan.ErrHangup
+		return false, dialplan.ErrHangup
 	}
 	ch.Verbose(3, fmt.Sprintf("Recording the message for %s", b))
 	start := time.Now()
-	rec, err := v.sess.Record(ctx, media.RecordOptions{
-		Stop: "#", MaxDuration: g.MaxMessage, MaxSilence: g.MaxSilence, SilenceThreshold: g.SilenceThreshold,
-	})
-	v.drain()
+	rv, err := e.recordReview(ctx, v, g, first.boolOpt("review", g.Review), operator)
 	if err != nil {
 		ch.Log(slog.LevelError, fmt.Sprintf("Recording failed on %s: %s", ch.Name, err))
 		ch.SetVar("VMSTATUS", "FAILED")
-		return nil
+		return false, nil
 	}
+	toOperator := func() (bool, error) {
+		if e.gotoExten(ctx, ch, "o") {
+			v.play(ctx, "", "transfer")
+			ch.SetVar("VMSTATUS", "USEREXIT")
+			return true, nil
+		}
+		ch.SetVar("VMSTATUS", "FAILED")
+		return false, nil
+	}
+	if rv.discard {
+		if rv.hangup {
+			ch.SetVar("VMSTATUS", "FAILED")
+			return false, dialplan.ErrHangup
+		}
+		if rv.operator {
+			return toOperator()
+		}
+		ch.SetVar("VMSTATUS", "FAILED")
+		return false, nil
+	}
+	rec := rv.rec
 	secs := int(rec.Duration() / time.Second)
 	if rec.Duration() < g.MinMessage || rec.Duration() == 0 {
 		ch.Verbose(3, fmt.Sprintf("Recording was %d seconds long but needs to be at least %d - abandoning", secs, int(g.MinMessage/time.Second)))
-		if rec.End != media.EndHangup {
+		if rv.operator {
+			return toOperator()
+		}
+		if !rv.hangup {
 			v.play(ctx, "", "vm-goodbye")
 		}
 		ch.SetVar("VMSTATUS", "FAILED")
-		if rec.End == media.EndHangup {
-			return dialplan.ErrHangup
+		if rv.hangup {
+			return false, dialplan.ErrHangup
 		}
-		return nil
+		return false, nil
 	}
 	num, name := ch.CallerID()
 	cid := num
@@ -203,32 +237,168 @@ func (e *Engine) appVoiceMail(ctx context.Context, ch *dialplan.Channel, data st
 		e.Refresh(context.WithoutCancel(ctx), target, true)
 		e.notify(mbx, m, n, folder, rec.PCM)
 	}
+	if rv.operator {
+		// The message kept (vm-saveoper, 1) is stored, then the caller goes to the operator,
+		// as Asterisk's leave_voicemail does.
+		return toOperator()
+	}
 	if failed {
-		if rec.End != media.EndHangup {
+		if !rv.hangup {
 			v.play(ctx, "", "vm-sorry")
 		}
 		ch.SetVar("VMSTATUS", "FAILED")
 	} else {
 		ch.SetVar("VMSTATUS", "SUCCESS")
 	}
-	if rec.End == media.EndHangup {
-		return dialplan.ErrHangup
+	if rv.hangup {
+		return false, dialplan.ErrHangup
 	}
 	if _, err := v.play(ctx, "", "vm-goodbye"); err != nil {
-		return dialplan.ErrHangup
+		return false, dialplan.ErrHangup
 	}
-	return nil
+	return false, nil
 }
 
-// gotoExten jumps to exten in the channel's context when it exists ('a' for '*', 'o' for
-// '0' in the greeting).
-func (e *Engine) gotoExten(ctx context.Context, ch *dialplan.Channel, exten string) bool {
+// reviewed is what recordReview ends with: the recording to keep (rec), or none (discard),
+// whether the caller hung up and whether the caller asked for the operator.
+type reviewed struct {
+	rec      *media.Recording
+	discard  bool
+	hangup   bool
+	operator bool
+}
+
+// Review timeouts (Asterisk's play_record_review: 600 ms after vm-torerecord and
+// vm-reachoper, 6 s for a choice, 3 s after vm-saveoper; three silent rounds keep the
+// message).
+const (
+	reviewShortWait = 600 * time.Millisecond
+	reviewWait      = 6 * time.Second
+	saveOperWait    = 3 * time.Second
+	reviewAttempts  = 3
+)
+
+// recordReview records a message as Asterisk's play_record_review does for a caller leaving
+// one: '#' ends the recording; without review that is all. With review the caller then hears
+// vm-review (1 accept, 2 listen, 3 record again) and, with the operator, vm-reachoper (0).
+// With the operator, '0' during the recording or in the review menu asks vm-saveoper: 1
+// keeps the message (vm-msgsaved), anything else drops it (vm-deleted); then the caller goes
+// to the operator. A hangup keeps what was recorded.
+func (e *Engine) recordReview(ctx context.Context, v *ivr, g General, review, operator bool) (reviewed, error) {
+	stop := "#"
+	if operator {
+		stop = "#0"
+	}
+	var rec *media.Recording
+	exists, recorded := false, false
+	attempts := 0
+	cmd := '3'
+	for {
+		var err error
+		switch cmd {
+		case '1':
+			if !exists {
+				cmd = '3'
+				continue
+			}
+			v.ch.Verbose(3, "Saving message as is")
+			v.play(ctx, "", "vm-msgsaved")
+			return reviewed{rec: rec}, nil
+		case '2':
+			v.ch.Verbose(3, "Reviewing the message")
+			cmd, err = v.playPCM(ctx, "any", rec.PCM)
+		case '3':
+			exists = false
+			if recorded {
+				v.ch.Verbose(3, "Re-recording the message")
+				if _, err := v.play(ctx, "", "vm-intro", "beep"); err != nil {
+					// Asterisk deletes the recording the caller chose to redo.
+					return reviewed{discard: true, hangup: true}, nil
+				}
+			}
+			recorded = true
+			r, err := v.sess.Record(ctx, media.RecordOptions{
+				Stop: stop, MaxDuration: g.MaxMessage, MaxSilence: g.MaxSilence, SilenceThreshold: g.SilenceThreshold,
+			})
+			v.drain()
+			if err != nil {
+				return reviewed{}, err
+			}
+			rec = r
+			switch {
+			case r.End == media.EndHangup:
+				return reviewed{rec: rec, hangup: true}, nil
+			case r.End == media.EndDTMF && r.Digit == '0':
+				v.ch.Verbose(3, "User cancelled the message by pressing 0")
+				cmd = '0'
+			default:
+				exists = true
+				cmd = 0
+			}
+			continue
+		case '0':
+			if !operator {
+				cmd, err = v.play(ctx, "any", "vm-sorry")
+				break
+			}
+			d, err := v.play(ctx, "any", "vm-saveoper")
+			if err == nil && d == 0 {
+				d, err = v.waitDigit(ctx, saveOperWait)
+			}
+			if err != nil {
+				return reviewed{discard: true, hangup: true}, nil
+			}
+			if d == '1' {
+				v.play(ctx, "", "vm-msgsaved")
+				return reviewed{rec: rec, operator: true}, nil
+			}
+			v.play(ctx, "", "vm-deleted")
+			return reviewed{discard: true, operator: true}, nil
+		case 0:
+			if !review {
+				return reviewed{rec: rec}, nil
+			}
+			if exists {
+				cmd, err = v.play(ctx, "any", "vm-review")
+			} else if cmd, err = v.play(ctx, "any", "vm-torerecord"); err == nil && cmd == 0 {
+				cmd, err = v.waitDigit(ctx, reviewShortWait)
+			}
+			if err == nil && cmd == 0 && operator {
+				if cmd, err = v.play(ctx, "any", "vm-reachoper"); err == nil && cmd == 0 {
+					cmd, err = v.waitDigit(ctx, reviewShortWait)
+				}
+			}
+			if err == nil && cmd == 0 {
+				cmd, err = v.waitDigit(ctx, reviewWait)
+			}
+			if err == nil && cmd == 0 {
+				if attempts++; attempts > reviewAttempts {
+					return reviewed{rec: rec, discard: !exists}, nil
+				}
+			}
+		default:
+			cmd, err = v.play(ctx, "any", "vm-sorry")
+		}
+		if err != nil {
+			return reviewed{rec: rec, discard: !exists && rec == nil, hangup: true}, nil
+		}
+	}
+}
+
+// hasExten tells whether exten exists in the channel's context.
+func (e *Engine) hasExten(ctx context.Context, ch *dialplan.Channel, exten string) bool {
 	dp := ch.Engine()
 	if dp == nil {
 		return false
 	}
 	cid, _ := ch.CallerID()
-	if !dp.Exists(ctx, ch.Context, exten, 1, cid) {
+	return dp.Exists(ctx, ch.Context, exten, 1, cid)
+}
+
+// gotoExten jumps to exten in the channel's context when it exists ('a' for '*', 'o' for
+// '0' in the greeting).
+func (e *Engine) gotoExten(ctx context.Context, ch *dialplan.Channel, exten string) bool {
+	if !e.hasExten(ctx, ch, exten) {
 		return false
 	}
 	return ch.Goto(ctx, ch.Context, exten, "1") == nil

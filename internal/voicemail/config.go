@@ -348,7 +348,7 @@ func ParseMailboxLine(context, name, value string) (*Mailbox, error) {
 			if n, err := strconv.Atoi(v); err != nil || n < 1 {
 				return nil, fmt.Errorf("mailbox %s: maxmsg %q is not a positive integer", name, v)
 			}
-		case "attach", "saycid", "review", "operator", "envelope", "delete", "deletevoicemail", "sendvoicemail":
+		case "attach", "saycid", "review", "operator", "envelope", "delete", "deletevoicemail", "sendvoicemail", "nextaftercmd":
 			if _, ok := conf.ParseBool(v); !ok && k != "delete" {
 				return nil, fmt.Errorf("mailbox %s: %s %q is not a boolean (yes/no)", name, k, v)
 			}

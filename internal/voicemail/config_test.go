@@ -110,6 +110,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"[default]\n\n1234 => 4242,A,,,attach\n", "voicemail.conf:3: mailbox 1234: option \"attach\""},
 		{"[default]\n1234 => 4242,A,,,maxmsg=0\n", "voicemail.conf:2: mailbox 1234: maxmsg"},
 		{"[default]\n1234 => 4242,A,,,saycid=maybe\n", "voicemail.conf:2: mailbox 1234: saycid"},
+		{"[default]\n1234 => 4242,A,,,nextaftercmd=often\n", "voicemail.conf:2: mailbox 1234: nextaftercmd"},
 		{"[default]\n12/34 => 4242\n", "voicemail.conf:2: mailbox \"12/34\""},
 	} {
 		_, err := parse(t, tc.text)

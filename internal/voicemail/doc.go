@@ -100,7 +100,7 @@
 // storage=odbc without odbcstorage, or storage=file/nats with odbcstorage, is an error.
 //
 // All the stores pass one conformance table (storeOps in store_test.go: saves, moves, deletes,
-// purges and what each folder holds after them), run on the spool, SQLite, PostgreSQL,
+// purges, copies to another mailbox and what each folder holds after them), run on the spool, SQLite, PostgreSQL,
 // MariaDB, an in-process nats-server with JetStream and a standalone one. Moving a message to its own folder puts it at the end
 // and answers its final number.
 //
@@ -117,22 +117,56 @@
 // fails plays vm-sorry (nothing is counted). Option U stores the message in Urgent. VMSTATUS is
 // SUCCESS, USEREXIT or FAILED. The caller hears vm-goodbye after '#', then the dialplan goes on.
 //
+// After the recording, as Asterisk's play_record_review for a caller: with review=yes
+// ([general] or the mailbox's option) the caller hears vm-review (and vm-reachoper with the
+// operator): 1 keeps the message (vm-msgsaved), 2 plays it (a digit stops it and is the
+// next choice), 3 records it again (vm-intro, beep), other digits vm-sorry; four silent
+// rounds keep it. With operator=yes and an extension o in the channel's context, '0' during
+// the recording (or in the review menu) asks vm-saveoper: 1 keeps what was recorded (stored
+// when it is at least minsecs long), anything else drops it (vm-deleted); then "transfer" and
+// the channel goes to o (VMSTATUS USEREXIT). A hangup during the review keeps the message
+// (during vm-saveoper it drops it, as Asterisk).
+//
 // VoiceMailMain([mailbox][@context][,options]) asks vm-login (when no mailbox is given) and
 // vm-password (option s skips it), maxlogins times (vm-incorrect between tries), then says
 // vm-goodbye, logs a warning and hangs up. Logged in, the caller hears the new and old counts
 // (vm-youhave ...), then the main menu: 1 first message, 5 repeat, 4/6 previous/next, 7
-// delete/undelete, 9 save to folder 0-4, 2 change folder, 0 mailbox options (1/2/3/4 record
-// the unavailable, busy, name and temp greetings, 5 change password), * instructions, #
-// exit, 3 advanced options (3: the envelope again; reply, call back and outgoing calls are not
-// built). Before each message the envelope is said, as Asterisk's envelope=yes default: the
-// date in the format of the mailbox's tz= zone ([zonemessages], with Asterisk's "en" date
-// codes: 'file', A B d e m Y I l H k M N P p Q q R S T), else "'vm-received' q 'digits/at'
-// IMp", then, with saycid, who called (vm-from-phonenumber and the digits, or
-// vm-unknown-caller); envelope=no ([general] or the mailbox) leaves the date out. As Asterisk's close_mailbox, what the caller did is applied when the folder is left
-// (#, a folder change, the hangup): deleted messages are removed, saved ones moved, heard
-// INBOX messages moved to Old; then MWI is told. Digits come from the leg's DTMF frames; a digit
-// pressed during a prompt stops it and is taken as the answer. Not built: forwarding, reply
-// and call back, review of a left message.
+// delete/undelete, 8 forward, 9 save to folder 0-4, 2 change folder, 0 mailbox options (1/2/3/4
+// record the unavailable, busy, name and temp greetings, 5 change password), * instructions,
+// # exit, 3 advanced options. Before each message the envelope is said, as Asterisk's
+// envelope=yes default: the date in the format of the mailbox's tz= zone ([zonemessages],
+// with Asterisk's "en" date codes: 'file', A B d e m Y I l H k M N P p Q q R S T), else
+// "'vm-received' q 'digits/at' IMp", then, with saycid, who called (vm-from-phonenumber and the
+// digits, or vm-unknown-caller); envelope=no ([general] or the mailbox) leaves the date out.
+// During a message Asterisk's listen keys work: '#' skips forward and '*' back by skipms
+// (default 3000), '0' pauses and resumes, '2' starts it again; any other digit stops it and is
+// the next command. With nextaftercmd=yes ([general] or the mailbox) a delete or a save goes
+// on to the next message (vm-nomore after the last). As Asterisk's close_mailbox, what the
+// caller did is applied when the folder is left (#, a folder change, the hangup, leaving
+// for another extension): deleted messages are removed, saved ones moved, heard INBOX
+// messages moved to Old; then MWI is told. Digits come from the leg's DTMF frames; a digit
+// pressed during a prompt stops it and is taken as the answer.
+//
+// 8 forwards the current message, as Asterisk's forward_message (always offered, as in
+// Asterisk; sendvoicemail is the advanced menu's 5): vm-extension, then mailbox numbers of the
+// mailbox's context separated by '*' and ended by '#' (each must exist, not be the caller's
+// own, and have room: else pbx-invalid or vm-mailboxfull and the question again, three times;
+// a recorded name greeting of each is played), then vm-forwardoptions: 1 records a comment
+// (beep, '#') to put before the message and asks again, 2 sends, * cancels. The message is
+// copied (Copy: audio and metadata, msg_id included, as Asterisk's copy of the files or of
+// the row) to the end of each mailbox's INBOX (Urgent when forwarded from Urgent) on whatever
+// store is in force, each mailbox's MWI is published and its owner mailed; vm-msgforwarded.
+//
+// 3, the advanced options (vm-toreply, vm-tocallback, vm-tohearenv, vm-tomakecall,
+// vm-leavemsg, vm-starmain as they apply): 1 reply: the current message's caller ID number,
+// when it is a mailbox of the same context, gets a message (the VoiceMail steps above,
+// without a greeting; vm-nonumber or vm-nobox otherwise); 2 call back, with callback=<context>
+// (the mailbox's option, else [general]'s): vm-num-i-have, the number, vm-tocallnum (with
+// dialout= also vm-calldiffnum: 2 enters another number), 1 calls it; 3 the envelope again; 4
+// an outgoing call, with dialout=<context>: the number is keyed ('#' ends it, '*' cancels);
+// 5 with sendvoicemail=yes leaves a new message for mailboxes asked as for 8; * back. Calling
+// back or out is Asterisk's goto: VoiceMailMain ends without a goodbye and the channel goes
+// on at priority 1 of the number in that context (the folder's changes applied first).
 //
 // VoiceMailPurge(mailbox[@context][&mailbox2...][,folder]) (Pleiades' own, not Asterisk's)
 // removes every message of the mailboxes, of every folder or of the one named, then publishes
@@ -170,10 +204,15 @@
 //
 // # Not yet
 //
-// IMAP, pager notifications, forwarding, the advanced menu's reply, call back and outgoing
-// call, sayduration, cidinternalcontexts (a caller ID is always said as a phone number),
-// review=yes, dates said in other languages than English, greetings stored in the database or
-// in NATS (they stay in each server's spool), and ${VAR} in a [zonemessages] format (skipped).
+// IMAP, pager notifications, sayduration, cidinternalcontexts (a caller ID is always said as
+// a phone number), dates said in other languages than English, greetings stored in the
+// database or in NATS (they stay in each server's spool), ${VAR} in a [zonemessages] format
+// (skipped), marking a message urgent from the review menu (review's 4, Asterisk's
+// VM_MARK_URGENT), forwarding through the Directory (forward's "1 for the directory" of
+// Asterisk's usedirectory), messagewrap, exitcontext, the listen keys of voicemail.conf
+// (listen-control-*-key: Asterisk's defaults are used), and skipms during a recording's review
+// (only during VoiceMailMain's messages). A copy is as atomic as a Save, but forwarding to
+// several mailboxes is one copy after the other (a failure leaves the ones already made).
 // The MWI delay (a message left on one server, by its '#' → a NOTIFY from another) is a
 // median of five samples on one box (docs/performance.md), not of a real network.
 package voicemail

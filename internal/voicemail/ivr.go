@@ -132,6 +132,59 @@ func (v *ivr) playPCM(ctx context.Context, stop string, pcm []byte) (rune, error
 	})
 }
 
+// Keys during a message (Asterisk's listen control defaults): '#' forward and '*' back by
+// skipms, '0' pause and resume, '2' from the start; any other digit stops the message and is
+// the next command.
+const (
+	keyForward = '#'
+	keyReverse = '*'
+	keyPause   = '0'
+	keyRestart = '2'
+)
+
+// playMessage plays a message with Asterisk's listen controls (ast_control_streamfile with
+// skipms): '#' skips forward and '*' back by skip, '0' pauses until '0' again (another digit
+// while paused stops), '2' starts again; any other digit stops it and is returned.
+// Skipping past the end ends the message.
+func (v *ivr) playMessage(ctx context.Context, pcm []byte, skip time.Duration) (rune, error) {
+	const bytesPerMS = 16 // 16-bit samples at 8 kHz
+	step := int(skip/time.Millisecond) * bytesPerMS
+	pos := 0
+	for pos < len(pcm) {
+		start := time.Now()
+		d, err := v.playPCM(ctx, "any", pcm[pos:])
+		if err != nil || d == 0 {
+			return d, err
+		}
+		pos += int(time.Since(start)/time.Millisecond) * bytesPerMS
+		switch d {
+		case keyForward:
+			pos += step
+		case keyReverse:
+			pos = max(pos-step, 0)
+		case keyRestart:
+			pos = 0
+		case keyPause:
+			for {
+				d, err := v.waitDigit(ctx, time.Hour)
+				if err != nil {
+					return 0, err
+				}
+				if d == keyPause {
+					break
+				}
+				if d != 0 {
+					return d, nil
+				}
+			}
+		default:
+			return d, nil
+		}
+		pos -= pos % 2
+	}
+	return 0, nil
+}
+
 // waitDigit waits up to timeout for a digit (0 on timeout).
 func (v *ivr) waitDigit(ctx context.Context, timeout time.Duration) (rune, error) {
 	t := time.NewTimer(timeout)

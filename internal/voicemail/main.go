@@ -33,13 +33,18 @@ type session struct {
 	heard  []bool
 	del    []bool
 	saveTo []string
+	// exit: the caller left VoiceMailMain for another place of the dialplan (call back,
+	// outgoing call, the operator from a reply): no goodbye, the dialplan goes on there.
+	exit bool
 }
 
 // appVoiceMailMain is VoiceMailMain([mailbox][@context][,options]): options s (no password
 // asked). The caller logs in (vm-login, vm-password; maxlogins wrong tries, then
 // vm-goodbye and the call ends, logged), hears its counts, then the main menu: 1 play, 4/6
-// previous/next, 5 repeat, 7 delete/undelete, 9 save to a folder, 2 change folder, 0
-// mailbox options (5: change password), * help, # exit.
+// previous/next, 5 repeat, 7 delete/undelete, 8 forward, 9 save to a folder, 2 change
+// folder, 3 advanced options (advanced.go), 0 mailbox options (5: change password), * help,
+// # exit. It returns nil without a goodbye when the caller left for another extension (call
+// back, outgoing call): the dialplan goes on there.
 func (e *Engine) appVoiceMailMain(ctx context.Context, ch *dialplan.Channel, data string) error {
 	arg, opts, _ := strings.Cut(data, ",")
 	if err := answer(ctx, ch); err != nil {
@@ -201,7 +206,7 @@ func (s *session) instructions(ctx context.Context) (rune, error) {
 		if s.cur > 0 {
 			files = append(files, "vm-prev")
 		}
-		files = append(files, "vm-repeat")
+		files = append(files, "vm-advopts", "vm-repeat")
 		if s.cur < len(s.msgs)-1 {
 			files = append(files, "vm-next")
 		}
@@ -210,7 +215,7 @@ func (s *session) instructions(ctx context.Context) (rune, error) {
 		} else {
 			files = append(files, "vm-delete")
 		}
-		files = append(files, "vm-savemessage")
+		files = append(files, "vm-toforward", "vm-savemessage")
 	}
 	files = append(files, "vm-helpexit")
 	return s.v.play(ctx, "any", files...)
@@ -281,6 +286,8 @@ func (s *session) run(ctx context.Context) error {
 			d, err = s.changeFolder(ctx)
 		case '3':
 			d, err = s.advanced(ctx)
+		case '8':
+			d, err = s.forward(ctx)
 		case '0':
 			d, err = s.options(ctx)
 		case '*':
@@ -293,6 +300,9 @@ func (s *session) run(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if s.exit {
+			return nil
 		}
 	}
 }
@@ -323,7 +333,22 @@ func (s *session) playCurrent(ctx context.Context, first bool) (rune, error) {
 		return s.v.play(ctx, "any", "vm-sorry")
 	}
 	s.heard[s.cur] = true
-	return s.v.playPCM(ctx, "any", pcm)
+	skip := time.Duration(s.e.cfg.Load().General.SkipMS) * time.Millisecond
+	return s.v.playMessage(ctx, pcm, skip)
+}
+
+// next is nextaftercmd ([general], or the mailbox's option): after a delete or a save, the
+// next message is played, or vm-nomore after the last one (Asterisk's VM_SKIPAFTERCMD). A
+// digit pressed during the confirmation is the next command instead.
+func (s *session) next(ctx context.Context, d rune, err error) (rune, error) {
+	if d != 0 || err != nil || !s.m.boolOpt("nextaftercmd", s.e.cfg.Load().General.NextAfterCmd) {
+		return d, err
+	}
+	if s.cur >= len(s.msgs)-1 {
+		return s.v.play(ctx, "any", "vm-nomore")
+	}
+	s.cur++
+	return s.playCurrent(ctx, false)
 }
 
 func (s *session) toggleDelete(ctx context.Context) (rune, error) {
@@ -332,37 +357,11 @@ func (s *session) toggleDelete(ctx context.Context) (rune, error) {
 	}
 	s.del[s.cur] = !s.del[s.cur]
 	if s.del[s.cur] {
-		d, err := s.v.play(ctx, "any", "vm-message", "vm-deleted")
-		if d != 0 || err != nil || !s.e.cfg.Load().General.NextAfterCmd || s.cur >= len(s.msgs)-1 {
-			return d, err
-		}
-		s.cur++
-		return s.playCurrent(ctx, false)
+		d, err := s.v.play(ctx, "any", "vm-deleted")
+		return s.next(ctx, d, err)
 	}
-	return s.v.play(ctx, "any", "vm-message", "vm-undeleted")
-}
-
-// advanced is the advanced options menu (vm-advopts): 3 says the current message's envelope
-// (its date and who left it, whatever envelope and saycid say, as Asterisk's); * or anything
-// else goes back (reply, call back and outgoing calls are not built).
-func (s *session) advanced(ctx context.Context) (rune, error) {
-	d, err := s.v.play(ctx, "any", "vm-advopts")
-	if err != nil {
-		return 0, err
-	}
-	if d == 0 {
-		if d, err = s.v.waitDigit(ctx, menuTimeout); err != nil {
-			return 0, err
-		}
-	}
-	if d != '3' || len(s.msgs) == 0 {
-		return 0, nil
-	}
-	m := s.msgs[s.cur]
-	format, loc := s.zone()
-	files := dateFiles(format, time.Unix(m.Meta.OrigTime, 0), time.Now(), loc)
-	files = append(files, callerIDFiles(m.Meta.CallerID)...)
-	return s.v.play(ctx, "any", files...)
+	d, err := s.v.play(ctx, "any", "vm-undeleted")
+	return s.next(ctx, d, err)
 }
 
 // folderDigit asks for a folder: 0 INBOX ... 4 Friends (vm-savefolder / vm-changeto then
@@ -396,7 +395,9 @@ func (s *session) save(ctx context.Context) (rune, error) {
 		return 0, err
 	}
 	s.saveTo[s.cur] = f
-	return s.v.play(ctx, "any", "vm-message", "vm-savedto", "vm-"+f)
+	files := append([]string{"vm-message"}, numberFiles(s.cur+1)...)
+	d, err := s.v.play(ctx, "any", append(files, "vm-savedto", "vm-"+f)...)
+	return s.next(ctx, d, err)
 }
 
 func (s *session) changeFolder(ctx context.Context) (rune, error) {

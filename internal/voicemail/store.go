@@ -487,3 +487,38 @@ func ParseMeta(data []byte) Meta {
 	}
 	return m
 }
+
+// Copy copies message num of from's folder to the end of to's toFolder and returns its
+// number there: what Asterisk's copy_message does when a message is forwarded. The copy keeps
+// the message's metadata (its msg_id too, as Asterisk's copy of the .txt file and of the
+// ODBC row); prepend, when not empty, is audio put before the message's (a comment recorded
+// by the one who forwards it), its whole seconds added to the duration. It works on every
+// store through List, Audio and Save, so a copy is as atomic as a Save.
+func Copy(ctx context.Context, st Store, from Box, folder string, num int, to Box, toFolder string, prepend []byte) (int, error) {
+	if FolderIndex(toFolder) < 0 {
+		return 0, fmt.Errorf("voicemail: no folder %q", toFolder)
+	}
+	msgs, err := st.List(ctx, from, folder)
+	if err != nil {
+		return 0, err
+	}
+	var meta *Meta
+	for i := range msgs {
+		if msgs[i].Num == num {
+			meta = &msgs[i].Meta
+		}
+	}
+	if meta == nil {
+		return 0, ErrNoMessage
+	}
+	pcm, err := st.Audio(ctx, from, folder, num)
+	if err != nil {
+		return 0, err
+	}
+	m := *meta
+	if len(prepend) > 0 {
+		pcm = append(append(make([]byte, 0, len(prepend)+len(pcm)), prepend...), pcm...)
+		m.Duration = max(len(pcm)/16000, 1)
+	}
+	return st.Save(ctx, to, toFolder, m, pcm)
+}

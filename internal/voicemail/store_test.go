@@ -26,7 +26,7 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		return n
 	}
-	ids := func(t *testing.T, s Store, folder string) string {
+	ids := func(t *testing.T, s Store, box Box, folder string) string {
 		t.Helper()
 		l, err := s.List(ctx, box, folder)
 		if err != nil {
@@ -48,7 +48,7 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 				t.Fatalf("message %s numbered %d", id, n)
 			}
 		}
-		if got := ids(t, s, "INBOX"); got != "a,b,c" {
+		if got := ids(t, s, box, "INBOX"); got != "a,b,c" {
 			t.Fatal(got)
 		}
 		if n, _ := s.Count(ctx, box, "INBOX"); n != 3 {
@@ -77,7 +77,7 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if err := s.Delete(ctx, box, "INBOX", 1); err != nil {
 			t.Fatal(err)
 		}
-		if got := ids(t, s, "INBOX"); got != "a,c,d" {
+		if got := ids(t, s, box, "INBOX"); got != "a,c,d" {
 			t.Fatal(got)
 		}
 		if a, _ := s.Audio(ctx, box, "INBOX", 1); !bytes.Equal(a, pcm(3)) {
@@ -100,10 +100,10 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 		if err != nil || n != 1 {
 			t.Fatalf("move: %d %v", n, err)
 		}
-		if got := ids(t, s, "INBOX"); got != "b,c" {
+		if got := ids(t, s, box, "INBOX"); got != "b,c" {
 			t.Fatal(got)
 		}
-		if got := ids(t, s, "Old"); got != "old0,a" {
+		if got := ids(t, s, box, "Old"); got != "old0,a" {
 			t.Fatal(got)
 		}
 		if a, _ := s.Audio(ctx, box, "Old", 1); !bytes.Equal(a, pcm(1)) {
@@ -147,6 +147,11 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 				case "purge":
 					got, err = purgeFolder(ctx, s, box, f[1])
 					want = atoi(f[2])
+				case "copy":
+					got, err = Copy(ctx, s, box, f[1], atoi(f[2]), Box{"default", f[3]}, f[4], nil)
+					if !fail {
+						want = atoi(f[5])
+					}
 				}
 				if fail {
 					if !errors.Is(err, ErrNoMessage) {
@@ -160,8 +165,12 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 			for _, fw := range strings.Fields(tc.want) {
 				folder, list, _ := strings.Cut(fw, "=")
-				if got := ids(t, s, folder); got != list {
-					t.Errorf("%s holds %q, want %q", folder, got, list)
+				box := box
+				if mb, f, ok := strings.Cut(folder, "/"); ok {
+					box, folder = Box{"default", mb}, f
+				}
+				if got := ids(t, s, box, folder); got != list {
+					t.Errorf("%s %s holds %q, want %q", box, folder, got, list)
 				}
 				n, _ := s.Count(ctx, box, folder)
 				if want := len(strings.Split(list, ",")); list == "" && n != 0 || list != "" && n != want {
@@ -200,7 +209,8 @@ func conformance(t *testing.T, newStore func(t *testing.T) Store) {
 }
 
 // storeOps are the conformance table: operations (save FOLDER ID NUM, move FROM NUM TO NUM,
-// delete FOLDER NUM, purge FOLDER COUNT; NUM is the number the store must answer; a trailing "!" means the
+// delete FOLDER NUM, purge FOLDER COUNT, copy FOLDER NUM MAILBOX FOLDER NUM (to another
+// mailbox of the context, or the same one); NUM is the number the store must answer; a trailing "!" means the
 // operation must fail with ErrNoMessage) and what the folders hold after them.
 var storeOps = []struct {
 	name string
@@ -224,6 +234,11 @@ var storeOps = []struct {
 		"INBOX=m0,m1,m2,m4,m5,m6,m7,m8,m9,m12 Old=m10"},
 	{"purge a folder, then use it again", []string{"save INBOX a 0", "save INBOX b 1", "save INBOX c 2", "save Old o 0",
 		"purge INBOX 3", "purge INBOX 0", "purge Work 0", "save INBOX d 0"}, "INBOX=d Old=o Work="},
+	{"copy to another mailbox keeps the original", []string{"save INBOX a 0", "save INBOX b 1", "save INBOX c 2",
+		"copy INBOX 1 1235 INBOX 0", "copy INBOX 2 1235 INBOX 1", "copy INBOX 0 1235 Urgent 0", "delete INBOX 1", "copy INBOX 5 1235 INBOX 0 !"},
+		"INBOX=a,c 1235/INBOX=b,c 1235/Urgent=a 1235/Old="},
+	{"copy within a mailbox, then the copy moves alone", []string{"save Old o 0", "copy Old 0 1234 INBOX 0", "move INBOX 0 Work 0",
+		"copy Work 0 1234 Old 1"}, "INBOX= Old=o,o Work=o"},
 	{"folders are per mailbox folder, case-insensitive", []string{"save inbox a 0", "save INBOX b 1", "move INBOX 0 old 0", "delete OLD 0"},
 		"INBOX=b Old="},
 }
