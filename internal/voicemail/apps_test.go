@@ -2,6 +2,7 @@ package voicemail
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,8 +64,14 @@ func (l *logLines) missing() string {
 
 func newAppEnv(t *testing.T, vmConf, dialplanText string) *appEnv {
 	t.Helper()
+	return newAppEnvStore(t, vmConf, dialplanText, nil)
+}
+
+// newAppEnvStore is newAppEnv with its messages in st (nil: the spool).
+func newAppEnvStore(t *testing.T, vmConf, dialplanText string, st Store) *appEnv {
+	t.Helper()
 	env := &appEnv{mwi: &fakeMWI{}, sounds: t.TempDir(), logs: &logLines{}}
-	env.vm = New(Options{MWI: env.mwi, SpoolDir: t.TempDir()})
+	env.vm = New(Options{MWI: env.mwi, SpoolDir: t.TempDir(), Store: st})
 	c, err := parse(t, vmConf)
 	if err != nil {
 		t.Fatal(err)
@@ -281,5 +288,39 @@ func TestVoiceMailMainEnvelope(t *testing.T) {
 			t.Fatalf("%s not said in order; said: %s", w, got)
 		}
 		rest = rest[min(len(rest), i+len(w)):]
+	}
+}
+
+// failingStore refuses every save, as a full disk or a database gone mid-write would.
+type failingStore struct{ Store }
+
+func (failingStore) Save(context.Context, Box, string, Meta, []byte) (int, error) {
+	return 0, errors.New("disk full")
+}
+
+// A store that fails the write: the caller hears vm-sorry, VMSTATUS is FAILED, nothing is
+// counted and no MWI is sent (the "disk or database that fails mid-write").
+func TestVoiceMailStoreFailsMidWrite(t *testing.T) {
+	fs := NewFileStore(t.TempDir())
+	env := newAppEnvStore(t, "[general]\nminsecs=1\n[default]\n1234 => 4242,John\n",
+		"[c]\nexten => 1,1,VoiceMail(1234@default,s)\n same => n,Set(GLOBAL(ST)=${VMSTATUS})\n", failingStore{fs})
+	leg, tech, done := env.call(t, "1")
+	wait(t, "VoiceMail", func() bool { return leg.Snapshot().Application == "VoiceMail" })
+	time.Sleep(200 * time.Millisecond)
+	tech.Phone.Send(100, 20*time.Millisecond) // 2 s of audio
+	time.Sleep(100 * time.Millisecond)
+	tech.Phone.SendDigit('#')
+	waitEnd(t, done)
+	if got, _ := env.dp.Global("ST"); got != "FAILED" {
+		t.Fatalf("VMSTATUS %q", got)
+	}
+	if m := env.logs.missing(); !strings.Contains(m, "vm-sorry") {
+		t.Fatalf("the caller did not hear vm-sorry: %s", m)
+	}
+	if n, _ := fs.Count(context.Background(), Box{"default", "1234"}, "INBOX"); n != 0 {
+		t.Fatalf("%d messages counted after a failed write", n)
+	}
+	if got := env.mwi.updates(); got != "" {
+		t.Fatalf("MWI sent for a message not stored: %q", got)
 	}
 }
