@@ -31,6 +31,9 @@ type General struct {
 	FromString       string
 	EmailSubject     string
 	EmailBody        string
+	PagerFromString  string // pagerfromstring, pagersubject, pagerbody: the short pager mail
+	PagerSubject     string
+	PagerBody        string
 	MailCmd          string        // default "/usr/sbin/sendmail -t"
 	PollMailboxes    bool          // pollmailboxes
 	PollFreq         time.Duration // pollfreq (default 30 s)
@@ -204,6 +207,12 @@ func ParseConfig(cfg *conf.Config) (*Config, error) {
 				g.EmailSubject = val
 			case "emailbody":
 				g.EmailBody = val
+			case "pagerfromstring":
+				g.PagerFromString = val
+			case "pagersubject":
+				g.PagerSubject = val
+			case "pagerbody":
+				g.PagerBody = val
 			case "mailcmd":
 				g.MailCmd = val
 			case "pollmailboxes":

@@ -199,12 +199,14 @@
 // Asterisk's variables (VM_NAME, VM_DUR, VM_MSGNUM, VM_MAILBOX, VM_CALLERID, VM_CIDNAME,
 // VM_CIDNUM, VM_DATE, VM_MESSAGEFILE, VM_CATEGORY; \n and \t read as newline and tab) or
 // Asterisk's default text, the X-Asterisk-VM-* headers, and with attach=yes (global or the
-// mailbox's option) the recording as msgNNNN.wav in base64. A failing mailcmd is logged. Pager
-// notifications are not sent yet.
+// mailbox's option) the recording as msgNNNN.wav in base64. A failing mailcmd is logged. A
+// mailbox with a pager address also gets Asterisk's short page (sendpage): From
+// pagerfromstring, Subject pagersubject (default "New VM", "New Urgent VM"), body pagerbody or
+// "New 1:05 long msg in box 1234\nfrom Alice, on <date>", no attachment; the same variables.
 //
 // # Not yet
 //
-// IMAP, pager notifications, sayduration, cidinternalcontexts (a caller ID is always said as
+// IMAP, pagerdateformat (a page's date is the email's), sayduration, cidinternalcontexts (a caller ID is always said as
 // a phone number), dates said in other languages than English, greetings stored in the
 // database or in NATS (they stay in each server's spool), ${VAR} in a [zonemessages] format
 // (skipped), marking a message urgent from the review menu (review's 4, Asterisk's

@@ -121,26 +121,67 @@ func buildMail(g General, m *Mailbox, meta Meta, num int, folder string, pcm []b
 	return b.Bytes()
 }
 
+// buildPage is the short mail Asterisk's sendpage writes to a mailbox's pager address:
+// pagerfromstring, pagersubject and pagerbody (the same variables as the email) or
+// Asterisk's default text, no attachment.
+func buildPage(g General, m *Mailbox, meta Meta, num int, folder string, now time.Time) []byte {
+	vars := mailVars(m, meta, num, folder)
+	flag := ""
+	if meta.Flag != "" {
+		flag = meta.Flag + " "
+	}
+	subject := "New " + flag + "VM"
+	if s := m.opt("pagersubject", g.PagerSubject); s != "" {
+		subject = expandMailText(s, vars)
+	}
+	who := vars["VM_CIDNAME"]
+	if who == "unknown" {
+		who = vars["VM_CIDNUM"]
+	}
+	body := fmt.Sprintf("New %s long %smsg in box %s\nfrom %s, on %s", vars["VM_DUR"], flag, m.Mailbox, who, vars["VM_DATE"])
+	if s := m.opt("pagerbody", g.PagerBody); s != "" {
+		body = expandMailText(s, vars)
+	}
+	from := m.opt("pagerfromstring", g.PagerFromString)
+	if from == "" {
+		from = "Asterisk PBX"
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Date: %s\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "From: %s <%s>\n", mime.QEncoding.Encode("utf-8", from), serverEmail(m.opt("serveremail", g.ServerEmail)))
+	fmt.Fprintf(&b, "To: %s\n", m.Pager)
+	fmt.Fprintf(&b, "Subject: %s\n", mime.QEncoding.Encode("utf-8", subject))
+	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n")
+	b.WriteString(body + "\n")
+	return b.Bytes()
+}
+
 // notify mails a new message to the mailbox's email address (with the recording when attach
-// is on) through mailcmd, run by /bin/sh with the message on its standard input, in the
-// background (as Asterisk runs it); a failure is logged.
+// is on) and a short page to its pager address, through mailcmd, run by /bin/sh with the
+// message on its standard input, in the background (as Asterisk runs it); a failure is logged.
 func (e *Engine) notify(m *Mailbox, meta Meta, num int, folder string, pcm []byte) {
+	g := e.cfg.Load().General
+	if m.Pager != "" {
+		e.mail(g.MailCmd, m, m.Pager, buildPage(g, m, meta, num, folder, time.Now()))
+	}
 	if m.Email == "" {
 		return
 	}
-	g := e.cfg.Load().General
 	if !m.boolOpt("attach", g.Attach) {
 		pcm = nil
 	}
-	msg := buildMail(g, m, meta, num, folder, pcm, time.Now())
-	cmd := g.MailCmd
+	e.mail(g.MailCmd, m, m.Email, buildMail(g, m, meta, num, folder, pcm, time.Now()))
+}
+
+// mail runs cmd with msg on its standard input, in the background.
+func (e *Engine) mail(cmd string, m *Mailbox, to string, msg []byte) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 		c.Stdin = bytes.NewReader(msg)
 		if out, err := c.CombinedOutput(); err != nil {
-			e.log.Warn(fmt.Sprintf("Voicemail notification for %s to %s through '%s' failed: %v %s", m.ID(), m.Email, cmd, err, strings.TrimSpace(string(out))))
+			e.log.Warn(fmt.Sprintf("Voicemail notification for %s to %s through '%s' failed: %v %s", m.ID(), to, cmd, err, strings.TrimSpace(string(out))))
 		}
 	}()
 }

@@ -71,3 +71,52 @@ func TestNotifyRunsMailcmd(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A mailbox with a pager address gets Asterisk's short page too (sendpage): its own From,
+// Subject and body, no attachment; pagersubject and pagerbody take the email's variables.
+func TestNotifySendsPage(t *testing.T) {
+	dir := t.TempDir()
+	e := New(Options{SpoolDir: dir})
+	c, err := parse(t, "[general]\nattach=yes\nmailcmd=cat > $(mktemp -p "+dir+" mail.XXXX)\npagerfromstring=PBX pager\n"+
+		"[default]\n1234 => 4242,John Doe,john@example.com,555@pager.example.com\n"+
+		"1235 => 4242,Jane,,556@pager.example.com,pagersubject=VM ${VM_MSGNUM} for ${VM_MAILBOX}|pagerbody=from ${VM_CIDNUM}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Configure(context.Background(), c)
+	for _, box := range []string{"1234", "1235"} {
+		m, _ := e.Find(context.Background(), Box{"default", box})
+		e.notify(m, Meta{Duration: 65, CallerID: `"Alice" <100>`, OrigTime: 1700000000}, 0, "INBOX", []byte{0, 0})
+	}
+	var page, page2, mail string
+	deadline := time.Now().Add(5 * time.Second)
+	for page == "" || page2 == "" || mail == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("page %q, page 2 %q, mail %q", page, page2, mail)
+		}
+		time.Sleep(20 * time.Millisecond)
+		files, _ := filepath.Glob(filepath.Join(dir, "mail.*"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			switch s := string(b); {
+			case strings.Contains(s, "To: 555@pager.example.com") && strings.HasSuffix(s, "\n"):
+				page = s
+			case strings.Contains(s, "To: 556@pager.example.com") && strings.HasSuffix(s, "\n"):
+				page2 = s
+			case strings.Contains(s, "To: John Doe <john@example.com>") && strings.Contains(s, "--\n"):
+				mail = s
+			}
+		}
+	}
+	for _, want := range []string{"From: PBX pager <", "Subject: New VM\n", "New 1:05 long msg in box 1234\nfrom Alice, on "} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "base64") {
+		t.Errorf("the page carries the recording:\n%s", page)
+	}
+	if !strings.Contains(page2, "Subject: VM 1 for 1235\n") || !strings.Contains(page2, "\n\nfrom 100\n") {
+		t.Errorf("page with pagersubject and pagerbody:\n%s", page2)
+	}
+}
