@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/pleiades-pbx/pleiades/internal/logger"
 	"github.com/pleiades-pbx/pleiades/internal/realtime"
@@ -123,7 +122,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, p *pee
 		s.challenge(req, tx, set, false)
 		return authReplied
 	}
-	cred, err := digest.ParseCredentials(h.Value())
+	cred, err := parseCredentials(h.Value())
 	if err != nil {
 		s.authFailed(req, name, src, failWrongPassword, true)
 		s.reply(req, tx, 403, "Forbidden")
