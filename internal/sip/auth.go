@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type nonceStore struct {
 	cur, prev  map[[16]byte]nonceUse
 	rotated    time.Time
 	maxTracked int
+	macs       sync.Pool // hmac.New(sha256.New, key) hashers: a new one costs two block hashes
 }
 
 type nonceUse struct {
@@ -55,9 +57,15 @@ func newNonceStore(max int) *nonceStore {
 }
 
 func (n *nonceStore) mac(b []byte) []byte {
-	h := hmac.New(sha256.New, n.key[:])
+	h, _ := n.macs.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, n.key[:])
+	}
+	h.Reset()
 	h.Write(b)
-	return h.Sum(nil)[:12]
+	sum := h.Sum(make([]byte, 0, sha256.Size))[:12]
+	n.macs.Put(h)
+	return sum
 }
 
 // issue returns a fresh nonce.
