@@ -196,6 +196,7 @@ func (c *call) reinviteLocked(body []byte) *sip.Request {
 // is not direct); a 2xx restarts the session timer with what it says.
 func (c *call) inDialogRequest(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	c.s.debugOut(req, c.addr.String())
+	c.s.fromListener(req)
 	tx, err := c.s.client.TransactionRequest(ctx, req)
 	if err != nil {
 		return nil, err

@@ -276,6 +276,7 @@ func (sub *subscription) sendVia(batch *notifyBatch, st state.Extension, termina
 	s.debugOut(req, sub.addr.String())
 	// No per-NOTIFY timer: sipgo's Timer F (64*T1 = 32 s) ends an unanswered transaction.
 	s.stats.notifies.Add(1) // before the write: a subscriber may have it before TransactionRequest returns
+	s.fromListener(req)
 	tx, err := s.client.TransactionRequest(s.ctx, req)
 	if err != nil {
 		s.stats.notifyFailures.Add(1)

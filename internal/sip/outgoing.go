@@ -150,6 +150,7 @@ func (c *call) call(context.Context) error {
 	c.mu.Unlock()
 	s.addDialog(c)
 	s.debugOut(req, c.addr.String())
+	s.fromListener(req)
 	tx, err := s.client.TransactionRequest(s.ctx, req)
 	if err != nil {
 		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE not sent", "err", err, "peer", c.peerName)
@@ -372,6 +373,7 @@ func (c *call) cancelLocked() *sip.Request {
 
 func (s *Server) sendACK(ack *sip.Request, addr interface{ String() string }) {
 	s.debugOut(ack, addr.String())
+	s.fromListener(ack)
 	if err := s.client.WriteRequest(ack); err != nil {
 		s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: ACK not sent", "err", err)
 	}
@@ -424,6 +426,7 @@ func (c *call) retry422(res *sip.Response) sip.ClientTransaction {
 	c.note("Tx", "INVITE")
 	c.mu.Unlock()
 	c.s.debugOut(req, c.addr.String())
+	c.s.fromListener(req)
 	tx, err := c.s.client.TransactionRequest(c.s.ctx, req)
 	if err != nil {
 		c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: INVITE after 422 not sent", "err", err, "peer", c.peerName)

@@ -155,6 +155,7 @@ func (s *Server) contactHeader(user, host string, port int, transport string) *s
 // do runs a client transaction and returns the final response.
 func (s *Server) do(ctx context.Context, req *sip.Request, addr netip.AddrPort) (*sip.Response, error) {
 	s.debugOut(req, addr.String())
+	s.fromListener(req)
 	tx, err := s.client.TransactionRequest(ctx, req)
 	if err != nil {
 		return nil, err

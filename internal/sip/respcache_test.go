@@ -127,3 +127,35 @@ func TestReRegistrationPublishesNothing(t *testing.T) {
 		t.Fatalf("five re-registrations of the same binding published %v", after[len(first):])
 	}
 }
+
+// A phone that only ever sent REGISTERs (the fast path: sipgo never read a datagram from it)
+// gets our requests — here the qualify OPTIONS — from the listening socket, not from a new
+// socket on another port that its NAT would not let in.
+func TestRequestsToARegisteredPhoneLeaveFromTheListener(t *testing.T) {
+	e := newEnv(t, baseConf+"[alice]\ntype=friend\nhost=dynamic\nsecret=pw\nqualify=yes\n", false)
+	c := newRawClient(t, e.addr)
+	c.register("alice", "pw", "fromlistener", 1, "")
+	m, err := c.read(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chal := m.(*sip.Response).GetHeader("WWW-Authenticate").Value()
+	nonce := chal[strings.Index(chal, `nonce="`)+7:]
+	nonce = nonce[:strings.IndexByte(nonce, '"')]
+	c.register("alice", "pw", "fromlistener", 2, digestHeader("alice", "pw", "REGISTER", "sip:"+c.srv.String(), nonce))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = c.conn.SetReadDeadline(deadline)
+		n, from, err := c.conn.ReadFromUDP(c.buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.HasPrefix(c.buf[:n], []byte("OPTIONS ")) {
+			if from.String() != e.addr {
+				t.Fatalf("the qualify OPTIONS came from %s, not from the listener %s", from, e.addr)
+			}
+			return
+		}
+	}
+	t.Fatal("no OPTIONS")
+}

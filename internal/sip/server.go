@@ -104,6 +104,7 @@ type Server struct {
 	client   *sipgo.Client
 	udpConn  net.PacketConn
 	udpBatch udpbatch.Conn             // udpConn's sendmmsg (nil where there is none)
+	udpLaddr atomic.Pointer[sip.Addr]  // udpConn's local address, for fromListener
 	fast     fastPath                  // the REGISTER fast path's state (fastpath.go)
 	ntx      atomic.Pointer[notifyTxs] // NOTIFYs over UDP (notifytx.go)
 	tcpL     *tcpListener
@@ -436,6 +437,9 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.ua, s.srv, s.client, s.udpConn = ua, srv, client, udpConn
 	s.udpBatch = udpbatch.For(udpConn)
+	if ua, ok := udpConn.LocalAddr().(*net.UDPAddr); ok {
+		s.udpLaddr.Store(&sip.Addr{IP: ua.IP, Port: ua.Port})
+	}
 	fp := sip.NewParser()
 	fp.MaxMessageLength = maxMessageSize
 	s.fast = fastPath{parser: fp, answers: newRespCache()}
@@ -498,6 +502,20 @@ func (s *Server) start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// fromListener makes a request over UDP leave from the listening socket, whatever sipgo's
+// connection pool knows: sipgo adds a phone's address to its pool when it reads a datagram
+// from it, but REGISTERs take the fast path (fastpath.go) and never reach sipgo's reader, so
+// a request to a phone that only registered would otherwise go out from a new socket on
+// another port — one its NAT would not let back in.
+func (s *Server) fromListener(req *sip.Request) {
+	if !strings.EqualFold(req.Transport(), "UDP") {
+		return
+	}
+	if a := s.udpLaddr.Load(); a != nil {
+		a.Copy(&req.Laddr)
+	}
 }
 
 // Addr returns the UDP and TCP addresses the server listens on (invalid when not listening).

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -581,12 +582,19 @@ func TestCallsRefusedThroughTheBinary(t *testing.T) {
 	// Goroutines back to the start count once the SIP transactions' timers (32 s at most,
 	// Timer J/H) have run out: a leaked channel, call or RTP reader would stay.
 	end := time.Now()
-	eventually(t, 45*time.Second, func() string {
-		if g := metric(t, n.http, "go_goroutines"); g > goroutines {
-			return fmt.Sprintf("go_goroutines %v, %v at the start", g, goroutines)
+	for {
+		g := metric(t, n.http, "go_goroutines")
+		if g <= goroutines {
+			break
 		}
-		return ""
-	})
+		if time.Since(end) > 45*time.Second {
+			// which goroutines stayed: the Go runtime's dump (SIGQUIT) from the server's output
+			n.cmd.Process.Signal(syscall.SIGQUIT)
+			n.Wait(5 * time.Second)
+			t.Fatalf("go_goroutines %v, %v at the start; the server's goroutines:\n%s", g, goroutines, tailOf(n.out.String(), 60000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	t.Logf("goroutines back to %v after %v", goroutines, time.Since(end).Round(time.Second))
 }
 
