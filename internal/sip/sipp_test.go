@@ -2,9 +2,12 @@ package sip
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +48,11 @@ func runSippCSV(t *testing.T, addr, scenario, csv string, args ...string) {
 	defer cancel()
 	full := append([]string{addr, "-sf", filepath.Join(dir, scenario), "-inf", filepath.Join(dir, csv),
 		"-i", "127.0.0.1", "-t", "u1", "-nostdin", "-timeout", "15s", "-timeout_error", "-trace_err", "-trace_msg"}, args...)
+	if !slices.Contains(args, "-mp") {
+		// sipp binds its media sockets even when a scenario has none; left to itself it picks
+		// ports that another process may hold (a failed bind is a failed run)
+		full = append(full, "-mp", sippMediaPort(t))
+	}
 	cmd := exec.CommandContext(ctx, sippPath(t), full...)
 	cmd.Dir = work
 	out, err := cmd.CombinedOutput()
@@ -57,6 +65,18 @@ func runSippCSV(t *testing.T, addr, scenario, csv string, args ...string) {
 		}
 		t.Fatalf("sipp %s: %v\n%s%s", scenario, err, tail(string(out), 2000), logs)
 	}
+}
+
+// sippMediaPort is a port pair sipp can bind for its media: Linux gives odd ports to bind(0),
+// sipp takes the even one below and the ones above.
+func sippMediaPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port &^ 1)
 }
 
 func tail(s string, n int) string {
