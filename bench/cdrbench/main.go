@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -39,11 +40,12 @@ import (
 )
 
 var (
-	rate   = flag.Int("rate", 1000, "calls started per second")
-	calls  = flag.Int("calls", 20000, "calls with CDRs and as many without")
-	rounds = flag.Int("rounds", 5, "turns each of the two takes")
-	target = flag.String("backend", "pgsql", "where records go: pgsql; all (Master.csv, pgsql and SQLite, as a server); none (the CDR engine alone)")
-	dsn    = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
+	rate    = flag.Int("rate", 1000, "calls started per second")
+	calls   = flag.Int("calls", 20000, "calls with CDRs and as many without")
+	rounds  = flag.Int("rounds", 5, "turns each of the two takes")
+	target  = flag.String("backend", "pgsql", "where records go: pgsql; all (Master.csv, pgsql and SQLite, as a server); none (the CDR engine alone)")
+	cpuprof = flag.String("cpuprofile", "", "write a CPU profile of the calls with CDRs (and their backends) to this file")
+	dsn     = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
 )
 
 // tech is a far end that does nothing (answers at once).
@@ -114,10 +116,20 @@ func main() {
 		base = append(base, run(plain, plainReg, per)...)
 		time.Sleep(200 * time.Millisecond) // the same pause as after the calls with CDRs
 		c1 := cpuTime()
+		if *cpuprof != "" {
+			f, err := os.Create(*cpuprof + "." + strconv.Itoa(len(with)/per))
+			if err != nil {
+				panic(err)
+			}
+			pprof.StartCPUProfile(f)
+		}
 		t0 := time.Now()
 		with = append(with, run(dp, reg, per)...)
 		busy += time.Since(t0)
 		time.Sleep(200 * time.Millisecond) // the backends' last batch (50 ms linger) is written
+		if *cpuprof != "" {
+			pprof.StopCPUProfile()
+		}
 		cpuBase, cpuWith = cpuBase+c1-c0, cpuWith+cpuTime()-c1
 	}
 	report("without CDR", base, cpuBase)

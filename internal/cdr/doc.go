@@ -39,7 +39,7 @@
 // # The call's goroutine
 //
 // Channel events, the applications a leg starts and CDR() writes are queued (stamped with
-// their time) for the engine's goroutine, which applies them every 5 ms; CDR() reads and
+// their time) for the engine's goroutine, which applies them every 50 ms; CDR() reads and
 // the other calls apply what is queued first, so the dialplan sees its own writes. A call
 // pays for a queue append, not for the state machine: bench/cdrbench.
 //
