@@ -5,9 +5,14 @@
 // queue into a scratch cdr table. The two take turns, -rounds times each, so load from
 // other programs on the machine falls on both alike; the run reports each one's call
 // latency (leg created → hung up, p50/p99 over all its rounds) and the records/s
-// PostgreSQL took (time until the queue is empty).
+// PostgreSQL took (time until the queue is empty), and the process's CPU time (user +
+// system, getrusage) per call in each of the two: their difference is what a record costs
+// in CPU from the call to the backends, wherever it is spent (the engine's goroutine, the
+// queues' spool files, the backends). -backend all gives the records the backends a
+// server with cdr_pgsql.conf has by default: Master.csv, cdr_pgsql and the embedded
+// SQLite master.db, the two databases behind spooled queues.
 //
-// Usage: go run ./bench/cdrbench -rate 1000 -calls 20000 [-rounds 5] [-dsn postgres://postgres@127.0.0.1:5432/test]
+// Usage: go run ./bench/cdrbench -rate 1000 -calls 20000 [-rounds 5] [-backend pgsql|all|none] [-dsn postgres://postgres@127.0.0.1:5432/test]
 package main
 
 import (
@@ -17,9 +22,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,11 +40,12 @@ import (
 )
 
 var (
-	rate   = flag.Int("rate", 1000, "calls started per second")
-	calls  = flag.Int("calls", 20000, "calls with CDRs and as many without")
-	rounds = flag.Int("rounds", 5, "turns each of the two takes")
-	target = flag.String("backend", "pgsql", "where records go: pgsql, or none (the CDR engine alone)")
-	dsn    = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
+	rate    = flag.Int("rate", 1000, "calls started per second")
+	calls   = flag.Int("calls", 20000, "calls with CDRs and as many without")
+	rounds  = flag.Int("rounds", 5, "turns each of the two takes")
+	target  = flag.String("backend", "pgsql", "where records go: pgsql; all (Master.csv, pgsql and SQLite, as a server); none (the CDR engine alone)")
+	cpuprof = flag.String("cpuprofile", "", "write a CPU profile of the calls with CDRs (and their backends) to this file")
+	dsn     = flag.String("dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for the scratch cdr table")
 )
 
 // tech is a far end that does nothing (answers at once).
@@ -82,23 +90,51 @@ func main() {
 	if os.Getenv("CDRBENCH_NOSPOOL") != "" {
 		spoolPath = ""
 	}
-	if *target == "pgsql" {
+	switch *target {
+	case "pgsql":
 		if err := e.AddBackend(pg, spoolPath); err != nil {
+			panic(err)
+		}
+	case "all":
+		if err := e.AddBackend(&cdr.CSV{Dir: filepath.Join(dir, "cdr-csv"), Set: cdr.CSVSettings{AccountLogs: true}}, ""); err != nil {
+			panic(err)
+		}
+		if err := e.AddBackend(pg, spoolPath); err != nil {
+			panic(err)
+		}
+		if err := e.AddBackend(&cdr.SQLite{Path: filepath.Join(dir, "master.db")}, filepath.Join(dir, "sqlite3.queue")); err != nil {
 			panic(err)
 		}
 	}
 	var base, with []time.Duration
+	var cpuBase, cpuWith time.Duration
 	start := time.Now()
 	var busy time.Duration // time spent on calls with CDRs (the other turns give PostgreSQL time too)
 	per := *calls / *rounds
 	for range *rounds {
+		c0 := cpuTime()
 		base = append(base, run(plain, plainReg, per)...)
+		time.Sleep(200 * time.Millisecond) // the same pause as after the calls with CDRs
+		c1 := cpuTime()
+		if *cpuprof != "" {
+			f, err := os.Create(*cpuprof + "." + strconv.Itoa(len(with)/per))
+			if err != nil {
+				panic(err)
+			}
+			pprof.StartCPUProfile(f)
+		}
 		t0 := time.Now()
 		with = append(with, run(dp, reg, per)...)
 		busy += time.Since(t0)
+		time.Sleep(200 * time.Millisecond) // the backends' last batch (50 ms linger) is written
+		if *cpuprof != "" {
+			pprof.StopCPUProfile()
+		}
+		cpuBase, cpuWith = cpuBase+c1-c0, cpuWith+cpuTime()-c1
 	}
-	report("without CDR", base)
-	report("with CDR to PostgreSQL", with)
+	report("without CDR", base, cpuBase)
+	report("with CDR to "+*target, with, cpuWith)
+	fmt.Printf("CPU per record: %.1f us (with minus without, per call)\n", float64(cpuWith-cpuBase)/float64(len(with))/1e3)
 	if err := e.Flush(ctx); err != nil {
 		panic(err)
 	}
@@ -165,6 +201,13 @@ func pct(l []time.Duration, p int) time.Duration {
 	return s[len(s)*p/100]
 }
 
-func report(name string, l []time.Duration) {
-	fmt.Printf("%-24s %d calls: latency p50 %v p99 %v\n", name, len(l), pct(l, 50), pct(l, 99))
+func report(name string, l []time.Duration, cpu time.Duration) {
+	fmt.Printf("%-24s %d calls: latency p50 %v p99 %v, CPU %.1f us/call\n", name, len(l), pct(l, 50), pct(l, 99), float64(cpu)/float64(len(l))/1e3)
+}
+
+// cpuTime is the user and system time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -41,7 +41,7 @@
 // # The call's goroutine
 //
 // Channel events, the applications a leg starts and CDR() writes are queued (stamped with
-// their time) for the engine's goroutine, which applies them every 5 ms; CDR() reads and
+// their time) for the engine's goroutine, which applies them every 50 ms; CDR() reads and
 // the other calls apply what is queued first, so the dialplan sees its own writes. A call
 // pays for a queue append, not for the state machine: bench/cdrbench.
 //
@@ -56,9 +56,12 @@
 // records already in the file are offered to the backend. A clean stop saves everything;
 // a crash loses at most what was posted in the last instant. Records a stop left in the
 // file are written first at the next start. The records written at the head of the file
-// are counted in <spool>.done and the file is compacted every 5,000 of them (or when the
-// queue empties), so a long backlog drains in linear time. A file that cannot be written
-// is logged and the queue goes on in memory. "cdr show status" shows each queue's backlog.
+// are counted in <spool>.done and the file is compacted every 5,000 of them, so a long
+// backlog drains in linear time; when the queue empties the file is emptied (truncated in
+// place while records keep coming, removed after a second without any and at a stop). A
+// file that cannot be written is logged and the queue goes on in memory. Records are
+// spooled by Record.AppendJSON (encoding/json's bytes without reflection). "cdr show
+// status" shows each queue's backlog.
 //
 // A backend's goroutine, woken by a record, waits 50 ms for more before it writes: a
 // database gets one transaction for many records. Figures: docs/performance.md.

@@ -107,9 +107,12 @@ func (e *Engine) unlock() {
 
 // applyEvery is how long the engine's goroutine lets events gather after the first one
 // before it applies them: a call's goroutine wakes it only when the queue was empty, so
-// at most once per applyEvery however many calls there are (a wake-up costs the waking
-// goroutine a system call).
-const applyEvery = 5 * time.Millisecond
+// at most once per applyEvery however many calls there are. Each cycle costs two
+// goroutine wake-ups (the first event's, the timer's), the most CPU a record cost when
+// they came every 5 ms at 250 calls/s: 50 ms, the backends' own linger, took 30-50 µs
+// off each record (docs/performance.md). A record reaches its backends up to 50 ms later
+// for it; CDR() and the engine's other callers still apply what is queued first.
+const applyEvery = 50 * time.Millisecond
 
 // run applies queued channel events until Close.
 func (e *Engine) run() {

@@ -11,8 +11,15 @@
 // caller's goroutine. Only saved items are offered to the Writer: the file's head is the
 // queue's. How many items at the head of the file were written is kept in <spool>.done
 // (a stop after part of a backlog does not write them again) and the file is rewritten
-// without them every 5,000 items, and when the queue empties (the file is then removed).
-// A file that cannot be written is logged and the queue goes on in memory.
+// without them every 5,000 items. When the queue empties the file is removed, unless the
+// queue also emptied less than a second before (items keep coming): then the open file
+// is emptied in place (truncated), and removed once no item came for a second or at
+// Close. Creating and removing a file for every batch costs ten times what truncating
+// it does (docs/performance.md, call detail records). A file that cannot be written is
+// logged and the queue goes on in memory.
+//
+// Items are spooled with encoding/json, or with their AppendJSON method when they have
+// one (it must write what encoding/json would: the file is read back with it).
 package diskqueue
 
 import (
@@ -47,6 +54,9 @@ type Options struct {
 	Limit  int           // most items held (default 100,000)
 	Batch  int           // most items per Write (default 100; a Writer's MaxBatch() wins)
 	Linger time.Duration // how long to let items gather after a wake-up (default none)
+	// KeepEmpty is how long an emptied spool file is kept for items that keep coming
+	// (default 1 s; see the package doc).
+	KeepEmpty time.Duration
 }
 
 // Status is a queue's state for "cdr show status" and the like.
@@ -58,6 +68,10 @@ type Status struct {
 	Spool   string // the on-disk queue, "" for a memory queue
 	LastErr string // the last write error while the backlog is not empty
 }
+
+// keepEmpty is how long the spool file is kept, emptied, for items that keep coming
+// (Options.KeepEmpty's default).
+const keepEmpty = time.Second
 
 // compactAfter is how many written items the spool file keeps at its head (counted in
 // <spool>.done) before it is rewritten without them: a backlog drains in linear time.
@@ -75,6 +89,10 @@ type Queue[T any] struct {
 	file     *os.File // the spool file open for appending, nil until the first append
 	unsaved  int      // items at the tail of the queue not yet appended to the spool
 	headDone int      // items at the head of the spool file already written (in <spool>.done)
+	doneFile bool     // <spool>.done was written since the file was last emptied
+	emptied  time.Time
+	kept     bool   // the file is open and empty, kept for items that keep coming
+	buf      []byte // the encoding of the last save, reused
 	written  uint64
 	dropped  uint64
 	lastErr  error
@@ -99,6 +117,9 @@ func New[T any](w Writer[T], log *slog.Logger, spool string, left []T, opt Optio
 	}
 	if opt.Batch <= 0 {
 		opt.Batch = 100
+	}
+	if opt.KeepEmpty <= 0 {
+		opt.KeepEmpty = keepEmpty
 	}
 	if mb, ok := w.(interface{ MaxBatch() int }); ok && mb.MaxBatch() > 0 {
 		opt.Batch = mb.MaxBatch()
@@ -168,19 +189,38 @@ func readDone(spool string) int {
 	return n
 }
 
-func encode[T any](items []T) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+// jsonAppender is an item that spools itself: AppendJSON appends what json.Marshal gives
+// for it, without reflection (AppendString and AppendTime help), or fails where it fails.
+type jsonAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// encode appends items to b, one JSON object a line.
+func encode[T any](b []byte, items []T) ([]byte, error) {
+	if len(items) > 0 {
+		if _, ok := any(items[0]).(jsonAppender); ok {
+			for _, it := range items {
+				var err error
+				if b, err = any(it).(jsonAppender).AppendJSON(b); err != nil {
+					return nil, err
+				}
+				b = append(b, '\n')
+			}
+			return b, nil
+		}
+	}
+	w := bytes.NewBuffer(b)
+	enc := json.NewEncoder(w)
 	for _, it := range items {
 		if err := enc.Encode(it); err != nil {
 			return nil, err
 		}
 	}
-	return b.Bytes(), nil
+	return w.Bytes(), nil
 }
 
 func appendFile[T any](path string, items []T) error {
-	b, err := encode(items)
+	b, err := encode(nil, items)
 	if err != nil {
 		return err
 	}
@@ -223,15 +263,56 @@ func (q *Queue[T]) wrote(n int) {
 	}
 	q.headDone += n
 	q.mu.Lock()
-	empty := len(q.queue) == 0
+	saved := len(q.queue) - q.unsaved // items in the file not written yet
 	q.mu.Unlock()
-	if empty || q.headDone >= compactAfter {
+	if saved == 0 {
+		// Everything in the file is written (items added since are in memory only).
+		now := time.Now()
+		recent := now.Sub(q.emptied) < q.opt.KeepEmpty
+		q.emptied = now
+		if !recent || !q.truncate() {
+			q.removeSpool()
+		}
+		return
+	}
+	if q.headDone >= compactAfter {
 		q.rewriteSpool()
 		return
 	}
 	tmp := q.spool + ".done.tmp"
 	if err := os.WriteFile(tmp, []byte(strconv.Itoa(q.headDone)+"\n"), 0o640); err == nil {
-		os.Rename(tmp, q.spool+".done")
+		if os.Rename(tmp, q.spool+".done") == nil {
+			q.doneFile = true
+		}
+	}
+}
+
+// truncate empties the open spool file in place, every item in it written (the queue's
+// goroutine); false when there is no open file or it could not be truncated.
+func (q *Queue[T]) truncate() bool {
+	if q.file == nil || q.file.Truncate(0) != nil {
+		return false
+	}
+	// The file first, its head count after: a crash in between leaves an empty file
+	// and a count that skips nothing of it.
+	q.headDone = 0
+	if q.doneFile {
+		os.Remove(q.spool + ".done")
+		q.doneFile = false
+	}
+	q.kept = true
+	return true
+}
+
+// removeSpool removes the spool file, every item in it written (the queue's goroutine).
+func (q *Queue[T]) removeSpool() {
+	q.closeFile()
+	q.headDone = 0
+	q.kept = false
+	os.Remove(q.spool + ".done")
+	q.doneFile = false
+	if err := os.Remove(q.spool); err != nil && !errors.Is(err, os.ErrNotExist) {
+		q.log.Error(q.opt.What+" queue file not removed", "queue", q.spool, "err", err)
 	}
 }
 
@@ -276,10 +357,14 @@ func (q *Queue[T]) appendOpen(items []T) error {
 		}
 		q.file = f
 	}
-	b, err := encode(items)
+	b, err := encode(q.buf[:0], items)
 	if err != nil {
 		return err
 	}
+	if cap(b) <= 1<<20 {
+		q.buf = b
+	}
+	q.kept = false
 	_, err = q.file.Write(b)
 	return err
 }
@@ -299,7 +384,9 @@ func (q *Queue[T]) rewriteSpool() {
 	}
 	q.closeFile()
 	q.headDone = 0
+	q.kept = false
 	os.Remove(q.spool + ".done")
+	q.doneFile = false
 	q.mu.Lock()
 	items := append([]T(nil), q.queue...)
 	u := q.unsaved
@@ -345,10 +432,24 @@ func (q *Queue[T]) run() {
 		}
 		q.mu.Unlock()
 		if n == 0 {
+			var idle *time.Timer
+			var idleC <-chan time.Time
+			if q.kept {
+				// The file was kept, emptied, for items that keep coming: removed if none
+				// comes for a while.
+				idle = time.NewTimer(q.opt.KeepEmpty)
+				idleC = idle.C
+			}
 			select {
 			case <-q.wake:
 			case <-q.stop:
 				return
+			case <-idleC:
+				q.removeSpool()
+				continue
+			}
+			if idle != nil {
+				idle.Stop()
 			}
 			if q.opt.Linger > 0 {
 				// Let items gather for a moment: one write (one transaction) for many.
@@ -425,6 +526,9 @@ func (q *Queue[T]) Close() {
 	close(q.stop)
 	<-q.done
 	q.save()
+	if q.kept {
+		q.removeSpool() // nothing waits: a stop leaves no empty file
+	}
 	q.closeFile()
 	if c, ok := q.w.(io.Closer); ok {
 		c.Close()

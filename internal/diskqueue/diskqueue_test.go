@@ -208,3 +208,51 @@ func TestUnwritableSpool(t *testing.T) {
 		t.Fatalf("status %+v: the spool should be given up", st)
 	}
 }
+
+// Items that keep coming: the spool file a write emptied is emptied in place (the same
+// file, truncated) when the queue also emptied less than KeepEmpty before, not removed
+// and made again for every batch; it is removed at Close, and once no item came for
+// KeepEmpty.
+func TestSpoolKeptWhileItemsCome(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "q", "k.queue")
+	w := &memWriter{name: "k"}
+	q, err := New[item](w, nil, spool, nil, Options{KeepEmpty: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first drain removes the file (nothing came before it).
+	q.Add(numbered(3, 0))
+	waitUntil(t, "a batch written", func() bool { return len(w.written()) == 3 })
+	waitUntil(t, "the first file removed", func() bool { _, err := os.Stat(spool); return os.IsNotExist(err) })
+	var first os.FileInfo
+	for i := range 5 {
+		q.Add(numbered(3, 3+3*i))
+		waitUntil(t, "a batch written", func() bool { return len(w.written()) == 6+3*i })
+		waitUntil(t, "the batch's file emptied", func() bool { fi, err := os.Stat(spool); return err == nil && fi.Size() == 0 })
+		fi, _ := os.Stat(spool)
+		if i == 0 {
+			first = fi
+		} else if !os.SameFile(first, fi) {
+			t.Fatalf("batch %d: the spool file was made again", i)
+		}
+	}
+	q.Close()
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Fatalf("spool left after the stop: %v", err)
+	}
+	inOrder(t, w.written(), 18)
+
+	// Removed when no item came for KeepEmpty.
+	w2 := &memWriter{name: "k"}
+	q2, err := New[item](w2, nil, spool, nil, Options{KeepEmpty: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	for i := range 3 {
+		q2.Add(numbered(1, i))
+		waitUntil(t, "a batch written", func() bool { return len(w2.written()) == i+1 })
+	}
+	waitUntil(t, "the idle file removed", func() bool { _, err := os.Stat(spool); return os.IsNotExist(err) })
+	inOrder(t, w2.written(), 3)
+}

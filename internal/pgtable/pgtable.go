@@ -5,7 +5,8 @@
 // Writer reads which columns the table has and fills those of the module's columns it
 // finds (the others are reported once in the log and left out, a column the module does
 // not know stays NULL, as cdr_pgsql does); rows are inserted in one transaction per call,
-// and a failed insert drops the connection so the next one connects again.
+// up to 50 rows a statement (INSERT ... VALUES (...), (...)), and a failed insert drops the
+// connection so the next one connects again.
 //
 // Queues, retries and what a row holds stay with the modules: a Writer only connects and
 // inserts, guarded by its own mutex.
@@ -84,8 +85,9 @@ type Writer struct {
 
 	mu       sync.Mutex
 	conn     *pgx.Conn
-	cols     []string // the columns of Columns the table has
-	insert   string   // the INSERT statement for cols
+	cols     []string       // the columns of Columns the table has
+	head     string         // "INSERT INTO table (cols) VALUES "
+	inserts  map[int]string // the INSERT of k rows, made once for each k
 	reported bool
 
 	// After a failed Insert of n rows: the first known of them are in the table for sure,
@@ -168,18 +170,52 @@ func (w *Writer) connect(ctx context.Context) error {
 		w.reported = true
 	}
 	idents := make([]string, len(cols))
-	marks := make([]string, len(cols))
 	for i, col := range cols {
 		idents[i] = pgx.Identifier{col}.Sanitize()
-		marks[i] = "$" + strconv.Itoa(i+1)
-		if slices.Contains(w.Timestamps, col) {
-			marks[i] += "::timestamp"
-		}
 	}
-	w.insert = "INSERT INTO " + pgx.Identifier(strings.Split(w.Table, ".")).Sanitize() +
-		" (" + strings.Join(idents, ",") + ") VALUES (" + strings.Join(marks, ",") + ")"
+	w.head = "INSERT INTO " + pgx.Identifier(strings.Split(w.Table, ".")).Sanitize() + " (" + strings.Join(idents, ",") + ") VALUES "
+	w.inserts = map[int]string{}
 	w.conn, w.cols = c, cols
 	return nil
+}
+
+// rowsPerStatement is the most rows one INSERT carries: the server parses, plans and
+// runs one statement for them where it ran one a row (docs/performance.md, call detail
+// records). PostgreSQL takes at most 65,535 parameters in a statement.
+const rowsPerStatement = 50
+
+// rowsPer is how many rows an INSERT carries for the table's columns.
+func (w *Writer) rowsPer() int { return max(1, min(rowsPerStatement, 65535/max(1, len(w.cols)))) }
+
+// insertRows is the INSERT of k rows: VALUES ($1, $2::timestamp, ...), ($n+1, ...).
+func (w *Writer) insertRows(k int) string {
+	if q, ok := w.inserts[k]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString(w.head)
+	p := 1
+	for r := range k {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j, col := range w.cols {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(p))
+			p++
+			if slices.Contains(w.Timestamps, col) {
+				b.WriteString("::timestamp")
+			}
+		}
+		b.WriteByte(')')
+	}
+	q := b.String()
+	w.inserts[k] = q
+	return q
 }
 
 // Insert inserts n rows in one transaction, in order; value gives row i's value of a
@@ -213,12 +249,17 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 	}
 	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		for i := skip; i < n; i++ {
-			args := make([]any, len(w.cols))
-			for j, col := range w.cols {
-				args[j] = value(i, col)
+		per := w.rowsPer()
+		for i := skip; i < n; {
+			k := min(n-i, per)
+			args := make([]any, 0, k*len(w.cols))
+			for r := i; r < i+k; r++ {
+				for _, col := range w.cols {
+					args = append(args, value(r, col))
+				}
 			}
-			b.Queue(w.insert, args...)
+			b.Queue(w.insertRows(k), args...)
+			i += k
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})

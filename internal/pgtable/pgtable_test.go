@@ -2,6 +2,7 @@ package pgtable
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -222,5 +223,65 @@ func TestInsertRetryAfterLostCommit(t *testing.T) {
 	}
 	if got != "u0,u1,u2,u3,u4" {
 		t.Fatalf("rows %s, want u0..u4 once each", got)
+	}
+}
+
+// A batch of more rows than one INSERT carries goes in several statements of many rows,
+// every row once and in order, NULLs and casts in every row.
+func TestInsertManyRows(t *testing.T) {
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+		return
+	}
+	defer admin.Close(ctx)
+	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (uid TEXT, seq INTEGER, at TIMESTAMP)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
+	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
+		Module: "test_pgsql", Columns: []string{"uid", "seq", "at"}, Timestamps: []string{"at"}}
+	defer w.Close()
+	from := 0
+	value := func(i int, col string) any {
+		switch col {
+		case "uid":
+			return "u" + strconv.Itoa(from+i)
+		case "seq":
+			return from + i
+		}
+		if (from+i)%2 == 1 {
+			return nil
+		}
+		return "2026-12-07 10:00:" + fmt.Sprintf("%02d", (from+i)%60) + ".000000"
+	}
+	total := 0
+	for _, n := range []int{rowsPerStatement*2 + 7, 1, rowsPerStatement, 3} {
+		if err := w.Insert(ctx, n, value); err != nil {
+			t.Fatal(err)
+		}
+		from += n
+		total += n
+	}
+	var n, stamped, inOrder int
+	if err := admin.QueryRow(ctx, `SELECT count(*), count(at), count(*) FILTER (WHERE uid = 'u' || seq AND
+		(seq % 2 = 1 OR at = '2026-12-07 10:00:00'::timestamp + make_interval(secs => seq % 60))) FROM `+schema+".t").Scan(&n, &stamped, &inOrder); err != nil {
+		t.Fatal(err)
+	}
+	if n != total || stamped != (total+1)/2 || inOrder != total {
+		t.Fatalf("%d rows (%d with a time, %d right), want %d (%d)", n, stamped, inOrder, total, (total+1)/2)
+	}
+	var seqs string
+	if err := admin.QueryRow(ctx, "SELECT string_agg(seq::text, ',' ORDER BY ctid) FROM "+schema+".t").Scan(&seqs); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, total)
+	for i := range want {
+		want[i] = strconv.Itoa(i)
+	}
+	if seqs != strings.Join(want, ",") {
+		t.Fatalf("rows in the order %s", seqs)
 	}
 }
