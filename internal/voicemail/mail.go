@@ -88,13 +88,8 @@ func buildMail(g General, m *Mailbox, meta Meta, num int, folder string, pcm []b
 	if s := m.opt("emailbody", g.EmailBody); s != "" {
 		body = expandMailText(s, vars)
 	}
-	from := m.opt("fromstring", g.FromString)
-	if from == "" {
-		from = "Asterisk PBX"
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Date: %s\n", now.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: %s <%s>\n", mime.QEncoding.Encode("utf-8", from), serverEmail(m.opt("serveremail", g.ServerEmail)))
+	mailFrom(&b, g, m, "fromstring", g.FromString, now)
 	fmt.Fprintf(&b, "To: %s <%s>\n", mime.QEncoding.Encode("utf-8", m.FullName), m.Email)
 	fmt.Fprintf(&b, "Subject: %s\n", mime.QEncoding.Encode("utf-8", subject))
 	fmt.Fprintf(&b, "Message-ID: <Asterisk-%d-%s-%s@pleiades>\n", num, m.Mailbox, meta.MsgID)
@@ -121,6 +116,17 @@ func buildMail(g General, m *Mailbox, meta Meta, num int, folder string, pcm []b
 	return b.Bytes()
 }
 
+// mailFrom writes the Date and From lines: the name from the mailbox's option opt or def
+// ("Asterisk PBX" when neither), the address serveremail's.
+func mailFrom(b *bytes.Buffer, g General, m *Mailbox, opt, def string, now time.Time) {
+	from := m.opt(opt, def)
+	if from == "" {
+		from = "Asterisk PBX"
+	}
+	fmt.Fprintf(b, "Date: %s\n", now.Format(time.RFC1123Z))
+	fmt.Fprintf(b, "From: %s <%s>\n", mime.QEncoding.Encode("utf-8", from), serverEmail(m.opt("serveremail", g.ServerEmail)))
+}
+
 // buildPage is the short mail Asterisk's sendpage writes to a mailbox's pager address:
 // pagerfromstring, pagersubject and pagerbody (the same variables as the email) or
 // Asterisk's default text, no attachment.
@@ -142,13 +148,8 @@ func buildPage(g General, m *Mailbox, meta Meta, num int, folder string, now tim
 	if s := m.opt("pagerbody", g.PagerBody); s != "" {
 		body = expandMailText(s, vars)
 	}
-	from := m.opt("pagerfromstring", g.PagerFromString)
-	if from == "" {
-		from = "Asterisk PBX"
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Date: %s\n", now.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: %s <%s>\n", mime.QEncoding.Encode("utf-8", from), serverEmail(m.opt("serveremail", g.ServerEmail)))
+	mailFrom(&b, g, m, "pagerfromstring", g.PagerFromString, now)
 	fmt.Fprintf(&b, "To: %s\n", m.Pager)
 	fmt.Fprintf(&b, "Subject: %s\n", mime.QEncoding.Encode("utf-8", subject))
 	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n")
