@@ -29,12 +29,14 @@ import (
 // nonce-count accepted. Entries live in two generations that rotate every nonce lifetime: an
 // entry is kept at least until its nonce expires and at most two lifetimes, and dropping a
 // generation frees its memory at once (a Go map never shrinks). The table is bounded
-// (maxTracked); when it is full a new nonce is answered as stale.
+// (maxTracked); when it is full the older generation is dropped early, and every nonce issued
+// before the younger one began is answered as stale from then on (an entry it had may be gone).
 type nonceStore struct {
 	key        [32]byte
 	mu         sync.Mutex
 	cur, prev  map[[16]byte]nonceUse
 	rotated    time.Time
+	floor      time.Time // nonces issued before this are stale: their entries may be dropped
 	maxTracked int
 	macs       sync.Pool // hmac.New(sha256.New, key) hashers: a new one costs two block hashes
 }
@@ -95,6 +97,12 @@ func (n *nonceStore) check(nonce string, now time.Time, lifetime time.Duration) 
 	if now.Sub(issued) > lifetime || issued.After(now.Add(time.Minute)) {
 		return id, true, true
 	}
+	n.mu.Lock()
+	floor := n.floor
+	n.mu.Unlock()
+	if issued.Before(floor) {
+		return id, true, true // its nonce-count may have been in a dropped generation
+	}
 	return id, true, false
 }
 
@@ -145,7 +153,10 @@ func (n *nonceStore) use(id [16]byte, nc uint32, qop bool, req uint64) bool {
 	u, m, ok := n.lookupLocked(id)
 	if !ok {
 		if len(n.cur)+len(n.prev) >= n.maxTracked {
-			return false
+			// full: rotate early rather than refuse. The dropped generation holds nonces first
+			// used before the current one began, so issued before it: those read as stale from
+			// now on (check), and a replay of one cannot pass as a first use.
+			n.rotateLocked(time.Now())
 		}
 		n.cur[id] = nonceUse{nc: nc, qop: qop, req: req}
 		return true
@@ -169,6 +180,13 @@ func (n *nonceStore) rotate(now time.Time, lifetime time.Duration) {
 	if now.Sub(n.rotated) < lifetime {
 		return
 	}
+	n.rotateLocked(now)
+}
+
+// rotateLocked drops the older generation; nonces issued before the current one began (the
+// only ones it can hold) are stale from now on.
+func (n *nonceStore) rotateLocked(now time.Time) {
+	n.floor = n.rotated
 	n.prev, n.cur = n.cur, make(map[[16]byte]nonceUse, len(n.cur))
 	n.rotated = now
 }

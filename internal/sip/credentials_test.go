@@ -61,3 +61,45 @@ func BenchmarkNonceIssueAndCheck(b *testing.B) {
 		}
 	}
 }
+
+// A full nonce table drops its older generation early instead of refusing the registration;
+// the nonces whose counts it may have held read as stale from then on, so none of them can be
+// replayed as a first use, and the younger generation's nonces still refuse a replay.
+func TestNonceTableFullRotatesEarly(t *testing.T) {
+	const lifetime = 50 * time.Millisecond
+	n := newNonceStore(4)
+	first := func(nonce string) [16]byte {
+		t.Helper()
+		id, ours, stale := n.check(nonce, time.Now(), time.Minute)
+		if !ours || stale {
+			t.Fatalf("nonce: ours %v stale %v", ours, stale)
+		}
+		if !n.use(id, 1, true, 7) {
+			t.Fatal("first use refused")
+		}
+		return id
+	}
+	a := n.issue(time.Now())
+	first(a)
+	first(n.issue(time.Now()))
+	time.Sleep(lifetime + 10*time.Millisecond)
+	n.rotate(time.Now(), lifetime) // a, b: the older generation
+	time.Sleep(5 * time.Millisecond)
+	c := n.issue(time.Now())
+	cid := first(c)
+	first(n.issue(time.Now()))
+	// the table holds 4: the fifth first use rotates early instead of being refused
+	first(n.issue(time.Now()))
+	if got := n.len(); got != 3 {
+		t.Fatalf("%d tracked after the early rotation, want 3 (c, d, e)", got)
+	}
+	if _, _, stale := n.check(a, time.Now(), time.Minute); !stale {
+		t.Fatal("a nonce of the dropped generation is not stale")
+	}
+	if _, _, stale := n.check(c, time.Now(), time.Minute); stale {
+		t.Fatal("a nonce of the kept generation is stale")
+	}
+	if n.use(cid, 1, true, 8) {
+		t.Fatal("a replay of a kept nonce's count was accepted")
+	}
+}
