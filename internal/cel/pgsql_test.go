@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,7 +133,8 @@ func TestPgSQLQueueSurvivesStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q2.Close()
+	closeQ2 := sync.OnceFunc(q2.Close)
+	defer closeQ2()
 	for i := 30; i < 35; i++ {
 		q2.Sink(ev(i))
 	}
@@ -155,8 +157,14 @@ func TestPgSQLQueueSurvivesStop(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("rows (uniqueid) %v, want %v", got, want)
 	}
+	// drained: the file holds nothing (diskqueue truncates it while events keep coming and
+	// removes it after a second without any, or at the stop)
+	if fi, err := os.Stat(spool); err == nil && fi.Size() != 0 {
+		t.Fatalf("spool after the drain: %d bytes", fi.Size())
+	}
+	closeQ2()
 	if _, err := os.Stat(spool); !os.IsNotExist(err) {
-		t.Fatalf("spool left after the drain: %v", err)
+		t.Fatalf("spool left after the drain and the stop: %v", err)
 	}
 }
 
