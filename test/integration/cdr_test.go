@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/pleiades-pbx/pleiades/test/testenv"
 )
 
 // TestCDRFromSIPCalls: real sipp calls through the real binary give Asterisk's Master.csv
@@ -172,22 +170,7 @@ func TestCDRAdaptiveODBCMariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	schema, err := os.ReadFile(filepath.Join(testenv.SharedPath(t, "asterisk-schema"), "mysql_cdr.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range strings.Split(string(schema), ";") {
-		st = strings.TrimSpace(st)
-		for strings.HasPrefix(st, "--") {
-			_, st, _ = strings.Cut(st, "\n")
-			st = strings.TrimSpace(st)
-		}
-		if strings.HasPrefix(st, "CREATE TABLE cdr") || strings.HasPrefix(st, "ALTER TABLE cdr") {
-			if _, err := db.Exec(st); err != nil {
-				t.Fatalf("%s: %v", st, err)
-			}
-		}
-	}
+	mariaCDRTable(t, db)
 	if _, err := db.Exec("ALTER TABLE cdr ADD COLUMN node VARCHAR(20)"); err != nil {
 		t.Fatal(err)
 	}
