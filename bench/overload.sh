@@ -52,7 +52,11 @@ for ((p = 0; p < procs; p++)); do
   ok=$((ok + $(echo "$last" | cut -d';' -f"$(col 'SuccessfulCall(C)')")))
   failed=$((failed + $(echo "$last" | cut -d';' -f"$(col 'FailedCall(C)')")))
 done
+# The server's own socket: datagrams the kernel dropped at its full receive queue (the
+# "drops" column of /proc/net/udp for the server's port).
+hexport=$(printf '%04X' "$sp")
+sdrops=$(awk -v p=":$hexport" '$2 ~ p"$" { print $NF }' /proc/net/udp | head -1)
 refused=$(cli "sip show settings" | sed -n 's/.*refused \([0-9]*\).*/\1/p' | head -1)
-printf 'offered %d registrations in %d s: %d answered (200 or 503), %d timed out; the server refused %s requests with 503\n' \
-  $((total * procs)) "$el" "$ok" "$failed" "${refused:-?}"
+printf 'offered %d registrations in %d s: %d answered (200 or 503), %d timed out; the server refused %s requests with 503; its socket dropped %s datagrams\n' \
+  $((total * procs)) "$el" "$ok" "$failed" "${refused:-?}" "${sdrops:-?}"
 echo "server RSS (MB) every 30 s: ${series[*]}"

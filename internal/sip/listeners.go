@@ -21,6 +21,10 @@ type batchConn struct {
 	// unknown); true: consumed here.
 	take   func(data []byte, from net.Addr, waited time.Duration) bool
 	stamps bool // the kernel stamps arrivals (enableRxStamps)
+	// queue reads the socket's receive queue fill after a full batch; behind is set while
+	// it is more than half full.
+	queue  *rxQueue
+	behind bool
 	// flush runs before the reader waits for the next batch and before a datagram goes to
 	// sipgo: the answers take queued leave then (nil: none).
 	flush func()
@@ -44,6 +48,7 @@ type batchReader interface {
 func newBatchConn(conn net.PacketConn, maxLen int, take func([]byte, net.Addr, time.Duration) bool, flush func()) *batchConn {
 	c := &batchConn{PacketConn: conn, rb: udpbatch.For(conn), take: take, flush: flush, whole: maxLen, cut: maxLen + 1}
 	c.stamps = rxStampOOBLen > 0 && enableRxStamps(conn)
+	c.queue = newRxQueue(conn)
 	c.msgs = make([]ipv4.Message, readBatch)
 	c.bufs = make([][1][]byte, readBatch)
 	for i := range c.msgs {
@@ -56,8 +61,17 @@ func newBatchConn(conn net.PacketConn, maxLen int, take func([]byte, net.Addr, t
 	return c
 }
 
-// waited is how long m waited between its arrival and now (-1: unknown).
+// queueHalfFull is the wait take is told while the socket's receive queue is more than
+// half full: however short the wait so far, the server is behind, and at this rate the
+// kernel will soon drop datagrams silently (it drops what arrives at a full queue).
+const queueHalfFull = time.Duration(1<<63 - 1)
+
+// waited is how long m waited between its arrival and now (-1: unknown; queueHalfFull: see
+// there).
 func (c *batchConn) waited(m *ipv4.Message) time.Duration {
+	if c.behind {
+		return queueHalfFull
+	}
 	if !c.stamps {
 		return -1
 	}
@@ -97,5 +111,13 @@ func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			return 0, nil, err
 		}
 		c.n = n
+		// A full batch means more is waiting: read how much (one system call per full
+		// batch, none when the server keeps up).
+		c.behind = false
+		if n == len(c.msgs) {
+			if queued, limit, _, ok := c.queue.fill(); ok && limit > 0 && queued > limit/2 {
+				c.behind = true
+			}
+		}
 	}
 }

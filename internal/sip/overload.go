@@ -29,7 +29,12 @@ import (
 // transaction lives as long as the ringing); they are refused with the others while the
 // server is behind. Over UDP a second bound applies (maxrequestwait, default 200 ms): a new
 // request that waited longer than that in the socket's receive queue — the kernel stamps
-// each datagram's arrival (SO_TIMESTAMPNS, rxstamp_linux64.go) — is refused the same way.
+// each datagram's arrival (SO_TIMESTAMPNS, rxstamp_linux64.go) — is refused the same way,
+// and so is every new request read while the socket's receive queue is more than half full
+// (SO_MEMINFO, read after each full batch: rxqueue_linux.go). The second half of the queue
+// is the margin: the kernel drops, silently, what arrives at a full queue, and at twice the
+// capacity a 4 MB queue (8 MB of kernel accounting) fills in about the 200 ms the wait rule
+// waits for.
 // REGISTERs over UDP are answered in the reading goroutine (fastpath.go), so they never pile
 // up "in progress": when the server falls behind on them, they wait in the socket's queue
 // instead, and that wait is what this bound reads. Below it nothing is refused. Counters:

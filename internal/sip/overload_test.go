@@ -3,6 +3,7 @@ package sip
 import (
 	"bufio"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,62 @@ func TestBatchConnReadsArrivalStamps(t *testing.T) {
 		if w < 0 || w > 5*time.Second {
 			t.Fatalf("waited %v", got)
 		}
+	}
+}
+
+// A socket whose receive queue is more than half full makes every datagram of the full batch
+// read "behind" (queueHalfFull), however short its own wait: the kernel drops what arrives at a
+// full queue, so the server must shed before the queue fills, not after. A batch read from a
+// queue under half full reads the datagrams' own waits.
+func TestBatchConnSeesAHalfFullQueue(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the queue's fill is read on Linux only")
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.UDPConn).SetReadBuffer(64 << 10)
+	var waits []time.Duration
+	bc := newBatchConn(conn, 1000, func(data []byte, from net.Addr, waited time.Duration) bool {
+		waits = append(waits, waited)
+		return string(data) != "last"
+	}, nil)
+	out, err := net.Dial("udp", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	// Fill the queue until the kernel drops (64 KB: a few dozen small datagrams, each
+	// charged its buffer's true size), then read.
+	queued, limit, _, ok := bc.queue.fill()
+	if !ok {
+		t.Fatal("SO_MEMINFO refused")
+	}
+	for i := 0; queued <= limit/2+limit/4 && i < 10000; i++ {
+		out.Write([]byte("REGISTER sip:x SIP/2.0\r\n\r\n"))
+		queued, limit, _, _ = bc.queue.fill()
+	}
+	if queued <= limit/2 {
+		t.Fatalf("queue %d of %d", queued, limit)
+	}
+	out.Write([]byte("last"))
+	buf := make([]byte, 100)
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, _, err := bc.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) < readBatch {
+		t.Fatalf("take saw %d datagrams", len(waits))
+	}
+	for i, w := range waits[:readBatch] {
+		if w != queueHalfFull {
+			t.Fatalf("datagram %d of the first batch, queue %d of %d: waited %v, want queueHalfFull", i, queued, limit, w)
+		}
+	}
+	// The last batches come from a queue under half full: their own waits.
+	if w := waits[len(waits)-1]; w == queueHalfFull {
+		t.Fatalf("the last datagram, read from a near-empty queue: waited %v", w)
 	}
 }
