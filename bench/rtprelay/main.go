@@ -47,9 +47,11 @@ var (
 	shards    = flag.Int("shards", 4, "generator socket pairs")
 	slot      = flag.Duration("slot", 250*time.Microsecond, "generator pacing slot: the calls are spread over the 20 ms in slots this long, a slot's packets sent with one sendmmsg")
 	gen       = flag.Bool("gen", false, "run as the load generator (internal)")
+	genNice   = flag.Int("gennice", 0, "niceness of the generator process: it stands for phones on other machines, so the relay, not the phones, gets the CPU first (0: same as the relay)")
 	rtpStart  = flag.Int("rtpstart", 10000, "relay port range start")
 	rtpEnd    = flag.Int("rtpend", 20000, "relay port range end")
 	cpuProf   = flag.String("cpuprofile", "", "write the relay process' CPU profile of the relayed runs here")
+	pace      = flag.Duration("pace", time.Millisecond, "generator readers: at most one wake-up per this long (packets are timed by the kernel's arrival stamp, so pacing the reads changes no delay measured); 0 reads as packets come")
 )
 
 func main() {
@@ -139,9 +141,34 @@ type GenResult struct {
 	Wall                            float64
 }
 
-var t0 = time.Now()
+// nowNS is the wall clock, the clock of the kernel's SO_TIMESTAMPNS arrival stamps.
+func nowNS() int64 { return time.Now().UnixNano() }
 
-func nowNS() int64 { return int64(time.Since(t0)) }
+// arrival is the kernel's receive stamp of m (SCM_TIMESTAMPNS), or def without one.
+func arrival(m *ipv4.Message, def int64) int64 {
+	oob := m.OOB[:m.NN]
+	for len(oob) >= 16 {
+		l := int(binary.NativeEndian.Uint64(oob))
+		if l < 16 || l > len(oob) {
+			break
+		}
+		level, typ := int32(binary.NativeEndian.Uint32(oob[8:])), int32(binary.NativeEndian.Uint32(oob[12:]))
+		if level == syscall.SOL_SOCKET && typ == syscall.SCM_TIMESTAMPNS && l >= 32 {
+			return int64(binary.NativeEndian.Uint64(oob[16:]))*1e9 + int64(binary.NativeEndian.Uint64(oob[24:]))
+		}
+		oob = oob[(l+7)&^7:]
+	}
+	return def
+}
+
+// paced sleeps out the rest of the pace interval begun at wake, unless the batch was full.
+func paced(wake time.Time, n, max int) {
+	if *pace > 0 && n < max {
+		if d := *pace - time.Since(wake); d > 0 {
+			time.Sleep(d)
+		}
+	}
+}
 
 func generator() {
 	in := bufio.NewScanner(os.Stdin)
@@ -241,6 +268,9 @@ func listen() *net.UDPConn {
 	}
 	c.SetReadBuffer(4 << 20)
 	c.SetWriteBuffer(4 << 20)
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) })
+	}
 	return c
 }
 
@@ -310,6 +340,7 @@ func newBatch(n int) []ipv4.Message {
 	ms := make([]ipv4.Message, n)
 	for i := range ms {
 		ms[i].Buffers = [][]byte{make([]byte, 1500)}
+		ms[i].OOB = make([]byte, 64)
 	}
 	return ms
 }
@@ -324,7 +355,8 @@ func echoLoop(s *shard, from, to *atomic.Int64) {
 		if err != nil {
 			return
 		}
-		now := nowNS()
+		wake := time.Now()
+		now := wake.UnixNano()
 		for j := range n {
 			m := &in[j]
 			b := m.Buffers[0][:m.N]
@@ -332,7 +364,7 @@ func echoLoop(s *shard, from, to *atomic.Int64) {
 				sent := int64(binary.BigEndian.Uint64(b[12:]))
 				if sent >= from.Load() && sent < to.Load() {
 					s.owRecv.Add(1)
-					s.ow.add(time.Duration(now - sent))
+					s.ow.add(time.Duration(arrival(m, now) - sent))
 				}
 				binary.BigEndian.PutUint64(b[20:], uint64(now)) // overwrites call index; not needed back
 			}
@@ -345,6 +377,7 @@ func echoLoop(s *shard, from, to *atomic.Int64) {
 			}
 			off += k
 		}
+		paced(wake, n, len(in))
 	}
 }
 
@@ -356,7 +389,7 @@ func callerLoop(s *shard, from, to *atomic.Int64) {
 		if err != nil {
 			return
 		}
-		now := nowNS()
+		wake := time.Now()
 		for j := range n {
 			b := in[j].Buffers[0][:in[j].N]
 			if len(b) < 28 {
@@ -364,12 +397,14 @@ func callerLoop(s *shard, from, to *atomic.Int64) {
 			}
 			sent := int64(binary.BigEndian.Uint64(b[12:]))
 			if sent >= from.Load() && sent < to.Load() {
+				at := arrival(&in[j], wake.UnixNano())
 				s.rtRecv.Add(1)
-				s.rt.add(time.Duration(now - sent))
+				s.rt.add(time.Duration(at - sent))
 				echoAt := int64(binary.BigEndian.Uint64(b[20:]))
-				s.back.add(time.Duration(now - echoAt))
+				s.back.add(time.Duration(at - echoAt))
 			}
 		}
+		paced(wake, n, len(in))
 	}
 }
 
@@ -432,7 +467,13 @@ func relay() {
 	if err != nil {
 		panic(err)
 	}
-	cmd := exec.Command(exe, "-gen", "-shards", strconv.Itoa(*shards), "-slot", slot.String())
+	args := []string{exe, "-gen", "-shards", strconv.Itoa(*shards), "-slot", slot.String(), "-pace", pace.String()}
+	if *genNice != 0 {
+		// Every thread of the generator at this niceness (set before exec, so the Go
+		// runtime's threads inherit it); parent and child share one autogroup, so it counts.
+		args = append([]string{"nice", "-n", strconv.Itoa(*genNice)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
