@@ -20,7 +20,8 @@
 # for cdr_pgsql used per record (on the same cores).
 # BIN=path runs that binary instead of building bin/pleiades (a before/after comparison).
 # SQLITE=no turns the embedded master.db backend off (cdr_sqlite3_custom.conf), to see its share.
-# SOCKS=n gives sipcalls n local sockets (default 2).
+# SOCKS=n gives sipcalls n local sockets (default 2); SIPCALLS_ARGS adds flags of its own
+# (e.g. "-procs 2", "-kts=false").
 #
 #   bench/cdrsetup.sh [rate] [seconds] [rounds]     (defaults 1000 20 3)
 set -euo pipefail
@@ -69,7 +70,7 @@ phase() {
   local kind=$1 n=$2 w=$d/$1-$2
   cdr "$([ "$kind" = on ] && echo yes || echo no)"
   local t0; t0=$(cputicks "$srv")
-  "$d/sipcalls" -addr "127.0.0.1:$sp" -rate "$rate" -dur "${secs}s" -socks "${SOCKS:-2}" -lat "$w.lat" > "$w.json" || true
+  "$d/sipcalls" -addr "127.0.0.1:$sp" -rate "$rate" -dur "${secs}s" -socks "${SOCKS:-2}" -lat "$w.lat" ${SIPCALLS_ARGS:-} > "$w.json" || true
   cat "$w.lat" >> "$d/$kind.lat" 2>/dev/null || true
   jq -r '.calls' "$w.json" >> "$d/$kind.calls"
   jq -r '.failed' "$w.json" >> "$d/$kind.failed"

@@ -25,7 +25,10 @@
 // a burst, as sipp does), round-robin over -socks sockets, each with a reader goroutine.
 // At the end it prints one line of JSON: calls, ok, failed (and by status code), BYEs that
 // failed, the setup percentiles in µs, the send rate achieved, the time taken and the
-// generator's own CPU time (getrusage).
+// generator's own CPU time (getrusage). It runs with GOMAXPROCS=1 (-procs) so that its
+// scheduler does not spin on CPUs it shares with the server; its CPU is mostly the kernel's
+// (the loopback sends carry the delivery of the datagrams to the server's socket).
+// -cpuprofile FILE profiles it.
 package main
 
 import (
@@ -38,6 +41,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,8 +174,19 @@ func main() {
 	kts := flag.Bool("kts", true, "take the 200 OK's arrival from the kernel's receive stamp (SO_TIMESTAMPNS)")
 	rcvbuf := flag.Int("rcvbuf", 4<<20, "SO_RCVBUF of the sockets")
 	procs := flag.Int("procs", 1, "GOMAXPROCS; 1 keeps the scheduler from spinning on the shared CPUs (the receive stamps come from the kernel)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *nsock < 1 || *nsock > 255 || *rate <= 0 {
 		fatal("bad -socks or -rate")
 	}
@@ -282,6 +297,7 @@ func main() {
 				failed++
 			} else {
 				ok++
+				c.byeFail = true
 			}
 		case c.failed:
 			failed++
@@ -636,7 +652,7 @@ func (g *gen) response(s int, head []byte, at int64, out []byte) {
 			}
 		case code < 300:
 			if c.state == stCalling || c.state == stProceeding {
-				c.lat = (at - c.inviteAt) / 1000
+				c.lat = max(0, (at-c.inviteAt)/1000)
 				g.h.add(c.lat)
 				c.code = uint16(code)
 				c.to = string(header(head, hTo))
