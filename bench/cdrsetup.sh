@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Call setup latency with and without CDRs to PostgreSQL at issue #19's rate (1,000 call
+# records/s, the call path unaffected: setup latency within 5 % of the run without CDR), in
+# one run against the real binary:
+#
+#   bench/sipcalls (alice, insecure=invite) --INVITE--> pleiades: exten 300: Answer(), Wait(10)
+#   the 200 OK comes from the server itself, so INVITE → 200 is the server's own setup time;
+#   sipcalls ACKs it and hangs up at once with a BYE, so every call makes one record.
+#
+# sipcalls times each INVITE → 200 in µs (the 200's kernel receive stamp, SO_TIMESTAMPNS,
+# minus the INVITE's send time), where sipp's -trace_rtt has whole milliseconds. The run
+# alternates CDRs off / on (cdr.conf enable=no|yes, "module reload cdr"), ROUNDS times each,
+# SECONDS at RATE calls/s a phase; with CDRs on every record goes to cdr_pgsql (a scratch
+# schema in the local PostgreSQL, through its spooled queue) and to Master.csv. Printed per
+# phase: sipcalls' summary (rate achieved, its own CPU) and the channels left on the server
+# after it; per phase kind, over all its rounds: calls, failed, p50/p90/p99 of the setup
+# time, the server's CPU per call (user+system time of the process over the phase and the
+# pause after it); the ratios on/off of p50 and p99; then the records PostgreSQL holds and
+# the lines of Master.csv (both must equal the "on" calls) and the CPU PostgreSQL's backend
+# for cdr_pgsql used per record (on the same cores).
+# BIN=path runs that binary instead of building bin/pleiades (a before/after comparison).
+# SQLITE=no turns the embedded master.db backend off (cdr_sqlite3_custom.conf), to see its share.
+# SOCKS=n gives sipcalls n local sockets (default 2); SIPCALLS_ARGS adds flags of its own
+# (e.g. "-procs 2", "-kts=false").
+#
+#   bench/cdrsetup.sh [rate] [seconds] [rounds]     (defaults 1000 20 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-1000} secs=${2:-20} rounds=${3:-3}
+command -v psql >/dev/null || { echo "psql missing" >&2; exit 1; }
+[ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
+. bench/lib.sh
+sp=$(free_port)
+d=$(mktemp -d /tmp/plcdrsetup.XXXX)
+go build -o "$d/sipcalls" ./bench/sipcalls
+schema="cdrsetup_$$"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  psql -qh 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+  [ -n "${KEEP:-}" ] || rm -rf "$d"
+}
+trap cleanup EXIT
+psql -qh 127.0.0.1 -U postgres test -c "CREATE SCHEMA $schema" -c "CREATE TABLE $schema.cdr (accountcode VARCHAR(80), src VARCHAR(80),
+  dst VARCHAR(80), dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
+  lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, \"end\" TIMESTAMP, duration INTEGER, billsec INTEGER,
+  disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150), linkedid VARCHAR(150),
+  peeraccount VARCHAR(80), sequence INTEGER)" >/dev/null
+asterisk_conf "$d" cdrsetup
+# The spool (cdr/pgsql.queue, cdr/sqlite3.queue) in the scratch directory, not a shared default.
+sed -i "/^astlogdir/a astspooldir => $d/spool" "$d/etc/asterisk.conf"
+[ "${SQLITE:-yes}" = no ] && printf '[master]\nenabled = no\n' > "$d/etc/cdr_sqlite3_custom.conf"
+printf '[logfiles]\nconsole => warning\n' > "$d/etc/logger.conf"
+printf '[general]\nrtpstart = 10000\nrtpend = 20000\n' > "$d/etc/rtp.conf"
+printf '[calls]\nexten => 300,1,Answer()\n same => n,Wait(10)\n same => n,Hangup()\n' > "$d/etc/extensions.conf"
+printf '[general]\nudpbindaddr = 127.0.0.1:%s\nrealm = pleiades\ncontext = calls\ndisallow = all\nallow = alaw\n[alice]\ntype = friend\nhost = dynamic\nsecret = wonderland\ninsecure = invite\ncontext = calls\n' "$sp" > "$d/etc/sip.conf"
+printf '[global]\nhostname = 127.0.0.1\nport = 5432\ndbname = test\nuser = postgres\ntable = %s.cdr\nappname = %s\n' "$schema" "$schema" > "$d/etc/cdr_pgsql.conf"
+rx() { "$BIN" -C "$d/etc/asterisk.conf" -rx "$1"; }
+cdr() { printf '[general]\nenable = %s\n' "$1" > "$d/etc/cdr.conf"; [ -S "$d/run/pleiades.ctl" ] && rx "module reload cdr" >/dev/null; return 0; }
+cdr no
+"$BIN" -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 & pids+=($!)
+srv=$!
+# cputicks PID: user+system clock ticks the process has used (0 when it is gone).
+cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+for _ in $(seq 100); do [ -S "$d/run/pleiades.ctl" ] && break; sleep 0.1; done
+echo "cdr setup bench: $(nproc) CPUs, $rate calls/s, $secs s a phase, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# phase KIND N: one sipcalls run; its latencies are appended to $d/KIND.lat
+phase() {
+  local kind=$1 n=$2 w=$d/$1-$2
+  cdr "$([ "$kind" = on ] && echo yes || echo no)"
+  local t0; t0=$(cputicks "$srv")
+  "$d/sipcalls" -addr "127.0.0.1:$sp" -rate "$rate" -dur "${secs}s" -socks "${SOCKS:-2}" -lat "$w.lat" ${SIPCALLS_ARGS:-} > "$w.json" || true
+  cat "$w.lat" >> "$d/$kind.lat" 2>/dev/null || true
+  jq -r '.calls' "$w.json" >> "$d/$kind.calls"
+  jq -r '.failed' "$w.json" >> "$d/$kind.failed"
+  jq -r '.ok' "$w.json" >> "$d/$kind.ok"
+  sleep 3
+  echo $(($(cputicks "$srv") - t0)) >> "$d/$kind.cpu"
+  local left; left=$(rx "core show channels count" 2>&1 | awk '/active channel/ { print $1 }')
+  echo "$left" >> "$d/$kind.left"
+  jq -r --arg k "$kind" --arg n "$n" --arg left "${left:-?}" '"  phase \($k) \($n): \(.calls) calls, \(.ok) ok, \(.failed) failed \(.codes), BYE failed \(.bye_failed); p50 \(.p50_us) us, p99 \(.p99_us) us, max \(.max_us) us; sent at \(.rate_achieved)/s; sipcalls CPU \(.cpu_user_s + .cpu_sys_s | . * 1000 | round) ms (\(.cpu_us_per_call) us/call); channels left: \($left)"' "$w.json"
+}
+for r in $(seq "$rounds"); do phase off "$r"; phase on "$r"; done
+tck=$(getconf CLK_TCK)
+sum() { paste -sd+ "$1" | bc; }
+for kind in off on; do
+  sort -n "$d/$kind.lat" | awk -v k="$kind" -v calls="$(sum "$d/$kind.calls")" -v f="$(sum "$d/$kind.failed")" \
+    -v cpu="$(sum "$d/$kind.cpu")" -v tck="$tck" -v per="$(paste -sd' ' "$d/$kind.cpu")" -v out="$d/$kind.pct" '{ v[NR] = $1 }
+    function q(p,  i) { i = int(NR * p + 0.5); if (i < 1) i = 1; return v[i] } END {
+    printf "CDR %-3s %6d calls, %s failed: INVITE -> 200 p50 %d us, p90 %d us, p99 %d us; server CPU %.0f us/call (ticks per phase: %s)\n",
+      k, calls, f, q(0.5), q(0.9), q(0.99), 1e6 * cpu / tck / calls, per
+    print q(0.5), q(0.99) > out }'
+done
+read -r off50 off99 < "$d/off.pct"; read -r on50 on99 < "$d/on.pct"
+awk -v a="$off50" -v b="$on50" -v c="$off99" -v e="$on99" 'BEGIN { printf "on/off: p50 %.3f, p99 %.3f\n", b / a, e / c }'
+oncalls=$(sum "$d/on.ok")
+# Wait (at most 60 s) for the spooled queue to drain into PostgreSQL.
+for _ in $(seq 120); do
+  recs=$(psql -qtAh 127.0.0.1 -U postgres test -c "SELECT count(*) FROM $schema.cdr")
+  [ "$recs" -ge "$oncalls" ] && break
+  sleep 0.5
+done
+pg=$(psql -qtAh 127.0.0.1 -U postgres test -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$schema'" | head -1)
+[ -n "$pg" ] && echo "PostgreSQL backend of cdr_pgsql: $(cputicks "$pg") ticks of CPU in all ($(awk -v t="$(cputicks "$pg")" -v tck="$tck" -v n="$recs" 'BEGIN { printf "%.0f", n ? 1e6 * t / tck / n : 0 }') us/record)"
+lines=$(wc -l < "$d/log/cdr-csv/Master.csv" 2>/dev/null || echo 0)
+echo "PostgreSQL: $recs records; Master.csv: $lines lines; calls answered with CDRs on: $oncalls$([ "$recs" = "$oncalls" ] && [ "$lines" = "$oncalls" ] && echo ' (match)' || echo ' (MISMATCH)')"
+echo "channels left after each phase: off $(paste -sd' ' "$d/off.left"), on $(paste -sd' ' "$d/on.left")"
+rx "core stop now" >/dev/null 2>&1 || true
