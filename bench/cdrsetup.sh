@@ -28,6 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-1000} secs=${2:-20} rounds=${3:-3}
 command -v psql >/dev/null || { echo "psql missing" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq missing (Debian: apt-get install jq)" >&2; exit 1; }
 [ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
 . bench/lib.sh
 sp=$(free_port)
