@@ -37,6 +37,8 @@ for ((p = 0; p < procs; p++)); do
     -buff_size 4194304 -nostdin -timeout $((secs + 60))s -trace_stat -stf "$d/stat$p.csv" -fd 10 ${SIPP_ARGS:-} >"$d/sipp$p.out" 2>&1 & pids+=($!)
   spids[$p]=$!
 done
+rcvbuferrs() { awk '/^Udp:/ { if (h) { print $6; exit } h = 1 }' /proc/net/snmp; }
+kd0=$(rcvbuferrs)
 series=()
 t0=$(date +%s)
 while kill -0 "${spids[0]}" 2>/dev/null; do
@@ -57,6 +59,7 @@ done
 hexport=$(printf '%04X' "$sp")
 sdrops=$(awk -v p=":$hexport" '$2 ~ p"$" { print $NF }' /proc/net/udp | head -1)
 refused=$(cli "sip show settings" | sed -n 's/.*refused \([0-9]*\).*/\1/p' | head -1)
-printf 'offered %d registrations in %d s: %d answered (200 or 503), %d timed out; the server refused %s requests with 503; its socket dropped %s datagrams\n' \
-  $((total * procs)) "$el" "$ok" "$failed" "${refused:-?}" "${sdrops:-?}"
+kdrops=$(( $(rcvbuferrs) - kd0 ))
+printf 'offered %d registrations in %d s: %d answered (200 or 503), %d timed out; the server refused %s requests with 503; its socket dropped %s datagrams; all sockets (sipp'"'"'s too) dropped %d\n' \
+  $((total * procs)) "$el" "$ok" "$failed" "${refused:-?}" "${sdrops:-?}" "$kdrops"
 echo "server RSS (MB) every 30 s: ${series[*]}"

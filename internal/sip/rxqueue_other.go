@@ -11,3 +11,5 @@ type rxQueue struct{}
 func newRxQueue(net.PacketConn) *rxQueue { return nil }
 
 func (q *rxQueue) fill() (queued, limit, drops uint32, ok bool) { return 0, 0, 0, false }
+
+func setUDPReadBuffer(c *net.UDPConn, n int) { _ = c.SetReadBuffer(n) }

@@ -413,7 +413,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	if uc, ok := udpConn.(*net.UDPConn); ok {
 		// bursts of REGISTERs or NOTIFY answers must not overflow the default ~200 KB buffer
-		_ = uc.SetReadBuffer(4 << 20)
+		setUDPReadBuffer(uc, 8<<20)
 		_ = uc.SetWriteBuffer(4 << 20)
 	}
 	var tcpLn net.Listener
