@@ -11,10 +11,12 @@
 // doubling up to T2 = 4 s, Timer F = 64*T1 = 32 s ends it as timed out.
 //
 // State lives in a preallocated ring per socket (a shard); the Call-ID carries the
-// registration's number, so an answer finds its registration without a map. One goroutine
-// paces and retransmits (a timing wheel per shard), one per socket reads (recvmmsg) and answers
-// 401s at once (sendmmsg). Responses are parsed by hand: status code, Call-ID, CSeq number and
-// the challenge's nonce, opaque, realm and qop.
+// registration's number, so an answer finds its registration without a map. One goroutine does
+// everything, once per slot: for each (connected) socket it drains the receive queue with
+// non-blocking recvmmsg(2), answers the 401s, starts the registrations due, runs the timing
+// wheel (retransmissions, time-outs) and sends all that with sendmmsg(2). No goroutine wakes
+// per datagram, which keeps the generator's CPU low. Responses are parsed by hand: status
+// code, Call-ID, CSeq number and the challenge's nonce, opaque, realm and qop. Linux only.
 //
 // At the end it prints one JSON line and one readable line: offered, started, answered 200,
 // answered 503, failed by code, timed out, retransmissions, the rate achieved, its own CPU
@@ -22,6 +24,8 @@
 // the generator's own receive queues is told apart from one the server caused.
 //
 //	regstorm [-rate 3000] [-dur 5s] [-peers 1000] [-sockets 4] HOST:PORT
+//go:build linux
+
 package main
 
 import (
@@ -34,14 +38,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 	"unsafe"
-
-	"golang.org/x/net/ipv4"
 )
 
 const (
@@ -87,10 +90,11 @@ type counters struct {
 }
 
 type shard struct {
-	mu      sync.Mutex
 	id      int
 	conn    *net.UDPConn
-	pc      *ipv4.PacketConn
+	fd      uintptr
+	in      rxBatch
+	out     msgBatch
 	via     string // "ip:port"
 	ring    []reg
 	wheel   [wheelSize][]timerEv
@@ -126,6 +130,7 @@ func main() {
 	badEvery := flag.Uint64("badevery", 0, "every Nth registration uses a wrong password (0: none)")
 	rcvbuf := flag.Int("rcvbuf", 8<<20, "receive buffer per socket (SO_RCVBUFFORCE, else SO_RCVBUF)")
 	jsonOut := flag.String("json", "", "also write the JSON line to this file")
+	cpuProf := flag.String("cpuprofile", "", "write a CPU profile of the generator to this file")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: regstorm [flags] HOST:PORT")
 		flag.PrintDefaults()
@@ -134,6 +139,9 @@ func main() {
 	if flag.NArg() != 1 || *rate <= 0 || *nsock <= 0 || *peers <= 0 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if sysSendmmsg == 0 || unsafe.Sizeof(mmsghdr{}) != 64 {
+		fatal(fmt.Errorf("no sendmmsg layout for %s", runtime.GOARCH))
 	}
 	dst, err := net.ResolveUDPAddr("udp4", flag.Arg(0))
 	if err != nil {
@@ -157,24 +165,32 @@ func main() {
 	lip := localIP(dst)
 	rbuf := 0
 	for i := 0; i < *nsock; i++ {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lip})
+		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: lip}, dst)
 		if err != nil {
 			fatal(err)
 		}
 		rbuf = setRcvbuf(c, *rcvbuf)
 		_ = c.SetWriteBuffer(4 << 20)
-		s := &shard{id: i, conn: c, pc: ipv4.NewPacketConn(c), via: c.LocalAddr().String(),
+		s := &shard{id: i, conn: c, fd: rawFD(c), via: c.LocalAddr().String(),
 			ring: make([]reg, g.ringN)}
+		s.in.init()
 		s.c.Failed = map[string]uint64{}
 		g.shards = append(g.shards, s)
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	drops0 := g.drops()
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 
-	for _, s := range g.shards {
-		go g.reader(s)
-	}
 	g.start = time.Now()
 	offered := uint64(float64(*rate) * dur.Seconds())
 	total := offered
@@ -187,7 +203,6 @@ func main() {
 	}
 	tk := time.NewTicker(*slot)
 	var offerEnd time.Duration
-	var out msgBatch
 	for {
 		<-tk.C
 		el := time.Since(g.start)
@@ -201,23 +216,16 @@ func main() {
 			if due > uint64(s.id) {
 				want = (due-uint64(s.id)-1)/uint64(len(g.shards)) + 1
 			}
-			s.mu.Lock()
+			g.receive(s, now)
 			for s.started < want {
 				k := s.started*uint64(len(g.shards)) + uint64(s.id)
 				s.started++
-				g.begin(s, k, now, &out)
-				if len(out.n) == batch {
-					s.mu.Unlock()
-					out.flush(s.pc, g.dst)
-					s.mu.Lock()
-				}
+				g.begin(s, k, now)
 			}
-			g.expire(s, now, &out)
+			g.expire(s, now)
+			s.out.flush(s.fd)
 			live += s.live
-			done := s.started == shardTotal(s)
-			s.mu.Unlock()
-			out.flush(s.pc, g.dst)
-			if !done {
+			if s.started != shardTotal(s) {
 				live++
 			}
 		}
@@ -231,6 +239,9 @@ func main() {
 	tk.Stop()
 	el := time.Since(g.start)
 	time.Sleep(20 * time.Millisecond) // late answers in flight count as stray, not as drops
+	for _, s := range g.shards {
+		g.receive(s, time.Since(g.start).Milliseconds())
+	}
 	var ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	drops1 := g.drops()
@@ -239,7 +250,6 @@ func main() {
 	sum.Failed = map[string]uint64{}
 	inflight := 0
 	for _, s := range g.shards {
-		s.mu.Lock()
 		sum.Started += s.c.Started
 		sum.OK += s.c.OK
 		sum.Refused += s.c.Refused
@@ -251,7 +261,6 @@ func main() {
 			sum.Failed[k] += v
 		}
 		inflight += s.live
-		s.mu.Unlock()
 	}
 	cpu := tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)
 	var failed uint64
@@ -281,8 +290,9 @@ func main() {
 		OfferSecs: offerEnd.Seconds(), Elapsed: el.Seconds(), CPUSecs: cpu,
 		Drops: drops1 - drops0, Rcvbuf: rbuf,
 	}
-	if offerEnd > 0 {
-		rep.RateAchvd = float64(sum.Started) / offerEnd.Seconds()
+	if offerEnd > 0 && sum.Started > 1 {
+		// the first starts at 0, the n-th at (n-1)/rate
+		rep.RateAchvd = float64(sum.Started-1) / offerEnd.Seconds()
 	}
 	if sum.Started > 0 {
 		rep.CPUPerRegUs = cpu * 1e6 / float64(sum.Started)
@@ -301,7 +311,7 @@ func main() {
 }
 
 // begin starts registration k: REGISTER CSeq 1.
-func (g *gen) begin(s *shard, k uint64, now int64, out *msgBatch) {
+func (g *gen) begin(s *shard, k uint64, now int64) {
 	r := &s.ring[(k/uint64(len(g.shards)))%g.ringN]
 	if r.k != 0 {
 		// the ring is sized for Timer F: this cannot happen, but never corrupt a live one
@@ -312,7 +322,15 @@ func (g *gen) begin(s *shard, k uint64, now int64, out *msgBatch) {
 	s.live++
 	s.c.Started++
 	g.arm(s, r, now, now+timerF)
-	out.add(g.request(out.buf(), s, r))
+	g.send(s, r)
+}
+
+// send queues the current request of r.
+func (g *gen) send(s *shard, r *reg) {
+	s.out.add(g.request(s.out.buf(), s, r))
+	if len(s.out.n) == batch {
+		s.out.flush(s.fd)
+	}
 }
 
 // arm starts the Timer E/F pair of a new request of r.
@@ -334,7 +352,7 @@ func (g *gen) schedule(s *shard, r *reg, due int64) {
 }
 
 // expire runs the wheel up to now: retransmissions (Timer E) and time-outs (Timer F).
-func (g *gen) expire(s *shard, now int64, out *msgBatch) {
+func (g *gen) expire(s *shard, now int64) {
 	for s.tick < now {
 		s.tick++
 		bk := &s.wheel[s.tick%wheelSize]
@@ -359,12 +377,7 @@ func (g *gen) expire(s *shard, now int64, out *msgBatch) {
 			r.tgen++
 			g.schedule(s, r, min(s.tick+int64(r.interval), r.deadline))
 			s.c.Retrans++
-			out.add(g.request(out.buf(), s, r))
-			if len(out.n) == batch {
-				s.mu.Unlock()
-				out.flush(s.pc, g.dst)
-				s.mu.Lock()
-			}
+			g.send(s, r)
 		}
 		if len(keep) > 0 {
 			*bk = append(*bk, keep...)
@@ -496,30 +509,21 @@ func appendCallID(b []byte, run string, k uint64) []byte {
 	return append(b, "@regstorm"...)
 }
 
-// reader reads the answers of one socket and moves its registrations on.
-func (g *gen) reader(s *shard) {
-	ms := make([]ipv4.Message, batch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, 4096)}
-	}
-	var out msgBatch
+// receive drains the receive queue of s and moves its registrations on.
+func (g *gen) receive(s *shard, now int64) {
 	for {
-		n, err := s.pc.ReadBatch(ms, 0)
-		if err != nil {
+		n := s.in.recv(s.fd)
+		for i := range n {
+			g.answer(s, s.in.msg(i), now)
+		}
+		if n < batch {
 			return
 		}
-		now := time.Since(g.start).Milliseconds()
-		s.mu.Lock()
-		for i := range n {
-			g.answer(s, ms[i].Buffers[0][:ms[i].N], now, &out)
-		}
-		s.mu.Unlock()
-		out.flush(s.pc, g.dst)
 	}
 }
 
 // answer handles one response datagram.
-func (g *gen) answer(s *shard, data []byte, now int64, out *msgBatch) {
+func (g *gen) answer(s *shard, data []byte, now int64) {
 	code, callID, cseq, hdr, ok := parseResponse(data)
 	if !ok {
 		s.c.Malformed++
@@ -556,12 +560,7 @@ func (g *gen) answer(s *shard, data []byte, now int64, out *msgBatch) {
 		}
 		r.step = 2
 		g.arm(s, r, now, now+timerF)
-		out.add(g.request(out.buf(), s, r))
-		if len(out.n) == batch {
-			s.mu.Unlock()
-			out.flush(s.pc, g.dst)
-			s.mu.Lock()
-		}
+		g.send(s, r)
 	default:
 		s.c.Failed[strconv.Itoa(code)]++
 		g.finish(s, r)
@@ -704,11 +703,19 @@ func callNumber(id []byte, run string) (uint64, bool) {
 	return k, true
 }
 
-// msgBatch is a batch of datagrams to send, built in one reused arena.
+// mmsghdr is struct mmsghdr (64-bit Linux).
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+// msgBatch is a batch of datagrams to send on a connected socket, built in one reused arena.
 type msgBatch struct {
 	arena []byte
 	n     []int // end offset of each message in arena
-	ms    []ipv4.Message
+	iov   [batch]syscall.Iovec
+	hs    [batch]mmsghdr
 }
 
 func (m *msgBatch) buf() []byte { return m.arena }
@@ -719,35 +726,83 @@ func (m *msgBatch) add(b []byte) {
 	m.n = append(m.n, len(b))
 }
 
-func (m *msgBatch) flush(pc *ipv4.PacketConn, dst *net.UDPAddr) {
+// flush sends the batch (sendmmsg), waiting while the socket's send buffer is full.
+func (m *msgBatch) flush(fd uintptr) {
 	if len(m.n) == 0 {
 		return
 	}
-	m.ms = m.ms[:0]
 	start := 0
 	for i, end := range m.n {
-		if i >= cap(m.ms) {
-			m.ms = append(m.ms[:cap(m.ms)], make([]ipv4.Message, batch)...)[:i]
-		}
-		m.ms = m.ms[:i+1]
-		msg := &m.ms[i]
-		if msg.Buffers == nil {
-			msg.Buffers = make([][]byte, 1)
-		}
-		msg.Buffers[0] = m.arena[start:end]
-		msg.Addr = dst
+		m.iov[i].Base = &m.arena[start]
+		m.iov[i].SetLen(end - start)
+		m.hs[i] = mmsghdr{hdr: syscall.Msghdr{Iov: &m.iov[i], Iovlen: 1}}
 		start = end
 	}
-	for ms := m.ms; len(ms) > 0; {
-		n, err := pc.WriteBatch(ms, 0)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "regstorm: send:", err)
-			break
+	for done := 0; done < len(m.n); {
+		r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&m.hs[done])),
+			uintptr(len(m.n)-done), 0, 0, 0)
+		switch e {
+		case 0:
+			done += int(r)
+		case syscall.EAGAIN, syscall.EINTR, syscall.ENOBUFS:
+			runtime.Gosched()
+		case syscall.ECONNREFUSED: // an ICMP error of an earlier datagram (no server yet)
+		default:
+			fmt.Fprintln(os.Stderr, "regstorm: sendmmsg:", e)
+			done = len(m.n)
 		}
-		ms = ms[n:]
 	}
 	m.arena = m.arena[:0]
 	m.n = m.n[:0]
+}
+
+// rxBatch receives up to batch datagrams per recvmmsg(2).
+type rxBatch struct {
+	buf [batch][2048]byte
+	iov [batch]syscall.Iovec
+	hs  [batch]mmsghdr
+}
+
+func (x *rxBatch) init() {
+	for i := range x.hs {
+		x.iov[i].Base = &x.buf[i][0]
+		x.iov[i].SetLen(len(x.buf[i]))
+		x.hs[i].hdr.Iov = &x.iov[i]
+		x.hs[i].hdr.Iovlen = 1
+	}
+}
+
+// recv reads what is queued (MSG_DONTWAIT): the number of datagrams, 0 when none.
+func (x *rxBatch) recv(fd uintptr) int {
+	for {
+		r, _, e := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&x.hs[0])),
+			batch, syscall.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			return int(r)
+		case syscall.EINTR, syscall.ECONNREFUSED:
+			continue
+		default:
+			return 0
+		}
+	}
+}
+
+func (x *rxBatch) msg(i int) []byte { return x.buf[i][:x.hs[i].n] }
+
+// sysSendmmsg is SYS_SENDMMSG on the 64-bit platforms mmsghdr is laid out for (the syscall
+// package lacks it).
+var sysSendmmsg = uintptr(map[string]int{"amd64": 307, "arm64": 269, "riscv64": 269}[runtime.GOARCH])
+
+// rawFD is the socket's descriptor; c stays open for the life of the process.
+func rawFD(c *net.UDPConn) uintptr {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		fatal(err)
+	}
+	var fd uintptr
+	_ = rc.Control(func(f uintptr) { fd = f })
+	return fd
 }
 
 // drops sums SK_MEMINFO_DROPS of every socket.
