@@ -30,24 +30,11 @@ schema="cdrcalls_$$"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
-  psql -qh 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+  cdr_bench_drop "$schema"
   [ -n "${KEEP:-}" ] || rm -rf "$d"
 }
 trap cleanup EXIT
-psql -qh 127.0.0.1 -U postgres test -c "CREATE SCHEMA $schema" -c "CREATE TABLE $schema.cdr (accountcode VARCHAR(80), src VARCHAR(80),
-  dst VARCHAR(80), dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
-  lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, \"end\" TIMESTAMP, duration INTEGER, billsec INTEGER,
-  disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150), linkedid VARCHAR(150),
-  peeraccount VARCHAR(80), sequence INTEGER)" >/dev/null
-asterisk_conf "$d" cdrcalls
-# The spool (cdr/pgsql.queue, cdr/sqlite3.queue) in the scratch directory, not a shared default.
-sed -i "/^astlogdir/a astspooldir => $d/spool" "$d/etc/asterisk.conf"
-[ "${SQLITE:-yes}" = no ] && printf '[master]\nenabled = no\n' > "$d/etc/cdr_sqlite3_custom.conf"
-printf '[logfiles]\nconsole => warning\n' > "$d/etc/logger.conf"
-printf '[general]\nrtpstart = 10000\nrtpend = 20000\n' > "$d/etc/rtp.conf"
-printf '[calls]\nexten => 300,1,Answer()\n same => n,Wait(5)\n same => n,Hangup()\n' > "$d/etc/extensions.conf"
-printf '[general]\nudpbindaddr = 127.0.0.1:%s\nrealm = pleiades\ncontext = calls\ndisallow = all\nallow = alaw\n[alice]\ntype = friend\nhost = dynamic\nsecret = wonderland\ninsecure = invite\ncontext = calls\n' "$sp" > "$d/etc/sip.conf"
-printf '[global]\nhostname = 127.0.0.1\nport = 5432\ndbname = test\nuser = postgres\ntable = %s.cdr\nappname = %s\n' "$schema" "$schema" > "$d/etc/cdr_pgsql.conf"
+cdr_bench_setup "$d" "$schema" "$sp" 5
 cdr() { printf '[general]\nenable = %s\n' "$1" > "$d/etc/cdr.conf"; [ -S "$d/run/pleiades.ctl" ] && "$BIN" -C "$d/etc/asterisk.conf" -rx "module reload cdr" >/dev/null; return 0; }
 cdr no
 "$BIN" -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 & pids+=($!)

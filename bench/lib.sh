@@ -21,3 +21,27 @@ asterisk_conf() {
     for o in "$@"; do echo "$o"; done
   } > "$d/etc/asterisk.conf"
 }
+
+# cdr_bench_setup DIR NAME SIPPORT WAIT: the server set-up of the CDR call benches
+# (cdrcalls.sh, cdrsetup.sh): a scratch PostgreSQL schema NAME with Asterisk's cdr table,
+# asterisk_conf in DIR with its spool there, cdr_pgsql.conf into NAME.cdr, alice
+# (insecure=invite) calling exten 300 = Answer(), Wait(WAIT). SQLITE=no leaves out the
+# embedded master.db. cdr_bench_drop NAME removes the schema.
+cdr_bench_setup() {
+  local d=$1 schema=$2 sp=$3 wait=$4
+  psql -qh 127.0.0.1 -U postgres test -c "CREATE SCHEMA $schema" -c "CREATE TABLE $schema.cdr (accountcode VARCHAR(80), src VARCHAR(80),
+    dst VARCHAR(80), dcontext VARCHAR(80), clid VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80), lastapp VARCHAR(80),
+    lastdata VARCHAR(80), start TIMESTAMP, answer TIMESTAMP, \"end\" TIMESTAMP, duration INTEGER, billsec INTEGER,
+    disposition VARCHAR(45), amaflags VARCHAR(45), userfield VARCHAR(256), uniqueid VARCHAR(150), linkedid VARCHAR(150),
+    peeraccount VARCHAR(80), sequence INTEGER)" >/dev/null
+  asterisk_conf "$d" "$schema"
+  # The spool (cdr/pgsql.queue, cdr/sqlite3.queue) in the scratch directory, not a shared default.
+  sed -i "/^astlogdir/a astspooldir => $d/spool" "$d/etc/asterisk.conf"
+  [ "${SQLITE:-yes}" = no ] && printf '[master]\nenabled = no\n' > "$d/etc/cdr_sqlite3_custom.conf"
+  printf '[logfiles]\nconsole => warning\n' > "$d/etc/logger.conf"
+  printf '[general]\nrtpstart = 10000\nrtpend = 20000\n' > "$d/etc/rtp.conf"
+  printf '[calls]\nexten => 300,1,Answer()\n same => n,Wait(%s)\n same => n,Hangup()\n' "$wait" > "$d/etc/extensions.conf"
+  printf '[general]\nudpbindaddr = 127.0.0.1:%s\nrealm = pleiades\ncontext = calls\ndisallow = all\nallow = alaw\n[alice]\ntype = friend\nhost = dynamic\nsecret = wonderland\ninsecure = invite\ncontext = calls\n' "$sp" > "$d/etc/sip.conf"
+  printf '[global]\nhostname = 127.0.0.1\nport = 5432\ndbname = test\nuser = postgres\ntable = %s.cdr\nappname = %s\n' "$schema" "$schema" > "$d/etc/cdr_pgsql.conf"
+}
+cdr_bench_drop() { psql -qh 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $1 CASCADE" >/dev/null 2>&1 || true; }
