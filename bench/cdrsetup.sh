@@ -69,7 +69,11 @@ phase() {
   echo "$left" >> "$d/$kind.left"
   jq -r --arg k "$kind" --arg n "$n" --arg left "${left:-?}" '"  phase \($k) \($n): \(.calls) calls, \(.ok) ok, \(.failed) failed \(.codes), BYE failed \(.bye_failed); p50 \(.p50_us) us, p99 \(.p99_us) us, max \(.max_us) us; sent at \(.rate_achieved)/s; sipcalls CPU \(.cpu_user_s + .cpu_sys_s | . * 1000 | round) ms (\(.cpu_us_per_call) us/call); channels left: \($left)"' "$w.json"
 }
-for r in $(seq "$rounds"); do phase off "$r"; phase on "$r"; done
+# Rounds alternate the order (off, on / on, off ...) so that a drift over the run, such as
+# the heap or the tables growing, falls on both kinds alike.
+for r in $(seq "$rounds"); do
+  if [ $((r % 2)) = 1 ]; then phase off "$r"; phase on "$r"; else phase on "$r"; phase off "$r"; fi
+done
 tck=$(getconf CLK_TCK)
 sum() { paste -sd+ "$1" | bc; }
 for kind in off on; do
