@@ -44,13 +44,7 @@ cleanup() {
 trap cleanup EXIT
 cdr_bench_setup "$d" "$schema" "$sp" 10
 rx() { "$BIN" -C "$d/etc/asterisk.conf" -rx "$1"; }
-cdr() { printf '[general]\nenable = %s\n' "$1" > "$d/etc/cdr.conf"; [ -S "$d/run/pleiades.ctl" ] && rx "module reload cdr" >/dev/null; return 0; }
-cdr no
-"$BIN" -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 & pids+=($!)
-srv=$!
-# cputicks PID: user+system clock ticks the process has used (0 when it is gone).
-cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-for _ in $(seq 100); do [ -S "$d/run/pleiades.ctl" ] && break; sleep 0.1; done
+cdr_bench_start
 echo "cdr setup bench: $(nproc) CPUs, $rate calls/s, $secs s a phase, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # phase KIND N: one sipcalls run; its latencies are appended to $d/KIND.lat

@@ -45,3 +45,19 @@ cdr_bench_setup() {
   printf '[global]\nhostname = 127.0.0.1\nport = 5432\ndbname = test\nuser = postgres\ntable = %s.cdr\nappname = %s\n' "$schema" "$schema" > "$d/etc/cdr_pgsql.conf"
 }
 cdr_bench_drop() { psql -qh 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $1 CASCADE" >/dev/null 2>&1 || true; }
+
+# cputicks PID: user+system clock ticks the process has used (0 when it is gone).
+cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# cdr ENABLE: cdr.conf enable=ENABLE in $d, reloaded when the server ($BIN) runs.
+cdr() { printf '[general]\nenable = %s\n' "$1" > "$d/etc/cdr.conf"; [ -S "$d/run/pleiades.ctl" ] && "$BIN" -C "$d/etc/asterisk.conf" -rx "module reload cdr" >/dev/null; return 0; }
+
+# cdr_bench_start: the CDR benches' server ($BIN in $d, CDRs off) started and ready; its PID
+# in srv and in pids.
+cdr_bench_start() {
+  cdr no
+  "$BIN" -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 &
+  srv=$!
+  pids+=("$srv")
+  for _ in $(seq 100); do [ -S "$d/run/pleiades.ctl" ] && break; sleep 0.1; done
+}
