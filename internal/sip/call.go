@@ -91,6 +91,7 @@ type call struct {
 	stop        chan struct{} // closed at release: ends retransmissions and response readers
 	finalC      chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
 	reqTurn     chan struct{} // holds one token while a re-INVITE or UPDATE of ours is in progress
+	cancelRef   *atomic.Pointer[call] // the INVITE transaction's CANCEL callback's way to the call; nil at release
 
 	mu         sync.Mutex
 	localTag   string
@@ -724,6 +725,9 @@ func (c *call) Hangup(cause channel.Cause) {
 		c.s.spawn(func() { c.s.inDialog(cancel, c.addr) })
 	}
 	close(c.stop)
+	if c.cancelRef != nil {
+		c.cancelRef.Store(nil)
+	}
 	if cancel == nil && otx != nil {
 		otx.Terminate()
 	} else if otx != nil {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -697,4 +699,44 @@ func TestSippRefusals(t *testing.T) {
 	runSipp(t, ce.addr, "call-badsdp.xml", "-m", "1", "-s", "200", "-au", "alice", "-ap", "wonderland", "-mp", media())
 	runSipp(t, ce.addr, "bye-unknown.xml", "-m", "1", "-s", "200")
 	ce.clean(t)
+}
+
+// TestFinishedCallIsNotKept: sipgo keeps an answered INVITE's server transaction for 64·T1
+// (RFC 6026's Timer L, 32 s); a call that has ended (its channel, media session, messages) is
+// not kept with it, or 1,000 calls/s would hold 32,000 finished calls in the heap.
+func TestFinishedCallIsNotKept(t *testing.T) {
+	var weakCh atomic.Pointer[weak.Pointer[channel.Channel]]
+	ce := newCallEnv(t, callConf, func(_ *callEnv, ch *channel.Channel) {
+		w := weak.Make(ch)
+		weakCh.Store(&w)
+		if err := ch.Answer(context.Background()); err != nil {
+			return
+		}
+		<-ch.Done()
+	})
+	ph := newPhone(t, ce.addr)
+	inv := ph.invite("alice", "200", fmt.Sprintf(offerPCMU, 40000))
+	res := ph.DoAuth(inv, "alice", "wonderland")
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE: %d", res.StatusCode)
+	}
+	ph.ack(t, inv, res)
+	bye := ph.newReq(sip.BYE, "alice", "200")
+	bye.RemoveHeader("From")
+	bye.AppendHeader(sip.HeaderClone(inv.From()))
+	bye.RemoveHeader("To")
+	bye.AppendHeader(sip.HeaderClone(res.To()))
+	bye.RemoveHeader("Call-ID")
+	bye.AppendHeader(sip.HeaderClone(inv.CallID()))
+	bye.RemoveHeader("CSeq")
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo + 1, MethodName: sip.BYE})
+	if r := ph.do(bye); r.StatusCode != 200 {
+		t.Fatalf("BYE: %d", r.StatusCode)
+	}
+	ce.clean(t)
+	w := weakCh.Load()
+	waitFor(t, 5*time.Second, "the finished call's channel collected", func() bool {
+		runtime.GC()
+		return w.Value() == nil
+	})
 }

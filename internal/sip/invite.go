@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -159,7 +160,17 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.addDialog(c) // after c.ch is set: a BYE or CANCEL finds the channel
 	ch.Set("SIPCALLID", c.callID)
 	ch.SetLocation(dpContext, exten, 1)
+	// sipgo keeps an answered INVITE's transaction, and so this callback, for 64*T1
+	// (Timer L): it reaches the call through a pointer the call's release clears, so that a
+	// finished call (its channel, media session, messages) is not kept that long with it.
+	cancelTo := new(atomic.Pointer[call])
+	cancelTo.Store(c)
+	c.cancelRef = cancelTo
 	tx.OnCancel(func(*sip.Request) {
+		c := cancelTo.Load()
+		if c == nil {
+			return
+		}
 		// sipgo answered the CANCEL 200 and the INVITE 487
 		c.mu.Lock()
 		c.markFinalLocked()
