@@ -21,7 +21,7 @@ type PgSQL struct {
 
 // NewPgSQL returns cdr_pgsql writing to the table c names.
 func NewPgSQL(c pgtable.Conn) *PgSQL {
-	return &PgSQL{Writer: pgtable.Writer{Conn: c, Module: "cdr_pgsql", Columns: pgColumns, Timestamps: []string{"start", "answer", "end"},
+	return &PgSQL{Writer: pgtable.Writer{Conn: c, Module: "cdr_pgsql", Columns: pgColumns,
 		Key: []string{"uniqueid", "sequence"}}}
 }
 

@@ -19,7 +19,7 @@ type PgSQL struct {
 
 // NewPgSQL returns cel_pgsql writing to the table c names.
 func NewPgSQL(c pgtable.Conn) *PgSQL {
-	return &PgSQL{Writer: pgtable.Writer{Conn: c, Module: "cel_pgsql", Columns: celColumns, Timestamps: []string{"eventtime"}}}
+	return &PgSQL{Writer: pgtable.Writer{Conn: c, Module: "cel_pgsql", Columns: celColumns}}
 }
 
 // ParsePgSQL reads cel_pgsql.conf's [global] (nil when absent).

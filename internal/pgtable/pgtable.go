@@ -4,8 +4,8 @@
 // (hostname, port, dbname, user, password, appname, table, encoding); when it connects the
 // Writer reads which columns the table has and fills those of the module's columns it
 // finds (the others are reported once in the log and left out, a column the module does
-// not know stays NULL, as cdr_pgsql does); rows are inserted in one transaction per call,
-// up to 50 rows a statement (INSERT ... VALUES (...), (...)), and a failed insert drops the
+// not know stays NULL, as cdr_pgsql does); the rows of a call are written with one
+// COPY ... FROM STDIN, one statement and one transaction, and a failed write drops the
 // connection so the next one connects again.
 //
 // Queues, retries and what a row holds stay with the modules: a Writer only connects and
@@ -20,6 +20,7 @@
 package pgtable
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,17 +78,17 @@ func ParseGlobal(cfg *conf.Config, table string) (*Conn, *conf.Category, error) 
 // Writer inserts rows into Conn's table.
 type Writer struct {
 	Conn
-	Module     string   // the module's name, for errors and the log: "cdr_pgsql"
-	Columns    []string // the columns the module fills, in order
-	Timestamps []string // those of Columns given as text to be cast to timestamp
-	Key        []string // columns that identify a row, for retries (see the package doc); nil: none
-	Log        *slog.Logger
+	Module  string   // the module's name, for errors and the log: "cdr_pgsql"
+	Columns []string // the columns the module fills, in order
+	Key     []string // columns that identify a row, for retries (see the package doc); nil: none
+	Log     *slog.Logger
 
 	mu       sync.Mutex
 	conn     *pgx.Conn
-	cols     []string       // the columns of Columns the table has
-	head     string         // "INSERT INTO table (cols) VALUES "
-	inserts  map[int]string // the INSERT of k rows, made once for each k
+	cols     []string // the columns of Columns the table has
+	copy     string   // "COPY table (cols) FROM STDIN"
+	buf      []byte   // the rows of the last COPY, kept for the next one
+	rd       bytes.Reader
 	reported bool
 
 	// After a failed Insert of n rows: the first known of them are in the table for sure,
@@ -173,54 +174,18 @@ func (w *Writer) connect(ctx context.Context) error {
 	for i, col := range cols {
 		idents[i] = pgx.Identifier{col}.Sanitize()
 	}
-	w.head = "INSERT INTO " + pgx.Identifier(strings.Split(w.Table, ".")).Sanitize() + " (" + strings.Join(idents, ",") + ") VALUES "
-	w.inserts = map[int]string{}
+	w.copy = "COPY " + pgx.Identifier(strings.Split(w.Table, ".")).Sanitize() + " (" + strings.Join(idents, ",") + ") FROM STDIN"
 	w.conn, w.cols = c, cols
 	return nil
 }
 
-// rowsPerStatement is the most rows one INSERT carries: the server parses, plans and
-// runs one statement for them where it ran one a row (docs/performance.md, call detail
-// records). PostgreSQL takes at most 65,535 parameters in a statement.
-const rowsPerStatement = 50
-
-// rowsPer is how many rows an INSERT carries for the table's columns.
-func (w *Writer) rowsPer() int { return max(1, min(rowsPerStatement, 65535/max(1, len(w.cols)))) }
-
-// insertRows is the INSERT of k rows: VALUES ($1, $2::timestamp, ...), ($n+1, ...).
-func (w *Writer) insertRows(k int) string {
-	if q, ok := w.inserts[k]; ok {
-		return q
-	}
-	var b strings.Builder
-	b.WriteString(w.head)
-	p := 1
-	for r := range k {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for j, col := range w.cols {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(p))
-			p++
-			if slices.Contains(w.Timestamps, col) {
-				b.WriteString("::timestamp")
-			}
-		}
-		b.WriteByte(')')
-	}
-	q := b.String()
-	w.inserts[k] = q
-	return q
-}
-
-// Insert inserts n rows in one transaction, in order; value gives row i's value of a
-// column. It connects first when there is no connection. After a failed Insert, the caller
-// must offer the same rows first again (see the package doc).
+// Insert writes n rows, in order, with one COPY ... FROM STDIN (text format): one statement
+// and so one transaction for all of them, the rows encoded straight into a buffer the
+// Writer keeps; PostgreSQL parses no INSERT and binds no parameters (docs/performance.md,
+// call detail records). value gives row i's value of a column: nil (NULL), a string, an
+// integer, or anything else fmt prints; a column typed timestamp takes its text as
+// "::timestamp" would. It connects first when there is no connection. After a failed
+// Insert, the caller must offer the same rows first again (see the package doc).
 func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string) any) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -247,22 +212,23 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 	if skip == n {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		per := w.rowsPer()
-		for i := skip; i < n; {
-			k := min(n-i, per)
-			args := make([]any, 0, k*len(w.cols))
-			for r := i; r < i+k; r++ {
-				for _, col := range w.cols {
-					args = append(args, value(r, col))
-				}
+	b := w.buf[:0]
+	for i := skip; i < n; i++ {
+		for j, col := range w.cols {
+			if j > 0 {
+				b = append(b, '\t')
 			}
-			b.Queue(w.insertRows(k), args...)
-			i += k
+			b = appendCopyValue(b, value(i, col))
 		}
-		return tx.SendBatch(ctx, b).Close()
-	})
+		b = append(b, '\n')
+	}
+	w.rd.Reset(b)
+	_, err := w.conn.PgConn().CopyFrom(ctx, &w.rd, w.copy)
+	if cap(b) <= maxKeptBuffer {
+		w.buf = b[:0]
+	} else {
+		w.buf = nil
+	}
 	if err != nil {
 		w.failedN, w.known = n, skip
 		if w.keyed() {
@@ -274,6 +240,53 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 		return w.fail(err)
 	}
 	return nil
+}
+
+// maxKeptBuffer is the largest COPY buffer a Writer keeps for the next Insert.
+const maxKeptBuffer = 1 << 20
+
+// appendCopyValue appends v as a field of COPY's text format: \N for NULL, and in text the
+// backslash, tab, newline and carriage return escaped.
+func appendCopyValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(b, '\\', 'N')
+	case string:
+		return appendCopyText(b, v)
+	case int:
+		return strconv.AppendInt(b, int64(v), 10)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10)
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10)
+	case uint64:
+		return strconv.AppendUint(b, v, 10)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case []byte:
+		return appendCopyText(b, string(v))
+	}
+	return appendCopyText(b, fmt.Sprint(v))
+}
+
+func appendCopyText(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 func (w *Writer) fail(err error) error {

@@ -78,7 +78,7 @@ func TestInsert(t *testing.T) {
 	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
 	var log bytes.Buffer
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
-		Module: "test_pgsql", Columns: []string{"a", "at", "gone"}, Timestamps: []string{"at"},
+		Module: "test_pgsql", Columns: []string{"a", "at", "gone"},
 		Log: slog.New(slog.NewTextHandler(&log, nil))}
 	defer w.Close()
 	rows := [][]any{{"one", "2026-12-07 10:00:00.000000", "x"}, {"two", nil, "y"}}
@@ -115,8 +115,9 @@ func TestInsert(t *testing.T) {
 	}
 }
 
-// cutAtCommit is a proxy to PostgreSQL that passes a transaction's COMMIT on once, then
-// cuts that connection before the answer comes back: the client cannot know it committed.
+// cutAtCommit is a proxy to PostgreSQL that passes the end of a COPY (its CopyDone
+// message, which commits the statement's implicit transaction) on once, then cuts that
+// connection before the answer comes back: the client cannot know it committed.
 type cutAtCommit struct {
 	ln  net.Listener
 	cut atomic.Bool // set once the cut happened
@@ -164,7 +165,7 @@ func newCutAtCommit(t *testing.T) *cutAtCommit {
 				for {
 					n, err := c.Read(buf)
 					if n > 0 {
-						commit := !p.cut.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit"))
+						commit := !p.cut.Load() && bytes.Contains(buf[:n], []byte{'c', 0, 0, 0, 4})
 						if commit {
 							lost.Store(true)
 							p.cut.Store(true)
@@ -226,8 +227,8 @@ func TestInsertRetryAfterLostCommit(t *testing.T) {
 	}
 }
 
-// A batch of more rows than one INSERT carries goes in several statements of many rows,
-// every row once and in order, NULLs and casts in every row.
+// Batches of many rows and of one: every row once and in order, NULLs and timestamps given
+// as text in every row.
 func TestInsertManyRows(t *testing.T) {
 	ctx := t.Context()
 	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
@@ -242,7 +243,7 @@ func TestInsertManyRows(t *testing.T) {
 	}
 	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
-		Module: "test_pgsql", Columns: []string{"uid", "seq", "at"}, Timestamps: []string{"at"}}
+		Module: "test_pgsql", Columns: []string{"uid", "seq", "at"}}
 	defer w.Close()
 	from := 0
 	value := func(i int, col string) any {
@@ -258,7 +259,7 @@ func TestInsertManyRows(t *testing.T) {
 		return "2026-12-07 10:00:" + fmt.Sprintf("%02d", (from+i)%60) + ".000000"
 	}
 	total := 0
-	for _, n := range []int{rowsPerStatement*2 + 7, 1, rowsPerStatement, 3} {
+	for _, n := range []int{107, 1, 50, 3} {
 		if err := w.Insert(ctx, n, value); err != nil {
 			t.Fatal(err)
 		}
@@ -283,5 +284,80 @@ func TestInsertManyRows(t *testing.T) {
 	}
 	if seqs != strings.Join(want, ",") {
 		t.Fatalf("rows in the order %s", seqs)
+	}
+}
+
+// Text reaches the table as it was given, whatever COPY's text format gives a meaning to
+// (tab, newline, carriage return, backslash, a literal \N), and a nil is NULL.
+func TestInsertText(t *testing.T) {
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+		return
+	}
+	defer admin.Close(ctx)
+	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (i INTEGER, v TEXT, n BIGINT)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
+	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
+		Module: "test_pgsql", Columns: []string{"i", "v", "n"}}
+	defer w.Close()
+	texts := []any{"plain", "a\tb", "line\nbreak", "cr\rhere", `back\slash`, `\N`, "", nil, "\\.", "é ☎ \x01", `\\t`}
+	value := func(i int, col string) any {
+		switch col {
+		case "i":
+			return i
+		case "v":
+			return texts[i]
+		}
+		return int64(-1) << 40
+	}
+	if err := w.Insert(ctx, len(texts), value); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := admin.Query(ctx, "SELECT i, v, n FROM "+schema+".t ORDER BY i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	k := 0
+	for rows.Next() {
+		var i int
+		var v *string
+		var n int64
+		if err := rows.Scan(&i, &v, &n); err != nil {
+			t.Fatal(err)
+		}
+		want := texts[i]
+		switch {
+		case want == nil && v != nil:
+			t.Errorf("row %d: %q, want NULL", i, *v)
+		case want != nil && (v == nil || *v != want.(string)):
+			t.Errorf("row %d: %v, want %q", i, v, want)
+		}
+		if n != -1<<40 {
+			t.Errorf("row %d: n = %d", i, n)
+		}
+		k++
+	}
+	if k != len(texts) {
+		t.Fatalf("%d rows, want %d", k, len(texts))
+	}
+}
+
+func TestAppendCopyValue(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{nil, `\N`}, {"", ""}, {"a\tb\nc\rd\\e", `a\tb\nc\rd\\e`}, {`\N`, `\\N`}, {7, "7"}, {int64(-3), "-3"},
+		{uint32(4), "4"}, {true, "true"}, {[]byte("x\ty"), `x\ty`}, {1.5, "1.5"},
+	} {
+		if got := string(appendCopyValue(nil, c.v)); got != c.want {
+			t.Errorf("%#v: %q, want %q", c.v, got, c.want)
+		}
 	}
 }
