@@ -2,6 +2,7 @@ package cdr
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,10 +16,11 @@ import (
 )
 
 // The backends' side of a record (issue 19: where a record's CPU goes once the call has
-// queued it). Each benchmark op is one record; records go in batches of benchBatch, about
-// what a backend's 50 ms linger gathers at 250 calls/s (docs/performance.md).
+// queued it). Each benchmark op is one record; records go in batches of -cdr.batch: 12 by
+// default, what a backend's 50 ms linger gathers at 250 calls/s; 50 at issue 19's 1,000
+// records/s (docs/performance.md).
 
-const benchBatch = 12
+var batchFlag = flag.Int("cdr.batch", 12, "records a backend benchmark writes at a time")
 
 // benchRecord is an answered call's record as bench/cdrcalls.sh makes them.
 func benchRecord(i int) *Record {
@@ -60,6 +62,7 @@ func benchWrite(b *testing.B, w Backend) {
 	b.ResetTimer()
 	t0 := cpuTime()
 	defer func() { reportCPU(b, t0) }()
+	benchBatch := *batchFlag
 	for i := 0; i < b.N; i += benchBatch {
 		j := i % (len(recs) - benchBatch)
 		if err := w.Write(ctx, recs[j:j+min(benchBatch, b.N-i)]); err != nil {
@@ -128,6 +131,7 @@ func BenchmarkSpool(b *testing.B) {
 	b.ResetTimer()
 	t0 := cpuTime()
 	defer func() { reportCPU(b, t0) }()
+	benchBatch := *batchFlag
 	for i := 0; i < b.N; i += benchBatch {
 		j := i % (len(recs) - benchBatch)
 		q.Add(recs[j : j+min(benchBatch, b.N-i)])
@@ -150,6 +154,7 @@ func BenchmarkMemoryQueue(b *testing.B) {
 	b.ResetTimer()
 	t0 := cpuTime()
 	defer func() { reportCPU(b, t0) }()
+	benchBatch := *batchFlag
 	for i := 0; i < b.N; i += benchBatch {
 		j := i % (len(recs) - benchBatch)
 		q.Add(recs[j : j+min(benchBatch, b.N-i)])

@@ -20,10 +20,15 @@ type SQLite struct {
 	Path  string
 	Table string // "cdr" unless set
 
-	mu     sync.Mutex
-	db     *sql.DB
-	insert *sql.Stmt // prepared once: parsing the INSERT for every record cost a quarter of a write
+	mu         sync.Mutex
+	db         *sql.DB
+	insert     *sql.Stmt // prepared once: parsing the INSERT for every record cost a quarter of a write
+	insertMany *sql.Stmt // the INSERT of sqliteRows rows: a batch pays database/sql's and the driver's per-statement work once for them
+	args       []any
 }
+
+// sqliteRows is how many records insertMany carries (21 parameters each).
+const sqliteRows = 16
 
 // ParseSQLite reads cdr_sqlite3_custom.conf's [master]: whether the backend is on and its
 // table.
@@ -80,8 +85,16 @@ func (s *SQLite) open(ctx context.Context) error {
 	for i, c := range pgColumns {
 		idents[i], marks[i] = quoteIdent(c), "?"
 	}
-	s.insert, err = db.PrepareContext(ctx, "INSERT INTO "+quoteIdent(s.table())+" ("+strings.Join(idents, ",")+") VALUES ("+strings.Join(marks, ",")+")")
+	head := "INSERT INTO " + quoteIdent(s.table()) + " (" + strings.Join(idents, ",") + ") VALUES "
+	row := "(" + strings.Join(marks, ",") + ")"
+	s.insert, err = db.PrepareContext(ctx, head+row)
+	if err == nil {
+		s.insertMany, err = db.PrepareContext(ctx, head+strings.Repeat(row+",", sqliteRows-1)+row)
+	}
 	if err != nil {
+		if s.insert != nil {
+			s.insert.Close()
+		}
 		db.Close()
 		return fmt.Errorf("cdr_sqlite3: %s: %w", s.Path, err)
 	}
@@ -103,43 +116,60 @@ func (s *SQLite) Write(ctx context.Context, recs []*Record) error {
 		return fmt.Errorf("cdr_sqlite3: %w", err)
 	}
 	defer tx.Rollback()
-	insert := tx.StmtContext(ctx, s.insert)
-	args := make([]any, len(pgColumns))
-	for _, r := range recs {
-		for i, c := range pgColumns {
-			switch c {
-			case "start", "answer", "end":
-				v, _ := r.Field(c, false)
-				if v != "" {
-					// Local time, as Asterisk's cdr_sqlite3_custom writes ${CDR(start)}.
-					switch c {
-					case "start":
-						v = FormatTime(r.Start.Local())
-					case "answer":
-						v = FormatTime(r.Answer.Local())
-					default:
-						v = FormatTime(r.End.Local())
-					}
-				}
-				args[i] = v
-			case "duration":
-				args[i] = r.Duration()
-			case "billsec":
-				args[i] = r.Billsec(false)
-			case "sequence":
-				args[i] = r.Sequence
-			default:
-				args[i], _ = r.Field(c, false)
-			}
+	one, many := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.insertMany)
+	for len(recs) > 0 {
+		stmt, k := one, 1
+		if len(recs) >= sqliteRows {
+			stmt, k = many, sqliteRows
 		}
-		if _, err := insert.ExecContext(ctx, args...); err != nil {
+		args := s.args[:0]
+		for _, r := range recs[:k] {
+			args = appendSQLiteArgs(args, r)
+		}
+		_, err := stmt.ExecContext(ctx, args...)
+		clear(args)
+		s.args = args[:0]
+		if err != nil {
 			return fmt.Errorf("cdr_sqlite3: %w", err)
 		}
+		recs = recs[k:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cdr_sqlite3: %w", err)
 	}
 	return nil
+}
+
+// appendSQLiteArgs appends r's values for the INSERT's columns (pgColumns).
+func appendSQLiteArgs(args []any, r *Record) []any {
+	for _, c := range pgColumns {
+		switch c {
+		case "start", "answer", "end":
+			v, _ := r.Field(c, false)
+			if v != "" {
+				// Local time, as Asterisk's cdr_sqlite3_custom writes ${CDR(start)}.
+				switch c {
+				case "start":
+					v = FormatTime(r.Start.Local())
+				case "answer":
+					v = FormatTime(r.Answer.Local())
+				default:
+					v = FormatTime(r.End.Local())
+				}
+			}
+			args = append(args, v)
+		case "duration":
+			args = append(args, r.Duration())
+		case "billsec":
+			args = append(args, r.Billsec(false))
+		case "sequence":
+			args = append(args, r.Sequence)
+		default:
+			v, _ := r.Field(c, false)
+			args = append(args, v)
+		}
+	}
+	return args
 }
 
 // Close closes the database.
@@ -150,7 +180,8 @@ func (s *SQLite) Close() error {
 		return nil
 	}
 	s.insert.Close()
+	s.insertMany.Close()
 	err := s.db.Close()
-	s.db, s.insert = nil, nil
+	s.db, s.insert, s.insertMany = nil, nil, nil
 	return err
 }
