@@ -174,9 +174,29 @@ func (e *Engine) make(typ string, s channel.Snapshot, now time.Time) Event {
 		AccountCode: s.AccountCode, UniqueID: s.UniqueID, LinkedID: s.LinkedID}
 }
 
+// idleLocked reports whether CEL is off (cel.conf enable=no, the default): the engine then
+// follows no channel, so that a call pays nothing for it, and forgets those it followed.
+// A reload that turns CEL on records the channels created from then on; one already up
+// gives its later events, without LINKEDID_END.
+func (e *Engine) idleLocked() bool {
+	if e.set.Enable {
+		return false
+	}
+	if len(e.snaps) > 0 || len(e.app) > 0 || len(e.linked) > 0 {
+		clear(e.snaps)
+		clear(e.app)
+		clear(e.linked)
+	}
+	return true
+}
+
 // Handle applies one channel event.
 func (e *Engine) Handle(ev channel.Event) {
 	e.mu.Lock()
+	if e.idleLocked() {
+		e.mu.Unlock()
+		return
+	}
 	now := e.now()
 	var out []Event
 	add := func(x Event) {
@@ -236,6 +256,10 @@ func (e *Engine) Handle(ev channel.Event) {
 // previous watched one, APP_START of this one when apps= lists it.
 func (e *Engine) App(leg *channel.Channel, app, data string) {
 	e.mu.Lock()
+	if e.idleLocked() {
+		e.mu.Unlock()
+		return
+	}
 	now := e.now()
 	s := leg.Snapshot()
 	var out []Event

@@ -113,6 +113,55 @@ func TestCELOfADial(t *testing.T) {
 	}
 }
 
+// With CEL off (the default) the engine follows no channel, so a call pays nothing for it;
+// a reload that turns it on gives the next call all its events.
+func TestCELOffFollowsNothing(t *testing.T) {
+	dp := dialplan.New(nil, nil)
+	defer dp.Close()
+	cfg, _ := conf.Parse("extensions.conf", []byte("[c]\nexten => 200,1,Answer()\n same => n,Hangup()\n"), conf.Options{})
+	if err := dp.Load(cfg); err != nil {
+		t.Fatal(err)
+	}
+	reg := channel.NewRegistry(nil)
+	dp.SetChannels(reg)
+	reg.RegisterDriver(&channeltest.Driver{TB: t})
+	e := New(parse(t, "[general]\nenable=no\nevents=ALL\napps=all\n"))
+	reg.Subscribe(e.Handle)
+	dp.OnApp(e.App)
+	log := &amiLog{}
+	e.AddSink(ManagerSink(log, func() string { return "" }))
+	call := func() {
+		leg, _ := channeltest.NewIncoming(t, reg, channeltest.Options{Peer: "alice", Context: "c", Exten: "200"})
+		dp.RunChannel(t.Context(), leg)
+		for deadline := time.Now().Add(5 * time.Second); reg.Count() > 0 && time.Now().Before(deadline); {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	call()
+	// a channel that is up: nothing kept for it either
+	e.Handle(channel.Event{Kind: channel.EventNewchannel, Channel: channel.Snapshot{UniqueID: "1.1", LinkedID: "1.1"}})
+	e.mu.Lock()
+	followed := len(e.snaps) + len(e.app) + len(e.linked)
+	e.mu.Unlock()
+	log.mu.Lock()
+	n := len(log.evs)
+	log.mu.Unlock()
+	if followed != 0 || n != 0 {
+		t.Fatalf("CEL off: %d channels followed, %d events", followed, n)
+	}
+	e.SetSettings(parse(t, "[general]\nenable=yes\nevents=ALL\napps=all\n"))
+	call()
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var seq []string
+	for _, ev := range log.evs {
+		seq = append(seq, field(ev, "EventName"))
+	}
+	if len(seq) == 0 || seq[0] != "CHAN_START" || seq[len(seq)-1] != "LINKEDID_END" || !slices.Contains(seq, "APP_START") {
+		t.Fatalf("CEL on after a reload: %v", seq)
+	}
+}
+
 func TestSettingsAndTime(t *testing.T) {
 	cfg, _ := conf.Parse("cel.conf", []byte("[general]\nenable=maybe\nevents=CHAN_START,NOPE\n"), conf.Options{})
 	_, err := ParseSettings(cfg)
