@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,6 +219,16 @@ func serve(st *core.Settings, o *options, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
+	if f := os.Getenv("PLEIADES_TRACE"); f != "" {
+		// An execution trace of the whole run, for `go tool trace` (docs/performance.md):
+		// where a call waited, goroutine by goroutine.
+		stop, err := startTrace(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "pleiades: PLEIADES_TRACE: %s\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	lg := logger.New()
 	srv := core.New(st, lg)
 	// Until the console (or nothing, for -f) takes over, startup messages go to stderr.
@@ -277,6 +288,18 @@ func startCPUProfile(file string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func startTrace(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 // localConsole runs the "*CLI>" prompt on this terminal; the returned function saves the
