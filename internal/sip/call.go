@@ -88,9 +88,9 @@ type call struct {
 	lhost       string // our address as the far end reaches it (localHostFor)
 	lport       int
 	created     time.Time
-	stop        chan struct{} // closed at release: ends retransmissions and response readers
-	finalC      chan struct{} // closed with final: sipgo ends a server transaction when its handler returns
-	reqTurn     chan struct{} // holds one token while a re-INVITE or UPDATE of ours is in progress
+	stop        chan struct{}         // closed at release: ends retransmissions and response readers
+	finalC      chan struct{}         // closed with final: sipgo ends a server transaction when its handler returns
+	reqTurn     chan struct{}         // holds one token while a re-INVITE or UPDATE of ours is in progress
 	cancelRef   *atomic.Pointer[call] // the INVITE transaction's CANCEL callback's way to the call; nil at release
 
 	mu         sync.Mutex

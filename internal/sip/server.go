@@ -99,6 +99,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // listeners, janitor, NOTIFY retransmissions, write-back workers
 	tasks    tasks          // every other goroutine (tasks.go)
+	pool     *goPool        // the goroutines tasks and call handlers run on (pool.go)
 	ua       *sipgo.UserAgent
 	srv      *sipgo.Server
 	client   *sipgo.Client
@@ -195,6 +196,7 @@ func New(log *slog.Logger, rt *realtime.Engine, ds DeviceStates, hints Hints, mb
 	s := &Server{
 		log: log, rt: rt, ds: ds, hints: hints, mb: mb, sysname: systemName,
 		peers:  make(map[string]*peer),
+		pool:   newGoPool(),
 		nonces: newNonceStore(1 << 20),
 		guard:  newAuthGuard(maxGuarded),
 		secret: newSecret(),
@@ -458,13 +460,13 @@ func (s *Server) start(ctx context.Context) error {
 	srv.OnRegister(s.counted(s.handleRegister))
 	srv.OnSubscribe(s.counted(s.handleSubscribe))
 	srv.OnOptions(s.counted(s.handleOptions))
-	srv.OnInvite(s.refusedIfOver(s.handleInvite))
-	srv.OnAck(s.handleAck)
+	srv.OnInvite(s.refusedIfOver(s.pooled(s.handleInvite)))
+	srv.OnAck(s.pooled(s.handleAck))
 	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		// a CANCEL that matched an INVITE transaction never comes here (sipgo answers it)
 		s.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
-	srv.OnBye(s.handleBye)
+	srv.OnBye(s.pooled(s.handleBye))
 	srv.OnUpdate(s.handleUpdate)
 	srv.OnPrack(s.handlePrack)
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) { s.reply(req, tx, 489, "Bad Event") })
@@ -566,6 +568,7 @@ func (s *Server) stop(reason string) {
 	}
 	s.ua.Close()
 	s.tasks.close()
+	s.pool.close()
 	s.wg.Wait()
 	s.reg.flush()
 	if a := s.fast.answers; a != nil {

@@ -62,10 +62,10 @@ func (s *Server) spawn(fn func()) bool {
 	if !s.tasks.enter() {
 		return false
 	}
-	go func() {
+	s.pool.run(func() {
 		defer s.tasks.leave()
 		fn()
-	}()
+	})
 	return true
 }
 
