@@ -91,6 +91,16 @@ for kind in off on; do
 done
 read -r off50 off99 < "$d/off.pct"; read -r on50 on99 < "$d/on.pct"
 awk -v a="$off50" -v b="$on50" -v c="$off99" -v e="$on99" 'BEGIN { printf "on/off: p50 %.3f, p99 %.3f\n", b / a, e / c }'
+# Round by round: the same round's two phases side by side, and the geometric mean of the
+# rounds' on/off ratios with its 95 % interval (Student's t over the rounds): how far the
+# merged ratio stands out of the phases' own spread.
+q5099() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR) print v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)]; else print 0, 0 }'; }
+for r in $(seq "$rounds"); do echo "$r $(q5099 "$d/off-$r.lat") $(q5099 "$d/on-$r.lat")"; done | awk '
+  function t95(df,  t) { split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13", t, " "); return df <= 15 ? t[df] : 2.0 }
+  $2 > 0 && $3 > 0 && $4 > 0 && $5 > 0 { n++; a = log($4 / $2); b = log($5 / $3); s50 += a; s99 += b; q99 += b * b
+    printf "  round %d: off p50 %d us, p99 %d us; on p50 %d us, p99 %d us; on/off p50 %.3f, p99 %.3f\n", $1, $2, $3, $4, $5, $4 / $2, $5 / $3 }
+  END { if (n < 2) exit; m = s99 / n; sd = sqrt((q99 - n * m * m) / (n - 1)); h = t95(n - 1) * sd / sqrt(n)
+    printf "rounds: geometric mean on/off p50 %.3f, p99 %.3f (95 %% interval %.3f-%.3f)\n", exp(s50 / n), exp(m), exp(m - h), exp(m + h) }'
 oncalls=$(sum "$d/on.ok")
 # Wait (at most 60 s) for the spooled queue to drain into PostgreSQL.
 for _ in $(seq 120); do

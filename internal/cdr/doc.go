@@ -63,6 +63,8 @@
 // spooled by Record.AppendJSON (encoding/json's bytes without reflection). "cdr show
 // status" shows each queue's backlog.
 //
-// A backend's goroutine, woken by a record, waits 50 ms for more before it writes: a
-// database gets one transaction for many records. Figures: docs/performance.md.
+// A backend's goroutine, woken by a record, waits 250 ms for more before it writes (up to
+// 500 at a time): a database gets one transaction for many records (at 1,000 records/s
+// ~250: one COPY into PostgreSQL, one fsync of master.db, 16 records an INSERT in it), and
+// a record is in its database within ~0.3 s of the call's end. Figures: docs/performance.md.
 package cdr

@@ -24,5 +24,7 @@
 // the column's type (Asterisk writes the number into a numeric column: Pleiades reads only
 // the column names), accepts charset without converting (values are bound as Unicode, the
 // ODBC driver converts to the table's character set) and accepts allowleapsecond (Go's
-// clock has no second 60).
+// clock has no second 60). With CEL off (enable=no, the default) the engine follows no
+// channel at all, so that calls pay nothing for it; a reload that turns it on records the
+// channels created from then on (one already up gives its later events, no LINKEDID_END).
 package cel
