@@ -2,6 +2,7 @@ package pgtable
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -61,21 +62,33 @@ func TestParseGlobal(t *testing.T) {
 	}
 }
 
+// scratch connects to the local PostgreSQL as its administrator and makes a scratch schema
+// holding table ("t (columns)"), dropped at the test's end; ok is false (the test reported
+// unavailable) without PostgreSQL.
+func scratch(t *testing.T, table string) (admin *pgx.Conn, schema string, ok bool) {
+	t.Helper()
+	admin, err := pgx.Connect(t.Context(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+		return nil, "", false
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	schema = "pgtable_" + strconv.Itoa(rand.IntN(1e9))
+	if _, err := admin.Exec(t.Context(), "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+"."+table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	return admin, schema, true
+}
+
 // Rows go into the columns the table has; a missing one is reported once; a connection
 // lost between inserts is made again; a missing table is an error naming it.
 func TestInsert(t *testing.T) {
 	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+	admin, schema, ok := scratch(t, "t (a TEXT, at TIMESTAMP, extra TEXT)")
+	if !ok {
 		return
 	}
-	defer admin.Close(ctx)
-	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (a TEXT, at TIMESTAMP, extra TEXT)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
 	var log bytes.Buffer
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
 		Module: "test_pgsql", Columns: []string{"a", "at", "gone"},
@@ -190,17 +203,10 @@ func newCutAtCommit(t *testing.T) *cutAtCommit {
 // the caller retries it (with more rows behind it).
 func TestInsertRetryAfterLostCommit(t *testing.T) {
 	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+	admin, schema, ok := scratch(t, "t (uid TEXT, seq INTEGER)")
+	if !ok {
 		return
 	}
-	defer admin.Close(ctx)
-	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (uid TEXT, seq INTEGER)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
 	proxy := newCutAtCommit(t)
 	port := strconv.Itoa(proxy.ln.Addr().(*net.TCPAddr).Port)
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: port, DBName: "test", User: "postgres", Table: schema + ".t"},
@@ -231,17 +237,10 @@ func TestInsertRetryAfterLostCommit(t *testing.T) {
 // as text in every row.
 func TestInsertManyRows(t *testing.T) {
 	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+	admin, schema, ok := scratch(t, "t (uid TEXT, seq INTEGER, at TIMESTAMP)")
+	if !ok {
 		return
 	}
-	defer admin.Close(ctx)
-	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (uid TEXT, seq INTEGER, at TIMESTAMP)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
 		Module: "test_pgsql", Columns: []string{"uid", "seq", "at"}}
 	defer w.Close()
@@ -291,17 +290,10 @@ func TestInsertManyRows(t *testing.T) {
 // (tab, newline, carriage return, backslash, a literal \N), and a nil is NULL.
 func TestInsertText(t *testing.T) {
 	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL not reachable: %v", err)
+	admin, schema, ok := scratch(t, "t (i INTEGER, v TEXT, n BIGINT)")
+	if !ok {
 		return
 	}
-	defer admin.Close(ctx)
-	schema := "pgtable_" + strconv.Itoa(rand.IntN(1e9))
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema+"; CREATE TABLE "+schema+".t (i INTEGER, v TEXT, n BIGINT)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE") })
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".t"},
 		Module: "test_pgsql", Columns: []string{"i", "v", "n"}}
 	defer w.Close()
