@@ -17,14 +17,15 @@
 # (core show channels count), which must both come back to 0.
 #
 #   bench/calls.sh [rates] [seconds] [limit]     (defaults "100 200 270" 30 3000)
-#   KEEP=1 keeps the temp directory (server.log, sipp logs); BASELINE=0 skips the baseline.
+#   KEEP=1 keeps the temp directory (server.log, sipp logs); BASELINE=0 skips the baseline;
+#   BIN=path runs that binary instead of building bin/pleiades (a before/after comparison).
 #   Bob registers for an hour: keep a whole run under that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rates=${1:-100 200 270} secs=${2:-30} limit=${3:-3000}
 command -v sipp >/dev/null || { echo "sipp missing (Debian: apt-get install sip-tester)" >&2; exit 1; }
 [ -r /usr/share/sip-tester/g711a.pcap ] || { echo "/usr/share/sip-tester/g711a.pcap missing (sip-tester)" >&2; exit 1; }
-make -s build
+[ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
 . bench/lib.sh
 sp=$(free_port) hp=$(free_port) bp=$(free_port) ap=$(free_port)
 d=$(mktemp -d /tmp/plcalls.XXXX)
@@ -62,9 +63,9 @@ secret = builder
 context = calls
 CONF
 
-bin/pleiades -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 & server=$!; pids+=($server)
+"$BIN" -f -C "$d/etc/asterisk.conf" >"$d/server.log" 2>&1 & server=$!; pids+=($server)
 for _ in $(seq 100); do [ -S "$d/run/pleiades.ctl" ] && break; sleep 0.1; done
-cli() { bin/pleiades -C "$d/etc/asterisk.conf" -rx "$1"; }
+cli() { "$BIN" -C "$d/etc/asterisk.conf" -rx "$1"; }
 metric() { curl -s "http://127.0.0.1:$hp/metrics" | awk -v m="$1" '$1 == m { printf "%s", $2 }'; }
 rss() { awk '/VmRSS/ { printf "%d MB", $2 / 1024 }' "/proc/$server/status"; }
 hwm() { awk '/VmHWM/ { printf "%d MB", $2 / 1024 }' "/proc/$server/status"; }
