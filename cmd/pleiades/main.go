@@ -210,24 +210,21 @@ func serve(st *core.Settings, o *options, stdout, stderr io.Writer) int {
 		// (docs/performance.md, "SIP REGISTER"). GOGC in the environment still decides.
 		debug.SetGCPercent(400)
 	}
-	if f := os.Getenv("PLEIADES_CPUPROFILE"); f != "" {
-		// A CPU profile of the whole run, for `go tool pprof` (docs/performance.md).
-		stop, err := startCPUProfile(f)
-		if err != nil {
-			fmt.Fprintf(stderr, "pleiades: PLEIADES_CPUPROFILE: %s\n", err)
-			return 1
+	// A CPU profile (for `go tool pprof`) and an execution trace (for `go tool trace`: where a
+	// call waited, goroutine by goroutine) of the whole run (docs/performance.md).
+	for _, r := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{{"PLEIADES_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile}, {"PLEIADES_TRACE", trace.Start, trace.Stop}} {
+		if f := os.Getenv(r.env); f != "" {
+			stop, err := startRecording(f, r.start, r.stop)
+			if err != nil {
+				fmt.Fprintf(stderr, "pleiades: %s: %s\n", r.env, err)
+				return 1
+			}
+			defer stop()
 		}
-		defer stop()
-	}
-	if f := os.Getenv("PLEIADES_TRACE"); f != "" {
-		// An execution trace of the whole run, for `go tool trace` (docs/performance.md):
-		// where a call waited, goroutine by goroutine.
-		stop, err := startTrace(f)
-		if err != nil {
-			fmt.Fprintf(stderr, "pleiades: PLEIADES_TRACE: %s\n", err)
-			return 1
-		}
-		defer stop()
 	}
 	lg := logger.New()
 	srv := core.New(st, lg)
@@ -277,29 +274,18 @@ func serve(st *core.Settings, o *options, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// startCPUProfile writes a CPU profile to file until the returned function is called.
-func startCPUProfile(file string) (stop func(), err error) {
+// startRecording runs start (a CPU profile, an execution trace) into file until the
+// returned function is called.
+func startRecording(file string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(file)
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-func startTrace(file string) (stop func(), err error) {
-	f, err := os.Create(file)
-	if err != nil {
-		return nil, err
-	}
-	if err := trace.Start(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { trace.Stop(); f.Close() }, nil
+	return func() { stop(); f.Close() }, nil
 }
 
 // localConsole runs the "*CLI>" prompt on this terminal; the returned function saves the

@@ -479,13 +479,7 @@ func TestDelayedOffer(t *testing.T) {
 		if res.StatusCode != 200 || !strings.Contains(string(res.Body()), "m=audio ") || !strings.Contains(string(res.Body()), "a=sendrecv") {
 			t.Fatalf("%d with\n%s", res.StatusCode, res.Body())
 		}
-		ack := ph.newReq(sip.ACK, "alice", "200")
-		ack.RemoveHeader("From")
-		ack.AppendHeader(sip.HeaderClone(inv.From()))
-		ack.RemoveHeader("To")
-		ack.AppendHeader(sip.HeaderClone(res.To()))
-		ack.AppendHeader(sip.HeaderClone(inv.CallID()))
-		ack.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+		ack := ph.inDialog(sip.ACK, inv, res, inv.CSeq().SeqNo)
 		if withAnswer {
 			ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 			ack.SetBody([]byte(fmt.Sprintf(offerPCMU, 40000)))
@@ -655,16 +649,23 @@ func TestNoByeBeforeAck(t *testing.T) {
 	ce.clean(t)
 }
 
+// inDialog is a request of alice's in the dialog the INVITE inv and its answer res made
+// (their From, To with the far end's tag, Call-ID), with CSeq seq.
+func (ph *phone) inDialog(method sip.RequestMethod, inv *sip.Request, res *sip.Response, seq uint32) *sip.Request {
+	r := ph.newReq(method, "alice", "200")
+	for _, h := range []sip.Header{inv.From(), res.To(), inv.CallID()} {
+		r.RemoveHeader(h.Name())
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	r.RemoveHeader("CSeq")
+	r.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	return r
+}
+
 // ack acknowledges the 2xx res of the INVITE inv.
 func (ph *phone) ack(t *testing.T, inv *sip.Request, res *sip.Response) {
 	t.Helper()
-	ack := ph.newReq(sip.ACK, "alice", "200")
-	ack.RemoveHeader("From")
-	ack.AppendHeader(sip.HeaderClone(inv.From()))
-	ack.RemoveHeader("To")
-	ack.AppendHeader(sip.HeaderClone(res.To()))
-	ack.AppendHeader(sip.HeaderClone(inv.CallID()))
-	ack.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+	ack := ph.inDialog(sip.ACK, inv, res, inv.CSeq().SeqNo)
 	if err := ph.Client.WriteRequest(ack); err != nil {
 		t.Fatal(err)
 	}
@@ -721,16 +722,7 @@ func TestFinishedCallIsNotKept(t *testing.T) {
 		t.Fatalf("INVITE: %d", res.StatusCode)
 	}
 	ph.ack(t, inv, res)
-	bye := ph.newReq(sip.BYE, "alice", "200")
-	bye.RemoveHeader("From")
-	bye.AppendHeader(sip.HeaderClone(inv.From()))
-	bye.RemoveHeader("To")
-	bye.AppendHeader(sip.HeaderClone(res.To()))
-	bye.RemoveHeader("Call-ID")
-	bye.AppendHeader(sip.HeaderClone(inv.CallID()))
-	bye.RemoveHeader("CSeq")
-	bye.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo + 1, MethodName: sip.BYE})
-	if r := ph.do(bye); r.StatusCode != 200 {
+	if r := ph.do(ph.inDialog(sip.BYE, inv, res, inv.CSeq().SeqNo+1)); r.StatusCode != 200 {
 		t.Fatalf("BYE: %d", r.StatusCode)
 	}
 	ce.clean(t)

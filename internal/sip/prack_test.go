@@ -67,15 +67,7 @@ func TestReliableProgress(t *testing.T) {
 	}
 	rseq := p183.GetHeader("RSeq").Value()
 	prack := func(rack string, seq uint32) *sip.Response {
-		r := ph.newReq(sip.PRACK, "alice", "200")
-		r.RemoveHeader("From")
-		r.AppendHeader(sip.HeaderClone(inv.From()))
-		r.RemoveHeader("To")
-		r.AppendHeader(sip.HeaderClone(p183.To()))
-		r.RemoveHeader("Call-ID")
-		r.AppendHeader(sip.HeaderClone(inv.CallID()))
-		r.RemoveHeader("CSeq")
-		r.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: sip.PRACK})
+		r := ph.inDialog(sip.PRACK, inv, p183, seq)
 		r.AppendHeader(sip.NewHeader("RAck", rack))
 		return ph.do(r)
 	}
