@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 // CSVSettings are cdr_csv.conf's [csv] options, with cdr_csv.c's defaults.
@@ -107,7 +108,14 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 	}
 	var master strings.Builder
 	accounts := map[string]*strings.Builder{}
-	for _, r := range recs {
+	for i, r := range recs {
+		if i%csvGiveWay == 0 {
+			if i > 0 {
+				diskqueue.EndPiece()
+				diskqueue.GiveWay()
+			}
+			diskqueue.StartPiece()
+		}
 		l := c.Line(r, false)
 		master.WriteString(l)
 		if c.Set.AccountLogs && r.AccountCode != "" && !strings.ContainsAny(r.AccountCode, `/\`) && r.AccountCode != ".." && r.AccountCode != "." {
@@ -116,6 +124,9 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 			}
 			accounts[r.AccountCode].WriteString(l)
 		}
+	}
+	if len(recs) > 0 {
+		diskqueue.EndPiece()
 	}
 	if err := appendFile(filepath.Join(c.Dir, "Master.csv"), master.String()); err != nil {
 		return err
@@ -127,6 +138,10 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 	}
 	return nil
 }
+
+// csvGiveWay is how many lines Write formats in one piece of background work
+// (diskqueue.StartPiece).
+const csvGiveWay = 64
 
 func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

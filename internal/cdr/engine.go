@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 // Engine builds CDRs from a server's channel events and posts them to its backends. It is
@@ -37,6 +38,10 @@ type Engine struct {
 	stop    chan struct{}
 	done    chan struct{}
 	stopped atomic.Bool
+
+	// idle is set while CDRs are off (cdr.conf enable=no) and no record is being built:
+	// Handle and App then drop events at once, so a call pays nothing for the engine.
+	idle atomic.Bool
 }
 
 // queuedEvent is a channel event and when it happened; for Set, the field and its value.
@@ -73,8 +78,10 @@ func New(log *slog.Logger, s Settings) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{log: log, now: time.Now, set: s, parties: map[string]*party{}, owner: map[string]string{},
+	e := &Engine{log: log, now: time.Now, set: s, parties: map[string]*party{}, owner: map[string]string{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	e.idle.Store(!s.Enable)
+	return e
 }
 
 // lock takes e.mu and applies the channel events queued so far, so every reader and writer
@@ -93,9 +100,36 @@ func (e *Engine) lock() {
 	e.spare = q[:0]
 }
 
+// lockSome is lock applying at most n of the queued events (the oldest); more tells
+// whether some are left queued.
+func (e *Engine) lockSome(n int) (more bool) {
+	e.mu.Lock()
+	e.qmu.Lock()
+	if len(e.queued) <= n {
+		e.qmu.Unlock()
+		e.mu.Unlock()
+		e.lock()
+		return false
+	}
+	q := make([]queuedEvent, n)
+	copy(q, e.queued)
+	rest := copy(e.queued, e.queued[n:])
+	clear(e.queued[rest:])
+	e.queued = e.queued[:rest]
+	e.qmu.Unlock()
+	for i := range q {
+		e.apply(&q[i])
+	}
+	return true
+}
+
 // unlock posts the records finished while e.mu was held (in order: posting under e.mu keeps
 // the backends' queues in the order records were finished) and releases e.mu.
 func (e *Engine) unlock() {
+	// Off with nothing being built: events from now on are dropped, as they would do
+	// nothing (a Newchannel makes no party while off). Records begun before CDRs were
+	// turned off are finished first.
+	e.idle.Store(!e.set.Enable && len(e.parties) == 0)
 	if len(e.outbox) > 0 {
 		for _, s := range e.sinks {
 			s.add(e.outbox)
@@ -131,9 +165,26 @@ func (e *Engine) run() {
 		case <-e.stop:
 			return
 		}
-		e.lock()
-		e.unlock()
+		// In pieces, with a pause between them, so a busy server's calls are not held up
+		// by a whole cycle's events at once.
+		for e.applySome() {
+			diskqueue.GiveWay()
+		}
 	}
+}
+
+// applyGiveWay is how many queued events the engine's goroutine applies in one piece of
+// background work (diskqueue.StartPiece).
+const applyGiveWay = 128
+
+// applySome applies up to applyGiveWay queued events as one piece of background work and
+// tells whether more are queued.
+func (e *Engine) applySome() (more bool) {
+	diskqueue.StartPiece()
+	defer diskqueue.EndPiece()
+	more = e.lockSome(applyGiveWay)
+	e.unlock()
+	return more
 }
 
 // Settings returns the engine's settings.
@@ -163,6 +214,9 @@ func (e *Engine) Attach(reg *channel.Registry) (cancel func()) { return reg.Subs
 // whoever next reads or writes the records (CDR(), NoCDR, Flush...), whichever comes first.
 // After Close, events are applied at once.
 func (e *Engine) Handle(ev channel.Event) {
+	if e.idle.Load() {
+		return
+	}
 	e.enqueue(queuedEvent{ev: ev, at: e.now()})
 }
 
@@ -312,6 +366,9 @@ func (e *Engine) apply(q *queuedEvent) {
 // let hangup logic change them); an application started in "h" ends the records there with
 // endbeforehexten.
 func (e *Engine) App(leg *channel.Channel, app, data string) {
+	if e.idle.Load() {
+		return
+	}
 	snap := leg.Snapshot()
 	snap.Application, snap.AppData = app, data
 	e.Handle(channel.Event{Kind: eventApp, Channel: snap})

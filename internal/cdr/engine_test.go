@@ -453,3 +453,42 @@ func TestSetDstChannel(t *testing.T) {
 		t.Fatalf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// With CDRs off a call's events are dropped where they are made (nothing queued, nothing
+// followed); records being built when CDRs were turned off are still finished, and turning
+// CDRs on again records the next call.
+func TestCDROffFollowsNothing(t *testing.T) {
+	off := DefaultSettings()
+	off.Enable = false
+	v := newEnv(t, "[c]\nexten => 200,1,Answer()\n same => n,Hangup()\nexten => 300,1,Answer()\n same => n,Wait(0.3)\n", off)
+	if _, recs := v.call(t, "200", nil); len(recs) != 0 {
+		t.Fatalf("CDRs off: %d records", len(recs))
+	}
+	v.cdr.Handle(channel.Event{Kind: channel.EventNewchannel, Channel: channel.Snapshot{UniqueID: "1.1", LinkedID: "1.1"}})
+	v.cdr.qmu.Lock()
+	queued := len(v.cdr.queued)
+	v.cdr.qmu.Unlock()
+	if queued != 0 || v.cdr.Active() != 0 {
+		t.Fatalf("CDRs off: %d events queued, %d channels followed", queued, v.cdr.Active())
+	}
+
+	on := DefaultSettings()
+	v.cdr.SetSettings(on)
+	go func() {
+		// turned off while the call to 300 is up: its record is still finished
+		for v.cdr.Active() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		v.cdr.SetSettings(off)
+	}()
+	if _, recs := v.call(t, "300", nil); len(recs) != 1 || recs[0].Dst != "300" || recs[0].Disposition != DispAnswered {
+		t.Fatalf("record begun before CDRs were turned off: %+v", recs)
+	}
+	if !v.cdr.idle.Load() {
+		t.Fatal("CDRs off and no record left: the engine still takes events")
+	}
+	v.cdr.SetSettings(on)
+	if _, recs := v.call(t, "200", nil); len(recs) != 2 {
+		t.Fatalf("CDRs on again: %d records in all, want 2", len(recs))
+	}
+}

@@ -353,3 +353,44 @@ func TestAppendCopyValue(t *testing.T) {
 		}
 	}
 }
+
+// Insert's rows reach the COPY a piece (giveWayRows rows) at a time, each Read encoding no
+// more than the next piece, whatever the size of the caller's buffer; the bytes are those
+// of the whole batch encoded at once.
+func TestCopyRowsInPieces(t *testing.T) {
+	const n = 2*giveWayRows + 7
+	value := func(i int, col string) any {
+		if col == "b" {
+			return "r\t" + strconv.Itoa(i)
+		}
+		return i
+	}
+	var want []byte
+	for i := range n {
+		want = appendCopyValue(want, value(i, "a"))
+		want = append(want, '\t')
+		want = appendCopyValue(want, value(i, "b"))
+		want = append(want, '\n')
+	}
+	for _, size := range []int{7, 64 << 10} {
+		r := &copyRows{cols: []string{"a", "b"}, n: n, value: value}
+		var got []byte
+		p := make([]byte, size)
+		for {
+			k, err := r.Read(p)
+			got = append(got, p[:k]...)
+			if err != nil {
+				break
+			}
+			if rows := bytes.Count(p[:k], []byte("\n")); rows > giveWayRows {
+				t.Fatalf("buffer %d: %d rows in one read", size, rows)
+			}
+			if r.i-strings.Count(string(got), "\n") > giveWayRows {
+				t.Fatalf("buffer %d: %d rows encoded, %d handed over", size, r.i, strings.Count(string(got), "\n"))
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("buffer %d: read\n%q\nwant\n%q", size, got, want)
+		}
+	}
+}
