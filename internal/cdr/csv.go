@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
-	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 // CSVSettings are cdr_csv.conf's [csv] options, with cdr_csv.c's defaults.
@@ -108,14 +107,7 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 	}
 	var master strings.Builder
 	accounts := map[string]*strings.Builder{}
-	for i, r := range recs {
-		if i%csvGiveWay == 0 {
-			if i > 0 {
-				diskqueue.EndPiece()
-				diskqueue.GiveWay()
-			}
-			diskqueue.StartPiece()
-		}
+	for _, r := range recs {
 		l := c.Line(r, false)
 		master.WriteString(l)
 		if c.Set.AccountLogs && r.AccountCode != "" && !strings.ContainsAny(r.AccountCode, `/\`) && r.AccountCode != ".." && r.AccountCode != "." {
@@ -124,9 +116,6 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 			}
 			accounts[r.AccountCode].WriteString(l)
 		}
-	}
-	if len(recs) > 0 {
-		diskqueue.EndPiece()
 	}
 	if err := appendFile(filepath.Join(c.Dir, "Master.csv"), master.String()); err != nil {
 		return err
@@ -138,10 +127,6 @@ func (c *CSV) Write(_ context.Context, recs []*Record) error {
 	}
 	return nil
 }
-
-// csvGiveWay is how many lines Write formats in one piece of background work
-// (diskqueue.StartPiece).
-const csvGiveWay = 64
 
 func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

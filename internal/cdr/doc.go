@@ -68,14 +68,6 @@
 // ~250: one COPY into PostgreSQL, one fsync of master.db, 16 records an INSERT in it), and
 // a record is in its database within ~0.3 s of the call's end. Figures: docs/performance.md.
 //
-// That work, and the engine's goroutine applying a cycle's events, is done in pieces of
-// about 0.1 ms (128 events, a 16-row INSERT into master.db, 32 rows of a COPY, 64 CSV
-// lines, 64 records of a spool), one piece at a time in the whole server and 1 ms apart
-// (diskqueue.StartPiece, diskqueue.GiveWay): written in one go, the batches of several
-// backends took both processors of a small box for a few ms at once every 250 ms, and the
-// calls set up meanwhile made the p99 of the setup time. A batch of 250 takes ~15 ms more
-// to reach its database for it.
-//
 // With CDRs off (cdr.conf enable=no) and no record left being built, the engine drops a
 // channel's events where they are made: a call pays nothing for it. Records begun before
 // CDRs were turned off are finished; a reload that turns them on records the channels

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/channel"
-	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 // Engine builds CDRs from a server's channel events and posts them to its backends. It is
@@ -100,29 +99,6 @@ func (e *Engine) lock() {
 	e.spare = q[:0]
 }
 
-// lockSome is lock applying at most n of the queued events (the oldest); more tells
-// whether some are left queued.
-func (e *Engine) lockSome(n int) (more bool) {
-	e.mu.Lock()
-	e.qmu.Lock()
-	if len(e.queued) <= n {
-		e.qmu.Unlock()
-		e.mu.Unlock()
-		e.lock()
-		return false
-	}
-	q := make([]queuedEvent, n)
-	copy(q, e.queued)
-	rest := copy(e.queued, e.queued[n:])
-	clear(e.queued[rest:])
-	e.queued = e.queued[:rest]
-	e.qmu.Unlock()
-	for i := range q {
-		e.apply(&q[i])
-	}
-	return true
-}
-
 // unlock posts the records finished while e.mu was held (in order: posting under e.mu keeps
 // the backends' queues in the order records were finished) and releases e.mu.
 func (e *Engine) unlock() {
@@ -165,26 +141,9 @@ func (e *Engine) run() {
 		case <-e.stop:
 			return
 		}
-		// In pieces, with a pause between them, so a busy server's calls are not held up
-		// by a whole cycle's events at once.
-		for e.applySome() {
-			diskqueue.GiveWay()
-		}
+		e.lock()
+		e.unlock()
 	}
-}
-
-// applyGiveWay is how many queued events the engine's goroutine applies in one piece of
-// background work (diskqueue.StartPiece).
-const applyGiveWay = 128
-
-// applySome applies up to applyGiveWay queued events as one piece of background work and
-// tells whether more are queued.
-func (e *Engine) applySome() (more bool) {
-	diskqueue.StartPiece()
-	defer diskqueue.EndPiece()
-	more = e.lockSome(applyGiveWay)
-	e.unlock()
-	return more
 }
 
 // Settings returns the engine's settings.

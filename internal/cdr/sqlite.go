@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
-	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -123,7 +122,6 @@ func (s *SQLite) Write(ctx context.Context, recs []*Record) error {
 		if len(recs) >= sqliteRows {
 			stmt, k = many, sqliteRows
 		}
-		diskqueue.StartPiece()
 		args := s.args[:0]
 		for _, r := range recs[:k] {
 			args = appendSQLiteArgs(args, r)
@@ -131,14 +129,10 @@ func (s *SQLite) Write(ctx context.Context, recs []*Record) error {
 		_, err := stmt.ExecContext(ctx, args...)
 		clear(args)
 		s.args = args[:0]
-		diskqueue.EndPiece()
 		if err != nil {
 			return fmt.Errorf("cdr_sqlite3: %w", err)
 		}
 		recs = recs[k:]
-		if len(recs) > 0 {
-			diskqueue.GiveWay()
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cdr_sqlite3: %w", err)

@@ -20,11 +20,6 @@
 //
 // Items are spooled with encoding/json, or with their AppendJSON method when they have
 // one (it must write what encoding/json would: the file is read back with it).
-//
-// A queue's work is background work: the save encodes and writes 64 items a piece, and
-// Writers cut theirs the same way (StartPiece/EndPiece around each piece, GiveWay between
-// two), so only one piece of it runs at a time in the whole server and a batch never
-// holds a processor for long while calls wait (see giveway.go).
 package diskqueue
 
 import (
@@ -353,9 +348,7 @@ func (q *Queue[T]) save() {
 	q.mu.Unlock()
 }
 
-// appendOpen appends items to the spool through the open file, encodeGiveWay items a
-// write with a GiveWay pause between two writes (a save does not hold a processor for a
-// whole batch while calls wait).
+// appendOpen appends items to the spool through the open file, in one write.
 func (q *Queue[T]) appendOpen(items []T) error {
 	if q.file == nil {
 		f, err := os.OpenFile(q.spool, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
@@ -364,23 +357,6 @@ func (q *Queue[T]) appendOpen(items []T) error {
 		}
 		q.file = f
 	}
-	q.kept = false
-	for i := 0; i < len(items); i += encodeGiveWay {
-		if i > 0 {
-			GiveWay()
-		}
-		if err := q.appendPiece(items[i:min(i+encodeGiveWay, len(items))]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// appendPiece encodes items and appends them to the open spool, in one piece of
-// background work.
-func (q *Queue[T]) appendPiece(items []T) error {
-	StartPiece()
-	defer EndPiece()
 	b, err := encode(q.buf[:0], items)
 	if err != nil {
 		return err
@@ -388,6 +364,7 @@ func (q *Queue[T]) appendPiece(items []T) error {
 	if cap(b) <= 1<<20 {
 		q.buf = b
 	}
+	q.kept = false
 	_, err = q.file.Write(b)
 	return err
 }

@@ -256,33 +256,3 @@ func TestSpoolKeptWhileItemsCome(t *testing.T) {
 	waitUntil(t, "the idle file removed", func() bool { _, err := os.Stat(spool); return os.IsNotExist(err) })
 	inOrder(t, w2.written(), 3)
 }
-
-// A save is background work: it waits for the server's background turn (held here as a
-// CDR backend's write would hold it), then writes a batch larger than a piece, in order.
-func TestSaveTakesTurns(t *testing.T) {
-	spool := filepath.Join(t.TempDir(), "q", "p.queue")
-	w := &memWriter{name: "p", fail: true}
-	q, err := New[item](w, nil, spool, nil, Options{What: "TEST"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	lines := func() int {
-		b, _ := os.ReadFile(spool)
-		return strings.Count(string(b), "\n")
-	}
-	StartPiece()
-	q.Add(numbered(3*encodeGiveWay+5, 0))
-	time.Sleep(100 * time.Millisecond)
-	n := lines()
-	EndPiece()
-	if n != 0 {
-		t.Fatalf("%d items saved while another piece of background work held the turn", n)
-	}
-	waitUntil(t, "the batch in the spool", func() bool { return lines() == 3*encodeGiveWay+5 })
-	w.setFail(false)
-	if err := q.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	inOrder(t, w.written(), 3*encodeGiveWay+5)
-}

@@ -20,10 +20,10 @@
 package pgtable
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -33,7 +33,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
-	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 // Conn is where the table is: the [global] settings of cdr_pgsql.conf and cel_pgsql.conf.
@@ -89,6 +88,7 @@ type Writer struct {
 	cols     []string // the columns of Columns the table has
 	copy     string   // "COPY table (cols) FROM STDIN"
 	buf      []byte   // the rows of the last COPY, kept for the next one
+	rd       bytes.Reader
 	reported bool
 
 	// After a failed Insert of n rows: the first known of them are in the table for sure,
@@ -212,13 +212,22 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 	if skip == n {
 		return nil
 	}
-	// A Reader of its own for each COPY: after some errors CopyFrom returns before its
-	// sending goroutine has stopped reading, so neither it nor its buffer is reused then.
-	rows := &copyRows{cols: w.cols, i: skip, n: n, value: value, b: w.buf[:0]}
-	w.buf = nil
-	_, err := w.conn.PgConn().CopyFrom(ctx, rows, w.copy)
-	if err == nil && cap(rows.b) <= maxKeptBuffer {
-		w.buf = rows.b[:0]
+	b := w.buf[:0]
+	for i := skip; i < n; i++ {
+		for j, col := range w.cols {
+			if j > 0 {
+				b = append(b, '\t')
+			}
+			b = appendCopyValue(b, value(i, col))
+		}
+		b = append(b, '\n')
+	}
+	w.rd.Reset(b)
+	_, err := w.conn.PgConn().CopyFrom(ctx, &w.rd, w.copy)
+	if cap(b) <= maxKeptBuffer {
+		w.buf = b[:0]
+	} else {
+		w.buf = nil
 	}
 	if err != nil {
 		w.failedN, w.known = n, skip
@@ -231,49 +240,6 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 		return w.fail(err)
 	}
 	return nil
-}
-
-// giveWayRows is how many rows go in one CopyData message: Insert sends them as they are
-// encoded, with a diskqueue.GiveWay pause before each message after the first, so neither
-// the encoding here nor PostgreSQL's parsing of the rows takes a processor for a whole
-// batch at once.
-const giveWayRows = 32
-
-// copyRows is the io.Reader a COPY reads its rows from: each Read encodes (COPY's text
-// format) the next giveWayRows rows into b and hands them over.
-type copyRows struct {
-	cols  []string
-	i, n  int // the next row, the end
-	value func(i int, col string) any
-	b     []byte // encoded and not yet read: b[off:]
-	off   int
-}
-
-func (r *copyRows) Read(p []byte) (int, error) {
-	if r.off == len(r.b) {
-		if r.i == r.n {
-			return 0, io.EOF
-		}
-		if r.off > 0 {
-			diskqueue.GiveWay()
-		}
-		diskqueue.StartPiece()
-		defer diskqueue.EndPiece()
-		b := r.b[:0]
-		for end := min(r.i+giveWayRows, r.n); r.i < end; r.i++ {
-			for j, col := range r.cols {
-				if j > 0 {
-					b = append(b, '\t')
-				}
-				b = appendCopyValue(b, r.value(r.i, col))
-			}
-			b = append(b, '\n')
-		}
-		r.b, r.off = b, 0
-	}
-	k := copy(p, r.b[r.off:])
-	r.off += k
-	return k, nil
 }
 
 // maxKeptBuffer is the largest COPY buffer a Writer keeps for the next Insert.
