@@ -65,7 +65,7 @@ func (m *sipModule) Load(ctx context.Context, s *Server) error {
 		st := m.srv.Stats()
 		return httpapi.SIPStats{Registrations: st.Registrations, Connections: st.Connections, Subscriptions: st.Subscriptions,
 			Notifies: st.Notifies, NotifyFailures: st.NotifyFailures, LastFanout: st.LastFanout,
-			InProgress: st.InProgress, Refused: st.Refused, Resent: st.Resent}
+			InProgress: st.InProgress, Refused: st.Refused, Resent: st.Resent, Absorbed: st.Absorbed}
 	}
 	if cfg == nil {
 		s.Log.Info("No sip.conf: the SIP registrar is not listening")

@@ -83,6 +83,7 @@ var (
 	descSIPInProgress = prometheus.NewDesc("pleiades_sip_requests_in_progress", "REGISTER, SUBSCRIBE and OPTIONS requests being processed (the overload rule's measure).", nil, nil)
 	descSIPRefused    = prometheus.NewDesc("pleiades_sip_overload_refused_total", "New SIP requests answered 503 Service Unavailable because the server was behind (sip.conf maxrequests, maxrequestwait).", nil, nil)
 	descSIPResent     = prometheus.NewDesc("pleiades_sip_register_retransmissions_total", "REGISTER retransmissions answered again with the answer kept for them (not handled twice).", nil, nil)
+	descSIPAbsorbed   = prometheus.NewDesc("pleiades_sip_invite_retransmissions_absorbed_total", "Retransmitted INVITEs dropped because they were answered 2xx already (RFC 6026's Accepted state).", nil, nil)
 	descSIPFanout     = prometheus.NewDesc("pleiades_sip_notify_fanout_last_seconds", "Time the last hint change took to send the NOTIFYs of every subscription to it.", nil, nil)
 )
 
@@ -111,5 +112,6 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSIPInProgress, float64(st.InProgress))
 		counter(descSIPRefused, st.Refused)
 		counter(descSIPResent, st.Resent)
+		counter(descSIPAbsorbed, st.Absorbed)
 	}
 }

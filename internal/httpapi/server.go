@@ -88,6 +88,7 @@ type SIPStats struct {
 	InProgress     int           // requests being processed (the overload rule's measure)
 	Refused        uint64        // new requests answered 503 by the overload rule
 	Resent         uint64        // REGISTER retransmissions answered with the kept answer
+	Absorbed       uint64        // retransmitted INVITEs dropped: answered 2xx already
 }
 
 // Sources are read at every /metrics scrape; each may be nil (its metric families are then

@@ -23,11 +23,12 @@ import (
 // before, counted in progress for the overload rule, and a retransmission of it that comes in
 // meanwhile is absorbed (dropped), as a server transaction in its Trying state does.
 type fastPath struct {
-	parser  *sip.Parser
-	answers *respCache     // answers to recent REGISTERs, for their retransmissions (respcache.go)
-	key     []byte         // scratch: the current datagram's respKey
-	out     []ipv4.Message // answers of the current read batch (the reading goroutine only)
-	bufs    []*bytes.Buffer
+	parser   *sip.Parser
+	answers  *respCache     // answers to recent REGISTERs, for their retransmissions (respcache.go)
+	accepted *acceptedSet   // INVITEs answered 2xx lately, whose retransmissions are dropped (accepted.go)
+	key      []byte         // scratch: the current datagram's respKey
+	out      []ipv4.Message // answers of the current read batch (the reading goroutine only)
+	bufs     []*bytes.Buffer
 }
 
 var fastBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}

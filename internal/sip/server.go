@@ -133,6 +133,7 @@ type Server struct {
 	stats struct {
 		registers, authFailures, notifies, notifyFailures, dropped, blocked atomic.Uint64
 		retransmits                                                         atomic.Uint64 // REGISTER retransmissions answered from respCache
+		absorbed                                                            atomic.Uint64 // INVITE retransmissions dropped after their 2xx (accepted.go)
 		lastFanout                                                          atomic.Int64  // ns
 		tcpConns                                                            atomic.Int64
 	}
@@ -156,6 +157,7 @@ type Stats struct {
 	InProgress     int           // REGISTER/SUBSCRIBE/OPTIONS being processed (the overload rule's measure)
 	Refused        uint64        // new requests answered 503 because the server was behind
 	Resent         uint64        // REGISTER retransmissions answered again with the kept answer
+	Absorbed       uint64        // retransmitted INVITEs dropped because they were answered 2xx already
 }
 
 // Stats returns the current counters.
@@ -181,7 +183,7 @@ func (s *Server) Stats() Stats {
 		Notifies: s.stats.notifies.Load(), NotifyFailures: s.stats.notifyFailures.Load(),
 		Dropped: s.stats.dropped.Load(), Blocked: s.stats.blocked.Load(), Peers: np, Subscriptions: s.subs.len(),
 		NoncesTracked: s.nonces.len(), WriteBacks: s.wb.depth(), LastFanout: time.Duration(s.stats.lastFanout.Load()),
-		InProgress: int(s.ovl.inProgress.Load()), Refused: s.ovl.refused.Load(), Resent: s.stats.retransmits.Load(),
+		InProgress: int(s.ovl.inProgress.Load()), Refused: s.ovl.refused.Load(), Resent: s.stats.retransmits.Load(), Absorbed: s.stats.absorbed.Load(),
 	}
 }
 
@@ -444,7 +446,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	fp := sip.NewParser()
 	fp.MaxMessageLength = maxMessageSize
-	s.fast = fastPath{parser: fp, answers: newRespCache()}
+	s.fast = fastPath{parser: fp, answers: newRespCache(), accepted: newAcceptedSet()}
 	s.tcpL = nil
 	if tcpLn != nil {
 		s.tcpL = newTCPListener(s, tcpLn, &s.stats.tcpConns)
@@ -646,7 +648,7 @@ func (s *Server) readFilter(info sip.TransportReadProps, data []byte) ([]byte, e
 
 // takeUDP is batchConn's filter for the UDP socket.
 func (s *Server) takeUDP(data []byte, from net.Addr, waited time.Duration) bool {
-	return s.filterIn("UDP", from, data) || s.resendAnswer(data, from) || s.shedUDP(data, from, waited) || s.fastRegister(data, from)
+	return s.filterIn("UDP", from, data) || s.absorbAccepted(data, from) || s.resendAnswer(data, from) || s.shedUDP(data, from, waited) || s.fastRegister(data, from)
 }
 
 // filterIn drops oversized messages, prints messages for "sip set debug" and settles, unparsed,
@@ -712,6 +714,8 @@ func (s *Server) send(req *sip.Request, tx sip.ServerTransaction, res *sip.Respo
 	}
 	if !req.IsInvite() {
 		tx.Terminate()
+	} else if res.StatusCode >= 200 && res.StatusCode < 300 {
+		s.accepted(req) // its retransmissions are dropped from now on (accepted.go)
 	}
 }
 
