@@ -46,14 +46,16 @@ cleanup() {
 trap cleanup EXIT
 cdr_bench_setup "$d" "$schema" "$sp" 10
 rx() { "$BIN" -C "$d/etc/asterisk.conf" -rx "$1"; }
-cdr_bench_start
+# The server logs each GC cycle (gctrace) so that each phase kind's cycles and the wall time
+# of their concurrent mark (when calls share the CPU with the collector) can be counted.
+GODEBUG=gctrace=1 cdr_bench_start
 echo "cdr setup bench: $(nproc) CPUs, $rate calls/s, $secs s a phase, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # phase KIND N: one sipcalls run; its latencies are appended to $d/KIND.lat
 phase() {
   local kind=$1 n=$2 w=$d/$1-$2
   cdr "$([ "$kind" = on ] && echo yes || echo no)"
-  local t0; t0=$(cputicks "$srv")
+  local t0 g0; t0=$(cputicks "$srv"); g0=$(grep -c '^gc ' "$d/server.log" || true)
   "$d/sipcalls" -addr "127.0.0.1:$sp" -rate "$rate" -dur "${secs}s" -socks "${SOCKS:-2}" -lat "$w.lat" ${SIPCALLS_ARGS:-} > "$w.json" || true
   cat "$w.lat" >> "$d/$kind.lat" 2>/dev/null || true
   jq -r '.calls' "$w.json" >> "$d/$kind.calls"
@@ -61,6 +63,8 @@ phase() {
   jq -r '.ok' "$w.json" >> "$d/$kind.ok"
   sleep 3
   echo $(($(cputicks "$srv") - t0)) >> "$d/$kind.cpu"
+  # this phase's GC cycles: their count and the sum of their concurrent mark's wall time (ms)
+  grep '^gc ' "$d/server.log" | tail -n +$((g0 + 1)) | awk '{ split($5, c, "+"); n++; m += c[2] } END { printf "%d %.1f\n", n, m }' >> "$d/$kind.gc"
   local left; left=$(rx "core show channels count" 2>&1 | awk '/active channel/ { print $1 }')
   echo "$left" >> "$d/$kind.left"
   jq -r --arg k "$kind" --arg n "$n" --arg left "${left:-?}" '"  phase \($k) \($n): \(.calls) calls, \(.ok) ok, \(.failed) failed \(.codes), BYE failed \(.bye_failed); p50 \(.p50_us) us, p99 \(.p99_us) us, max \(.max_us) us; sent at \(.rate_achieved)/s; sipcalls CPU \(.cpu_user_s + .cpu_sys_s | . * 1000 | round) ms (\(.cpu_us_per_call) us/call); channels left: \($left)"' "$w.json"
@@ -88,6 +92,9 @@ for kind in off on; do
     printf "CDR %-3s %6d calls, %s failed: INVITE -> 200 p50 %d us, p90 %d us, p99 %d us; server CPU %.0f us/call (ticks per phase: %s)\n",
       k, calls, f, q(0.5), q(0.9), q(0.99), 1e6 * cpu / tck / calls, per
     print q(0.5), q(0.99) > out }'
+done
+for kind in off on; do
+  awk -v k="$kind" '{ n += $1; m += $2 } END { printf "GC %-3s %d cycles, concurrent mark %.0f ms in all\n", k, n, m }' "$d/$kind.gc"
 done
 read -r off50 off99 < "$d/off.pct"; read -r on50 on99 < "$d/on.pct"
 awk -v a="$off50" -v b="$on50" -v c="$off99" -v e="$on99" 'BEGIN { printf "on/off: p50 %.3f, p99 %.3f\n", b / a, e / c }'
