@@ -20,6 +20,8 @@
 # for cdr_pgsql used per record (on the same cores).
 # BIN=path runs that binary instead of building bin/pleiades (a before/after comparison).
 # SQLITE=no turns the embedded master.db backend off (cdr_sqlite3_custom.conf), to see its share.
+# Printed too: each phase kind's GC cycles and their concurrent mark time (the server runs
+# with GODEBUG=gctrace=1), and the server's peak RSS.
 # SOCKS=n gives sipcalls n local sockets (default 2); SIPCALLS_ARGS adds flags of its own
 # (e.g. "-procs 2", "-kts=false").
 #
@@ -70,8 +72,9 @@ phase() {
   jq -r --arg k "$kind" --arg n "$n" --arg left "${left:-?}" '"  phase \($k) \($n): \(.calls) calls, \(.ok) ok, \(.failed) failed \(.codes), BYE failed \(.bye_failed); p50 \(.p50_us) us, p99 \(.p99_us) us, max \(.max_us) us; sent at \(.rate_achieved)/s; sipcalls CPU \(.cpu_user_s + .cpu_sys_s | . * 1000 | round) ms (\(.cpu_us_per_call) us/call); channels left: \($left)"' "$w.json"
 }
 # A warm-up first, not counted (WARMUP seconds, default 40, CDRs off): the server's heap
-# grows to its steady size (RSS from ~70 MB to ~900 MB at GOGC=400) and the first answered
-# INVITE transactions reach their 32 s Timer L; whichever phase came first took that cost.
+# grows to its steady size and its pools fill; whichever phase came first took that cost.
+# (Before stop 30 sipgo kept each answered INVITE's transaction for 32 s: RSS grew from ~70
+# to ~900 MB in the first 32 s; since, it stays near 80 MB.)
 if [ "${WARMUP:-40}" -gt 0 ]; then
   cdr no
   "$d/sipcalls" -addr "127.0.0.1:$sp" -rate "$rate" -dur "${WARMUP:-40}s" -socks "${SOCKS:-2}" -lat /dev/null ${SIPCALLS_ARGS:-} |
@@ -120,4 +123,5 @@ pg=$(psql -qtAh 127.0.0.1 -U postgres test -c "SELECT pid FROM pg_stat_activity 
 lines=$(wc -l < "$d/log/cdr-csv/Master.csv" 2>/dev/null || echo 0)
 echo "PostgreSQL: $recs records; Master.csv: $lines lines; calls answered with CDRs on: $oncalls$([ "$recs" = "$oncalls" ] && [ "$lines" = "$oncalls" ] && echo ' (match)' || echo ' (MISMATCH)')"
 echo "channels left after each phase: off $(paste -sd' ' "$d/off.left"), on $(paste -sd' ' "$d/on.left")"
+echo "server: peak RSS $(awk '/VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$srv/status"), RSS now $(awk '/VmRSS/ { printf "%.0f MB", $2 / 1024 }' "/proc/$srv/status")"
 rx "core stop now" >/dev/null 2>&1 || true
