@@ -1,6 +1,7 @@
 package voicemail
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,7 +42,9 @@ const DefaultNATSBucket = "pleiades_voicemail"
 // two folders nor none. Save stores the recording first, then adds the message to the index:
 // the message appears complete or not at all, and a failed save removes its recording.
 // Delete removes the message from the index first, then its recording (a failure between the
-// two leaves an orphan recording, never a message without audio).
+// two leaves an orphan recording, never a message without audio). The index is read from its
+// stream's leader, not with nats.go's direct get (which any replica may answer, a lagging one
+// included): a Count or List right after a Save on any server sees the message.
 //
 // The buckets are created on first use (file storage, natsreplicas copies), so a server
 // whose JetStream is not ready yet (a JetStream cluster electing its leader after start)
@@ -237,9 +240,10 @@ func (s *NATSStore) load(ctx context.Context, b Box) (natsIndex, uint64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	var e jetstream.KeyValueEntry
+	var data []byte
+	var rev uint64
 	err = retry(ctx, func() (err error) {
-		e, err = kv.Get(ctx, boxKey(b))
+		data, rev, err = s.leaderGet(ctx, kv.Bucket(), boxKey(b))
 		return err
 	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -249,10 +253,55 @@ func (s *NATSStore) load(ctx context.Context, b Box) (natsIndex, uint64, error) 
 		return nil, 0, err
 	}
 	idx := natsIndex{}
-	if err := json.Unmarshal(e.Value(), &idx); err != nil {
+	if err := json.Unmarshal(data, &idx); err != nil {
 		return nil, 0, fmt.Errorf("voicemail: the NATS index of %s cannot be read: %w", b, err)
 	}
-	return idx, e.Revision(), nil
+	return idx, rev, nil
+}
+
+// leaderGet reads the last value of key in the KV bucket, and its revision, from the leader
+// of the bucket's stream. nats.go's KeyValue.Get asks for it with a direct get, which any
+// replica may answer, including one that has not caught up yet: with natsreplicas=3, just
+// after a server was lost, a List or a Count right after a Save could miss the new message
+// (TestNATSStoreThreeReplicasSurviveALostServer caught it). The leader has every write that
+// was acknowledged. ErrKeyNotFound when the key has no value (never written, or deleted).
+func (s *NATSStore) leaderGet(ctx context.Context, bucket, key string) ([]byte, uint64, error) {
+	req, err := json.Marshal(struct {
+		LastBySubject string `json:"last_by_subj"`
+	}{"$KV." + bucket + "." + key})
+	if err != nil {
+		return nil, 0, err
+	}
+	msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var resp struct {
+		Error *struct {
+			Code        int                 `json:"code"`
+			ErrCode     jetstream.ErrorCode `json:"err_code"`
+			Description string              `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Seq     uint64 `json:"seq"`
+			Data    []byte `json:"data"`
+			Headers []byte `json:"hdrs"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, 0, fmt.Errorf("voicemail: NATS answered a read of %s with %q: %w", key, msg.Data, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, 0, jetstream.ErrKeyNotFound
+	case resp.Error != nil:
+		return nil, 0, fmt.Errorf("voicemail: NATS read of %s: %s (%d)", key, resp.Error.Description, resp.Error.ErrCode)
+	case resp.Message == nil:
+		return nil, 0, fmt.Errorf("voicemail: NATS answered a read of %s with no message", key)
+	case bytes.Contains(resp.Message.Headers, []byte("KV-Operation")):
+		return nil, 0, jetstream.ErrKeyNotFound // a delete or purge marker
+	}
+	return resp.Message.Data, resp.Message.Seq, nil
 }
 
 // update applies change to a mailbox's index and writes it back if nobody wrote in between,
