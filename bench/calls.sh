@@ -123,14 +123,16 @@ for rate in $rates; do
   [ "${BASELINE:-1}" = 0 ] || run baseline "127.0.0.1:$bp" "$rate"
   r0=$(metric pleiades_rtp_relayed_packets_total) s0=$(metric pleiades_rtp_strict_dropped_packets_total) x0=$(metric pleiades_rtp_dropped_packets_total)
   run server "127.0.0.1:$sp" "$rate"
-  # Every call over: ports back, no channel up (chan_sip held ports ~32 s; give 40).
-  ports= chans=
+  # Every call over: ports back, no channel up, no SIP dialog left (chan_sip held ports ~32 s;
+  # a BYE the far end does not answer keeps its dialog up to 64·T1: give 40 s in all).
+  ports= chans= dlgs= waited=0
   for _ in $(seq 80); do
     ports=$(metric pleiades_rtp_ports_in_use) chans=$(cli "core show channels count" | awk 'NR == 1 { print $1 }')
-    [ "$ports" = 0 ] && [ "$chans" = 0 ] && break
-    sleep 0.5
+    dlgs=$(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1)
+    [ "$ports" = 0 ] && [ "$chans" = 0 ] && [ "${dlgs:-0}" = 0 ] && break
+    sleep 0.5; waited=$((waited + 1))
   done
-  echo "         after: RTP ports in use $ports, channels up $chans, SIP dialogs $(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1), RTP packets relayed $(awk -v a="$(metric pleiades_rtp_relayed_packets_total)" -v b="$r0" 'BEGIN { printf "%d", a - b }') (dropped by strictrtp $(awk -v a="$(metric pleiades_rtp_strict_dropped_packets_total)" -v b="$s0" 'BEGIN { printf "%d", a - b }'), other drops $(awk -v a="$(metric pleiades_rtp_dropped_packets_total)" -v b="$x0" 'BEGIN { printf "%d", a - b }')), goroutines $(metric go_goroutines), heap in use $(metric go_memstats_heap_inuse_bytes | awk '{ printf "%d", $1 / 1048576 }') MB"
+  echo "         after $(awk -v w="$waited" 'BEGIN { printf "%.1f", w / 2 }') s: RTP ports in use $ports, channels up $chans, SIP dialogs ${dlgs:-0}, RTP packets relayed $(awk -v a="$(metric pleiades_rtp_relayed_packets_total)" -v b="$r0" 'BEGIN { printf "%d", a - b }') (dropped by strictrtp $(awk -v a="$(metric pleiades_rtp_strict_dropped_packets_total)" -v b="$s0" 'BEGIN { printf "%d", a - b }'), other drops $(awk -v a="$(metric pleiades_rtp_dropped_packets_total)" -v b="$x0" 'BEGIN { printf "%d", a - b }')), goroutines $(metric go_goroutines), heap in use $(metric go_memstats_heap_inuse_bytes | awk '{ printf "%d", $1 / 1048576 }') MB"
   sleep 2
 done
 cli "core stop now" >/dev/null 2>&1 || true
