@@ -123,10 +123,12 @@ for rate in $rates; do
   [ "${BASELINE:-1}" = 0 ] || run baseline "127.0.0.1:$bp" "$rate"
   r0=$(metric pleiades_rtp_relayed_packets_total) s0=$(metric pleiades_rtp_strict_dropped_packets_total) x0=$(metric pleiades_rtp_dropped_packets_total)
   run server "127.0.0.1:$sp" "$rate"
-  # Every call over: ports back, no channel up, no SIP dialog left (chan_sip held ports ~32 s;
-  # a BYE the far end does not answer keeps its dialog up to 64·T1: give 40 s in all).
+  # Every call over: ports back, no channel up, no SIP dialog left (chan_sip held ports ~32 s).
+  # A call whose caller never ACKed our 200 keeps its dialog up to 64·T1 for that ACK, then up
+  # to 64·T1 for the answer to our BYE (as chan_sip keeps a dialog until its BYE is answered
+  # or times out): give 70 s in all.
   ports= chans= dlgs= waited=0
-  for _ in $(seq 80); do
+  for _ in $(seq 140); do
     ports=$(metric pleiades_rtp_ports_in_use) chans=$(cli "core show channels count" | awk 'NR == 1 { print $1 }')
     dlgs=$(cli 'sip show channels' | grep -o '[0-9]* active SIP dialog' | cut -d' ' -f1)
     [ "$ports" = 0 ] && [ "$chans" = 0 ] && [ "${dlgs:-0}" = 0 ] && break

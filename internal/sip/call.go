@@ -529,6 +529,14 @@ func (c *call) retransmitOK(pend *pendingOK) {
 				return
 			case <-deadline.C:
 				c.s.log.Log(context.Background(), logger.DebugLevel(1), "SIP: no ACK for 200 OK; hanging up", "call-id", c.callID)
+				// The ACK is not coming (RFC 3261 13.3.1.4): the BYE goes now, not after
+				// another 64·T1 of waiting for it in Hangup.
+				c.mu.Lock()
+				if c.pending == pend {
+					close(pend.done)
+					c.pending = nil
+				}
+				c.mu.Unlock()
 				if c.ch != nil {
 					c.ch.RequestHangup(channel.CauseNoUserResponse)
 				}

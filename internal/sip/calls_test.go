@@ -484,3 +484,33 @@ func TestDeviceStateFromCounters(t *testing.T) {
 		}
 	}
 }
+
+// TestAnsweredCallNeverAcked: a caller that never ACKs our 200 OK gets it resent for 64·T1,
+// then a BYE at once (RFC 3261 13.3.1.4), and the dialog, channel and ports are gone then —
+// not after another 64·T1 of waiting for the ACK (under overload, calls.sh found hundreds of
+// dialogs left more than a minute after the last call).
+func TestAnsweredCallNeverAcked(t *testing.T) {
+	ce := newCallEnv(t, baseConf+"[alice]\ntype=friend\nhost=dynamic\nsecret=x\ninsecure=invite\ncontext=c\n", echoAnswer)
+	ua := newRawUA(t, ce.addr, "noack-1@test")
+	ua.send(ua.msg("INVITE", "z9hG4bK-noack-1", "", 1, fmt.Sprintf(offerPCMU, 40020)))
+	t0 := time.Now()
+	tag := ua.waitOK(5 * time.Second)
+	limit := 64*sip.T1 + 5*time.Second
+	for {
+		st, _, ok := ua.read(time.Until(t0.Add(limit)))
+		if !ok {
+			t.Fatalf("no BYE within %s of the 200 OK", limit)
+		}
+		if strings.HasPrefix(st, "BYE ") {
+			break
+		}
+	}
+	if d := time.Since(t0); d < 64*sip.T1-2*time.Second {
+		t.Fatalf("BYE after %s, before the 200 OK's 64·T1 of retransmissions", d)
+	}
+	ua.send(ua.reply(200, "OK"))
+	ce.clean(t)
+	if tag == "" {
+		t.Error("the 200 OK had no To tag")
+	}
+}

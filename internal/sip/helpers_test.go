@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -404,3 +405,116 @@ func (ph *phone) noNotify(d time.Duration) {
 type ctxT = context.Context
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// rawUA is a caller on a plain UDP socket, whose messages are written out in full.
+type rawUA struct {
+	t        *testing.T
+	conn     net.PacketConn
+	srv      *net.UDPAddr
+	server   string
+	callID   string
+	lastCSeq string // the CSeq of the last message read
+	last     []byte // the last request read
+}
+
+func newRawUA(t *testing.T, server, callID string) *rawUA {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	srv, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawUA{t: t, conn: conn, srv: srv, server: server, callID: callID}
+}
+
+// msg is a request of the call to 300 (with toTag: in its dialog).
+func (u *rawUA) msg(method, branch, toTag string, cseq int, body string) []byte {
+	me := u.conn.LocalAddr().String()
+	to := "<sip:300@" + u.server + ">"
+	if toTag != "" {
+		to += ";tag=" + toTag
+	}
+	ct := ""
+	if body != "" {
+		ct = "Content-Type: application/sdp\r\n"
+	}
+	return fmt.Appendf(nil, "%s sip:300@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:alice@%s>;tag=a1\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <sip:alice@%s>\r\n%s"+
+		"Content-Length: %d\r\n\r\n%s", method, u.server, me, branch, u.server, to, u.callID, cseq, method, me, ct, len(body), body)
+}
+
+// reply answers the last request read (its Via, From, To, Call-ID and CSeq copied).
+func (u *rawUA) reply(code int, reason string) []byte {
+	b := fmt.Appendf(nil, "SIP/2.0 %d %s\r\n", code, reason)
+	for _, l := range strings.Split(string(u.last), "\r\n") {
+		for _, h := range []string{"Via:", "From:", "To:", "Call-ID:", "CSeq:"} {
+			if strings.HasPrefix(l, h) {
+				b = append(append(b, l...), "\r\n"...)
+			}
+		}
+	}
+	return append(b, "Content-Length: 0\r\n\r\n"...)
+}
+
+func (u *rawUA) send(b []byte) {
+	u.t.Helper()
+	if _, err := u.conn.WriteTo(b, u.srv); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// read returns the start line and To tag of the next message (ok=false after d).
+func (u *rawUA) read(d time.Duration) (start, toTag string, ok bool) {
+	buf := make([]byte, 65535)
+	_ = u.conn.SetReadDeadline(time.Now().Add(d))
+	n, _, err := u.conn.ReadFrom(buf)
+	if err != nil {
+		return "", "", false
+	}
+	b := buf[:n]
+	start, _, _ = strings.Cut(string(b), "\r\n")
+	if !strings.HasPrefix(start, "SIP/2.0 ") {
+		u.last = b
+	}
+	for _, l := range strings.Split(string(b), "\r\n") {
+		if v, ok := strings.CutPrefix(l, "To: "); ok {
+			_, toTag, _ = strings.Cut(v, ";tag=")
+		}
+		if v, ok := strings.CutPrefix(l, "CSeq: "); ok {
+			u.lastCSeq = v
+		}
+	}
+	return start, toTag, true
+}
+
+// waitOK reads until the 200 OK to the INVITE and returns its To tag.
+func (u *rawUA) waitOK(d time.Duration) string {
+	u.t.Helper()
+	for deadline := time.Now().Add(d); ; {
+		st, tag, ok := u.read(time.Until(deadline))
+		if !ok {
+			u.t.Fatal("no 200 OK to the INVITE")
+		}
+		if strings.HasPrefix(st, "SIP/2.0 200") && u.lastCSeq == "1 INVITE" {
+			return tag
+		}
+	}
+}
+
+// answerTo reads until the response whose CSeq is cseq and returns its status line ("" if
+// none came within d).
+func (u *rawUA) answerTo(cseq string, d time.Duration) string {
+	for deadline := time.Now().Add(d); ; {
+		st, _, ok := u.read(time.Until(deadline))
+		if !ok {
+			return ""
+		}
+		if u.lastCSeq == cseq && strings.HasPrefix(st, "SIP/2.0 ") {
+			return st
+		}
+	}
+}
