@@ -76,13 +76,6 @@ func (a *acceptedSet) has(key []byte) bool {
 	return ok
 }
 
-// len is how many keys the set holds (both generations).
-func (a *acceptedSet) len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.cur) + len(a.prev)
-}
-
 // absorbAccepted drops a retransmission of an INVITE answered 2xx (see above); it reports
 // whether it did. It runs in the reading goroutine for every UDP datagram.
 func (s *Server) absorbAccepted(data []byte, from net.Addr) bool {

@@ -75,3 +75,10 @@ func TestAcceptedSetGenerations(t *testing.T) {
 		t.Fatalf("two generations later: k1 %v, k2 %v, %d keys", a.has(k1), a.has(k2), a.len())
 	}
 }
+
+// len is how many keys the set holds (both generations).
+func (a *acceptedSet) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.cur) + len(a.prev)
+}

@@ -278,7 +278,6 @@ func (s *NATSStore) leaderGet(ctx context.Context, bucket, key string) ([]byte, 
 	}
 	var resp struct {
 		Error *struct {
-			Code        int                 `json:"code"`
 			ErrCode     jetstream.ErrorCode `json:"err_code"`
 			Description string              `json:"description"`
 		} `json:"error"`
