@@ -18,6 +18,13 @@
 // it does (docs/performance.md, call detail records). A file that cannot be written is
 // logged and the queue goes on in memory.
 //
+// A Writer gets a batch once Options.Linger has passed since a wake-up. A Writer that is
+// also a Streamer gets it piece by piece instead: the queue opens its batch (Begin) as soon
+// as items are there, appends what was saved every Options.Step, and commits the batch
+// Linger after it opened (or once it holds Batch items). The Writer's work is spread over
+// the linger and still costs one commit. A failed Append or Commit, or a stop, aborts the
+// batch: none of it is known written, and the same items are offered again.
+//
 // Items are spooled with encoding/json, or with their AppendJSON method when they have
 // one (it must write what encoding/json would: the file is read back with it).
 package diskqueue
@@ -48,12 +55,33 @@ type Writer[T any] interface {
 	Write(ctx context.Context, items []T) error
 }
 
+// Streamer is a Writer that can also take a batch piece by piece: Begin opens a batch (a
+// transaction), Append adds items to it as they come, in order, and Commit writes them all
+// at once or none. The queue then hands items over every Options.Step while the batch is
+// open and commits it Options.Linger after it opened: the writer's work is spread over the
+// linger instead of done in one burst at its end, and a batch still costs one commit.
+type Streamer[T any] interface {
+	Writer[T]
+	Begin(ctx context.Context) (Stream[T], error)
+}
+
+// Stream is a Streamer's open batch. After an error from Append or Commit, nothing of the
+// batch is known written: the queue calls Abort and offers the same items again later.
+type Stream[T any] interface {
+	Append(ctx context.Context, items []T) error
+	Commit(ctx context.Context) error
+	Abort()
+}
+
 // Options tune a Queue; the zero value gives the defaults.
 type Options struct {
 	What   string        // what the items are, for the log: "CDR", "CEL" (default "queue")
 	Limit  int           // most items held (default 100,000)
 	Batch  int           // most items per Write (default 100; a Writer's MaxBatch() wins)
 	Linger time.Duration // how long to let items gather after a wake-up (default none)
+	// Step is how often items are handed to a Streamer's open batch (default Linger/25);
+	// a Writer that is not a Streamer gets its batch at the end of the linger.
+	Step time.Duration
 	// KeepEmpty is how long an emptied spool file is kept for items that keep coming
 	// (default 1 s; see the package doc).
 	KeepEmpty time.Duration
@@ -120,6 +148,9 @@ func New[T any](w Writer[T], log *slog.Logger, spool string, left []T, opt Optio
 	}
 	if opt.KeepEmpty <= 0 {
 		opt.KeepEmpty = keepEmpty
+	}
+	if opt.Step <= 0 {
+		opt.Step = opt.Linger / 25
 	}
 	if mb, ok := w.(interface{ MaxBatch() int }); ok && mb.MaxBatch() > 0 {
 		opt.Batch = mb.MaxBatch()
@@ -421,12 +452,17 @@ func (q *Queue[T]) run() {
 		<-q.stop
 		cancel()
 	}()
+	streamer, streams := q.w.(Streamer[T])
+	streams = streams && q.opt.Linger > 0
+	var batch []T
 	for {
 		q.save()
 		q.mu.Lock()
 		// Only items already in the spool are offered: the spool's head is the queue's.
 		n := min(len(q.queue)-q.unsaved, q.opt.Batch)
-		batch := append([]T(nil), q.queue[:n]...)
+		if !streams {
+			batch = append([]T(nil), q.queue[:n]...)
+		}
 		if n == 0 {
 			q.drained.Broadcast()
 		}
@@ -451,7 +487,7 @@ func (q *Queue[T]) run() {
 			if idle != nil {
 				idle.Stop()
 			}
-			if q.opt.Linger > 0 {
+			if q.opt.Linger > 0 && !streams {
 				// Let items gather for a moment: one write (one transaction) for many.
 				linger := time.NewTimer(q.opt.Linger)
 				select {
@@ -462,7 +498,18 @@ func (q *Queue[T]) run() {
 			}
 			continue
 		}
-		if err := q.w.Write(ctx, batch); err != nil {
+		var err error
+		if streams {
+			n, err = q.streamBatch(ctx, streamer)
+		} else {
+			err = q.w.Write(ctx, batch)
+		}
+		if err != nil {
+			select {
+			case <-q.stop:
+				return
+			default:
+			}
 			q.mu.Lock()
 			if q.lastErr == nil {
 				q.log.Error(q.opt.What+" backend failed, records kept in its queue", "backend", q.w.Name(), "err", err)
@@ -498,6 +545,57 @@ func (q *Queue[T]) run() {
 		q.mu.Unlock()
 		q.wrote(n)
 	}
+}
+
+// streamBatch writes one batch through s (the queue's goroutine): what is saved now, then
+// every Step what was saved since, until Linger has passed since it opened or it holds
+// Batch items; it returns how many items it committed.
+func (q *Queue[T]) streamBatch(ctx context.Context, s Streamer[T]) (int, error) {
+	st, err := s.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	end := time.Now().Add(q.opt.Linger)
+	var timer *time.Timer
+	sent := 0
+	var piece []T
+	for {
+		q.mu.Lock()
+		n := min(len(q.queue)-q.unsaved, q.opt.Batch)
+		piece = append(piece[:0], q.queue[sent:n]...)
+		q.mu.Unlock()
+		if len(piece) > 0 {
+			err := st.Append(ctx, piece)
+			clear(piece)
+			if err != nil {
+				st.Abort()
+				return 0, err
+			}
+			sent = n
+		}
+		left := time.Until(end)
+		if sent >= q.opt.Batch || left <= 0 {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(min(q.opt.Step, left))
+		} else {
+			timer.Reset(min(q.opt.Step, left))
+		}
+		select {
+		case <-timer.C:
+		case <-q.stop:
+			timer.Stop()
+			st.Abort()
+			return 0, context.Canceled
+		}
+		q.save()
+	}
+	if err := st.Commit(ctx); err != nil {
+		st.Abort()
+		return 0, err
+	}
+	return sent, nil
 }
 
 // Flush waits until the queue is empty or ctx ends.
