@@ -6,7 +6,8 @@
 // finds (the others are reported once in the log and left out, a column the module does
 // not know stays NULL, as cdr_pgsql does); the rows of a call are written with one
 // COPY ... FROM STDIN, one statement and one transaction, and a failed write drops the
-// connection so the next one connects again.
+// connection so the next one connects again. A Tx (Begin) is such a COPY kept open: its
+// rows are sent as they come and it commits when it ends.
 //
 // Queues, retries and what a row holds stay with the modules: a Writer only connects and
 // inserts, guarded by its own mutex.
@@ -21,9 +22,11 @@ package pgtable
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -189,31 +192,77 @@ func (w *Writer) connect(ctx context.Context) error {
 func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string) any) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.conn == nil || w.conn.IsClosed() {
-		if err := w.connect(ctx); err != nil {
-			return err
-		}
+	skip, err := w.resume(ctx)
+	if err != nil {
+		return err
 	}
-	skip := 0
-	if w.failedN > 0 {
-		skip = w.known
-		if w.lastKey != nil {
-			in, err := w.has(ctx, w.lastKey)
-			if err != nil {
-				return w.fail(err)
-			}
-			if in {
-				skip = w.failedN
-			}
-		}
-		w.failedN, w.known, w.lastKey = 0, 0, nil
-		skip = min(skip, n)
-	}
+	skip = min(skip, n)
 	if skip == n {
 		return nil
 	}
+	if err := w.copyRows(ctx, skip, n, value); err != nil {
+		w.failed(n, skip, w.rowKey(n-1, value))
+		return w.fail(err)
+	}
+	return nil
+}
+
+// resume connects when there is no connection and, after a failed write, returns how many
+// rows at the head of the retry are in the table already (the caller holds w.mu).
+func (w *Writer) resume(ctx context.Context) (int, error) {
+	if w.conn == nil || w.conn.IsClosed() {
+		if err := w.connect(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if w.failedN == 0 {
+		return 0, nil
+	}
+	skip := w.known
+	if w.lastKey != nil {
+		in, err := w.has(ctx, w.lastKey)
+		if err != nil {
+			return 0, w.fail(err)
+		}
+		if in {
+			skip = w.failedN
+		}
+	}
+	w.failedN, w.known, w.lastKey = 0, 0, nil
+	return skip, nil
+}
+
+// failed notes a failed write of n rows, the first known of them in the table for sure and
+// key the Key values of the last one (nil when the table has no key).
+func (w *Writer) failed(n, known int, key []any) {
+	w.failedN, w.known, w.lastKey = n, known, key
+}
+
+// rowKey returns row i's Key values, nil when the table lacks a Key column.
+func (w *Writer) rowKey(i int, value func(i int, col string) any) []any {
+	if !w.keyed() {
+		return nil
+	}
+	key := make([]any, len(w.Key))
+	for j, col := range w.Key {
+		key[j] = value(i, col)
+	}
+	return key
+}
+
+// copyRows sends rows from to n-1 with one COPY (the caller holds w.mu).
+func (w *Writer) copyRows(ctx context.Context, from, n int, value func(i int, col string) any) error {
+	b := w.encodeRows(from, n, value)
+	w.rd.Reset(b)
+	_, err := w.conn.PgConn().CopyFrom(ctx, &w.rd, w.copy)
+	w.keepBuffer(b)
+	return err
+}
+
+// encodeRows encodes rows from to n-1 in COPY's text format into the Writer's buffer.
+func (w *Writer) encodeRows(from, n int, value func(i int, col string) any) []byte {
 	b := w.buf[:0]
-	for i := skip; i < n; i++ {
+	for i := from; i < n; i++ {
 		for j, col := range w.cols {
 			if j > 0 {
 				b = append(b, '\t')
@@ -222,24 +271,120 @@ func (w *Writer) Insert(ctx context.Context, n int, value func(i int, col string
 		}
 		b = append(b, '\n')
 	}
-	w.rd.Reset(b)
-	_, err := w.conn.PgConn().CopyFrom(ctx, &w.rd, w.copy)
+	return b
+}
+
+// keepBuffer keeps b for the next rows, unless it grew too big.
+func (w *Writer) keepBuffer(b []byte) {
 	if cap(b) <= maxKeptBuffer {
 		w.buf = b[:0]
 	} else {
 		w.buf = nil
 	}
+}
+
+// Tx is a transaction of a Writer (Begin): one COPY ... FROM STDIN whose rows are sent as
+// Insert gets them, each call one CopyData message, and that ends (and so commits, as its
+// own transaction) at Commit. A batch's rows reach PostgreSQL as they come, so that both
+// sides' work on them is spread over the batch's life, for one statement and one commit.
+type Tx struct {
+	w       *Writer
+	pw      *io.PipeWriter // the COPY's data: CopyFrom, on its own goroutine, reads the other end
+	result  chan error     // CopyFrom's answer
+	skip    int            // rows still to skip: in the table already (a retry after a lost commit)
+	known   int            // rows of the transaction in the table for sure (the skipped ones)
+	offered int            // rows given to Insert
+	lastKey []any          // Key values of the last row given
+	done    bool
+}
+
+// errAborted ends the COPY of an aborted Tx (CopyFail: PostgreSQL keeps none of its rows).
+var errAborted = errors.New("transaction aborted")
+
+// Begin starts a transaction; the Writer is held until Commit or Abort. After a failed
+// write, the caller must offer the same rows first again, as with Insert.
+func (w *Writer) Begin(ctx context.Context) (*Tx, error) {
+	w.mu.Lock()
+	skip, err := w.resume(ctx)
 	if err != nil {
-		w.failedN, w.known = n, skip
-		if w.keyed() {
-			w.lastKey = make([]any, len(w.Key))
-			for j, col := range w.Key {
-				w.lastKey[j] = value(n-1, col)
-			}
-		}
-		return w.fail(err)
+		w.mu.Unlock()
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	t := &Tx{w: w, pw: pw, result: make(chan error, 1), skip: skip, known: skip}
+	conn := w.conn.PgConn()
+	go func() {
+		_, err := conn.CopyFrom(ctx, pr, w.copy)
+		pr.CloseWithError(cmp.Or(err, errAborted)) // an Insert after the end fails, never waits
+		t.result <- err
+	}()
+	return t, nil
+}
+
+// Insert sends n rows, in order; value is as for Writer.Insert.
+func (t *Tx) Insert(ctx context.Context, n int, value func(i int, col string) any) error {
+	if t.done {
+		return fmt.Errorf("%s: transaction is over", t.w.Module)
+	}
+	skip := min(t.skip, n)
+	t.skip -= skip
+	t.offered += n
+	if n > 0 {
+		t.lastKey = t.w.rowKey(n-1, value)
+	}
+	if skip == n {
+		return nil
+	}
+	b := t.w.encodeRows(skip, n, value)
+	_, err := t.pw.Write(b)
+	t.w.keepBuffer(b)
+	if err != nil {
+		t.pw.CloseWithError(err)
+		return t.fail(<-t.result, err)
 	}
 	return nil
+}
+
+// Commit ends the COPY, which commits its rows, and releases the Writer.
+func (t *Tx) Commit(ctx context.Context) error {
+	if t.done {
+		return fmt.Errorf("%s: transaction is over", t.w.Module)
+	}
+	t.pw.Close()
+	if err := <-t.result; err != nil {
+		return t.fail(err, nil)
+	}
+	t.release()
+	return nil
+}
+
+// Abort ends the COPY with CopyFail (PostgreSQL keeps none of its rows), drops the
+// connection and releases the Writer; after Commit or a failure it does nothing.
+func (t *Tx) Abort() {
+	if t.done {
+		return
+	}
+	t.pw.CloseWithError(errAborted)
+	<-t.result
+	// An abort comes after an error or at a stop: the connection is made again.
+	t.w.failed(t.offered, t.known, nil)
+	t.w.fail(errAborted)
+	t.release()
+}
+
+// fail notes the failed transaction (its last row's key tells the retry whether it
+// committed after all) and drops the connection; err is the COPY's answer, sent the error
+// of sending the data when that came first.
+func (t *Tx) fail(err, sent error) error {
+	t.w.failed(t.offered, t.known, t.lastKey)
+	err = t.w.fail(cmp.Or(err, sent))
+	t.release()
+	return err
+}
+
+func (t *Tx) release() {
+	t.done = true
+	t.w.mu.Unlock()
 }
 
 // maxKeptBuffer is the largest COPY buffer a Writer keeps for the next Insert.
