@@ -71,6 +71,35 @@ func benchWrite(b *testing.B, w Backend) {
 	}
 }
 
+var pieceFlag = flag.Int("cdr.piece", 10, "records a streaming benchmark appends at a time")
+
+// benchStream hands b.N records to s as its queue does: transactions of -cdr.batch records,
+// each appended -cdr.piece at a time.
+func benchStream(b *testing.B, s diskqueue.Streamer[*Record]) {
+	recs := benchRecords(1024)
+	ctx := context.Background()
+	batch, piece := *batchFlag, *pieceFlag
+	b.ReportAllocs()
+	b.ResetTimer()
+	t0 := cpuTime()
+	defer func() { reportCPU(b, t0) }()
+	for i := 0; i < b.N; i += batch {
+		st, err := s.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k := 0; k < batch && i+k < b.N; k += piece {
+			j := (i + k) % (len(recs) - piece)
+			if err := st.Append(ctx, recs[j:j+min(piece, batch-k, b.N-i-k)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := st.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkBackendCSV(b *testing.B) {
 	benchWrite(b, &CSV{Dir: b.TempDir(), Set: CSVSettings{AccountLogs: true}})
 }
@@ -81,10 +110,24 @@ func BenchmarkBackendSQLite(b *testing.B) {
 	benchWrite(b, s)
 }
 
+// BenchmarkBackendSQLiteStream: as the queue hands records to master.db, in pieces of
+// -cdr.piece into transactions of -cdr.batch.
+func BenchmarkBackendSQLiteStream(b *testing.B) {
+	s := &SQLite{Path: filepath.Join(b.TempDir(), "master.db")}
+	defer s.Close()
+	benchStream(b, s)
+}
+
 // BenchmarkBackendPgSQL also reports the CPU the PostgreSQL server process of the
 // connection used per record (pg-cpu-ns/op, from /proc when the server runs on this
 // host): on a box that runs both it comes out of the calls' share too.
-func BenchmarkBackendPgSQL(b *testing.B) {
+func BenchmarkBackendPgSQL(b *testing.B) { benchPgSQL(b, func(p *PgSQL) { benchWrite(b, p) }) }
+
+// BenchmarkBackendPgSQLStream: as the queue hands records to cdr_pgsql, in pieces of
+// -cdr.piece (a COPY each) into transactions of -cdr.batch.
+func BenchmarkBackendPgSQLStream(b *testing.B) { benchPgSQL(b, func(p *PgSQL) { benchStream(b, p) }) }
+
+func benchPgSQL(b *testing.B, run func(p *PgSQL)) {
 	schema, admin := pgSchema(b, "")
 	p := NewPgSQL(pgtable.Conn{Host: "127.0.0.1", Port: "5432", DBName: "test", User: "postgres", Table: schema + ".cdr", AppName: schema})
 	defer p.Close()
@@ -94,7 +137,7 @@ func BenchmarkBackendPgSQL(b *testing.B) {
 	var pid int
 	admin.QueryRow(context.Background(), "SELECT pid FROM pg_stat_activity WHERE application_name = $1", schema).Scan(&pid)
 	t0 := procCPU(pid)
-	benchWrite(b, p)
+	run(p)
 	if t1 := procCPU(pid); t0 >= 0 && t1 >= 0 {
 		b.ReportMetric(float64(t1-t0)/float64(b.N), "pg-cpu-ns/op")
 	}

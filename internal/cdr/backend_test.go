@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/ami"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -164,5 +165,130 @@ func TestReplaceBackendKeepsQueue(t *testing.T) {
 	e.Flush(t.Context())
 	if n := len(repl.records()); n != 5 || len(e.Status()) != 1 {
 		t.Fatalf("%d records handed over, %d backends", n, len(e.Status()))
+	}
+}
+
+// Records given to an open SQLite transaction in pieces (of 1, 5 and 20: each INSERT size)
+// are in master.db, in order, only once it commits; an aborted one leaves nothing.
+func TestSQLiteStream(t *testing.T) {
+	ctx := t.Context()
+	s := &SQLite{Path: filepath.Join(t.TempDir(), "master.db")}
+	defer s.Close()
+	recs := make([]*Record, 26)
+	for i := range recs {
+		recs[i] = sampleRecord()
+		recs[i].Sequence = i
+	}
+	seqs := func() string {
+		t.Helper()
+		rows, err := s.db.QueryContext(ctx, `SELECT sequence FROM cdr ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var n int
+			rows.Scan(&n)
+			got = append(got, strconv.Itoa(n))
+		}
+		return strings.Join(got, ",")
+	}
+	st, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Append(ctx, recs[:3]); err != nil {
+		t.Fatal(err)
+	}
+	st.Abort()
+	st.Abort()
+	if got := seqs(); got != "" {
+		t.Fatalf("rows after an abort: %s", got)
+	}
+	if st, err = s.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]int{{0, 1}, {1, 6}, {6, 26}} {
+		if err := st.Append(ctx, recs[p[0]:p[1]]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, 26)
+	for i := range want {
+		want[i] = strconv.Itoa(i)
+	}
+	if got := seqs(); got != strings.Join(want, ",") {
+		t.Fatalf("rows %s, want 0..25 in order", got)
+	}
+}
+
+// countingStreamer counts how a backend's queue hands it records.
+type countingStreamer struct {
+	*SQLite
+	mu               sync.Mutex
+	appends, commits int
+}
+
+type countingStream struct {
+	diskqueue.Stream[*Record]
+	c *countingStreamer
+}
+
+func (c *countingStreamer) Begin(ctx context.Context) (diskqueue.Stream[*Record], error) {
+	st, err := c.SQLite.Begin(ctx)
+	return countingStream{st, c}, err
+}
+
+func (s countingStream) Append(ctx context.Context, recs []*Record) error {
+	s.c.mu.Lock()
+	s.c.appends++
+	s.c.mu.Unlock()
+	return s.Stream.Append(ctx, recs)
+}
+
+func (s countingStream) Commit(ctx context.Context) error {
+	s.c.mu.Lock()
+	s.c.commits++
+	s.c.mu.Unlock()
+	return s.Stream.Commit(ctx)
+}
+
+// master.db behind its spooled queue gets the records of a transaction as they come, in
+// many pieces (every stepEvery), and commits them lingerFor after it began: 300 records
+// made 1 ms apart are all there, in order, from a few commits.
+func TestSQLiteGetsRecordsAsTheyCome(t *testing.T) {
+	dir := t.TempDir()
+	c := &countingStreamer{SQLite: &SQLite{Path: filepath.Join(dir, "master.db")}}
+	e := New(nil, DefaultSettings())
+	defer e.Close(context.Background())
+	if err := e.AddBackend(c, filepath.Join(dir, "sqlite3.queue")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		r := sampleRecord()
+		r.Sequence = i
+		e.deliver([]*Record{r})
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var n, ordered int
+	if err := c.db.QueryRow(`SELECT count(*), sum(sequence = id - 1) FROM cdr`).Scan(&n, &ordered); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	appends, commits := c.appends, c.commits
+	c.mu.Unlock()
+	if n != 300 || ordered != 300 {
+		t.Fatalf("%d rows, %d in order; want 300", n, ordered)
+	}
+	// ~300 ms of records: 2 commits of ~25 pieces each (loose bounds for a loaded machine).
+	if commits < 1 || commits > 6 || appends < 5*commits {
+		t.Fatalf("%d pieces in %d commits; want many pieces a commit", appends, commits)
 	}
 }

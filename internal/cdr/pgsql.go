@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 	"github.com/pleiades-pbx/pleiades/internal/pgtable"
 )
 
@@ -79,3 +80,26 @@ func (p *PgSQL) value(r *Record, col string) any {
 func (p *PgSQL) Write(ctx context.Context, recs []*Record) error {
 	return p.Insert(ctx, len(recs), func(i int, col string) any { return p.value(recs[i], col) })
 }
+
+// Begin opens a transaction that records are copied into as they come (its queue hands
+// them over piece by piece, diskqueue.Streamer) and that commits them all at once.
+func (p *PgSQL) Begin(ctx context.Context) (diskqueue.Stream[*Record], error) {
+	tx, err := p.Writer.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pgStream{p, tx}, nil
+}
+
+type pgStream struct {
+	p  *PgSQL
+	tx *pgtable.Tx
+}
+
+func (s pgStream) Append(ctx context.Context, recs []*Record) error {
+	return s.tx.Insert(ctx, len(recs), func(i int, col string) any { return s.p.value(recs[i], col) })
+}
+
+func (s pgStream) Commit(ctx context.Context) error { return s.tx.Commit(ctx) }
+
+func (s pgStream) Abort() { s.tx.Abort() }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"strings"
 	"sync"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -20,15 +22,19 @@ type SQLite struct {
 	Path  string
 	Table string // "cdr" unless set
 
-	mu         sync.Mutex
-	db         *sql.DB
-	insert     *sql.Stmt // prepared once: parsing the INSERT for every record cost a quarter of a write
-	insertMany *sql.Stmt // the INSERT of sqliteRows rows: a batch pays database/sql's and the driver's per-statement work once for them
-	args       []any
+	mu sync.Mutex
+	db *sql.DB
+	// inserts[i] is the INSERT of 1<<i rows, prepared once: parsing the INSERT for every
+	// record cost a quarter of a write, and a statement of many rows pays database/sql's
+	// and the driver's per-statement work once for them. A piece of n records is written
+	// with the statements of n's binary digits.
+	inserts [sqliteSizes]*sql.Stmt
+	args    []any
 }
 
-// sqliteRows is how many records insertMany carries (21 parameters each).
-const sqliteRows = 16
+// sqliteSizes is how many INSERT statements are prepared: of 1, 2, 4, 8 and 16 rows (21
+// parameters each).
+const sqliteSizes = 5
 
 // ParseSQLite reads cdr_sqlite3_custom.conf's [master]: whether the backend is on and its
 // table.
@@ -87,57 +93,121 @@ func (s *SQLite) open(ctx context.Context) error {
 	}
 	head := "INSERT INTO " + quoteIdent(s.table()) + " (" + strings.Join(idents, ",") + ") VALUES "
 	row := "(" + strings.Join(marks, ",") + ")"
-	s.insert, err = db.PrepareContext(ctx, head+row)
-	if err == nil {
-		s.insertMany, err = db.PrepareContext(ctx, head+strings.Repeat(row+",", sqliteRows-1)+row)
-	}
-	if err != nil {
-		if s.insert != nil {
-			s.insert.Close()
+	for i := range s.inserts {
+		s.inserts[i], err = db.PrepareContext(ctx, head+strings.Repeat(row+",", 1<<i-1)+row)
+		if err != nil {
+			s.closeStmts()
+			db.Close()
+			return fmt.Errorf("cdr_sqlite3: %s: %w", s.Path, err)
 		}
-		db.Close()
-		return fmt.Errorf("cdr_sqlite3: %s: %w", s.Path, err)
 	}
 	s.db = db
 	return nil
 }
 
+func (s *SQLite) closeStmts() {
+	for i, st := range s.inserts {
+		if st != nil {
+			st.Close()
+		}
+		s.inserts[i] = nil
+	}
+}
+
 // Write inserts the records in one transaction, in order.
 func (s *SQLite) Write(ctx context.Context, recs []*Record) error {
+	st, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err = st.Append(ctx, recs); err == nil {
+		err = st.Commit(ctx)
+	}
+	if err != nil {
+		st.Abort()
+	}
+	return err
+}
+
+// Begin opens a transaction that records are inserted into as they come (its queue hands
+// them over piece by piece, diskqueue.Streamer) and that commits them all at once. The
+// backend is held until Commit or Abort.
+func (s *SQLite) Begin(ctx context.Context) (diskqueue.Stream[*Record], error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.db == nil {
 		if err := s.open(ctx); err != nil {
-			return err
+			s.mu.Unlock()
+			return nil, err
 		}
 	}
+	// SQLite's statements run without the queue's context: for a context that can end,
+	// database/sql and the driver start a goroutine per transaction and per statement to
+	// watch it (and the driver a progress callback in every statement), a cost paid for
+	// every piece, while a write into a local file ends in milliseconds anyway.
+	ctx = context.WithoutCancel(ctx)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("cdr_sqlite3: %w", err)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("cdr_sqlite3: %w", err)
 	}
-	defer tx.Rollback()
-	one, many := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.insertMany)
+	return &sqliteTx{s: s, tx: tx}, nil
+}
+
+// sqliteTx is an open transaction of the SQLite backend.
+type sqliteTx struct {
+	s     *SQLite
+	tx    *sql.Tx
+	stmts [sqliteSizes]*sql.Stmt // the backend's statements in tx, made when first used
+	done  bool
+}
+
+// Append inserts recs, in order, in the transaction.
+func (t *sqliteTx) Append(ctx context.Context, recs []*Record) error {
+	ctx = context.WithoutCancel(ctx) // see Begin
 	for len(recs) > 0 {
-		stmt, k := one, 1
-		if len(recs) >= sqliteRows {
-			stmt, k = many, sqliteRows
+		i := min(bits.Len(uint(len(recs)))-1, sqliteSizes-1)
+		k := 1 << i
+		if t.stmts[i] == nil {
+			t.stmts[i] = t.tx.StmtContext(ctx, t.s.inserts[i])
 		}
-		args := s.args[:0]
+		args := t.s.args[:0]
 		for _, r := range recs[:k] {
 			args = appendSQLiteArgs(args, r)
 		}
-		_, err := stmt.ExecContext(ctx, args...)
+		_, err := t.stmts[i].ExecContext(ctx, args...)
 		clear(args)
-		s.args = args[:0]
+		t.s.args = args[:0]
 		if err != nil {
 			return fmt.Errorf("cdr_sqlite3: %w", err)
 		}
 		recs = recs[k:]
 	}
-	if err := tx.Commit(); err != nil {
+	return nil
+}
+
+// Commit commits what was appended and releases the backend.
+func (t *sqliteTx) Commit(context.Context) error {
+	err := t.tx.Commit()
+	t.release()
+	if err != nil {
 		return fmt.Errorf("cdr_sqlite3: %w", err)
 	}
 	return nil
+}
+
+// Abort rolls back what was appended (after a Commit, it does nothing).
+func (t *sqliteTx) Abort() {
+	if !t.done {
+		t.tx.Rollback()
+		t.release()
+	}
+}
+
+func (t *sqliteTx) release() {
+	if !t.done {
+		t.done = true
+		t.s.mu.Unlock()
+	}
 }
 
 // appendSQLiteArgs appends r's values for the INSERT's columns (pgColumns).
@@ -179,9 +249,8 @@ func (s *SQLite) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	s.insert.Close()
-	s.insertMany.Close()
+	s.closeStmts()
 	err := s.db.Close()
-	s.db, s.insert, s.insertMany = nil, nil, nil
+	s.db = nil
 	return err
 }
