@@ -42,8 +42,8 @@ type BackendStatus struct {
 // database at most ~0.3 s after the call ended (docs/performance.md).
 const lingerFor = 250 * time.Millisecond
 
-// stepEvery is how often a backend that takes its batch piece by piece (cdr_pgsql and
-// master.db: diskqueue.Streamer) is handed the records that came meanwhile, inside the
+// stepEvery is how often a backend that takes its batch piece by piece (cdr_pgsql,
+// master.db and Master.csv: diskqueue.Streamer) is handed the records that came meanwhile, inside the
 // transaction that commits them lingerFor after it began: its work is spread over the
 // linger in ~0.1 ms pieces at 1,000 records/s, where a whole batch at once took a
 // processor for several ms while calls waited for it (docs/performance.md, stop 31).

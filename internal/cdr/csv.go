@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pleiades-pbx/pleiades/internal/conf"
+	"github.com/pleiades-pbx/pleiades/internal/diskqueue"
 )
 
 // CSVSettings are cdr_csv.conf's [csv] options, with cdr_csv.c's defaults.
@@ -101,32 +102,64 @@ func (c *CSV) Line(r *Record, initiated bool) string {
 
 // Write appends the records to Master.csv (and account files). A directory that cannot be
 // written is an error (the records stay queued and the error is logged once).
-func (c *CSV) Write(_ context.Context, recs []*Record) error {
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("cdr_csv: %w", err)
-	}
-	var master strings.Builder
-	accounts := map[string]*strings.Builder{}
+func (c *CSV) Write(ctx context.Context, recs []*Record) error {
+	b := &csvBatch{c: c}
+	b.Append(ctx, recs)
+	return b.Commit(ctx)
+}
+
+// Begin opens a batch whose lines are made as its records come (its queue hands them over
+// piece by piece, diskqueue.Streamer) and written at Commit, one write a file.
+func (c *CSV) Begin(context.Context) (diskqueue.Stream[*Record], error) {
+	return &csvBatch{c: c}, nil
+}
+
+// csvBatch is the lines of an open batch of the CSV backend.
+type csvBatch struct {
+	c        *CSV
+	master   strings.Builder
+	accounts map[string]*strings.Builder
+}
+
+// Append makes the records' lines.
+func (b *csvBatch) Append(_ context.Context, recs []*Record) error {
 	for _, r := range recs {
-		l := c.Line(r, false)
-		master.WriteString(l)
-		if c.Set.AccountLogs && r.AccountCode != "" && !strings.ContainsAny(r.AccountCode, `/\`) && r.AccountCode != ".." && r.AccountCode != "." {
-			if accounts[r.AccountCode] == nil {
-				accounts[r.AccountCode] = &strings.Builder{}
+		l := b.c.Line(r, false)
+		b.master.WriteString(l)
+		if b.c.Set.AccountLogs && r.AccountCode != "" && !strings.ContainsAny(r.AccountCode, `/\`) && r.AccountCode != ".." && r.AccountCode != "." {
+			if b.accounts == nil {
+				b.accounts = map[string]*strings.Builder{}
 			}
-			accounts[r.AccountCode].WriteString(l)
+			if b.accounts[r.AccountCode] == nil {
+				b.accounts[r.AccountCode] = &strings.Builder{}
+			}
+			b.accounts[r.AccountCode].WriteString(l)
 		}
 	}
-	if err := appendFile(filepath.Join(c.Dir, "Master.csv"), master.String()); err != nil {
+	return nil
+}
+
+// Commit appends the lines to Master.csv and to the accounts' files.
+func (b *csvBatch) Commit(context.Context) error {
+	if b.master.Len() == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(b.c.Dir, 0o755); err != nil {
+		return fmt.Errorf("cdr_csv: %w", err)
+	}
+	if err := appendFile(filepath.Join(b.c.Dir, "Master.csv"), b.master.String()); err != nil {
 		return err
 	}
-	for acct, b := range accounts {
-		if err := appendFile(filepath.Join(c.Dir, acct+".csv"), b.String()); err != nil {
+	for acct, l := range b.accounts {
+		if err := appendFile(filepath.Join(b.c.Dir, acct+".csv"), l.String()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// Abort drops the lines.
+func (b *csvBatch) Abort() {}
 
 func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

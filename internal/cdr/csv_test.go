@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,40 @@ func TestCSVWrite(t *testing.T) {
 	ro := &CSV{Dir: filepath.Join(dir, "Master.csv", "sub")}
 	if err := ro.Write(context.Background(), []*Record{r}); err == nil {
 		t.Fatal("no error for a directory that cannot be made")
+	}
+}
+
+// Lines made as records come are written at Commit, in order, Master.csv and the account's
+// file alike; an aborted batch writes nothing.
+func TestCSVStream(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	c := &CSV{Dir: dir, Set: CSVSettings{AccountLogs: true}}
+	recs := make([]*Record, 5)
+	for i := range recs {
+		recs[i] = sampleRecord()
+		recs[i].Src = strconv.Itoa(i)
+	}
+	st, _ := c.Begin(ctx)
+	st.Append(ctx, recs[:2])
+	st.Abort()
+	st, _ = c.Begin(ctx)
+	st.Append(ctx, recs[:2])
+	st.Append(ctx, recs[2:])
+	if _, err := os.Stat(filepath.Join(dir, "Master.csv")); !os.IsNotExist(err) {
+		t.Fatalf("Master.csv before the commit: %v", err)
+	}
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, r := range recs {
+		want += c.Line(r, false)
+	}
+	for _, f := range []string{"Master.csv", recs[0].AccountCode + ".csv"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || string(b) != want {
+			t.Fatalf("%s: %v\n%s\nwant\n%s", f, err, b, want)
+		}
 	}
 }

@@ -69,8 +69,9 @@
 // ~0.3 s of the call's end. cdr_pgsql and master.db take the transaction's records as they
 // come, every 10 ms (diskqueue.Streamer): the COPY's rows are sent and master.db's
 // INSERTs (of 1 to 16 rows) run meanwhile, so their work is spread over the 250 ms
-// instead of taking a processor for several ms at its end. Master.csv, cdr_custom and AMI
-// get the whole batch at the end. Figures: docs/performance.md.
+// instead of taking a processor for several ms at its end; Master.csv's lines are made as
+// the records come and written at the end. cdr_custom and AMI get the whole batch at the
+// end. Figures: docs/performance.md.
 //
 // With CDRs off (cdr.conf enable=no) and no record left being built, the engine drops a
 // channel's events where they are made: a call pays nothing for it. Records begun before
