@@ -372,24 +372,11 @@ func TestTx(t *testing.T) {
 		}
 		return n
 	}
-	rows := func(from int) func(i int, col string) any {
-		return func(i int, col string) any {
-			if col == "uid" {
-				return "u" + strconv.Itoa(from+i)
-			}
-			return from + i
-		}
-	}
 	tx, err := w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Insert(ctx, 2, rows(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Insert(ctx, 3, rows(2)); err != nil {
-		t.Fatal(err)
-	}
+	insertPieces(t, tx, [2]int{0, 2}, [2]int{2, 3})
 	if n := count(); n != 0 {
 		t.Fatalf("%d rows visible before the commit", n)
 	}
@@ -402,26 +389,18 @@ func TestTx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, from := range []int{0, 2, 3} {
-		if err := tx.Insert(ctx, map[int]int{0: 2, 2: 1, 3: 2}[from], rows(from)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertPieces(t, tx, [2]int{0, 2}, [2]int{2, 1}, [2]int{3, 2})
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err == nil {
 		t.Fatal("a second Commit succeeded")
 	}
-	var got string
-	if err := admin.QueryRow(ctx, "SELECT string_agg(uid, ',' ORDER BY ctid) FROM "+schema+".t").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != "u0,u1,u2,u3,u4" {
+	if got := uids(t, admin, schema); got != "u0,u1,u2,u3,u4" {
 		t.Fatalf("rows %s, want u0..u4 once each", got)
 	}
 	// The Writer is free again: a plain Insert goes through.
-	if err := w.Insert(ctx, 1, rows(5)); err != nil || count() != 6 {
+	if err := w.Insert(ctx, 1, uidRows(5)); err != nil || count() != 6 {
 		t.Fatalf("insert after the transaction: %v, %d rows", err, count())
 	}
 }
@@ -439,24 +418,11 @@ func TestTxRetryAfterLostCommit(t *testing.T) {
 	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: port, DBName: "test", User: "postgres", Table: schema + ".t"},
 		Module: "test_pgsql", Columns: []string{"uid", "seq"}, Key: []string{"uid", "seq"}}
 	defer w.Close()
-	rows := func(from int) func(i int, col string) any {
-		return func(i int, col string) any {
-			if col == "uid" {
-				return "u" + strconv.Itoa(from+i)
-			}
-			return from + i
-		}
-	}
 	tx, err := w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Insert(ctx, 2, rows(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Insert(ctx, 1, rows(2)); err != nil {
-		t.Fatal(err)
-	}
+	insertPieces(t, tx, [2]int{0, 2}, [2]int{2, 1})
 	if err := tx.Commit(ctx); err == nil || !proxy.cut.Load() {
 		t.Fatalf("the first commit: %v (cut %v), want an error after it went through", err, proxy.cut.Load())
 	}
@@ -465,19 +431,41 @@ func TestTxRetryAfterLostCommit(t *testing.T) {
 	if tx, err = w.Begin(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range [][2]int{{0, 1}, {1, 3}, {4, 1}} {
-		if err := tx.Insert(ctx, p[1], rows(p[0])); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertPieces(t, tx, [2]int{0, 1}, [2]int{1, 3}, [2]int{4, 1})
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var got string
-	if err := admin.QueryRow(ctx, "SELECT string_agg(uid, ',' ORDER BY ctid) FROM "+schema+".t").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != "u0,u1,u2,u3,u4" {
+	if got := uids(t, admin, schema); got != "u0,u1,u2,u3,u4" {
 		t.Fatalf("rows %s, want u0..u4 once each", got)
 	}
+}
+
+// uidRows gives rows from, from+1...: uid "u<n>", seq n.
+func uidRows(from int) func(i int, col string) any {
+	return func(i int, col string) any {
+		if col == "uid" {
+			return "u" + strconv.Itoa(from+i)
+		}
+		return from + i
+	}
+}
+
+// insertPieces inserts into tx each piece {from, n}: n rows of uidRows(from).
+func insertPieces(t *testing.T, tx *Tx, pieces ...[2]int) {
+	t.Helper()
+	for _, p := range pieces {
+		if err := tx.Insert(t.Context(), p[1], uidRows(p[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// uids is the uid column of schema.t in the order the rows were written.
+func uids(t *testing.T, admin *pgx.Conn, schema string) string {
+	t.Helper()
+	var got string
+	if err := admin.QueryRow(t.Context(), "SELECT string_agg(uid, ',' ORDER BY ctid) FROM "+schema+".t").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
