@@ -203,34 +203,34 @@ func newCutAtCommit(t *testing.T) *cutAtCommit {
 // the caller retries it (with more rows behind it).
 func TestInsertRetryAfterLostCommit(t *testing.T) {
 	ctx := t.Context()
-	admin, schema, ok := scratch(t, "t (uid TEXT, seq INTEGER)")
+	w, proxy, admin, schema, ok := behindCut(t)
 	if !ok {
 		return
 	}
-	proxy := newCutAtCommit(t)
-	port := strconv.Itoa(proxy.ln.Addr().(*net.TCPAddr).Port)
-	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: port, DBName: "test", User: "postgres", Table: schema + ".t"},
-		Module: "test_pgsql", Columns: []string{"uid", "seq"}, Key: []string{"uid", "seq"}}
-	defer w.Close()
-	value := func(i int, col string) any {
-		if col == "uid" {
-			return "u" + strconv.Itoa(i)
-		}
-		return i
-	}
-	if err := w.Insert(ctx, 3, value); err == nil || !proxy.cut.Load() {
+	if err := w.Insert(ctx, 3, uidRows(0)); err == nil || !proxy.cut.Load() {
 		t.Fatalf("the first insert: %v (cut %v), want an error after its commit", err, proxy.cut.Load())
 	}
-	if err := w.Insert(ctx, 5, value); err != nil {
+	if err := w.Insert(ctx, 5, uidRows(0)); err != nil {
 		t.Fatal(err)
 	}
-	var got string
-	if err := admin.QueryRow(ctx, "SELECT string_agg(uid, ',' ORDER BY ctid) FROM "+schema+".t").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != "u0,u1,u2,u3,u4" {
+	if got := uids(t, admin, schema); got != "u0,u1,u2,u3,u4" {
 		t.Fatalf("rows %s, want u0..u4 once each", got)
 	}
+}
+
+// behindCut makes a scratch table t (uid, seq) and a Writer keyed on both that reaches
+// PostgreSQL through a cutAtCommit proxy; ok is false without PostgreSQL.
+func behindCut(t *testing.T) (w *Writer, proxy *cutAtCommit, admin *pgx.Conn, schema string, ok bool) {
+	admin, schema, ok = scratch(t, "t (uid TEXT, seq INTEGER)")
+	if !ok {
+		return
+	}
+	proxy = newCutAtCommit(t)
+	port := strconv.Itoa(proxy.ln.Addr().(*net.TCPAddr).Port)
+	w = &Writer{Conn: Conn{Host: "127.0.0.1", Port: port, DBName: "test", User: "postgres", Table: schema + ".t"},
+		Module: "test_pgsql", Columns: []string{"uid", "seq"}, Key: []string{"uid", "seq"}}
+	t.Cleanup(func() { w.Close() })
+	return
 }
 
 // Batches of many rows and of one: every row once and in order, NULLs and timestamps given
@@ -409,15 +409,10 @@ func TestTx(t *testing.T) {
 // when its rows are offered first in the next one, in other pieces.
 func TestTxRetryAfterLostCommit(t *testing.T) {
 	ctx := t.Context()
-	admin, schema, ok := scratch(t, "t (uid TEXT, seq INTEGER)")
+	w, proxy, admin, schema, ok := behindCut(t)
 	if !ok {
 		return
 	}
-	proxy := newCutAtCommit(t)
-	port := strconv.Itoa(proxy.ln.Addr().(*net.TCPAddr).Port)
-	w := &Writer{Conn: Conn{Host: "127.0.0.1", Port: port, DBName: "test", User: "postgres", Table: schema + ".t"},
-		Module: "test_pgsql", Columns: []string{"uid", "seq"}, Key: []string{"uid", "seq"}}
-	defer w.Close()
 	tx, err := w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
