@@ -104,7 +104,7 @@ func main() {
 		case to == trace.GoRunning:
 			if at, ok := runnableAt[id]; ok {
 				d := time.Duration(now - at)
-				buckets[min(sortBucket(d), 4)]++
+				buckets[bucketOf(d)]++
 				if d > long {
 					longs++
 					if inMark {
@@ -131,7 +131,8 @@ func main() {
 	top("running in all:", ran)
 }
 
-func sortBucket(d time.Duration) int {
+// bucketOf is the index in buckets of a wait of d.
+func bucketOf(d time.Duration) int {
 	switch {
 	case d < 100*time.Microsecond:
 		return 0

@@ -78,7 +78,12 @@ func (p *PgSQL) value(r *Record, col string) any {
 
 // Write inserts the records in one transaction, in order.
 func (p *PgSQL) Write(ctx context.Context, recs []*Record) error {
-	return p.Insert(ctx, len(recs), func(i int, col string) any { return p.value(recs[i], col) })
+	return p.Insert(ctx, len(recs), p.values(recs))
+}
+
+// values gives recs[i]'s value of a column, as pgtable asks for it.
+func (p *PgSQL) values(recs []*Record) func(i int, col string) any {
+	return func(i int, col string) any { return p.value(recs[i], col) }
 }
 
 // Begin opens a transaction that records are copied into as they come (its queue hands
@@ -97,7 +102,7 @@ type pgStream struct {
 }
 
 func (s pgStream) Append(ctx context.Context, recs []*Record) error {
-	return s.tx.Insert(ctx, len(recs), func(i int, col string) any { return s.p.value(recs[i], col) })
+	return s.tx.Insert(ctx, len(recs), s.p.values(recs))
 }
 
 func (s pgStream) Commit(ctx context.Context) error { return s.tx.Commit(ctx) }
