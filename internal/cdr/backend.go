@@ -77,9 +77,13 @@ func (s *sink) status() BackendStatus { return BackendStatus(s.Queue.Status()) }
 // AddBackend starts posting records to b. spool, when not empty, is the file that mirrors
 // its queue on disk (records a stop left there are written first); "" keeps the queue in
 // memory only. A backend of the same name is replaced (a reload): the old one is stopped
-// (and closed, when it is an io.Closer) and its memory queue handed to the new one.
+// (and closed, when it is an io.Closer) and its memory queue handed to the new one; the
+// records posted meanwhile are held and go to the new one after those, so a reload loses
+// none. If the new queue cannot start (its spool cannot be read), the backend goes on with
+// a memory queue, and the error is returned.
 func (e *Engine) AddBackend(b Backend, spool string) error {
-	old := e.takeSink(b.Name())
+	name := b.Name()
+	old := e.takeSink(name, true)
 	var left []*Record
 	if old != nil {
 		old.close()
@@ -91,21 +95,35 @@ func (e *Engine) AddBackend(b Backend, spool string) error {
 		}
 	}
 	s, err := newSink(b, e.log, spool, left)
-	if err != nil {
-		return err
+	if err != nil && old != nil {
+		s, _ = newSink(b, e.log, "", left) // a memory queue cannot fail to start
 	}
 	e.mu.Lock()
-	e.sinks = append(e.sinks, s)
+	if s != nil {
+		e.sinks = append(e.sinks, s)
+		if h := e.held[name]; len(h) > 0 {
+			s.add(h)
+		}
+	}
+	delete(e.held, name)
 	e.mu.Unlock()
-	return nil
+	return err
 }
 
-func (e *Engine) takeSink(name string) *sink {
+// takeSink removes the backend named name from those posted to and returns it (nil if
+// none); with hold, records posted from now on are held for its replacement.
+func (e *Engine) takeSink(name string, hold bool) *sink {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i, s := range e.sinks {
 		if s.b.Name() == name {
 			e.sinks = append(e.sinks[:i:i], e.sinks[i+1:]...)
+			if hold {
+				if e.held == nil {
+					e.held = map[string][]*Record{}
+				}
+				e.held[name] = nil
+			}
 			return s
 		}
 	}
@@ -115,7 +133,7 @@ func (e *Engine) takeSink(name string) *sink {
 // RemoveBackend stops the backend named name; what its queue holds stays in its spool file
 // (a memory queue is lost).
 func (e *Engine) RemoveBackend(name string) {
-	if s := e.takeSink(name); s != nil {
+	if s := e.takeSink(name, false); s != nil {
 		s.close()
 	}
 }

@@ -292,3 +292,54 @@ func TestSQLiteGetsRecordsAsTheyCome(t *testing.T) {
 		t.Fatalf("%d pieces in %d commits; want many pieces a commit", appends, commits)
 	}
 }
+
+// Records posted while a reload replaces a backend (every "module reload cdr") reach the
+// new one: none is lost in the moment the old one is stopped and the new one started, with
+// a memory queue or a spooled one.
+func TestReplaceBackendWhileRecordsCome(t *testing.T) {
+	for _, spooled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "spool"}[spooled], func(t *testing.T) {
+			spool := ""
+			if spooled {
+				spool = filepath.Join(t.TempDir(), "mem.queue")
+			}
+			e := New(nil, DefaultSettings())
+			defer e.Close(context.Background())
+			backends := []*memBackend{{name: "mem"}}
+			if err := e.AddBackend(backends[0], spool); err != nil {
+				t.Fatal(err)
+			}
+			const n = 20000
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := range n {
+					e.deliver(numbered(1, i))
+				}
+			}()
+			for range 20 {
+				b := &memBackend{name: "mem"}
+				backends = append(backends, b)
+				if err := e.AddBackend(b, spool); err != nil {
+					t.Fatal(err)
+				}
+			}
+			<-done
+			if err := e.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			var got []*Record
+			for _, b := range backends {
+				got = append(got, b.records()...)
+			}
+			for i, r := range got {
+				if r.Sequence != i {
+					t.Fatalf("record %d is #%d (%d records in all, want %d once each in order)", i, r.Sequence, len(got), n)
+				}
+			}
+			if len(got) != n {
+				t.Fatalf("%d records written, want %d", len(got), n)
+			}
+		})
+	}
+}

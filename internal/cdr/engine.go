@@ -25,7 +25,10 @@ type Engine struct {
 	batch   []*Record
 	timer   *time.Timer
 	sinks   []*sink
-	outbox  []*Record // records finished while e.mu is held, posted by unlock
+	// held keeps, by backend name, the records posted while AddBackend replaces that
+	// backend (between stopping the old one and starting the new one).
+	held   map[string][]*Record
+	outbox []*Record // records finished while e.mu is held, posted by unlock
 
 	// Channel events wait here for the engine's goroutine (or for the next caller of lock),
 	// so a call's own goroutine only appends to a slice: see Handle.
@@ -109,6 +112,9 @@ func (e *Engine) unlock() {
 	if len(e.outbox) > 0 {
 		for _, s := range e.sinks {
 			s.add(e.outbox)
+		}
+		for name, h := range e.held {
+			e.held[name] = append(h, e.outbox...)
 		}
 		e.outbox = nil
 	}

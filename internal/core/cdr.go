@@ -32,6 +32,7 @@ type cdrModule struct {
 	cel       *cel.Engine
 	celMu     sync.Mutex   // guards celQueues (read by "cel show status" and "module show")
 	celQueues []*cel.Queue // the CEL database backends running
+	celOut    cel.Fanout   // the CEL engine's one receiver; celSinks changes what it feeds
 	detach    func()
 	celOff    func()
 }
@@ -74,6 +75,7 @@ func (m *cdrModule) Load(ctx context.Context, s *Server) error {
 	m.cel = cel.New(celSet)
 	s.CLI.MustRegister(m.cel.Commands(m.celStatus)...)
 	m.celOff = s.Channels.Subscribe(m.cel.Handle)
+	m.cel.AddSink(m.celOut.Sink)
 	if s.Dialplan != nil {
 		s.Dialplan.OnApp(m.cel.App)
 	}
@@ -94,7 +96,8 @@ func (m *cdrModule) celSettings(ctx context.Context, s *Server) (cel.Settings, e
 
 // celSinks (re)starts CEL's receivers: cel_manager, cel_pgsql (cel_pgsql.conf) and
 // cel_odbc (cel_odbc.conf). The database backends' queues are files: a backend stopped by a
-// reload leaves its backlog there and its successor writes it first.
+// reload leaves its backlog there and its successor writes it first; the events that come
+// while the queues are replaced are held (celOut) and go to the new ones after it.
 func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
 	cfg, err := s.LoadConfig(ctx, "cel_pgsql.conf")
 	if err != nil {
@@ -112,10 +115,11 @@ func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
 	if err != nil {
 		return err
 	}
-	m.cel.ClearSinks()
+	m.celOut.Hold()
 	m.closeCELQueues()
+	var sinks []cel.Sink
 	if m.cel.Settings().Manager && s.AMI != nil {
-		m.cel.AddSink(cel.ManagerSink(s.AMI, func() string { return m.cel.Settings().DateFormat }))
+		sinks = append(sinks, cel.ManagerSink(s.AMI, func() string { return m.cel.Settings().DateFormat }))
 	}
 	start := func(b cel.Backend, spool string) {
 		q, err := cel.Start(b, s.Log, filepath.Join(s.Settings.Dirs.Spool, "cel", spool), nil)
@@ -126,7 +130,7 @@ func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
 		m.celMu.Lock()
 		m.celQueues = append(m.celQueues, q)
 		m.celMu.Unlock()
-		m.cel.AddSink(q.Sink)
+		sinks = append(sinks, q.Sink)
 	}
 	if pg != nil {
 		pg.Log = s.Log
@@ -144,6 +148,7 @@ func (m *cdrModule) celSinks(ctx context.Context, s *Server) error {
 		o.Q, o.Dollar, o.Log = q, dollar, s.Log
 		start(o, "odbc-"+o.Section+".queue")
 	}
+	m.celOut.Resume(sinks...)
 	return nil
 }
 

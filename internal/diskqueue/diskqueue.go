@@ -101,6 +101,10 @@ type Status struct {
 // (Options.KeepEmpty's default).
 const keepEmpty = time.Second
 
+// closeGrace is how long Close lets a write or commit under way finish before it cancels
+// it (a database that hangs).
+const closeGrace = 5 * time.Second
+
 // compactAfter is how many written items the spool file keeps at its head (counted in
 // <spool>.done) before it is rewritten without them: a backlog drains in linear time.
 const compactAfter = 5000
@@ -450,7 +454,15 @@ func (q *Queue[T]) run() {
 	defer cancel()
 	go func() {
 		<-q.stop
-		cancel()
+		// A write or commit under way is let finish: cut off, it may have committed all the
+		// same, and the queue's successor (a reload's) would write its items again.
+		t := time.NewTimer(closeGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-ctx.Done():
+		}
 	}()
 	streamer, streams := q.w.(Streamer[T])
 	streams = streams && q.opt.Linger > 0
@@ -497,6 +509,11 @@ func (q *Queue[T]) run() {
 				}
 			}
 			continue
+		}
+		select {
+		case <-q.stop:
+			return // no write begins after Close
+		default:
 		}
 		var err error
 		if streams {
@@ -619,7 +636,8 @@ func (q *Queue[T]) Flush(ctx context.Context) error {
 
 // Close stops the queue's goroutine, saves what waits to the spool (where the next start
 // finds it) and closes the Writer when it is an io.Closer. It does not wait for the Writer
-// to drain the queue: Flush first for that.
+// to drain the queue (Flush first for that), and starts no write; a write or commit under
+// way is let finish (closeGrace the most), as one cut off may have committed all the same.
 func (q *Queue[T]) Close() {
 	close(q.stop)
 	<-q.done

@@ -256,3 +256,49 @@ func TestSpoolKeptWhileItemsCome(t *testing.T) {
 	waitUntil(t, "the idle file removed", func() bool { _, err := os.Stat(spool); return os.IsNotExist(err) })
 	inOrder(t, w2.written(), 3)
 }
+
+// slowWriter writes its items, then takes a while to report it, as a commit whose answer is
+// on its way: a cancelled ctx in that moment makes it fail although the items are written.
+type slowWriter struct {
+	memWriter
+	started chan struct{}
+}
+
+func (s *slowWriter) Write(ctx context.Context, items []item) error {
+	s.mu.Lock()
+	s.items = append(s.items, items...)
+	s.mu.Unlock()
+	close(s.started)
+	select {
+	case <-time.After(200 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close while a write is under way lets it finish: its items are not left in the spool for
+// the next queue (a reload's) to write a second time.
+func TestCloseLetsWriteFinish(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "s.queue")
+	w := &slowWriter{memWriter: memWriter{name: "s"}, started: make(chan struct{})}
+	q, err := New[item](w, nil, spool, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Add(numbered(5, 0))
+	<-w.started
+	q.Close()
+	w2 := &memWriter{name: "s"}
+	q2, err := New[item](w2, nil, spool, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	if err := q2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := len(w.written()), len(w2.written()); a != 5 || b != 0 {
+		t.Fatalf("written %d by the closed queue, %d again by the next; want 5 and 0", a, b)
+	}
+}

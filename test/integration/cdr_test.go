@@ -483,3 +483,67 @@ func TestCDRBadInput(t *testing.T) {
 		t.Fatalf("module reload cdr:\n%s", rel)
 	}
 }
+
+// TestCDRAndCELReloadDuringCalls: "module reload cdr" every 50 ms while 300 calls come and
+// go. Each reload stops the backends' queues and starts new ones; the records and events
+// that come meanwhile are held for the new ones: every CDR is in Master.csv and
+// PostgreSQL once and in order, and cel_pgsql has every call's seven CEL events.
+func TestCDRAndCELReloadDuringCalls(t *testing.T) {
+	schema, admin := cdrTable(t)
+	if _, err := admin.Exec(t.Context(), fmt.Sprintf(celColumns, schema+".cel", "SERIAL", "TIMESTAMP")); err != nil {
+		t.Fatal(err)
+	}
+	sipPort := freePorts(t, 1)[0]
+	nd := NewNode(t, "", map[string]string{
+		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"rtp.conf":        "[general]\nrtpstart=34000\nrtpend=34800\n",
+		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
+		"cdr_csv.conf":    "[csv]\nloguniqueid=yes\n",
+		"cdr_pgsql.conf":  fmt.Sprintf("[global]\nhostname=127.0.0.1\nport=5432\ndbname=test\nuser=postgres\ntable=%s.cdr\n", schema),
+		"cel.conf":        "[general]\nenable=yes\napps=wait\nevents=ALL\n",
+		"cel_pgsql.conf":  fmt.Sprintf("[global]\nhostname=127.0.0.1\nport=5432\ndbname=test\nuser=postgres\ntable=%s.cel\n", schema),
+	})
+	nd.Start()
+	const calls, rate = 300, 50
+	stop := make(chan struct{})
+	reloads := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				reloads <- n
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if out, rc := nd.RX("module reload cdr"); rc != 0 {
+				t.Errorf("module reload cdr: exit %d: %s", rc, out)
+			}
+			n++
+		}
+	}()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		"-s", "200", "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200", "-au", "alice", "-ap", "wonderland")
+	close(stop)
+	n := <-reloads
+	rows := readCSV(t, nd, calls)
+	got, want := cdrRowsInOrder(t, admin, schema, rows, 30*time.Second)
+	if len(rows) != calls || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after %d reloads: Master.csv has %d rows, PostgreSQL %d (want %d, the same, in order)", n, len(rows), len(got), calls)
+	}
+	var events, starts, ends int
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		err := admin.QueryRow(t.Context(), "SELECT count(*), count(*) FILTER (WHERE eventtype = 'CHAN_START'), count(*) FILTER (WHERE eventtype = 'LINKEDID_END') FROM "+schema+".cel").Scan(&events, &starts, &ends)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if events >= 7*calls {
+			break
+		}
+	}
+	if events != 7*calls || starts != calls || ends != calls {
+		t.Fatalf("after %d reloads: cel_pgsql has %d events (%d CHAN_START, %d LINKEDID_END); want %d (%d, %d)", n, events, starts, ends, 7*calls, calls, calls)
+	}
+	t.Logf("%d calls, %d reloads of cdr: every record and CEL event once", calls, n)
+}
