@@ -19,7 +19,8 @@
 // CLOCK_REALTIME), so the time the generator takes to get round to reading the datagram is
 // not counted. -kts=false uses time.Now() after the read instead. The latencies go into an
 // allocation-free histogram (1 µs buckets to 100 ms, then 1 ms buckets to 40 s); -lat FILE
-// writes each successful call's latency in µs, one a line, for merging runs.
+// writes each successful call's latency in µs, one a line, for merging runs (with -latat,
+// after the INVITE's send time in Unix ns, to split one run into phases by time).
 //
 // The calls are sent on a schedule (call i at start + i/RATE; a late sender catches up in
 // a burst, as sipp does), round-robin over -socks sockets, each with a reader goroutine.
@@ -171,6 +172,7 @@ func main() {
 	ext := flag.String("ext", "300", "the extension called")
 	user := flag.String("user", "alice", "the caller")
 	latFile := flag.String("lat", "", "write each successful call's setup latency (µs) to this file, one a line")
+	latAt := flag.Bool("latat", false, "with -lat: each line is the INVITE's send time (Unix ns), a space, then the latency")
 	kts := flag.Bool("kts", true, "take the 200 OK's arrival from the kernel's receive stamp (SO_TIMESTAMPNS)")
 	rcvbuf := flag.Int("rcvbuf", 4<<20, "SO_RCVBUF of the sockets")
 	procs := flag.Int("procs", 1, "GOMAXPROCS; 1 keeps the scheduler from spinning on the shared CPUs (the receive stamps come from the kernel)")
@@ -317,7 +319,12 @@ func main() {
 		var b []byte
 		for i := range g.calls {
 			if l := g.calls[i].lat; l >= 0 {
-				b = strconv.AppendInt(b[:0], l, 10)
+				b = b[:0]
+				if *latAt {
+					b = strconv.AppendInt(b, g.calls[i].inviteAt, 10)
+					b = append(b, ' ')
+				}
+				b = strconv.AppendInt(b, l, 10)
 				b = append(b, '\n')
 				w.Write(b)
 			}
