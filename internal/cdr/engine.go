@@ -125,10 +125,14 @@ func (e *Engine) unlock() {
 // before it applies them: a call's goroutine wakes it only when the queue was empty, so
 // at most once per applyEvery however many calls there are. Each cycle costs two
 // goroutine wake-ups (the first event's, the timer's), the most CPU a record cost when
-// they came every 5 ms at 250 calls/s: 50 ms, the backends' own linger, took 30-50 µs
-// off each record (docs/performance.md). A record reaches its backends up to 50 ms later
-// for it; CDR() and the engine's other callers still apply what is queued first.
-const applyEvery = 50 * time.Millisecond
+// they came every 5 ms at 250 calls/s (a record or two a cycle). The records a cycle
+// finishes reach the backends at once, and each backend works on them at once: at 50 ms
+// that was ~50 records, several hundred µs of master.db's and cdr_pgsql's work at the same
+// instant on the two CPUs the calls use, which is what the slowest calls waited for;
+// 10 ms (~10 records at 1,000 calls/s) matches the backends' stepEvery, and gave a lower
+// on/off p99 in bench/cdrtoggle.sh (docs/performance.md, stop 32). CDR() and the engine's
+// other callers still apply what is queued first.
+const applyEvery = 10 * time.Millisecond
 
 // run applies queued channel events until Close.
 func (e *Engine) run() {
