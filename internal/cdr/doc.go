@@ -41,7 +41,7 @@
 // # The call's goroutine
 //
 // Channel events, the applications a leg starts and CDR() writes are queued (stamped with
-// their time) for the engine's goroutine, which applies them every 50 ms; CDR() reads and
+// their time) for the engine's goroutine, which applies them every 10 ms; CDR() reads and
 // the other calls apply what is queued first, so the dialplan sees its own writes. A call
 // pays for a queue append, not for the state machine: bench/cdrbench.
 //
@@ -61,7 +61,10 @@
 // place while records keep coming, removed after a second without any and at a stop). A
 // file that cannot be written is logged and the queue goes on in memory. Records are
 // spooled by Record.AppendJSON (encoding/json's bytes without reflection). "cdr show
-// status" shows each queue's backlog.
+// status" shows each queue's backlog. A reload replaces a backend's queue without losing or
+// doubling a record: the records finished while it is replaced are held and go to the new
+// queue after the old one's, and the old queue lets a write under way finish (up to 5 s)
+// rather than cut it off after the database may have committed it.
 //
 // A backend's goroutine, woken by a record, gathers records for 250 ms (up to 500) into
 // one transaction: at 1,000 records/s a database gets one commit for ~250 records (one
