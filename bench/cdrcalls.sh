@@ -21,20 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-200} secs=${2:-20} rounds=${3:-3}
 command -v sipp >/dev/null || { echo "sipp missing (Debian: apt-get install sip-tester)" >&2; exit 1; }
-command -v psql >/dev/null || { echo "psql missing" >&2; exit 1; }
-[ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
 . bench/lib.sh
-sp=$(free_port) ap=$(free_port)
-d=$(mktemp -d /tmp/plcdrcalls.XXXX)
-schema="cdrcalls_$$"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
-  cdr_bench_drop "$schema"
-  [ -n "${KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-cdr_bench_setup "$d" "$schema" "$sp" 5
+cdr_bench_init cdrcalls 5
+ap=$(free_port)
 cdr_bench_start
 echo "cdr calls bench: $(nproc) CPUs, $rate calls/s, $secs s a phase, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 

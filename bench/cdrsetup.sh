@@ -31,22 +31,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-1000} secs=${2:-20} rounds=${3:-3}
-command -v psql >/dev/null || { echo "psql missing" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq missing (Debian: apt-get install jq)" >&2; exit 1; }
-[ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
 . bench/lib.sh
-sp=$(free_port)
-d=$(mktemp -d /tmp/plcdrsetup.XXXX)
+cdr_bench_init cdrsetup 10
 go build -o "$d/sipcalls" ./bench/sipcalls
-schema="cdrsetup_$$"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
-  cdr_bench_drop "$schema"
-  [ -n "${KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-cdr_bench_setup "$d" "$schema" "$sp" 10
 rx() { "$BIN" -C "$d/etc/asterisk.conf" -rx "$1"; }
 # The server logs each GC cycle (gctrace) so that each phase kind's cycles and the wall time
 # of their concurrent mark (when calls share the CPU with the collector) can be counted.

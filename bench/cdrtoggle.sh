@@ -23,22 +23,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-1000} secs=${2:-120} period=${3:-3} settle=${SETTLE:-0.5}
-command -v psql >/dev/null || { echo "psql missing" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq missing (Debian: apt-get install jq)" >&2; exit 1; }
-[ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
 . bench/lib.sh
-sp=$(free_port)
-d=$(mktemp -d /tmp/plcdrtoggle.XXXX)
+cdr_bench_init cdrtoggle 10
 go build -o "$d/sipcalls" ./bench/sipcalls
-schema="cdrtoggle_$$"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
-  cdr_bench_drop "$schema"
-  [ -n "${KEEP:-}" ] || rm -rf "$d"
-}
-trap cleanup EXIT
-cdr_bench_setup "$d" "$schema" "$sp" 10
 cdr_bench_start
 echo "cdr toggle bench: $(nproc) CPUs, $rate calls/s for $secs s, CDRs switched every $period s (first $settle s of each left out), load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${WARMUP:-15}" -gt 0 ]; then

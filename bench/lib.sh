@@ -44,6 +44,26 @@ cdr_bench_setup() {
   printf '[general]\nudpbindaddr = 127.0.0.1:%s\nrealm = pleiades\ncontext = calls\ndisallow = all\nallow = alaw\n[alice]\ntype = friend\nhost = dynamic\nsecret = wonderland\ninsecure = invite\ncontext = calls\n' "$sp" > "$d/etc/sip.conf"
   printf '[global]\nhostname = 127.0.0.1\nport = 5432\ndbname = test\nuser = postgres\ntable = %s.cdr\nappname = %s\n' "$schema" "$schema" > "$d/etc/cdr_pgsql.conf"
 }
+# cdr_bench_init NAME WAIT: the CDR benches' common start, in the calling script: psql
+# there, BIN built unless given, a free SIP port in sp, a scratch directory in d
+# (/tmp/plNAME.XXXX, kept with KEEP=1), the scratch schema NAME_<pid> in schema, the server's
+# set-up (cdr_bench_setup, calls that Wait(WAIT)); at exit everything in pids is killed and
+# the schema dropped.
+cdr_bench_init() {
+  command -v psql >/dev/null || { echo "psql missing" >&2; exit 1; }
+  [ -n "${BIN:-}" ] || { make -s build; BIN=bin/pleiades; }
+  sp=$(free_port)
+  d=$(mktemp -d "/tmp/pl$1.XXXX")
+  schema="$1_$$"
+  pids=()
+  trap cdr_bench_cleanup EXIT
+  cdr_bench_setup "$d" "$schema" "$sp" "$2"
+}
+cdr_bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  cdr_bench_drop "$schema"
+  [ -n "${KEEP:-}" ] || rm -rf "$d"
+}
 cdr_bench_drop() { psql -qh 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $1 CASCADE" >/dev/null 2>&1 || true; }
 
 # cputicks PID: user+system clock ticks the process has used (0 when it is gone).
