@@ -289,16 +289,24 @@ func TestCloseLetsWriteFinish(t *testing.T) {
 	q.Add(numbered(5, 0))
 	<-w.started
 	q.Close()
-	w2 := &memWriter{name: "s"}
-	q2, err := New[item](w2, nil, spool, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q2.Close()
-	if err := q2.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	w2 := drainSpool(t, spool)
 	if a, b := len(w.written()), len(w2.written()); a != 5 || b != 0 {
 		t.Fatalf("written %d by the closed queue, %d again by the next; want 5 and 0", a, b)
 	}
+}
+
+// drainSpool starts a queue on spool (as the next start or a reload does) and returns its
+// writer once the queue has written what the file held.
+func drainSpool(t *testing.T, spool string) *memWriter {
+	t.Helper()
+	w := &memWriter{name: "s"}
+	q, err := New[item](w, nil, spool, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -160,14 +160,5 @@ func TestStreamerStopWhileOpen(t *testing.T) {
 	if b, _, aborts := w.counts(); b != 0 || aborts != 1 {
 		t.Fatalf("%d batches committed, %d aborted; want 0 and 1", b, aborts)
 	}
-	w2 := &memWriter{name: "s"}
-	q2, err := New[item](w2, nil, spool, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q2.Close()
-	if err := q2.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	inOrder(t, w2.written(), 5)
+	inOrder(t, drainSpool(t, spool).written(), 5)
 }
