@@ -306,6 +306,7 @@ func (m *cdrModule) Unload(ctx context.Context) error {
 	m.detach()
 	m.celOff()
 	m.cel.ClearSinks()
+	m.celOut.Hold() // an event on its way goes to no stopped queue; a next Load's queues get it
 	m.closeCELQueues()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
