@@ -348,7 +348,7 @@ func TestSippDialTCP(t *testing.T) {
 	sippPath(t)
 	ce := newCallEnv(t, strings.Replace(callConf, "realm=pleiades\n", "realm=pleiades\ntcpenable=yes\ntcpbindaddr=127.0.0.1:0\n", 1), dialBob)
 	_, tcp := ce.s.Addr()
-	bobPort := freePort(t)
+	bobPort := freeTCPPort(t)
 	runSippCSV(t, tcp.String(), "register.xml", "users-bob.csv", "-m", "1", "-p", strconv.Itoa(bobPort), "-t", "t1")
 	waitFor(t, 2*time.Second, "bob registered", func() bool { return ce.ds.get("SIP/bob") == "NOT_INUSE" })
 	bobDone := make(chan struct{})

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -77,6 +78,31 @@ func sippMediaPort(t *testing.T) string {
 	}
 	defer c.Close()
 	return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port &^ 1)
+}
+
+// freeTCPPort returns a port that sipp can listen on over TCP (-t t1 -p PORT): free for TCP
+// and UDP on 127.0.0.1 when asked, and below the kernel's ephemeral range (32768 and up),
+// where a port picked by binding to :0 comes from, and where any process's outgoing
+// connection may take it before sipp binds it (a CI run saw sipp's "Unable to bind main
+// socket, errno = 98"). 23000-29999 is also clear of the tests' fixed RTP ranges.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	for range 200 {
+		p := 23000 + rand.IntN(7000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		c.Close()
+		return p
+	}
+	t.Fatal("no free TCP and UDP port in 23000-29999")
+	return 0
 }
 
 func tail(s string, n int) string {
