@@ -324,8 +324,7 @@ func TestCDRReadOnlyCSVDirectory(t *testing.T) {
 	}
 	nd.Start()
 	start := time.Now()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", "1")
 	if took := time.Since(start); took > 15*time.Second {
 		t.Fatalf("the call took %v", took)
 	}
@@ -375,8 +374,7 @@ func TestCDRPgSQLTableMissingColumn(t *testing.T) {
 	})
 	nd.Start()
 	for range 2 {
-		sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-			"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+		callAlice(t, sipPort, "-m", "1")
 	}
 	var got []string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && len(got) < 2; time.Sleep(100 * time.Millisecond) {

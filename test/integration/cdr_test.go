@@ -176,8 +176,7 @@ func TestCDRAdaptiveODBCMariaDB(t *testing.T) {
 	}
 	sipPort := freePorts(t, 1)[0]
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
-			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"sip.conf":        aliceSIPConf(sipPort),
 		"rtp.conf":        "[general]\nrtpstart=31600\nrtpend=31700\n",
 		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Set(CDR(userfield)=maria)\n same => n,Wait(30)\n",
 		"res_config_mysql.conf": fmt.Sprintf("[asterisk]\ndbhost = %s\ndbport = %s\ndbuser = %s\ndbpass = %s\ndbname = %s\n",
@@ -185,8 +184,7 @@ func TestCDRAdaptiveODBCMariaDB(t *testing.T) {
 		"cdr_adaptive_odbc.conf": "[maria]\nconnection=mysql:asterisk\ntable=cdr\nstatic \"node-1\" => node\nfilter dst != 999\n",
 	})
 	nd.Start()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", "1")
 	var row string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		var src, dst, lastapp, disp, user, node string
@@ -208,8 +206,7 @@ func TestCDRAndCELOverAMI(t *testing.T) {
 	ports := freePorts(t, 2)
 	sipPort, amiPort := ports[0], ports[1]
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
-			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"sip.conf":         aliceSIPConf(sipPort),
 		"rtp.conf":         "[general]\nrtpstart=31800\nrtpend=31900\n",
 		"extensions.conf":  "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
 		"manager.conf":     fmt.Sprintf(managerUser, amiPort),
@@ -220,8 +217,7 @@ func TestCDRAndCELOverAMI(t *testing.T) {
 	a := dialAMI(t, amiPort)
 	a.send("Action", "Login", "Username", "admin", "Secret", "amp111", "Events", "cdr")
 	a.until("Response: Success")
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", "1")
 	// The Cdr event comes from its backend's goroutine: before or after the last CEL events.
 	var cels []string
 	sawCdr := false
@@ -358,8 +354,7 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 	ports := freePorts(t, 2)
 	sipPort, dbPort := ports[0], ports[1]
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
-			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"sip.conf":        aliceSIPConf(sipPort),
 		"rtp.conf":        "[general]\nrtpstart=32000\nrtpend=32400\n",
 		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
 		"cdr_csv.conf":    "[csv]\nloguniqueid=yes\n",
@@ -368,8 +363,7 @@ func TestCDRPgSQLDownDuringCalls(t *testing.T) {
 	nd.Start()
 	const calls = 30
 	start := time.Now()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", strconv.Itoa(calls), "-r", "15", "-l", strconv.Itoa(calls), "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", strconv.Itoa(calls), "-r", "15", "-l", strconv.Itoa(calls))
 	took := time.Since(start)
 	rows := readCSV(t, nd, calls)
 	if out := nd.MustRX("cdr show status"); !strings.Contains(out, fmt.Sprintf("pgsql (backlog %d, written 0", calls)) ||
@@ -410,8 +404,7 @@ func TestCDRPgSQLOutageDuring500Calls(t *testing.T) {
 	gate := &tcpGate{addr: fmt.Sprintf("127.0.0.1:%d", dbPort)}
 	gate.open(t)
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
-			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"sip.conf":        aliceSIPConf(sipPort),
 		"rtp.conf":        "[general]\nrtpstart=32000\nrtpend=32800\n",
 		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
 		"cdr_csv.conf":    "[csv]\nloguniqueid=yes\n",
@@ -425,8 +418,7 @@ func TestCDRPgSQLOutageDuring500Calls(t *testing.T) {
 	back := time.AfterFunc(7*time.Second, func() { gate.open(t) })
 	defer back.Stop()
 	start := time.Now()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200")
 	took := time.Since(start)
 	// sipp fails the run on any failed call; calls that waited on the database would stretch it.
 	if limit := time.Duration(calls/rate)*time.Second + 8*time.Second; took > limit {
@@ -465,8 +457,7 @@ func TestCDRBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	nd.Start()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", "1")
 	var out string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		out = nd.MustRX("cdr show status")
@@ -495,8 +486,7 @@ func TestCDRAndCELReloadDuringCalls(t *testing.T) {
 	}
 	sipPort := freePorts(t, 1)[0]
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
-			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"sip.conf":        aliceSIPConf(sipPort),
 		"rtp.conf":        "[general]\nrtpstart=34000\nrtpend=34800\n",
 		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
 		"cdr_csv.conf":    "[csv]\nloguniqueid=yes\n",
@@ -523,8 +513,7 @@ func TestCDRAndCELReloadDuringCalls(t *testing.T) {
 			n++
 		}
 	}()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200")
 	close(stop)
 	n := <-reloads
 	rows := readCSV(t, nd, calls)
@@ -546,4 +535,19 @@ func TestCDRAndCELReloadDuringCalls(t *testing.T) {
 		t.Fatalf("after %d reloads: cel_pgsql has %d events (%d CHAN_START, %d LINKEDID_END); want %d (%d, %d)", n, events, starts, ends, 7*calls, calls, calls)
 	}
 	t.Logf("%d calls, %d reloads of cdr: every record and CEL event once", calls, n)
+}
+
+// aliceSIPConf is the CDR and CEL tests' sip.conf: the server on 127.0.0.1:port, alice (a
+// sipp caller, secret wonderland, callerid "Alice" <100>) calling into [calls].
+func aliceSIPConf(port int) string {
+	return fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
+		"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", port)
+}
+
+// callAlice runs sipp's call-alice.xml as alice (digest) to exten 200 on 127.0.0.1:port,
+// with sipp's further arguments (-m, -r, -l ...).
+func callAlice(t *testing.T, port int, args ...string) {
+	t.Helper()
+	sipp(t, fmt.Sprintf("127.0.0.1:%d", port), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
+		append(append([]string{"-s", "200"}, args...), "-au", "alice", "-ap", "wonderland")...)
 }

@@ -119,8 +119,7 @@ func TestCELODBCAndPgSQLQueue(t *testing.T) {
 	ports := freePorts(t, 2)
 	sipPort, dbPort := ports[0], ports[1]
 	nd := NewNode(t, "", map[string]string{
-		"sip.conf": fmt.Sprintf("[general]\nudpbindaddr = 127.0.0.1:%d\nrealm = pleiades\n"+
-			"[alice]\ntype=friend\nhost=dynamic\nsecret=wonderland\ncontext=calls\ncallerid=\"Alice\" <100>\n", sipPort),
+		"sip.conf":        aliceSIPConf(sipPort),
 		"rtp.conf":        "[general]\nrtpstart=33000\nrtpend=33100\n",
 		"extensions.conf": "[calls]\nexten => 200,1,Ringing()\n same => n,Answer()\n same => n,Wait(30)\n",
 		"cel.conf":        "[general]\nenable=yes\napps=wait\nevents=ALL\n",
@@ -135,8 +134,7 @@ func TestCELODBCAndPgSQLQueue(t *testing.T) {
 		t.Fatalf("module show like cel_:\n%s", out)
 	}
 	start := time.Now()
-	sipp(t, fmt.Sprintf("127.0.0.1:%d", sipPort), "call-alice.xml", "alice;[authentication username=alice password=wonderland]\n",
-		"-s", "200", "-m", "1", "-au", "alice", "-ap", "wonderland")
+	callAlice(t, sipPort, "-m", "1")
 	if took := time.Since(start); took > 15*time.Second {
 		t.Fatalf("the call took %v with cel_pgsql's database down", took)
 	}
